@@ -1,0 +1,40 @@
+# spreadtrace: `make demo` and `make test` are the two commands a fresh clone needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint format browser bench sample clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/spreadtrace demo
+
+browser:
+	@bash scripts/ensure-chromium.sh
+
+test: $(STAMP) browser
+	$(PY) -m ruff check spreadtrace tests bench
+	$(PY) -m ruff format --check spreadtrace tests bench
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check spreadtrace tests bench
+
+format: $(STAMP)
+	$(PY) -m ruff format spreadtrace tests bench
+	$(PY) -m ruff check --fix spreadtrace tests bench
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+sample: $(STAMP)
+	$(VENV)/bin/spreadtrace synth --sample --out data/sample
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

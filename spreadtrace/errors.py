@@ -1,0 +1,32 @@
+"""Errors the library raises; the CLI turns each into a one-line message and exit code.
+
+Why a hierarchy: front ends (CLI, scheduled jobs, dashboard) must tell "your input is
+bad" from "another job holds the store" from "this store is from the future" without
+parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class SpreadtraceError(Exception):
+    """Base class for every error spreadtrace raises on purpose."""
+
+    exit_code: int = 1
+
+
+class InputError(SpreadtraceError):
+    """A file cannot be read at all (wrong format, truncated gzip, unknown columns)."""
+
+    exit_code = 2
+
+
+class StoreError(SpreadtraceError):
+    """The store cannot be used (corrupt, from a newer spreadtrace, not initialised)."""
+
+    exit_code = 3
+
+
+class StoreBusy(StoreError):
+    """Another job holds the store's write lock."""
+
+    exit_code = 75  # EX_TEMPFAIL: cron/systemd may simply try again later
