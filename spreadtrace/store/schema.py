@@ -137,9 +137,35 @@ _V1_CORE = [
     """,
 ]
 
+# Derived tables, one section per stage so that each stage owns its DDL. Table names
+# and key columns are the contract between stages, reports and the dashboard.
+#
+# cascades stage (graph/cascades): post_cascades (post_id, cascade_id, parent_id as used
+#   in the tree, parent_source explicit|inferred|root, depth, descendants), cascades
+#   (cascade_id, root_post_id, root_account_id, size, accounts, depth, max_breadth,
+#   structural_virality, first_at, last_at, ...), data_quality.
+_V1_CASCADES: list[str] = []
+
+# account stage (graph/bots, graph/coordination): account_scores (account_id,
+#   bot_score, bot_reasons, ...), coordination_pairs (account_a < account_b,
+#   shared_items, strength, ...), coordination_clusters (cluster_id, account_id, ...).
+_V1_ACCOUNT_SCORES: list[str] = []
+
+# narrative stage (graph/narratives, graph/origin, graph/amplification): narratives,
+#   post_narratives (post_id, narrative_id, via), origin_scores (narrative_id,
+#   account_id, rank, origin_score, reasons), cascade_scores (cascade_id, narrative_id,
+#   bot_share, early_bot_share, coordinated_share, reach_via_bots, amplification_score,
+#   amplification_reasons).
+_V1_NARRATIVE_SCORES: list[str] = []
+
+# scheduled jobs (spreadtrace run): jobs.
+_V1_JOBS: list[str] = []
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
+# Until the first release every table is part of version 1; from then on a change is
+# a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
-    1: _V1_CORE,
+    1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)
