@@ -138,28 +138,178 @@ _V1_CORE = [
 ]
 
 # Derived tables, one section per stage so that each stage owns its DDL. Table names
-# and key columns are the contract between stages, reports and the dashboard.
-#
-# cascades stage (graph/cascades): post_cascades (post_id, cascade_id, parent_id as used
-#   in the tree, parent_source explicit|inferred|root, depth, descendants), cascades
-#   (cascade_id, root_post_id, root_account_id, size, accounts, depth, max_breadth,
-#   structural_virality, first_at, last_at, ...), data_quality.
-_V1_CASCADES: list[str] = []
+# and columns are the contract between stages, reports and the dashboard. Each row
+# carries the build_id that wrote it; `builds.params` holds the parameters used.
 
-# account stage (graph/bots, graph/coordination): account_scores (account_id,
-#   bot_score, bot_reasons, ...), coordination_pairs (account_a < account_b,
-#   shared_items, strength, ...), coordination_clusters (cluster_id, account_id, ...).
-_V1_ACCOUNT_SCORES: list[str] = []
+# cascades stage (graph/cascades, store/cascades) -----------------------------------------
+_V1_CASCADES: list[str] = [
+    # One row per stored post: where it sits in its cascade tree.
+    """
+    CREATE TABLE post_cascades (
+        post_id       VARCHAR NOT NULL,
+        cascade_id    VARCHAR NOT NULL,   -- root post_id, or the unseen parent id it hangs from
+        parent_id     VARCHAR,            -- the parent used in the tree (NULL for the root)
+        parent_source VARCHAR,            -- explicit | inferred | root (NULL for the root)
+        depth         INTEGER NOT NULL,   -- root = 0
+        descendants   BIGINT NOT NULL,    -- posts below it in the tree (its reach)
+        build_id      BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE cascades (
+        cascade_id          VARCHAR PRIMARY KEY,
+        root_post_id        VARCHAR NOT NULL,
+        root_seen           BOOLEAN NOT NULL, -- false: the original is not in the store
+        root_account_id     VARCHAR,          -- NULL when the root is unseen
+        platform            VARCHAR,
+        size                BIGINT NOT NULL,  -- posts in the store in this cascade
+        accounts            BIGINT NOT NULL,  -- distinct accounts
+        depth               INTEGER NOT NULL,
+        max_breadth         BIGINT NOT NULL,
+        structural_virality DOUBLE,           -- Goel et al. 2016; NULL for a single node
+        first_at            TIMESTAMPTZ NOT NULL,
+        last_at             TIMESTAMPTZ NOT NULL,
+        time_to_50_s        DOUBLE,           -- seconds from first_at to 50% of final size
+        time_to_90_s        DOUBLE,
+        peak_per_hour       BIGINT NOT NULL,
+        reconstruction      VARCHAR NOT NULL, -- explicit | inferred | flat | mixed | single
+        build_id            BIGINT NOT NULL
+    )
+    """,
+    # Anomalies found while building, counted rather than silently fixed.
+    """
+    CREATE TABLE data_quality (
+        build_id   BIGINT NOT NULL,
+        cascade_id VARCHAR,
+        post_id    VARCHAR,
+        issue      VARCHAR NOT NULL,  -- clock_skew | cycle_break | unseen_parent | ...
+        detail     VARCHAR
+    )
+    """,
+]
 
-# narrative stage (graph/narratives, graph/origin, graph/amplification): narratives,
-#   post_narratives (post_id, narrative_id, via), origin_scores (narrative_id,
-#   account_id, rank, origin_score, reasons), cascade_scores (cascade_id, narrative_id,
-#   bot_share, early_bot_share, coordinated_share, reach_via_bots, amplification_score,
-#   amplification_reasons).
-_V1_NARRATIVE_SCORES: list[str] = []
+# account stage (graph/bots, graph/coordination) -----------------------------------------
+_V1_ACCOUNT_SCORES: list[str] = [
+    """
+    CREATE TABLE account_scores (
+        account_id        VARCHAR PRIMARY KEY,
+        posts             BIGINT NOT NULL,   -- all posts by the account in the store
+        reposts           BIGINT NOT NULL,   -- of which reposts/quotes
+        profile_score     DOUBLE,            -- NULL when no profile snapshot
+        behaviour_score   DOUBLE,            -- NULL when no posts
+        bot_score         DOUBLE NOT NULL,   -- in [0, 1]
+        is_bot_like       BOOLEAN NOT NULL,  -- bot_score >= the build's bot threshold
+        bot_reasons       VARCHAR NOT NULL,  -- short plain-language reasons, '; '-separated
+        features          JSON,
+        model_version     VARCHAR NOT NULL,
+        build_id          BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE coordination_pairs (
+        account_a    VARCHAR NOT NULL,    -- account_a < account_b
+        account_b    VARCHAR NOT NULL,
+        shared_items BIGINT NOT NULL,     -- distinct items both shared within the window
+        strength     DOUBLE NOT NULL,     -- in [0, 1], discounts prolific accounts
+        cluster_id   VARCHAR,             -- the cluster both ends belong to, if any
+        build_id     BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE coordination_clusters (
+        cluster_id   VARCHAR NOT NULL,
+        account_id   VARCHAR NOT NULL,
+        cluster_size BIGINT NOT NULL,
+        build_id     BIGINT NOT NULL
+    )
+    """,
+]
 
-# scheduled jobs (spreadtrace run): jobs.
-_V1_JOBS: list[str] = []
+# narrative stage (graph/narratives, graph/origin, graph/amplification) ------------------
+_V1_NARRATIVE_SCORES: list[str] = [
+    """
+    CREATE TABLE post_narratives (
+        post_id      VARCHAR NOT NULL,
+        narrative_id VARCHAR NOT NULL,
+        via          VARCHAR NOT NULL,   -- url | text | hashtag | cascade
+        build_id     BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE narratives (
+        narrative_id        VARCHAR PRIMARY KEY,
+        label               VARCHAR NOT NULL,  -- the most common URL or text
+        kind                VARCHAR NOT NULL,  -- url | text | hashtag | cascade
+        cascades            BIGINT NOT NULL,
+        posts               BIGINT NOT NULL,
+        accounts            BIGINT NOT NULL,
+        first_at            TIMESTAMPTZ NOT NULL,
+        last_at             TIMESTAMPTZ NOT NULL,
+        origin_account_id   VARCHAR,
+        origin_score        DOUBLE,
+        bot_share           DOUBLE,
+        early_bot_share     DOUBLE,
+        coordinated_share   DOUBLE,
+        reach_via_bots      DOUBLE,
+        amplification_score DOUBLE,
+        amplification_reasons VARCHAR,
+        build_id            BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE origin_scores (
+        narrative_id VARCHAR NOT NULL,
+        account_id   VARCHAR NOT NULL,
+        rank         INTEGER NOT NULL,    -- 1 = most likely origin
+        origin_score DOUBLE NOT NULL,     -- in [0, 1]
+        first_at     TIMESTAMPTZ,
+        reach_share  DOUBLE,              -- share of the narrative's later reach descending from its posts
+        centrality   DOUBLE,              -- rumor/Jordan centre evidence, normalised to [0, 1]
+        reasons      VARCHAR NOT NULL,
+        build_id     BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE account_origin (
+        account_id   VARCHAR PRIMARY KEY,
+        origin_index DOUBLE NOT NULL,     -- in [0, 1], across narratives
+        narratives_seeded BIGINT NOT NULL,
+        build_id     BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE cascade_scores (
+        cascade_id          VARCHAR PRIMARY KEY,
+        narrative_id        VARCHAR,
+        bot_share           DOUBLE NOT NULL,
+        early_bot_share     DOUBLE NOT NULL,
+        coordinated_share   DOUBLE NOT NULL,
+        reach_via_bots      DOUBLE NOT NULL,
+        amplification_score DOUBLE NOT NULL,
+        amplification_reasons VARCHAR NOT NULL,
+        build_id            BIGINT NOT NULL
+    )
+    """,
+]
+
+# scheduled jobs (spreadtrace run) ---------------------------------------------------------
+_V1_JOBS: list[str] = [
+    """
+    CREATE TABLE jobs (
+        job_id        VARCHAR PRIMARY KEY,
+        command       VARCHAR NOT NULL,
+        started_at    TIMESTAMPTZ NOT NULL,
+        finished_at   TIMESTAMPTZ,
+        status        VARCHAR NOT NULL,   -- running | ok | rejects | failed
+        files_ingested BIGINT,
+        files_skipped  BIGINT,
+        rows_rejected  BIGINT,
+        build_id      BIGINT,
+        report_dir    VARCHAR,
+        message       VARCHAR
+    )
+    """,
+]
 
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
