@@ -1,0 +1,348 @@
+"""CSV reports for colleagues: safe to open in a spreadsheet, never half-written.
+
+Why this shape: reports leave the team, are opened in Excel, and are picked up by
+other scripts while a scheduled job may be writing the next ones. So:
+
+- every file is UTF-8 CSV with a header, a stable column order (declared once in
+  :mod:`spreadtrace.store.report_queries`), ISO 8601 UTC times and a total row order;
+- a run goes to ``out_dir/<UTC timestamp>/`` and is copied to ``out_dir/latest/``.
+  Each file is written to a temporary name and renamed; the run folder is assembled
+  under a hidden name and renamed into place whole; ``latest/`` is swapped atomically
+  (``renameat2(RENAME_EXCHANGE)`` on Linux, else two renames). A reader sees the old
+  report or the new one, never a truncated file, whatever happens to the writer;
+- untrusted text is neutralised against spreadsheet formula injection by
+  :func:`safe_cell` (and its SQL twin for the files);
+- ``pseudonymize=SECRET`` replaces account ids and handles by HMAC-SHA256 keyed
+  pseudonyms (stable for the same secret, unlinkable without it) in every file.
+
+>>> safe_cell("=1+2")
+"'=1+2"
+>>> safe_cell("plain"), safe_cell(-1.5), safe_cell(None)
+('plain', '-1.5', '')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spreadtrace import __version__
+from spreadtrace.progress import ProgressFn, emit
+from spreadtrace.store import Store
+from spreadtrace.store.report_queries import (
+    FORMULA_PREFIXES,
+    REPORTS,
+    PseudonymKey,
+    export_csv,
+    latest_build,
+    model_versions,
+)
+
+__all__ = [
+    "AlertParams",
+    "ReportResult",
+    "REPORT_FILES",
+    "safe_cell",
+    "write_reports",
+    "parse_window",
+]
+
+REPORT_FILES: tuple[str, ...] = tuple(f"{q.name}.csv" for q in REPORTS)
+LATEST = "latest"
+_STAGING_PREFIX = ".partial-"
+_LATEST_NEW = ".latest-new"
+_LATEST_OLD = ".latest-old"
+
+
+def safe_cell(value: object) -> str:
+    """One cell as text that no spreadsheet will run as a formula.
+
+    A string starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
+    leading single quote (the OWASP "CSV injection" rule): Excel, LibreOffice and
+    Google Sheets then show the text instead of evaluating it. Numbers are numbers,
+    not formulas, so ``-1.5`` stays ``-1.5``; None becomes the empty cell. The report
+    files apply the same rule in SQL (``safe_cell_sql``); the dashboard's CSV
+    downloads call this function.
+
+    >>> [safe_cell(v) for v in ["+1", "@SUM(A1)", "\\tx", "a=b", 3]]
+    ["'+1", "'@SUM(A1)", "'\\tx", 'a=b', '3']
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+@dataclass(frozen=True)
+class AlertParams:
+    """The alerts.csv rule: a share rate far above the item's own earlier rate.
+
+    An item (cascade or narrative) alerts when it got at least ``floor`` posts in the
+    last ``window_s`` seconds before the newest post in the store, and at least
+    ``ratio`` times its own average per window before that (an item with no earlier
+    posts alerts on the floor alone). Defaults: 1 hour, 5x, 20 posts.
+    """
+
+    window_s: float = 3600.0
+    ratio: float = 5.0
+    floor: int = 20
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.ratio <= 0 or self.floor < 1:
+            raise ValueError("alert window and ratio must be > 0 and the floor >= 1")
+
+    @property
+    def window_label(self) -> str:
+        return format_window(self.window_s)
+
+
+def parse_window(text: str) -> float:
+    """Seconds in ``text`` such as ``90s``, ``15m``, ``1h``, ``2d`` or a bare number.
+
+    >>> parse_window("15m"), parse_window("1h"), parse_window("45")
+    (900.0, 3600.0, 45.0)
+    """
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise ValueError(f"not a time window: {text!r} (use e.g. 90s, 15m, 1h, 2d)") from None
+
+
+def format_window(seconds: float) -> str:
+    """The shortest exact label for a window: 3600 -> ``1h``, 90 -> ``90s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+@dataclass
+class ReportResult:
+    """What one :func:`write_reports` call wrote."""
+
+    run_dir: Path
+    latest_dir: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def write_reports(
+    store: Store,
+    out_dir: str | os.PathLike[str],
+    *,
+    pseudonymize: str | None = None,
+    alerts: AlertParams | None = None,
+    progress: ProgressFn | None = None,
+) -> ReportResult:
+    """Write every report file into ``out_dir/<UTC timestamp>/`` and ``out_dir/latest/``.
+
+    Crash-safe: nothing under a visible name is ever partly written (see the module
+    docstring). Leftovers of an interrupted earlier call (hidden staging folders) are
+    removed first. Concurrent writers to the same ``out_dir`` are serialised by a lock
+    file, ``out_dir/.lock``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    alerts = alerts or AlertParams()
+    key = PseudonymKey.from_secret(pseudonymize) if pseudonymize is not None else None
+    with _dir_lock(out):
+        _clean_leftovers(out)
+        now = datetime.now(UTC)
+        stamp = _unique_stamp(out, now)
+        staging = out / f"{_STAGING_PREFIX}{stamp}"
+        staging.mkdir()
+        params = {
+            "window_s": alerts.window_s,
+            "floor": alerts.floor,
+            "ratio": alerts.ratio,
+            "window_label": alerts.window_label,
+        }
+        rows: dict[str, int] = {}
+        files: dict[str, Any] = {}
+        total = len(REPORTS) + 1
+        for done, query in enumerate(REPORTS, start=1):
+            filename = f"{query.name}.csv"
+            tmp = staging / f"{filename}.tmp"
+            n = export_csv(store, query, tmp, key=key, params=params)
+            _fsync_file(tmp)
+            os.replace(tmp, staging / filename)
+            rows[filename] = n
+            files[filename] = {
+                "rows": n,
+                "columns": query.header,
+                "sha256": _sha256(staging / filename),
+            }
+            emit(progress, "report", done, total)
+        manifest = _manifest(store, stamp, now, files, alerts, key)
+        _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        _fsync_dir(staging)
+        run_dir = out / stamp
+        os.rename(staging, run_dir)
+        _fsync_dir(out)
+        latest = _publish_latest(out, run_dir)
+        emit(progress, "report", total, total)
+    return ReportResult(run_dir=run_dir, latest_dir=latest, rows=rows, manifest=manifest)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _manifest(
+    store: Store,
+    stamp: str,
+    now: datetime,
+    files: dict[str, Any],
+    alerts: AlertParams,
+    key: PseudonymKey | None,
+) -> dict[str, Any]:
+    build = latest_build(store)
+    if build is not None:
+        build = {
+            "build_id": build["build_id"],
+            "mode": build["mode"],
+            "finished_at": build["finished_at"],
+            "posts": build["posts"],
+            "params": json.loads(build["params"]) if build["params"] else None,
+        }
+    return {
+        "spreadtrace_version": __version__,
+        "store": str(Path(store.path).resolve()) if store.path != ":memory:" else store.path,
+        "schema_version": store.schema_version(),
+        "created_at": _iso(now),
+        "report": stamp,
+        "build": build,
+        "model_versions": model_versions(store),
+        "alerts": asdict(alerts) | {"window": alerts.window_label},
+        "pseudonymized": key is not None,
+        # A public fingerprint of the secret: reports with the same key_id have
+        # comparable pseudonyms. The secret itself is never written anywhere.
+        "pseudonym_key_id": key.key_id if key is not None else None,
+        "files": files,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _unique_stamp(out: Path, now: datetime) -> str:
+    base = now.strftime("%Y%m%dT%H%M%SZ")
+    stamp, n = base, 1
+    while (out / stamp).exists():
+        n += 1
+        stamp = f"{base}-{n}"
+    return stamp
+
+
+@contextlib.contextmanager
+def _dir_lock(out: Path):  # type: ignore[no-untyped-def]
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove hidden staging folders a killed writer left behind (we hold the lock)."""
+    for child in out.iterdir():
+        if child.name.startswith((_STAGING_PREFIX, _LATEST_NEW, _LATEST_OLD)):
+            if child.name.startswith(_LATEST_OLD) and not (out / LATEST).exists():
+                # killed between the two renames of the fallback swap: put it back
+                os.rename(child, out / LATEST)
+                continue
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _publish_latest(out: Path, run_dir: Path) -> Path:
+    """Make ``out/latest`` a complete copy of ``run_dir``, replaced in one step."""
+    new = out / _LATEST_NEW
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    for src in sorted(run_dir.iterdir()):
+        shutil.copyfile(src, new / src.name)
+        _fsync_file(new / src.name)
+    _fsync_dir(new)
+    latest = out / LATEST
+    if not latest.exists():
+        os.rename(new, latest)
+    elif _exchange(new, latest):
+        shutil.rmtree(new)  # now holds the previous latest
+    else:
+        old = out / _LATEST_OLD
+        os.rename(latest, old)
+        os.rename(new, latest)
+        shutil.rmtree(old)
+    _fsync_dir(out)
+    return latest
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

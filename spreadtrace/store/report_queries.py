@@ -1,0 +1,465 @@
+"""The SQL behind every report file, and the one place that runs it.
+
+Why here: only ``spreadtrace/store`` talks to DuckDB. Each report file is declared once
+as a :class:`ReportQuery` — its columns in their stable order, each tagged with a
+*kind* — and :func:`render` turns that declaration into one SELECT. The kind decides
+what happens to a column on its way out, so the rules cannot be forgotten for one file:
+
+- ``time``: ISO 8601 UTC with milliseconds (``2024-05-01T12:00:00.000Z``);
+- ``real``: rounded to 6 decimals, so reports are stable to the last printed digit;
+- ``text``, ``account``, ``handle``: untrusted strings, neutralised against spreadsheet
+  formula injection by the same rule as :func:`spreadtrace.reports.safe_cell`
+  (a leading ``= + - @``, tab or carriage return gets a ``'`` prefix);
+- with pseudonymisation on, ``account`` and ``handle`` columns become keyed HMAC-SHA256
+  pseudonyms computed inside DuckDB (vectorised, no Python loop per row), and ``text``
+  columns have their ``@mentions`` masked.
+
+Derived score tables are LEFT JOINed, so ``cascades.csv`` works right after the
+cascade stage, before any score exists (the score columns are then empty).
+
+Every value is a bound parameter; the only things formatted into SQL are the fixed
+fragments declared in this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spreadtrace.store import Store
+
+__all__ = [
+    "Column",
+    "ReportQuery",
+    "REPORTS",
+    "PseudonymKey",
+    "render",
+    "export_csv",
+    "latest_build",
+    "model_versions",
+    "FORMULA_PREFIXES",
+]
+
+# The characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+ISO_UTC = "%Y-%m-%dT%H:%M:%S.%gZ"
+MENTION_RE = r"@[A-Za-z0-9_][A-Za-z0-9_.\-]*"
+MENTION_MASK = "@[account]"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column: its name, its SQL over the query's FROM clause, and its kind."""
+
+    name: str
+    expr: str
+    kind: str  # text | account | handle | time | real | int | bool
+    hidden: bool = False  # only for ordering; not written to the file
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """A report file: stable column order, FROM clause, and a total ORDER BY."""
+
+    name: str
+    columns: tuple[Column, ...]
+    from_sql: str
+    order_by: tuple[str, ...]  # column names (raw values), must end with a unique key
+    params: tuple[str, ...] = ()  # named parameters the FROM clause needs
+
+    @property
+    def header(self) -> list[str]:
+        return [c.name for c in self.columns if not c.hidden]
+
+    @property
+    def account_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind in ("account", "handle")]
+
+
+@dataclass(frozen=True)
+class PseudonymKey:
+    """HMAC-SHA256 key material prepared for SQL: the padded inner and outer keys.
+
+    HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)) (RFC 2104), with K' the key
+    hashed if longer than the 64-byte block and zero-padded. DuckDB has ``sha256``
+    but no ``hmac``, so the two pads are computed here once and bound as BLOBs.
+
+    >>> key = PseudonymKey.from_secret("s3cret")
+    >>> key.account("42") == PseudonymKey.python_account("s3cret", "42")
+    True
+    """
+
+    ipad: bytes
+    opad: bytes
+    key_id: str  # a public fingerprint of the secret: equal ids = comparable pseudonyms
+
+    @classmethod
+    def from_secret(cls, secret: str) -> PseudonymKey:
+        if not secret:
+            raise ValueError("the pseudonymisation secret must not be empty")
+        key = secret.encode()
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        key_id = hmac.new(secret.encode(), b"spreadtrace-key-id", hashlib.sha256).hexdigest()
+        return cls(
+            ipad=bytes(b ^ 0x36 for b in key),
+            opad=bytes(b ^ 0x5C for b in key),
+            key_id=key_id[:12],
+        )
+
+    def account(self, account_id: str) -> str:
+        """The pseudonym of one account id, computed in Python (for checks and tests)."""
+        return _py_pseudo(self, "account:", account_id, "acct_")
+
+    def handle(self, handle: str) -> str:
+        """The pseudonym of one handle (case-insensitive, leading @ ignored)."""
+        return _py_pseudo(self, "handle:", handle.lstrip("@").lower(), "h_")
+
+    @staticmethod
+    def python_account(secret: str, account_id: str) -> str:
+        """Reference implementation with :mod:`hmac`, to check the SQL against."""
+        digest = hmac.new(secret.encode(), f"account:{account_id}".encode(), hashlib.sha256)
+        return "acct_" + digest.hexdigest()[:16]
+
+
+def _py_pseudo(key: PseudonymKey, domain: str, value: str, prefix: str) -> str:
+    inner = hashlib.sha256(key.ipad + f"{domain}{value}".encode()).digest()
+    return prefix + hashlib.sha256(key.opad + inner).hexdigest()[:16]
+
+
+def _hmac_sql(value_sql: str) -> str:
+    return f"left(sha256($opad || unhex(sha256($ipad || encode({value_sql})))), 16)"
+
+
+def _wrap(col: Column, pseudonymize: bool) -> str:
+    """The output expression for one column of the inner query ``q``."""
+    ref = f'q."{col.name}"'
+    if col.kind == "time":
+        return f"strftime({ref}, '{ISO_UTC}')"
+    if col.kind == "real":
+        return f"round({ref}, 6)"
+    if col.kind in ("int", "bool"):
+        return ref
+    if col.kind == "account" and pseudonymize:
+        value = "'acct_' || " + _hmac_sql(f"'account:' || {ref}")
+    elif col.kind == "handle" and pseudonymize:
+        value = "'h_' || " + _hmac_sql(f"'handle:' || lower(ltrim({ref}, '@'))")
+    elif col.kind == "text" and pseudonymize:
+        value = f"regexp_replace({ref}, '{MENTION_RE}', '{MENTION_MASK}', 'g')"
+    elif col.kind in ("text", "account", "handle"):
+        value = ref
+    else:  # pragma: no cover - a declaration error
+        raise ValueError(f"unknown column kind {col.kind!r} for {col.name}")
+    return f"safe_cell_sql({value})"
+
+
+def _order_term(term: str) -> str:
+    name, _, direction = term.partition(" ")
+    return f'q."{name}" {direction}'.rstrip()
+
+
+# The SQL twin of spreadtrace.reports.safe_cell (tests check both agree).
+SAFE_CELL_MACRO = """
+CREATE OR REPLACE TEMP MACRO safe_cell_sql(v) AS
+    CASE WHEN left(v, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || v ELSE v END
+"""
+
+
+def render(query: ReportQuery, *, pseudonymize: bool = False) -> str:
+    """The complete SELECT for ``query``: inner raw columns, outer output rules, order."""
+    inner = ",\n    ".join(f'{c.expr} AS "{c.name}"' for c in query.columns)
+    outer = ",\n    ".join(
+        f'{_wrap(c, pseudonymize)} AS "{c.name}"' for c in query.columns if not c.hidden
+    )
+    order = ", ".join(_order_term(term) for term in query.order_by)
+    return (
+        f"SELECT\n    {outer}\nFROM (\n  SELECT\n    {inner}\n  {query.from_sql}\n) AS q\n"
+        f"ORDER BY {order}"
+    )
+
+
+# --- the report files ------------------------------------------------------------------
+# One line per column: name, SQL, kind. The leading columns of each file are the ones
+# issues 4 and 5 name, in their order; extra columns follow.
+
+_CASCADES = ReportQuery(
+    name="cascades",
+    columns=(
+        Column("cascade_id", "c.cascade_id", "text"),
+        Column("root_account_id", "c.root_account_id", "account"),
+        Column("size", "c.size", "int"),
+        Column("accounts", "c.accounts", "int"),
+        Column("depth", "c.depth", "int"),
+        Column("max_breadth", "c.max_breadth", "int"),
+        Column("structural_virality", "c.structural_virality", "real"),
+        Column("first_at", "c.first_at", "time"),
+        Column("last_at", "c.last_at", "time"),
+        Column("narrative_id", "s.narrative_id", "text"),
+        Column("bot_share", "s.bot_share", "real"),
+        Column("early_bot_share", "s.early_bot_share", "real"),
+        Column("coordinated_share", "s.coordinated_share", "real"),
+        Column("reach_via_bots", "s.reach_via_bots", "real"),
+        Column("amplification_score", "s.amplification_score", "real"),
+        Column("amplification_reasons", "s.amplification_reasons", "text"),
+        Column("root_handle", "a.handle", "handle"),
+        Column("root_post_id", "c.root_post_id", "text"),
+        Column("root_seen", "c.root_seen", "bool"),
+        Column("platform", "c.platform", "text"),
+        Column("time_to_50_s", "c.time_to_50_s", "real"),
+        Column("time_to_90_s", "c.time_to_90_s", "real"),
+        Column("peak_per_hour", "c.peak_per_hour", "int"),
+        Column("reconstruction", "c.reconstruction", "text"),
+        Column("root_text", "left(r.text, 280)", "text"),
+    ),
+    from_sql="""
+  FROM cascades AS c
+  LEFT JOIN cascade_scores AS s ON s.cascade_id = c.cascade_id
+  LEFT JOIN accounts AS a ON a.account_id = c.root_account_id
+  LEFT JOIN (
+      SELECT post_id, any_value(text) AS text FROM posts
+      WHERE post_id IN (SELECT root_post_id FROM cascades)
+      GROUP BY post_id
+  ) AS r ON r.post_id = c.root_post_id""",
+    order_by=("size DESC", "cascade_id"),
+)
+
+_ACCOUNTS = ReportQuery(
+    name="accounts",
+    columns=(
+        Column("account_id", "ids.account_id", "account"),
+        Column("handle", "a.handle", "handle"),
+        Column("posts", "coalesce(sc.posts, pa.posts, 0)", "int"),
+        Column("reposts", "coalesce(sc.reposts, pa.reposts, 0)", "int"),
+        Column("bot_score", "sc.bot_score", "real"),
+        Column("bot_reasons", "sc.bot_reasons", "text"),
+        Column("origin_index", "o.origin_index", "real"),
+        Column("coordination_cluster", "cl.cluster_id", "text"),
+        Column("is_bot_like", "sc.is_bot_like", "bool"),
+        Column("profile_score", "sc.profile_score", "real"),
+        Column("behaviour_score", "sc.behaviour_score", "real"),
+        Column("narratives_seeded", "o.narratives_seeded", "int"),
+        Column("platform", "coalesce(a.platform, pa.platform)", "text"),
+    ),
+    from_sql="""
+  FROM (
+      SELECT account_id FROM account_scores
+      UNION SELECT account_id FROM accounts
+      UNION SELECT account_id FROM posts
+  ) AS ids
+  LEFT JOIN account_scores AS sc ON sc.account_id = ids.account_id
+  LEFT JOIN accounts AS a ON a.account_id = ids.account_id
+  LEFT JOIN account_origin AS o ON o.account_id = ids.account_id
+  LEFT JOIN (
+      SELECT account_id, min(cluster_id) AS cluster_id
+      FROM coordination_clusters GROUP BY account_id
+  ) AS cl ON cl.account_id = ids.account_id
+  LEFT JOIN (
+      SELECT account_id, count(*) AS posts,
+             count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
+             any_value(platform) AS platform
+      FROM posts GROUP BY account_id
+  ) AS pa ON pa.account_id = ids.account_id""",
+    order_by=("bot_score DESC NULLS LAST", "posts DESC", "account_id"),
+)
+
+_NARRATIVES = ReportQuery(
+    name="narratives",
+    columns=(
+        Column("narrative_id", "n.narrative_id", "text"),
+        Column("label", "n.label", "text"),
+        Column("cascades", "n.cascades", "int"),
+        Column("posts", "n.posts", "int"),
+        Column("accounts", "n.accounts", "int"),
+        Column("first_at", "n.first_at", "time"),
+        Column("origin_account_id", "n.origin_account_id", "account"),
+        Column("origin_score", "n.origin_score", "real"),
+        Column("bot_share", "n.bot_share", "real"),
+        Column("coordinated_share", "n.coordinated_share", "real"),
+        Column("amplification_score", "n.amplification_score", "real"),
+        Column("kind", "n.kind", "text"),
+        Column("last_at", "n.last_at", "time"),
+        Column("origin_handle", "a.handle", "handle"),
+        Column("early_bot_share", "n.early_bot_share", "real"),
+        Column("reach_via_bots", "n.reach_via_bots", "real"),
+        Column("amplification_reasons", "n.amplification_reasons", "text"),
+    ),
+    from_sql="""
+  FROM narratives AS n
+  LEFT JOIN accounts AS a ON a.account_id = n.origin_account_id""",
+    order_by=("amplification_score DESC NULLS LAST", "posts DESC", "narrative_id"),
+)
+
+_PAIRS = ReportQuery(
+    name="coordination_pairs",
+    columns=(
+        Column("account_a", "p.account_a", "account"),
+        Column("account_b", "p.account_b", "account"),
+        Column("shared_items", "p.shared_items", "int"),
+        Column("strength", "p.strength", "real"),
+        Column("cluster_id", "p.cluster_id", "text"),
+        Column("handle_a", "aa.handle", "handle"),
+        Column("handle_b", "ab.handle", "handle"),
+    ),
+    from_sql="""
+  FROM coordination_pairs AS p
+  LEFT JOIN accounts AS aa ON aa.account_id = p.account_a
+  LEFT JOIN accounts AS ab ON ab.account_id = p.account_b""",
+    order_by=("strength DESC", "shared_items DESC", "account_a", "account_b"),
+)
+
+_CLUSTERS = ReportQuery(
+    name="coordination_clusters",
+    columns=(
+        Column("cluster_id", "k.cluster_id", "text"),
+        Column("account_id", "k.account_id", "account"),
+        Column("cluster_size", "k.cluster_size", "int"),
+        Column("handle", "a.handle", "handle"),
+        Column("bot_score", "sc.bot_score", "real"),
+        Column("posts", "sc.posts", "int"),
+    ),
+    from_sql="""
+  FROM coordination_clusters AS k
+  LEFT JOIN accounts AS a ON a.account_id = k.account_id
+  LEFT JOIN account_scores AS sc ON sc.account_id = k.account_id""",
+    order_by=("cluster_size DESC", "cluster_id", "account_id"),
+)
+
+# Alerts: items spreading far faster now than they used to. The reference "now" is the
+# newest post in the store (not the wall clock), so the same data gives the same alerts
+# whenever and however often the report is written. For each cascade and narrative:
+#   recent  = its posts in the last window (t_end - window, t_end]
+#   earlier = its posts before that; earlier_rate = earlier / (its earlier lifetime in
+#             windows, at least one window)
+# It alerts when recent >= floor AND recent >= ratio * earlier_rate; an item with no
+# earlier posts alerts on the floor alone (new and already fast). Why this rule: it is
+# each item's own baseline (a big, steady cascade does not alert; a quiet one that
+# suddenly takes off does), the floor keeps 3-vs-0 noise out, and it is cheap set-wise.
+_ALERT_ITEMS = """
+  WITH ref AS (
+      SELECT max(created_at) AS t_end,
+             max(created_at) - to_microseconds(CAST($window_s * 1e6 AS BIGINT)) AS t_start
+      FROM posts
+  ),
+  shares AS (
+      SELECT 'cascade' AS kind, pc.cascade_id AS item_id, p.created_at
+      FROM post_cascades AS pc JOIN posts AS p ON p.post_id = pc.post_id
+      UNION ALL
+      SELECT 'narrative', pn.narrative_id, p.created_at
+      FROM post_narratives AS pn JOIN posts AS p ON p.post_id = pn.post_id
+  ),
+  agg AS (
+      SELECT s.kind, s.item_id, min(s.created_at) AS first_at,
+             count(*) FILTER (WHERE s.created_at > ref.t_start) AS recent,
+             count(*) FILTER (WHERE s.created_at <= ref.t_start) AS earlier,
+             any_value(ref.t_start) AS t_start, any_value(ref.t_end) AS t_end
+      FROM shares AS s, ref
+      GROUP BY s.kind, s.item_id
+  ),
+  rated AS (
+      SELECT *,
+             earlier / greatest(epoch(t_start - first_at) / $window_s, 1.0) AS earlier_rate
+      FROM agg
+  )
+  SELECT r.*,
+         CASE WHEN r.earlier_rate > 0 THEN r.recent / r.earlier_rate END AS ratio,
+         CASE WHEN r.kind = 'cascade' THEN left(rp.text, 280) ELSE n.label END AS label,
+         CASE WHEN r.kind = 'cascade' THEN cs.amplification_score
+              ELSE n.amplification_score END AS amplification_score
+  FROM rated AS r
+  LEFT JOIN cascades AS c ON r.kind = 'cascade' AND c.cascade_id = r.item_id
+  LEFT JOIN (
+      SELECT post_id, any_value(text) AS text FROM posts
+      WHERE post_id IN (SELECT root_post_id FROM cascades) GROUP BY post_id
+  ) AS rp ON rp.post_id = c.root_post_id
+  LEFT JOIN cascade_scores AS cs ON r.kind = 'cascade' AND cs.cascade_id = r.item_id
+  LEFT JOIN narratives AS n ON r.kind = 'narrative' AND n.narrative_id = r.item_id
+  WHERE r.recent >= $floor AND r.recent >= $ratio * r.earlier_rate
+"""
+
+_ALERTS = ReportQuery(
+    name="alerts",
+    columns=(
+        Column("kind", "x.kind", "text"),
+        Column("item_id", "x.item_id", "text"),
+        Column("label", "x.label", "text"),
+        Column("recent_shares", "x.recent", "int"),
+        Column("earlier_shares", "x.earlier", "int"),
+        Column("earlier_rate", "x.earlier_rate", "real"),
+        Column("ratio", "x.ratio", "real"),
+        Column("window_start", "x.t_start", "time"),
+        Column("window_end", "x.t_end", "time"),
+        Column("first_at", "x.first_at", "time"),
+        Column("amplification_score", "x.amplification_score", "real"),
+        Column(
+            "reason",
+            """CASE WHEN x.earlier = 0 THEN
+                   format('new: {} shares in the last {}, no earlier activity (floor {})',
+                          x.recent, $window_label, $floor)
+               ELSE
+                   format('{} shares in the last {}, {}x its earlier rate of {} per {} (floor {})',
+                          x.recent, $window_label, round(x.ratio, 1),
+                          round(x.earlier_rate, 1), $window_label, $floor)
+               END""",
+            "text",
+        ),
+        Column("sort_ratio", "coalesce(x.ratio, 'inf'::DOUBLE)", "real", hidden=True),
+    ),
+    from_sql=f"FROM ({_ALERT_ITEMS}) AS x",
+    order_by=("sort_ratio DESC", "recent_shares DESC", "kind", "item_id"),
+    params=("window_s", "floor", "ratio", "window_label"),
+)
+REPORTS: tuple[ReportQuery, ...] = (_CASCADES, _ACCOUNTS, _NARRATIVES, _PAIRS, _CLUSTERS, _ALERTS)
+
+
+def export_csv(
+    store: Store,
+    query: ReportQuery,
+    path: Path,
+    *,
+    key: PseudonymKey | None = None,
+    params: dict[str, Any] | None = None,
+) -> int:
+    """Write ``query`` as UTF-8 CSV with a header to ``path``; return the row count.
+
+    DuckDB's COPY writes the file (quoting fields with commas, quotes or newlines);
+    the caller owns temp names and renames.
+    """
+    con = store.con
+    con.execute(SAFE_CELL_MACRO)
+    sql = render(query, pseudonymize=key is not None)
+    bound: dict[str, Any] = {name: (params or {})[name] for name in query.params}
+    if key is not None and query.account_columns:
+        bound |= {"ipad": key.ipad, "opad": key.opad}
+    bound["out_path"] = str(path)
+    rows = con.execute(
+        f"COPY ({sql}) TO $out_path (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')",
+        bound,
+    ).fetchone()
+    return int(rows[0]) if rows else 0
+
+
+def latest_build(store: Store) -> dict[str, Any] | None:
+    """The newest finished build (id, mode, params as JSON text, ISO times), or None."""
+    row = store.con.execute(
+        "SELECT build_id, mode, CAST(params AS VARCHAR), strftime(started_at, $iso), "
+        "strftime(finished_at, $iso), posts, cascades_touched FROM builds "
+        "WHERE finished_at IS NOT NULL ORDER BY build_id DESC LIMIT 1",
+        {"iso": ISO_UTC},
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("build_id", "mode", "params", "started_at", "finished_at", "posts", "cascades_touched")
+    return dict(zip(keys, row, strict=True))
+
+
+def model_versions(store: Store) -> list[str]:
+    """The bot-model versions behind the stored account scores (usually one)."""
+    rows = store.con.execute(
+        "SELECT DISTINCT model_version FROM account_scores ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
