@@ -1,0 +1,158 @@
+"""Account features in SQL, and the account_scores table.
+
+Why SQL: the behaviour part of the bot score needs, per account, aggregates over
+every stored post (repost share, reaction delay to the parent, posting rate, the
+hour-of-day histogram, inter-event times). These are set-wise group-bys and one
+self-join (repost -> parent), which DuckDB runs vectorised over millions of posts;
+Python receives one row per account.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+__all__ = [
+    "behaviour_features",
+    "profile_snapshots",
+    "replace_account_scores",
+    "BEHAVIOUR_COLUMNS",
+]
+
+BEHAVIOUR_COLUMNS = (
+    "account_id",
+    "posts",
+    "reposts",
+    "repost_share",
+    "reposts_timed",
+    "fast_share",
+    "median_delay_s",
+    "posts_per_day",
+    "hour_entropy",
+    "burstiness",
+    "coordinated_share",
+)
+
+
+def behaviour_features(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    fast_s: float,
+    coordination: bool,
+) -> pl.DataFrame:
+    """One row per account with posts: the behaviour features (see BEHAVIOUR_COLUMNS).
+
+    - repost_share: reposts and quotes over all posts.
+    - fast_share, median_delay_s: over reposts/quotes whose parent is stored, the share
+      that came within ``fast_s`` seconds of the parent, and the median delay
+      (negative delays from clock skew count as 0).
+    - posts_per_day: posts over the store's whole time span (at least one day), so an
+      account active for one hour is not extrapolated to a full day.
+    - hour_entropy: Shannon entropy of the UTC hour-of-day histogram over log(24):
+      0 = always the same hour, 1 = evenly around the clock.
+    - burstiness: (sigma - mu) / (sigma + mu) of the inter-event times (Goh & Barabasi
+      2008): -1 periodic, 0 Poisson, -> 1 bursty; NULL with fewer than 3 posts.
+    - coordinated_share: share of the account's shared items that it shared inside a
+      kept coordination pair (needs :func:`spreadtrace.store.coordination.co_share_pairs`
+      run first on this connection, else NULL).
+    """
+    coord_join = (
+        "LEFT JOIN (SELECT account_id, coordinated_items::DOUBLE / items AS coordinated_share "
+        "FROM _co_account WHERE items > 0) c USING (account_id)"
+        if coordination
+        else "LEFT JOIN (SELECT NULL::VARCHAR AS account_id, NULL::DOUBLE AS coordinated_share) "
+        "c USING (account_id)"
+    )
+    sql = f"""
+    WITH span AS (
+        SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days
+        FROM posts
+    ),
+    base AS (
+        SELECT account_id, count(*) AS posts,
+               count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts
+        FROM posts GROUP BY account_id
+    ),
+    delays AS (
+        SELECT c.account_id, greatest(epoch(c.created_at) - epoch(p.created_at), 0) AS d
+        FROM posts c JOIN posts p ON p.post_id = c.parent_id
+        WHERE c.kind IN ('repost', 'quote')
+    ),
+    delay_agg AS (
+        SELECT account_id, count(*) AS reposts_timed,
+               avg(CASE WHEN d <= $fast THEN 1.0 ELSE 0.0 END) AS fast_share,
+               median(d) AS median_delay_s
+        FROM delays GROUP BY account_id
+    ),
+    hours AS (
+        SELECT account_id, hour(created_at) AS h, count(*) AS n FROM posts GROUP BY ALL
+    ),
+    entropy AS (
+        SELECT account_id,
+               -sum((n / tot) * ln(n / tot)) / ln(24) AS hour_entropy
+        FROM (SELECT *, sum(n) OVER (PARTITION BY account_id) AS tot FROM hours)
+        GROUP BY account_id
+    ),
+    gaps AS (
+        SELECT account_id,
+               epoch(created_at) - lag(epoch(created_at))
+                   OVER (PARTITION BY account_id ORDER BY created_at) AS dt
+        FROM posts
+    ),
+    burst AS (
+        SELECT account_id,
+               CASE WHEN count(dt) >= 2 AND stddev_pop(dt) + avg(dt) > 0
+                    THEN (stddev_pop(dt) - avg(dt)) / (stddev_pop(dt) + avg(dt)) END AS burstiness
+        FROM gaps GROUP BY account_id
+    )
+    SELECT b.account_id, b.posts, b.reposts,
+           b.reposts::DOUBLE / b.posts AS repost_share,
+           coalesce(d.reposts_timed, 0) AS reposts_timed,
+           d.fast_share, d.median_delay_s,
+           b.posts / span.days AS posts_per_day,
+           e.hour_entropy, u.burstiness, c.coordinated_share
+    FROM base b CROSS JOIN span
+    LEFT JOIN delay_agg d USING (account_id)
+    LEFT JOIN entropy e USING (account_id)
+    LEFT JOIN burst u USING (account_id)
+    {coord_join}
+    ORDER BY b.account_id
+    """  # noqa: S608 -- coord_join is one of two fixed fragments above
+    return con.sql(sql, params={"fast": float(fast_s)}).pl()
+
+
+def profile_snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The latest snapshot of every account (the ``accounts`` table) as a frame."""
+    return con.sql(
+        """
+            SELECT account_id, observed_at, handle, display_name, created_at,
+                   followers_count, following_count, posts_count, likes_count,
+                   listed_count, verified, default_profile, default_profile_image,
+                   description
+            FROM accounts ORDER BY account_id
+            """
+    ).pl()
+
+
+def replace_account_scores(
+    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int
+) -> int:
+    """Replace account_scores with ``scores`` (the table's columns but build_id).
+
+    The caller owns the transaction. Returns the number of rows written.
+    """
+    con.execute("DELETE FROM account_scores")
+    con.register("_acc_scores_in", scores.to_arrow())
+    try:
+        con.execute(
+            """
+            INSERT INTO account_scores
+            SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
+                   is_bot_like, bot_reasons, features::JSON, model_version, $build
+            FROM _acc_scores_in
+            """,
+            {"build": int(build_id)},
+        )
+    finally:
+        con.unregister("_acc_scores_in")
+    return scores.height

@@ -1,0 +1,36 @@
+"""Hand-made posts for the bots and coordination tests: insert rows straight into a store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from spreadtrace.store import Store
+
+T0 = datetime(2024, 3, 4, tzinfo=UTC)
+
+
+def insert_posts(store: Store, rows: list[tuple]) -> None:
+    """rows: (post_id, account_id, seconds after T0, parent_id, kind[, urls])."""
+    frame = pl.DataFrame(
+        {
+            "post_id": [r[0] for r in rows],
+            "account_id": [r[1] for r in rows],
+            "created_at": [T0 + timedelta(seconds=r[2]) for r in rows],
+            "parent_id": [r[3] for r in rows],
+            "kind": [r[4] for r in rows],
+            "urls": [list(r[5]) if len(r) > 5 and r[5] else None for r in rows],
+        },
+        schema_overrides={"urls": pl.List(pl.String), "parent_id": pl.String},
+    )
+    store.con.register("_test_posts", frame.to_arrow())
+    store.con.execute(
+        """
+        INSERT INTO posts (post_id, account_id, created_at, parent_id, kind, root_id, urls,
+                           ingest_run_id)
+        SELECT post_id, account_id, created_at, parent_id, kind, parent_id, urls, 1
+        FROM _test_posts
+        """
+    )
+    store.con.unregister("_test_posts")
