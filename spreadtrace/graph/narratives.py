@@ -1,0 +1,533 @@
+"""Narratives: group cascades that carry the same claim, set-wise, at millions of posts.
+
+Why: a claim rarely travels as one cascade. It is re-posted as fresh originals that share
+a link (often with different tracking parameters), copy-paste text with small edits, or a
+campaign hashtag. We link cascade *roots* (the content-bearing post of each cascade) by
+three kinds of evidence and take connected components (igraph) of the union:
+
+* **url** — the same normalised URL (:func:`url_key_expr`: lower-case host, no ``www.``,
+  scheme, port, fragment or trailing slash, tracking parameters such as ``utm_*``,
+  ``fbclid``, ``gclid``, ``si`` dropped, remaining parameters sorted). Bare domains
+  (no path, no query) are not evidence: every post linking ``youtube.com`` is not one claim.
+* **text** — identical or near-duplicate normalised text: MinHash (Broder 1997) over word
+  bigrams with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
+  Massive Datasets*, ch. 3), candidates verified by their estimated Jaccard similarity
+  ``>= text_threshold``. Identical normalised texts are deduplicated first, so MinHash
+  runs over distinct texts only, fully vectorised in numpy (datasketch's object-per-text
+  API costs ~300 us per text, see bench/RESULTS.md; we use datasketch to choose the band
+  layout and as the reference in tests).
+* **hashtag** — a rare hashtag: used by at least 2 and at most ``hashtag_max_roots`` roots.
+
+A cascade belongs to the narrative of its root; every other post in the cascade joins via
+``cascade``. A narrative's ``kind`` is the evidence most of its roots were linked by
+(``cascade`` when it is a single unlinked cascade) and its ``label`` the most common URL,
+text or hashtag. Components with fewer than ``min_posts`` posts are not narratives.
+
+Costs: everything is polars/numpy/igraph over whole columns; the only Python loops run
+over MinHash permutations (``num_perm``) and LSH bands, never over posts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import igraph as ig
+import numpy as np
+import polars as pl
+
+__all__ = [
+    "TRACKING_PARAMS",
+    "NarrativeGrouping",
+    "group_narratives",
+    "lsh_layout",
+    "minhash_signatures",
+    "near_duplicate_pairs",
+    "normalize_text_expr",
+    "normalize_urls",
+    "url_key_expr",
+]
+
+# Query parameters that identify the click, not the content. Conservative on purpose:
+# ``s``/``t``/``ref`` are content on some sites, so they stay.
+TRACKING_PARAMS: tuple[str, ...] = (
+    "utm_[a-z0-9_]*",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "twclid",
+    "ttclid",
+    "igshid",
+    "igsh",
+    "si",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "ref_src",
+    "ref_url",
+    "feature",
+    "spm",
+    "share_source",
+    "oly_anon_id",
+    "oly_enc_id",
+    "vero_id",
+)
+_TRACKING_RE = "^(?:" + "|".join(TRACKING_PARAMS) + ")$"
+_URL_RE = r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?(?://)?([^/?#]*)([^?#]*)(?:\?([^#]*))?"
+
+
+def url_key_expr(url: pl.Expr) -> pl.Expr:
+    """A polars expression turning raw URLs into normalised keys (null when no host).
+
+    Why an expression, not a per-URL function: it runs vectorised over millions of URLs.
+    The key is ``host + path [+ '?' + sorted non-tracking params]`` without the scheme,
+    so ``http`` and ``https`` links to the same page meet.
+
+    >>> s = pl.Series(["https://WWW.Example.com/a/?utm_source=x&b=2&a=1#top",
+    ...                "http://example.com:443/a?fbclid=abc&a=1&b=2", "not a url/"])
+    >>> pl.select(url_key_expr(pl.lit(s))).to_series().to_list()
+    ['example.com/a?a=1&b=2', 'example.com/a?a=1&b=2', None]
+    """
+    parts = url.str.strip_chars().str.extract_groups(_URL_RE)
+    host = (
+        parts.struct.field("1")
+        .str.to_lowercase()
+        .str.replace(r"^.*@", "")
+        .str.replace(r":(?:80|443)$", "")
+        .str.replace(r"^www\d*\.", "")
+        .str.strip_chars_end(".")
+    )
+    path = parts.struct.field("2").str.strip_chars_end("/")
+    query = (
+        parts.struct.field("3")
+        .fill_null("")
+        .str.split("&")
+        .list.eval(
+            pl.element().filter(
+                (pl.element() != "")
+                & ~pl.element()
+                .str.replace(r"=.*$", "")
+                .str.to_lowercase()
+                .str.contains(_TRACKING_RE)
+            )
+        )
+        .list.sort()
+        .list.join("&")
+    )
+    key = pl.concat_str(
+        host,
+        path.fill_null(""),
+        pl.when(query != "").then(pl.lit("?") + query).otherwise(pl.lit("")),
+    )
+    valid = host.str.contains(r"^[\w\-]+(?:\.[\w\-]+)+$").fill_null(False)
+    return pl.when(valid).then(key).otherwise(pl.lit(None, dtype=pl.String))
+
+
+def normalize_urls(urls: list[str | None]) -> list[str | None]:
+    """Normalise a list of URLs with :func:`url_key_expr` (a convenience for callers).
+
+    >>> normalize_urls(["https://www.bbc.co.uk/news/1?si=abc", "https://bbc.co.uk/news/1/"])
+    ['bbc.co.uk/news/1', 'bbc.co.uk/news/1']
+    """
+    series = pl.Series("url", urls, dtype=pl.String)
+    return pl.select(url_key_expr(pl.lit(series))).to_series().to_list()
+
+
+def normalize_text_expr(text: pl.Expr) -> pl.Expr:
+    """A polars expression normalising post text for duplicate detection.
+
+    Lower-case; drop a leading ``RT @handle:``, URLs, @mentions and punctuation; keep
+    hashtag words; collapse whitespace. Copy-paste variants then differ only in words.
+
+    >>> s = pl.Series(["RT @bob: The  CLAIM is TRUE!! https://t.co/x #Wow", None])
+    >>> pl.select(normalize_text_expr(pl.lit(s))).to_series().to_list()
+    ['the claim is true wow', None]
+    """
+    return (
+        text.str.to_lowercase()
+        .str.replace(r"^rt @\w+:?\s*", "")
+        .str.replace_all(r"(?:https?://|www\.)\S+", " ")
+        .str.replace_all(r"@\w+", " ")
+        .str.replace_all(r"[^\w\s]|_", " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+
+
+# -- MinHash LSH ---------------------------------------------------------------------
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser: a cheap, well-mixed 64-bit hash of 64-bit keys."""
+    x = x.copy()
+    x ^= x >> np.uint64(30)
+    x *= _MIX1
+    x ^= x >> np.uint64(27)
+    x *= _MIX2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def lsh_layout(threshold: float, num_perm: int) -> tuple[int, int]:
+    """Bands and rows per band for an LSH at ``threshold``, as datasketch chooses them.
+
+    Why datasketch: its parameter search minimises the weighted false-positive and
+    false-negative probability mass around the threshold; we reuse it rather than guess.
+
+    >>> lsh_layout(0.5, 64)
+    (14, 4)
+    """
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return int(lsh.b), int(lsh.r)
+
+
+def minhash_signatures(
+    tokens: pl.Series, *, num_perm: int = 64, seed: int = 1, batch_shingles: int = 4_000_000
+) -> np.ndarray:
+    """MinHash signatures (``len(tokens) x num_perm``, uint32) of word-bigram sets.
+
+    ``tokens`` is a list-of-strings series (one list per text). Shingles are word bigrams
+    (a single word when the text has one); each permutation is a multiply-shift hash
+    ``(a * x + b) >> 32`` of the 64-bit shingle hash (Dietzfelbinger et al. 1997), and
+    the signature is its minimum per text (Broder 1997), computed with
+    ``np.minimum.reduceat`` over the flattened shingles in batches. Empty texts get the
+    all-max signature. ``P(sig_a[i] == sig_b[i]) ~= Jaccard(a, b)``.
+
+    >>> s = pl.Series([["a", "b", "c"], ["a", "b", "c"], ["x", "y"]])
+    >>> sig = minhash_signatures(s, num_perm=8)
+    >>> sig.shape, bool((sig[0] == sig[1]).all()), bool((sig[0] == sig[2]).any())
+    ((3, 8), True, False)
+    """
+    n = len(tokens)
+    sig = np.full((n, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    if n == 0:
+        return sig
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = tokens.explode().fill_null("").hash(seed=seed).to_numpy()
+    word_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    # Bigram hashes: token i combined with token i+1 inside the same text.
+    pair_ok = np.ones(max(len(flat) - 1, 0), dtype=bool)
+    ends = np.cumsum(lengths) - 1
+    pair_ok[ends[(lengths > 0) & (ends < len(flat) - 1)]] = False
+    bigrams = _splitmix(flat[:-1] ^ _splitmix(flat[1:] + np.uint64(0x9E3779B97F4A7C15)))
+    # Per text: its bigrams, or its single token when it has exactly one word.
+    text_of_pair = np.repeat(np.arange(n), np.maximum(lengths - 1, 0))
+    keys = bigrams[pair_ok] if len(flat) > 1 else np.empty(0, dtype=np.uint64)
+    single = np.flatnonzero(lengths == 1)
+    owner = np.concatenate([text_of_pair, single])
+    keys = np.concatenate([keys, _splitmix(flat[word_starts[single]])])
+    order = np.argsort(owner, kind="stable")
+    owner, keys = owner[order], keys[order]
+    # Batch over whole texts so reduceat segments never straddle a batch boundary.
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+    texts_with = owner[starts] if len(owner) else owner
+    lo = 0
+    while lo < len(starts):
+        hi = int(np.searchsorted(starts, starts[lo] + batch_shingles, side="left"))
+        hi = max(hi, lo + 1)
+        s0 = starts[lo]
+        s1 = starts[hi] if hi < len(starts) else len(keys)
+        chunk = keys[s0:s1]
+        seg = starts[lo:hi] - s0
+        rows = texts_with[lo:hi]
+        tmp = np.empty_like(chunk)
+        for p in range(num_perm):
+            np.multiply(chunk, a[p], out=tmp)
+            tmp += b[p]
+            tmp >>= np.uint64(32)
+            sig[rows, p] = np.minimum.reduceat(tmp, seg).astype(np.uint32)
+        lo = hi
+    return sig
+
+
+def near_duplicate_pairs(sig: np.ndarray, *, threshold: float, bands: int, rows: int) -> np.ndarray:
+    """Pairs ``(i, j)`` of signature rows whose estimated Jaccard is ``>= threshold``.
+
+    LSH banding: rows with equal values on all ``rows`` positions of one band share a
+    bucket; each bucket member is paired with the bucket's first member and the pair kept
+    when the fraction of equal signature positions reaches the threshold. Star pairs are
+    enough for connected components; pairs missed this way are rare and usually
+    recovered through another band or a third text.
+
+    >>> sig = np.array([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9, 9, 9]], dtype=np.uint32)
+    >>> near_duplicate_pairs(sig, threshold=0.7, bands=2, rows=2).tolist()
+    [[0, 1]]
+    """
+    n = sig.shape[0]
+    out: list[np.ndarray] = []
+    if n < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    mult = _splitmix(np.arange(1, rows + 1, dtype=np.uint64))
+    for band in range(bands):
+        cols = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
+        key = _splitmix((cols * mult[: cols.shape[1]]).sum(axis=1, dtype=np.uint64))
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        first = np.r_[True, ks[1:] != ks[:-1]]
+        head = order[np.maximum.accumulate(np.where(first, np.arange(n), 0))]
+        member = ~first
+        i, j = head[member], order[member]
+        if len(i) == 0:
+            continue
+        agree = (sig[i] == sig[j]).mean(axis=1)
+        keep = agree >= threshold
+        out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)[keep])
+    if not out:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.unique(np.concatenate(out), axis=0)
+    return pairs.astype(np.int64)
+
+
+# -- grouping --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NarrativeGrouping:
+    """The result of :func:`group_narratives`.
+
+    ``cascades``: cascade_id, narrative_id, via (how the cascade's root was linked).
+    ``narratives``: narrative_id, label, kind.
+    """
+
+    cascades: pl.DataFrame
+    narratives: pl.DataFrame
+
+
+def _star_edges(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Edges from every node carrying ``key`` to the first node with the same key."""
+    return (
+        frame.select("node", key)
+        .drop_nulls()
+        .unique()
+        .with_columns(head=pl.col("node").min().over(key))
+        .filter(pl.col("node") != pl.col("head"))
+        .select("node", "head")
+    )
+
+
+def group_narratives(
+    roots: pl.DataFrame,
+    *,
+    text_threshold: float = 0.5,
+    num_perm: int = 64,
+    min_text_tokens: int = 4,
+    hashtag_max_roots: int = 50,
+    min_posts: int = 2,
+    label_chars: int = 200,
+) -> NarrativeGrouping:
+    """Group cascades into narratives from their roots' URLs, text and rare hashtags.
+
+    ``roots`` has one row per cascade: cascade_id, created_at, text, urls (list),
+    hashtags (list) and size (posts in the cascade). Returns the cascade -> narrative
+    map and one row per narrative (see the module docstring for the rules). The
+    narrative id is ``n-`` plus the cascade_id of its earliest cascade, so it is stable
+    while that cascade stays the earliest.
+
+    >>> roots = pl.DataFrame({
+    ...     "cascade_id": ["c1", "c2", "c3"],
+    ...     "created_at": [1, 2, 3],
+    ...     "text": ["vaccines contain tracking chips says insider",
+    ...              "VACCINES contain tracking chips, says an insider!", "lunch"],
+    ...     "urls": [[], ["https://x.org/a?utm_source=t"], []],
+    ...     "hashtags": [[], [], []],
+    ...     "size": [3, 1, 1]})
+    >>> g = group_narratives(roots)
+    >>> g.cascades.sort("cascade_id").rows()
+    [('c1', 'n-c1', 'text'), ('c2', 'n-c1', 'text')]
+    >>> g.narratives.rows()
+    [('n-c1', 'vaccines contain tracking chips says insider', 'text')]
+    """
+    nodes = (
+        roots.with_columns(
+            pl.col("text").cast(pl.String),
+            pl.col("urls").cast(pl.List(pl.String)),
+            pl.col("hashtags").cast(pl.List(pl.String)),
+        )
+        .sort("created_at", "cascade_id")
+        .with_row_index("node")
+    )
+    n = nodes.height
+    empty = NarrativeGrouping(
+        pl.DataFrame(schema={"cascade_id": pl.String, "narrative_id": pl.String, "via": pl.String}),
+        pl.DataFrame(schema={"narrative_id": pl.String, "label": pl.String, "kind": pl.String}),
+    )
+    if n == 0:
+        return empty
+
+    # URLs: explode, normalise the distinct raw URLs once, drop bare domains.
+    url_rows = nodes.select("node", url=pl.col("urls")).explode("url").drop_nulls()
+    distinct_urls = url_rows.select("url").unique().with_columns(key=url_key_expr(pl.col("url")))
+    url_rows = (
+        url_rows.join(distinct_urls, on="url", how="left")
+        .filter(pl.col("key").str.contains(r"[/?]"))
+        .select("node", "key")
+        .unique()
+    )
+    url_rows = url_rows.filter(pl.len().over("key") >= 2)
+
+    # Text: normalise distinct raw texts, dedupe, MinHash over distinct normalised texts.
+    raw = nodes.select("text").drop_nulls().unique()
+    raw = raw.with_columns(norm=normalize_text_expr(pl.col("text")))
+    raw = raw.filter(pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens)
+    distinct = raw.select("norm").unique().sort("norm").with_row_index("text_id")
+    text_rows = (
+        nodes.select("node", "text")
+        .join(raw, on="text", how="inner")
+        .join(distinct, on="norm", how="inner")
+        .select("node", "text_id")
+    )
+    text_edges = [_star_edges(text_rows, "text_id")]
+    if distinct.height >= 2:
+        bands, rows = lsh_layout(text_threshold, num_perm)
+        sig = minhash_signatures(distinct["norm"].str.split(" "), num_perm=num_perm)
+        pairs = near_duplicate_pairs(sig, threshold=text_threshold, bands=bands, rows=rows)
+        if len(pairs):
+            head_node = text_rows.group_by("text_id").agg(pl.col("node").min())
+            pair_frame = pl.DataFrame(
+                {"a": pairs[:, 0].astype(np.uint32), "b": pairs[:, 1].astype(np.uint32)},
+                schema={"a": pl.UInt32, "b": pl.UInt32},
+            )
+            near = (
+                pair_frame.join(head_node.rename({"text_id": "a", "node": "node"}), on="a")
+                .join(head_node.rename({"text_id": "b", "node": "head"}), on="b")
+                .select("node", "head")
+            )
+            text_edges.append(near)
+    text_edges_all = pl.concat(text_edges)
+    text_linked = pl.concat(
+        [text_edges_all.select("node"), text_edges_all.select(node="head")]
+    ).unique()
+
+    # Rare hashtags: shared by 2..hashtag_max_roots roots.
+    tag_rows = (
+        nodes.select("node", tag=pl.col("hashtags"))
+        .explode("tag")
+        .drop_nulls()
+        .with_columns(pl.col("tag").str.to_lowercase().str.strip_chars_start("#"))
+        .filter(pl.col("tag") != "")
+        .unique()
+    )
+    tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, hashtag_max_roots))
+
+    url_edges = _star_edges(url_rows, "key")
+    tag_edges = _star_edges(tag_rows, "tag")
+    edges = pl.concat([url_edges, text_edges_all, tag_edges]).select(
+        pl.col("node").cast(pl.Int64), pl.col("head").cast(pl.Int64)
+    )
+    G = ig.Graph(n=n, edges=edges.to_numpy() if edges.height else [])
+    membership = np.asarray(G.connected_components().membership, dtype=np.int64)
+
+    url_linked = url_rows.select("node").unique()
+    tag_linked = tag_rows.select("node").unique()
+    comp = nodes.select("node", "cascade_id", "size", "text").with_columns(
+        comp=pl.Series(membership),
+    )
+    comp = comp.with_columns(
+        via=pl.when(pl.col("node").is_in(url_linked["node"].implode()))
+        .then(pl.lit("url"))
+        .when(pl.col("node").is_in(text_linked["node"].implode()))
+        .then(pl.lit("text"))
+        .when(pl.col("node").is_in(tag_linked["node"].implode()))
+        .then(pl.lit("hashtag"))
+        .otherwise(pl.lit("cascade"))
+    )
+    comp = comp.filter(pl.col("size").sum().over("comp") >= min_posts)
+    if comp.height == 0:
+        return empty
+    comp = comp.with_columns(
+        narrative_id=pl.lit("n-") + pl.col("cascade_id").sort_by("node").first().over("comp")
+    )
+
+    # Kind: the evidence most roots were linked by (url > text > hashtag on ties).
+    priority = {"url": 0, "text": 1, "hashtag": 2, "cascade": 3}
+    kinds = (
+        comp.group_by("narrative_id", "via")
+        .agg(k=pl.len())
+        .with_columns(
+            p=pl.col("via").replace_strict(priority, return_dtype=pl.Int8),
+            linked=pl.col("via") != "cascade",
+        )
+        .sort(["narrative_id", "linked", "k", "p"], descending=[False, True, True, False])
+        .group_by("narrative_id", maintain_order=True)
+        .first()
+        .select("narrative_id", kind="via")
+    )
+    labels = _labels(comp, nodes, url_rows, tag_rows, raw, kinds)
+    narratives = (
+        kinds.join(labels, on="narrative_id", how="left")
+        .with_columns(label=pl.col("label").fill_null("").str.slice(0, label_chars))
+        .select("narrative_id", "label", "kind")
+        .sort("narrative_id")
+    )
+    cascades = comp.select("cascade_id", "narrative_id", "via").sort("cascade_id")
+    return NarrativeGrouping(cascades, narratives)
+
+
+def _most_common(frame: pl.DataFrame, value: str) -> pl.DataFrame:
+    """Per narrative_id, the value occurring in the most rows (ties: the earliest root)."""
+    return (
+        frame.group_by("narrative_id", value)
+        .agg(k=pl.len(), first=pl.col("node").min())
+        .sort(["narrative_id", "k", "first"], descending=[False, True, False])
+        .group_by("narrative_id", maintain_order=True)
+        .first()
+        .select("narrative_id", label=pl.col(value))
+    )
+
+
+def _labels(
+    comp: pl.DataFrame,
+    nodes: pl.DataFrame,
+    url_rows: pl.DataFrame,
+    tag_rows: pl.DataFrame,
+    raw: pl.DataFrame,
+    kinds: pl.DataFrame,
+) -> pl.DataFrame:
+    """Readable labels: most common URL, text or #hashtag of the narrative's roots."""
+    members = comp.select("node", "narrative_id").join(kinds, on="narrative_id")
+    by_url = _most_common(members.filter(pl.col("kind") == "url").join(url_rows, on="node"), "key")
+    by_tag = _most_common(
+        members.filter(pl.col("kind") == "hashtag")
+        .join(tag_rows, on="node")
+        .with_columns(tag=pl.lit("#") + pl.col("tag")),
+        "tag",
+    )
+    # Text labels: the most common normalised text, shown as its earliest raw form.
+    text_members = members.filter(pl.col("kind").is_in(["text", "cascade"])).join(
+        nodes.select("node", "text"), on="node"
+    )
+    by_text = _most_common(
+        text_members.join(raw, on="text", how="left").with_columns(
+            norm=pl.coalesce("norm", pl.col("text").str.strip_chars(), pl.lit(""))
+        ),
+        "norm",
+    )
+    first_raw = (
+        text_members.join(raw, on="text", how="left")
+        .with_columns(norm=pl.coalesce("norm", pl.col("text").str.strip_chars(), pl.lit("")))
+        .sort("node")
+        .group_by("narrative_id", "norm", maintain_order=True)
+        .first()
+        .select("narrative_id", label="norm", raw="text")
+    )
+    by_text = (
+        by_text.join(first_raw, on=["narrative_id", "label"], how="left")
+        .select("narrative_id", label=pl.coalesce("raw", "label"))
+        .with_columns(pl.col("label").str.replace_all(r"\s+", " ").str.strip_chars())
+    )
+    return pl.concat([by_url, by_tag, by_text])
