@@ -1,0 +1,193 @@
+"""Vectorised independent-cascade spreading over the follower graph, and time models.
+
+Why: organic cascades in the synthetic world follow the independent cascade model
+(Kempe, Kleinberg & Tardos 2003): each new sharer gives each of its followers one
+chance, with probability ``p``, to reshare. Instead of flipping one coin per edge,
+each generation draws the number of resharers per post as ``Binomial(followers, p)``
+and picks them among the followers, so the cost is proportional to the posts made,
+not to the edges looked at, and every cascade of a batch advances together, one
+generation per step. ``p`` varies per cascade (a heavy-tailed "virality") and is
+capped so cascades stay subcritical; heavy-tailed cascade sizes then come from the
+heavy-tailed follower counts of the root and of the hubs that happen to reshare.
+
+Repost delays are log-normal (minutes to hours for humans, with night-time pushed to
+the morning, which gives the days-long tail; seconds for bots), the shape measured for
+retweet delays by e.g. Doerr et al. 2013 ("Lognormal distributions of user
+post-interaction times").
+
+>>> import numpy as np
+>>> from spreadtrace.synth.accounts import build_world
+>>> from spreadtrace.synth.params import SynthParams
+>>> p = SynthParams.for_posts(30_000)
+>>> w = build_world(np.random.default_rng(0), p)
+>>> nodes = Nodes()
+>>> roots = nodes.add(acct=np.arange(100, dtype=np.int32), t=np.zeros(100, dtype=np.int64),
+...                   p=np.full(100, 0.05, dtype=np.float32), kind=np.zeros(100, dtype=np.int8))
+>>> active = spread(np.random.default_rng(1), w, p, nodes, roots, np.empty(0, dtype=np.int64))
+>>> nodes.n > 100 and bool((nodes.col("t")[100:] > 0).all())
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spreadtrace.synth.accounts import World
+from spreadtrace.synth.params import SynthParams
+from spreadtrace.synth.text import DIURNAL
+
+ORIGINAL, REPOST, QUOTE, REPLY = 0, 1, 2, 3
+KINDS = np.array(["original", "repost", "quote", "reply"])
+
+_COLS = {
+    "acct": np.int32,
+    "t": np.int64,
+    "parent": np.int64,
+    "root": np.int64,
+    "depth": np.int16,
+    "kind": np.int8,
+    "p": np.float32,
+    "planted": np.int8,  # 0 organic, 1 bot reaction, 2 group, 3 narrative seed
+}
+
+
+class Nodes:
+    """The posts of one batch as growing column arrays; a node's index is its id."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[np.ndarray]] = {c: [] for c in _COLS}
+        self._cache: dict[str, np.ndarray] = {}
+        self.n = 0
+
+    def add(self, **cols: np.ndarray) -> np.ndarray:
+        """Append posts; missing columns default (parent -1, root = self, depth 0)."""
+        m = len(cols["acct"])
+        idx = np.arange(self.n, self.n + m, dtype=np.int64)
+        defaults = {
+            "parent": np.full(m, -1, dtype=np.int64),
+            "root": idx,
+            "depth": np.zeros(m, dtype=np.int16),
+            "kind": np.zeros(m, dtype=np.int8),
+            "p": np.zeros(m, dtype=np.float32),
+            "planted": np.zeros(m, dtype=np.int8),
+        }
+        for c, dtype in _COLS.items():
+            v = cols.get(c, defaults.get(c))
+            self._parts[c].append(np.asarray(v, dtype=dtype))
+        self.n += m
+        self._cache.clear()
+        return idx
+
+    def col(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            parts = self._parts[name]
+            arr = np.concatenate(parts) if parts else np.empty(0, dtype=_COLS[name])
+            self._parts[name] = [arr]
+            self._cache[name] = arr
+        return self._cache[name]
+
+    def set(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
+        arr = self.col(name).copy()
+        arr[idx] = values
+        self._parts[name] = [arr]
+        self._cache[name] = arr
+
+
+def human_times(
+    rng: np.random.Generator, w: World, acct: np.ndarray, start_s: int, days: int
+) -> np.ndarray:
+    """Posting times of humans: a uniform day, an hour from the diurnal curve (local)."""
+    n = len(acct)
+    day = rng.integers(0, days, size=n)
+    hour = rng.choice(24, size=n, p=DIURNAL)
+    local = start_s + day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, size=n)
+    return (local - w.tz[acct].astype(np.int64) * 3_600).astype(np.int64)
+
+
+def wake(rng: np.random.Generator, w: World, acct: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Push human activity that falls at night (01:00-07:00 local) to the morning."""
+    human = ~w.is_bot[acct]
+    local = t + w.tz[acct].astype(np.int64) * 3_600
+    hour = (local // 3_600) % 24
+    asleep = human & (hour >= 1) & (hour < 7)
+    push = (7 - hour) * 3_600 - local % 3_600 + rng.exponential(2_400, size=len(t)).astype(np.int64)
+    return np.where(asleep, t + push, t)
+
+
+def bot_delays(rng: np.random.Generator, p: SynthParams, n: int) -> np.ndarray:
+    """Bot reaction delays in seconds: log-normal around seconds, some minutes."""
+    d = np.exp(np.log(p.bot_delay_median_s) + p.bot_delay_sigma * rng.standard_normal(n))
+    slow = rng.random(n) < p.bot_slow_share
+    d = np.where(slow, d * rng.uniform(10, 60, size=n), d)
+    return np.maximum(1, np.ceil(d)).astype(np.int64)
+
+
+def delays(
+    rng: np.random.Generator, w: World, p: SynthParams, acct: np.ndarray, t_parent: np.ndarray
+) -> np.ndarray:
+    """Repost times for accounts ``acct`` reacting to posts made at ``t_parent``."""
+    n = len(acct)
+    med = np.where(w.fast[acct], p.fast_human_delay_median_s, p.human_delay_median_s)
+    sigma = np.where(w.fast[acct], 1.0, p.human_delay_sigma)
+    d = np.exp(np.log(med) + sigma * rng.standard_normal(n))
+    d = np.maximum(d, p.min_human_delay_s).astype(np.int64)
+    d = np.where(w.is_bot[acct], bot_delays(rng, p, n), d)
+    return wake(rng, w, acct, t_parent + d)
+
+
+def spread(
+    rng: np.random.Generator,
+    w: World,
+    p: SynthParams,
+    nodes: Nodes,
+    seeds: np.ndarray,
+    active: np.ndarray,
+) -> np.ndarray:
+    """Grow cascades from ``seeds`` (node ids) generation by generation.
+
+    ``active`` holds sorted keys ``root * n_accounts + account`` of accounts that
+    already shared each cascade (an account shares a cascade at most once); the
+    updated keys are returned.
+    """
+    n_acc = np.int64(w.n)
+    acct = nodes.col("acct")[seeds]
+    keys = nodes.col("root")[seeds] * n_acc + acct
+    active = np.union1d(active, keys)
+    front = seeds[nodes.col("kind")[seeds] <= REPOST]
+    while len(front):
+        f_acct = nodes.col("acct")[front]
+        f_root = nodes.col("root")[front]
+        f_p = nodes.col("p")[front].astype(np.float64)
+        f_depth = nodes.col("depth")[front]
+        f_t = nodes.col("t")[front]
+        deg = w.fol_ptr[f_acct + 1] - w.fol_ptr[f_acct]
+        k = rng.binomial(deg, np.where(f_depth < p.max_depth, f_p, 0.0))
+        if k.sum() == 0:
+            break
+        par = np.repeat(np.arange(len(front)), k)
+        pick = (rng.random(len(par)) * deg[par]).astype(np.int64)
+        child = w.fol_idx[w.fol_ptr[f_acct[par]] + pick]
+        key = f_root[par] * n_acc + child
+        _, first = np.unique(key, return_index=True)
+        first.sort()
+        par, child, key = par[first], child[first], key[first]
+        fresh = ~np.isin(key, active, assume_unique=True)
+        par, child, key = par[fresh], child[fresh], key[fresh]
+        if not len(par):
+            break
+        active = np.union1d(active, key)
+        u = rng.random(len(par))
+        kind = np.where(
+            u < p.quote_share, QUOTE, np.where(u < p.quote_share + p.reply_share, REPLY, REPOST)
+        )
+        new = nodes.add(
+            acct=child,
+            t=delays(rng, w, p, child, f_t[par]),
+            parent=front[par],
+            root=f_root[par],
+            depth=f_depth[par] + 1,
+            kind=kind,
+            p=f_p[par],
+        )
+        front = new[kind == REPOST]  # quotes and replies start no further spread here
+    return active
