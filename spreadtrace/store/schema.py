@@ -36,12 +36,13 @@ _V1_CORE = [
         job_id         VARCHAR,            -- the `spreadtrace run` job that did it, if any
         path           VARCHAR NOT NULL,
         content_hash   VARCHAR NOT NULL,   -- sha256 of the file's bytes as read
-        format         VARCHAR NOT NULL,   -- canonical-posts, twitter-v1, bluesky-jetstream, ...
-        rows_read      BIGINT NOT NULL,
+        format         VARCHAR NOT NULL,   -- posts, accounts, follows, twitter-v1, twitter-v2, bluesky
+        rows_read      BIGINT NOT NULL,    -- rows_inserted + rows_duplicate + rows_rejected
         rows_inserted  BIGINT NOT NULL,
         rows_duplicate BIGINT NOT NULL,
         rows_rejected  BIGINT NOT NULL,
         accounts_read  BIGINT NOT NULL DEFAULT 0,  -- account snapshots carried by the file
+        rows_skipped   BIGINT NOT NULL DEFAULT 0,  -- records of other kinds (likes, deletes, ...)
         started_at     TIMESTAMPTZ NOT NULL,
         finished_at    TIMESTAMPTZ NOT NULL
     )

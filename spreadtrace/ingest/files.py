@@ -1,0 +1,275 @@
+"""One file in, one transaction, one ``ingest_runs`` row: the ingest driver.
+
+Why: the guarantees analysts rely on (nothing lost, nothing counted twice, no half
+files) are easiest to keep in one place. Each file: detect -> stage (DuckDB reads a
+canonical file itself; a platform reader streams canonical rows in batches) ->
+validate + merge set-wise -> rejects and the run row -> COMMIT. Any failure to read
+the file rolls the whole file back and surfaces as one InputError line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from spreadtrace.errors import InputError
+from spreadtrace.ingest.detect import CANONICAL_FORMATS, Detected, detect
+from spreadtrace.progress import ProgressFn, emit
+from spreadtrace.store import Store
+from spreadtrace.store import ingest as sql
+
+
+@dataclass
+class FileResult:
+    """What ingesting one file did. ``rows_*`` count the file's main records (posts for
+    post formats, accounts or follows for those canonical files; for platform formats,
+    posts including embedded ones, plus follows), so that
+    ``rows_read == rows_inserted + rows_duplicate + rows_rejected``. Account snapshots
+    carried by platform files are counted in ``accounts_*``; records of other kinds
+    (likes, deletes, ...) in ``rows_skipped``. ``error`` is set (and nothing was written)
+    when :func:`ingest_files` could not read the file at all.
+    """
+
+    path: str
+    format: str | None
+    content_hash: str | None
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_duplicate: int = 0
+    rows_rejected: int = 0
+    accounts_read: int = 0
+    accounts_inserted: int = 0
+    accounts_duplicate: int = 0
+    accounts_rejected: int = 0
+    rows_skipped: int = 0
+    ingest_run_id: int | None = None
+    container: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def content_hash(path: str | os.PathLike[str]) -> str:
+    """sha256 hex digest of the file's bytes (as stored, i.e. still compressed).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+    ...     _ = f.write(b"abc")
+    >>> content_hash(f.name)[:16]
+    'ba7816bf8f01cfea'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ingest_file(
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    job_id: str | None = None,
+    progress: ProgressFn | None = None,
+) -> FileResult:
+    """Ingest one file in one transaction; raise InputError if it cannot be read at all.
+
+    ``format`` is one of :data:`spreadtrace.ingest.FORMATS` (``posts``, ``accounts``,
+    ``follows``, ``twitter-v1``, ``twitter-v2``, ``bluesky``); None detects it from the
+    content. On InputError nothing from the file is in the store.
+    """
+    path = Path(path)
+    started = datetime.now(UTC)
+    t0 = _clock()
+    detected = detect(path, format)
+    task = f"ingest {path.name}"
+    emit(progress, task, 0, 3)
+    shown_path = str(path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Hash while DuckDB reads: hashlib releases the GIL on large buffers.
+        hashing = pool.submit(content_hash, path)
+        with store.transaction() as con:
+            run_id = sql.next_run_id(con)
+            try:
+                result = _stage_and_merge(con, path, detected, run_id, started, progress, task)
+            except _UNREADABLE as exc:
+                raise InputError(
+                    f"{path}: cannot read as {detected.format}: {_first_line(exc)}"
+                ) from None
+            result.path = shown_path
+            result.content_hash = hashing.result()
+            result.ingest_run_id = run_id
+            main = sql.Counts(
+                result.rows_read, result.rows_inserted, result.rows_duplicate, result.rows_rejected
+            )
+            sql.write_run(
+                con,
+                run_id=run_id,
+                job_id=job_id,
+                path=shown_path,
+                content_hash=result.content_hash,
+                format=detected.format,
+                counts=main,
+                accounts_read=result.accounts_read,
+                rows_skipped=result.rows_skipped,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+            )
+            result.reject_reasons = sql.reject_reasons(con, run_id)
+            sql.drop_staging(con)
+    result.seconds = round(_clock() - t0, 3)
+    emit(progress, task, 3, 3)
+    return result
+
+
+def ingest_files(
+    store: Store,
+    paths: list[str | os.PathLike[str]],
+    *,
+    format: str | None = None,
+    job_id: str | None = None,
+    progress: ProgressFn | None = None,
+) -> list[FileResult]:
+    """Ingest several files, each in its own transaction, in the order given.
+
+    A file that cannot be read does not stop the others: its FileResult carries
+    ``error`` (the one-line reason) and nothing from it is written. Callers decide
+    what a failed file means (the CLI exits non-zero after ingesting the rest).
+    """
+    results = []
+    for i, p in enumerate(paths):
+        emit(progress, "files", i, len(paths))
+        try:
+            results.append(ingest_file(store, p, format=format, job_id=job_id, progress=progress))
+        except InputError as exc:
+            results.append(
+                FileResult(path=str(p), format=format, content_hash=None, error=str(exc))
+            )
+    emit(progress, "files", len(paths), len(paths))
+    return results
+
+
+# DuckDB errors that mean "this file cannot be read" (I/O, gzip, encoding, CSV shape).
+# Anything else (binder, catalog ...) is a spreadtrace bug and must surface as such.
+_UNREADABLE = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+
+
+def _clock() -> float:
+    import time
+
+    return time.perf_counter()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _stage_and_merge(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    detected: Detected,
+    run_id: int,
+    started: datetime,
+    progress: ProgressFn | None,
+    task: str,
+) -> FileResult:
+    result = FileResult(
+        path=str(path), format=detected.format, content_hash=None, container=detected.container
+    )
+    if detected.format in CANONICAL_FORMATS:
+        kind = detected.format
+        source = _canonical_source(con, path, detected)
+        sql.create_source_tables(con)
+        _stage(con, kind, source, started)
+        sql.collect_parser_rejects(con, source)
+        if detected.container in ("csv", "tsv", "jsonl"):
+            sql.renumber_rejects(con, kind, 0 if detected.container == "jsonl" else 1)
+        emit(progress, task, 1, 3)
+        counts = _merge(con, kind, run_id)
+        parser_rejects = sql.count_source_rejects(con)
+        counts.read += parser_rejects
+        counts.rejected += parser_rejects
+        sql.write_rejects(con, run_id, str(path), [kind])
+        _fill(result, counts)
+    else:
+        from spreadtrace.ingest.platform import read_platform
+
+        sql.create_source_tables(con)
+        stats = read_platform(con, path, detected, progress=progress, task=task)
+        emit(progress, task, 1, 3)
+        for kind in ("posts", "follows", "accounts"):
+            _stage(con, kind, sql.table_source(kind), started)
+        posts = _merge(con, "posts", run_id)
+        follows = _merge(con, "follows", run_id)
+        accounts = _merge(con, "accounts", run_id)
+        line_rejects = sql.count_source_rejects(con)
+        main = sql.Counts()
+        main += posts
+        main += follows
+        main.read += line_rejects
+        main.rejected += line_rejects
+        sql.write_rejects(con, run_id, str(path), ["posts", "follows", "accounts"])
+        _fill(result, main)
+        result.accounts_read = accounts.read
+        result.accounts_inserted = accounts.inserted
+        result.accounts_duplicate = accounts.duplicate
+        result.accounts_rejected = accounts.rejected
+        result.rows_skipped = stats.skipped
+    emit(progress, task, 2, 3)
+    return result
+
+
+def _fill(result: FileResult, counts: sql.Counts) -> None:
+    result.rows_read = counts.read
+    result.rows_inserted = counts.inserted
+    result.rows_duplicate = counts.duplicate
+    result.rows_rejected = counts.rejected
+
+
+def _canonical_source(con: duckdb.DuckDBPyConnection, path: Path, detected: Detected) -> sql.Source:
+    kind = detected.format
+    if detected.container == "parquet":
+        return sql.parquet_source(str(path), kind, sql.parquet_columns(con, str(path)))
+    if detected.container == "jsonl":
+        return sql.jsonl_source(str(path), kind)
+    return sql.csv_source(
+        str(path),
+        kind,
+        set(detected.columns),
+        detected.delimiter,
+        header_columns=len(detected.columns),
+    )
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, kind: str, source: sql.Source, started: datetime
+) -> None:
+    if kind == "posts":
+        sql.stage_posts(con, source)
+    elif kind == "accounts":
+        sql.stage_accounts(con, source, started)
+    else:
+        sql.stage_follows(con, source)
+
+
+def _merge(con: duckdb.DuckDBPyConnection, kind: str, run_id: int) -> sql.Counts:
+    if kind == "posts":
+        return sql.merge_posts(con, run_id)
+    if kind == "accounts":
+        return sql.merge_accounts(con, run_id)
+    return sql.merge_follows(con, run_id)

@@ -1,0 +1,722 @@
+# ruff: noqa: S608 -- only allow-listed column names and fixed fragments are spliced; values and paths are bound
+"""The ingest SQL: stage a file's rows, validate them set-wise, merge them into the store.
+
+Why here: only ``spreadtrace/store`` talks to DuckDB. Readers (``spreadtrace.ingest``)
+decide *what* a file holds; this module does the heavy, set-wise part: a canonical CSV,
+TSV, JSON Lines or Parquet file is read by DuckDB itself (``read_csv``/``read_parquet``,
+never a Python loop per row), every row is validated in one SQL pass, rejected rows are
+kept with a reason, duplicates are found with an anti-join and counted, and existing
+posts only ever *gain* fields (their NULLs are filled from a re-ingested copy).
+
+Staging works in three steps per file, inside the caller's transaction:
+
+1. a *source* relation yields the canonical columns as VARCHAR plus ``record_no``
+   (and ``raw`` for platform formats);
+2. :func:`stage_posts` / :func:`stage_accounts` / :func:`stage_follows` type and validate
+   it into a temp table with a ``reason`` column (NULL = good row);
+3. :func:`merge_posts` / :func:`merge_accounts` / :func:`merge_follows` write the good
+   rows and return the counts; :func:`write_rejects` and :func:`write_run` finish.
+
+Column names come from the fixed lists below only; file names and values are bound
+parameters.
+
+>>> import duckdb
+>>> con = duckdb.connect()
+>>> _ = con.execute("SET TimeZone = 'UTC'")
+>>> sql = f"SELECT strftime({ts_expr('x')}, '%Y-%m-%d %H:%M:%S') FROM (SELECT ? AS x)"
+>>> [con.execute(sql, [x]).fetchone()[0] for x in ["0", "2024-05-01T12:00:00+02:00", "junk"]]
+['1970-01-01 00:00:00', '2024-05-01 10:00:00', None]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+POSTS_COLUMNS: tuple[str, ...] = (
+    "post_id",
+    "account_id",
+    "created_at",
+    "parent_id",
+    "kind",
+    "root_id",
+    "text",
+    "urls",
+    "hashtags",
+    "lang",
+    "platform",
+)
+POSTS_REQUIRED: tuple[str, ...] = ("post_id", "account_id", "created_at")
+KINDS: tuple[str, ...] = ("original", "repost", "quote", "reply")
+
+_ACCOUNT_COUNTS = (
+    "followers_count",
+    "following_count",
+    "posts_count",
+    "likes_count",
+    "listed_count",
+)
+_ACCOUNT_FLAGS = ("verified", "default_profile", "default_profile_image")
+ACCOUNTS_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "handle",
+    "display_name",
+    "created_at",
+    *_ACCOUNT_COUNTS,
+    *_ACCOUNT_FLAGS,
+    "description",
+    "platform",
+    "observed_at",
+)
+ACCOUNTS_REQUIRED: tuple[str, ...] = ("account_id",)
+
+FOLLOWS_COLUMNS: tuple[str, ...] = ("follower_id", "followee_id", "created_at")
+FOLLOWS_REQUIRED: tuple[str, ...] = ("follower_id", "followee_id")
+
+COLUMNS = {"posts": POSTS_COLUMNS, "accounts": ACCOUNTS_COLUMNS, "follows": FOLLOWS_COLUMNS}
+REQUIRED = {"posts": POSTS_REQUIRED, "accounts": ACCOUNTS_REQUIRED, "follows": FOLLOWS_REQUIRED}
+
+# Columns holding identifiers: trimmed, empty = missing.
+_ID_COLUMNS = {
+    "post_id",
+    "account_id",
+    "parent_id",
+    "root_id",
+    "follower_id",
+    "followee_id",
+    "handle",
+}
+
+_SRC = {"posts": "_ing_src_posts", "accounts": "_ing_src_accounts", "follows": "_ing_src_follows"}
+_STAGE = {"posts": "_ing_posts", "accounts": "_ing_accounts", "follows": "_ing_follows"}
+
+
+def _q(name: str) -> str:
+    """Quote an identifier from the fixed allow-lists above."""
+    known = set(POSTS_COLUMNS) | set(ACCOUNTS_COLUMNS) | set(FOLLOWS_COLUMNS)
+    if name not in known:
+        raise ValueError(f"not a canonical column: {name!r}")
+    return f'"{name}"'
+
+
+def ts_expr(x: str) -> str:
+    """SQL turning VARCHAR ``x`` into a TIMESTAMPTZ (NULL when it does not parse).
+
+    Accepts ISO 8601 (with an offset or ``Z``; without one the store's UTC time zone
+    applies) and Unix epoch seconds (integer or decimal). Combine with :func:`_ts_ok`,
+    which also refuses years outside 1900..2199: that catches epoch *milliseconds*
+    passed as seconds. Written without subqueries: it runs over millions of rows.
+    """
+    return (
+        f"CASE WHEN regexp_full_match({x}, '\\s*-?[0-9]+(\\.[0-9]+)?\\s*') "
+        f"THEN TRY(to_timestamp(TRY_CAST({x} AS DOUBLE))) "
+        f"ELSE TRY_CAST({x} AS TIMESTAMPTZ) END"
+    )
+
+
+def _ts_ok(t: str) -> str:
+    return f"(isfinite({t}) AND year({t}) BETWEEN 1900 AND 2199)"
+
+
+# --- sources ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """A SQL relation yielding canonical VARCHAR columns plus ``record_no`` and ``raw``.
+
+    ``raw`` may be an expression over the columns (evaluated for rejected rows only).
+    ``params`` are bound in order. ``parser_rejects`` names the DuckDB rejects table of a
+    CSV scan, whose lines become rejects after the scan.
+    """
+
+    sql: str
+    params: list[object]
+    raw: str = "raw"  # a column of the source, or an expression over canonical columns
+    parser_rejects: str | None = None
+    line_reason: bool = False  # the source flags whole lines (broken JSON) itself
+
+    def raw_in(self) -> str:
+        return "raw" if self.raw == "raw" else "NULL::VARCHAR"
+
+    def raw_out(self) -> str:
+        return "_raw_in" if self.raw == "raw" else self.raw
+
+    def line_reason_in(self) -> str:
+        return "line_reason" if self.line_reason else "NULL::VARCHAR"
+
+
+def _present_or_null(col: str, present: set[str]) -> str:
+    return f"{_q(col)}" if col in present else f"NULL::VARCHAR AS {_q(col)}"
+
+
+def csv_source(
+    path: str, kind: str, present: set[str], delim: str, *, header_columns: int
+) -> Source:
+    """A canonical CSV/TSV file (``.gz`` ok) read by DuckDB as all-VARCHAR.
+
+    Malformed lines (wrong number of fields, invalid UTF-8, unterminated quotes) are
+    collected by DuckDB's ``store_rejects`` and become rejects with their line number.
+    """
+    cols = ", ".join(_present_or_null(c, present) for c in COLUMNS[kind])
+    # Raw text of a row that parsed but failed validation: its known fields re-joined.
+    raw = f"concat_ws('{delim}', " + ", ".join(
+        f"coalesce({_q(c)}, '')" for c in COLUMNS[kind] if c in present
+    )
+    raw += ")"
+    sql = (
+        f"SELECT row_number() OVER () AS record_no, {cols} "
+        "FROM read_csv(?, all_varchar = true, header = true, delim = ?, quote = '\"', "
+        "escape = '\"', auto_detect = true, store_rejects = true, "
+        "rejects_table = '_ing_csv_rejects', rejects_scan = '_ing_csv_scan', "
+        "max_line_size = 4000000)"
+    )
+    return Source(sql, [path, delim], raw, parser_rejects="_ing_csv_rejects")
+
+
+def jsonl_source(path: str, kind: str) -> Source:
+    """A canonical JSON Lines file (``.gz`` ok): each line read whole by DuckDB, then
+    parsed with DuckDB's JSON functions, so a broken line is a reject, not an error.
+
+    Values may be strings or numbers; ``urls``/``hashtags`` may also be JSON arrays.
+    """
+
+    def field(c: str) -> str:
+        path_ = f"'$.{c}'"
+        if c in ("urls", "hashtags"):
+            return (
+                f"CASE WHEN json_type(obj, {path_}) = 'ARRAY' "
+                f"THEN array_to_string(json_extract_string(obj, '$.{c}[*]'), ' ') "
+                f"ELSE json_extract_string(obj, {path_}) END AS {_q(c)}"
+            )
+        return f"json_extract_string(obj, {path_}) AS {_q(c)}"
+
+    cols = ", ".join(field(c) for c in COLUMNS[kind])
+    sql = (
+        f"SELECT record_no, line AS raw, {cols}, "
+        "CASE WHEN NOT json_valid(line) THEN 'broken JSON line' "
+        "WHEN obj IS NULL THEN 'JSON line is not an object' END AS line_reason "
+        "FROM (SELECT record_no, line, CASE WHEN json_valid(line) "
+        "AND json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT' "
+        "THEN line::JSON END AS obj "
+        "FROM (SELECT row_number() OVER () AS record_no, line "
+        "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = ?, "
+        "quote = '', escape = '', auto_detect = false, store_rejects = true, "
+        "rejects_table = '_ing_csv_rejects', rejects_scan = '_ing_csv_scan', "
+        "max_line_size = 4000000)) "
+        "WHERE trim(line) <> '')"
+    )
+    return Source(sql, [path, "\x01"], "raw", parser_rejects="_ing_csv_rejects", line_reason=True)
+
+
+def parquet_columns(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, str]:
+    """Column name -> DuckDB type of a Parquet file."""
+    rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def parquet_source(path: str, kind: str, types: dict[str, str]) -> Source:
+    """A canonical Parquet file; typed columns are turned to VARCHAR and re-validated."""
+
+    def field(c: str) -> str:
+        if c not in types:
+            return f"NULL::VARCHAR AS {_q(c)}"
+        if types[c].endswith("[]"):
+            return f"array_to_string({_q(c)}, ' ') AS {_q(c)}"
+        if types[c].startswith("TIMESTAMP"):
+            return f"strftime({_q(c)}::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%S.%f%z') AS {_q(c)}"
+        return f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}"
+
+    cols = ", ".join(field(c) for c in COLUMNS[kind])
+    sql = f"SELECT file_row_number + 1 AS record_no, {cols} FROM read_parquet(?, file_row_number = true)"
+    raw = "to_json(struct_pack(" + ", ".join(f"{_q(c)} := {_q(c)}" for c in COLUMNS[kind]) + "))"
+    return Source(sql, [path], raw)
+
+
+def create_source_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty VARCHAR temp tables that Python readers (platform formats) append to."""
+    for kind, table in _SRC.items():
+        cols = ", ".join(f"{_q(c)} VARCHAR" for c in COLUMNS[kind])
+        con.execute(f"CREATE TEMP TABLE {table} (record_no BIGINT, raw VARCHAR, {cols})")
+    con.execute(
+        "CREATE TEMP TABLE _ing_src_rejects (record_no BIGINT, raw VARCHAR, reason VARCHAR)"
+    )
+
+
+def append_source(con: duckdb.DuckDBPyConnection, kind: str, batch: object) -> None:
+    """Append a batch (a pyarrow Table with ``record_no``, ``raw`` and canonical columns)."""
+    table = _SRC[kind] if kind != "rejects" else "_ing_src_rejects"
+    con.register("_ing_batch", batch)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _ing_batch")
+    finally:
+        con.unregister("_ing_batch")
+
+
+def table_source(kind: str) -> Source:
+    """The temp table filled by :func:`append_source`."""
+    cols = ", ".join(_q(c) for c in COLUMNS[kind])
+    return Source(f"SELECT record_no, raw, {cols} FROM {_SRC[kind]}", [], "raw")
+
+
+# --- staging + validation ----------------------------------------------------------------
+
+
+def _norm(c: str) -> str:
+    if c in _ID_COLUMNS:
+        return f"nullif(trim({_q(c)}), '') AS {_q(c)}"
+    return f"nullif({_q(c)}, '') AS {_q(c)}"
+
+
+def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Type and validate posts from ``source`` into temp table ``_ing_posts``.
+
+    Columns: record_no, post_id, account_id, created_at (TIMESTAMPTZ), parent_id,
+    kind_given, kind, root_id, text, urls, hashtags (VARCHAR[]), lang, platform,
+    reason (NULL = good), raw (only for rejected rows).
+    """
+    norm = ", ".join(_norm(c) for c in POSTS_COLUMNS)
+    split = "list_filter(string_split({0}, ' '), lambda x: x <> '')"
+    sql = f"""
+    CREATE TEMP TABLE _ing_posts AS
+    SELECT record_no, post_id, account_id, _ts AS created_at, parent_id,
+           _kind_given AS kind_given, _kind AS kind, root_id, text,
+           CASE WHEN urls IS NOT NULL THEN {split.format("urls")} END AS urls,
+           CASE WHEN hashtags IS NOT NULL THEN {split.format("hashtags")} END AS hashtags,
+           lang, platform, _reason AS reason,
+           CASE WHEN _reason IS NOT NULL THEN {source.raw_out()} END AS raw
+    FROM (
+      SELECT *,
+        CASE
+          WHEN _line_reason IS NOT NULL THEN _line_reason
+          WHEN post_id IS NULL THEN 'missing post_id'
+          WHEN account_id IS NULL THEN 'missing account_id'
+          WHEN created_at IS NULL THEN 'missing created_at'
+          WHEN _ts IS NULL OR NOT {_ts_ok("_ts")} THEN 'unparseable created_at'
+          WHEN parent_id = post_id THEN 'parent_id equals post_id'
+          WHEN _kind NOT IN ('original', 'repost', 'quote', 'reply') THEN 'unknown kind'
+          WHEN _kind = 'original' AND parent_id IS NOT NULL
+            THEN 'kind original with a parent_id'
+        END AS _reason
+      FROM (
+        SELECT *,
+          {ts_expr("created_at")} AS _ts,
+          lower(trim(kind)) AS _kind_given,
+          coalesce(lower(trim(kind)),
+                   CASE WHEN parent_id IS NULL THEN 'original' ELSE 'repost' END) AS _kind
+        FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
+                     {source.line_reason_in()} AS _line_reason, {norm}
+              FROM ({source.sql}) s) n
+      ) t
+    ) v
+    """
+    con.execute(sql, source.params)
+
+
+def stage_accounts(
+    con: duckdb.DuckDBPyConnection, source: Source, observed_default: datetime
+) -> None:
+    """Type and validate account snapshots into temp table ``_ing_accounts``."""
+    norm = ", ".join(_norm(c) for c in ACCOUNTS_COLUMNS)
+    counts = ", ".join(f"TRY_CAST(trim({c}) AS BIGINT) AS _{c}" for c in _ACCOUNT_COUNTS)
+    flags = ", ".join(f"TRY_CAST(trim({c}) AS BOOLEAN) AS _{c}" for c in _ACCOUNT_FLAGS)
+    bad_counts = "\n".join(
+        f"WHEN {c} IS NOT NULL AND (_{c} IS NULL OR _{c} < 0) THEN '{c} is not a count'"
+        for c in _ACCOUNT_COUNTS
+    )
+    bad_flags = "\n".join(
+        f"WHEN {c} IS NOT NULL AND _{c} IS NULL THEN '{c} is not true/false'"
+        for c in _ACCOUNT_FLAGS
+    )
+    typed_out = ", ".join(f"_{c} AS {c}" for c in (*_ACCOUNT_COUNTS, *_ACCOUNT_FLAGS))
+    sql = f"""
+    CREATE TEMP TABLE _ing_accounts AS
+    SELECT record_no, account_id, coalesce(_observed, ?::TIMESTAMPTZ) AS observed_at,
+           observed_at IS NULL AS observed_defaulted,
+           handle, display_name, _created AS created_at, {typed_out}, description, platform,
+           _reason AS reason,
+           CASE WHEN _reason IS NOT NULL THEN {source.raw_out()} END AS raw
+    FROM (
+      SELECT *,
+        CASE
+          WHEN _line_reason IS NOT NULL THEN _line_reason
+          WHEN account_id IS NULL THEN 'missing account_id'
+          WHEN created_at IS NOT NULL AND (_created IS NULL OR NOT {_ts_ok("_created")})
+            THEN 'unparseable created_at'
+          WHEN observed_at IS NOT NULL AND (_observed IS NULL OR NOT {_ts_ok("_observed")})
+            THEN 'unparseable observed_at'
+          {bad_counts}
+          {bad_flags}
+        END AS _reason
+      FROM (
+        SELECT *, {ts_expr("created_at")} AS _created,
+               {ts_expr("observed_at")} AS _observed, {counts}, {flags}
+        FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
+                     {source.line_reason_in()} AS _line_reason, {norm}
+              FROM ({source.sql}) s) n
+      ) t
+    ) v
+    """
+    con.execute(sql, [observed_default, *source.params])
+
+
+def stage_follows(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Type and validate follow edges into temp table ``_ing_follows``."""
+    norm = ", ".join(_norm(c) for c in FOLLOWS_COLUMNS)
+    sql = f"""
+    CREATE TEMP TABLE _ing_follows AS
+    SELECT record_no, follower_id, followee_id, _created AS created_at, _reason AS reason,
+           CASE WHEN _reason IS NOT NULL THEN {source.raw_out()} END AS raw
+    FROM (
+      SELECT *,
+        CASE
+          WHEN _line_reason IS NOT NULL THEN _line_reason
+          WHEN follower_id IS NULL THEN 'missing follower_id'
+          WHEN followee_id IS NULL THEN 'missing followee_id'
+          WHEN follower_id = followee_id THEN 'follower_id equals followee_id'
+          WHEN created_at IS NOT NULL AND (_created IS NULL OR NOT {_ts_ok("_created")})
+            THEN 'unparseable created_at'
+        END AS _reason
+      FROM (
+        SELECT *, {ts_expr("created_at")} AS _created
+        FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
+                     {source.line_reason_in()} AS _line_reason, {norm}
+              FROM ({source.sql}) s) n
+      ) t
+    ) v
+    """
+    con.execute(sql, source.params)
+
+
+def collect_parser_rejects(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Move lines DuckDB's CSV parser refused into ``_ing_src_rejects`` (one per line)."""
+    if source.parser_rejects is None:
+        return
+    con.execute(
+        f"""
+        INSERT INTO _ing_src_rejects
+        SELECT line, any_value(csv_line),
+               'malformed line: ' || lower(string_agg(DISTINCT error_type::VARCHAR, ', '))
+        FROM {source.parser_rejects} GROUP BY line
+        """
+    )
+
+
+def renumber_rejects(con: duckdb.DuckDBPyConnection, kind: str, header_lines: int) -> None:
+    """Turn record numbers of rejected rows into physical line numbers.
+
+    DuckDB numbers the records its parser returned; lines the parser refused (already in
+    ``_ing_src_rejects`` with their line numbers) are not among them. The k-th returned
+    record sits on line ``k + header_lines + #{refused lines before it}``; the i-th
+    refused line L_i has ``L_i - i - header_lines`` good records before it. Exact as long
+    as no quoted field spans lines. Only rejected rows are touched (few).
+    """
+    con.execute(
+        f"""
+        UPDATE {_STAGE[kind]} AS s
+        SET record_no = s.record_no + ? + (
+          SELECT count(*) FROM (
+            SELECT record_no AS line, row_number() OVER (ORDER BY record_no) AS i
+            FROM _ing_src_rejects) AS r
+          WHERE r.line - r.i - ? < s.record_no)
+        WHERE s.reason IS NOT NULL
+        """,
+        [header_lines, header_lines],
+    )
+
+
+# --- merging ---------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    """What happened to one kind of row from one file."""
+
+    read: int = 0
+    inserted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+
+    def __iadd__(self, other: Counts) -> Counts:
+        self.read += other.read
+        self.inserted += other.inserted
+        self.duplicate += other.duplicate
+        self.rejected += other.rejected
+        return self
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
+    row = con.execute(sql, params or []).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+_POST_FILL = ("root_id", "text", "urls", "hashtags", "lang", "platform")
+
+
+def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
+    """Insert new good posts; fill NULLs of already stored ones; count everything.
+
+    A post_id seen twice in the file is merged first (earliest record wins, its NULLs
+    filled from later copies); a post already in the store is a duplicate whose NULL
+    fields are filled from the new copy, never overwritten.
+    """
+    n_good, n_distinct = con.execute(
+        "SELECT count(*), count(DISTINCT post_id) FROM _ing_posts WHERE reason IS NULL"
+    ).fetchone()
+    rejected = _one(con, "SELECT count(*) FROM _ing_posts WHERE reason IS NOT NULL")
+    cols = "post_id, account_id, created_at, parent_id, kind_given, kind, " + ", ".join(_POST_FILL)
+    if n_good > n_distinct:
+        fill = ", ".join(
+            f"arg_min({c}, record_no) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+            for c in ("parent_id", "kind_given", *_POST_FILL)
+        )
+        con.execute(
+            f"""
+            CREATE TEMP TABLE _ing_posts_dups AS
+            SELECT post_id, min(record_no) AS record_no,
+                   arg_min(account_id, record_no) AS account_id,
+                   arg_min(created_at, record_no) AS created_at, {fill}
+            FROM _ing_posts
+            WHERE reason IS NULL AND post_id IN (
+              SELECT post_id FROM _ing_posts WHERE reason IS NULL
+              GROUP BY post_id HAVING count(*) > 1)
+            GROUP BY post_id
+            """
+        )
+        good = f"""
+            SELECT {cols} FROM _ing_posts
+            WHERE reason IS NULL AND post_id NOT IN (SELECT post_id FROM _ing_posts_dups)
+            UNION ALL
+            SELECT post_id, account_id, created_at, parent_id, kind_given,
+                   coalesce(kind_given, CASE WHEN parent_id IS NULL THEN 'original'
+                                             ELSE 'repost' END) AS kind,
+                   {", ".join(_POST_FILL)}
+            FROM _ing_posts_dups
+        """
+    else:
+        good = f"SELECT {cols} FROM _ing_posts WHERE reason IS NULL"
+    con.execute(f"CREATE TEMP VIEW _ing_posts_good AS {good}")
+
+    has_posts = _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") > 0
+    if has_posts:
+        # Fill NULLs of stored posts from the new copies (never overwrite a value). A
+        # stored 'original' with no parent that now learns its parent takes the new kind.
+        sets = ", ".join(f"{c} = coalesce(p.{c}, n.{c})" for c in _POST_FILL)
+        gains = " OR ".join(
+            f"(p.{c} IS NULL AND n.{c} IS NOT NULL)" for c in ("parent_id", *_POST_FILL)
+        )
+        con.execute(
+            f"""
+            UPDATE posts AS p SET
+              kind = CASE WHEN p.parent_id IS NULL AND n.parent_id IS NOT NULL
+                               AND p.kind = 'original' THEN n.kind ELSE p.kind END,
+              parent_id = coalesce(p.parent_id, n.parent_id),
+              {sets}
+            FROM _ing_posts_good AS n
+            WHERE p.post_id = n.post_id AND ({gains})
+              AND (n.parent_id IS NULL OR n.parent_id <> p.post_id)
+            """
+        )
+    inserted = _one(
+        con,
+        f"""
+        INSERT INTO posts
+        SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL[:1])},
+               text, urls, hashtags, lang, platform, ?
+        FROM _ing_posts_good AS n
+        WHERE NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.post_id = n.post_id)
+        """,
+        [run_id],
+    )
+    return Counts(
+        read=n_good + rejected, inserted=inserted, duplicate=n_good - inserted, rejected=rejected
+    )
+
+
+_SNAPSHOT_FIELDS = (
+    "handle",
+    "display_name",
+    "created_at",
+    *_ACCOUNT_COUNTS,
+    *_ACCOUNT_FLAGS,
+    "description",
+    "platform",
+)
+
+
+def merge_accounts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
+    """Append new account snapshots and refresh ``accounts`` (latest per account).
+
+    A snapshot is a duplicate when the same account already has a snapshot at the same
+    observed_at, or, when the file gave no observed_at (it defaults to the ingestion
+    time), one with identical profile fields: re-ingesting a file adds nothing.
+    """
+    rejected = _one(con, "SELECT count(*) FROM _ing_accounts WHERE reason IS NULL IS FALSE")
+    n_good = _one(con, "SELECT count(*) FROM _ing_accounts WHERE reason IS NULL")
+    same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM s.{c}" for c in _SNAPSHOT_FIELDS)
+    fields = ", ".join(_SNAPSHOT_FIELDS)
+    inserted = _one(
+        con,
+        f"""
+        INSERT INTO account_snapshots
+          (account_id, observed_at, {fields}, ingest_run_id)
+        SELECT account_id, observed_at, {fields}, ?
+        FROM (
+          SELECT * FROM _ing_accounts AS a
+          WHERE reason IS NULL
+          QUALIFY row_number() OVER (
+            PARTITION BY account_id,
+              CASE WHEN observed_defaulted THEN NULL ELSE observed_at END,
+              CASE WHEN observed_defaulted THEN md5(concat_ws('|', {fields})) END
+            ORDER BY record_no) = 1
+        ) AS a
+        WHERE NOT EXISTS (
+          SELECT 1 FROM account_snapshots AS s
+          WHERE s.account_id = a.account_id
+            AND (s.observed_at = a.observed_at OR (a.observed_defaulted AND {same})))
+        """,
+        [run_id],
+    )
+    if inserted:
+        con.execute(
+            f"""
+            INSERT OR REPLACE INTO accounts
+            SELECT account_id, observed_at, {fields}, ingest_run_id
+            FROM account_snapshots
+            WHERE account_id IN (SELECT account_id FROM account_snapshots WHERE ingest_run_id = ?)
+            QUALIFY row_number() OVER (
+              PARTITION BY account_id ORDER BY observed_at DESC, ingest_run_id DESC) = 1
+            """,
+            [run_id],
+        )
+    return Counts(
+        read=n_good + rejected, inserted=inserted, duplicate=n_good - inserted, rejected=rejected
+    )
+
+
+def merge_follows(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
+    """Insert new follow pairs (one row per follower/followee pair); fill created_at."""
+    rejected = _one(con, "SELECT count(*) FROM _ing_follows WHERE reason IS NOT NULL")
+    n_good = _one(con, "SELECT count(*) FROM _ing_follows WHERE reason IS NULL")
+    con.execute(
+        """
+        CREATE TEMP VIEW _ing_follows_good AS
+        SELECT follower_id, followee_id, min(created_at) AS created_at
+        FROM _ing_follows WHERE reason IS NULL GROUP BY follower_id, followee_id
+        """
+    )
+    con.execute(
+        """
+        UPDATE follows AS f SET created_at = n.created_at
+        FROM _ing_follows_good AS n
+        WHERE f.follower_id = n.follower_id AND f.followee_id = n.followee_id
+          AND f.created_at IS NULL AND n.created_at IS NOT NULL
+        """
+    )
+    inserted = _one(
+        con,
+        """
+        INSERT INTO follows
+        SELECT follower_id, followee_id, created_at, ? FROM _ing_follows_good AS n
+        WHERE NOT EXISTS (SELECT 1 FROM follows AS f
+                          WHERE f.follower_id = n.follower_id AND f.followee_id = n.followee_id)
+        """,
+        [run_id],
+    )
+    return Counts(
+        read=n_good + rejected, inserted=inserted, duplicate=n_good - inserted, rejected=rejected
+    )
+
+
+def count_source_rejects(con: duckdb.DuckDBPyConnection) -> int:
+    """Rejects found before validation (parser or reader level)."""
+    return _one(con, "SELECT count(*) FROM _ing_src_rejects")
+
+
+def write_rejects(con: duckdb.DuckDBPyConnection, run_id: int, path: str, kinds: list[str]) -> None:
+    """Copy this file's rejects (reader/parser level and validation) into ``rejects``."""
+    con.execute(
+        "INSERT INTO rejects SELECT ?, ?, record_no, raw, reason FROM _ing_src_rejects",
+        [run_id, path],
+    )
+    for kind in kinds:
+        con.execute(
+            f"INSERT INTO rejects SELECT ?, ?, record_no, raw, reason FROM {_STAGE[kind]} "
+            "WHERE reason IS NOT NULL",
+            [run_id, path],
+        )
+
+
+def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
+    return _one(con, "SELECT nextval('ingest_run_seq')")
+
+
+def write_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: int,
+    job_id: str | None,
+    path: str,
+    content_hash: str,
+    format: str,
+    counts: Counts,
+    accounts_read: int,
+    rows_skipped: int,
+    started_at: datetime,
+    finished_at: datetime,
+) -> None:
+    """The file's ``ingest_runs`` row."""
+    con.execute(
+        """
+        INSERT INTO ingest_runs (ingest_run_id, job_id, path, content_hash, format, rows_read,
+          rows_inserted, rows_duplicate, rows_rejected, accounts_read, rows_skipped,
+          started_at, finished_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            run_id,
+            job_id,
+            path,
+            content_hash,
+            format,
+            counts.read,
+            counts.inserted,
+            counts.duplicate,
+            counts.rejected,
+            accounts_read,
+            rows_skipped,
+            started_at,
+            finished_at,
+        ],
+    )
+
+
+def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop this file's temp tables and views (they would otherwise outlive the file)."""
+    for view in ("_ing_posts_good", "_ing_follows_good"):
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    for table in (
+        "_ing_posts",
+        "_ing_posts_dups",
+        "_ing_accounts",
+        "_ing_follows",
+        "_ing_src_posts",
+        "_ing_src_accounts",
+        "_ing_src_follows",
+        "_ing_src_rejects",
+        "_ing_csv_rejects",
+        "_ing_csv_scan",
+    ):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def reject_reasons(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, int]:
+    """Rejected rows of one ingest run by reason, most frequent first."""
+    rows = con.execute(
+        "SELECT reason, count(*) AS n FROM rejects WHERE ingest_run_id = ? "
+        "GROUP BY reason ORDER BY n DESC, reason",
+        [run_id],
+    ).fetchall()
+    return {reason: int(n) for reason, n in rows}
