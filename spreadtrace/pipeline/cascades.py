@@ -1,0 +1,280 @@
+"""Build stage "cascades": posts -> share trees -> post_cascades, cascades, data_quality.
+
+Why a stage of its own: every later score (bots on cascades, origin, amplification)
+reads the trees this stage writes, and it is the one stage that is incremental. The
+steps, all vectorised over every cascade in scope at once:
+
+1. choose the scope (all posts, or the cascades new posts touch) and number it;
+2. resolve explicit parent links into roots and depths (pointer jumping), breaking
+   cycles deterministically (:func:`spreadtrace.graph.cascades.resolve_forest`);
+3. time-inferred reconstruction (Goel et al. 2016; Vosoughi et al. 2018): a repost
+   whose parent is its cascade's root gets, as parent, the most recent earlier sharer
+   in the cascade whom the reposter follows; explicit intermediate parents are never
+   changed; without such a sharer the repost stays on the root;
+4. metrics per cascade (:func:`spreadtrace.graph.metrics.cascade_metrics`);
+5. replace the scope's rows; record anomalies in data_quality.
+
+The caller (:func:`spreadtrace.build.run_build`) owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spreadtrace.graph.cascades import branch_tops, list_rank, resolve_forest
+from spreadtrace.graph.metrics import SOURCE_CODES, cascade_metrics
+from spreadtrace.progress import ProgressFn, emit
+from spreadtrace.store import Store
+from spreadtrace.store import cascades as sql
+
+__all__ = ["CascadeParams", "CascadeRun", "run"]
+
+# Bump when the stage's rules change: a stored state from another version forces --full.
+ALGORITHM_VERSION = "cascades-1"
+_STEPS = 6
+
+
+@dataclass(frozen=True)
+class CascadeParams:
+    """Options of the cascades stage.
+
+    - infer True: time-inferred reconstruction of reposts flattened onto the root
+      (needs follows; without follows rows for an account its reposts stay on the root).
+    """
+
+    infer: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CascadeRun:
+    """What the stage did: counts for the builds summary, and the cascades it changed.
+
+    ``touched`` lists cascade ids rebuilt in this build (including ids that no longer
+    exist because their cascade merged into another); None when the build was full.
+    """
+
+    full: bool
+    counts: dict[str, int]
+    touched: list[str] | None = field(default=None)
+
+
+def _wanted_state(con: Any, params: CascadeParams) -> dict[str, Any]:
+    return {
+        "algorithm": ALGORITHM_VERSION,
+        "params": params.to_dict(),
+        "follows": sql.follows_fingerprint(con) if params.infer else None,
+    }
+
+
+def run(
+    store: Store,
+    build_id: int,
+    params: CascadeParams | None = None,
+    *,
+    full: bool = False,
+    progress: ProgressFn | None = None,
+) -> CascadeRun:
+    """Build (or incrementally update) the cascades; returns counts and touched ids.
+
+    An incremental build falls back to a full one when the stored cascades were made
+    with other parameters, another algorithm version, or (with inference on) before
+    the follows table last changed: inferred parents anywhere may depend on a follow.
+    """
+    params = params or CascadeParams()
+    con = store.con
+    wanted = _wanted_state(con, params)
+    if not full and sql.stored_state(con) != wanted:
+        full = True
+    emit(progress, "cascades", 0, _STEPS)
+    scope = sql.prepare_scope(con, full=full)
+    emit(progress, "cascades", 1, _STEPS)
+    nodes = sql.load_nodes(con)
+    n_posts = len(nodes.t_us)
+    emit(progress, "cascades", 2, _STEPS)
+
+    # 2. explicit links -> forest
+    # virtual nodes (unseen parents) follow the posts; they are roots
+    virtual = np.full(len(nodes.unseen_id), -1, dtype=np.int64)
+    forest = resolve_forest(np.concatenate([nodes.parent, virtual]))
+    parent = forest.parent.copy()
+    depth = forest.depth
+    source = np.where(parent[:n_posts] >= 0, 1, 0).astype(np.int8)  # explicit
+    on_root = (depth[:n_posts] == 1) & nodes.is_repost
+    source[on_root] = 3  # a repost pointing at the original: the platform flattened it
+
+    # 3. time-inferred parents
+    inferred = 0
+    if params.infer and on_root.any():
+        tops = branch_tops(parent, depth)
+        below = np.flatnonzero(depth[:n_posts] >= 1)
+        tree = pa.table(
+            {
+                "idx": below,
+                "cascade": forest.root[below],
+                "depth": depth[below],
+                "top_t": nodes.t_us[tops[below]],
+            }
+        )
+        child, new_parent = sql.infer_parents(con, tree)
+        if len(child):
+            parent[child] = new_parent
+            source[child] = 2
+            inferred = len(child)
+            _, dist = list_rank(parent)
+            depth = dist.astype(np.int32)
+    emit(progress, "cascades", 3, _STEPS)
+
+    # 4. metrics
+    m = cascade_metrics(parent, forest.root, depth, n_posts, nodes.account, nodes.t_us, source)
+    emit(progress, "cascades", 4, _STEPS)
+
+    # 5. rows
+    node_ids = pa.concat_arrays([nodes.post_id, nodes.unseen_id.cast(pa.string())])
+    post_rows = _post_rows(build_id, node_ids, n_posts, parent, forest.root, depth, source, m)
+    cascade_rows = _cascade_rows(build_id, node_ids, nodes, m)
+    dq_rows, dq_counts = _quality_rows(build_id, node_ids, nodes, forest, m, n_posts)
+    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows)
+    sql.save_state(con, wanted)
+    sql.drop_work_tables(con)
+    emit(progress, "cascades", _STEPS, _STEPS)
+
+    new_ids = cascade_rows.column("cascade_id").to_pylist() if not scope.full else []
+    touched = None if scope.full else sorted(set(scope.touched_before) | set(new_ids))
+    counts = {
+        "posts_in_scope": scope.posts,
+        "new_posts": scope.new_posts,
+        "cascades_built": len(m.root_node),
+        "unseen_roots": int((~m.root_seen).sum()),
+        "inferred_parents": inferred,
+        **dq_counts,
+    }
+    return CascadeRun(full=scope.full, counts=counts, touched=touched)
+
+
+def _take(values: pa.Array, idx: np.ndarray) -> pa.Array:
+    """``values[idx]`` with null where idx < 0."""
+    idx = np.asarray(idx, dtype=np.int64)
+    mask = idx < 0
+    return values.take(pa.array(np.where(mask, 0, idx), mask=mask))
+
+
+def _post_rows(build_id, node_ids, n_posts, parent, root, depth, source, m) -> pa.Table:
+    labels = pa.array([SOURCE_CODES[k] for k in sorted(SOURCE_CODES)], pa.string())
+    src = source.astype(np.int64)
+    return pa.table(
+        {
+            "post_id": node_ids.slice(0, n_posts),
+            "cascade_id": _take(node_ids, root[:n_posts]),
+            "parent_id": _take(node_ids, parent[:n_posts]),
+            "parent_source": _take(labels, np.where(src == 0, -1, src)),
+            "depth": pa.array(depth[:n_posts].astype(np.int32)),
+            "descendants": pa.array(m.descendants[:n_posts]),
+            "build_id": pa.array(np.full(n_posts, build_id, dtype=np.int64)),
+        }
+    )
+
+
+def _cascade_rows(build_id, node_ids, nodes, m) -> pa.Table:
+    seen = m.root_seen
+    root_post = np.where(seen, m.root_node, -1)
+    # the platform of the root, or of the earliest post when the root is unseen
+    platform_from = np.where(seen, m.root_node, m.first_post)
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.table(
+        {
+            "cascade_id": _take(node_ids, m.root_node),
+            "root_post_id": _take(node_ids, m.root_node),
+            "root_seen": pa.array(seen),
+            "root_account_id": _take(nodes.account_id, root_post),
+            "platform": _take(nodes.platform, platform_from),
+            "size": pa.array(m.size.astype(np.int64)),
+            "accounts": pa.array(m.accounts.astype(np.int64)),
+            "depth": pa.array(m.depth.astype(np.int32)),
+            "max_breadth": pa.array(m.max_breadth.astype(np.int64)),
+            "structural_virality": pa.array(
+                m.structural_virality, mask=np.isnan(m.structural_virality)
+            ),
+            "first_at": pa.array(m.first_at, ts),
+            "last_at": pa.array(m.last_at, ts),
+            "time_to_50_s": pa.array(m.time_to_50_s),
+            "time_to_90_s": pa.array(m.time_to_90_s),
+            "peak_per_hour": pa.array(m.peak_per_hour.astype(np.int64)),
+            "reconstruction": pa.array(m.reconstruction.astype(object), pa.string()),
+            "build_id": pa.array(np.full(len(m.root_node), build_id, dtype=np.int64)),
+        }
+    )
+
+
+def _quality_rows(build_id, node_ids, nodes, forest, m, n_posts) -> tuple[pa.Table, dict[str, int]]:
+    """data_quality rows: cycle breaks, clock skew on explicit links, unseen roots."""
+    issue, post, casc, detail = [], [], [], []
+
+    cuts = forest.cycle_cuts
+    if len(cuts):
+        issue.append(pa.array(np.full(len(cuts), "cycle_break", dtype=object), pa.string()))
+        post.append(_take(node_ids, cuts))
+        casc.append(_take(node_ids, forest.root[cuts]))
+        old = _take(node_ids, forest.cycle_cut_parent)
+        detail.append(
+            pc.binary_join_element_wise(
+                "parent link to ", old, " cut: it closed a cycle of parent links", ""
+            )
+        )
+
+    # clock skew: an explicit, kept link to a stored parent that is later than the child
+    p = forest.parent[:n_posts]
+    has_stored_parent = (p >= 0) & (p < n_posts)
+    child = np.flatnonzero(has_stored_parent)
+    skewed = child[nodes.t_us[child] < nodes.t_us[p[child]]]
+    if len(skewed):
+        seconds = (nodes.t_us[p[skewed]] - nodes.t_us[skewed]) / 1e6
+        issue.append(pa.array(np.full(len(skewed), "clock_skew", dtype=object), pa.string()))
+        post.append(_take(node_ids, skewed))
+        casc.append(_take(node_ids, forest.root[skewed]))
+        detail.append(
+            pc.binary_join_element_wise(
+                "created ",
+                pa.array(np.char.mod("%.3f", seconds).astype(object), pa.string()),
+                " s before its parent ",
+                _take(node_ids, p[skewed]),
+                "",
+            )
+        )
+
+    unseen = m.root_node[~m.root_seen]
+    if len(unseen):
+        issue.append(pa.array(np.full(len(unseen), "unseen_parent", dtype=object), pa.string()))
+        post.append(pa.nulls(len(unseen), pa.string()))
+        casc.append(_take(node_ids, unseen))
+        sizes = m.size[~m.root_seen]
+        detail.append(
+            pc.binary_join_element_wise(
+                "original not in the store; ",
+                pa.array(sizes.astype(str).astype(object), pa.string()),
+                " stored post(s) hang from it",
+                "",
+            )
+        )
+
+    def cat(parts: list[pa.Array]) -> pa.Array:
+        return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+
+    table = pa.table(
+        {
+            "build_id": pa.array(np.full(sum(len(a) for a in issue), build_id, dtype=np.int64)),
+            "cascade_id": cat(casc),
+            "post_id": cat(post),
+            "issue": cat(issue),
+            "detail": cat(detail),
+        }
+    )
+    counts = {"cycle_breaks": len(cuts), "clock_skew": len(skewed)}
+    return table, counts

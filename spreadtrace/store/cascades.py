@@ -1,0 +1,316 @@
+"""SQL of the cascades stage: which posts to (re)build, loading them as arrays, inferring
+parents set-wise, writing post_cascades / cascades / data_quality, reading one cascade.
+
+Why here: only ``spreadtrace.store`` talks to DuckDB. The graph code works on integer
+arrays; this module numbers the posts in scope (``idx`` in ``post_id`` order, so "the
+smallest post_id" is "the smallest idx"), gives each parent id that is not in the
+store a virtual node after them, and turns results back into rows. Work tables are
+``TEMP`` tables prefixed ``_st_`` that live only inside the build's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+__all__ = [
+    "DQ_ISSUES",
+    "Scope",
+    "NodeArrays",
+    "stored_state",
+    "save_state",
+    "prepare_scope",
+    "load_nodes",
+    "infer_parents",
+    "write_results",
+    "drop_work_tables",
+    "cascade_nodes",
+    "cascade_exists",
+]
+
+# data_quality issues this stage owns (it replaces them for the cascades it rebuilds).
+DQ_ISSUES = ("clock_skew", "cycle_break", "unseen_parent")
+_STATE_KEY = "cascades.state"
+_WORK_TABLES = (
+    "_st_new",
+    "_st_touched",
+    "_st_scope",
+    "_st_nodes",
+    "_st_unseen",
+    "_st_accounts",
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The posts a build (re)computes: all of them, or the cascades new posts touch."""
+
+    full: bool
+    posts: int  # posts in scope
+    new_posts: int  # posts not yet in post_cascades
+    touched_before: list[str]  # existing cascade ids being rebuilt (empty when full)
+
+
+@dataclass(frozen=True)
+class NodeArrays:
+    """The posts in scope as arrays, position = idx; virtual nodes follow the posts."""
+
+    parent: np.ndarray  # int64, -1 = none
+    account: np.ndarray  # int64 codes
+    t_us: np.ndarray  # created_at, epoch microseconds
+    is_repost: np.ndarray  # bool
+    post_id: pa.Array
+    account_id: pa.Array
+    platform: pa.Array
+    unseen_id: pa.Array  # ids of the virtual nodes, idx = n_posts + position
+
+
+def _one(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> tuple:
+    """The single row of ``query``, fully fetched.
+
+    A bare ``fetchone()`` leaves the result open, and DuckDB then refuses
+    ``register()`` on the connection until it is drained.
+    """
+    rows = con.execute(query, params or []).fetchall()
+    return rows[0] if rows else ()
+
+
+def stored_state(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The inputs the stored cascades were built from (params, follows fingerprint)."""
+    row = _one(con, "SELECT value FROM meta WHERE key = ?", [_STATE_KEY])
+    return json.loads(row[0]) if row else None
+
+
+def follows_fingerprint(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """A cheap summary of the follows table: changes whenever follows are ingested."""
+    count, last_run = _one(con, "SELECT count(*), coalesce(max(ingest_run_id), 0) FROM follows")
+    return [int(count), int(last_run)]
+
+
+def save_state(con: duckdb.DuckDBPyConnection, state: dict) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)", [_STATE_KEY, json.dumps(state, sort_keys=True)]
+    )
+
+
+def prepare_scope(con: duckdb.DuckDBPyConnection, *, full: bool) -> Scope:
+    """Choose the posts to build into ``_st_nodes``, numbered by post_id.
+
+    Incremental: the new posts (not in post_cascades) plus every post of each existing
+    cascade they touch: the cascade of a new post's parent; a cascade hanging from an
+    unseen id that a new post now has as parent; and a cascade whose unseen root *is*
+    a new post (that cascade now has its original, and may merge into the original's
+    own cascade). This set is closed: each post's parent is in it or not in the store.
+    """
+    if full:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _st_nodes AS
+            SELECT (row_number() OVER (ORDER BY post_id) - 1)::BIGINT AS idx,
+                   post_id, account_id, parent_id, created_at, kind, platform
+            FROM posts
+            """
+        )
+        (n,) = _one(con, "SELECT count(*) FROM _st_nodes")
+        (new,) = _one(
+            con, "SELECT count(*) FROM posts p ANTI JOIN post_cascades pc USING (post_id)"
+        )
+        _number_the_rest(con)
+        return Scope(full=True, posts=int(n), new_posts=int(new), touched_before=[])
+
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _st_new AS
+        SELECT p.post_id, p.parent_id FROM posts p ANTI JOIN post_cascades pc USING (post_id)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _st_touched AS
+        SELECT pc.cascade_id FROM post_cascades pc JOIN _st_new n ON pc.post_id = n.parent_id
+        UNION
+        SELECT c.cascade_id FROM cascades c JOIN _st_new n ON c.cascade_id = n.post_id
+        UNION
+        SELECT c.cascade_id FROM cascades c JOIN _st_new n ON c.cascade_id = n.parent_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _st_nodes AS
+        WITH scope AS (
+            SELECT post_id FROM post_cascades
+            WHERE cascade_id IN (SELECT cascade_id FROM _st_touched)
+            UNION ALL
+            SELECT post_id FROM _st_new
+        )
+        SELECT (row_number() OVER (ORDER BY p.post_id) - 1)::BIGINT AS idx,
+               p.post_id, p.account_id, p.parent_id, p.created_at, p.kind, p.platform
+        FROM posts p SEMI JOIN scope USING (post_id)
+        """
+    )
+    (n,) = _one(con, "SELECT count(*) FROM _st_nodes")
+    (new,) = _one(con, "SELECT count(*) FROM _st_new")
+    touched = [
+        r[0] for r in con.execute("SELECT cascade_id FROM _st_touched ORDER BY 1").fetchall()
+    ]
+    _number_the_rest(con)
+    return Scope(full=False, posts=int(n), new_posts=int(new), touched_before=touched)
+
+
+def _number_the_rest(con: duckdb.DuckDBPyConnection) -> None:
+    """Virtual nodes (parent ids not in scope) after the posts; account codes."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _st_unseen AS
+        SELECT d.parent_id AS node_id,
+               ((SELECT count(*) FROM _st_nodes) + row_number() OVER (ORDER BY d.parent_id) - 1)::BIGINT AS idx
+        FROM (SELECT DISTINCT parent_id FROM _st_nodes WHERE parent_id IS NOT NULL) d
+        ANTI JOIN _st_nodes n ON n.post_id = d.parent_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _st_accounts AS
+        SELECT account_id, (row_number() OVER () - 1)::BIGINT AS code
+        FROM (SELECT DISTINCT account_id FROM _st_nodes)
+        """
+    )
+
+
+def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
+    """The scope's posts as arrays in idx order, parents resolved to node indices."""
+    cols = con.sql(
+        """
+        SELECT coalesce(p.idx, u.idx, -1)::BIGINT AS parent,
+               a.code AS account,
+               epoch_us(n.created_at)::BIGINT AS t_us,
+               (n.kind = 'repost') AS is_repost
+        FROM _st_nodes n
+        LEFT JOIN _st_nodes p ON p.post_id = n.parent_id
+        LEFT JOIN _st_unseen u ON u.node_id = n.parent_id
+        JOIN _st_accounts a ON a.account_id = n.account_id
+        ORDER BY n.idx
+        """
+    ).fetchnumpy()
+    text = con.sql(
+        "SELECT post_id, account_id, platform FROM _st_nodes ORDER BY idx"
+    ).to_arrow_table()
+    unseen = con.sql("SELECT node_id FROM _st_unseen ORDER BY idx").to_arrow_table()
+    return NodeArrays(
+        parent=np.asarray(cols["parent"], dtype=np.int64),
+        account=np.asarray(cols["account"], dtype=np.int64),
+        t_us=np.asarray(cols["t_us"], dtype=np.int64),
+        is_repost=np.asarray(cols["is_repost"], dtype=bool),
+        post_id=text.column("post_id").combine_chunks(),
+        account_id=text.column("account_id").combine_chunks(),
+        platform=text.column("platform").combine_chunks(),
+        unseen_id=unseen.column("node_id").combine_chunks(),
+    )
+
+
+def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Time-inferred parents for reposts hanging on their cascade's root, set-wise.
+
+    ``tree`` has one row per non-root post in scope: ``idx``, ``cascade`` (root node),
+    ``depth`` and ``top_t`` (created_at of its depth-1 ancestor, epoch microseconds).
+    For each repost r at depth 1, the new parent is the most recent post s of the
+    same cascade whose account r follows (a follow with no created_at, or made no
+    later than r), with ``s.created_at < r.created_at`` and with s's branch started
+    before r (``top_t < r``; this only excludes clock-skewed branches and guarantees
+    inferred links can never close a cycle). Ties on time go to the larger post_id.
+
+    The join runs reposts x their follows x the cascade's sharers by (cascade,
+    account), so its size is bounded by the reposters' follow counts, never by the
+    square of a cascade's size. Returns (child idx, new parent idx), sorted by child.
+    """
+    con.register("_st_tree", tree)
+    try:
+        res = con.sql(
+            """
+            WITH tree AS (
+                SELECT t.idx, t.cascade, t.depth, t.top_t, n.account_id, n.kind, n.created_at,
+                       epoch_us(n.created_at) AS t_us
+                FROM _st_tree t JOIN _st_nodes n ON n.idx = t.idx
+            ),
+            r AS (SELECT * FROM tree WHERE depth = 1 AND kind = 'repost')
+            SELECT r.idx AS child, arg_max(s.idx, {'t': s.t_us, 'i': s.idx}) AS parent
+            FROM r
+            JOIN follows f ON f.follower_id = r.account_id
+            JOIN tree s ON s.cascade = r.cascade AND s.account_id = f.followee_id
+            WHERE s.t_us < r.t_us AND s.top_t < r.t_us
+              AND (f.created_at IS NULL OR f.created_at <= r.created_at)
+            GROUP BY r.idx
+            ORDER BY r.idx
+            """
+        ).fetchnumpy()
+    finally:
+        con.unregister("_st_tree")
+    return (
+        np.asarray(res["child"], dtype=np.int64),
+        np.asarray(res["parent"], dtype=np.int64),
+    )
+
+
+def write_results(
+    con: duckdb.DuckDBPyConnection,
+    scope: Scope,
+    post_rows: pa.Table,
+    cascade_rows: pa.Table,
+    dq_rows: pa.Table,
+) -> None:
+    """Replace the scope's rows in post_cascades, cascades and data_quality."""
+    issues = list(DQ_ISSUES)
+    if scope.full:
+        con.execute("DELETE FROM post_cascades")
+        con.execute("DELETE FROM cascades")
+        con.execute("DELETE FROM data_quality WHERE list_contains(?, issue)", [issues])
+    else:
+        con.execute("DELETE FROM post_cascades WHERE post_id IN (SELECT post_id FROM _st_nodes)")
+        con.execute("DELETE FROM cascades WHERE cascade_id IN (SELECT cascade_id FROM _st_touched)")
+        con.execute(
+            "DELETE FROM data_quality WHERE list_contains(?, issue) "
+            "AND cascade_id IN (SELECT cascade_id FROM _st_touched)",
+            [issues],
+        )
+    for name, table, target in (
+        ("_st_out_posts", post_rows, "post_cascades"),
+        ("_st_out_cascades", cascade_rows, "cascades"),
+        ("_st_out_dq", dq_rows, "data_quality"),
+    ):
+        con.register(name, table)
+        try:
+            # Names come from the fixed tuple above, never from input.
+            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {name}")  # noqa: S608
+        finally:
+            con.unregister(name)
+
+
+def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name in _WORK_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")  # names from the fixed tuple
+
+
+def cascade_exists(con: duckdb.DuckDBPyConnection, cascade_id: str) -> bool:
+    return _one(con, "SELECT count(*) FROM cascades WHERE cascade_id = ?", [cascade_id])[0] > 0
+
+
+def cascade_nodes(con: duckdb.DuckDBPyConnection, cascade_id: str) -> pa.Table:
+    """One cascade's stored posts with their tree position, in (depth, created_at) order.
+
+    Columns: post_id, parent_id, parent_source, depth, descendants, account_id,
+    created_at, kind, text (the text is untrusted: escape it wherever it is shown).
+    """
+    return con.sql(
+        """
+        SELECT pc.post_id, pc.parent_id, pc.parent_source, pc.depth, pc.descendants,
+               p.account_id, p.created_at, p.kind, p.text
+        FROM post_cascades pc JOIN posts p USING (post_id)
+        WHERE pc.cascade_id = $cascade_id
+        ORDER BY pc.depth, p.created_at, pc.post_id
+        """,
+        params={"cascade_id": cascade_id},
+    ).to_arrow_table()
