@@ -46,6 +46,7 @@ def reached_only_via(
     depth = forest_depth(parent) if depth is None else depth
     _, levels = level_slices(depth)
     for lvl in levels[1:]:
+        lvl = lvl[parent[lvl] >= 0]  # a caller's depth may count a missing original
         cut[lvl] |= cut[parent[lvl]]
     return cut
 

@@ -1,0 +1,171 @@
+"""Build stage "narratives": narratives, then origin, then amplification.
+
+Why one stage for three tables: all three read the same forest of posts (cascades with
+their narrative and account flags), so it is loaded once. The order follows the
+contract: narratives (which cascades carry the same claim) -> origin (who started each)
+-> amplification (how much of the spread came from bot-like or coordinated accounts,
+which needs the accounts stage's ``account_scores`` and ``coordination_clusters``).
+
+Everything is recomputed globally on every build, set-wise: grouping depends on all
+roots at once, and scores on every account's flags. The caller (``run_build``) owns
+the transaction. ``touched`` is accepted for the stage API but unused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from spreadtrace.graph.amplification import (
+    AmplificationWeights,
+    amplification_scores,
+    reached_only_via,
+)
+from spreadtrace.graph.narratives import group_narratives
+from spreadtrace.graph.origin import OriginWeights, origin_index, origin_scores, post_tree_features
+from spreadtrace.progress import ProgressFn, emit
+from spreadtrace.store import Store
+from spreadtrace.store import narratives as narrative_sql
+
+__all__ = ["NarrativeParams", "run"]
+
+_SCORE_COLUMNS = [
+    "bot_share",
+    "early_bot_share",
+    "coordinated_share",
+    "reach_via_bots",
+    "amplification_score",
+    "amplification_reasons",
+]
+
+
+@dataclass(frozen=True)
+class NarrativeParams:
+    """Options of the narratives stage, with their defaults and why.
+
+    - text_threshold 0.5: word-bigram Jaccard at which two texts count as copy-paste
+      variants (a 20-word post with 2 words changed scores ~0.6; unrelated posts ~0).
+    - num_perm 64: MinHash permutations (estimate error ~ 1/sqrt(64) = 0.125 at worst;
+      candidates are verified on the whole signature).
+    - min_text_tokens 4: shorter texts ("lol", "so true") are not evidence.
+    - hashtag_max_roots 50: a hashtag on more roots than this is a topic, not a claim.
+    - min_posts 2: a lone post that nobody shared and nothing links is not a narrative.
+    - early_fraction 0.10: "early" shares are the first 10% of a cascade's shares.
+    - origin_top_k 10: candidates kept per narrative in origin_scores.
+    - seed_rank 3 / wide_posts 1000: an account seeds a narrative when it is a top-3
+      candidate; a narrative of 1000+ posts counts as fully wide for origin_index.
+    - origin / amplification: the score weights (see the graph modules).
+    """
+
+    text_threshold: float = 0.5
+    num_perm: int = 64
+    min_text_tokens: int = 4
+    hashtag_max_roots: int = 50
+    min_posts: int = 2
+    early_fraction: float = 0.10
+    origin_top_k: int = 10
+    seed_rank: int = 3
+    wide_posts: int = 1000
+    origin: OriginWeights = field(default_factory=OriginWeights)
+    amplification: AmplificationWeights = field(default_factory=AmplificationWeights)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.text_threshold <= 1.0:
+            raise ValueError("text_threshold must be in (0, 1]")
+        if self.num_perm < 8:
+            raise ValueError("num_perm must be >= 8")
+        if not 0.0 < self.early_fraction <= 1.0:
+            raise ValueError("early_fraction must be in (0, 1]")
+        if self.min_posts < 1 or self.origin_top_k < 1 or self.seed_rank < 1:
+            raise ValueError("min_posts, origin_top_k and seed_rank must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run(
+    store: Store,
+    build_id: int,
+    params: NarrativeParams | None = None,
+    *,
+    touched: list[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, int]:
+    """Recompute narratives, origin scores and amplification scores; return counts."""
+    params = params or NarrativeParams()
+    con = store.con
+    steps = 5
+    try:
+        emit(progress, "narratives", 0, steps)
+        grouping = group_narratives(
+            narrative_sql.cascade_roots(con),
+            text_threshold=params.text_threshold,
+            num_perm=params.num_perm,
+            min_text_tokens=params.min_text_tokens,
+            hashtag_max_roots=params.hashtag_max_roots,
+            min_posts=params.min_posts,
+        )
+        counts = narrative_sql.write_narratives(
+            con, build_id, grouping.cascades, grouping.narratives
+        )
+        emit(progress, "narratives", 1, steps)
+
+        posts = narrative_sql.tree_posts(con)
+        parent = posts["parent_idx"].to_numpy()
+        cascade = posts["cascade"].to_numpy()
+        n_cascades = int(cascade.max()) + 1 if len(cascade) else 0
+        unseen = np.zeros(n_cascades, dtype=bool)
+        unseen[cascade[~posts["root_seen"].to_numpy()]] = True
+        depth, reach, centrality = post_tree_features(parent, cascade, unseen)
+        emit(progress, "narratives", 2, steps)
+
+        in_narr = posts.with_columns(
+            depth=pl.Series(depth), reach=pl.Series(reach), centrality=pl.Series(centrality)
+        ).filter(pl.col("narrative_id").is_not_null())
+        origins = origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k)
+        sizes = in_narr.group_by("narrative_id").agg(posts=pl.len())
+        seeds = origin_index(
+            origins, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts
+        )
+        counts |= narrative_sql.write_origins(con, build_id, origins, seeds)
+        emit(progress, "narratives", 3, steps)
+
+        flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
+        cut = reached_only_via(parent, flagged, depth)
+        scored = posts.select(
+            "cascade_id",
+            "narrative_id",
+            "post_id",
+            "created_at",
+            "bot",
+            "coordinated",
+            is_share=~pl.col("is_root"),
+            cut=pl.Series(cut),
+        )
+        per_cascade = amplification_scores(
+            scored,
+            by="cascade_id",
+            early_fraction=params.early_fraction,
+            weights=params.amplification,
+            unit="cascade",
+        )
+        per_narrative = amplification_scores(
+            scored.filter(pl.col("narrative_id").is_not_null()),
+            by="narrative_id",
+            early_fraction=params.early_fraction,
+            weights=params.amplification,
+            unit="narrative",
+        )
+        counts |= narrative_sql.write_amplification(
+            con,
+            build_id,
+            per_cascade.select("cascade_id", *_SCORE_COLUMNS),
+            per_narrative.select("narrative_id", *_SCORE_COLUMNS),
+        )
+        emit(progress, "narratives", steps, steps)
+        return counts
+    finally:
+        narrative_sql.drop_work_tables(con)

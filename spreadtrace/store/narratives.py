@@ -1,0 +1,241 @@
+"""SQL of the narratives stage: cascade roots in, narratives, origins and amplification out.
+
+Why here: only ``spreadtrace.store`` talks to DuckDB. The graph code gets polars frames
+(one row per cascade root, or one row per post with its parent as a row number) and
+hands frames back; this module writes them with set-wise ``INSERT ... SELECT`` from
+registered Arrow tables. Work tables are ``TEMP`` tables prefixed ``_sn_`` inside the
+build's transaction, dropped at the end of the stage.
+
+The stage recomputes globally: every write replaces the whole table. The caller owns
+the transaction (``run_build``), so readers see the old scores or the new ones.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+__all__ = [
+    "cascade_roots",
+    "drop_work_tables",
+    "tree_posts",
+    "write_amplification",
+    "write_narratives",
+    "write_origins",
+]
+
+_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame")
+
+
+def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per cascade: its content-bearing post's time, text, URLs and hashtags.
+
+    The root post when the original is stored; otherwise the cascade's earliest stored
+    post (a repost of the missing original usually carries its text). Also the
+    cascade's size, used to drop one-post narratives.
+    """
+    return con.sql(
+        """
+        SELECT c.cascade_id, p.created_at, p.text, p.urls, p.hashtags, c.size
+        FROM cascades c JOIN posts p ON p.post_id = c.root_post_id
+        WHERE c.root_seen
+        UNION ALL
+        SELECT cascade_id, created_at, text, urls, hashtags, size FROM (
+            SELECT pc.cascade_id, p.created_at, p.text, p.urls, p.hashtags, c.size,
+                   row_number() OVER (PARTITION BY pc.cascade_id
+                                      ORDER BY pc.depth, p.created_at, pc.post_id) AS rn
+            FROM cascades c
+            JOIN post_cascades pc ON pc.cascade_id = c.cascade_id
+            JOIN posts p ON p.post_id = pc.post_id
+            WHERE NOT c.root_seen
+        ) WHERE rn = 1
+        """
+    ).pl()
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    """Copy ``frame`` into the temp table ``name`` (an identifier from _WORK_TABLES)."""
+    if name not in _WORK_TABLES:
+        raise ValueError(f"not a work table: {name}")
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.register("_sn_arrow", frame.to_arrow())
+    try:
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _sn_arrow")  # noqa: S608
+    finally:
+        con.unregister("_sn_arrow")
+
+
+def write_narratives(
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    cascades: pl.DataFrame,
+    narratives: pl.DataFrame,
+) -> dict[str, int]:
+    """Replace post_narratives and narratives from the cascade -> narrative map.
+
+    ``cascades``: cascade_id, narrative_id, via; ``narratives``: narrative_id, label,
+    kind. Every post of a mapped cascade joins its narrative; the root carries the
+    cascade's ``via``, the others ``cascade``. Per-narrative counts and times come from
+    the posts; score columns stay NULL until the origin and amplification writes.
+    """
+    _register(con, "_sn_map", cascades)
+    _register(con, "_sn_narr", narratives)
+    con.execute("DELETE FROM post_narratives")
+    con.execute("DELETE FROM narratives")
+    con.execute(
+        """
+        INSERT INTO post_narratives (post_id, narrative_id, via, build_id)
+        SELECT pc.post_id, m.narrative_id,
+               CASE WHEN pc.parent_id IS NULL THEN m.via ELSE 'cascade' END, ?
+        FROM post_cascades pc JOIN _sn_map m ON m.cascade_id = pc.cascade_id
+        """,
+        [build_id],
+    )
+    con.execute(
+        """
+        INSERT INTO narratives (narrative_id, label, kind, cascades, posts, accounts,
+                                first_at, last_at, build_id)
+        SELECT n.narrative_id, n.label, n.kind, count(DISTINCT pc.cascade_id), count(*),
+               count(DISTINCT p.account_id), min(p.created_at), max(p.created_at), ?
+        FROM _sn_narr n
+        JOIN post_narratives pn ON pn.narrative_id = n.narrative_id
+        JOIN post_cascades pc ON pc.post_id = pn.post_id
+        JOIN posts p ON p.post_id = pn.post_id
+        GROUP BY n.narrative_id, n.label, n.kind
+        """,
+        [build_id],
+    )
+    posts, narr = con.execute(
+        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives)"
+    ).fetchone()
+    return {"narratives": int(narr), "narrative_posts": int(posts)}
+
+
+def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every post in a cascade as a row of a forest, with its account's flags.
+
+    Columns: idx (row number, the frame is in idx order), parent_idx (the parent's
+    row, -1 when the post is a root or its parent is not stored), cascade (a code
+    0..k-1), cascade_id, post_id, narrative_id (NULL outside narratives), account_id,
+    created_at, is_root, root_seen (per cascade), bot (account is_bot_like) and
+    coordinated (account in a coordination cluster). Accounts without scores are not
+    bot-like.
+    """
+    con.execute("DROP TABLE IF EXISTS _sn_nodes")
+    con.execute(
+        """
+        CREATE TEMP TABLE _sn_nodes AS
+        SELECT row_number() OVER (ORDER BY pc.cascade_id, pc.depth, pc.post_id) - 1 AS idx,
+               pc.post_id, pc.parent_id, pc.cascade_id
+        FROM post_cascades pc
+        """
+    )
+    return con.sql(
+        """
+        SELECT n.idx,
+               coalesce(par.idx, -1) AS parent_idx,
+               dense_rank() OVER (ORDER BY n.cascade_id) - 1 AS cascade,
+               n.cascade_id, n.post_id, pn.narrative_id, p.account_id, p.created_at,
+               n.parent_id IS NULL AS is_root,
+               coalesce(c.root_seen, true) AS root_seen,
+               coalesce(s.is_bot_like, false) AS bot,
+               cc.account_id IS NOT NULL AS coordinated
+        FROM _sn_nodes n
+        JOIN posts p ON p.post_id = n.post_id
+        LEFT JOIN _sn_nodes par ON par.post_id = n.parent_id
+        LEFT JOIN cascades c ON c.cascade_id = n.cascade_id
+        LEFT JOIN post_narratives pn ON pn.post_id = n.post_id
+        LEFT JOIN account_scores s ON s.account_id = p.account_id
+        LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
+               ON cc.account_id = p.account_id
+        ORDER BY n.idx
+        """
+    ).pl()
+
+
+def write_origins(
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    origins: pl.DataFrame,
+    account_origin: pl.DataFrame,
+) -> dict[str, int]:
+    """Replace origin_scores and account_origin; set each narrative's top origin."""
+    _register(con, "_sn_frame", origins)
+    con.execute("DELETE FROM origin_scores")
+    con.execute(
+        """
+        INSERT INTO origin_scores (narrative_id, account_id, rank, origin_score, first_at,
+                                   reach_share, centrality, reasons, build_id)
+        SELECT narrative_id, account_id, rank, origin_score, first_at, reach_share,
+               centrality, reasons, ?
+        FROM _sn_frame
+        """,
+        [build_id],
+    )
+    con.execute(
+        """
+        UPDATE narratives SET origin_account_id = o.account_id, origin_score = o.origin_score
+        FROM (SELECT narrative_id, account_id, origin_score FROM origin_scores WHERE rank = 1) o
+        WHERE narratives.narrative_id = o.narrative_id
+        """
+    )
+    _register(con, "_sn_frame", account_origin)
+    con.execute("DELETE FROM account_origin")
+    con.execute(
+        """
+        INSERT INTO account_origin (account_id, origin_index, narratives_seeded, build_id)
+        SELECT account_id, origin_index, narratives_seeded, ? FROM _sn_frame
+        """,
+        [build_id],
+    )
+    rows = con.execute(
+        "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
+    ).fetchone()
+    return {"origin_candidates": int(rows[0]), "origin_accounts": int(rows[1])}
+
+
+def write_amplification(
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    cascades: pl.DataFrame,
+    narratives: pl.DataFrame,
+) -> dict[str, int]:
+    """Replace cascade_scores; fill the amplification columns of narratives.
+
+    ``cascades``: cascade_id, bot_share, early_bot_share, coordinated_share,
+    reach_via_bots, amplification_score, amplification_reasons (narrative_id is taken
+    from the stored map); ``narratives``: narrative_id and the same score columns.
+    """
+    _register(con, "_sn_frame", cascades)
+    con.execute("DELETE FROM cascade_scores")
+    con.execute(
+        """
+        INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,
+                                    coordinated_share, reach_via_bots, amplification_score,
+                                    amplification_reasons, build_id)
+        SELECT f.cascade_id, m.narrative_id, f.bot_share, f.early_bot_share,
+               f.coordinated_share, f.reach_via_bots, f.amplification_score,
+               f.amplification_reasons, ?
+        FROM _sn_frame f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
+        """,
+        [build_id],
+    )
+    _register(con, "_sn_frame", narratives)
+    con.execute(
+        """
+        UPDATE narratives SET bot_share = f.bot_share, early_bot_share = f.early_bot_share,
+               coordinated_share = f.coordinated_share, reach_via_bots = f.reach_via_bots,
+               amplification_score = f.amplification_score,
+               amplification_reasons = f.amplification_reasons
+        FROM _sn_frame f
+        WHERE narratives.narrative_id = f.narrative_id
+        """
+    )
+    n = con.execute("SELECT count(*) FROM cascade_scores").fetchone()[0]
+    return {"cascade_scores": int(n)}
+
+
+def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the stage's temp tables (they would otherwise live until the connection ends)."""
+    for name in _WORK_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")  # names from the fixed tuple
