@@ -37,7 +37,10 @@ def main(ctx: click.Context, db: str) -> None:
 
 def _register() -> None:
     # Each command lives in its own module; importing registers it on `main`.
-    from spreadtrace.cli import init  # noqa: F401
+    from spreadtrace.cli import (
+        ingest,  # noqa: F401
+        init,  # noqa: F401
+    )
 
 
 _register()
