@@ -34,3 +34,46 @@ def insert_posts(store: Store, rows: list[tuple]) -> None:
         """
     )
     store.con.unregister("_test_posts")
+
+
+# -- synthetic worlds for the acceptance tests --------------------------------------------
+
+SYNTH_SEEDS = (101, 202, 303)  # not the bundled sample's seed (0)
+_WORLDS: dict[tuple[int, int], dict] = {}
+
+
+def synth_world(seed: int, posts: int, root) -> dict:
+    """Generate, ingest and run the accounts stage on one world; cached per session.
+
+    Returns {"scores", "clusters", "pairs" (polars frames from the store), "truth"
+    (truth/accounts.csv), "counts" (the stage's counts)}.
+    """
+    key = (seed, posts)
+    if key in _WORLDS:
+        return _WORLDS[key]
+    from spreadtrace.ingest import ingest_file
+    from spreadtrace.pipeline.accounts import AccountParams, run
+    from spreadtrace.synth import generate
+
+    out = root / f"world-{seed}-{posts}"
+    generate(out, seed=seed, posts=posts)
+    with Store.open(out / "store.duckdb") as store:
+        for name in ("accounts.csv.gz", "posts.csv.gz"):
+            ingest_file(store, out / name)
+        with store.transaction():
+            counts = run(store, 1, AccountParams())
+        store.con.complete()
+        frames = {
+            name: store.con.sql(f"SELECT * FROM {table}").pl()
+            for name, table in (
+                ("scores", "account_scores"),
+                ("clusters", "coordination_clusters"),
+                ("pairs", "coordination_pairs"),
+            )
+        }
+    truth = pl.read_csv(
+        out / "truth" / "accounts.csv",
+        schema_overrides={"account_id": pl.String, "coordination_group": pl.String},
+    )
+    _WORLDS[key] = {**frames, "truth": truth, "counts": counts}
+    return _WORLDS[key]

@@ -39,7 +39,9 @@ class AccountParams:
     - min_shared 2: two accounts must co-share at least two distinct items.
     - min_strength 0.3: pairs below this NPMI are kept in coordination_pairs but do not
       link clusters.
-    - cluster_method "leiden" (or "components"); leiden_resolution 1.0.
+    - cluster_method "leiden" (Constant Potts Model over NPMI strengths) or
+      "components"; leiden_resolution 0.4: a cluster's pair strengths must average at
+      least 0.4 over all its member pairs (see graph.coordination.cluster_pairs).
     - max_bucket 1000: the cap per (item, time bucket) that keeps the range join
       linear on hot items (see spreadtrace.store.coordination).
     - items ("repost", "url"): what counts as sharing the same item.
@@ -51,7 +53,7 @@ class AccountParams:
     min_shared: int = 2
     min_strength: float = 0.3
     cluster_method: str = "leiden"
-    leiden_resolution: float = 1.0
+    leiden_resolution: float = 0.4
     max_bucket: int = 1000
     items: tuple[str, ...] = ("repost", "url")
 

@@ -19,6 +19,13 @@ __all__ = [
     "BEHAVIOUR_COLUMNS",
 ]
 
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+    """Run a query into a polars frame (finishing any result a caller left pending)."""
+    con.complete()  # DuckDB 2: con.sql refuses to run while an execute() result is unread
+    return con.sql(sql, params=params).pl()
+
+
 BEHAVIOUR_COLUMNS = (
     "account_id",
     "posts",
@@ -118,20 +125,21 @@ def behaviour_features(
     {coord_join}
     ORDER BY b.account_id
     """  # noqa: S608 -- coord_join is one of two fixed fragments above
-    return con.sql(sql, params={"fast": float(fast_s)}).pl()
+    return _frame(con, sql, {"fast": float(fast_s)})
 
 
 def profile_snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The latest snapshot of every account (the ``accounts`` table) as a frame."""
-    return con.sql(
+    return _frame(
+        con,
         """
             SELECT account_id, observed_at, handle, display_name, created_at,
                    followers_count, following_count, posts_count, likes_count,
                    listed_count, verified, default_profile, default_profile_image,
                    description
             FROM accounts ORDER BY account_id
-            """
-    ).pl()
+            """,
+    )
 
 
 def replace_account_scores(

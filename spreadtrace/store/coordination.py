@@ -41,6 +41,13 @@ __all__ = [
     "replace_results",
 ]
 
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+    """Run a query into a polars frame (finishing any result a caller left pending)."""
+    con.complete()  # DuckDB 2: con.sql refuses to run while an execute() result is unread
+    return con.sql(sql, params=params).pl()
+
+
 # A small, set-wise URL normaliser (part B's narratives stage may bring a richer one):
 # drop the scheme and a leading ``www.``, lower-case the host, drop the fragment,
 # tracking parameters (utm_*, fbclid, gclid, si, igshid, ref_src, mc_*), an empty
@@ -193,10 +200,11 @@ def co_share_pairs(
 def fetch_pairs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The kept pairs with per-account item counts and the total number of items."""
     n_items = con.execute("SELECT count(DISTINCT item) FROM _co_shares").fetchall()[0][0]
-    frame = con.sql(
+    frame = _frame(
+        con,
         "SELECT account_a, account_b, shared_items, n_a, n_b FROM _co_pairs "
-        "ORDER BY account_a, account_b"
-    ).pl()
+        "ORDER BY account_a, account_b",
+    )
     return frame.with_columns(pl.lit(int(n_items), dtype=pl.Int64).alias("n_items"))
 
 
