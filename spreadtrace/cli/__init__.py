@@ -38,6 +38,7 @@ def main(ctx: click.Context, db: str) -> None:
 def _register() -> None:
     # Each command lives in its own module; importing registers it on `main`.
     from spreadtrace.cli import (
+        build,  # noqa: F401
         ingest,  # noqa: F401
         init,  # noqa: F401
     )
