@@ -41,6 +41,8 @@ def _register() -> None:
         build,  # noqa: F401
         ingest,  # noqa: F401
         init,  # noqa: F401
+        report,  # noqa: F401
+        run,  # noqa: F401
     )
 
 

@@ -1,0 +1,145 @@
+"""``spreadtrace run``: the scheduled job (cron, systemd timer): ingest, build, report."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import click
+
+from spreadtrace.cli import main
+from spreadtrace.cli._common import Settings, handle_errors, json_option, pass_settings, print_json
+from spreadtrace.cli.report import report_options
+from spreadtrace.errors import StoreBusy
+from spreadtrace.jobs import log as job_log
+from spreadtrace.jobs import new_job_id, run_job
+from spreadtrace.reports import AlertParams
+
+
+class _UTCFormatter(logging.Formatter):
+    converter = time.gmtime
+
+
+def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:
+    formatter = _UTCFormatter(
+        "%(asctime)s %(levelname)s run=%(run_id)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ"
+    )
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.WARNING if quiet else logging.INFO)
+    handlers: list[logging.Handler] = [stderr]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    return handlers
+
+
+@main.command()
+@click.option(
+    "--incoming",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="Folder where new export files arrive.",
+)
+@click.option(
+    "--reports",
+    "reports_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Reports folder (as `report --out`).",
+)
+@click.option(
+    "--archive",
+    type=click.Path(file_okay=False),
+    help="Move each file here once it is ingested (or found already ingested).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="If another job holds the store, wait this long for it instead of exiting (75).",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Look at each file twice this far apart; one still changing waits for the next run.",
+)
+@click.option(
+    "--log", "log_file", type=click.Path(dir_okay=False), help="Also append the log here."
+)
+@click.option("--format", "fmt", default=None, help="Input format (default: detect per file).")
+@report_options
+@click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
+@json_option
+@pass_settings
+@handle_errors
+def run(
+    settings: Settings,
+    incoming: str,
+    reports_dir: str,
+    archive: str | None,
+    wait: float,
+    settle: float,
+    log_file: str | None,
+    fmt: str | None,
+    pseudonymize: str | None,
+    alert_window: float,
+    alert_ratio: float,
+    alert_floor: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Ingest every new file in INCOMING, build incrementally, write the reports.
+
+    Meant for cron or a systemd timer. A file already ingested (same content hash) is
+    skipped; a file still being written waits for the next run. One job at a time: a
+    second job on the same store exits at once with code 75, or waits with --wait.
+    Killed at any moment, the next run finishes the work: nothing is lost or doubled.
+    One log line per event, with the run id, on stderr (and in --log FILE).
+
+    \b
+    Exit codes: 0 all good; 65 done, but some rows were rejected (see the rejects
+    table); 1 failed (an unreadable file, or the build or report failed);
+    75 another job holds the store.
+
+    \b
+    Example:
+        spreadtrace --db work.duckdb run --incoming inbox --reports reports \\
+            --archive done --log spreadtrace.log
+    """
+    job_id = new_job_id()
+    handlers = _handlers(log_file, quiet)
+    for handler in handlers:
+        job_log.addHandler(handler)
+    job_log.setLevel(logging.INFO)
+    job_log.propagate = False
+    try:
+        try:
+            result = run_job(
+                settings.db,
+                incoming,
+                reports_dir,
+                archive=archive,
+                wait=wait,
+                settle=settle,
+                pseudonymize=pseudonymize,
+                alerts=AlertParams(window_s=alert_window, ratio=alert_ratio, floor=alert_floor),
+                job_id=job_id,
+                format=fmt,
+            )
+        except StoreBusy as exc:
+            job_log.warning("busy: %s", exc, extra={"run_id": job_id})
+            raise
+    finally:
+        for handler in handlers:
+            job_log.removeHandler(handler)
+            handler.close()
+    if as_json:
+        print_json(result.to_dict())
+    click.get_current_context().exit(result.exit_code)

@@ -1,0 +1,366 @@
+"""The scheduled job behind ``spreadtrace run``: ingest new files, build, write reports.
+
+Why this shape: the job runs unattended (cron, systemd timer), so whatever happens to
+the machine nothing may be lost, doubled or left half-done. Each step is one unit of
+work that either lands whole or not at all, and the next run finds what is left to do
+from the store itself rather than from a to-do list that a crash could corrupt:
+
+1. take the store's job lock (held for the whole job; a second job exits at once
+   with :class:`~spreadtrace.errors.StoreBusy`, exit code 75, or waits ``wait`` s);
+2. scan the incoming folder; a file whose size or mtime changes between two looks
+   ``settle`` seconds apart is still being written and waits for the next run;
+3. skip files whose content hash an earlier ingest committed; ingest each new file
+   in its own transaction (``spreadtrace.ingest.ingest_file``): a kill mid-file rolls
+   that file back, and the next run ingests it again, exactly once;
+4. build incrementally if anything was ingested, or if an earlier job ingested but
+   died before its build committed (one transaction: all of the build or none);
+5. write the reports if the build changed, or the last report run died, or the
+   reports on disk are of another build (temp names + renames: never truncated);
+6. optionally move ingested (and already-ingested) files to the archive folder,
+   each copied under a temp name, renamed, then removed from incoming.
+
+One log line per event, each with the run id, goes to the ``spreadtrace.jobs``
+logger; the CLI sends it to stderr and, with ``--log FILE``, to a file.
+
+Test hook: with ``SPREADTRACE_TEST_PAUSE_AT=ingest|build|report`` the job logs
+``pause at <step>`` from inside that step's transaction (or, for ``report``, with
+the report half-written) and sleeps ``SPREADTRACE_TEST_PAUSE_SECONDS`` (default 60),
+so a crash test can SIGKILL it at a known point. Unset, it costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spreadtrace.errors import InputError
+from spreadtrace.progress import ProgressFn
+from spreadtrace.reports import AlertParams, write_reports
+from spreadtrace.store import Store
+from spreadtrace.store import jobs as job_sql
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_REJECTS",
+    "EXIT_BUSY",
+    "JobResult",
+    "run_job",
+    "scan_incoming",
+    "new_job_id",
+]
+
+EXIT_OK = 0  # everything ingested, built and reported
+EXIT_FAILED = 1  # a file could not be read, or the build or report failed
+EXIT_REJECTS = 65  # all done, but some rows were rejected (see the rejects table)
+EXIT_BUSY = 75  # another job holds the store (EX_TEMPFAIL: try again later)
+
+# Names a writer uses while a file is incomplete, and hidden files: never picked up.
+IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", ".lock")
+
+log = logging.getLogger("spreadtrace.jobs")
+
+
+@dataclass
+class JobResult:
+    """What one job did; ``exit_code`` is the documented process exit code."""
+
+    job_id: str
+    status: str  # ok | rejects | failed
+    exit_code: int
+    files_ingested: list[str] = field(default_factory=list)
+    files_skipped: list[str] = field(default_factory=list)  # already ingested
+    files_waiting: list[str] = field(default_factory=list)  # still being written
+    files_failed: dict[str, str] = field(default_factory=dict)  # path -> reason
+    rows_inserted: int = 0
+    rows_rejected: int = 0
+    build_id: int | None = None
+    report_dir: str | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def new_job_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id: ``run-20240501T120000Z-1a2b3c``."""
+    now = now or datetime.now(UTC)
+    return f"run-{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def scan_incoming(
+    incoming: str | os.PathLike[str], *, settle: float = 2.0
+) -> tuple[list[Path], list[Path]]:
+    """The files in ``incoming`` ready to ingest, and those still being written.
+
+    Looks twice, ``settle`` seconds apart: a file whose size or mtime changed (or that
+    vanished) in between is still being written. Hidden files and temporary names
+    (``*.tmp``, ``*.part``, ...) are ignored: writers that create the file under such a
+    name and rename it when done are never caught half-way. Ready files come oldest
+    first (mtime, then name).
+    """
+    folder = Path(incoming)
+    if not folder.is_dir():
+        raise InputError(f"incoming folder {folder} does not exist")
+
+    def look() -> dict[Path, tuple[int, int]]:
+        seen = {}
+        for entry in os.scandir(folder):
+            name = entry.name
+            if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            seen[Path(entry.path)] = (st.st_size, st.st_mtime_ns)
+        return seen
+
+    first = look()
+    if not first:
+        return [], []
+    if settle > 0:
+        time.sleep(settle)
+    second = look()
+    ready = [p for p, sig in first.items() if second.get(p) == sig]
+    waiting = sorted(p for p in first if second.get(p) != first[p])
+    ready.sort(key=lambda p: (first[p][1], p.name))
+    return ready, waiting
+
+
+class _JobLog(logging.LoggerAdapter):
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs.setdefault("extra", {})["run_id"] = self.extra["run_id"]
+        return msg, kwargs
+
+
+def _pause_hook(step: str, jlog: _JobLog) -> ProgressFn | None:
+    """The crash-test hook: pause once inside ``step`` when the env var asks for it."""
+    if os.environ.get("SPREADTRACE_TEST_PAUSE_AT") != step:
+        return None
+    seconds = float(os.environ.get("SPREADTRACE_TEST_PAUSE_SECONDS", "60"))
+    fired = False
+
+    def hook(task: str, done: int, total: int | None) -> None:
+        nonlocal fired
+        if not fired and done > 0:
+            fired = True
+            jlog.warning("pause at %s (test hook, %s s)", step, seconds)
+            for handler in logging.getLogger().handlers + log.handlers:
+                handler.flush()
+            time.sleep(seconds)
+
+    return hook
+
+
+def run_job(
+    db: str | os.PathLike[str],
+    incoming: str | os.PathLike[str],
+    reports: str | os.PathLike[str],
+    *,
+    archive: str | os.PathLike[str] | None = None,
+    wait: float = 0.0,
+    settle: float = 2.0,
+    pseudonymize: str | None = None,
+    alerts: AlertParams | None = None,
+    job_id: str | None = None,
+    format: str | None = None,
+) -> JobResult:
+    """Run one scheduled job on the store at ``db``; see the module docstring.
+
+    Raises :class:`~spreadtrace.errors.StoreBusy` when another job holds the store
+    (after waiting ``wait`` seconds). Every other failure is caught, logged, recorded
+    in the ``jobs`` row and returned as ``status="failed"``.
+    """
+    job_id = job_id or new_job_id()
+    jlog = _JobLog(log, {"run_id": job_id})
+    incoming, reports = Path(incoming), Path(reports)
+    archive = Path(archive) if archive is not None else None
+    with Store.open(db, wait=wait) as store:  # the job lock, held to the end
+        stale = job_sql.start_job(store, job_id, "run")
+        jlog.info("start db=%s incoming=%s reports=%s", db, incoming, reports)
+        if stale:
+            jlog.warning("closed %d job(s) left 'running' by a process that died", stale)
+        result = JobResult(job_id=job_id, status="ok", exit_code=EXIT_OK)
+        try:
+            _ingest_new(store, incoming, archive, settle, format, job_id, jlog, result)
+            _build_and_report(store, reports, pseudonymize, alerts, jlog, result)
+        except Exception as exc:  # recorded and returned: a scheduled job must say why
+            result.message = f"{type(exc).__name__}: {exc}"
+            jlog.error("failed: %s", result.message)
+            result.status = "failed"
+        if result.status != "failed" and result.files_failed:
+            result.status = "failed"
+            result.message = f"{len(result.files_failed)} file(s) could not be read"
+        elif result.status == "ok" and result.rows_rejected:
+            result.status = "rejects"
+            result.message = f"{result.rows_rejected} row(s) rejected; see the rejects table"
+        result.exit_code = {"ok": EXIT_OK, "rejects": EXIT_REJECTS}.get(result.status, EXIT_FAILED)
+        job_sql.finish_job(
+            store,
+            job_id,
+            status=result.status,
+            files_ingested=len(result.files_ingested),
+            files_skipped=len(result.files_skipped),
+            rows_rejected=result.rows_rejected,
+            build_id=result.build_id,
+            report_dir=result.report_dir,
+            message=result.message,
+        )
+    jlog.info(
+        "done status=%s exit=%d ingested=%d skipped=%d waiting=%d failed=%d rejected=%d",
+        result.status,
+        result.exit_code,
+        len(result.files_ingested),
+        len(result.files_skipped),
+        len(result.files_waiting),
+        len(result.files_failed),
+        result.rows_rejected,
+    )
+    return result
+
+
+def _ingest_new(
+    store: Store,
+    incoming: Path,
+    archive: Path | None,
+    settle: float,
+    format: str | None,
+    job_id: str,
+    jlog: _JobLog,
+    result: JobResult,
+) -> None:
+    from spreadtrace.ingest import content_hash, ingest_file
+
+    ready, waiting = scan_incoming(incoming, settle=settle)
+    for path in waiting:
+        jlog.info("wait %s: still being written (size or mtime changed)", path.name)
+        result.files_waiting.append(str(path))
+    hashes = {path: content_hash(path) for path in ready}
+    done = job_sql.already_ingested(store, list(set(hashes.values())))
+    pause = _pause_hook("ingest", jlog)
+    for path in ready:
+        digest = hashes[path]
+        if digest in done:
+            jlog.info("skip %s: already ingested (sha256 %s)", path.name, digest[:12])
+            result.files_skipped.append(str(path))
+        else:
+            try:
+                r = ingest_file(store, path, format=format, job_id=job_id, progress=pause)
+            except InputError as exc:
+                jlog.error("unreadable %s: %s", path.name, exc)
+                result.files_failed[str(path)] = str(exc)
+                continue
+            done.add(digest)
+            result.files_ingested.append(str(path))
+            result.rows_inserted += r.rows_inserted
+            result.rows_rejected += r.rows_rejected
+            jlog.info(
+                "ingest %s: format=%s read=%d inserted=%d duplicate=%d rejected=%d",
+                path.name,
+                r.format,
+                r.rows_read,
+                r.rows_inserted,
+                r.rows_duplicate,
+                r.rows_rejected,
+            )
+        if archive is not None:
+            target = _archive(path, archive, digest)
+            jlog.info("archive %s -> %s", path.name, target)
+
+
+def _archive(path: Path, archive: Path, digest: str) -> Path:
+    """Move ``path`` into ``archive`` without ever leaving a partial copy under its name.
+
+    A rename when incoming and archive share a file system; otherwise a copy to a
+    hidden temp name, fsync, rename, then unlink of the source. Killed in between, the
+    source is still in incoming; the next run sees it is already ingested and
+    archives it again. A different file already archived under
+    the same name keeps its name; this one gets its hash added.
+    """
+    archive.mkdir(parents=True, exist_ok=True)
+    target = archive / path.name
+    if target.exists():
+        from spreadtrace.ingest import content_hash
+
+        if content_hash(target) != digest:
+            target = archive / f"{path.name}.{digest[:12]}"
+    try:
+        os.rename(path, target)  # same file system: one atomic step
+        return target
+    except OSError:
+        pass  # another file system: copy under a temp name, then rename
+    tmp = archive / f".{target.name}.{os.getpid()}.tmp"
+    shutil.copyfile(path, tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    path.unlink()
+    return target
+
+
+def _build_and_report(
+    store: Store,
+    reports: Path,
+    pseudonymize: str | None,
+    alerts: AlertParams | None,
+    jlog: _JobLog,
+    result: JobResult,
+) -> None:
+    from spreadtrace.build import run_build
+
+    built = False
+    if result.files_ingested or job_sql.needs_build(store):
+        jlog.info("build: incremental")
+        b = run_build(store, progress=_pause_hook("build", jlog))
+        built = True
+        result.build_id = b.build_id
+        jlog.info(
+            "build %d: mode=%s posts=%d cascades_touched=%d",
+            b.build_id,
+            b.mode,
+            b.posts,
+            b.cascades_touched,
+        )
+    else:
+        result.build_id = job_sql.latest_build_id(store)
+    if built or _reports_stale(reports, result.build_id, pseudonymize):
+        r = write_reports(
+            store,
+            reports,
+            pseudonymize=pseudonymize,
+            alerts=alerts,
+            progress=_pause_hook("report", jlog),
+        )
+        result.report_dir = str(r.run_dir)
+        rows = " ".join(f"{name.removesuffix('.csv')}={n}" for name, n in r.rows.items())
+        jlog.info("report %s: %s", r.run_dir, rows)
+    else:
+        jlog.info("report: up to date (build %s)", result.build_id)
+
+
+def _reports_stale(reports: Path, build_id: int | None, pseudonymize: str | None) -> bool:
+    """True unless ``reports/latest`` is a complete report of ``build_id``, same keying."""
+    import json
+
+    from spreadtrace.store.report_queries import PseudonymKey
+
+    try:
+        manifest = json.loads((reports / "latest" / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return True
+    key_id = PseudonymKey.from_secret(pseudonymize).key_id if pseudonymize else None
+    have = (manifest.get("build") or {}).get("build_id")
+    return have != build_id or manifest.get("pseudonym_key_id") != key_id

@@ -1,0 +1,297 @@
+"""The scheduled job (`spreadtrace run`): scanning, skipping, exit codes, locking, logs.
+
+Real ingests and builds run here (no stand-ins); the crash tests with SIGKILL are in
+tests/test_crash.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from spreadtrace.cli import main
+from spreadtrace.jobs import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_REJECTS, scan_incoming
+from spreadtrace.reports import REPORT_FILES
+from spreadtrace.store import Store
+
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+HEADER = ["post_id", "account_id", "created_at", "parent_id", "kind", "text"]
+
+
+def make_posts(n: int, *, seed: int = 0, prefix: str = "p", start: int = 0) -> list[list[str]]:
+    """``n`` canonical post rows forming random share cascades, in time order.
+
+    Each post is an original with probability 0.2 (or when it is the first), else a
+    repost of a uniformly chosen earlier post of this batch; some texts are hostile.
+    """
+    rng = random.Random(seed)
+    rows: list[list[str]] = []
+    evil = ['=HYPERLINK("http://x.example","click")', "+1", "-1", "@SUM(A1)", "\tx", "\rx"]
+    for i in range(n):
+        post_id = f"{prefix}{start + i}"
+        at = T0 + timedelta(seconds=7 * (start + i))
+        parent = "" if i == 0 or rng.random() < 0.2 else rows[rng.randrange(i)][0]
+        text = rng.choice(evil) if rng.random() < 0.1 else f"post {post_id}"
+        rows.append([post_id, f"acct{rng.randrange(40)}", at.isoformat(), parent,
+                     "repost" if parent else "original", text])  # fmt: skip
+    return rows
+
+
+def write_posts(path: Path, rows: list[list[str]], *, extra_lines: list[str] = ()) -> Path:
+    """Write rows as canonical posts CSV (via a temp name, like a well-behaved exporter)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+        for line in extra_lines:
+            fh.write(line + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def run_cli(runner, db: Path, incoming: Path, reports: Path, *args: str):
+    return runner.invoke(
+        main,
+        [
+            "--db",
+            str(db),
+            "run",
+            "--incoming",
+            str(incoming),
+            "--reports",
+            str(reports),
+            "--settle",
+            "0.05",
+            *args,
+        ],  # fmt: skip
+    )
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, Path]:
+    d = {name: tmp_path / name for name in ("inbox", "reports", "archive")}
+    d["inbox"].mkdir()
+    d["db"] = tmp_path / "store.duckdb"
+    return d
+
+
+def store_counts(db: Path) -> dict[str, object]:
+    with Store.open(db, read_only=True) as store:
+        con = store.con
+        return {
+            "posts": con.execute("SELECT count(*) FROM posts").fetchone()[0],
+            "distinct": con.execute("SELECT count(DISTINCT post_id) FROM posts").fetchone()[0],
+            "runs_per_hash": con.execute(
+                "SELECT max(n) FROM (SELECT count(*) AS n FROM ingest_runs GROUP BY content_hash)"
+            ).fetchone()[0],
+            "rejects": con.execute("SELECT count(*) FROM rejects").fetchone()[0],
+            "jobs": con.execute(
+                "SELECT status, count(*) FROM jobs GROUP BY 1 ORDER BY 1"
+            ).fetchall(),
+            "in_cascades": con.execute("SELECT count(*) FROM post_cascades").fetchone()[0],
+        }
+
+
+# --- scanning ------------------------------------------------------------------------
+
+
+def test_scan_ignores_hidden_and_temporary_names(tmp_path):
+    for name in ["a.csv", ".hidden.csv", "b.csv.tmp", "c.part", "d.jsonl.gz"]:
+        (tmp_path / name).write_text("x")
+    (tmp_path / "sub").mkdir()
+    ready, waiting = scan_incoming(tmp_path, settle=0)
+    assert sorted(p.name for p in ready) == ["a.csv", "d.jsonl.gz"] and waiting == []
+
+
+def test_scan_holds_back_a_file_still_being_written(tmp_path):
+    (tmp_path / "done.csv").write_text("complete\n")
+    growing = tmp_path / "growing.csv"
+    growing.write_text("start\n")
+    stop = threading.Event()
+
+    def writer():
+        with open(growing, "a") as fh:
+            while not stop.is_set():
+                fh.write("more\n")
+                fh.flush()
+                time.sleep(0.02)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        ready, waiting = scan_incoming(tmp_path, settle=0.3)
+    finally:
+        stop.set()
+        t.join()
+    assert [p.name for p in ready] == ["done.csv"]
+    assert [p.name for p in waiting] == ["growing.csv"]
+    ready, waiting = scan_incoming(tmp_path, settle=0.1)  # writer finished: now ready
+    assert sorted(p.name for p in ready) == ["done.csv", "growing.csv"] and waiting == []
+
+
+# --- runs ----------------------------------------------------------------------------
+
+
+def test_run_ingests_builds_reports_and_archives(runner, dirs):
+    write_posts(dirs["inbox"] / "a.csv", make_posts(50, seed=1))
+    write_posts(dirs["inbox"] / "b.csv", make_posts(30, seed=2, prefix="q"))
+    log = dirs["db"].parent / "run.log"
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"],
+                     "--archive", str(dirs["archive"]), "--log", str(log))  # fmt: skip
+    assert result.exit_code == EXIT_OK, result.output
+    assert sorted(os.listdir(dirs["archive"])) == ["a.csv", "b.csv"]
+    assert os.listdir(dirs["inbox"]) == []
+    counts = store_counts(dirs["db"])
+    assert counts["posts"] == counts["distinct"] == counts["in_cascades"] == 80
+    assert counts["jobs"] == [("ok", 1)]
+    latest = dirs["reports"] / "latest"
+    assert sorted(os.listdir(latest)) == sorted([*REPORT_FILES, "manifest.json"])
+    with open(latest / "cascades.csv", newline="") as fh:
+        assert sum(int(r["size"]) for r in csv.DictReader(fh)) == 80
+    # one line per event, each with the same run id, in the log file
+    lines = log.read_text().splitlines()
+    run_ids = {re.search(r"run=(\S+)", line).group(1) for line in lines}
+    assert len(run_ids) == 1 and next(iter(run_ids)).startswith("run-")
+    events = [line.split(" ", 3)[3].split(" ")[0] for line in lines]
+    assert events[0] == "start" and events[-1] == "done"
+    assert events.count("ingest") == 2 and events.count("archive") == 2
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO run=run-", lines[0])
+
+
+def test_a_file_already_ingested_is_skipped_and_nothing_is_rewritten(runner, dirs):
+    rows = make_posts(40, seed=3)
+    write_posts(dirs["inbox"] / "a.csv", rows)
+    assert run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"]).exit_code == EXIT_OK
+    first = sorted(os.listdir(dirs["reports"]))
+    # same bytes under another name: skipped by content hash; no build, no new report
+    write_posts(dirs["inbox"] / "copy-of-a.csv", rows)
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    assert '"files_ingested": []' in result.output
+    assert len(re.findall(r"already ingested", result.output)) == 2
+    assert sorted(os.listdir(dirs["reports"])) == first
+    counts = store_counts(dirs["db"])
+    assert counts["posts"] == 40 and counts["runs_per_hash"] == 1
+    # a different secret makes the reports on disk stale: they are rewritten
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--pseudonymize", "k")
+    assert result.exit_code == EXIT_OK
+    assert len(os.listdir(dirs["reports"])) == len(first) + 1
+    assert "acct_" in (dirs["reports"] / "latest" / "cascades.csv").read_text()
+
+
+def test_partly_written_file_waits_for_the_next_run(runner, dirs):
+    rows = make_posts(60, seed=4)
+    target = dirs["inbox"] / "slow.csv"
+    with open(target, "w", newline="") as fh:
+        csv.writer(fh).writerow(HEADER)
+    stop = threading.Event()
+
+    def slow_exporter():
+        with open(target, "a", newline="") as fh:
+            writer = csv.writer(fh)
+            for row in rows:
+                if stop.is_set():
+                    break
+                writer.writerow(row)
+                fh.flush()
+                time.sleep(0.01)
+
+    t = threading.Thread(target=slow_exporter)
+    t.start()
+    try:
+        result = runner.invoke(main, ["--db", str(dirs["db"]), "run", "--incoming",
+                                      str(dirs["inbox"]), "--reports", str(dirs["reports"]),
+                                      "--settle", "0.15"])  # fmt: skip
+    finally:
+        t.join()
+    assert result.exit_code == EXIT_OK, result.output
+    assert "wait slow.csv: still being written" in result.output
+    assert store_counts(dirs["db"])["posts"] == 0
+    # the exporter has finished: the next run takes the whole file
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert store_counts(dirs["db"])["posts"] == 60
+
+
+def test_a_file_of_only_rejects_exits_with_the_rejects_code(runner, dirs):
+    write_posts(
+        dirs["inbox"] / "bad.csv",
+        [],
+        extra_lines=["x1,acct1,not-a-time,,original,hi", ",acct2,2024-05-01T00:00:00Z,,original,"],
+    )
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--archive",
+                     str(dirs["archive"]))  # fmt: skip
+    assert result.exit_code == EXIT_REJECTS, result.output
+    counts = store_counts(dirs["db"])
+    assert counts["posts"] == 0 and counts["rejects"] == 2
+    assert counts["jobs"] == [("rejects", 1)]
+    assert os.listdir(dirs["archive"]) == ["bad.csv"]  # rejects are data, not a failure
+    with Store.open(dirs["db"], read_only=True) as store:
+        reasons = [r[0] for r in store.con.execute("SELECT reason FROM rejects").fetchall()]
+    assert all(reasons)
+
+
+def test_an_unreadable_file_fails_the_job_but_not_the_others(runner, dirs):
+    (dirs["inbox"] / "broken.csv.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    write_posts(dirs["inbox"] / "good.csv", make_posts(20, seed=5))
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--archive",
+                     str(dirs["archive"]))  # fmt: skip
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert "unreadable broken.csv.gz" in result.output
+    assert os.listdir(dirs["archive"]) == ["good.csv"]
+    assert os.listdir(dirs["inbox"]) == ["broken.csv.gz"]  # left for a human to look at
+    counts = store_counts(dirs["db"])
+    assert counts["posts"] == 20 and counts["jobs"] == [("failed", 1)]
+    assert (dirs["reports"] / "latest" / "cascades.csv").exists()
+
+
+def test_second_job_is_refused_with_the_busy_code_or_waits(runner, dirs):
+    write_posts(dirs["inbox"] / "a.csv", make_posts(10, seed=6))
+    holder = Store.open(dirs["db"])  # another job holds the lock
+    try:
+        result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"])
+        assert result.exit_code == EXIT_BUSY
+        assert "another spreadtrace job is writing" in result.output
+        assert f"pid {os.getpid()}" in result.output
+    finally:
+        timer = threading.Timer(0.5, holder.close)
+        timer.start()
+    # with --wait the job waits for the holder to finish, then runs
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--wait", "30")
+    timer.join()
+    assert result.exit_code == EXIT_OK, result.output
+    assert store_counts(dirs["db"])["posts"] == 10
+
+
+@pytest.mark.slow
+def test_two_real_runs_at_once_one_exits_busy(dirs):
+    """Two OS processes: the first pauses inside its build; the second exits 75."""
+    write_posts(dirs["inbox"] / "a.csv", make_posts(30, seed=7))
+    env = os.environ | {"SPREADTRACE_TEST_PAUSE_AT": "build", "SPREADTRACE_TEST_PAUSE_SECONDS": "3"}
+    cmd = [sys.executable, "-c", "from spreadtrace.cli import main; main()", "--db",
+           str(dirs["db"]), "run", "--incoming", str(dirs["inbox"]), "--reports",
+           str(dirs["reports"]), "--settle", "0"]  # fmt: skip
+    first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in first.stderr:
+            if "pause at build" in line:
+                break
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert second.returncode == EXIT_BUSY, second.stderr
+        assert "another spreadtrace job is writing" in second.stderr
+        assert f"pid {first.pid}" in second.stderr
+    finally:
+        first.stderr.close()
+        assert first.wait(timeout=60) == EXIT_OK
+    assert store_counts(dirs["db"])["jobs"] == [("ok", 1)]
