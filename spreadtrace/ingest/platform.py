@@ -1,0 +1,148 @@
+"""Stream a platform export (JSON Lines) through its reader into the staging tables.
+
+Why a driver apart from the readers: every platform file has the same failure modes
+(invalid UTF-8, broken JSON, truncated gzip, records of an unexpected shape) and the
+same guarantee (every line is ingested, skipped on purpose, or rejected with its raw
+text). The driver owns those; a reader is a pure function from one parsed JSON object
+to canonical rows, so adding a format never touches the store. Rows are buffered and
+handed to the store in Arrow batches; only the current batch is held in Python.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from spreadtrace.errors import InputError
+from spreadtrace.ingest import bluesky, twitter
+from spreadtrace.ingest.detect import Detected
+from spreadtrace.ingest.records import RecordError, Row
+from spreadtrace.progress import ProgressFn, emit
+from spreadtrace.store import ingest as sql
+
+Reader = Callable[[dict], list[Row]]
+
+READERS: dict[str, Reader] = {
+    "twitter-v1": twitter.read_v1,
+    "twitter-v2": twitter.read_v2,
+    "bluesky": bluesky.read_jetstream,
+}
+
+BATCH_ROWS = 20_000
+
+
+@dataclass
+class PlatformStats:
+    """Lines seen, and lines deliberately skipped (other record kinds)."""
+
+    lines: int = 0
+    skipped: int = 0
+
+
+class _Buffer:
+    """Column lists for one staging table, flushed to DuckDB as an Arrow batch."""
+
+    def __init__(self, kind: str, columns: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.columns = ("record_no", "raw", *columns)
+        self.data: dict[str, list[object]] = {c: [] for c in self.columns}
+
+    def __len__(self) -> int:
+        return len(self.data["record_no"])
+
+    def add(self, record_no: int, raw: str, row: dict[str, str | None]) -> None:
+        self.data["record_no"].append(record_no)
+        self.data["raw"].append(raw)
+        for c in self.columns[2:]:
+            self.data[c].append(row.get(c))
+
+    def flush(self, con: duckdb.DuckDBPyConnection) -> None:
+        if not len(self):
+            return
+        arrays = {
+            c: pa.array(v, type=pa.int64() if c == "record_no" else pa.string())
+            for c, v in self.data.items()
+        }
+        sql.append_source(con, self.kind, pa.table(arrays))
+        self.data = {c: [] for c in self.columns}
+
+
+def read_platform(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    detected: Detected,
+    *,
+    progress: ProgressFn | None = None,
+    task: str = "ingest",
+) -> PlatformStats:
+    """Read a platform JSON Lines file into the staging tables (``_ing_src_*``)."""
+    reader = READERS[detected.format]
+    buffers = {kind: _Buffer(kind, sql.COLUMNS[kind]) for kind in ("posts", "accounts", "follows")}
+    rejects = _Buffer("rejects", ("reason",))
+    stats = PlatformStats()
+    size = path.stat().st_size or 1
+    with open(path, "rb") as raw_file:
+        stream = gzip.GzipFile(fileobj=raw_file) if detected.compressed else raw_file
+        try:
+            for line_no, line in enumerate(stream, 1):
+                line = line.rstrip(b"\r\n")
+                if not line.strip():
+                    continue
+                stats.lines += 1
+                _one_line(reader, detected.format, line_no, line, buffers, rejects, stats)
+                if line_no % BATCH_ROWS == 0:
+                    for b in (*buffers.values(), rejects):
+                        if len(b) >= BATCH_ROWS:
+                            b.flush(con)
+                    emit(progress, task + " (read)", raw_file.tell(), size)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise InputError(f"{path}: truncated or corrupt gzip ({exc})") from None
+    for b in (*buffers.values(), rejects):
+        b.flush(con)
+    emit(progress, task + " (read)", size, size)
+    return stats
+
+
+def _one_line(
+    reader: Reader,
+    fmt: str,
+    line_no: int,
+    line: bytes,
+    buffers: dict[str, _Buffer],
+    rejects: _Buffer,
+    stats: PlatformStats,
+) -> None:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        rejects.add(line_no, line.decode("utf-8", "replace"), {"reason": "invalid UTF-8"})
+        return
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        rejects.add(line_no, text, {"reason": "broken JSON line"})
+        return
+    if not isinstance(obj, dict):
+        rejects.add(line_no, text, {"reason": "JSON line is not an object"})
+        return
+    try:
+        rows = reader(obj)
+    except RecordError as exc:
+        rejects.add(line_no, text, {"reason": str(exc)})
+        return
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # A record of an unexpected shape: keep it, with what went wrong.
+        rejects.add(line_no, text, {"reason": f"unusable {fmt} record ({type(exc).__name__})"})
+        return
+    if not rows:
+        stats.skipped += 1
+        return
+    for kind, row, raw in rows:
+        buffers[kind].add(line_no, raw if raw is not None else text, row)
