@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline import cascades as cascades_stage
+from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.cascades import CascadeParams
 from spreadtrace.progress import ProgressFn
 from spreadtrace.store import Store
@@ -41,9 +43,11 @@ class BuildParams:
     """All build options, one frozen dataclass per stage (defaults documented there).
 
     - cascades: :class:`spreadtrace.pipeline.cascades.CascadeParams`
+    - accounts: :class:`spreadtrace.pipeline.accounts.AccountParams` (bots, coordination)
     """
 
     cascades: CascadeParams = field(default_factory=CascadeParams)
+    accounts: AccountParams = field(default_factory=AccountParams)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name).to_dict() for name in self.__dataclass_fields__}
@@ -127,6 +131,12 @@ def run_build(
         timings["cascades"] = time.perf_counter() - t0
         counts["cascades"] = casc.counts
         touched = casc.touched  # None: full; later stages recompute what they need
+
+        t0 = time.perf_counter()
+        counts["accounts"] = accounts_stage.run(
+            store, build_id, params.accounts, touched=touched, progress=progress
+        )
+        timings["accounts"] = time.perf_counter() - t0
 
         posts, n_cascades = con.execute(
             "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM cascades)"

@@ -15,6 +15,7 @@ from spreadtrace.cli._common import (
     progress_bar,
     quiet_option,
 )
+from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.cascades import CascadeParams
 from spreadtrace.store import Store
 
@@ -33,6 +34,14 @@ def _summary(result: BuildResult) -> None:
         f"{c.get('clock_skew', 0):,} clock-skewed links (see the data_quality table)",
         f"  time: {timings}",
     ]
+    a = result.counts.get("accounts")
+    if a:
+        lines.insert(
+            -1,
+            f"  accounts scored: {a['accounts_scored']:,} ({a['bot_like_accounts']:,} bot-like); "
+            f"coordination: {a['coordination_pairs']:,} pairs, "
+            f"{a['coordination_clusters']:,} clusters of {a['coordinated_accounts']:,} accounts",
+        )
     click.echo("\n".join(lines))
 
 
@@ -43,11 +52,42 @@ def _summary(result: BuildResult) -> None:
     is_flag=True,
     help="Keep reposts on the parent the platform gave (no time-inferred parents from follows).",
 )
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=AccountParams.window_s,
+    show_default=True,
+    metavar="SECONDS",
+    help="Coordination: two shares of the same item count as co-shared within this window.",
+)
+@click.option(
+    "--min-shared",
+    type=click.IntRange(min=1),
+    default=AccountParams.min_shared,
+    show_default=True,
+    help="Coordination: a pair must co-share at least this many distinct items.",
+)
+@click.option(
+    "--bot-threshold",
+    type=click.FloatRange(0, 1),
+    default=AccountParams.bot_threshold,
+    show_default=True,
+    help="Accounts with bot_score at or above this are bot-like (is_bot_like).",
+)
 @quiet_option
 @json_option
 @pass_settings
 @handle_errors
-def build(settings: Settings, full: bool, no_infer: bool, quiet: bool, as_json: bool) -> None:
+def build(
+    settings: Settings,
+    full: bool,
+    no_infer: bool,
+    window: float,
+    min_shared: int,
+    bot_threshold: float,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Build share cascades (trees, depth, breadth, structural virality, speed) and scores.
 
     Incremental by default: only cascades that new posts touch are rebuilt. A
@@ -61,7 +101,10 @@ def build(settings: Settings, full: bool, no_infer: bool, quiet: bool, as_json: 
         spreadtrace --db work.duckdb build
         spreadtrace --db work.duckdb build --full --json
     """
-    params = BuildParams(cascades=CascadeParams(infer=not no_infer))
+    params = BuildParams(
+        cascades=CascadeParams(infer=not no_infer),
+        accounts=AccountParams(window_s=window, min_shared=min_shared, bot_threshold=bot_threshold),
+    )
     with Store.open(settings.db) as store, progress_bar(not quiet and not as_json) as progress:
         result = run_build(store, full=full, params=params, progress=progress)
     if as_json:
