@@ -16,7 +16,10 @@ three kinds of evidence and take connected components (igraph) of the union:
   runs over distinct texts only, fully vectorised in numpy (datasketch's object-per-text
   API costs ~300 us per text, see bench/RESULTS.md; we use datasketch to choose the band
   layout and as the reference in tests).
-* **hashtag** — a rare hashtag: used by at least 2 and at most ``hashtag_max_roots`` roots.
+* **hashtag** — a rare hashtag: used by at least 2 roots and at most
+  ``hashtag_max_share`` of all roots (clipped to [5, ``hashtag_max_roots``]). A topic tag
+  such as ``#news`` is on far more; a campaign tag on a handful. The cap is relative so
+  that a small store does not treat its topic tags as rare.
 
 A cascade belongs to the narrative of its root; every other post in the cascade joins via
 ``cascade``. A narrative's ``kind`` is the evidence most of its roots were linked by
@@ -323,10 +326,11 @@ def _star_edges(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 def group_narratives(
     roots: pl.DataFrame,
     *,
-    text_threshold: float = 0.5,
-    num_perm: int = 64,
+    text_threshold: float = 0.6,
+    num_perm: int = 128,
     min_text_tokens: int = 4,
     hashtag_max_roots: int = 50,
+    hashtag_max_share: float = 0.001,
     min_posts: int = 2,
     label_chars: int = 200,
 ) -> NarrativeGrouping:
@@ -341,8 +345,9 @@ def group_narratives(
     >>> roots = pl.DataFrame({
     ...     "cascade_id": ["c1", "c2", "c3"],
     ...     "created_at": [1, 2, 3],
-    ...     "text": ["vaccines contain tracking chips says insider",
-    ...              "VACCINES contain tracking chips, says an insider!", "lunch"],
+    ...     "text": ["vaccines contain tracking chips says a former lab insider",
+    ...              "VACCINES contain tracking chips, says a former lab insider today!",
+    ...              "lunch"],
     ...     "urls": [[], ["https://x.org/a?utm_source=t"], []],
     ...     "hashtags": [[], [], []],
     ...     "size": [3, 1, 1]})
@@ -350,7 +355,7 @@ def group_narratives(
     >>> g.cascades.sort("cascade_id").rows()
     [('c1', 'n-c1', 'text'), ('c2', 'n-c1', 'text')]
     >>> g.narratives.rows()
-    [('n-c1', 'vaccines contain tracking chips says insider', 'text')]
+    [('n-c1', 'vaccines contain tracking chips says a former lab insider', 'text')]
     """
     nodes = (
         roots.with_columns(
@@ -413,7 +418,8 @@ def group_narratives(
         [text_edges_all.select("node"), text_edges_all.select(node="head")]
     ).unique()
 
-    # Rare hashtags: shared by 2..hashtag_max_roots roots.
+    # Rare hashtags: shared by 2..cap roots, cap relative to the number of roots.
+    cap = int(min(max(hashtag_max_share * n, 5), hashtag_max_roots))
     tag_rows = (
         nodes.select("node", tag=pl.col("hashtags"))
         .explode("tag")
@@ -422,7 +428,7 @@ def group_narratives(
         .filter(pl.col("tag") != "")
         .unique()
     )
-    tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, hashtag_max_roots))
+    tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, cap))
 
     url_edges = _star_edges(url_rows, "key")
     tag_edges = _star_edges(tag_rows, "tag")

@@ -46,12 +46,14 @@ _SCORE_COLUMNS = [
 class NarrativeParams:
     """Options of the narratives stage, with their defaults and why.
 
-    - text_threshold 0.5: word-bigram Jaccard at which two texts count as copy-paste
-      variants (a 20-word post with 2 words changed scores ~0.6; unrelated posts ~0).
-    - num_perm 64: MinHash permutations (estimate error ~ 1/sqrt(64) = 0.125 at worst;
-      candidates are verified on the whole signature).
+    - text_threshold 0.6: word-bigram Jaccard at which two texts count as copy-paste
+      variants (a 13-word claim with two adjacent words swapped scores 0.6, with a
+      6-word prefix 0.67; two claims from one template differing in 3 words ~0.4).
+    - num_perm 128: MinHash permutations; the estimate's standard error is at most
+      0.044, so template-mates at 0.4 pass 0.6 with probability < 1e-5.
     - min_text_tokens 4: shorter texts ("lol", "so true") are not evidence.
-    - hashtag_max_roots 50: a hashtag on more roots than this is a topic, not a claim.
+    - hashtag_max_share 0.001, hashtag_max_roots 50: a hashtag on more than 0.1% of
+      the roots (at least 5, at most 50) is a topic, not a claim.
     - min_posts 2: a lone post that nobody shared and nothing links is not a narrative.
     - early_fraction 0.10: "early" shares are the first 10% of a cascade's shares.
     - origin_top_k 10: candidates kept per narrative in origin_scores.
@@ -60,9 +62,10 @@ class NarrativeParams:
     - origin / amplification: the score weights (see the graph modules).
     """
 
-    text_threshold: float = 0.5
-    num_perm: int = 64
+    text_threshold: float = 0.6
+    num_perm: int = 128
     min_text_tokens: int = 4
+    hashtag_max_share: float = 0.001
     hashtag_max_roots: int = 50
     min_posts: int = 2
     early_fraction: float = 0.10
@@ -106,6 +109,7 @@ def run(
             num_perm=params.num_perm,
             min_text_tokens=params.min_text_tokens,
             hashtag_max_roots=params.hashtag_max_roots,
+            hashtag_max_share=params.hashtag_max_share,
             min_posts=params.min_posts,
         )
         counts = narrative_sql.write_narratives(
