@@ -43,6 +43,7 @@ def _register() -> None:
         init,  # noqa: F401
         report,  # noqa: F401
         run,  # noqa: F401
+        serve,  # noqa: F401
     )
 
 

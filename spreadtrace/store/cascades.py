@@ -30,6 +30,7 @@ __all__ = [
     "drop_work_tables",
     "cascade_nodes",
     "cascade_exists",
+    "cascade_of_post",
 ]
 
 # data_quality issues this stage owns (it replaces them for the cascades it rebuilds).
@@ -296,6 +297,12 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def cascade_exists(con: duckdb.DuckDBPyConnection, cascade_id: str) -> bool:
     return _one(con, "SELECT count(*) FROM cascades WHERE cascade_id = ?", [cascade_id])[0] > 0
+
+
+def cascade_of_post(con: duckdb.DuckDBPyConnection, post_id: str) -> str | None:
+    """The cascade a post belongs to, or None."""
+    row = _one(con, "SELECT cascade_id FROM post_cascades WHERE post_id = ?", [post_id])
+    return row[0] if row else None
 
 
 def cascade_nodes(con: duckdb.DuckDBPyConnection, cascade_id: str) -> pa.Table:

@@ -1,0 +1,126 @@
+"""Small building blocks shared by the pages: tables, downloads, cards, URL state.
+
+Why: every table must behave the same (text-only cells, server-side sort and paging,
+a CSV download) and every page encodes its state in the query string the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from dash import dash_table, dcc, html
+
+__all__ = [
+    "table",
+    "download",
+    "card",
+    "kv",
+    "search_string",
+    "url_state",
+    "as_float",
+    "as_int",
+    "as_date",
+    "sort_pairs",
+]
+
+
+def table(
+    id: str, columns: Iterable[str], *, page_size: int = 15, server: bool = True, **kw: Any
+) -> dash_table.DataTable:
+    """A DataTable whose cells are plain text (never markdown or HTML).
+
+    ``server=True``: sorting and paging are done by a callback (``sort_by``,
+    ``page_current``) so sorting covers every row, not just the page on screen.
+    """
+    mode = "custom" if server else "native"
+    return dash_table.DataTable(
+        id=id,
+        columns=[{"name": c, "id": c, "type": "any", "presentation": "input"} for c in columns],
+        page_size=page_size,
+        page_current=0,
+        page_action=mode,
+        sort_action=mode,
+        sort_mode="single",
+        sort_by=[],
+        markdown_options={"html": False},
+        style_table={"overflowX": "auto"},
+        style_cell={
+            "fontFamily": "inherit",
+            "fontSize": "0.85em",
+            "textAlign": "left",
+            "maxWidth": "28em",
+            "overflow": "hidden",
+            "textOverflow": "ellipsis",
+            "whiteSpace": "nowrap",
+        },
+        style_header={"fontWeight": "600", "backgroundColor": "#f1f4f7"},
+        cell_selectable=True,
+        editable=False,
+        **kw,
+    )
+
+
+def download(button_id: str, download_id: str, label: str = "Download CSV") -> html.Div:
+    """A button and the ``dcc.Download`` it fills."""
+    return html.Div(
+        [html.Button(label, id=button_id, n_clicks=0), dcc.Download(id=download_id)],
+        className="download",
+    )
+
+
+def card(label: str, value: object) -> html.Div:
+    shown = f"{value:,}" if isinstance(value, int) else ("–" if value is None else str(value))
+    return html.Div(
+        [html.Div(shown, className="value"), html.Div(label, className="label")], className="card"
+    )
+
+
+def kv(pairs: Iterable[tuple[str, object]]) -> html.Dl:
+    """A definition list; values are rendered as text."""
+    items: list[Any] = []
+    for key, value in pairs:
+        items += [html.Dt(key), html.Dd("–" if value is None or value == "" else str(value))]
+    return html.Dl(items, className="kv")
+
+
+def search_string(params: Mapping[str, object]) -> str:
+    """A canonical query string: keys sorted, empty values and zeros dropped."""
+    kept = {k: v for k, v in sorted(params.items()) if v not in (None, "", 0, 0.0, [], False)}
+    return "?" + urlencode(kept) if kept else ""
+
+
+def url_state(path: str, params: Mapping[str, object]) -> dict[str, str]:
+    """The ``ids.URL_STATE`` payload mirroring ``params`` into the address bar."""
+    return {"path": path, "search": search_string(params)}
+
+
+def as_float(value: object, default: float = 0.0, lo: float = 0.0, hi: float = 1.0) -> float:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return min(max(x, lo), hi) if x == x else default
+
+
+def as_int(value: object, default: int = 0) -> int:
+    try:
+        return max(int(float(value)), 0)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def as_date(value: object) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def sort_pairs(sort_by: list[dict[str, str]] | None) -> list[tuple[str, str]]:
+    """DataTable ``sort_by`` as (column, asc|desc) pairs."""
+    return [(s.get("column_id", ""), s.get("direction", "asc")) for s in (sort_by or [])]

@@ -1,0 +1,72 @@
+"""Every component id of the dashboard, in one place, so pages and tests agree."""
+
+from __future__ import annotations
+
+# app shell
+NAV = "nav-location"  # dcc.Location used by callbacks to navigate
+URL_STATE = "url-state"  # {"path", "search"}: the page's state, mirrored into the URL
+URL_SYNC = "url-sync"  # dummy output of the clientside replaceState callback
+SNAPSHOT_BADGE = "snapshot-badge"
+SNAPSHOT_POLL = "snapshot-poll"
+
+# overview
+OV_HEADLINE = "ov-headline"
+OV_DATES = "ov-dates"
+OV_PLATFORM = "ov-platform"
+OV_NARRATIVE = "ov-narrative"
+OV_MIN_SIZE = "ov-min-size"
+OV_MIN_BOT = "ov-min-bot"
+OV_MIN_AMP = "ov-min-amp"
+OV_TABLE = "ov-cascades"
+OV_COUNT = "ov-count"
+OV_CCDF = "ov-ccdf"
+OV_BOTS = "ov-bots-vs-size"
+OV_NARR_TABLE = "ov-narratives"
+OV_DOWNLOAD_BTN = "ov-download-btn"
+OV_DOWNLOAD = "ov-download"
+OV_NARR_DOWNLOAD_BTN = "ov-narr-download-btn"
+OV_NARR_DOWNLOAD = "ov-narr-download"
+
+# cascade
+CA_ID = "ca-id"  # dcc.Store with the cascade id
+CA_INFO = "ca-info"
+CA_GRAPH = "ca-graph"
+CA_NOTE = "ca-note"
+CA_SLIDER = "ca-slider"
+CA_TIMELINE = "ca-timeline"
+CA_ACCOUNT = "ca-account"
+CA_LAYOUT = "ca-layout"
+CA_DOWNLOAD_BTN = "ca-download-btn"
+CA_DOWNLOAD = "ca-download"
+
+# narrative
+NA_ID = "na-id"
+NA_TABLE = "na-table"
+NA_ORIGINS = "na-origins"
+NA_CASCADES = "na-cascades"
+NA_TIMELINE = "na-timeline"
+NA_DOWNLOAD_BTN = "na-download-btn"
+NA_DOWNLOAD = "na-download"
+NA_CASC_DOWNLOAD_BTN = "na-casc-download-btn"
+NA_CASC_DOWNLOAD = "na-casc-download"
+
+# accounts
+AC_SEARCH = "ac-search"
+AC_MIN_BOT = "ac-min-bot"
+AC_TABLE = "ac-table"
+AC_COUNT = "ac-count"
+AC_DETAIL = "ac-detail"
+AC_POSTS = "ac-posts"
+AC_CASCADES = "ac-cascades"
+AC_DOWNLOAD_BTN = "ac-download-btn"
+AC_DOWNLOAD = "ac-download"
+AC_POSTS_DOWNLOAD_BTN = "ac-posts-download-btn"
+AC_POSTS_DOWNLOAD = "ac-posts-download"
+
+# coordination
+CO_CLUSTERS = "co-clusters"
+CO_GRAPH = "co-graph"
+CO_PAIRS = "co-pairs"
+CO_DOWNLOAD_BTN = "co-download-btn"
+CO_DOWNLOAD = "co-download"
+CO_CLUSTER = "co-cluster"

@@ -1,0 +1,217 @@
+"""Narrative: the origin ranking with reasons, the narrative's cascades, its timeline.
+
+State in the URL: ``/narrative?id=NARRATIVE_ID`` (without an id: the list of narratives).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from spreadtrace.dashboard import figures, ids, queries
+from spreadtrace.dashboard.components import download, kv, sort_pairs, table
+from spreadtrace.dashboard.downloads import send
+from spreadtrace.errors import StoreError
+from spreadtrace.store import dashboard_queries as dq
+
+dash.register_page(
+    __name__, path="/narrative", name="Narratives", title="spreadtrace · narrative", order=2
+)
+
+ORIGIN_COLUMNS = [
+    "rank",
+    "account_id",
+    "handle",
+    "origin_score",
+    "first_at",
+    "reach_share",
+    "centrality",
+    "reasons",
+]
+
+
+def layout(id: str | None = None, **_: Any) -> html.Div:
+    try:
+        info = queries.run(dq.narrative_info, id) if id else None
+    except StoreError as exc:
+        return html.Div([html.H2("Narratives"), html.P(str(exc), className="note")])
+    if not id or info is None:
+        missing = [html.P(f"No narrative {id!r} in this snapshot.", className="note")] if id else []
+        return html.Div(
+            [
+                html.H2("Narratives"),
+                *missing,
+                html.P("Click a row to open the narrative.", className="muted"),
+                table(ids.NA_TABLE, dq.NARRATIVE_COLUMNS),
+                download(ids.NA_DOWNLOAD_BTN, ids.NA_DOWNLOAD),
+            ]
+        )
+    facts = kv(
+        [
+            ("narrative", info["narrative_id"]),
+            ("label", info["label"]),
+            ("kind", info["kind"]),
+            (
+                "cascades / posts / accounts",
+                f"{info['cascades']:,} / {info['posts']:,} / {info['accounts']:,}",
+            ),
+            (
+                "first / last",
+                f"{info['first_at']:%Y-%m-%d %H:%M} → {info['last_at']:%Y-%m-%d %H:%M} UTC",
+            ),
+            ("most likely origin", info["origin_account_id"]),
+            (
+                "bot share (early)",
+                f"{info['bot_share'] or 0:.3f} ({info['early_bot_share'] or 0:.3f})",
+            ),
+            ("coordinated share", f"{info['coordinated_share'] or 0:.3f}"),
+            (
+                "amplification",
+                f"{info['amplification_score'] or 0:.3f}: {info['amplification_reasons'] or ''}",
+            ),
+        ]
+    )
+    return html.Div(
+        [
+            dcc.Store(id=ids.NA_ID, data=id),
+            html.H2(f"Narrative {id}"),
+            html.Div(
+                [
+                    html.Div(facts, className="half panel"),
+                    html.Div(dcc.Graph(id=ids.NA_TIMELINE), className="half panel"),
+                ],
+                className="row",
+            ),
+            html.Div(
+                [
+                    html.H3("Who started it: origin ranking"),
+                    table(ids.NA_ORIGINS, ORIGIN_COLUMNS, server=False, page_size=10),
+                ],
+                className="panel",
+            ),
+            html.Div(
+                [
+                    html.H3("Its cascades"),
+                    html.P("Click a row to open the cascade.", className="muted"),
+                    table(ids.NA_CASCADES, dq.CASCADE_COLUMNS),
+                    download(
+                        ids.NA_CASC_DOWNLOAD_BTN,
+                        ids.NA_CASC_DOWNLOAD,
+                        "Download its cascades (CSV)",
+                    ),
+                ],
+                className="panel",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output(ids.NA_TABLE, "data"),
+    Output(ids.NA_TABLE, "page_count"),
+    Input(ids.NA_TABLE, "page_current"),
+    Input(ids.NA_TABLE, "sort_by"),
+)
+def list_narratives(page, sort_by):
+    page = page or 0
+    rows, total = queries.run(
+        dq.narrative_table, sort=sort_pairs(sort_by), limit=15, offset=page * 15
+    )
+    return queries.records(rows), max((total + 14) // 15, 1)
+
+
+@callback(
+    Output(ids.NA_ORIGINS, "data"),
+    Output(ids.NA_TIMELINE, "figure"),
+    Input(ids.NA_ID, "data"),
+)
+def narrative_detail(narrative_id):
+    """Origin ranking (with reasons) and the hourly timeline, bots against others."""
+    if not narrative_id:
+        return no_update, no_update
+    origins = queries.run(dq.narrative_origins, narrative_id)
+    return queries.records(origins), figures.narrative_timeline(
+        queries.run(dq.narrative_timeline, narrative_id)
+    )
+
+
+@callback(
+    Output(ids.NA_CASCADES, "data"),
+    Output(ids.NA_CASCADES, "page_count"),
+    Input(ids.NA_ID, "data"),
+    Input(ids.NA_CASCADES, "page_current"),
+    Input(ids.NA_CASCADES, "sort_by"),
+)
+def narrative_cascades(narrative_id, page, sort_by):
+    if not narrative_id:
+        return no_update, no_update
+    page = page or 0
+    rows, total = queries.run(
+        dq.cascade_table,
+        dq.CascadeFilter(narrative_id=narrative_id),
+        sort=sort_pairs(sort_by),
+        limit=15,
+        offset=page * 15,
+    )
+    return queries.records(rows), max((total + 14) // 15, 1)
+
+
+@callback(
+    Output(ids.NAV, "href", allow_duplicate=True),
+    Input(ids.NA_TABLE, "active_cell"),
+    State(ids.NA_TABLE, "data"),
+    prevent_initial_call=True,
+)
+def open_narrative(active_cell, data):
+    if not active_cell or not data or active_cell["row"] >= len(data):
+        return no_update
+    return "/narrative?" + urlencode({"id": data[active_cell["row"]]["narrative_id"]})
+
+
+@callback(
+    Output(ids.NAV, "href", allow_duplicate=True),
+    Input(ids.NA_CASCADES, "active_cell"),
+    State(ids.NA_CASCADES, "data"),
+    prevent_initial_call=True,
+)
+def open_cascade(active_cell, data):
+    if not active_cell or not data or active_cell["row"] >= len(data):
+        return no_update
+    return "/cascade?" + urlencode({"id": data[active_cell["row"]]["cascade_id"]})
+
+
+@callback(
+    Output(ids.NA_DOWNLOAD, "data"),
+    Input(ids.NA_DOWNLOAD_BTN, "n_clicks"),
+    State(ids.NA_TABLE, "sort_by"),
+    prevent_initial_call=True,
+)
+def download_list(n, sort_by):
+    """Every narrative, as safe CSV."""
+    if not n:
+        return no_update
+    rows, _ = queries.run(dq.narrative_table, sort=sort_pairs(sort_by), limit=None)
+    return send(rows, "narratives")
+
+
+@callback(
+    Output(ids.NA_CASC_DOWNLOAD, "data"),
+    Input(ids.NA_CASC_DOWNLOAD_BTN, "n_clicks"),
+    State(ids.NA_ID, "data"),
+    State(ids.NA_CASCADES, "sort_by"),
+    prevent_initial_call=True,
+)
+def download_cascades(n, narrative_id, sort_by):
+    """Every cascade of the narrative, as safe CSV."""
+    if not n or not narrative_id:
+        return no_update
+    rows, _ = queries.run(
+        dq.cascade_table,
+        dq.CascadeFilter(narrative_id=narrative_id),
+        sort=sort_pairs(sort_by),
+        limit=None,
+    )
+    return send(rows, f"narrative_{narrative_id}_cascades")

@@ -1,0 +1,216 @@
+"""The dashboard's data access: the snapshot it reads, caching, shaping for the pages.
+
+Why: pages never open DuckDB and never run a query at import time. They call these
+functions, which lease a cursor on the newest published snapshot
+(:class:`spreadtrace.store.snapshot.SnapshotReader`), run the SQL in
+:mod:`spreadtrace.store.dashboard_queries`, and return polars frames or records.
+Expensive results (a cascade's nodes and layout) are cached per snapshot id, so a
+new build's snapshot is never answered from an older one's cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from spreadtrace.graph.layout import tree_layout
+from spreadtrace.store import dashboard_queries as dq
+from spreadtrace.store.dashboard_queries import CascadeFilter
+from spreadtrace.store.snapshot import SnapshotReader
+
+__all__ = ["use", "reader", "snapshot_id", "run", "cached", "CascadeFilter", "cascade_graph"]
+
+MAX_NODES = 50_000
+"""Cascades up to this many posts are drawn node by node (WebGL); larger ones are
+aggregated, and the page says so."""
+
+_reader: SnapshotReader | None = None
+_cache: OrderedDict[tuple, Any] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 32
+
+
+def use(db_path: str) -> SnapshotReader:
+    """Serve the snapshots of the store at ``db_path`` (called once by ``create_app``)."""
+    global _reader
+    if _reader is not None:
+        _reader.close()
+    _reader = SnapshotReader(str(db_path))
+    with _cache_lock:
+        _cache.clear()
+    return _reader
+
+
+def reader() -> SnapshotReader:
+    if _reader is None:
+        raise RuntimeError("spreadtrace.dashboard.queries.use(db_path) was not called")
+    return _reader
+
+
+def snapshot_id() -> str | None:
+    """The snapshot currently served (switching to a newer one if published)."""
+    return reader().refresh()
+
+
+def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a :mod:`spreadtrace.store.dashboard_queries` function on a leased cursor."""
+    with reader().lease() as (con, _sid):
+        return fn(con, *args, **kwargs)
+
+
+def cached(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(con, *args)`` cached per (snapshot id, name, args)."""
+    with reader().lease() as (con, sid):
+        key = (sid, name, args)
+        with _cache_lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+        value = fn(con, *args)
+    with _cache_lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def records(df: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows for a DataTable (plain JSON values)."""
+    return df.to_dicts()
+
+
+@dataclass(frozen=True)
+class CascadeGraph:
+    """A cascade ready to draw: one row per drawn node, coordinates, and honesty notes.
+
+    ``nodes`` columns: those of :func:`dashboard_queries.cascade_nodes` plus ``x``, ``y``,
+    ``parent`` (index of the drawn parent, -1 for the root), ``count`` (posts the node
+    stands for: 1, or k for an aggregate) and ``aggregate`` (bool).
+    """
+
+    nodes: pl.DataFrame
+    posts: int
+    drawn_posts: int
+    note: str | None
+
+
+def _aggregate(nodes: pl.DataFrame, parent: np.ndarray, limit: int) -> tuple[pl.DataFrame, str]:
+    """Collapse leaves per parent (and, if needed, whole subtrees below a depth) into
+    labelled aggregate nodes, so at most about ``limit`` nodes are drawn."""
+    n = nodes.height
+    depth = nodes["depth"].to_numpy()
+    desc = nodes["descendants"].to_numpy()
+    internal = (desc > 0) | (depth == 0)
+    cut = int(depth.max())
+    # Deepest depth D such that internal nodes down to D plus one aggregate each fits.
+    counts = np.bincount(depth[internal], minlength=cut + 1).cumsum()
+    fits = np.flatnonzero(2 * counts <= limit)
+    cut = int(fits[-1]) if len(fits) else 0
+    keep = internal & (depth <= cut)
+    # Each dropped node is represented by its nearest kept ancestor's aggregate.
+    rep = np.arange(n)
+    rep[~keep] = parent[~keep]
+    for _ in range(int(depth.max()) + 1):
+        bad = ~keep[rep]
+        if not bad.any():
+            break
+        rep[bad] = parent[rep[bad]]
+    dropped = np.flatnonzero(~keep)
+    kept_idx = np.flatnonzero(keep)
+    agg = (
+        pl.DataFrame(
+            {
+                "rep": rep[dropped],
+                "t": nodes["t"].to_numpy()[dropped],
+                "bot": nodes["bot_score"].to_numpy()[dropped],
+                "bots": nodes["is_bot_like"].to_numpy()[dropped],
+                "created_at": nodes["created_at"].gather(dropped),
+            }
+        )
+        .group_by("rep")
+        .agg(
+            pl.len().alias("count"),
+            pl.col("t").min(),
+            pl.col("bot").mean().alias("bot_score"),
+            pl.col("bots").mean().alias("bot_like_share"),
+            pl.col("created_at").min(),
+        )
+        .sort("rep")
+    )
+    new_index = -np.ones(n, dtype=np.int64)
+    new_index[kept_idx] = np.arange(len(kept_idx))
+    base = nodes[kept_idx].with_columns(
+        parent=pl.Series(np.where(parent[kept_idx] >= 0, new_index[parent[kept_idx]], -1)),
+        count=pl.lit(1, dtype=pl.Int64),
+        aggregate=pl.lit(False),
+    )
+    reps = agg["rep"].to_numpy()
+    k = agg.height
+    agg_rows = pl.DataFrame(
+        {
+            "post_id": [None] * k,
+            "parent_id": nodes["post_id"].gather(reps),
+            "parent_source": ["aggregate"] * k,
+            "depth": depth[reps] + 1,
+            "descendants": np.zeros(k, dtype=np.int64),
+            "account_id": [None] * k,
+            "handle": [None] * k,
+            "created_at": agg["created_at"],
+            "t": agg["t"],
+            "text": [None] * k,
+            "bot_score": agg["bot_score"],
+            "is_bot_like": agg["bot_like_share"] >= 0.5,
+            "bot_reasons": [
+                f"{c:,} posts drawn as one node; {s:.0%} by bot-like accounts"
+                for c, s in zip(agg["count"], agg["bot_like_share"], strict=True)
+            ],
+            "cluster_id": [None] * k,
+            "parent": new_index[reps],
+            "count": agg["count"],
+            "aggregate": [True] * k,
+        },
+        schema_overrides={c: base.schema[c] for c in base.columns},
+    )
+    out = pl.concat([base, agg_rows.select(base.columns)], how="vertical")
+    note = (
+        f"{n:,} posts is more than the {limit:,} drawn one by one: "
+        f"{len(dropped):,} posts (leaf shares, and everything below depth {cut + 1}) are "
+        f"drawn as {k:,} aggregate nodes, each labelled with the number of posts it holds."
+    )
+    return out, note
+
+
+def cascade_graph(cascade_id: str, *, radial: bool = True, limit: int = MAX_NODES) -> CascadeGraph:
+    """A cascade's drawn nodes with layout, cached per snapshot."""
+    return cached("cascade_graph", _cascade_graph, cascade_id, radial, limit)
+
+
+def _cascade_graph(con: Any, cascade_id: str, radial: bool, limit: int) -> CascadeGraph:
+    nodes = dq.cascade_nodes(con, cascade_id)
+    n = nodes.height
+    if n == 0:
+        return CascadeGraph(nodes, 0, 0, None)
+    index = pl.DataFrame({"parent_id": nodes["post_id"], "parent": np.arange(n)})
+    parent = (
+        nodes.select("parent_id")
+        .join(index, on="parent_id", how="left", maintain_order="left")["parent"]
+        .fill_null(-1)
+        .to_numpy()
+    )
+    note = None
+    if n > limit:
+        nodes, note = _aggregate(nodes, parent, limit)
+        parent = nodes["parent"].to_numpy()
+    else:
+        nodes = nodes.with_columns(
+            parent=pl.Series(parent), count=pl.lit(1, dtype=pl.Int64), aggregate=pl.lit(False)
+        )
+    xy = tree_layout(parent, radial=radial)
+    nodes = nodes.with_columns(x=pl.Series(xy[:, 0]), y=pl.Series(xy[:, 1]))
+    return CascadeGraph(nodes, n, int(nodes["count"].sum()), note)

@@ -1,0 +1,518 @@
+# ruff: noqa: S608 -- only allow-listed identifiers and fixed fragments are spliced; values are bound
+"""The dashboard's reads: every SQL statement the Dash app runs, with bound parameters.
+
+Why here: only ``spreadtrace.store`` talks to DuckDB. Each function takes a connection
+(a cursor on a read-only snapshot, see :mod:`spreadtrace.store.snapshot`) and returns a
+polars frame or plain values. Values are always bound as parameters; the only
+identifiers spliced into SQL (sort columns) come from fixed allow-lists.
+
+Example:
+
+>>> from spreadtrace.store import Store
+>>> with Store.open(":memory:") as store:
+...     headline(store.con)["cascades"]
+0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+__all__ = [
+    "CascadeFilter",
+    "CASCADE_COLUMNS",
+    "NARRATIVE_COLUMNS",
+    "ACCOUNT_COLUMNS",
+    "headline",
+    "platforms",
+    "narrative_options",
+    "cascade_table",
+    "size_counts",
+    "bot_share_by_size",
+    "narrative_table",
+    "cascade_info",
+    "cascade_nodes",
+    "account_info",
+    "account_posts",
+    "account_cascades",
+    "accounts_table",
+    "narrative_info",
+    "narrative_origins",
+    "narrative_timeline",
+    "cluster_table",
+    "cluster_pairs",
+]
+
+Con = duckdb.DuckDBPyConnection
+
+
+def _pl(cur: Con) -> pl.DataFrame:
+    """The result of an executed statement as a polars frame."""
+    return pl.from_arrow(cur.to_arrow_table())
+
+
+def _ts(col: str) -> str:
+    # An allow-listed column expression rendered as ISO 8601 UTC text for the browser.
+    return f"strftime({col}, '%Y-%m-%dT%H:%M:%SZ')"
+
+
+# Columns of the overview's cascade table, in display order: name -> SQL expression.
+CASCADE_COLUMNS: dict[str, str] = {
+    "cascade_id": "c.cascade_id",
+    "size": "c.size",
+    "accounts": "c.accounts",
+    "depth": "c.depth",
+    "structural_virality": "round(c.structural_virality, 2)",
+    "platform": "c.platform",
+    "first_at": _ts("c.first_at"),
+    "narrative_id": "s.narrative_id",
+    "bot_share": "round(s.bot_share, 3)",
+    "coordinated_share": "round(s.coordinated_share, 3)",
+    "amplification_score": "round(s.amplification_score, 3)",
+    "amplification_reasons": "s.amplification_reasons",
+    "root_account_id": "c.root_account_id",
+}
+NARRATIVE_COLUMNS: dict[str, str] = {
+    "narrative_id": "n.narrative_id",
+    "label": "n.label",
+    "kind": "n.kind",
+    "cascades": "n.cascades",
+    "posts": "n.posts",
+    "accounts": "n.accounts",
+    "first_at": _ts("n.first_at"),
+    "origin_account_id": "n.origin_account_id",
+    "origin_score": "round(n.origin_score, 3)",
+    "bot_share": "round(n.bot_share, 3)",
+    "amplification_score": "round(n.amplification_score, 3)",
+    "amplification_reasons": "n.amplification_reasons",
+}
+ACCOUNT_COLUMNS: dict[str, str] = {
+    "account_id": "s.account_id",
+    "handle": "a.handle",
+    "posts": "s.posts",
+    "reposts": "s.reposts",
+    "bot_score": "round(s.bot_score, 3)",
+    "is_bot_like": "s.is_bot_like",
+    "bot_reasons": "s.bot_reasons",
+    "cluster_id": "k.cluster_id",
+    "origin_index": "round(o.origin_index, 3)",
+    "narratives_seeded": "o.narratives_seeded",
+}
+
+
+def _order(columns: dict[str, str], sort: list[tuple[str, str]], default: str) -> str:
+    """ORDER BY from (column, asc|desc) pairs, keeping only allow-listed names."""
+    parts = []
+    for col, direction in sort:
+        if col in columns:
+            d = "ASC" if direction == "asc" else "DESC"
+            parts.append(f'"{col}" {d} NULLS LAST')
+    parts.append(default)
+    return ", ".join(parts)
+
+
+def _select(columns: dict[str, str]) -> str:
+    return ", ".join(f'{expr} AS "{name}"' for name, expr in columns.items())
+
+
+@dataclass(frozen=True)
+class CascadeFilter:
+    """The overview's filters; None (or 0) means "no constraint"."""
+
+    start: date | None = None
+    end: date | None = None
+    platform: str | None = None
+    narrative_id: str | None = None
+    min_size: int = 0
+    min_bot_share: float = 0.0
+    min_amplification: float = 0.0
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The WHERE clause over ``cascades c LEFT JOIN cascade_scores s`` and its params."""
+        clauses, params = ["TRUE"], []
+        if self.start is not None:
+            clauses.append("c.first_at >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            clauses.append("c.first_at < ?")
+            params.append(self.end + timedelta(days=1))
+        if self.platform:
+            clauses.append("c.platform = ?")
+            params.append(self.platform)
+        if self.narrative_id:
+            clauses.append("s.narrative_id = ?")
+            params.append(self.narrative_id)
+        if self.min_size:
+            clauses.append("c.size >= ?")
+            params.append(int(self.min_size))
+        if self.min_bot_share:
+            clauses.append("s.bot_share >= ?")
+            params.append(float(self.min_bot_share))
+        if self.min_amplification:
+            clauses.append("s.amplification_score >= ?")
+            params.append(float(self.min_amplification))
+        return " AND ".join(clauses), params
+
+
+_CASCADES_FROM = "cascades c LEFT JOIN cascade_scores s USING (cascade_id)"
+
+
+def headline(con: Con) -> dict[str, Any]:
+    """Headline counts for the overview: posts, accounts, cascades, narratives, bots, build."""
+    row = con.execute(
+        """
+        SELECT (SELECT count(*) FROM posts),
+               (SELECT count(DISTINCT account_id) FROM posts),
+               (SELECT count(*) FROM cascades),
+               (SELECT count(*) FROM cascades WHERE size >= 10),
+               (SELECT count(*) FROM narratives),
+               (SELECT count(*) FROM account_scores WHERE is_bot_like),
+               (SELECT count(DISTINCT cluster_id) FROM coordination_clusters),
+               (SELECT max(build_id) FROM builds),
+               (SELECT strftime(max(finished_at), '%Y-%m-%d %H:%M UTC') FROM builds)
+        """
+    ).fetchone()
+    keys = (
+        "posts",
+        "accounts",
+        "cascades",
+        "cascades_10",
+        "narratives",
+        "bot_like",
+        "clusters",
+        "build_id",
+        "built_at",
+    )
+    return dict(zip(keys, row, strict=True))
+
+
+def platforms(con: Con) -> list[str]:
+    """Platforms present in the cascades, for the filter."""
+    rows = con.execute(
+        "SELECT DISTINCT platform FROM cascades WHERE platform IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def narrative_options(con: Con, limit: int = 500) -> list[tuple[str, str]]:
+    """(narrative_id, label) of the largest narratives, for the filter."""
+    return con.execute(
+        "SELECT narrative_id, label FROM narratives ORDER BY posts DESC, narrative_id LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
+def cascade_table(
+    con: Con,
+    flt: CascadeFilter,
+    *,
+    sort: list[tuple[str, str]] = (),
+    limit: int | None = 25,
+    offset: int = 0,
+) -> tuple[pl.DataFrame, int]:
+    """One page of the filtered, sorted cascades and the total number matching."""
+    where, params = flt.where()
+    total = con.execute(f"SELECT count(*) FROM {_CASCADES_FROM} WHERE {where}", params).fetchone()[
+        0
+    ]
+    order = _order(CASCADE_COLUMNS, list(sort), "c.size DESC, c.cascade_id")
+    sql = f"SELECT {_select(CASCADE_COLUMNS)} FROM {_CASCADES_FROM} WHERE {where} ORDER BY {order}"
+    page_params = list(params)
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        page_params += [int(limit), int(offset)]
+    return _pl(con.execute(sql, page_params)), int(total)
+
+
+def size_counts(con: Con, flt: CascadeFilter) -> pl.DataFrame:
+    """How many filtered cascades have each size (for the CCDF)."""
+    where, params = flt.where()
+    return _pl(
+        con.execute(
+            f"SELECT c.size AS size, count(*) AS n FROM {_CASCADES_FROM} WHERE {where} "
+            "GROUP BY 1 ORDER BY 1",
+            params,
+        )
+    )
+
+
+def bot_share_by_size(con: Con, flt: CascadeFilter, bins: int = 20) -> pl.DataFrame:
+    """Counts of filtered cascades per (log2 size bin, bot share bin): a 2-D histogram."""
+    where, params = flt.where()
+    return _pl(
+        con.execute(
+            f"""
+        SELECT floor(log2(c.size))::INTEGER AS size_bin,
+               least(floor(s.bot_share * ?), ? - 1)::INTEGER AS share_bin,
+               count(*) AS n
+        FROM {_CASCADES_FROM} WHERE {where} AND s.bot_share IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+            [bins, bins, *params],
+        )
+    )
+
+
+def narrative_table(
+    con: Con,
+    *,
+    narrative_id: str | None = None,
+    sort: list[tuple[str, str]] = (),
+    limit: int | None = 25,
+    offset: int = 0,
+) -> tuple[pl.DataFrame, int]:
+    """Narratives (all, or one), sorted, one page, and the total."""
+    where, params = ("n.narrative_id = ?", [narrative_id]) if narrative_id else ("TRUE", [])
+    total = con.execute(f"SELECT count(*) FROM narratives n WHERE {where}", params).fetchone()[0]
+    order = _order(NARRATIVE_COLUMNS, list(sort), "n.posts DESC, n.narrative_id")
+    sql = f"SELECT {_select(NARRATIVE_COLUMNS)} FROM narratives n WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params = [*params, int(limit), int(offset)]
+    return _pl(con.execute(sql, params)), int(total)
+
+
+def cascade_info(con: Con, cascade_id: str) -> dict[str, Any] | None:
+    """One cascade's row joined with its scores, or None if there is no such cascade."""
+    cur = con.execute(
+        f"""
+        SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
+               s.reach_via_bots, s.amplification_score, s.amplification_reasons,
+               a.handle AS root_handle
+        FROM {_CASCADES_FROM} LEFT JOIN accounts a ON a.account_id = c.root_account_id
+        WHERE c.cascade_id = ?
+        """,
+        [cascade_id],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def cascade_nodes(con: Con, cascade_id: str) -> pl.DataFrame:
+    """Every post of a cascade with its account, bot score and reasons, root first.
+
+    Columns: post_id, parent_id, parent_source, depth, descendants, account_id, handle,
+    created_at (UTC), t (seconds since the cascade's first post), text, bot_score,
+    is_bot_like, bot_reasons, cluster_id.
+    """
+    return _pl(
+        con.execute(
+            """
+        SELECT pc.post_id, pc.parent_id, pc.parent_source, pc.depth, pc.descendants,
+               p.account_id, a.handle, p.created_at,
+               epoch(p.created_at) - epoch(min(p.created_at) OVER ()) AS t,
+               left(p.text, 280) AS text,
+               coalesce(s.bot_score, 0.0) AS bot_score,
+               coalesce(s.is_bot_like, false) AS is_bot_like,
+               coalesce(s.bot_reasons, 'not scored') AS bot_reasons,
+               k.cluster_id
+        FROM post_cascades pc
+        JOIN posts p USING (post_id)
+        LEFT JOIN accounts a ON a.account_id = p.account_id
+        LEFT JOIN account_scores s ON s.account_id = p.account_id
+        LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id
+                   FROM coordination_clusters GROUP BY 1) k ON k.account_id = p.account_id
+        WHERE pc.cascade_id = ?
+        ORDER BY pc.depth, p.created_at, pc.post_id
+        """,
+            [cascade_id],
+        )
+    )
+
+
+def account_info(con: Con, account_id: str) -> dict[str, Any] | None:
+    """An account's profile, bot score and reasons, cluster and origin index."""
+    cur = con.execute(
+        """
+        SELECT ids.account_id, a.handle, a.display_name, a.followers_count, a.following_count,
+               a.platform, strftime(a.created_at, '%Y-%m-%d') AS created,
+               s.posts, s.reposts, s.bot_score, s.is_bot_like, s.bot_reasons,
+               k.cluster_id, k.cluster_size, o.origin_index, o.narratives_seeded
+        FROM (SELECT ?::VARCHAR AS account_id) ids
+        LEFT JOIN accounts a USING (account_id)
+        LEFT JOIN account_scores s USING (account_id)
+        LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id, max(cluster_size)
+                   AS cluster_size FROM coordination_clusters GROUP BY 1) k USING (account_id)
+        LEFT JOIN account_origin o USING (account_id)
+        WHERE a.account_id IS NOT NULL OR s.account_id IS NOT NULL
+           OR EXISTS (SELECT 1 FROM posts WHERE account_id = ids.account_id)
+        """,
+        [account_id],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def account_posts(con: Con, account_id: str, limit: int | None = 500) -> pl.DataFrame:
+    """An account's shares, newest first, with the cascade each sits in."""
+    sql = f"""
+        SELECT p.post_id, {_ts("p.created_at")} AS created_at, p.kind, pc.cascade_id,
+               pc.depth, pc.descendants AS reach, p.parent_id, left(p.text, 280) AS text
+        FROM posts p LEFT JOIN post_cascades pc USING (post_id)
+        WHERE p.account_id = ?
+        ORDER BY p.created_at DESC, p.post_id
+    """
+    params: list[Any] = [account_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return _pl(con.execute(sql, params))
+
+
+def account_cascades(con: Con, account_id: str, limit: int | None = 500) -> pl.DataFrame:
+    """Cascades the account amplified (shared into, not started), largest first."""
+    sql = f"""
+        SELECT pc.cascade_id, count(*) AS shares, {_ts("min(p.created_at)")} AS first_share_at,
+               min(pc.depth) AS min_depth, any_value(c.size) AS size,
+               any_value(s.narrative_id) AS narrative_id,
+               round(any_value(s.bot_share), 3) AS bot_share,
+               round(any_value(s.amplification_score), 3) AS amplification_score
+        FROM posts p JOIN post_cascades pc USING (post_id)
+        JOIN cascades c ON c.cascade_id = pc.cascade_id
+        LEFT JOIN cascade_scores s ON s.cascade_id = pc.cascade_id
+        WHERE p.account_id = ? AND pc.depth > 0
+        GROUP BY pc.cascade_id
+        ORDER BY size DESC, pc.cascade_id
+    """
+    params: list[Any] = [account_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return _pl(con.execute(sql, params))
+
+
+def accounts_table(
+    con: Con,
+    *,
+    search: str | None = None,
+    min_bot_score: float = 0.0,
+    sort: list[tuple[str, str]] = (),
+    limit: int | None = 25,
+    offset: int = 0,
+) -> tuple[pl.DataFrame, int]:
+    """Scored accounts, filtered by id/handle substring and minimum bot score."""
+    clauses, params = ["TRUE"], []
+    if search:
+        clauses.append("(s.account_id ILIKE ? ESCAPE '\\' OR a.handle ILIKE ? ESCAPE '\\')")
+        like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [like, like]
+    if min_bot_score:
+        clauses.append("s.bot_score >= ?")
+        params.append(float(min_bot_score))
+    frm = """account_scores s LEFT JOIN accounts a USING (account_id)
+        LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id FROM coordination_clusters
+                   GROUP BY 1) k USING (account_id)
+        LEFT JOIN account_origin o USING (account_id)"""
+    where = " AND ".join(clauses)
+    total = con.execute(f"SELECT count(*) FROM {frm} WHERE {where}", params).fetchone()[0]
+    order = _order(ACCOUNT_COLUMNS, list(sort), "s.bot_score DESC, s.account_id")
+    sql = f"SELECT {_select(ACCOUNT_COLUMNS)} FROM {frm} WHERE {where} ORDER BY {order}"
+    page_params = list(params)
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        page_params += [int(limit), int(offset)]
+    return _pl(con.execute(sql, page_params)), int(total)
+
+
+def narrative_info(con: Con, narrative_id: str) -> dict[str, Any] | None:
+    """One narrative's row."""
+    cur = con.execute("SELECT * FROM narratives WHERE narrative_id = ?", [narrative_id])
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def narrative_origins(con: Con, narrative_id: str, limit: int = 50) -> pl.DataFrame:
+    """The origin ranking of a narrative with reasons, best first."""
+    return _pl(
+        con.execute(
+            f"""
+        SELECT o.rank, o.account_id, a.handle, round(o.origin_score, 3) AS origin_score,
+               {_ts("o.first_at")} AS first_at, round(o.reach_share, 3) AS reach_share,
+               round(o.centrality, 3) AS centrality, o.reasons
+        FROM origin_scores o LEFT JOIN accounts a USING (account_id)
+        WHERE o.narrative_id = ? ORDER BY o.rank, o.account_id LIMIT ?
+        """,
+            [narrative_id, limit],
+        )
+    )
+
+
+def narrative_timeline(con: Con, narrative_id: str) -> pl.DataFrame:
+    """Posts per hour in a narrative, split into bot-like and other accounts."""
+    return _pl(
+        con.execute(
+            """
+        SELECT date_trunc('hour', p.created_at) AS hour,
+               count(*) FILTER (WHERE coalesce(s.is_bot_like, false)) AS bots,
+               count(*) FILTER (WHERE NOT coalesce(s.is_bot_like, false)) AS others
+        FROM post_narratives n JOIN posts p USING (post_id)
+        LEFT JOIN account_scores s ON s.account_id = p.account_id
+        WHERE n.narrative_id = ?
+        GROUP BY 1 ORDER BY 1
+        """,
+            [narrative_id],
+        )
+    )
+
+
+def cluster_table(con: Con, limit: int | None = 500) -> pl.DataFrame:
+    """Coordination clusters with their statistics, largest first."""
+    sql = """
+        WITH m AS (
+            SELECT k.cluster_id, any_value(k.cluster_size) AS size,
+                   round(avg(s.bot_score), 3) AS mean_bot_score,
+                   count(*) FILTER (WHERE s.is_bot_like) AS bot_like
+            FROM coordination_clusters k LEFT JOIN account_scores s USING (account_id)
+            GROUP BY 1),
+        p AS (
+            SELECT cluster_id, count(*) AS pairs, round(avg(strength), 3) AS mean_strength,
+                   max(shared_items) AS max_shared_items,
+                   sum(shared_items) AS shared_items
+            FROM coordination_pairs WHERE cluster_id IS NOT NULL GROUP BY 1)
+        SELECT m.cluster_id, m.size, coalesce(p.pairs, 0) AS pairs,
+               round(coalesce(p.pairs, 0) / greatest(m.size * (m.size - 1) / 2, 1), 3)
+                   AS density,
+               p.mean_strength, p.max_shared_items, m.mean_bot_score, m.bot_like
+        FROM m LEFT JOIN p USING (cluster_id)
+        ORDER BY m.size DESC, p.mean_strength DESC NULLS LAST, m.cluster_id
+    """
+    params: list[Any] = []
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return _pl(con.execute(sql, params))
+
+
+def cluster_pairs(con: Con, cluster_id: str | None, limit: int = 5000) -> pl.DataFrame:
+    """Co-share pairs of one cluster (or the strongest overall), with handles and scores."""
+    where, params = ("p.cluster_id = ?", [cluster_id]) if cluster_id else ("TRUE", [])
+    return _pl(
+        con.execute(
+            f"""
+        SELECT p.account_a, p.account_b, p.shared_items, round(p.strength, 3) AS strength,
+               p.cluster_id,
+               aa.handle AS handle_a, ab.handle AS handle_b,
+               coalesce(sa.bot_score, 0.0) AS bot_a, coalesce(sb.bot_score, 0.0) AS bot_b
+        FROM coordination_pairs p
+        LEFT JOIN accounts aa ON aa.account_id = p.account_a
+        LEFT JOIN accounts ab ON ab.account_id = p.account_b
+        LEFT JOIN account_scores sa ON sa.account_id = p.account_a
+        LEFT JOIN account_scores sb ON sb.account_id = p.account_b
+        WHERE {where}
+        ORDER BY p.strength DESC, p.account_a, p.account_b
+        LIMIT ?
+        """,
+            [*params, limit],
+        )
+    )
