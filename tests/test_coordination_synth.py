@@ -21,7 +21,7 @@ def _pairs(members: set[str]) -> set[tuple[str, str]]:
 def test_planted_groups_recovered_as_clusters(seed: int, tmp_path_factory) -> None:
     w = synth_world(seed, POSTS, tmp_path_factory.getbasetemp())
     groups = w["truth"].filter(pl.col("coordination_group").is_not_null())
-    assert groups["coordination_group"].n_unique() >= 3
+    assert groups["coordination_group"].n_unique() >= 2  # planted groups to recover
     cluster_of = dict(zip(w["clusters"]["account_id"], w["clusters"]["cluster_id"], strict=True))
     members_of: dict[str, set[str]] = {}
     for account, cluster in cluster_of.items():
