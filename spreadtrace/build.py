@@ -30,8 +30,10 @@ from typing import Any
 
 from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline import cascades as cascades_stage
+from spreadtrace.pipeline import narratives as narratives_stage
 from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.cascades import CascadeParams
+from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn
 from spreadtrace.store import Store
 
@@ -44,10 +46,13 @@ class BuildParams:
 
     - cascades: :class:`spreadtrace.pipeline.cascades.CascadeParams`
     - accounts: :class:`spreadtrace.pipeline.accounts.AccountParams` (bots, coordination)
+    - narratives: :class:`spreadtrace.pipeline.narratives.NarrativeParams` (narratives,
+      origin, amplification)
     """
 
     cascades: CascadeParams = field(default_factory=CascadeParams)
     accounts: AccountParams = field(default_factory=AccountParams)
+    narratives: NarrativeParams = field(default_factory=NarrativeParams)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name).to_dict() for name in self.__dataclass_fields__}
@@ -137,6 +142,12 @@ def run_build(
             store, build_id, params.accounts, touched=touched, progress=progress
         )
         timings["accounts"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        counts["narratives"] = narratives_stage.run(
+            store, build_id, params.narratives, touched=touched, progress=progress
+        )
+        timings["narratives"] = time.perf_counter() - t0
 
         posts, n_cascades = con.execute(
             "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM cascades)"
