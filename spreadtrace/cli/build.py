@@ -17,6 +17,7 @@ from spreadtrace.cli._common import (
 )
 from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.cascades import CascadeParams
+from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.store import Store
 
 
@@ -41,6 +42,14 @@ def _summary(result: BuildResult) -> None:
             f"  accounts scored: {a['accounts_scored']:,} ({a['bot_like_accounts']:,} bot-like); "
             f"coordination: {a['coordination_pairs']:,} pairs, "
             f"{a['coordination_clusters']:,} clusters of {a['coordinated_accounts']:,} accounts",
+        )
+    n = result.counts.get("narratives")
+    if n:
+        lines.insert(
+            -1,
+            f"  narratives: {n['narratives']:,} ({n['narrative_posts']:,} posts); "
+            f"origin candidates: {n['origin_candidates']:,}; "
+            f"cascades scored for amplification: {n['cascade_scores']:,}",
         )
     click.echo("\n".join(lines))
 
@@ -74,6 +83,20 @@ def _summary(result: BuildResult) -> None:
     show_default=True,
     help="Accounts with bot_score at or above this are bot-like (is_bot_like).",
 )
+@click.option(
+    "--text-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=NarrativeParams.text_threshold,
+    show_default=True,
+    help="Narratives: word-bigram Jaccard at which two posts are copy-paste variants.",
+)
+@click.option(
+    "--early-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=NarrativeParams.early_fraction,
+    show_default=True,
+    help="Amplification: the share of a cascade's first shares counted as early.",
+)
 @quiet_option
 @json_option
 @pass_settings
@@ -85,6 +108,8 @@ def build(
     window: float,
     min_shared: int,
     bot_threshold: float,
+    text_threshold: float,
+    early_fraction: float,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -104,6 +129,7 @@ def build(
     params = BuildParams(
         cascades=CascadeParams(infer=not no_infer),
         accounts=AccountParams(window_s=window, min_shared=min_shared, bot_threshold=bot_threshold),
+        narratives=NarrativeParams(text_threshold=text_threshold, early_fraction=early_fraction),
     )
     with Store.open(settings.db) as store, progress_bar(not quiet and not as_json) as progress:
         result = run_build(store, full=full, params=params, progress=progress)
