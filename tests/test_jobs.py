@@ -7,9 +7,12 @@ tests/test_crash.py.
 from __future__ import annotations
 
 import csv
+import gzip
+import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -295,3 +298,107 @@ def test_two_real_runs_at_once_one_exits_busy(dirs):
         first.stderr.close()
         assert first.wait(timeout=60) == EXIT_OK
     assert store_counts(dirs["db"])["jobs"] == [("ok", 1)]
+
+
+# --- whole runs on the bundled synthetic sample ------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def _sample_rows(name: str) -> tuple[list[str], list[list[str]]]:
+    # the sample plants malformed bytes: carry them through unchanged
+    with gzip.open(
+        SAMPLE / name, "rt", newline="", encoding="utf-8", errors="surrogateescape"
+    ) as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        return header, list(reader)
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        writer = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _sample_files(folder: Path) -> list[list[Path]]:
+    """The sample as four arrivals: accounts + follows, then the posts in three parts."""
+    if not (SAMPLE / "posts.csv.gz").exists():
+        pytest.skip("data/sample not generated (make sample)")
+    folder.mkdir(parents=True, exist_ok=True)
+    arrivals: list[list[Path]] = [[]]
+    for name in ("accounts", "follows"):
+        header, rows = _sample_rows(f"{name}.csv.gz")
+        _write(folder / f"{name}.csv", header, rows)
+        arrivals[0].append(folder / f"{name}.csv")
+    header, rows = _sample_rows("posts.csv.gz")
+    third = len(rows) // 3
+    for i, part in enumerate([rows[:third], rows[third : 2 * third], rows[2 * third :]]):
+        _write(folder / f"posts-{i}.csv", header, part)
+        arrivals.append([folder / f"posts-{i}.csv"])
+    return arrivals
+
+
+@pytest.mark.slow
+def test_incremental_runs_equal_a_fresh_full_run(tmp_path):
+    from spreadtrace.jobs import run_job
+
+    arrivals = _sample_files(tmp_path / "files")
+    # incremental: files arrive over four runs, each run builds and reports
+    inc = {name: tmp_path / "inc" / name for name in ("inbox", "reports")}
+    inc["inbox"].mkdir(parents=True)
+    for batch in arrivals:
+        for path in batch:
+            shutil.copy(path, inc["inbox"] / path.name)
+        result = run_job(tmp_path / "inc.duckdb", inc["inbox"], inc["reports"], settle=0)
+        assert result.exit_code in (EXIT_OK, EXIT_REJECTS), result
+    # fresh: everything in one run on a new store
+    full = {name: tmp_path / "full" / name for name in ("inbox", "reports")}
+    full["inbox"].mkdir(parents=True)
+    for batch in arrivals:
+        for path in batch:
+            shutil.copy(path, full["inbox"] / path.name)
+    result = run_job(tmp_path / "full.duckdb", full["inbox"], full["reports"], settle=0)
+    assert result.exit_code in (EXIT_OK, EXIT_REJECTS), result
+    assert len([p for p in inc["reports"].iterdir() if p.name[0].isdigit()]) == 4
+    for name in REPORT_FILES:
+        a = (inc["reports"] / "latest" / name).read_text(encoding="utf-8")
+        b = (full["reports"] / "latest" / name).read_text(encoding="utf-8")
+        assert a == b, f"{name} differs between incremental and full runs"
+    manifests = [
+        json.loads((d["reports"] / "latest" / "manifest.json").read_text()) for d in (inc, full)
+    ]
+    rows = [{k: v["rows"] for k, v in m["files"].items()} for m in manifests]
+    assert rows[0] == rows[1] and rows[0]["cascades.csv"] > 1000
+    assert manifests[0]["build"]["params"] == manifests[1]["build"]["params"]
+
+
+@pytest.mark.slow
+def test_pseudonymized_run_names_no_account(tmp_path):
+    from spreadtrace.jobs import run_job
+
+    arrivals = _sample_files(tmp_path / "inbox")
+    result = run_job(
+        tmp_path / "s.duckdb", tmp_path / "inbox", tmp_path / "reports", settle=0,
+        pseudonymize="team-secret",
+    )  # fmt: skip
+    assert result.exit_code in (EXIT_OK, EXIT_REJECTS), result
+    with gzip.open(SAMPLE / "accounts.csv.gz", "rt", errors="replace") as fh:
+        accounts = list(csv.DictReader(fh))
+    ids = {a["account_id"] for a in accounts}
+    handles = {a["handle"].lower() for a in accounts if a["handle"]}
+    with gzip.open(SAMPLE / "posts.csv.gz", "rt", errors="replace") as fh:
+        ids |= {p["account_id"] for p in csv.DictReader(fh) if p.get("account_id")}
+    latest = tmp_path / "reports" / "latest"
+    text = "\n".join((latest / n).read_text(encoding="utf-8") for n in REPORT_FILES)
+    text += (latest / "manifest.json").read_text()
+    tokens = set(re.findall(r"[A-Za-z0-9_.]+", text.lower()))
+    assert not tokens & ids, sorted(tokens & ids)[:5]
+    assert not tokens & handles, sorted(tokens & handles)[:5]
+    assert "team-secret" not in text
+    # the pseudonyms are there instead, and joinable across files
+    cascades = (latest / "cascades.csv").read_text()
+    accounts_csv = (latest / "accounts.csv").read_text()
+    assert cascades.count("acct_") > 1000 and accounts_csv.count("acct_") >= len(accounts)
+    assert arrivals  # (files were consumed from the same folder)

@@ -333,6 +333,8 @@ def test_pseudonymize_hides_every_id_and_handle_and_keeps_joins(file_store, tmp_
     }
     members = read_csv(result.run_dir / "coordination_clusters.csv")
     assert {m["account_id"] for m in members} == {key.account("acct-2"), key.account("acct-3")}
+    assert {m["cluster_id"] for m in members} == {key.cluster("k1")} == {pairs[0]["cluster_id"]}
+    assert accounts[key.account("acct-2")]["coordination_cluster"] == key.cluster("k1")
     assert read_csv(result.run_dir / "narratives.csv")[0]["origin_account_id"] == key.account(
         "acct-1"
     )

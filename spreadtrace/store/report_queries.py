@@ -10,9 +10,10 @@ what happens to a column on its way out, so the rules cannot be forgotten for on
 - ``text``, ``account``, ``handle``: untrusted strings, neutralised against spreadsheet
   formula injection by the same rule as :func:`spreadtrace.reports.safe_cell`
   (a leading ``= + - @``, tab or carriage return gets a ``'`` prefix);
-- with pseudonymisation on, ``account`` and ``handle`` columns become keyed HMAC-SHA256
-  pseudonyms computed inside DuckDB (vectorised, no Python loop per row), and ``text``
-  columns have their ``@mentions`` masked.
+- with pseudonymisation on, ``account``, ``handle`` and ``cluster`` columns (cluster ids
+  are made from member account ids) become keyed HMAC-SHA256 pseudonyms computed inside
+  DuckDB (vectorised, no Python loop per row), and ``text`` columns have their
+  ``@mentions`` masked.
 
 Derived score tables are LEFT JOINed, so ``cascades.csv`` works right after the
 cascade stage, before any score exists (the score columns are then empty).
@@ -57,7 +58,7 @@ class Column:
 
     name: str
     expr: str
-    kind: str  # text | account | handle | time | real | int | bool
+    kind: str  # text | account | handle | cluster | time | real | int | bool
     hidden: bool = False  # only for ordering; not written to the file
 
 
@@ -77,7 +78,7 @@ class ReportQuery:
 
     @property
     def account_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.kind in ("account", "handle")]
+        return [c.name for c in self.columns if c.kind in ("account", "handle", "cluster")]
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,10 @@ class PseudonymKey:
         """The pseudonym of one account id, computed in Python (for checks and tests)."""
         return _py_pseudo(self, "account:", account_id, "acct_")
 
+    def cluster(self, cluster_id: str) -> str:
+        """The pseudonym of one coordination cluster id."""
+        return _py_pseudo(self, "cluster:", cluster_id, "c_")
+
     def handle(self, handle: str) -> str:
         """The pseudonym of one handle (case-insensitive, leading @ ignored)."""
         return _py_pseudo(self, "handle:", handle.lstrip("@").lower(), "h_")
@@ -149,9 +154,12 @@ def _wrap(col: Column, pseudonymize: bool) -> str:
         value = "'acct_' || " + _hmac_sql(f"'account:' || {ref}")
     elif col.kind == "handle" and pseudonymize:
         value = "'h_' || " + _hmac_sql(f"'handle:' || lower(ltrim({ref}, '@'))")
+    elif col.kind == "cluster" and pseudonymize:
+        # cluster ids are built from member account ids (e.g. "c:<smallest id>")
+        value = "'c_' || " + _hmac_sql(f"'cluster:' || {ref}")
     elif col.kind == "text" and pseudonymize:
         value = f"regexp_replace({ref}, '{MENTION_RE}', '{MENTION_MASK}', 'g')"
-    elif col.kind in ("text", "account", "handle"):
+    elif col.kind in ("text", "account", "handle", "cluster"):
         value = ref
     else:  # pragma: no cover - a declaration error
         raise ValueError(f"unknown column kind {col.kind!r} for {col.name}")
@@ -238,7 +246,7 @@ _ACCOUNTS = ReportQuery(
         Column("bot_score", "sc.bot_score", "real"),
         Column("bot_reasons", "sc.bot_reasons", "text"),
         Column("origin_index", "o.origin_index", "real"),
-        Column("coordination_cluster", "cl.cluster_id", "text"),
+        Column("coordination_cluster", "cl.cluster_id", "cluster"),
         Column("is_bot_like", "sc.is_bot_like", "bool"),
         Column("profile_score", "sc.profile_score", "real"),
         Column("behaviour_score", "sc.behaviour_score", "real"),
@@ -301,7 +309,7 @@ _PAIRS = ReportQuery(
         Column("account_b", "p.account_b", "account"),
         Column("shared_items", "p.shared_items", "int"),
         Column("strength", "p.strength", "real"),
-        Column("cluster_id", "p.cluster_id", "text"),
+        Column("cluster_id", "p.cluster_id", "cluster"),
         Column("handle_a", "aa.handle", "handle"),
         Column("handle_b", "ab.handle", "handle"),
     ),
@@ -315,7 +323,7 @@ _PAIRS = ReportQuery(
 _CLUSTERS = ReportQuery(
     name="coordination_clusters",
     columns=(
-        Column("cluster_id", "k.cluster_id", "text"),
+        Column("cluster_id", "k.cluster_id", "cluster"),
         Column("account_id", "k.account_id", "account"),
         Column("cluster_size", "k.cluster_size", "int"),
         Column("handle", "a.handle", "handle"),
