@@ -311,3 +311,23 @@ def test_format_override(mem_store, tmp_path):
     assert (r.format, r.rows_inserted) == ("accounts", 1)
     with pytest.raises(InputError, match="unknown format"):
         ingest_file(mem_store, path, format="myspace")
+
+
+def test_file_the_strict_csv_parser_refuses_is_read_leniently(mem_store, tmp_path):
+    path = tmp_path / "cr.csv"
+    # a bare carriage return inside a line makes DuckDB's strict parser give up on the
+    # whole file; the lenient re-read keeps the good lines and rejects the odd ones
+    path.write_bytes(
+        b"post_id,account_id,created_at\n"
+        b"p1,a,2024-05-01T10:00:00Z\n"
+        b"p2,b\r,2024-05-01T10:00:00Z\n"
+        b"p3,c,2024-05-01T10:00:00Z,surplus\n"
+        b"p4,d,2024-05-01T10:00:00Z\n"
+    )
+    r = ingest_file(mem_store, path)
+    _reconciles(r)
+    posts = [p for (p,) in mem_store.con.execute("SELECT post_id FROM posts ORDER BY 1").fetchall()]
+    assert posts[0] == "p1" and posts[-1] == "p4" and "p3" not in posts
+    reasons = r.reject_reasons
+    assert reasons.get("malformed line: too many columns") == 1
+    assert mem_store.con.execute("SELECT count(*) FROM ingest_runs").fetchone() == (1,)

@@ -48,6 +48,7 @@ class Detected:
     container: str
     compressed: bool
     columns: tuple[str, ...] = ()  # header / Parquet columns (canonical CSV, TSV, Parquet)
+    lenient: bool = False  # read CSV non-strictly (fallback for files the strict parser refuses)
 
     @property
     def delimiter(self) -> str:
@@ -129,10 +130,13 @@ def detect(path: Path, format: str | None = None) -> Detected:
     if head.startswith(_PARQUET_MAGIC):
         return _detect_parquet(path, format)
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if format in PLATFORM_FORMATS:
+        # Platform exports are JSON Lines; lines that are not JSON become rejects.
+        return Detected(format, "jsonl", compressed)
     if not text:
         raise InputError(f"{path}: empty file")
-    if text.startswith(b"{"):
-        found = _json_lines_format(text)
+    found = _json_lines_format(text)
+    if text.startswith(b"{") or found:
         fmt = format or found
         if fmt is None:
             raise InputError(
@@ -140,8 +144,6 @@ def detect(path: Path, format: str | None = None) -> Detected:
                 "Twitter v1.1/v2 or Bluesky Jetstream; pass --format"
             )
         return Detected(fmt, "jsonl", compressed)
-    if format in PLATFORM_FORMATS:
-        raise InputError(f"{path}: not JSON lines, so not {format}")
     first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
     try:
         header_line = first.decode("utf-8")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,41 +98,69 @@ def ingest_file(
     detected = detect(path, format)
     task = f"ingest {path.name}"
     emit(progress, task, 0, 3)
-    shown_path = str(path)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Hash while DuckDB reads: hashlib releases the GIL on large buffers.
         hashing = pool.submit(content_hash, path)
-        with store.transaction() as con:
-            run_id = sql.next_run_id(con)
-            try:
-                result = _stage_and_merge(con, path, detected, run_id, started, progress, task)
-            except _UNREADABLE as exc:
-                raise InputError(
-                    f"{path}: cannot read as {detected.format}: {_first_line(exc)}"
-                ) from None
-            result.path = shown_path
-            result.content_hash = hashing.result()
-            result.ingest_run_id = run_id
-            main = sql.Counts(
-                result.rows_read, result.rows_inserted, result.rows_duplicate, result.rows_rejected
-            )
-            sql.write_run(
-                con,
-                run_id=run_id,
-                job_id=job_id,
-                path=shown_path,
-                content_hash=result.content_hash,
-                format=detected.format,
-                counts=main,
-                accounts_read=result.accounts_read,
-                rows_skipped=result.rows_skipped,
-                started_at=started,
-                finished_at=datetime.now(UTC),
-            )
-            result.reject_reasons = sql.reject_reasons(con, run_id)
-            sql.drop_staging(con)
+        try:
+            result = _one_transaction(store, path, detected, started, job_id, hashing, progress)
+        except _StrictParserGaveUp:
+            # DuckDB's strict CSV parser refused the file as a whole (nothing was
+            # written): read it again, leniently, so its bad lines become rejects.
+            detected = replace(detected, lenient=True)
+            result = _one_transaction(store, path, detected, started, job_id, hashing, progress)
     result.seconds = round(_clock() - t0, 3)
     emit(progress, task, 3, 3)
+    return result
+
+
+class _StrictParserGaveUp(Exception):
+    pass
+
+
+def _one_transaction(
+    store: Store,
+    path: Path,
+    detected: Detected,
+    started: datetime,
+    job_id: str | None,
+    hashing: Future[str],
+    progress: ProgressFn | None,
+) -> FileResult:
+    task = f"ingest {path.name}"
+    with store.transaction() as con:
+        run_id = sql.next_run_id(con)
+        try:
+            result = _stage_and_merge(con, path, detected, run_id, started, progress, task)
+        except _UNREADABLE as exc:
+            if (
+                "invalid state" in str(exc)
+                and detected.container in ("csv", "tsv")
+                and not detected.lenient
+            ):
+                raise _StrictParserGaveUp from None
+            raise InputError(
+                f"{path}: cannot read as {detected.format}: {_first_line(exc)}"
+            ) from None
+        result.content_hash = hashing.result()
+        result.ingest_run_id = run_id
+        main = sql.Counts(
+            result.rows_read, result.rows_inserted, result.rows_duplicate, result.rows_rejected
+        )
+        sql.write_run(
+            con,
+            run_id=run_id,
+            job_id=job_id,
+            path=str(path),
+            content_hash=result.content_hash,
+            format=detected.format,
+            counts=main,
+            accounts_read=result.accounts_read,
+            rows_skipped=result.rows_skipped,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
+        result.reject_reasons = sql.reject_reasons(con, run_id)
+        sql.drop_staging(con)
     return result
 
 
@@ -248,11 +276,7 @@ def _canonical_source(con: duckdb.DuckDBPyConnection, path: Path, detected: Dete
     if detected.container == "jsonl":
         return sql.jsonl_source(str(path), kind)
     return sql.csv_source(
-        str(path),
-        kind,
-        set(detected.columns),
-        detected.delimiter,
-        header_columns=len(detected.columns),
+        str(path), kind, detected.columns, detected.delimiter, lenient=detected.lenient
     )
 
 

@@ -137,6 +137,7 @@ class Source:
     raw: str = "raw"  # a column of the source, or an expression over canonical columns
     parser_rejects: str | None = None
     line_reason: bool = False  # the source flags whole lines (broken JSON) itself
+    passthrough: tuple[str, ...] = ()  # source columns the raw expression needs
 
     def raw_in(self) -> str:
         return "raw" if self.raw == "raw" else "NULL::VARCHAR"
@@ -145,7 +146,8 @@ class Source:
         return "_raw_in" if self.raw == "raw" else self.raw
 
     def line_reason_in(self) -> str:
-        return "line_reason" if self.line_reason else "NULL::VARCHAR"
+        keep = "".join(f", {c}" for c in self.passthrough)
+        return ("line_reason" if self.line_reason else "NULL::VARCHAR") + " AS _line_reason" + keep
 
 
 def _present_or_null(col: str, present: set[str]) -> str:
@@ -153,27 +155,58 @@ def _present_or_null(col: str, present: set[str]) -> str:
 
 
 def csv_source(
-    path: str, kind: str, present: set[str], delim: str, *, header_columns: int
+    path: str, kind: str, header: tuple[str, ...], delim: str, *, lenient: bool = False
 ) -> Source:
     """A canonical CSV/TSV file (``.gz`` ok) read by DuckDB as all-VARCHAR.
 
-    Malformed lines (wrong number of fields, invalid UTF-8, unterminated quotes) are
-    collected by DuckDB's ``store_rejects`` and become rejects with their line number.
+    ``header`` is the file's header as parsed by the caller: DuckDB reads positional
+    columns ``c0, c1, ...`` (no sniffing, so odd content cannot derail detection) and
+    the canonical names are mapped onto positions; unknown columns are ignored, a
+    repeated name uses its first position. Malformed lines (wrong number of fields,
+    invalid UTF-8, an unterminated quote) are kept by DuckDB's ``store_rejects`` and
+    become rejects with their line number.
+
+    ``lenient`` is the fallback for files DuckDB's strict parser gives up on as a whole
+    (e.g. a bare carriage return inside a line): lines are read non-strictly, short
+    lines are padded, and an extra sentinel column flags lines with too many fields.
     """
-    cols = ", ".join(_present_or_null(c, present) for c in COLUMNS[kind])
-    # Raw text of a row that parsed but failed validation: its known fields re-joined.
-    raw = f"concat_ws('{delim}', " + ", ".join(
-        f"coalesce({_q(c)}, '')" for c in COLUMNS[kind] if c in present
+    position: dict[str, int] = {}
+    for i, name in enumerate(header):
+        position.setdefault(name, i)
+    n = len(header) + (1 if lenient else 0)
+    types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+    cols = ", ".join(
+        f"c{position[c]} AS {_q(c)}" if c in position else f"NULL::VARCHAR AS {_q(c)}"
+        for c in COLUMNS[kind]
     )
-    raw += ")"
+    # Raw text of a row that parsed but failed validation: its fields re-joined.
+    raw = (
+        "concat_ws("
+        + ("chr(9)" if delim == "\t" else "','")
+        + ", "
+        + ", ".join(f"coalesce(_raw_c{i}, '')" for i in range(n))
+        + ")"
+    )
+    extra = f"c{n - 1}" if lenient else "NULL"
+    options = "strict_mode = false, null_padding = true" if lenient else "strict_mode = true"
     sql = (
-        f"SELECT row_number() OVER () AS record_no, {cols} "
-        "FROM read_csv(?, all_varchar = true, header = true, delim = ?, quote = '\"', "
-        "escape = '\"', auto_detect = true, store_rejects = true, "
+        "SELECT row_number() OVER () AS record_no, "
+        + ", ".join(f"c{i} AS _raw_c{i}" for i in range(n))
+        + f", {cols}, CASE WHEN {extra} IS NOT NULL "
+        "THEN 'malformed line: too many columns' END AS line_reason "
+        f"FROM read_csv(?, columns = {types}, header = true, auto_detect = false, "
+        "delim = ?, quote = '\"', escape = '\"', store_rejects = true, "
         "rejects_table = '_ing_csv_rejects', rejects_scan = '_ing_csv_scan', "
-        "max_line_size = 4000000)"
+        f"max_line_size = 4000000, {options})"
     )
-    return Source(sql, [path, delim], raw, parser_rejects="_ing_csv_rejects")
+    return Source(
+        sql,
+        [path, delim],
+        raw,
+        parser_rejects="_ing_csv_rejects",
+        line_reason=True,
+        passthrough=tuple(f"_raw_c{i}" for i in range(n)),
+    )
 
 
 def jsonl_source(path: str, kind: str) -> Source:
@@ -307,7 +340,7 @@ def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
           coalesce(lower(trim(kind)),
                    CASE WHEN parent_id IS NULL THEN 'original' ELSE 'repost' END) AS _kind
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
-                     {source.line_reason_in()} AS _line_reason, {norm}
+                     {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
       ) t
     ) v
@@ -354,7 +387,7 @@ def stage_accounts(
         SELECT *, {ts_expr("created_at")} AS _created,
                {ts_expr("observed_at")} AS _observed, {counts}, {flags}
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
-                     {source.line_reason_in()} AS _line_reason, {norm}
+                     {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
       ) t
     ) v
@@ -382,7 +415,7 @@ def stage_follows(con: duckdb.DuckDBPyConnection, source: Source) -> None:
       FROM (
         SELECT *, {ts_expr("created_at")} AS _created
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
-                     {source.line_reason_in()} AS _line_reason, {norm}
+                     {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
       ) t
     ) v
