@@ -279,25 +279,52 @@ def test_second_job_is_refused_with_the_busy_code_or_waits(runner, dirs):
 
 @pytest.mark.slow
 def test_two_real_runs_at_once_one_exits_busy(dirs):
-    """Two OS processes: the first pauses inside its build; the second exits 75."""
+    """OS processes: the first pauses inside its build; a second run, an ingest and a
+    build on the same store each exit at once with 75 and a message naming it."""
     write_posts(dirs["inbox"] / "a.csv", make_posts(30, seed=7))
-    env = os.environ | {"SPREADTRACE_TEST_PAUSE_AT": "build", "SPREADTRACE_TEST_PAUSE_SECONDS": "3"}
-    cmd = [sys.executable, "-c", "from spreadtrace.cli import main; main()", "--db",
-           str(dirs["db"]), "run", "--incoming", str(dirs["inbox"]), "--reports",
-           str(dirs["reports"]), "--settle", "0"]  # fmt: skip
-    first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    env = os.environ | {
+        "SPREADTRACE_TEST_PAUSE_AT": "build",
+        "SPREADTRACE_TEST_PAUSE_SECONDS": "60",
+    }
+    cli = [
+        sys.executable,
+        "-c",
+        "from spreadtrace.cli import main; main()",
+        "--db",
+        str(dirs["db"]),
+    ]
+    run = [
+        "run",
+        "--incoming",
+        str(dirs["inbox"]),
+        "--reports",
+        str(dirs["reports"]),
+        "--settle",
+        "0",
+    ]
+    first = subprocess.Popen(cli + run, env=env, stderr=subprocess.PIPE, text=True)
     try:
         for line in first.stderr:
             if "pause at build" in line:
                 break
-        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert second.returncode == EXIT_BUSY, second.stderr
-        assert "another spreadtrace job is writing" in second.stderr
-        assert f"pid {first.pid}" in second.stderr
+        others = [
+            subprocess.Popen(cli + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for args in (run, ["ingest", str(dirs["inbox"] / "a.csv")], ["build"])
+        ]
+        for other in others:
+            _, err = other.communicate(timeout=120)
+            assert other.returncode == EXIT_BUSY, err
+            err = " ".join(err.split())  # rich wraps long messages off a terminal
+            assert "another spreadtrace job is writing" in err and f"pid {first.pid}" in err
     finally:
+        first.kill()  # it would sleep on; the crash tests cover what a kill leaves
+        first.wait(timeout=60)
         first.stderr.close()
-        assert first.wait(timeout=60) == EXIT_OK
-    assert store_counts(dirs["db"])["jobs"] == [("ok", 1)]
+    # the killed job's ingest had committed; the next run builds and reports
+    result = subprocess.run(cli + run, capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_OK, result.stderr
+    assert store_counts(dirs["db"])["jobs"] == [("failed", 1), ("ok", 1)]
+    assert store_counts(dirs["db"])["in_cascades"] == 30
 
 
 # --- whole runs on the bundled synthetic sample ------------------------------------------
