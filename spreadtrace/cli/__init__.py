@@ -45,6 +45,7 @@ def _register() -> None:
         report,  # noqa: F401
         run,  # noqa: F401
         serve,  # noqa: F401
+        synth,  # noqa: F401
     )
 
 

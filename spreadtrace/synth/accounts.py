@@ -130,7 +130,7 @@ def build_world(rng: np.random.Generator, p: SynthParams) -> World:
         pk = np.asarray(tz_p[k], dtype=np.float64)
         tz[lo:hi] = rng.choice(tz_choices, size=hi - lo, p=pk / pk.sum())
     lang_de = np.isin(tz, [1, 2]) & (rng.random(n) < 0.4)
-    fast = ~is_bot & (rng.random(n) < p.fast_human_share)
+    fast = ~is_bot & (group < 0) & (rng.random(n) < p.fast_human_share)
     activity = np.where(is_bot, 0.0, rng.lognormal(0.0, 1.2, size=n))
     bot_rate = np.where(is_bot, rng.lognormal(0.0, 0.6, size=n), 0.0)
 
@@ -159,7 +159,10 @@ def build_world(rng: np.random.Generator, p: SynthParams) -> World:
     src = np.concatenate(src_parts)
     dst = np.concatenate(dst_parts)
     keep = src != dst
-    key = np.unique(src[keep] * n + dst[keep])  # sorted by follower, then followee
+    key = np.sort(src[keep] * n + dst[keep])  # sorted by follower, then followee
+    dedup = np.ones(len(key), dtype=bool)
+    dedup[1:] = key[1:] != key[:-1]
+    key = key[dedup]
     follower = (key // n).astype(np.int32)
     followee = (key % n).astype(np.int32)
     in_deg = np.bincount(followee, minlength=n)

@@ -54,6 +54,9 @@ class SynthParams:
     min_human_delay_s: float = 20.0
     bot_delay_median_s: float = 6.0
     bot_delay_sigma: float = 0.7
+    bot_follow_react: float = 0.15  # share of follow-graph exposures a bot reacts to
+    early_bot_delay_median_s: float = 12.0
+    early_bot_delay_sigma: float = 1.2
     bot_slow_share: float = 0.15  # bot reposts that wait minutes (not trivially separable)
     # share of all posts
     bot_repost_share: float = 0.07
@@ -70,7 +73,7 @@ class SynthParams:
     benign_narratives: int = 6
     narrative_seeds: tuple[int, int] = (3, 7)
     benign_origins: tuple[int, int] = (8, 25)
-    early_bots_per_seed: float = 3.0
+    early_bots_per_seed: float = 2.0
     misinfo_virality: float = 3.0
     # messy realities
     duplicate_rate: float = 0.002
@@ -85,15 +88,19 @@ class SynthParams:
     def for_posts(cls, posts: int, seed: int = 0, **overrides: Any) -> SynthParams:
         """Defaults for a world of ``posts`` posts: sizes scale, rates stay."""
         scale = max(posts, 1) / 30_000
+        # planted structures grow like sqrt(size) above the sample, linearly below it
+        grow = math.sqrt(scale) if scale >= 1 else scale
         derived: dict[str, Any] = {
             "seed": seed,
             "posts": posts,
             "accounts": int(min(800_000, max(1500, posts // 12))),
             "days": 14 if posts <= 100_000 else 30,
-            "groups": max(3, round(3 * math.sqrt(scale))),
-            "misinfo_narratives": max(6, round(6 * math.sqrt(scale))),
-            "benign_narratives": max(6, round(6 * math.sqrt(scale))),
+            "groups": max(1, round(3 * grow)),
+            "misinfo_narratives": max(1, round(6 * grow)),
+            "benign_narratives": max(1, round(6 * grow)) if posts >= 1000 else 0,
             "malformed_per_kind": max(1, posts // 1_000_000),
+            # the committed sample favours size; big benchmark worlds favour speed
+            "gzip_level": 6 if posts <= 100_000 else 1,
         }
         derived.update(overrides)
         return cls(**derived)

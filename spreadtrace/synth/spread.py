@@ -51,6 +51,40 @@ _COLS = {
 }
 
 
+def first_unique(key: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct value, in input order.
+
+    Sort-based (numpy's hash-based ``unique`` is far slower on large int64 arrays).
+
+    >>> first_unique(np.array([5, 3, 5, 1, 3])).tolist()
+    [0, 1, 3]
+    """
+    order = np.argsort(key, kind="stable")
+    s = key[order]
+    starts = np.ones(len(s), dtype=bool)
+    starts[1:] = s[1:] != s[:-1]
+    return np.sort(order[starts])
+
+
+def in_sorted(key: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Whether each ``key`` is in the sorted array ``table``.
+
+    >>> in_sorted(np.array([1, 4, 9]), np.array([1, 2, 9])).tolist()
+    [True, False, True]
+    """
+    if not len(table):
+        return np.zeros(len(key), dtype=bool)
+    pos = np.minimum(np.searchsorted(table, key), len(table) - 1)
+    return table[pos] == key
+
+
+def merge_sorted(table: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``table`` (sorted) with the distinct values of ``new`` that it lacks, sorted."""
+    new = np.sort(new[first_unique(new)])
+    new = new[~in_sorted(new, table)]
+    return np.insert(table, np.searchsorted(table, new), new)
+
+
 class Nodes:
     """The posts of one batch as growing column arrays; a node's index is its id."""
 
@@ -152,7 +186,7 @@ def spread(
     n_acc = np.int64(w.n)
     acct = nodes.col("acct")[seeds]
     keys = nodes.col("root")[seeds] * n_acc + acct
-    active = np.union1d(active, keys)
+    active = merge_sorted(active, keys)
     front = seeds[nodes.col("kind")[seeds] <= REPOST]
     while len(front):
         f_acct = nodes.col("acct")[front]
@@ -168,14 +202,18 @@ def spread(
         pick = (rng.random(len(par)) * deg[par]).astype(np.int64)
         child = w.fol_idx[w.fol_ptr[f_acct[par]] + pick]
         key = f_root[par] * n_acc + child
-        _, first = np.unique(key, return_index=True)
-        first.sort()
+        first = first_unique(key)
         par, child, key = par[first], child[first], key[first]
-        fresh = ~np.isin(key, active, assume_unique=True)
+        fresh = ~in_sorted(key, active)
+        # Scripted bots rarely act on what their timeline shows them: they react to
+        # targets they are given (see world.py), so most bot activations are dropped.
+        # Bots in coordinated groups only act on what their group pushes.
+        react = (rng.random(len(child)) < p.bot_follow_react) & (w.group[child] < 0)
+        fresh &= ~w.is_bot[child] | react
         par, child, key = par[fresh], child[fresh], key[fresh]
         if not len(par):
             break
-        active = np.union1d(active, key)
+        active = merge_sorted(active, key)
         u = rng.random(len(par))
         kind = np.where(
             u < p.quote_share, QUOTE, np.where(u < p.quote_share + p.reply_share, REPLY, REPOST)

@@ -115,10 +115,10 @@ def join_words(matrix: np.ndarray, lengths: np.ndarray, vocab: np.ndarray) -> pl
     ['a b', 'c c a']
     """
     n, width = matrix.shape
+    words = pl.Series("w", vocab.tolist(), dtype=pl.String)
     cols = []
     for j in range(width):  # loop over word positions (<= ~25), never over posts
-        words = vocab[matrix[:, j]]
-        cols.append(pl.Series(f"w{j}", words).set(pl.Series(lengths <= j), None))
+        cols.append(words.gather(matrix[:, j]).set(pl.Series(lengths <= j), None).alias(f"w{j}"))
     frame = pl.DataFrame(cols)
     return frame.select(pl.concat_str(pl.all(), separator=" ", ignore_nulls=True))["w0"]
 

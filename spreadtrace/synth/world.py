@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,9 @@ from spreadtrace.synth.spread import (
     REPOST,
     Nodes,
     bot_delays,
+    first_unique,
     human_times,
+    in_sorted,
     spread,
 )
 from spreadtrace.synth.text import (
@@ -98,17 +101,25 @@ class _GzCsv:
             filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=level
         )
         self._header = True
+        # zlib releases the GIL: compress the previous chunk while the next is generated.
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future[int] | None = None
 
     def write(self, df: pl.DataFrame) -> None:
         buf = io.BytesIO()
         df.write_csv(buf, include_header=self._header, datetime_format=_TS, null_value="")
         self._header = False
-        self._gz.write(buf.getvalue())
+        self.write_raw(buf.getvalue())
 
     def write_raw(self, data: bytes) -> None:
-        self._gz.write(data)
+        if self._pending is not None:
+            self._pending.result()  # at most one chunk in flight: bounded memory
+        self._pending = self._pool.submit(self._gz.write, data)
 
     def close(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+        self._pool.shutdown()
         self._gz.close()
         self._raw.close()
 
@@ -152,13 +163,11 @@ class _Generator:
         section = np.array(["news", "local", "sport", "culture", "opinion"])[
             rng.integers(0, 5, size=n)
         ]
-        art = rng.integers(100_000, 9_999_999, size=n).astype(str)
-        urls = pl.Series(
-            np.char.add(
-                np.char.add(np.char.add("https://", dom), np.char.add("/", section)),
-                np.char.add("/", art),
-            )
-        ).set(pl.Series(~has_url), None)
+        art = pl.Series(rng.integers(100_000, 9_999_999, size=n))
+        urls = pl.select(
+            pl.concat_str([pl.lit("https://"), dom, pl.lit("/"), section, pl.lit("/"), art])
+        ).to_series()
+        urls = urls.set(pl.Series(~has_url), None)
         n_tags = np.where(rng.random(n) < self.p.hashtag_share, rng.integers(1, 3, size=n), 0)
         tags = join_words(
             rng.choice(len(HASHTAGS), size=(n, 2), p=zipf_weights(len(HASHTAGS))),
@@ -177,7 +186,9 @@ class _Generator:
         )
         code = random_tokens(rng, n, 7)
         short = np.array(SHORTENERS)[rng.integers(0, len(SHORTENERS), size=n)]
-        urls = pl.Series(np.char.add(np.char.add("https://", short), np.char.add("/", code)))
+        urls = pl.select(
+            pl.concat_str([pl.lit("https://"), pl.Series(short), pl.lit("/"), pl.Series(code)])
+        ).to_series()
         urls = urls.set(pl.Series(rng.random(n) < 0.3), None)
         tags = pl.Series(
             np.array(["crypto", "giveaway", "nft", "deal"])[rng.integers(0, 4, size=n)]
@@ -348,16 +359,16 @@ class _Generator:
         w, rng = self.w, self.rng
         if n <= 0 or not len(targets):
             return np.empty(0, dtype=np.int64)
-        t_tgt = nodes.col("t")[targets]
-        hour = (t_tgt // 3600) % 24
-        dens = np.bincount(hour, minlength=24) / len(hour)
-        wts = 1.0 / np.maximum(dens[hour], 1e-6)  # flatten the diurnal curve: round the clock
-        tgt = rng.choice(targets, size=n, p=wts / wts.sum())
+        # Uniform over many targets: bots that each react to the same few posts would
+        # look coordinated (co-reposts within seconds), which independent bots are not.
+        tgt = rng.choice(targets, size=n)
         plat = w.platform[nodes.col("acct")[tgt]]
         acct = np.empty(n, dtype=np.int32)
         for k, (lo, hi) in enumerate(w.blocks):  # three platforms
             sel = plat == k
-            rate = w.bot_rate[lo:hi]
+            # Group members repost what their group pushes, not random items: chance
+            # co-reposts with outsiders would blur the planted groups' boundaries.
+            rate = np.where(w.group[lo:hi] >= 0, 0.0, w.bot_rate[lo:hi])
             if sel.any() and rate.sum() > 0:
                 acct[sel] = lo + rng.choice(hi - lo, size=int(sel.sum()), p=rate / rate.sum())
             else:
@@ -378,9 +389,8 @@ class _Generator:
         tgt, acct, delay = tgt[ok], acct[ok], delay[ok]
         root = nodes.col("root")[tgt]
         key = root * np.int64(self.w.n) + acct
-        _, first = np.unique(key, return_index=True)
-        first.sort()
-        first = first[~np.isin(key[first], active)]
+        first = first_unique(key)
+        first = first[~in_sorted(key[first], active)]
         tgt, acct, delay = tgt[first], acct[first], delay[first]
         return nodes.add(
             acct=acct,
@@ -410,7 +420,10 @@ class _Generator:
             amp = np.flatnonzero(w.amplifier[lo:hi]) + lo
             if sel.any() and len(amp):
                 acct[sel] = rng.choice(amp, size=int(sel.sum()))
-        d = np.exp(np.log(p.bot_delay_median_s) + 0.6 * rng.standard_normal(len(tgt)))
+        d = np.exp(
+            np.log(p.early_bot_delay_median_s)
+            + p.early_bot_delay_sigma * rng.standard_normal(len(tgt))
+        )
         delay = np.maximum(1, np.ceil(d)).astype(np.int64)
         return self._reactions(nodes, tgt, acct, delay, BOT_REACTION, active)
 
@@ -473,13 +486,13 @@ class _Generator:
         n_bot_rep = int(round(p.bot_repost_share * target))
         n_org = int((target - n_bot_orig - n_bot_rep - nodes.n * 6) / self.est * 1.03)
         org = self._organic_originals(nodes, max(n_org, 1), texts)
-        self._bot_originals(nodes, n_bot_orig, texts)
+        bot_org = self._bot_originals(nodes, n_bot_orig, texts)
         originals = np.arange(nodes.n)
         active = spread(rng, w, p, nodes, originals, np.empty(0, dtype=np.int64))
-        organic_nodes = int(np.isin(nodes.col("root"), org).sum())
+        organic_nodes = int(in_sorted(nodes.col("root"), org).sum())
         self.est = max(1.0, organic_nodes / max(len(org), 1))
 
-        targets = org
+        targets = np.concatenate([org, bot_org])  # bots also amplify bots, at any hour
         reactions = [self._bot_reposts(nodes, n_bot_rep, targets, active)]
         items = np.empty(0, dtype=np.int64)
         if planted:
@@ -556,9 +569,11 @@ class _Generator:
             & (parent[idx] >= 0)
             & ~w.is_bot[acct[idx]]
         ]
-        cand = cand[~deleted[parent[cand]]]
-        skew = cand[rng.random(len(cand)) < p.clock_skew_rate]
-        t[skew] = t[parent[skew]] - rng.integers(1, 6, size=len(skew))
+        flat_c = np.isin(w.platform[acct[cand]], [PLATFORMS.index(x) for x in FLAT_PLATFORMS])
+        shown = np.where(flat_c, root[cand], parent[cand])  # the parent as written
+        sel = ~deleted[shown] & (rng.random(len(cand)) < p.clock_skew_rate)
+        skew, shown = cand[sel], shown[sel]
+        t[skew] = t[shown] - rng.integers(1, 6, size=len(skew))
         c.add("clock_skew_posts", len(skew))
 
         order = idx[np.lexsort((idx, t[idx]))]
@@ -566,12 +581,13 @@ class _Generator:
         pid[order] = self._post_ids(self._new_g(len(order)))
         rows = order[~deleted[order]]
         c.add("unseen_root_posts", int(deleted[keep].sum()))
-        c.add(
-            "posts_with_unseen_parent",
-            int(np.isin(parent[rows], np.flatnonzero(deleted & keep)).sum()),
-        )
         plat = w.platform[acct[rows]]
         flat = np.isin(plat, [PLATFORMS.index(x) for x in FLAT_PLATFORMS])
+        written_parent = np.where(flat & (parent[rows] >= 0), root[rows], parent[rows])
+        c.add(
+            "posts_with_unseen_parent",
+            int(np.isin(written_parent, np.flatnonzero(deleted & keep)).sum()),
+        )
         has_root_id = np.isin(plat, [PLATFORMS.index(x) for x in ROOT_ID_PLATFORMS])
         child = parent[rows] >= 0
         par_pid = np.where(flat, pid[root[rows]], pid[np.maximum(parent[rows], 0)])
@@ -580,16 +596,16 @@ class _Generator:
             pl.DataFrame(
                 {
                     "node": rows,
-                    "post_id": pid[rows].astype(str),
-                    "account_id": w.account_id[acct[rows]].astype(str),
+                    "post_id": pid[rows],
+                    "account_id": w.account_id[acct[rows]],
                     "created_at": pl.from_epoch(pl.Series(t[rows]), time_unit="s"),
-                    "parent_id": pl.Series(par_pid.astype(str)).set(pl.Series(~child), None),
-                    "kind": KINDS[kind[rows]],
-                    "root_id": pl.Series(pid[root[rows]].astype(str)).set(
+                    "parent_id": pl.Series(par_pid).set(pl.Series(~child), None),
+                    "kind": pl.Series(KINDS.tolist()).gather(kind[rows]),
+                    "root_id": pl.Series(pid[root[rows]]).set(
                         pl.Series(~(child & has_root_id)), None
                     ),
-                    "lang": np.where(w.lang_de[acct[rows]], "de", "en"),
-                    "platform": np.array(PLATFORMS)[plat],
+                    "lang": pl.Series(["en", "de"]).gather(w.lang_de[acct[rows]].astype(np.int8)),
+                    "platform": pl.Series(list(PLATFORMS)).gather(plat),
                 }
             )
             .join(text, on="node", how="left", maintain_order="left")
@@ -624,6 +640,8 @@ class _Generator:
             for i, s in enumerate(stories):
                 nid = f"{s.kind}-{i + 1:03d}"
                 for node in s.seeds:
+                    if pid[node] < 0:  # a world too small to hold every planted post
+                        continue
                     recs.append((nid, str(w.account_id[s.origin]), str(pid[node]), s.kind))
             self.truth_narr.append(
                 pl.DataFrame(
@@ -691,8 +709,8 @@ def generate_world(
     emit(progress, "synth accounts", 1, 3)
     follows = pl.DataFrame(
         {
-            "follower_id": w.account_id[w.follower].astype(str),
-            "followee_id": w.account_id[w.followee].astype(str),
+            "follower_id": w.account_id[w.follower],
+            "followee_id": w.account_id[w.followee],
         }
     )
     f = _GzCsv(out / "follows.csv.gz", p.gzip_level)
@@ -702,11 +720,11 @@ def generate_world(
     emit(progress, "synth accounts", 2, 3)
     truth_acc = pl.DataFrame(
         {
-            "account_id": w.account_id.astype(str),
+            "account_id": w.account_id,
             "is_bot": w.is_bot,
-            "coordination_group": pl.Series(np.char.add("g", (w.group + 1).astype(str))).set(
-                pl.Series(w.group < 0), None
-            ),
+            "coordination_group": pl.select(pl.concat_str([pl.lit("g"), pl.Series(w.group + 1)]))
+            .to_series()
+            .set(pl.Series(w.group < 0), None),
         }
     )
     truth_acc.write_csv(out / "truth" / "accounts.csv", null_value="")
