@@ -182,6 +182,11 @@ def _number_the_rest(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _np(table: pa.Table, column: str, dtype: type) -> np.ndarray:
+    """A non-null arrow column as numpy (arrow, not fetchnumpy: that imports pandas)."""
+    return np.asarray(table.column(column).to_numpy(), dtype=dtype)
+
+
 def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
     """The scope's posts as arrays in idx order, parents resolved to node indices."""
     cols = con.sql(
@@ -196,16 +201,16 @@ def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
         JOIN _st_accounts a ON a.account_id = n.account_id
         ORDER BY n.idx
         """
-    ).fetchnumpy()
+    ).to_arrow_table()
     text = con.sql(
         "SELECT post_id, account_id, platform FROM _st_nodes ORDER BY idx"
     ).to_arrow_table()
     unseen = con.sql("SELECT node_id FROM _st_unseen ORDER BY idx").to_arrow_table()
     return NodeArrays(
-        parent=np.asarray(cols["parent"], dtype=np.int64),
-        account=np.asarray(cols["account"], dtype=np.int64),
-        t_us=np.asarray(cols["t_us"], dtype=np.int64),
-        is_repost=np.asarray(cols["is_repost"], dtype=bool),
+        parent=_np(cols, "parent", np.int64),
+        account=_np(cols, "account", np.int64),
+        t_us=_np(cols, "t_us", np.int64),
+        is_repost=_np(cols, "is_repost", bool),
         post_id=text.column("post_id").combine_chunks(),
         account_id=text.column("account_id").combine_chunks(),
         platform=text.column("platform").combine_chunks(),
@@ -247,13 +252,10 @@ def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.nd
             GROUP BY r.idx
             ORDER BY r.idx
             """
-        ).fetchnumpy()
+        ).to_arrow_table()
     finally:
         con.unregister("_st_tree")
-    return (
-        np.asarray(res["child"], dtype=np.int64),
-        np.asarray(res["parent"], dtype=np.int64),
-    )
+    return _np(res, "child", np.int64), _np(res, "parent", np.int64)
 
 
 def write_results(
