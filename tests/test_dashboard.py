@@ -101,7 +101,7 @@ def test_overview_figures_follow_filters(world):
     y = np.asarray(ccdf.data[0].y)
     assert y[0] == pytest.approx(1.0) and y[-1] == pytest.approx(1 / world["cascades"])
     assert ccdf.layout.xaxis.type == "log" and ccdf.layout.yaxis.type == "log"
-    assert np.nansum(np.asarray(bots.data[0].z, dtype=float)) == world["cascades"]
+    assert np.sum(np.asarray(bots.data[0].customdata, dtype=float)) == world["cascades"]
     ccdf, _ = ov.update_figures(None, None, None, None, 100, 0, 0)
     assert list(ccdf.data[0].x) == [300]
 
@@ -115,7 +115,7 @@ def test_row_click_navigates_with_encoded_id(world):
 
 def test_cascade_figure_colours_sizes_outlines_and_escapes(world):
     ca = page("cascade")
-    fig, note, timeline, state = ca.render("c000", "radial")
+    fig, note, timeline, state = ca.render("c000", "auto")
     assert note is None and state == {"path": "/cascade", "search": "?id=c000"}
     nodes_trace = fig.data[figures.node_trace_index(queries.cascade_graph("c000").nodes)]
     assert nodes_trace.type == "scattergl" and len(nodes_trace.x) == world["big"]
@@ -134,7 +134,7 @@ def test_cascade_figure_colours_sizes_outlines_and_escapes(world):
 
 def test_replay_fades_later_posts(world):
     ca = page("cascade")
-    patch, _timeline = ca.replay(0, "c000", "radial")
+    patch, _timeline = ca.replay(0, "c000", "auto")
     index = figures.node_trace_index(queries.cascade_graph("c000").nodes)
     ops = json.loads(json.dumps(patch.to_plotly_json()))["operations"]
     selected = [op for op in ops if op["location"] == ["data", index, "selectedpoints"]]

@@ -25,6 +25,7 @@ from dash import Input, Output, dcc, html
 
 from spreadtrace import __version__
 from spreadtrace.dashboard import ids, queries
+from spreadtrace.errors import StoreError
 
 __all__ = ["create_app", "check_basic_auth"]
 
@@ -127,6 +128,14 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
                 401,
                 {"WWW-Authenticate": 'Basic realm="spreadtrace", charset="UTF-8"'},
             )
+
+    @server.route("/_spreadtrace/status")
+    def _status() -> flask.Response:
+        """The snapshot served and its counts, as JSON (for monitoring and tests)."""
+        try:
+            return flask.jsonify(queries.status())
+        except StoreError as exc:
+            return flask.jsonify({"snapshot": None, "error": str(exc)}), 503
 
     @server.after_request
     def _headers(resp: flask.Response) -> flask.Response:

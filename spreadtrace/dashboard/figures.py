@@ -104,10 +104,16 @@ def bot_share_by_size(counts: pl.DataFrame, bins: int = 20) -> go.Figure:
         go.Heatmap(
             x=labels,
             y=(np.arange(bins) + 0.5) / bins,
-            z=np.where(z > 0, z, np.nan),
+            z=np.where(z > 0, np.log10(np.where(z > 0, z, 1)), np.nan),
+            customdata=z,
             colorscale="Viridis",
-            colorbar=dict(title="cascades"),
-            hovertemplate="size %{x}<br>bot share ≈ %{y:.2f}<br>%{z:,} cascades<extra></extra>",
+            colorbar=dict(
+                title="cascades",
+                tickvals=np.arange(0, int(np.log10(max(z.max(), 1))) + 1),
+                ticktext=[f"{10**k:,}" for k in range(int(np.log10(max(z.max(), 1))) + 1)],
+            ),
+            hovertemplate="size %{x}<br>bot share ≈ %{y:.2f}<br>"
+            "%{customdata:,} cascades<extra></extra>",
         )
     )
     fig.update_layout(
@@ -262,20 +268,19 @@ def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> go.Figu
     if nodes.height == 0:
         return empty("no posts")
     df = nodes.select("created_at", "is_bot_like", "count").sort("created_at")
+    end = df["created_at"][-1]
     fig = go.Figure()
     for label, mask, color in (
         ("bot-like accounts", df["is_bot_like"], "#d7191c"),
         ("other accounts", ~df["is_bot_like"], "#2b83ba"),
     ):
         part = df.filter(mask)
+        # Each line runs to the cascade's last post, so the two end side by side.
+        x = [*part["created_at"].to_list(), end]
+        y = part["count"].cum_sum().to_list()
+        y = [*y, y[-1] if y else 0]
         fig.add_trace(
-            go.Scatter(
-                x=part["created_at"].to_list(),
-                y=part["count"].cum_sum().to_numpy(),
-                mode="lines",
-                line=dict(shape="hv", color=color),
-                name=label,
-            )
+            go.Scatter(x=x, y=y, mode="lines", line=dict(shape="hv", color=color), name=label)
         )
     if until is not None:
         start = df["created_at"][0]
@@ -286,7 +291,7 @@ def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> go.Figu
         **_LAYOUT,
         title="Cumulative shares",
         yaxis=dict(title="posts"),
-        legend=dict(orientation="h", y=1.12),
+        legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom"),
     )
     return fig
 

@@ -80,6 +80,12 @@ def cached(name: str, fn: Callable[..., Any], *args: Any) -> Any:
     return value
 
 
+def status() -> dict[str, Any]:
+    """The snapshot served and its counts (see :func:`dashboard_queries.status`)."""
+    with reader().lease() as (con, sid):
+        return {"snapshot": sid, **dq.status(con)}
+
+
 def records(df: pl.DataFrame) -> list[dict[str, Any]]:
     """Rows for a DataTable (plain JSON values)."""
     return df.to_dicts()

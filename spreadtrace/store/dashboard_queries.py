@@ -46,6 +46,7 @@ __all__ = [
     "narrative_timeline",
     "cluster_table",
     "cluster_pairs",
+    "status",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -516,3 +517,23 @@ def cluster_pairs(con: Con, cluster_id: str | None, limit: int = 5000) -> pl.Dat
             [*params, limit],
         )
     )
+
+
+def status(con: Con) -> dict[str, Any]:
+    """What a snapshot holds, for monitoring: newest build and counts that must agree.
+
+    In a snapshot of a whole build every post sits in exactly one cascade, so
+    ``posts == post_cascades == cascade_posts``.
+    """
+    row = con.execute(
+        """
+        SELECT (SELECT max(build_id) FROM builds),
+               (SELECT max(build_id) FROM cascades),
+               (SELECT count(*) FROM posts),
+               (SELECT count(*) FROM post_cascades),
+               (SELECT coalesce(sum(size), 0) FROM cascades),
+               (SELECT count(*) FROM cascades)
+        """
+    ).fetchone()
+    keys = ("build_id", "cascades_build_id", "posts", "post_cascades", "cascade_posts", "cascades")
+    return dict(zip(keys, row, strict=True))

@@ -25,11 +25,20 @@ dash.register_page(
 STEPS = 50
 
 
+def radial_for(cascade_id: str, kind: str | None) -> bool:
+    """The layout to draw: as asked, or (auto) radial for large shallow cascades, whose
+    top-down drawing would be a flat comb, and top-down for small or deep ones."""
+    if kind in ("radial", "tree"):
+        return kind == "radial"
+    info = queries.run(dq.cascade_info, cascade_id)
+    return info is not None and info["size"] > 300 and info["depth"] <= 10
+
+
 def _fmt(value: object, pattern: str = "{:.3f}") -> object:
     return None if value is None else pattern.format(value)
 
 
-def layout(id: str | None = None, layout: str = "radial", **_: Any) -> html.Div:
+def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
     if not id:
         return html.Div(
             [
@@ -91,11 +100,13 @@ def layout(id: str | None = None, layout: str = "radial", **_: Any) -> html.Div:
                             dcc.RadioItems(
                                 id=ids.CA_LAYOUT,
                                 options=[
+                                    {"label": " auto", "value": "auto"},
                                     {"label": " radial", "value": "radial"},
                                     {"label": " top-down", "value": "tree"},
                                 ],
-                                value="tree" if layout == "tree" else "radial",
+                                value=layout if layout in ("radial", "tree") else "auto",
                                 inline=True,
+                                inputStyle={"marginLeft": "0.8em"},
                             ),
                             html.Div(id=ids.CA_NOTE),
                             dcc.Graph(
@@ -153,13 +164,14 @@ def layout(id: str | None = None, layout: str = "radial", **_: Any) -> html.Div:
 )
 def render(cascade_id, layout_kind):
     """The network figure (WebGL), the aggregation note if any, and the timeline."""
-    graph = queries.cascade_graph(cascade_id, radial=layout_kind != "tree")
+    graph = queries.cascade_graph(cascade_id, radial=radial_for(cascade_id, layout_kind))
     title = f"{graph.posts:,} posts"
     note = None
     if graph.note:
         note = html.P(graph.note, className="note")
     state = url_state(
-        "/cascade", {"id": cascade_id, "layout": "tree" if layout_kind == "tree" else ""}
+        "/cascade",
+        {"id": cascade_id, "layout": layout_kind if layout_kind in ("radial", "tree") else ""},
     )
     return (
         figures.cascade(graph.nodes, title=title),
@@ -179,7 +191,7 @@ def render(cascade_id, layout_kind):
 )
 def replay(step, cascade_id, layout_kind):
     """Fade the posts made after the slider's time (a Patch: the figure is not resent)."""
-    graph = queries.cascade_graph(cascade_id, radial=layout_kind != "tree")
+    graph = queries.cascade_graph(cascade_id, radial=radial_for(cascade_id, layout_kind))
     nodes = graph.nodes
     if nodes.height == 0:
         return no_update, no_update
