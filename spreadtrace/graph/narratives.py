@@ -33,6 +33,7 @@ over MinHash permutations (``num_perm``) and LSH bands, never over posts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import igraph as ig
 import numpy as np
@@ -181,6 +182,7 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+@lru_cache(maxsize=16)
 def lsh_layout(threshold: float, num_perm: int) -> tuple[int, int]:
     """Bands and rows per band for an LSH at ``threshold``, as datasketch chooses them.
 
@@ -214,9 +216,10 @@ def minhash_signatures(
     ((3, 8), True, False)
     """
     n = len(tokens)
-    sig = np.full((n, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    # Permutation-major while filling (each write is contiguous), transposed at the end.
+    sig = np.full((num_perm, n), np.iinfo(np.uint32).max, dtype=np.uint32)
     if n == 0:
-        return sig
+        return sig.T.copy()
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
@@ -253,9 +256,9 @@ def minhash_signatures(
             np.multiply(chunk, a[p], out=tmp)
             tmp += b[p]
             tmp >>= np.uint64(32)
-            sig[rows, p] = np.minimum.reduceat(tmp, seg).astype(np.uint32)
+            sig[p, rows] = np.minimum.reduceat(tmp, seg)
         lo = hi
-    return sig
+    return np.ascontiguousarray(sig.T)
 
 
 def near_duplicate_pairs(sig: np.ndarray, *, threshold: float, bands: int, rows: int) -> np.ndarray:
@@ -292,8 +295,9 @@ def near_duplicate_pairs(sig: np.ndarray, *, threshold: float, bands: int, rows:
         out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)[keep])
     if not out:
         return np.empty((0, 2), dtype=np.int64)
-    pairs = np.unique(np.concatenate(out), axis=0)
-    return pairs.astype(np.int64)
+    both = np.concatenate(out).astype(np.int64)
+    code = np.unique(both[:, 0] * n + both[:, 1])
+    return np.stack([code // n, code % n], axis=1)
 
 
 # -- grouping --------------------------------------------------------------------------
