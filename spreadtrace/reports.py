@@ -94,16 +94,20 @@ class AlertParams:
     An item (cascade or narrative) alerts when it got at least ``floor`` posts in the
     last ``window_s`` seconds before the newest post in the store, and at least
     ``ratio`` times its own average per window before that (an item with no earlier
-    posts alerts on the floor alone). Defaults: 1 hour, 5x, 20 posts.
+    posts alerts on the floor alone). Defaults: 1 hour, 5x, 20 posts. ``at`` moves
+    "now" back in time (later posts are ignored), to look at past data as it stood.
     """
 
     window_s: float = 3600.0
     ratio: float = 5.0
     floor: int = 20
+    at: datetime | None = None  # "now" for the rule; None: the newest post in the store
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.ratio <= 0 or self.floor < 1:
             raise ValueError("alert window and ratio must be > 0 and the floor >= 1")
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueError("the alert time must be timezone-aware (UTC)")
 
     @property
     def window_label(self) -> str:
@@ -174,6 +178,7 @@ def write_reports(
             "floor": alerts.floor,
             "ratio": alerts.ratio,
             "window_label": alerts.window_label,
+            "at": alerts.at,
         }
         rows: dict[str, int] = {}
         files: dict[str, Any] = {}
@@ -230,7 +235,7 @@ def _manifest(
         "report": stamp,
         "build": build,
         "model_versions": model_versions(store),
-        "alerts": asdict(alerts) | {"window": alerts.window_label},
+        "alerts": asdict(alerts) | {"window": alerts.window_label, "at": _iso(alerts.at)},
         "pseudonymized": key is not None,
         # A public fingerprint of the secret: reports with the same key_id have
         # comparable pseudonyms. The secret itself is never written anywhere.

@@ -419,6 +419,34 @@ def test_alerts_flag_surges_against_their_own_baseline(file_store, tmp_path):
     assert surge_row["label"] == "text of surge"
     assert steady not in {a["item_id"] for a in alerts}
 
+    # a post dated far after its own ingest (a bogus clock) does not move "now"
+    con.execute(
+        "INSERT INTO ingest_runs (ingest_run_id, path, content_hash, format, rows_read,"
+        " rows_inserted, rows_duplicate, rows_rejected, started_at, finished_at)"
+        " VALUES (2, 'x.csv', 'h', 'posts', 1, 1, 0, 0, ?, ?)",
+        [T0 + 10 * h, T0 + 10 * h + timedelta(minutes=1)],
+    )
+    con.execute(
+        "INSERT INTO posts (post_id, account_id, created_at, kind, ingest_run_id)"
+        " VALUES ('future', 'u0', ?, 'original', 2)",
+        [T0 + 100 * h],
+    )
+    again = write_reports(file_store, tmp_path / "o1")
+    assert (again.run_dir / "alerts.csv").read_bytes() == (
+        result.run_dir / "alerts.csv"
+    ).read_bytes()
+
+    # as of T0+9.5h: window (8.5h, 9.5h]. surge: 20 of its 40 late posts (i/41 h <= 0.5 h
+    # for i <= 20), earlier 18 over 8.5 windows = 2.12/window, ratio 9.4 -> alert.
+    # fresh: 13 posts by then (i/26 h <= 0.5 h) < floor 20 -> no alert.
+    past = write_reports(file_store, tmp_path / "o4", alerts=AlertParams(at=T0 + 9.5 * h))
+    rows = read_csv(past.run_dir / "alerts.csv")
+    assert [(a["item_id"], a["recent_shares"]) for a in rows] == [(surge, "20")]
+    assert float(rows[0]["ratio"]) == pytest.approx(20 / (18 / 8.5), abs=1e-4)
+    assert rows[0]["window_end"] == "2024-05-01T21:30:00.000Z"
+    manifest = json.loads((past.run_dir / "manifest.json").read_text())
+    assert manifest["alerts"]["at"] == "2024-05-01T21:30:00.000Z"
+
     # a stricter rule drops the surge (20x < 25x), a lower floor admits the small one
     strict = write_reports(file_store, tmp_path / "o2", alerts=AlertParams(ratio=25))
     assert [a["item_id"] for a in read_csv(strict.run_dir / "alerts.csv")] == [fresh]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -27,6 +28,15 @@ def _window(ctx: click.Context, param: click.Parameter, value: str) -> float:
         return parse_window(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _utc(ctx: click.Context, param: click.Parameter, value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def alert_params(window: float, ratio: float, floor: int, at: datetime | None) -> AlertParams:
+    """The alert rule from the shared options."""
+    return AlertParams(window_s=window, ratio=ratio, floor=floor, at=at)
 
 
 def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -62,6 +72,14 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="alerts.csv: recent shares must be this many times the item's earlier rate.",
         ),
         click.option(
+            "--alert-at",
+            type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+            default=None,
+            callback=_utc,
+            help="alerts.csv: judge as of this UTC time instead of the newest post "
+            "(e.g. 2024-03-17T12:00:00Z), to look at past data as it stood.",
+        ),
+        click.option(
             "--alert-floor",
             type=click.IntRange(min=1),
             default=20,
@@ -92,6 +110,7 @@ def report(
     out_dir: str,
     pseudonymize: str | None,
     alert_window: float,
+    alert_at: datetime | None,
     alert_ratio: float,
     alert_floor: int,
     quiet: bool,
@@ -109,7 +128,7 @@ def report(
         spreadtrace --db work.duckdb report --out reports
         SPREADTRACE_PSEUDONYMIZE=s3cret spreadtrace report --out shared/ --alert-window 30m
     """
-    alerts = AlertParams(window_s=alert_window, ratio=alert_ratio, floor=alert_floor)
+    alerts = alert_params(alert_window, alert_ratio, alert_floor, alert_at)
     with Store.open(settings.db, read_only=True) as store, progress_bar(not quiet) as progress:
         result = write_reports(
             store, out_dir, pseudonymize=pseudonymize, alerts=alerts, progress=progress

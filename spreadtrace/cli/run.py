@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from datetime import datetime
 
 import click
 
 from spreadtrace.cli import main
 from spreadtrace.cli._common import Settings, handle_errors, json_option, pass_settings, print_json
-from spreadtrace.cli.report import report_options
+from spreadtrace.cli.report import alert_params, report_options
 from spreadtrace.errors import StoreBusy
 from spreadtrace.jobs import log as job_log
 from spreadtrace.jobs import new_job_id, run_job
-from spreadtrace.reports import AlertParams
 
 
 class _UTCFormatter(logging.Formatter):
@@ -90,6 +90,7 @@ def run(
     fmt: str | None,
     pseudonymize: str | None,
     alert_window: float,
+    alert_at: datetime | None,
     alert_ratio: float,
     alert_floor: int,
     quiet: bool,
@@ -129,7 +130,7 @@ def run(
                 wait=wait,
                 settle=settle,
                 pseudonymize=pseudonymize,
-                alerts=AlertParams(window_s=alert_window, ratio=alert_ratio, floor=alert_floor),
+                alerts=alert_params(alert_window, alert_ratio, alert_floor, alert_at),
                 job_id=job_id,
                 format=fmt,
             )

@@ -338,7 +338,8 @@ _CLUSTERS = ReportQuery(
 )
 
 # Alerts: items spreading far faster now than they used to. The reference "now" is the
-# newest post in the store (not the wall clock), so the same data gives the same alerts
+# newest post in the store (not the wall clock; posts dated after their own ingest are
+# ignored for it), or a time the analyst gives, so the same data gives the same alerts
 # whenever and however often the report is written. For each cascade and narrative:
 #   recent  = its posts in the last window (t_end - window, t_end]
 #   earlier = its posts before that; earlier_rate = earlier / (its earlier lifetime in
@@ -348,10 +349,17 @@ _CLUSTERS = ReportQuery(
 # each item's own baseline (a big, steady cascade does not alert; a quiet one that
 # suddenly takes off does), the floor keeps 3-vs-0 noise out, and it is cheap set-wise.
 _ALERT_ITEMS = """
-  WITH ref AS (
-      SELECT max(created_at) AS t_end,
-             max(created_at) - to_microseconds(CAST($window_s * 1e6 AS BIGINT)) AS t_start
-      FROM posts
+  WITH newest AS (
+      -- "now": the newest post that is not dated after its own ingest (plus 5 minutes
+      -- of clock skew), so one bogus future timestamp cannot silence every alert;
+      -- or the analyst's --alert-at time
+      SELECT coalesce(CAST($at AS TIMESTAMPTZ), max(p.created_at)) AS t_end
+      FROM posts AS p LEFT JOIN ingest_runs AS r ON r.ingest_run_id = p.ingest_run_id
+      WHERE r.finished_at IS NULL OR p.created_at <= r.finished_at + INTERVAL 5 MINUTE
+  ),
+  ref AS (
+      SELECT t_end, t_end - to_microseconds(CAST($window_s * 1e6 AS BIGINT)) AS t_start
+      FROM newest
   ),
   shares AS (
       SELECT 'cascade' AS kind, pc.cascade_id AS item_id, p.created_at
@@ -366,6 +374,7 @@ _ALERT_ITEMS = """
              count(*) FILTER (WHERE s.created_at <= ref.t_start) AS earlier,
              any_value(ref.t_start) AS t_start, any_value(ref.t_end) AS t_end
       FROM shares AS s, ref
+      WHERE s.created_at <= ref.t_end
       GROUP BY s.kind, s.item_id
   ),
   rated AS (
@@ -419,7 +428,7 @@ _ALERTS = ReportQuery(
     ),
     from_sql=f"FROM ({_ALERT_ITEMS}) AS x",
     order_by=("sort_ratio DESC", "recent_shares DESC", "kind", "item_id"),
-    params=("window_s", "floor", "ratio", "window_label"),
+    params=("window_s", "floor", "ratio", "window_label", "at"),
 )
 REPORTS: tuple[ReportQuery, ...] = (_CASCADES, _ACCOUNTS, _NARRATIVES, _PAIRS, _CLUSTERS, _ALERTS)
 
