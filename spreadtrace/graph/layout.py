@@ -21,20 +21,28 @@ placement", Software: Practice and Experience 21(11), 1991. S. Martin et al.,
 
 from __future__ import annotations
 
+import random
+import threading
+
 import igraph as ig
 import numpy as np
 
 __all__ = ["tree_layout", "leaf_span_layout", "force_layout", "depths", "RT_MAX_NODES"]
 
 
-def _scale(xy: np.ndarray) -> np.ndarray:
+def _scale(xy: np.ndarray, *, uniform: bool = False) -> np.ndarray:
+    """Shift and scale into [0, 1]; ``uniform`` keeps the aspect ratio (circles stay round)."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if len(xy) == 0:
         return xy
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
+    if uniform:
+        span = np.full(2, span.max())
     return (xy - lo) / span
 
+
+_LOCK = threading.Lock()
 
 RT_MAX_NODES = 5000
 """Above this many nodes :func:`tree_layout` uses :func:`leaf_span_layout`.
@@ -98,7 +106,7 @@ def leaf_span_layout(parent: np.ndarray, *, radial: bool = False) -> np.ndarray:
     x = start + leaves / 2.0
     if radial:
         angle = 2 * np.pi * x / max(leaves[roots].sum(), 1.0)
-        return _scale(np.column_stack([depth * np.cos(angle), depth * np.sin(angle)]))
+        return _scale(np.column_stack([depth * np.cos(angle), depth * np.sin(angle)]), uniform=True)
     return _scale(np.column_stack([x, -depth.astype(np.float64)]))
 
 
@@ -120,7 +128,7 @@ def tree_layout(parent: np.ndarray, *, radial: bool = False) -> np.ndarray:
     roots = np.flatnonzero(parent < 0).tolist() or [0]
     if radial:
         xy = np.array(G.layout_reingold_tilford_circular(mode="out", root=roots).coords)
-        return _scale(xy)
+        return _scale(xy, uniform=True)
     xy = np.array(G.layout_reingold_tilford(mode="out", root=roots).coords)
     xy[:, 1] = -xy[:, 1]  # igraph puts the root at y = 0 growing downwards
     return _scale(xy)
@@ -137,8 +145,15 @@ def force_layout(
     rng = np.random.default_rng(seed)
     start = rng.random((n, 2)).tolist()
     w = None if weights is None else np.asarray(weights, dtype=np.float64).tolist()
-    if n <= 2000:
-        xy = G.layout_fruchterman_reingold(weights=w, seed=start, niter=300)
-    else:
-        xy = G.layout_drl(weights=w, seed=start)
+    # igraph draws its random moves from Python's `random`; seed it for this call only.
+    with _LOCK:
+        state = random.getstate()
+        random.seed(seed)
+        try:
+            if n <= 2000:
+                xy = G.layout_fruchterman_reingold(weights=w, seed=start, niter=300)
+            else:
+                xy = G.layout_drl(weights=w, seed=start)
+        finally:
+            random.setstate(state)
     return _scale(np.array(xy.coords))
