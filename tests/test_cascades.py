@@ -278,3 +278,13 @@ def test_new_follows_force_a_full_rebuild(mem_store):
     result = run_build(mem_store)
     assert result.mode == "full"  # inferred parents anywhere may depend on a follow
     assert parents(mem_store)["R2"][:2] == ("R1", "inferred")
+
+
+def test_posts_removed_behind_the_builds_back_trigger_a_full_rebuild(mem_store):
+    insert_posts(mem_store, FLAT_CASCADE)
+    run_build(mem_store)
+    mem_store.con.execute("DELETE FROM posts WHERE post_id = 'R2'")
+    result = run_build(mem_store)
+    assert result.mode == "full"
+    assert "R2" not in parents(mem_store)
+    assert mem_store.con.execute("SELECT size FROM cascades").fetchall() == [(10,)]

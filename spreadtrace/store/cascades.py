@@ -106,6 +106,8 @@ def prepare_scope(con: duckdb.DuckDBPyConnection, *, full: bool) -> Scope:
     unseen id that a new post now has as parent; and a cascade whose unseen root *is*
     a new post (that cascade now has its original, and may merge into the original's
     own cascade). This set is closed: each post's parent is in it or not in the store.
+    When post_cascades does not reconcile with posts (rows removed outside spreadtrace),
+    the scope falls back to full.
     """
     if full:
         con.execute(
@@ -129,6 +131,16 @@ def prepare_scope(con: duckdb.DuckDBPyConnection, *, full: bool) -> Scope:
         SELECT p.post_id, p.parent_id FROM posts p ANTI JOIN post_cascades pc USING (post_id)
         """
     )
+    (stored, new, total) = _one(
+        con,
+        "SELECT (SELECT count(*) FROM post_cascades), (SELECT count(*) FROM _st_new), "
+        "(SELECT count(*) FROM posts)",
+    )
+    if stored + new != total:
+        # Posts were removed or duplicated behind the build's back: the stored trees
+        # cannot be patched safely, so rebuild them all.
+        con.execute("DROP TABLE _st_new")
+        return prepare_scope(con, full=True)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _st_touched AS
@@ -154,7 +166,6 @@ def prepare_scope(con: duckdb.DuckDBPyConnection, *, full: bool) -> Scope:
         """
     )
     (n,) = _one(con, "SELECT count(*) FROM _st_nodes")
-    (new,) = _one(con, "SELECT count(*) FROM _st_new")
     touched = [
         r[0] for r in con.execute("SELECT cascade_id FROM _st_touched ORDER BY 1").fetchall()
     ]
