@@ -170,6 +170,11 @@ def test_run_ingests_builds_reports_and_archives(runner, dirs):
     assert events[0] == "start" and events[-1] == "done"
     assert events.count("ingest") == 2 and events.count("archive") == 2
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO run=run-", lines[0])
+    # hostile post texts (=HYPERLINK, +1, -1, @SUM, tab, CR) came through neutralised
+    with open(latest / "cascades.csv", newline="", encoding="utf-8") as fh:
+        texts = [r["root_text"] for r in csv.DictReader(fh)]
+    assert any(t.startswith("'=HYPERLINK(") for t in texts)
+    assert not [t for t in texts if t[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
 
 def test_a_file_already_ingested_is_skipped_and_nothing_is_rewritten(runner, dirs):
@@ -277,6 +282,29 @@ def test_second_job_is_refused_with_the_busy_code_or_waits(runner, dirs):
     assert store_counts(dirs["db"])["posts"] == 10
 
 
+def test_a_failed_build_fails_the_job_and_the_next_run_catches_up(runner, dirs, monkeypatch):
+    import spreadtrace.build
+
+    write_posts(dirs["inbox"] / "a.csv", make_posts(25, seed=8))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(spreadtrace.build, "run_build", broken)
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"])
+    assert result.exit_code == EXIT_FAILED
+    assert "failed: RuntimeError: disk on fire" in result.output
+    counts = store_counts(dirs["db"])
+    assert counts["posts"] == 25 and counts["in_cascades"] == 0  # ingest kept, no build
+    assert counts["jobs"] == [("failed", 1)]
+    monkeypatch.undo()
+    # nothing new arrives, but the store is ahead of the last build: the next run builds
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert "already ingested" in result.output and "build 1:" in result.output
+    assert store_counts(dirs["db"])["in_cascades"] == 25
+
+
 @pytest.mark.slow
 def test_two_real_runs_at_once_one_exits_busy(dirs):
     """OS processes: the first pauses inside its build; a second run, an ingest and a
@@ -311,6 +339,11 @@ def test_two_real_runs_at_once_one_exits_busy(dirs):
             subprocess.Popen(cli + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for args in (run, ["ingest", str(dirs["inbox"] / "a.csv")], ["build"])
         ]
+        # a report (a reader) is refused too while the job writes, with the same code
+        report = subprocess.run(
+            cli + ["report", "--out", str(dirs["reports"])], capture_output=True, text=True
+        )
+        assert report.returncode == EXIT_BUSY, report.stderr
         for other in others:
             _, err = other.communicate(timeout=120)
             assert other.returncode == EXIT_BUSY, err
