@@ -245,7 +245,13 @@ def _ingest_new(
     for path in waiting:
         jlog.info("wait %s: still being written (size or mtime changed)", path.name)
         result.files_waiting.append(str(path))
-    hashes = {path: content_hash(path) for path in ready}
+    hashes: dict[Path, str] = {}
+    for path in ready:
+        try:
+            hashes[path] = content_hash(path)
+        except FileNotFoundError:  # taken away between the scan and now
+            jlog.info("gone %s: removed before it could be read", path.name)
+    ready = [path for path in ready if path in hashes]
     done = job_sql.already_ingested(store, list(set(hashes.values())))
     pause = _pause_hook("ingest", jlog)
     for path in ready:

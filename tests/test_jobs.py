@@ -462,3 +462,22 @@ def test_pseudonymized_run_names_no_account(tmp_path):
     accounts_csv = (latest / "accounts.csv").read_text()
     assert cascades.count("acct_") > 1000 and accounts_csv.count("acct_") >= len(accounts)
     assert arrivals  # (files were consumed from the same folder)
+
+
+def test_archive_never_overwrites_a_different_file_of_the_same_name(tmp_path):
+    from spreadtrace.ingest import content_hash
+    from spreadtrace.jobs import _archive
+
+    archive = tmp_path / "archive"
+    first = tmp_path / "in" / "export.csv"
+    first.parent.mkdir()
+    first.write_text("one\n")
+    assert _archive(first, archive, content_hash(first)) == archive / "export.csv"
+    first.write_text("two\n")  # a new export under the same name
+    digest = content_hash(first)
+    target = _archive(first, archive, digest)
+    assert target == archive / f"export.csv.{digest[:12]}"
+    assert (archive / "export.csv").read_text() == "one\n" and target.read_text() == "two\n"
+    first.write_text("one\n")  # the very same bytes again: archived over its twin
+    assert _archive(first, archive, content_hash(first)) == archive / "export.csv"
+    assert not first.exists() and len(list(archive.iterdir())) == 2
