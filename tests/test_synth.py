@@ -243,3 +243,15 @@ def test_any_size_gives_exactly_that_many_distinct_posts(tmp_path_factory, seed,
 
 def test_sample_size():
     assert SAMPLE_POSTS == 30_000
+
+
+def test_ingest_of_the_sample_reconciles_with_its_truth(file_store):
+    """The contract with ingest: every planted malformed line is one reject, nothing else."""
+    from spreadtrace.ingest import ingest_file
+
+    counts = json.loads((SAMPLE / "truth" / "params.json").read_text())["counts"]
+    r = ingest_file(file_store, SAMPLE / "posts.csv.gz")
+    assert r.rows_read == counts["post_lines"]
+    assert r.rows_inserted == counts["posts"]
+    assert r.rows_duplicate == counts["duplicate_lines"]
+    assert r.rows_rejected == counts["malformed_lines"]
