@@ -107,7 +107,8 @@ def main(argv: list[str]) -> None:
             sizes = tuple(int(x) for x in a.split("=", 1)[1].split(","))
     print("shared 2-core machine; one run per size (each is minutes long); seed 7")
     print(
-        f"{'posts':>12} {'synth s':>9} {'posts/s':>10} {'RSS MB':>8} {'baseline s':>11} {'ratio':>6}  notes"
+        f"{'posts':>12} {'synth s':>9} {'posts/s':>10} {'RSS MB':>8} {'baseline s':>11} "
+        f"{'ratio':>6} {'cpu s':>7} {'base cpu':>8} {'cpu ratio':>9}  notes"
     )
     for posts in sizes:
         s = _run("synth", posts)

@@ -61,13 +61,32 @@ _PREFIXES = ["BREAKING: ", "Must read: ", "WOW. ", "They don't want you to know:
 _SUFFIXES = [" Share before they delete it!", " !!", " #wakeup", " Spread the word.", " RT!"]
 
 
+_PLACES = (
+    "springfield riverton lakeside northgate eastwood millbrook oakdale fairview hillcrest "
+    "westport bayside greenville kingston ashford brookfield cedarville elmwood harborview "
+    "maplewood pinecrest redhill stonebridge sunnyvale woodland"
+).split()
+_DETAILS = (
+    "documents photos recordings emails invoices contracts witnesses nurses drivers "
+    "engineers lawyers auditors pensioners farmers students parents veterans tenants "
+    "insiders officials volunteers"
+).split()
+
+
 def claim(rng: np.random.Generator) -> str:
-    """A fresh misinformation claim (subject, verb, specific object)."""
+    """A fresh misinformation claim: subject, verb, specific object, place and source.
+
+    The place and the cited source make two planted claims differ by many words, so
+    near-duplicate detection does not merge distinct narratives.
+    """
     obj = _OBJECTS[rng.integers(len(_OBJECTS))].format(
         n=int(rng.integers(3, 5000)), d=int(rng.integers(1, 40))
     )
+    place = _PLACES[rng.integers(len(_PLACES))]
+    a, b = rng.choice(len(_DETAILS), size=2, replace=False)
     return (
-        f"{_SUBJECTS[rng.integers(len(_SUBJECTS))]} {_VERBS[rng.integers(len(_VERBS))]} {obj}"
+        f"{_SUBJECTS[rng.integers(len(_SUBJECTS))]} {_VERBS[rng.integers(len(_VERBS))]} {obj} "
+        f"in {place.capitalize()}, say {_DETAILS[a]} and {_DETAILS[b]} who saw it"
     ).capitalize()
 
 
@@ -90,6 +109,11 @@ def edit(rng: np.random.Generator, text: str) -> str:
             words.append(_SUFFIXES[rng.integers(len(_SUFFIXES))].strip())
     out = " ".join(words)
     return out if out != text else out + " !!"
+
+
+def hashtag(rng: np.random.Generator) -> str:
+    """A narrative's own rare hashtag (a place and a number), without the ``#``."""
+    return f"{_PLACES[rng.integers(len(_PLACES))]}{int(rng.integers(100, 1000))}"
 
 
 def slug(text: str) -> str:

@@ -157,7 +157,7 @@ class _Generator:
     # --- texts ---------------------------------------------------------------------
     def _organic_texts(self, nodes_idx: np.ndarray, acct: np.ndarray) -> pl.DataFrame:
         rng, n = self.rng, len(acct)
-        text = sentences(rng, self.w.lang_de[acct], 5, 18)
+        text = sentences(rng, self.w.lang_de[acct], 8, 20)  # long enough not to collide
         has_url = rng.random(n) < self.p.url_share
         dom = np.array(NEWS_DOMAINS)[rng.integers(0, len(NEWS_DOMAINS), size=n)]
         section = np.array(["news", "local", "sport", "culture", "opinion"])[
@@ -265,11 +265,11 @@ class _Generator:
             )
             text = narr.claim(rng)
             dom = FRINGE_DOMAINS[rng.integers(len(FRINGE_DOMAINS))]
-            url = f"https://{dom}/2024/{narr.slug(text)}"
+            url = f"https://{dom}/2024/{int(rng.integers(10_000, 99_999))}/{narr.slug(text)}"
             short = (
                 f"https://{SHORTENERS[rng.integers(len(SHORTENERS))]}/{random_tokens(rng, 1, 7)[0]}"
             )
-            tag = f"{narr.slug(text).split('-')[1]}{int(rng.integers(10, 99))}"
+            tag = narr.hashtag(rng)
             n_idx = len(out)
             out.append(_Narrative("misinfo", origin, group=g))
             rows.append((origin, t0, text, url, tag, n_idx))
@@ -305,7 +305,7 @@ class _Generator:
             offs = np.concatenate([[0], 60 + rng.exponential(6 * 3600, size=len(accts) - 1)])
             dom = NEWS_DOMAINS[rng.integers(len(NEWS_DOMAINS))]
             words = sentences(rng, np.zeros(1, dtype=np.int8), 4, 7)[0]
-            url = f"https://{dom}/news/{narr.slug(words)}"
+            url = f"https://{dom}/news/{int(rng.integers(10_000, 99_999))}-{narr.slug(words)}"
             comments = sentences(rng, w.lang_de[accts], 5, 14)
             n_idx = len(out)
             out.append(_Narrative("benign", int(accts[0])))
