@@ -163,7 +163,9 @@ def subtree_sizes(parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
     size = np.ones(len(parent), dtype=np.int64)
     if len(parent) == 0:
         return size
-    order = np.argsort(depth, kind="stable")
+    # a radix sort when depths fit in 16 bits (they nearly always do)
+    keys = depth.astype(np.uint16) if depth.max() < 2**16 else depth
+    order = np.argsort(keys, kind="stable")
     bounds = np.searchsorted(depth[order], np.arange(int(depth.max()) + 2))
     for level in range(int(depth.max()), 0, -1):
         nodes = order[bounds[level] : bounds[level + 1]]
