@@ -9,6 +9,7 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 import pytest
@@ -97,12 +98,12 @@ def test_overview_sorts_server_side_over_all_rows(world):
 
 def test_overview_figures_follow_filters(world):
     ov = page("overview")
-    ccdf, bots = ov.update_figures(None, None, None, None, None, 0, 0)
+    ccdf, bots = map(go.Figure, ov.update_figures(None, None, None, None, None, 0, 0))
     y = np.asarray(ccdf.data[0].y)
     assert y[0] == pytest.approx(1.0) and y[-1] == pytest.approx(1 / world["cascades"])
     assert ccdf.layout.xaxis.type == "log" and ccdf.layout.yaxis.type == "log"
     assert np.sum(np.asarray(bots.data[0].customdata, dtype=float)) == world["cascades"]
-    ccdf, _ = ov.update_figures(None, None, None, None, 100, 0, 0)
+    ccdf = go.Figure(ov.update_figures(None, None, None, None, 100, 0, 0)[0])
     assert list(ccdf.data[0].x) == [300]
 
 
@@ -116,6 +117,7 @@ def test_row_click_navigates_with_encoded_id(world):
 def test_cascade_figure_colours_sizes_outlines_and_escapes(world):
     ca = page("cascade")
     fig, note, timeline, state = ca.render("c000", "auto")
+    fig, timeline = go.Figure(fig), go.Figure(timeline)  # also validates the dicts
     assert note is None and state == {"path": "/cascade", "search": "?id=c000"}
     nodes_trace = fig.data[figures.node_trace_index(queries.cascade_graph("c000").nodes)]
     assert nodes_trace.type == "scattergl" and len(nodes_trace.x) == world["big"]
@@ -158,7 +160,7 @@ def test_large_cascade_is_aggregated_with_a_label(world):
     assert graph.note and "aggregate" in graph.note
     agg = graph.nodes.filter(pl.col("aggregate"))
     assert agg["count"].sum() + graph.nodes.filter(~pl.col("aggregate")).height == world["big"]
-    fig = figures.cascade(graph.nodes)
+    fig = go.Figure(figures.cascade(graph.nodes))
     hover = " ".join(fig.data[figures.node_trace_index(graph.nodes)].hovertext)
     assert "(aggregated)" in hover
 
@@ -208,6 +210,7 @@ def test_account_page_lists_shares_and_amplified_cascades(world, tmp_path):
 def test_narrative_page_origins_and_timeline(world):
     na = page("narrative")
     origins, timeline = na.narrative_detail("n1")
+    timeline = go.Figure(timeline)
     assert [o["rank"] for o in origins] == [1, 2] and origins[0]["account_id"] == "acc0010"
     total = sum(sum(t.y) for t in timeline.data)
     n1_posts = queries.run(dq.narrative_info, "n1")["posts"]
@@ -219,6 +222,7 @@ def test_narrative_page_origins_and_timeline(world):
 def test_coordination_cluster_network(world):
     co = page("coordination")
     fig, pairs, state = co.draw_cluster("k1")
+    fig = go.Figure(fig)
     assert len(pairs) == 10 and state["search"] == "?cluster=k1"  # 5 accounts, all pairs
     accounts = fig.data[1]
     assert len(accounts.x) == 5 and max(accounts.marker.color) == pytest.approx(0.9)
@@ -250,4 +254,4 @@ def test_figures_serialise(world):
     # Every figure must be JSON for the browser.
     ca = page("cascade")
     fig, *_ = ca.render("c003", "tree")
-    pio.to_json(fig, validate=True)
+    pio.to_json(go.Figure(fig), validate=True)

@@ -9,12 +9,13 @@ becomes markup.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterable
 from datetime import timedelta
 
 import numpy as np
-import plotly.graph_objects as go
+import plotly.io as pio
 import polars as pl
 
 __all__ = [
@@ -39,7 +40,7 @@ EDGE_STYLE = {
 """Edge style per ``post_cascades.parent_source``: explicit (the platform said so),
 inferred (reconstructed from follows and timing), root (hung from the root for lack
 of a known parent), aggregate (to a node standing for many posts)."""
-_LAYOUT = dict(margin=dict(l=40, r=10, t=40, b=40), template="plotly_white")
+_LAYOUT = {"margin": {"l": 40, "r": 10, "t": 40, "b": 40}}
 
 
 def text(value: object, limit: int = 200) -> str:
@@ -52,46 +53,52 @@ def text(value: object, limit: int = 200) -> str:
     return html.escape(s, quote=False)
 
 
-def empty(message: str) -> go.Figure:
+def _figure(traces: list[dict], **layout: object) -> dict:
+    """A figure as a plain dict (plotly's JSON). Why not ``go.Figure``: building one
+    costs 0.2-0.5 s of validation and template copying per figure, which alone would
+    blow the dashboard's 300 ms budget per callback (bench/RESULTS.md)."""
+    return {"data": traces, "layout": {**_LAYOUT, "template": _template(), **layout}}
+
+
+def empty(message: str) -> dict:
     """A blank figure carrying a message (no data yet, nothing matches)."""
-    fig = go.Figure()
-    fig.update_layout(
-        **_LAYOUT,
-        xaxis=dict(visible=False),
-        yaxis=dict(visible=False),
-        annotations=[dict(text=text(message), showarrow=False, font=dict(size=14))],
+    return _figure(
+        [],
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[{"text": text(message), "showarrow": False, "font": {"size": 14}}],
     )
-    return fig
 
 
-def ccdf(sizes: pl.DataFrame) -> go.Figure:
+def ccdf(sizes: pl.DataFrame) -> dict:
     """P(size >= s) of cascade sizes on log-log axes, from (size, n) counts."""
     if sizes.height == 0:
         return empty("no cascades match the filters")
     s = sizes["size"].to_numpy()
     n = sizes["n"].to_numpy()
     tail = n[::-1].cumsum()[::-1] / n.sum()
-    fig = go.Figure(
-        go.Scatter(
-            x=s,
-            y=tail,
-            mode="lines+markers",
-            marker=dict(size=4),
-            line=dict(shape="hv"),
-            hovertemplate="size ≥ %{x}: %{y:.3%} of cascades<extra></extra>",
-        )
+    trace = {
+        "type": "scatter",
+        "x": s,
+        "y": tail,
+        "mode": "lines+markers",
+        "marker": {"size": 4},
+        "line": {"shape": "hv"},
+        "hovertemplate": "size ≥ %{x}: %{y:.3%} of cascades<extra></extra>",
+    }
+    return _figure(
+        [trace],
+        title={"text": f"Cascade sizes (CCDF, {int(n.sum()):,} cascades)"},
+        xaxis={"type": "log", "title": {"text": "cascade size (posts)"}},
+        yaxis={"type": "log", "title": {"text": "P(size ≥ s)"}},
     )
-    fig.update_layout(
-        **_LAYOUT,
-        title=f"Cascade sizes (CCDF, {int(n.sum()):,} cascades)",
-        xaxis=dict(type="log", title="cascade size (posts)"),
-        yaxis=dict(type="log", title="P(size ≥ s)"),
-    )
-    return fig
 
 
-def bot_share_by_size(counts: pl.DataFrame, bins: int = 20) -> go.Figure:
-    """Heatmap of cascades by size (log2 bins) and bot share: how bot-heavy big ones are."""
+def bot_share_by_size(counts: pl.DataFrame, bins: int = 20) -> dict:
+    """Heatmap of cascades by size (log2 bins) and bot share: how bot-heavy big ones are.
+
+    Colour is log10(count), so the many tiny cascades do not wash out the rest.
+    """
     if counts.height == 0:
         return empty("no scored cascades match the filters")
     size_bins = np.arange(counts["size_bin"].min(), counts["size_bin"].max() + 1)
@@ -99,82 +106,122 @@ def bot_share_by_size(counts: pl.DataFrame, bins: int = 20) -> go.Figure:
     z[counts["share_bin"].to_numpy(), counts["size_bin"].to_numpy() - size_bins[0]] = counts[
         "n"
     ].to_numpy()
-    labels = [f"{2**b:,}–{2 ** (b + 1) - 1:,}" for b in size_bins]
-    fig = go.Figure(
-        go.Heatmap(
-            x=labels,
-            y=(np.arange(bins) + 0.5) / bins,
-            z=np.where(z > 0, np.log10(np.where(z > 0, z, 1)), np.nan),
-            customdata=z,
-            colorscale="Viridis",
-            colorbar=dict(
-                title="cascades",
-                tickvals=np.arange(0, int(np.log10(max(z.max(), 1))) + 1),
-                ticktext=[f"{10**k:,}" for k in range(int(np.log10(max(z.max(), 1))) + 1)],
-            ),
-            hovertemplate="size %{x}<br>bot share ≈ %{y:.2f}<br>"
-            "%{customdata:,} cascades<extra></extra>",
-        )
+    top = int(np.log10(max(z.max(), 1)))
+    trace = {
+        "type": "heatmap",
+        "x": [f"{2**b:,}–{2 ** (b + 1) - 1:,}" for b in size_bins],
+        "y": (np.arange(bins) + 0.5) / bins,
+        "z": np.where(z > 0, np.log10(np.where(z > 0, z, 1)), np.nan),
+        "customdata": z,
+        "colorscale": "Viridis",
+        "colorbar": {
+            "title": {"text": "cascades"},
+            "tickvals": list(range(top + 1)),
+            "ticktext": [f"{10**k:,}" for k in range(top + 1)],
+        },
+        "hovertemplate": "size %{x}<br>bot share ≈ %{y:.2f}<br>"
+        "%{customdata:,} cascades<extra></extra>",
+    }
+    return _figure(
+        [trace],
+        title={"text": "Bot share against cascade size"},
+        xaxis={"title": {"text": "cascade size (posts)"}, "type": "category"},
+        yaxis={"title": {"text": "share of posts by bot-like accounts"}, "range": [0, 1]},
     )
-    fig.update_layout(
-        **_LAYOUT,
-        title="Bot share against cascade size",
-        xaxis=dict(title="cascade size (posts)", type="category"),
-        yaxis=dict(title="share of posts by bot-like accounts", range=[0, 1]),
+
+
+def _escaped(expr: pl.Expr, limit: int) -> pl.Expr:
+    """Vectorised :func:`text`: shorten, then escape ``&``, ``<``, ``>`` (in that order)."""
+    short = (
+        pl.when(expr.str.len_chars() > limit)
+        .then(expr.str.slice(0, limit - 1) + "…")
+        .otherwise(expr)
     )
-    return fig
+    return (
+        short.fill_null("")
+        .str.replace_all("&", "&amp;", literal=True)
+        .str.replace_all("<", "&lt;", literal=True)
+        .str.replace_all(">", "&gt;", literal=True)
+    )
 
 
 def _hover(nodes: pl.DataFrame) -> list[str]:
-    rows = zip(
-        nodes["aggregate"],
-        nodes["count"],
-        nodes["handle"],
-        nodes["account_id"],
-        nodes["created_at"],
-        nodes["bot_score"],
-        nodes["bot_reasons"],
-        nodes["descendants"],
-        nodes["cluster_id"],
-        strict=True,
+    """Hover labels: account, time, bot score with its first reason, reach, cluster.
+
+    Built column-wise (polars), since a cascade may have 50,000 nodes; the full
+    reasons are in the account panel a click opens.
+    """
+    when = pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").fill_null("")
+    first_reason = pl.col("bot_reasons").fill_null("").str.split("; ").list.first()
+    post = pl.concat_str(
+        [
+            pl.lit("<b>"),
+            _escaped(pl.coalesce("handle", "account_id"), 60),
+            pl.lit("</b> ("),
+            _escaped(pl.col("account_id"), 40),
+            pl.lit(")<br>"),
+            when,
+            pl.lit("<br>bot score "),
+            pl.col("bot_score").round(2).cast(pl.String),
+            pl.lit(": "),
+            _escaped(first_reason, 90),
+            pl.lit("<br>reach "),
+            pl.col("descendants").cast(pl.String),
+            pl.when(pl.col("cluster_id").is_not_null())
+            .then(pl.lit("<br>coordination cluster ") + _escaped(pl.col("cluster_id"), 40))
+            .otherwise(pl.lit("")),
+        ]
     )
-    out = []
-    for agg, count, handle, account, at, score, reasons, desc, cluster in rows:
-        when = at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else ""
-        if agg:
-            out.append(f"<b>+{count:,} posts</b> (aggregated)<br>from {when}<br>{text(reasons)}")
-            continue
-        line = f"<b>{text(handle or account, 60)}</b> ({text(account, 40)})<br>{when}"
-        line += f"<br>bot score {score:.2f}: {text(reasons)}<br>reach {desc:,}"
-        if cluster is not None:
-            line += f"<br>coordination cluster {text(cluster, 40)}"
-        out.append(line)
-    return out
+    agg = pl.concat_str(
+        [
+            pl.lit("<b>+"),
+            pl.col("count").cast(pl.String),
+            pl.lit(" posts</b> (aggregated)<br>from "),
+            when,
+            pl.lit("<br>"),
+            _escaped(pl.col("bot_reasons"), 120),
+        ]
+    )
+    return nodes.select(pl.when(pl.col("aggregate")).then(agg).otherwise(post).alias("h"))[
+        "h"
+    ].to_list()
 
 
-def _edges(nodes: pl.DataFrame, gl: bool) -> list[go.BaseTraceType]:
+@functools.cache
+def _template() -> dict:
+    """The plotly_white template as plain JSON, for figures built as dicts."""
+    return {"layout": pio.templates["plotly_white"].layout.to_plotly_json()}
+
+
+def _r(a: np.ndarray) -> np.ndarray:
+    # Four decimals are below a pixel and halve the JSON the browser must parse.
+    return np.round(np.asarray(a, dtype=np.float64), 4)
+
+
+def _edges(nodes: pl.DataFrame, gl: bool) -> list[dict]:
     x = nodes["x"].to_numpy()
     y = nodes["y"].to_numpy()
     parent = nodes["parent"].to_numpy()
     source = _edge_kinds(nodes)
-    Trace = go.Scattergl if gl else go.Scatter
     traces = []
     for kind, style in EDGE_STYLE.items():
         child = np.flatnonzero((parent >= 0) & (source == kind))
         if len(child) == 0:
             continue
-        # One polyline per kind: parent -> child, then a gap (NaN).
-        ex = np.column_stack([x[parent[child]], x[child], np.full(len(child), np.nan)]).ravel()
-        ey = np.column_stack([y[parent[child]], y[child], np.full(len(child), np.nan)]).ravel()
+        # One polyline per kind: parent -> child, then a gap (None).
+        gap = np.full(len(child), np.nan)
+        ex = np.column_stack([_r(x[parent[child]]), _r(x[child]), gap]).ravel()
+        ey = np.column_stack([_r(y[parent[child]]), _r(y[child]), gap]).ravel()
         traces.append(
-            Trace(
-                x=ex,
-                y=ey,
-                mode="lines",
-                line=dict(width=0.7, **style),
-                hoverinfo="skip",
-                name=f"parent {kind}",
-            )
+            {
+                "type": "scattergl" if gl else "scatter",
+                "x": ex,
+                "y": ey,
+                "mode": "lines",
+                "line": {"width": 0.7, **style},
+                "hoverinfo": "skip",
+                "name": f"parent {kind}",
+            }
         )
     return traces
 
@@ -192,125 +239,158 @@ def _edge_kinds(nodes: pl.DataFrame) -> np.ndarray:
     return kinds
 
 
-def cascade(nodes: pl.DataFrame, *, title: str = "", gl: bool = True) -> go.Figure:
-    """The share network of one cascade.
+def cascade(nodes: pl.DataFrame, *, title: str = "", gl: bool = True) -> dict:
+    """The share network of one cascade, as a figure dict.
 
     Nodes coloured by bot score, sized by reach (log of descendants), coordinated
     accounts ringed, edges styled by how the parent was decided (explicit, inferred,
-    aggregate). WebGL (``gl=True``) keeps 50,000 nodes interactive; ``gl=False`` is the
-    SVG baseline the benchmark compares against. ``customdata`` holds the account id.
+    root, aggregate). WebGL (``gl=True``) keeps 50,000 nodes interactive; ``gl=False``
+    is the SVG baseline the benchmark compares against. ``customdata`` holds the
+    account id. A plain dict rather than ``go.Figure``: plotly's validation of 50,000
+    element arrays costs seconds per request (measured in bench/RESULTS.md).
     """
     if nodes.height == 0:
         return empty("no such cascade in this snapshot")
-    Trace = go.Scattergl if gl else go.Scatter
+    kind = "scattergl" if gl else "scatter"
     reach = np.log1p(nodes["descendants"].to_numpy() + nodes["count"].to_numpy() - 1)
-    size = 4 + 14 * reach / max(reach.max(), 1.0)
+    size = np.round(4 + 14 * reach / max(reach.max(), 1.0), 1)
     agg = nodes["aggregate"].to_numpy()
+    x, y = _r(nodes["x"].to_numpy()), _r(nodes["y"].to_numpy())
     traces = _edges(nodes, gl)
     traces.append(
-        Trace(
-            x=nodes["x"].to_numpy(),
-            y=nodes["y"].to_numpy(),
-            mode="markers",
-            name="posts",
-            marker=dict(
-                size=size,
-                color=nodes["bot_score"].to_numpy(),
-                colorscale=BOT_SCALE,
-                cmin=0,
-                cmax=1,
-                symbol=np.where(agg, "square", "circle"),
-                line=dict(width=0.3, color="#444"),
-                colorbar=dict(title="bot score", thickness=12),
-            ),
-            customdata=nodes["account_id"].fill_null("").to_numpy(),
-            hovertext=_hover(nodes),
-            hoverinfo="text",
-            selected=dict(marker=dict(opacity=1.0)),
-            unselected=dict(marker=dict(opacity=0.07)),
-        )
+        {
+            "type": kind,
+            "x": x,
+            "y": y,
+            "mode": "markers",
+            "name": "posts",
+            "marker": {
+                "size": size,
+                "color": np.round(nodes["bot_score"].to_numpy(), 3),
+                "colorscale": BOT_SCALE,
+                "cmin": 0,
+                "cmax": 1,
+                "symbol": np.where(agg, "square", "circle") if agg.any() else "circle",
+                "line": {"width": 0.3, "color": "#444"},
+                "colorbar": {"title": {"text": "bot score"}, "thickness": 12},
+            },
+            "customdata": nodes["account_id"].fill_null("").to_list(),
+            "hovertext": _hover(nodes),
+            "hoverinfo": "text",
+            "selected": {"marker": {"opacity": 1.0}},
+            "unselected": {"marker": {"opacity": 0.07}},
+        }
     )
     coord = np.flatnonzero(nodes["cluster_id"].is_not_null().to_numpy())
     if len(coord):
         traces.append(
-            Trace(
-                x=nodes["x"].to_numpy()[coord],
-                y=nodes["y"].to_numpy()[coord],
-                mode="markers",
-                name="coordinated account",
-                marker=dict(
-                    size=size[coord] + 6,
-                    symbol="circle-open",
-                    color="#6a0dad",
-                    line=dict(width=2, color="#6a0dad"),
-                ),
-                hoverinfo="skip",
-            )
+            {
+                "type": kind,
+                "x": x[coord],
+                "y": y[coord],
+                "mode": "markers",
+                "name": "coordinated account",
+                "marker": {
+                    "size": size[coord] + 5,
+                    "symbol": "circle-open",
+                    "color": "#6a0dad",
+                    "line": {"width": 1.5, "color": "#6a0dad"},
+                },
+                "hoverinfo": "skip",
+            }
         )
-    fig = go.Figure(traces)
-    fig.update_layout(
+    layout = {
         **_LAYOUT,
-        title=text(title, 120),
-        showlegend=True,
-        legend=dict(orientation="h", y=-0.02),
-        xaxis=dict(visible=False),
-        yaxis=dict(visible=False, scaleanchor="x"),
-        dragmode="pan",
-        uirevision="cascade",
-        clickmode="event",
-        hovermode="closest",
-    )
-    return fig
+        "template": _template(),
+        "title": {"text": text(title, 120)},
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.02},
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False, "scaleanchor": "x"},
+        "dragmode": "pan",
+        "uirevision": "cascade",
+        "clickmode": "event",
+        "hovermode": "closest",
+    }
+    return {"data": traces, "layout": layout}
 
 
-def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> go.Figure:
+TIMELINE_POINTS = 2000
+"""At most this many points per timeline line (a step every len/TIMELINE_POINTS posts)."""
+
+
+def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
     """Cumulative shares over time, bot-like accounts against the others."""
     if nodes.height == 0:
         return empty("no posts")
     df = nodes.select("created_at", "is_bot_like", "count").sort("created_at")
     end = df["created_at"][-1]
-    fig = go.Figure()
+    traces = []
     for label, mask, color in (
         ("bot-like accounts", df["is_bot_like"], "#d7191c"),
         ("other accounts", ~df["is_bot_like"], "#2b83ba"),
     ):
-        part = df.filter(mask)
+        part = df.filter(mask).with_columns(pl.col("count").cum_sum().alias("total"))
+        if part.height > TIMELINE_POINTS:
+            step = -(-part.height // TIMELINE_POINTS)
+            keep = np.unique(np.r_[np.arange(0, part.height, step), part.height - 1])
+            part = part[keep]
         # Each line runs to the cascade's last post, so the two end side by side.
-        x = [*part["created_at"].to_list(), end]
-        y = part["count"].cum_sum().to_list()
-        y = [*y, y[-1] if y else 0]
-        fig.add_trace(
-            go.Scatter(x=x, y=y, mode="lines", line=dict(shape="hv", color=color), name=label)
+        x = part["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_list()
+        y = part["total"].to_list()
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [*x, f"{end:%Y-%m-%dT%H:%M:%S}"],
+                "y": [*y, y[-1] if y else 0],
+                "mode": "lines",
+                "line": {"shape": "hv", "color": color},
+                "name": label,
+            }
         )
+    shapes = []
     if until is not None:
-        start = df["created_at"][0]
-        fig.add_vline(
-            x=start + timedelta(seconds=float(until)), line=dict(color="#888", dash="dot")
+        at = df["created_at"][0] + timedelta(seconds=float(until))
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": f"{at:%Y-%m-%dT%H:%M:%S}",
+                "x1": f"{at:%Y-%m-%dT%H:%M:%S}",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#888", "dash": "dot"},
+            }
         )
-    fig.update_layout(
-        **_LAYOUT,
-        title="Cumulative shares",
-        yaxis=dict(title="posts"),
-        legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom"),
+    return _figure(
+        traces,
+        title={"text": "Cumulative shares"},
+        yaxis={"title": {"text": "posts"}},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        shapes=shapes,
     )
-    return fig
 
 
-def narrative_timeline(df: pl.DataFrame) -> go.Figure:
+def narrative_timeline(df: pl.DataFrame) -> dict:
     """Posts per hour in a narrative, stacked: bot-like accounts and the others."""
     if df.height == 0:
         return empty("no posts in this narrative")
-    fig = go.Figure(
+    hours = df["hour"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_list()
+    return _figure(
         [
-            go.Bar(x=df["hour"].to_list(), y=df["others"].to_numpy(), name="other accounts"),
-            go.Bar(x=df["hour"].to_list(), y=df["bots"].to_numpy(), name="bot-like accounts"),
-        ]
+            {"type": "bar", "x": hours, "y": df["others"].to_numpy(), "name": "other accounts"},
+            {"type": "bar", "x": hours, "y": df["bots"].to_numpy(), "name": "bot-like accounts"},
+        ],
+        barmode="stack",
+        title={"text": "Posts per hour"},
+        yaxis={"title": {"text": "posts"}},
     )
-    fig.update_layout(**_LAYOUT, barmode="stack", title="Posts per hour", yaxis=dict(title="posts"))
-    return fig
 
 
-def coordination(pairs: pl.DataFrame, xy: np.ndarray, accounts: Iterable[str]) -> go.Figure:
+def coordination(
+    pairs: pl.DataFrame, xy: np.ndarray, accounts: Iterable[str], *, title: str | None = None
+) -> dict:
     """A co-share network: accounts (coloured by bot score) joined by co-share pairs."""
     accounts = list(accounts)
     if not accounts:
@@ -318,8 +398,9 @@ def coordination(pairs: pl.DataFrame, xy: np.ndarray, accounts: Iterable[str]) -
     index = {a: i for i, a in enumerate(accounts)}
     ia = np.array([index[a] for a in pairs["account_a"]])
     ib = np.array([index[b] for b in pairs["account_b"]])
-    ex = np.column_stack([xy[ia, 0], xy[ib, 0], np.full(len(ia), np.nan)]).ravel()
-    ey = np.column_stack([xy[ia, 1], xy[ib, 1], np.full(len(ia), np.nan)]).ravel()
+    gap = np.full(len(ia), np.nan)
+    ex = np.column_stack([_r(xy[ia, 0]), _r(xy[ib, 0]), gap]).ravel()
+    ey = np.column_stack([_r(xy[ia, 1]), _r(xy[ib, 1]), gap]).ravel()
     bot = np.zeros(len(accounts))
     handle = [""] * len(accounts)
     for col_id, col_bot, col_handle in (
@@ -330,46 +411,44 @@ def coordination(pairs: pl.DataFrame, xy: np.ndarray, accounts: Iterable[str]) -
             bot[index[a]] = b
             handle[index[a]] = h or ""
     degree = np.bincount(np.r_[ia, ib], minlength=len(accounts))
-    fig = go.Figure(
-        [
-            go.Scattergl(
-                x=ex,
-                y=ey,
-                mode="lines",
-                line=dict(width=0.6, color="rgba(100,100,100,0.4)"),
-                hoverinfo="skip",
-                name="co-share pair",
-            ),
-            go.Scattergl(
-                x=xy[:, 0],
-                y=xy[:, 1],
-                mode="markers",
-                marker=dict(
-                    size=6 + 10 * np.sqrt(degree / max(degree.max(), 1)),
-                    color=bot,
-                    colorscale=BOT_SCALE,
-                    cmin=0,
-                    cmax=1,
-                    colorbar=dict(title="bot score", thickness=12),
-                    line=dict(width=0.5, color="#333"),
-                ),
-                customdata=accounts,
-                hovertext=[
-                    f"<b>{text(h or a, 60)}</b> ({text(a, 40)})<br>bot score {b:.2f}<br>"
-                    f"{d} co-share partners"
-                    for a, h, b, d in zip(accounts, handle, bot, degree, strict=True)
-                ],
-                hoverinfo="text",
-                name="account",
-            ),
-        ]
-    )
-    fig.update_layout(
-        **_LAYOUT,
-        title=f"Co-share network ({len(accounts):,} accounts, {pairs.height:,} pairs)",
-        xaxis=dict(visible=False),
-        yaxis=dict(visible=False),
+    edges = {
+        "type": "scattergl",
+        "x": ex,
+        "y": ey,
+        "mode": "lines",
+        "line": {"width": 0.6, "color": "rgba(100,100,100,0.4)"},
+        "hoverinfo": "skip",
+        "name": "co-share pair",
+    }
+    nodes = {
+        "type": "scattergl",
+        "x": _r(xy[:, 0]),
+        "y": _r(xy[:, 1]),
+        "mode": "markers",
+        "marker": {
+            "size": np.round(6 + 10 * np.sqrt(degree / max(degree.max(), 1)), 1),
+            "color": np.round(bot, 3),
+            "colorscale": BOT_SCALE,
+            "cmin": 0,
+            "cmax": 1,
+            "colorbar": {"title": {"text": "bot score"}, "thickness": 12},
+            "line": {"width": 0.5, "color": "#333"},
+        },
+        "customdata": accounts,
+        "hovertext": [
+            f"<b>{text(h or a, 60)}</b> ({text(a, 40)})<br>bot score {b:.2f}<br>"
+            f"{d} co-share partners"
+            for a, h, b, d in zip(accounts, handle, bot, degree, strict=True)
+        ],
+        "hoverinfo": "text",
+        "name": "account",
+    }
+    default = f"Co-share network ({len(accounts):,} accounts, {pairs.height:,} pairs)"
+    return _figure(
+        [edges, nodes],
+        title={"text": title or default},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
         showlegend=False,
         hovermode="closest",
     )
-    return fig

@@ -123,11 +123,10 @@ def draw_cluster(cluster_id):
     """The cluster's co-share network (force-directed) and its pairs."""
     pairs = queries.run(dq.cluster_pairs, cluster_id, MAX_PAIRS)
     accounts, xy = network(pairs)
-    fig = figures.coordination(pairs, xy, accounts)
+    title = None
     if pairs.height >= MAX_PAIRS:
-        fig.update_layout(
-            title=f"Strongest {MAX_PAIRS:,} co-share pairs of cluster {figures.text(cluster_id)}"
-        )
+        title = f"Strongest {MAX_PAIRS:,} co-share pairs of cluster {figures.text(cluster_id)}"
+    fig = figures.coordination(pairs, xy, accounts, title=title)
     return fig, queries.records(pairs), url_state("/coordination", {"cluster": cluster_id})
 
 

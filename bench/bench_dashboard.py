@@ -1,0 +1,243 @@
+"""Benchmark: dashboard callbacks on a large store, and drawing a 20,000-node cascade.
+
+1. Overview callbacks (load, filters, sort), called as plain functions on a published
+   snapshot of ``--db`` (a store built from synthetic posts). Baseline in the same run:
+   the naive Dash pattern: read the whole cascades x scores table into polars per
+   request, filter and sort there.
+2. The cascade page end to end in headless Chromium (navigation to the WebGL network
+   drawn), cold (first request after start: query + layout) and warm (cached).
+3. Render only, in headless Chromium: ``Plotly.newPlot`` of the same cascade figure
+   as WebGL (Scattergl, what the app draws) and as SVG (Scatter) — the baseline — and
+   one zoom (``Plotly.relayout``) on each, i.e. how interactive it stays.
+
+The cascade is the largest one in ``--db`` if it has at least ``--nodes`` posts;
+otherwise a planted cascade of ``--nodes`` posts (tests/test_dashboard_world.py) in a
+temporary store, and the output says so.
+
+Run: ``.venv/bin/python -m bench dashboard --db=big.duckdb [--nodes=20000] [--repeat=5]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _arg(argv: list[str], name: str, default: str) -> str:
+    for a in argv:
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    return default
+
+
+def _time(fn, repeat: int) -> tuple[float, float]:
+    """(first call, median of the next ``repeat``) in milliseconds."""
+    t = time.perf_counter()
+    fn()
+    first = (time.perf_counter() - t) * 1000
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - t) * 1000)
+    return first, statistics.median(runs)
+
+
+def bench_callbacks(db: str, repeat: int) -> None:
+    sys.path.insert(0, str(REPO))
+    from spreadtrace.dashboard import queries
+    from spreadtrace.dashboard.app import create_app
+    from spreadtrace.store import dashboard_queries as dq
+
+    create_app(db)
+    ov = importlib.import_module("spreadtrace.dashboard.pages.overview")
+    head = queries.run(dq.headline)
+    print(
+        f"store: {head['posts']:,} posts, {head['cascades']:,} cascades, "
+        f"{head['narratives']:,} narratives, {head['accounts']:,} accounts"
+    )
+    d0 = queries.run(
+        lambda con: con.execute("SELECT min(first_at)::DATE FROM cascades").fetchone()[0]
+    )
+    plat = (queries.run(dq.platforms) or [None])[0]
+    cases = {
+        "overview layout (headline, options)": lambda: ov.layout(),
+        "table, no filter": lambda: ov.update_table(None, None, None, None, None, 0, 0, 0, []),
+        "table, min size 10": lambda: ov.update_table(None, None, None, None, 10, 0, 0, 0, []),
+        "table, platform + bot share >= 0.3": lambda: ov.update_table(
+            None, None, plat, None, None, 0.3, 0, 0, []
+        ),
+        "table, 3-day range, sort by amplification": lambda: ov.update_table(
+            str(d0),
+            str(d0.fromordinal(d0.toordinal() + 2)),
+            None,
+            None,
+            None,
+            0,
+            0,
+            0,
+            [{"column_id": "amplification_score", "direction": "desc"}],
+        ),
+        "figures (CCDF + heatmap), no filter": lambda: ov.update_figures(
+            None, None, None, None, None, 0, 0
+        ),
+        "figures, min size 10": lambda: ov.update_figures(None, None, None, None, 10, 0, 0),
+    }
+
+    def naive_min_size_10():
+        # The naive pattern: whole table to the app per request, filter/sort in Python.
+        df = queries.run(
+            lambda con: pl.from_arrow(
+                con.execute(
+                    "SELECT c.*, s.* EXCLUDE (cascade_id, build_id) "
+                    "FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)"
+                ).to_arrow_table()
+            )
+        )
+        df.filter(pl.col("size") >= 10).sort("size", descending=True).head(15).to_dicts()
+
+    print(f"\noverview callbacks (ms; first call, then median of {repeat}):")
+    results = {}
+    for name, fn in cases.items():
+        first, med = _time(fn, repeat)
+        results[name] = med
+        print(f"  {name:<45} first {first:8.1f}   median {med:8.1f}")
+    first, base = _time(naive_min_size_10, repeat)
+    print(
+        f"  {'baseline: naive whole-table filter, min size 10':<45} first {first:8.1f}   median {base:8.1f}"
+    )
+    print(f"  ratio table min size 10 / baseline: {results['table, min size 10'] / base:.2f}")
+
+
+def _cascade_target(db: str, nodes: int) -> tuple[str, str, str]:
+    """(db, cascade_id, note): the real largest cascade, or a planted one."""
+    import duckdb
+
+    from spreadtrace.store.snapshot import latest
+
+    snap = latest(db)
+    if snap is not None:
+        con = duckdb.connect(str(snap), read_only=True)
+        row = con.execute(
+            "SELECT cascade_id, size FROM cascades ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        con.close()
+        if row and row[1] >= nodes:
+            return db, row[0], f"largest cascade of the store ({row[1]:,} posts)"
+        largest = row[1] if row else 0
+    else:
+        largest = 0
+    from spreadtrace.store import Store
+    from spreadtrace.store.snapshot import publish
+    from tests.test_dashboard_world import make_world
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dash-")) / "planted.duckdb"
+    with Store.open(tmp) as store:
+        make_world(store, big=nodes, cascades=3)
+        publish(store)
+    return (
+        str(tmp),
+        "c000",
+        f"planted cascade of {nodes:,} posts (the store's largest has {largest:,})",
+    )
+
+
+def bench_browser(db: str, nodes: int, repeat: int) -> None:
+    sys.path.insert(0, str(REPO))
+    from plotly.io.json import to_json_plotly as to_json
+
+    from spreadtrace.dashboard import figures, queries
+    from tests.test_browser import make_driver
+    from tests.test_dashboard_serve import serving
+
+    db, cascade_id, note = _cascade_target(db, nodes)
+    print(f"\ncascade page: {note}")
+    drawn = (
+        "const g = document.querySelector('#ca-graph .js-plotly-plot');"
+        "return !!(g && g._fullData && g._fullData.some(t => t.name === 'posts' && "
+        "t.x && t.x.length > 0) && g.querySelector('canvas'));"
+    )
+    with serving(db) as base:
+        driver = make_driver(Path(tempfile.mkdtemp()))
+        try:
+            times = []
+            for _ in range(repeat + 1):
+                driver.get(base + "/")
+                t = time.perf_counter()
+                driver.get(f"{base}/cascade?id={cascade_id}")
+                while not driver.execute_script(drawn):
+                    time.sleep(0.01)
+                times.append((time.perf_counter() - t) * 1000)
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            print(
+                f"  page load to network drawn (WebGL), ms: first {times[0]:.0f} (query + layout), "
+                f"then median {statistics.median(times[1:]):.0f} of {repeat}"
+                + (f"; console errors: {len(errors)}" if errors else "")
+            )
+
+            # Render only: the same figure, WebGL vs SVG, in a bare page.
+            queries.use(db)
+            graph = queries.cascade_graph(cascade_id)
+            import plotly
+
+            plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+            page = Path(tempfile.mkdtemp()) / "render.html"
+            page.write_text(
+                f"<html><body><div id='g' style='width:1200px;height:700px'></div>"
+                f"<script src='file://{plotly_js}'></script></body></html>"
+            )
+            results = {}
+            for label, gl in (("WebGL (Scattergl)", True), ("SVG (Scatter), baseline", False)):
+                fig = to_json(figures.cascade(graph.nodes, gl=gl))
+                driver.get(page.as_uri())
+                renders, zooms = [], []
+                for _ in range(repeat):
+                    ms = driver.execute_async_script(
+                        """
+                        const [fig, done] = arguments;
+                        const f = JSON.parse(fig);
+                        Plotly.purge('g');
+                        const t = performance.now();
+                        Plotly.newPlot('g', f.data, f.layout).then(() => {
+                          const r = performance.now() - t;
+                          const t2 = performance.now();
+                          Plotly.relayout('g', {'xaxis.range': [0.3, 0.6], 'yaxis.range': [0.3, 0.6]})
+                            .then(() => done([r, performance.now() - t2]));
+                        });
+                        """,
+                        fig,
+                    )
+                    renders.append(ms[0])
+                    zooms.append(ms[1])
+                results[label] = (statistics.median(renders), statistics.median(zooms))
+                print(
+                    f"  render only, {label:<24} newPlot median {results[label][0]:7.0f} ms, "
+                    f"zoom median {results[label][1]:7.0f} ms  ({graph.nodes.height:,} nodes, "
+                    f"{len(fig) / 1e6:.1f} MB JSON)"
+                )
+            (gl_r, gl_z), (svg_r, svg_z) = results.values()
+            print(f"  ratio SVG / WebGL: render {svg_r / gl_r:.1f}x, zoom {svg_z / gl_z:.1f}x")
+        finally:
+            driver.quit()
+
+
+def main(argv: list[str]) -> None:
+    db = _arg(argv, "db", str(REPO / "bench" / "out" / "dashboard.duckdb"))
+    nodes = int(_arg(argv, "nodes", "20000"))
+    repeat = int(_arg(argv, "repeat", "5"))
+    print(json.dumps({"db": db, "nodes": nodes, "repeat": repeat}))
+    bench_callbacks(db, repeat)
+    bench_browser(db, nodes, repeat)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
