@@ -20,6 +20,8 @@ Run: ``.venv/bin/python -m bench build [--posts=5000000] [--baseline-posts=30000
    structural virality. spreadtrace's stage runs on a store holding just those posts
    (and all follows); its time includes loading, inference and writing the rows,
    which the baseline does not do.
+4. Incremental: 1% new reposts of random stored posts on a committed build; the
+   incremental stage's time (rolled back, so it repeats).
 """
 
 from __future__ import annotations
@@ -146,11 +148,64 @@ def _child(db: str) -> None:
     print(json.dumps({"seconds": seconds, "cpu": cpu, "counts": run.counts}))
 
 
-def _timed_child(db: Path) -> tuple[float, dict, float, float]:
+def _child_incremental(db: str, new: int) -> None:
+    """Add ``new`` reposts of random stored posts, time the incremental stage (rolled back).
+
+    Needs a committed build in ``db`` (see :func:`_commit_build`).
+    """
+    from spreadtrace.pipeline import cascades
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        con = store.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                """
+                INSERT INTO posts (post_id, account_id, created_at, parent_id, kind, platform,
+                                   ingest_run_id)
+                WITH p AS (SELECT post_id, account_id, row_number() OVER () - 1 AS k FROM posts),
+                     n AS (SELECT count(*) AS c FROM posts)
+                SELECT 'new-' || g.range, q.account_id,
+                       TIMESTAMPTZ '2024-04-01 00:00:00+00' + to_seconds(g.range),
+                       p.post_id, 'repost', 'twitter', 0
+                FROM range(?) g
+                JOIN p ON p.k = hash(g.range, 1) % (SELECT c FROM n)
+                JOIN p q ON q.k = hash(g.range, 2) % (SELECT c FROM n)
+                """,
+                [new],
+            )
+            t = time.perf_counter()
+            cpu = time.process_time()
+            run = cascades.run(store, 0, full=False)
+            seconds = time.perf_counter() - t
+            cpu = time.process_time() - cpu
+        finally:
+            con.execute("ROLLBACK")
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "counts": run.counts}))
+
+
+def _commit_build(db: Path) -> None:
+    """Commit one full cascades build, so incremental runs have something to extend."""
+    from spreadtrace.pipeline import cascades
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        with store.transaction():
+            cascades.run(store, 0, full=True)
+        store.checkpoint()
+
+
+def _timed_child(db: Path, new: int = 0) -> tuple[float, dict, float, float]:
     """Run :func:`_child` in a fresh process: (seconds, counts, peak RSS MB, CPU seconds)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run(
-        [sys.executable, "-c", f"from bench.bench_build import _child; _child({str(db)!r})"],
+        [
+            sys.executable,
+            "-c",
+            "from bench.bench_build import _child, _child_incremental; "
+            + (f"_child_incremental({str(db)!r}, {new})" if new else f"_child({str(db)!r})"),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -272,6 +327,16 @@ def main(argv: list[str]) -> None:
     # largest cascade, for the heavy-tail requirement
     sizes = _largest(db)
     print(f"  largest cascades (posts): {sizes}", flush=True)
+
+    new = max(1, n_posts // 100)
+    _commit_build(db)
+    inc = [_timed_child(db, new) for _ in range(repeat)]
+    print(
+        f"incremental: {new:,} new reposts (1%) on the built store: median "
+        f"{statistics.median(r[0] for r in inc):.1f} s (CPU {statistics.median(r[3] for r in inc):.1f} s), "
+        f"rebuilt {inc[0][1]['posts_in_scope']:,} posts in the touched cascades",
+        flush=True,
+    )
 
     for how in ("random", "largest"):
         sub = _subsample(db, baseline_posts, seed, root, how)
