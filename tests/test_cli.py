@@ -36,3 +36,17 @@ def test_db_from_environment(runner, db_path):
     result = runner.invoke(main, ["init"], env={"SPREADTRACE_DB": str(db_path)})
     assert result.exit_code == 0, result.output
     assert db_path.exists()
+
+
+def test_library_errors_are_one_unwrapped_line(runner, db_path):
+    from spreadtrace.store import SCHEMA_VERSION, Store
+
+    with Store.open(db_path) as store:
+        store.con.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)]
+        )
+    result = runner.invoke(main, ["--db", str(db_path), "init"])
+    assert result.exit_code == 3  # StoreError
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and "upgrade spreadtrace" in lines[0]

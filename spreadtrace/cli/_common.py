@@ -60,8 +60,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except SpreadtraceError as exc:
-            # Library messages may quote untrusted input: never interpret them as markup.
-            err_console.print(f"error: {exc}", style="red", markup=False, highlight=False)
+            # One line, never wrapped (cron mail, log scrapers), and never interpreted as
+            # markup: library messages may quote untrusted input.
+            message = " ".join(str(exc).split())
+            click.echo(f"error: {message}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper

@@ -123,6 +123,8 @@ class Store:
                 lock.release()
             raise StoreError(f"cannot open store {path}: {exc}") from None
         con.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws its own progress bar on a terminal; the CLI owns the terminal.
+        con.execute("SET enable_progress_bar = false")
         store = cls(con, path, lock)
         try:
             store._check_and_migrate(read_only)
