@@ -1,4 +1,4 @@
-"""Benchmark: generating synthetic worlds of 1M and 10M posts (time, posts/s, peak RSS).
+"""Benchmark: generating synthetic worlds of 1M, 5M and 10M posts (time, posts/s, peak RSS).
 
 Baseline, measured in the same run: writing the same number of rows of the same shape
 (11 columns: ids, ISO timestamps, short texts) from random numpy columns with a plain
@@ -6,7 +6,10 @@ polars ``write_csv`` into gzip at the same level, in 1M-row chunks. The ratio sa
 the world itself (graph, cascades, planted structure) costs on top of just writing it.
 Each measurement runs in a fresh subprocess so peak RSS is its own.
 
-Usage: ``python -m bench synth`` (1M and 10M) or ``python -m bench synth --sizes=1000000``.
+Also reports the cascade size distribution (the issue 4 benchmark needs a largest
+cascade >= 100,000 at 5M posts).
+
+Usage: ``python -m bench synth`` (1M, 5M and 10M) or ``python -m bench synth --sizes=1000000``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_SIZES = (1_000_000, 10_000_000)
+DEFAULT_SIZES = (1_000_000, 5_000_000, 10_000_000)
 
 
 def _synth(out: str, posts: int) -> dict:
@@ -32,6 +35,18 @@ def _synth(out: str, posts: int) -> dict:
         "bytes": sum(f.stat().st_size for f in Path(out).glob("*.csv.gz")),
         "largest_cascade": r.counts["cascade_size_max"],
         "cascades_over_1000": r.counts["cascades_size_over_1000"],
+        "size_bins": [
+            r.counts[k]
+            for k in (
+                "cascades_size_1",
+                "cascades_size_2_10",
+                "cascades_size_11_100",
+                "cascades_size_101_1000",
+                "cascades_size_1001_10000",
+                "cascades_size_over_10000",
+            )
+        ],
+        "viral": r.counts["viral_cascade_sizes"],
         "accounts": r.accounts,
         "follows": r.follows,
     }
@@ -123,3 +138,12 @@ def main(argv: list[str]) -> None:
             f"{s['bytes'] / 1e6:.0f} MB gz; baseline RSS {b['peak_rss_mb']:.0f} MB",
             flush=True,
         )
+        bins = ", ".join(
+            f"{label}: {n:,}"
+            for label, n in zip(
+                ("1", "2-10", "11-100", "101-1000", "1001-10^4", ">10^4"),
+                s["size_bins"],
+                strict=True,
+            )
+        )
+        print(f"{'':>12} cascade sizes {bins}; viral cascades {s['viral']}", flush=True)

@@ -56,7 +56,10 @@ class World:
     amplifier: np.ndarray  # bots that react early to misinformation
     tz: np.ndarray  # int8 UTC offset in hours
     lang_de: np.ndarray
-    fast: np.ndarray  # humans who reshare within minutes
+    fast: np.ndarray  # notification-driven humans who often reshare within seconds
+    night_owl: np.ndarray  # humans active at any hour (no night-time pause)
+    scheduled: np.ndarray  # bots that act on a schedule: minute-scale delays
+    diurnal_bot: np.ndarray  # operator-run bots that post in office hours
     activity: np.ndarray  # relative posting rate (humans), 0 for bots
     bot_rate: np.ndarray  # relative posting rate (bots), 0 for humans
     account_id: np.ndarray  # int64 public ids (random-looking, unique)
@@ -131,8 +134,14 @@ def build_world(rng: np.random.Generator, p: SynthParams) -> World:
         tz[lo:hi] = rng.choice(tz_choices, size=hi - lo, p=pk / pk.sum())
     lang_de = np.isin(tz, [1, 2]) & (rng.random(n) < 0.4)
     fast = ~is_bot & (group < 0) & (rng.random(n) < p.fast_human_share)
+    # Overlap on purpose (no single timing feature may separate bots from humans): some
+    # humans are night owls, some bots are slow schedulers or keep office hours.
+    night_owl = ~is_bot & (group < 0) & (rng.random(n) < p.night_owl_share)
+    scheduled = is_bot & (group < 0) & (rng.random(n) < p.scheduled_bot_share)
+    diurnal_bot = is_bot & (group < 0) & ~scheduled & (rng.random(n) < p.diurnal_bot_share)
     activity = np.where(is_bot, 0.0, rng.lognormal(0.0, 1.2, size=n))
     bot_rate = np.where(is_bot, rng.lognormal(0.0, 0.6, size=n), 0.0)
+    bot_rate = np.where(scheduled, bot_rate * p.scheduled_bot_rate, bot_rate)  # on a timer
 
     account_id = 100_000_000 + mix_ids(np.arange(n), 29, int(rng.integers(1, 2**29)))
 
@@ -181,6 +190,9 @@ def build_world(rng: np.random.Generator, p: SynthParams) -> World:
         tz=tz,
         lang_de=lang_de,
         fast=fast,
+        night_owl=night_owl,
+        scheduled=scheduled,
+        diurnal_bot=diurnal_bot,
         activity=activity,
         bot_rate=bot_rate,
         account_id=account_id,

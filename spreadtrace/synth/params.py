@@ -47,13 +47,27 @@ class SynthParams:
     max_depth: int = 40
     quote_share: float = 0.05
     reply_share: float = 0.05
+    # viral events: a few originals of big accounts that go supercritical (see spread.py)
+    viral_events: int = 1
+    viral_branching: float = 3.5  # expected reshares per resharer (> 1: supercritical)
+    viral_root_reach: float = 0.2  # share of the root's followers who reshare it
+    viral_max_share: float = 0.15  # of a batch's posts; a longer burst is cut in time
+    # reaction delays (overlapping on purpose: no single timing feature separates bots)
     human_delay_median_s: float = 1500.0
     human_delay_sigma: float = 1.6
-    fast_human_share: float = 0.05
-    fast_human_delay_median_s: float = 120.0
-    min_human_delay_s: float = 20.0
+    fast_human_share: float = 0.12  # notification-driven humans: often within seconds
+    fast_human_delay_median_s: float = 30.0
+    fast_human_delay_sigma: float = 1.3
+    human_instant_share: float = 0.03  # any human, now and then: online when it appeared
+    min_human_delay_s: float = 2.0
+    night_owl_share: float = 0.12  # humans active at any hour (shift work, several zones)
     bot_delay_median_s: float = 6.0
     bot_delay_sigma: float = 0.7
+    scheduled_bot_share: float = 0.3  # bots on a schedule: minutes, not seconds
+    scheduled_bot_delay_median_s: float = 600.0
+    scheduled_bot_delay_sigma: float = 1.1
+    scheduled_bot_rate: float = 2.5  # ...but they post more (a timer never sleeps)
+    diurnal_bot_share: float = 0.2  # operator-run bots that keep office hours
     bot_follow_react: float = 0.15  # share of follow-graph exposures a bot reacts to
     early_bot_delay_median_s: float = 12.0
     early_bot_delay_sigma: float = 1.2
@@ -99,6 +113,8 @@ class SynthParams:
             "misinfo_narratives": max(1, round(6 * grow)),
             "benign_narratives": max(1, round(6 * grow)) if posts >= 1000 else 0,
             "malformed_per_kind": max(1, posts // 1_000_000),
+            # one viral burst from 10k posts on, one more per 2.5M posts
+            "viral_events": 0 if posts < 10_000 else max(1, round(posts / 2_500_000)),
             # the committed sample favours size; big benchmark worlds favour speed
             "gzip_level": 6 if posts <= 100_000 else 1,
         }

@@ -120,6 +120,21 @@ class Nodes:
             self._cache[name] = arr
         return self._cache[name]
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the nodes in ``mask``, renumbered in order.
+
+        Every kept node's parent and root must be kept too (a set closed under
+        ancestors, e.g. a cut in time: children always come after their parent);
+        nodes before the first dropped one keep their ids.
+        """
+        new_id = np.cumsum(mask, dtype=np.int64) - 1
+        cols = {c: self.col(c)[mask] for c in _COLS}
+        cols["parent"] = np.where(cols["parent"] >= 0, new_id[np.maximum(cols["parent"], 0)], -1)
+        cols["root"] = new_id[cols["root"]]
+        self._parts = {c: [cols[c]] for c in _COLS}
+        self._cache = dict(cols)
+        self.n = int(mask.sum())
+
     def set(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
         arr = self.col(name).copy()
         arr[idx] = values
@@ -130,17 +145,26 @@ class Nodes:
 def human_times(
     rng: np.random.Generator, w: World, acct: np.ndarray, start_s: int, days: int
 ) -> np.ndarray:
-    """Posting times of humans: a uniform day, an hour from the diurnal curve (local)."""
+    """Posting times of humans: a uniform day, an hour from the diurnal curve (local).
+
+    Night owls take a uniform hour 60% of the time, so their hour-of-day entropy
+    overlaps with that of round-the-clock bots.
+    """
     n = len(acct)
     day = rng.integers(0, days, size=n)
     hour = rng.choice(24, size=n, p=DIURNAL)
+    owl = w.night_owl[acct] & (rng.random(n) < 0.6)
+    hour = np.where(owl, rng.integers(0, 24, size=n), hour)
     local = start_s + day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, size=n)
     return (local - w.tz[acct].astype(np.int64) * 3_600).astype(np.int64)
 
 
 def wake(rng: np.random.Generator, w: World, acct: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Push human activity that falls at night (01:00-07:00 local) to the morning."""
-    human = ~w.is_bot[acct]
+    """Push human activity that falls at night (01:00-07:00 local) to the morning.
+
+    Night owls are exempt: they react whenever they see something.
+    """
+    human = ~w.is_bot[acct] & ~w.night_owl[acct]
     local = t + w.tz[acct].astype(np.int64) * 3_600
     hour = (local // 3_600) % 24
     asleep = human & (hour >= 1) & (hour < 7)
@@ -148,24 +172,44 @@ def wake(rng: np.random.Generator, w: World, acct: np.ndarray, t: np.ndarray) ->
     return np.where(asleep, t + push, t)
 
 
-def bot_delays(rng: np.random.Generator, p: SynthParams, n: int) -> np.ndarray:
-    """Bot reaction delays in seconds: log-normal around seconds, some minutes."""
+def bot_delays(rng: np.random.Generator, w: World, p: SynthParams, acct: np.ndarray) -> np.ndarray:
+    """Bot reaction delays in seconds for bots ``acct``.
+
+    Most bots react in seconds (log-normal, median ``bot_delay_median_s``; 15% of
+    their reactions wait minutes). Scheduled bots run on a timer and react minutes
+    later (median ``scheduled_bot_delay_median_s``), like slow humans: reaction speed
+    alone then cannot separate bots from humans.
+    """
+    n = len(acct)
     d = np.exp(np.log(p.bot_delay_median_s) + p.bot_delay_sigma * rng.standard_normal(n))
     slow = rng.random(n) < p.bot_slow_share
     d = np.where(slow, d * rng.uniform(10, 60, size=n), d)
+    sched = np.exp(
+        np.log(p.scheduled_bot_delay_median_s)
+        + p.scheduled_bot_delay_sigma * rng.standard_normal(n)
+    )
+    d = np.where(w.scheduled[acct], sched, d)
     return np.maximum(1, np.ceil(d)).astype(np.int64)
 
 
 def delays(
     rng: np.random.Generator, w: World, p: SynthParams, acct: np.ndarray, t_parent: np.ndarray
 ) -> np.ndarray:
-    """Repost times for accounts ``acct`` reacting to posts made at ``t_parent``."""
+    """Repost times for accounts ``acct`` reacting to posts made at ``t_parent``.
+
+    Humans: log-normal around 25 minutes; notification-driven "fast" humans around
+    30 s, often under 10 s; and any human now and then within seconds (online when
+    the post appeared). Bots: :func:`bot_delays`.
+    """
     n = len(acct)
-    med = np.where(w.fast[acct], p.fast_human_delay_median_s, p.human_delay_median_s)
-    sigma = np.where(w.fast[acct], 1.0, p.human_delay_sigma)
+    fast = w.fast[acct]
+    med = np.where(fast, p.fast_human_delay_median_s, p.human_delay_median_s)
+    sigma = np.where(fast, p.fast_human_delay_sigma, p.human_delay_sigma)
     d = np.exp(np.log(med) + sigma * rng.standard_normal(n))
+    instant = rng.random(n) < p.human_instant_share
+    d = np.where(instant, rng.uniform(p.min_human_delay_s, 15.0, size=n), d)
     d = np.maximum(d, p.min_human_delay_s).astype(np.int64)
-    d = np.where(w.is_bot[acct], bot_delays(rng, p, n), d)
+    d = np.where(w.is_bot[acct], bot_delays(rng, w, p, acct), d)
     return wake(rng, w, acct, t_parent + d)
 
 
@@ -176,12 +220,14 @@ def spread(
     nodes: Nodes,
     seeds: np.ndarray,
     active: np.ndarray,
+    child_p: float | None = None,
 ) -> np.ndarray:
     """Grow cascades from ``seeds`` (node ids) generation by generation.
 
     ``active`` holds sorted keys ``root * n_accounts + account`` of accounts that
     already shared each cascade (an account shares a cascade at most once); the
-    updated keys are returned.
+    updated keys are returned. Reshares inherit their parent's ``p``, or get
+    ``child_p`` when given (a root that reaches further than its reshares).
     """
     n_acc = np.int64(w.n)
     acct = nodes.col("acct")[seeds]
@@ -225,7 +271,7 @@ def spread(
             root=f_root[par],
             depth=f_depth[par] + 1,
             kind=kind,
-            p=f_p[par],
+            p=f_p[par] if child_p is None else np.full(len(par), child_p),
         )
         front = new[kind == REPOST]  # quotes and replies start no further spread here
     return active

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import polars as pl
@@ -69,7 +69,7 @@ POST_COLUMNS = [
 _TS = "%Y-%m-%dT%H:%M:%SZ"
 
 # planted codes on nodes
-ORGANIC, BOT_REACTION, GROUP, SEED = 0, 1, 2, 3
+ORGANIC, BOT_REACTION, GROUP, SEED, VIRAL = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -141,6 +141,8 @@ class _Generator:
         self.next_g = 0
         self.post_key = int(self.rng.integers(1, 2**31))
         self.sizes: list[np.ndarray] = []
+        self.viral_sizes: list[int] = []
+        self.parents_out: BinaryIO | None = None  # truth/parents.csv
         self.truth_narr: list[pl.DataFrame] = []
         self.est = 2.0
 
@@ -235,6 +237,10 @@ class _Generator:
             return np.empty(0, dtype=np.int64)
         acct = rng.choice(w.n, size=n, p=w.bot_rate / w.bot_rate.sum()).astype(np.int32)
         t = self.start + rng.integers(0, self.p.days * 86_400, size=n)  # round the clock
+        # operator-run bots keep office hours (08:00-19:00 local) instead
+        day = rng.integers(0, self.p.days, size=n)
+        local = self.start + day * 86_400 + rng.integers(8 * 3_600, 19 * 3_600, size=n)
+        t = np.where(w.diurnal_bot[acct], local - w.tz[acct].astype(np.int64) * 3_600, t)
         idx = nodes.add(acct=acct, t=t, p=self._virality(n, 0.5), planted=np.full(n, BOT_REACTION))
         texts.append(self._spam_texts(idx))
         return idx
@@ -373,7 +379,8 @@ class _Generator:
                 acct[sel] = lo + rng.choice(hi - lo, size=int(sel.sum()), p=rate / rate.sum())
             else:
                 acct[sel] = -1
-        return self._reactions(nodes, tgt, acct, bot_delays(rng, self.p, n), BOT_REACTION, active)
+        delay = bot_delays(rng, w, self.p, np.maximum(acct, 0))
+        return self._reactions(nodes, tgt, acct, delay, BOT_REACTION, active)
 
     def _reactions(
         self,
@@ -473,8 +480,63 @@ class _Generator:
         )
         return new, np.array(items, dtype=np.int64)
 
+    # --- viral events --------------------------------------------------------------
+    def _viral(
+        self, nodes: Nodes, events: list[int], budget: int, texts: list[pl.DataFrame]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Originals of big accounts that go supercritical; returns (roots, active keys).
+
+        Each event's root is one of the most-followed humans outside groups (the top
+        0.5% of a platform, the first event on the largest platform); a share
+        ``viral_root_reach`` of its followers reshare it (broadcast: it trends), and
+        from there it spreads with ``p = viral_branching / mean followers`` per
+        follow edge, so each resharer
+        brings about ``viral_branching`` more and the burst grows until it runs out of
+        accounts that have not shared it yet (an account shares a cascade once). A
+        burst longer than ``viral_max_share`` of the batch (split over its events) is
+        cut in time, as if the export were taken while it was still spreading: the
+        earliest posts of each cascade are kept, which keeps every kept post's parent.
+        """
+        w, rng, p = self.w, self.rng, self.p
+        active = np.empty(0, dtype=np.int64)
+        if not events:
+            return np.empty(0, dtype=np.int64), active
+        accts = []
+        for i in events:  # a few per world
+            k = 0 if i == 0 else int(rng.choice(3, p=np.array(p.platform_shares)))
+            lo, hi = w.blocks[k]
+            human = np.flatnonzero(~w.is_bot[lo:hi] & (w.group[lo:hi] < 0)) + lo
+            top = human[np.argsort(-w.in_deg[human], kind="stable")][: max(3, len(human) // 2000)]
+            accts.append(int(rng.choice(top)))
+        acct = np.array(accts, dtype=np.int32)
+        v0 = nodes.n
+        pv = min(1.0, p.viral_branching / max(w.mean_in_deg, 1.0))
+        roots = nodes.add(
+            acct=acct,
+            t=human_times(rng, w, acct, self.start, max(1, int(p.days * 0.7))),
+            p=np.full(len(acct), p.viral_root_reach, dtype=np.float32),
+            planted=np.full(len(acct), VIRAL),
+        )
+        texts.append(self._organic_texts(roots, acct))
+        active = spread(rng, w, p, nodes, roots, active, child_p=pv)
+        cap = max(1, int(p.viral_max_share * budget / len(roots)))
+        block = np.arange(v0, nodes.n)
+        root, t = nodes.col("root")[v0:], nodes.col("t")[v0:]
+        order = np.lexsort((block, t, root))  # per cascade, in time order
+        rs = root[order]
+        start = np.flatnonzero(np.concatenate([[True], rs[1:] != rs[:-1]]))
+        rank = np.arange(len(rs)) - np.repeat(start, np.diff(np.append(start, len(rs))))
+        cut = np.zeros(len(block), dtype=bool)
+        cut[order[rank >= cap]] = True
+        self.counts.add("viral_posts_cut", int(cut.sum()))
+        if cut.any():  # roots come first in the block: their ids (and active keys) stay
+            nodes.keep(np.concatenate([np.ones(v0, dtype=bool), ~cut]))
+        return roots, active
+
     # --- one batch -----------------------------------------------------------------
-    def batch(self, remaining: int, planted: bool, posts_out: _GzCsv, b: int) -> int:
+    def batch(
+        self, remaining: int, planted: bool, posts_out: _GzCsv, b: int, viral: list[int]
+    ) -> int:
         p, rng, w = self.p, self.rng, self.w
         target = min(remaining, p.batch_posts)
         nodes = Nodes()
@@ -482,13 +544,16 @@ class _Generator:
         stories: list[_Narrative] = []
         if planted:
             stories = self._narratives(nodes, texts)
+        n_seed = nodes.n
+        viral_roots, active = self._viral(nodes, viral, target, texts)
+        n_viral = nodes.n - n_seed
         n_bot_orig = int(round(p.bot_original_share * target))
         n_bot_rep = int(round(p.bot_repost_share * target))
-        n_org = int((target - n_bot_orig - n_bot_rep - nodes.n * 6) / self.est * 1.03)
+        n_org = int((target - n_bot_orig - n_bot_rep - n_seed * 6 - n_viral) / self.est * 1.03)
         org = self._organic_originals(nodes, max(n_org, 1), texts)
         bot_org = self._bot_originals(nodes, n_bot_orig, texts)
-        originals = np.arange(nodes.n)
-        active = spread(rng, w, p, nodes, originals, np.empty(0, dtype=np.int64))
+        originals = np.concatenate([np.arange(n_seed), org, bot_org])
+        active = spread(rng, w, p, nodes, originals, active)
         organic_nodes = int(in_sorted(nodes.col("root"), org).sum())
         self.est = max(1.0, organic_nodes / max(len(org), 1))
 
@@ -515,6 +580,7 @@ class _Generator:
         for s in stories:
             protected[s.seeds] = True
         protected[items] = True
+        protected[viral_roots] = True
         protected = protected[root] & is_root  # per root
         sizes = np.bincount(root, minlength=nodes.n)
         deleted = (
@@ -540,6 +606,8 @@ class _Generator:
             written += len(fill)
             root = nodes.col("root")
         keep = kept_root[root]
+        sizes = np.bincount(root[keep], minlength=nodes.n)
+        self.viral_sizes += sizes[viral_roots].tolist()
         self._emit_batch(nodes, keep, deleted, texts, stories, posts_out, b)
         return written
 
@@ -618,6 +686,15 @@ class _Generator:
             )
         c.add("duplicate_lines", n_dup)
         out.write(frame)
+        # truth/parents.csv: the true (possibly intermediate) parent of every post whose
+        # written parent was flattened to the original
+        tp = rows[flat & child]
+        c.add("flattened_posts", len(tp))
+        c.add("flattened_posts_deeper", int((parent[tp] != root[tp]).sum()))
+        if self.parents_out is not None:
+            pl.DataFrame({"post_id": pid[tp], "true_parent_id": pid[parent[tp]]}).write_csv(
+                self.parents_out, include_header=b == 0
+            )
         if b == 0:
             self._malformed(out, frame)
 
@@ -731,11 +808,16 @@ def generate_world(
     emit(progress, "synth accounts", 3, 3)
 
     posts_out = _GzCsv(out / "posts.csv.gz", p.gzip_level)
+    n_est = max(1, -(-p.posts // p.batch_posts))  # batches expected: viral events spread over them
     remaining, b = p.posts, 0
-    while remaining > 0:
-        remaining -= gen.batch(remaining, b == 0, posts_out, b)
-        b += 1
-        emit(progress, "synth posts", p.posts - remaining, p.posts)
+    with open(out / "truth" / "parents.csv", "wb") as parents:
+        gen.parents_out = parents
+        while remaining > 0:
+            viral = [i for i in range(p.viral_events) if i % n_est == b]
+            remaining -= gen.batch(remaining, b == 0, posts_out, b, viral)
+            b += 1
+            emit(progress, "synth posts", p.posts - remaining, p.posts)
+        gen.parents_out = None
     posts_out.close()
 
     pl.concat(gen.truth_narr).write_csv(out / "truth" / "narratives.csv")
@@ -758,6 +840,10 @@ def generate_world(
             "cascades_size_11_100": int(((sizes > 10) & (sizes <= 100)).sum()),
             "cascades_size_101_1000": int(((sizes > 100) & (sizes <= 1000)).sum()),
             "cascades_size_over_1000": int((sizes > 1000).sum()),
+            "cascades_size_1001_10000": int(((sizes > 1000) & (sizes <= 10_000)).sum()),
+            "cascades_size_over_10000": int((sizes > 10_000).sum()),
+            "viral_events": len(gen.viral_sizes),
+            "viral_cascade_sizes": [int(x) for x in gen.viral_sizes],
             "groups": [
                 {
                     "coordination_group": f"g{g + 1}",
@@ -789,6 +875,7 @@ def generate_world(
         out / "follows.csv.gz",
         out / "truth" / "accounts.csv",
         out / "truth" / "narratives.csv",
+        out / "truth" / "parents.csv",
         out / "truth" / "params.json",
     ]
     return SynthResult(out, counts["posts"], w.n, int(follows.height), files, counts)
