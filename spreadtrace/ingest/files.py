@@ -223,12 +223,17 @@ def _stage_and_merge(
         kind = detected.format
         source = _canonical_source(con, path, detected)
         sql.create_source_tables(con)
-        _stage(con, kind, source, started)
+        bulk = kind == "posts" and sql.posts_empty(con)
+        if bulk:
+            counts = sql.bulk_load_posts(con, source, run_id)
+        else:
+            _stage(con, kind, source, started)
         sql.collect_parser_rejects(con, source)
         if detected.container in ("csv", "tsv", "jsonl"):
             sql.renumber_rejects(con, kind, 0 if detected.container == "jsonl" else 1)
         emit(progress, task, 1, 3)
-        counts = _merge(con, kind, run_id)
+        if not bulk:
+            counts = _merge(con, kind, run_id)
         parser_rejects = sql.count_source_rejects(con)
         counts.read += parser_rejects
         counts.rejected += parser_rejects

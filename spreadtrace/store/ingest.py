@@ -30,7 +30,7 @@ parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import duckdb
@@ -109,15 +109,20 @@ def ts_expr(x: str) -> str:
     which also refuses years outside 1900..2199: that catches epoch *milliseconds*
     passed as seconds. Written without subqueries: it runs over millions of rows.
     """
+    # ISO first; the regexp runs only for values that are not ISO timestamps.
     return (
+        f"coalesce(TRY_CAST({x} AS TIMESTAMPTZ), "
         f"CASE WHEN regexp_full_match({x}, '\\s*-?[0-9]+(\\.[0-9]+)?\\s*') "
-        f"THEN TRY(to_timestamp(TRY_CAST({x} AS DOUBLE))) "
-        f"ELSE TRY_CAST({x} AS TIMESTAMPTZ) END"
+        f"THEN TRY(to_timestamp(TRY_CAST({x} AS DOUBLE))) END)"
     )
 
 
 def _ts_ok(t: str) -> str:
-    return f"(isfinite({t}) AND year({t}) BETWEEN 1900 AND 2199)"
+    # Plain comparisons with constants: year() on a TIMESTAMPTZ goes through ICU per row.
+    return (
+        f"({t} >= TIMESTAMPTZ '1900-01-01 00:00:00+00' "
+        f"AND {t} < TIMESTAMPTZ '2200-01-01 00:00:00+00')"
+    )
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -138,6 +143,12 @@ class Source:
     parser_rejects: str | None = None
     line_reason: bool = False  # the source flags whole lines (broken JSON) itself
     passthrough: tuple[str, ...] = ()  # source columns the raw expression needs
+    count_sql: str | None = None  # a cheap count of the records the reader accepts
+
+    def rescan(self) -> Source:
+        """The same scan for a second pass: bad lines skipped, not recorded again."""
+        sql = self.sql.replace(_STORE_REJECTS, "ignore_errors = true")
+        return replace(self, sql=sql, parser_rejects=None)
 
     def raw_in(self) -> str:
         return "raw" if self.raw == "raw" else "NULL::VARCHAR"
@@ -148,6 +159,11 @@ class Source:
     def line_reason_in(self) -> str:
         keep = "".join(f", {c}" for c in self.passthrough)
         return ("line_reason" if self.line_reason else "NULL::VARCHAR") + " AS _line_reason" + keep
+
+
+_STORE_REJECTS = (
+    "store_rejects = true, rejects_table = '_ing_csv_rejects', rejects_scan = '_ing_csv_scan'"
+)
 
 
 def _present_or_null(col: str, present: set[str]) -> str:
@@ -195,8 +211,12 @@ def csv_source(
         + f", {cols}, CASE WHEN {extra} IS NOT NULL "
         "THEN 'malformed line: too many columns' END AS line_reason "
         f"FROM read_csv(?, columns = {types}, header = true, auto_detect = false, "
-        "delim = ?, quote = '\"', escape = '\"', store_rejects = true, "
-        "rejects_table = '_ing_csv_rejects', rejects_scan = '_ing_csv_scan', "
+        f"delim = ?, quote = '\"', escape = '\"', {_STORE_REJECTS}, "
+        f"max_line_size = 4000000, {options})"
+    )
+    count_sql = (
+        f"SELECT count(*) FROM read_csv(?, columns = {types}, header = true, "
+        "auto_detect = false, delim = ?, quote = '\"', escape = '\"', ignore_errors = true, "
         f"max_line_size = 4000000, {options})"
     )
     return Source(
@@ -206,6 +226,7 @@ def csv_source(
         parser_rejects="_ing_csv_rejects",
         line_reason=True,
         passthrough=tuple(f"_raw_c{i}" for i in range(n)),
+        count_sql=count_sql,
     )
 
 
@@ -241,7 +262,19 @@ def jsonl_source(path: str, kind: str) -> Source:
         "max_line_size = 4000000)) "
         "WHERE trim(line) <> '')"
     )
-    return Source(sql, [path, "\x01"], "raw", parser_rejects="_ing_csv_rejects", line_reason=True)
+    count_sql = (
+        "SELECT count(*) FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, "
+        "delim = ?, quote = '', escape = '', auto_detect = false, ignore_errors = true, "
+        "max_line_size = 4000000) WHERE trim(line) <> ''"
+    )
+    return Source(
+        sql,
+        [path, "\x01"],
+        "raw",
+        parser_rejects="_ing_csv_rejects",
+        line_reason=True,
+        count_sql=count_sql,
+    )
 
 
 def parquet_columns(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, str]:
@@ -265,7 +298,7 @@ def parquet_source(path: str, kind: str, types: dict[str, str]) -> Source:
     cols = ", ".join(field(c) for c in COLUMNS[kind])
     sql = f"SELECT file_row_number + 1 AS record_no, {cols} FROM read_parquet(?, file_row_number = true)"
     raw = "to_json(struct_pack(" + ", ".join(f"{_q(c)} := {_q(c)}" for c in COLUMNS[kind]) + "))"
-    return Source(sql, [path], raw)
+    return Source(sql, [path], raw, count_sql="SELECT count(*) FROM read_parquet(?)")
 
 
 def create_source_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -303,8 +336,8 @@ def _norm(c: str) -> str:
     return f"nullif({_q(c)}, '') AS {_q(c)}"
 
 
-def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
-    """Type and validate posts from ``source`` into temp table ``_ing_posts``.
+def _posts_select(source: Source) -> str:
+    """The typed, validated posts of ``source``.
 
     Columns: record_no, post_id, account_id, created_at (TIMESTAMPTZ), parent_id,
     kind_given, kind, root_id, text, urls, hashtags (VARCHAR[]), lang, platform,
@@ -312,8 +345,7 @@ def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     """
     norm = ", ".join(_norm(c) for c in POSTS_COLUMNS)
     split = "list_filter(string_split({0}, ' '), lambda x: x <> '')"
-    sql = f"""
-    CREATE TEMP TABLE _ing_posts AS
+    return f"""
     SELECT record_no, post_id, account_id, _ts AS created_at, parent_id,
            _kind_given AS kind_given, _kind AS kind, root_id, text,
            CASE WHEN urls IS NOT NULL THEN {split.format("urls")} END AS urls,
@@ -345,7 +377,110 @@ def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
       ) t
     ) v
     """
-    con.execute(sql, source.params)
+
+
+def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Type and validate posts from ``source`` into temp table ``_ing_posts``."""
+    con.execute(f"CREATE TEMP TABLE _ing_posts AS {_posts_select(source)}", source.params)
+
+
+def posts_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the store holds no posts yet (the bulk path applies)."""
+    return _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") == 0
+
+
+def bulk_load_posts(con: duckdb.DuckDBPyConnection, source: Source, run_id: int) -> Counts:
+    """Load a canonical posts file into an *empty* ``posts`` table, without staging.
+
+    Why: the first load is the big one (a backfill of millions of posts). Staging every
+    row in a temp table and copying it again costs about as much as reading the file,
+    so here the good rows go straight from DuckDB's reader into ``posts`` (one parse,
+    one write, like a plain ``CREATE TABLE AS``). A second, narrow scan reads only the
+    columns validation needs and keeps the rejected rows' numbers and reasons; their
+    raw text is fetched by a third scan only when there are rejects. Duplicates inside
+    the file are found afterwards in ``posts`` and merged (earliest copy wins, its NULLs
+    filled from the later ones), exactly as the staged path does.
+    """
+    select = _posts_select(source)
+    con.execute(
+        f"""
+        INSERT INTO posts
+        SELECT post_id, account_id, created_at, parent_id, kind, root_id, text, urls,
+               hashtags, lang, platform, ?
+        FROM ({select}) WHERE reason IS NULL
+        """,
+        [run_id, *source.params],
+    )
+    n_good = _one(con, "SELECT count(*) FROM posts")
+    again = source.rescan()
+    # Were any records refused by validation? A count of the records the reader
+    # accepts (it tokenises, but types and keeps nothing) says so cheaply.
+    n_records = _one(con, source.count_sql, source.params) if source.count_sql else -1
+    con.execute("CREATE TEMP TABLE _ing_posts (record_no BIGINT, reason VARCHAR, raw VARCHAR)")
+    if n_records != n_good:
+        con.execute(
+            f"""
+            INSERT INTO _ing_posts
+            SELECT record_no, reason, NULL FROM ({_posts_select(again)})
+            WHERE reason IS NOT NULL
+            """,
+            again.params,
+        )
+    rejected = _one(con, "SELECT count(*) FROM _ing_posts")
+    if rejected:
+        raw = "raw" if source.raw == "raw" else source.raw
+        con.execute(
+            f"""
+            UPDATE _ing_posts AS r SET raw = s.raw
+            FROM (SELECT record_no, {raw} AS raw FROM ({again.sql})) AS s
+            WHERE s.record_no = r.record_no
+            """,
+            again.params,
+        )
+    n_rows, n_distinct = con.execute(
+        "SELECT count(*), count(DISTINCT post_id) FROM posts"
+    ).fetchone()
+    if n_rows > n_distinct:
+        _merge_in_file_duplicates(con, run_id)
+    return Counts(
+        read=n_rows + rejected,
+        inserted=n_distinct,
+        duplicate=n_rows - n_distinct,
+        rejected=rejected,
+    )
+
+
+def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    # rowid follows file order (insertion order is preserved), so the smallest rowid is
+    # the earliest copy. Rare path: only posts that occur more than once are touched.
+    fill = ", ".join(
+        f"arg_min({c}, rowid) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        for c in ("parent_id", *_POST_FILL)
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _ing_posts_dups AS
+        SELECT post_id, arg_min(account_id, rowid) AS account_id,
+               arg_min(created_at, rowid) AS created_at,
+               arg_min(kind, rowid) AS first_kind,
+               arg_min(kind, rowid) FILTER (WHERE kind <> 'original') AS other_kind, {fill}
+        FROM posts
+        WHERE post_id IN (SELECT post_id FROM posts GROUP BY post_id HAVING count(*) > 1)
+        GROUP BY post_id
+        """
+    )
+    con.execute("DELETE FROM posts WHERE post_id IN (SELECT post_id FROM _ing_posts_dups)")
+    con.execute(
+        f"""
+        INSERT INTO posts
+        SELECT post_id, account_id, created_at, parent_id,
+               CASE WHEN first_kind = 'original' AND parent_id IS NOT NULL
+                    THEN coalesce(other_kind, 'repost') ELSE first_kind END,
+               {", ".join(_POST_FILL[:1])}, text, urls, hashtags, lang, platform, ?
+        FROM _ing_posts_dups
+        """,
+        [run_id],
+    )
 
 
 def stage_accounts(
@@ -552,14 +687,16 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
               AND (n.parent_id IS NULL OR n.parent_id <> p.post_id)
             """
         )
+    # Into an empty store (the first, biggest load) no anti-join is needed.
+    unseen = "WHERE NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.post_id = n.post_id)"
     inserted = _one(
         con,
         f"""
         INSERT INTO posts
-        SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL[:1])},
+        SELECT post_id, account_id, created_at, parent_id, kind, root_id,
                text, urls, hashtags, lang, platform, ?
         FROM _ing_posts_good AS n
-        WHERE NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.post_id = n.post_id)
+        {unseen if has_posts else ""}
         """,
         [run_id],
     )
