@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -174,3 +175,31 @@ def test_live_store_cannot_be_opened_while_written(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_snapshot_is_a_valid_store_with_the_read_model(file_store, db_path):
+    con = file_store.con
+    con.execute(
+        "INSERT INTO posts VALUES ('p', 'a', now(), NULL, 'original', NULL, 't', NULL, NULL, "
+        "NULL, 'x', 1)"
+    )
+    path = publish(file_store)
+    with Store.open(path, read_only=True) as snap:  # a valid store of the current schema
+        assert snap.con.execute("SELECT count(*) FROM posts").fetchone()[0] == 1
+        assert snap.con.execute("SELECT posts FROM dash_headline").fetchone()[0] == 1
+    assert not Path(f"{path}.wal").exists()
+    # The live store itself is left without the read model.
+    assert not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'dash_%'"
+    ).fetchone()[0]
+
+
+def test_publish_with_uncommitted_changes_fails_and_publishes_nothing(file_store, db_path):
+    file_store.con.execute("BEGIN TRANSACTION")
+    file_store.con.execute("INSERT INTO builds VALUES (9, 'full', '{}', now(), now(), 0, 0)")
+    with pytest.raises(duckdb.Error):
+        publish(file_store)
+    file_store.con.execute("ROLLBACK")
+    assert latest(db_path) is None
+    assert not list(snapshot_dir(db_path).glob("*.duckdb"))
+    assert not list(snapshot_dir(db_path).glob(".tmp-*"))

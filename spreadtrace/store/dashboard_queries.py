@@ -10,6 +10,7 @@ Example:
 
 >>> from spreadtrace.store import Store
 >>> with Store.open(":memory:") as store:
+...     create_read_model(store.con)
 ...     headline(store.con)["cascades"]
 0
 """
@@ -29,6 +30,8 @@ __all__ = [
     "NARRATIVE_COLUMNS",
     "ACCOUNT_COLUMNS",
     "headline",
+    "READ_MODEL",
+    "create_read_model",
     "platforms",
     "narrative_options",
     "cascade_table",
@@ -37,6 +40,7 @@ __all__ = [
     "narrative_table",
     "cascade_info",
     "cascade_nodes",
+    "cascade_posts",
     "account_info",
     "account_posts",
     "account_cascades",
@@ -71,11 +75,11 @@ CASCADE_COLUMNS: dict[str, str] = {
     "structural_virality": "round(c.structural_virality, 2)",
     "platform": "c.platform",
     "first_at": _ts("c.first_at"),
-    "narrative_id": "s.narrative_id",
-    "bot_share": "round(s.bot_share, 3)",
-    "coordinated_share": "round(s.coordinated_share, 3)",
-    "amplification_score": "round(s.amplification_score, 3)",
-    "amplification_reasons": "s.amplification_reasons",
+    "narrative_id": "c.narrative_id",
+    "bot_share": "round(c.bot_share, 3)",
+    "coordinated_share": "round(c.coordinated_share, 3)",
+    "amplification_score": "round(c.amplification_score, 3)",
+    "amplification_reasons": "c.amplification_reasons",
     "root_account_id": "c.root_account_id",
 }
 NARRATIVE_COLUMNS: dict[str, str] = {
@@ -94,15 +98,15 @@ NARRATIVE_COLUMNS: dict[str, str] = {
 }
 ACCOUNT_COLUMNS: dict[str, str] = {
     "account_id": "s.account_id",
-    "handle": "a.handle",
+    "handle": "s.handle",
     "posts": "s.posts",
     "reposts": "s.reposts",
     "bot_score": "round(s.bot_score, 3)",
     "is_bot_like": "s.is_bot_like",
     "bot_reasons": "s.bot_reasons",
-    "cluster_id": "k.cluster_id",
-    "origin_index": "round(o.origin_index, 3)",
-    "narratives_seeded": "o.narratives_seeded",
+    "cluster_id": "s.cluster_id",
+    "origin_index": "round(s.origin_index, 3)",
+    "narratives_seeded": "s.narratives_seeded",
 }
 
 
@@ -134,7 +138,7 @@ class CascadeFilter:
     min_amplification: float = 0.0
 
     def where(self) -> tuple[str, list[Any]]:
-        """The WHERE clause over ``cascades c LEFT JOIN cascade_scores s`` and its params."""
+        """The WHERE clause over ``dash_cascades c`` and its params."""
         clauses, params = ["TRUE"], []
         if self.start is not None:
             clauses.append("c.first_at >= ?")
@@ -146,50 +150,77 @@ class CascadeFilter:
             clauses.append("c.platform = ?")
             params.append(self.platform)
         if self.narrative_id:
-            clauses.append("s.narrative_id = ?")
+            clauses.append("c.narrative_id = ?")
             params.append(self.narrative_id)
         if self.min_size:
             clauses.append("c.size >= ?")
             params.append(int(self.min_size))
         if self.min_bot_share:
-            clauses.append("s.bot_share >= ?")
+            clauses.append("c.bot_share >= ?")
             params.append(float(self.min_bot_share))
         if self.min_amplification:
-            clauses.append("s.amplification_score >= ?")
+            clauses.append("c.amplification_score >= ?")
             params.append(float(self.min_amplification))
         return " AND ".join(clauses), params
 
 
-_CASCADES_FROM = "cascades c LEFT JOIN cascade_scores s USING (cascade_id)"
+_CASCADES_FROM = "dash_cascades c"
+
+
+READ_MODEL: dict[str, str] = {
+    # The overview's cascades: one wide table, largest first, so a filter or a top-N
+    # is one scan with no join (2.3M cascades: a join per request cost ~1-2 s).
+    "dash_cascades": """
+        SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
+               s.reach_via_bots, s.amplification_score, s.amplification_reasons
+        FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)
+        ORDER BY c.size DESC, c.cascade_id
+    """,
+    "dash_accounts": """
+        SELECT s.account_id, a.handle, s.posts, s.reposts, s.bot_score, s.is_bot_like,
+               s.bot_reasons, k.cluster_id, o.origin_index, o.narratives_seeded
+        FROM account_scores s LEFT JOIN accounts a USING (account_id)
+        LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id
+                   FROM coordination_clusters GROUP BY 1) k USING (account_id)
+        LEFT JOIN account_origin o USING (account_id)
+        ORDER BY s.bot_score DESC, s.account_id
+    """,
+    # Every post with its place in its cascade, stored in cascade order so that
+    # `WHERE cascade_id = ?` reads a few row groups (zone maps) instead of 5M rows.
+    "dash_nodes": """
+        SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.parent_source, pc.depth,
+               pc.descendants, p.account_id, p.created_at
+        FROM post_cascades pc JOIN posts p USING (post_id)
+        ORDER BY pc.cascade_id
+    """,
+    "dash_headline": """
+        SELECT (SELECT count(*) FROM posts) AS posts,
+               (SELECT count(DISTINCT account_id) FROM posts) AS accounts,
+               (SELECT count(*) FROM cascades) AS cascades,
+               (SELECT count(*) FROM cascades WHERE size >= 10) AS cascades_10,
+               (SELECT count(*) FROM narratives) AS narratives,
+               (SELECT count(*) FROM account_scores WHERE is_bot_like) AS bot_like,
+               (SELECT count(DISTINCT cluster_id) FROM coordination_clusters) AS clusters,
+               (SELECT max(build_id) FROM builds) AS build_id,
+               (SELECT strftime(max(finished_at), '%Y-%m-%d %H:%M UTC') FROM builds)
+                   AS built_at
+    """,
+}
+"""The dashboard's read model: tables computed once per snapshot by :func:`create_read_model`
+(called by :func:`spreadtrace.store.snapshot.publish`), so that requests are single
+scans. Names start with ``dash_``; they exist only in snapshots."""
+
+
+def create_read_model(con: Con) -> None:
+    """Create the :data:`READ_MODEL` tables in the connection's current database."""
+    for name, sql in READ_MODEL.items():
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
 
 
 def headline(con: Con) -> dict[str, Any]:
     """Headline counts for the overview: posts, accounts, cascades, narratives, bots, build."""
-    row = con.execute(
-        """
-        SELECT (SELECT count(*) FROM posts),
-               (SELECT count(DISTINCT account_id) FROM posts),
-               (SELECT count(*) FROM cascades),
-               (SELECT count(*) FROM cascades WHERE size >= 10),
-               (SELECT count(*) FROM narratives),
-               (SELECT count(*) FROM account_scores WHERE is_bot_like),
-               (SELECT count(DISTINCT cluster_id) FROM coordination_clusters),
-               (SELECT max(build_id) FROM builds),
-               (SELECT strftime(max(finished_at), '%Y-%m-%d %H:%M UTC') FROM builds)
-        """
-    ).fetchone()
-    keys = (
-        "posts",
-        "accounts",
-        "cascades",
-        "cascades_10",
-        "narratives",
-        "bot_like",
-        "clusters",
-        "build_id",
-        "built_at",
-    )
-    return dict(zip(keys, row, strict=True))
+    cur = con.execute("SELECT * FROM dash_headline")
+    return dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
 
 
 def platforms(con: Con) -> list[str]:
@@ -249,9 +280,9 @@ def bot_share_by_size(con: Con, flt: CascadeFilter, bins: int = 20) -> pl.DataFr
         con.execute(
             f"""
         SELECT floor(log2(c.size))::INTEGER AS size_bin,
-               least(floor(s.bot_share * ?), ? - 1)::INTEGER AS share_bin,
+               least(floor(c.bot_share * ?), ? - 1)::INTEGER AS share_bin,
                count(*) AS n
-        FROM {_CASCADES_FROM} WHERE {where} AND s.bot_share IS NOT NULL
+        FROM {_CASCADES_FROM} WHERE {where} AND c.bot_share IS NOT NULL
         GROUP BY 1, 2 ORDER BY 1, 2
         """,
             [bins, bins, *params],
@@ -281,11 +312,12 @@ def narrative_table(
 def cascade_info(con: Con, cascade_id: str) -> dict[str, Any] | None:
     """One cascade's row joined with its scores, or None if there is no such cascade."""
     cur = con.execute(
-        f"""
+        """
         SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
                s.reach_via_bots, s.amplification_score, s.amplification_reasons,
                a.handle AS root_handle
-        FROM {_CASCADES_FROM} LEFT JOIN accounts a ON a.account_id = c.root_account_id
+        FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)
+        LEFT JOIN accounts a ON a.account_id = c.root_account_id
         WHERE c.cascade_id = ?
         """,
         [cascade_id],
@@ -300,29 +332,46 @@ def cascade_nodes(con: Con, cascade_id: str) -> pl.DataFrame:
     """Every post of a cascade with its account, bot score and reasons, root first.
 
     Columns: post_id, parent_id, parent_source, depth, descendants, account_id, handle,
-    created_at (UTC), t (seconds since the cascade's first post), text, bot_score,
-    is_bot_like, bot_reasons, cluster_id.
+    created_at (UTC), t (seconds since the cascade's first post), bot_score,
+    is_bot_like, bot_reasons, cluster_id. (The text is in :func:`cascade_posts`.)
     """
     return _pl(
         con.execute(
             """
-        SELECT pc.post_id, pc.parent_id, pc.parent_source, pc.depth, pc.descendants,
-               p.account_id, a.handle, p.created_at,
-               epoch(p.created_at) - epoch(min(p.created_at) OVER ()) AS t,
-               left(p.text, 280) AS text,
-               coalesce(s.bot_score, 0.0) AS bot_score,
-               coalesce(s.is_bot_like, false) AS is_bot_like,
-               coalesce(s.bot_reasons, 'not scored') AS bot_reasons,
-               k.cluster_id
-        FROM post_cascades pc
-        JOIN posts p USING (post_id)
-        LEFT JOIN accounts a ON a.account_id = p.account_id
-        LEFT JOIN account_scores s ON s.account_id = p.account_id
-        LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id
-                   FROM coordination_clusters GROUP BY 1) k ON k.account_id = p.account_id
-        WHERE pc.cascade_id = ?
-        ORDER BY pc.depth, p.created_at, pc.post_id
-        """,
+            SELECT n.post_id, n.parent_id, n.parent_source, n.depth, n.descendants,
+                   n.account_id, a.handle, n.created_at,
+                   epoch(n.created_at) - epoch(min(n.created_at) OVER ()) AS t,
+                   coalesce(s.bot_score, 0.0) AS bot_score,
+                   coalesce(s.is_bot_like, false) AS is_bot_like,
+                   coalesce(s.bot_reasons, 'not scored') AS bot_reasons,
+                   s.cluster_id
+            FROM dash_nodes n
+            LEFT JOIN accounts a ON a.account_id = n.account_id
+            LEFT JOIN dash_accounts s ON s.account_id = n.account_id
+            WHERE n.cascade_id = ?
+            ORDER BY n.depth, n.created_at, n.post_id
+            """,
+            [cascade_id],
+        )
+    )
+
+
+def cascade_posts(con: Con, cascade_id: str) -> pl.DataFrame:
+    """Every post of a cascade for download: place in the tree, account, scores, text."""
+    return _pl(
+        con.execute(
+            f"""
+            SELECT n.post_id, n.parent_id, n.parent_source, n.depth, n.descendants,
+                   n.account_id, a.handle, {_ts("n.created_at")} AS created_at,
+                   round(s.bot_score, 3) AS bot_score, s.is_bot_like, s.bot_reasons,
+                   s.cluster_id, p.text
+            FROM dash_nodes n
+            JOIN posts p ON p.post_id = n.post_id AND p.account_id = n.account_id
+            LEFT JOIN accounts a ON a.account_id = n.account_id
+            LEFT JOIN dash_accounts s ON s.account_id = n.account_id
+            WHERE n.cascade_id = ?
+            ORDER BY n.depth, n.created_at, n.post_id
+            """,
             [cascade_id],
         )
     )
@@ -335,15 +384,13 @@ def account_info(con: Con, account_id: str) -> dict[str, Any] | None:
         SELECT ids.account_id, a.handle, a.display_name, a.followers_count, a.following_count,
                a.platform, strftime(a.created_at, '%Y-%m-%d') AS created,
                s.posts, s.reposts, s.bot_score, s.is_bot_like, s.bot_reasons,
-               k.cluster_id, k.cluster_size, o.origin_index, o.narratives_seeded
+               s.cluster_id, k.cluster_size, s.origin_index, s.narratives_seeded
         FROM (SELECT ?::VARCHAR AS account_id) ids
         LEFT JOIN accounts a USING (account_id)
-        LEFT JOIN account_scores s USING (account_id)
-        LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id, max(cluster_size)
-                   AS cluster_size FROM coordination_clusters GROUP BY 1) k USING (account_id)
-        LEFT JOIN account_origin o USING (account_id)
+        LEFT JOIN dash_accounts s USING (account_id)
+        LEFT JOIN coordination_clusters k
+               ON k.account_id = ids.account_id AND k.cluster_id = s.cluster_id
         WHERE a.account_id IS NOT NULL OR s.account_id IS NOT NULL
-           OR EXISTS (SELECT 1 FROM posts WHERE account_id = ids.account_id)
         """,
         [account_id],
     )
@@ -403,16 +450,13 @@ def accounts_table(
     """Scored accounts, filtered by id/handle substring and minimum bot score."""
     clauses, params = ["TRUE"], []
     if search:
-        clauses.append("(s.account_id ILIKE ? ESCAPE '\\' OR a.handle ILIKE ? ESCAPE '\\')")
+        clauses.append("(s.account_id ILIKE ? ESCAPE '\\' OR s.handle ILIKE ? ESCAPE '\\')")
         like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params += [like, like]
     if min_bot_score:
         clauses.append("s.bot_score >= ?")
         params.append(float(min_bot_score))
-    frm = """account_scores s LEFT JOIN accounts a USING (account_id)
-        LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id FROM coordination_clusters
-                   GROUP BY 1) k USING (account_id)
-        LEFT JOIN account_origin o USING (account_id)"""
+    frm = "dash_accounts s"
     where = " AND ".join(clauses)
     total = con.execute(f"SELECT count(*) FROM {frm} WHERE {where}", params).fetchone()[0]
     order = _order(ACCOUNT_COLUMNS, list(sort), "s.bot_score DESC, s.account_id")

@@ -4,13 +4,14 @@ Why: DuckDB allows one writing process, and a read-only opener cannot open a fil
 that a writer holds. The dashboard must keep serving while ``ingest`` and ``build``
 write the store, and must never show half a build. So the dashboard never opens the
 live store: after a build commits, the writer calls :func:`publish`, which copies the
-committed store into ``<db>.snapshots/<build_id>-<UTC timestamp>.duckdb`` (written
+committed store file into ``<db>.snapshots/<build_id>-<UTC timestamp>.duckdb`` (written
 under a temporary name, then renamed) and atomically replaces the pointer file
 ``<db>.snapshots/LATEST``. Readers (:class:`SnapshotReader`) open the snapshot the
 pointer names, read-only, and switch to a newer one when the pointer changes (one
-``os.stat`` per request). A snapshot is a whole database written by one statement
-inside the writer's process after its commit, so it is always a consistent state; the
-writer never waits on readers, and readers never wait on the writer.
+``os.stat`` per request). A snapshot is the store file as of a checkpoint taken by
+the writer after its commit, while it holds the job lock, so it is always one
+consistent, whole-build state; the writer never waits on readers, and readers never
+wait on the writer.
 
 Old snapshots are pruned by :func:`publish` (the newest ``keep`` stay). A reader that
 still has a pruned file open keeps reading it (POSIX keeps unlinked open files alive)
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from spreadtrace.errors import StoreError
+from spreadtrace.store.dashboard_queries import create_read_model
 
 if TYPE_CHECKING:
     from spreadtrace.store import Store
@@ -57,6 +60,7 @@ KEEP = 3
 """How many snapshots :func:`publish` keeps (the newest ones)."""
 
 POINTER = "LATEST"
+
 _NAME = re.compile(r"^\d{6,}-\d{8}T\d{6}\d{6}Z\.duckdb$")
 
 
@@ -68,8 +72,11 @@ def snapshot_dir(db_path: str | os.PathLike[str]) -> Path:
 def publish(store: Store, *, keep: int = KEEP) -> Path | None:
     """Copy the store's committed state into a new read-only snapshot; return its path.
 
-    Call it from the writer, after its transaction committed. Returns None for an
-    in-memory store (nothing can read it from outside the process anyway).
+    Call it from the writer, after its transaction committed (never inside one: the
+    checkpoint it needs fails there). The store file is checkpointed and copied byte
+    for byte (fast, a reflink on filesystems that have them), then the copy gets the
+    dashboard's read model (:data:`spreadtrace.store.dashboard_queries.READ_MODEL`).
+    Returns None for an in-memory store (nothing can read it from outside the process).
     """
     if store.path == ":memory:":
         return None
@@ -86,20 +93,26 @@ def publish(store: Store, *, keep: int = KEEP) -> Path | None:
     name = f"{int(build_id):06d}-{stamp}.duckdb"
     tmp = folder / f".tmp-{name}"
     final = folder / name
-    source = con.execute("SELECT current_database()").fetchone()[0]
-    con.execute("ATTACH ? AS spreadtrace_snapshot", [str(tmp)])
+    # Fold the WAL into the file: the file alone is then the committed state, and no
+    # one writes it while we copy (we are the writer, holding the job lock).
+    con.execute("CHECKPOINT")
+    wal = Path(f"{store.path}.wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(f"cannot publish a snapshot: {wal} is not empty after a checkpoint")
     try:
-        # Identifier from DuckDB itself, quoted; COPY FROM DATABASE takes no parameters.
-        quoted = '"' + source.replace('"', '""') + '"'
-        con.execute(f"COPY FROM DATABASE {quoted} TO spreadtrace_snapshot")
-        con.execute("CHECKPOINT spreadtrace_snapshot")
+        shutil.copyfile(store.path, tmp)  # copy_file_range: a reflink where the FS can
+        snap = duckdb.connect(str(tmp))
+        try:
+            snap.execute("SET TimeZone = 'UTC'")
+            create_read_model(snap)  # the dashboard's tables, computed once, not per request
+            snap.execute("CHECKPOINT")
+        finally:
+            snap.close()
+        Path(f"{tmp}.wal").unlink(missing_ok=True)  # empty after the checkpoint
     except BaseException:
-        con.execute("DETACH spreadtrace_snapshot")
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
         raise
-    con.execute("DETACH spreadtrace_snapshot")
-    Path(f"{tmp}.wal").unlink(missing_ok=True)  # empty after the checkpoint
     os.replace(tmp, final)
     _write_pointer(folder, name)
     _prune(folder, keep=max(keep, 1), current=name)
@@ -121,7 +134,7 @@ def _write_pointer(folder: Path, name: str) -> None:
 
 
 def _prune(folder: Path, *, keep: int, current: str) -> None:
-    names = sorted(p.name for p in folder.glob("*.duckdb") if _NAME.match(p.name))
+    names = sorted(p.name for p in folder.iterdir() if _NAME.match(p.name))
     for old in names[:-keep]:
         if old != current:
             (folder / old).unlink(missing_ok=True)

@@ -266,5 +266,4 @@ def download_posts(n, cascade_id):
     """Every post of the cascade (not aggregated) with account, bot score and reasons."""
     if not n:
         return no_update
-    nodes = queries.run(dq.cascade_nodes, cascade_id).drop("t")
-    return send(nodes, f"cascade_{cascade_id}")
+    return send(queries.run(dq.cascade_posts, cascade_id), f"cascade_{cascade_id}")
