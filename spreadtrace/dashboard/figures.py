@@ -239,7 +239,9 @@ def _edge_kinds(nodes: pl.DataFrame) -> np.ndarray:
     return kinds
 
 
-def cascade(nodes: pl.DataFrame, *, title: str = "", gl: bool = True) -> dict:
+def cascade(
+    nodes: pl.DataFrame, *, title: str = "", gl: bool = True, equal_aspect: bool = True
+) -> dict:
     """The share network of one cascade, as a figure dict.
 
     Nodes coloured by bot score, sized by reach (log of descendants), coordinated
@@ -306,7 +308,8 @@ def cascade(nodes: pl.DataFrame, *, title: str = "", gl: bool = True) -> dict:
         "showlegend": True,
         "legend": {"orientation": "h", "y": -0.02},
         "xaxis": {"visible": False},
-        "yaxis": {"visible": False, "scaleanchor": "x"},
+        # Radial drawings need equal axes to stay round; top-down trees use the space.
+        "yaxis": {"visible": False, **({"scaleanchor": "x"} if equal_aspect else {})},
         "dragmode": "pan",
         "uirevision": "cascade",
         "clickmode": "event",

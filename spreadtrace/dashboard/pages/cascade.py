@@ -164,7 +164,8 @@ def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
 )
 def render(cascade_id, layout_kind):
     """The network figure (WebGL), the aggregation note if any, and the timeline."""
-    graph = queries.cascade_graph(cascade_id, radial=radial_for(cascade_id, layout_kind))
+    radial = radial_for(cascade_id, layout_kind)
+    graph = queries.cascade_graph(cascade_id, radial=radial)
     title = f"{graph.posts:,} posts"
     note = None
     if graph.note:
@@ -174,7 +175,7 @@ def render(cascade_id, layout_kind):
         {"id": cascade_id, "layout": layout_kind if layout_kind in ("radial", "tree") else ""},
     )
     return (
-        figures.cascade(graph.nodes, title=title),
+        figures.cascade(graph.nodes, title=title, equal_aspect=radial),
         note,
         figures.cascade_timeline(graph.nodes),
         state,
