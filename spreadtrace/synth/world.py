@@ -487,7 +487,7 @@ class _Generator:
         """Originals of big accounts that go supercritical; returns (roots, active keys).
 
         Each event's root is one of the most-followed humans outside groups (the top
-        0.5% of a platform, the first event on the largest platform); a share
+        0.05% of a platform, at least 3; the first event on the largest platform); a share
         ``viral_root_reach`` of its followers reshare it (broadcast: it trends), and
         from there it spreads with ``p = viral_branching / mean followers`` per
         follow edge, so each resharer
