@@ -39,6 +39,7 @@ def _register() -> None:
     # Each command lives in its own module; importing registers it on `main`.
     from spreadtrace.cli import (
         build,  # noqa: F401
+        demo,  # noqa: F401
         export_graph,  # noqa: F401
         ingest,  # noqa: F401
         init,  # noqa: F401

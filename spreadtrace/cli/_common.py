@@ -31,8 +31,8 @@ from spreadtrace.errors import SpreadtraceError
 from spreadtrace.progress import ProgressFn
 
 # Messages and progress go to stderr; stdout is for data (summaries, --json).
-err_console = Console(stderr=True)
-out_console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # never wrap: logs and cron mail
+out_console = Console(soft_wrap=True)
 
 
 class Settings:
