@@ -39,7 +39,7 @@ def export_graph(settings: Settings, cascade_id: str, fmt: str, out: Path) -> No
 
     \b
     Example:
-        spreadtrace --db work.duckdb export-graph 1926565073075 --format gexf --out c.gexf
+        spreadtrace --db work.duckdb export-graph 1775039262424 --format gexf --out c.gexf
     """
     with Store.open(settings.db, read_only=True) as store:
         G = load_cascade(store, cascade_id)
