@@ -9,7 +9,32 @@ from tests.conftest import REPO
 
 
 def _commands():
-    return sorted(main.commands)
+    import click
+
+    return main.list_commands(click.Context(main))
+
+
+def test_every_command_module_registers_its_command():
+    import click
+
+    from spreadtrace.cli import COMMANDS
+
+    ctx = click.Context(main)
+    for name in COMMANDS:
+        command = main.get_command(ctx, name)
+        assert command is not None and command.name == name, name
+
+
+def test_cli_start_up_does_not_import_the_heavy_stacks():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from spreadtrace.cli import main; "
+        "print(sorted(m for m in ('igraph', 'networkx', 'dash', 'plotly', 'polars') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_every_command_has_help_with_an_example(runner):

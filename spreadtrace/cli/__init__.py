@@ -6,14 +6,44 @@ into a one-line message with a documented exit code.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from spreadtrace import __version__
 from spreadtrace.cli._common import Settings
 from spreadtrace.store import DEFAULT_DB
 
+# Each command lives in its own module (spreadtrace/cli/<module>.py) and registers
+# itself on `main` when imported. The group imports a command's module only when that
+# command runs (or help lists it), so `spreadtrace ingest` from cron does not pay for
+# importing the graph and dashboard stacks: start-up is part of every scheduled job.
+COMMANDS: dict[str, str] = {
+    "build": "build",
+    "demo": "demo",
+    "export-graph": "export_graph",
+    "ingest": "ingest",
+    "init": "init",
+    "report": "report",
+    "run": "run",
+    "serve": "serve",
+    "synth": "synth",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"spreadtrace.cli.{COMMANDS[cmd_name]}")
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     envvar="SPREADTRACE_DB",
@@ -33,21 +63,3 @@ def main(ctx: click.Context, db: str) -> None:
         spreadtrace --db work.duckdb ingest exports/*.jsonl.gz
     """
     ctx.obj = Settings(db)
-
-
-def _register() -> None:
-    # Each command lives in its own module; importing registers it on `main`.
-    from spreadtrace.cli import (
-        build,  # noqa: F401
-        demo,  # noqa: F401
-        export_graph,  # noqa: F401
-        ingest,  # noqa: F401
-        init,  # noqa: F401
-        report,  # noqa: F401
-        run,  # noqa: F401
-        serve,  # noqa: F401
-        synth,  # noqa: F401
-    )
-
-
-_register()
