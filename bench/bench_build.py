@@ -165,13 +165,16 @@ def _child_incremental(db: str, new: int) -> None:
                 INSERT INTO posts (post_id, account_id, created_at, parent_id, kind, platform,
                                    ingest_run_id)
                 WITH p AS (SELECT post_id, account_id, row_number() OVER () - 1 AS k FROM posts),
-                     n AS (SELECT count(*) AS c FROM posts)
-                SELECT 'new-' || g.range, q.account_id,
-                       TIMESTAMPTZ '2024-04-01 00:00:00+00' + to_seconds(g.range),
+                     n AS (SELECT count(*) AS c FROM posts),
+                     g AS (
+                         SELECT range AS i, hash(range, 1) % (SELECT c FROM n) AS k1,
+                                hash(range, 2) % (SELECT c FROM n) AS k2
+                         FROM range(?)
+                     )
+                SELECT 'new-' || g.i, q.account_id,
+                       TIMESTAMPTZ '2024-04-01 00:00:00+00' + to_seconds(g.i),
                        p.post_id, 'repost', 'twitter', 0
-                FROM range(?) g
-                JOIN p ON p.k = hash(g.range, 1) % (SELECT c FROM n)
-                JOIN p q ON q.k = hash(g.range, 2) % (SELECT c FROM n)
+                FROM g JOIN p ON p.k = g.k1 JOIN p q ON q.k = g.k2
                 """,
                 [new],
             )
