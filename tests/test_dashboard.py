@@ -128,7 +128,7 @@ def test_cascade_figure_colours_sizes_outlines_and_escapes(world):
     names = {t.name for t in fig.data}
     assert {"parent explicit", "parent inferred", "coordinated account"} <= names
     # Hostile handles reach plotly escaped: no raw tag survives in any label.
-    labels = " ".join(nodes_trace.hovertext)
+    labels = " ".join(" ".join(map(str, row)) for row in nodes_trace.customdata)
     assert "<script>" not in labels and "&lt;script&gt;" in labels
     # Timeline: bots + others add up to every post.
     assert sum(t.y[-1] for t in timeline.data if len(t.y)) == world["big"]
@@ -145,7 +145,7 @@ def test_replay_fades_later_posts(world):
 
 def test_click_node_shows_account_as_text(world):
     ca = page("cascade")
-    panel = ca.click_node({"points": [{"customdata": "acc0003"}]})
+    panel = ca.click_node({"points": [{"customdata": ["acc0003", "x", "", "", "0"]}]})
     texts = _texts(panel)
     assert HOSTILE_HANDLE in texts  # shown verbatim, as a text node
     assert not any(isinstance(c, html.Iframe) for c in [panel])
@@ -161,8 +161,8 @@ def test_large_cascade_is_aggregated_with_a_label(world):
     agg = graph.nodes.filter(pl.col("aggregate"))
     assert agg["count"].sum() + graph.nodes.filter(~pl.col("aggregate")).height == world["big"]
     fig = go.Figure(figures.cascade(graph.nodes))
-    hover = " ".join(fig.data[figures.node_trace_index(graph.nodes)].hovertext)
-    assert "(aggregated)" in hover
+    rows = fig.data[figures.node_trace_index(graph.nodes)].customdata
+    assert any(row[1].endswith("posts, aggregated") and row[0] == "" for row in rows)
 
 
 def test_downloads_are_complete_and_neutralise_formulas(world):

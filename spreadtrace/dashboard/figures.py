@@ -145,46 +145,44 @@ def _escaped(expr: pl.Expr, limit: int) -> pl.Expr:
     )
 
 
-def _hover(nodes: pl.DataFrame) -> list[str]:
-    """Hover labels: account, time, bot score with its first reason, reach, cluster.
+HOVER_REASONS_MAX = 5000
+"""Above this many nodes, hover labels leave out the bot reason (the account panel a
+click opens has all reasons): the labels are most of a large cascade's payload."""
+
+
+HOVER_TEMPLATE = (
+    "<b>%{customdata[1]}</b> (%{customdata[5]})<br>%{customdata[2]}<br>"
+    "%{customdata[3]}<br>reach %{customdata[4]}<extra></extra>"
+)
+"""The node tooltip: the markup is sent once; per node only escaped values travel."""
+
+
+def _hover(nodes: pl.DataFrame) -> list[tuple]:
+    """Per-node tooltip values for :data:`HOVER_TEMPLATE`: (account_id, handle, time,
+    bot score with its first reason, reach, account_id escaped for display).
+    ``customdata[0]`` is the raw account id the click handler opens (empty for an
+    aggregate node); everything shown is escaped.
 
     Built column-wise (polars), since a cascade may have 50,000 nodes; the full
     reasons are in the account panel a click opens.
     """
-    when = pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").fill_null("")
+    reasons = nodes.height <= HOVER_REASONS_MAX
     first_reason = pl.col("bot_reasons").fill_null("").str.split("; ").list.first()
-    post = pl.concat_str(
-        [
-            pl.lit("<b>"),
-            _escaped(pl.coalesce("handle", "account_id"), 60),
-            pl.lit("</b> ("),
-            _escaped(pl.col("account_id"), 40),
-            pl.lit(")<br>"),
-            when,
-            pl.lit("<br>bot score "),
-            pl.col("bot_score").round(2).cast(pl.String),
-            pl.lit(": "),
-            _escaped(first_reason, 90),
-            pl.lit("<br>reach "),
-            pl.col("descendants").cast(pl.String),
-            pl.when(pl.col("cluster_id").is_not_null())
-            .then(pl.lit("<br>coordination cluster ") + _escaped(pl.col("cluster_id"), 40))
-            .otherwise(pl.lit("")),
-        ]
-    )
-    agg = pl.concat_str(
-        [
-            pl.lit("<b>+"),
-            pl.col("count").cast(pl.String),
-            pl.lit(" posts</b> (aggregated)<br>from "),
-            when,
-            pl.lit("<br>"),
-            _escaped(pl.col("bot_reasons"), 120),
-        ]
-    )
-    return nodes.select(pl.when(pl.col("aggregate")).then(agg).otherwise(post).alias("h"))[
-        "h"
-    ].to_list()
+    score = pl.lit("bot score ") + pl.col("bot_score").round(2).cast(pl.String)
+    if reasons:
+        score = score + pl.lit(": ") + _escaped(first_reason, 90)
+    agg = pl.col("aggregate")
+    return nodes.select(
+        pl.when(agg).then(pl.lit("")).otherwise(pl.col("account_id").fill_null("")).alias("a"),
+        pl.when(agg)
+        .then(pl.lit("+") + pl.col("count").cast(pl.String) + pl.lit(" posts, aggregated"))
+        .otherwise(_escaped(pl.coalesce("handle", "account_id"), 60))
+        .alias("h"),
+        pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").fill_null("").alias("t"),
+        pl.when(agg).then(_escaped(pl.col("bot_reasons"), 120)).otherwise(score).alias("s"),
+        pl.col("descendants").cast(pl.String).alias("r"),
+        _escaped(pl.col("account_id"), 40).alias("e"),
+    ).rows()
 
 
 @functools.cache
@@ -247,7 +245,7 @@ def cascade(
     Nodes coloured by bot score, sized by reach (log of descendants), coordinated
     accounts ringed, edges styled by how the parent was decided (explicit, inferred,
     root, aggregate). WebGL (``gl=True``) keeps 50,000 nodes interactive; ``gl=False``
-    is the SVG baseline the benchmark compares against. ``customdata`` holds the
+    is the SVG baseline the benchmark compares against. ``customdata[0]`` holds the
     account id. A plain dict rather than ``go.Figure``: plotly's validation of 50,000
     element arrays costs seconds per request (measured in bench/RESULTS.md).
     """
@@ -276,9 +274,8 @@ def cascade(
                 "line": {"width": 0.3, "color": "#444"},
                 "colorbar": {"title": {"text": "bot score"}, "thickness": 12},
             },
-            "customdata": nodes["account_id"].fill_null("").to_list(),
-            "hovertext": _hover(nodes),
-            "hoverinfo": "text",
+            "customdata": _hover(nodes),
+            "hovertemplate": HOVER_TEMPLATE,
             "selected": {"marker": {"opacity": 1.0}},
             "unselected": {"marker": {"opacity": 0.07}},
         }

@@ -254,7 +254,8 @@ def click_node(click):
     """Clicking a node opens its account panel."""
     if not click or not click.get("points"):
         return no_update
-    return account_panel(click["points"][0].get("customdata"))
+    data = click["points"][0].get("customdata")
+    return account_panel(data[0] if isinstance(data, list | tuple) and data else data)
 
 
 @callback(
