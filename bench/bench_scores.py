@@ -2,6 +2,10 @@
 with the QUT coordination-network-toolkit on the same reposts and window.
 
 Run: ``.venv/bin/python -m bench scores [--posts=5000000] [--qut-posts=N] [--dir=PATH]``
+or, on a prebuilt store (ingested, cascades stage committed):
+``.venv/bin/python -m bench scores --store=PATH [--stages=accounts,narratives] [--no-qut]``
+which times both scoring stages, each in its own subprocess (wall, CPU over all threads,
+peak RSS, per-step times), inside rolled-back transactions.
 
 1. Scoring: a synthetic world of ``--posts`` posts (``spreadtrace.synth``, seed 4242),
    ingested into a store (both cached under ``--dir``); the accounts stage
@@ -93,6 +97,98 @@ def bench_scoring(db: Path, repeats: int) -> float:
     return med
 
 
+def _stage_child(db: Path, stage: str, repeats: int) -> None:
+    """Time one scoring stage in this (fresh) process; print one JSON line.
+
+    Runs inside a rolled-back transaction each time, so the store is unchanged. The
+    narratives stage reads the accounts stage's tables: when they are empty, the
+    accounts stage is run and committed once first (untimed). Per-step times come
+    from the stage's progress callbacks.
+    """
+    import json
+
+    from spreadtrace.pipeline import accounts, narratives
+    from spreadtrace.store import Store
+
+    runs = []
+    with Store.open(db) as store:
+        con = store.con
+        posts = con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+        if (
+            stage == "narratives"
+            and not con.execute("SELECT count(*) FROM account_scores").fetchall()[0][0]
+        ):
+            with store.transaction():
+                accounts.run(store, 1, accounts.AccountParams())
+        for _ in range(repeats):
+            marks: list[tuple[str, int, float]] = []
+
+            def progress(task: str, done: int, total: int | None, marks: list = marks) -> None:
+                marks.append((task, done, time.perf_counter()))
+
+            con.execute("BEGIN TRANSACTION")
+            c0, t0 = time.process_time(), time.perf_counter()
+            if stage == "accounts":
+                counts = accounts.run(store, 1, accounts.AccountParams(), progress=progress)
+            else:
+                counts = narratives.run(store, 1, narratives.NarrativeParams(), progress=progress)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            con.execute("ROLLBACK")
+            steps = [
+                (f"{a[0]} {a[1]}->{b[1]}", round(b[2] - a[2], 2))
+                for a, b in zip(marks, marks[1:], strict=False)
+                if b[2] - a[2] > 0.05
+            ]
+            runs.append({"wall": wall, "cpu": cpu, "steps": steps})
+    out = {
+        "stage": stage,
+        "posts": posts,
+        "runs": runs,
+        "counts": counts,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def bench_stages(db: Path, repeats: int, stages: list[str]) -> None:
+    """Each scoring stage in its own subprocess (its own peak RSS); medians of ``repeats``."""
+    import json
+    import subprocess
+    import sys
+
+    for stage in stages:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench",
+                "scores",
+                f"--child={stage}",
+                f"--store={db}",
+                f"--repeats={repeats}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        res = json.loads(line.removeprefix("RESULT "))
+        walls = [r["wall"] for r in res["runs"]]
+        cpus = [r["cpu"] for r in res["runs"]]
+        med = statistics.median(walls)
+        with open("/proc/loadavg") as fh:
+            load = fh.read().split()[:3]
+        print(
+            f"{stage} stage on {res['posts']:,} posts: wall median {med:.1f} s "
+            f"({', '.join(f'{w:.1f}' for w in walls)}), CPU median {statistics.median(cpus):.1f} s "
+            f"(all threads), {res['posts'] / med:,.0f} posts/s, peak RSS {res['peak_rss_mb']:,.0f} MB; "
+            f"load average {' '.join(load)}",
+            flush=True,
+        )
+        print(f"  steps (last run): {res['runs'][-1]['steps']}")
+        print(f"  counts: {res['counts']}", flush=True)
+
+
 def _reposts(db: Path, limit: int) -> pl.DataFrame:
     from spreadtrace.store import Store
 
@@ -164,12 +260,25 @@ def main(argv: list[str]) -> None:
     posts = int(_arg(argv, "posts", "5000000"))
     qut_posts = int(_arg(argv, "qut-posts", "0"))
     repeats = int(_arg(argv, "repeats", "3"))
+    child = _arg(argv, "child", "")
+    store_arg = _arg(argv, "store", "")
+    if child:
+        _stage_child(Path(store_arg), child, repeats)
+        return
     root = Path(_arg(argv, "dir", os.path.join(tempfile.gettempdir(), "spreadtrace-bench")))
     root.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores shared with other jobs; figures are medians")
-    db = _store_for(posts, root)
-    if "--no-scoring" not in argv:
-        bench_scoring(db, repeats)
+    if store_arg:
+        # A prebuilt store (ingested, cascades built and committed): time both stages.
+        db = Path(store_arg)
+        stages = _arg(argv, "stages", "accounts,narratives").split(",")
+        bench_stages(db, repeats, [s for s in stages if s])
+        if "--no-qut" in argv:
+            return
+    else:
+        db = _store_for(posts, root)
+        if "--no-scoring" not in argv:
+            bench_scoring(db, repeats)
 
     reposts = _reposts(db, qut_posts)
     print(
