@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import importlib
 import io
 import json
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
+import dash
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -15,7 +18,7 @@ import polars as pl
 import pytest
 from dash import html
 
-from spreadtrace.dashboard import figures, queries
+from spreadtrace.dashboard import figures, ids, queries
 from spreadtrace.dashboard.components import search_string
 from spreadtrace.store import Store
 from spreadtrace.store import dashboard_queries as dq
@@ -37,6 +40,19 @@ def world(tmp_path_factory):
         _APP["app"] = create_app(str(db))  # registers the pages (one app per process)
     queries.use(str(db))
     return summary
+
+
+@contextmanager
+def dash_context(triggered: str):
+    """Run a callback as if ``triggered`` fired it (dash reads the context var)."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    token = context_value.set(AttributeDict(triggered_inputs=[{"prop_id": f"{triggered}.value"}]))
+    try:
+        yield
+    finally:
+        context_value.reset(token)
 
 
 def page(name):
@@ -114,42 +130,115 @@ def test_row_click_navigates_with_encoded_id(world):
     assert parse_qs(urlparse(href).query) == {"id": ["a b&c"]}
 
 
-def test_cascade_figure_colours_sizes_outlines_and_escapes(world):
+def arr(value) -> np.ndarray:
+    """A figure array as numpy: plotly's binary ``{"dtype", "bdata"}`` form or a list."""
+    if isinstance(value, dict) and "bdata" in value:
+        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return a.reshape([int(k) for k in value["shape"].split(",")]) if "shape" in value else a
+    return np.asarray(value)
+
+
+def test_cascade_figure_colours_sizes_outlines_and_is_binary(world):
     ca = page("cascade")
-    fig, note, timeline, state = ca.render("c000", "auto")
-    fig, timeline = go.Figure(fig), go.Figure(timeline)  # also validates the dicts
+    fig, note, timeline, drawn, replay, reset, state = ca.render("c000", "auto")
     assert note is None and state == {"path": "/cascade", "search": "?id=c000"}
-    nodes_trace = fig.data[figures.node_trace_index(queries.cascade_graph("c000").nodes)]
-    assert nodes_trace.type == "scattergl" and len(nodes_trace.x) == world["big"]
-    assert min(nodes_trace.marker.color) >= 0 and max(nodes_trace.marker.color) <= 1
-    # The root has the largest reach, so the largest marker.
-    assert nodes_trace.marker.size[0] == max(nodes_trace.marker.size)
-    # Edge traces by parent source; coordinated accounts ringed.
-    names = {t.name for t in fig.data}
+    assert reset is dash.no_update  # on load the slider already stands at the end
+    graph = queries.cascade_graph("c000", radial=drawn["radial"])
+    assert drawn["snapshot"] == queries.snapshot_id() and drawn["cascade_id"] == "c000"
+    nodes = fig["data"][drawn["node_trace"]]
+    assert nodes["type"] == "scattergl" and nodes["name"] == "posts"
+    x = arr(nodes["x"])
+    assert x.dtype == np.float32 and len(x) == world["big"]
+    assert np.allclose(x, graph.nodes["x"].to_numpy(), atol=1e-6)
+    color = arr(nodes["marker"]["color"])
+    assert color.min() >= 0 and color.max() <= 1
+    # Rows are in time order, root first; the root has the largest reach and marker.
+    t = graph.nodes["t"].to_numpy()
+    assert np.all(np.diff(t) >= 0) and graph.nodes["parent"][0] == -1
+    size = arr(nodes["marker"]["size"])
+    assert size[0] == size.max()
+    # customdata: (reach, hours after the first post, posts) per node, numbers only.
+    custom = arr(nodes["customdata"])
+    assert custom.shape == (world["big"], 3)
+    assert custom[:, 0].tolist() == graph.nodes["descendants"].to_list()
+    assert np.allclose(custom[:, 1], t / 3600, atol=0.006)
+    # Edges: one polyline per parent source, parent -> child, NaN between edges.
+    names = {tr["name"] for tr in fig["data"]}
     assert {"parent explicit", "parent inferred", "coordinated account"} <= names
-    # Hostile handles reach plotly escaped: no raw tag survives in any label.
-    labels = " ".join(" ".join(map(str, row)) for row in nodes_trace.customdata)
-    assert "<script>" not in labels and "&lt;script&gt;" in labels
-    # Timeline: bots + others add up to every post.
-    assert sum(t.y[-1] for t in timeline.data if len(t.y)) == world["big"]
+    parent = graph.nodes["parent"].to_numpy()
+    edge_x = np.concatenate(
+        [arr(tr["x"]) for tr in fig["data"] if tr["name"].startswith("parent ")]
+    ).reshape(-1, 3)
+    assert len(edge_x) == (parent >= 0).sum() and np.isnan(edge_x[:, 2]).all()
+    # No per-node text travels: no handle, escaped or not, is in the figure.
+    payload = json.dumps(fig)
+    assert "acc0003" not in payload and "script" not in payload
+    # Compact: binary arrays, about 70 bytes a node (was ~150 as JSON lists and labels).
+    assert len(payload) < 70 * world["big"] + len(json.dumps(figures._template())) + 4000
+    # Still a valid plotly figure; timeline: bots + others add up to every post.
+    go.Figure(fig)
+    timeline = go.Figure(timeline)
+    assert sum(tr.y[-1] for tr in timeline.data if len(tr.y)) == world["big"]
 
 
-def test_replay_fades_later_posts(world):
+def test_replay_steps_are_prefixes_matching_a_brute_force_count(world):
+    graph = queries.cascade_graph("c000")
+    nodes = graph.nodes
+    fig = figures.cascade(nodes)
+    replay = figures.replay_steps(nodes, 10)
+    t = nodes["t"].to_numpy()
+    parent = nodes["parent"].to_numpy()
+    source = nodes["parent_source"].to_list()
+    ring = nodes["cluster_id"].is_not_null().to_numpy()
+    assert replay["nodes"][0] == (t == 0).sum() and replay["nodes"][-1] == nodes.height
+    for step in range(11):
+        until = t.max() * step / 10
+        shared = t <= until
+        assert replay["nodes"][step] == shared.sum()
+        for trace, counts, per in replay["prefix"]:
+            name = fig["data"][trace]["name"]
+            if name == "coordinated account":
+                expected = (ring & shared).sum()
+            else:
+                kind = name.removeprefix("parent ")
+                expected = sum(
+                    1
+                    for i in range(nodes.height)
+                    if parent[i] >= 0 and shared[i] and source[i] == kind
+                )
+            assert counts[step] == per * expected, (name, step)
+    # At the end every value of every trace is shown.
+    for trace, counts, _per in replay["prefix"]:
+        assert counts[-1] == len(arr(fig["data"][trace]["x"]))
+    assert replay["times"][0] == f"{nodes['created_at'].min():%Y-%m-%dT%H:%M:%S}"
+
+
+def test_layout_change_resets_the_replay_slider(world):
     ca = page("cascade")
-    patch, _timeline = ca.replay(0, "c000", "auto")
-    index = figures.node_trace_index(queries.cascade_graph("c000").nodes)
-    ops = json.loads(json.dumps(patch.to_plotly_json()))["operations"]
-    selected = [op for op in ops if op["location"] == ["data", index, "selectedpoints"]]
-    assert selected and selected[0]["params"]["value"] == [0]  # only the root at t = 0
+    with dash_context(ids.CA_LAYOUT):
+        *_, reset, state = ca.render("c000", "tree")
+    assert reset == ca.STEPS and state["search"] == "?id=c000&layout=tree"
 
 
-def test_click_node_shows_account_as_text(world):
+def test_hover_and_click_find_the_node_by_row_and_show_text(world):
     ca = page("cascade")
-    panel = ca.click_node({"points": [{"customdata": ["acc0003", "x", "", "", "0"]}]})
+    _fig, _n, _tl, drawn, *_ = ca.render("c000", "auto")
+    graph = queries.cascade_graph("c000", radial=drawn["radial"])
+    i = graph.nodes["account_id"].to_list().index("acc0003")
+    event = {"points": [{"curveNumber": drawn["node_trace"], "pointNumber": i}]}
+    panel = ca.click_node(event, drawn)
     texts = _texts(panel)
     assert HOSTILE_HANDLE in texts  # shown verbatim, as a text node
-    assert not any(isinstance(c, html.Iframe) for c in [panel])
     assert "no bot-like signals" in texts or any("30 s" in t for t in texts)
+    line = _texts(html.Div(ca.hover_node(event, drawn)))
+    assert HOSTILE_HANDLE in line and any("(acc0003)" in t for t in line)
+    # Another trace (edges, rings) is not a post; a stale drawing says so.
+    other = {"points": [{"curveNumber": drawn["node_trace"] + 1, "pointNumber": 0}]}
+    assert ca.click_node(other, drawn) is dash.no_update
+    stale = {**drawn, "snapshot": "000000-old"}
+    assert "newer build" in ca.click_node(event, stale)
+    assert "newer build" in ca.hover_node(event, stale)
+    assert ca.hover_node({"points": []}, drawn) is dash.no_update
 
 
 def test_large_cascade_is_aggregated_with_a_label(world):
@@ -160,9 +249,14 @@ def test_large_cascade_is_aggregated_with_a_label(world):
     assert graph.note and "aggregate" in graph.note
     agg = graph.nodes.filter(pl.col("aggregate"))
     assert agg["count"].sum() + graph.nodes.filter(~pl.col("aggregate")).height == world["big"]
-    fig = go.Figure(figures.cascade(graph.nodes))
-    rows = fig.data[figures.node_trace_index(graph.nodes)].customdata
-    assert any(row[1].endswith("posts, aggregated") and row[0] == "" for row in rows)
+    fig = figures.cascade(graph.nodes)
+    nodes = fig["data"][figures.node_trace_index(graph.nodes)]
+    is_agg = graph.nodes["aggregate"].to_numpy()
+    assert np.array(nodes["marker"]["symbol"])[is_agg].tolist() == [1] * is_agg.sum()
+    custom = arr(nodes["customdata"])
+    assert custom[is_agg, 2].sum() == agg["count"].sum()  # posts per node in the tooltip
+    row = graph.nodes.row(int(np.flatnonzero(is_agg)[0]), named=True)
+    assert "posts drawn as one node" in " ".join(_texts(html.Div(page("cascade").hover_line(row))))
 
 
 def test_downloads_are_complete_and_neutralise_formulas(world):

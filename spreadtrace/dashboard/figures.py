@@ -9,6 +9,7 @@ becomes markup.
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 from collections.abc import Iterable
@@ -25,6 +26,8 @@ __all__ = [
     "bot_share_by_size",
     "cascade",
     "node_trace_index",
+    "replay_steps",
+    "typed",
     "cascade_timeline",
     "narrative_timeline",
     "coordination",
@@ -130,59 +133,37 @@ def bot_share_by_size(counts: pl.DataFrame, bins: int = 20) -> dict:
     )
 
 
-def _escaped(expr: pl.Expr, limit: int) -> pl.Expr:
-    """Vectorised :func:`text`: shorten, then escape ``&``, ``<``, ``>`` (in that order)."""
-    short = (
-        pl.when(expr.str.len_chars() > limit)
-        .then(expr.str.slice(0, limit - 1) + "…")
-        .otherwise(expr)
-    )
-    return (
-        short.fill_null("")
-        .str.replace_all("&", "&amp;", literal=True)
-        .str.replace_all("<", "&lt;", literal=True)
-        .str.replace_all(">", "&gt;", literal=True)
-    )
-
-
-HOVER_REASONS_MAX = 5000
-"""Above this many nodes, hover labels leave out the bot reason (the account panel a
-click opens has all reasons): the labels are most of a large cascade's payload."""
-
-
 HOVER_TEMPLATE = (
-    "<b>%{customdata[1]}</b> (%{customdata[5]})<br>%{customdata[2]}<br>"
-    "%{customdata[3]}<br>reach %{customdata[4]}<extra></extra>"
+    "bot score %{marker.color:.2f} · reach %{customdata[0]:,}<br>"
+    "+%{customdata[1]:,.2f} h after the first post<br>"
+    "%{customdata[2]:,} post(s) · click for the account<extra></extra>"
 )
-"""The node tooltip: the markup is sent once; per node only escaped values travel."""
+"""The node tooltip: numbers only, read from the binary arrays already sent. Who the
+account is (handle, time, reasons: untrusted text) is fetched for the hovered node
+only (the cascade page's hover line), so no per-node text travels with the figure."""
 
 
-def _hover(nodes: pl.DataFrame) -> list[tuple]:
-    """Per-node tooltip values for :data:`HOVER_TEMPLATE`: (account_id, handle, time,
-    bot score with its first reason, reach, account_id escaped for display).
-    ``customdata[0]`` is the raw account id the click handler opens (empty for an
-    aggregate node); everything shown is escaped.
+def typed(values: object, dtype: str = "f4") -> dict:
+    """A numeric array in plotly.js's binary form: ``{"dtype", "bdata": base64}``.
 
-    Built column-wise (polars), since a cascade may have 50,000 nodes; the full
-    reasons are in the account panel a click opens.
+    Why: a JSON list costs ~8 bytes a coordinate and a parse per number in the
+    browser; float32 in base64 costs 5.3 bytes and decodes in one pass (plotly.js
+    >= 2.28; plotly.py only does this itself for ``go.Figure``, which is too slow to
+    build for 50,000 points). ``float32`` keeps NaN, which breaks a line.
+
+    >>> typed([1.0, float("nan")])
+    {'dtype': 'f4', 'bdata': 'AACAPwAAwH8='}
+    >>> typed([[1, 2], [3, 4]], "u1")["shape"]
+    '2,2'
     """
-    reasons = nodes.height <= HOVER_REASONS_MAX
-    first_reason = pl.col("bot_reasons").fill_null("").str.split("; ").list.first()
-    score = pl.lit("bot score ") + pl.col("bot_score").round(2).cast(pl.String)
-    if reasons:
-        score = score + pl.lit(": ") + _escaped(first_reason, 90)
-    agg = pl.col("aggregate")
-    return nodes.select(
-        pl.when(agg).then(pl.lit("")).otherwise(pl.col("account_id").fill_null("")).alias("a"),
-        pl.when(agg)
-        .then(pl.lit("+") + pl.col("count").cast(pl.String) + pl.lit(" posts, aggregated"))
-        .otherwise(_escaped(pl.coalesce("handle", "account_id"), 60))
-        .alias("h"),
-        pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").fill_null("").alias("t"),
-        pl.when(agg).then(_escaped(pl.col("bot_reasons"), 120)).otherwise(score).alias("s"),
-        pl.col("descendants").cast(pl.String).alias("r"),
-        _escaped(pl.col("account_id"), 40).alias("e"),
-    ).rows()
+    a = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[dtype])
+    out = {"dtype": dtype, "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    if a.ndim > 1:
+        out["shape"] = ",".join(map(str, a.shape))
+    return out
+
+
+_NUMPY_TYPES = {"f4": np.float32, "f8": np.float64, "u1": np.uint8, "u4": np.uint32, "i4": np.int32}
 
 
 @functools.cache
@@ -196,45 +177,28 @@ def _r(a: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(a, dtype=np.float64), 4)
 
 
-def _edges(nodes: pl.DataFrame, gl: bool) -> list[dict]:
-    x = nodes["x"].to_numpy()
-    y = nodes["y"].to_numpy()
-    parent = nodes["parent"].to_numpy()
-    source = _edge_kinds(nodes)
-    traces = []
-    for kind, style in EDGE_STYLE.items():
-        child = np.flatnonzero((parent >= 0) & (source == kind))
-        if len(child) == 0:
-            continue
-        # One polyline per kind: parent -> child, then a gap (None).
-        gap = np.full(len(child), np.nan)
-        ex = np.column_stack([_r(x[parent[child]]), _r(x[child]), gap]).ravel()
-        ey = np.column_stack([_r(y[parent[child]]), _r(y[child]), gap]).ravel()
-        traces.append(
-            {
-                "type": "scattergl" if gl else "scatter",
-                "x": ex,
-                "y": ey,
-                "mode": "lines",
-                "line": {"width": 0.7, **style},
-                "hoverinfo": "skip",
-                "name": f"parent {kind}",
-            }
-        )
-    return traces
-
-
-def node_trace_index(nodes: pl.DataFrame) -> int:
-    """Index of the node trace in :func:`cascade`'s figure (after the edge traces)."""
-    parent = nodes["parent"].to_numpy()
-    return len(set(_edge_kinds(nodes)[parent >= 0].tolist()))
-
-
 def _edge_kinds(nodes: pl.DataFrame) -> np.ndarray:
     kinds = nodes["parent_source"].fill_null("explicit").to_numpy().astype(object)
     known = np.isin(kinds, list(EDGE_STYLE))
     kinds[~known] = "inferred"
     return kinds
+
+
+def _edge_groups(nodes: pl.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """(kind, child node indices ascending) per edge style present, in EDGE_STYLE order."""
+    parent = nodes["parent"].to_numpy()
+    source = _edge_kinds(nodes)
+    groups = []
+    for kind in EDGE_STYLE:
+        child = np.flatnonzero((parent >= 0) & (source == kind))
+        if len(child):
+            groups.append((kind, child))
+    return groups
+
+
+def node_trace_index(nodes: pl.DataFrame) -> int:
+    """Index of the node trace in :func:`cascade`'s figure (after the edge traces)."""
+    return len(_edge_groups(nodes))
 
 
 def cascade(
@@ -245,36 +209,62 @@ def cascade(
     Nodes coloured by bot score, sized by reach (log of descendants), coordinated
     accounts ringed, edges styled by how the parent was decided (explicit, inferred,
     root, aggregate). WebGL (``gl=True``) keeps 50,000 nodes interactive; ``gl=False``
-    is the SVG baseline the benchmark compares against. ``customdata[0]`` holds the
-    account id. A plain dict rather than ``go.Figure``: plotly's validation of 50,000
-    element arrays costs seconds per request (measured in bench/RESULTS.md).
+    is the SVG baseline the benchmark compares against.
+
+    Every array is binary float32 (:func:`typed`) and no per-node text is sent: a
+    20,000-node cascade is ~0.6 MB instead of 2.9 MB of JSON. Point ``i`` of the node
+    trace is row ``i`` of ``nodes``; each edge trace (one polyline per style, NaN
+    between edges) and the ring trace list their nodes in row order, so with rows
+    in time order the posts up to any moment are a prefix of every trace
+    (:func:`replay_steps`). A plain dict rather than ``go.Figure``: plotly's
+    validation of 50,000-element arrays costs seconds per request.
     """
     if nodes.height == 0:
         return empty("no such cascade in this snapshot")
     kind = "scattergl" if gl else "scatter"
-    reach = np.log1p(nodes["descendants"].to_numpy() + nodes["count"].to_numpy() - 1)
-    size = np.round(4 + 14 * reach / max(reach.max(), 1.0), 1)
+    count = nodes["count"].to_numpy()
+    descendants = nodes["descendants"].to_numpy()
+    reach = np.log1p(descendants + count - 1)
+    size = np.round(4 + 14 * reach / max(reach.max(), 1.0))
     agg = nodes["aggregate"].to_numpy()
-    x, y = _r(nodes["x"].to_numpy()), _r(nodes["y"].to_numpy())
-    traces = _edges(nodes, gl)
+    x = nodes["x"].to_numpy().astype(np.float32)
+    y = nodes["y"].to_numpy().astype(np.float32)
+    parent = nodes["parent"].to_numpy()
+    traces = []
+    for edge_kind, child in _edge_groups(nodes):
+        # One polyline per kind: parent -> child, then a gap (NaN).
+        gap = np.full(len(child), np.nan, dtype=np.float32)
+        traces.append(
+            {
+                "type": kind,
+                "x": typed(np.column_stack([x[parent[child]], x[child], gap]).ravel()),
+                "y": typed(np.column_stack([y[parent[child]], y[child], gap]).ravel()),
+                "mode": "lines",
+                "line": {"width": 0.7, **EDGE_STYLE[edge_kind]},
+                "hoverinfo": "skip",
+                "name": f"parent {edge_kind}",
+            }
+        )
+    t_hours = nodes["t"].to_numpy().astype(np.float64) / 3600.0
     traces.append(
         {
             "type": kind,
-            "x": x,
-            "y": y,
+            "x": typed(x),
+            "y": typed(y),
             "mode": "markers",
             "name": "posts",
             "marker": {
-                "size": size,
-                "color": np.round(nodes["bot_score"].to_numpy(), 3),
+                "size": typed(size, "u1"),
+                "color": typed(nodes["bot_score"].fill_null(0.0).to_numpy()),
                 "colorscale": BOT_SCALE,
                 "cmin": 0,
                 "cmax": 1,
-                "symbol": np.where(agg, "square", "circle") if agg.any() else "circle",
+                # Aggregates are squares (symbol 1); the list exists only when there are any.
+                "symbol": agg.astype(np.int8).tolist() if agg.any() else "circle",
                 "line": {"width": 0.3, "color": "#444"},
                 "colorbar": {"title": {"text": "bot score"}, "thickness": 12},
             },
-            "customdata": _hover(nodes),
+            "customdata": typed(np.column_stack([descendants, np.round(t_hours, 2), count])),
             "hovertemplate": HOVER_TEMPLATE,
             "selected": {"marker": {"opacity": 1.0}},
             "unselected": {"marker": {"opacity": 0.07}},
@@ -285,12 +275,12 @@ def cascade(
         traces.append(
             {
                 "type": kind,
-                "x": x[coord],
-                "y": y[coord],
+                "x": typed(x[coord]),
+                "y": typed(y[coord]),
                 "mode": "markers",
                 "name": "coordinated account",
                 "marker": {
-                    "size": size[coord] + 5,
+                    "size": typed(size[coord] + 5, "u1"),
                     "symbol": "circle-open",
                     "color": "#6a0dad",
                     "line": {"width": 1.5, "color": "#6a0dad"},
@@ -313,6 +303,51 @@ def cascade(
         "hovermode": "closest",
     }
     return {"data": traces, "layout": layout}
+
+
+def replay_steps(nodes: pl.DataFrame, steps: int) -> dict:
+    """What the growth replay shows at each of ``steps + 1`` slider positions.
+
+    For step s (posts up to ``s / steps`` of the cascade's duration): ``nodes[s]``,
+    how many leading rows (rows are in time order) are shared by then, ``prefix``:
+    per trace of :func:`cascade`'s figure whose points follow the rows (edge traces,
+    3 values per edge; the ring trace, 1), how many leading values to keep, and
+    ``times[s]``, the moment as ISO text for the timeline's marker. The browser
+    slices its arrays with these counts (a clientside callback), so moving the
+    slider sends nothing over the network and hides later edges and rings too.
+
+    >>> import polars as pl
+    >>> nodes = pl.DataFrame({"t": [0.0, 5.0, 10.0], "parent": [-1, 0, 0],
+    ...     "parent_source": ["root", "explicit", "explicit"], "cluster_id": [None, "k", None],
+    ...     "created_at": [None, None, None]})
+    >>> r = replay_steps(nodes, 2)
+    >>> r["nodes"], r["prefix"]
+    ([1, 2, 3], [[0, [0, 3, 6], 3], [2, [0, 1, 1], 1]])
+    """
+    t = nodes["t"].to_numpy().astype(np.float64)
+    until = t.max(initial=0.0) * np.arange(steps + 1) / steps if len(t) else np.zeros(steps + 1)
+    k = np.searchsorted(t, until, side="right")
+    k[-1] = len(t)
+    prefix = []
+    groups = _edge_groups(nodes)
+    for i, (_kind, child) in enumerate(groups):
+        prefix.append([i, (3 * np.searchsorted(child, k)).tolist(), 3])
+    coord = np.flatnonzero(nodes["cluster_id"].is_not_null().to_numpy())
+    if len(coord):
+        prefix.append([len(groups) + 1, np.searchsorted(coord, k).tolist(), 1])
+    first = nodes["created_at"].min() if "created_at" in nodes.columns else None
+    times = (
+        [f"{first + timedelta(seconds=float(u)):%Y-%m-%dT%H:%M:%S}" for u in until]
+        if first is not None
+        else [None] * (steps + 1)
+    )
+    return {
+        "steps": steps,
+        "nodes": k.tolist(),
+        "node_trace": len(groups),
+        "prefix": prefix,
+        "times": times,
+    }
 
 
 TIMELINE_POINTS = 2000

@@ -36,6 +36,10 @@ CA_SLIDER = "ca-slider"
 CA_TIMELINE = "ca-timeline"
 CA_ACCOUNT = "ca-account"
 CA_LAYOUT = "ca-layout"
+CA_HOVER = "ca-hover"  # the hovered post: account, time, reasons
+CA_DRAWN = "ca-drawn"  # what the figure shows: cascade, layout, snapshot
+CA_REPLAY = "ca-replay"  # figures.replay_steps for the clientside replay
+CA_REPLAY_SINK = "ca-replay-sink"  # dummy output of the clientside replay
 CA_DOWNLOAD_BTN = "ca-download-btn"
 CA_DOWNLOAD = "ca-download"
 

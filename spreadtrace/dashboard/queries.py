@@ -24,7 +24,16 @@ from spreadtrace.store import dashboard_queries as dq
 from spreadtrace.store.dashboard_queries import CascadeFilter
 from spreadtrace.store.snapshot import SnapshotReader
 
-__all__ = ["use", "reader", "snapshot_id", "run", "cached", "CascadeFilter", "cascade_graph"]
+__all__ = [
+    "use",
+    "reader",
+    "snapshot_id",
+    "run",
+    "cached",
+    "CascadeFilter",
+    "CascadeGraph",
+    "cascade_graph",
+]
 
 MAX_NODES = 50_000
 """Cascades up to this many posts are drawn node by node (WebGL); larger ones are
@@ -67,12 +76,16 @@ def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def cached(name: str, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(con, *args)`` cached per (snapshot id, name, args)."""
     with reader().lease() as (con, sid):
-        key = (sid, name, args)
-        with _cache_lock:
-            if key in _cache:
-                _cache.move_to_end(key)
-                return _cache[key]
-        value = fn(con, *args)
+        return _cached(con, sid, name, fn, args)
+
+
+def _cached(con: Any, sid: str, name: str, fn: Callable[..., Any], args: tuple) -> Any:
+    key = (sid, name, args)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = fn(con, *args)
     with _cache_lock:
         _cache[key] = value
         while len(_cache) > _CACHE_SIZE:
@@ -97,13 +110,17 @@ class CascadeGraph:
 
     ``nodes`` columns: those of :func:`dashboard_queries.cascade_nodes` plus ``x``, ``y``,
     ``parent`` (index of the drawn parent, -1 for the root), ``count`` (posts the node
-    stands for: 1, or k for an aggregate) and ``aggregate`` (bool).
+    stands for: 1, or k for an aggregate) and ``aggregate`` (bool). Rows are in time
+    order (``t``, then depth), root first, so the posts shared up to any moment are a
+    prefix: the growth replay shows a prefix of each trace. ``snapshot`` is the id of
+    the snapshot it was read from; a drawn node's row number identifies it there.
     """
 
     nodes: pl.DataFrame
     posts: int
     drawn_posts: int
     note: str | None
+    snapshot: str | None = None
 
 
 def _aggregate(nodes: pl.DataFrame, parent: np.ndarray, limit: int) -> tuple[pl.DataFrame, str]:
@@ -192,16 +209,27 @@ def _aggregate(nodes: pl.DataFrame, parent: np.ndarray, limit: int) -> tuple[pl.
     return out, note
 
 
-def cascade_graph(cascade_id: str, *, radial: bool = True, limit: int = MAX_NODES) -> CascadeGraph:
-    """A cascade's drawn nodes with layout, cached per snapshot."""
-    return cached("cascade_graph", _cascade_graph, cascade_id, radial, limit)
+def cascade_graph(
+    cascade_id: str, *, radial: bool = True, limit: int = MAX_NODES, snapshot: str | None = None
+) -> CascadeGraph | None:
+    """A cascade's drawn nodes with layout, cached per snapshot.
+
+    With ``snapshot``, None unless that snapshot is still the one served: a click on
+    node ``i`` of a drawing then never resolves to row ``i`` of a newer build.
+    """
+    with reader().lease() as (con, sid):
+        if snapshot is not None and snapshot != sid:
+            return None
+        return _cached(con, sid, "cascade_graph", _cascade_graph, (cascade_id, radial, limit, sid))
 
 
-def _cascade_graph(con: Any, cascade_id: str, radial: bool, limit: int) -> CascadeGraph:
+def _cascade_graph(
+    con: Any, cascade_id: str, radial: bool, limit: int, sid: str | None = None
+) -> CascadeGraph:
     nodes = dq.cascade_nodes(con, cascade_id)
     n = nodes.height
     if n == 0:
-        return CascadeGraph(nodes, 0, 0, None)
+        return CascadeGraph(nodes, 0, 0, None, sid)
     index = pl.DataFrame({"parent_id": nodes["post_id"], "parent": np.arange(n)})
     parent = (
         nodes.select("parent_id")
@@ -217,6 +245,13 @@ def _cascade_graph(con: Any, cascade_id: str, radial: bool, limit: int) -> Casca
         nodes = nodes.with_columns(
             parent=pl.Series(parent), count=pl.lit(1, dtype=pl.Int64), aggregate=pl.lit(False)
         )
+    # Time order (root first: earliest, and depth 0 breaks a tie), parents re-indexed.
+    order = np.lexsort((nodes["depth"].to_numpy(), nodes["t"].to_numpy()))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    parent = parent[order]
+    parent = np.where(parent >= 0, rank[np.maximum(parent, 0)], -1)
+    nodes = nodes[order].with_columns(parent=pl.Series(parent))
     xy = tree_layout(parent, radial=radial)
     nodes = nodes.with_columns(x=pl.Series(xy[:, 0]), y=pl.Series(xy[:, 1]))
-    return CascadeGraph(nodes, n, int(nodes["count"].sum()), note)
+    return CascadeGraph(nodes, n, int(nodes["count"].sum()), note, sid)

@@ -9,8 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dash
-import numpy as np
-from dash import Input, Output, Patch, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
 from spreadtrace.dashboard.components import download, kv, url_state
@@ -32,6 +31,14 @@ def radial_for(cascade_id: str, kind: str | None) -> bool:
         return kind == "radial"
     info = queries.run(dq.cascade_info, cascade_id)
     return info is not None and info["size"] > 300 and info["depth"] <= 10
+
+
+def _triggered_by() -> str | None:
+    """The id of the input that fired the running callback (None when called directly)."""
+    try:
+        return dash.ctx.triggered_id
+    except Exception:  # noqa: BLE001 -- no callback context: a plain function call
+        return None
 
 
 def _fmt(value: object, pattern: str = "{:.3f}") -> object:
@@ -91,6 +98,9 @@ def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=ids.CA_ID, data=id),
+            dcc.Store(id=ids.CA_DRAWN),
+            dcc.Store(id=ids.CA_REPLAY),
+            html.Div(id=ids.CA_REPLAY_SINK, hidden=True),
             html.H2(f"Cascade {id}"),
             html.Div(
                 [
@@ -113,6 +123,11 @@ def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
                                 id=ids.CA_GRAPH,
                                 style={"height": "620px"},
                                 config={"scrollZoom": True, "displaylogo": False},
+                            ),
+                            html.Div(
+                                "Hover over a post to see who shared it.",
+                                id=ids.CA_HOVER,
+                                className="muted hover-line",
                             ),
                             html.Label("replay growth: posts up to"),
                             dcc.Slider(
@@ -157,13 +172,21 @@ def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
     Output(ids.CA_GRAPH, "figure"),
     Output(ids.CA_NOTE, "children"),
     Output(ids.CA_TIMELINE, "figure"),
+    Output(ids.CA_DRAWN, "data"),
+    Output(ids.CA_REPLAY, "data"),
+    Output(ids.CA_SLIDER, "value"),
     Output(ids.URL_STATE, "data", allow_duplicate=True),
     Input(ids.CA_ID, "data"),
     Input(ids.CA_LAYOUT, "value"),
     prevent_initial_call="initial_duplicate",
 )
 def render(cascade_id, layout_kind):
-    """The network figure (WebGL), the aggregation note if any, and the timeline."""
+    """The network figure (WebGL, binary arrays), the aggregation note if any, the
+    timeline, what was drawn (for hover and click lookups) and the replay table.
+
+    The one callback the page runs on load; the slider is reset only when the layout
+    changes (on load it already stands at the end, so no second callback fires).
+    """
     radial = radial_for(cascade_id, layout_kind)
     graph = queries.cascade_graph(cascade_id, radial=radial)
     title = f"{graph.posts:,} posts"
@@ -174,39 +197,136 @@ def render(cascade_id, layout_kind):
         "/cascade",
         {"id": cascade_id, "layout": layout_kind if layout_kind in ("radial", "tree") else ""},
     )
+    drawn = {
+        "cascade_id": cascade_id,
+        "radial": radial,
+        "snapshot": graph.snapshot,
+        "node_trace": figures.node_trace_index(graph.nodes) if graph.nodes.height else 0,
+    }
+    replay = None
+    if graph.nodes.height:
+        replay = {**figures.replay_steps(graph.nodes, STEPS), "token": f"{graph.snapshot}/{radial}"}
+    reset = STEPS if _triggered_by() == ids.CA_LAYOUT else no_update
     return (
         figures.cascade(graph.nodes, title=title, equal_aspect=radial),
         note,
         figures.cascade_timeline(graph.nodes),
+        drawn,
+        replay,
+        reset,
         state,
     )
 
 
-@callback(
-    Output(ids.CA_GRAPH, "figure", allow_duplicate=True),
-    Output(ids.CA_TIMELINE, "figure", allow_duplicate=True),
+# The growth replay runs in the browser: it keeps a prefix of every trace (rows are in
+# time order, see figures.replay_steps) with Plotly.restyle, so later posts fade and
+# their edges and rings disappear, and moves the timeline's marker. Nothing is sent.
+dash.clientside_callback(
+    """
+    function(step, replay) {
+        const nu = window.dash_clientside.no_update;
+        const gd = document.querySelector('#ca-graph .js-plotly-plot');
+        if (!replay || !gd || !gd._fullData || step === null || step === undefined) {
+            return nu;
+        }
+        let full = gd._spreadtraceReplay;
+        if (!full || full.token !== replay.token || full.data !== gd.data) {
+            // Keep the full arrays of this drawing (a new figure replaces gd.data).
+            full = {token: replay.token, arrays: {}};
+            for (const [i] of replay.prefix) {
+                full.arrays[i] = [gd._fullData[i].x, gd._fullData[i].y];
+            }
+        }
+        const end = step >= replay.steps;
+        const k = replay.nodes[Math.min(step, replay.steps)];
+        const xs = [], ys = [], traces = [];
+        for (const [i, counts] of replay.prefix) {
+            const [x, y] = full.arrays[i];
+            const m = end ? x.length : counts[step];
+            xs.push(x.subarray ? x.subarray(0, m) : x.slice(0, m));
+            ys.push(y.subarray ? y.subarray(0, m) : y.slice(0, m));
+            traces.push(i);
+        }
+        const selected = end ? null : Array.from({length: k}, (_, i) => i);
+        Plotly.restyle(gd, {selectedpoints: [selected]}, [replay.node_trace]);
+        if (traces.length) {
+            Plotly.restyle(gd, {x: xs, y: ys}, traces);
+        }
+        full.data = gd.data;
+        gd._spreadtraceReplay = full;
+        const tl = document.querySelector('#ca-timeline .js-plotly-plot');
+        if (tl && tl._fullLayout) {
+            const at = end ? null : replay.times[step];
+            Plotly.relayout(tl, {shapes: at === null ? [] : [{
+                type: 'line', xref: 'x', yref: 'paper', x0: at, x1: at, y0: 0, y1: 1,
+                line: {color: '#888', dash: 'dot'}}]});
+        }
+        return end ? '' : String(k);
+    }
+    """,
+    Output(ids.CA_REPLAY_SINK, "children"),
     Input(ids.CA_SLIDER, "value"),
-    State(ids.CA_ID, "data"),
-    State(ids.CA_LAYOUT, "value"),
+    State(ids.CA_REPLAY, "data"),
     prevent_initial_call=True,
 )
-def replay(step, cascade_id, layout_kind):
-    """Fade the posts made after the slider's time (a Patch: the figure is not resent)."""
-    graph = queries.cascade_graph(cascade_id, radial=radial_for(cascade_id, layout_kind))
-    nodes = graph.nodes
-    if nodes.height == 0:
-        return no_update, no_update
-    t = nodes["t"].to_numpy()
-    until = float(t.max()) * (step if step is not None else STEPS) / STEPS
-    patch = Patch()
-    index = figures.node_trace_index(nodes)
-    if step is None or step >= STEPS:
-        patch["data"][index]["selectedpoints"] = None
-    else:
-        patch["data"][index]["selectedpoints"] = np.flatnonzero(t <= until).tolist()
-    return patch, figures.cascade_timeline(
-        nodes, until=until if step is not None and step < STEPS else None
+
+
+def _drawn_row(drawn: dict | None, point: dict) -> dict | str:
+    """The ``nodes`` row of the drawn post under the mouse, or why there is none."""
+    if not drawn:
+        return "The network is still loading."
+    graph = queries.cascade_graph(
+        drawn["cascade_id"], radial=bool(drawn["radial"]), snapshot=drawn["snapshot"]
     )
+    if graph is None:
+        return "A newer build was published since this drawing: reload the page."
+    i = point.get("pointNumber", point.get("pointIndex"))
+    if not isinstance(i, int) or not 0 <= i < graph.nodes.height:
+        return "Not a post of this drawing."
+    return graph.nodes.row(i, named=True)
+
+
+def _node_point(event: dict | None, drawn: dict | None) -> dict | None:
+    """The event's point on the node trace (the other traces take no hover)."""
+    if not event or not event.get("points"):
+        return None
+    point = event["points"][0]
+    if drawn and "node_trace" in drawn and point.get("curveNumber") != drawn["node_trace"]:
+        return None
+    return point
+
+
+def hover_line(row: dict) -> list:
+    """One line about a drawn post: account, time, bot score and first reason (as text)."""
+    when = f"{row['created_at']:%Y-%m-%d %H:%M:%S} UTC" if row["created_at"] else ""
+    if row["aggregate"]:
+        return [
+            html.B(f"{row['count']:,} posts drawn as one node"),
+            f" · from {when} · ",
+            row["bot_reasons"] or "",
+        ]
+    reason = (row["bot_reasons"] or "").split("; ")[0]
+    return [
+        html.B(row["handle"] or row["account_id"] or ""),
+        f" ({row['account_id']}) · {when} · bot score {row['bot_score']:.2f}",
+        f": {reason}" if reason else "",
+        f" · reach {row['descendants']:,}",
+    ]
+
+
+@callback(
+    Output(ids.CA_HOVER, "children"),
+    Input(ids.CA_GRAPH, "hoverData"),
+    State(ids.CA_DRAWN, "data"),
+    prevent_initial_call=True,
+)
+def hover_node(hover, drawn):
+    """Who shared the hovered post: fetched for that one node (not sent for every node)."""
+    point = _node_point(hover, drawn)
+    if point is None:
+        return no_update
+    row = _drawn_row(drawn, point)
+    return row if isinstance(row, str) else hover_line(row)
 
 
 def account_panel(account_id: str | None) -> html.Div | str:
@@ -248,14 +368,16 @@ def account_panel(account_id: str | None) -> html.Div | str:
 @callback(
     Output(ids.CA_ACCOUNT, "children"),
     Input(ids.CA_GRAPH, "clickData"),
+    State(ids.CA_DRAWN, "data"),
     prevent_initial_call=True,
 )
-def click_node(click):
-    """Clicking a node opens its account panel."""
-    if not click or not click.get("points"):
+def click_node(click, drawn):
+    """Clicking a node opens its account panel (the node found by its row number)."""
+    point = _node_point(click, drawn)
+    if point is None:
         return no_update
-    data = click["points"][0].get("customdata")
-    return account_panel(data[0] if isinstance(data, list | tuple) and data else data)
+    row = _drawn_row(drawn, point)
+    return row if isinstance(row, str) else account_panel(row["account_id"])
 
 
 @callback(
