@@ -122,7 +122,16 @@ def click_point(browser, graph_css: str, trace_name: str, point: int) -> None:
     """Click where plotly drew ``point`` of the named trace (a real mouse click)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    x, y = browser.execute_script(
+    x, y = _point_xy(browser, graph_css, trace_name, point)
+    actions = ActionChains(browser)
+    actions.w3c_actions.pointer_action.move_to_location(int(x), int(y))
+    actions.w3c_actions.pointer_action.click()
+    actions.perform()
+
+
+def _point_xy(browser, graph_css: str, trace_name: str, point: int) -> tuple[float, float]:
+    """Page coordinates of ``point`` of the named trace."""
+    return browser.execute_script(
         """
         const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
         const t = gd._fullData.find(t => t.name === arguments[1]);
@@ -134,9 +143,29 @@ def click_point(browser, graph_css: str, trace_name: str, point: int) -> None:
         trace_name,
         point,
     )
+
+
+TRACE_LENGTHS = """
+const gd = document.querySelector('#ca-graph .js-plotly-plot');
+const out = {};
+gd._fullData.filter(t => t.name !== 'posts').forEach(t => { out[t.name] = t.x.length; });
+return out;
+"""
+SELECTED_POSTS = """
+const gd = document.querySelector('#ca-graph .js-plotly-plot');
+const t = gd.data.find(t => t.name === 'posts');
+return t.selectedpoints ? Array.from(t.selectedpoints) : null;
+"""
+
+
+def hover_point(browser, graph_css: str, trace_name: str, point: int) -> None:
+    """Move the mouse over where plotly drew ``point`` of the named trace."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    x, y = _point_xy(browser, graph_css, trace_name, point)
     actions = ActionChains(browser)
+    actions.w3c_actions.pointer_action.move_to_location(int(x) + 3, int(y) + 3)
     actions.w3c_actions.pointer_action.move_to_location(int(x), int(y))
-    actions.w3c_actions.pointer_action.click()
     actions.perform()
 
 
@@ -174,6 +203,24 @@ def test_analyst_flow(browser, app_url, downloads):
         ),
         what="cascade network",
     )
+
+    # Hover the root node: the line under the network names its account.
+    hover_point(browser, "#ca-graph", "posts", 0)
+    wait(browser, lambda d: "acc0010" in text_of(d, "#ca-hover"), what="hover line")
+
+    # Replay the growth back to the first moment: later posts fade, and their edges
+    # and coordination rings are hidden too (in the browser, without a request).
+    full = browser.execute_script(TRACE_LENGTHS)
+    browser.execute_script("window.dash_clientside.set_props('ca-slider', {value: 0})")
+    wait(
+        browser,
+        lambda d: sum(d.execute_script(TRACE_LENGTHS).values()) == 0,
+        what="edges hidden at the first moment",
+    )
+    assert browser.execute_script(SELECTED_POSTS) == [0]  # only the root at t = 0
+    browser.execute_script("window.dash_clientside.set_props('ca-slider', {value: 50})")
+    wait(browser, lambda d: d.execute_script(TRACE_LENGTHS) == full, what="replay at the end")
+    assert browser.execute_script(SELECTED_POSTS) is None
 
     # Click the root node: the account panel shows its account (acc0010, user_10).
     click_point(browser, "#ca-graph", "posts", 0)
