@@ -355,3 +355,37 @@ def test_bulk_and_staged_paths_agree(tmp_path):
         assert _posts(bulk) == _posts(staged)
         q = "SELECT record_no, reason, raw FROM rejects WHERE path LIKE '%posts.csv' ORDER BY 1"
         assert bulk.con.execute(q).fetchall() == staged.con.execute(q).fetchall()
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_bulk_load_finds_rejects_whatever_the_line_endings(mem_store, tmp_path, eol):
+    # The bulk path skips its reject scan only when a line count proves there is
+    # nothing to find; line endings and quoted newlines must never fool it.
+    path = tmp_path / "posts.csv"
+    lines = [
+        "post_id,account_id,created_at,text",
+        'p1,alice,2024-05-01T10:00:00Z,"two\nlines"',
+        "p2,bob,not a time,x",
+        "p3,carol,2024-05-01T10:00:00Z,y",
+    ]
+    path.write_text(eol.join(lines) + eol, newline="")
+    r = ingest_file(mem_store, path)
+    assert (r.rows_read, r.rows_inserted, r.rows_rejected) == (3, 2, 1)
+    assert r.reject_reasons == {"unparseable created_at": 1}
+
+
+def test_in_file_copies_merge_in_file_order(mem_store, tmp_path):
+    # Copies of one post: the first record wins, later ones only fill its NULLs; an
+    # explicit 'original' that learns a parent from a later copy takes that copy's kind.
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        "post_id,account_id,created_at,parent_id,kind,text\n"
+        "p1,alice,2024-05-01T10:00:00Z,,original,\n"
+        "p1,mallory,2024-05-02T10:00:00Z,p0,quote,later text\n"
+        "p1,eve,2024-05-03T10:00:00Z,p9,reply,even later\n"
+    )
+    r = ingest_file(mem_store, path)
+    assert (r.rows_read, r.rows_inserted, r.rows_duplicate) == (3, 1, 2)
+    assert mem_store.con.execute(
+        "SELECT account_id, parent_id, kind, text FROM posts"
+    ).fetchall() == [("alice", "p0", "quote", "later text")]

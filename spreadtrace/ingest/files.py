@@ -71,11 +71,32 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     >>> content_hash(f.name)[:16]
     'ba7816bf8f01cfea'
     """
+    return _hash_and_count(path, count_lines=False)[0]
+
+
+def _hash_and_count(path: str | os.PathLike[str], *, count_lines: bool) -> tuple[str, int | None]:
+    """sha256 hex digest and, if asked, the number of lines (None when unsure).
+
+    Why count here: the bytes pass through anyway, and a line count lets the bulk
+    load prove a file had no rejected records without a second scan. A line ends at
+    ``\n``; a file with a bare ``\r`` anywhere (old Mac endings, or a ``\r\n`` cut by
+    a chunk border) gets None, and the caller scans instead.
+    """
     h = hashlib.sha256()
+    newlines = 0
+    sure = True
+    last = b""
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
-    return h.hexdigest()
+            if count_lines:
+                newlines += chunk.count(b"\n")
+                if b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):
+                    sure = False
+                last = chunk[-1:]
+    if not count_lines or not sure:
+        return h.hexdigest(), None
+    return h.hexdigest(), newlines + (1 if last not in (b"", b"\n") else 0)
 
 
 def ingest_file(
@@ -100,7 +121,8 @@ def ingest_file(
     emit(progress, task, 0, 3)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Hash while DuckDB reads: hashlib releases the GIL on large buffers.
-        hashing = pool.submit(content_hash, path)
+        count_lines = detected.container in ("csv", "tsv") and not detected.compressed
+        hashing = pool.submit(_hash_and_count, path, count_lines=count_lines)
         try:
             result = _one_transaction(store, path, detected, started, job_id, hashing, progress)
         except _StrictParserGaveUp:
@@ -123,14 +145,14 @@ def _one_transaction(
     detected: Detected,
     started: datetime,
     job_id: str | None,
-    hashing: Future[str],
+    hashing: Future[tuple[str, int | None]],
     progress: ProgressFn | None,
 ) -> FileResult:
     task = f"ingest {path.name}"
-    with store.transaction() as con:
+    with sql.insertion_order_restored(store.con), store.transaction() as con:
         run_id = sql.next_run_id(con)
         try:
-            result = _stage_and_merge(con, path, detected, run_id, started, progress, task)
+            result = _stage_and_merge(con, path, detected, run_id, started, progress, task, hashing)
         except _UNREADABLE as exc:
             if (
                 "invalid state" in str(exc)
@@ -141,7 +163,7 @@ def _one_transaction(
             raise InputError(
                 f"{path}: cannot read as {detected.format}: {_first_line(exc)}"
             ) from None
-        result.content_hash = hashing.result()
+        result.content_hash = hashing.result()[0]
         result.ingest_run_id = run_id
         main = sql.Counts(
             result.rows_read, result.rows_inserted, result.rows_duplicate, result.rows_rejected
@@ -215,6 +237,7 @@ def _stage_and_merge(
     started: datetime,
     progress: ProgressFn | None,
     task: str,
+    hashing: Future[tuple[str, int | None]],
 ) -> FileResult:
     result = FileResult(
         path=str(path), format=detected.format, content_hash=None, container=detected.container
@@ -225,7 +248,11 @@ def _stage_and_merge(
         sql.create_source_tables(con)
         bulk = kind == "posts" and sql.posts_empty(con)
         if bulk:
-            counts = sql.bulk_load_posts(con, source, run_id)
+            lines = hashing.result()[1]
+            # Data lines: all but the header.
+            counts = sql.bulk_load_posts(
+                con, source, run_id, lines=None if lines is None else lines - 1
+            )
         else:
             _stage(con, kind, source, started)
         sql.collect_parser_rejects(con, source)

@@ -30,6 +30,8 @@ parameters.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -398,33 +400,75 @@ def posts_empty(con: duckdb.DuckDBPyConnection) -> bool:
     return _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") == 0
 
 
-def bulk_load_posts(con: duckdb.DuckDBPyConnection, source: Source, run_id: int) -> Counts:
+@contextmanager
+def insertion_order_restored(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Restore the connection's ``preserve_insertion_order`` after the block.
+
+    A failed statement aborts the transaction, and no SET runs until it is rolled
+    back; then the restore is left to an outer ``insertion_order_restored`` around
+    the transaction (the ingest driver has one).
+    """
+    (previous,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        try:
+            con.execute(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
+        except duckdb.TransactionException:
+            if ok:
+                raise
+
+
+def bulk_load_posts(
+    con: duckdb.DuckDBPyConnection, source: Source, run_id: int, *, lines: int | None = None
+) -> Counts:
     """Load a canonical posts file into an *empty* ``posts`` table, without staging.
 
     Why: the first load is the big one (a backfill of millions of posts). Staging every
     row in a temp table and copying it again costs about as much as reading the file,
     so here the good rows go straight from DuckDB's reader into ``posts`` (one parse,
-    one write, like a plain ``CREATE TABLE AS``). A second, narrow scan reads only the
-    columns validation needs and keeps the rejected rows' numbers and reasons; their
-    raw text is fetched by a third scan only when there are rejects. Duplicates inside
-    the file are found afterwards in ``posts`` and merged (earliest copy wins, its NULLs
-    filled from the later ones), exactly as the staged path does.
+    one write, like a plain ``CREATE TABLE AS``).
+
+    The insert runs with ``preserve_insertion_order = false``: with order preserved,
+    DuckDB's batch insert leaves a dozen part-filled row groups behind at 5M rows,
+    which the next checkpoint merges and rewrites (~3 s of CPU, ~30% of the insert).
+    Nothing here depends on the physical row order: file order is the record number.
+
+    Were any records refused by validation? ``lines`` (the file's data lines, counted
+    while hashing, when known) settles it for free when every line is either a stored
+    post or a line the parser refused: each record occupies at least one line, so
+    equality leaves no room for a rejected one. Otherwise a count of the records the
+    reader accepts (it tokenises, but types and keeps nothing) says so cheaply, and
+    only when they differ does a narrow scan keep the rejected rows' numbers and
+    reasons (their raw text by a third scan). Duplicates inside the file are merged
+    from a rescan in record order (earliest copy wins, its NULLs filled from the later
+    ones), with the same SQL as the staged path.
     """
     select = _posts_select(source.unnumbered())
-    con.execute(
-        f"""
-        INSERT INTO posts
-        SELECT post_id, account_id, created_at, parent_id, kind, root_id, text, urls,
-               hashtags, lang, platform, ?
-        FROM ({select}) WHERE reason IS NULL
-        """,
-        [run_id, *source.params],
-    )
-    n_good = _one(con, "SELECT count(*) FROM posts")
+    with insertion_order_restored(con):
+        con.execute("SET preserve_insertion_order = false")
+        n_good = _one(
+            con,
+            f"""
+            INSERT INTO posts
+            SELECT post_id, account_id, created_at, parent_id, kind, root_id, text, urls,
+                   hashtags, lang, platform, ?
+            FROM ({select}) WHERE reason IS NULL
+            """,
+            [run_id, *source.params],
+        )
     again = source.rescan()
-    # Were any records refused by validation? A count of the records the reader
-    # accepts (it tokenises, but types and keeps nothing) says so cheaply.
-    n_records = _one(con, source.count_sql, source.params) if source.count_sql else -1
+    parser_lines = (
+        _one(con, f"SELECT count(DISTINCT line) FROM {source.parser_rejects}")
+        if source.parser_rejects
+        else 0
+    )
+    if lines is not None and lines == n_good + parser_lines:
+        n_records = n_good
+    else:
+        n_records = _one(con, source.count_sql, source.params) if source.count_sql else -1
     con.execute("CREATE TEMP TABLE _ing_posts (record_no BIGINT, reason VARCHAR, raw VARCHAR)")
     if n_records != n_good:
         con.execute(
@@ -446,46 +490,34 @@ def bulk_load_posts(con: duckdb.DuckDBPyConnection, source: Source, run_id: int)
             """,
             again.params,
         )
-    n_rows, n_distinct = con.execute(
-        "SELECT count(*), count(DISTINCT post_id) FROM posts"
-    ).fetchone()
-    if n_rows > n_distinct:
-        _merge_in_file_duplicates(con, run_id)
+    n_distinct = _one(con, "SELECT count(DISTINCT post_id) FROM posts")
+    if n_good > n_distinct:
+        _merge_in_file_duplicates(con, again, run_id)
     return Counts(
-        read=n_rows + rejected,
+        read=n_good + rejected,
         inserted=n_distinct,
-        duplicate=n_rows - n_distinct,
+        duplicate=n_good - n_distinct,
         rejected=rejected,
     )
 
 
-def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
-    # rowid follows file order (insertion order is preserved), so the smallest rowid is
-    # the earliest copy. Rare path: only posts that occur more than once are touched.
-    fill = ", ".join(
-        f"arg_min({c}, rowid) FILTER (WHERE {c} IS NOT NULL) AS {c}"
-        for c in ("parent_id", *_POST_FILL)
-    )
+def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, source: Source, run_id: int) -> None:
+    # Rare path: only posts that occur more than once are touched, but their copies'
+    # record numbers (file order) need one more scan of the file.
     con.execute(
-        f"""
-        CREATE TEMP TABLE _ing_posts_dups AS
-        SELECT post_id, arg_min(account_id, rowid) AS account_id,
-               arg_min(created_at, rowid) AS created_at,
-               arg_min(kind, rowid) AS first_kind,
-               arg_min(kind, rowid) FILTER (WHERE kind <> 'original') AS other_kind, {fill}
-        FROM posts
-        WHERE post_id IN (SELECT post_id FROM posts GROUP BY post_id HAVING count(*) > 1)
-        GROUP BY post_id
-        """
+        "CREATE TEMP TABLE _ing_dup_ids AS "
+        "SELECT post_id FROM posts GROUP BY post_id HAVING count(*) > 1"
     )
-    con.execute("DELETE FROM posts WHERE post_id IN (SELECT post_id FROM _ing_posts_dups)")
+    copies = (
+        f"SELECT * FROM ({_posts_select(source)}) "
+        "WHERE reason IS NULL AND post_id IN (SELECT post_id FROM _ing_dup_ids)"
+    )
+    con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(copies)}", source.params)
+    con.execute("DELETE FROM posts WHERE post_id IN (SELECT post_id FROM _ing_dup_ids)")
     con.execute(
         f"""
         INSERT INTO posts
-        SELECT post_id, account_id, created_at, parent_id,
-               CASE WHEN first_kind = 'original' AND parent_id IS NOT NULL
-                    THEN coalesce(other_kind, 'repost') ELSE first_kind END,
-               {", ".join(_POST_FILL[:1])}, text, urls, hashtags, lang, platform, ?
+        SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
         FROM _ing_posts_dups
         """,
         [run_id],
@@ -631,6 +663,45 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None =
 
 _POST_FILL = ("root_id", "text", "urls", "hashtags", "lang", "platform")
 
+# The kind of a post merged from several copies: the earliest kind given, except that
+# an 'original' (or no kind) that gained a parent from a later copy takes the later
+# copies' first other kind, else 'repost' -- never 'original' with a parent.
+_MERGED_KIND = (
+    "CASE WHEN parent_id IS NULL THEN coalesce(first_kind, 'original') "
+    "WHEN first_kind IS NULL OR first_kind = 'original' THEN coalesce(other_kind, 'repost') "
+    "ELSE first_kind END"
+)
+
+
+def _merged_copies(copies: str) -> str:
+    """SQL: one row per post_id of ``copies`` (valid typed rows with ``record_no``).
+
+    The earliest record wins; its NULL fields are filled from later copies, in record
+    order. Used by both the staged and the bulk path, so that they agree exactly.
+    Columns: post_id, record_no, account_id, created_at, parent_id, kind, then
+    ``_POST_FILL``.
+    """
+    fill = ", ".join(
+        f"arg_min({c}, record_no) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        for c in ("parent_id", *_POST_FILL)
+    )
+    return f"""
+    SELECT post_id, record_no, account_id, created_at, parent_id, {_MERGED_KIND} AS kind,
+           {", ".join(_POST_FILL)}
+    FROM (
+      SELECT post_id, min(record_no) AS record_no,
+             arg_min(account_id, record_no) AS account_id,
+             arg_min(created_at, record_no) AS created_at,
+             arg_min(kind_given, record_no) FILTER (WHERE kind_given IS NOT NULL)
+               AS first_kind,
+             arg_min(kind_given, record_no) FILTER (WHERE kind_given <> 'original')
+               AS other_kind,
+             {fill}
+      FROM ({copies}) AS c
+      GROUP BY post_id
+    ) AS m
+    """
+
 
 def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
     """Insert new good posts; fill NULLs of already stored ones; count everything.
@@ -645,30 +716,17 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
     rejected = _one(con, "SELECT count(*) FROM _ing_posts WHERE reason IS NOT NULL")
     cols = "post_id, account_id, created_at, parent_id, kind_given, kind, " + ", ".join(_POST_FILL)
     if n_good > n_distinct:
-        fill = ", ".join(
-            f"arg_min({c}, record_no) FILTER (WHERE {c} IS NOT NULL) AS {c}"
-            for c in ("parent_id", "kind_given", *_POST_FILL)
+        dup_ids = (
+            "SELECT post_id FROM _ing_posts WHERE reason IS NULL "
+            "GROUP BY post_id HAVING count(*) > 1"
         )
-        con.execute(
-            f"""
-            CREATE TEMP TABLE _ing_posts_dups AS
-            SELECT post_id, min(record_no) AS record_no,
-                   arg_min(account_id, record_no) AS account_id,
-                   arg_min(created_at, record_no) AS created_at, {fill}
-            FROM _ing_posts
-            WHERE reason IS NULL AND post_id IN (
-              SELECT post_id FROM _ing_posts WHERE reason IS NULL
-              GROUP BY post_id HAVING count(*) > 1)
-            GROUP BY post_id
-            """
-        )
+        copies = f"SELECT * FROM _ing_posts WHERE reason IS NULL AND post_id IN ({dup_ids})"
+        con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(copies)}")
         good = f"""
             SELECT {cols} FROM _ing_posts
             WHERE reason IS NULL AND post_id NOT IN (SELECT post_id FROM _ing_posts_dups)
             UNION ALL
-            SELECT post_id, account_id, created_at, parent_id, kind_given,
-                   coalesce(kind_given, CASE WHEN parent_id IS NULL THEN 'original'
-                                             ELSE 'repost' END) AS kind,
+            SELECT post_id, account_id, created_at, parent_id, kind AS kind_given, kind,
                    {", ".join(_POST_FILL)}
             FROM _ing_posts_dups
         """
@@ -879,6 +937,7 @@ def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
     for table in (
         "_ing_posts",
         "_ing_posts_dups",
+        "_ing_dup_ids",
         "_ing_accounts",
         "_ing_follows",
         "_ing_src_posts",
