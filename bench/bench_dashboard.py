@@ -14,7 +14,12 @@ The cascade is the largest one in ``--db`` if it has at least ``--nodes`` posts;
 otherwise a planted cascade of ``--nodes`` posts (tests/test_dashboard_world.py) in a
 temporary store, and the output says so.
 
-Run: ``.venv/bin/python -m bench dashboard --db=big.duckdb [--nodes=20000] [--repeat=5]``.
+2b. The same page served by the previous version (``--baseline=REV``, default the
+   commit before binary figure arrays; extracted with ``git archive``), interleaved
+   with this one: page load to drawn, callbacks fired on load, response bytes.
+
+Run: ``.venv/bin/python -m bench dashboard --db=big.duckdb [--nodes=20000,50000]
+[--repeat=5] [--only=callbacks,page,render] [--baseline=REV]``.
 """
 
 from __future__ import annotations
@@ -153,92 +158,153 @@ def _cascade_target(db: str, nodes: int) -> tuple[str, str, str]:
     )
 
 
-def bench_browser(db: str, nodes: int, repeat: int) -> None:
-    sys.path.insert(0, str(REPO))
-    from plotly.io.json import to_json_plotly as to_json
+DRAWN = (
+    "const g = document.querySelector('#ca-graph .js-plotly-plot');"
+    "return !!(g && g._fullData && g._fullData.some(t => t.name === 'posts' && "
+    "t.x && t.x.length > 0) && g.querySelector('canvas'));"
+)
+# The callback responses of the page load: count, the largest body, bytes on the wire.
+RESPONSES = """
+const r = performance.getEntriesByType('resource')
+    .filter(e => e.name.includes('_dash-update-component'));
+return [r.length, Math.max(0, ...r.map(e => e.decodedBodySize)),
+        r.reduce((a, e) => a + e.transferSize, 0)];
+"""
 
-    from spreadtrace.dashboard import figures, queries
+
+def _baseline_tree(rev: str) -> Path:
+    """The spreadtrace package as of ``rev`` in a temp dir (``git archive``: the checkout
+    and its index are left alone), to serve the previous dashboard side by side."""
+    import subprocess
+
+    out = Path(tempfile.mkdtemp(prefix="bench-dash-base-"))
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "spreadtrace"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def bench_page(db: str, nodes: int, repeat: int, baseline_rev: str) -> None:
+    """Page load to network drawn, this version against ``baseline_rev``, interleaved."""
+    sys.path.insert(0, str(REPO))
     from tests.test_browser import make_driver
     from tests.test_dashboard_serve import serving
 
     db, cascade_id, note = _cascade_target(db, nodes)
     print(f"\ncascade page: {note}")
-    drawn = (
-        "const g = document.querySelector('#ca-graph .js-plotly-plot');"
-        "return !!(g && g._fullData && g._fullData.some(t => t.name === 'posts' && "
-        "t.x && t.x.length > 0) && g.querySelector('canvas'));"
-    )
-    with serving(db) as base:
+    base_root = _baseline_tree(baseline_rev)
+    with serving(db) as new, serving(db, root=base_root) as old:
         driver = make_driver(Path(tempfile.mkdtemp()))
         try:
-            times = []
-            for _ in range(repeat + 1):
-                driver.get(base + "/")
-                t = time.perf_counter()
-                driver.get(f"{base}/cascade?id={cascade_id}")
-                while not driver.execute_script(drawn):
-                    time.sleep(0.01)
-                times.append((time.perf_counter() - t) * 1000)
-            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-            print(
-                f"  page load to network drawn (WebGL), ms: first {times[0]:.0f} (query + layout), "
-                f"then median {statistics.median(times[1:]):.0f} of {repeat}"
-                + (f"; console errors: {len(errors)}" if errors else "")
-            )
-
-            # Render only: the same figure, WebGL vs SVG, in a bare page.
-            queries.use(db)
-            graph = queries.cascade_graph(cascade_id)
-            import plotly
-
-            plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-            page = Path(tempfile.mkdtemp()) / "render.html"
-            page.write_text(
-                f"<html><body><div id='g' style='width:1200px;height:700px'></div>"
-                f"<script src='file://{plotly_js}'></script></body></html>"
-            )
-            results = {}
-            for label, gl in (("WebGL (Scattergl)", True), ("SVG (Scatter), baseline", False)):
-                fig = to_json(figures.cascade(graph.nodes, gl=gl))
-                driver.get(page.as_uri())
-                renders, zooms = [], []
-                for _ in range(repeat):
-                    ms = driver.execute_async_script(
-                        """
-                        const [fig, done] = arguments;
-                        const f = JSON.parse(fig);
-                        Plotly.purge('g');
-                        const t = performance.now();
-                        Plotly.newPlot('g', f.data, f.layout).then(() => {
-                          const r = performance.now() - t;
-                          const t2 = performance.now();
-                          Plotly.relayout('g', {'xaxis.range': [0.3, 0.6], 'yaxis.range': [0.3, 0.6]})
-                            .then(() => done([r, performance.now() - t2]));
-                        });
-                        """,
-                        fig,
+            stats = {label: [] for label in ("baseline", "now")}
+            for i in range(repeat + 1):
+                for label, base in (
+                    (("baseline", old), ("now", new))
+                    if i % 2
+                    else (
+                        ("now", new),
+                        ("baseline", old),
                     )
-                    renders.append(ms[0])
-                    zooms.append(ms[1])
-                results[label] = (statistics.median(renders), statistics.median(zooms))
-                print(
-                    f"  render only, {label:<24} newPlot median {results[label][0]:7.0f} ms, "
-                    f"zoom median {results[label][1]:7.0f} ms  ({graph.nodes.height:,} nodes, "
-                    f"{len(fig) / 1e6:.1f} MB JSON)"
-                )
-            (gl_r, gl_z), (svg_r, svg_z) = results.values()
-            print(f"  ratio SVG / WebGL: render {svg_r / gl_r:.1f}x, zoom {svg_z / gl_z:.1f}x")
+                ):
+                    driver.get(base + "/")
+                    driver.execute_script("performance.clearResourceTimings()")
+                    t = time.perf_counter()
+                    driver.get(f"{base}/cascade?id={cascade_id}")
+                    while not driver.execute_script(DRAWN):
+                        time.sleep(0.01)
+                    ms = (time.perf_counter() - t) * 1000
+                    time.sleep(0.3)  # let trailing callbacks (if any) finish before counting
+                    stats[label].append((ms, *driver.execute_script(RESPONSES)))
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         finally:
             driver.quit()
+    med = {}
+    for label, runs in stats.items():
+        first, rest = runs[0], runs[1:]
+        med[label] = statistics.median(r[0] for r in rest)
+        print(
+            f"  {label:<9} page load to drawn: first {first[0]:6.0f} ms (query + layout), "
+            f"median {med[label]:6.0f} ms of {len(rest)}; callbacks on load {first[1]}, "
+            f"largest response {first[2] / 1e6:.2f} MB, {first[3] / 1e6:.2f} MB transferred"
+        )
+    print(
+        f"  speed-up over baseline {baseline_rev[:7]}: {med['baseline'] / med['now']:.1f}x"
+        + (f"; console errors: {len(errors)}" if errors else "")
+    )
+
+
+def bench_render(db: str, nodes: int, repeat: int) -> None:
+    """Render only: the same figure as WebGL and as SVG (baseline) in a bare page."""
+    sys.path.insert(0, str(REPO))
+    import plotly
+    from plotly.io.json import to_json_plotly as to_json
+
+    from spreadtrace.dashboard import figures, queries
+    from tests.test_browser import make_driver
+
+    db, cascade_id, _note = _cascade_target(db, nodes)
+    queries.use(db)
+    graph = queries.cascade_graph(cascade_id)
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    page = Path(tempfile.mkdtemp()) / "render.html"
+    page.write_text(
+        f"<html><body><div id='g' style='width:1200px;height:700px'></div>"
+        f"<script src='file://{plotly_js}'></script></body></html>"
+    )
+    driver = make_driver(Path(tempfile.mkdtemp()))
+    try:
+        results = {}
+        for label, gl in (("WebGL (Scattergl)", True), ("SVG (Scatter), baseline", False)):
+            fig = to_json(figures.cascade(graph.nodes, gl=gl))
+            driver.get(page.as_uri())
+            renders, zooms = [], []
+            for _ in range(repeat):
+                ms = driver.execute_async_script(
+                    """
+                    const [fig, done] = arguments;
+                    const f = JSON.parse(fig);
+                    Plotly.purge('g');
+                    const t = performance.now();
+                    Plotly.newPlot('g', f.data, f.layout).then(() => {
+                      const r = performance.now() - t;
+                      const t2 = performance.now();
+                      Plotly.relayout('g', {'xaxis.range': [0.3, 0.6], 'yaxis.range': [0.3, 0.6]})
+                        .then(() => done([r, performance.now() - t2]));
+                    });
+                    """,
+                    fig,
+                )
+                renders.append(ms[0])
+                zooms.append(ms[1])
+            results[label] = (statistics.median(renders), statistics.median(zooms))
+            print(
+                f"  render only, {label:<24} newPlot median {results[label][0]:7.0f} ms, "
+                f"zoom median {results[label][1]:7.0f} ms  ({graph.nodes.height:,} nodes, "
+                f"{len(fig) / 1e6:.2f} MB JSON)"
+            )
+        (gl_r, gl_z), (svg_r, svg_z) = results.values()
+        print(f"  ratio SVG / WebGL: render {svg_r / gl_r:.1f}x, zoom {svg_z / gl_z:.1f}x")
+    finally:
+        driver.quit()
 
 
 def main(argv: list[str]) -> None:
     db = _arg(argv, "db", str(REPO / "bench" / "out" / "dashboard.duckdb"))
-    nodes = int(_arg(argv, "nodes", "20000"))
+    sizes = [int(n) for n in _arg(argv, "nodes", "20000").split(",")]
     repeat = int(_arg(argv, "repeat", "5"))
-    print(json.dumps({"db": db, "nodes": nodes, "repeat": repeat}))
-    bench_callbacks(db, repeat)
-    bench_browser(db, nodes, repeat)
+    only = _arg(argv, "only", "callbacks,page,render").split(",")
+    baseline = _arg(argv, "baseline", "1a747ea")
+    print(json.dumps({"db": db, "nodes": sizes, "repeat": repeat, "only": only}))
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
+    if "callbacks" in only:
+        bench_callbacks(db, repeat)
+    for nodes in sizes:
+        if "page" in only:
+            bench_page(db, nodes, repeat, baseline)
+        if "render" in only:
+            bench_render(db, nodes, repeat)
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
 
 
 if __name__ == "__main__":

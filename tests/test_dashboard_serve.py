@@ -22,8 +22,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(db: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run the real CLI (waitress) until the block ends; yield the base URL."""
+def serving(
+    db: str, *extra: str, env: dict[str, str] | None = None, root: os.PathLike | None = None
+) -> Iterator[str]:
+    """Run the real CLI (waitress) until the block ends; yield the base URL.
+
+    ``root``: run the spreadtrace found there (the benchmark's older version) instead.
+    """
+    root = REPO if root is None else root
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -37,11 +43,11 @@ def serving(db: str, *extra: str, env: dict[str, str] | None = None) -> Iterator
             str(port),
             *extra,
         ],
-        cwd=REPO,
+        cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     try:
