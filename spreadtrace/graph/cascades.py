@@ -82,12 +82,17 @@ def list_rank(
     n = len(jump)
     dist = (jump != np.arange(n, dtype=np.int64)).astype(np.int64)
     rounds = max_rounds if max_rounds is not None else max(1, int(np.ceil(np.log2(max(n, 2)))) + 1)
+    # Only nodes whose jump target is not yet a fixed point move; in share cascades
+    # most nodes sit at depth <= 1, so the active set shrinks fast after one round.
+    active = np.flatnonzero(jump[jump] != jump)
     for _ in range(rounds):
-        nxt = jump[jump]
-        if np.array_equal(nxt, jump):
+        if len(active) == 0:
             break
-        dist += dist[jump]
-        jump = nxt
+        j = jump[active]
+        step_dist, step_jump = dist[j], jump[j]  # read before writing: synchronous rounds
+        dist[active] += step_dist
+        jump[active] = step_jump
+        active = active[jump[step_jump] != step_jump]
     return jump, dist
 
 
