@@ -111,8 +111,8 @@ class CascadeGraph:
     ``nodes`` columns: those of :func:`dashboard_queries.cascade_nodes` plus ``x``, ``y``,
     ``parent`` (index of the drawn parent, -1 for the root), ``count`` (posts the node
     stands for: 1, or k for an aggregate) and ``aggregate`` (bool). Rows are in time
-    order (``t``, then depth), root first, so the posts shared up to any moment are a
-    prefix: the growth replay shows a prefix of each trace. ``snapshot`` is the id of
+    order (``t``, then depth; the root first unless reconstructed reposts predate it),
+    so the posts shared up to any moment are a prefix: the growth replay shows a prefix of each trace. ``snapshot`` is the id of
     the snapshot it was read from; a drawn node's row number identifies it there.
     """
 
@@ -245,7 +245,8 @@ def _cascade_graph(
         nodes = nodes.with_columns(
             parent=pl.Series(parent), count=pl.lit(1, dtype=pl.Int64), aggregate=pl.lit(False)
         )
-    # Time order (root first: earliest, and depth 0 breaks a tie), parents re-indexed.
+    # Time order (depth breaks ties, so a root sharing its second comes first), parents
+    # re-indexed.
     order = np.lexsort((nodes["depth"].to_numpy(), nodes["t"].to_numpy()))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
