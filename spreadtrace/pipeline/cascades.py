@@ -19,6 +19,7 @@ The caller (:func:`spreadtrace.build.run_build`) owns the transaction.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,11 +60,13 @@ class CascadeRun:
 
     ``touched`` lists cascade ids rebuilt in this build (including ids that no longer
     exist because their cascade merged into another); None when the build was full.
+    ``timings`` holds seconds per step (scope, load, forest, infer, metrics, rows, write).
     """
 
     full: bool
     counts: dict[str, int]
     touched: list[str] | None = field(default=None)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _wanted_state(con: Any, params: CascadeParams) -> dict[str, Any]:
@@ -90,14 +93,25 @@ def run(
     """
     params = params or CascadeParams()
     con = store.con
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = now - clock
+        clock = now
+
     wanted = _wanted_state(con, params)
     if not full and sql.stored_state(con) != wanted:
         full = True
     emit(progress, "cascades", 0, _STEPS)
     scope = sql.prepare_scope(con, full=full)
+    lap("scope")
     emit(progress, "cascades", 1, _STEPS)
     nodes = sql.load_nodes(con)
     n_posts = len(nodes.t_us)
+    lap("load")
     emit(progress, "cascades", 2, _STEPS)
 
     # 2. explicit links -> forest
@@ -109,31 +123,24 @@ def run(
     source = np.where(parent[:n_posts] >= 0, 1, 0).astype(np.int8)  # explicit
     on_root = (depth[:n_posts] == 1) & nodes.is_repost
     source[on_root] = 3  # a repost pointing at the original: the platform flattened it
+    lap("forest")
 
     # 3. time-inferred parents
     inferred = 0
     if params.infer and on_root.any():
-        tops = branch_tops(parent, depth)
-        below = np.flatnonzero(depth[:n_posts] >= 1)
-        tree = pa.table(
-            {
-                "idx": below,
-                "cascade": forest.root[below],
-                "depth": depth[below],
-                "top_t": nodes.t_us[tops[below]],
-            }
-        )
-        child, new_parent = sql.infer_parents(con, tree)
+        child, new_parent = _infer(con, nodes, forest, on_root, n_posts)
         if len(child):
             parent[child] = new_parent
             source[child] = 2
             inferred = len(child)
             _, dist = list_rank(parent)
             depth = dist.astype(np.int32)
+    lap("infer")
     emit(progress, "cascades", 3, _STEPS)
 
     # 4. metrics
     m = cascade_metrics(parent, forest.root, depth, n_posts, nodes.account, nodes.t_us, source)
+    lap("metrics")
     emit(progress, "cascades", 4, _STEPS)
 
     # 5. rows
@@ -141,9 +148,13 @@ def run(
     post_rows = _post_rows(build_id, node_ids, n_posts, parent, forest.root, depth, source, m)
     cascade_rows = _cascade_rows(build_id, node_ids, nodes, m)
     dq_rows, dq_counts = _quality_rows(build_id, node_ids, nodes, forest, m, n_posts)
-    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows)
+    lap("rows")
+    inserts: dict[str, float] = {}
+    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows, inserts)
     sql.save_state(con, wanted)
     sql.drop_work_tables(con)
+    lap("write")
+    timings.update(inserts)
     emit(progress, "cascades", _STEPS, _STEPS)
 
     new_ids = cascade_rows.column("cascade_id").to_pylist() if not scope.full else []
@@ -156,7 +167,39 @@ def run(
         "inferred_parents": inferred,
         **dq_counts,
     }
-    return CascadeRun(full=scope.full, counts=counts, touched=touched)
+    return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)
+
+
+def _infer(con, nodes, forest, on_root, n_posts) -> tuple[np.ndarray, np.ndarray]:
+    """(child, new parent) node indices of the time-inferred links (see sql.infer_parents).
+
+    Only cascades with at least two non-root posts can infer anything (the sharer must
+    be another non-root post), so the others are left out of the join.
+    """
+    depth = forest.depth
+    tops = branch_tops(forest.parent, depth)
+    below = np.flatnonzero(depth[:n_posts] >= 1)
+    per_cascade = np.bincount(forest.root[below], minlength=len(forest.parent))
+    below = below[per_cascade[forest.root[below]] >= 2]
+    if len(below) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # rank in (created_at, idx) order: "the most recent, ties to the larger post_id"
+    by_time = below[np.lexsort((below, nodes.t_us[below]))]
+    rank = np.empty(len(forest.parent), dtype=np.int64)
+    rank[by_time] = np.arange(len(by_time))
+    tree = pa.table(
+        {
+            "idx": below,
+            "cascade": forest.root[below],
+            "account": nodes.account[below],
+            "t_us": nodes.t_us[below],
+            "top_t": nodes.t_us[tops[below]],
+            "rank": rank[below],
+            "candidate": on_root[below],
+        }
+    )
+    child, parent_rank = sql.infer_parents(con, tree)
+    return child, by_time[parent_rank]
 
 
 def _take(values: pa.Array, idx: np.ndarray) -> pa.Array:
