@@ -140,8 +140,10 @@ def arr(value) -> np.ndarray:
 
 def test_cascade_figure_colours_sizes_outlines_and_is_binary(world):
     ca = page("cascade")
-    fig, note, timeline, drawn, replay, reset, state = ca.render("c000", "auto")
-    assert note is None and state == {"path": "/cascade", "search": "?id=c000"}
+    fig, note, timeline, drawn, replay, reset, state, _button, hidden = ca.render("c000", "auto")
+    assert (
+        note is None and hidden
+    )  # 300 posts: every edge drawn, no edges button and state == {"path": "/cascade", "search": "?id=c000"}
     assert reset is dash.no_update  # on load the slider already stands at the end
     graph = queries.cascade_graph("c000", radial=drawn["radial"])
     assert drawn["snapshot"] == queries.snapshot_id() and drawn["cascade_id"] == "c000"
@@ -216,7 +218,7 @@ def test_replay_steps_are_prefixes_matching_a_brute_force_count(world):
 def test_layout_change_resets_the_replay_slider(world):
     ca = page("cascade")
     with dash_context(ids.CA_LAYOUT):
-        *_, reset, state = ca.render("c000", "tree")
+        *_, reset, state, _button, _hidden = ca.render("c000", "tree")
     assert reset == ca.STEPS and state["search"] == "?id=c000&layout=tree"
 
 
@@ -349,3 +351,127 @@ def test_figures_serialise(world):
     ca = page("cascade")
     fig, *_ = ca.render("c003", "tree")
     pio.to_json(go.Figure(fig), validate=True)
+
+
+def _brute_reach(parent: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Posts below each node, walking every node's ancestors (reference for reach)."""
+    reach = np.zeros(len(parent), dtype=np.int64)
+    for i in range(len(parent)):
+        reach[i] += count[i] - 1
+        j = parent[i]
+        while j >= 0:
+            reach[j] += count[i]
+            j = parent[j]
+    return reach
+
+
+@pytest.fixture
+def small_thresholds(monkeypatch):
+    """Edge reduction from 100 nodes with a 40-edge budget (the world's cascade is 300)."""
+    monkeypatch.setattr(figures, "EDGES_ALL_UP_TO", 100)
+    monkeypatch.setattr(figures, "EDGE_BUDGET", 40)
+
+
+@pytest.mark.parametrize("limit", [queries.MAX_NODES, 120])
+def test_large_cascade_draws_backbone_edges_with_a_true_count(world, small_thresholds, limit):
+    graph = queries.cascade_graph("c000", limit=limit)
+    nodes = graph.nodes
+    parent = nodes["parent"].to_numpy()
+    reach = _brute_reach(parent, nodes["count"].to_numpy())
+    edges = np.flatnonzero(parent >= 0)
+    # Brute force: the smallest k keeping at most 40 edges into posts with reach >= k.
+    k = next(k for k in range(1, reach.max() + 2) if (reach[edges] >= k).sum() <= 40)
+    expected = [i for i in edges if reach[i] >= k]
+    fig = figures.cascade(nodes, title="t")
+    drawn = [tr for tr in fig["data"] if tr["name"].startswith("parent ")]
+    seg_x = np.concatenate([arr(tr["x"]) for tr in drawn]).reshape(-1, 3)
+    seg_y = np.concatenate([arr(tr["y"]) for tr in drawn]).reshape(-1, 3)
+    x, y = nodes["x"].to_numpy(), nodes["y"].to_numpy()
+    got = sorted(
+        (round(float(a), 4), round(float(b), 4))
+        for a, b in zip(seg_x[:, 1], seg_y[:, 1], strict=True)
+    )
+    assert got == sorted((round(float(x[i]), 4), round(float(y[i]), 4)) for i in expected)
+    assert np.allclose(
+        seg_x[:, 0],
+        x[
+            parent[
+                np.array(
+                    sorted(
+                        expected,
+                        key=lambda i: (
+                            list(figures.EDGE_STYLE).index(figures._edge_kinds(nodes)[i]),
+                            i,
+                        ),
+                    )
+                )
+            ]
+        ],
+        atol=1e-5,
+    )
+    assert 0 < len(expected) <= 40 < len(edges)
+    # The kept edges form one tree from the root: every kept child's parent is kept or root.
+    kept = set(expected)
+    assert all(parent[i] in kept or parent[parent[i]] < 0 for i in expected)
+    label = f"showing {len(expected):,} of {len(edges):,} share edges"
+    assert (
+        label in fig["layout"]["title"]["text"] and f"reach ≥ {k}" in fig["layout"]["title"]["text"]
+    )
+    # Every node is still drawn, and the node trace is where node_trace_index says.
+    node_trace = fig["data"][figures.node_trace_index(nodes)]
+    assert node_trace["name"] == "posts" and len(arr(node_trace["x"])) == nodes.height
+    # The replay's prefixes count the drawn edges only.
+    replay = figures.replay_steps(nodes, 10)
+    t = nodes["t"].to_numpy()
+    for trace, counts, per in replay["prefix"]:
+        if fig["data"][trace]["name"].startswith("parent "):
+            kind = fig["data"][trace]["name"].removeprefix("parent ")
+            mine = [i for i in expected if figures._edge_kinds(nodes)[i] == kind]
+            for step in range(11):
+                assert counts[step] == per * sum(t[i] <= t.max() * step / 10 for i in mine)
+    # "All edges" draws every one, with no label.
+    everything = figures.cascade(nodes, title="t", all_edges=True)
+    n_all = sum(
+        len(arr(tr["x"])) // 3 for tr in everything["data"] if tr["name"].startswith("parent ")
+    )
+    assert n_all == len(edges) and "showing" not in everything["layout"]["title"]["text"]
+
+
+def test_cascade_page_says_which_edges_are_drawn_and_offers_all(world, small_thresholds):
+    ca = page("cascade")
+    fig, note, _tl, drawn, replay, _reset, state, button, hidden = ca.render("c000", "auto")
+    texts = " ".join(_texts(html.Div(note)))
+    sel = figures.edge_selection(queries.cascade_graph("c000", radial=drawn["radial"]).nodes)
+    assert sel.reduced and f"Showing {sel.shown:,} of {sel.total:,} share edges" in texts
+    assert not hidden and button == f"show all {sel.total:,} edges"
+    assert fig["data"][drawn["node_trace"]]["name"] == "posts"
+    assert replay["node_trace"] == drawn["node_trace"]
+    assert ca.toggle_edges(1, "") == "all" and ca.toggle_edges(2, "all") == ""
+    with dash_context(ids.CA_EDGES):
+        fig, note, _tl, drawn, _r, reset, state, button, hidden = ca.render("c000", "auto", "all")
+    assert state["search"] == "?edges=all&id=c000" and reset == ca.STEPS
+    assert f"Showing all {sel.total:,} share edges." in _texts(html.Div(note))
+    assert (
+        sum(len(arr(tr["x"])) // 3 for tr in fig["data"] if tr["name"].startswith("parent "))
+        == sel.total
+    )
+    assert button.startswith(f"show only the {sel.shown:,}") and not hidden
+    # Hover and click still resolve by row on the node trace of this drawing.
+    i = queries.cascade_graph("c000", radial=drawn["radial"]).nodes["account_id"].to_list()
+    event = {"points": [{"curveNumber": drawn["node_trace"], "pointNumber": i.index("acc0003")}]}
+    assert HOSTILE_HANDLE in _texts(ca.click_node(event, drawn))
+    # The state survives a shared link.
+    store = [
+        c
+        for c in _walk(ca.layout(id="c000", edges="all"))
+        if getattr(c, "id", None) == ids.CA_EDGES
+    ]
+    assert store[0].data == "all"
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str):
+            yield from _walk(child)

@@ -13,6 +13,7 @@ import base64
 import functools
 import html
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -25,6 +26,8 @@ __all__ = [
     "ccdf",
     "bot_share_by_size",
     "cascade",
+    "EdgeSelection",
+    "edge_selection",
     "node_trace_index",
     "replay_steps",
     "typed",
@@ -184,25 +187,112 @@ def _edge_kinds(nodes: pl.DataFrame) -> np.ndarray:
     return kinds
 
 
-def _edge_groups(nodes: pl.DataFrame) -> list[tuple[str, np.ndarray]]:
+EDGES_ALL_UP_TO = 5_000
+"""Cascades of up to this many drawn nodes get every share edge on first render."""
+EDGE_BUDGET = 2_000
+"""Above :data:`EDGES_ALL_UP_TO` nodes, the first render draws at most this many edges.
+
+Why: in headless/software WebGL (SwiftShader), rasterising ~20,000 polyline segments
+costs ~2 s, more than everything else on the page (bench/RESULTS.md ``## dashboard``);
+a few thousand cost little. Every node is still drawn; the page says which edges are
+left out and offers all of them."""
+
+
+@dataclass(frozen=True)
+class EdgeSelection:
+    """Which share edges a drawing shows: ``child`` (node rows whose edge into them is
+    drawn, ascending), ``total`` edges in the cascade, and ``min_reach`` (0: all edges;
+    k: only edges into posts whose reach, posts below them, is at least k)."""
+
+    child: np.ndarray
+    total: int
+    min_reach: int
+
+    @property
+    def shown(self) -> int:
+        return len(self.child)
+
+    @property
+    def reduced(self) -> bool:
+        return self.shown < self.total
+
+    def label(self) -> str:
+        """What the drawing leaves out, in words (empty when it shows every edge)."""
+        if not self.reduced:
+            return ""
+        return (
+            f"showing {self.shown:,} of {self.total:,} share edges: those into posts "
+            f"with reach ≥ {self.min_reach:,}"
+        )
+
+
+def _reach(nodes: pl.DataFrame) -> np.ndarray:
+    """Posts below each drawn node (descendants, plus what an aggregate node holds)."""
+    return nodes["descendants"].to_numpy() + nodes["count"].to_numpy() - 1
+
+
+def edge_selection(
+    nodes: pl.DataFrame,
+    all_edges: bool = False,
+    *,
+    up_to: int | None = None,
+    budget: int | None = None,
+) -> EdgeSelection:
+    """The edges of the first render: all of them for small cascades (or when asked),
+    otherwise those into posts with reach >= k, for the smallest k that keeps at most
+    ``budget`` edges.
+
+    Why reach: an edge into a post with reach >= k has a parent with reach >= k + 1,
+    so the kept edges always form one connected tree from the root — the branching
+    structure — while the leaf shares (most of any cascade) stay drawn as nodes.
+
+    >>> import polars as pl
+    >>> nodes = pl.DataFrame({"parent": [-1, 0, 1, 1, 0], "descendants": [4, 2, 0, 0, 0],
+    ...     "count": [1, 1, 1, 1, 1]})
+    >>> sel = edge_selection(nodes, up_to=3, budget=2)
+    >>> sel.child.tolist(), sel.total, sel.min_reach
+    ([1], 4, 1)
+    >>> edge_selection(nodes, True, up_to=3, budget=2).shown
+    4
+    """
+    up_to = EDGES_ALL_UP_TO if up_to is None else up_to
+    budget = EDGE_BUDGET if budget is None else budget
+    child = np.flatnonzero(nodes["parent"].to_numpy() >= 0)
+    if all_edges or nodes.height <= up_to or len(child) <= budget:
+        return EdgeSelection(child, len(child), 0)
+    reach = _reach(nodes)[child]
+    # The (budget + 1)-th largest reach is excluded; everything above it fits the budget.
+    k = int(np.sort(reach)[::-1][budget]) + 1
+    return EdgeSelection(child[reach >= k], len(child), k)
+
+
+def _edge_groups(
+    nodes: pl.DataFrame, selection: EdgeSelection | None = None
+) -> list[tuple[str, np.ndarray]]:
     """(kind, child node indices ascending) per edge style present, in EDGE_STYLE order."""
-    parent = nodes["parent"].to_numpy()
+    chosen = np.zeros(nodes.height, dtype=bool)
+    chosen[(selection or edge_selection(nodes, True)).child] = True
     source = _edge_kinds(nodes)
     groups = []
     for kind in EDGE_STYLE:
-        child = np.flatnonzero((parent >= 0) & (source == kind))
+        child = np.flatnonzero(chosen & (source == kind))
         if len(child):
             groups.append((kind, child))
     return groups
 
 
-def node_trace_index(nodes: pl.DataFrame) -> int:
+def node_trace_index(nodes: pl.DataFrame, all_edges: bool = False) -> int:
     """Index of the node trace in :func:`cascade`'s figure (after the edge traces)."""
-    return len(_edge_groups(nodes))
+    return len(_edge_groups(nodes, edge_selection(nodes, all_edges)))
 
 
 def cascade(
-    nodes: pl.DataFrame, *, title: str = "", gl: bool = True, equal_aspect: bool = True
+    nodes: pl.DataFrame,
+    *,
+    title: str = "",
+    gl: bool = True,
+    equal_aspect: bool = True,
+    all_edges: bool = False,
 ) -> dict:
     """The share network of one cascade, as a figure dict.
 
@@ -218,6 +308,9 @@ def cascade(
     in time order the posts up to any moment are a prefix of every trace
     (:func:`replay_steps`). A plain dict rather than ``go.Figure``: plotly's
     validation of 50,000-element arrays costs seconds per request.
+
+    Above :data:`EDGES_ALL_UP_TO` nodes only the backbone edges are drawn unless
+    ``all_edges`` (:func:`edge_selection`); the title then says how many of how many.
     """
     if nodes.height == 0:
         return empty("no such cascade in this snapshot")
@@ -230,8 +323,12 @@ def cascade(
     x = nodes["x"].to_numpy().astype(np.float32)
     y = nodes["y"].to_numpy().astype(np.float32)
     parent = nodes["parent"].to_numpy()
+    selection = edge_selection(nodes, all_edges)
+    heading = text(title, 120)
+    if selection.reduced:
+        heading += f"<br><sub>{text(selection.label())}</sub>"
     traces = []
-    for edge_kind, child in _edge_groups(nodes):
+    for edge_kind, child in _edge_groups(nodes, selection):
         # One polyline per kind: parent -> child, then a gap (NaN).
         gap = np.full(len(child), np.nan, dtype=np.float32)
         traces.append(
@@ -291,7 +388,7 @@ def cascade(
     layout = {
         **_LAYOUT,
         "template": _template(),
-        "title": {"text": text(title, 120)},
+        "title": {"text": heading},
         "showlegend": True,
         "legend": {"orientation": "h", "y": -0.02},
         "xaxis": {"visible": False},
@@ -305,7 +402,7 @@ def cascade(
     return {"data": traces, "layout": layout}
 
 
-def replay_steps(nodes: pl.DataFrame, steps: int) -> dict:
+def replay_steps(nodes: pl.DataFrame, steps: int, all_edges: bool = False) -> dict:
     """What the growth replay shows at each of ``steps + 1`` slider positions.
 
     For step s (posts up to ``s / steps`` of the cascade's duration): ``nodes[s]``,
@@ -329,7 +426,7 @@ def replay_steps(nodes: pl.DataFrame, steps: int) -> dict:
     k = np.searchsorted(t, until, side="right")
     k[-1] = len(t)
     prefix = []
-    groups = _edge_groups(nodes)
+    groups = _edge_groups(nodes, edge_selection(nodes, all_edges))
     for i, (_kind, child) in enumerate(groups):
         prefix.append([i, (3 * np.searchsorted(child, k)).tolist(), 3])
     coord = np.flatnonzero(nodes["cluster_id"].is_not_null().to_numpy())

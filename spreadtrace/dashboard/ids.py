@@ -40,6 +40,8 @@ CA_HOVER = "ca-hover"  # the hovered post: account, time, reasons
 CA_DRAWN = "ca-drawn"  # what the figure shows: cascade, layout, snapshot
 CA_REPLAY = "ca-replay"  # figures.replay_steps for the clientside replay
 CA_REPLAY_SINK = "ca-replay-sink"  # dummy output of the clientside replay
+CA_EDGES = "ca-edges"  # dcc.Store: "all" draws every share edge (URL ?edges=all)
+CA_EDGES_BTN = "ca-edges-btn"  # toggles CA_EDGES; shown only when edges are reduced
 CA_DOWNLOAD_BTN = "ca-download-btn"
 CA_DOWNLOAD = "ca-download"
 

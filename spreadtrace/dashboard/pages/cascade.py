@@ -1,6 +1,6 @@
 """Cascade: one cascade's share network, its growth replay, timeline and account panel.
 
-State in the URL: ``/cascade?id=CASCADE_ID&layout=radial|tree``.
+State in the URL: ``/cascade?id=CASCADE_ID&layout=radial|tree&edges=all``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _fmt(value: object, pattern: str = "{:.3f}") -> object:
     return None if value is None else pattern.format(value)
 
 
-def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
+def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: Any) -> html.Div:
     if not id:
         return html.Div(
             [
@@ -98,6 +98,7 @@ def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=ids.CA_ID, data=id),
+            dcc.Store(id=ids.CA_EDGES, data="all" if edges == "all" else ""),
             dcc.Store(id=ids.CA_DRAWN),
             dcc.Store(id=ids.CA_REPLAY),
             html.Div(id=ids.CA_REPLAY_SINK, hidden=True),
@@ -119,6 +120,7 @@ def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
                                 inputStyle={"marginLeft": "0.8em"},
                             ),
                             html.Div(id=ids.CA_NOTE),
+                            html.Button(id=ids.CA_EDGES_BTN, hidden=True, n_clicks=0),
                             dcc.Graph(
                                 id=ids.CA_GRAPH,
                                 style={"height": "620px"},
@@ -176,46 +178,96 @@ def layout(id: str | None = None, layout: str = "auto", **_: Any) -> html.Div:
     Output(ids.CA_REPLAY, "data"),
     Output(ids.CA_SLIDER, "value"),
     Output(ids.URL_STATE, "data", allow_duplicate=True),
+    Output(ids.CA_EDGES_BTN, "children"),
+    Output(ids.CA_EDGES_BTN, "hidden"),
     Input(ids.CA_ID, "data"),
     Input(ids.CA_LAYOUT, "value"),
+    Input(ids.CA_EDGES, "data"),
     prevent_initial_call="initial_duplicate",
 )
-def render(cascade_id, layout_kind):
-    """The network figure (WebGL, binary arrays), the aggregation note if any, the
-    timeline, what was drawn (for hover and click lookups) and the replay table.
+def render(cascade_id, layout_kind, edges=""):
+    """The network figure (WebGL, binary arrays), the notes (aggregation, edges left
+    out), the timeline, what was drawn (for hover and click lookups), the replay table
+    and the edges button.
 
     The one callback the page runs on load; the slider is reset only when the layout
-    changes (on load it already stands at the end, so no second callback fires).
+    or the edge set changes (on load it already stands at the end, so no second
+    callback fires). Large cascades first draw only their backbone edges
+    (:func:`figures.edge_selection`), said in a note; the button (``?edges=all``)
+    draws them all.
     """
+    all_edges = edges == "all"
     radial = radial_for(cascade_id, layout_kind)
     graph = queries.cascade_graph(cascade_id, radial=radial)
     title = f"{graph.posts:,} posts"
-    note = None
+    notes = []
     if graph.note:
-        note = html.P(graph.note, className="note")
+        notes.append(html.P(graph.note, className="note"))
+    selection = figures.edge_selection(graph.nodes, all_edges)
+    full = figures.edge_selection(graph.nodes, False)
+    if selection.reduced:
+        notes.append(
+            html.P(
+                f"{selection.label()[0].upper()}{selection.label()[1:]} (the branching "
+                "structure; every post is drawn). Drawing all edges is slow in browsers "
+                "without graphics acceleration.",
+                className="note",
+            )
+        )
+    elif full.reduced:
+        notes.append(html.P(f"Showing all {selection.total:,} share edges.", className="note"))
     state = url_state(
         "/cascade",
-        {"id": cascade_id, "layout": layout_kind if layout_kind in ("radial", "tree") else ""},
+        {
+            "id": cascade_id,
+            "layout": layout_kind if layout_kind in ("radial", "tree") else "",
+            "edges": "all" if all_edges and full.reduced else "",
+        },
     )
     drawn = {
         "cascade_id": cascade_id,
         "radial": radial,
         "snapshot": graph.snapshot,
-        "node_trace": figures.node_trace_index(graph.nodes) if graph.nodes.height else 0,
+        "node_trace": (
+            figures.node_trace_index(graph.nodes, all_edges) if graph.nodes.height else 0
+        ),
     }
     replay = None
     if graph.nodes.height:
-        replay = {**figures.replay_steps(graph.nodes, STEPS), "token": f"{graph.snapshot}/{radial}"}
-    reset = STEPS if _triggered_by() == ids.CA_LAYOUT else no_update
+        replay = {
+            **figures.replay_steps(graph.nodes, STEPS, all_edges),
+            "token": f"{graph.snapshot}/{radial}/{edges}",
+        }
+    reset = STEPS if _triggered_by() in (ids.CA_LAYOUT, ids.CA_EDGES) else no_update
+    button = (
+        f"show all {full.total:,} edges"
+        if not all_edges
+        else f"show only the {full.shown:,} backbone edges"
+    )
     return (
-        figures.cascade(graph.nodes, title=title, equal_aspect=radial),
-        note,
+        figures.cascade(graph.nodes, title=title, equal_aspect=radial, all_edges=all_edges),
+        notes or None,
         figures.cascade_timeline(graph.nodes),
         drawn,
         replay,
         reset,
         state,
+        button,
+        not full.reduced,
     )
+
+
+@callback(
+    Output(ids.CA_EDGES, "data"),
+    Input(ids.CA_EDGES_BTN, "n_clicks"),
+    State(ids.CA_EDGES, "data"),
+    prevent_initial_call=True,
+)
+def toggle_edges(n, edges):
+    """The edges button: all share edges, or back to the backbone."""
+    if not n:
+        return no_update
+    return "" if edges == "all" else "all"
 
 
 # The growth replay runs in the browser: it keeps a prefix of every trace (rows are in
