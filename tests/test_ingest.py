@@ -389,3 +389,22 @@ def test_in_file_copies_merge_in_file_order(mem_store, tmp_path):
     assert mem_store.con.execute(
         "SELECT account_id, parent_id, kind, text FROM posts"
     ).fetchall() == [("alice", "p0", "quote", "later text")]
+
+
+def test_created_at_range_boundaries_to_the_microsecond(mem_store, tmp_path):
+    # Years outside 1900..2199 are refused (epoch milliseconds passed as seconds land
+    # far outside); both ends are inclusive to the microsecond.
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        "post_id,account_id,created_at\n"
+        "in1,a,1900-01-01T00:00:00Z\n"
+        "out1,a,1899-12-31T23:59:59.999999Z\n"
+        "in2,a,2199-12-31T23:59:59.999999Z\n"
+        "out2,a,2200-01-01T00:00:00Z\n"
+        "out3,a,1714557600000\n"
+        "out4,a,290000-01-01T00:00:00Z\n"
+    )
+    r = ingest_file(mem_store, path)
+    assert (r.rows_inserted, r.rows_rejected) == (2, 4)
+    rows = mem_store.con.execute("SELECT post_id FROM posts ORDER BY 1").fetchall()
+    assert rows == [("in1",), ("in2",)]
