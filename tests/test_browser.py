@@ -284,3 +284,54 @@ def test_shared_link_restores_the_view_and_new_builds_appear(browser, app_url, w
 
     errors = console_errors(browser)
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def large_url(tmp_path_factory):
+    """A store whose largest cascade (6,000 posts) is above the edge-reduction threshold."""
+    chromium_paths()
+    db = tmp_path_factory.mktemp("browser-large") / "world.duckdb"
+    with Store.open(db) as store:
+        make_world(store, big=6000, cascades=2)
+        publish(store)
+    with serving(str(db)) as base:
+        yield base
+
+
+EDGE_SEGMENTS = """
+const gd = document.querySelector('#ca-graph .js-plotly-plot');
+if (!gd || !gd._fullData) { return -1; }
+return gd._fullData.filter(t => t.name.startsWith('parent '))
+    .reduce((a, t) => a + t.x.length / 3, 0);
+"""
+
+
+def test_large_cascade_backbone_then_all_edges(browser, large_url):
+    from selenium.webdriver.common.by import By
+
+    from spreadtrace.dashboard import figures
+
+    browser.get(large_url + "/cascade?id=c000")
+    wait(browser, lambda d: d.execute_script(EDGE_SEGMENTS) > 0, what="backbone drawn")
+    shown = browser.execute_script(EDGE_SEGMENTS)
+    assert 0 < shown <= figures.EDGE_BUDGET
+    note = text_of(browser, "#ca-note")
+    assert f"Showing {shown:,} of 5,999 share edges" in note, note
+    button = browser.find_element(By.CSS_SELECTOR, "#ca-edges-btn")
+    assert button.text == "show all 5,999 edges"
+    # The replay hides the backbone's later edges too (a few posts share the first second).
+    browser.execute_script("window.dash_clientside.set_props('ca-slider', {value: 0})")
+    wait(browser, lambda d: d.execute_script(EDGE_SEGMENTS) < shown / 10, what="replay at t = 0")
+    browser.execute_script("window.dash_clientside.set_props('ca-slider', {value: 50})")
+    wait(browser, lambda d: d.execute_script(EDGE_SEGMENTS) == shown, what="replay at the end")
+
+    button.click()
+    wait(browser, lambda d: d.execute_script(EDGE_SEGMENTS) == 5999, what="all edges drawn")
+    wait(browser, lambda d: "edges=all" in d.current_url, what="URL state")
+    assert "Showing all 5,999 share edges." in text_of(browser, "#ca-note")
+    # A shared link opens with every edge.
+    browser.get(browser.current_url)
+    wait(browser, lambda d: d.execute_script(EDGE_SEGMENTS) == 5999, what="link with all edges")
+
+    errors = console_errors(browser)
+    assert not errors, errors
