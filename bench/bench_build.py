@@ -1,27 +1,31 @@
 """Benchmark the cascades build against the obvious networkx baseline.
 
-Run: ``.venv/bin/python -m bench build [--posts=5000000] [--baseline-posts=30000]
-[--seed=7] [--dir=PATH] [--repeat=3] [--big=100000]``
+Run: ``flock /work/notes/bench.lock .venv/bin/python -m bench build [--posts=5000000]
+[--baseline-posts=30000] [--seed=7] [--dir=PATH] [--repeat=3] [--big=auto|0|N]
+[--no-end-to-end]``
 
 1. A synthetic world of ``--posts`` posts (``spreadtrace.synth.generate``: heavy-tailed
-   cascade sizes), ingested into a store; both cached under ``--dir``. The generator's
-   largest cascade is far below 10^5, so one flattened cascade of ``--big`` posts is
-   planted on top (0 to skip; see :func:`_plant_big_cascade`).
-   Posts and follows are loaded with DuckDB's CSV reader, not timed (see
-   :func:`_load_world`).
+   cascade sizes with viral events; at 5M posts, seed 7, its largest cascades hold
+   ~10^5 posts), ingested into a store; both cached under ``--dir`` (default
+   ``bench/out/build-world-5m``). Only when the generated largest cascade is below
+   100,000 posts (``--big=auto``) is one flattened cascade planted on top as a fallback
+   (see :func:`_plant_big_cascade`), and the bench says so. Posts and follows are loaded
+   with DuckDB's CSV reader, not timed (see :func:`_load_world`).
 2. The cascades stage (``spreadtrace.pipeline.cascades.run``, full, time-inferred
    parents on) runs in a fresh child process per repeat, inside a transaction that is
    rolled back after the rows are written, so every run sees the same input. Printed:
-   median wall time, posts/s, and the child's peak RSS (``ru_maxrss`` of the child).
-3. Speed-up over the obvious baseline, measured in the same run on a random
-   subsample of whole cascades (about ``--baseline-posts`` posts) where the baseline
-   finishes: one ``networkx.DiGraph`` per cascade (weakly connected components of the
-   parent links), depth and breadth from BFS, ``nx.average_shortest_path_length`` for
-   structural virality. spreadtrace's stage runs on a store holding just those posts
-   (and all follows); its time includes loading, inference and writing the rows,
-   which the baseline does not do.
+   median wall time, posts/s, the child's peak RSS, seconds per step, largest cascades.
+3. The whole ``spreadtrace build`` (``run_build(full=True)``: every stage and the
+   snapshot) once, on a copy of the store, with the seconds per stage.
 4. Incremental: 1% new reposts of random stored posts on a committed build; the
    incremental stage's time (rolled back, so it repeats).
+5. Speed-up over the obvious baseline (one ``networkx.DiGraph`` per cascade, depth and
+   breadth from BFS, ``nx.average_shortest_path_length`` for structural virality),
+   see :func:`_stratified_baseline`: its cost per cascade measured on a uniformly
+   random sample of cascades of each size class, extrapolated to the whole store and
+   compared with the measured full stage. Also the raw subsample rows (the baseline and
+   the stage on ~``--baseline-posts`` posts of random cascades, and of the largest
+   cascades of at most 1,500 posts).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -143,9 +146,14 @@ def _child(db: str) -> None:
             run = cascades.run(store, 0, full=True)
             seconds = time.perf_counter() - t
             cpu = time.process_time() - cpu
+            top = store.con.execute(
+                "SELECT size FROM cascades ORDER BY size DESC LIMIT 8"
+            ).fetchall()
         finally:
             store.con.execute("ROLLBACK")
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "counts": run.counts}))
+    counts = {**run.counts, "largest": [r[0] for r in top]}
+    timings = {k: round(v, 2) for k, v in run.timings.items()}
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "counts": counts, "timings": timings}))
 
 
 def _child_incremental(db: str, new: int) -> None:
@@ -218,13 +226,174 @@ def _timed_child(db: Path, new: int = 0) -> tuple[float, dict, float, float]:
     data = json.loads(out.stdout.strip().splitlines()[-1])
     # ru_maxrss of children is the max over all waited-for children: only exact when
     # this child is the largest so far, which it is for the big store (runs first).
+    if "timings" in data:
+        data["counts"]["timings"] = data["timings"]
     return data["seconds"], data["counts"], max(after, before) / 1024, data["cpu"]
+
+
+def _child_end_to_end(db: str) -> None:
+    """``run_build(full=True)`` (every stage, then the snapshot) on ``db``; JSON on stdout."""
+    from spreadtrace.build import run_build
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        t = time.perf_counter()
+        cpu = time.process_time()
+        result = run_build(store, full=True)
+        seconds = time.perf_counter() - t
+        cpu = time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "result": result.to_dict()}))
+
+
+def _end_to_end(db: Path) -> tuple[float, float, dict, float]:
+    """The whole build once, on a throw-away copy of ``db``: (s, CPU s, BuildResult, RSS MB)."""
+    import shutil
+
+    copy = db.with_name(db.stem + "-e2e.duckdb")
+    shutil.copyfile(db, copy)
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from bench.bench_build import _child_end_to_end; _child_end_to_end({str(copy)!r})",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    finally:
+        copy.unlink(missing_ok=True)
+        shutil.rmtree(copy.with_name(copy.name + ".snapshots"), ignore_errors=True)
+        for extra in (".wal", ".lock"):
+            Path(str(copy) + extra).unlink(missing_ok=True)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return data["seconds"], data["cpu"], data["result"], rss
+
+
+# size classes of the stratified baseline: (label, low, high, cascades sampled)
+CLASSES = [
+    ("1", 1, 1, 3000),
+    ("2-10", 2, 10, 2000),
+    ("11-100", 11, 100, 300),
+    ("101-1000", 101, 1000, 30),
+    ("1001-10^4", 1001, 10_000, 3),
+    (">10^4", 10_001, 10**12, 2),
+]
+# above this many nodes, nx.average_shortest_path_length is timed on SOURCES sources
+EXACT_UP_TO = 2000
+SOURCES = 40
+
+
+def _baseline_one(edges: list[tuple[str, str | None]], rng) -> tuple[float, bool]:
+    """Seconds the obvious networkx version takes on one cascade: (seconds, extrapolated).
+
+    DiGraph from the stored parent links, BFS from the root for depth and breadth, and
+    ``nx.average_shortest_path_length`` on the undirected tree. That function runs one
+    single-source BFS per node, so for a tree of n > EXACT_UP_TO nodes it is timed on
+    SOURCES random sources and scaled by n / SOURCES (the rest is timed in full).
+    """
+    import networkx as nx
+
+    t = time.perf_counter()
+    G = nx.DiGraph()
+    for post_id, parent_id in edges:
+        G.add_node(post_id)
+        if parent_id is not None:
+            G.add_edge(parent_id, post_id)
+    (root,) = [v for v in G if G.in_degree(v) == 0] or [min(G)]
+    depth = nx.single_source_shortest_path_length(G, root)
+    per_level: dict[int, int] = {}
+    for d in depth.values():
+        per_level[d] = per_level.get(d, 0) + 1
+    _ = (max(depth.values()), max(per_level.values()))
+    U = G.to_undirected()
+    n = len(U)
+    if n <= EXACT_UP_TO:
+        if n > 1:
+            nx.average_shortest_path_length(U)
+        return time.perf_counter() - t, False
+    fixed = time.perf_counter() - t
+    nodes = list(U)
+    picks = [nodes[i] for i in rng.choice(n, SOURCES, replace=False)]
+    t = time.perf_counter()
+    total = 0
+    for s in picks:
+        total += sum(nx.single_source_shortest_path_length(U, s).values())
+    per_source = (time.perf_counter() - t) / SOURCES
+    return fixed + per_source * n, True
+
+
+def _stratified_baseline(db: Path, seed: int) -> list[dict]:
+    """The baseline's cost per size class, extrapolated to the whole store.
+
+    Needs a committed build in ``db`` (the cascades and their sizes). Per class, a
+    uniformly random sample of its cascades (``hash(cascade_id, seed)`` order) is run
+    through :func:`_baseline_one` one cascade at a time (data fetched beforehand, not
+    timed); the class's cost is the sample's mean seconds per cascade times the number
+    of cascades in the class (an unbiased estimate of the class total).
+    """
+    import duckdb
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect(str(db), read_only=True)
+    rows = []
+    try:
+        for label, low, high, want in CLASSES:
+            n_casc, n_posts = con.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM cascades WHERE size BETWEEN ? AND ?",
+                [low, high],
+            ).fetchall()[0]
+            if n_casc == 0:
+                continue
+            picked = [
+                r[0]
+                for r in con.execute(
+                    "SELECT cascade_id FROM cascades WHERE size BETWEEN ? AND ? "
+                    "ORDER BY hash(cascade_id, ?) LIMIT ?",
+                    [low, high, seed, want],
+                ).fetchall()
+            ]
+            edges = con.execute(
+                "SELECT pc.cascade_id, p.post_id, p.parent_id FROM post_cascades pc "
+                "JOIN posts p USING (post_id) WHERE list_contains(?, pc.cascade_id)",
+                [picked],
+            ).fetchall()
+            by_cascade: dict[str, list] = {c: [] for c in picked}
+            for cascade_id, post_id, parent_id in edges:
+                by_cascade[cascade_id].append((post_id, parent_id))
+            times, sampled_posts, extrapolated = [], 0, 0
+            for cascade_id in picked:
+                seconds, extra = _baseline_one(by_cascade[cascade_id], rng)
+                times.append(seconds)
+                sampled_posts += len(by_cascade[cascade_id])
+                extrapolated += extra
+            mean = statistics.fmean(times)
+            rows.append(
+                {
+                    "class": label,
+                    "cascades": int(n_casc),
+                    "posts": int(n_posts),
+                    "sampled": len(picked),
+                    "sampled_posts": sampled_posts,
+                    "extrapolated_cascades": extrapolated,
+                    "mean_s": mean,
+                    "total_s": mean * n_casc,
+                }
+            )
+    finally:
+        con.close()
+    return rows
 
 
 def _subsample(db: Path, target_posts: int, seed: int, root: Path, how: str) -> Path:
     """A store with whole cascades (up to ``target_posts`` posts): a random sample of
     them (``how="random"``), or the largest ones below the planted cascade
-    (``how="largest"``: where the baseline's all-pairs distances cost the most)."""
+    (``how="largest"``: the largest of at most 1,500 posts, where the baseline's
+    all-pairs distances cost the most while it still finishes in seconds)."""
     from spreadtrace.pipeline import cascades
     from spreadtrace.store import Store
 
@@ -240,7 +409,7 @@ def _subsample(db: Path, target_posts: int, seed: int, root: Path, how: str) -> 
             f"""
             WITH c AS (
                 SELECT cascade_id, sum(size) OVER (ORDER BY {order}) AS upto
-                FROM cascades WHERE cascade_id NOT LIKE 'big-%'
+                FROM cascades WHERE cascade_id NOT LIKE 'big-%' AND size <= 1500
             )
             SELECT post_id FROM post_cascades
             WHERE cascade_id IN (SELECT cascade_id FROM c WHERE upto <= $target)
@@ -324,13 +493,32 @@ def main(argv: list[str]) -> None:
     baseline_posts = int(_arg(argv, "baseline-posts", "30000"))
     seed = int(_arg(argv, "seed", str(SEED)))
     repeat = int(_arg(argv, "repeat", "3"))
-    big = int(_arg(argv, "big", "100000"))
-    root = Path(_arg(argv, "dir", os.path.join(tempfile.gettempdir(), "spreadtrace-bench-build")))
+    big_arg = _arg(argv, "big", "auto")
+    default_dir = Path(__file__).resolve().parent / "out" / "build-world-5m"
+    root = Path(_arg(argv, "dir", str(default_dir)))
     root.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {os.cpu_count()} cores, shared with other engineers' jobs", flush=True)
+    load = (
+        "/".join(open("/proc/loadavg").read().split()[:3])
+        if os.path.exists("/proc/loadavg")
+        else "?"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, shared with other engineers' jobs; load {load}",
+        flush=True,
+    )
 
-    world, db = _world_store(posts, seed, root, big)
-    runs = [_timed_child(db) for _ in range(repeat)]
+    world, db = _world_store(posts, seed, root, 0 if big_arg == "auto" else int(big_arg))
+    runs = [_timed_child(db)]
+    largest = runs[0][1]["largest"]
+    if big_arg == "auto" and largest[0] < 100_000:
+        print(
+            f"generated largest cascade {largest[0]:,} < 100,000: planting a flattened "
+            "100,000-post cascade as a fallback",
+            flush=True,
+        )
+        world, db = _world_store(posts, seed, root, 100_000)
+        runs = [_timed_child(db)]
+    runs += [_timed_child(db) for _ in range(repeat - 1)]
     seconds = statistics.median(r[0] for r in runs)
     counts = runs[0][1]
     rss = max(r[2] for r in runs)
@@ -347,11 +535,20 @@ def main(argv: list[str]) -> None:
         f"(CPU {cpu:.1f} s over all threads); peak RSS {rss:,.0f} MB",
         flush=True,
     )
+    steps = {k: statistics.median(r[1]["timings"][k] for r in runs) for k in counts["timings"]}
+    print(f"  seconds per step (median): {steps}", flush=True)
+    print(f"  largest cascades (posts): {[f'{n:,}' for n in counts.pop('largest')]}", flush=True)
+    counts.pop("timings")
     print(f"  counts: {counts}", flush=True)
 
-    # largest cascade, for the heavy-tail requirement
-    sizes = _largest(db)
-    print(f"  largest cascades (posts): {sizes}", flush=True)
+    if "--no-end-to-end" not in argv:
+        e2e_s, e2e_cpu, result, e2e_rss = _end_to_end(db)
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in result["timings"].items())
+        print(
+            f"whole `spreadtrace build --full` (run_build, every stage + snapshot): "
+            f"{e2e_s:.1f} s wall, {e2e_cpu:.1f} s CPU, peak RSS {e2e_rss:,.0f} MB; {stages}",
+            flush=True,
+        )
 
     new = max(1, n_posts // 100)
     _commit_build(db)
@@ -360,6 +557,35 @@ def main(argv: list[str]) -> None:
         f"incremental: {new:,} new reposts (1%) on the built store: median "
         f"{statistics.median(r[0] for r in inc):.1f} s (CPU {statistics.median(r[3] for r in inc):.1f} s), "
         f"rebuilt {inc[0][1]['posts_in_scope']:,} posts in the touched cascades",
+        flush=True,
+    )
+
+    # the baseline, stratified by size class, extrapolated to the whole store
+    rows = _stratified_baseline(db, seed)
+    total = sum(r["total_s"] for r in rows)
+    print(
+        "networkx baseline by size class (uniform random cascades per class; mean s per "
+        "cascade x cascades in the class; our cost attributed per post at the full stage's "
+        f"{seconds / n_posts * 1e6:.2f} us/post):",
+        flush=True,
+    )
+    for r in rows:
+        ours = seconds * r["posts"] / n_posts
+        note = (
+            f" ({r['extrapolated_cascades']} timed on {SOURCES} BFS sources, scaled by n/{SOURCES})"
+            if r["extrapolated_cascades"]
+            else ""
+        )
+        print(
+            f"  size {r['class']:>9}: {r['cascades']:>9,} cascades, {r['posts']:>9,} posts; "
+            f"sampled {r['sampled']:,} ({r['sampled_posts']:,} posts){note}: "
+            f"{r['mean_s'] * 1e3:,.3f} ms/cascade -> {r['total_s']:,.1f} s for the class "
+            f"vs ~{ours:.2f} s ours -> {r['total_s'] / ours:,.1f}x",
+            flush=True,
+        )
+    print(
+        f"  whole store by the baseline: ~{total:,.0f} s (~{total / 3600:.1f} h) vs the "
+        f"measured full stage {seconds:.1f} s -> {total / seconds:,.0f}x",
         flush=True,
     )
 
@@ -376,31 +602,3 @@ def main(argv: list[str]) -> None:
             f"-> {base_s / compute:.0f}x",
             flush=True,
         )
-        if how == "random":
-            # The baseline is at least linear in posts: a lower bound for the whole store.
-            floor = base_s / base_posts * n_posts
-            print(
-                f"  whole store by the baseline, extrapolated linearly (a lower bound: it "
-                f"ignores the quadratic all-pairs cost of large cascades): >= {floor:,.0f} s "
-                f"-> >= {floor / seconds:.0f}x for the {n_posts:,}-post build",
-                flush=True,
-            )
-
-
-def _largest(db: Path) -> list[int]:
-    """Sizes of the five largest cascades (by a fresh rolled-back build)."""
-    from spreadtrace.pipeline import cascades
-    from spreadtrace.store import Store
-
-    with Store.open(db) as store:
-        store.con.execute("BEGIN TRANSACTION")
-        try:
-            cascades.run(store, 0, full=True)
-            return [
-                r[0]
-                for r in store.con.execute(
-                    "SELECT size FROM cascades ORDER BY size DESC LIMIT 5"
-                ).fetchall()
-            ]
-        finally:
-            store.con.execute("ROLLBACK")
