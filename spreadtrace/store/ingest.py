@@ -615,7 +615,7 @@ def collect_parser_rejects(con: duckdb.DuckDBPyConnection, source: Source) -> No
         f"""
         INSERT INTO _ing_src_rejects
         SELECT line, any_value(csv_line),
-               'malformed line: ' || lower(string_agg(DISTINCT error_type::VARCHAR, ', '))
+               'malformed line: ' || lower(string_agg(DISTINCT error_type::VARCHAR, ', ' ORDER BY error_type::VARCHAR))
         FROM {source.parser_rejects} GROUP BY line
         """
     )
