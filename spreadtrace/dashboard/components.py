@@ -121,6 +121,37 @@ def as_date(value: object) -> date | None:
         return None
 
 
+def clicked_value(active_cell: Mapping[str, Any] | None, data: list[dict] | None, key: str) -> Any:
+    """The ``key`` column of the clicked table row, or None when no row is clicked.
+
+    A stale click (the table was re-paged under it) gives None too.
+
+    >>> clicked_value({"row": 1}, [{"id": "a"}, {"id": "b"}], "id")
+    'b'
+    >>> clicked_value({"row": 5}, [{"id": "a"}], "id") is None
+    True
+    """
+    if not active_cell or not data or active_cell["row"] >= len(data):
+        return None
+    return data[active_cell["row"]][key]
+
+
+def row_link(
+    active_cell: Mapping[str, Any] | None,
+    data: list[dict] | None,
+    page: str,
+    param: str,
+    key: str,
+) -> str | None:
+    """The URL of ``page`` for the clicked row (``?param=<row[key]>``), or None.
+
+    >>> row_link({"row": 0}, [{"cascade_id": "c&1"}], "/cascade", "id", "cascade_id")
+    '/cascade?id=c%261'
+    """
+    value = clicked_value(active_cell, data, key)
+    return None if value is None else f"{page}?" + urlencode({param: value})
+
+
 def sort_pairs(sort_by: list[dict[str, str]] | None) -> list[tuple[str, str]]:
     """DataTable ``sort_by`` as (column, asc|desc) pairs."""
     return [(s.get("column_id", ""), s.get("direction", "asc")) for s in (sort_by or [])]

@@ -6,13 +6,20 @@ State in the URL: ``/accounts?q=SEARCH&min_bot=0.5`` or ``/accounts?account=ACCO
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import ids, queries
-from spreadtrace.dashboard.components import as_float, download, kv, sort_pairs, table, url_state
+from spreadtrace.dashboard.components import (
+    as_float,
+    download,
+    kv,
+    row_link,
+    sort_pairs,
+    table,
+    url_state,
+)
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -210,9 +217,8 @@ def update_accounts(search, min_bot, page, sort_by):
     prevent_initial_call=True,
 )
 def open_account(active_cell, data):
-    if not active_cell or not data or active_cell["row"] >= len(data):
-        return no_update
-    return "/accounts?" + urlencode({"account": data[active_cell["row"]]["account_id"]})
+    href = row_link(active_cell, data, "/accounts", "account", "account_id")
+    return no_update if href is None else href
 
 
 @callback(
@@ -222,9 +228,8 @@ def open_account(active_cell, data):
     prevent_initial_call=True,
 )
 def open_cascade(active_cell, data):
-    if not active_cell or not data or active_cell["row"] >= len(data):
-        return no_update
-    return "/cascade?" + urlencode({"id": data[active_cell["row"]]["cascade_id"]})
+    href = row_link(active_cell, data, "/cascade", "id", "cascade_id")
+    return no_update if href is None else href
 
 
 @callback(

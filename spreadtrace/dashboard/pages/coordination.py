@@ -14,7 +14,7 @@ import polars as pl
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, table, url_state
+from spreadtrace.dashboard.components import clicked_value, download, table, url_state
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.graph.layout import force_layout
@@ -137,9 +137,8 @@ def draw_cluster(cluster_id):
     prevent_initial_call=True,
 )
 def pick_cluster(active_cell, data):
-    if not active_cell or not data or active_cell["row"] >= len(data):
-        return no_update
-    return data[active_cell["row"]]["cluster_id"]
+    value = clicked_value(active_cell, data, "cluster_id")
+    return no_update if value is None else value
 
 
 @callback(

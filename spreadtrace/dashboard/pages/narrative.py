@@ -6,13 +6,12 @@ State in the URL: ``/narrative?id=NARRATIVE_ID`` (without an id: the list of nar
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, kv, sort_pairs, table
+from spreadtrace.dashboard.components import download, kv, row_link, sort_pairs, table
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -166,9 +165,8 @@ def narrative_cascades(narrative_id, page, sort_by):
     prevent_initial_call=True,
 )
 def open_narrative(active_cell, data):
-    if not active_cell or not data or active_cell["row"] >= len(data):
-        return no_update
-    return "/narrative?" + urlencode({"id": data[active_cell["row"]]["narrative_id"]})
+    href = row_link(active_cell, data, "/narrative", "id", "narrative_id")
+    return no_update if href is None else href
 
 
 @callback(
@@ -178,9 +176,8 @@ def open_narrative(active_cell, data):
     prevent_initial_call=True,
 )
 def open_cascade(active_cell, data):
-    if not active_cell or not data or active_cell["row"] >= len(data):
-        return no_update
-    return "/cascade?" + urlencode({"id": data[active_cell["row"]]["cascade_id"]})
+    href = row_link(active_cell, data, "/cascade", "id", "cascade_id")
+    return no_update if href is None else href
 
 
 @callback(

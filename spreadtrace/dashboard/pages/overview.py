@@ -6,7 +6,6 @@ State in the URL: ``?from=&to=&platform=&narrative=&min_size=&min_bot=&min_amp=`
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
@@ -18,6 +17,7 @@ from spreadtrace.dashboard.components import (
     as_int,
     card,
     download,
+    row_link,
     sort_pairs,
     table,
     url_state,
@@ -255,9 +255,8 @@ def update_figures(start, end, platform, narrative, min_size, min_bot, min_amp):
 )
 def open_cascade(active_cell, data):
     """Clicking a cascade row opens its page."""
-    if not active_cell or not data or active_cell["row"] >= len(data):
-        return no_update
-    return "/cascade?" + urlencode({"id": data[active_cell["row"]]["cascade_id"]})
+    href = row_link(active_cell, data, "/cascade", "id", "cascade_id")
+    return no_update if href is None else href
 
 
 @callback(
@@ -297,9 +296,8 @@ def update_narratives(page, sort_by):
     prevent_initial_call=True,
 )
 def open_narrative(active_cell, data):
-    if not active_cell or not data or active_cell["row"] >= len(data):
-        return no_update
-    return "/narrative?" + urlencode({"id": data[active_cell["row"]]["narrative_id"]})
+    href = row_link(active_cell, data, "/narrative", "id", "narrative_id")
+    return no_update if href is None else href
 
 
 @callback(
