@@ -75,3 +75,21 @@ def test_library_errors_are_one_unwrapped_line(runner, db_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ") and "upgrade spreadtrace" in lines[0]
+
+
+def test_writers_share_one_wait_option(runner, db_path):
+    import threading
+
+    from spreadtrace.store import Store
+
+    holder = Store.open(db_path)
+    # busy without --wait: the documented exit code, at once
+    busy = runner.invoke(main, ["--db", str(db_path), "build", "--quiet"])
+    assert busy.exit_code == 75, busy.output
+    # with --wait the build waits for the holder to let go, then runs
+    threading.Timer(0.5, holder.close).start()
+    waited = runner.invoke(main, ["--db", str(db_path), "build", "--quiet", "--wait", "30"])
+    assert waited.exit_code == 0, waited.output
+    for command in ("ingest", "build", "run"):
+        bad = runner.invoke(main, ["--db", str(db_path), command, "--wait", "-1"])
+        assert bad.exit_code == 2 and "--wait" in bad.output, (command, bad.output)

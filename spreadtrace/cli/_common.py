@@ -47,6 +47,14 @@ pass_settings = click.make_pass_decorator(Settings)
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No progress bars or summary; errors only."
 )
+wait_option = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="If another job holds the store, wait this long for it instead of exiting (75).",
+)
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary on stdout."
 )

@@ -14,6 +14,7 @@ from spreadtrace.cli._common import (
     print_json,
     progress_bar,
     quiet_option,
+    wait_option,
 )
 from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.cascades import CascadeParams
@@ -97,6 +98,7 @@ def _summary(result: BuildResult) -> None:
     show_default=True,
     help="Amplification: the share of a cascade's first shares counted as early.",
 )
+@wait_option
 @quiet_option
 @json_option
 @pass_settings
@@ -110,6 +112,7 @@ def build(
     bot_threshold: float,
     text_threshold: float,
     early_fraction: float,
+    wait: float,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -131,7 +134,10 @@ def build(
         accounts=AccountParams(window_s=window, min_shared=min_shared, bot_threshold=bot_threshold),
         narratives=NarrativeParams(text_threshold=text_threshold, early_fraction=early_fraction),
     )
-    with Store.open(settings.db) as store, progress_bar(not quiet and not as_json) as progress:
+    with (
+        Store.open(settings.db, wait=wait) as store,
+        progress_bar(not quiet and not as_json) as progress,
+    ):
         result = run_build(store, full=full, params=params, progress=progress)
     if as_json:
         print_json(result.to_dict())

@@ -17,6 +17,7 @@ from spreadtrace.cli._common import (
     print_json,
     progress_bar,
     quiet_option,
+    wait_option,
 )
 from spreadtrace.errors import InputError
 from spreadtrace.ingest import FORMATS, FileResult, ingest_files
@@ -35,14 +36,7 @@ _TOTALS = ("rows_read", "rows_inserted", "rows_duplicate", "rows_rejected", "acc
     help="Skip detection: posts, accounts, follows (canonical CSV/TSV/JSONL/Parquet) "
     "or a platform export. Default: detected from each file's content.",
 )
-@click.option(
-    "--wait",
-    type=float,
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another job's write lock on the store.",
-)
+@wait_option
 @quiet_option
 @json_option
 @pass_settings

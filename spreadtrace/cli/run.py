@@ -10,7 +10,14 @@ from datetime import datetime
 import click
 
 from spreadtrace.cli import main
-from spreadtrace.cli._common import Settings, handle_errors, json_option, pass_settings, print_json
+from spreadtrace.cli._common import (
+    Settings,
+    handle_errors,
+    json_option,
+    pass_settings,
+    print_json,
+    wait_option,
+)
 from spreadtrace.cli.report import alert_params, report_options
 from spreadtrace.errors import StoreBusy
 from spreadtrace.jobs import log as job_log
@@ -54,14 +61,7 @@ def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:
     type=click.Path(file_okay=False),
     help="Move each file here once it is ingested (or found already ingested).",
 )
-@click.option(
-    "--wait",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="If another job holds the store, wait this long for it instead of exiting (75).",
-)
+@wait_option
 @click.option(
     "--settle",
     type=click.FloatRange(min=0),
