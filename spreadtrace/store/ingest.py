@@ -37,45 +37,16 @@ from datetime import datetime
 
 import duckdb
 
-POSTS_COLUMNS: tuple[str, ...] = (
-    "post_id",
-    "account_id",
-    "created_at",
-    "parent_id",
-    "kind",
-    "root_id",
-    "text",
-    "urls",
-    "hashtags",
-    "lang",
-    "platform",
+from spreadtrace.canonical import (
+    ACCOUNT_COUNTS,
+    ACCOUNT_FLAGS,
+    ACCOUNTS_COLUMNS,
+    ACCOUNTS_REQUIRED,
+    FOLLOWS_COLUMNS,
+    FOLLOWS_REQUIRED,
+    POSTS_COLUMNS,
+    POSTS_REQUIRED,
 )
-POSTS_REQUIRED: tuple[str, ...] = ("post_id", "account_id", "created_at")
-KINDS: tuple[str, ...] = ("original", "repost", "quote", "reply")
-
-_ACCOUNT_COUNTS = (
-    "followers_count",
-    "following_count",
-    "posts_count",
-    "likes_count",
-    "listed_count",
-)
-_ACCOUNT_FLAGS = ("verified", "default_profile", "default_profile_image")
-ACCOUNTS_COLUMNS: tuple[str, ...] = (
-    "account_id",
-    "handle",
-    "display_name",
-    "created_at",
-    *_ACCOUNT_COUNTS,
-    *_ACCOUNT_FLAGS,
-    "description",
-    "platform",
-    "observed_at",
-)
-ACCOUNTS_REQUIRED: tuple[str, ...] = ("account_id",)
-
-FOLLOWS_COLUMNS: tuple[str, ...] = ("follower_id", "followee_id", "created_at")
-FOLLOWS_REQUIRED: tuple[str, ...] = ("follower_id", "followee_id")
 
 COLUMNS = {"posts": POSTS_COLUMNS, "accounts": ACCOUNTS_COLUMNS, "follows": FOLLOWS_COLUMNS}
 REQUIRED = {"posts": POSTS_REQUIRED, "accounts": ACCOUNTS_REQUIRED, "follows": FOLLOWS_REQUIRED}
@@ -537,17 +508,16 @@ def stage_accounts(
 ) -> None:
     """Type and validate account snapshots into temp table ``_ing_accounts``."""
     norm = ", ".join(_norm(c) for c in ACCOUNTS_COLUMNS)
-    counts = ", ".join(f"TRY_CAST(trim({c}) AS BIGINT) AS _{c}" for c in _ACCOUNT_COUNTS)
-    flags = ", ".join(f"TRY_CAST(trim({c}) AS BOOLEAN) AS _{c}" for c in _ACCOUNT_FLAGS)
+    counts = ", ".join(f"TRY_CAST(trim({c}) AS BIGINT) AS _{c}" for c in ACCOUNT_COUNTS)
+    flags = ", ".join(f"TRY_CAST(trim({c}) AS BOOLEAN) AS _{c}" for c in ACCOUNT_FLAGS)
     bad_counts = "\n".join(
         f"WHEN {c} IS NOT NULL AND (_{c} IS NULL OR _{c} < 0) THEN '{c} is not a count'"
-        for c in _ACCOUNT_COUNTS
+        for c in ACCOUNT_COUNTS
     )
     bad_flags = "\n".join(
-        f"WHEN {c} IS NOT NULL AND _{c} IS NULL THEN '{c} is not true/false'"
-        for c in _ACCOUNT_FLAGS
+        f"WHEN {c} IS NOT NULL AND _{c} IS NULL THEN '{c} is not true/false'" for c in ACCOUNT_FLAGS
     )
-    typed_out = ", ".join(f"_{c} AS {c}" for c in (*_ACCOUNT_COUNTS, *_ACCOUNT_FLAGS))
+    typed_out = ", ".join(f"_{c} AS {c}" for c in (*ACCOUNT_COUNTS, *ACCOUNT_FLAGS))
     sql = f"""
     CREATE TEMP TABLE _ing_accounts AS
     SELECT record_no, account_id, coalesce(_observed, ?::TIMESTAMPTZ) AS observed_at,
@@ -784,8 +754,8 @@ _SNAPSHOT_FIELDS = (
     "handle",
     "display_name",
     "created_at",
-    *_ACCOUNT_COUNTS,
-    *_ACCOUNT_FLAGS,
+    *ACCOUNT_COUNTS,
+    *ACCOUNT_FLAGS,
     "description",
     "platform",
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from spreadtrace.canonical import ACCOUNTS_COLUMNS
 from spreadtrace.synth.accounts import World
 from spreadtrace.synth.params import PLATFORMS, SynthParams
 from spreadtrace.synth.text import (
@@ -36,23 +37,7 @@ from spreadtrace.synth.text import (
 # Earliest possible account creation per platform (public launch dates).
 _LAUNCH = {"twitter": 1_152_921_600, "bluesky": 1_676_592_000, "mastodon": 1_475_280_000}
 
-ACCOUNT_COLUMNS = [
-    "account_id",
-    "handle",
-    "display_name",
-    "created_at",
-    "followers_count",
-    "following_count",
-    "posts_count",
-    "likes_count",
-    "listed_count",
-    "verified",
-    "default_profile",
-    "default_profile_image",
-    "description",
-    "platform",
-    "observed_at",
-]
+ACCOUNT_COLUMNS = list(ACCOUNTS_COLUMNS)  # the canonical accounts file, in order
 
 
 def profiles(rng: np.random.Generator, w: World, p: SynthParams, *, end_s: int) -> pl.DataFrame:

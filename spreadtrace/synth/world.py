@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import polars as pl
 
+from spreadtrace.canonical import POSTS_COLUMNS
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.synth import narratives as narr
 from spreadtrace.synth.accounts import World, build_world, mix_ids
@@ -53,19 +54,7 @@ from spreadtrace.synth.text import (
     zipf_weights,
 )
 
-POST_COLUMNS = [
-    "post_id",
-    "account_id",
-    "created_at",
-    "parent_id",
-    "kind",
-    "root_id",
-    "text",
-    "urls",
-    "hashtags",
-    "lang",
-    "platform",
-]
+POST_COLUMNS = list(POSTS_COLUMNS)  # the canonical posts file, in order
 _TS = "%Y-%m-%dT%H:%M:%SZ"
 
 # planted codes on nodes

@@ -1,0 +1,51 @@
+"""The canonical input format: the exact column names of posts, accounts and follows files.
+
+Why a module of its own: the format is a contract shared by the ingest SQL (which
+validates files against it) and the synthetic generator (which writes files in it),
+and neither should depend on the other. No imports: it is plain data.
+
+>>> POSTS_COLUMNS[:3] == POSTS_REQUIRED
+True
+"""
+
+from __future__ import annotations
+
+POSTS_COLUMNS: tuple[str, ...] = (
+    "post_id",
+    "account_id",
+    "created_at",
+    "parent_id",
+    "kind",
+    "root_id",
+    "text",
+    "urls",
+    "hashtags",
+    "lang",
+    "platform",
+)
+POSTS_REQUIRED: tuple[str, ...] = ("post_id", "account_id", "created_at")
+KINDS: tuple[str, ...] = ("original", "repost", "quote", "reply")
+
+ACCOUNT_COUNTS = (
+    "followers_count",
+    "following_count",
+    "posts_count",
+    "likes_count",
+    "listed_count",
+)
+ACCOUNT_FLAGS = ("verified", "default_profile", "default_profile_image")
+ACCOUNTS_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "handle",
+    "display_name",
+    "created_at",
+    *ACCOUNT_COUNTS,
+    *ACCOUNT_FLAGS,
+    "description",
+    "platform",
+    "observed_at",
+)
+ACCOUNTS_REQUIRED: tuple[str, ...] = ("account_id",)
+
+FOLLOWS_COLUMNS: tuple[str, ...] = ("follower_id", "followee_id", "created_at")
+FOLLOWS_REQUIRED: tuple[str, ...] = ("follower_id", "followee_id")
