@@ -1,7 +1,9 @@
 """Run the benchmarks: ``python -m bench`` (all) or ``python -m bench ingest build``.
 
 Each ``bench/bench_<name>.py`` module has a ``main(argv: list[str]) -> None`` that prints
-its figures (medians, ratios against a baseline measured in the same run).
+its figures (medians, ratios against a baseline measured in the same run). Options that
+start with ``-`` are passed to every benchmark named; ``python -m bench --help`` lists
+the benchmarks, and ``python -m bench NAME --help`` shows one benchmark's own options.
 """
 
 from __future__ import annotations
@@ -10,6 +12,19 @@ import importlib
 import pkgutil
 import sys
 from pathlib import Path
+
+_USAGE = """usage: python -m bench [--help] [NAME ...] [OPTIONS ...]
+
+Runs the named benchmarks (all of them when no NAME is given), each printing its
+figures as medians and ratios against a baseline measured in the same run. Results
+are recorded by hand in bench/RESULTS.md with the machine's load. Heavy benchmarks
+(5M posts) take minutes and several GB: run them one at a time.
+
+benchmarks:
+{listing}
+
+`python -m bench NAME --help` shows that benchmark's options.
+"""
 
 
 def _available() -> list[str]:
@@ -21,16 +36,37 @@ def _available() -> list[str]:
     )
 
 
-def main() -> None:
-    wanted = [a for a in sys.argv[1:] if not a.startswith("-")] or _available()
+def _summary(name: str) -> str:
+    """First line of a benchmark module's docstring, read without importing it."""
+    source = (Path(__file__).parent / f"bench_{name}.py").read_text(encoding="utf-8")
+    start = source.find('"""')
+    if start < 0:
+        return ""
+    return source[start + 3 :].split("\n", 1)[0].strip()
+
+
+def usage() -> str:
+    """The help text: every benchmark with the first line of its docstring."""
+    names = _available()
+    width = max(map(len, names), default=0)
+    listing = "\n".join(f"  {n.ljust(width)}  {_summary(n)}" for n in names)
+    return _USAGE.format(listing=listing)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    names = [a for a in args if not a.startswith("-")]
+    options = [a for a in args if a.startswith("-")]
+    if not names and any(a in ("-h", "--help") for a in options):
+        print(usage(), end="")
+        return
+    wanted = names or _available()
     unknown = sorted(set(wanted) - set(_available()))
     if unknown:
         sys.exit(f"unknown benchmark(s) {unknown}; available: {_available()}")
     for name in wanted:
         print(f"== bench {name}", flush=True)
-        importlib.import_module(f"bench.bench_{name}").main(
-            [a for a in sys.argv[1:] if a.startswith("-")]
-        )
+        importlib.import_module(f"bench.bench_{name}").main(options)
 
 
 if __name__ == "__main__":
