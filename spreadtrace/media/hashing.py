@@ -12,7 +12,8 @@ Hex format: ThreatExchange's (64 hex digits, the 16-bit words w[15] .. w[0]), so
 Video: the ``vpdq`` package needs FFmpeg's C development libraries at build time, which
 a plain ``pip install`` cannot provide, so its scheme is done here with Debian's
 ``ffmpeg`` command: frames sampled once per second (vPDQ's default), each hashed with
-PDQ; matching two videos compares their sets of frame hashes (spreadtrace.media.match).
+PDQ; frames of PDQ quality below 50 are dropped (vPDQ's quality tolerance); matching two
+videos compares their sets of frame hashes (spreadtrace.store.media).
 
 Images are shrunk to at most 512 pixels on their long side before hashing (PDQ works on
 a 64 x 64 downsample, so the hash barely moves, and big photos hash 10x faster).
@@ -47,6 +48,7 @@ MAX_SIDE = 512  # images are shrunk to this long side before PDQ
 FRAME_SIDE = 256  # video frames are scaled to this square before PDQ (PDQ resamples to 64x64)
 SECONDS_PER_FRAME = 1.0  # vPDQ's default sampling rate
 MAX_FRAMES = 3600  # an hour of video at one frame per second
+FRAME_MIN_QUALITY = 50  # vPDQ's quality tolerance: frames below it are not kept
 
 
 class MediaError(ValueError):
@@ -223,6 +225,8 @@ def _hash_video(path: Path, digest: str) -> MediaHash:
         raise MediaError("not a readable video (no frames decoded)")
     hashes = [pdq_of_rgb(f) for f in frames]
     best = max(range(len(hashes)), key=lambda i: hashes[i][1])
+    # Flat or blurred frames (quality < 50) give unstable hashes; vPDQ ignores them too.
+    kept = [h for h, q in hashes if q >= FRAME_MIN_QUALITY]
     return MediaHash(
         kind="video",
         sha256=digest,
@@ -231,5 +235,5 @@ def _hash_video(path: Path, digest: str) -> MediaHash:
         width=width,
         height=height,
         duration_s=duration,
-        frames=[h for h, _ in hashes],
+        frames=kept,
     )
