@@ -331,6 +331,27 @@ def test_reuse_after_a_gap_with_new_words_is_an_out_of_context_candidate(mem_sto
     assert g == ("a", 100.0, 2, 1, 5)
 
 
+def test_media_groups_read_as_generic_items(mem_store):
+    from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
+
+    _posts(
+        mem_store,
+        [
+            ("1", "a", "2024-01-01", "first", None, "twitter", [f"pdq:{PDQ_A}"]),
+            ("2", "b", "2024-01-02", "second", None, "twitter", [f"pdq:{PDQ_A_NEAR}"]),
+        ],
+    )
+    run_build(mem_store, publish=False)
+    item = mem_store.con.execute(ITEMS_SQL).fetchall()
+    assert [(r[0], r[1], r[2], r[3], r[4], r[6], r[7]) for r in item] == [
+        (f"media:pdq:{PDQ_A_NEAR}", "media", "first", "1", "a", 2, 2)
+    ]
+    assert sorted(mem_store.con.execute(ITEM_POSTS_SQL).fetchall()) == [
+        ("1", f"media:pdq:{PDQ_A_NEAR}"),
+        ("2", f"media:pdq:{PDQ_A_NEAR}"),
+    ]
+
+
 def test_reuse_gap_is_configurable(mem_store):
     from spreadtrace.build import BuildParams
     from spreadtrace.pipeline.media import MediaParams

@@ -44,6 +44,8 @@ __all__ = [
     "write_groups",
     "update_scores",
     "drop_temp",
+    "ITEMS_SQL",
+    "ITEM_POSTS_SQL",
 ]
 
 CHUNKS = 16  # 16 chunks of 16 bits
@@ -334,6 +336,19 @@ def update_scores(con: duckdb.DuckDBPyConnection) -> None:
         WHERE g.media_group_id = s.media_group_id
         """
     )
+
+
+# Media groups as generic items (kind ``media``), in the shape other item kinds use
+# (item_id, kind, label, first_post_id, first_account_id, first_at, posts, accounts), and
+# which posts carry each: for a generic ``items`` table to take in as it is.
+ITEMS_SQL = """
+SELECT 'media:' || media_group_id AS item_id, 'media' AS kind, label, first_post_id,
+       first_account_id, first_at, posts, accounts
+FROM media_groups
+"""
+ITEM_POSTS_SQL = """
+SELECT post_id, 'media:' || media_group_id AS item_id FROM post_media
+"""
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
