@@ -174,7 +174,7 @@ def test_bluesky_images_video_and_record_with_media_keep_blob_cids():
             {"image": _blob("bafyG", "image/gif"), "alt": ""},
         ],
     }
-    video = {"$type": "app.bsky.embed.video", "video": _blob("bafyV", "video/mp4")}
+    video = {"$type": "app.bsky.embed.video", "video": {"ref": {"$link": "bafyV"}}}  # no mime
     quote = {
         "$type": "app.bsky.embed.recordWithMedia",
         "record": {"record": {"uri": "at://did:plc:b/app.bsky.feed.post/q"}},

@@ -104,7 +104,8 @@ def _embedded_media(embed: object) -> list[Row]:
         if cid is None:
             continue
         mime = str(blob.get("mimeType") or "") if isinstance(blob, dict) else ""
-        media_kind = "gif" if mime == "image/gif" else mime.split("/")[0] or kind.rsplit(".", 1)[-1]
+        fallback = "video" if kind == "app.bsky.embed.video" else "image"
+        media_kind = "gif" if mime == "image/gif" else mime.split("/")[0] or fallback
         rows.append(media_row(cid, media_kind, None, ratio.get("width"), ratio.get("height")))
     return rows
 
