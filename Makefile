@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format browser bench sample clean
+.PHONY: demo test lint format browser ffmpeg bench sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ demo: $(STAMP)
 browser:
 	@bash scripts/ensure-chromium.sh
 
-test: $(STAMP) browser
+# Debian's ffmpeg: video hashing (`media hash`) and the video tests' clips.
+ffmpeg:
+	@bash scripts/ensure-ffmpeg.sh
+
+test: $(STAMP) browser ffmpeg
 	$(PY) -m ruff check spreadtrace tests bench
 	$(PY) -m ruff format --check spreadtrace tests bench
 	$(PY) -m pytest

@@ -30,9 +30,11 @@ from typing import Any
 
 from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline import cascades as cascades_stage
+from spreadtrace.pipeline import media as media_stage
 from spreadtrace.pipeline import narratives as narratives_stage
 from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.cascades import CascadeParams
+from spreadtrace.pipeline.media import MediaParams
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn
 from spreadtrace.store import Store
@@ -48,11 +50,13 @@ class BuildParams:
     - accounts: :class:`spreadtrace.pipeline.accounts.AccountParams` (bots, coordination)
     - narratives: :class:`spreadtrace.pipeline.narratives.NarrativeParams` (narratives,
       origin, amplification)
+    - media: :class:`spreadtrace.pipeline.media.MediaParams` (media groups, provenance)
     """
 
     cascades: CascadeParams = field(default_factory=CascadeParams)
     accounts: AccountParams = field(default_factory=AccountParams)
     narratives: NarrativeParams = field(default_factory=NarrativeParams)
+    media: MediaParams = field(default_factory=MediaParams)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name).to_dict() for name in self.__dataclass_fields__}
@@ -138,9 +142,14 @@ def run_build(
         touched = casc.touched  # None: full; later stages recompute what they need
 
         t0 = time.perf_counter()
+        counts["media"] = media_stage.run(store, build_id, params.media, progress=progress)
+        timings["media"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
         counts["accounts"] = accounts_stage.run(
             store, build_id, params.accounts, touched=touched, progress=progress
         )
+        media_stage.finish(store)
         timings["accounts"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -22,6 +22,7 @@ POSTS_COLUMNS: tuple[str, ...] = (
     "hashtags",
     "lang",
     "platform",
+    "media",  # space-separated media references: a media_id, pdq:<hex>, phash:<hex>, sha256:<hex>
 )
 POSTS_REQUIRED: tuple[str, ...] = ("post_id", "account_id", "created_at")
 KINDS: tuple[str, ...] = ("original", "repost", "quote", "reply")
@@ -46,6 +47,25 @@ ACCOUNTS_COLUMNS: tuple[str, ...] = (
     "observed_at",
 )
 ACCOUNTS_REQUIRED: tuple[str, ...] = ("account_id",)
+
+# The ``media`` file kind: one row per image / video / gif (``spreadtrace media hash``
+# writes these rows; platform readers fill the first three). ``frames`` (video only) is
+# the space-separated PDQ hex of the sampled frames (see spreadtrace.media).
+MEDIA_COLUMNS: tuple[str, ...] = (
+    "media_id",
+    "kind",
+    "url",
+    "sha256",
+    "pdq",
+    "pdq_quality",
+    "width",
+    "height",
+    "duration_s",
+    "local_path",
+    "frames",
+)
+MEDIA_REQUIRED: tuple[str, ...] = ("media_id",)
+MEDIA_KINDS: tuple[str, ...] = ("image", "video", "gif")
 
 FOLLOWS_COLUMNS: tuple[str, ...] = ("follower_id", "followee_id", "created_at")
 FOLLOWS_REQUIRED: tuple[str, ...] = ("follower_id", "followee_id")

@@ -52,6 +52,14 @@ def _summary(result: BuildResult) -> None:
             f"origin candidates: {n['origin_candidates']:,}; "
             f"cascades scored for amplification: {n['cascade_scores']:,}",
         )
+    m = result.counts.get("media")
+    if m and m["media_items"]:
+        lines.insert(
+            -1,
+            f"  media: {m['media_items']:,} items, {m['media_matches']:,} matches, "
+            f"{m['media_groups']:,} groups posted ({m['groups_of_copies']:,} with copies, "
+            f"{m['media_posts']:,} posts)",
+        )
     click.echo("\n".join(lines))
 
 

@@ -24,7 +24,7 @@ import flask
 from dash import Input, Output, dcc, html
 
 from spreadtrace import __version__
-from spreadtrace.dashboard import ids, queries
+from spreadtrace.dashboard import ids, media_files, queries
 from spreadtrace.errors import StoreError
 
 __all__ = ["create_app", "check_basic_auth"]
@@ -128,6 +128,8 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
                 401,
                 {"WWW-Authenticate": 'Basic realm="spreadtrace", charset="UTF-8"'},
             )
+
+    media_files.register(server)  # thumbnails of hashed media (local files only)
 
     @server.route("/_spreadtrace/status")
     def _status() -> flask.Response:

@@ -584,3 +584,35 @@ def coordination(
         showlegend=False,
         hovermode="closest",
     )
+
+
+def media_timeline(posts: pl.DataFrame) -> dict:
+    """A media group's posts over time, one row of dots per platform; reuses after a
+    gap are drawn as diamonds, "out of context" candidates in red."""
+    if posts.height == 0:
+        return empty("no posts carry this media")
+    traces = []
+    for platform in sorted({p or "unknown" for p in posts["platform"].to_list()}):
+        part = posts.filter(pl.col("platform").fill_null("unknown") == platform)
+        reuse = part["reuse_gap_days"].is_not_null().to_list()
+        ooc = part["out_of_context"].to_list()
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": platform,
+                "x": part["created_at"].to_list(),
+                "y": [platform] * part.height,
+                "text": [
+                    text(f"{a}: {t or ''}")
+                    for a, t in zip(part["account_id"], part["text"], strict=True)
+                ],
+                "hoverinfo": "x+text",
+                "marker": {
+                    "size": 11,
+                    "symbol": ["diamond" if r else "circle" for r in reuse],
+                    "color": ["#c0392b" if o else "#2c7fb8" for o in ooc],
+                },
+            }
+        )
+    return _figure(traces, title={"text": "Who posted it, when"}, showlegend=False)

@@ -76,3 +76,11 @@ CO_PAIRS = "co-pairs"
 CO_DOWNLOAD_BTN = "co-download-btn"
 CO_DOWNLOAD = "co-download"
 CO_CLUSTER = "co-cluster"
+
+# media
+ME_ID = "me-id"
+ME_TABLE = "me-table"
+ME_TIMELINE = "me-timeline"
+ME_POSTS = "me-posts"
+ME_ACCOUNTS = "me-accounts"
+ME_LINKS = "me-links"

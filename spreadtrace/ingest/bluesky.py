@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from spreadtrace.ingest.records import RecordError, Row, joined, s
+from spreadtrace.ingest.records import RecordError, Row, joined, media_row, s
 
 _POST = "app.bsky.feed.post"
 _REPOST = "app.bsky.feed.repost"
@@ -69,6 +69,45 @@ def _links_and_tags(record: dict) -> tuple[list[str], list[str]]:
         urls.append(external["uri"])
     tags += [t for t in record.get("tags") or [] if t not in tags]
     return urls, tags
+
+
+def _blob_cid(blob: object) -> str | None:
+    """The CID of a blob (``ref.$link``; legacy blobs carry ``cid``): a content hash,
+    so identical bytes give an identical CID."""
+    if not isinstance(blob, dict):
+        return None
+    ref = blob.get("ref")
+    cid = ref.get("$link") if isinstance(ref, dict) else None
+    return s(cid or blob.get("cid"))
+
+
+def _embedded_media(embed: object) -> list[Row]:
+    """Media rows of ``app.bsky.embed.images`` / ``.video`` (also inside
+    ``recordWithMedia``); the media id is the blob CID."""
+    if not isinstance(embed, dict):
+        return []
+    kind = embed.get("$type")
+    if kind == "app.bsky.embed.recordWithMedia":
+        return _embedded_media(embed.get("media"))
+    blobs: list[tuple[object, dict]] = []
+    if kind == "app.bsky.embed.images":
+        blobs = [
+            (i.get("image"), i.get("aspectRatio") or {})
+            for i in embed.get("images") or []
+            if isinstance(i, dict)
+        ]
+    elif kind == "app.bsky.embed.video":
+        blobs = [(embed.get("video"), embed.get("aspectRatio") or {})]
+    rows = []
+    for blob, ratio in blobs:
+        cid = _blob_cid(blob)
+        if cid is None:
+            continue
+        mime = str(blob.get("mimeType") or "") if isinstance(blob, dict) else ""
+        fallback = "video" if kind == "app.bsky.embed.video" else "image"
+        media_kind = "gif" if mime == "image/gif" else mime.split("/")[0] or fallback
+        rows.append(media_row(cid, media_kind, None, ratio.get("width"), ratio.get("height")))
+    return rows
 
 
 def read_jetstream(obj: dict) -> list[Row]:
@@ -129,6 +168,7 @@ def read_jetstream(obj: dict) -> list[Row]:
             post_kind, parent_id, root = "original", None, None
         urls, tags = _links_and_tags(record)
         langs = record.get("langs") or []
+        media = _embedded_media(record.get("embed"))
         return [
             (
                 "posts",
@@ -144,9 +184,11 @@ def read_jetstream(obj: dict) -> list[Row]:
                     "hashtags": joined(tags),
                     "lang": s(langs[0]) if langs else None,
                     "platform": "bluesky",
+                    "media": joined([m[1]["media_id"] for m in media]),
                 },
                 None,
-            )
+            ),
+            *media,
         ]
     if collection == _REPOST:
         subject = record.get("subject") or {}

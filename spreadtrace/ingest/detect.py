@@ -25,7 +25,7 @@ from pathlib import Path
 
 from spreadtrace.errors import InputError
 
-CANONICAL_FORMATS: tuple[str, ...] = ("posts", "accounts", "follows")
+CANONICAL_FORMATS: tuple[str, ...] = ("posts", "accounts", "follows", "media")
 PLATFORM_FORMATS: tuple[str, ...] = ("twitter-v1", "twitter-v2", "bluesky")
 FORMATS: tuple[str, ...] = CANONICAL_FORMATS + PLATFORM_FORMATS
 
@@ -33,6 +33,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "posts": ("post_id", "account_id", "created_at"),
     "accounts": ("account_id",),
     "follows": ("follower_id", "followee_id"),
+    "media": ("media_id",),
 }
 
 _HEAD_BYTES = 1 << 16
@@ -93,6 +94,8 @@ def classify_columns(columns: tuple[str, ...]) -> str | None:
         return "posts"
     if "follower_id" in cols:
         return "follows"
+    if "media_id" in cols and "account_id" not in cols:
+        return "media"  # a media file (spreadtrace media hash writes them)
     if "account_id" in cols:
         return "accounts"
     return None

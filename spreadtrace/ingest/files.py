@@ -48,6 +48,8 @@ class FileResult:
     accounts_duplicate: int = 0
     accounts_rejected: int = 0
     rows_skipped: int = 0
+    media_read: int = 0  # media rows carried by platform files (issue 13)
+    media_inserted: int = 0
     ingest_run_id: int | None = None
     container: str | None = None
     seconds: float = 0.0
@@ -272,24 +274,27 @@ def _stage_and_merge(
         sql.create_source_tables(con)
         stats = read_platform(con, path, detected, progress=progress, task=task)
         emit(progress, task, 1, 3)
-        for kind in ("posts", "follows", "accounts"):
+        for kind in ("posts", "follows", "accounts", "media"):
             _stage(con, kind, sql.table_source(kind), started)
         posts = _merge(con, "posts", run_id)
         follows = _merge(con, "follows", run_id)
         accounts = _merge(con, "accounts", run_id)
+        media = _merge(con, "media", run_id)
         line_rejects = sql.count_source_rejects(con)
         main = sql.Counts()
         main += posts
         main += follows
         main.read += line_rejects
         main.rejected += line_rejects
-        sql.write_rejects(con, run_id, str(path), ["posts", "follows", "accounts"])
+        sql.write_rejects(con, run_id, str(path), ["posts", "follows", "accounts", "media"])
         _fill(result, main)
         result.accounts_read = accounts.read
         result.accounts_inserted = accounts.inserted
         result.accounts_duplicate = accounts.duplicate
         result.accounts_rejected = accounts.rejected
         result.rows_skipped = stats.skipped
+        result.media_read = media.read
+        result.media_inserted = media.inserted
     emit(progress, task, 2, 3)
     return result
 
@@ -319,6 +324,8 @@ def _stage(
         sql.stage_posts(con, source)
     elif kind == "accounts":
         sql.stage_accounts(con, source, started)
+    elif kind == "media":
+        sql.stage_media(con, source)
     else:
         sql.stage_follows(con, source)
 
@@ -328,4 +335,6 @@ def _merge(con: duckdb.DuckDBPyConnection, kind: str, run_id: int) -> sql.Counts
         return sql.merge_posts(con, run_id)
     if kind == "accounts":
         return sql.merge_accounts(con, run_id)
+    if kind == "media":
+        return sql.merge_media(con, run_id)
     return sql.merge_follows(con, run_id)

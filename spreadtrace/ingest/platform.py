@@ -84,7 +84,8 @@ def read_platform(
 ) -> PlatformStats:
     """Read a platform JSON Lines file into the staging tables (``_ing_src_*``)."""
     reader = READERS[detected.format]
-    buffers = {kind: _Buffer(kind, sql.COLUMNS[kind]) for kind in ("posts", "accounts", "follows")}
+    kinds = ("posts", "accounts", "follows", "media")
+    buffers = {kind: _Buffer(kind, sql.COLUMNS[kind]) for kind in kinds}
     rejects = _Buffer("rejects", ("reason",))
     stats = PlatformStats()
     size = path.stat().st_size or 1

@@ -58,3 +58,40 @@ def joined(values: list[object] | None) -> str | None:
     """Space-joined non-empty values (urls, hashtags), or None."""
     out = [str(v) for v in values or () if v not in (None, "")]
     return " ".join(out) if out else None
+
+
+# Platform media types -> the media kinds of the store.
+MEDIA_KIND = {
+    "photo": "image",
+    "image": "image",
+    "video": "video",
+    "animated_gif": "gif",
+    "gif": "gif",
+}
+
+
+def media_row(
+    media_id: object,
+    kind: object,
+    url: object = None,
+    width: object = None,
+    height: object = None,
+    duration_s: object = None,
+) -> Row:
+    """One ``media`` row (what a platform says about an image or video; never fetched).
+
+    >>> media_row("3_1", "photo", "https://x/1.jpg")[1]["kind"]
+    'image'
+    """
+    return (
+        "media",
+        {
+            "media_id": s(media_id),
+            "kind": MEDIA_KIND.get(str(kind), s(kind)),
+            "url": s(url),
+            "width": s(width),
+            "height": s(height),
+            "duration_s": s(duration_s),
+        },
+        None,
+    )

@@ -27,7 +27,15 @@ from __future__ import annotations
 
 import json
 
-from spreadtrace.ingest.records import RecordError, Row, flag, joined, s, twitter_time
+from spreadtrace.ingest.records import (
+    RecordError,
+    Row,
+    flag,
+    joined,
+    media_row,
+    s,
+    twitter_time,
+)
 
 # Stream control messages of the v1.1 streaming API: not tweets, skipped on purpose.
 _V1_CONTROL = ("delete", "limit", "scrub_geo", "status_withheld", "user_withheld", "warning")
@@ -73,6 +81,7 @@ def _v1_tweet(t: dict, observed: str | None, rows: list[Row], depth: int) -> Non
     entities = extended.get("entities") or t.get("entities") or {}
     urls = [u.get("expanded_url") or u.get("url") for u in entities.get("urls") or []]
     tags = [h.get("text") for h in entities.get("hashtags") or []]
+    media = _v1_media(extended.get("extended_entities") or t.get("extended_entities") or entities)
     rows.append(
         (
             "posts",
@@ -88,10 +97,12 @@ def _v1_tweet(t: dict, observed: str | None, rows: list[Row], depth: int) -> Non
                 "hashtags": joined(tags),
                 "lang": s(t.get("lang")),
                 "platform": "twitter",
+                "media": joined([m[1]["media_id"] for m in media]),
             },
             None,
         )
     )
+    rows += media
     if user:
         rows.append(("accounts", _v1_user(user, observed), None))
     if depth < 3:  # a retweet of a quote of a quote ... is at most a few levels deep
@@ -99,6 +110,35 @@ def _v1_tweet(t: dict, observed: str | None, rows: list[Row], depth: int) -> Non
             _v1_tweet(rt, observed, rows, depth + 1)
         if qt is not None:
             _v1_tweet(qt, observed, rows, depth + 1)
+
+
+def _v1_media(entities: dict) -> list[Row]:
+    """Media rows of v1.1 ``extended_entities.media`` (else ``entities.media``).
+
+    The media id is ``id_str``; a video's url is its best mp4 variant (else the poster
+    image ``media_url_https``).
+    """
+    rows = []
+    for m in entities.get("media") or []:
+        if not isinstance(m, dict) or not _id(m):
+            continue
+        info = m.get("video_info") if isinstance(m.get("video_info"), dict) else {}
+        mp4 = [
+            v
+            for v in info.get("variants") or []
+            if isinstance(v, dict) and v.get("content_type") == "video/mp4" and v.get("url")
+        ]
+        best = max(mp4, key=lambda v: v.get("bitrate") or 0)["url"] if mp4 else None
+        ms = info.get("duration_millis")
+        rows.append(
+            media_row(
+                _id(m),
+                m.get("type"),
+                best or m.get("media_url_https") or m.get("media_url"),
+                duration_s=ms / 1000 if isinstance(ms, int | float) else None,
+            )
+        )
+    return rows
 
 
 def _v1_user(u: dict, observed: str | None) -> dict[str, str | None]:
@@ -133,6 +173,7 @@ def read_v2(obj: dict) -> list[Row]:
         includes = obj.get("includes") or {}
         extra = list(includes.get("tweets") or [])
         users = list(includes.get("users") or [])
+        media = list(includes.get("media") or [])
     elif "author_id" in obj and "id" in obj:
         # twarc2 flatten: one tweet per line, author and referenced tweets expanded.
         tweets = [obj]
@@ -143,6 +184,12 @@ def read_v2(obj: dict) -> list[Row]:
             if isinstance(r, dict) and "author_id" in r
         ]
         users += [r["author"] for r in extra if isinstance(r.get("author"), dict)]
+        media = [
+            m
+            for t in tweets + extra
+            for m in (t.get("attachments") or {}).get("media") or []
+            if isinstance(m, dict)
+        ]
     else:
         if "meta" in obj or "errors" in obj:
             return []  # a page with no tweets (end of results, or only errors)
@@ -157,7 +204,30 @@ def read_v2(obj: dict) -> list[Row]:
     for u in users:
         if isinstance(u, dict):
             rows.append(("accounts", _v2_user(u, observed), None))
+    for m in media:
+        if isinstance(m, dict) and m.get("media_key"):
+            rows.append(_v2_media(m))
     return rows
+
+
+def _v2_media(m: dict) -> Row:
+    """A media row from a v2 ``includes.media`` object: media_key, type, url (photos)
+    or the best mp4 variant (videos, gifs), else preview_image_url."""
+    mp4 = [
+        v
+        for v in m.get("variants") or []
+        if isinstance(v, dict) and v.get("content_type") == "video/mp4" and v.get("url")
+    ]
+    best = max(mp4, key=lambda v: v.get("bit_rate") or 0)["url"] if mp4 else None
+    ms = m.get("duration_ms")
+    return media_row(
+        m.get("media_key"),
+        m.get("type"),
+        m.get("url") or best or m.get("preview_image_url"),
+        m.get("width"),
+        m.get("height"),
+        ms / 1000 if isinstance(ms, int | float) else None,
+    )
 
 
 def _v2_tweet(t: dict) -> dict[str, str | None]:
@@ -187,7 +257,16 @@ def _v2_tweet(t: dict) -> dict[str, str | None]:
         "hashtags": joined([h.get("tag") for h in entities.get("hashtags") or []]),
         "lang": s(t.get("lang")),
         "platform": "twitter",
+        "media": joined(_v2_media_keys(t)),
     }
+
+
+def _v2_media_keys(t: dict) -> list[object]:
+    """A v2 tweet's ``attachments.media_keys`` (twarc2 flatten: ``attachments.media``)."""
+    attachments = t.get("attachments") if isinstance(t.get("attachments"), dict) else {}
+    keys = list(attachments.get("media_keys") or [])
+    keys += [m.get("media_key") for m in attachments.get("media") or [] if isinstance(m, dict)]
+    return list(dict.fromkeys(k for k in keys if isinstance(k, str)))
 
 
 def _v2_user(u: dict, observed: str | None) -> dict[str, str | None]:

@@ -44,7 +44,8 @@ class AccountParams:
       least 0.4 over all its member pairs (see graph.coordination.cluster_pairs).
     - max_bucket 1000: the cap per (item, time bucket) that keeps the range join
       linear on hot items (see spreadtrace.store.coordination).
-    - items ("repost", "url"): what counts as sharing the same item.
+    - items ("repost", "url", "media"): what counts as sharing the same item (media:
+      the same image or video, a media group).
     """
 
     bot_threshold: float = 0.5
@@ -55,7 +56,7 @@ class AccountParams:
     cluster_method: str = "leiden"
     leiden_resolution: float = 0.4
     max_bucket: int = 1000
-    items: tuple[str, ...] = ("repost", "url")
+    items: tuple[str, ...] = ("repost", "url", "media")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bot_threshold <= 1.0:

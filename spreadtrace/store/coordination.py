@@ -6,8 +6,9 @@ pushes into its database. DuckDB runs it vectorised, in parallel and out of core
 Python only sees the (much smaller) list of pairs that pass ``min_shared``.
 
 An *item* is what two accounts can share: the post they repost or quote (its
-``root_id`` when the platform gives one, else its ``parent_id``: ``p:<post_id>``) or a
-normalised URL they post in their own words (``u:<url>``). URLs of plain reposts are
+``root_id`` when the platform gives one, else its ``parent_id``: ``p:<post_id>``), a
+normalised URL they post in their own words (``u:<url>``) or the same image or video
+(a media group, ``m:<media_group_id>``). URLs of plain reposts are
 not items of their own: they belong to the reposted post, which is already the item,
 so one co-repost is not counted twice.
 
@@ -88,9 +89,9 @@ def co_share_pairs(
         raise ValueError("window_s must be > 0")
     if min_shared < 1:
         raise ValueError("min_shared must be >= 1")
-    unknown = set(items) - {"repost", "url"}
+    unknown = set(items) - {"repost", "url", "media"}
     if unknown:
-        raise ValueError(f"unknown co-share item kinds {sorted(unknown)}; use repost, url")
+        raise ValueError(f"unknown co-share item kinds {sorted(unknown)}; use repost, url, media")
     drop_temp(con)
     parts = []
     if "repost" in items:
@@ -109,6 +110,16 @@ def co_share_pairs(
             FROM (SELECT account_id, unnest(urls) AS u, epoch(created_at) AS t
                   FROM posts WHERE kind <> 'repost' AND len(urls) > 0)
             """  # noqa: S608 -- a fixed expression from this module
+        )
+    if "media" in items:
+        # The same picture or video (a media group of the build's media stage), posted
+        # in the accounts' own posts: a plain repost's media belong to the reposted post.
+        parts.append(
+            """
+            SELECT p.account_id, 'm:' || pm.media_group_id AS item, epoch(p.created_at) AS t
+            FROM post_media AS pm JOIN posts AS p ON p.post_id = pm.post_id
+            WHERE p.kind <> 'repost'
+            """
         )
     union = " UNION ALL ".join(parts)
     con.execute(

@@ -44,12 +44,25 @@ from spreadtrace.canonical import (
     ACCOUNTS_REQUIRED,
     FOLLOWS_COLUMNS,
     FOLLOWS_REQUIRED,
+    MEDIA_COLUMNS,
+    MEDIA_KINDS,
+    MEDIA_REQUIRED,
     POSTS_COLUMNS,
     POSTS_REQUIRED,
 )
 
-COLUMNS = {"posts": POSTS_COLUMNS, "accounts": ACCOUNTS_COLUMNS, "follows": FOLLOWS_COLUMNS}
-REQUIRED = {"posts": POSTS_REQUIRED, "accounts": ACCOUNTS_REQUIRED, "follows": FOLLOWS_REQUIRED}
+COLUMNS = {
+    "posts": POSTS_COLUMNS,
+    "accounts": ACCOUNTS_COLUMNS,
+    "follows": FOLLOWS_COLUMNS,
+    "media": MEDIA_COLUMNS,
+}
+REQUIRED = {
+    "posts": POSTS_REQUIRED,
+    "accounts": ACCOUNTS_REQUIRED,
+    "follows": FOLLOWS_REQUIRED,
+    "media": MEDIA_REQUIRED,
+}
 
 # Columns holding identifiers: trimmed, empty = missing.
 _ID_COLUMNS = {
@@ -60,15 +73,26 @@ _ID_COLUMNS = {
     "follower_id",
     "followee_id",
     "handle",
+    "media_id",
 }
 
-_SRC = {"posts": "_ing_src_posts", "accounts": "_ing_src_accounts", "follows": "_ing_src_follows"}
-_STAGE = {"posts": "_ing_posts", "accounts": "_ing_accounts", "follows": "_ing_follows"}
+_SRC = {
+    "posts": "_ing_src_posts",
+    "accounts": "_ing_src_accounts",
+    "follows": "_ing_src_follows",
+    "media": "_ing_src_media",
+}
+_STAGE = {
+    "posts": "_ing_posts",
+    "accounts": "_ing_accounts",
+    "follows": "_ing_follows",
+    "media": "_ing_media",
+}
 
 
 def _q(name: str) -> str:
     """Quote an identifier from the fixed allow-lists above."""
-    known = set(POSTS_COLUMNS) | set(ACCOUNTS_COLUMNS) | set(FOLLOWS_COLUMNS)
+    known = set(POSTS_COLUMNS) | set(ACCOUNTS_COLUMNS) | set(FOLLOWS_COLUMNS) | set(MEDIA_COLUMNS)
     if name not in known:
         raise ValueError(f"not a canonical column: {name!r}")
     return f'"{name}"'
@@ -228,7 +252,7 @@ def jsonl_source(path: str, kind: str) -> Source:
 
     def field(c: str) -> str:
         path_ = f"'$.{c}'"
-        if c in ("urls", "hashtags"):
+        if c in ("urls", "hashtags", "media", "frames"):
             return (
                 f"CASE WHEN json_type(obj, {path_}) = 'ARRAY' "
                 f"THEN array_to_string(json_extract_string(obj, '$.{c}[*]'), ' ') "
@@ -330,7 +354,8 @@ def _posts_select(source: Source) -> str:
 
     Columns: record_no, post_id, account_id, created_at (TIMESTAMPTZ), parent_id,
     kind_given, kind, root_id, text, urls, hashtags (VARCHAR[]), lang, platform,
-    reason (NULL = good), raw (only for rejected rows).
+    media (VARCHAR[]; hash prefixes and hex lower-cased), reason (NULL = good), raw (only
+    for rejected rows).
     """
     norm = ", ".join(_norm(c) for c in POSTS_COLUMNS)
     split = "list_filter(string_split({0}, ' '), lambda x: x <> '')"
@@ -339,7 +364,7 @@ def _posts_select(source: Source) -> str:
            _kind_given AS kind_given, _kind AS kind, root_id, text,
            CASE WHEN urls IS NOT NULL THEN {split.format("urls")} END AS urls,
            CASE WHEN hashtags IS NOT NULL THEN {split.format("hashtags")} END AS hashtags,
-           lang, platform, _reason AS reason,
+           lang, platform, _media AS media, _reason AS reason,
            CASE WHEN _reason IS NOT NULL THEN {source.raw_out()} END AS raw
     FROM (
       SELECT *,
@@ -354,19 +379,37 @@ def _posts_select(source: Source) -> str:
             THEN 'unknown kind'
           WHEN _kind = 'original' AND parent_id IS NOT NULL
             THEN 'kind original with a parent_id'
+          WHEN len(list_filter(_media, lambda m: {_BAD_MEDIA_REF})) > 0
+            THEN 'malformed media reference (pdq: and sha256: take 64 hex digits, phash: hex)'
         END AS _reason
       FROM (
         SELECT *,
           {ts_expr("created_at")} AS _ts,
           lower(trim(kind)) AS _kind_given,
           coalesce(lower(trim(kind)),
-                   CASE WHEN parent_id IS NULL THEN 'original' ELSE 'repost' END) AS _kind
+                   CASE WHEN parent_id IS NULL THEN 'original' ELSE 'repost' END) AS _kind,
+          {_MEDIA_REFS} AS _media
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
                      {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
       ) t
     ) v
     """
+
+
+# A post's media references as a list; the hash forms (pdq:, phash:, sha256:) are
+# lower-cased so that the same hash written twice is the same reference.
+_MEDIA_REFS = (
+    "CASE WHEN media IS NOT NULL THEN list_transform("
+    "list_filter(string_split(media, ' '), lambda x: x <> ''), "
+    "lambda m: CASE WHEN regexp_matches(m, '^(?i:pdq|phash|sha256):') THEN lower(m) "
+    "ELSE m END) END"
+)
+_BAD_MEDIA_REF = (
+    "(m LIKE 'pdq:%' AND NOT regexp_full_match(m, 'pdq:[0-9a-f]{64}')) "
+    "OR (m LIKE 'sha256:%' AND NOT regexp_full_match(m, 'sha256:[0-9a-f]{64}')) "
+    "OR (m LIKE 'phash:%' AND NOT regexp_full_match(m, 'phash:[0-9a-f]+'))"
+)
 
 
 def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
@@ -431,9 +474,9 @@ def bulk_load_posts(
         n_good = _one(
             con,
             f"""
-            INSERT INTO posts
+            INSERT INTO posts ({_POSTS_INSERT})
             SELECT post_id, account_id, created_at, parent_id, kind, root_id, text, urls,
-                   hashtags, lang, platform, ?
+                   hashtags, lang, platform, media, ?
             FROM ({select}) WHERE reason IS NULL
             """,
             [run_id, *source.params],
@@ -495,7 +538,7 @@ def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, source: Source, ru
     con.execute("DELETE FROM posts WHERE post_id IN (SELECT post_id FROM _ing_dup_ids)")
     con.execute(
         f"""
-        INSERT INTO posts
+        INSERT INTO posts ({_POSTS_INSERT})
         SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
         FROM _ing_posts_dups
         """,
@@ -577,6 +620,113 @@ def stage_follows(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     con.execute(sql, source.params)
 
 
+def stage_media(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Type and validate media rows into temp table ``_ing_media``.
+
+    Hashes are lower-cased hex (sha256 and pdq: 64 digits); ``frames`` is a
+    space-separated list of PDQ hex (one per sampled video frame).
+    """
+    norm = ", ".join(_norm(c) for c in MEDIA_COLUMNS)
+    kinds = ", ".join(f"'{k}'" for k in MEDIA_KINDS)
+    sql = f"""
+    CREATE TEMP TABLE _ing_media AS
+    SELECT record_no, media_id, _kind AS kind, url, _sha AS sha256, _pdq AS pdq,
+           _quality AS pdq_quality, _width AS width, _height AS height,
+           _duration AS duration_s, local_path, _frames AS frames, _reason AS reason,
+           CASE WHEN _reason IS NOT NULL THEN {source.raw_out()} END AS raw
+    FROM (
+      SELECT *,
+        CASE
+          WHEN _line_reason IS NOT NULL THEN _line_reason
+          WHEN media_id IS NULL THEN 'missing media_id'
+          WHEN _kind IS NOT NULL AND NOT list_contains([{kinds}], _kind)
+            THEN 'unknown media kind (image, video, gif)'
+          WHEN _sha IS NOT NULL AND NOT regexp_full_match(_sha, '[0-9a-f]{{64}}')
+            THEN 'sha256 is not 64 hex digits'
+          WHEN _pdq IS NOT NULL AND NOT regexp_full_match(_pdq, '[0-9a-f]{{64}}')
+            THEN 'pdq is not 64 hex digits'
+          WHEN pdq_quality IS NOT NULL AND (_quality IS NULL OR _quality NOT BETWEEN 0 AND 100)
+            THEN 'pdq_quality is not an integer in 0..100'
+          WHEN width IS NOT NULL AND (_width IS NULL OR _width < 0) THEN 'width is not a size'
+          WHEN height IS NOT NULL AND (_height IS NULL OR _height < 0)
+            THEN 'height is not a size'
+          WHEN duration_s IS NOT NULL AND (_duration IS NULL OR _duration < 0)
+            THEN 'duration_s is not a duration'
+          WHEN len(list_filter(_frames, lambda f: NOT regexp_full_match(f, '[0-9a-f]{{64}}'))) > 0
+            THEN 'frames are not PDQ hashes (64 hex digits each)'
+        END AS _reason
+      FROM (
+        SELECT *, lower(trim(kind)) AS _kind, lower(trim(sha256)) AS _sha,
+               lower(trim(pdq)) AS _pdq, TRY_CAST(trim(pdq_quality) AS INTEGER) AS _quality,
+               TRY_CAST(trim(width) AS INTEGER) AS _width,
+               TRY_CAST(trim(height) AS INTEGER) AS _height,
+               TRY_CAST(trim(duration_s) AS DOUBLE) AS _duration,
+               CASE WHEN frames IS NOT NULL THEN list_transform(list_filter(
+                 string_split(frames, ' '), lambda x: x <> ''), lambda x: lower(x)) END AS _frames
+        FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
+                     {source.line_reason_in()}, {norm}
+              FROM ({source.sql}) s) n
+      ) t
+    ) v
+    """
+    con.execute(sql, source.params)
+
+
+_MEDIA_FILL = (
+    "kind",
+    "url",
+    "sha256",
+    "pdq",
+    "pdq_quality",
+    "width",
+    "height",
+    "duration_s",
+    "local_path",
+    "frames",
+)
+
+
+def merge_media(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
+    """Insert new media rows (one per media_id); fill NULLs of stored ones; count.
+
+    Like posts: the earliest record of a media_id in the file wins, its NULL fields
+    filled from later copies; a media_id already stored is a duplicate that only fills
+    the stored row's NULLs (a platform reader's url, then the local file's hashes).
+    """
+    rejected = _one(con, "SELECT count(*) FROM _ing_media WHERE reason IS NOT NULL")
+    n_good = _one(con, "SELECT count(*) FROM _ing_media WHERE reason IS NULL")
+    fill = ", ".join(
+        f"arg_min({c}, record_no) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in _MEDIA_FILL
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _ing_media_good AS
+        SELECT media_id, {fill} FROM _ing_media WHERE reason IS NULL GROUP BY media_id
+        """
+    )
+    sets = ", ".join(f"{c} = coalesce(m.{c}, n.{c})" for c in _MEDIA_FILL)
+    gains = " OR ".join(f"(m.{c} IS NULL AND n.{c} IS NOT NULL)" for c in _MEDIA_FILL)
+    con.execute(
+        f"""
+        UPDATE media AS m SET {sets}
+        FROM _ing_media_good AS n WHERE m.media_id = n.media_id AND ({gains})
+        """
+    )
+    cols = ", ".join(("media_id", *_MEDIA_FILL))
+    inserted = _one(
+        con,
+        f"""
+        INSERT INTO media ({cols}, ingest_run_id)
+        SELECT {cols}, ? FROM _ing_media_good AS n
+        WHERE NOT EXISTS (SELECT 1 FROM media AS m WHERE m.media_id = n.media_id)
+        """,
+        [run_id],
+    )
+    return Counts(
+        read=n_good + rejected, inserted=inserted, duplicate=n_good - inserted, rejected=rejected
+    )
+
+
 def collect_parser_rejects(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     """Move lines DuckDB's CSV parser refused into ``_ing_src_rejects`` (one per line)."""
     if source.parser_rejects is None:
@@ -639,7 +789,11 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None =
     return int(row[0]) if row and row[0] is not None else 0
 
 
-_POST_FILL = ("root_id", "text", "urls", "hashtags", "lang", "platform")
+_POST_FILL = ("root_id", "text", "urls", "hashtags", "lang", "platform", "media")
+# The posts columns every insert names (media came with schema version 2, at the end).
+_POSTS_INSERT = "post_id, account_id, created_at, parent_id, kind, " + ", ".join(
+    (*_POST_FILL, "ingest_run_id")
+)
 
 # The kind of a post merged from several copies: the earliest kind given, except that
 # an 'original' (or no kind) that gained a parent from a later copy takes the later
@@ -737,9 +891,8 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
     inserted = _one(
         con,
         f"""
-        INSERT INTO posts
-        SELECT post_id, account_id, created_at, parent_id, kind, root_id,
-               text, urls, hashtags, lang, platform, ?
+        INSERT INTO posts ({_POSTS_INSERT})
+        SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
         FROM _ing_posts_good AS n
         {unseen if has_posts else ""}
         """,
@@ -921,6 +1074,9 @@ def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
         "_ing_src_posts",
         "_ing_src_accounts",
         "_ing_src_follows",
+        "_ing_src_media",
+        "_ing_media",
+        "_ing_media_good",
         "_ing_src_rejects",
         "_ing_csv_rejects",
         "_ing_csv_scan",

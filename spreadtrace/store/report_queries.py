@@ -432,7 +432,45 @@ _ALERTS = ReportQuery(
     order_by=("sort_ratio DESC", "recent_shares DESC", "kind", "item_id"),
     params=("window_s", "floor", "ratio", "window_label", "at"),
 )
-REPORTS: tuple[ReportQuery, ...] = (_CASCADES, _ACCOUNTS, _NARRATIVES, _PAIRS, _CLUSTERS, _ALERTS)
+# media.csv (issue 13): one row per media group -- every copy of a picture or video
+# with its first appearance and its reuse. Lists are space-separated.
+_MEDIA = ReportQuery(
+    name="media",
+    columns=(
+        Column("media_group_id", "g.media_group_id", "text"),
+        Column("media_ids", "array_to_string(g.media_ids, ' ')", "text"),
+        Column("first_post_id", "g.first_post_id", "text"),
+        Column("first_account_id", "g.first_account_id", "account"),
+        Column("first_at", "g.first_at", "time"),
+        Column("posts", "g.posts", "int"),
+        Column("accounts", "g.accounts", "int"),
+        Column("platforms", "array_to_string(g.platforms, ' ')", "text"),
+        Column("reused_after_days", "g.reused_after_days", "real"),
+        Column("kind", "g.kind", "text"),
+        Column("first_platform", "g.first_platform", "text"),
+        Column("first_handle", "a.handle", "handle"),
+        Column("last_at", "g.last_at", "time"),
+        Column("reuses", "g.reuses", "int"),
+        Column("out_of_context", "g.out_of_context", "int"),
+        Column("bot_share", "g.bot_share", "real"),
+        Column("coordinated_share", "g.coordinated_share", "real"),
+        Column("label", "g.label", "text"),
+    ),
+    from_sql="""
+  FROM media_groups AS g
+  LEFT JOIN accounts AS a ON a.account_id = g.first_account_id""",
+    order_by=("posts DESC", "media_group_id"),
+)
+
+REPORTS: tuple[ReportQuery, ...] = (
+    _CASCADES,
+    _ACCOUNTS,
+    _NARRATIVES,
+    _PAIRS,
+    _CLUSTERS,
+    _ALERTS,
+    _MEDIA,
+)
 
 
 def export_csv(

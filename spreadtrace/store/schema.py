@@ -312,11 +312,84 @@ _V1_JOBS: list[str] = [
     """,
 ]
 
+# --- version 2 ---------------------------------------------------------------------
+# media (issue 13): the posts' media references, the media items themselves (hashed
+# locally by `spreadtrace media hash`, or named by platform readers), and the build's
+# near-duplicate groups with their provenance (spreadtrace.pipeline.media).
+_V2_MEDIA: list[str] = [
+    # Space-separated references of the input, as a list: a media_id, or a hash written
+    # pdq:<64 hex>, phash:<hex>, sha256:<hex> (a reference that names no media row is a
+    # media item of its own, matched by its hash or identity).
+    """
+    ALTER TABLE posts ADD COLUMN media VARCHAR[]
+    """,
+    """
+    CREATE TABLE media (
+        media_id      VARCHAR NOT NULL,
+        kind          VARCHAR,            -- image | video | gif
+        url           VARCHAR,            -- where the platform served it (never fetched)
+        sha256        VARCHAR,            -- hex digest of the file's bytes
+        pdq           VARCHAR,            -- PDQ hash, 64 hex (images; a video's first frame)
+        pdq_quality   INTEGER,            -- PDQ quality in [0, 100]
+        width         INTEGER,
+        height        INTEGER,
+        duration_s    DOUBLE,             -- video / gif
+        local_path    VARCHAR,            -- the file hashed, for dashboard thumbnails
+        frames        VARCHAR[],          -- video: PDQ hex of the frames sampled at 1/s
+        ingest_run_id BIGINT NOT NULL
+    )
+    """,
+    # Derived by the media stage: which media items match which (why), their groups,
+    # and every post's media with its group.
+    """
+    CREATE TABLE media_matches (
+        media_a   VARCHAR NOT NULL,       -- media_a < media_b
+        media_b   VARCHAR NOT NULL,
+        via       VARCHAR NOT NULL,       -- sha256 | pdq | video
+        distance  DOUBLE,                 -- PDQ Hamming distance; video: share of frames matched
+        build_id  BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE post_media (
+        post_id        VARCHAR NOT NULL,
+        media_id       VARCHAR NOT NULL,  -- the reference as given
+        media_group_id VARCHAR NOT NULL,
+        reuse_gap_days DOUBLE,            -- days since the group's previous post, when > the gap
+        out_of_context BOOLEAN NOT NULL,  -- a reuse with text and links unlike the earlier posts
+        build_id       BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE media_groups (
+        media_group_id    VARCHAR PRIMARY KEY,  -- the group's smallest media_id
+        kind              VARCHAR,
+        media_ids         VARCHAR[] NOT NULL,
+        label             VARCHAR NOT NULL,      -- the first post's text, else the media id
+        first_post_id     VARCHAR,
+        first_account_id  VARCHAR,
+        first_at          TIMESTAMPTZ,
+        first_platform    VARCHAR,
+        last_at           TIMESTAMPTZ,
+        posts             BIGINT NOT NULL,
+        accounts          BIGINT NOT NULL,
+        platforms         VARCHAR[] NOT NULL,
+        reused_after_days DOUBLE,                -- the longest gap > the reuse gap, in days
+        reuses            BIGINT NOT NULL,
+        out_of_context    BIGINT NOT NULL,       -- reuses flagged "out of context" candidates
+        bot_share         DOUBLE,
+        coordinated_share DOUBLE,
+        build_id          BIGINT NOT NULL
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
+    2: [*_V2_MEDIA],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -54,7 +54,7 @@ from spreadtrace.synth.text import (
     zipf_weights,
 )
 
-POST_COLUMNS = list(POSTS_COLUMNS)  # the canonical posts file, in order
+POST_COLUMNS = [c for c in POSTS_COLUMNS if c != "media"]  # the posts file (draws no media)
 _TS = "%Y-%m-%dT%H:%M:%SZ"
 
 # planted codes on nodes
