@@ -24,6 +24,14 @@ POSTS_COLUMNS: tuple[str, ...] = (
     "platform",
 )
 POSTS_REQUIRED: tuple[str, ...] = ("post_id", "account_id", "created_at")
+# Optional post inputs beyond the columns every generator writes: ``media`` (space-
+# separated references such as ``phash:<hash>`` or a media URL; a VARCHAR[] in the
+# store) and ``platform_meta`` (a JSON object of platform fields with no canonical
+# column: a subreddit, a Telegram chat, a Mastodon visibility).
+POSTS_EXTRA_COLUMNS: tuple[str, ...] = ("media", "platform_meta")
+POSTS_INPUT_COLUMNS: tuple[str, ...] = (*POSTS_COLUMNS, *POSTS_EXTRA_COLUMNS)
+# Columns holding space-separated lists (united when a post comes in several rows).
+POSTS_LIST_COLUMNS: tuple[str, ...] = ("urls", "hashtags", "media")
 KINDS: tuple[str, ...] = ("original", "repost", "quote", "reply")
 
 ACCOUNT_COUNTS = (

@@ -30,7 +30,9 @@ class FileResult:
     """What ingesting one file did. ``rows_*`` count the file's main records (posts for
     post formats, accounts or follows for those canonical files; for platform formats,
     posts including embedded ones, plus follows), so that
-    ``rows_read == rows_inserted + rows_duplicate + rows_rejected``. Account snapshots
+    ``rows_read == rows_inserted + rows_merged + rows_duplicate + rows_rejected``
+    (``rows_merged``: further rows of a post in the same file, united into it; an
+    identical repeat is a duplicate). Account snapshots
     carried by platform files are counted in ``accounts_*``; records of other kinds
     (likes, deletes, ...) in ``rows_skipped``. ``error`` is set (and nothing was written)
     when :func:`ingest_files` could not read the file at all.
@@ -41,6 +43,7 @@ class FileResult:
     content_hash: str | None
     rows_read: int = 0
     rows_inserted: int = 0
+    rows_merged: int = 0
     rows_duplicate: int = 0
     rows_rejected: int = 0
     accounts_read: int = 0
@@ -166,7 +169,11 @@ def _one_transaction(
         result.content_hash = hashing.result()[0]
         result.ingest_run_id = run_id
         main = sql.Counts(
-            result.rows_read, result.rows_inserted, result.rows_duplicate, result.rows_rejected
+            result.rows_read,
+            result.rows_inserted,
+            result.rows_duplicate,
+            result.rows_rejected,
+            result.rows_merged,
         )
         sql.write_run(
             con,
@@ -256,11 +263,11 @@ def _stage_and_merge(
         else:
             _stage(con, kind, source, started)
         sql.collect_parser_rejects(con, source)
-        if detected.container in ("csv", "tsv", "jsonl"):
-            sql.renumber_rejects(con, kind, 0 if detected.container == "jsonl" else 1)
         emit(progress, task, 1, 3)
         if not bulk:
             counts = _merge(con, kind, run_id)
+        if detected.container in ("csv", "tsv", "jsonl"):
+            sql.renumber_rejects(con, kind, 0 if detected.container == "jsonl" else 1)
         parser_rejects = sql.count_source_rejects(con)
         counts.read += parser_rejects
         counts.rejected += parser_rejects
@@ -297,6 +304,7 @@ def _stage_and_merge(
 def _fill(result: FileResult, counts: sql.Counts) -> None:
     result.rows_read = counts.read
     result.rows_inserted = counts.inserted
+    result.rows_merged = counts.merged
     result.rows_duplicate = counts.duplicate
     result.rows_rejected = counts.rejected
 

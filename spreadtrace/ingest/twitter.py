@@ -144,8 +144,12 @@ def read_v2(obj: dict) -> list[Row]:
         ]
         users += [r["author"] for r in extra if isinstance(r.get("author"), dict)]
     else:
-        if "meta" in obj or "errors" in obj:
-            return []  # a page with no tweets (end of results, or only errors)
+        if obj.get("errors"):
+            # An error object in a capture (rate limit, stream disconnect): a reject whose
+            # reason is the API's own text, so the analyst sees what the API said.
+            raise RecordError(f"Twitter API error: {_api_error_text(obj['errors'])}")
+        if "meta" in obj:
+            return []  # a page with no tweets (the end of the results)
         raise RecordError("not a Twitter v2 page or tweet")
     rows: list[Row] = []
     # includes.tweets often repeat tweets of `data`: they count as duplicates, like
@@ -158,6 +162,23 @@ def read_v2(obj: dict) -> list[Row]:
         if isinstance(u, dict):
             rows.append(("accounts", _v2_user(u, observed), None))
     return rows
+
+
+def _api_error_text(errors: object) -> str:
+    """The API's error messages, joined: ``title: detail`` (or ``message``) of each.
+
+    >>> _api_error_text([{"title": "operational-disconnect", "detail": "This stream has been disconnected"}])
+    'operational-disconnect: This stream has been disconnected'
+    """
+    parts = []
+    for e in errors if isinstance(errors, list) else [errors]:
+        if isinstance(e, dict):
+            title = e.get("title") or e.get("type")
+            detail = e.get("detail") or e.get("message")
+            parts.append(": ".join(str(x) for x in (title, detail) if x) or json.dumps(e))
+        else:
+            parts.append(str(e))
+    return "; ".join(parts)
 
 
 def _v2_tweet(t: dict) -> dict[str, str | None]:

@@ -44,11 +44,12 @@ from spreadtrace.canonical import (
     ACCOUNTS_REQUIRED,
     FOLLOWS_COLUMNS,
     FOLLOWS_REQUIRED,
-    POSTS_COLUMNS,
+    POSTS_INPUT_COLUMNS,
+    POSTS_LIST_COLUMNS,
     POSTS_REQUIRED,
 )
 
-COLUMNS = {"posts": POSTS_COLUMNS, "accounts": ACCOUNTS_COLUMNS, "follows": FOLLOWS_COLUMNS}
+COLUMNS = {"posts": POSTS_INPUT_COLUMNS, "accounts": ACCOUNTS_COLUMNS, "follows": FOLLOWS_COLUMNS}
 REQUIRED = {"posts": POSTS_REQUIRED, "accounts": ACCOUNTS_REQUIRED, "follows": FOLLOWS_REQUIRED}
 
 # Columns holding identifiers: trimmed, empty = missing.
@@ -68,7 +69,7 @@ _STAGE = {"posts": "_ing_posts", "accounts": "_ing_accounts", "follows": "_ing_f
 
 def _q(name: str) -> str:
     """Quote an identifier from the fixed allow-lists above."""
-    known = set(POSTS_COLUMNS) | set(ACCOUNTS_COLUMNS) | set(FOLLOWS_COLUMNS)
+    known = set(POSTS_INPUT_COLUMNS) | set(ACCOUNTS_COLUMNS) | set(FOLLOWS_COLUMNS)
     if name not in known:
         raise ValueError(f"not a canonical column: {name!r}")
     return f'"{name}"'
@@ -332,14 +333,15 @@ def _posts_select(source: Source) -> str:
     kind_given, kind, root_id, text, urls, hashtags (VARCHAR[]), lang, platform,
     reason (NULL = good), raw (only for rejected rows).
     """
-    norm = ", ".join(_norm(c) for c in POSTS_COLUMNS)
+    norm = ", ".join(_norm(c) for c in POSTS_INPUT_COLUMNS)
     split = "list_filter(string_split({0}, ' '), lambda x: x <> '')"
+    lists = ", ".join(
+        f"CASE WHEN {c} IS NOT NULL THEN {split.format(c)} END AS {c}" for c in POSTS_LIST_COLUMNS
+    )
     return f"""
     SELECT record_no, post_id, account_id, _ts AS created_at, parent_id,
-           _kind_given AS kind_given, _kind AS kind, root_id, text,
-           CASE WHEN urls IS NOT NULL THEN {split.format("urls")} END AS urls,
-           CASE WHEN hashtags IS NOT NULL THEN {split.format("hashtags")} END AS hashtags,
-           lang, platform, _reason AS reason,
+           _kind_given AS kind_given, _kind AS kind, root_id, text, {lists},
+           lang, platform, platform_meta, _reason AS reason,
            CASE WHEN _reason IS NOT NULL THEN {source.raw_out()} END AS raw
     FROM (
       SELECT *,
@@ -354,6 +356,8 @@ def _posts_select(source: Source) -> str:
             THEN 'unknown kind'
           WHEN _kind = 'original' AND parent_id IS NOT NULL
             THEN 'kind original with a parent_id'
+          WHEN platform_meta IS NOT NULL AND NOT coalesce(json_valid(platform_meta), false)
+            THEN 'platform_meta is not JSON'
         END AS _reason
       FROM (
         SELECT *,
@@ -431,9 +435,8 @@ def bulk_load_posts(
         n_good = _one(
             con,
             f"""
-            INSERT INTO posts
-            SELECT post_id, account_id, created_at, parent_id, kind, root_id, text, urls,
-                   hashtags, lang, platform, ?
+            INSERT INTO posts ({_POST_TARGET})
+            SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
             FROM ({select}) WHERE reason IS NULL
             """,
             [run_id, *source.params],
@@ -470,17 +473,21 @@ def bulk_load_posts(
             again.params,
         )
     n_distinct = _one(con, "SELECT count(DISTINCT post_id) FROM posts")
+    folded = Counts()
     if n_good > n_distinct:
-        _merge_in_file_duplicates(con, again, run_id)
+        folded = _merge_in_file_duplicates(con, again, run_id)
     return Counts(
         read=n_good + rejected,
         inserted=n_distinct,
-        duplicate=n_good - n_distinct,
-        rejected=rejected,
+        merged=folded.merged,
+        duplicate=n_good - folded.rejected - n_distinct - folded.merged,
+        rejected=rejected + folded.rejected,
     )
 
 
-def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, source: Source, run_id: int) -> None:
+def _merge_in_file_duplicates(
+    con: duckdb.DuckDBPyConnection, source: Source, run_id: int
+) -> Counts:
     # Rare path: only posts that occur more than once are touched, but their copies'
     # record numbers (file order) need one more scan of the file.
     con.execute(
@@ -491,16 +498,27 @@ def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, source: Source, ru
         f"SELECT * FROM ({_posts_select(source)}) "
         "WHERE reason IS NULL AND post_id IN (SELECT post_id FROM _ing_dup_ids)"
     )
-    con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(copies)}", source.params)
+    con.execute(
+        f"CREATE TEMP TABLE _ing_copies AS SELECT *, record_no AS _ord FROM ({copies})",
+        source.params,
+    )
+    folded = _fold(con, "_ing_copies")
+    con.execute(
+        f"INSERT INTO _ing_posts SELECT c.record_no, f.reason, {_row_json('c')} "
+        "FROM _ing_copies AS c JOIN _ing_fold AS f USING (_ord) WHERE f.reason IS NOT NULL"
+    )
+    good = f"SELECT * FROM _ing_copies WHERE {_NOT_CONFLICTING}"
+    con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(good)}")
     con.execute("DELETE FROM posts WHERE post_id IN (SELECT post_id FROM _ing_dup_ids)")
     con.execute(
         f"""
-        INSERT INTO posts
+        INSERT INTO posts ({_POST_TARGET})
         SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
         FROM _ing_posts_dups
         """,
         [run_id],
     )
+    return folded
 
 
 def stage_accounts(
@@ -625,10 +643,12 @@ class Counts:
     inserted: int = 0
     duplicate: int = 0
     rejected: int = 0
+    merged: int = 0  # further rows of a post in this file, united into it
 
     def __iadd__(self, other: Counts) -> Counts:
         self.read += other.read
         self.inserted += other.inserted
+        self.merged += other.merged
         self.duplicate += other.duplicate
         self.rejected += other.rejected
         return self
@@ -639,7 +659,31 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None =
     return int(row[0]) if row and row[0] is not None else 0
 
 
-_POST_FILL = ("root_id", "text", "urls", "hashtags", "lang", "platform")
+_POST_FILL = (
+    "root_id",
+    "text",
+    "urls",
+    "hashtags",
+    "lang",
+    "platform",
+    "media",
+    "platform_meta",
+)
+# The posts table's columns in the order ingest writes them (named: other areas add
+# columns of their own to posts).
+_POST_TARGET = "post_id, account_id, created_at, parent_id, kind, " + ", ".join(
+    (*_POST_FILL, "ingest_run_id")
+)
+# Every field of a typed post row: rows equal on all of them are the same record.
+_POST_FIELDS = ("post_id", "account_id", "created_at", "parent_id", "kind_given", *_POST_FILL)
+
+
+def _row_json(alias: str = "") -> str:
+    """SQL: a rejected row rebuilt as JSON from its typed fields (no second file scan)."""
+    a = f"{alias}." if alias else ""
+    fields = ", ".join(f"{c} := {a}{c}" for c in _POST_FIELDS if c != "kind_given")
+    return f"to_json(struct_pack({fields}, kind := {a}kind_given))::VARCHAR"
+
 
 # The kind of a post merged from several copies: the earliest kind given, except that
 # an 'original' (or no kind) that gained a parent from a later copy takes the later
@@ -651,16 +695,29 @@ _MERGED_KIND = (
 )
 
 
-def _merged_copies(copies: str) -> str:
-    """SQL: one row per post_id of ``copies`` (valid typed rows with ``record_no``).
+def _union(c: str) -> str:
+    """SQL: the lists of column ``c`` over a group, united in first-seen order."""
+    all_ = f"flatten(list({c} ORDER BY _ord) FILTER (WHERE {c} IS NOT NULL))"
+    return (
+        f"CASE WHEN count({c}) > 0 THEN "
+        f"list_filter({all_}, lambda v, i: list_position({all_}, v) = i) END"
+    )
 
-    The earliest record wins; its NULL fields are filled from later copies, in record
+
+def _merged_copies(copies: str) -> str:
+    """SQL: one row per post_id of ``copies`` (valid typed rows with ``record_no`` and ``_ord``, their order).
+
+    Why: long-format exports give a post one row per URL, hashtag or image. The
+    earliest record gives the scalars; its NULL scalars are filled from later copies in
+    record order, and the list fields (urls, hashtags, media) are united in first-seen
     order. Used by both the staged and the bulk path, so that they agree exactly.
     Columns: post_id, record_no, account_id, created_at, parent_id, kind, then
     ``_POST_FILL``.
     """
     fill = ", ".join(
-        f"arg_min({c}, record_no) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        _union(c) + f" AS {c}"
+        if c in POSTS_LIST_COLUMNS
+        else f"arg_min({c}, _ord) FILTER (WHERE {c} IS NOT NULL) AS {c}"
         for c in ("parent_id", *_POST_FILL)
     )
     return f"""
@@ -668,11 +725,11 @@ def _merged_copies(copies: str) -> str:
            {", ".join(_POST_FILL)}
     FROM (
       SELECT post_id, min(record_no) AS record_no,
-             arg_min(account_id, record_no) AS account_id,
-             arg_min(created_at, record_no) AS created_at,
-             arg_min(kind_given, record_no) FILTER (WHERE kind_given IS NOT NULL)
+             arg_min(account_id, _ord) AS account_id,
+             arg_min(created_at, _ord) AS created_at,
+             arg_min(kind_given, _ord) FILTER (WHERE kind_given IS NOT NULL)
                AS first_kind,
-             arg_min(kind_given, record_no) FILTER (WHERE kind_given <> 'original')
+             arg_min(kind_given, _ord) FILTER (WHERE kind_given <> 'original')
                AS other_kind,
              {fill}
       FROM ({copies}) AS c
@@ -681,25 +738,114 @@ def _merged_copies(copies: str) -> str:
     """
 
 
+_NOT_CONFLICTING = "_ord NOT IN (SELECT _ord FROM _ing_fold WHERE reason IS NOT NULL)"
+
+
+def _fold(con: duckdb.DuckDBPyConnection, copies: str) -> Counts:
+    """Classify the copies of posts seen more than once in a file (table ``copies``).
+
+    Writes ``_ing_fold(record_no, _ord, post_id, reason)``: a copy whose account_id or
+    created_at differs from the post's earliest copy conflicts (the reason names both
+    values); the others are folded into the post. Counts ``rejected`` (conflicts) and
+    ``merged`` (copies that add something to the post's first row -- a value it
+    lacked, a list item it did not have -- and are not identical to an earlier copy:
+    further rows of a long-format file); the rest (identical records, or copies that
+    add nothing) are duplicates.
+    """
+    fields = ", ".join(_POST_FIELDS)
+    subsumed = " AND ".join(
+        f"({c} IS NULL OR list_has_all(coalesce(first_value({c}) OVER w, []), {c}))"
+        if c in POSTS_LIST_COLUMNS
+        else f"({c} IS NULL OR {c} = first_value({c}) OVER w)"
+        for c in ("parent_id", "kind_given", *_POST_FILL)
+    )
+    fmt = "'%Y-%m-%dT%H:%M:%S.%fZ'"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _ing_fold AS
+        SELECT record_no, _ord, post_id,
+          CASE
+            WHEN account_id IS DISTINCT FROM first_account THEN
+              'conflicting account_id for post ' || post_id || ': ' || first_account
+              || ' in an earlier row, ' || account_id || ' in this one'
+            WHEN created_at IS DISTINCT FROM first_created THEN
+              'conflicting created_at for post ' || post_id || ': '
+              || strftime(first_created, {fmt}) || ' in an earlier row, '
+              || strftime(created_at, {fmt}) || ' in this one'
+          END AS reason,
+          rank > 1 AND variant_rank = 1 AND adds AS merged
+        FROM (
+          SELECT record_no, _ord, post_id, account_id, created_at,
+            first_value(account_id) OVER w AS first_account,
+            first_value(created_at) OVER w AS first_created,
+            row_number() OVER w AS rank,
+            row_number() OVER (PARTITION BY {fields} ORDER BY _ord) AS variant_rank,
+            NOT ({subsumed}) AS adds
+          FROM {copies}
+          WINDOW w AS (PARTITION BY post_id ORDER BY _ord)
+        )
+        """
+    )
+    rejected, merged = con.execute(
+        "SELECT count(*) FILTER (WHERE reason IS NOT NULL), "
+        "count(*) FILTER (WHERE reason IS NULL AND merged) FROM _ing_fold"
+    ).fetchone()
+    return Counts(rejected=int(rejected), merged=int(merged))
+
+
 def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
     """Insert new good posts; fill NULLs of already stored ones; count everything.
 
-    A post_id seen twice in the file is merged first (earliest record wins, its NULLs
-    filled from later copies); a post already in the store is a duplicate whose NULL
-    fields are filled from the new copy, never overwritten.
+    A post_id seen several times in the file is folded first (see :func:`_fold` and
+    :func:`_merged_copies`); a copy whose account_id or created_at disagrees with the
+    stored post is rejected with both values; a post already in the store is a
+    duplicate whose NULL fields are filled from the new copy, never overwritten.
     """
+    has_posts = _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") > 0
+    if has_posts:
+        con.execute(
+            """
+            UPDATE _ing_posts AS n SET
+              reason = CASE WHEN n.account_id <> p.account_id THEN
+                  'conflicting account_id for post ' || n.post_id || ': ' || p.account_id
+                  || ' in the store, ' || n.account_id || ' in this row'
+                ELSE 'conflicting created_at for post ' || n.post_id || ': '
+                  || strftime(p.created_at, '%Y-%m-%dT%H:%M:%S.%fZ') || ' in the store, '
+                  || strftime(n.created_at, '%Y-%m-%dT%H:%M:%S.%fZ') || ' in this row' END
+            FROM posts AS p
+            WHERE p.post_id = n.post_id AND n.reason IS NULL
+              AND (n.account_id <> p.account_id OR n.created_at <> p.created_at)
+            """
+        )
+        con.execute(
+            f"UPDATE _ing_posts SET raw = {_row_json()} WHERE reason IS NOT NULL AND raw IS NULL"
+        )
     n_good, n_distinct = con.execute(
         "SELECT count(*), count(DISTINCT post_id) FROM _ing_posts WHERE reason IS NULL"
     ).fetchone()
-    rejected = _one(con, "SELECT count(*) FROM _ing_posts WHERE reason IS NOT NULL")
     cols = "post_id, account_id, created_at, parent_id, kind_given, kind, " + ", ".join(_POST_FILL)
+    folded = Counts()
     if n_good > n_distinct:
         dup_ids = (
             "SELECT post_id FROM _ing_posts WHERE reason IS NULL "
             "GROUP BY post_id HAVING count(*) > 1"
         )
-        copies = f"SELECT * FROM _ing_posts WHERE reason IS NULL AND post_id IN ({dup_ids})"
-        con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(copies)}")
+        con.execute(
+            # _ord: file order; rows of one platform record share its record_no and
+            # keep the reader's order (the tweet before its embedded copies).
+            "CREATE TEMP TABLE _ing_copies AS SELECT *, rowid AS _ord FROM _ing_posts "
+            f"WHERE reason IS NULL AND post_id IN ({dup_ids})"
+        )
+        folded = _fold(con, "_ing_copies")
+        con.execute(
+            f"""
+            UPDATE _ing_posts AS r SET reason = f.reason, raw = {_row_json("r")}
+            FROM _ing_fold AS f WHERE f._ord = r.rowid AND f.reason IS NOT NULL
+            """
+        )
+        good_copies = f"SELECT * FROM _ing_copies WHERE {_NOT_CONFLICTING}"
+        con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(good_copies)}")
+        n_good -= folded.rejected
         good = f"""
             SELECT {cols} FROM _ing_posts
             WHERE reason IS NULL AND post_id NOT IN (SELECT post_id FROM _ing_posts_dups)
@@ -710,15 +856,24 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
         """
     else:
         good = f"SELECT {cols} FROM _ing_posts WHERE reason IS NULL"
+    rejected = _one(con, "SELECT count(*) FROM _ing_posts WHERE reason IS NOT NULL")
     con.execute(f"CREATE TEMP VIEW _ing_posts_good AS {good}")
 
-    has_posts = _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") > 0
     if has_posts:
-        # Fill NULLs of stored posts from the new copies (never overwrite a value). A
-        # stored 'original' with no parent that now learns its parent takes the new kind.
-        sets = ", ".join(f"{c} = coalesce(p.{c}, n.{c})" for c in _POST_FILL)
+        # Fill NULLs of stored posts from the new copies (never overwrite a value; lists
+        # gain the items they lacked). A stored 'original' with no parent that now
+        # learns its parent takes the new kind.
+        sets = ", ".join(
+            f"{c} = list_concat(p.{c}, list_filter(n.{c}, lambda x: NOT list_contains(coalesce(p.{c}, []), x)))"
+            if c in POSTS_LIST_COLUMNS
+            else f"{c} = coalesce(p.{c}, n.{c})"
+            for c in _POST_FILL
+        )
         gains = " OR ".join(
-            f"(p.{c} IS NULL AND n.{c} IS NOT NULL)" for c in ("parent_id", *_POST_FILL)
+            f"(len(list_filter(n.{c}, lambda x: NOT list_contains(coalesce(p.{c}, []), x))) > 0)"
+            if c in POSTS_LIST_COLUMNS
+            else f"(p.{c} IS NULL AND n.{c} IS NOT NULL)"
+            for c in ("parent_id", *_POST_FILL)
         )
         con.execute(
             f"""
@@ -737,16 +892,19 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
     inserted = _one(
         con,
         f"""
-        INSERT INTO posts
-        SELECT post_id, account_id, created_at, parent_id, kind, root_id,
-               text, urls, hashtags, lang, platform, ?
+        INSERT INTO posts ({_POST_TARGET})
+        SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
         FROM _ing_posts_good AS n
         {unseen if has_posts else ""}
         """,
         [run_id],
     )
     return Counts(
-        read=n_good + rejected, inserted=inserted, duplicate=n_good - inserted, rejected=rejected
+        read=n_good + rejected,
+        inserted=inserted,
+        merged=folded.merged,
+        duplicate=n_good - inserted - folded.merged,
+        rejected=rejected,
     )
 
 
@@ -881,14 +1039,15 @@ def write_run(
     rows_skipped: int,
     started_at: datetime,
     finished_at: datetime,
+    mapping: str | None = None,
 ) -> None:
-    """The file's ``ingest_runs`` row."""
+    """The file's ``ingest_runs`` row (``mapping``: the column mapping used, as JSON)."""
     con.execute(
         """
         INSERT INTO ingest_runs (ingest_run_id, job_id, path, content_hash, format, rows_read,
           rows_inserted, rows_duplicate, rows_rejected, accounts_read, rows_skipped,
-          started_at, finished_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          started_at, finished_at, rows_merged, mapping)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             run_id,
@@ -904,6 +1063,8 @@ def write_run(
             rows_skipped,
             started_at,
             finished_at,
+            counts.merged,
+            mapping,
         ],
     )
 
@@ -915,6 +1076,8 @@ def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
     for table in (
         "_ing_posts",
         "_ing_posts_dups",
+        "_ing_copies",
+        "_ing_fold",
         "_ing_dup_ids",
         "_ing_accounts",
         "_ing_follows",
