@@ -89,7 +89,7 @@ def test_posts_csv_every_line_accounted_for(mem_store):
         (12, "unknown kind"),  # 'retweet'
         (13, "malformed line: too many columns"),
         (14, "malformed line: invalid encoding"),
-        (15, "unparseable created_at"),  # epoch milliseconds: year ~56000
+        (15, "unparseable created_at"),  # an epoch number beyond s, ms and µs
     ]
     assert rejects[2][2] == "p7,gina,yesterday,,,,,,,,"
     assert "too,many,fields" in rejects[5][2]

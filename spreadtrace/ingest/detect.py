@@ -328,3 +328,58 @@ def _check_required(path: Path, fmt: str, columns: tuple[str, ...]) -> None:
     missing = [c for c in REQUIRED_COLUMNS[fmt] if c not in columns]
     if missing:
         raise InputError(f"{path}: {fmt} file without required column(s) {', '.join(missing)}")
+
+
+def detect_columns(path: Path, kind: str) -> Detected:
+    """Container and source columns of a file read through a column mapping.
+
+    Why apart from :func:`detect`: a mapped file has, by definition, no canonical
+    columns to recognise it by; only its container and column names matter. For JSON
+    Lines the columns are the keys of the first records.
+    """
+    if path.is_dir():
+        raise InputError(
+            f"{path}: is a directory, not a file; pass the files in it, or the directory "
+            "itself to `spreadtrace ingest`, which walks it"
+        )
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    head, compressed = read_head(path)
+    compression = compression_of(path)
+    if head.startswith(_PARQUET_MAGIC):
+        import pyarrow.parquet as pq
+
+        try:
+            columns = tuple(pq.read_schema(path).names)
+        except Exception as exc:  # pyarrow raises several unrelated types here
+            raise InputError(f"{path}: unreadable Parquet ({exc})") from None
+        return Detected(kind, "parquet", False, columns)
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise InputError(f"{path}: empty file")
+    if text.startswith(b"["):
+        raise InputError(
+            f"{path}: a JSON array; a column mapping reads CSV, TSV, JSON Lines or Parquet "
+            "(write one record per line, e.g. with `jq -c '.[]'`)"
+        )
+    if text.startswith(b"{"):
+        keys: dict[str, None] = {}
+        for line in read_records(path):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                keys.update(dict.fromkeys(obj))
+        return Detected(kind, "jsonl", compressed, tuple(keys), compression=compression)
+    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        header_line = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (header is not UTF-8)") from None
+    if "\x00" in header_line:
+        raise InputError(f"{path}: not a text file")
+    container = "tsv" if "\t" in header_line else "csv"
+    delim = "\t" if container == "tsv" else ","
+    columns = tuple(c.strip() for c in next(csv.reader(io.StringIO(header_line), delimiter=delim)))
+    return Detected(kind, container, compressed, columns, compression=compression)

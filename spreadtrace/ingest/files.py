@@ -19,7 +19,14 @@ from pathlib import Path
 import duckdb
 
 from spreadtrace.errors import InputError
-from spreadtrace.ingest.detect import CANONICAL_FORMATS, Detected, detect
+from spreadtrace.ingest.detect import (
+    CANONICAL_FORMATS,
+    REQUIRED_COLUMNS,
+    Detected,
+    detect,
+    detect_columns,
+)
+from spreadtrace.ingest.mapping import Mapping
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
 from spreadtrace.store import ingest as sql
@@ -107,19 +114,26 @@ def ingest_file(
     path: str | os.PathLike[str],
     *,
     format: str | None = None,
+    mapping: Mapping | None = None,
     job_id: str | None = None,
     progress: ProgressFn | None = None,
 ) -> FileResult:
     """Ingest one file in one transaction; raise InputError if it cannot be read at all.
 
     ``format`` is one of :data:`spreadtrace.ingest.FORMATS` (``posts``, ``accounts``,
-    ``follows``, ``twitter-v1``, ``twitter-v2``, ``bluesky``); None detects it from the
-    content. On InputError nothing from the file is in the store.
+    ``follows``, ``twitter-v1``, ``twitter-v2``, ``bluesky``, ``telegram``, ``mastodon``,
+    ``reddit``); None detects it from the content. ``mapping`` reads a file of foreign
+    columns (see :mod:`spreadtrace.ingest.mapping`; a mapping with only a time format
+    or zone applies those to a canonical file). On InputError nothing from the file is
+    in the store.
     """
     path = Path(path)
     started = datetime.now(UTC)
     t0 = _clock()
-    detected = detect(path, format)
+    if mapping is not None and mapping.renames:
+        detected = detect_columns(path, mapping.kind)
+    else:
+        detected = detect(path, format)
     task = f"ingest {path.name}"
     emit(progress, task, 0, 3)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -127,12 +141,16 @@ def ingest_file(
         count_lines = detected.container in ("csv", "tsv") and not detected.compressed
         hashing = pool.submit(_hash_and_count, path, count_lines=count_lines)
         try:
-            result = _one_transaction(store, path, detected, started, job_id, hashing, progress)
+            result = _one_transaction(
+                store, path, detected, mapping, started, job_id, hashing, progress
+            )
         except _StrictParserGaveUp:
             # DuckDB's strict CSV parser refused the file as a whole (nothing was
             # written): read it again, leniently, so its bad lines become rejects.
             detected = replace(detected, lenient=True)
-            result = _one_transaction(store, path, detected, started, job_id, hashing, progress)
+            result = _one_transaction(
+                store, path, detected, mapping, started, job_id, hashing, progress
+            )
     result.seconds = round(_clock() - t0, 3)
     emit(progress, task, 3, 3)
     return result
@@ -146,6 +164,7 @@ def _one_transaction(
     store: Store,
     path: Path,
     detected: Detected,
+    mapping: Mapping | None,
     started: datetime,
     job_id: str | None,
     hashing: Future[tuple[str, int | None]],
@@ -155,7 +174,9 @@ def _one_transaction(
     with sql.insertion_order_restored(store.con), store.transaction() as con:
         run_id = sql.next_run_id(con)
         try:
-            result = _stage_and_merge(con, path, detected, run_id, started, progress, task, hashing)
+            result = _stage_and_merge(
+                con, path, detected, mapping, run_id, started, progress, task, hashing
+            )
         except _UNREADABLE as exc:
             if (
                 "invalid state" in str(exc)
@@ -187,6 +208,7 @@ def _one_transaction(
             rows_skipped=result.rows_skipped,
             started_at=started,
             finished_at=datetime.now(UTC),
+            mapping=mapping.to_json() if mapping is not None else None,
         )
         result.reject_reasons = sql.reject_reasons(con, run_id)
         sql.drop_staging(con)
@@ -198,6 +220,7 @@ def ingest_files(
     paths: list[str | os.PathLike[str]],
     *,
     format: str | None = None,
+    mapping: Mapping | None = None,
     job_id: str | None = None,
     progress: ProgressFn | None = None,
 ) -> list[FileResult]:
@@ -211,7 +234,11 @@ def ingest_files(
     for i, p in enumerate(paths):
         emit(progress, "files", i, len(paths))
         try:
-            results.append(ingest_file(store, p, format=format, job_id=job_id, progress=progress))
+            results.append(
+                ingest_file(
+                    store, p, format=format, mapping=mapping, job_id=job_id, progress=progress
+                )
+            )
         except InputError as exc:
             results.append(
                 FileResult(path=str(p), format=format, content_hash=None, error=str(exc))
@@ -240,6 +267,7 @@ def _stage_and_merge(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     detected: Detected,
+    mapping: Mapping | None,
     run_id: int,
     started: datetime,
     progress: ProgressFn | None,
@@ -251,7 +279,7 @@ def _stage_and_merge(
     )
     if detected.format in CANONICAL_FORMATS:
         kind = detected.format
-        source = _canonical_source(con, path, detected)
+        source = _canonical_source(con, path, detected, mapping)
         sql.create_source_tables(con)
         bulk = kind == "posts" and sql.posts_empty(con)
         if bulk:
@@ -309,15 +337,78 @@ def _fill(result: FileResult, counts: sql.Counts) -> None:
     result.rows_rejected = counts.rejected
 
 
-def _canonical_source(con: duckdb.DuckDBPyConnection, path: Path, detected: Detected) -> sql.Source:
+def _canonical_source(
+    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping | None
+) -> sql.Source:
     kind = detected.format
+    names = _mapped_names(con, path, detected, mapping) if mapping and mapping.renames else None
+    source_names = None if names is None else {src: src for src in names[1]}
     if detected.container == "parquet":
-        return sql.parquet_source(str(path), kind, sql.parquet_columns(con, str(path)))
-    if detected.container == "jsonl":
-        return sql.jsonl_source(str(path), kind)
-    return sql.csv_source(
-        str(path), kind, detected.columns, detected.delimiter, lenient=detected.lenient
-    )
+        types = sql.parquet_columns(con, str(path))
+        source = sql.parquet_source(str(path), kind, types, source_names)
+    elif detected.container == "jsonl":
+        source = sql.jsonl_source(str(path), kind, source_names)
+    else:
+        source = sql.csv_source(
+            str(path),
+            kind,
+            detected.columns,
+            detected.delimiter,
+            lenient=detected.lenient,
+            names=source_names,
+        )
+    if names is not None:
+        source = sql.mapped_source(source, kind, names[0])
+    if mapping is not None:
+        source = replace(source, times=sql.TimeSpec(mapping.time_format, mapping.time_zone))
+    return source
+
+
+# Names the readers use next to a file's own columns (see spreadtrace.store.ingest).
+_RESERVED = {"record_no", "raw", "line_reason", "line", "obj", "_mapped"}
+
+
+def _mapped_names(
+    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping
+) -> tuple[dict[str, str], list[str]]:
+    """Canonical column -> SQL over source columns, and the source columns it reads.
+
+    A source column the file does not have is a one-line InputError naming it.
+    """
+    available = set(detected.columns)
+    exprs: dict[str, str] = {}
+    used: dict[str, None] = {}
+
+    def need(target: str, column: str, how: str) -> None:
+        if column in _RESERVED or column.startswith("_raw_c"):
+            raise InputError(
+                f"{path}: the mapping reads column {column!r}, a name spreadtrace uses "
+                "while reading; rename that column in the file"
+            )
+        if column not in available:
+            shown = ", ".join(detected.columns[:30]) + (" ..." if len(detected.columns) > 30 else "")
+            raise InputError(
+                f"{path}: the mapping's {target} {how} names column {column!r}, which the "
+                f"file does not have (its columns: {shown})"
+            )
+        used[column] = None
+
+    for target, column in mapping.columns.items():
+        need(target, column, "=")
+        exprs[target] = sql.ident(column)
+    for target, value in mapping.constants.items():
+        exprs[target] = "'" + value.replace("'", "''") + "'"
+    for target, expr in mapping.expressions.items():
+        for column in sorted(sql.check_expression(con, expr)):
+            need(target, column, "expression")
+        exprs[target] = "\n" + expr + "\n"
+    missing = [c for c in REQUIRED_COLUMNS[mapping.kind] if c not in exprs]
+    if missing:
+        raise InputError(
+            f"{path}: the mapping gives no {', '.join(missing)} (required for "
+            f"{mapping.kind}); add e.g. --map {missing[0]}=SOURCE_COLUMN"
+        )
+    return exprs, list(used)
 
 
 def _stage(

@@ -30,6 +30,7 @@ parameters.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ from spreadtrace.canonical import (
     POSTS_LIST_COLUMNS,
     POSTS_REQUIRED,
 )
+from spreadtrace.errors import InputError
 
 COLUMNS = {"posts": POSTS_INPUT_COLUMNS, "accounts": ACCOUNTS_COLUMNS, "follows": FOLLOWS_COLUMNS}
 REQUIRED = {"posts": POSTS_REQUIRED, "accounts": ACCOUNTS_REQUIRED, "follows": FOLLOWS_REQUIRED}
@@ -75,20 +77,73 @@ def _q(name: str) -> str:
     return f'"{name}"'
 
 
-def ts_expr(x: str) -> str:
+@dataclass(frozen=True)
+class TimeSpec:
+    """How to read times that are not ISO 8601 with an offset.
+
+    ``format``: a strptime format (``%d/%m/%Y %H:%M``) tried after ISO 8601 and epoch
+    numbers; ``zone``: an IANA time zone (``Europe/Berlin``) for times written without
+    an offset (default UTC). Both are validated before they reach SQL.
+    """
+
+    format: str | None = None
+    zone: str | None = None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# Epoch numbers by magnitude: |v| < 1e11 seconds (up to year 5138), < 1e14 milliseconds,
+# < 1e17 microseconds. Dates before 1973-03-03 in milliseconds look like seconds of a far
+# future year and are then rejected as out of range, never misread.
+_EPOCH = (
+    "CASE WHEN abs({d}) < 1e11 THEN to_timestamp({d}) "
+    "WHEN abs({d}) < 1e14 THEN to_timestamp({d} / 1e3) "
+    "WHEN abs({d}) < 1e17 THEN to_timestamp({d} / 1e6) END"
+)
+
+
+def ts_expr(x: str, spec: TimeSpec | None = None) -> str:
     """SQL turning VARCHAR ``x`` into a TIMESTAMPTZ (NULL when it does not parse).
 
-    Accepts ISO 8601 (with an offset or ``Z``; without one the store's UTC time zone
-    applies) and Unix epoch seconds (integer or decimal). Combine with :func:`_ts_ok`,
-    which also refuses years outside 1900..2199: that catches epoch *milliseconds*
-    passed as seconds. Written without subqueries: it runs over millions of rows.
+    Accepts ISO 8601 (with an offset or ``Z``; without one, UTC or ``spec.zone``), Unix
+    epoch seconds, milliseconds or microseconds (integer or decimal, told apart by
+    magnitude, see ``_EPOCH``), and ``spec.format`` when given. Combine with
+    :func:`_ts_ok`, which also refuses years outside 1900..2199. Written without
+    subqueries: it runs over millions of rows.
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> q = "SELECT strftime({}, '%Y-%m-%d %H:%M:%S')"
+    >>> [con.execute(q.format(ts_expr(f"'{v}'"))).fetchall()[0][0]
+    ...  for v in ("1714557600", "1714557600000", "1714557600000000.0", "1714557600.5")]
+    ['2024-05-01 10:00:00', '2024-05-01 10:00:00', '2024-05-01 10:00:00', '2024-05-01 10:00:00']
     """
-    # ISO first; the regexp runs only for values that are not ISO timestamps.
-    return (
-        f"coalesce(TRY_CAST({x} AS TIMESTAMPTZ), "
+    spec = spec or TimeSpec()
+    d = f"TRY_CAST({x} AS DOUBLE)"
+    if spec.zone:
+        # Naive text is wall time in the zone; text with an offset or Z keeps it.
+        iso = (
+            f"CASE WHEN regexp_matches({x}, '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)\\s*$') "
+            f"THEN TRY_CAST({x} AS TIMESTAMPTZ) "
+            f"ELSE timezone({_literal(spec.zone)}, TRY_CAST({x} AS TIMESTAMP)) END"
+        )
+    else:
+        iso = f"TRY_CAST({x} AS TIMESTAMPTZ)"
+    parts = [
+        iso,
         f"CASE WHEN regexp_full_match({x}, '\\s*-?[0-9]+(\\.[0-9]+)?\\s*') "
-        f"THEN TRY(to_timestamp(TRY_CAST({x} AS DOUBLE))) END)"
-    )
+        f"THEN TRY({_EPOCH.format(d=d)}) END",
+    ]
+    if spec.format:
+        parsed = f"TRY_STRPTIME({x}, {_literal(spec.format)})"
+        if "%z" in spec.format or "%Z" in spec.format:
+            parts.append(f"{parsed}::TIMESTAMPTZ")
+        else:
+            zone = _literal(spec.zone or "UTC")
+            parts.append(f"timezone({zone}, {parsed}::TIMESTAMP)")
+    return f"coalesce({', '.join(parts)})"
 
 
 def _ts_ok(t: str) -> str:
@@ -120,6 +175,7 @@ class Source:
     line_reason: bool = False  # the source flags whole lines (broken JSON) itself
     passthrough: tuple[str, ...] = ()  # source columns the raw expression needs
     count_sql: str | None = None  # a cheap count of the records the reader accepts
+    times: TimeSpec = TimeSpec()  # how to read times that are not ISO 8601 with an offset
 
     def unnumbered(self) -> Source:
         """The same scan without record numbers, for the bulk insert that needs none:
@@ -161,7 +217,13 @@ def _present_or_null(col: str, present: set[str]) -> str:
 
 
 def csv_source(
-    path: str, kind: str, header: tuple[str, ...], delim: str, *, lenient: bool = False
+    path: str,
+    kind: str,
+    header: tuple[str, ...],
+    delim: str,
+    *,
+    lenient: bool = False,
+    names: dict[str, str] | None = None,
 ) -> Source:
     """A canonical CSV/TSV file (``.gz`` ok) read by DuckDB as all-VARCHAR.
 
@@ -181,10 +243,13 @@ def csv_source(
         position.setdefault(name, i)
     n = len(header) + (1 if lenient else 0)
     types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
-    cols = ", ".join(
-        f"c{position[c]} AS {_q(c)}" if c in position else f"NULL::VARCHAR AS {_q(c)}"
-        for c in COLUMNS[kind]
-    )
+    if names is None:  # canonical columns by their own names
+        cols = ", ".join(
+            f"c{position[c]} AS {_q(c)}" if c in position else f"NULL::VARCHAR AS {_q(c)}"
+            for c in COLUMNS[kind]
+        )
+    else:  # source columns for a mapping (see mapped_source)
+        cols = ", ".join(f"c{position[src]} AS {ident(out)}" for out, src in names.items())
     # Raw text of a row that parsed but failed validation: its fields re-joined.
     raw = (
         "concat_ws("
@@ -220,7 +285,7 @@ def csv_source(
     )
 
 
-def jsonl_source(path: str, kind: str) -> Source:
+def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> Source:
     """A canonical JSON Lines file (``.gz`` ok): each line read whole by DuckDB, then
     parsed with DuckDB's JSON functions, so a broken line is a reject, not an error.
 
@@ -237,7 +302,15 @@ def jsonl_source(path: str, kind: str) -> Source:
             )
         return f"json_extract_string(obj, {path_}) AS {_q(c)}"
 
-    cols = ", ".join(field(c) for c in COLUMNS[kind])
+    if names is None:
+        cols = ", ".join(field(c) for c in COLUMNS[kind])
+    else:  # source keys for a mapping: scalars as text, arrays space-joined
+        cols = ", ".join(
+            f"CASE WHEN json_type(obj, {_json_path(key)}) = 'ARRAY' "
+            f"THEN array_to_string(json_extract_string(obj, {_json_path(key, '[*]')}), ' ') "
+            f"ELSE json_extract_string(obj, {_json_path(key)}) END AS {ident(out)}"
+            for out, key in names.items()
+        )
     sql = (
         f"SELECT record_no, line AS raw, {cols}, "
         "CASE WHEN NOT json_valid(line) THEN 'broken JSON line' "
@@ -273,22 +346,153 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, str]
     return {r[0]: r[1] for r in rows}
 
 
-def parquet_source(path: str, kind: str, types: dict[str, str]) -> Source:
+def parquet_source(
+    path: str, kind: str, types: dict[str, str], names: dict[str, str] | None = None
+) -> Source:
     """A canonical Parquet file; typed columns are turned to VARCHAR and re-validated."""
 
-    def field(c: str) -> str:
+    def field(out: str, c: str) -> str:
         if c not in types:
-            return f"NULL::VARCHAR AS {_q(c)}"
+            return f"NULL::VARCHAR AS {ident(out)}"
         if types[c].endswith("[]"):
-            return f"array_to_string({_q(c)}, ' ') AS {_q(c)}"
+            return f"array_to_string({ident(c)}, ' ') AS {ident(out)}"
         if types[c].startswith("TIMESTAMP"):
-            return f"strftime({_q(c)}::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%S.%f%z') AS {_q(c)}"
-        return f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}"
+            return f"strftime({ident(c)}::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%S.%f%z') AS {ident(out)}"
+        return f"CAST({ident(c)} AS VARCHAR) AS {ident(out)}"
 
-    cols = ", ".join(field(c) for c in COLUMNS[kind])
+    pairs = names.items() if names is not None else ((c, c) for c in COLUMNS[kind])
+    cols = ", ".join(field(out, c) for out, c in pairs)
     sql = f"SELECT file_row_number + 1 AS record_no, {cols} FROM read_parquet(?, file_row_number = true)"
     raw = "to_json(struct_pack(" + ", ".join(f"{_q(c)} := {_q(c)}" for c in COLUMNS[kind]) + "))"
     return Source(sql, [path], raw, count_sql="SELECT count(*) FROM read_parquet(?)")
+
+
+def ident(name: str) -> str:
+    """Quote any identifier (a source column of a mapped file) for DuckDB SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_path(key: str, suffix: str = "") -> str:
+    # '$."key"' as a SQL literal: the key quoted for JSON path, the whole for SQL.
+    if '"' in key or "\\" in key:
+        raise InputError(f"JSON key {key!r} cannot be mapped (it contains a quote)")
+    return "'" + ('$."' + key + '"' + suffix).replace("'", "''") + "'"
+
+
+def mapped_source(base: Source, kind: str, exprs: dict[str, str]) -> Source:
+    """Canonical columns computed from a source's own columns (a column mapping).
+
+    ``base`` yields the source columns a mapping reads (by their source names, see the
+    ``names`` argument of the sources above) plus its record numbers and raw text;
+    ``exprs`` gives each mapped canonical column as SQL over them (checked by
+    :func:`check_expression`). One projection more over the same scan: DuckDB reads
+    the file exactly as for a canonical one.
+    """
+    keep = ["record_no"]
+    if base.raw == "raw":
+        keep.append("raw")
+    keep += list(base.passthrough)
+    if base.line_reason:
+        keep.append("line_reason")
+    cols = ", ".join(
+        f"CAST(({exprs[c]}) AS VARCHAR) AS {_q(c)}" if c in exprs else f"NULL::VARCHAR AS {_q(c)}"
+        for c in COLUMNS[kind]
+    )
+    return replace(base, sql=f"SELECT {', '.join(keep)}, {cols} FROM ({base.sql}) AS _mapped")
+
+
+# Scalar functions a mapping expression may not call: they read the environment or
+# settings, or change state.
+_DENIED_FUNCTIONS = {
+    "getenv",
+    "current_setting",
+    "nextval",
+    "currval",
+    "setseed",
+    "random",
+    "uuid",
+    "gen_random_uuid",
+    "current_query",
+}
+_REFUSED_NODES = {"SUBQUERY", "STAR", "WINDOW", "PARAMETER", "DEFAULT", "POSITIONAL_REFERENCE"}
+
+
+def check_expression(con: duckdb.DuckDBPyConnection, expr: str) -> set[str]:
+    """The source columns a mapping expression reads; InputError if it is not allowed.
+
+    Why parse rather than trust: a mapping file may come from anyone. DuckDB's own
+    parser (``json_serialize_sql``) gives the expression's syntax tree; it must be one
+    expression with no FROM, no subquery, window or parameter, and call only scalar
+    functions (no table or aggregate functions, nothing in ``_DENIED_FUNCTIONS``).
+    Column names are returned for the caller to match against the file's columns.
+
+    >>> con = duckdb.connect()
+    >>> sorted(check_expression(con, "CASE WHEN starts_with(a, 'fb_') THEN 'facebook' END || b"))
+    ['a', 'b']
+    >>> check_expression(con, "(SELECT 1)")
+    Traceback (most recent call last):
+    spreadtrace.errors.InputError: mapping expression '(SELECT 1)' may not contain a subquery
+    """
+    if any(token in expr for token in ("--", "/*", ";")):
+        raise InputError(f"mapping expression {expr!r} may not contain comments or ';'")
+    (tree,) = con.execute("SELECT json_serialize_sql(?)", ["SELECT " + expr]).fetchone()
+    tree = json.loads(tree)
+    if tree.get("error") or len(tree.get("statements", [])) != 1:
+        raise InputError(f"mapping expression {expr!r} is not one SQL expression")
+    node = tree["statements"][0]["node"]
+    if (
+        node.get("type") != "SELECT_NODE"
+        or len(node.get("select_list", [])) != 1
+        or (node.get("from_table") or {}).get("type") not in (None, "EMPTY_FROM", "EMPTY")
+        or node.get("where_clause")
+        or node.get("group_expressions")
+        or node.get("modifiers")
+        or node.get("cte_map", {}).get("map")
+    ):
+        raise InputError(f"mapping expression {expr!r} is not one SQL expression")
+    (scalars,) = con.execute(
+        "SELECT list(DISTINCT lower(function_name)) FROM duckdb_functions() "
+        "WHERE function_type IN ('scalar', 'macro')"
+    ).fetchone()
+    allowed = set(scalars) - _DENIED_FUNCTIONS
+    columns: set[str] = set()
+    lambda_params: set[str] = set()
+
+    def walk(item: object) -> None:
+        if isinstance(item, list):
+            for x in item:
+                walk(x)
+            return
+        if not isinstance(item, dict):
+            return
+        cls = item.get("class")
+        if cls in _REFUSED_NODES:
+            what = {"SUBQUERY": "a subquery", "WINDOW": "a window function"}.get(cls, cls.lower())
+            raise InputError(f"mapping expression {expr!r} may not contain {what}")
+        if cls == "FUNCTION":
+            name = str(item.get("function_name", "")).lower()
+            if item.get("schema") not in ("", "main", None) or name not in allowed:
+                raise InputError(
+                    f"mapping expression {expr!r} calls {name!r}, which is not an allowed "
+                    "scalar function"
+                )
+        if cls == "LAMBDA":
+            lhs = item.get("lhs") or {}
+            for ref in lhs.get("children", []) if lhs.get("class") != "COLUMN_REF" else [lhs]:
+                lambda_params.update(ref.get("column_names", [])[-1:])
+        if cls == "COLUMN_REF":
+            names = item.get("column_names", [])
+            if len(names) != 1:
+                raise InputError(
+                    f"mapping expression {expr!r}: write source columns unqualified, not "
+                    f"{'.'.join(names)}"
+                )
+            columns.add(names[0])
+        for value in item.values():
+            walk(value)
+
+    walk(node["select_list"])
+    return columns - lambda_params
 
 
 def create_source_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -361,7 +565,7 @@ def _posts_select(source: Source) -> str:
         END AS _reason
       FROM (
         SELECT *,
-          {ts_expr("created_at")} AS _ts,
+          {ts_expr("created_at", source.times)} AS _ts,
           lower(trim(kind)) AS _kind_given,
           coalesce(lower(trim(kind)),
                    CASE WHEN parent_id IS NULL THEN 'original' ELSE 'repost' END) AS _kind
@@ -556,8 +760,8 @@ def stage_accounts(
           {bad_flags}
         END AS _reason
       FROM (
-        SELECT *, {ts_expr("created_at")} AS _created,
-               {ts_expr("observed_at")} AS _observed, {counts}, {flags}
+        SELECT *, {ts_expr("created_at", source.times)} AS _created,
+               {ts_expr("observed_at", source.times)} AS _observed, {counts}, {flags}
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
                      {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
@@ -585,7 +789,7 @@ def stage_follows(con: duckdb.DuckDBPyConnection, source: Source) -> None:
             THEN 'unparseable created_at'
         END AS _reason
       FROM (
-        SELECT *, {ts_expr("created_at")} AS _created
+        SELECT *, {ts_expr("created_at", source.times)} AS _created
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
                      {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
