@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "export-graph": "export_graph",
     "ingest": "ingest",
     "init": "init",
+    "inspect": "inspect",
     "report": "report",
     "run": "run",
     "serve": "serve",

@@ -261,7 +261,8 @@ def detect(path: Path, format: str | None = None) -> Detected:
         if lines_fmt and parses:
             return Detected(format or lines_fmt, "jsonl", compressed, compression=compression)
         doc_fmt = _json_document_format(path, head)
-        if doc_fmt or text.startswith(b"["):
+        is_array = text.startswith(b"[") and isinstance(_first_array_element(path), dict)
+        if doc_fmt or is_array or (text.startswith(b"[") and format is None):
             fmt = format or doc_fmt
             if fmt is None:
                 raise InputError(
@@ -273,8 +274,8 @@ def detect(path: Path, format: str | None = None) -> Detected:
         if fmt is None:
             raise InputError(
                 f"{path}: JSON lines, but no line looks like posts, accounts, follows, "
-                "Twitter v1.1/v2, Bluesky Jetstream, Mastodon or Reddit; pass --format "
-                "or a --mapping"
+                "Twitter v1.1/v2, Bluesky Jetstream, Mastodon or Reddit; pass --format, "
+                f"or a mapping (`spreadtrace inspect {path}` suggests one)"
             )
         return Detected(fmt, "jsonl", compressed, compression=compression)
     if format in PLATFORM_FORMATS:
@@ -291,13 +292,30 @@ def detect(path: Path, format: str | None = None) -> Detected:
     delim = "\t" if container == "tsv" else ","
     columns = tuple(c.strip() for c in next(csv.reader(io.StringIO(header_line), delimiter=delim)))
     fmt = format or classify_columns(columns)
+    if format is None and fmt == "accounts":
+        _refuse_posts_as_accounts(path, columns)
     if fmt is None:
         raise InputError(
-            f"{path}: header has none of post_id, follower_id, account_id; "
-            "not a canonical posts, follows or accounts file"
+            f"{path}: header has none of post_id, follower_id, account_id, so it is not a "
+            f"canonical file; read it through a mapping (`spreadtrace inspect {path}` "
+            "suggests one)"
         )
     _check_required(path, fmt, columns)
     return Detected(fmt, container, compressed, columns, compression=compression)
+
+
+def _refuse_posts_as_accounts(path: Path, columns: tuple[str, ...]) -> None:
+    """A file with ``account_id`` that plainly holds posts (CooRTweet's content_id and
+    timestamp_share, say) must not be read as account snapshots without a word."""
+    from spreadtrace.ingest.mapping import suggest
+
+    posts = suggest(columns, "posts")
+    if "post_id" in posts and "created_at" in posts and posts["created_at"] != "created_at":
+        raise InputError(
+            f"{path}: has account_id but looks like posts ({posts['post_id']}, "
+            f"{posts['created_at']}); read it through a mapping (`spreadtrace inspect {path}` "
+            "suggests one), or pass --format accounts if it really holds accounts"
+        )
 
 
 def _parses(line: bytes) -> bool:

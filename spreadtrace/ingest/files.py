@@ -373,7 +373,9 @@ def _mapped_names(
 ) -> tuple[dict[str, str], list[str]]:
     """Canonical column -> SQL over source columns, and the source columns it reads.
 
-    A source column the file does not have is a one-line InputError naming it.
+    A source column the file does not have is a one-line InputError naming it. A
+    canonical column the mapping does not give is read from a column of that name,
+    unless the mapping already reads that column for something else.
     """
     available = set(detected.columns)
     exprs: dict[str, str] = {}
@@ -386,7 +388,9 @@ def _mapped_names(
                 "while reading; rename that column in the file"
             )
         if column not in available:
-            shown = ", ".join(detected.columns[:30]) + (" ..." if len(detected.columns) > 30 else "")
+            shown = ", ".join(detected.columns[:30]) + (
+                " ..." if len(detected.columns) > 30 else ""
+            )
             raise InputError(
                 f"{path}: the mapping's {target} {how} names column {column!r}, which the "
                 f"file does not have (its columns: {shown})"
@@ -402,6 +406,13 @@ def _mapped_names(
         for column in sorted(sql.check_expression(con, expr)):
             need(target, column, "expression")
         exprs[target] = "\n" + expr + "\n"
+    # Columns the file already names canonically are read as they are: a mapping only
+    # has to say what differs.
+    taken = set(mapping.columns.values())
+    for target in sql.COLUMNS[mapping.kind]:
+        if target not in exprs and target in available and target not in taken:
+            need(target, target, "=")
+            exprs[target] = sql.ident(target)
     missing = [c for c in REQUIRED_COLUMNS[mapping.kind] if c not in exprs]
     if missing:
         raise InputError(

@@ -124,9 +124,7 @@ class Mapping:
     def validate(self) -> None:
         """Raise InputError (one line) for unknown canonical names, kinds or zones."""
         if self.kind not in CANONICAL:
-            raise InputError(
-                f"mapping kind {self.kind!r} is not one of {', '.join(CANONICAL)}"
-            )
+            raise InputError(f"mapping kind {self.kind!r} is not one of {', '.join(CANONICAL)}")
         allowed = CANONICAL[self.kind]
         for section in (self.columns, self.constants, self.expressions):
             for target, value in section.items():
@@ -174,9 +172,7 @@ def load_mapping(spec: str | Path) -> Mapping:
         if str(spec) in shipped:
             path = shipped[str(spec)]
         else:
-            raise InputError(
-                f"no mapping file {spec}; shipped mappings: {', '.join(shipped)}"
-            )
+            raise InputError(f"no mapping file {spec}; shipped mappings: {', '.join(shipped)}")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; --mapping takes a TOML file")
     try:
@@ -213,6 +209,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "account_id": (
         "accountid",
         "authorid",
+        "facebookid",
         "userid",
         "author",
         "user",
@@ -225,9 +222,10 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "created_at": (
         "createdat",
-        "timestamp",
-        "timestampshare",
         "unixtimestamp",
+        "timestampshare",
+        "timestamp",
+        "postcreated",
         "created",
         "createdutc",
         "date",
@@ -244,17 +242,15 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "replytoid",
         "retweetedid",
         "sharedid",
-        "threadid",
-        "linkid",
     ),
-    "kind": ("kind", "type", "posttype", "messagetype"),
-    "root_id": ("rootid", "conversationid", "threadid", "linkid"),
+    "kind": ("kind", "posttype", "messagetype"),
+    "root_id": ("rootid", "conversationid", "linkid"),
     "text": ("text", "body", "message", "content", "fulltext", "description", "title"),
     "urls": ("urls", "url", "link", "links", "expandedurl", "urlid", "expandedlinks"),
     "hashtags": ("hashtags", "hashtag", "tags", "hashtagid"),
     "lang": ("lang", "language", "languagecode"),
     "platform": ("platform", "source", "network"),
-    "media": ("media", "mediaurls", "images", "imageurl", "phashid", "photo", "imagetext"),
+    "media": ("media", "mediaurls", "images", "imageurl", "phashid", "photo"),
     "handle": ("handle", "username", "screenname", "accounthandle", "author"),
     "display_name": ("displayname", "name", "accountname", "pagename"),
     "followers_count": ("followerscount", "followers", "subscribercount", "accountsubscribercount"),

@@ -88,8 +88,12 @@ def read_platform(
     *,
     progress: ProgressFn | None = None,
     task: str = "ingest",
+    limit: int | None = None,
 ) -> PlatformStats:
-    """Read a platform JSON Lines file into the staging tables (``_ing_src_*``)."""
+    """Read a platform file into the staging tables (``_ing_src_*``).
+
+    ``limit``: stop after that many records (``spreadtrace inspect``'s preview).
+    """
     reader = READERS[detected.format]
     buffers = {kind: _Buffer(kind, sql.COLUMNS[kind]) for kind in ("posts", "accounts", "follows")}
     rejects = _Buffer("rejects", ("reason",))
@@ -97,7 +101,7 @@ def read_platform(
     size = path.stat().st_size or 1
     kind = detected.compression or ("gzip" if detected.compressed else "compressed")
     if detected.container == "json":
-        _read_document(path, detected, reader, buffers, rejects, stats, kind)
+        _read_document(path, detected, reader, buffers, rejects, stats, kind, limit)
     else:
         with open_content(path) as stream:
             try:
@@ -107,6 +111,8 @@ def read_platform(
                         continue
                     stats.lines += 1
                     _one_line(reader, detected.format, line_no, line, buffers, rejects, stats)
+                    if limit is not None and stats.lines >= limit:
+                        break
                     if line_no % BATCH_ROWS == 0:
                         for b in (*buffers.values(), rejects):
                             if len(b) >= BATCH_ROWS:
@@ -130,6 +136,7 @@ def _read_document(
     rejects: _Buffer,
     stats: PlatformStats,
     kind: str,
+    limit: int | None = None,
 ) -> None:
     """A whole JSON document: an array of records, or a format's own container."""
     try:
@@ -152,6 +159,8 @@ def _read_document(
     else:
         items = iter([doc])
     for record_no, obj in enumerate(items, 1):
+        if limit is not None and record_no > limit:
+            break
         stats.lines += 1
         text = json.dumps(obj, ensure_ascii=False)
         _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)

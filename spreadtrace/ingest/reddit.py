@@ -6,7 +6,7 @@ API returned it.
 
 Mapping: a submission (``title``, no ``link_id``) is an ``original`` with id ``t3_<id>``;
 its link (``url``, when not a self post) is its URL and ``title`` + ``selftext`` its
-text. A comment (``link_id`` and ``parent_id``) is a ``reply`` with id ``t1_<id>``
+text; a crosspost (``crosspost_parent``) is a ``repost`` of the submission it copies. A comment (``link_id`` and ``parent_id``) is a ``reply`` with id ``t1_<id>``
 whose parent is ``parent_id`` as given (``t1_...`` for a comment, ``t3_...`` for the
 submission) and whose ``root_id`` is ``link_id``, so the two kinds join. The author
 (``u/<name>``; deleted authors stay ``u/[deleted]``) is the account; ``created_utc`` the
@@ -65,11 +65,12 @@ def read_item(obj: dict) -> list[Row]:
         url = s(obj.get("url"))
         is_self = bool(obj.get("is_self")) or (url or "").find("/comments/") >= 0
         text = "\n\n".join(x for x in (s(obj.get("title")), s(obj.get("selftext"))) if x)
+        crosspost = s(obj.get("crosspost_parent"))
         post = {
             **base,
             "post_id": _fullname(obj.get("id"), "t3_"),
-            "parent_id": None,
-            "kind": "original",
+            "parent_id": crosspost,
+            "kind": "repost" if crosspost else "original",
             "text": text or None,
             "urls": None if is_self else url,
         }

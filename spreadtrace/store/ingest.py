@@ -582,6 +582,42 @@ def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     con.execute(f"CREATE TEMP TABLE _ing_posts AS {_posts_select(source)}", source.params)
 
 
+def limited(source: Source, rows: int) -> Source:
+    """The first ``rows`` records of a source (for a preview)."""
+    return replace(source, sql=f"SELECT * FROM ({source.sql}) LIMIT {int(rows)}")
+
+
+def preview(
+    con: duckdb.DuckDBPyConnection, kind: str, source: Source, rows: int
+) -> list[dict[str, object]]:
+    """The first ``rows`` records of ``source`` typed and validated as ingest would
+    (times as ISO 8601 UTC text, lists as lists, ``reason`` set for a reject)."""
+    if kind == "posts":
+        stage_posts(con, source)
+    elif kind == "accounts":
+        stage_accounts(con, source, datetime.now().astimezone())
+    else:
+        stage_follows(con, source)
+    cols = [c for c in COLUMNS[kind] if c != "kind"] + (["kind"] if kind == "posts" else [])
+    cols = [c for c in cols if c in _stage_columns(con, kind)]
+    shown = ", ".join(
+        f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}" if c in ("created_at", "observed_at") else c
+        for c in cols
+    )
+    cursor = con.execute(
+        f"SELECT {shown}, reason FROM {_STAGE[kind]} ORDER BY record_no LIMIT {int(rows)}"
+    )
+    names = [d[0] for d in cursor.description]
+    out = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    drop_staging(con)
+    return out
+
+
+def _stage_columns(con: duckdb.DuckDBPyConnection, kind: str) -> set[str]:
+    rows = con.execute(f"DESCRIBE {_STAGE[kind]}").fetchall()
+    return {r[0] for r in rows}
+
+
 def posts_empty(con: duckdb.DuckDBPyConnection) -> bool:
     """True when the store holds no posts yet (the bulk path applies)."""
     return _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") == 0
