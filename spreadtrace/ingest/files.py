@@ -28,7 +28,7 @@ from spreadtrace.ingest.detect import (
 )
 from spreadtrace.ingest.mapping import Mapping
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store
+from spreadtrace.store import Store, write_failure
 from spreadtrace.store import ingest as sql
 
 
@@ -178,6 +178,9 @@ def _one_transaction(
                 con, path, detected, mapping, run_id, started, progress, task, hashing
             )
         except _UNREADABLE as exc:
+            failure = write_failure(exc, store.path)
+            if failure is not None:
+                raise failure from None
             if (
                 "invalid state" in str(exc)
                 and detected.container in ("csv", "tsv")
