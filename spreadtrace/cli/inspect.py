@@ -66,7 +66,8 @@ def inspect(
         click.echo("columns: " + ", ".join(found.columns))
     if found.suggested and found.format is None and not (mapping and mapping.renames):
         click.echo("\nsuggested mapping (save as a .toml file for --mapping):")
-        click.echo("  " + found.suggested_toml().rstrip().replace("\n", "\n  "))
+        for line in found.suggested_toml().rstrip().splitlines():
+            click.echo(f"  {line}".rstrip())
     if found.note and found.format is None and not found.preview:
         click.echo(f"\nno preview: {found.note}")
     if found.preview:
