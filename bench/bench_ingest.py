@@ -33,7 +33,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-OUT = Path(__file__).resolve().parent / "out"
+# Generated inputs and stores; SPREADTRACE_BENCH_OUT puts them elsewhere (a cache
+# shared between checkouts, outside any repository).
+OUT = Path(os.environ.get("SPREADTRACE_BENCH_OUT", Path(__file__).resolve().parent / "out"))
 
 
 def generate(path: Path, rows: int, seed: int = 0, prefix: str = "p") -> Path:

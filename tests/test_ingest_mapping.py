@@ -313,3 +313,40 @@ def test_suggest_matches_likely_source_names():
         "created_at": "timestamp_share",
         "parent_id": "object_id",
     }
+
+
+def test_a_version_1_store_migrates_and_ingests_long_format(tmp_path):
+    import duckdb
+
+    from spreadtrace.store import migrate
+    from spreadtrace.store.schema import MIGRATIONS
+
+    db = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, 0, 1, {1: MIGRATIONS[1]})
+    con.execute(
+        "INSERT INTO ingest_runs (ingest_run_id, path, content_hash, format, rows_read, "
+        "rows_inserted, rows_duplicate, rows_rejected, started_at, finished_at) "
+        "VALUES (nextval('ingest_run_seq'), 'old.csv', 'h', 'posts', 1, 1, 0, 0, now(), now())"
+    )
+    con.execute(
+        "INSERT INTO posts (post_id, account_id, created_at, kind, urls, ingest_run_id) "
+        "VALUES ('p1', 'a', '2024-05-01 10:00:00+00', 'original', ['u1'], 1)"
+    )
+    con.close()
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "post_id,account_id,created_at,urls,media\n"
+        "p1,a,2024-05-01T10:00:00Z,u2,phash:ff\n"
+        "p2,b,2024-05-01T10:01:00Z,u1,\n"
+        "p2,b,2024-05-01T10:01:00Z,u3,\n"
+    )
+    with Store.open(db) as store:  # migrates to the current version
+        r = ingest_file(store, path)
+        assert (r.rows_inserted, r.rows_merged, r.rows_duplicate) == (1, 1, 1)
+        assert store.con.execute(
+            "SELECT post_id, urls, media FROM posts ORDER BY 1"
+        ).fetchall() == [("p1", ["u1", "u2"], ["phash:ff"]), ("p2", ["u1", "u3"], None)]
+        assert store.con.execute(
+            "SELECT rows_merged, mapping FROM ingest_runs ORDER BY ingest_run_id"
+        ).fetchall() == [(0, None), (1, None)]
