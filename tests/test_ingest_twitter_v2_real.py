@@ -93,8 +93,16 @@ def test_edited_tweet_versions_and_a_reply_to_the_edit(mem_store):
     ingest_file(mem_store, shared_file("twitter-v2/edited.jsonl.gz"))
     ingest_file(mem_store, shared_file("twitter-v2/quoted_edit.jsonl.gz"))
     rows = dict(mem_store.con.execute("SELECT post_id, account_id FROM posts").fetchall())
-    # both versions of the edited tweet (edit_history_tweet_ids) are kept, once each
+    # both versions of the edited tweet (edit_history_tweet_ids) are kept, once each,
+    # and both carry the shared history
     assert rows["1576994746135764992"] == rows["1576994789110992896"] == "337119125"
+    history = mem_store.con.execute(
+        "SELECT DISTINCT platform_meta FROM posts "
+        "WHERE post_id IN ('1576994746135764992', '1576994789110992896')"
+    ).fetchall()
+    assert history == [
+        ('{"edit_history_tweet_ids": ["1576994746135764992", "1576994789110992896"]}',)
+    ]
     # the reply to the edited version (it also quotes the first version): reply wins
     assert mem_store.con.execute(
         "SELECT parent_id, kind FROM posts WHERE post_id = '1576995594388000768'"

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spreadtrace.errors import InputError
-from spreadtrace.ingest.detect import CANONICAL_FORMATS, REQUIRED_COLUMNS, detect, detect_columns
+from spreadtrace.ingest.detect import (
+    CANONICAL_FORMATS,
+    REQUIRED_COLUMNS,
+    Detected,
+    detect,
+    detect_columns,
+)
 from spreadtrace.ingest.mapping import Mapping, suggest
 
 
@@ -87,7 +93,10 @@ def inspect_file(path: str | Path, *, mapping: Mapping | None = None, rows: int 
     return found
 
 
-def _preview(path, detected, mapping, rows):  # noqa: ANN001, ANN202 -- internal
+def _preview(
+    path: Path, detected: Detected, mapping: Mapping | None, rows: int
+) -> list[dict[str, object]]:
+    """The first ``rows`` records typed and validated by the ingest code, in memory."""
     from spreadtrace.ingest.files import _canonical_source
     from spreadtrace.ingest.platform import read_platform
     from spreadtrace.store import Store
