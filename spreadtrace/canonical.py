@@ -25,6 +25,13 @@ POSTS_COLUMNS: tuple[str, ...] = (
     "media",  # space-separated media references: a media_id, pdq:<hex>, phash:<hex>, sha256:<hex>
 )
 POSTS_REQUIRED: tuple[str, ...] = ("post_id", "account_id", "created_at")
+# Optional post input beyond the canonical columns: ``platform_meta`` (a JSON object of
+# platform fields with no canonical column: a subreddit, a Telegram chat, a Mastodon
+# visibility).
+POSTS_EXTRA_COLUMNS: tuple[str, ...] = ("platform_meta",)
+POSTS_INPUT_COLUMNS: tuple[str, ...] = (*POSTS_COLUMNS, *POSTS_EXTRA_COLUMNS)
+# Columns holding space-separated lists (united when a post comes in several rows).
+POSTS_LIST_COLUMNS: tuple[str, ...] = ("urls", "hashtags", "media")
 KINDS: tuple[str, ...] = ("original", "repost", "quote", "reply")
 
 ACCOUNT_COUNTS = (

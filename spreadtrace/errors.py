@@ -30,3 +30,21 @@ class StoreBusy(StoreError):
     """Another job holds the store's write lock."""
 
     exit_code = 75  # EX_TEMPFAIL: cron/systemd may simply try again later
+
+
+class CannotWrite(StoreError):
+    """The store's file or folder cannot be written (read-only, or not ours)."""
+
+    exit_code = 73  # EX_CANTCREAT
+
+
+class DiskFull(StoreError):
+    """The disk holding the store filled up while writing (the unit was rolled back)."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class PortInUse(SpreadtraceError):
+    """``serve`` cannot listen: another program holds the address and port."""
+
+    exit_code = 69  # EX_UNAVAILABLE

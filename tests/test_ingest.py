@@ -29,19 +29,21 @@ def _posts(store):
 
 
 def _reconciles(r):
-    assert r.rows_read == r.rows_inserted + r.rows_duplicate + r.rows_rejected
+    assert r.rows_read == r.rows_inserted + r.rows_merged + r.rows_duplicate + r.rows_rejected
 
 
 def test_posts_csv_every_line_accounted_for(mem_store):
     r = ingest_file(mem_store, DATA / "posts.csv")
-    # 14 data lines: p1..p5 inserted; line 7 repeats p2 (duplicate); lines 8-15 rejected.
-    assert (r.format, r.rows_read, r.rows_inserted, r.rows_duplicate, r.rows_rejected) == (
-        "posts",
-        14,
-        5,
-        1,
-        8,
-    )
+    # 14 data lines: p1..p5 inserted; line 7 is p2 again with its kind and hashtag
+    # (merged into it: same account and time, adds fields); lines 8-15 rejected.
+    assert (
+        r.format,
+        r.rows_read,
+        r.rows_inserted,
+        r.rows_merged,
+        r.rows_duplicate,
+        r.rows_rejected,
+    ) == ("posts", 14, 5, 1, 0, 8)
     _reconciles(r)
     assert _posts(mem_store) == [
         # original: no parent_id and no kind -> 'original'; urls/hashtags split on spaces
@@ -87,16 +89,16 @@ def test_posts_csv_every_line_accounted_for(mem_store):
         (12, "unknown kind"),  # 'retweet'
         (13, "malformed line: too many columns"),
         (14, "malformed line: invalid encoding"),
-        (15, "unparseable created_at"),  # epoch milliseconds: year ~56000
+        (15, "unparseable created_at"),  # an epoch number beyond s, ms and µs
     ]
     assert rejects[2][2] == "p7,gina,yesterday,,,,,,,,"
     assert "too,many,fields" in rejects[5][2]
     run = mem_store.con.execute(
-        "SELECT path, format, rows_read, rows_inserted, rows_duplicate, rows_rejected, "
-        "content_hash FROM ingest_runs"
+        "SELECT path, format, rows_read, rows_inserted, rows_merged, rows_duplicate, "
+        "rows_rejected, content_hash FROM ingest_runs"
     ).fetchall()
     assert run == [
-        (str(DATA / "posts.csv"), "posts", 14, 5, 1, 8, content_hash(DATA / "posts.csv"))
+        (str(DATA / "posts.csv"), "posts", 14, 5, 1, 0, 8, content_hash(DATA / "posts.csv"))
     ]
     assert r.reject_reasons["unparseable created_at"] == 2
 
@@ -106,8 +108,14 @@ def test_same_file_twice_is_idempotent(mem_store):
     before = _posts(mem_store)
     second = ingest_file(mem_store, DATA / "posts.csv")
     assert _posts(mem_store) == before
-    # all 6 usable rows are now duplicates; rejects are rejected again (and recorded again)
-    assert (second.rows_read, second.rows_inserted, second.rows_duplicate) == (14, 0, 6)
+    # the 5 posts are now duplicates and line 7 is merged into p2 again (merging is
+    # counted within a file); rejects are rejected again (and recorded again)
+    assert (
+        second.rows_read,
+        second.rows_inserted,
+        second.rows_merged,
+        second.rows_duplicate,
+    ) == (14, 0, 1, 5)
     assert second.rows_rejected == first.rows_rejected == 8
     assert second.ingest_run_id != first.ingest_run_id
 
@@ -381,14 +389,54 @@ def test_in_file_copies_merge_in_file_order(mem_store, tmp_path):
     path.write_text(
         "post_id,account_id,created_at,parent_id,kind,text\n"
         "p1,alice,2024-05-01T10:00:00Z,,original,\n"
-        "p1,mallory,2024-05-02T10:00:00Z,p0,quote,later text\n"
-        "p1,eve,2024-05-03T10:00:00Z,p9,reply,even later\n"
+        "p1,alice,2024-05-01T10:00:00Z,p0,quote,later text\n"
+        "p1,alice,2024-05-01T10:00:00Z,p9,reply,even later\n"
     )
     r = ingest_file(mem_store, path)
-    assert (r.rows_read, r.rows_inserted, r.rows_duplicate) == (3, 1, 2)
+    # rows 2 and 3 both add something to row 1 (a parent, a text): merged
+    assert (r.rows_read, r.rows_inserted, r.rows_merged, r.rows_duplicate) == (3, 1, 2, 0)
     assert mem_store.con.execute(
         "SELECT account_id, parent_id, kind, text FROM posts"
     ).fetchall() == [("alice", "p0", "quote", "later text")]
+
+
+def test_copies_conflicting_on_account_or_time_are_rejected_with_both_values(mem_store, tmp_path):
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        "post_id,account_id,created_at,urls\n"
+        "p1,alice,2024-05-01T10:00:00Z,u1\n"
+        "p1,mallory,2024-05-01T10:00:00Z,u2\n"
+        "p1,alice,2024-05-02T10:00:00Z,u3\n"
+        "p1,alice,2024-05-01T10:00:00Z,u4\n"
+        "p1,alice,2024-05-01T10:00:00Z,u1\n"
+    )
+    r = ingest_file(mem_store, path)
+    # line 5 (u4) merged, line 6 identical to line 2: duplicate; lines 3-4 conflict
+    assert (r.rows_read, r.rows_inserted, r.rows_merged, r.rows_duplicate, r.rows_rejected) == (
+        5,
+        1,
+        1,
+        1,
+        2,
+    )
+    rejects = mem_store.con.execute("SELECT record_no, reason FROM rejects ORDER BY 1").fetchall()
+    assert rejects == [
+        (3, "conflicting account_id for post p1: alice in an earlier row, mallory in this one"),
+        (
+            4,
+            "conflicting created_at for post p1: 2024-05-01T10:00:00.000000Z in an earlier "
+            "row, 2024-05-02T10:00:00.000000Z in this one",
+        ),
+    ]
+    assert mem_store.con.execute("SELECT urls FROM posts").fetchall() == [(["u1", "u4"],)]
+    # the same conflict against a post already stored
+    later = tmp_path / "later.csv"
+    later.write_text("post_id,account_id,created_at\np1,eve,2024-05-01T10:00:00Z\n")
+    r2 = ingest_file(mem_store, later)
+    assert (r2.rows_inserted, r2.rows_rejected) == (0, 1)
+    assert next(iter(r2.reject_reasons)) == (
+        "conflicting account_id for post p1: alice in the store, eve in this row"
+    )
 
 
 def test_created_at_range_boundaries_to_the_microsecond(mem_store, tmp_path):
@@ -401,7 +449,7 @@ def test_created_at_range_boundaries_to_the_microsecond(mem_store, tmp_path):
         "out1,a,1899-12-31T23:59:59.999999Z\n"
         "in2,a,2199-12-31T23:59:59.999999Z\n"
         "out2,a,2200-01-01T00:00:00Z\n"
-        "out3,a,1714557600000\n"
+        "out3,a,-99999999999999999\n"
         "out4,a,290000-01-01T00:00:00Z\n"
     )
     r = ingest_file(mem_store, path)

@@ -30,7 +30,10 @@ def test_json_summary_reconciles(runner, db_path):
     assert (posts["format"], posts["rows_read"], posts["rows_inserted"]) == ("posts", 14, 5)
     assert (follows["format"], follows["rows_inserted"]) == ("follows", 2)
     for f in summary["files"]:
-        assert f["rows_read"] == f["rows_inserted"] + f["rows_duplicate"] + f["rows_rejected"]
+        assert (
+            f["rows_read"]
+            == f["rows_inserted"] + f["rows_merged"] + f["rows_duplicate"] + f["rows_rejected"]
+        )
     assert summary["totals"]["rows_read"] == 19
     assert summary["failed"] == []
     with Store.open(db_path, read_only=True) as store:

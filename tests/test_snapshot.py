@@ -180,8 +180,8 @@ def test_live_store_cannot_be_opened_while_written(tmp_path):
 def test_snapshot_is_a_valid_store_with_the_read_model(file_store, db_path):
     con = file_store.con
     con.execute(
-        "INSERT INTO posts (post_id, account_id, created_at, kind, text, platform, ingest_run_id) "
-        "VALUES ('p', 'a', now(), 'original', 't', 'x', 1)"
+        "INSERT INTO posts (post_id, account_id, created_at, kind, text, platform, "
+        "ingest_run_id) VALUES ('p', 'a', now(), 'original', 't', 'x', 1)"
     )
     path = publish(file_store)
     with Store.open(path, read_only=True) as snap:  # a valid store of the current schema

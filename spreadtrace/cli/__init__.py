@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "ingest",
     "init": "init",
     "media": "media",
+    "inspect": "inspect",
     "report": "report",
     "run": "run",
     "serve": "serve",

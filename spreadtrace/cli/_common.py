@@ -73,6 +73,19 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             message = " ".join(str(exc).split())
             click.echo(f"error: {message}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            # A full disk or a read-only folder met outside the store's own checks
+            # (a report folder, a snapshot): still one line and a documented code.
+            import errno
+
+            codes = {errno.ENOSPC: 74, errno.EROFS: 73, errno.EACCES: 73, errno.EPERM: 73}
+            if exc.errno not in codes:
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            click.echo(
+                f"error: {exc.strerror}{where}; free space or choose a writable path", err=True
+            )
+            sys.exit(codes[exc.errno])
 
     return wrapper
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
+import socket
 
 import click
 
 from spreadtrace.cli import main
 from spreadtrace.cli._common import Settings, err_console, handle_errors, pass_settings
-from spreadtrace.errors import SpreadtraceError, StoreBusy, StoreError
+from spreadtrace.errors import PortInUse, SpreadtraceError, StoreBusy, StoreError
 
 
 class AuthRequired(SpreadtraceError):
@@ -90,6 +92,7 @@ def serve(settings: Settings, host: str, port: int, auth: str | None, threads: i
             f"refusing to serve on {host} without authentication: pass --auth USER:PASSWORD "
             "or set SPREADTRACE_AUTH (or bind 127.0.0.1)"
         )
+    check_port(host, port)
     ensure_snapshot(settings.db)
     from waitress import serve as waitress_serve
 
@@ -104,4 +107,35 @@ def serve(settings: Settings, host: str, port: int, auth: str | None, threads: i
         markup=False,
         highlight=False,
     )
-    waitress_serve(app.server, host=host, port=port, threads=threads, ident="spreadtrace")
+    try:
+        waitress_serve(app.server, host=host, port=port, threads=threads, ident="spreadtrace")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(_in_use(host, port)) from None
+        raise
+
+
+def _in_use(host: str, port: int) -> str:
+    return (
+        f"port {port} on {host} is already in use (another `spreadtrace serve`?); "
+        f"stop it or pass --port {port + 1}"
+    )
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail early, in one line, when ``host:port`` cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise PortInUse(
+            f"cannot listen on {host}: {exc.strerror}; pass --host an address"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(_in_use(host, port)) from None
+            raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -4,7 +4,10 @@ Why this shape: readers decide what a file holds and turn platform exports into
 canonical rows; the store (``spreadtrace.store.ingest``) validates, de-duplicates and
 writes set-wise. Canonical CSV/TSV/JSON Lines/Parquet files never pass through Python
 row by row: DuckDB reads and validates them. Each file is one transaction with one
-``ingest_runs`` row, and for every file ``read = inserted + duplicate + rejected``.
+``ingest_runs`` row, and for every file ``read = inserted + merged + duplicate +
+rejected`` (merged: further rows of a post in a long-format file). Files of foreign
+columns are read through a mapping (:mod:`spreadtrace.ingest.mapping`);
+:func:`spreadtrace.ingest.inspect.inspect_file` previews any file without writing.
 
 Example (a tiny canonical posts file):
 

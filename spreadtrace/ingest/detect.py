@@ -1,11 +1,11 @@
-"""Tell what a file holds from its first bytes: container (CSV, TSV, JSON Lines,
-Parquet, gzip) and format (canonical posts/accounts/follows, Twitter v1.1, Twitter v2,
-Bluesky Jetstream).
+"""Tell what a file holds from its content: container (CSV, TSV, JSON Lines, a JSON
+document, Parquet; gzip or zstd compressed) and format (canonical posts/accounts/follows,
+Twitter v1.1, Twitter v2, Bluesky Jetstream, Telegram Desktop, Mastodon, Reddit).
 
 Why sniff content rather than trust names: exports arrive as ``export.json``,
-``tweets.jsonl.gz`` or ``data.txt``; analysts should not have to rename them. Only the
-head of the file is read here (decompressed when gzip), so detection is instant even
-on multi-gigabyte files.
+``tweets.jsonl.gz`` or ``data.txt``; analysts should not have to rename them. Detection
+reads whole records (a twarc2 search page is one ~400 KB line), but only the first few
+of them, so it stays instant on multi-gigabyte files.
 
 >>> classify_keys({"post_id": "1", "account_id": "a", "created_at": "2024-01-01"})
 'posts'
@@ -15,18 +15,29 @@ on multi-gigabyte files.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import zstandard
+
 from spreadtrace.errors import InputError
 
 CANONICAL_FORMATS: tuple[str, ...] = ("posts", "accounts", "follows", "media")
-PLATFORM_FORMATS: tuple[str, ...] = ("twitter-v1", "twitter-v2", "bluesky")
+PLATFORM_FORMATS: tuple[str, ...] = (
+    "twitter-v1",
+    "twitter-v2",
+    "bluesky",
+    "telegram",
+    "mastodon",
+    "reddit",
+)
 FORMATS: tuple[str, ...] = CANONICAL_FORMATS + PLATFORM_FORMATS
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -38,7 +49,12 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 _HEAD_BYTES = 1 << 16
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _PARQUET_MAGIC = b"PAR1"
+# Detection reads at most this many records, and this many bytes of them in all: a
+# record is read whole whatever its length, up to this bound.
+_DETECT_RECORDS = 200
+_DETECT_BYTES = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -46,44 +62,105 @@ class Detected:
     """What a file is: ``format`` (one of FORMATS) in ``container`` (csv, tsv, jsonl, parquet)."""
 
     format: str
-    container: str
+    container: str  # csv, tsv, jsonl, json (one document: an array or a Telegram export), parquet
     compressed: bool
     columns: tuple[str, ...] = ()  # header / Parquet columns (canonical CSV, TSV, Parquet)
     lenient: bool = False  # read CSV non-strictly (fallback for files the strict parser refuses)
+    compression: str | None = None  # gzip | zstd | None
 
     @property
     def delimiter(self) -> str:
         return "\t" if self.container == "tsv" else ","
 
 
-def is_gzip(path: Path) -> bool:
+def compression_of(path: Path) -> str | None:
+    """'gzip', 'zstd' or None, from the file's magic bytes (never its name)."""
     with open(path, "rb") as f:
-        return f.read(2) == _GZIP_MAGIC
+        magic = f.read(4)
+    if magic[:2] == _GZIP_MAGIC:
+        return "gzip"
+    if magic == _ZSTD_MAGIC:
+        return "zstd"
+    return None
+
+
+def is_gzip(path: Path) -> bool:
+    return compression_of(path) == "gzip"
+
+
+def open_content(path: Path) -> io.BufferedIOBase:
+    """The file's decompressed content as a binary stream (gzip and zstd undone)."""
+    kind = compression_of(path)
+    raw = open(path, "rb")  # noqa: SIM115 -- closed by the caller through the wrapper
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    if kind == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return io.BufferedReader(reader, 1 << 20)  # type: ignore[arg-type]
+    return raw  # type: ignore[return-value]
+
+
+# What a cut-off or corrupt gzip / zstd stream raises while being read.
+BAD_COMPRESSED: tuple[type[BaseException], ...] = (
+    EOFError,
+    OSError,
+    zlib.error,
+    zstandard.ZstdError,
+)
 
 
 def read_head(path: Path, n: int = _HEAD_BYTES) -> tuple[bytes, bool]:
     """The first ``n`` bytes of the file's content (decompressed) and whether it is gzip."""
-    compressed = is_gzip(path)
-    if not compressed:
-        with open(path, "rb") as f:
-            return f.read(n), False
     try:
-        with gzip.open(path, "rb") as f:
-            return f.read(n), True
-    except (EOFError, OSError, zlib.error) as exc:
-        raise InputError(f"{path}: truncated or corrupt gzip ({exc})") from None
+        with open_content(path) as f:
+            return f.read(n), compression_of(path) is not None
+    except BAD_COMPRESSED as exc:
+        kind = compression_of(path)
+        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+
+
+def read_records(path: Path, limit: int = _DETECT_RECORDS) -> list[bytes]:
+    """The first ``limit`` non-empty lines of the content, each read whole.
+
+    Why whole: one twarc2 search page (100 tweets and their includes) is a single line
+    of 350-430 KB; a fixed-size head cuts it and no line would parse.
+    """
+    out: list[bytes] = []
+    total = 0
+    try:
+        with open_content(path) as f:
+            while len(out) < limit and total < _DETECT_BYTES:
+                line = f.readline(_DETECT_BYTES - total)
+                if not line:
+                    break
+                total += len(line)
+                if line.strip():
+                    out.append(line.strip())
+    except BAD_COMPRESSED:
+        pass  # a cut-off stream: detect from the records read so far
+    return out
 
 
 def classify_keys(obj: dict[str, object]) -> str | None:
     """The format of one JSON object (a line of a JSON Lines file), or None."""
     if "data" in obj or "includes" in obj:
         return "twitter-v2"
+    if "errors" in obj and isinstance(obj["errors"], list) and set(obj) <= {"errors", "__twarc"}:
+        return "twitter-v2"  # an API error object in a twarc2 capture
     if "did" in obj and ("kind" in obj or "commit" in obj):
         return "bluesky"
     if "user" in obj and ("id_str" in obj or "id" in obj):
         return "twitter-v1"
     if "author_id" in obj and "id" in obj:
         return "twitter-v2"  # a twarc2-flattened tweet
+    if "uri" in obj and isinstance(obj.get("account"), dict) and "id" in obj:
+        return "mastodon"  # an ActivityPub status as Mastodon's API returns it
+    if "subreddit" in obj and "author" in obj and "id" in obj:
+        return "reddit"  # a Pushshift submission or comment
+    if "messages" in obj and isinstance(obj.get("messages"), list):
+        return "telegram"  # Telegram Desktop's export of one chat
+    if isinstance(obj.get("chats"), dict) and "list" in obj["chats"]:
+        return "telegram"  # Telegram Desktop's export of all chats
     return classify_columns(tuple(obj))
 
 
@@ -101,22 +178,59 @@ def classify_columns(columns: tuple[str, ...]) -> str | None:
     return None
 
 
-def _json_lines_format(head: bytes) -> str | None:
-    lines = head.split(b"\n")
-    if len(lines) > 1:
-        lines = lines[:-1]  # the last one may be cut off by the head limit
-    for line in lines[:200]:
-        line = line.strip()
-        if not line:
-            continue
+def _json_lines_format(records: list[bytes]) -> str | None:
+    for line in records:
         try:
             obj = json.loads(line)
         except ValueError:
             continue
+        if isinstance(obj, list):  # a line holding an array of records (an API page)
+            obj = next((o for o in obj if isinstance(o, dict)), None)
         if isinstance(obj, dict):
             found = classify_keys(obj)
             if found:
                 return found
+    return None
+
+
+_TELEGRAM_HEAD = re.compile(
+    rb'^\s*\{\s*"(name|about|personal_information)"\s*:.*?"(messages|chats)"\s*:', re.S
+)
+
+
+def _json_document_format(path: Path, head: bytes) -> str | None:
+    """The format of a file holding one JSON document (an array, or a Telegram export).
+
+    Telegram Desktop's ``result.json`` is one indented object; its ``"messages"`` (or
+    ``"chats"``) key comes right after the chat's name, type and id. An array's format
+    is its first element's, read whole with a streaming decoder.
+    """
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"{"):
+        return "telegram" if _TELEGRAM_HEAD.match(text) else None
+    if not text.startswith(b"["):
+        return None
+    first = _first_array_element(path)
+    return classify_keys(first) if isinstance(first, dict) else None
+
+
+def _first_array_element(path: Path) -> object:
+    decoder = json.JSONDecoder()
+    buf = ""
+    try:
+        with open_content(path) as f:
+            raw = codecs.getincrementaldecoder("utf-8")("replace")
+            while len(buf) < _DETECT_BYTES:
+                chunk = f.read(1 << 20)
+                buf += raw.decode(chunk, final=not chunk)
+                body = buf.lstrip("\ufeff \t\r\n")[1:].lstrip()
+                try:
+                    return decoder.raw_decode(body)[0]
+                except ValueError:
+                    if not chunk:
+                        return None
+    except BAD_COMPRESSED:
+        return None
     return None
 
 
@@ -127,26 +241,49 @@ def detect(path: Path, format: str | None = None) -> Detected:
     """
     if format is not None and format not in FORMATS:
         raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if path.is_dir():
+        raise InputError(
+            f"{path}: is a directory, not a file; pass the files in it, or the directory "
+            "itself to `spreadtrace ingest`, which walks it"
+        )
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     head, compressed = read_head(path)
+    compression = compression_of(path)
     if head.startswith(_PARQUET_MAGIC):
         return _detect_parquet(path, format)
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if format in PLATFORM_FORMATS:
-        # Platform exports are JSON Lines; lines that are not JSON become rejects.
-        return Detected(format, "jsonl", compressed)
+    if not text and format in PLATFORM_FORMATS:
+        return Detected(format, "jsonl", compressed, compression=compression)
     if not text:
         raise InputError(f"{path}: empty file")
-    found = _json_lines_format(text)
-    if text.startswith(b"{") or found:
-        fmt = format or found
+    if text.startswith((b"{", b"[")):
+        records = read_records(path)
+        lines_fmt = _json_lines_format(records)
+        parses = bool(records) and _parses(records[0])
+        if lines_fmt and parses:
+            return Detected(format or lines_fmt, "jsonl", compressed, compression=compression)
+        doc_fmt = _json_document_format(path, head)
+        is_array = text.startswith(b"[") and isinstance(_first_array_element(path), dict)
+        if doc_fmt or is_array or (text.startswith(b"[") and format is None):
+            fmt = format or doc_fmt
+            if fmt is None:
+                raise InputError(
+                    f"{path}: a JSON array whose first element is not a post, account or "
+                    "follow of a known format; pass --format or a --mapping"
+                )
+            return Detected(fmt, "json", compressed, compression=compression)
+        fmt = format or lines_fmt
         if fmt is None:
             raise InputError(
                 f"{path}: JSON lines, but no line looks like posts, accounts, follows, "
-                "Twitter v1.1/v2 or Bluesky Jetstream; pass --format"
+                "Twitter v1.1/v2, Bluesky Jetstream, Mastodon or Reddit; pass --format, "
+                f"or a mapping (`spreadtrace inspect {path}` suggests one)"
             )
-        return Detected(fmt, "jsonl", compressed)
+        return Detected(fmt, "jsonl", compressed, compression=compression)
+    if format in PLATFORM_FORMATS:
+        # Platform exports are JSON; lines that are not JSON become rejects.
+        return Detected(format, "jsonl", compressed, compression=compression)
     first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
     try:
         header_line = first.decode("utf-8")
@@ -158,13 +295,38 @@ def detect(path: Path, format: str | None = None) -> Detected:
     delim = "\t" if container == "tsv" else ","
     columns = tuple(c.strip() for c in next(csv.reader(io.StringIO(header_line), delimiter=delim)))
     fmt = format or classify_columns(columns)
+    if format is None and fmt == "accounts":
+        _refuse_posts_as_accounts(path, columns)
     if fmt is None:
         raise InputError(
-            f"{path}: header has none of post_id, follower_id, account_id; "
-            "not a canonical posts, follows or accounts file"
+            f"{path}: header has none of post_id, follower_id, account_id, so it is not a "
+            f"canonical file; read it through a mapping (`spreadtrace inspect {path}` "
+            "suggests one)"
         )
     _check_required(path, fmt, columns)
-    return Detected(fmt, container, compressed, columns)
+    return Detected(fmt, container, compressed, columns, compression=compression)
+
+
+def _refuse_posts_as_accounts(path: Path, columns: tuple[str, ...]) -> None:
+    """A file with ``account_id`` that plainly holds posts (CooRTweet's content_id and
+    timestamp_share, say) must not be read as account snapshots without a word."""
+    from spreadtrace.ingest.mapping import suggest
+
+    posts = suggest(columns, "posts")
+    if "post_id" in posts and "created_at" in posts and posts["created_at"] != "created_at":
+        raise InputError(
+            f"{path}: has account_id but looks like posts ({posts['post_id']}, "
+            f"{posts['created_at']}); read it through a mapping (`spreadtrace inspect {path}` "
+            "suggests one), or pass --format accounts if it really holds accounts"
+        )
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _detect_parquet(path: Path, format: str | None) -> Detected:
@@ -187,3 +349,58 @@ def _check_required(path: Path, fmt: str, columns: tuple[str, ...]) -> None:
     missing = [c for c in REQUIRED_COLUMNS[fmt] if c not in columns]
     if missing:
         raise InputError(f"{path}: {fmt} file without required column(s) {', '.join(missing)}")
+
+
+def detect_columns(path: Path, kind: str) -> Detected:
+    """Container and source columns of a file read through a column mapping.
+
+    Why apart from :func:`detect`: a mapped file has, by definition, no canonical
+    columns to recognise it by; only its container and column names matter. For JSON
+    Lines the columns are the keys of the first records.
+    """
+    if path.is_dir():
+        raise InputError(
+            f"{path}: is a directory, not a file; pass the files in it, or the directory "
+            "itself to `spreadtrace ingest`, which walks it"
+        )
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    head, compressed = read_head(path)
+    compression = compression_of(path)
+    if head.startswith(_PARQUET_MAGIC):
+        import pyarrow.parquet as pq
+
+        try:
+            columns = tuple(pq.read_schema(path).names)
+        except Exception as exc:  # pyarrow raises several unrelated types here
+            raise InputError(f"{path}: unreadable Parquet ({exc})") from None
+        return Detected(kind, "parquet", False, columns)
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise InputError(f"{path}: empty file")
+    if text.startswith(b"["):
+        raise InputError(
+            f"{path}: a JSON array; a column mapping reads CSV, TSV, JSON Lines or Parquet "
+            "(write one record per line, e.g. with `jq -c '.[]'`)"
+        )
+    if text.startswith(b"{"):
+        keys: dict[str, None] = {}
+        for line in read_records(path):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                keys.update(dict.fromkeys(obj))
+        return Detected(kind, "jsonl", compressed, tuple(keys), compression=compression)
+    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        header_line = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (header is not UTF-8)") from None
+    if "\x00" in header_line:
+        raise InputError(f"{path}: not a text file")
+    container = "tsv" if "\t" in header_line else "csv"
+    delim = "\t" if container == "tsv" else ","
+    columns = tuple(c.strip() for c in next(csv.reader(io.StringIO(header_line), delimiter=delim)))
+    return Detected(kind, container, compressed, columns, compression=compression)

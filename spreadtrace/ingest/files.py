@@ -19,9 +19,16 @@ from pathlib import Path
 import duckdb
 
 from spreadtrace.errors import InputError
-from spreadtrace.ingest.detect import CANONICAL_FORMATS, Detected, detect
+from spreadtrace.ingest.detect import (
+    CANONICAL_FORMATS,
+    REQUIRED_COLUMNS,
+    Detected,
+    detect,
+    detect_columns,
+)
+from spreadtrace.ingest.mapping import Mapping
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store
+from spreadtrace.store import Store, write_failure
 from spreadtrace.store import ingest as sql
 
 
@@ -30,7 +37,9 @@ class FileResult:
     """What ingesting one file did. ``rows_*`` count the file's main records (posts for
     post formats, accounts or follows for those canonical files; for platform formats,
     posts including embedded ones, plus follows), so that
-    ``rows_read == rows_inserted + rows_duplicate + rows_rejected``. Account snapshots
+    ``rows_read == rows_inserted + rows_merged + rows_duplicate + rows_rejected``
+    (``rows_merged``: further rows of a post in the same file, united into it; an
+    identical repeat is a duplicate). Account snapshots
     carried by platform files are counted in ``accounts_*``; records of other kinds
     (likes, deletes, ...) in ``rows_skipped``. ``error`` is set (and nothing was written)
     when :func:`ingest_files` could not read the file at all.
@@ -41,6 +50,7 @@ class FileResult:
     content_hash: str | None
     rows_read: int = 0
     rows_inserted: int = 0
+    rows_merged: int = 0
     rows_duplicate: int = 0
     rows_rejected: int = 0
     accounts_read: int = 0
@@ -106,19 +116,26 @@ def ingest_file(
     path: str | os.PathLike[str],
     *,
     format: str | None = None,
+    mapping: Mapping | None = None,
     job_id: str | None = None,
     progress: ProgressFn | None = None,
 ) -> FileResult:
     """Ingest one file in one transaction; raise InputError if it cannot be read at all.
 
     ``format`` is one of :data:`spreadtrace.ingest.FORMATS` (``posts``, ``accounts``,
-    ``follows``, ``twitter-v1``, ``twitter-v2``, ``bluesky``); None detects it from the
-    content. On InputError nothing from the file is in the store.
+    ``follows``, ``twitter-v1``, ``twitter-v2``, ``bluesky``, ``telegram``, ``mastodon``,
+    ``reddit``); None detects it from the content. ``mapping`` reads a file of foreign
+    columns (see :mod:`spreadtrace.ingest.mapping`; a mapping with only a time format
+    or zone applies those to a canonical file). On InputError nothing from the file is
+    in the store.
     """
     path = Path(path)
     started = datetime.now(UTC)
     t0 = _clock()
-    detected = detect(path, format)
+    if mapping is not None and mapping.renames:
+        detected = detect_columns(path, mapping.kind)
+    else:
+        detected = detect(path, format)
     task = f"ingest {path.name}"
     emit(progress, task, 0, 3)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -126,12 +143,16 @@ def ingest_file(
         count_lines = detected.container in ("csv", "tsv") and not detected.compressed
         hashing = pool.submit(_hash_and_count, path, count_lines=count_lines)
         try:
-            result = _one_transaction(store, path, detected, started, job_id, hashing, progress)
+            result = _one_transaction(
+                store, path, detected, mapping, started, job_id, hashing, progress
+            )
         except _StrictParserGaveUp:
             # DuckDB's strict CSV parser refused the file as a whole (nothing was
             # written): read it again, leniently, so its bad lines become rejects.
             detected = replace(detected, lenient=True)
-            result = _one_transaction(store, path, detected, started, job_id, hashing, progress)
+            result = _one_transaction(
+                store, path, detected, mapping, started, job_id, hashing, progress
+            )
     result.seconds = round(_clock() - t0, 3)
     emit(progress, task, 3, 3)
     return result
@@ -145,6 +166,7 @@ def _one_transaction(
     store: Store,
     path: Path,
     detected: Detected,
+    mapping: Mapping | None,
     started: datetime,
     job_id: str | None,
     hashing: Future[tuple[str, int | None]],
@@ -154,8 +176,13 @@ def _one_transaction(
     with sql.insertion_order_restored(store.con), store.transaction() as con:
         run_id = sql.next_run_id(con)
         try:
-            result = _stage_and_merge(con, path, detected, run_id, started, progress, task, hashing)
+            result = _stage_and_merge(
+                con, path, detected, mapping, run_id, started, progress, task, hashing
+            )
         except _UNREADABLE as exc:
+            failure = write_failure(exc, store.path)
+            if failure is not None:
+                raise failure from None
             if (
                 "invalid state" in str(exc)
                 and detected.container in ("csv", "tsv")
@@ -168,7 +195,11 @@ def _one_transaction(
         result.content_hash = hashing.result()[0]
         result.ingest_run_id = run_id
         main = sql.Counts(
-            result.rows_read, result.rows_inserted, result.rows_duplicate, result.rows_rejected
+            result.rows_read,
+            result.rows_inserted,
+            result.rows_duplicate,
+            result.rows_rejected,
+            result.rows_merged,
         )
         sql.write_run(
             con,
@@ -182,6 +213,7 @@ def _one_transaction(
             rows_skipped=result.rows_skipped,
             started_at=started,
             finished_at=datetime.now(UTC),
+            mapping=mapping.to_json() if mapping is not None else None,
         )
         result.reject_reasons = sql.reject_reasons(con, run_id)
         sql.drop_staging(con)
@@ -193,6 +225,7 @@ def ingest_files(
     paths: list[str | os.PathLike[str]],
     *,
     format: str | None = None,
+    mapping: Mapping | None = None,
     job_id: str | None = None,
     progress: ProgressFn | None = None,
 ) -> list[FileResult]:
@@ -206,7 +239,11 @@ def ingest_files(
     for i, p in enumerate(paths):
         emit(progress, "files", i, len(paths))
         try:
-            results.append(ingest_file(store, p, format=format, job_id=job_id, progress=progress))
+            results.append(
+                ingest_file(
+                    store, p, format=format, mapping=mapping, job_id=job_id, progress=progress
+                )
+            )
         except InputError as exc:
             results.append(
                 FileResult(path=str(p), format=format, content_hash=None, error=str(exc))
@@ -235,6 +272,7 @@ def _stage_and_merge(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     detected: Detected,
+    mapping: Mapping | None,
     run_id: int,
     started: datetime,
     progress: ProgressFn | None,
@@ -246,7 +284,7 @@ def _stage_and_merge(
     )
     if detected.format in CANONICAL_FORMATS:
         kind = detected.format
-        source = _canonical_source(con, path, detected)
+        source = _canonical_source(con, path, detected, mapping)
         sql.create_source_tables(con)
         bulk = kind == "posts" and sql.posts_empty(con)
         if bulk:
@@ -258,11 +296,11 @@ def _stage_and_merge(
         else:
             _stage(con, kind, source, started)
         sql.collect_parser_rejects(con, source)
-        if detected.container in ("csv", "tsv", "jsonl"):
-            sql.renumber_rejects(con, kind, 0 if detected.container == "jsonl" else 1)
         emit(progress, task, 1, 3)
         if not bulk:
             counts = _merge(con, kind, run_id)
+        if detected.container in ("csv", "tsv", "jsonl"):
+            sql.renumber_rejects(con, kind, 0 if detected.container == "jsonl" else 1)
         parser_rejects = sql.count_source_rejects(con)
         counts.read += parser_rejects
         counts.rejected += parser_rejects
@@ -302,19 +340,94 @@ def _stage_and_merge(
 def _fill(result: FileResult, counts: sql.Counts) -> None:
     result.rows_read = counts.read
     result.rows_inserted = counts.inserted
+    result.rows_merged = counts.merged
     result.rows_duplicate = counts.duplicate
     result.rows_rejected = counts.rejected
 
 
-def _canonical_source(con: duckdb.DuckDBPyConnection, path: Path, detected: Detected) -> sql.Source:
+def _canonical_source(
+    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping | None
+) -> sql.Source:
     kind = detected.format
+    names = _mapped_names(con, path, detected, mapping) if mapping and mapping.renames else None
+    source_names = None if names is None else {src: src for src in names[1]}
     if detected.container == "parquet":
-        return sql.parquet_source(str(path), kind, sql.parquet_columns(con, str(path)))
-    if detected.container == "jsonl":
-        return sql.jsonl_source(str(path), kind)
-    return sql.csv_source(
-        str(path), kind, detected.columns, detected.delimiter, lenient=detected.lenient
-    )
+        types = sql.parquet_columns(con, str(path))
+        source = sql.parquet_source(str(path), kind, types, source_names)
+    elif detected.container == "jsonl":
+        source = sql.jsonl_source(str(path), kind, source_names)
+    else:
+        source = sql.csv_source(
+            str(path),
+            kind,
+            detected.columns,
+            detected.delimiter,
+            lenient=detected.lenient,
+            names=source_names,
+        )
+    if names is not None:
+        source = sql.mapped_source(source, kind, names[0])
+    if mapping is not None:
+        source = replace(source, times=sql.TimeSpec(mapping.time_format, mapping.time_zone))
+    return source
+
+
+# Names the readers use next to a file's own columns (see spreadtrace.store.ingest).
+_RESERVED = {"record_no", "raw", "line_reason", "line", "obj", "_mapped"}
+
+
+def _mapped_names(
+    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping
+) -> tuple[dict[str, str], list[str]]:
+    """Canonical column -> SQL over source columns, and the source columns it reads.
+
+    A source column the file does not have is a one-line InputError naming it. A
+    canonical column the mapping does not give is read from a column of that name,
+    unless the mapping already reads that column for something else.
+    """
+    available = set(detected.columns)
+    exprs: dict[str, str] = {}
+    used: dict[str, None] = {}
+
+    def need(target: str, column: str, how: str) -> None:
+        if column in _RESERVED or column.startswith("_raw_c"):
+            raise InputError(
+                f"{path}: the mapping reads column {column!r}, a name spreadtrace uses "
+                "while reading; rename that column in the file"
+            )
+        if column not in available:
+            shown = ", ".join(detected.columns[:30]) + (
+                " ..." if len(detected.columns) > 30 else ""
+            )
+            raise InputError(
+                f"{path}: the mapping's {target} {how} names column {column!r}, which the "
+                f"file does not have (its columns: {shown})"
+            )
+        used[column] = None
+
+    for target, column in mapping.columns.items():
+        need(target, column, "=")
+        exprs[target] = sql.ident(column)
+    for target, value in mapping.constants.items():
+        exprs[target] = "'" + value.replace("'", "''") + "'"
+    for target, expr in mapping.expressions.items():
+        for column in sorted(sql.check_expression(con, expr)):
+            need(target, column, "expression")
+        exprs[target] = "\n" + expr + "\n"
+    # Columns the file already names canonically are read as they are: a mapping only
+    # has to say what differs.
+    taken = set(mapping.columns.values())
+    for target in sql.COLUMNS[mapping.kind]:
+        if target not in exprs and target in available and target not in taken:
+            need(target, target, "=")
+            exprs[target] = sql.ident(target)
+    missing = [c for c in REQUIRED_COLUMNS[mapping.kind] if c not in exprs]
+    if missing:
+        raise InputError(
+            f"{path}: the mapping gives no {', '.join(missing)} (required for "
+            f"{mapping.kind}); add e.g. --map {missing[0]}=SOURCE_COLUMN"
+        )
+    return exprs, list(used)
 
 
 def _stage(

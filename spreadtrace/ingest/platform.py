@@ -1,4 +1,5 @@
-"""Stream a platform export (JSON Lines) through its reader into the staging tables.
+"""Stream a platform export (JSON Lines, or one JSON document) through its reader into
+the staging tables.
 
 Why a driver apart from the readers: every platform file has the same failure modes
 (invalid UTF-8, broken JSON, truncated gzip, records of an unexpected shape) and the
@@ -10,10 +11,8 @@ handed to the store in Arrow batches; only the current batch is held in Python.
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +20,8 @@ import duckdb
 import pyarrow as pa
 
 from spreadtrace.errors import InputError
-from spreadtrace.ingest import bluesky, twitter
-from spreadtrace.ingest.detect import Detected
+from spreadtrace.ingest import bluesky, mastodon, reddit, telegram, twitter
+from spreadtrace.ingest.detect import BAD_COMPRESSED, Detected, open_content
 from spreadtrace.ingest.records import RecordError, Row
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import ingest as sql
@@ -33,6 +32,14 @@ READERS: dict[str, Reader] = {
     "twitter-v1": twitter.read_v1,
     "twitter-v2": twitter.read_v2,
     "bluesky": bluesky.read_jetstream,
+    "telegram": telegram.read_message,
+    "mastodon": mastodon.read_status,
+    "reddit": reddit.read_item,
+}
+
+# Formats whose JSON document holds its records somewhere other than a top-level array.
+DOCUMENT_RECORDS: dict[str, Callable[[object], Iterator[dict]]] = {
+    "telegram": telegram.records,
 }
 
 BATCH_ROWS = 20_000
@@ -81,34 +88,87 @@ def read_platform(
     *,
     progress: ProgressFn | None = None,
     task: str = "ingest",
+    limit: int | None = None,
 ) -> PlatformStats:
-    """Read a platform JSON Lines file into the staging tables (``_ing_src_*``)."""
+    """Read a platform file into the staging tables (``_ing_src_*``).
+
+    ``limit``: stop after that many records (``spreadtrace inspect``'s preview).
+    """
     reader = READERS[detected.format]
     kinds = ("posts", "accounts", "follows", "media")
     buffers = {kind: _Buffer(kind, sql.COLUMNS[kind]) for kind in kinds}
     rejects = _Buffer("rejects", ("reason",))
     stats = PlatformStats()
     size = path.stat().st_size or 1
-    with open(path, "rb") as raw_file:
-        stream = gzip.GzipFile(fileobj=raw_file) if detected.compressed else raw_file
-        try:
-            for line_no, line in enumerate(stream, 1):
-                line = line.rstrip(b"\r\n")
-                if not line.strip():
-                    continue
-                stats.lines += 1
-                _one_line(reader, detected.format, line_no, line, buffers, rejects, stats)
-                if line_no % BATCH_ROWS == 0:
-                    for b in (*buffers.values(), rejects):
-                        if len(b) >= BATCH_ROWS:
-                            b.flush(con)
-                    emit(progress, task + " (read)", raw_file.tell(), size)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise InputError(f"{path}: truncated or corrupt gzip ({exc})") from None
+    kind = detected.compression or ("gzip" if detected.compressed else "compressed")
+    if detected.container == "json":
+        _read_document(path, detected, reader, buffers, rejects, stats, kind, limit)
+    else:
+        with open_content(path) as stream:
+            try:
+                for line_no, line in enumerate(stream, 1):
+                    line = line.rstrip(b"\r\n")
+                    if not line.strip():
+                        continue
+                    stats.lines += 1
+                    _one_line(reader, detected.format, line_no, line, buffers, rejects, stats)
+                    if limit is not None and stats.lines >= limit:
+                        break
+                    if line_no % BATCH_ROWS == 0:
+                        for b in (*buffers.values(), rejects):
+                            if len(b) >= BATCH_ROWS:
+                                b.flush(con)
+                        emit(progress, task + " (read lines)", line_no, None)
+            except BAD_COMPRESSED as exc:
+                if isinstance(exc, OSError) and not detected.compression:
+                    raise
+                raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
     for b in (*buffers.values(), rejects):
         b.flush(con)
     emit(progress, task + " (read)", size, size)
     return stats
+
+
+def _read_document(
+    path: Path,
+    detected: Detected,
+    reader: Reader,
+    buffers: dict[str, _Buffer],
+    rejects: _Buffer,
+    stats: PlatformStats,
+    kind: str,
+    limit: int | None = None,
+) -> None:
+    """A whole JSON document: an array of records, or a format's own container."""
+    try:
+        with open_content(path) as stream:
+            doc = json.load(stream)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: a JSON document that is not UTF-8") from None
+    except BAD_COMPRESSED as exc:
+        if isinstance(exc, OSError) and not detected.compression:
+            raise
+        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+    except UnicodeError:
+        raise InputError(f"{path}: a JSON document that is not UTF-8") from None
+    except ValueError as exc:
+        raise InputError(f"{path}: broken JSON document ({_first(exc)})") from None
+    if detected.format in DOCUMENT_RECORDS:
+        items: Iterator[object] = DOCUMENT_RECORDS[detected.format](doc)
+    elif isinstance(doc, list):
+        items = iter(doc)
+    else:
+        items = iter([doc])
+    for record_no, obj in enumerate(items, 1):
+        if limit is not None and record_no > limit:
+            break
+        stats.lines += 1
+        text = json.dumps(obj, ensure_ascii=False)
+        _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)
+
+
+def _first(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _one_line(
@@ -127,9 +187,33 @@ def _one_line(
         return
     try:
         obj = json.loads(text)
-    except ValueError:
-        rejects.add(line_no, text, {"reason": "broken JSON line"})
+    except ValueError as exc:
+        # A record cut off by the end of the input (a capture stopped mid-write) is
+        # told apart from garbage: the decoder ran out of text.
+        truncated = getattr(exc, "pos", -1) >= len(text.rstrip()) and text.lstrip()[:1] in "{["
+        rejects.add(line_no, text, {"reason": _TRUNCATED if truncated else "broken JSON line"})
         return
+    if isinstance(obj, list):
+        for element in obj:  # a line holding a page of records
+            raw = json.dumps(element, ensure_ascii=False)
+            _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
+        return
+    _one_record(reader, fmt, line_no, obj, text, buffers, rejects, stats)
+
+
+_TRUNCATED = "truncated JSON record (the capture was cut off mid-record)"
+
+
+def _one_record(
+    reader: Reader,
+    fmt: str,
+    line_no: int,
+    obj: object,
+    text: str,
+    buffers: dict[str, _Buffer],
+    rejects: _Buffer,
+    stats: PlatformStats,
+) -> None:
     if not isinstance(obj, dict):
         rejects.add(line_no, text, {"reason": "JSON line is not an object"})
         return

@@ -13,7 +13,10 @@ rendered them for streamed collections.
 Mapping (v2): ``referenced_tweets`` of type retweeted / replied_to / quoted (same
 precedence: retweeted, then replied_to, then quoted); ``includes.tweets`` are posts
 too; ``conversation_id`` is the ``root_id`` of a reply. Users in ``includes.users``
-are snapshots observed at ``__twarc.retrieved_at`` (else ingestion time).
+are snapshots observed at ``__twarc.retrieved_at`` (else ingestion time). Each version
+of an edited tweet is its own post (its own id and time); their shared
+``edit_history_tweet_ids`` go in ``platform_meta``. An API error object (``errors``
+without ``data``) is a reject whose reason is the API's text.
 
 >>> rows = read_v1({"id_str": "2", "created_at": "Tue Mar 24 10:37:41 +0000 2015",
 ...     "text": "RT @a: hi", "user": {"id_str": "u2", "screen_name": "b"},
@@ -191,8 +194,12 @@ def read_v2(obj: dict) -> list[Row]:
             if isinstance(m, dict)
         ]
     else:
-        if "meta" in obj or "errors" in obj:
-            return []  # a page with no tweets (end of results, or only errors)
+        if obj.get("errors"):
+            # An error object in a capture (rate limit, stream disconnect): a reject whose
+            # reason is the API's own text, so the analyst sees what the API said.
+            raise RecordError(f"Twitter API error: {_api_error_text(obj['errors'])}")
+        if "meta" in obj:
+            return []  # a page with no tweets (the end of the results)
         raise RecordError("not a Twitter v2 page or tweet")
     rows: list[Row] = []
     # includes.tweets often repeat tweets of `data`: they count as duplicates, like
@@ -200,7 +207,9 @@ def read_v2(obj: dict) -> list[Row]:
     for t in tweets + extra:
         if not isinstance(t, dict):
             raise RecordError("a v2 tweet is not an object")
-        rows.append(("posts", _v2_tweet(t), json.dumps(t, ensure_ascii=False)))
+        row = _v2_tweet(t)
+        row["platform_meta"] = _edit_history(t)
+        rows.append(("posts", row, json.dumps(t, ensure_ascii=False)))
     for u in users:
         if isinstance(u, dict):
             rows.append(("accounts", _v2_user(u, observed), None))
@@ -228,6 +237,39 @@ def _v2_media(m: dict) -> Row:
         m.get("height"),
         ms / 1000 if isinstance(ms, int | float) else None,
     )
+
+
+def _edit_history(t: dict) -> str | None:
+    """An edited tweet's versions, oldest first, as ``platform_meta`` (else None).
+
+    Why keep them apart: each version has its own id, time and text, and replies or
+    quotes point at one particular version (a quote of the first, a reply to the
+    edit); the shared history tells an analyst they are one tweet.
+
+    >>> _edit_history({"id": "2", "edit_history_tweet_ids": ["1", "2"]})
+    '{"edit_history_tweet_ids": ["1", "2"]}'
+    """
+    ids = t.get("edit_history_tweet_ids")
+    if not isinstance(ids, list) or len(ids) < 2:
+        return None
+    return json.dumps({"edit_history_tweet_ids": [str(i) for i in ids]})
+
+
+def _api_error_text(errors: object) -> str:
+    """The API's error messages, joined: ``title: detail`` (or ``message``) of each.
+
+    >>> _api_error_text([{"title": "operational-disconnect", "detail": "This stream has been disconnected"}])
+    'operational-disconnect: This stream has been disconnected'
+    """
+    parts = []
+    for e in errors if isinstance(errors, list) else [errors]:
+        if isinstance(e, dict):
+            title = e.get("title") or e.get("type")
+            detail = e.get("detail") or e.get("message")
+            parts.append(": ".join(str(x) for x in (title, detail) if x) or json.dumps(e))
+        else:
+            parts.append(str(e))
+    return "; ".join(parts)
 
 
 def _v2_tweet(t: dict) -> dict[str, str | None]:

@@ -26,10 +26,10 @@ from typing import Self
 
 import duckdb
 
-from spreadtrace.errors import StoreBusy, StoreError
+from spreadtrace.errors import CannotWrite, DiskFull, StoreBusy, StoreError
 from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_DB"]
+__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_DB", "write_failure"]
 
 DEFAULT_DB = "spreadtrace.duckdb"
 MEMORY = ":memory:"
@@ -104,20 +104,37 @@ class Store:
         """
         path = str(path)
         if path != MEMORY:
+            if Path(path).is_dir():
+                raise StoreError(
+                    f"{path} is a directory, not a store file; pass --db a file path such "
+                    f"as {Path(path) / DEFAULT_DB}"
+                )
             exists = Path(path).exists()
             if not exists and (read_only or not create):
                 raise StoreError(f"no store at {path}; create one with `spreadtrace init`")
-            if not exists:
+        try:
+            if path != MEMORY and not exists:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        lock = None if (read_only or path == MEMORY) else _JobLock(path, wait)
+            lock = None if (read_only or path == MEMORY) else _JobLock(path, wait)
+        except OSError as exc:
+            raise write_failure(exc, path) or exc from None
         try:
             con = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
             if lock:
                 lock.release()
-            if "lock" in str(exc).lower():
+            if "lock" in str(exc).lower() and "permission" not in str(exc).lower():
                 raise StoreBusy(f"{path} is in use by another process: {exc}") from None
-            raise StoreError(f"cannot open store {path}: {exc}") from None
+            failure = write_failure(exc, path)
+            if failure is not None:
+                raise failure from None
+            if "version" in str(exc).lower():
+                raise StoreError(
+                    f"{path} was written by another version of DuckDB than this "
+                    f"spreadtrace uses (duckdb {duckdb.__version__}): open it with the "
+                    f"spreadtrace that wrote it, or upgrade; DuckDB said: {_one_line(exc)}"
+                ) from None
+            raise StoreError(f"cannot open store {path}: {_one_line(exc)}") from None
         except duckdb.Error as exc:
             if lock:
                 lock.release()
@@ -168,11 +185,26 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # a failed statement may have ended the transaction already
+            failure = write_failure(exc, self.path)
+            if failure is not None:
+                raise failure from None
             raise
-        else:
+        try:
             self.con.execute("COMMIT")
+        except (duckdb.Error, OSError) as exc:
+            failure = write_failure(exc, self.path)
+            if failure is None:
+                raise
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise failure from None
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""
@@ -191,6 +223,46 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def write_failure(exc: BaseException, path: str) -> StoreError | None:
+    """The store-level error a write failure means, or None if it is something else.
+
+    Why by message as well as errno: DuckDB reports a full disk or a read-only file
+    as an IOException whose text carries the operating system's message.
+
+    >>> type(write_failure(OSError(28, "No space left on device"), "s.duckdb")).__name__
+    'DiskFull'
+    >>> write_failure(ValueError("x"), "s.duckdb") is None
+    True
+    """
+    import errno
+
+    text = str(exc)
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "No space left on device" in text or "Disk quota" in text:
+        return DiskFull(
+            f"disk full while writing {path}: free space on that disk or pass --db a path "
+            "on another one; the file or build being written was rolled back"
+        )
+    if (
+        code in (errno.EROFS, errno.EACCES, errno.EPERM)
+        or "Read-only file system" in text
+        or "Permission denied" in text
+    ):
+        # Only about the store's own files: an unreadable *input* file is not this.
+        if not isinstance(exc, OSError | duckdb.Error) or path not in text:
+            return None
+        return CannotWrite(
+            f"cannot write {path}: its folder or file is read-only or not yours "
+            f"({_one_line(exc)}); pass --db a writable path, or fix the permissions"
+        )
+    return None
 
 
 def migrate(

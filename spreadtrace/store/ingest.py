@@ -30,6 +30,7 @@ parameters.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -47,12 +48,14 @@ from spreadtrace.canonical import (
     MEDIA_COLUMNS,
     MEDIA_KINDS,
     MEDIA_REQUIRED,
-    POSTS_COLUMNS,
+    POSTS_INPUT_COLUMNS,
+    POSTS_LIST_COLUMNS,
     POSTS_REQUIRED,
 )
+from spreadtrace.errors import InputError
 
 COLUMNS = {
-    "posts": POSTS_COLUMNS,
+    "posts": POSTS_INPUT_COLUMNS,
     "accounts": ACCOUNTS_COLUMNS,
     "follows": FOLLOWS_COLUMNS,
     "media": MEDIA_COLUMNS,
@@ -92,26 +95,82 @@ _STAGE = {
 
 def _q(name: str) -> str:
     """Quote an identifier from the fixed allow-lists above."""
-    known = set(POSTS_COLUMNS) | set(ACCOUNTS_COLUMNS) | set(FOLLOWS_COLUMNS) | set(MEDIA_COLUMNS)
+    known = (
+        set(POSTS_INPUT_COLUMNS) | set(ACCOUNTS_COLUMNS) | set(FOLLOWS_COLUMNS) | set(MEDIA_COLUMNS)
+    )
     if name not in known:
         raise ValueError(f"not a canonical column: {name!r}")
     return f'"{name}"'
 
 
-def ts_expr(x: str) -> str:
+@dataclass(frozen=True)
+class TimeSpec:
+    """How to read times that are not ISO 8601 with an offset.
+
+    ``format``: a strptime format (``%d/%m/%Y %H:%M``) tried after ISO 8601 and epoch
+    numbers; ``zone``: an IANA time zone (``Europe/Berlin``) for times written without
+    an offset (default UTC). Both are validated before they reach SQL.
+    """
+
+    format: str | None = None
+    zone: str | None = None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# Epoch numbers by magnitude: |v| < 1e11 seconds (up to year 5138), < 1e14 milliseconds,
+# < 1e17 microseconds. Dates before 1973-03-03 in milliseconds look like seconds of a far
+# future year and are then rejected as out of range, never misread.
+# One to_timestamp over a divisor picked by magnitude: half the cost of one
+# to_timestamp per branch on a 5M-row file of epoch times (bench/RESULTS.md).
+_EPOCH = (
+    "to_timestamp({d} / CASE WHEN abs({d}) < 1e11 THEN 1 WHEN abs({d}) < 1e14 THEN 1e3 "
+    "WHEN abs({d}) < 1e17 THEN 1e6 END)"
+)
+
+
+def ts_expr(x: str, spec: TimeSpec | None = None) -> str:
     """SQL turning VARCHAR ``x`` into a TIMESTAMPTZ (NULL when it does not parse).
 
-    Accepts ISO 8601 (with an offset or ``Z``; without one the store's UTC time zone
-    applies) and Unix epoch seconds (integer or decimal). Combine with :func:`_ts_ok`,
-    which also refuses years outside 1900..2199: that catches epoch *milliseconds*
-    passed as seconds. Written without subqueries: it runs over millions of rows.
+    Accepts ISO 8601 (with an offset or ``Z``; without one, UTC or ``spec.zone``), Unix
+    epoch seconds, milliseconds or microseconds (integer or decimal, told apart by
+    magnitude, see ``_EPOCH``), and ``spec.format`` when given. Combine with
+    :func:`_ts_ok`, which also refuses years outside 1900..2199. Written without
+    subqueries: it runs over millions of rows.
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> q = "SELECT strftime({}, '%Y-%m-%d %H:%M:%S')"
+    >>> [con.execute(q.format(ts_expr(f"'{v}'"))).fetchall()[0][0]
+    ...  for v in ("1714557600", "1714557600000", "1714557600000000.0", "1714557600.5")]
+    ['2024-05-01 10:00:00', '2024-05-01 10:00:00', '2024-05-01 10:00:00', '2024-05-01 10:00:00']
     """
-    # ISO first; the regexp runs only for values that are not ISO timestamps.
-    return (
-        f"coalesce(TRY_CAST({x} AS TIMESTAMPTZ), "
+    spec = spec or TimeSpec()
+    d = f"TRY_CAST({x} AS DOUBLE)"
+    if spec.zone:
+        # Naive text is wall time in the zone; text with an offset or Z keeps it.
+        iso = (
+            f"CASE WHEN regexp_matches({x}, '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)\\s*$') "
+            f"THEN TRY_CAST({x} AS TIMESTAMPTZ) "
+            f"ELSE timezone({_literal(spec.zone)}, TRY_CAST({x} AS TIMESTAMP)) END"
+        )
+    else:
+        iso = f"TRY_CAST({x} AS TIMESTAMPTZ)"
+    parts = [
+        iso,
         f"CASE WHEN regexp_full_match({x}, '\\s*-?[0-9]+(\\.[0-9]+)?\\s*') "
-        f"THEN TRY(to_timestamp(TRY_CAST({x} AS DOUBLE))) END)"
-    )
+        f"THEN TRY({_EPOCH.format(d=d)}) END",
+    ]
+    if spec.format:
+        parsed = f"TRY_STRPTIME({x}, {_literal(spec.format)})"
+        if "%z" in spec.format or "%Z" in spec.format:
+            parts.append(f"{parsed}::TIMESTAMPTZ")
+        else:
+            zone = _literal(spec.zone or "UTC")
+            parts.append(f"timezone({zone}, {parsed}::TIMESTAMP)")
+    return f"coalesce({', '.join(parts)})"
 
 
 def _ts_ok(t: str) -> str:
@@ -143,6 +202,7 @@ class Source:
     line_reason: bool = False  # the source flags whole lines (broken JSON) itself
     passthrough: tuple[str, ...] = ()  # source columns the raw expression needs
     count_sql: str | None = None  # a cheap count of the records the reader accepts
+    times: TimeSpec = TimeSpec()  # how to read times that are not ISO 8601 with an offset
 
     def unnumbered(self) -> Source:
         """The same scan without record numbers, for the bulk insert that needs none:
@@ -184,7 +244,13 @@ def _present_or_null(col: str, present: set[str]) -> str:
 
 
 def csv_source(
-    path: str, kind: str, header: tuple[str, ...], delim: str, *, lenient: bool = False
+    path: str,
+    kind: str,
+    header: tuple[str, ...],
+    delim: str,
+    *,
+    lenient: bool = False,
+    names: dict[str, str] | None = None,
 ) -> Source:
     """A canonical CSV/TSV file (``.gz`` ok) read by DuckDB as all-VARCHAR.
 
@@ -204,10 +270,13 @@ def csv_source(
         position.setdefault(name, i)
     n = len(header) + (1 if lenient else 0)
     types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
-    cols = ", ".join(
-        f"c{position[c]} AS {_q(c)}" if c in position else f"NULL::VARCHAR AS {_q(c)}"
-        for c in COLUMNS[kind]
-    )
+    if names is None:  # canonical columns by their own names
+        cols = ", ".join(
+            f"c{position[c]} AS {_q(c)}" if c in position else f"NULL::VARCHAR AS {_q(c)}"
+            for c in COLUMNS[kind]
+        )
+    else:  # source columns for a mapping (see mapped_source)
+        cols = ", ".join(f"c{position[src]} AS {ident(out)}" for out, src in names.items())
     # Raw text of a row that parsed but failed validation: its fields re-joined.
     raw = (
         "concat_ws("
@@ -243,7 +312,7 @@ def csv_source(
     )
 
 
-def jsonl_source(path: str, kind: str) -> Source:
+def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> Source:
     """A canonical JSON Lines file (``.gz`` ok): each line read whole by DuckDB, then
     parsed with DuckDB's JSON functions, so a broken line is a reject, not an error.
 
@@ -260,7 +329,15 @@ def jsonl_source(path: str, kind: str) -> Source:
             )
         return f"json_extract_string(obj, {path_}) AS {_q(c)}"
 
-    cols = ", ".join(field(c) for c in COLUMNS[kind])
+    if names is None:
+        cols = ", ".join(field(c) for c in COLUMNS[kind])
+    else:  # source keys for a mapping: scalars as text, arrays space-joined
+        cols = ", ".join(
+            f"CASE WHEN json_type(obj, {_json_path(key)}) = 'ARRAY' "
+            f"THEN array_to_string(json_extract_string(obj, {_json_path(key, '[*]')}), ' ') "
+            f"ELSE json_extract_string(obj, {_json_path(key)}) END AS {ident(out)}"
+            for out, key in names.items()
+        )
     sql = (
         f"SELECT record_no, line AS raw, {cols}, "
         "CASE WHEN NOT json_valid(line) THEN 'broken JSON line' "
@@ -296,22 +373,153 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, str]
     return {r[0]: r[1] for r in rows}
 
 
-def parquet_source(path: str, kind: str, types: dict[str, str]) -> Source:
+def parquet_source(
+    path: str, kind: str, types: dict[str, str], names: dict[str, str] | None = None
+) -> Source:
     """A canonical Parquet file; typed columns are turned to VARCHAR and re-validated."""
 
-    def field(c: str) -> str:
+    def field(out: str, c: str) -> str:
         if c not in types:
-            return f"NULL::VARCHAR AS {_q(c)}"
+            return f"NULL::VARCHAR AS {ident(out)}"
         if types[c].endswith("[]"):
-            return f"array_to_string({_q(c)}, ' ') AS {_q(c)}"
+            return f"array_to_string({ident(c)}, ' ') AS {ident(out)}"
         if types[c].startswith("TIMESTAMP"):
-            return f"strftime({_q(c)}::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%S.%f%z') AS {_q(c)}"
-        return f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}"
+            return f"strftime({ident(c)}::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%S.%f%z') AS {ident(out)}"
+        return f"CAST({ident(c)} AS VARCHAR) AS {ident(out)}"
 
-    cols = ", ".join(field(c) for c in COLUMNS[kind])
+    pairs = names.items() if names is not None else ((c, c) for c in COLUMNS[kind])
+    cols = ", ".join(field(out, c) for out, c in pairs)
     sql = f"SELECT file_row_number + 1 AS record_no, {cols} FROM read_parquet(?, file_row_number = true)"
     raw = "to_json(struct_pack(" + ", ".join(f"{_q(c)} := {_q(c)}" for c in COLUMNS[kind]) + "))"
     return Source(sql, [path], raw, count_sql="SELECT count(*) FROM read_parquet(?)")
+
+
+def ident(name: str) -> str:
+    """Quote any identifier (a source column of a mapped file) for DuckDB SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_path(key: str, suffix: str = "") -> str:
+    # '$."key"' as a SQL literal: the key quoted for JSON path, the whole for SQL.
+    if '"' in key or "\\" in key:
+        raise InputError(f"JSON key {key!r} cannot be mapped (it contains a quote)")
+    return "'" + ('$."' + key + '"' + suffix).replace("'", "''") + "'"
+
+
+def mapped_source(base: Source, kind: str, exprs: dict[str, str]) -> Source:
+    """Canonical columns computed from a source's own columns (a column mapping).
+
+    ``base`` yields the source columns a mapping reads (by their source names, see the
+    ``names`` argument of the sources above) plus its record numbers and raw text;
+    ``exprs`` gives each mapped canonical column as SQL over them (checked by
+    :func:`check_expression`). One projection more over the same scan: DuckDB reads
+    the file exactly as for a canonical one.
+    """
+    keep = ["record_no"]
+    if base.raw == "raw":
+        keep.append("raw")
+    keep += list(base.passthrough)
+    if base.line_reason:
+        keep.append("line_reason")
+    cols = ", ".join(
+        f"CAST(({exprs[c]}) AS VARCHAR) AS {_q(c)}" if c in exprs else f"NULL::VARCHAR AS {_q(c)}"
+        for c in COLUMNS[kind]
+    )
+    return replace(base, sql=f"SELECT {', '.join(keep)}, {cols} FROM ({base.sql}) AS _mapped")
+
+
+# Scalar functions a mapping expression may not call: they read the environment or
+# settings, or change state.
+_DENIED_FUNCTIONS = {
+    "getenv",
+    "current_setting",
+    "nextval",
+    "currval",
+    "setseed",
+    "random",
+    "uuid",
+    "gen_random_uuid",
+    "current_query",
+}
+_REFUSED_NODES = {"SUBQUERY", "STAR", "WINDOW", "PARAMETER", "DEFAULT", "POSITIONAL_REFERENCE"}
+
+
+def check_expression(con: duckdb.DuckDBPyConnection, expr: str) -> set[str]:
+    """The source columns a mapping expression reads; InputError if it is not allowed.
+
+    Why parse rather than trust: a mapping file may come from anyone. DuckDB's own
+    parser (``json_serialize_sql``) gives the expression's syntax tree; it must be one
+    expression with no FROM, no subquery, window or parameter, and call only scalar
+    functions (no table or aggregate functions, nothing in ``_DENIED_FUNCTIONS``).
+    Column names are returned for the caller to match against the file's columns.
+
+    >>> con = duckdb.connect()
+    >>> sorted(check_expression(con, "CASE WHEN starts_with(a, 'fb_') THEN 'facebook' END || b"))
+    ['a', 'b']
+    >>> check_expression(con, "(SELECT 1)")
+    Traceback (most recent call last):
+    spreadtrace.errors.InputError: mapping expression '(SELECT 1)' may not contain a subquery
+    """
+    if any(token in expr for token in ("--", "/*", ";")):
+        raise InputError(f"mapping expression {expr!r} may not contain comments or ';'")
+    (tree,) = con.execute("SELECT json_serialize_sql(?)", ["SELECT " + expr]).fetchone()
+    tree = json.loads(tree)
+    if tree.get("error") or len(tree.get("statements", [])) != 1:
+        raise InputError(f"mapping expression {expr!r} is not one SQL expression")
+    node = tree["statements"][0]["node"]
+    if (
+        node.get("type") != "SELECT_NODE"
+        or len(node.get("select_list", [])) != 1
+        or (node.get("from_table") or {}).get("type") not in (None, "EMPTY_FROM", "EMPTY")
+        or node.get("where_clause")
+        or node.get("group_expressions")
+        or node.get("modifiers")
+        or node.get("cte_map", {}).get("map")
+    ):
+        raise InputError(f"mapping expression {expr!r} is not one SQL expression")
+    (scalars,) = con.execute(
+        "SELECT list(DISTINCT lower(function_name)) FROM duckdb_functions() "
+        "WHERE function_type IN ('scalar', 'macro')"
+    ).fetchone()
+    allowed = set(scalars) - _DENIED_FUNCTIONS
+    columns: set[str] = set()
+    lambda_params: set[str] = set()
+
+    def walk(item: object) -> None:
+        if isinstance(item, list):
+            for x in item:
+                walk(x)
+            return
+        if not isinstance(item, dict):
+            return
+        cls = item.get("class")
+        if cls in _REFUSED_NODES:
+            what = {"SUBQUERY": "a subquery", "WINDOW": "a window function"}.get(cls, cls.lower())
+            raise InputError(f"mapping expression {expr!r} may not contain {what}")
+        if cls == "FUNCTION":
+            name = str(item.get("function_name", "")).lower()
+            if item.get("schema") not in ("", "main", None) or name not in allowed:
+                raise InputError(
+                    f"mapping expression {expr!r} calls {name!r}, which is not an allowed "
+                    "scalar function"
+                )
+        if cls == "LAMBDA":
+            lhs = item.get("lhs") or {}
+            for ref in lhs.get("children", []) if lhs.get("class") != "COLUMN_REF" else [lhs]:
+                lambda_params.update(ref.get("column_names", [])[-1:])
+        if cls == "COLUMN_REF":
+            names = item.get("column_names", [])
+            if len(names) != 1:
+                raise InputError(
+                    f"mapping expression {expr!r}: write source columns unqualified, not "
+                    f"{'.'.join(names)}"
+                )
+            columns.add(names[0])
+        for value in item.values():
+            walk(value)
+
+    walk(node["select_list"])
+    return columns - lambda_params
 
 
 def create_source_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -357,14 +565,17 @@ def _posts_select(source: Source) -> str:
     media (VARCHAR[]; hash prefixes and hex lower-cased), reason (NULL = good), raw (only
     for rejected rows).
     """
-    norm = ", ".join(_norm(c) for c in POSTS_COLUMNS)
+    norm = ", ".join(_norm(c) for c in POSTS_INPUT_COLUMNS)
     split = "list_filter(string_split({0}, ' '), lambda x: x <> '')"
+    lists = ", ".join(
+        f"CASE WHEN {c} IS NOT NULL THEN {split.format(c)} END AS {c}"
+        for c in POSTS_LIST_COLUMNS
+        if c != "media"  # _media: hash forms lower-cased, checked below
+    )
     return f"""
     SELECT record_no, post_id, account_id, _ts AS created_at, parent_id,
-           _kind_given AS kind_given, _kind AS kind, root_id, text,
-           CASE WHEN urls IS NOT NULL THEN {split.format("urls")} END AS urls,
-           CASE WHEN hashtags IS NOT NULL THEN {split.format("hashtags")} END AS hashtags,
-           lang, platform, _media AS media, _reason AS reason,
+           _kind_given AS kind_given, _kind AS kind, root_id, text, {lists},
+           lang, platform, _media AS media, platform_meta, _reason AS reason,
            CASE WHEN _reason IS NOT NULL THEN {source.raw_out()} END AS raw
     FROM (
       SELECT *,
@@ -381,10 +592,12 @@ def _posts_select(source: Source) -> str:
             THEN 'kind original with a parent_id'
           WHEN len(list_filter(_media, lambda m: {_BAD_MEDIA_REF})) > 0
             THEN 'malformed media reference (pdq: and sha256: take 64 hex digits, phash: hex)'
+          WHEN platform_meta IS NOT NULL AND NOT coalesce(json_valid(platform_meta), false)
+            THEN 'platform_meta is not JSON'
         END AS _reason
       FROM (
         SELECT *,
-          {ts_expr("created_at")} AS _ts,
+          {ts_expr("created_at", source.times)} AS _ts,
           lower(trim(kind)) AS _kind_given,
           coalesce(lower(trim(kind)),
                    CASE WHEN parent_id IS NULL THEN 'original' ELSE 'repost' END) AS _kind,
@@ -415,6 +628,42 @@ _BAD_MEDIA_REF = (
 def stage_posts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     """Type and validate posts from ``source`` into temp table ``_ing_posts``."""
     con.execute(f"CREATE TEMP TABLE _ing_posts AS {_posts_select(source)}", source.params)
+
+
+def limited(source: Source, rows: int) -> Source:
+    """The first ``rows`` records of a source (for a preview)."""
+    return replace(source, sql=f"SELECT * FROM ({source.sql}) LIMIT {int(rows)}")
+
+
+def preview(
+    con: duckdb.DuckDBPyConnection, kind: str, source: Source, rows: int
+) -> list[dict[str, object]]:
+    """The first ``rows`` records of ``source`` typed and validated as ingest would
+    (times as ISO 8601 UTC text, lists as lists, ``reason`` set for a reject)."""
+    if kind == "posts":
+        stage_posts(con, source)
+    elif kind == "accounts":
+        stage_accounts(con, source, datetime.now().astimezone())
+    else:
+        stage_follows(con, source)
+    cols = [c for c in COLUMNS[kind] if c != "kind"] + (["kind"] if kind == "posts" else [])
+    cols = [c for c in cols if c in _stage_columns(con, kind)]
+    shown = ", ".join(
+        f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}" if c in ("created_at", "observed_at") else c
+        for c in cols
+    )
+    cursor = con.execute(
+        f"SELECT {shown}, reason FROM {_STAGE[kind]} ORDER BY record_no LIMIT {int(rows)}"
+    )
+    names = [d[0] for d in cursor.description]
+    out = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    drop_staging(con)
+    return out
+
+
+def _stage_columns(con: duckdb.DuckDBPyConnection, kind: str) -> set[str]:
+    rows = con.execute(f"DESCRIBE {_STAGE[kind]}").fetchall()
+    return {r[0] for r in rows}
 
 
 def posts_empty(con: duckdb.DuckDBPyConnection) -> bool:
@@ -474,9 +723,8 @@ def bulk_load_posts(
         n_good = _one(
             con,
             f"""
-            INSERT INTO posts ({_POSTS_INSERT})
-            SELECT post_id, account_id, created_at, parent_id, kind, root_id, text, urls,
-                   hashtags, lang, platform, media, ?
+            INSERT INTO posts ({_POST_TARGET})
+            SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
             FROM ({select}) WHERE reason IS NULL
             """,
             [run_id, *source.params],
@@ -513,17 +761,21 @@ def bulk_load_posts(
             again.params,
         )
     n_distinct = _one(con, "SELECT count(DISTINCT post_id) FROM posts")
+    folded = Counts()
     if n_good > n_distinct:
-        _merge_in_file_duplicates(con, again, run_id)
+        folded = _merge_in_file_duplicates(con, again, run_id)
     return Counts(
         read=n_good + rejected,
         inserted=n_distinct,
-        duplicate=n_good - n_distinct,
-        rejected=rejected,
+        merged=folded.merged,
+        duplicate=n_good - folded.rejected - n_distinct - folded.merged,
+        rejected=rejected + folded.rejected,
     )
 
 
-def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, source: Source, run_id: int) -> None:
+def _merge_in_file_duplicates(
+    con: duckdb.DuckDBPyConnection, source: Source, run_id: int
+) -> Counts:
     # Rare path: only posts that occur more than once are touched, but their copies'
     # record numbers (file order) need one more scan of the file.
     con.execute(
@@ -534,16 +786,27 @@ def _merge_in_file_duplicates(con: duckdb.DuckDBPyConnection, source: Source, ru
         f"SELECT * FROM ({_posts_select(source)}) "
         "WHERE reason IS NULL AND post_id IN (SELECT post_id FROM _ing_dup_ids)"
     )
-    con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(copies)}", source.params)
+    con.execute(
+        f"CREATE TEMP TABLE _ing_copies AS SELECT *, record_no AS _ord FROM ({copies})",
+        source.params,
+    )
+    folded = _fold(con, "_ing_copies")
+    con.execute(
+        f"INSERT INTO _ing_posts SELECT c.record_no, f.reason, {_row_json('c')} "
+        "FROM _ing_copies AS c JOIN _ing_fold AS f USING (_ord) WHERE f.reason IS NOT NULL"
+    )
+    good = f"SELECT * FROM _ing_copies WHERE {_NOT_CONFLICTING}"
+    con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(good)}")
     con.execute("DELETE FROM posts WHERE post_id IN (SELECT post_id FROM _ing_dup_ids)")
     con.execute(
         f"""
-        INSERT INTO posts ({_POSTS_INSERT})
+        INSERT INTO posts ({_POST_TARGET})
         SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
         FROM _ing_posts_dups
         """,
         [run_id],
     )
+    return folded
 
 
 def stage_accounts(
@@ -581,8 +844,8 @@ def stage_accounts(
           {bad_flags}
         END AS _reason
       FROM (
-        SELECT *, {ts_expr("created_at")} AS _created,
-               {ts_expr("observed_at")} AS _observed, {counts}, {flags}
+        SELECT *, {ts_expr("created_at", source.times)} AS _created,
+               {ts_expr("observed_at", source.times)} AS _observed, {counts}, {flags}
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
                      {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
@@ -610,7 +873,7 @@ def stage_follows(con: duckdb.DuckDBPyConnection, source: Source) -> None:
             THEN 'unparseable created_at'
         END AS _reason
       FROM (
-        SELECT *, {ts_expr("created_at")} AS _created
+        SELECT *, {ts_expr("created_at", source.times)} AS _created
         FROM (SELECT record_no, {source.raw_in()} AS _raw_in,
                      {source.line_reason_in()}, {norm}
               FROM ({source.sql}) s) n
@@ -775,10 +1038,12 @@ class Counts:
     inserted: int = 0
     duplicate: int = 0
     rejected: int = 0
+    merged: int = 0  # further rows of a post in this file, united into it
 
     def __iadd__(self, other: Counts) -> Counts:
         self.read += other.read
         self.inserted += other.inserted
+        self.merged += other.merged
         self.duplicate += other.duplicate
         self.rejected += other.rejected
         return self
@@ -789,11 +1054,31 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None =
     return int(row[0]) if row and row[0] is not None else 0
 
 
-_POST_FILL = ("root_id", "text", "urls", "hashtags", "lang", "platform", "media")
-# The posts columns every insert names (media came with schema version 2, at the end).
-_POSTS_INSERT = "post_id, account_id, created_at, parent_id, kind, " + ", ".join(
+_POST_FILL = (
+    "root_id",
+    "text",
+    "urls",
+    "hashtags",
+    "lang",
+    "platform",
+    "media",
+    "platform_meta",
+)
+# The posts table's columns in the order ingest writes them (named: other areas add
+# columns of their own to posts).
+_POST_TARGET = "post_id, account_id, created_at, parent_id, kind, " + ", ".join(
     (*_POST_FILL, "ingest_run_id")
 )
+# Every field of a typed post row: rows equal on all of them are the same record.
+_POST_FIELDS = ("post_id", "account_id", "created_at", "parent_id", "kind_given", *_POST_FILL)
+
+
+def _row_json(alias: str = "") -> str:
+    """SQL: a rejected row rebuilt as JSON from its typed fields (no second file scan)."""
+    a = f"{alias}." if alias else ""
+    fields = ", ".join(f"{c} := {a}{c}" for c in _POST_FIELDS if c != "kind_given")
+    return f"to_json(struct_pack({fields}, kind := {a}kind_given))::VARCHAR"
+
 
 # The kind of a post merged from several copies: the earliest kind given, except that
 # an 'original' (or no kind) that gained a parent from a later copy takes the later
@@ -805,16 +1090,29 @@ _MERGED_KIND = (
 )
 
 
-def _merged_copies(copies: str) -> str:
-    """SQL: one row per post_id of ``copies`` (valid typed rows with ``record_no``).
+def _union(c: str) -> str:
+    """SQL: the lists of column ``c`` over a group, united in first-seen order."""
+    all_ = f"flatten(list({c} ORDER BY _ord) FILTER (WHERE {c} IS NOT NULL))"
+    return (
+        f"CASE WHEN count({c}) > 0 THEN "
+        f"list_filter({all_}, lambda v, i: list_position({all_}, v) = i) END"
+    )
 
-    The earliest record wins; its NULL fields are filled from later copies, in record
+
+def _merged_copies(copies: str) -> str:
+    """SQL: one row per post_id of ``copies`` (valid typed rows with ``record_no`` and ``_ord``, their order).
+
+    Why: long-format exports give a post one row per URL, hashtag or image. The
+    earliest record gives the scalars; its NULL scalars are filled from later copies in
+    record order, and the list fields (urls, hashtags, media) are united in first-seen
     order. Used by both the staged and the bulk path, so that they agree exactly.
     Columns: post_id, record_no, account_id, created_at, parent_id, kind, then
     ``_POST_FILL``.
     """
     fill = ", ".join(
-        f"arg_min({c}, record_no) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        _union(c) + f" AS {c}"
+        if c in POSTS_LIST_COLUMNS
+        else f"arg_min({c}, _ord) FILTER (WHERE {c} IS NOT NULL) AS {c}"
         for c in ("parent_id", *_POST_FILL)
     )
     return f"""
@@ -822,11 +1120,11 @@ def _merged_copies(copies: str) -> str:
            {", ".join(_POST_FILL)}
     FROM (
       SELECT post_id, min(record_no) AS record_no,
-             arg_min(account_id, record_no) AS account_id,
-             arg_min(created_at, record_no) AS created_at,
-             arg_min(kind_given, record_no) FILTER (WHERE kind_given IS NOT NULL)
+             arg_min(account_id, _ord) AS account_id,
+             arg_min(created_at, _ord) AS created_at,
+             arg_min(kind_given, _ord) FILTER (WHERE kind_given IS NOT NULL)
                AS first_kind,
-             arg_min(kind_given, record_no) FILTER (WHERE kind_given <> 'original')
+             arg_min(kind_given, _ord) FILTER (WHERE kind_given <> 'original')
                AS other_kind,
              {fill}
       FROM ({copies}) AS c
@@ -835,25 +1133,114 @@ def _merged_copies(copies: str) -> str:
     """
 
 
+_NOT_CONFLICTING = "_ord NOT IN (SELECT _ord FROM _ing_fold WHERE reason IS NOT NULL)"
+
+
+def _fold(con: duckdb.DuckDBPyConnection, copies: str) -> Counts:
+    """Classify the copies of posts seen more than once in a file (table ``copies``).
+
+    Writes ``_ing_fold(record_no, _ord, post_id, reason)``: a copy whose account_id or
+    created_at differs from the post's earliest copy conflicts (the reason names both
+    values); the others are folded into the post. Counts ``rejected`` (conflicts) and
+    ``merged`` (copies that add something to the post's first row -- a value it
+    lacked, a list item it did not have -- and are not identical to an earlier copy:
+    further rows of a long-format file); the rest (identical records, or copies that
+    add nothing) are duplicates.
+    """
+    fields = ", ".join(_POST_FIELDS)
+    subsumed = " AND ".join(
+        f"({c} IS NULL OR list_has_all(coalesce(first_value({c}) OVER w, []), {c}))"
+        if c in POSTS_LIST_COLUMNS
+        else f"({c} IS NULL OR {c} = first_value({c}) OVER w)"
+        for c in ("parent_id", "kind_given", *_POST_FILL)
+    )
+    fmt = "'%Y-%m-%dT%H:%M:%S.%fZ'"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _ing_fold AS
+        SELECT record_no, _ord, post_id,
+          CASE
+            WHEN account_id IS DISTINCT FROM first_account THEN
+              'conflicting account_id for post ' || post_id || ': ' || first_account
+              || ' in an earlier row, ' || account_id || ' in this one'
+            WHEN created_at IS DISTINCT FROM first_created THEN
+              'conflicting created_at for post ' || post_id || ': '
+              || strftime(first_created, {fmt}) || ' in an earlier row, '
+              || strftime(created_at, {fmt}) || ' in this one'
+          END AS reason,
+          rank > 1 AND variant_rank = 1 AND adds AS merged
+        FROM (
+          SELECT record_no, _ord, post_id, account_id, created_at,
+            first_value(account_id) OVER w AS first_account,
+            first_value(created_at) OVER w AS first_created,
+            row_number() OVER w AS rank,
+            row_number() OVER (PARTITION BY {fields} ORDER BY _ord) AS variant_rank,
+            NOT ({subsumed}) AS adds
+          FROM {copies}
+          WINDOW w AS (PARTITION BY post_id ORDER BY _ord)
+        )
+        """
+    )
+    rejected, merged = con.execute(
+        "SELECT count(*) FILTER (WHERE reason IS NOT NULL), "
+        "count(*) FILTER (WHERE reason IS NULL AND merged) FROM _ing_fold"
+    ).fetchone()
+    return Counts(rejected=int(rejected), merged=int(merged))
+
+
 def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
     """Insert new good posts; fill NULLs of already stored ones; count everything.
 
-    A post_id seen twice in the file is merged first (earliest record wins, its NULLs
-    filled from later copies); a post already in the store is a duplicate whose NULL
-    fields are filled from the new copy, never overwritten.
+    A post_id seen several times in the file is folded first (see :func:`_fold` and
+    :func:`_merged_copies`); a copy whose account_id or created_at disagrees with the
+    stored post is rejected with both values; a post already in the store is a
+    duplicate whose NULL fields are filled from the new copy, never overwritten.
     """
+    has_posts = _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") > 0
+    if has_posts:
+        con.execute(
+            """
+            UPDATE _ing_posts AS n SET
+              reason = CASE WHEN n.account_id <> p.account_id THEN
+                  'conflicting account_id for post ' || n.post_id || ': ' || p.account_id
+                  || ' in the store, ' || n.account_id || ' in this row'
+                ELSE 'conflicting created_at for post ' || n.post_id || ': '
+                  || strftime(p.created_at, '%Y-%m-%dT%H:%M:%S.%fZ') || ' in the store, '
+                  || strftime(n.created_at, '%Y-%m-%dT%H:%M:%S.%fZ') || ' in this row' END
+            FROM posts AS p
+            WHERE p.post_id = n.post_id AND n.reason IS NULL
+              AND (n.account_id <> p.account_id OR n.created_at <> p.created_at)
+            """
+        )
+        con.execute(
+            f"UPDATE _ing_posts SET raw = {_row_json()} WHERE reason IS NOT NULL AND raw IS NULL"
+        )
     n_good, n_distinct = con.execute(
         "SELECT count(*), count(DISTINCT post_id) FROM _ing_posts WHERE reason IS NULL"
     ).fetchone()
-    rejected = _one(con, "SELECT count(*) FROM _ing_posts WHERE reason IS NOT NULL")
     cols = "post_id, account_id, created_at, parent_id, kind_given, kind, " + ", ".join(_POST_FILL)
+    folded = Counts()
     if n_good > n_distinct:
         dup_ids = (
             "SELECT post_id FROM _ing_posts WHERE reason IS NULL "
             "GROUP BY post_id HAVING count(*) > 1"
         )
-        copies = f"SELECT * FROM _ing_posts WHERE reason IS NULL AND post_id IN ({dup_ids})"
-        con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(copies)}")
+        con.execute(
+            # _ord: file order; rows of one platform record share its record_no and
+            # keep the reader's order (the tweet before its embedded copies).
+            "CREATE TEMP TABLE _ing_copies AS SELECT *, rowid AS _ord FROM _ing_posts "
+            f"WHERE reason IS NULL AND post_id IN ({dup_ids})"
+        )
+        folded = _fold(con, "_ing_copies")
+        con.execute(
+            f"""
+            UPDATE _ing_posts AS r SET reason = f.reason, raw = {_row_json("r")}
+            FROM _ing_fold AS f WHERE f._ord = r.rowid AND f.reason IS NOT NULL
+            """
+        )
+        good_copies = f"SELECT * FROM _ing_copies WHERE {_NOT_CONFLICTING}"
+        con.execute(f"CREATE TEMP TABLE _ing_posts_dups AS {_merged_copies(good_copies)}")
+        n_good -= folded.rejected
         good = f"""
             SELECT {cols} FROM _ing_posts
             WHERE reason IS NULL AND post_id NOT IN (SELECT post_id FROM _ing_posts_dups)
@@ -864,15 +1251,24 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
         """
     else:
         good = f"SELECT {cols} FROM _ing_posts WHERE reason IS NULL"
+    rejected = _one(con, "SELECT count(*) FROM _ing_posts WHERE reason IS NOT NULL")
     con.execute(f"CREATE TEMP VIEW _ing_posts_good AS {good}")
 
-    has_posts = _one(con, "SELECT count(*) FROM (SELECT 1 FROM posts LIMIT 1)") > 0
     if has_posts:
-        # Fill NULLs of stored posts from the new copies (never overwrite a value). A
-        # stored 'original' with no parent that now learns its parent takes the new kind.
-        sets = ", ".join(f"{c} = coalesce(p.{c}, n.{c})" for c in _POST_FILL)
+        # Fill NULLs of stored posts from the new copies (never overwrite a value; lists
+        # gain the items they lacked). A stored 'original' with no parent that now
+        # learns its parent takes the new kind.
+        sets = ", ".join(
+            f"{c} = list_concat(p.{c}, list_filter(n.{c}, lambda x: NOT list_contains(coalesce(p.{c}, []), x)))"
+            if c in POSTS_LIST_COLUMNS
+            else f"{c} = coalesce(p.{c}, n.{c})"
+            for c in _POST_FILL
+        )
         gains = " OR ".join(
-            f"(p.{c} IS NULL AND n.{c} IS NOT NULL)" for c in ("parent_id", *_POST_FILL)
+            f"(len(list_filter(n.{c}, lambda x: NOT list_contains(coalesce(p.{c}, []), x))) > 0)"
+            if c in POSTS_LIST_COLUMNS
+            else f"(p.{c} IS NULL AND n.{c} IS NOT NULL)"
+            for c in ("parent_id", *_POST_FILL)
         )
         con.execute(
             f"""
@@ -891,7 +1287,7 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
     inserted = _one(
         con,
         f"""
-        INSERT INTO posts ({_POSTS_INSERT})
+        INSERT INTO posts ({_POST_TARGET})
         SELECT post_id, account_id, created_at, parent_id, kind, {", ".join(_POST_FILL)}, ?
         FROM _ing_posts_good AS n
         {unseen if has_posts else ""}
@@ -899,7 +1295,11 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
         [run_id],
     )
     return Counts(
-        read=n_good + rejected, inserted=inserted, duplicate=n_good - inserted, rejected=rejected
+        read=n_good + rejected,
+        inserted=inserted,
+        merged=folded.merged,
+        duplicate=n_good - inserted - folded.merged,
+        rejected=rejected,
     )
 
 
@@ -1034,14 +1434,15 @@ def write_run(
     rows_skipped: int,
     started_at: datetime,
     finished_at: datetime,
+    mapping: str | None = None,
 ) -> None:
-    """The file's ``ingest_runs`` row."""
+    """The file's ``ingest_runs`` row (``mapping``: the column mapping used, as JSON)."""
     con.execute(
         """
         INSERT INTO ingest_runs (ingest_run_id, job_id, path, content_hash, format, rows_read,
           rows_inserted, rows_duplicate, rows_rejected, accounts_read, rows_skipped,
-          started_at, finished_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          started_at, finished_at, rows_merged, mapping)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             run_id,
@@ -1057,6 +1458,8 @@ def write_run(
             rows_skipped,
             started_at,
             finished_at,
+            counts.merged,
+            mapping,
         ],
     )
 
@@ -1068,6 +1471,8 @@ def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
     for table in (
         "_ing_posts",
         "_ing_posts_dups",
+        "_ing_copies",
+        "_ing_fold",
         "_ing_dup_ids",
         "_ing_accounts",
         "_ing_follows",

@@ -37,7 +37,7 @@ _V1_CORE = [
         path           VARCHAR NOT NULL,
         content_hash   VARCHAR NOT NULL,   -- sha256 of the file's bytes as read
         format         VARCHAR NOT NULL,   -- posts, accounts, follows, twitter-v1, twitter-v2, bluesky
-        rows_read      BIGINT NOT NULL,    -- rows_inserted + rows_duplicate + rows_rejected
+        rows_read      BIGINT NOT NULL,    -- inserted + merged (v2) + duplicate + rejected
         rows_inserted  BIGINT NOT NULL,
         rows_duplicate BIGINT NOT NULL,
         rows_rejected  BIGINT NOT NULL,
@@ -384,12 +384,21 @@ _V2_MEDIA: list[str] = [
     """,
 ]
 
+# ingest (issue 17): long-format files merge several rows into one post, and the run
+# row counts them; the mapping that read a foreign file is kept with its run. Posts gain
+# the platform's own fields that have no canonical column (a subreddit, a Telegram chat).
+_V2_INGEST: list[str] = [
+    "ALTER TABLE ingest_runs ADD COLUMN rows_merged BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE ingest_runs ADD COLUMN mapping JSON",
+    "ALTER TABLE posts ADD COLUMN IF NOT EXISTS platform_meta JSON",
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
-    2: [*_V2_MEDIA],
+    2: [*_V2_MEDIA, *_V2_INGEST],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

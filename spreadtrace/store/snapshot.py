@@ -20,7 +20,7 @@ and moves to the newest one on its next request.
 Example:
 
 >>> import tempfile, os
->>> from spreadtrace.store import Store
+>>> from spreadtrace.store import SCHEMA_VERSION, Store
 >>> d = tempfile.mkdtemp()
 >>> with Store.open(os.path.join(d, "s.duckdb")) as store:
 ...     path = publish(store)
@@ -28,7 +28,8 @@ Example:
 True
 >>> reader = SnapshotReader(os.path.join(d, "s.duckdb"))
 >>> with reader.lease() as (con, snapshot_id):
-...     con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] != ''
+...     version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+>>> version == str(SCHEMA_VERSION)
 True
 >>> reader.close()
 """
