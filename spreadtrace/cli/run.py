@@ -18,7 +18,7 @@ from spreadtrace.cli._common import (
     print_json,
     wait_option,
 )
-from spreadtrace.cli.report import alert_params, report_options
+from spreadtrace.cli.report import alert_params, checked_secret, report_options
 from spreadtrace.errors import StoreBusy
 from spreadtrace.jobs import log as job_log
 from spreadtrace.jobs import new_job_id, run_job
@@ -114,6 +114,7 @@ def run(
         spreadtrace --db work.duckdb run --incoming inbox --reports reports \\
             --archive done --log spreadtrace.log
     """
+    pseudonymize = checked_secret(pseudonymize)
     job_id = new_job_id()
     handlers = _handlers(log_file, quiet)
     for handler in handlers:
