@@ -29,7 +29,7 @@ from spreadtrace.reports import safe_cell, write_reports
 from spreadtrace.store import Store
 from spreadtrace.store.report_queries import REPORTS, PseudonymKey, export_csv
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789"
 
 
 def fill(store: Store, n: int) -> None:
