@@ -30,3 +30,19 @@ class StoreBusy(StoreError):
     """Another job holds the store's write lock."""
 
     exit_code = 75  # EX_TEMPFAIL: cron/systemd may simply try again later
+
+
+class StorageError(SpreadtraceError):
+    """Writing failed for lack of room or an I/O error (disk full, quota, device).
+
+    Nothing half-written stays visible (transactions roll back, files are renamed into
+    place only when complete); free space and run the command again.
+    """
+
+    exit_code = 74  # EX_IOERR
+
+
+class ReadOnlyLocation(StorageError):
+    """The store, its folder or an output folder cannot be written (read-only, no permission)."""
+
+    exit_code = 73  # EX_CANTCREAT

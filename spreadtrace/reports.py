@@ -42,7 +42,7 @@ from typing import Any
 
 from spreadtrace import __version__
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store
+from spreadtrace.store import Store, storage_errors
 from spreadtrace.store.report_queries import (
     CSV_SEPARATORS,
     FORMULA_RE,
@@ -195,9 +195,22 @@ def write_reports(
     file, ``out_dir/.lock``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     alerts = alerts or AlertParams()
     key = PseudonymKey.from_secret(pseudonymize) if pseudonymize is not None else None
+    # A full disk or a read-only folder: one line (StorageError). Only hidden staging
+    # names were written; the next writer removes them, and latest/ is unchanged.
+    with storage_errors(f"cannot write the reports in {out}"):
+        return _write_reports(store, out, key, alerts, progress)
+
+
+def _write_reports(
+    store: Store,
+    out: Path,
+    key: PseudonymKey | None,
+    alerts: AlertParams,
+    progress: ProgressFn | None,
+) -> ReportResult:
+    out.mkdir(parents=True, exist_ok=True)
     with _dir_lock(out):
         _clean_leftovers(out)
         now = datetime.now(UTC)

@@ -16,6 +16,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -26,13 +28,58 @@ from typing import Self
 
 import duckdb
 
-from spreadtrace.errors import StoreBusy, StoreError
+from spreadtrace.errors import ReadOnlyLocation, StorageError, StoreBusy, StoreError
 from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_DB"]
+__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_DB", "storage_error", "storage_errors"]
 
 DEFAULT_DB = "spreadtrace.duckdb"
 MEMORY = ":memory:"
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+_NO_SPACE_TEXT = ("no space left on device", "disk quota exceeded", "file too large")
+_READ_ONLY_TEXT = ("read-only file system", "permission denied", "operation not permitted")
+
+
+def storage_error(exc: BaseException, what: str) -> StorageError | None:
+    """The one-line :class:`StorageError` for a failed write, or None if ``exc`` is not one.
+
+    Why one place: DuckDB reports a full disk as an ``IOException``, a
+    ``TransactionException`` or a ``FatalException`` depending on where the write
+    failed, and Python as an ``OSError``; the command line must say "no space left"
+    (exit 74) or "read-only" (exit 73) in one line whichever it was.
+
+    >>> storage_error(OSError(28, "No space left on device"), "writing x").exit_code
+    74
+    >>> storage_error(ValueError("bad"), "writing x") is None
+    True
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None)
+    first = " ".join(str(exc).split())[:300]
+    if code in _NO_SPACE or any(t in text for t in _NO_SPACE_TEXT):
+        return StorageError(f"{what}: no space left on the device ({first})")
+    if code in _READ_ONLY or any(t in text for t in _READ_ONLY_TEXT):
+        return ReadOnlyLocation(f"{what}: the location is read-only or not writable ({first})")
+    if isinstance(exc, duckdb.IOException | duckdb.FatalException):
+        return StorageError(f"{what}: I/O error ({first})")
+    return None
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Turn a failed write inside the block into a one-line :class:`StorageError`."""
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        err = storage_error(exc, what)
+        if err is None or err is exc:
+            raise
+        raise err from exc
 
 
 class _JobLock:
@@ -44,7 +91,8 @@ class _JobLock:
 
     def __init__(self, db_path: str, wait: float = 0.0) -> None:
         self.path = f"{db_path}.lock"
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with storage_errors(f"cannot create the lock file {self.path}"):
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
             try:
@@ -117,7 +165,8 @@ class Store:
                 lock.release()
             if "lock" in str(exc).lower():
                 raise StoreBusy(f"{path} is in use by another process: {exc}") from None
-            raise StoreError(f"cannot open store {path}: {exc}") from None
+            err = storage_error(exc, f"cannot open store {path}")
+            raise err or StoreError(f"cannot open store {path}: {exc}") from None
         except duckdb.Error as exc:
             if lock:
                 lock.release()
@@ -164,23 +213,42 @@ class Store:
     # -- transactions --------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Run a block in one transaction: all of it lands, or none of it does."""
+        """Run a block in one transaction: all of it lands, or none of it does.
+
+        A write that fails for lack of room or on a read-only store (in the block or
+        at the commit) rolls back and raises :class:`~spreadtrace.errors.StorageError`.
+        """
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        else:
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):  # the failure may have ended it already
+                self.con.execute("ROLLBACK")
+            err = storage_error(exc, f"writing {self.path}")
+            if err is None or err is exc:
+                raise
+            raise err from exc
+        try:
             self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            err = storage_error(exc, f"committing to {self.path}")
+            if err is None:
+                raise
+            raise err from exc
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""
-        self.con.execute("CHECKPOINT")
+        with storage_errors(f"checkpointing {self.path}"):
+            self.con.execute("CHECKPOINT")
 
     def close(self) -> None:
         if self.con is not None:
-            self.con.close()
+            # Closing checkpoints; on a full disk that fails, and the committed work
+            # stays in the write-ahead log, which the next open replays.
+            with contextlib.suppress(duckdb.Error):
+                self.con.close()
             self.con = None  # type: ignore[assignment]
         if self._lock is not None:
             self._lock.release()
