@@ -16,8 +16,12 @@ The app reads only published snapshots (see :mod:`spreadtrace.store.snapshot`).
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dash
 import flask
@@ -30,6 +34,58 @@ from spreadtrace.errors import StoreError
 __all__ = ["create_app", "check_basic_auth"]
 
 PAGES = Path(__file__).parent / "pages"
+MAX_PARAM = 2000
+"""Longer query-string values are refused with a message (no id is this long)."""
+
+log = logging.getLogger("spreadtrace.dashboard")
+
+
+def _message(text: str) -> html.Div:
+    return html.Div([html.H2("Cannot show this view"), html.P(text, className="note")])
+
+
+def guard_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
+    """A page layout that never fails: odd query strings and errors give a message.
+
+    Why: the query string is untrusted (a shared link, a hand-edited URL). A repeated
+    parameter (``/cascade?id=a&id=b`` arrives as a list), an absurdly long value, or a
+    layout that fails on data a newer build replaced must show a message, not a blank
+    page or a server error.
+    """
+
+    @functools.wraps(layout)
+    def guarded(**params: Any) -> Any:
+        repeated = sorted(k for k, v in params.items() if isinstance(v, list | tuple))
+        if repeated:
+            return _message(
+                f"The link gives {', '.join(repeated)} more than once; open it with one value each."
+            )
+        long = sorted(k for k, v in params.items() if isinstance(v, str) and len(v) > MAX_PARAM)
+        if long:
+            return _message(f"The link's {', '.join(long)} is too long to be an id.")
+        try:
+            return layout(**params)
+        except Exception:  # noqa: BLE001 -- logged; the analyst gets a message, not a 500
+            log.exception("layout of %s failed", getattr(layout, "__module__", "?"))
+            return _message(
+                "This view could not be drawn from the current snapshot (a newer build may "
+                "have replaced what it shows). Reload the page, or go back to the overview."
+            )
+
+    return guarded
+
+
+def _callback_error(exc: Exception) -> None:
+    """Any callback that raises: log it, show a message, leave the outputs as they are."""
+    log.error("callback failed: %s: %s", type(exc).__name__, exc)
+    dash.set_props(
+        ids.ERROR_NOTE,
+        {
+            "children": "This view could not be updated (a newer build may have replaced "
+            "what it shows, or an input was not valid): reload the page.",
+            "hidden": False,
+        },
+    )
 
 
 def check_basic_auth(header: str | None, user: str, password: str) -> bool:
@@ -83,7 +139,11 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
         title="spreadtrace",
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=_callback_error,
     )
+    for page in dash.page_registry.values():
+        if callable(page.get("layout")) and not hasattr(page["layout"], "__wrapped__"):
+            page["layout"] = guard_layout(page["layout"])
     app.layout = html.Div(
         [
             dcc.Location(id=ids.NAV, refresh="callback-nav"),
@@ -91,6 +151,7 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
             html.Div(id=ids.URL_SYNC, hidden=True),
             dcc.Interval(id=ids.SNAPSHOT_POLL, interval=15_000),
             _navbar(),
+            html.Div(id=ids.ERROR_NOTE, className="note", hidden=True),
             html.Main(dash.page_container, className="page"),
             html.Footer(f"spreadtrace {__version__} · read-only view of published snapshots"),
         ]
