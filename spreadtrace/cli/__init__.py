@@ -19,6 +19,7 @@ from spreadtrace.store import DEFAULT_DB
 # command runs (or help lists it), so `spreadtrace ingest` from cron does not pay for
 # importing the graph and dashboard stacks: start-up is part of every scheduled job.
 COMMANDS: dict[str, str] = {
+    "audit": "audit",
     "build": "build",
     "demo": "demo",
     "export-graph": "export_graph",
@@ -28,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "run": "run",
     "serve": "serve",
     "synth": "synth",
+    "users": "users",
 }
 
 

@@ -10,14 +10,13 @@ hosts ``dash.page_container``, and provides two shared mechanisms:
   (no reload, no re-render). Each page's layout reads its state back from the query
   string, so a copied link opens the same view.
 
-The app reads only published snapshots (see :mod:`spreadtrace.store.snapshot`).
+The app reads only published snapshots (see :mod:`spreadtrace.store.snapshot`). Who may
+see what, the login and the audit log are :mod:`spreadtrace.dashboard.security`.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import hmac
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +27,11 @@ import flask
 from dash import Input, Output, dcc, html
 
 from spreadtrace import __version__
-from spreadtrace.dashboard import ids, queries
+from spreadtrace.dashboard import ids, queries, security
+from spreadtrace.dashboard.security import check_basic_auth
 from spreadtrace.errors import StoreError
 
-__all__ = ["create_app", "check_basic_auth"]
+__all__ = ["create_app", "check_basic_auth", "guard_layout"]
 
 PAGES = Path(__file__).parent / "pages"
 MAX_PARAM = 2000
@@ -63,6 +63,8 @@ def guard_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
         long = sorted(k for k, v in params.items() if isinstance(v, str) and len(v) > MAX_PARAM)
         if long:
             return _message(f"The link's {', '.join(long)} is too long to be an id.")
+        security.audit("view", page=getattr(layout, "__module__", "?").rsplit(".", 1)[-1],
+                       params=params or None)  # fmt: skip
         try:
             return layout(**params)
         except Exception:  # noqa: BLE001 -- logged; the analyst gets a message, not a 500
@@ -88,26 +90,6 @@ def _callback_error(exc: Exception) -> None:
     )
 
 
-def check_basic_auth(header: str | None, user: str, password: str) -> bool:
-    """True when an ``Authorization: Basic ...`` header carries ``user:password``.
-
-    Compared in constant time (``hmac.compare_digest``) so timing does not leak it.
-
-    >>> import base64
-    >>> ok = "Basic " + base64.b64encode(b"ana:s3cret").decode()
-    >>> check_basic_auth(ok, "ana", "s3cret"), check_basic_auth(None, "ana", "s3cret")
-    (True, False)
-    """
-    if not header or not header.startswith("Basic "):
-        return False
-    try:
-        given = base64.b64decode(header[6:], validate=True)
-    except ValueError:
-        return False
-    expected = f"{user}:{password}".encode()
-    return hmac.compare_digest(given, expected)
-
-
 def _navbar() -> html.Nav:
     links = [
         dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
@@ -124,11 +106,18 @@ def _navbar() -> html.Nav:
     )
 
 
-def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Dash:
+def create_app(
+    db_path: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    sec: security.Security | None = None,
+) -> dash.Dash:
     """Build the Dash app over the snapshots of the store at ``db_path``.
 
-    ``auth`` = (user, password) puts every request behind HTTP basic auth.
-    One app per process: Dash pages register their callbacks globally.
+    ``sec`` configures the login (users file, roles, TLS cookies, audit log; see
+    :mod:`spreadtrace.dashboard.security`); ``auth`` = (user, password) alone is the
+    single-user fallback, HTTP basic auth on every request. One app per process:
+    Dash pages register their callbacks globally.
     """
     queries.use(db_path)
     app = dash.Dash(
@@ -177,18 +166,7 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
         return "no snapshot yet: run `spreadtrace build`" if sid is None else f"snapshot {sid}"
 
     server: flask.Flask = app.server
-    if auth is not None:
-        user, password = auth
-
-        @server.before_request
-        def _require_auth() -> flask.Response | None:
-            if check_basic_auth(flask.request.headers.get("Authorization"), user, password):
-                return None
-            return flask.Response(
-                "authentication required\n",
-                401,
-                {"WWW-Authenticate": 'Basic realm="spreadtrace", charset="UTF-8"'},
-            )
+    security.install(server, sec or security.Security(basic=auth))
 
     @server.route("/_spreadtrace/status")
     def _status() -> flask.Response:
