@@ -66,7 +66,8 @@ def _everything(acc: str, casc: str, narr: str, cluster: str) -> str:
     return "\n".join(str(x) for x in out)
 
 
-def test_viewer_sees_pseudonyms_only_and_navigates_by_them(world, key):
+@pytest.mark.usefixtures("world")
+def test_viewer_sees_pseudonyms_only_and_navigates_by_them(key):
     with as_role("viewer"):
         acc, casc = key.account("acc0003"), key.post("c000")
         text = _everything(acc, casc, key.narrative("n1"), key.cluster("k1"))
@@ -78,14 +79,16 @@ def test_viewer_sees_pseudonyms_only_and_navigates_by_them(world, key):
     assert "No account" not in text and "No cascade" not in text
 
 
-def test_analyst_sees_everything(world, key):
+@pytest.mark.usefixtures("world")
+def test_analyst_sees_everything(key):
     with as_role("analyst"):
         text = _everything("acc0003", "c000", "n1", "k1")
     assert "acc0003" in text and HOSTILE_HANDLE in text and "c000-p00000" in text
     assert "acct_" not in text
 
 
-def test_viewer_search_by_name_finds_nothing_by_pseudonym_finds_one(world, key):
+@pytest.mark.usefixtures("world")
+def test_viewer_search_by_name_finds_nothing_by_pseudonym_finds_one(key):
     ac = page("accounts")
     with as_role("viewer"):
         rows, _pages, count, _state = ac.update_accounts("user_1", None, 0, [])
