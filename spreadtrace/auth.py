@@ -12,8 +12,10 @@ login; it never prints and imports nothing from Dash.
   handles and platform post ids, everywhere, downloads included; ``analyst`` sees
   everything; ``admin`` also manages users.
 - **Rate limit**: after :data:`MAX_FAILURES` failed logins within :data:`WINDOW_S` for
-  one user name or one client address, further attempts are refused until the window
-  has passed, whatever the password.
+  one user name (or four times as many from one client address: colleagues behind
+  one NAT should not lock each other out, a password spray over many names still
+  stops), further attempts are refused until the window has passed, whatever the
+  password.
 - **Audit log**: one JSON object per line, appended with ``O_APPEND`` (one ``write``
   per event, so concurrent writers never interleave), never rewritten by spreadtrace.
 
@@ -151,7 +153,7 @@ class LoginLimiter:
     >>> lim.allowed("ana", "10.0.0.1", now=0)
     True
     >>> lim.failed("ana", "10.0.0.1", now=1); lim.failed("ana", "10.0.0.2", now=2)
-    >>> lim.allowed("ana", "10.0.0.3", now=3), lim.allowed("bo", "10.0.0.9", now=3)
+    >>> lim.allowed("ana", "10.0.0.3", now=3), lim.allowed("bo", "10.0.0.1", now=3)
     (False, True)
     >>> lim.allowed("ana", "10.0.0.3", now=62)
     True
@@ -159,6 +161,7 @@ class LoginLimiter:
 
     def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S) -> None:
         self.max_failures = max_failures
+        self.max_address_failures = 4 * max_failures
         self.window_s = window_s
         self._fails: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -175,9 +178,9 @@ class LoginLimiter:
         """False while either the name or the address is over the limit."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            return all(
-                self._recent(k, now) < self.max_failures
-                for k in (f"user:{name.lower()}", f"addr:{address}")
+            return (
+                self._recent(f"user:{name.lower()}", now) < self.max_failures
+                and self._recent(f"addr:{address}", now) < self.max_address_failures
             )
 
     def failed(self, name: str, address: str, *, now: float | None = None) -> None:
