@@ -130,13 +130,13 @@ def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     For a viewer, pseudonym arguments are mapped back and the result is redacted.
     """
     name = getattr(fn, "__name__", "")
-    if name in _AUDITED and args:
-        security.audit(_AUDITED[name], target=args[0])
     if kwargs.get("search"):
         security.audit("search", query=kwargs["search"], where=name)
     with reader().lease() as (con, sid):
         if security.is_viewer():
             args, kwargs = _viewer_args(con, sid, args, kwargs)
+        if name in _AUDITED and args:  # the real id: the log is for whoever audits
+            security.audit(_AUDITED[name], target=args[0])
         return security.redact(fn(con, *args, **kwargs))
 
 
