@@ -102,6 +102,7 @@ class JobResult:
     files_quarantined: dict[str, str] = field(default_factory=dict)  # new path -> reason
     rows_inserted: int = 0
     rows_rejected: int = 0
+    rows_expired: int = 0  # posts dropped by the retention window
     build_id: int | None = None
     report_dir: str | None = None
     message: str | None = None
@@ -196,6 +197,8 @@ def run_job(
     job_id: str | None = None,
     format: str | None = None,
     quarantine: str | os.PathLike[str] | None = None,
+    retain_days: float | None = None,
+    now: datetime | None = None,
 ) -> JobResult:
     """Run one scheduled job on the store at ``db``; see the module docstring.
 
@@ -204,7 +207,9 @@ def run_job(
     when the store cannot even be opened for writing (read-only, disk full). Every
     other failure is caught, logged, recorded in the ``jobs`` row and returned as
     ``status="failed"`` (with exit code 74 or 73 for a full disk or a read-only
-    location).
+    location). With ``retain_days``, posts created more than that many days before
+    ``now`` (default: the wall clock) are deleted after the ingest, in one statement,
+    and the build that follows is a full one.
     """
     job_id = job_id or new_job_id()
     jlog = _JobLog(log, {"run_id": job_id})
@@ -220,6 +225,8 @@ def run_job(
         fault: StorageError | None = None
         try:
             _ingest_new(store, incoming, archive, quarantine, settle, format, job_id, jlog, result)
+            if retain_days is not None:
+                _retain(store, retain_days, now, jlog, result)
             _build_and_report(store, reports, pseudonymize, alerts, jlog, result)
         except Exception as exc:  # recorded and returned: a scheduled job must say why
             fault = storage_error(exc, "writing failed")
@@ -402,9 +409,10 @@ def _build_and_report(
     from spreadtrace.build import run_build
 
     built = False
-    if result.files_ingested or job_sql.needs_build(store):
-        jlog.info("build: incremental")
-        b = run_build(store, progress=_pause_hook("build", jlog))
+    if result.files_ingested or result.rows_expired or job_sql.needs_build(store):
+        full = result.rows_expired > 0  # deleted posts: every derived table may change
+        jlog.info("build: %s", "full (posts expired)" if full else "incremental")
+        b = run_build(store, full=full, progress=_pause_hook("build", jlog))
         built = True
         result.build_id = b.build_id
         jlog.info(
@@ -430,6 +438,25 @@ def _build_and_report(
         jlog.info("report %s: %s", r.run_dir, rows)
     else:
         jlog.info("report: up to date (build %s)", result.build_id)
+
+
+def _retain(
+    store: Store, days: float, now: datetime | None, jlog: _JobLog, result: JobResult
+) -> None:
+    """Drop posts older than the retention window (set-wise, one statement)."""
+    from datetime import timedelta
+
+    from spreadtrace.store.erasure import drop_posts_before
+
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    result.rows_expired = drop_posts_before(store, cutoff)
+    if result.rows_expired:
+        jlog.info(
+            "retain %g days: dropped %d post(s) created before %s",
+            days,
+            result.rows_expired,
+            cutoff.isoformat(timespec="seconds"),
+        )
 
 
 def _ensure_snapshot(store: Store, build_id: int | None, jlog: _JobLog) -> None:

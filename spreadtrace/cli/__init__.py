@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "build": "build",
     "demo": "demo",
     "export-graph": "export_graph",
+    "forget": "forget",
     "ingest": "ingest",
     "init": "init",
     "report": "report",

@@ -79,6 +79,14 @@ def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:
     help="Move files that cannot be read here, each with a <name>.reason.txt "
     "(default: INCOMING/quarantine).",
 )
+@click.option(
+    "--retain",
+    "retain_days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="DAYS",
+    help="Drop posts created more than DAYS days ago, on every run (then a full build).",
+)
 @click.option("--format", "fmt", default=None, help="Input format (default: detect per file).")
 @report_options
 @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
@@ -94,6 +102,7 @@ def run(
     settle: float,
     log_file: str | None,
     quarantine: str | None,
+    retain_days: float | None,
     fmt: str | None,
     pseudonymize: str | None,
     alert_window: float,
@@ -146,6 +155,7 @@ def run(
                 job_id=job_id,
                 format=fmt,
                 quarantine=quarantine,
+                retain_days=retain_days,
             )
         except StoreBusy as exc:
             job_log.warning("busy: %s", exc, extra={"run_id": job_id})

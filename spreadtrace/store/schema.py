@@ -312,11 +312,31 @@ _V1_JOBS: list[str] = [
     """,
 ]
 
+# --- version 2 ---------------------------------------------------------------------
+# security: erasure requests (`spreadtrace forget`), recorded without the erased data
+_V2_SECURITY: list[str] = [
+    """
+    CREATE TABLE erasures (
+        erasure_id     BIGINT NOT NULL,
+        erased_at      TIMESTAMPTZ NOT NULL,
+        accounts       BIGINT NOT NULL,   -- how many account ids were asked for
+        posts          BIGINT NOT NULL,   -- rows removed (never their ids)
+        snapshots      BIGINT NOT NULL,
+        follows        BIGINT NOT NULL,
+        rejects        BIGINT NOT NULL,
+        references_rewritten BIGINT NOT NULL,  -- others' posts whose parent/root was erased
+        texts_masked   BIGINT NOT NULL,   -- others' texts naming an erased account or post
+        build_id       BIGINT             -- the full rebuild that followed
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
+    2: [*_V2_SECURITY],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)
