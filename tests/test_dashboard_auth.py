@@ -195,3 +195,31 @@ def test_limiter_per_name_and_per_address():
     assert not lim.allowed("carol", "10.0.0.1", now=20)  # a spray from one address stops
     assert lim.allowed("carol", "10.0.0.2", now=20)
     assert lim.allowed("ana", "10.9.9.9", now=103)  # the window passes
+
+
+@pytest.mark.slow
+def test_only_an_admin_manages_users_from_the_dashboard(team):
+    with serving(str(team)) as base:
+        ana, root = requests.Session(), requests.Session()
+        assert _login(ana, base, "ana", PASSWORDS["ana"]).status_code == 302
+        assert _login(root, base, "root", PASSWORDS["root"]).status_code == 302
+        assert ana.get(base + "/_spreadtrace/users", timeout=20).status_code == 403
+        page = root.get(base + "/_spreadtrace/users", timeout=20)
+        assert page.status_code == 200 and "vic" in page.text and "argon2" not in page.text
+        r = root.post(base + "/_spreadtrace/users", timeout=20, data={
+            "action": "add", "user": "new", "role": "viewer", "password": "new-long-password"})  # fmt: skip
+        assert "saved new (viewer)" in r.text
+        r = root.post(base + "/_spreadtrace/users", timeout=20,
+                      data={"action": "remove", "user": "vic"})  # fmt: skip
+        assert "removed vic" in r.text
+        r = root.post(base + "/_spreadtrace/users", timeout=20,
+                      data={"action": "add", "user": "weak", "role": "viewer", "password": "x"})  # fmt: skip
+        assert "at least 12 characters" in r.text
+    users_file = f"{team}.users.json"
+    assert verify(users_file, "new", "new-long-password") == "viewer"
+    assert verify(users_file, "vic", PASSWORDS["vic"]) is None
+    events = [json.loads(line) for line in open(f"{team}.audit.jsonl")]
+    assert {(e["user"], e["action"], e.get("target")) for e in events} >= {
+        ("root", "user saved", "new"),
+        ("root", "user removed", "vic"),
+    }

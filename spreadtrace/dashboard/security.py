@@ -32,7 +32,16 @@ from urllib.parse import urlencode, urlsplit
 import flask
 import polars as pl
 
-from spreadtrace.auth import AuditLog, LoginLimiter, verify
+from spreadtrace.auth import (
+    ROLES,
+    AuditLog,
+    LoginLimiter,
+    UserError,
+    add_user,
+    list_users,
+    remove_user,
+    verify,
+)
 from spreadtrace.store.report_queries import PseudonymKey, mask_accounts
 
 __all__ = [
@@ -345,6 +354,34 @@ def install(server: flask.Flask, security: Security) -> None:
         flask.session.clear()
         return flask.redirect("/login" if security.users_file else "/")
 
+    @server.route("/_spreadtrace/users", methods=["GET", "POST"])
+    def _users() -> flask.Response:
+        """Admins manage users here (as ``spreadtrace users`` does on the server)."""
+        if role() != "admin" or security.users_file is None:
+            return flask.Response("admins only (and only with a users file)\n", 403)
+        message = ""
+        if flask.request.method == "POST":
+            form = flask.request.form
+            try:
+                if form.get("action") == "remove":
+                    if form.get("user") == user():
+                        raise UserError("you cannot remove yourself")
+                    remove_user(security.users_file, form.get("user", ""))
+                    audit("user removed", target=form.get("user"))
+                    message = f"removed {form.get('user')}"
+                else:
+                    add_user(
+                        security.users_file,
+                        form.get("user", ""),
+                        form.get("password", ""),
+                        form.get("role", ""),
+                    )
+                    audit("user saved", target=form.get("user"), new_role=form.get("role"))
+                    message = f"saved {form.get('user')} ({form.get('role')})"
+            except UserError as exc:
+                message = str(exc)
+        return _users_page(list_users(security.users_file), message)
+
     @server.before_request
     def _authenticate() -> flask.Response | None:
         if not security.required:
@@ -359,6 +396,34 @@ def install(server: flask.Flask, security: Security) -> None:
             return _challenge(security)
         flask.g.st_user, flask.g.st_role = who
         return None
+
+
+def _users_page(users: list[tuple[str, str, str]], message: str) -> flask.Response:
+    esc = html_lib.escape
+    rows = "".join(
+        f"<tr><td>{esc(n)}</td><td>{esc(r)}</td><td>{esc(t)}</td><td>"
+        f'<form method="post"><input type="hidden" name="action" value="remove">'
+        f'<input type="hidden" name="user" value="{esc(n, quote=True)}">'
+        f'<button type="submit">remove</button></form></td></tr>'
+        for n, r, t in users
+    )
+    options = "".join(f'<option value="{r}">{r}</option>' for r in ROLES)
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>spreadtrace · users</title></head><body><h2>Users</h2>"
+        + (f'<p id="users-message">{esc(message)}</p>' if message else "")
+        + "<table><tr><th>user</th><th>role</th><th>updated</th><th></th></tr>"
+        + rows
+        + '</table><h3>Add or change a user</h3><form method="post">'
+        '<input type="hidden" name="action" value="add">'
+        '<label>user <input name="user" required></label> '
+        f'<label>role <select name="role">{options}</select></label> '
+        '<label>password <input name="password" type="password" required></label> '
+        '<button type="submit">save</button></form><p><a href="/">back</a></p></body></html>'
+    )
+    resp = flask.Response(body, mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _same_origin() -> bool:
