@@ -100,3 +100,15 @@ def test_viewer_search_by_name_finds_nothing_by_pseudonym_finds_one(key):
         assert len(rows) == 1 + sum(
             1 for i in range(N_ACCOUNTS) if str(i).startswith("1") and i > 1
         )
+
+
+@pytest.mark.usefixtures("world")
+def test_viewer_narrative_filter_options_are_pseudonyms(key):
+    from spreadtrace.store import dashboard_queries as dq
+
+    with as_role("viewer"):
+        options = queries.run(dq.narrative_options)
+        flt = dq.CascadeFilter(narrative_id=key.narrative("n1"))
+        rows, total = queries.run(dq.cascade_table, flt, limit=50)
+    assert {o[0] for o in options} == {key.narrative("n1"), key.narrative("n2")}
+    assert total > 0 and set(rows["narrative_id"]) == {key.narrative("n1")}

@@ -81,6 +81,8 @@ _AUDITED = {
     "cascade_info": "open cascade",
     "narrative_info": "open narrative",
 }
+# Queries that return plain tuples: their column names, for the viewer's redaction.
+_ROW_COLUMNS = {"narrative_options": ("narrative_id", "label")}
 _NO_MATCH = "\uffff\uffff no match \uffff"
 _resolved: OrderedDict[tuple[str, str], str | None] = OrderedDict()
 
@@ -137,7 +139,12 @@ def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             args, kwargs = _viewer_args(con, sid, args, kwargs)
         if name in _AUDITED and args:  # the real id: the log is for whoever audits
             security.audit(_AUDITED[name], target=args[0])
-        return security.redact(fn(con, *args, **kwargs))
+        out = fn(con, *args, **kwargs)
+        if name in _ROW_COLUMNS and security.is_viewer():
+            # plain rows (no column names): give them their names for the redaction
+            cols = _ROW_COLUMNS[name]
+            return [tuple(security.redact(dict(zip(cols, r, strict=True))).values()) for r in out]
+        return security.redact(out)
 
 
 def cached(name: str, fn: Callable[..., Any], *args: Any) -> Any:

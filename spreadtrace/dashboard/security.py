@@ -454,10 +454,12 @@ def _basic_user(security: Security) -> tuple[str, str] | None:
         return None
     name, password = creds
     address = flask.request.remote_addr or "?"
+    if not security.limiter.allowed(name, address):
+        return None
     if security.basic is not None:
         if check_basic_auth(header, *security.basic):
             return security.basic[0], "analyst"
-    if security.users_file is not None and security.limiter.allowed(name, address):
+    if security.users_file is not None:
         found = verify(security.users_file, name, password)
         if found is not None:
             return name, found
