@@ -10,6 +10,7 @@ an id or handle, with no @ and no URL around it, is text and is kept.)
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from spreadtrace.build import run_build
 from spreadtrace.ingest import ingest_file
 from spreadtrace.reports import REPORT_FILES, write_reports
 from spreadtrace.store import Store
+from tests.test_reports import _starts_formula
 
 DATA = Path(__file__).parent / "data" / "ingest"
 SECRET = "privacy-test-secret-0123"
@@ -50,7 +52,8 @@ def _store_with(tmp_path: Path, files: list[str]) -> Store:
         [
             a_id,
             f"see x.com/{a_handle}/status/1 and twitter.com/@{b_handle} and "
-            f"bsky.app/profile/{b_handle}/post/3k ＠{b_handle} ＠\u200b{a_handle} @{b_id}",
+            f"bsky.app/profile/{b_handle}/post/3k ＠{b_handle} ＠\u200b{a_handle} @{b_id}"
+            "; =cmd|' /C calc'!A0 ; \u00a0＝1",
             b_id,
             f"{b_handle}.bsky.social says did:plc:zzzz1 via https://mobile.x.com/{a_handle}",
         ],
@@ -110,6 +113,13 @@ def test_pseudonymised_reports_name_no_account_post_did_or_path(tmp_path, fixtur
         assert str(tmp_path) not in text and SECRET not in text, name
     cascades = (result.run_dir / "cascades.csv").read_text(encoding="utf-8")
     assert "x.com/[account]/status/1" in cascades and "@[account]" in cascades
+    assert ";' =cmd|" in cascades  # the planted formula is there, neutralised
+    # and no cell starts a formula, whichever separator the spreadsheet splits on
+    for name in REPORT_FILES:
+        for delimiter in (",", ";"):
+            with open(result.run_dir / name, newline="", encoding="utf-8") as fh:
+                for row in csv.reader(fh, delimiter=delimiter):
+                    assert not [c for c in row if _starts_formula(c)], (name, delimiter, row)
     assert "p_" in cascades and "acct_" in cascades
 
 
