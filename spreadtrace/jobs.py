@@ -224,6 +224,7 @@ def run_job(
         result = JobResult(job_id=job_id, status="ok", exit_code=EXIT_OK)
         fault: StorageError | None = None
         try:
+            _finish_erasures(store, jlog)
             _ingest_new(store, incoming, archive, quarantine, settle, format, job_id, jlog, result)
             if retain_days is not None:
                 _retain(store, retain_days, now, jlog, result)
@@ -438,6 +439,18 @@ def _build_and_report(
         jlog.info("report %s: %s", r.run_dir, rows)
     else:
         jlog.info("report: up to date (build %s)", result.build_id)
+
+
+def _finish_erasures(store: Store, jlog: _JobLog) -> None:
+    """Finish an erasure a killed ``forget`` left half done (rebuild, compact, publish)."""
+    from spreadtrace.store.erasure import pending_erasures
+
+    if not pending_erasures(store):
+        return
+    from spreadtrace.privacy import finish_erasures
+
+    build_id, _path, _removed = finish_erasures(store)
+    jlog.warning("finished an erasure a process that died had left: full build %d", build_id)
 
 
 def _retain(

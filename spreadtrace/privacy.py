@@ -9,11 +9,14 @@ left anywhere. :func:`forget` runs, under the store's job lock:
 2. a full build: every derived table (cascades, scores, narratives, coordination)
    is recomputed from what is left, so the other accounts' results equal those of a
    store that never had the account;
-3. the erasure is recorded in ``erasures`` (counts only, never the ids);
-4. the store file is compacted (deleted rows leave DuckDB's file only then);
-5. a new dashboard snapshot (with its read model) is published and every older
+3. the store file is compacted (deleted rows leave DuckDB's file only then);
+4. a new dashboard snapshot (with its read model) is published and every older
    snapshot is deleted; with ``reports``, fresh reports are written and every older
    report run in that folder is deleted.
+
+The erasure is recorded in ``erasures`` (counts only, never the ids) by step 1 and
+marked complete after step 4; a job that finds an incomplete one (the process was
+killed) finishes it first.
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ from typing import Any
 
 from spreadtrace.errors import InputError
 from spreadtrace.store import Store
-from spreadtrace.store.erasure import ErasureCounts, erase_accounts, record_erasure
+from spreadtrace.store.erasure import (
+    ErasureCounts,
+    complete_erasure,
+    erase_accounts,
+    pending_erasures,
+)
 
-__all__ = ["ForgetResult", "forget"]
+__all__ = ["ForgetResult", "forget", "finish_erasures"]
 
 _RUN_DIR = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
 
@@ -66,28 +74,58 @@ def forget(
     wait: float = 0.0,
     token: Callable[[str], str] | None = None,
 ) -> ForgetResult:
-    """Erase ``account_ids`` from the store at ``db`` and everything derived from it."""
-    from spreadtrace.build import run_build
+    """Erase ``account_ids`` from the store at ``db`` and everything derived from it.
+
+    Killed at any point, the store is consistent: the erasure itself is one
+    transaction, and an erasure whose rebuild, compaction or republication did not
+    finish is finished by the next ``forget`` or ``run`` (:func:`finish_erasures`).
+    """
     from spreadtrace.reports import write_reports
-    from spreadtrace.store import snapshot
 
     ids = sorted({a.strip() for a in account_ids if a and a.strip()})
     if not ids:
         raise InputError("give at least one account id to forget")
     with Store.open(db, create=False, wait=wait) as store:
-        counts = erase_accounts(store, ids, token=token)
-        built = run_build(store, full=True, publish=False)
-        erasure_id = record_erasure(store, counts, built.build_id)
-        store.compact()
-        result = ForgetResult(erasure_id, counts, built.build_id)
-        path = snapshot.publish(store, keep=1)  # older snapshots still hold the account
+        erasure_id, counts = erase_accounts(store, ids, token=token)
+        _pause_hook("forget")
+        build_id, path, removed = finish_erasures(store)
+        result = ForgetResult(erasure_id, counts, build_id)
         result.snapshot = str(path) if path is not None else None
-        result.removed["snapshots"] = _remove_other_snapshots(store.path, path)
+        result.removed["snapshots"] = removed
         if reports is not None:
             r = write_reports(store, reports, pseudonymize=pseudonymize)
             result.report_dir = str(r.run_dir)
             result.removed["report_runs"] = _remove_other_runs(Path(reports), r.run_dir)
     return result
+
+
+def finish_erasures(store: Store) -> tuple[int, Path | None, int]:
+    """Rebuild in full, compact the file, republish the snapshot and delete the older
+    ones, then mark every pending erasure done; return (build id, snapshot, number of
+    snapshots deleted). Idempotent: a crash in between is finished by the next call.
+    """
+    from spreadtrace.build import run_build
+    from spreadtrace.store import snapshot
+
+    pending = pending_erasures(store)
+    built = run_build(store, full=True, publish=False)
+    store.compact()
+    path = snapshot.publish(store, keep=1)  # older snapshots still hold the account
+    removed = _remove_other_snapshots(store.path, path)
+    if pending:
+        complete_erasure(store, pending, built.build_id)
+    return built.build_id, path, removed
+
+
+def _pause_hook(step: str) -> None:
+    """Crash-test hook (as in :mod:`spreadtrace.jobs`): log and sleep at ``step``."""
+    if os.environ.get("SPREADTRACE_TEST_PAUSE_AT") != step:
+        return
+    import logging
+    import time
+
+    logging.getLogger("spreadtrace.jobs").warning("pause at %s (test hook)", step)
+    time.sleep(float(os.environ.get("SPREADTRACE_TEST_PAUSE_SECONDS", "60")))
 
 
 def _remove_other_snapshots(db: str, keep: Path | None) -> int:

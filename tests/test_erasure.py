@@ -248,3 +248,60 @@ def test_run_retain_drops_old_posts_each_run_set_wise(tmp_path):
         assert store.con.execute("SELECT count(*) FROM cascades").fetchone()[0] == 3
     report = (reports / "latest" / "cascades.csv").read_text()
     assert "o3" not in report and "o0" in report
+
+
+@pytest.mark.slow
+def test_forget_killed_after_the_erasure_is_finished_by_the_next_run(tmp_path):
+    """SIGKILL right after the erasure committed (before the rebuild, compaction and
+    republication): the store is consistent, and the next `run` finishes the work."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.duckdb"
+    posts = tmp_path / "posts.csv"
+    posts.write_text(
+        "post_id,account_id,created_at,parent_id,kind,text\n"
+        "p1,alice,2024-01-01T00:00:00Z,,original,hello\n"
+        "p2,bob,2024-01-01T00:01:00Z,p1,repost,hello\n"
+        "p3,carol,2024-01-01T00:02:00Z,,original,other\n"
+    )
+    with Store.open(db) as store:
+        ingest_file(store, posts)
+        run_build(store)
+    env = {**os.environ, "SPREADTRACE_TEST_PAUSE_AT": "forget",
+           "SPREADTRACE_TEST_PAUSE_SECONDS": "120"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from spreadtrace.cli import main; main()", "--db", str(db),
+         "forget", "alice"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        line = proc.stderr.readline()
+        assert "pause at forget" in line, line
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    with Store.open(db, read_only=True) as store:
+        assert (
+            store.con.execute("SELECT count(*) FROM posts WHERE account_id = 'alice'").fetchone()[0]
+            == 0
+        )
+        assert store.con.execute("SELECT completed_at FROM erasures").fetchall() == [(None,)]
+        stale = store.con.execute(
+            "SELECT count(*) FROM post_cascades WHERE post_id = 'p1'"
+        ).fetchone()[0]
+    assert stale == 1  # the derived tables still name it: the work left to finish
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    from spreadtrace.jobs import run_job
+
+    result = run_job(db, inbox, tmp_path / "reports", settle=0)
+    assert result.exit_code == 0, result
+    with Store.open(db, read_only=True) as store:
+        text = _all_text(store.con)
+        done = store.con.execute("SELECT completed_at IS NOT NULL FROM erasures").fetchall()
+    assert _named(text, ["alice", "p1"]) == [] and done == [(True,)]
+    snaps = list(Path(f"{db}.snapshots").glob("*.duckdb"))
+    assert len(snaps) == 1 and b"alice" not in snaps[0].read_bytes()

@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 
 from spreadtrace.store import Store
 
-__all__ = ["ErasureCounts", "erase_accounts", "record_erasure", "drop_posts_before"]
+__all__ = [
+    "ErasureCounts",
+    "erase_accounts",
+    "pending_erasures",
+    "complete_erasure",
+    "drop_posts_before",
+]
 
 MASK = "[erased]"
 _CHUNK = 400  # alternatives per regular expression
@@ -73,10 +79,14 @@ def _alternations(values: list[str]) -> list[str]:
 
 def erase_accounts(
     store: Store, account_ids: list[str], *, token: Callable[[str], str] | None = None
-) -> ErasureCounts:
-    """Remove the accounts' data and their traces in other rows (one transaction).
+) -> tuple[int, ErasureCounts]:
+    """Remove the accounts' data and their traces in other rows; return the erasure id
+    and its counts.
 
-    Derived tables are not touched: rebuild them (a full build) afterwards.
+    One transaction, which also records the erasure in ``erasures`` (counts only,
+    ``completed_at`` NULL): derived tables are not touched, and until
+    :func:`complete_erasure` marks it done after the full rebuild, compaction and
+    republication, :func:`pending_erasures` tells the next job to finish the work.
     """
     token = token or random_token()
     counts = ErasureCounts(accounts=len(set(account_ids)))
@@ -158,17 +168,11 @@ def erase_accounts(
                 )
         for name in ("_er_accounts", "_er_posts", "_er_tokens"):
             con.execute(f"DROP TABLE {name}")
-    return counts
-
-
-def record_erasure(store: Store, counts: ErasureCounts, build_id: int | None) -> int:
-    """Log an erasure in ``erasures`` (counts only, never the ids); return its id."""
-    with store.transaction() as con:
         erasure_id = con.execute(
             "SELECT coalesce(max(erasure_id), 0) + 1 FROM erasures"
         ).fetchone()[0]
         con.execute(
-            "INSERT INTO erasures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO erasures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
             [
                 erasure_id,
                 datetime.now(UTC),
@@ -179,10 +183,26 @@ def record_erasure(store: Store, counts: ErasureCounts, build_id: int | None) ->
                 counts.rejects,
                 counts.references_rewritten,
                 counts.texts_masked,
-                build_id,
             ],
         )
-    return int(erasure_id)
+    return int(erasure_id), counts
+
+
+def pending_erasures(store: Store) -> list[int]:
+    """Erasures whose rebuild, compaction or republication has not finished (a crash)."""
+    rows = store.con.execute(
+        "SELECT erasure_id FROM erasures WHERE completed_at IS NULL ORDER BY 1"
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def complete_erasure(store: Store, erasure_ids: list[int], build_id: int) -> None:
+    """Mark erasures done: rebuilt by ``build_id``, compacted and republished."""
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE erasures SET build_id = ?, completed_at = ? WHERE list_contains(?, erasure_id)",
+            [build_id, datetime.now(UTC), erasure_ids],
+        )
 
 
 def drop_posts_before(store: Store, cutoff: datetime) -> int:

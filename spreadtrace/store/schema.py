@@ -326,7 +326,8 @@ _V2_SECURITY: list[str] = [
         rejects        BIGINT NOT NULL,
         references_rewritten BIGINT NOT NULL,  -- others' posts whose parent/root was erased
         texts_masked   BIGINT NOT NULL,   -- others' texts naming an erased account or post
-        build_id       BIGINT             -- the full rebuild that followed
+        build_id       BIGINT,            -- the full rebuild that followed
+        completed_at   TIMESTAMPTZ        -- NULL until rebuilt, compacted, republished
     )
     """,
 ]
