@@ -14,12 +14,16 @@ import csv
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spreadtrace.build import run_build
 from spreadtrace.ingest import ingest_file
 from spreadtrace.reports import REPORT_FILES, write_reports
 from spreadtrace.store import Store
+from spreadtrace.store.report_queries import mask_accounts, mask_accounts_sql
 from tests.test_reports import _starts_formula
 
 DATA = Path(__file__).parent / "data" / "ingest"
@@ -148,3 +152,27 @@ def test_cli_refuses_a_short_secret_in_one_line(tmp_path, runner):
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "at least 16 characters" in lines[0], result.output
     assert not (tmp_path / "r").exists()
+
+
+_MASK_CON = None
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["@", "＠", "﹫", "\u200b", "bob_y", "ａｌｉｃｅ", "x.com/", "twitter.com/",
+             "bsky.app/profile/", ".bsky.social", "did:plc:", "abc123", "/status/1", " ",
+             "é", "-", ".", "mail@example.org", "www.", "ß", "²"]
+        ),
+        max_size=8,
+    ).map("".join)
+)  # fmt: skip
+@settings(max_examples=300, deadline=None)
+def test_account_masking_sql_equals_python(text):
+    """The reports mask in DuckDB (RE2), the dashboard's viewer role in Python (re):
+    both must mask the same traces."""
+    global _MASK_CON
+    if _MASK_CON is None:
+        _MASK_CON = duckdb.connect()
+    sql = mask_accounts_sql("$t")
+    assert _MASK_CON.execute(f"SELECT {sql}", {"t": text}).fetchone()[0] == mask_accounts(text)

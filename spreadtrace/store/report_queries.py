@@ -57,6 +57,9 @@ __all__ = [
     "CSV_SEPARATORS",
     "MIN_SECRET_LENGTH",
     "mask_accounts",
+    "mask_accounts_sql",
+    "pseudonym_sql",
+    "check_secret",
 ]
 
 # The characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
