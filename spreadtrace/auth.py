@@ -53,6 +53,7 @@ __all__ = [
     "remove_user",
     "list_users",
     "verify",
+    "user_role",
     "LoginLimiter",
     "AuditLog",
     "read_audit",
@@ -131,6 +132,12 @@ def list_users(path: str | os.PathLike[str]) -> list[tuple[str, str, str]]:
     """(name, role, updated_at) for every user, by name. Hashes are not returned."""
     users = _load(path)
     return [(n, u.get("role", "?"), u.get("updated_at", "")) for n, u in sorted(users.items())]
+
+
+def user_role(path: str | os.PathLike[str], name: str) -> str | None:
+    """The current role of ``name``, or None if the user is not (or no longer) there."""
+    role = _load(path).get(name, {}).get("role")
+    return role if role in ROLES else None
 
 
 def verify(path: str | os.PathLike[str], name: str, password: str) -> str | None:

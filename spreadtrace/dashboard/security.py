@@ -40,6 +40,7 @@ from spreadtrace.auth import (
     add_user,
     list_users,
     remove_user,
+    user_role,
     verify,
 )
 from spreadtrace.store.report_queries import PseudonymKey, mask_accounts
@@ -329,22 +330,18 @@ def install(server: flask.Flask, security: Security) -> None:
         next_url = _safe_next(flask.request.form.get("next"))
         address = flask.request.remote_addr or "?"
         if not security.limiter.allowed(name, address):
-            security.audit_log and security.audit_log.write(
-                name, None, "login_refused", address=address, reason="rate limit"
-            )
+            _log(security, name, None, "login_refused", address=address, reason="rate limit")
             return _login_page("Too many failed attempts: wait 15 minutes.", next_url, 429)
         found = verify(security.users_file, name, password)
         if found is None:
             security.limiter.failed(name, address)
-            security.audit_log and security.audit_log.write(
-                name, None, "login_failed", address=address
-            )
+            _log(security, name, None, "login_failed", address=address)
             return _login_page("Wrong user name or password.", next_url, 401)
         flask.session.clear()
         flask.session.permanent = True
         flask.session["user"] = name
         flask.session["role"] = found
-        security.audit_log and security.audit_log.write(name, found, "login", address=address)
+        _log(security, name, found, "login", address=address)
         return flask.redirect(next_url)
 
     @server.route("/logout")
@@ -426,6 +423,12 @@ def _users_page(users: list[tuple[str, str, str]], message: str) -> flask.Respon
     return resp
 
 
+def _log(security: Security, name: str | None, role: str | None, action: str, **kw: Any) -> None:
+    """An audit event about a login attempt (before any user is signed in)."""
+    if security.audit_log is not None:
+        security.audit_log.write(name, role, action, **kw)
+
+
 def _same_origin() -> bool:
     """A POST from a page of another site (CSRF) carries a foreign Origin header."""
     origin = flask.request.headers.get("Origin")
@@ -438,13 +441,11 @@ def _session_user(security: Security) -> tuple[str, str] | None:
     name = flask.session.get("user")
     if not name or security.users_file is None:
         return None
-    from spreadtrace.auth import _load  # the role as of now: a removed user is out
-
-    entry = _load(security.users_file).get(name)
-    if entry is None:
+    current_role = user_role(security.users_file, name)  # as of now: a removed user is out
+    if current_role is None:
         flask.session.clear()
         return None
-    return name, str(entry.get("role"))
+    return name, current_role
 
 
 def _basic_user(security: Security) -> tuple[str, str] | None:
