@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from spreadtrace.errors import StorageError
 from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline import cascades as cascades_stage
 from spreadtrace.pipeline import media as media_stage
@@ -171,7 +172,13 @@ def run_build(
     snapshot = None
     if publish:
         t0 = time.perf_counter()
-        snapshot = _publish_snapshot(store)
+        try:
+            snapshot = _publish_snapshot(store)
+        except StorageError as exc:
+            raise type(exc)(
+                f"build {build_id} committed, but the dashboard still shows the previous "
+                f"build: {exc}; the next build or run publishes it"
+            ) from exc
         timings["snapshot"] = time.perf_counter() - t0
     return BuildResult(
         build_id=build_id,

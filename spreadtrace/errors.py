@@ -32,16 +32,20 @@ class StoreBusy(StoreError):
     exit_code = 75  # EX_TEMPFAIL: cron/systemd may simply try again later
 
 
-class CannotWrite(StoreError):
-    """The store's file or folder cannot be written (read-only, or not ours)."""
+class StorageError(SpreadtraceError):
+    """Writing failed for lack of room or an I/O error (disk full, quota, device).
 
-    exit_code = 73  # EX_CANTCREAT
-
-
-class DiskFull(StoreError):
-    """The disk holding the store filled up while writing (the unit was rolled back)."""
+    Nothing half-written stays visible (transactions roll back, files are renamed into
+    place only when complete); free space and run the command again.
+    """
 
     exit_code = 74  # EX_IOERR
+
+
+class ReadOnlyLocation(StorageError):
+    """The store, its folder or an output folder cannot be written (read-only, no permission)."""
+
+    exit_code = 73  # EX_CANTCREAT
 
 
 class PortInUse(SpreadtraceError):

@@ -19,6 +19,18 @@ from the store itself rather than from a to-do list that a crash could corrupt:
 6. optionally move ingested (and already-ingested) files to the archive folder,
    each copied under a temp name, renamed, then removed from incoming.
 
+A file that cannot be read (not a known format, truncated, a reader that gives up on
+it) is moved to the quarantine folder (``INCOMING/quarantine`` unless given) with a
+``<name>.reason.txt`` beside it, logged by name, and the files behind it are ingested
+as usual: one bad file never blocks the queue, and it is not retried every run.
+
+Faults: a full disk or a read-only store stops the job with one log line and the
+documented exit code (74, 73); every unit rolls back, the ``jobs`` row is closed as
+``failed`` (or, when even that write fails, by the next run), and the next run
+finishes the work. The reports are written only after the dashboard snapshot of the
+same build is published (a snapshot a fault prevented is published by the next run
+first), so the dashboard and the reports never disagree about the build.
+
 One log line per event, each with the run id, goes to the ``spreadtrace.jobs``
 logger; the CLI sends it to stderr and, with ``--log FILE``, to a file.
 
@@ -40,10 +52,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spreadtrace.errors import InputError
+from spreadtrace.errors import InputError, StorageError, StoreError
 from spreadtrace.progress import ProgressFn
 from spreadtrace.reports import AlertParams, write_reports
-from spreadtrace.store import Store
+from spreadtrace.store import Store, storage_error
 from spreadtrace.store import jobs as job_sql
 
 __all__ = [
@@ -51,6 +63,9 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_REJECTS",
     "EXIT_BUSY",
+    "EXIT_NO_SPACE",
+    "EXIT_READ_ONLY",
+    "QUARANTINE",
     "JobResult",
     "run_job",
     "scan_incoming",
@@ -61,6 +76,11 @@ EXIT_OK = 0  # everything ingested, built and reported
 EXIT_FAILED = 1  # a file could not be read, or the build or report failed
 EXIT_REJECTS = 65  # all done, but some rows were rejected (see the rejects table)
 EXIT_BUSY = 75  # another job holds the store (EX_TEMPFAIL: try again later)
+EXIT_NO_SPACE = StorageError.exit_code  # 74: disk full or an I/O error (EX_IOERR)
+EXIT_READ_ONLY = 73  # the store or an output folder cannot be written (EX_CANTCREAT)
+
+QUARANTINE = "quarantine"
+"""Default quarantine folder name, inside the incoming folder (a folder: never scanned)."""
 
 # Names a writer uses while a file is incomplete, and hidden files: never picked up.
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", ".lock")
@@ -79,8 +99,10 @@ class JobResult:
     files_skipped: list[str] = field(default_factory=list)  # already ingested
     files_waiting: list[str] = field(default_factory=list)  # still being written
     files_failed: dict[str, str] = field(default_factory=dict)  # path -> reason
+    files_quarantined: dict[str, str] = field(default_factory=dict)  # new path -> reason
     rows_inserted: int = 0
     rows_rejected: int = 0
+    rows_expired: int = 0  # posts dropped by the retention window
     build_id: int | None = None
     report_dir: str | None = None
     message: str | None = None
@@ -174,56 +196,87 @@ def run_job(
     alerts: AlertParams | None = None,
     job_id: str | None = None,
     format: str | None = None,
+    quarantine: str | os.PathLike[str] | None = None,
+    retain_days: float | None = None,
+    now: datetime | None = None,
 ) -> JobResult:
     """Run one scheduled job on the store at ``db``; see the module docstring.
 
     Raises :class:`~spreadtrace.errors.StoreBusy` when another job holds the store
-    (after waiting ``wait`` seconds). Every other failure is caught, logged, recorded
-    in the ``jobs`` row and returned as ``status="failed"``.
+    (after waiting ``wait`` seconds), and :class:`~spreadtrace.errors.StorageError`
+    when the store cannot even be opened for writing (read-only, disk full). Every
+    other failure is caught, logged, recorded in the ``jobs`` row and returned as
+    ``status="failed"`` (with exit code 74 or 73 for a full disk or a read-only
+    location). With ``retain_days``, posts created more than that many days before
+    ``now`` (default: the wall clock) are deleted after the ingest, in one statement,
+    and the build that follows is a full one.
     """
     job_id = job_id or new_job_id()
     jlog = _JobLog(log, {"run_id": job_id})
     incoming, reports = Path(incoming), Path(reports)
     archive = Path(archive) if archive is not None else None
+    quarantine = Path(quarantine) if quarantine is not None else incoming / QUARANTINE
     with Store.open(db, wait=wait) as store:  # the job lock, held to the end
         stale = job_sql.start_job(store, job_id, "run")
         jlog.info("start db=%s incoming=%s reports=%s", db, incoming, reports)
         if stale:
             jlog.warning("closed %d job(s) left 'running' by a process that died", stale)
         result = JobResult(job_id=job_id, status="ok", exit_code=EXIT_OK)
+        fault: StorageError | None = None
         try:
-            _ingest_new(store, incoming, archive, settle, format, job_id, jlog, result)
+            _finish_erasures(store, jlog)
+            _ingest_new(store, incoming, archive, quarantine, settle, format, job_id, jlog, result)
+            if retain_days is not None:
+                _retain(store, retain_days, now, jlog, result)
             _build_and_report(store, reports, pseudonymize, alerts, jlog, result)
         except Exception as exc:  # recorded and returned: a scheduled job must say why
-            result.message = f"{type(exc).__name__}: {exc}"
+            fault = storage_error(exc, "writing failed")
+            result.message = (
+                " ".join(str(fault).split()) if fault else f"{type(exc).__name__}: {exc}"
+            )
             jlog.error("failed: %s", result.message)
             result.status = "failed"
-        if result.status != "failed" and result.files_failed:
+        if result.status != "failed" and (result.files_failed or result.files_quarantined):
             result.status = "failed"
-            result.message = f"{len(result.files_failed)} file(s) could not be read"
+            result.message = (
+                f"{len(result.files_failed) + len(result.files_quarantined)} file(s) could "
+                f"not be read ({len(result.files_quarantined)} moved to {quarantine})"
+            )
         elif result.status == "ok" and result.rows_rejected:
             result.status = "rejects"
             result.message = f"{result.rows_rejected} row(s) rejected; see the rejects table"
         result.exit_code = {"ok": EXIT_OK, "rejects": EXIT_REJECTS}.get(result.status, EXIT_FAILED)
-        job_sql.finish_job(
-            store,
-            job_id,
-            status=result.status,
-            files_ingested=len(result.files_ingested),
-            files_skipped=len(result.files_skipped),
-            rows_rejected=result.rows_rejected,
-            build_id=result.build_id,
-            report_dir=result.report_dir,
-            message=result.message,
-        )
+        if fault is not None:
+            result.exit_code = fault.exit_code
+        try:
+            job_sql.finish_job(
+                store,
+                job_id,
+                status=result.status,
+                files_ingested=len(result.files_ingested),
+                files_skipped=len(result.files_skipped),
+                rows_rejected=result.rows_rejected,
+                build_id=result.build_id,
+                report_dir=result.report_dir,
+                message=result.message,
+            )
+        except (StoreError, StorageError) as exc:
+            # The store cannot take even this write (disk full): the row stays
+            # 'running' until the next job, which closes it as failed.
+            jlog.error("could not record the job's end (the next run closes it): %s", exc)
+            if result.exit_code == EXIT_OK or result.exit_code == EXIT_REJECTS:
+                result.exit_code = getattr(exc, "exit_code", EXIT_FAILED)
+                result.status = "failed"
     jlog.info(
-        "done status=%s exit=%d ingested=%d skipped=%d waiting=%d failed=%d rejected=%d",
+        "done status=%s exit=%d ingested=%d skipped=%d waiting=%d failed=%d quarantined=%d "
+        "rejected=%d",
         result.status,
         result.exit_code,
         len(result.files_ingested),
         len(result.files_skipped),
         len(result.files_waiting),
         len(result.files_failed),
+        len(result.files_quarantined),
         result.rows_rejected,
     )
     return result
@@ -233,6 +286,7 @@ def _ingest_new(
     store: Store,
     incoming: Path,
     archive: Path | None,
+    quarantine: Path,
     settle: float,
     format: str | None,
     job_id: str,
@@ -262,9 +316,17 @@ def _ingest_new(
         else:
             try:
                 r = ingest_file(store, path, format=format, job_id=job_id, progress=pause)
-            except InputError as exc:
-                jlog.error("unreadable %s: %s", path.name, exc)
-                result.files_failed[str(path)] = str(exc)
+            except Exception as exc:  # noqa: BLE001 -- a reader giving up is the file's fault
+                fault = storage_error(exc, f"ingesting {path.name}")
+                if fault is not None and (
+                    not isinstance(exc, InputError) or fault.exit_code == EXIT_NO_SPACE
+                ):
+                    raise fault from exc  # the store's or the disk's fault, not the file's
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                if not isinstance(exc, InputError):
+                    reason = f"{type(exc).__name__}: {reason}"
+                jlog.error("unreadable %s: %s", path.name, reason)
+                _quarantine_file(path, quarantine, reason, digest, jlog, result)
                 continue
             done.add(digest)
             result.files_ingested.append(str(path))
@@ -282,6 +344,26 @@ def _ingest_new(
         if archive is not None:
             target = _archive(path, archive, digest)
             jlog.info("archive %s -> %s", path.name, target)
+
+
+def _quarantine_file(
+    path: Path, quarantine: Path, reason: str, digest: str, jlog: _JobLog, result: JobResult
+) -> None:
+    """Move an unreadable file aside, with its reason, so it blocks nothing behind it."""
+    try:
+        target = _archive(path, quarantine, digest)
+        tmp = target.with_name(f".{target.name}.reason.tmp")
+        tmp.write_text(
+            f"{datetime.now(UTC).isoformat(timespec='seconds')} {path.name}: {reason}\n",
+            encoding="utf-8",
+        )
+        os.replace(tmp, target.with_name(target.name + ".reason.txt"))
+    except OSError as exc:  # cannot move it: it stays, and is reported as failed
+        jlog.error("cannot quarantine %s: %s", path.name, exc)
+        result.files_failed[str(path)] = reason
+        return
+    jlog.warning("quarantine %s -> %s: %s", path.name, target, reason)
+    result.files_quarantined[str(target)] = reason
 
 
 def _archive(path: Path, archive: Path, digest: str) -> Path:
@@ -328,9 +410,10 @@ def _build_and_report(
     from spreadtrace.build import run_build
 
     built = False
-    if result.files_ingested or job_sql.needs_build(store):
-        jlog.info("build: incremental")
-        b = run_build(store, progress=_pause_hook("build", jlog))
+    if result.files_ingested or result.rows_expired or job_sql.needs_build(store):
+        full = result.rows_expired > 0  # deleted posts: every derived table may change
+        jlog.info("build: %s", "full (posts expired)" if full else "incremental")
+        b = run_build(store, full=full, progress=_pause_hook("build", jlog))
         built = True
         result.build_id = b.build_id
         jlog.info(
@@ -342,6 +425,7 @@ def _build_and_report(
         )
     else:
         result.build_id = job_sql.latest_build_id(store)
+    _ensure_snapshot(store, result.build_id, jlog)
     if built or _reports_stale(reports, result.build_id, pseudonymize):
         r = write_reports(
             store,
@@ -355,6 +439,53 @@ def _build_and_report(
         jlog.info("report %s: %s", r.run_dir, rows)
     else:
         jlog.info("report: up to date (build %s)", result.build_id)
+
+
+def _finish_erasures(store: Store, jlog: _JobLog) -> None:
+    """Finish an erasure a killed ``forget`` left half done (rebuild, compact, publish)."""
+    from spreadtrace.store.erasure import pending_erasures
+
+    if not pending_erasures(store):
+        return
+    from spreadtrace.privacy import finish_erasures
+
+    build_id, _path, _removed = finish_erasures(store)
+    jlog.warning("finished an erasure a process that died had left: full build %d", build_id)
+
+
+def _retain(
+    store: Store, days: float, now: datetime | None, jlog: _JobLog, result: JobResult
+) -> None:
+    """Drop posts older than the retention window (set-wise, one statement)."""
+    from datetime import timedelta
+
+    from spreadtrace.store.erasure import drop_posts_before
+
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    result.rows_expired = drop_posts_before(store, cutoff)
+    if result.rows_expired:
+        jlog.info(
+            "retain %g days: dropped %d post(s) created before %s",
+            days,
+            result.rows_expired,
+            cutoff.isoformat(timespec="seconds"),
+        )
+
+
+def _ensure_snapshot(store: Store, build_id: int | None, jlog: _JobLog) -> None:
+    """Publish the dashboard snapshot of ``build_id`` if a fault left it unpublished,
+    before any report of that build is written (reports never run ahead of the
+    dashboard)."""
+    import importlib.util
+
+    if build_id is None or importlib.util.find_spec("spreadtrace.store.snapshot") is None:
+        return
+    from spreadtrace.store import snapshot
+
+    if store.path == ":memory:" or snapshot.latest_build_id(store.path) == build_id:
+        return
+    path = snapshot.publish(store)
+    jlog.info("snapshot %s: published for build %d (a fault had left it out)", path, build_id)
 
 
 def _reports_stale(reports: Path, build_id: int | None, pseudonymize: str | None) -> bool:

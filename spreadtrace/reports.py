@@ -11,9 +11,12 @@ other scripts while a scheduled job may be writing the next ones. So:
   (``renameat2(RENAME_EXCHANGE)`` on Linux, else two renames). A reader sees the old
   report or the new one, never a truncated file, whatever happens to the writer;
 - untrusted text is neutralised against spreadsheet formula injection by
-  :func:`safe_cell` (and its SQL twin for the files);
-- ``pseudonymize=SECRET`` replaces account ids and handles by HMAC-SHA256 keyed
-  pseudonyms (stable for the same secret, unlinkable without it) in every file.
+  :func:`safe_cell` (and its SQL twin for the files), after any separator a
+  spreadsheet may split on, and every text cell is quoted;
+- ``pseudonymize=SECRET`` replaces account ids, handles, post, cascade and narrative
+  ids by HMAC-SHA256 keyed pseudonyms (stable for the same secret, unlinkable without
+  it) in every file, and masks every account trace in free text;
+- the manifest names the store by its file name only, never an absolute path.
 
 >>> safe_cell("=1+2")
 "'=1+2"
@@ -30,6 +33,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -38,9 +42,11 @@ from typing import Any
 
 from spreadtrace import __version__
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store
+from spreadtrace.store import Store, storage_errors
 from spreadtrace.store.report_queries import (
-    FORMULA_PREFIXES,
+    CSV_SEPARATORS,
+    FORMULA_RE,
+    LEADING_CONTROL_RE,
     REPORTS,
     PseudonymKey,
     export_csv,
@@ -53,6 +59,7 @@ __all__ = [
     "ReportResult",
     "REPORT_FILES",
     "safe_cell",
+    "csv_row",
     "write_reports",
     "parse_window",
 ]
@@ -67,24 +74,48 @@ _LATEST_OLD = ".latest-old"
 def safe_cell(value: object) -> str:
     """One cell as text that no spreadsheet will run as a formula.
 
-    A string starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
-    leading single quote (the OWASP "CSV injection" rule): Excel, LibreOffice and
-    Google Sheets then show the text instead of evaluating it. Numbers are numbers,
+    A formula sign (``=``, ``+``, ``-``, ``@``, or their full-width and small forms
+    ``＝ ＋ － ＠``, or the minus sign) at the start of the cell, or right after any
+    separator a spreadsheet may split a line on (``,`` ``;`` tab ``|``: the locale
+    decides which), even behind spaces, NBSP, invisible characters or quote marks,
+    gets a single quote inserted before it; so does a leading tab or carriage return
+    (the OWASP "CSV injection" rule, extended to every locale). Excel, LibreOffice
+    and Google Sheets then show text instead of evaluating it. Numbers are numbers,
     not formulas, so ``-1.5`` stays ``-1.5``; None becomes the empty cell. The report
-    files apply the same rule in SQL (``safe_cell_sql``); the dashboard's CSV
-    downloads call this function.
+    files apply the same rule in SQL (``safe_cell_sql``, tested equal); the
+    dashboard's CSV downloads call this function.
 
-    >>> [safe_cell(v) for v in ["+1", "@SUM(A1)", "\\tx", "a=b", 3]]
-    ["'+1", "'@SUM(A1)", "'\\tx", 'a=b', '3']
+    >>> [safe_cell(v) for v in ["+1", "@SUM(A1)", "\\tx", "a=b", 3, "\\xa0＝1", "x;=cmd"]]
+    ["'+1", "'@SUM(A1)", "'\\tx", 'a=b', '3', "'\\xa0＝1", "x;'=cmd"]
     """
     if value is None:
         return ""
     if isinstance(value, bool | int | float):
         return str(value)
     text = value if isinstance(value, str) else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+    text = _FORMULA.sub(r"\1'\2", text)
+    return _LEADING_CONTROL.sub(r"'\1", text)
+
+
+_FORMULA = re.compile(FORMULA_RE)
+_LEADING_CONTROL = re.compile(LEADING_CONTROL_RE)
+_NEEDS_QUOTES = re.compile(f'[{re.escape(CSV_SEPARATORS)}"\r\n]')
+
+
+def csv_row(values: list[object]) -> str:
+    """One CSV line: every cell neutralised by :func:`safe_cell`, and quoted when it
+    holds a separator of any locale (``,`` ``;`` tab ``|``), a quote or a newline.
+
+    >>> print(csv_row(["a;b", "=1", 2]), end="")
+    "a;b",'=1,2
+    """
+    cells = []
+    for value in values:
+        cell = safe_cell(value)
+        if _NEEDS_QUOTES.search(cell):
+            cell = '"' + cell.replace('"', '""') + '"'
+        cells.append(cell)
+    return ",".join(cells) + "\n"
 
 
 @dataclass(frozen=True)
@@ -164,9 +195,22 @@ def write_reports(
     file, ``out_dir/.lock``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     alerts = alerts or AlertParams()
     key = PseudonymKey.from_secret(pseudonymize) if pseudonymize is not None else None
+    # A full disk or a read-only folder: one line (StorageError). Only hidden staging
+    # names were written; the next writer removes them, and latest/ is unchanged.
+    with storage_errors(f"cannot write the reports in {out}"):
+        return _write_reports(store, out, key, alerts, progress)
+
+
+def _write_reports(
+    store: Store,
+    out: Path,
+    key: PseudonymKey | None,
+    alerts: AlertParams,
+    progress: ProgressFn | None,
+) -> ReportResult:
+    out.mkdir(parents=True, exist_ok=True)
     with _dir_lock(out):
         _clean_leftovers(out)
         now = datetime.now(UTC)
@@ -229,7 +273,9 @@ def _manifest(
         }
     return {
         "spreadtrace_version": __version__,
-        "store": str(Path(store.path).resolve()) if store.path != ":memory:" else store.path,
+        # the file name only: an absolute path tells readers of a shared report where
+        # and under which user the store lives
+        "store": Path(store.path).name,
         "schema_version": store.schema_version(),
         "created_at": _iso(now),
         "report": stamp,
@@ -237,8 +283,8 @@ def _manifest(
         "model_versions": model_versions(store),
         "alerts": asdict(alerts) | {"window": alerts.window_label, "at": _iso(alerts.at)},
         "pseudonymized": key is not None,
-        # A public fingerprint of the secret: reports with the same key_id have
-        # comparable pseudonyms. The secret itself is never written anywhere.
+        # A public fingerprint of the scrypt-stretched key: reports with the same key_id
+        # have comparable pseudonyms. The secret itself is never written anywhere.
         "pseudonym_key_id": key.key_id if key is not None else None,
         "files": files,
     }

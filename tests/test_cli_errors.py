@@ -71,7 +71,7 @@ def test_disk_full_on_a_real_small_disk(runner, tmp_path):
     with _tmpfs(tmp_path / "small", "size=1m") as folder:
         db = folder / "s.duckdb"
         result = runner.invoke(main, ["--db", str(db), "ingest", str(SAMPLE)])
-        _one_error_line(result, 74, "disk full while writing", "free space")
+        _one_error_line(result, 74, "disk full", "free space")
 
 
 def test_disk_full_injected_at_the_store_boundary(runner, tmp_path, monkeypatch):
@@ -85,7 +85,7 @@ def test_disk_full_injected_at_the_store_boundary(runner, tmp_path, monkeypatch)
     db = tmp_path / "s.duckdb"
     monkeypatch.setattr(store_ingest, "write_run", full)
     result = runner.invoke(main, ["--db", str(db), "ingest", str(POSTS)])
-    _one_error_line(result, 74, "disk full while writing", str(db))
+    _one_error_line(result, 74, "disk full", str(db))
     monkeypatch.undo()
     with Store.open(db, read_only=True) as store:  # the file was rolled back whole
         assert store.con.execute("SELECT count(*) FROM posts").fetchone() == (0,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -50,13 +51,16 @@ def serving(
         env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
+    tls = "--certfile" in extra
+    probe = base.replace("http://", "https://") if tls else base
+    context = ssl._create_unverified_context() if tls else None  # noqa: S323 -- a probe
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"serve exited {proc.returncode}: {proc.stdout.read()}")
             try:
-                urllib.request.urlopen(base + "/_dash-layout", timeout=2)  # noqa: S310
+                urllib.request.urlopen(probe + "/_dash-layout", timeout=2, context=context)  # noqa: S310
                 break
             except urllib.error.HTTPError:
                 break  # up, but behind auth

@@ -94,3 +94,32 @@ def test_cli_export_graph(runner, built, db_path, tmp_path):
     )
     assert missing.exit_code == 2
     assert "no cascade nope" in missing.output
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_control_characters_in_ids_still_give_a_file_every_parser_reads(db_path, tmp_path, fmt):
+    """Account and post ids with characters XML forbids (NUL, ESC, U+FFFE, a lone
+    surrogate) are escaped as text; the file parses with the standard library's XML
+    parser and networkx, and distinct ids stay distinct."""
+    import xml.etree.ElementTree as ET
+
+    hostile = [
+        ("O\x01", "al\x00ice", 0, None, "original"),
+        ("R\x1b", "bo\ufffeb", 1, "O\x01", "repost"),
+        ("R\x02", "ca\x7frol\x0b", 2, "O\x01", "repost"),
+    ]
+    with Store.open(db_path) as store:
+        insert_posts(store, hostile)
+        run_build(store, publish=False)
+        G = load_cascade(store, "O\x01")
+    path = tmp_path / f"c.{fmt}"
+    write_cascade(G, path, fmt)
+    ET.parse(path)  # raises on any forbidden character
+    H = nx.read_graphml(path) if fmt == "graphml" else nx.read_gexf(path)
+    assert set(H.nodes) == {"O\\x01", "R\\x1b", "R\\x02"}
+    assert H.number_of_edges() == 2
+    assert {d["account"] for _, d in H.nodes(data=True)} == {
+        "al\\x00ice",
+        "bo\\ufffeb",
+        "ca\x7frol\\x0b",
+    }

@@ -192,7 +192,7 @@ def test_a_file_already_ingested_is_skipped_and_nothing_is_rewritten(runner, dir
     counts = store_counts(dirs["db"])
     assert counts["posts"] == 40 and counts["runs_per_hash"] == 1
     # a different secret makes the reports on disk stale: they are rewritten
-    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--pseudonymize", "k")
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--pseudonymize", "k" * 16)
     assert result.exit_code == EXIT_OK
     assert len(os.listdir(dirs["reports"])) == len(first) + 1
     assert "acct_" in (dirs["reports"] / "latest" / "cascades.csv").read_text()
@@ -250,18 +250,54 @@ def test_a_file_of_only_rejects_exits_with_the_rejects_code(runner, dirs):
     assert all(reasons)
 
 
-def test_an_unreadable_file_fails_the_job_but_not_the_others(runner, dirs):
-    (dirs["inbox"] / "broken.csv.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+def test_an_unreadable_file_is_quarantined_and_blocks_nothing(runner, dirs):
+    """The broken file arrives first; the good ones behind it are ingested anyway, the
+    broken one moves to INCOMING/quarantine with its reason, named in the log; the
+    next run does not trip over it again."""
+    broken = dirs["inbox"] / "broken.csv.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    os.utime(broken, (1, 1))  # oldest: first in the queue
     write_posts(dirs["inbox"] / "good.csv", make_posts(20, seed=5))
+    write_posts(dirs["inbox"] / "good2.csv", make_posts(20, seed=55, prefix="q"))
     result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--archive",
                      str(dirs["archive"]))  # fmt: skip
     assert result.exit_code == EXIT_FAILED, result.output
     assert "unreadable broken.csv.gz" in result.output
-    assert os.listdir(dirs["archive"]) == ["good.csv"]
-    assert os.listdir(dirs["inbox"]) == ["broken.csv.gz"]  # left for a human to look at
+    assert "quarantine broken.csv.gz" in result.output
+    assert sorted(os.listdir(dirs["archive"])) == ["good.csv", "good2.csv"]
+    assert os.listdir(dirs["inbox"]) == ["quarantine"]
+    quarantine = dirs["inbox"] / "quarantine"
+    assert sorted(os.listdir(quarantine)) == ["broken.csv.gz", "broken.csv.gz.reason.txt"]
+    reason = (quarantine / "broken.csv.gz.reason.txt").read_text()
+    assert "broken.csv.gz" in reason and "gzip" in reason.lower()
     counts = store_counts(dirs["db"])
-    assert counts["posts"] == 20 and counts["jobs"] == [("failed", 1)]
+    assert counts["posts"] == 40 and counts["jobs"] == [("failed", 1)]
     assert (dirs["reports"] / "latest" / "cascades.csv").exists()
+    # the next run is clean: nothing left to trip over
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"])
+    assert result.exit_code == EXIT_OK, result.output
+
+
+def test_a_reader_crash_is_quarantined_not_a_failed_job(runner, dirs, monkeypatch):
+    """A reader that dies with an unexpected error (say, RecursionError on a deeply
+    nested line) costs that file only."""
+    import spreadtrace.ingest as ingest_pkg
+
+    real = ingest_pkg.ingest_file
+
+    def flaky(store, path, **kw):
+        if Path(path).name == "deep.csv":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(store, path, **kw)
+
+    monkeypatch.setattr(ingest_pkg, "ingest_file", flaky)
+    write_posts(dirs["inbox"] / "deep.csv", make_posts(5, seed=8, prefix="d"))
+    write_posts(dirs["inbox"] / "fine.csv", make_posts(5, seed=9, prefix="f"))
+    result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"])
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert "quarantine deep.csv" in result.output and "RecursionError" in result.output
+    assert store_counts(dirs["db"])["posts"] == 5
+    assert (dirs["inbox"] / "quarantine" / "deep.csv").exists()
 
 
 def test_second_job_is_refused_with_the_busy_code_or_waits(runner, dirs):
@@ -441,7 +477,7 @@ def test_pseudonymized_run_names_no_account(tmp_path):
     arrivals = _sample_files(tmp_path / "inbox")
     result = run_job(
         tmp_path / "s.duckdb", tmp_path / "inbox", tmp_path / "reports", settle=0,
-        pseudonymize="team-secret",
+        pseudonymize="team-secret-of-the-desk",
     )  # fmt: skip
     assert result.exit_code in (EXIT_OK, EXIT_REJECTS), result
     with gzip.open(SAMPLE / "accounts.csv.gz", "rt", errors="replace") as fh:
@@ -456,7 +492,7 @@ def test_pseudonymized_run_names_no_account(tmp_path):
     tokens = set(re.findall(r"[A-Za-z0-9_.]+", text.lower()))
     assert not tokens & ids, sorted(tokens & ids)[:5]
     assert not tokens & handles, sorted(tokens & handles)[:5]
-    assert "team-secret" not in text
+    assert "team-secret-of-the-desk" not in text
     # the pseudonyms are there instead, and joinable across files
     cascades = (latest / "cascades.csv").read_text()
     accounts_csv = (latest / "accounts.csv").read_text()

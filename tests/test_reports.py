@@ -24,6 +24,7 @@ from spreadtrace.reports import AlertParams, parse_window, safe_cell, write_repo
 from spreadtrace.store.report_queries import REPORTS, SAFE_CELL_MACRO, PseudonymKey
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SECRET = "s3cret-of-the-desk"  # 18 characters: long enough
 
 # Untrusted strings planted in texts and handles: each must come out neutralised.
 EVIL = ['=HYPERLINK("http://x.example","x")', "+1", "-1", "@SUM(A1:A9)", "\tTAB", "\rCR"]
@@ -298,8 +299,74 @@ def test_safe_cell_leaves_numbers_and_harmless_text_alone():
     assert safe_cell(-3) == "-3"
     assert safe_cell(0.25) == "0.25"
     assert safe_cell("a-b") == "a-b"
-    assert safe_cell(" =1") == " =1"  # not at the start
+    assert safe_cell("x = 1 + 2") == "x = 1 + 2"  # signs inside text, after no separator
     assert safe_cell(None) == ""
+
+
+# Each case hides a formula from the old "first character" rule: behind a separator of
+# some locale, behind whitespace or NBSP or a zero-width space, or in a full-width form.
+HIDDEN = [
+    "x;=cmd|' /C calc'!A0",
+    "a,+1",
+    "a\t@SUM(A1)",
+    "a|-2+3",
+    " =1",
+    "\xa0=1",
+    "\u200b=1",
+    "\u3000＝1",
+    "＋1",
+    "－1",
+    "＠SUM(A1)",
+    'x; "=1"',
+    "\u2212 1",
+]
+
+
+def _starts_formula(cell: str) -> bool:
+    """What a spreadsheet would run: a formula sign after skippable characters."""
+    stripped = cell.lstrip(' \xa0\u200b\u3000\ufeff"\t\r\n')
+    if not stripped or stripped[0] not in "=+-@＝＋－＠﹢﹣﹦﹫−":
+        return False
+    try:
+        float(stripped)
+        return False  # a number, not a formula
+    except ValueError:
+        return True
+
+
+@pytest.mark.parametrize("value", HIDDEN)
+def test_formula_hidden_behind_separator_space_or_fullwidth_is_neutralised(value):
+    out = safe_cell(value)
+    for sep in (",", ";", "\t", "|"):
+        assert not any(_starts_formula(part) for part in out.split(sep)), (value, sep, out)
+    assert _CON.execute("SELECT safe_cell_sql(?)", [value]).fetchone()[0] == out
+
+
+@given(st.text(alphabet=',;\t| \xa0\u200b"=+-@＝＋－＠ab1', max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_no_split_of_a_neutralised_cell_starts_a_formula(text):
+    out = safe_cell(text)
+    assert _CON.execute("SELECT safe_cell_sql(?)", [text]).fetchone()[0] == out
+    for sep in (",", ";", "\t", "|"):
+        assert not any(_starts_formula(part) for part in out.split(sep)), (text, sep, out)
+
+
+def test_every_text_cell_holding_a_separator_is_quoted(file_store, tmp_path):
+    fill_world(file_store.con)
+    file_store.con.execute(
+        "UPDATE posts SET text = ? WHERE post_id = 'p1'", ["x;=cmd|' /C calc'!A0"]
+    )
+    result = write_reports(file_store, tmp_path / "out")
+    raw = (result.run_dir / "cascades.csv").read_text()
+    assert "\"x;'=cmd|' /C calc'!A0\"" in raw
+    # parsed with ',' and with ';' as the separator (English and German Excel):
+    # no cell starts a formula
+    for name in reports.REPORT_FILES:
+        for delimiter in (",", ";"):
+            with open(result.run_dir / name, newline="", encoding="utf-8") as fh:
+                for row in csv.reader(fh, delimiter=delimiter):
+                    bad = [c for c in row if _starts_formula(c)]
+                    assert bad == [], (name, delimiter, bad)
 
 
 # --- pseudonymisation -------------------------------------------------------------------
@@ -307,19 +374,23 @@ def test_safe_cell_leaves_numbers_and_harmless_text_alone():
 
 def test_pseudonymize_hides_every_id_and_handle_and_keeps_joins(file_store, tmp_path):
     world = fill_world(file_store.con)
-    result = write_reports(file_store, tmp_path / "out", pseudonymize="s3cret")
+    result = write_reports(file_store, tmp_path / "out", pseudonymize=SECRET)
     text = "\n".join((result.run_dir / name).read_text() for name in reports.REPORT_FILES)
     text += (result.run_dir / "manifest.json").read_text()
     for raw in world["ids"] + [h.lstrip("=@-") for h in world["handles"]]:
         assert raw not in text, raw
-    assert "s3cret" not in text
-    key = PseudonymKey.from_secret("s3cret")
+    assert SECRET not in text
+    key = PseudonymKey.from_secret(SECRET)
     accounts = {r["account_id"]: r for r in read_csv(result.run_dir / "accounts.csv")}
     # SQL HMAC == Python's hmac module
     for account_id in world["ids"]:
+        stretched = hashlib.scrypt(
+            SECRET.encode(), salt=b"spreadtrace-pseudonym-key-v2", n=2**15, r=8, p=1,
+            maxmem=1 << 26, dklen=32,
+        )  # fmt: skip
         expected = (
             "acct_"
-            + hmac.new(b"s3cret", f"account:{account_id}".encode(), hashlib.sha256).hexdigest()[:16]
+            + hmac.new(stretched, f"account:{account_id}".encode(), hashlib.sha256).hexdigest()[:16]
         )
         assert expected in accounts
     assert accounts[key.account("acct-1")]["handle"] == key.handle("=cmd")
@@ -346,9 +417,9 @@ def test_pseudonymize_hides_every_id_and_handle_and_keeps_joins(file_store, tmp_
 
 def test_pseudonyms_stable_per_secret_and_differ_across_secrets(file_store, tmp_path):
     fill_world(file_store.con)
-    a1 = write_reports(file_store, tmp_path / "a", pseudonymize="one")
-    a2 = write_reports(file_store, tmp_path / "a", pseudonymize="one")
-    b = write_reports(file_store, tmp_path / "b", pseudonymize="two")
+    a1 = write_reports(file_store, tmp_path / "a", pseudonymize="one" * 6)
+    a2 = write_reports(file_store, tmp_path / "a", pseudonymize="one" * 6)
+    b = write_reports(file_store, tmp_path / "b", pseudonymize="two" * 6)
     for name in reports.REPORT_FILES:
         assert (a1.run_dir / name).read_bytes() == (a2.run_dir / name).read_bytes()
     ids_a = {r["account_id"] for r in read_csv(a1.run_dir / "accounts.csv")}
@@ -356,9 +427,26 @@ def test_pseudonyms_stable_per_secret_and_differ_across_secrets(file_store, tmp_
     assert len(ids_a) == len(ids_b) == 4 and not ids_a & ids_b
 
 
-def test_empty_secret_is_refused(file_store, tmp_path):
+def test_empty_or_short_secret_is_refused(file_store, tmp_path):
     with pytest.raises(ValueError, match="secret"):
         write_reports(file_store, tmp_path / "out", pseudonymize="")
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        write_reports(file_store, tmp_path / "out", pseudonymize="s3cret")
+
+
+def test_key_fingerprint_is_stretched_and_manifest_has_no_absolute_path(file_store, tmp_path):
+    """The manifest's key id is not HMAC(secret) (a guess per hash) but derived from
+    scrypt(secret): checking one guess costs a 32 MiB scrypt; and the store is named
+    by its file name only."""
+    fill_world(file_store.con)
+    result = write_reports(file_store, tmp_path / "out", pseudonymize=SECRET)
+    manifest_text = (result.run_dir / "manifest.json").read_text()
+    manifest = json.loads(manifest_text)
+    fast = hmac.new(SECRET.encode(), b"spreadtrace-key-id", hashlib.sha256).hexdigest()
+    assert fast[:12] not in manifest_text
+    assert manifest["pseudonym_key_id"].startswith("scrypt:")
+    assert manifest["store"] == Path(file_store.path).name
+    assert str(tmp_path) not in manifest_text and "/" not in manifest["store"]
 
 
 # --- alerts --------------------------------------------------------------------------

@@ -19,9 +19,11 @@ from spreadtrace.store import DEFAULT_DB
 # command runs (or help lists it), so `spreadtrace ingest` from cron does not pay for
 # importing the graph and dashboard stacks: start-up is part of every scheduled job.
 COMMANDS: dict[str, str] = {
+    "audit": "audit",
     "build": "build",
     "demo": "demo",
     "export-graph": "export_graph",
+    "forget": "forget",
     "ingest": "ingest",
     "init": "init",
     "media": "media",
@@ -30,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "run": "run",
     "serve": "serve",
     "synth": "synth",
+    "users": "users",
 }
 
 

@@ -19,8 +19,10 @@ from spreadtrace.cli._common import (
     progress_bar,
     quiet_option,
 )
+from spreadtrace.errors import SpreadtraceError
 from spreadtrace.reports import AlertParams, parse_window, write_reports
 from spreadtrace.store import Store
+from spreadtrace.store.report_queries import MIN_SECRET_LENGTH, check_secret
 
 
 def _window(ctx: click.Context, param: click.Parameter, value: str) -> float:
@@ -39,9 +41,23 @@ def alert_params(window: float, ratio: float, floor: int, at: datetime | None) -
     return AlertParams(window_s=window, ratio=ratio, floor=floor, at=at)
 
 
+class BadSecret(SpreadtraceError):
+    """A pseudonymisation secret that is empty or too short to resist guessing."""
+
+    exit_code = 2
+
+
 def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not value:
-        raise click.BadParameter("the pseudonymisation secret must not be empty")
+    return value
+
+
+def checked_secret(value: str | None) -> str | None:
+    """``value`` if it is a usable secret (or None); else :class:`BadSecret` (one line)."""
+    if value is not None:
+        try:
+            check_secret(value)
+        except ValueError as exc:
+            raise BadSecret(str(exc)) from None
     return value
 
 
@@ -53,8 +69,10 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             metavar="SECRET",
             envvar="SPREADTRACE_PSEUDONYMIZE",
             callback=_secret,
-            help="Replace account ids and handles by keyed HMAC-SHA256 pseudonyms (same "
-            "secret, same pseudonyms). Also the SPREADTRACE_PSEUDONYMIZE environment "
+            help="Replace account ids, handles and post, cascade and narrative ids by keyed "
+            "HMAC-SHA256 pseudonyms and mask account traces in text (same secret, same "
+            f"pseudonyms; at least {MIN_SECRET_LENGTH} characters). Also the "
+            "SPREADTRACE_PSEUDONYMIZE environment "
             "variable, which keeps the secret out of `ps` and crontabs.",
         ),
         click.option(
@@ -126,8 +144,9 @@ def report(
     \b
     Example:
         spreadtrace --db work.duckdb report --out reports
-        SPREADTRACE_PSEUDONYMIZE=s3cret spreadtrace report --out shared/ --alert-window 30m
+        SPREADTRACE_PSEUDONYMIZE="$(cat secret)" spreadtrace report --out shared/ --alert-window 30m
     """
+    pseudonymize = checked_secret(pseudonymize)
     alerts = alert_params(alert_window, alert_ratio, alert_floor, alert_at)
     with Store.open(settings.db, read_only=True) as store, progress_bar(not quiet) as progress:
         result = write_reports(

@@ -18,8 +18,8 @@ from spreadtrace.cli._common import (
     print_json,
     wait_option,
 )
-from spreadtrace.cli.report import alert_params, report_options
-from spreadtrace.errors import StoreBusy
+from spreadtrace.cli.report import alert_params, checked_secret, report_options
+from spreadtrace.errors import StorageError, StoreBusy
 from spreadtrace.jobs import log as job_log
 from spreadtrace.jobs import new_job_id, run_job
 
@@ -73,6 +73,20 @@ def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:
 @click.option(
     "--log", "log_file", type=click.Path(dir_okay=False), help="Also append the log here."
 )
+@click.option(
+    "--quarantine",
+    type=click.Path(file_okay=False),
+    help="Move files that cannot be read here, each with a <name>.reason.txt "
+    "(default: INCOMING/quarantine).",
+)
+@click.option(
+    "--retain",
+    "retain_days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="DAYS",
+    help="Drop posts created more than DAYS days ago, on every run (then a full build).",
+)
 @click.option("--format", "fmt", default=None, help="Input format (default: detect per file).")
 @report_options
 @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
@@ -87,6 +101,8 @@ def run(
     wait: float,
     settle: float,
     log_file: str | None,
+    quarantine: str | None,
+    retain_days: float | None,
     fmt: str | None,
     pseudonymize: str | None,
     alert_window: float,
@@ -104,16 +120,21 @@ def run(
     Killed at any moment, the next run finishes the work: nothing is lost or doubled.
     One log line per event, with the run id, on stderr (and in --log FILE).
 
+    A file that cannot be read is moved to the quarantine folder with its reason and
+    never blocks the files behind it.
+
     \b
     Exit codes: 0 all good; 65 done, but some rows were rejected (see the rejects
-    table); 1 failed (an unreadable file, or the build or report failed);
-    75 another job holds the store.
+    table); 1 failed (an unreadable file, quarantined, or the build or report
+    failed); 73 the store or an output folder is read-only; 74 no space left on the
+    device (or another I/O error); 75 another job holds the store.
 
     \b
     Example:
         spreadtrace --db work.duckdb run --incoming inbox --reports reports \\
             --archive done --log spreadtrace.log
     """
+    pseudonymize = checked_secret(pseudonymize)
     job_id = new_job_id()
     handlers = _handlers(log_file, quiet)
     for handler in handlers:
@@ -133,9 +154,14 @@ def run(
                 alerts=alert_params(alert_window, alert_ratio, alert_floor, alert_at),
                 job_id=job_id,
                 format=fmt,
+                quarantine=quarantine,
+                retain_days=retain_days,
             )
         except StoreBusy as exc:
             job_log.warning("busy: %s", exc, extra={"run_id": job_id})
+            raise
+        except StorageError as exc:
+            job_log.error("failed: %s", " ".join(str(exc).split()), extra={"run_id": job_id})
             raise
     finally:
         for handler in handlers:

@@ -10,46 +10,84 @@ hosts ``dash.page_container``, and provides two shared mechanisms:
   (no reload, no re-render). Each page's layout reads its state back from the query
   string, so a copied link opens the same view.
 
-The app reads only published snapshots (see :mod:`spreadtrace.store.snapshot`).
+The app reads only published snapshots (see :mod:`spreadtrace.store.snapshot`). Who may
+see what, the login and the audit log are :mod:`spreadtrace.dashboard.security`.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
+import functools
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dash
 import flask
 from dash import Input, Output, dcc, html
 
 from spreadtrace import __version__
-from spreadtrace.dashboard import ids, media_files, queries
+from spreadtrace.dashboard import ids, media_files, queries, security
+from spreadtrace.dashboard.security import check_basic_auth
 from spreadtrace.errors import StoreError
 
-__all__ = ["create_app", "check_basic_auth"]
+__all__ = ["create_app", "check_basic_auth", "guard_layout"]
 
 PAGES = Path(__file__).parent / "pages"
+MAX_PARAM = 2000
+"""Longer query-string values are refused with a message (no id is this long)."""
+
+log = logging.getLogger("spreadtrace.dashboard")
 
 
-def check_basic_auth(header: str | None, user: str, password: str) -> bool:
-    """True when an ``Authorization: Basic ...`` header carries ``user:password``.
+def _message(text: str) -> html.Div:
+    return html.Div([html.H2("Cannot show this view"), html.P(text, className="note")])
 
-    Compared in constant time (``hmac.compare_digest``) so timing does not leak it.
 
-    >>> import base64
-    >>> ok = "Basic " + base64.b64encode(b"ana:s3cret").decode()
-    >>> check_basic_auth(ok, "ana", "s3cret"), check_basic_auth(None, "ana", "s3cret")
-    (True, False)
+def guard_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
+    """A page layout that never fails: odd query strings and errors give a message.
+
+    Why: the query string is untrusted (a shared link, a hand-edited URL). A repeated
+    parameter (``/cascade?id=a&id=b`` arrives as a list), an absurdly long value, or a
+    layout that fails on data a newer build replaced must show a message, not a blank
+    page or a server error.
     """
-    if not header or not header.startswith("Basic "):
-        return False
-    try:
-        given = base64.b64decode(header[6:], validate=True)
-    except ValueError:
-        return False
-    expected = f"{user}:{password}".encode()
-    return hmac.compare_digest(given, expected)
+
+    @functools.wraps(layout)
+    def guarded(**params: Any) -> Any:
+        repeated = sorted(k for k, v in params.items() if isinstance(v, list | tuple))
+        if repeated:
+            return _message(
+                f"The link gives {', '.join(repeated)} more than once; open it with one value each."
+            )
+        long = sorted(k for k, v in params.items() if isinstance(v, str) and len(v) > MAX_PARAM)
+        if long:
+            return _message(f"The link's {', '.join(long)} is too long to be an id.")
+        security.audit("view", page=getattr(layout, "__module__", "?").rsplit(".", 1)[-1],
+                       params=params or None)  # fmt: skip
+        try:
+            return layout(**params)
+        except Exception:  # noqa: BLE001 -- logged; the analyst gets a message, not a 500
+            log.exception("layout of %s failed", getattr(layout, "__module__", "?"))
+            return _message(
+                "This view could not be drawn from the current snapshot (a newer build may "
+                "have replaced what it shows). Reload the page, or go back to the overview."
+            )
+
+    return guarded
+
+
+def _callback_error(exc: Exception) -> None:
+    """Any callback that raises: log it, show a message, leave the outputs as they are."""
+    log.error("callback failed: %s: %s", type(exc).__name__, exc)
+    dash.set_props(
+        ids.ERROR_NOTE,
+        {
+            "children": "This view could not be updated (a newer build may have replaced "
+            "what it shows, or an input was not valid): reload the page.",
+            "hidden": False,
+        },
+    )
 
 
 def _navbar() -> html.Nav:
@@ -68,11 +106,18 @@ def _navbar() -> html.Nav:
     )
 
 
-def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Dash:
+def create_app(
+    db_path: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    sec: security.Security | None = None,
+) -> dash.Dash:
     """Build the Dash app over the snapshots of the store at ``db_path``.
 
-    ``auth`` = (user, password) puts every request behind HTTP basic auth.
-    One app per process: Dash pages register their callbacks globally.
+    ``sec`` configures the login (users file, roles, TLS cookies, audit log; see
+    :mod:`spreadtrace.dashboard.security`); ``auth`` = (user, password) alone is the
+    single-user fallback, HTTP basic auth on every request. One app per process:
+    Dash pages register their callbacks globally.
     """
     queries.use(db_path)
     app = dash.Dash(
@@ -83,7 +128,11 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
         title="spreadtrace",
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=_callback_error,
     )
+    for page in dash.page_registry.values():
+        if callable(page.get("layout")) and not hasattr(page["layout"], "__wrapped__"):
+            page["layout"] = guard_layout(page["layout"])
     app.layout = html.Div(
         [
             dcc.Location(id=ids.NAV, refresh="callback-nav"),
@@ -91,6 +140,7 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
             html.Div(id=ids.URL_SYNC, hidden=True),
             dcc.Interval(id=ids.SNAPSHOT_POLL, interval=15_000),
             _navbar(),
+            html.Div(id=ids.ERROR_NOTE, className="note", hidden=True),
             html.Main(dash.page_container, className="page"),
             html.Footer(f"spreadtrace {__version__} · read-only view of published snapshots"),
         ]
@@ -116,18 +166,7 @@ def create_app(db_path: str, *, auth: tuple[str, str] | None = None) -> dash.Das
         return "no snapshot yet: run `spreadtrace build`" if sid is None else f"snapshot {sid}"
 
     server: flask.Flask = app.server
-    if auth is not None:
-        user, password = auth
-
-        @server.before_request
-        def _require_auth() -> flask.Response | None:
-            if check_basic_auth(flask.request.headers.get("Authorization"), user, password):
-                return None
-            return flask.Response(
-                "authentication required\n",
-                401,
-                {"WWW-Authenticate": 'Basic realm="spreadtrace", charset="UTF-8"'},
-            )
+    security.install(server, sec or security.Security(basic=auth))
 
     media_files.register(server)  # thumbnails of hashed media (local files only)
 

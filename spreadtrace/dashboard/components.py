@@ -6,6 +6,7 @@ a CSV download) and every page encodes its state in the query string the same wa
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -24,7 +25,17 @@ __all__ = [
     "as_int",
     "as_date",
     "sort_pairs",
+    "shown",
+    "isolated",
+    "MAX_ID_SHOWN",
 ]
+
+MAX_ID_SHOWN = 64
+"""Ids and handles longer than this are cut for display (the data keeps them whole)."""
+
+# Characters that change the direction of the text around them: explicit embeddings,
+# overrides, isolates and marks, and letters of right-to-left scripts.
+_BIDI_CLASSES = {"R", "AL", "RLE", "RLO", "LRE", "LRO", "RLI", "LRI", "FSI", "PDF", "PDI"}
 
 
 def table(
@@ -78,11 +89,38 @@ def card(label: str, value: object) -> html.Div:
     )
 
 
-def kv(pairs: Iterable[tuple[str, object]]) -> html.Dl:
-    """A definition list; values are rendered as text."""
+def shown(value: object, limit: int = MAX_ID_SHOWN) -> str:
+    """``value`` as display text: cut to ``limit`` characters (with an ellipsis), and
+    wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE (U+2068 / U+2069) when
+    it holds any right-to-left or bidi-control character, so a handle starting with
+    U+202E cannot mirror the text after it.
+
+    >>> shown("\u202eevil") == "\u2068\u202eevil\u2069"
+    True
+    >>> len(shown("x" * 5000)), shown("plain")
+    (64, 'plain')
+    """
+    text = "–" if value is None or value == "" else str(value)
+    if len(text) > limit:
+        text = text[: max(limit - 1, 1)] + "…"
+    return isolated(text)
+
+
+def isolated(text: str) -> str:
+    """``text`` wrapped in U+2068 ... U+2069 if it holds a bidi-relevant character."""
+    if text.isascii():
+        return text
+    if any(unicodedata.bidirectional(ch) in _BIDI_CLASSES for ch in text):
+        return "\u2068" + text + "\u2069"
+    return text
+
+
+def kv(pairs: Iterable[tuple[str, object]], limit: int = 600) -> html.Dl:
+    """A definition list; values are rendered as text, each in its own ``<bdi>``
+    (so a right-to-left or override character stays inside its value), long ones cut."""
     items: list[Any] = []
     for key, value in pairs:
-        items += [html.Dt(key), html.Dd("–" if value is None or value == "" else str(value))]
+        items += [html.Dt(key), html.Dd(html.Bdi(shown(value, limit)))]
     return html.Dl(items, className="kv")
 
 
@@ -105,9 +143,14 @@ def as_float(value: object, default: float = 0.0, lo: float = 0.0, hi: float = 1
     return min(max(x, lo), hi) if x == x else default
 
 
-def as_int(value: object, default: int = 0) -> int:
+def as_int(value: object, default: int = 0, hi: int = 10**9) -> int:
+    """A non-negative int from an untrusted value (a page number, a size), else ``default``.
+
+    >>> as_int("-3"), as_int("7"), as_int(["1", "2"]), as_int("nan")
+    (0, 7, 0, 0)
+    """
     try:
-        return max(int(float(value)), 0)  # type: ignore[arg-type]
+        return min(max(int(float(value)), 0), hi)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         return default
 
@@ -152,6 +195,18 @@ def row_link(
     return None if value is None else f"{page}?" + urlencode({param: value})
 
 
-def sort_pairs(sort_by: list[dict[str, str]] | None) -> list[tuple[str, str]]:
-    """DataTable ``sort_by`` as (column, asc|desc) pairs."""
-    return [(s.get("column_id", ""), s.get("direction", "asc")) for s in (sort_by or [])]
+def sort_pairs(sort_by: object) -> list[tuple[str, str]]:
+    """DataTable ``sort_by`` as (column, asc|desc) pairs; anything malformed is ignored.
+
+    >>> sort_pairs([{"column_id": "size", "direction": "desc"}, "junk", {"column_id": 3}])
+    [('size', 'desc')]
+    """
+    if not isinstance(sort_by, list):
+        return []
+    pairs = []
+    for s in sort_by:
+        if not isinstance(s, dict) or not isinstance(s.get("column_id"), str):
+            continue
+        direction = s.get("direction")
+        pairs.append((s["column_id"], direction if direction in ("asc", "desc") else "asc"))
+    return pairs

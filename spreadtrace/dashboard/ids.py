@@ -8,6 +8,7 @@ URL_STATE = "url-state"  # {"path", "search"}: the page's state, mirrored into t
 URL_SYNC = "url-sync"  # dummy output of the clientside replaceState callback
 SNAPSHOT_BADGE = "snapshot-badge"
 SNAPSHOT_POLL = "snapshot-poll"
+ERROR_NOTE = "error-note"  # shell-level message when a callback could not run
 
 # overview
 OV_HEADLINE = "ov-headline"

@@ -6,10 +6,17 @@ functions, which lease a cursor on the newest published snapshot
 :mod:`spreadtrace.store.dashboard_queries`, and return polars frames or records.
 Expensive results (a cascade's nodes and layout) are cached per snapshot id, so a
 new build's snapshot is never answered from an older one's cache.
+
+The viewer role is enforced here, once for every page: what these functions return
+goes through :func:`spreadtrace.dashboard.security.redact` (account ids, handles and
+platform ids become the reports' pseudonyms), and a pseudonym passed in (from a link
+a viewer clicked) is mapped back to the id it stands for. Opening an account, a
+cascade or a narrative, and searching accounts, are written to the audit log here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from spreadtrace.dashboard import security
 from spreadtrace.graph.layout import tree_layout
 from spreadtrace.store import dashboard_queries as dq
 from spreadtrace.store.dashboard_queries import CascadeFilter
@@ -67,16 +75,84 @@ def snapshot_id() -> str | None:
     return reader().refresh()
 
 
+# What opening a page's subject means, for the audit log: query -> audited action.
+_AUDITED = {
+    "account_info": "open account",
+    "cascade_info": "open cascade",
+    "narrative_info": "open narrative",
+}
+# Queries that return plain tuples: their column names, for the viewer's redaction.
+_ROW_COLUMNS = {"narrative_options": ("narrative_id", "label")}
+_NO_MATCH = "\uffff\uffff no match \uffff"
+_resolved: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+
+
+def _resolve(con: Any, sid: str, value: Any) -> Any:
+    """For a viewer, the raw id behind a pseudonym argument (else ``value`` unchanged)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _resolve(con, sid, getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if security.pseudonym_kind(getattr(value, f.name))
+        }
+        return dataclasses.replace(value, **changes) if changes else value
+    kind = security.pseudonym_kind(value)
+    if kind is None or kind == "handle":
+        return value
+    cache_key = (sid, value)
+    with _cache_lock:
+        if cache_key in _resolved:
+            return _resolved[cache_key] or value
+    key = security.key_for_lookup()
+    raw = dq.resolve_pseudonym(con, kind, value, key.ipad, key.opad)
+    with _cache_lock:
+        _resolved[cache_key] = raw
+        while len(_resolved) > 4096:
+            _resolved.popitem(last=False)
+    return raw or value
+
+
+def _viewer_args(con: Any, sid: str, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    search = kwargs.get("search")
+    args = tuple(_resolve(con, sid, a) for a in args)
+    kwargs = {k: _resolve(con, sid, v) for k, v in kwargs.items() if k != "search"}
+    if isinstance(search, str) and search.strip():
+        # a viewer finds an account by its pseudonym only: a search for a real name
+        # must not confirm who is behind a pseudonym
+        raw = _resolve(con, sid, search.strip())
+        kwargs["search"] = raw if raw != search.strip() else _NO_MATCH
+    elif search is not None:
+        kwargs["search"] = search
+    return args, kwargs
+
+
 def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a :mod:`spreadtrace.store.dashboard_queries` function on a leased cursor."""
-    with reader().lease() as (con, _sid):
-        return fn(con, *args, **kwargs)
+    """Call a :mod:`spreadtrace.store.dashboard_queries` function on a leased cursor.
+
+    For a viewer, pseudonym arguments are mapped back and the result is redacted.
+    """
+    name = getattr(fn, "__name__", "")
+    if kwargs.get("search"):
+        security.audit("search", query=kwargs["search"], where=name)
+    with reader().lease() as (con, sid):
+        if security.is_viewer():
+            args, kwargs = _viewer_args(con, sid, args, kwargs)
+        if name in _AUDITED and args:  # the real id: the log is for whoever audits
+            security.audit(_AUDITED[name], target=args[0])
+        out = fn(con, *args, **kwargs)
+        if name in _ROW_COLUMNS and security.is_viewer():
+            # plain rows (no column names): give them their names for the redaction
+            cols = _ROW_COLUMNS[name]
+            return [tuple(security.redact(dict(zip(cols, r, strict=True))).values()) for r in out]
+        return security.redact(out)
 
 
 def cached(name: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(con, *args)`` cached per (snapshot id, name, args)."""
+    """``fn(con, *args)`` cached per (snapshot id, name, args) (redacted for viewers)."""
     with reader().lease() as (con, sid):
-        return _cached(con, sid, name, fn, args)
+        if security.is_viewer():
+            args, _ = _viewer_args(con, sid, args, {})
+        return security.redact(_cached(con, sid, name, fn, args))
 
 
 def _cached(con: Any, sid: str, name: str, fn: Callable[..., Any], args: tuple) -> Any:
@@ -220,7 +296,10 @@ def cascade_graph(
     with reader().lease() as (con, sid):
         if snapshot is not None and snapshot != sid:
             return None
-        return _cached(con, sid, "cascade_graph", _cascade_graph, (cascade_id, radial, limit, sid))
+        if security.is_viewer():
+            cascade_id = _resolve(con, sid, cascade_id)
+        graph = _cached(con, sid, "cascade_graph", _cascade_graph, (cascade_id, radial, limit, sid))
+        return security.redact(graph)
 
 
 def _cascade_graph(

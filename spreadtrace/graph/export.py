@@ -26,6 +26,7 @@ inferred | root).
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +38,14 @@ from spreadtrace.errors import InputError
 from spreadtrace.store import Store
 from spreadtrace.store import cascades as cascade_sql
 
-__all__ = ["FORMATS", "cascade_networkx", "cascade_igraph", "write_cascade", "load_cascade"]
+__all__ = [
+    "FORMATS",
+    "cascade_networkx",
+    "cascade_igraph",
+    "write_cascade",
+    "load_cascade",
+    "xml_safe",
+]
 
 FORMATS = ("graphml", "gexf")
 
@@ -121,13 +129,53 @@ def cascade_igraph(rows: pa.Table, cascade_id: str) -> ig.Graph:
     return g
 
 
+# Characters XML 1.0 forbids in any document (control characters other than tab,
+# newline and carriage return, lone surrogates, U+FFFE and U+FFFF): ids from hostile
+# exports may hold them, and one makes the whole file unreadable to every parser.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(value: object) -> object:
+    """``value`` with XML-forbidden characters written as ``\\xNN`` / ``\\uNNNN`` text.
+
+    Non-strings pass through. The escape keeps distinct ids distinct (unless an id
+    already spells such an escape literally) and shows the analyst what was there.
+
+    >>> print(xml_safe("a" + chr(1) + "b"), xml_safe(3))
+    a\\x01b 3
+    """
+    if not isinstance(value, str):
+        return value
+
+    def esc(m: re.Match[str]) -> str:
+        c = ord(m.group())
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return _XML_FORBIDDEN.sub(esc, value)
+
+
+def _xml_safe_graph(G: nx.DiGraph) -> nx.DiGraph:
+    """A copy of ``G`` whose node ids and string attributes are XML-safe."""
+    H = nx.relabel_nodes(G, {n: xml_safe(n) for n in G.nodes}, copy=True)
+    for _, data in H.nodes(data=True):
+        for k, v in data.items():
+            data[k] = xml_safe(v)
+    for _, _, data in H.edges(data=True):
+        for k, v in data.items():
+            data[k] = xml_safe(v)
+    H.graph.update({k: xml_safe(v) for k, v in H.graph.items()})
+    return H
+
+
 def write_cascade(G: nx.DiGraph, path: str | os.PathLike[str], fmt: str) -> None:
     """Write a cascade graph as GraphML or GEXF 1.2 (dynamic: node ``start`` = post time).
 
     Gephi reads the GEXF ``start`` of each node to replay the spread on its timeline.
+    Characters XML forbids are escaped (:func:`xml_safe`), so every parser reads the file.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
+    G = _xml_safe_graph(G)
     if fmt == "graphml":
         nx.write_graphml(G, path)
         return

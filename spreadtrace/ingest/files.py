@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from spreadtrace.errors import InputError
+from spreadtrace.errors import InputError, ReadOnlyLocation
 from spreadtrace.ingest.detect import (
     CANONICAL_FORMATS,
     REQUIRED_COLUMNS,
@@ -28,7 +28,7 @@ from spreadtrace.ingest.detect import (
 )
 from spreadtrace.ingest.mapping import Mapping
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store, write_failure
+from spreadtrace.store import Store, storage_error
 from spreadtrace.store import ingest as sql
 
 
@@ -180,8 +180,11 @@ def _one_transaction(
                 con, path, detected, mapping, run_id, started, progress, task, hashing
             )
         except _UNREADABLE as exc:
-            failure = write_failure(exc, store.path)
-            if failure is not None:
+            failure = storage_error(exc, f"writing {store.path}", io_errors=False)
+            # read-only is about the store's own files only: an unreadable *input* is not
+            if failure is not None and (
+                not isinstance(failure, ReadOnlyLocation) or store.path in str(exc)
+            ):
                 raise failure from None
             if (
                 "invalid state" in str(exc)

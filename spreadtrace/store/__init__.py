@@ -16,6 +16,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -26,13 +28,66 @@ from typing import Self
 
 import duckdb
 
-from spreadtrace.errors import CannotWrite, DiskFull, StoreBusy, StoreError
+from spreadtrace.errors import ReadOnlyLocation, StorageError, StoreBusy, StoreError
 from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_DB", "write_failure"]
+__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_DB", "storage_error", "storage_errors"]
 
 DEFAULT_DB = "spreadtrace.duckdb"
 MEMORY = ":memory:"
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+_NO_SPACE_TEXT = ("no space left on device", "disk quota exceeded", "file too large")
+_READ_ONLY_TEXT = ("read-only file system", "permission denied", "operation not permitted")
+
+
+def storage_error(exc: BaseException, what: str, *, io_errors: bool = True) -> StorageError | None:
+    """The one-line :class:`StorageError` for a failed write, or None if ``exc`` is not one.
+
+    Why one place: DuckDB reports a full disk as an ``IOException``, a
+    ``TransactionException`` or a ``FatalException`` depending on where the write
+    failed, and Python as an ``OSError``; the command line must say "no space left"
+    (exit 74) or "read-only" (exit 73) in one line whichever it was. ``io_errors=False``
+    where the statement also reads an input file: there a bare I/O error (a truncated
+    gzip) is the input's fault, not the store's.
+
+    >>> storage_error(OSError(28, "No space left on device"), "writing x").exit_code
+    74
+    >>> storage_error(ValueError("bad"), "writing x") is None
+    True
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None)
+    first = " ".join(str(exc).split())[:300]
+    if code in _NO_SPACE or any(t in text for t in _NO_SPACE_TEXT):
+        return StorageError(
+            f"{what}: disk full, no space left on the device ({first}); free space on that "
+            "disk or pass --db a path on another one (what was being written was rolled back)"
+        )
+    if code in _READ_ONLY or any(t in text for t in _READ_ONLY_TEXT):
+        return ReadOnlyLocation(
+            f"{what}: cannot write, the location is read-only or not writable ({first}); "
+            "pass --db a writable path, or fix the permissions"
+        )
+    if io_errors and isinstance(exc, duckdb.IOException | duckdb.FatalException):
+        return StorageError(f"{what}: I/O error ({first})")
+    return None
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Turn a failed write inside the block into a one-line :class:`StorageError`."""
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        err = storage_error(exc, what)
+        if err is None or err is exc:
+            raise
+        raise err from exc
 
 
 class _JobLock:
@@ -44,7 +99,8 @@ class _JobLock:
 
     def __init__(self, db_path: str, wait: float = 0.0) -> None:
         self.path = f"{db_path}.lock"
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with storage_errors(f"cannot create the lock file {self.path}"):
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
             try:
@@ -117,7 +173,7 @@ class Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             lock = None if (read_only or path == MEMORY) else _JobLock(path, wait)
         except OSError as exc:
-            raise write_failure(exc, path) or exc from None
+            raise storage_error(exc, f"cannot create store {path}") or exc from None
         try:
             con = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -125,9 +181,9 @@ class Store:
                 lock.release()
             if "lock" in str(exc).lower() and "permission" not in str(exc).lower():
                 raise StoreBusy(f"{path} is in use by another process: {exc}") from None
-            failure = write_failure(exc, path)
-            if failure is not None:
-                raise failure from None
+            err = storage_error(exc, f"cannot open store {path}")
+            if err is not None:
+                raise err from None
             if "version" in str(exc).lower():
                 raise StoreError(
                     f"{path} was written by another version of DuckDB than this "
@@ -181,38 +237,79 @@ class Store:
     # -- transactions --------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Run a block in one transaction: all of it lands, or none of it does."""
+        """Run a block in one transaction: all of it lands, or none of it does.
+
+        A write that fails for lack of room or on a read-only store (in the block or
+        at the commit) rolls back and raises :class:`~spreadtrace.errors.StorageError`.
+        """
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
         except BaseException as exc:
-            try:
+            with contextlib.suppress(duckdb.Error):  # the failure may have ended it already
                 self.con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass  # a failed statement may have ended the transaction already
-            failure = write_failure(exc, self.path)
-            if failure is not None:
-                raise failure from None
-            raise
+            err = storage_error(exc, f"writing {self.path}")
+            if err is None or err is exc:
+                raise
+            raise err from exc
         try:
             self.con.execute("COMMIT")
-        except (duckdb.Error, OSError) as exc:
-            failure = write_failure(exc, self.path)
-            if failure is None:
-                raise
-            try:
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
                 self.con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            raise failure from None
+            err = storage_error(exc, f"committing to {self.path}")
+            if err is None:
+                raise
+            raise err from exc
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""
-        self.con.execute("CHECKPOINT")
+        with storage_errors(f"checkpointing {self.path}"):
+            self.con.execute("CHECKPOINT")
+
+    def compact(self) -> None:
+        """Rewrite the store file so that deleted rows are gone from it, not just unlinked.
+
+        Why: DuckDB reuses the blocks of deleted rows later but leaves their bytes in
+        the file, so an erased account could still be read with a hex editor. The
+        committed database is copied into a new file (``COPY FROM DATABASE``: tables,
+        sequences with their values, views) that replaces the old one in one rename,
+        while this process holds the job lock. Killed before the rename, the old file
+        is intact and the leftover temp file is removed by the next compact.
+        """
+        if self.path == MEMORY or self._lock is None:
+            return
+        tmp = f"{self.path}.compact.tmp"
+        for leftover in (tmp, f"{tmp}.wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        with storage_errors(f"compacting {self.path}"):
+            self.con.execute("CHECKPOINT")
+            name = self.con.execute("SELECT current_database()").fetchone()[0]
+            quoted_tmp = tmp.replace("'", "''")
+            quoted_name = str(name).replace('"', '""')
+            self.con.execute(f"ATTACH '{quoted_tmp}' AS _spreadtrace_compact")
+            self.con.execute(f'COPY FROM DATABASE "{quoted_name}" TO _spreadtrace_compact')
+            self.con.execute("DETACH _spreadtrace_compact")
+            self.con.close()
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}.wal")
+            self.con = duckdb.connect(self.path)
+            self.con.execute("SET TimeZone = 'UTC'")
+            self.con.execute("SET enable_progress_bar = false")
 
     def close(self) -> None:
         if self.con is not None:
-            self.con.close()
+            # Closing checkpoints; on a full disk that fails, and the committed work
+            # stays in the write-ahead log, which the next open replays.
+            with contextlib.suppress(duckdb.Error):
+                self.con.close()
             self.con = None  # type: ignore[assignment]
         if self._lock is not None:
             self._lock.release()
@@ -228,41 +325,6 @@ class Store:
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-def write_failure(exc: BaseException, path: str) -> StoreError | None:
-    """The store-level error a write failure means, or None if it is something else.
-
-    Why by message as well as errno: DuckDB reports a full disk or a read-only file
-    as an IOException whose text carries the operating system's message.
-
-    >>> type(write_failure(OSError(28, "No space left on device"), "s.duckdb")).__name__
-    'DiskFull'
-    >>> write_failure(ValueError("x"), "s.duckdb") is None
-    True
-    """
-    import errno
-
-    text = str(exc)
-    code = getattr(exc, "errno", None)
-    if code == errno.ENOSPC or "No space left on device" in text or "Disk quota" in text:
-        return DiskFull(
-            f"disk full while writing {path}: free space on that disk or pass --db a path "
-            "on another one; the file or build being written was rolled back"
-        )
-    if (
-        code in (errno.EROFS, errno.EACCES, errno.EPERM)
-        or "Read-only file system" in text
-        or "Permission denied" in text
-    ):
-        # Only about the store's own files: an unreadable *input* file is not this.
-        if not isinstance(exc, OSError | duckdb.Error) or path not in text:
-            return None
-        return CannotWrite(
-            f"cannot write {path}: its folder or file is read-only or not yours "
-            f"({_one_line(exc)}); pass --db a writable path, or fix the permissions"
-        )
-    return None
 
 
 def migrate(

@@ -51,6 +51,7 @@ __all__ = [
     "cluster_table",
     "cluster_pairs",
     "status",
+    "resolve_pseudonym",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -581,3 +582,30 @@ def status(con: Con) -> dict[str, Any]:
     ).fetchone()
     keys = ("build_id", "cascades_build_id", "posts", "post_cascades", "cascade_posts", "cascades")
     return dict(zip(keys, row, strict=True))
+
+
+# Where the raw value behind each kind of pseudonym can be found (viewer role).
+_PSEUDONYM_SOURCES: dict[str, str] = {
+    "account": "SELECT account_id AS v FROM accounts UNION SELECT account_id FROM dash_accounts"
+    " UNION SELECT DISTINCT account_id FROM posts",
+    "post": "SELECT post_id AS v FROM posts UNION SELECT cascade_id FROM cascades",
+    "narrative": "SELECT narrative_id AS v FROM narratives",
+    "cluster": "SELECT DISTINCT cluster_id AS v FROM coordination_clusters",
+}
+
+
+def resolve_pseudonym(con: Con, kind: str, pseudonym: str, ipad: bytes, opad: bytes) -> str | None:
+    """The raw id whose keyed pseudonym (same HMAC as the reports) is ``pseudonym``.
+
+    Why: a viewer only ever sees pseudonyms, so the links they click carry pseudonyms;
+    the app maps one back to open the page. One vectorised scan of the candidate ids
+    (DuckDB computes the HMACs), bound parameters only.
+    """
+    from spreadtrace.store.report_queries import pseudonym_sql
+
+    source = _PSEUDONYM_SOURCES[kind]
+    row = con.execute(
+        f"SELECT v FROM ({source}) WHERE v IS NOT NULL AND {pseudonym_sql(kind, 'v')} = $p LIMIT 1",
+        {"p": pseudonym, "ipad": ipad, "opad": opad},
+    ).fetchone()
+    return None if row is None else str(row[0])

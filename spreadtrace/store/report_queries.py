@@ -11,9 +11,18 @@ what happens to a column on its way out, so the rules cannot be forgotten for on
   formula injection by the same rule as :func:`spreadtrace.reports.safe_cell`
   (a leading ``= + - @``, tab or carriage return gets a ``'`` prefix);
 - with pseudonymisation on, ``account``, ``handle`` and ``cluster`` columns (cluster ids
-  are made from member account ids) become keyed HMAC-SHA256 pseudonyms computed inside
-  DuckDB (vectorised, no Python loop per row), and ``text`` columns have their
-  ``@mentions`` masked.
+  are made from member account ids) and ``post``, ``narrative`` and ``item`` columns
+  (post, cascade and narrative ids are platform ids: a tweet id resolves publicly to its
+  author, a Bluesky URI carries the author's DID) become keyed HMAC-SHA256 pseudonyms
+  computed inside DuckDB (vectorised, no Python loop per row), and ``text`` columns have
+  every trace of an account masked: mentions in any Unicode form (``@bob``,
+  full-width ``＠bob``), handles inside profile and status URLs (``x.com/alice/status/1``,
+  ``bsky.app/profile/alice.bsky.social``), Bluesky handles and DIDs.
+
+The HMAC key is stretched from the secret by scrypt (:class:`PseudonymKey`), so one
+known (id, pseudonym) pair or the manifest's key fingerprint does not let anyone test
+guesses of the secret at hashing speed; secrets shorter than
+:data:`MIN_SECRET_LENGTH` characters are refused.
 
 Derived score tables are LEFT JOINed, so ``cascades.csv`` works right after the
 cascade stage, before any score exists (the score columns are then empty).
@@ -24,8 +33,10 @@ fragments declared in this module.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,14 +53,119 @@ __all__ = [
     "latest_build",
     "model_versions",
     "FORMULA_PREFIXES",
+    "FORMULA_SIGNS",
+    "CSV_SEPARATORS",
+    "MIN_SECRET_LENGTH",
+    "mask_accounts",
+    "mask_accounts_sql",
+    "pseudonym_sql",
+    "check_secret",
 ]
 
 # The characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# ... and the look-alikes spreadsheets fold into them: full-width and small forms, and
+# the minus sign.
+FORMULA_SIGNS = "=+-@\uff1d\uff0b\uff0d\uff20\ufe62\ufe63\ufe66\ufe6b\u2212"
+# Separators a spreadsheet may split a CSV line on (the locale decides: ',' in English,
+# ';' in German or French, tab, '|'): a formula must not start after any of them.
+CSV_SEPARATORS = ",;\t|"
+# What may stand between a separator and a formula sign and still be skipped by a
+# spreadsheet: spaces of every kind (NBSP, thin, ideographic, ...), invisible format
+# characters (zero-width, bidi controls, BOM) and quote marks.
+_SKIPPABLE = (
+    " \n\x0b\x0c\x85\xa0\xad\u1680\u180e"
+    + "".join(map(chr, range(0x2000, 0x2010)))
+    + "".join(map(chr, range(0x2028, 0x2030)))
+    + "".join(map(chr, range(0x205F, 0x2065)))
+    + "".join(map(chr, range(0x2066, 0x2070)))
+    + '\u3000\ufeff"'
+)
+
+
+def _char_class(chars: str) -> str:
+    """A regex character class matching ``chars``, valid for both RE2 and Python ``re``.
+
+    Characters are written literally (both engines read UTF-8/str literals), ASCII
+    controls as ``\\xNN`` (both engines' syntax), and ``\\ ] ^ -`` escaped.
+    """
+    out = []
+    for ch in chars:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\x85\xa0\xad":
+            out.append(f"\\x{ord(ch):02x}")
+        elif ch in "\\]^-[":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "[" + "".join(out) + "]"
+
+
+# One rule, shared by safe_cell (Python) and safe_cell_sql (DuckDB): at the start of the
+# cell or right after a separator, skippable characters then a formula sign -> a quote
+# is inserted there, so no spreadsheet, whatever separator it splits on, sees a formula.
+FORMULA_RE = (
+    f"(^|{_char_class(CSV_SEPARATORS)})({_char_class(_SKIPPABLE)}*{_char_class(FORMULA_SIGNS)})"
+)
+# A cell starting with a tab or carriage return is neutralised too (OWASP).
+LEADING_CONTROL_RE = "^([\\t\\r])"
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%S.%gZ"
-MENTION_RE = r"@[A-Za-z0-9_][A-Za-z0-9_.\-]*"
+MIN_SECRET_LENGTH = 16
+"""Shorter pseudonymisation secrets are refused: they would fall to an offline guess."""
+
+# Every trace of an account in free text, masked when pseudonymising: (RE2 pattern for
+# DuckDB, Python ``re`` pattern, replacement). The two patterns say the same thing in
+# each engine's syntax (RE2 ``\pL\pN`` = Python ``\w`` minus ``_``).
+_HOSTS = (
+    "(?:www\\.|mobile\\.|m\\.)?"
+    "(?:x|twitter|instagram|facebook|fb|tiktok|threads|youtube|linkedin|t|vk|gab|truthsocial)"
+    "\\.(?:com|net|me|ai)/"
+)
+_INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+_ATS = "@\uff20\ufe6b"
+ACCOUNT_MASKS: tuple[tuple[str, str, str], ...] = (
+    # Bluesky DIDs (also inside at:// URIs)
+    (
+        "did:(?:plc|web|key):[A-Za-z0-9._:%\\-]+",
+        "did:(?:plc|web|key):[A-Za-z0-9._:%\\-]+",
+        "did:[account]",
+    ),
+    # profile and status URLs: the first path segment is the handle
+    ("(?i)(bsky\\.app/profile/)[^/\\s?#]+", "(?i)(bsky\\.app/profile/)[^/\\s?#]+", "\\1[account]"),
+    (
+        f"(?i)(^|[^\\pL\\pN_.\\-])({_HOSTS})@?[^/\\s?#]+",
+        f"(?i)(^|[^\\w.\\-])({_HOSTS})@?[^/\\s?#]+",
+        "\\1\\2[account]",
+    ),
+    # Bluesky handles written bare
+    (
+        "(?i)[\\pL\\pN_\\-]+(?:\\.[\\pL\\pN_\\-]+)*\\.bsky\\.social",
+        "(?i)[\\w\\-]+(?:\\.[\\w\\-]+)*\\.bsky\\.social",
+        "[account]",
+    ),
+    # mentions in any Unicode form (@bob, full-width ＠bob, small ﹫bob), also with
+    # invisible characters between the sign and the name
+    (
+        f"[{_ATS}][{_INVISIBLE}]*[\\pL\\pN_][\\pL\\pN_.\\-]*",
+        f"[{_ATS}][{_INVISIBLE}]*\\w[\\w.\\-]*",
+        "@[account]",
+    ),
+)
 MENTION_MASK = "@[account]"
+_PY_MASKS = [(re.compile(py), rep) for _sql, py, rep in ACCOUNT_MASKS]
+
+
+def mask_accounts(text: str | None) -> str | None:
+    """``text`` with every account trace masked (the Python twin of the reports' SQL).
+
+    >>> mask_accounts("via ＠bob_y: x.com/alice_x/status/1 and did:plc:abc123")
+    'via @[account]: x.com/[account]/status/1 and did:[account]'
+    """
+    if text is None:
+        return None
+    for pattern, rep in _PY_MASKS:
+        text = pattern.sub(rep, text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -58,7 +174,7 @@ class Column:
 
     name: str
     expr: str
-    kind: str  # text | account | handle | cluster | time | real | int | bool
+    kind: str  # text | account | handle | cluster | post | narrative | item | time | real | int | bool
     hidden: bool = False  # only for ordering; not written to the file
 
 
@@ -78,39 +194,43 @@ class ReportQuery:
 
     @property
     def account_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.kind in ("account", "handle", "cluster")]
+        return [c.name for c in self.columns if c.kind in PSEUDONYM_KINDS]
 
 
 @dataclass(frozen=True)
 class PseudonymKey:
     """HMAC-SHA256 key material prepared for SQL: the padded inner and outer keys.
 
-    HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)) (RFC 2104), with K' the key
-    hashed if longer than the 64-byte block and zero-padded. DuckDB has ``sha256``
-    but no ``hmac``, so the two pads are computed here once and bound as BLOBs.
+    The HMAC key is not the secret itself but scrypt(secret) (RFC 7914; n=2^15, r=8,
+    p=1, a fixed application salt so the same secret always gives the same
+    pseudonyms): whoever knows one account's pseudonym, or the public fingerprint
+    ``key_id``, must pay a 32 MiB, ~0.1 s scrypt per guess of the secret, and secrets
+    shorter than :data:`MIN_SECRET_LENGTH` are refused, so guessing is infeasible.
 
-    >>> key = PseudonymKey.from_secret("s3cret")
-    >>> key.account("42") == PseudonymKey.python_account("s3cret", "42")
+    HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)) (RFC 2104), with K' the key
+    zero-padded to the 64-byte block. DuckDB has ``sha256`` but no ``hmac``, so the
+    two pads are computed here once and bound as BLOBs.
+
+    >>> key = PseudonymKey.from_secret("correct horse battery")
+    >>> key.account("42") == PseudonymKey.python_account("correct horse battery", "42")
     True
     """
 
     ipad: bytes
     opad: bytes
-    key_id: str  # a public fingerprint of the secret: equal ids = comparable pseudonyms
+    key_id: str  # a public fingerprint of the key: equal ids = comparable pseudonyms
 
     @classmethod
     def from_secret(cls, secret: str) -> PseudonymKey:
-        if not secret:
-            raise ValueError("the pseudonymisation secret must not be empty")
-        key = secret.encode()
-        if len(key) > 64:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(64, b"\0")
-        key_id = hmac.new(secret.encode(), b"spreadtrace-key-id", hashlib.sha256).hexdigest()
+        """The key for ``secret``; ValueError when it is empty or too short."""
+        check_secret(secret)
+        key = stretch(secret)
+        key_id = hmac.new(key, b"spreadtrace-key-id", hashlib.sha256).hexdigest()
+        padded = key.ljust(64, b"\0")
         return cls(
-            ipad=bytes(b ^ 0x36 for b in key),
-            opad=bytes(b ^ 0x5C for b in key),
-            key_id=key_id[:12],
+            ipad=bytes(b ^ 0x36 for b in padded),
+            opad=bytes(b ^ 0x5C for b in padded),
+            key_id="scrypt:" + key_id[:16],
         )
 
     def account(self, account_id: str) -> str:
@@ -125,11 +245,44 @@ class PseudonymKey:
         """The pseudonym of one handle (case-insensitive, leading @ ignored)."""
         return _py_pseudo(self, "handle:", handle.lstrip("@").lower(), "h_")
 
+    def post(self, post_id: str) -> str:
+        """The pseudonym of one post or cascade id (a cascade id is its root's post id)."""
+        return _py_pseudo(self, "post:", post_id, "p_")
+
+    def narrative(self, narrative_id: str) -> str:
+        """The pseudonym of one narrative id."""
+        return _py_pseudo(self, "narrative:", narrative_id, "n_")
+
     @staticmethod
     def python_account(secret: str, account_id: str) -> str:
         """Reference implementation with :mod:`hmac`, to check the SQL against."""
-        digest = hmac.new(secret.encode(), f"account:{account_id}".encode(), hashlib.sha256)
+        digest = hmac.new(stretch(secret), f"account:{account_id}".encode(), hashlib.sha256)
         return "acct_" + digest.hexdigest()[:16]
+
+
+def check_secret(secret: str | None) -> None:
+    """ValueError unless ``secret`` is at least :data:`MIN_SECRET_LENGTH` characters."""
+    if not secret:
+        raise ValueError("the pseudonymisation secret must not be empty")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"the pseudonymisation secret must be at least {MIN_SECRET_LENGTH} characters "
+            f"(it has {len(secret)}): a short secret falls to an offline guess"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def stretch(secret: str) -> bytes:
+    """scrypt(secret): the 32-byte HMAC key (slow on purpose; cached per process)."""
+    return hashlib.scrypt(
+        secret.encode(),
+        salt=b"spreadtrace-pseudonym-key-v2",
+        n=2**15,
+        r=8,
+        p=1,
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
+    )
 
 
 def _py_pseudo(key: PseudonymKey, domain: str, value: str, prefix: str) -> str:
@@ -141,6 +294,31 @@ def _hmac_sql(value_sql: str) -> str:
     return f"left(sha256($opad || unhex(sha256($ipad || encode({value_sql})))), 16)"
 
 
+_PSEUDONYMS = {  # kind -> (prefix, HMAC domain, how the raw value is normalised)
+    "account": ("acct_", "account:", "{}"),
+    "handle": ("h_", "handle:", "lower(ltrim({}, '@'))"),
+    # cluster ids are built from member account ids (e.g. "c:<smallest id>")
+    "cluster": ("c_", "cluster:", "{}"),
+    "post": ("p_", "post:", "{}"),
+    "narrative": ("n_", "narrative:", "{}"),
+}
+PSEUDONYM_KINDS = (*_PSEUDONYMS, "item")
+
+
+def pseudonym_sql(kind: str, ref: str) -> str:
+    """SQL for the keyed pseudonym of ``ref`` (needs ``$ipad`` / ``$opad`` bound)."""
+    prefix, domain, norm = _PSEUDONYMS[kind]
+    return f"'{prefix}' || " + _hmac_sql(f"'{domain}' || " + norm.format(ref))
+
+
+def mask_accounts_sql(ref: str) -> str:
+    """SQL masking every account trace in the text ``ref`` (see ``ACCOUNT_MASKS``)."""
+    for pattern, _py, rep in ACCOUNT_MASKS:
+        pat = pattern.replace("'", "''")
+        ref = f"regexp_replace({ref}, '{pat}', '{rep}', 'g')"
+    return ref
+
+
 def _wrap(col: Column, pseudonymize: bool) -> str:
     """The output expression for one column of the inner query ``q``."""
     ref = f'q."{col.name}"'
@@ -150,16 +328,17 @@ def _wrap(col: Column, pseudonymize: bool) -> str:
         return f"round({ref}, 6)"
     if col.kind in ("int", "bool"):
         return ref
-    if col.kind == "account" and pseudonymize:
-        value = "'acct_' || " + _hmac_sql(f"'account:' || {ref}")
-    elif col.kind == "handle" and pseudonymize:
-        value = "'h_' || " + _hmac_sql(f"'handle:' || lower(ltrim({ref}, '@'))")
-    elif col.kind == "cluster" and pseudonymize:
-        # cluster ids are built from member account ids (e.g. "c:<smallest id>")
-        value = "'c_' || " + _hmac_sql(f"'cluster:' || {ref}")
+    if col.kind in _PSEUDONYMS and pseudonymize:
+        value = pseudonym_sql(col.kind, ref)
+    elif col.kind == "item" and pseudonymize:
+        # alerts: a cascade id or a narrative id, as the row's kind says
+        value = (
+            f"CASE WHEN q.\"kind\" = 'narrative' THEN {pseudonym_sql('narrative', ref)} "
+            f"ELSE {pseudonym_sql('post', ref)} END"
+        )
     elif col.kind == "text" and pseudonymize:
-        value = f"regexp_replace({ref}, '{MENTION_RE}', '{MENTION_MASK}', 'g')"
-    elif col.kind in ("text", "account", "handle", "cluster"):
+        value = mask_accounts_sql(ref)
+    elif col.kind in ("text", *PSEUDONYM_KINDS):
         value = ref
     else:  # pragma: no cover - a declaration error
         raise ValueError(f"unknown column kind {col.kind!r} for {col.name}")
@@ -171,12 +350,14 @@ def _order_term(term: str) -> str:
     return f'q."{name}" {direction}'.rstrip()
 
 
-# The SQL twin of spreadtrace.reports.safe_cell (tests check both agree). One
+# The SQL twin of spreadtrace.reports.safe_cell (tests check both agree). Each
 # regexp_replace names ``v`` once: a CASE naming it three times made DuckDB compute an
-# HMAC pseudonym three times per cell. ``^`` anchors at the start of the cell only.
-SAFE_CELL_MACRO = r"""
+# HMAC pseudonym three times per cell.
+SAFE_CELL_MACRO = f"""
 CREATE OR REPLACE TEMP MACRO safe_cell_sql(v) AS
-    regexp_replace(v, '^([=+\-@\t\r])', '''\1')
+    regexp_replace(
+        regexp_replace(v, '{FORMULA_RE.replace("'", "''")}', '\\1''\\2', 'g'),
+        '{LEADING_CONTROL_RE}', '''\\1')
 """
 
 
@@ -200,7 +381,7 @@ def render(query: ReportQuery, *, pseudonymize: bool = False) -> str:
 _CASCADES = ReportQuery(
     name="cascades",
     columns=(
-        Column("cascade_id", "c.cascade_id", "text"),
+        Column("cascade_id", "c.cascade_id", "post"),
         Column("root_account_id", "c.root_account_id", "account"),
         Column("size", "c.size", "int"),
         Column("accounts", "c.accounts", "int"),
@@ -209,7 +390,7 @@ _CASCADES = ReportQuery(
         Column("structural_virality", "c.structural_virality", "real"),
         Column("first_at", "c.first_at", "time"),
         Column("last_at", "c.last_at", "time"),
-        Column("narrative_id", "s.narrative_id", "text"),
+        Column("narrative_id", "s.narrative_id", "narrative"),
         Column("bot_share", "s.bot_share", "real"),
         Column("early_bot_share", "s.early_bot_share", "real"),
         Column("coordinated_share", "s.coordinated_share", "real"),
@@ -217,7 +398,7 @@ _CASCADES = ReportQuery(
         Column("amplification_score", "s.amplification_score", "real"),
         Column("amplification_reasons", "s.amplification_reasons", "text"),
         Column("root_handle", "a.handle", "handle"),
-        Column("root_post_id", "c.root_post_id", "text"),
+        Column("root_post_id", "c.root_post_id", "post"),
         Column("root_seen", "c.root_seen", "bool"),
         Column("platform", "c.platform", "text"),
         Column("time_to_50_s", "c.time_to_50_s", "real"),
@@ -280,7 +461,7 @@ _ACCOUNTS = ReportQuery(
 _NARRATIVES = ReportQuery(
     name="narratives",
     columns=(
-        Column("narrative_id", "n.narrative_id", "text"),
+        Column("narrative_id", "n.narrative_id", "narrative"),
         Column("label", "n.label", "text"),
         Column("cascades", "n.cascades", "int"),
         Column("posts", "n.posts", "int"),
@@ -404,7 +585,7 @@ _ALERTS = ReportQuery(
     name="alerts",
     columns=(
         Column("kind", "x.kind", "text"),
-        Column("item_id", "x.item_id", "text"),
+        Column("item_id", "x.item_id", "item"),
         Column("label", "x.label", "text"),
         Column("recent_shares", "x.recent", "int"),
         Column("earlier_shares", "x.earlier", "int"),
@@ -483,8 +664,9 @@ def export_csv(
 ) -> int:
     """Write ``query`` as UTF-8 CSV with a header to ``path``; return the row count.
 
-    DuckDB's COPY writes the file (quoting fields with commas, quotes or newlines);
-    the caller owns temp names and renames.
+    DuckDB's COPY writes the file; every text cell is quoted (so a separator inside
+    it, ``,`` ``;`` tab or ``|``, never splits it, whatever separator the spreadsheet's
+    locale uses); the caller owns temp names and renames.
     """
     con = store.con
     con.execute(SAFE_CELL_MACRO)
@@ -493,8 +675,14 @@ def export_csv(
     if key is not None and query.account_columns:
         bound |= {"ipad": key.ipad, "opad": key.opad}
     bound["out_path"] = str(path)
+    quoted = ", ".join(
+        f'"{c.name}"'
+        for c in query.columns
+        if not c.hidden and (c.kind == "text" or c.kind in PSEUDONYM_KINDS)
+    )
+    force = f", FORCE_QUOTE ({quoted})" if quoted else ""
     rows = con.execute(
-        f"COPY ({sql}) TO $out_path (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')",
+        f"COPY ({sql}) TO $out_path (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"'{force})",
         bound,
     ).fetchone()
     return int(rows[0]) if rows else 0

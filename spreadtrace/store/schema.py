@@ -384,6 +384,25 @@ _V2_MEDIA: list[str] = [
     """,
 ]
 
+# security: erasure requests (`spreadtrace forget`), recorded without the erased data
+_V2_SECURITY: list[str] = [
+    """
+    CREATE TABLE erasures (
+        erasure_id     BIGINT NOT NULL,
+        erased_at      TIMESTAMPTZ NOT NULL,
+        accounts       BIGINT NOT NULL,   -- how many account ids were asked for
+        posts          BIGINT NOT NULL,   -- rows removed (never their ids)
+        snapshots      BIGINT NOT NULL,
+        follows        BIGINT NOT NULL,
+        rejects        BIGINT NOT NULL,
+        references_rewritten BIGINT NOT NULL,  -- others' posts whose parent/root was erased
+        texts_masked   BIGINT NOT NULL,   -- others' texts naming an erased account or post
+        build_id       BIGINT,            -- the full rebuild that followed
+        completed_at   TIMESTAMPTZ        -- NULL until rebuilt, compacted, republished
+    )
+    """,
+]
+
 # ingest (issue 17): long-format files merge several rows into one post, and the run
 # row counts them; the mapping that read a foreign file is kept with its run. Posts gain
 # the platform's own fields that have no canonical column (a subreddit, a Telegram chat).
@@ -398,7 +417,7 @@ _V2_INGEST: list[str] = [
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
-    2: [*_V2_MEDIA, *_V2_INGEST],
+    2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -55,7 +55,7 @@ from spreadtrace.store.dashboard_queries import create_read_model
 if TYPE_CHECKING:
     from spreadtrace.store import Store
 
-__all__ = ["publish", "latest", "snapshot_dir", "SnapshotReader", "KEEP"]
+__all__ = ["publish", "latest", "latest_build_id", "snapshot_dir", "SnapshotReader", "KEEP"]
 
 KEEP = 3
 """How many snapshots :func:`publish` keeps (the newest ones)."""
@@ -83,6 +83,15 @@ def publish(store: Store, *, keep: int = KEEP) -> Path | None:
         return None
     if store.read_only:
         raise StoreError("a snapshot is published by the writer; this store is open read-only")
+    from spreadtrace.store import storage_errors
+
+    # A full disk or a read-only folder: one line (StorageError); the temp copy is
+    # removed and the pointer still names the previous, complete snapshot.
+    with storage_errors(f"cannot write the dashboard snapshot of {store.path}"):
+        return _publish(store, keep)
+
+
+def _publish(store: Store, keep: int) -> Path:
     con = store.con
     folder = snapshot_dir(store.path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,6 +148,12 @@ def _prune(folder: Path, *, keep: int, current: str) -> None:
     for old in names[:-keep]:
         if old != current:
             (folder / old).unlink(missing_ok=True)
+
+
+def latest_build_id(db_path: str | os.PathLike[str]) -> int | None:
+    """The build id of the newest published snapshot (from its name), or None."""
+    path = latest(db_path)
+    return None if path is None else int(path.name.split("-", 1)[0])
 
 
 def latest(db_path: str | os.PathLike[str]) -> Path | None:

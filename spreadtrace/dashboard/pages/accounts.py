@@ -13,9 +13,11 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from spreadtrace.dashboard import ids, queries
 from spreadtrace.dashboard.components import (
     as_float,
+    as_int,
     download,
     kv,
     row_link,
+    shown,
     sort_pairs,
     table,
     url_state,
@@ -57,7 +59,7 @@ def _detail(account_id: str) -> html.Div:
         return html.Div(
             [
                 html.H2("Account"),
-                html.P(f"No account {account_id!r} in this snapshot.", className="note"),
+                html.P(f"No account {shown(account_id)!r} in this snapshot.", className="note"),
             ]
         )
     posts = queries.run(dq.account_posts, account_id)
@@ -65,7 +67,7 @@ def _detail(account_id: str) -> html.Div:
     score = info["bot_score"]
     return html.Div(
         [
-            html.H2(["Account ", html.Span(info["account_id"])]),
+            html.H2(["Account ", html.Bdi(shown(info["account_id"]))]),
             dcc.Store(id=ids.AC_DETAIL, data=account_id),
             html.Div(
                 kv(
@@ -192,7 +194,7 @@ def layout(
 )
 def update_accounts(search, min_bot, page, sort_by):
     """The filtered, sorted page of scored accounts."""
-    page = page or 0
+    page = as_int(page)
     rows, total = queries.run(
         dq.accounts_table,
         search=(search or "").strip() or None,

@@ -12,7 +12,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, kv, url_state
+from spreadtrace.dashboard.components import download, kv, shown, url_state
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -62,7 +62,14 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
         return html.Div([html.H2("Cascade"), html.P(str(exc), className="note")])
     if info is None:
         return html.Div(
-            [html.H2("Cascade"), html.P(f"No cascade {id!r} in this snapshot.", className="note")]
+            [
+                html.H2("Cascade"),
+                html.P(
+                    f"No cascade {shown(id)!r} in this snapshot (a newer build may have "
+                    "merged it into another cascade).",
+                    className="note",
+                ),
+            ]
         )
     facts = kv(
         [
@@ -102,7 +109,7 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             dcc.Store(id=ids.CA_DRAWN),
             dcc.Store(id=ids.CA_REPLAY),
             html.Div(id=ids.CA_REPLAY_SINK, hidden=True),
-            html.H2(f"Cascade {id}"),
+            html.H2(["Cascade ", html.Bdi(shown(id))]),
             html.Div(
                 [
                     html.Div([facts, *links], className="panel", style={"flex": "0 0 24em"}),
@@ -199,6 +206,15 @@ def render(cascade_id, layout_kind, edges=""):
     all_edges = edges == "all"
     radial = radial_for(cascade_id, layout_kind)
     graph = queries.cascade_graph(cascade_id, radial=radial)
+    if graph.posts == 0:
+        # The page was opened on an older snapshot and a newer build merged or dropped
+        # this cascade: say so, rather than fail on an empty drawing.
+        gone = html.P(
+            "This cascade is not in the current snapshot: a newer build merged it into "
+            "another cascade or removed it. Open it again from the overview.",
+            className="note",
+        )
+        return ({}, gone, {}, None, None, no_update, no_update, "", True)
     title = f"{graph.posts:,} posts"
     notes = []
     if graph.note:
@@ -358,9 +374,14 @@ def hover_line(row: dict) -> list:
             row["bot_reasons"] or "",
         ]
     reason = (row["bot_reasons"] or "").split("; ")[0]
+    # The handle and id are untrusted: each in its own <bdi> (and cut), so a U+202E in
+    # a handle cannot mirror the time and score after it, nor a 5,000-character id
+    # widen the page.
     return [
-        html.B(row["handle"] or row["account_id"] or ""),
-        f" ({row['account_id']}) · {when} · bot score {row['bot_score']:.2f}",
+        html.B(html.Bdi(shown(row["handle"] or row["account_id"] or ""))),
+        " (",
+        html.Bdi(shown(row["account_id"])),
+        f") · {when} · bot score {row['bot_score']:.2f}",
         f": {reason}" if reason else "",
         f" · reach {row['descendants']:,}",
     ]
@@ -387,7 +408,7 @@ def account_panel(account_id: str | None) -> html.Div | str:
         return "This node stands for many posts (aggregated); zoom into a smaller cascade."
     info = queries.run(dq.account_info, account_id)
     if info is None:
-        return f"No account {account_id!r} in this snapshot."
+        return f"No account {shown(account_id)!r} in this snapshot."
     return html.Div(
         [
             kv(

@@ -11,7 +11,15 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, kv, row_link, sort_pairs, table
+from spreadtrace.dashboard.components import (
+    as_int,
+    download,
+    kv,
+    row_link,
+    shown,
+    sort_pairs,
+    table,
+)
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -38,7 +46,11 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
     except StoreError as exc:
         return html.Div([html.H2("Narratives"), html.P(str(exc), className="note")])
     if not id or info is None:
-        missing = [html.P(f"No narrative {id!r} in this snapshot.", className="note")] if id else []
+        missing = (
+            [html.P(f"No narrative {shown(id)!r} in this snapshot.", className="note")]
+            if id
+            else []
+        )
         return html.Div(
             [
                 html.H2("Narratives"),
@@ -76,7 +88,7 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=ids.NA_ID, data=id),
-            html.H2(f"Narrative {id}"),
+            html.H2(["Narrative ", html.Bdi(shown(id))]),
             html.Div(
                 [
                     html.Div(facts, className="half panel"),
@@ -115,7 +127,7 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
     Input(ids.NA_TABLE, "sort_by"),
 )
 def list_narratives(page, sort_by):
-    page = page or 0
+    page = as_int(page)
     rows, total = queries.run(
         dq.narrative_table, sort=sort_pairs(sort_by), limit=15, offset=page * 15
     )
@@ -147,7 +159,7 @@ def narrative_detail(narrative_id):
 def narrative_cascades(narrative_id, page, sort_by):
     if not narrative_id:
         return no_update, no_update
-    page = page or 0
+    page = as_int(page)
     rows, total = queries.run(
         dq.cascade_table,
         dq.CascadeFilter(narrative_id=narrative_id),

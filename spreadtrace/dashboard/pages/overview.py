@@ -213,7 +213,7 @@ FILTER_INPUTS = [
 def update_table(start, end, platform, narrative, min_size, min_bot, min_amp, page, sort_by):
     """The filtered, sorted page of cascades, the match count, and the URL state."""
     flt = _filter(start, end, platform, narrative, min_size, min_bot, min_amp)
-    page = page or 0
+    page = as_int(page)
     rows, total = queries.run(
         dq.cascade_table, flt, sort=sort_pairs(sort_by), limit=PAGE_SIZE, offset=page * PAGE_SIZE
     )
@@ -282,7 +282,7 @@ def download_cascades(n, start, end, platform, narrative, min_size, min_bot, min
     Input(ids.OV_NARR_TABLE, "sort_by"),
 )
 def update_narratives(page, sort_by):
-    page = page or 0
+    page = as_int(page)
     rows, total = queries.run(
         dq.narrative_table, sort=sort_pairs(sort_by), limit=10, offset=page * 10
     )
