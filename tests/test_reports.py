@@ -74,16 +74,17 @@ def fill_world(con, *, scores: bool = True) -> dict[str, list[str]]:
     if scores:
         con.execute(
             "INSERT INTO cascade_scores VALUES ('p1','n1',0.25,0.5,0.75,0.25,0.6,"
-            "'=2+3 shares by bots',1), ('p5',NULL,0,0,0,0,0,'',1)"
+            "'=2+3 shares by bots',1,0.25,0.5,0.0,0.25), ('p5',NULL,0,0,0,0,0,'',1,0,0,0,1)"
         )
         for i, account_id in enumerate(accounts, start=1):
             con.execute(
-                "INSERT INTO account_scores VALUES (?, 1, ?, NULL, 0.5, ?, ?, ?, NULL, 'bots-v1', 1)",
+                "INSERT INTO account_scores VALUES (?, 1, ?, NULL, 0.5, ?, ?, ?, NULL, 'bots-v1', 1,"
+                " 0.0, 'sufficient')",
                 [account_id, int(i > 1), i / 10, i >= 3, "-reacts in 2 s"],
             )
         con.execute(
             "INSERT INTO narratives VALUES ('n1', '+label from @evil', 'text', 1, 4, 4, ?, ?,"
-            " 'acct-1', 0.9, 0.25, 0.5, 0.75, 0.25, 0.6, '@reasons', 1)",
+            " 'acct-1', 0.9, 0.25, 0.5, 0.75, 0.25, 0.6, '@reasons', 1, 0.25, 0.5, 0.0, 0.25)",
             [T0, T0 + timedelta(seconds=40)],
         )
         con.execute(

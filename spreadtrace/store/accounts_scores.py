@@ -38,6 +38,8 @@ BEHAVIOUR_COLUMNS = (
     "hour_entropy",
     "burstiness",
     "coordinated_share",
+    "texts",
+    "self_repeat_share",
 )
 
 
@@ -61,7 +63,11 @@ def behaviour_features(
       2008): -1 periodic, 0 Poisson, -> 1 bursty; NULL with fewer than 3 posts.
     - coordinated_share: share of the account's shared items that it shared inside a
       kept coordination pair (needs :func:`spreadtrace.store.coordination.co_share_pairs`
-      run first on this connection, else NULL).
+      run first on this connection, else NULL). A coordination measure, reported with
+      the account, not an input of the automation score.
+    - texts, self_repeat_share: the account's own texts (everything but plain reposts)
+      and the share of them that repeat another of its texts word for word
+      (1 - distinct / all), i.e. repetition of its own content.
     """
     coord_join = (
         "LEFT JOIN (SELECT account_id, coordinated_items::DOUBLE / items AS coordinated_share "
@@ -77,7 +83,9 @@ def behaviour_features(
     ),
     base AS (
         SELECT account_id, count(*) AS posts,
-               count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts
+               count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
+               count(text) FILTER (WHERE kind <> 'repost') AS texts,
+               count(DISTINCT hash(text)) FILTER (WHERE kind <> 'repost') AS distinct_texts
         FROM posts GROUP BY account_id
     ),
     delays AS (
@@ -117,7 +125,9 @@ def behaviour_features(
            coalesce(d.reposts_timed, 0) AS reposts_timed,
            d.fast_share, d.median_delay_s,
            b.posts / span.days AS posts_per_day,
-           e.hour_entropy, u.burstiness, c.coordinated_share
+           e.hour_entropy, u.burstiness, c.coordinated_share, b.texts,
+           CASE WHEN b.texts > 0 THEN 1.0 - b.distinct_texts::DOUBLE / b.texts END
+               AS self_repeat_share
     FROM base b CROSS JOIN span
     LEFT JOIN delay_agg d USING (account_id)
     LEFT JOIN entropy e USING (account_id)
@@ -147,6 +157,8 @@ def replace_account_scores(
 ) -> int:
     """Replace account_scores with ``scores`` (the table's columns but build_id).
 
+    ``scores`` carries coordination_score and bot_evidence (schema version 2).
+
     The caller owns the transaction. Returns the number of rows written.
     """
     con.execute("DELETE FROM account_scores")
@@ -154,9 +166,12 @@ def replace_account_scores(
     try:
         con.execute(
             """
-            INSERT INTO account_scores
+            INSERT INTO account_scores (account_id, posts, reposts, profile_score,
+                   behaviour_score, bot_score, is_bot_like, bot_reasons, features,
+                   model_version, build_id, coordination_score, bot_evidence)
             SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
-                   is_bot_like, bot_reasons, features::JSON, model_version, $build
+                   is_bot_like, bot_reasons, features::JSON, model_version, $build,
+                   coordination_score, bot_evidence
             FROM _acc_scores_in
             """,
             {"build": int(build_id)},

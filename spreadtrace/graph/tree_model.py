@@ -1,0 +1,151 @@
+"""A boosted tree ensemble read from plain JSON and evaluated with numpy, with reasons.
+
+Why: the profile part of the bot score needs feature interactions (bot families differ
+in which features mark them; a linear model learns directions a new family reverses,
+docs/scores.md), yet the project ships models as plain data, never pickle. This module
+evaluates a gradient-boosted tree dump written by ``scripts/train_bot_model.py``
+(scikit-learn is needed to train, not to score).
+
+- Missing features are *missing*, not zero: at a split on a missing value both
+  branches are followed, weighted by the training samples that went each way, so the
+  prediction is the tree's average over the unknown value (the same marginalisation
+  classic CART uses for surrogate-free missing data).
+- Per-feature contributions (Saabas 2014, "tree interpreter"): walking a sample's path,
+  the change in node value at each split is credited to the split's feature, so
+  ``logit = bias + sum(contributions)`` exactly. A missing feature's split adds the
+  weighted mean of its children minus the node value, which is 0: it never speaks.
+- Calibration: the raw ensemble logit is mapped by Platt scaling
+  ``logit_cal = a * logit + b`` (Platt 1999), fitted on out-of-fold predictions of the
+  training data; contributions are scaled by ``a`` so they stay additive.
+
+References:
+Friedman, J. H. (2001). Greedy function approximation: a gradient boosting machine.
+Annals of Statistics 29(5).
+Platt, J. (1999). Probabilistic outputs for support vector machines and comparisons to
+regularized likelihood methods. Advances in Large Margin Classifiers.
+Saabas, A. (2014). Interpreting random forests (treeinterpreter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TreeEnsemble"]
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """Boosted regression trees over raw features; ``predict`` gives calibrated probabilities.
+
+    Each tree is a dict of equal-length lists: ``left``, ``right`` (child index, -1 at a
+    leaf), ``feature``, ``threshold`` (go left when ``x <= threshold``), ``value``
+    (node value in logit units, internal nodes = weighted mean of their children) and
+    ``weight`` (training samples through the node).
+
+    >>> tree = {"left": [1, -1, -1], "right": [2, -1, -1], "feature": [0, -1, -1],
+    ...         "threshold": [0.5, 0.0, 0.0], "value": [0.0, -1.0, 1.0], "weight": [4, 2, 2]}
+    >>> m = TreeEnsemble("t", ["a"], 0.0, [tree], 1.0, 0.0)
+    >>> m.logit(np.array([[0.0], [1.0], [np.nan]])).tolist()
+    [-1.0, 1.0, 0.0]
+    >>> m.contributions(np.array([[1.0], [np.nan]])).tolist()
+    [[1.0], [0.0]]
+    """
+
+    version: str
+    features: list[str]
+    init: float
+    trees: list[dict[str, list]]
+    platt_a: float = 1.0
+    platt_b: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def _walk(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (uncalibrated) logit and per-feature contributions of every row."""
+        X = np.asarray(X, dtype=float)
+        n, k = X.shape
+        raw = np.full(n, float(self.init))
+        contrib = np.zeros((n, k))
+        for tree in self.trees:
+            left = np.asarray(tree["left"], dtype=np.int64)
+            right = np.asarray(tree["right"], dtype=np.int64)
+            feat = np.asarray(tree["feature"], dtype=np.int64)
+            thr = np.asarray(tree["threshold"], dtype=float)
+            val = np.asarray(tree["value"], dtype=float)
+            wgt = np.asarray(tree["weight"], dtype=float)
+            raw += val[0]
+            # (row, node, weight) triples; a missing value splits a triple in two
+            row = np.arange(n)
+            node = np.zeros(n, dtype=np.int64)
+            w = np.ones(n)
+            split = False  # once a row is split, rows repeat among the triples
+            while True:
+                inner = left[node] >= 0
+                if not inner.any():
+                    break
+                r, nd, ww = row[inner], node[inner], w[inner]
+                row, node, w = row[~inner], node[~inner], w[~inner]
+                f = feat[nd]
+                x = X[r, f]
+                miss = np.isnan(x)
+                go_left = ~miss & (x <= thr[nd])
+                child = np.where(go_left, left[nd], right[nd])
+                known = ~miss
+                delta = ww[known] * (val[child[known]] - val[nd[known]])
+                if split:
+                    np.add.at(contrib, (r[known], f[known]), delta)
+                else:
+                    contrib[r[known], f[known]] += delta
+                raw += np.bincount(r[known], weights=delta, minlength=n)
+                split = split or bool(miss.any())
+                # missing: both children, weighted by training samples; adds 0 in expectation
+                lm, rm = left[nd[miss]], right[nd[miss]]
+                share = wgt[lm] / np.maximum(wgt[lm] + wgt[rm], 1e-12)
+                row = np.concatenate([row, r[known], r[miss], r[miss]])
+                node = np.concatenate([node, child[known], lm, rm])
+                w = np.concatenate([w, ww[known], ww[miss] * share, ww[miss] * (1 - share)])
+        return raw, contrib
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-feature additive contributions to the calibrated logit (n x features)."""
+        return self._walk(X)[1] * self.platt_a
+
+    def bias(self) -> float:
+        """The calibrated logit of a sample with every feature missing."""
+        return self.platt_a * (self.init + sum(float(t["value"][0]) for t in self.trees)) + (
+            self.platt_b
+        )
+
+    def logit(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated logit of every row."""
+        return self.platt_a * self._walk(X)[0] + self.platt_b
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probability that the row is a bot."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(X), -40, 40)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "tree-ensemble",
+            "version": self.version,
+            "features": self.features,
+            "init": self.init,
+            "platt_a": self.platt_a,
+            "platt_b": self.platt_b,
+            "trees": self.trees,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TreeEnsemble:
+        return cls(
+            version=data["version"],
+            features=list(data["features"]),
+            init=float(data["init"]),
+            trees=list(data["trees"]),
+            platt_a=float(data.get("platt_a", 1.0)),
+            platt_b=float(data.get("platt_b", 0.0)),
+            meta=dict(data.get("meta", {})),
+        )
