@@ -205,14 +205,18 @@ def test_score_accounts_parts_pooling_and_reasons() -> None:
     # a low score lists what looks organic, not "no bot-like signal"
     assert "reacts minutes after the parent (median delay 1500 s)" in rows["human"]["bot_reasons"]
     assert {r["bot_evidence"] for r in rows.values()} == {"sufficient"}
-    # an account with only a profile, or only posts, still gets a score
-    assert rows["profile_only"]["behaviour_score"] is None
-    assert rows["profile_only"]["bot_score"] == pytest.approx(rows["profile_only"]["profile_score"])
+    # an account with only a profile, or only posts, still gets a score: the part's
+    # logit pooled with the base rate (weight 0.5 each for a profile)
+    only = rows["profile_only"]
+    assert only["behaviour_score"] is None
+    prior = math.log(0.15 / 0.85)
+    lp = math.log(only["profile_score"] / (1 - only["profile_score"]))
+    assert only["bot_score"] == pytest.approx(1 / (1 + math.exp(-(lp + prior) / 2)))
     assert rows["bot"]["profile_score"] is None
-    assert rows["bot"]["bot_score"] == pytest.approx(rows["bot"]["behaviour_score"])
-    # both parts: the pooled score lies between the two parts
+    # both parts: the pooled score lies between the base rate and the parts
     both = rows["both"]
-    lo, hi = sorted([both["profile_score"], both["behaviour_score"]])
+    lo = min(both["profile_score"], both["behaviour_score"], 0.15)
+    hi = max(both["profile_score"], both["behaviour_score"], 0.15)
     assert lo <= both["bot_score"] <= hi
     assert json.loads(rows["both"]["features"])["fast_share"] == pytest.approx(0.9)
     assert rows["bot"]["model_version"].startswith("profile:profile-rf-1+behaviour:")

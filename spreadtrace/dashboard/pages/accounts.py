@@ -13,6 +13,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from spreadtrace.dashboard import ids, queries
 from spreadtrace.dashboard.components import (
     as_float,
+    bot_state,
     download,
     kv,
     row_link,
@@ -81,11 +82,15 @@ def _detail(account_id: str) -> html.Div:
                         ("posts (reposts)", f"{info['posts']} ({info['reposts']})"),
                         (
                             "bot score",
-                            None
-                            if score is None
-                            else f"{score:.3f}" + (" · bot-like" if info["is_bot_like"] else ""),
+                            None if score is None else f"{score:.3f} · {bot_state(info)}",
                         ),
                         ("why", info["bot_reasons"]),
+                        (
+                            "coordination score",
+                            None
+                            if info["coordination_score"] is None
+                            else f"{info['coordination_score']:.3f} (strongest co-share partner)",
+                        ),
                         (
                             "coordination cluster",
                             None

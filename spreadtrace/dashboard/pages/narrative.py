@@ -11,7 +11,14 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, kv, row_link, sort_pairs, table
+from spreadtrace.dashboard.components import (
+    download,
+    kv,
+    row_link,
+    sort_pairs,
+    spread_sources,
+    table,
+)
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -67,6 +74,7 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
                 f"{info['bot_share'] or 0:.3f} ({info['early_bot_share'] or 0:.3f})",
             ),
             ("coordinated share", f"{info['coordinated_share'] or 0:.3f}"),
+            ("spread from accounts that are", spread_sources(info)),
             (
                 "amplification",
                 f"{info['amplification_score'] or 0:.3f}: {info['amplification_reasons'] or ''}",
