@@ -29,7 +29,7 @@ True
 >>> reader = SnapshotReader(os.path.join(d, "s.duckdb"))
 >>> with reader.lease() as (con, snapshot_id):
 ...     con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-'1'
+'2'
 >>> reader.close()
 """
 
