@@ -508,53 +508,66 @@ def reason_templates(fast_s: float = 10.0) -> dict[str, list[str]]:
     return out
 
 
-def _candidates(
-    ids: pl.Series,
-    raw: pl.DataFrame,
+def _render_reasons(
+    n: int,
+    row: np.ndarray,
+    rank: np.ndarray,
+    feature: np.ndarray,
+    bot: np.ndarray,
     names: list[str],
-    specs: dict[str, tuple[str, str | None, str | None]],
-    contributions: np.ndarray,
-    weight: np.ndarray,
+    specs: list[tuple[str, str | None, str | None] | None],
+    behaviour: pl.DataFrame,
+    profile: pl.DataFrame,
     fast_s: float,
-) -> pl.DataFrame:
-    """Long frame (account_id, feature, contribution, reason) of possible reasons.
+    n_behaviour: int,
+) -> pl.Series:
+    """The chosen reasons of each of ``n`` accounts (row order), rendered, '; '-joined.
 
-    The template follows the sign of the pool-weighted contribution: positive -> the
-    feature's automation text, negative -> its organic text.
+    ``row``, ``rank``, ``feature``, ``bot``: one entry per chosen (account row, rank,
+    feature) with the reason's direction. Only these are formatted (at most
+    ``top_reasons`` per account), so the cost does not grow with features x accounts.
+    Features ``0 .. n_behaviour - 1`` are behaviour columns, the rest profile columns.
+    Null where nothing was chosen.
     """
     parts = []
-    for j, name in enumerate(names):
-        spec = specs.get(name)
+    for j in np.unique(feature):
+        spec = specs[j]
         if spec is None:
             continue
-        value = pl.col("value")
-        bot = _reason_expr(name, value, True, spec, fast_s)
-        organic = _reason_expr(name, value, False, spec, fast_s)
-        reason = pl.when(pl.col("contribution") > 0).then(bot if bot is not None else pl.lit(None))
-        reason = reason.otherwise(organic if organic is not None else pl.lit(None))
+        name = names[j]
+        source = behaviour if j < n_behaviour else profile
+        sel = feature == j
         frame = pl.DataFrame(
             {
-                "account_id": ids,
-                "value": raw[name].cast(pl.Float64),
-                "contribution": contributions[:, j] * weight,
-            }
-        ).select(
-            "account_id",
-            pl.lit(name).alias("feature"),
-            "contribution",
-            reason.cast(pl.String).alias("reason"),
+                "row": row[sel],
+                "rank": rank[sel],
+                "bot": bot[sel],
+                "value": source[name].cast(pl.Float64).gather(pl.Series(row[sel])),
+            }  # fmt: skip
         )
-        parts.append(frame.filter(pl.col("contribution") != 0))
+        bot_text = _reason_expr(name, pl.col("value"), True, spec, fast_s)
+        organic_text = _reason_expr(name, pl.col("value"), False, spec, fast_s)
+        text = pl.when(pl.col("bot")).then(
+            bot_text if bot_text is not None else pl.lit(None, dtype=pl.String)
+        )
+        text = text.otherwise(
+            organic_text if organic_text is not None else pl.lit(None, dtype=pl.String)
+        )
+        parts.append(frame.select("row", "rank", text.cast(pl.String).alias("reason")))
+    out = pl.DataFrame({"row": np.arange(n)})
     if not parts:
-        return pl.DataFrame(
-            schema={
-                "account_id": pl.String,
-                "feature": pl.String,
-                "contribution": pl.Float64,
-                "reason": pl.String,
-            }
+        return pl.Series("bot_reasons", [None] * n, dtype=pl.String)
+    chosen = pl.concat(parts)
+    for r in sorted(set(rank.tolist())):
+        out = out.join(
+            chosen.filter(pl.col("rank") == r).select("row", pl.col("reason").alias(f"r{r}")),
+            on="row",
+            how="left",
+            maintain_order="left",
         )
-    return pl.concat(parts)
+    cols = [c for c in out.columns if c != "row"]
+    joined = out.select(pl.concat_str(cols, separator="; ", ignore_nulls=True).alias("bot_reasons"))
+    return joined["bot_reasons"].replace("", None)
 
 
 def _flag_column(base: pl.DataFrame, frame: pl.DataFrame, name: str) -> np.ndarray:
@@ -664,46 +677,40 @@ def score_accounts(
     pooled = (PRIOR_WEIGHT * _logit(np.array(BOT_PRIOR)) + wb * lb + wp * lp) / total_safe
     bot_score = _sigmoid(pooled)
 
-    cand = pl.concat(
-        [
-            _candidates(
-                ids, bm, behaviour_model.features, BEHAVIOUR_FEATURES, cb, wb / total_safe, fast_s
-            ),
-            _candidates(
-                ids, pf, profile_model.features, PROFILE_FEATURES, cp, wp / total_safe, fast_s
-            ),
-        ]
-    )
+    # Reasons: per account and feature, the pool-weighted contribution to the logit.
+    names = [*behaviour_model.features, *profile_model.features]
+    specs = [BEHAVIOUR_FEATURES.get(n) for n in behaviour_model.features] + [
+        PROFILE_FEATURES.get(n) for n in profile_model.features
+    ]
+    C = np.hstack([cb * (wb / total_safe)[:, None], cp * (wp / total_safe)[:, None]])
+    has_bot = np.array([sp is not None and sp[1] is not None for sp in specs])
+    has_organic = np.array([sp is not None and sp[2] is not None for sp in specs])
     # the evidence that can flag is the evidence that can be shown
-    n_signals = base.join(
-        cand.filter(pl.col("reason").is_not_null() & (pl.col("contribution") >= min_reason_logit))
-        .group_by("account_id")
-        .agg(n=pl.col("feature").n_unique()),
-        on="account_id",
-        how="left",
-    )["n"].fill_null(0)
-    is_bot = sufficient & (bot_score >= threshold) & (n_signals.to_numpy() >= MIN_BOT_SIGNALS)
-
-    verdict = pl.DataFrame(
-        {"account_id": ids, "_bot": is_bot, "_high": bot_score >= threshold, "_ok": sufficient}
-    )
+    n_signals = ((C >= min_reason_logit) & has_bot).sum(axis=1)
+    is_bot = sufficient & (bot_score >= threshold) & (n_signals >= MIN_BOT_SIGNALS)
     # bot-pointing reasons for high scores, organic ones for everything else
-    cand = cand.join(verdict, on="account_id").with_columns(
-        _strength=pl.when(pl.col("_high"))
-        .then(pl.col("contribution"))
-        .otherwise(-pl.col("contribution"))
+    high = bot_score >= threshold
+    strength = np.where(high[:, None], C, -C)
+    shown = (
+        (strength >= min_reason_logit)
+        & np.where(high[:, None], has_bot, has_organic)
+        & sufficient[:, None]
     )
-    reasons = (
-        cand.filter(
-            pl.col("reason").is_not_null()
-            & pl.col("_ok")
-            & (pl.col("_strength") >= min_reason_logit)
-        )
-        .sort(["account_id", "_strength"], descending=[False, True])
-        .group_by("account_id", maintain_order=True)
-        .head(top_reasons)
-        .group_by("account_id", maintain_order=True)
-        .agg(pl.col("reason").str.join("; ").alias("bot_reasons"))
+    strength = np.where(shown, strength, -np.inf)
+    order = np.argsort(-strength, axis=1, kind="stable")[:, :top_reasons]
+    row, rank = np.nonzero(np.take_along_axis(shown, order, axis=1))
+    reasons = _render_reasons(
+        ids.len(),
+        row,
+        rank,
+        order[row, rank],
+        high[row],
+        names,
+        specs,
+        bm,
+        pf,
+        fast_s,
+        len(behaviour_model.features),
     )
     missing_profile = (
         pl.when(pl.col("_hp"))
@@ -725,14 +732,17 @@ def score_accounts(
         missing_profile,
     )
 
-    raw_features = bm.join(pf, on="account_id", how="left", suffix="_profile")
+    # bm and pf are both in ``ids`` order (left joins on ``base``)
+    profile_cols = [c for c in pf.columns if c != "account_id"]
+    raw_features = pl.concat(
+        [bm, pf.select([pl.col(c).alias(f"{c}_profile" if c in bm.columns else c)
+                        for c in profile_cols])],
+        how="horizontal",
+    )  # fmt: skip
     feature_cols = [c for c in raw_features.columns if c != "account_id"]
     features_json = raw_features.select(
-        "account_id",
-        pl.struct([pl.col(c).round(4) for c in feature_cols])
-        .struct.json_encode()
-        .alias("features"),
-    )
+        pl.struct([pl.col(c).round(4) for c in feature_cols]).struct.json_encode()
+    ).to_series()
     version = f"profile:{profile_model.version}+behaviour:{behaviour_model.version}"
     out = pl.DataFrame(
         {
@@ -748,26 +758,24 @@ def score_accounts(
             "_posts": n_posts.astype(np.int64),
             "_timed": np.asarray(n_timed, dtype=np.int64),
             "_n": n_signals,
+            "bot_reasons": reasons,
+            "features": features_json,
         }
     )
-    out = (
-        out.join(reasons, on="account_id", how="left")
-        .join(features_json, on="account_id", how="left")
-        .with_columns(
-            bot_reasons=pl.when(pl.col("bot_evidence") == "insufficient")
-            .then(thin)
-            .when(pl.col("bot_reasons").is_null() & pl.col("is_bot_like"))
-            .then(pl.lit("several weak automation signals together"))
-            .when(pl.col("bot_reasons").is_null())
-            .then(pl.lit("no clear signal either way"))
-            .when(~pl.col("is_bot_like") & (pl.col("bot_score") >= threshold))
-            .then(
-                pl.lit("only one automation signal, not enough to call it bot-like: ")
-                + pl.col("bot_reasons")
-            )
-            .otherwise(pl.col("bot_reasons")),
-            model_version=pl.lit(version),
+    out = out.with_columns(
+        bot_reasons=pl.when(pl.col("bot_evidence") == "insufficient")
+        .then(thin)
+        .when(pl.col("bot_reasons").is_null() & pl.col("is_bot_like"))
+        .then(pl.lit("several weak automation signals together"))
+        .when(pl.col("bot_reasons").is_null())
+        .then(pl.lit("no clear signal either way"))
+        .when(~pl.col("is_bot_like") & (pl.col("bot_score") >= threshold))
+        .then(
+            pl.lit("only one automation signal, not enough to call it bot-like: ")
+            + pl.col("bot_reasons")
         )
+        .otherwise(pl.col("bot_reasons")),
+        model_version=pl.lit(version),
     )
     return out.select(
         "account_id",

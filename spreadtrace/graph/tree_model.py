@@ -28,6 +28,7 @@ Saabas, A. (2014). Interpreting random forests (treeinterpreter).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -36,7 +37,9 @@ import numpy as np
 
 __all__ = ["TreeEnsemble"]
 
-_CHUNK = 65_536  # rows per block of the fast path (bounds the rows x trees index arrays)
+_CHUNK = 32_768  # rows per block of the fast path (bounds the rows x trees index arrays)
+_CHUNK_MISSING = 4_096  # rows with a missing value: (rows x trees x features) per block
+_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class TreeEnsemble:
         """All trees in one node table (global indices), leaves looping onto themselves,
         with every node's path contributions (n_nodes x features) precomputed."""
         k = len(self.features)
-        left, right, feat, thr, val, roots = [], [], [], [], [], []
+        left, right, feat, thr, val, roots, inners, wgts = [], [], [], [], [], [], [], []
         pcs, depth = [], 0
         base = 0
         for tree in self.trees:
@@ -86,6 +89,8 @@ class TreeEnsemble:
             feat.append(np.where(leaf, 0, ft))
             thr.append(np.where(leaf, np.inf, np.asarray(tree["threshold"], dtype=float)))
             val.append(v)
+            inners.append(~leaf)
+            wgts.append(np.asarray(tree["weight"], dtype=float))
             roots.append(base)
             pc = np.zeros((m, k))
             level, d = np.array([0]), 0
@@ -102,12 +107,18 @@ class TreeEnsemble:
         return {
             "left": np.concatenate(left),
             "right": np.concatenate(right),
-            "feature": np.concatenate(feat),
+            "feature": np.concatenate(feat).astype(np.int32),
             "threshold": np.concatenate(thr),
             "value": np.concatenate(val),
-            "roots": np.asarray(roots, dtype=np.int64),
+            "roots": np.asarray(roots, dtype=np.int32),
+            # child[2 * node + went_right], as one array for a single gather per level
+            "child": np.stack([np.concatenate(left), np.concatenate(right)], axis=1)
+            .ravel()
+            .astype(np.int32),
             "path": np.concatenate(pcs) if pcs else np.zeros((0, k)),
             "depth": np.asarray(depth),
+            "inner": np.concatenate(inners),
+            "weight": np.concatenate(wgts),
             "used": np.unique(np.concatenate(feat)) if feat else np.zeros(0, dtype=np.int64),
         }
 
@@ -126,69 +137,76 @@ class TreeEnsemble:
         fl = self._flat
         missing = np.isnan(X[:, fl["used"]]).any(axis=1)
         full = np.flatnonzero(~missing)
-        for lo in range(0, len(full), _CHUNK):
-            rows = full[lo : lo + _CHUNK]
-            Xc = X[rows]
-            node = np.broadcast_to(fl["roots"], (len(rows), len(fl["roots"]))).copy()
-            r = np.arange(len(rows))[:, None]
-            for _ in range(int(fl["depth"])):
-                go_left = Xc[r, fl["feature"][node]] <= fl["threshold"][node]
-                node = np.where(go_left, fl["left"][node], fl["right"][node])
-            raw[rows] += fl["value"][node].sum(axis=1)
-            acc = np.zeros((len(rows), k))
-            for t in range(node.shape[1]):
-                acc += fl["path"][node[:, t]]
-            contrib[rows] = acc
+        blocks = [full[lo : lo + _CHUNK] for lo in range(0, len(full), _CHUNK)]
+        # numpy's gathers release the GIL: two threads on blocks of rows (2 cores here)
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            for rows, (b_raw, b_con) in zip(
+                blocks, pool.map(lambda r: self._walk_full(X[r]), blocks), strict=True
+            ):
+                raw[rows] += b_raw
+                contrib[rows] = b_con
         part = np.flatnonzero(missing)
-        if len(part):
-            r_raw, r_con = self._walk_missing(X[part])
-            raw[part] = r_raw
-            contrib[part] = r_con
+        blocks = [part[lo : lo + _CHUNK_MISSING] for lo in range(0, len(part), _CHUNK_MISSING)]
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            for rows, (b_raw, b_con) in zip(
+                blocks, pool.map(lambda r: self._walk_missing(X[r]), blocks), strict=True
+            ):
+                raw[rows] = b_raw
+                contrib[rows] = b_con
         return raw, contrib
 
-    def _walk_missing(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The general walk: a missing value sends a row down both branches, weighted."""
+    def _walk_full(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fast path for rows without missing values: every tree at once, one
+        gather per level (``child[2 node + (x > threshold)]``), then the leaves' path
+        contributions."""
+        fl = self._flat
         n, k = X.shape
-        raw = np.full(n, float(self.init))
-        contrib = np.zeros((n, k))
-        for tree in self.trees:
-            left = np.asarray(tree["left"], dtype=np.int64)
-            right = np.asarray(tree["right"], dtype=np.int64)
-            feat = np.asarray(tree["feature"], dtype=np.int64)
-            thr = np.asarray(tree["threshold"], dtype=float)
-            val = np.asarray(tree["value"], dtype=float)
-            wgt = np.asarray(tree["weight"], dtype=float)
-            raw += val[0]
-            # (row, node, weight) triples; a missing value splits a triple in two
-            row = np.arange(n)
-            node = np.zeros(n, dtype=np.int64)
-            w = np.ones(n)
-            split = False  # once a row is split, rows repeat among the triples
-            while True:
-                inner = left[node] >= 0
-                if not inner.any():
-                    break
-                r, nd, ww = row[inner], node[inner], w[inner]
-                row, node, w = row[~inner], node[~inner], w[~inner]
-                f = feat[nd]
-                x = X[r, f]
-                miss = np.isnan(x)
-                go_left = ~miss & (x <= thr[nd])
-                child = np.where(go_left, left[nd], right[nd])
-                known = ~miss
-                delta = ww[known] * (val[child[known]] - val[nd[known]])
-                if split:
-                    np.add.at(contrib, (r[known], f[known]), delta)
-                else:
-                    contrib[r[known], f[known]] += delta
-                raw += np.bincount(r[known], weights=delta, minlength=n)
-                split = split or bool(miss.any())
-                # missing: both children, weighted by training samples; adds 0 in expectation
-                lm, rm = left[nd[miss]], right[nd[miss]]
-                share = wgt[lm] / np.maximum(wgt[lm] + wgt[rm], 1e-12)
-                row = np.concatenate([row, r[known], r[miss], r[miss]])
-                node = np.concatenate([node, child[known], lm, rm])
-                w = np.concatenate([w, ww[known], ww[miss] * share, ww[miss] * (1 - share)])
+        node = np.broadcast_to(fl["roots"], (n, len(fl["roots"]))).copy()
+        cell = (np.arange(n, dtype=np.int64) * k)[:, None]
+        flat = np.ascontiguousarray(X).ravel()
+        for _ in range(int(fl["depth"])):
+            node = fl["child"][
+                2 * node + (flat[cell + fl["feature"][node]] > fl["threshold"][node])
+            ]
+        acc = np.zeros((n, k))
+        for t in range(node.shape[1]):
+            acc += fl["path"][node[:, t]]
+        return fl["value"][node].sum(axis=1), acc
+
+    def _walk_missing(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The general walk, every tree at once: (row, node, weight) triples, and a
+        missing value splits a triple in two, weighted by the training samples that
+        went each way. A row's result is the weighted sum over its triples' leaves, of
+        the leaf value and of the leaf's path contributions: at a missing split the two
+        branches' contributions cancel (the node value is their weighted mean)."""
+        fl = self._flat
+        n, k = X.shape
+        n_trees = len(fl["roots"])
+        row = np.repeat(np.arange(n, dtype=np.int64), n_trees)
+        node = np.tile(fl["roots"], n).astype(np.int64)
+        w = np.ones(len(row))
+        for _ in range(int(fl["depth"])):
+            x = X[row, fl["feature"][node]]
+            miss = np.isnan(x) & fl["inner"][node]
+            step = fl["child"][2 * node + (x > fl["threshold"][node])]
+            if miss.any():
+                # the triple goes left with its share; a new triple goes right
+                lm, rm = fl["child"][2 * node[miss]], fl["child"][2 * node[miss] + 1]
+                share = fl["weight"][lm] / np.maximum(fl["weight"][lm] + fl["weight"][rm], 1e-12)
+                step[miss] = lm
+                w_right = w[miss] * (1 - share)
+                w[miss] *= share
+                row = np.concatenate([row, row[miss]])
+                w = np.concatenate([w, w_right])
+                node = np.concatenate([step, rm])
+            else:
+                node = step
+        raw = self.init + np.bincount(row, weights=w * fl["value"][node], minlength=n)
+        path = fl["path"][node] * w[:, None]
+        contrib = np.column_stack(
+            [np.bincount(row, weights=path[:, j], minlength=n) for j in range(k)]
+        ).reshape(n, k)
+        contrib[np.isnan(X)] = 0.0  # exactly: the branches cancel up to rounding
         return raw, contrib
 
     def contributions(self, X: np.ndarray) -> np.ndarray:

@@ -156,8 +156,9 @@ def run(
     emit(progress, "coordination", 3, 3)
 
     emit(progress, "bot scores", 0, 2)
+    # automation only: the co-share temp tables are not an input of the bot score
     behaviour = account_sql.behaviour_features(
-        con, fast_s=params.fast_reaction_s, coordination=True
+        con, fast_s=params.fast_reaction_s, coordination=False
     )
     profiles = account_sql.profile_snapshots(con)
     coordination_sql.drop_temp(con)
