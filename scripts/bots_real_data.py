@@ -57,6 +57,15 @@ def summary(name: str, scores: pl.DataFrame, top: int) -> None:
         f"{scores['cluster_id'].is_not_null().sum():,}; coordination_score >= 0.5: "
         f"{(scores['coordination_score'] >= 0.5).sum():,}"
     )
+    print("highest bot scores, flagged or not:")
+    with pl.Config(fmt_str_lengths=400, tbl_rows=5, tbl_width_chars=250):
+        print(
+            scores.sort("bot_score", descending=True)
+            .head(5)
+            .select("handle", "account_id", "posts", pl.col("bot_score").round(3), "is_bot_like",
+                    "bot_reasons")
+        )  # fmt: skip
+    print("flagged bot-like:")
     with pl.Config(fmt_str_lengths=400, tbl_rows=top, tbl_width_chars=250):
         print(
             flagged.sort("bot_score", descending=True)

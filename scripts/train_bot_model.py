@@ -36,7 +36,7 @@ Evaluation, all printed and stored in the model's ``meta`` and in ``--report``:
 - humans held out by collection: for each human collection H, train without H (and
   without a held-out half of the bots), test H's humans against those bots;
 - 5-fold stratified cross-validation on everything (optimistic: folds share collections);
-- the BotRuler heuristic (BotSlayer, Yang et al. 2019's lite baseline): a sigmoid per
+- the BotRuler heuristic (shipped with BotSlayer, Hui et al. 2019): a sigmoid per
   feature (friends growth rate - 1, friends/followers ratio - 7.4, posts per day - 33),
   no background image, default profile, not verified; the six averaged. Computed on the
   same test sets by this script.

@@ -1,10 +1,12 @@
-"""A boosted tree ensemble read from plain JSON and evaluated with numpy, with reasons.
+"""A tree ensemble read from plain JSON and evaluated with numpy, with reasons.
 
 Why: the profile part of the bot score needs feature interactions (bot families differ
 in which features mark them; a linear model learns directions a new family reverses,
 docs/scores.md), yet the project ships models as plain data, never pickle. This module
-evaluates a gradient-boosted tree dump written by ``scripts/train_bot_model.py``
-(scikit-learn is needed to train, not to score).
+evaluates the tree dump written by ``scripts/train_bot_model.py`` (a random forest;
+boosted trees dump the same way): the raw output is the sum of the trees' leaf values
+(the forest's probability when each leaf holds its bot fraction / number of trees).
+scikit-learn is needed to train, not to score.
 
 - Missing features are *missing*, not zero: at a split on a missing value both
   branches are followed, weighted by the training samples that went each way, so the
@@ -14,13 +16,12 @@ evaluates a gradient-boosted tree dump written by ``scripts/train_bot_model.py``
   the change in node value at each split is credited to the split's feature, so
   ``logit = bias + sum(contributions)`` exactly. A missing feature's split adds the
   weighted mean of its children minus the node value, which is 0: it never speaks.
-- Calibration: the raw ensemble logit is mapped by Platt scaling
-  ``logit_cal = a * logit + b`` (Platt 1999), fitted on out-of-fold predictions of the
-  training data; contributions are scaled by ``a`` so they stay additive.
+- Calibration: the raw output is mapped by Platt scaling ``logit_cal = a * raw + b``
+  (Platt 1999), fitted on out-of-fold predictions of the training data; contributions
+  are scaled by ``a`` so they stay additive.
 
 References:
-Friedman, J. H. (2001). Greedy function approximation: a gradient boosting machine.
-Annals of Statistics 29(5).
+Breiman, L. (2001). Random forests. Machine Learning 45(1).
 Platt, J. (1999). Probabilistic outputs for support vector machines and comparisons to
 regularized likelihood methods. Advances in Large Margin Classifiers.
 Saabas, A. (2014). Interpreting random forests (treeinterpreter).
@@ -44,7 +45,7 @@ _THREADS = 2
 
 @dataclass(frozen=True)
 class TreeEnsemble:
-    """Boosted regression trees over raw features; ``predict`` gives calibrated probabilities.
+    """Regression trees over raw features, summed; ``predict`` gives calibrated probabilities.
 
     Each tree is a dict of equal-length lists: ``left``, ``right`` (child index, -1 at a
     leaf), ``feature``, ``threshold`` (go left when ``x <= threshold``), ``value``
