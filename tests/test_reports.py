@@ -145,6 +145,21 @@ def test_writes_every_file_with_header_in_declared_order(file_store, tmp_path):
     ]
 
 
+def test_accounts_evidence_and_amplification_decomposition_columns(file_store, tmp_path):
+    # issue 10: accounts.csv gains coordination_score and bot_evidence; cascades.csv and
+    # narratives.csv the decomposition of where the spread came from
+    fill_world(file_store.con)
+    result = write_reports(file_store, tmp_path / "out")
+    accounts = read_csv(result.run_dir / "accounts.csv")
+    assert {r["bot_evidence"] for r in accounts if r["bot_evidence"]} == {"sufficient"}
+    assert {r["coordination_score"] for r in accounts if r["coordination_score"]} == {"0.0"}
+    parts = ("share_bot_only", "share_coordinated_only", "share_both", "share_neither")
+    cascade = read_csv(result.run_dir / "cascades.csv")[0]
+    assert [cascade[c] for c in parts] == ["0.25", "0.5", "0.0", "0.25"]
+    narrative = read_csv(result.run_dir / "narratives.csv")[0]
+    assert [narrative[c] for c in parts] == ["0.25", "0.5", "0.0", "0.25"]
+
+
 def test_rows_times_and_manifest(file_store, tmp_path):
     fill_world(file_store.con)
     result = write_reports(file_store, tmp_path / "out")
