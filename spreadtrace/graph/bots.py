@@ -1,25 +1,33 @@
-"""Account bot-likeness: a profile model, a behaviour model, one pooled score with reasons.
+"""Account bot-likeness (automation only): a profile model, a behaviour model, one pooled
+score, an evidence state, and reasons that point the way of the verdict.
 
 Why two parts: a profile snapshot (counts, age, handle) is available even for an
 account that posted nothing in the store, and posts show behaviour a profile hides
-(reacting within seconds, posting around the clock, acting in lock-step with others).
-Either part alone still gives a score; when both exist they are pooled.
+(reacting within seconds, posting around the clock, repeating itself). Either part
+alone still gives a score; when both exist they are pooled. Co-sharing with other
+accounts is deliberately not an input: coordination is a separate signal
+(``coordination_score``, pipeline/accounts.py), so publishers that post together are
+not called automated for it.
 
-- Profile part: the BotometerLite feature set (Yang et al. 2020): counts, growth
-  rates per day of account age at ``observed_at``, follower/following ratio, length
-  and digits of handle and name, default profile and image, description length,
-  verified. A logistic regression trained by ``scripts/train_bot_model.py`` on the
-  Botometer bot repository sets, stored as plain JSON (``models/bot_profile.json``).
+- Profile part: scale-free BotometerLite features (Yang et al. 2020): growth rates per
+  day of account age at ``observed_at``, log ratios of counts, length and digits of
+  handle and name, description length, default profile and image, verified. A random
+  forest trained by ``scripts/train_bot_model.py`` on the Botometer bot repository
+  sets, Platt-calibrated, stored as a plain JSON tree dump (``models/bot_profile.json``,
+  evaluated by :class:`spreadtrace.graph.tree_model.TreeEnsemble`; missing features are
+  marginalised, never read as 0).
 - Behaviour part: share of reposts, share of reposts within seconds of the parent,
   median reaction delay, posting rate, hour-of-day entropy, burstiness of inter-event
-  times (Goh & Barabasi 2008), share of shared items inside coordinated pairs. A
-  logistic model over these (``models/bot_behaviour.json``; how it was set is in that
-  file and in docs/scores.md).
+  times (Goh & Barabasi 2008), repetition of its own texts. A hand-set logistic model
+  over these (``models/bot_behaviour.json``; how it was set is in that file and in
+  docs/scores.md).
 - Pooling: a weighted logarithmic opinion pool (Genest & Zidek 1986) of the parts'
   probabilities and the base rate, ``logit(score) = sum_i w_i logit(p_i) / sum_i w_i``,
   with the behaviour weight growing with the number of posts (``posts / (posts + 5)``),
   so that one post says little and a full history says a lot, and the base rate
   (``BOT_PRIOR``) weighing as much as a profile.
+- Verdict: bot-like only with sufficient evidence and at least ``MIN_BOT_SIGNALS``
+  features pointing to automation (``score_accounts``).
 
 Scoring is pure numpy/polars over one row per account; the model files are plain
 JSON, so no ML library is needed at run time.
@@ -34,6 +42,8 @@ microblogs on Twitter. ICWSM.
 Goh, K.-I., Barabasi, A.-L. (2008). Burstiness and memory in complex systems. EPL 81.
 Genest, C., Zidek, J. V. (1986). Combining probability distributions: a critique and
 an annotated bibliography. Statistical Science 1(1).
+Varol, O. et al. (2017). Online human-bot interactions: detection, estimation, and
+characterization. ICWSM (bot prevalence 9-15%).
 """
 
 from __future__ import annotations
@@ -757,7 +767,6 @@ def score_accounts(
             "_hp": have_p,
             "_posts": n_posts.astype(np.int64),
             "_timed": np.asarray(n_timed, dtype=np.int64),
-            "_n": n_signals,
             "bot_reasons": reasons,
             "features": features_json,
         }
