@@ -55,7 +55,8 @@ class AccountParams:
     """Options of the accounts stage, with their defaults and why.
 
     - bot_threshold 0.5: bot_score is a pooled probability; >= 0.5 means "more likely
-      automated than not" (is_bot_like).
+      automated than not". is_bot_like also needs sufficient evidence and two
+      automation signals (graph.bots.score_accounts).
     - fast_reaction_s 10: a repost this soon after its parent is faster than people
       read (bots react in seconds; Yang et al. 2019).
     - window_s 60: co-shares within one minute (CooRTweet's and the QUT toolkit's
