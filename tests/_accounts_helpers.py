@@ -42,21 +42,22 @@ SYNTH_SEEDS = (101, 202, 303)  # not the bundled sample's seed (0)
 _WORLDS: dict[tuple[int, int], dict] = {}
 
 
-def synth_world(seed: int, posts: int, root) -> dict:
+def synth_world(seed: int, posts: int, root, human_groups: int = 0) -> dict:
     """Generate, ingest and run the accounts stage on one world; cached per session.
 
     Returns {"scores", "clusters", "pairs" (polars frames from the store), "truth"
     (truth/accounts.csv), "counts" (the stage's counts)}.
     """
-    key = (seed, posts)
+    key = (seed, posts, human_groups)
     if key in _WORLDS:
         return _WORLDS[key]
     from spreadtrace.ingest import ingest_file
     from spreadtrace.pipeline.accounts import AccountParams, run
-    from spreadtrace.synth import generate
+    from spreadtrace.synth import SynthParams, generate
 
-    out = root / f"world-{seed}-{posts}"
-    generate(out, seed=seed, posts=posts)
+    out = root / f"world-{seed}-{posts}-{human_groups}"
+    params = SynthParams.for_posts(posts, seed=seed, human_groups=human_groups)
+    generate(out, seed=seed, posts=posts, params=params)
     with Store.open(out / "store.duckdb") as store:
         for name in ("accounts.csv.gz", "posts.csv.gz"):
             ingest_file(store, out / name)
@@ -75,5 +76,5 @@ def synth_world(seed: int, posts: int, root) -> dict:
         out / "truth" / "accounts.csv",
         schema_overrides={"account_id": pl.String, "coordination_group": pl.String},
     )
-    _WORLDS[key] = {**frames, "truth": truth, "counts": counts}
+    _WORLDS[key] = {**frames, "truth": truth, "counts": counts, "params": params}
     return _WORLDS[key]

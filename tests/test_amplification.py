@@ -11,7 +11,11 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spreadtrace.graph.amplification import amplification_scores, reached_only_via
+from spreadtrace.graph.amplification import (
+    DECOMPOSITION,
+    amplification_scores,
+    reached_only_via,
+)
 from tests.test_origin import _random_forest
 
 
@@ -90,8 +94,26 @@ def test_coordinated_share_and_reach_feed_the_score() -> None:
     row = amplification_scores(pl.DataFrame(rows)).row(0, named=True)
     assert math.isclose(row["coordinated_share"], 0.5)
     assert math.isclose(row["reach_via_bots"], 0.5)
-    assert math.isclose(row["amplification_score"], 0.25 * 0.5 + 0.2 * 0.5)
-    assert "50% of shares came from coordinated accounts" in row["amplification_reasons"]
+    # early: the first share (coordinated) -> 1.0; flagged share 0.5; reach 0.5
+    assert math.isclose(row["amplification_score"], 0.35 * 1.0 + 0.45 * 0.5 + 0.2 * 0.5)
+    assert "50% of shares came from flagged accounts" in row["amplification_reasons"]
+    assert "coordinated only 50%" in row["amplification_reasons"]
+
+
+def test_a_share_by_a_bot_like_coordinated_account_counts_once() -> None:
+    # 10 shares: 1-3 bot-like only, 4-5 both, 6 coordinated only, 7-10 neither
+    rows = _cascade("d", {1, 2, 3, 4, 5}, 11, coordinated={4, 5, 6})
+    row = amplification_scores(pl.DataFrame(rows)).row(0, named=True)
+    parts = [row[c] for c in DECOMPOSITION]
+    assert parts == [0.3, 0.1, 0.2, 0.4]
+    assert math.isclose(sum(parts), 1.0)
+    # the flagged share is the union (0.6), not bot share + coordinated share (0.5 + 0.3)
+    assert math.isclose(row["amplification_score"], 0.35 * 1.0 + 0.45 * 0.6)
+    # flagging the same accounts as coordinated too does not raise the score
+    both = _cascade("e", {1, 2, 3, 4, 5}, 11, coordinated={1, 2, 3, 4, 5, 6})
+    again = amplification_scores(pl.DataFrame(both)).row(0, named=True)
+    assert math.isclose(again["amplification_score"], 0.35 * 1.0 + 0.45 * 0.6)
+    assert again["share_both"] == 0.5 and again["share_bot_only"] == 0.0
 
 
 @settings(max_examples=40, deadline=None)
@@ -111,3 +133,5 @@ def test_scores_stay_in_unit_interval(flags: list[tuple[bool, bool, bool]]) -> N
         "amplification_score",
     ]:
         assert out[col].is_between(0.0, 1.0).all()
+    parts = out.select(DECOMPOSITION).to_numpy().sum(axis=1)
+    assert np.allclose(parts, 1.0)

@@ -20,6 +20,7 @@ from spreadtrace.graph.bots import (
     roc_auc,
     score_accounts,
 )
+from spreadtrace.graph.tree_model import TreeEnsemble
 from spreadtrace.pipeline.accounts import AccountParams, run
 from spreadtrace.store import Store
 from spreadtrace.store.accounts_scores import behaviour_features
@@ -137,9 +138,12 @@ def test_fit_logistic_recovers_planted_coefficients() -> None:
     assert intercept == pytest.approx(0.5, abs=0.08)
 
 
-def test_committed_profile_model_reports_both_aucs() -> None:
+def test_committed_profile_model_is_plain_data_with_honest_metrics() -> None:
     m = load_model("bot_profile")
-    assert m.features == list(PROFILE_FEATURES)
+    assert isinstance(m, TreeEnsemble)
+    assert set(m.features) <= set(profile_features(pl.DataFrame([_snapshot()])).columns)
+    # scale-free features only: no raw counts, no account age (collection artefacts)
+    assert not {"posts_count", "followers_count", "account_age_days"} & set(m.features)
     assert 0.5 < m.meta["cv5_auc_mean"] <= 1.0
     lodo = m.meta["leave_one_dataset_out_auc"]
     assert set(lodo) == {
@@ -147,8 +151,13 @@ def test_committed_profile_model_reports_both_aucs() -> None:
         "cresci-stock-2018",
         "political-bots-2019",
         "pronbots-2019",
+        "vendor-purchased-2019",
     }
+    assert all(0 <= v["botruler_auc"] <= 1 for v in lodo.values())
+    assert set(m.meta["human_collection_held_out_auc"]) == {"cresci-stock-2018", "verified-2019"}
     json.dumps(m.to_json())  # plain data
+    # calibrated: a profile with every feature missing sits near the even prior
+    assert 0.05 < 1 / (1 + math.exp(-m.bias())) < 0.95
 
 
 def _behaviour_row(account_id: str, **over: object) -> dict:
@@ -164,6 +173,8 @@ def _behaviour_row(account_id: str, **over: object) -> dict:
         "hour_entropy": 0.7,
         "burstiness": 0.3,
         "coordinated_share": 0.0,
+        "texts": 20,
+        "self_repeat_share": 0.0,
     }
     row.update(over)
     return row
@@ -177,7 +188,6 @@ def test_score_accounts_parts_pooling_and_reasons() -> None:
                 repost_share=0.95,
                 fast_share=0.82,
                 median_delay_s=4.0,
-                coordinated_share=0.6,
                 posts_per_day=80.0,
             ),
             _behaviour_row("human"),
@@ -192,18 +202,33 @@ def test_score_accounts_parts_pooling_and_reasons() -> None:
     assert rows["human"]["bot_score"] < 0.3 and not rows["human"]["is_bot_like"]
     assert "reposts within 5 s of the parent in 82% of its shares" in rows["bot"]["bot_reasons"]
     assert rows["bot"]["bot_reasons"].count(";") <= 2  # at most three reasons
-    assert rows["human"]["bot_reasons"] == "no strong bot-like signal"
-    # an account with only a profile, or only posts, still gets a score
-    assert rows["profile_only"]["behaviour_score"] is None
-    assert rows["profile_only"]["bot_score"] == pytest.approx(rows["profile_only"]["profile_score"])
+    # a low score lists what looks organic, not "no bot-like signal"
+    assert "reacts minutes after the parent (median delay 1500 s)" in rows["human"]["bot_reasons"]
+    assert {r["bot_evidence"] for r in rows.values()} == {"sufficient"}
+    # an account with only a profile, or only posts, still gets a score: the part's
+    # logit pooled with the base rate (weight 0.5 each for a profile)
+    only = rows["profile_only"]
+    assert only["behaviour_score"] is None
+    prior = math.log(0.15 / 0.85)
+    lp = math.log(only["profile_score"] / (1 - only["profile_score"]))
+    assert only["bot_score"] == pytest.approx(1 / (1 + math.exp(-(lp + prior) / 2)))
     assert rows["bot"]["profile_score"] is None
-    assert rows["bot"]["bot_score"] == pytest.approx(rows["bot"]["behaviour_score"])
-    # both parts: the pooled score lies between the two parts
+    # both parts: the pooled score lies between the base rate and the parts
     both = rows["both"]
-    lo, hi = sorted([both["profile_score"], both["behaviour_score"]])
+    lo = min(both["profile_score"], both["behaviour_score"], 0.15)
+    hi = max(both["profile_score"], both["behaviour_score"], 0.15)
     assert lo <= both["bot_score"] <= hi
     assert json.loads(rows["both"]["features"])["fast_share"] == pytest.approx(0.9)
-    assert rows["bot"]["model_version"].startswith("profile:profile-lr-1+behaviour:")
+    assert rows["bot"]["model_version"].startswith("profile:profile-rf-1+behaviour:")
+
+
+def test_co_sharing_is_not_an_input_of_the_bot_score() -> None:
+    plain = pl.DataFrame([_behaviour_row("a")])
+    lockstep = pl.DataFrame([_behaviour_row("a", coordinated_share=1.0)])
+    assert score_accounts(plain, None)["bot_score"][0] == pytest.approx(
+        score_accounts(lockstep, None)["bot_score"][0]
+    )
+    assert "coordinated_share" not in load_model("bot_behaviour").features
 
 
 @settings(max_examples=40, deadline=None)
@@ -266,6 +291,11 @@ def test_stage_scores_every_account_with_posts_or_profile(mem_store: Store) -> N
     assert set(got) == {"author", "botty", "person", "silent"}
     assert counts["accounts_scored"] == 4
     assert got["botty"] > 0.5 > got["person"]
+    evidence = dict(
+        mem_store.con.execute("SELECT account_id, bot_evidence FROM account_scores").fetchall()
+    )
+    # 'silent' has a complete profile; 'person' 7 reposts with timed parents
+    assert evidence == dict.fromkeys(got, "sufficient")
     n, build = mem_store.con.execute(
         "SELECT count(*), min(build_id) FROM account_scores WHERE bot_score BETWEEN 0 AND 1"
     ).fetchall()[0]

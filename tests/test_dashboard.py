@@ -303,6 +303,27 @@ def test_account_page_lists_shares_and_amplified_cascades(world, tmp_path):
     assert set(amplified["cascade_id"]) <= set(posts.filter(pl.col("depth") > 0)["cascade_id"])
 
 
+def test_accounts_show_three_bot_states_and_coordination(world):
+    ac = page("accounts")
+    data, _, _, _ = ac.update_accounts("", 0, 0, [])
+    states = {r["bot_state"] for r in queries.run(dq.accounts_table, limit=None)[0].to_dicts()}
+    assert states == {"bot-like", "not bot-like", "insufficient evidence"}
+    assert {"bot_state", "coordination_score"} <= set(data[0])
+    thin = queries.run(dq.accounts_table, limit=None)[0].filter(
+        pl.col("bot_state") == "insufficient evidence"
+    )["account_id"][0]
+    assert "insufficient evidence" in " ".join(_texts(ac.layout(account=thin)))
+    texts = " ".join(_texts(ac.layout(account="acc0001")))
+    assert "coordination score" in texts and "0.900" in texts
+
+
+def test_cascade_and_narrative_panels_show_where_the_spread_came_from(world):
+    texts = " ".join(_texts(page("cascade").layout(id="c001")))
+    assert "spread from accounts that are" in texts and "bot-like only" in texts
+    narrative = " ".join(_texts(page("narrative").layout(id="n1")))
+    assert "bot-like only 25% · coordinated only 5% · both 5% · neither 65%" in narrative
+
+
 def test_narrative_page_origins_and_timeline(world):
     na = page("narrative")
     origins, timeline = na.narrative_detail("n1")

@@ -126,6 +126,11 @@ def make_world(store: Store, *, big: int = 300, cascades: int = 12, build_id: in
                 "amplification_score": min(1.0, bots * 1.2),
                 "amplification_reasons": f"{bots:.0%} of shares by bot-like accounts",
                 "build_id": build_id,
+                # the decomposition: sums to 1, each share counted once
+                "share_bot_only": bots * 0.8,
+                "share_coordinated_only": 0.1 - bots * 0.05,
+                "share_both": bots * 0.2,
+                "share_neither": 0.9 - bots * 0.95,
             }
         )
         pnarr += [
@@ -167,6 +172,12 @@ def make_world(store: Store, *, big: int = 300, cascades: int = 12, build_id: in
             ],
             "model_version": ["test"] * N_ACCOUNTS,
             "build_id": [build_id] * N_ACCOUNTS,
+            "coordination_score": [0.9 if i < 5 else 0.0 for i in range(N_ACCOUNTS)],
+            # every 7th non-bot account: too little evidence to judge
+            "bot_evidence": [
+                "insufficient" if i % 7 == 3 and s < 0.5 else "sufficient"
+                for i, s in enumerate(bot_score)
+            ],
         }
     )
     k1 = accounts[:5]
@@ -210,6 +221,10 @@ def make_world(store: Store, *, big: int = 300, cascades: int = 12, build_id: in
                 "amplification_score": 0.5 if nid == "n1" else 0.2,
                 "amplification_reasons": "early shares mostly by bot-like accounts",
                 "build_id": build_id,
+                "share_bot_only": 0.25,
+                "share_coordinated_only": 0.05,
+                "share_both": 0.05,
+                "share_neither": 0.65,
             }
         )
     frames["narratives"] = pl.DataFrame(narr_rows)

@@ -169,7 +169,12 @@ def test_amplification_per_cascade_and_narrative(built: Store) -> None:
     assert narr[1] == 1.0  # the first share of the narrative is bot1's
     assert narr[2] == pytest.approx(1 / 7)
     assert narr[3] == pytest.approx(4 / 7)
-    assert "bot-like accounts made 1 of the first 1 shares" in narr[4]
+    assert "bot-like or coordinated accounts made 1 of the first 1 shares" in narr[4]
+    # the decomposition: bot1 bot-like only (1 of 7), p6 coordinated only (1 of 7)
+    parts = con.execute(
+        "SELECT share_bot_only, share_coordinated_only, share_both, share_neither FROM narratives"
+    ).fetchone()
+    assert parts == (pytest.approx(1 / 7), pytest.approx(1 / 7), 0.0, pytest.approx(5 / 7))
 
 
 def test_rebuild_replaces_rows_and_leaves_no_work_tables(built: Store) -> None:

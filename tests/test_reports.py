@@ -75,16 +75,17 @@ def fill_world(con, *, scores: bool = True) -> dict[str, list[str]]:
     if scores:
         con.execute(
             "INSERT INTO cascade_scores VALUES ('p1','n1',0.25,0.5,0.75,0.25,0.6,"
-            "'=2+3 shares by bots',1), ('p5',NULL,0,0,0,0,0,'',1)"
+            "'=2+3 shares by bots',1,0.25,0.5,0.0,0.25), ('p5',NULL,0,0,0,0,0,'',1,0,0,0,1)"
         )
         for i, account_id in enumerate(accounts, start=1):
             con.execute(
-                "INSERT INTO account_scores VALUES (?, 1, ?, NULL, 0.5, ?, ?, ?, NULL, 'bots-v1', 1)",
+                "INSERT INTO account_scores VALUES (?, 1, ?, NULL, 0.5, ?, ?, ?, NULL, 'bots-v1', 1,"
+                " 0.0, 'sufficient')",
                 [account_id, int(i > 1), i / 10, i >= 3, "-reacts in 2 s"],
             )
         con.execute(
             "INSERT INTO narratives VALUES ('n1', '+label from @evil', 'text', 1, 4, 4, ?, ?,"
-            " 'acct-1', 0.9, 0.25, 0.5, 0.75, 0.25, 0.6, '@reasons', 1)",
+            " 'acct-1', 0.9, 0.25, 0.5, 0.75, 0.25, 0.6, '@reasons', 1, 0.25, 0.5, 0.0, 0.25)",
             [T0, T0 + timedelta(seconds=40)],
         )
         con.execute(
@@ -143,6 +144,21 @@ def test_writes_every_file_with_header_in_declared_order(file_store, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")) == [
         ".lock"
     ]
+
+
+def test_accounts_evidence_and_amplification_decomposition_columns(file_store, tmp_path):
+    # issue 10: accounts.csv gains coordination_score and bot_evidence; cascades.csv and
+    # narratives.csv the decomposition of where the spread came from
+    fill_world(file_store.con)
+    result = write_reports(file_store, tmp_path / "out")
+    accounts = read_csv(result.run_dir / "accounts.csv")
+    assert {r["bot_evidence"] for r in accounts if r["bot_evidence"]} == {"sufficient"}
+    assert {r["coordination_score"] for r in accounts if r["coordination_score"]} == {"0.0"}
+    parts = ("share_bot_only", "share_coordinated_only", "share_both", "share_neither")
+    cascade = read_csv(result.run_dir / "cascades.csv")[0]
+    assert [cascade[c] for c in parts] == ["0.25", "0.5", "0.0", "0.25"]
+    narrative = read_csv(result.run_dir / "narratives.csv")[0]
+    assert [narrative[c] for c in parts] == ["0.25", "0.5", "0.0", "0.25"]
 
 
 def test_rows_times_and_manifest(file_store, tmp_path):

@@ -99,3 +99,30 @@ def test_transaction_rolls_back_on_error(file_store):
             con.execute("INSERT INTO meta VALUES ('x', 'y')")
             raise RuntimeError("interrupted")
     assert file_store.con.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
+
+
+def test_a_v1_store_with_scores_migrates_to_the_accounts_columns(db_path):
+    # a store written at version 1, with a row in each table the accounts area extends
+    con = duckdb.connect(str(db_path))
+    migrate(con, 0, 1)
+    con.execute(
+        "INSERT INTO account_scores (account_id, posts, reposts, bot_score, is_bot_like, "
+        "bot_reasons, model_version, build_id) VALUES ('a', 1, 0, 0.2, false, 'x', 'v1', 1)"
+    )
+    con.execute("INSERT INTO cascade_scores VALUES ('c', NULL, 0.1, 0.1, 0.1, 0.1, 0.1, 'r', 1)")
+    con.close()
+    with Store.open(db_path) as store:  # opening migrates forward
+        assert store.schema_version() == SCHEMA_VERSION
+        row = store.con.execute(
+            "SELECT account_id, bot_score, coordination_score, bot_evidence FROM account_scores"
+        ).fetchall()
+        assert row == [("a", 0.2, None, None)]  # filled by the next build
+        cols = {
+            r[0]
+            for r in store.con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'cascade_scores'"
+            ).fetchall()
+        }
+        assert {"share_bot_only", "share_coordinated_only", "share_both", "share_neither"} <= cols
+        assert store.con.execute("SELECT share_neither FROM cascade_scores").fetchall() == [(None,)]

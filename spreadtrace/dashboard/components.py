@@ -210,3 +210,36 @@ def sort_pairs(sort_by: object) -> list[tuple[str, str]]:
         direction = s.get("direction")
         pairs.append((s["column_id"], direction if direction in ("asc", "desc") else "asc"))
     return pairs
+
+
+def spread_sources(info: Mapping[str, Any]) -> str | None:
+    """Where a cascade's or narrative's shares came from: the amplification decomposition.
+
+    Each share counted once; bot-like (automation) and coordinated are separate account
+    signals. None before the first build with the decomposition.
+
+    >>> spread_sources({"share_bot_only": 0.1, "share_coordinated_only": 0.25,
+    ...                 "share_both": 0.05, "share_neither": 0.6})
+    'bot-like only 10% · coordinated only 25% · both 5% · neither 60%'
+    """
+    parts = [
+        ("bot-like only", info.get("share_bot_only")),
+        ("coordinated only", info.get("share_coordinated_only")),
+        ("both", info.get("share_both")),
+        ("neither", info.get("share_neither")),
+    ]
+    if any(v is None for _, v in parts):
+        return None
+    return " · ".join(f"{label} {v:.0%}" for label, v in parts)
+
+
+def bot_state(info: Mapping[str, Any]) -> str:
+    """The account's verdict in one of three states: bot-like, not bot-like, or
+    insufficient evidence (never silently "human" when the evidence is thin).
+
+    >>> bot_state({"bot_evidence": "insufficient", "is_bot_like": False})
+    'insufficient evidence'
+    """
+    if info.get("bot_evidence") == "insufficient":
+        return "insufficient evidence"
+    return "bot-like" if info.get("is_bot_like") else "not bot-like"

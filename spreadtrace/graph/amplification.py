@@ -11,7 +11,10 @@ marks every cut-off post of every cascade at once.
 
 Shares are the posts of a cascade other than its root (when the original is not in the
 store, every stored post is a share). All components are fractions in [0, 1] and
-``amplification_score`` is their weighted mean (:class:`AmplificationWeights`).
+``amplification_score`` is their weighted mean (:class:`AmplificationWeights`), which
+counts every share once: bot-likeness (automation) and coordination are separate
+account signals, and a share by an account that is both is one flagged share. The
+decomposition (:data:`DECOMPOSITION`) says which signal the flagged spread came from.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ import polars as pl
 
 from spreadtrace.graph.origin import forest_depth, level_slices
 
-__all__ = ["AmplificationWeights", "amplification_scores", "reached_only_via"]
+__all__ = ["AmplificationWeights", "DECOMPOSITION", "amplification_scores", "reached_only_via"]
+
+# Where a group's shares came from; the four fractions sum to 1, each share counted once.
+DECOMPOSITION = ("share_bot_only", "share_coordinated_only", "share_both", "share_neither")
 
 
 def reached_only_via(
@@ -55,15 +61,20 @@ def reached_only_via(
 class AmplificationWeights:
     """Weights of the amplification score (they sum to 1, so the score stays in [0, 1]).
 
-    Early bot activity weighs most (Shao et al. 2018); the what-if reach and the share of
-    coordinated accounts next; the overall bot share least, as bots also repost things
-    nobody reads.
+    A share is *flagged* when its account is bot-like, coordinated, or both, and each
+    share counts once (the union, never bot share + coordinated share):
+
+    ``amplification_score = 0.35 early_flagged + 0.45 flagged_share + 0.20 reach_via_bots``
+
+    where ``flagged_share = share_bot_only + share_coordinated_only + share_both
+    = 1 - share_neither`` and ``early_flagged`` is the same among the first shares.
+    Early activity weighs most (Shao et al. 2018); the what-if reach least, as it
+    mostly follows the flagged share on flat cascades.
     """
 
-    early_bot_share: float = 0.35
-    coordinated_share: float = 0.25
+    early_flagged: float = 0.35
+    flagged_share: float = 0.45
     reach_via_bots: float = 0.20
-    bot_share: float = 0.20
 
 
 def _pct(x: pl.Expr) -> pl.Expr:
@@ -85,7 +96,8 @@ def amplification_scores(
     (account is bot-like), coordinated (account in a coordination cluster) and cut (from
     :func:`reached_only_via`). The early shares are the first ``ceil(early_fraction *
     shares)`` shares by time (at least one). Reasons name each component at or above
-    ``mention_at``, in plain words.
+    ``mention_at``, in plain words. The decomposition columns (``share_bot_only``,
+    ``share_coordinated_only``, ``share_both``, ``share_neither``) sum to 1.
 
     >>> from datetime import datetime, timedelta
     >>> t0 = datetime(2024, 1, 1)
@@ -99,53 +111,84 @@ def amplification_scores(
     >>> row["bot_share"], row["early_bot_share"], row["reach_via_bots"]
     (0.25, 1.0, 0.5)
     >>> row["amplification_reasons"]
-    'bot-like accounts made 1 of the first 1 shares; 25% of shares came from bot-like accounts; 50% of the cascade was reached only through bot-like or coordinated accounts'
+    'bot-like or coordinated accounts made 1 of the first 1 shares; 25% of shares came from flagged accounts (bot-like only 25%, coordinated only 0%, both 0%); 50% of the cascade was reached only through bot-like or coordinated accounts'
+    >>> row["share_bot_only"], row["share_neither"], row["amplification_score"]
+    (0.25, 0.75, 0.5625)
     """
     w = weights or AmplificationWeights()
     shares = posts.filter(pl.col("is_share")).sort(by, "created_at", "post_id")
     shares = shares.with_columns(
         _pos=pl.int_range(1, pl.len() + 1).over(by),
         _n=pl.len().over(by),
+        _flag=pl.col("bot") | pl.col("coordinated"),
     ).with_columns(_early=pl.col("_pos") <= (pl.col("_n") * early_fraction).ceil().clip(1, None))
     agg = shares.group_by(by).agg(
         shares=pl.len().cast(pl.Int64),
         bots=pl.col("bot").sum().cast(pl.Int64),
         early=pl.col("_early").sum().cast(pl.Int64),
         early_bots=(pl.col("bot") & pl.col("_early")).sum().cast(pl.Int64),
+        early_flagged=(pl.col("_flag") & pl.col("_early")).sum().cast(pl.Int64),
         coordinated=pl.col("coordinated").sum().cast(pl.Int64),
+        bot_only=(pl.col("bot") & ~pl.col("coordinated")).sum().cast(pl.Int64),
+        coordinated_only=(~pl.col("bot") & pl.col("coordinated")).sum().cast(pl.Int64),
+        both=(pl.col("bot") & pl.col("coordinated")).sum().cast(pl.Int64),
         cut=pl.col("cut").sum().cast(pl.Int64),
     )
+    counts = [
+        "shares",
+        "bots",
+        "early",
+        "early_bots",
+        "early_flagged",
+        "coordinated",
+        "bot_only",
+        "coordinated_only",
+        "both",
+        "cut",
+    ]
     groups = posts.select(by).unique()
-    out = groups.join(agg, on=by, how="left").with_columns(
-        pl.col("shares", "bots", "early", "early_bots", "coordinated", "cut").fill_null(0)
-    )
+    out = groups.join(agg, on=by, how="left").with_columns(pl.col(counts).fill_null(0))
     denom = pl.col("shares").clip(1, None).cast(pl.Float64)
+    early_denom = pl.col("early").clip(1, None).cast(pl.Float64)
     out = out.with_columns(
         bot_share=pl.col("bots") / denom,
-        early_bot_share=pl.col("early_bots") / pl.col("early").clip(1, None).cast(pl.Float64),
+        early_bot_share=pl.col("early_bots") / early_denom,
         coordinated_share=pl.col("coordinated") / denom,
         reach_via_bots=pl.col("cut") / denom,
+        share_bot_only=pl.col("bot_only") / denom,
+        share_coordinated_only=pl.col("coordinated_only") / denom,
+        share_both=pl.col("both") / denom,
+        # no shares: nothing was amplified, all of nothing is "neither"
+        share_neither=1.0
+        - (pl.col("bot_only") + pl.col("coordinated_only") + pl.col("both")) / denom,
+        _early_flagged=pl.col("early_flagged") / early_denom,
     )
     out = out.with_columns(
         amplification_score=(
-            w.early_bot_share * pl.col("early_bot_share")
-            + w.coordinated_share * pl.col("coordinated_share")
+            w.early_flagged * pl.col("_early_flagged")
+            + w.flagged_share * (1.0 - pl.col("share_neither"))
             + w.reach_via_bots * pl.col("reach_via_bots")
-            + w.bot_share * pl.col("bot_share")
         ).clip(0.0, 1.0)
     )
     s = pl.col
+    flagged = 1.0 - s("share_neither")
     parts = [
-        pl.when(s("early_bot_share") >= mention_at).then(
+        pl.when(s("_early_flagged") >= mention_at).then(
             pl.format(
-                "bot-like accounts made {} of the first {} shares", s("early_bots"), s("early")
+                "bot-like or coordinated accounts made {} of the first {} shares",
+                s("early_flagged"),
+                s("early"),
             )
         ),
-        pl.when(s("bot_share") >= mention_at).then(
-            _pct(s("bot_share")) + pl.lit(" of shares came from bot-like accounts")
-        ),
-        pl.when(s("coordinated_share") >= mention_at).then(
-            _pct(s("coordinated_share")) + pl.lit(" of shares came from coordinated accounts")
+        pl.when(flagged >= mention_at).then(
+            _pct(flagged)
+            + pl.lit(" of shares came from flagged accounts (bot-like only ")
+            + _pct(s("share_bot_only"))
+            + pl.lit(", coordinated only ")
+            + _pct(s("share_coordinated_only"))
+            + pl.lit(", both ")
+            + _pct(s("share_both"))
+            + pl.lit(")")
         ),
         pl.when(s("reach_via_bots") >= mention_at).then(
             _pct(s("reach_via_bots"))
@@ -169,4 +212,5 @@ def amplification_scores(
         "reach_via_bots",
         "amplification_score",
         "amplification_reasons",
+        *DECOMPOSITION,
     ).sort(by)

@@ -1,24 +1,33 @@
-"""Account bot-likeness: a profile model, a behaviour model, one pooled score with reasons.
+"""Account bot-likeness (automation only): a profile model, a behaviour model, one pooled
+score, an evidence state, and reasons that point the way of the verdict.
 
 Why two parts: a profile snapshot (counts, age, handle) is available even for an
 account that posted nothing in the store, and posts show behaviour a profile hides
-(reacting within seconds, posting around the clock, acting in lock-step with others).
-Either part alone still gives a score; when both exist they are pooled.
+(reacting within seconds, posting around the clock, repeating itself). Either part
+alone still gives a score; when both exist they are pooled. Co-sharing with other
+accounts is deliberately not an input: coordination is a separate signal
+(``coordination_score``, pipeline/accounts.py), so publishers that post together are
+not called automated for it.
 
-- Profile part: the BotometerLite feature set (Yang et al. 2020): counts, growth
-  rates per day of account age at ``observed_at``, follower/following ratio, length
-  and digits of handle and name, default profile and image, description length,
-  verified. A logistic regression trained by ``scripts/train_bot_model.py`` on the
-  Botometer bot repository sets, stored as plain JSON (``models/bot_profile.json``).
+- Profile part: scale-free BotometerLite features (Yang et al. 2020): growth rates per
+  day of account age at ``observed_at``, log ratios of counts, length and digits of
+  handle and name, description length, default profile and image, verified. A random
+  forest trained by ``scripts/train_bot_model.py`` on the Botometer bot repository
+  sets, Platt-calibrated, stored as a plain JSON tree dump (``models/bot_profile.json``,
+  evaluated by :class:`spreadtrace.graph.tree_model.TreeEnsemble`; missing features are
+  marginalised, never read as 0).
 - Behaviour part: share of reposts, share of reposts within seconds of the parent,
   median reaction delay, posting rate, hour-of-day entropy, burstiness of inter-event
-  times (Goh & Barabasi 2008), share of shared items inside coordinated pairs. A
-  logistic model over these (``models/bot_behaviour.json``; how it was set is in that
-  file and in docs/scores.md).
+  times (Goh & Barabasi 2008), repetition of its own texts. A hand-set logistic model
+  over these (``models/bot_behaviour.json``; how it was set is in that file and in
+  docs/scores.md).
 - Pooling: a weighted logarithmic opinion pool (Genest & Zidek 1986) of the parts'
-  probabilities, ``logit(score) = sum_i w_i logit(p_i) / sum_i w_i``, with the
-  behaviour weight growing with the number of posts (``posts / (posts + 5)``), so
-  that one post says little and a full history says a lot.
+  probabilities and the base rate, ``logit(score) = sum_i w_i logit(p_i) / sum_i w_i``,
+  with the behaviour weight growing with the number of posts (``posts / (posts + 5)``),
+  so that one post says little and a full history says a lot, and the base rate
+  (``BOT_PRIOR``) weighing as much as a profile.
+- Verdict: bot-like only with sufficient evidence and at least ``MIN_BOT_SIGNALS``
+  features pointing to automation (``score_accounts``).
 
 Scoring is pure numpy/polars over one row per account; the model files are plain
 JSON, so no ML library is needed at run time.
@@ -33,6 +42,8 @@ microblogs on Twitter. ICWSM.
 Goh, K.-I., Barabasi, A.-L. (2008). Burstiness and memory in complex systems. EPL 81.
 Genest, C., Zidek, J. V. (1986). Combining probability distributions: a critique and
 an annotated bibliography. Statistical Science 1(1).
+Varol, O. et al. (2017). Online human-bot interactions: detection, estimation, and
+characterization. ICWSM (bot prevalence 9-15%).
 """
 
 from __future__ import annotations
@@ -45,8 +56,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from spreadtrace.graph.tree_model import TreeEnsemble
+
 __all__ = [
+    "EVIDENCE_STATES",
     "PROFILE_FEATURES",
+    "reason_templates",
     "BEHAVIOUR_FEATURES",
     "LogisticModel",
     "load_model",
@@ -58,71 +73,158 @@ __all__ = [
     "standardise_stats",
 ]
 
-# name -> (transform, reason template when high, reason template when low). Templates
-# are polars-format strings over the *raw* value ``{}``; None means "never a reason".
+# name -> (transform, reason when the feature points to automation, reason when it points
+# to an organic account). Which one is shown follows the sign of the feature's
+# contribution to the logit, never the raw value, so a reason always points the same
+# way as the verdict it explains. Templates are polars-format strings over the *raw*
+# value ``{}``; None means "never a reason".
 PROFILE_FEATURES: dict[str, tuple[str, str | None, str | None]] = {
-    "posts_count": ("log1p", "{} posts in total", None),
-    "followers_count": ("log1p", None, "only {} followers"),
-    "following_count": ("log1p", "follows {} accounts", None),
-    "likes_count": ("log1p", "{} likes given", "only {} likes given"),
-    "listed_count": ("log1p", None, "on {} lists"),
-    "posts_per_day_age": ("log1p", "posted {} times a day since it was created", None),
-    "followers_per_day": ("log1p", "gained {} followers a day", None),
-    "following_per_day": ("log1p", "followed {} new accounts a day", None),
-    "likes_per_day": ("log1p", "gave {} likes a day", None),
+    "posts_count": ("log1p", None, None),
+    "followers_count": ("log1p", None, None),
+    "following_count": ("log1p", None, None),
+    "likes_count": ("log1p", None, None),
+    "listed_count": ("log1p", None, None),
+    "posts_per_day_age": (
+        "log1p",
+        "posting pace typical of automated accounts ({} a day since it was created)",
+        "a human posting pace ({} a day since it was created)",
+    ),
+    "followers_per_day": (
+        "log1p",
+        "follower growth typical of bot accounts ({} a day)",
+        "follower growth typical of people ({} a day)",
+    ),
+    "following_per_day": (
+        "log1p",
+        "follows new accounts at a bot-like pace ({} a day)",
+        "follows new accounts at a human pace ({} a day)",
+    ),
+    "likes_per_day": (
+        "log1p",
+        "likes at a bot-like pace ({} a day)",
+        "likes at a human pace ({} a day)",
+    ),
     "listed_per_day": ("log1p", None, None),
     "followers_following_log_ratio": (
         "identity",
-        None,
-        "follows far more accounts than follow it (log ratio {})",
+        "follower/following balance typical of bots (log ratio {})",
+        "follower/following balance typical of people (log ratio {})",
     ),
-    "account_age_days": ("log1p", None, "account only {} days old"),
-    "handle_length": ("identity", "long handle ({} characters)", "short handle ({} characters)"),
-    "handle_digits": ("identity", "{} digits in the handle", None),
-    "name_length": ("identity", None, "short display name ({} characters)"),
-    "name_digits": ("identity", "{} digits in the display name", None),
-    "description_length": ("log1p", None, "description of only {} characters"),
-    "default_profile": ("identity", "default profile", None),
-    "default_profile_image": ("identity", "default profile image", None),
-    "verified": ("identity", None, None),
+    "likes_per_post": (
+        "identity",
+        "likes-to-posts balance typical of bots (log ratio {})",
+        "likes-to-posts balance typical of people (log ratio {})",
+    ),
+    "listed_per_follower": (
+        "identity",
+        "rarely listed for its audience (log ratio {})",
+        "listed by others as people list real accounts (log ratio {})",
+    ),
+    "account_age_days": ("log1p", None, None),
+    "handle_length": (
+        "identity",
+        "handle length typical of generated names ({} characters)",
+        "handle length typical of chosen names ({} characters)",
+    ),
+    "handle_digits": (
+        "identity",
+        "{} digits in the handle, as in generated names",
+        "handle without the digits of generated names ({} digits)",
+    ),
+    "name_length": (
+        "identity",
+        "display name shaped like bot accounts' ({} characters)",
+        "display name shaped like people's ({} characters)",
+    ),
+    "name_digits": (
+        "identity",
+        "{} digits in the display name",
+        "display name without digits ({})",
+    ),
+    "description_length": (
+        "log1p",
+        "profile description typical of bots ({} characters)",
+        "a written profile description ({} characters)",
+    ),
+    "default_profile": (
+        "identity",
+        "profile layout as bots leave it (default profile: {})",
+        "customised profile (default profile: {})",
+    ),
+    "default_profile_image": (
+        "identity",
+        "profile image as bots leave it (default image: {})",
+        "own profile image (default image: {})",
+    ),
+    # "not verified" is what almost every account is: it counts, but is never a reason
+    "verified": ("identity", None, "verified account"),
 }
 
 BEHAVIOUR_FEATURES: dict[str, tuple[str, str | None, str | None]] = {
-    "repost_share": ("identity", "{}% of its posts are reposts", None),
+    "repost_share": (
+        "identity",
+        "{}% of its posts are reposts",
+        "writes its own posts ({}% reposts)",
+    ),
     "fast_share": (
         "identity",
         "reposts within {fast_s} s of the parent in {}% of its shares",
-        None,
+        "rarely reposts within {fast_s} s of the parent ({}% of its shares)",
     ),
-    "median_delay_s": ("log1p", None, "median reaction delay of {} s after the parent"),
-    "posts_per_day": ("log1p", "posts {} times a day", None),
+    "median_delay_s": (
+        "log1p",
+        "reacts within seconds of the parent (median delay {} s)",
+        "reacts minutes after the parent (median delay {} s)",
+    ),
+    "posts_per_day": (
+        "log1p",
+        "posts {} times a day",
+        "posts at a human pace ({} a day)",
+    ),
     "hour_entropy": (
         "identity",
         "active around the clock (hour-of-day entropy {})",
-        "posts in a narrow daily window (hour-of-day entropy {})",
+        "posts in daytime hours (hour-of-day entropy {})",
     ),
     "burstiness": (
         "identity",
-        "posts in bursts (burstiness {})",
         "posts at clockwork-regular intervals (burstiness {})",
+        "posts in human bursts (burstiness {})",
     ),
-    "coordinated_share": (
+    "self_repeat_share": (
         "identity",
-        "shared {}% of its items in lock-step with coordinated partners",
-        None,
+        "repeats its own posts word for word ({}% of its texts)",
+        "does not repeat its own posts ({}% repeated)",
     ),
 }
 
 # Features shown as percentages in reasons (raw value in [0, 1]).
-_PERCENT = {"repost_share", "fast_share", "coordinated_share"}
+_PERCENT = {"repost_share", "fast_share", "self_repeat_share"}
 # Behaviour features need enough evidence to mean anything: below these counts they
 # are treated as missing (contribution 0), not as extreme values from one or two posts.
 MIN_TIMED_REPOSTS = 3
 MIN_POSTS_RHYTHM = 8
+MIN_TEXTS_REPEAT = 5
+# The evidence gate (docs/scores.md): an account can be called bot-like only with
+# - a usable profile: the counts every rate needs (created_at, followers, following,
+#   posts), or
+# - a usable history: at least MIN_POSTS_RHYTHM posts or MIN_TIMED_REPOSTS timed reposts;
+# and only when at least MIN_BOT_SIGNALS separate features point to automation, so one
+# weak feature (a low follower count) never flags an account on its own.
+PROFILE_REQUIRED = ("created_at", "followers_count", "following_count", "posts_count")
+MIN_BOT_SIGNALS = 2
+EVIDENCE_STATES = ("sufficient", "insufficient")
 
 BEHAVIOUR_WEIGHT_K = 5.0  # behaviour pooling weight = posts / (posts + K)
-PROFILE_WEIGHT = 0.5  # the profile model generalises poorly to unseen bot families (docs/scores.md)
+PROFILE_WEIGHT = 0.5  # a profile says less than a full history (docs/scores.md)
 BEHAVIOUR_WEIGHT = 1.0
+# The prior opinion in the pool: bot prevalence among active accounts (Varol et al. 2017
+# estimate 9-15%), with the weight of one profile. A profile alone (weight 0.5) then
+# needs a calibrated probability of about 0.85 to reach 0.5: a model that generalises
+# to unseen bot families with AUC ~0.75 (docs/scores.md) is not enough on its own to
+# call an ordinary account a bot.
+BOT_PRIOR = 0.15
+PRIOR_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -161,6 +263,10 @@ class LogisticModel:
         """Per-feature additive contributions to the logit (n x features)."""
         return self.design(X) * np.asarray(self.coef)
 
+    def bias(self) -> float:
+        """The logit of a row with every feature missing (at its mean)."""
+        return self.intercept
+
     def logit(self, X: np.ndarray) -> np.ndarray:
         return self.intercept + self.contributions(X).sum(axis=1)
 
@@ -193,10 +299,13 @@ class LogisticModel:
         )
 
 
-def load_model(name: str) -> LogisticModel:
-    """Load a committed model file ``spreadtrace/models/<name>.json``."""
+def load_model(name: str) -> LogisticModel | TreeEnsemble:
+    """Load a committed model file ``spreadtrace/models/<name>.json`` (logistic or trees)."""
     text = resources.files("spreadtrace").joinpath("models", f"{name}.json").read_text("utf-8")
-    return LogisticModel.from_json(json.loads(text))
+    data = json.loads(text)
+    if data.get("kind") == "tree-ensemble":
+        return TreeEnsemble.from_json(data)
+    return LogisticModel.from_json(data)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -310,6 +419,11 @@ def profile_features(snapshots: pl.DataFrame) -> pl.DataFrame:
         "likes_per_day": "likes_count",
         "listed_per_day": "listed_count",
     }
+    # scale-free ratios (log of a ratio of counts); null when either count is missing
+    ratios = {
+        "likes_per_post": ("likes_count", "posts_count"),
+        "listed_per_follower": ("listed_count", "followers_count"),
+    }
     handle = pl.col("handle").fill_null("")
     name = pl.col("display_name").fill_null("")
     return snapshots.select(
@@ -320,6 +434,10 @@ def profile_features(snapshots: pl.DataFrame) -> pl.DataFrame:
             pl.col("followers_count").cast(pl.Float64).log1p()
             - pl.col("following_count").cast(pl.Float64).log1p()
         ).alias("followers_following_log_ratio"),
+        *[
+            (pl.col(a).cast(pl.Float64).log1p() - pl.col(b).cast(pl.Float64).log1p()).alias(dst)
+            for dst, (a, b) in ratios.items()
+        ],
         age.alias("account_age_days"),
         handle.str.len_chars().alias("handle_length"),
         handle.str.count_matches(r"\d").alias("handle_digits"),
@@ -336,10 +454,16 @@ def behaviour_matrix(behaviour: pl.DataFrame) -> pl.DataFrame:
     """The behaviour features as the model sees them: thin evidence set to null.
 
     fast_share and median_delay_s need at least ``MIN_TIMED_REPOSTS`` reposts with a
-    stored parent; hour_entropy and burstiness at least ``MIN_POSTS_RHYTHM`` posts.
+    stored parent; hour_entropy and burstiness at least ``MIN_POSTS_RHYTHM`` posts;
+    self_repeat_share at least ``MIN_TEXTS_REPEAT`` texts of its own.
     """
     timed = pl.col("reposts_timed") >= MIN_TIMED_REPOSTS
     rhythm = pl.col("posts") >= MIN_POSTS_RHYTHM
+    if "self_repeat_share" not in behaviour.columns:
+        behaviour = behaviour.with_columns(
+            self_repeat_share=pl.lit(None, dtype=pl.Float64), texts=pl.lit(0, dtype=pl.Int64)
+        )
+    texts = pl.col("texts") >= MIN_TEXTS_REPEAT
     return behaviour.select(
         "account_id",
         pl.col("repost_share").cast(pl.Float64),
@@ -348,7 +472,10 @@ def behaviour_matrix(behaviour: pl.DataFrame) -> pl.DataFrame:
         pl.col("posts_per_day").cast(pl.Float64),
         pl.when(rhythm).then(pl.col("hour_entropy")).cast(pl.Float64).alias("hour_entropy"),
         pl.when(rhythm).then(pl.col("burstiness")).cast(pl.Float64).alias("burstiness"),
-        pl.col("coordinated_share").cast(pl.Float64),
+        pl.when(texts)
+        .then(pl.col("self_repeat_share"))
+        .cast(pl.Float64)
+        .alias("self_repeat_share"),
     )
 
 
@@ -357,9 +484,9 @@ def _matrix(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
 
 
 def _reason_expr(
-    name: str, value: pl.Expr, high: bool, spec: tuple[str, str | None, str | None], fast_s: float
+    name: str, value: pl.Expr, bot: bool, spec: tuple[str, str | None, str | None], fast_s: float
 ) -> pl.Expr | None:
-    template = spec[1] if high else spec[2]
+    template = spec[1] if bot else spec[2]
     if template is None:
         return None
     template = template.replace("{fast_s}", f"{fast_s:g}")
@@ -367,7 +494,9 @@ def _reason_expr(
         return pl.lit(template)
     if name in _PERCENT:
         shown = (value * 100).round(0).cast(pl.Int64).cast(pl.String)
-    elif name in {"hour_entropy", "burstiness", "followers_following_log_ratio"}:
+    elif name in {"default_profile", "default_profile_image", "verified"}:
+        shown = pl.when(value > 0.5).then(pl.lit("yes")).otherwise(pl.lit("no"))
+    elif name in {"hour_entropy", "burstiness"} or name.endswith("_ratio") or "_per_" in name:
         shown = value.round(2).cast(pl.String)
     else:
         shown = (
@@ -378,41 +507,88 @@ def _reason_expr(
     return pl.format(template, shown)
 
 
-def _candidates(
-    ids: pl.Series,
-    raw: pl.DataFrame,
-    model: LogisticModel,
-    specs: dict[str, tuple[str, str | None, str | None]],
-    contributions: np.ndarray,
-    weight: np.ndarray,
+def reason_templates(fast_s: float = 10.0) -> dict[str, list[str]]:
+    """Every reason template by direction ("bot", "organic"), for tests and docs."""
+    out: dict[str, list[str]] = {"bot": [], "organic": []}
+    for specs in (PROFILE_FEATURES, BEHAVIOUR_FEATURES):
+        for _, bot, organic in specs.values():
+            for key, t in (("bot", bot), ("organic", organic)):
+                if t is not None:
+                    out[key].append(t.replace("{fast_s}", f"{fast_s:g}"))
+    return out
+
+
+def _render_reasons(
+    n: int,
+    row: np.ndarray,
+    rank: np.ndarray,
+    feature: np.ndarray,
+    bot: np.ndarray,
+    names: list[str],
+    specs: list[tuple[str, str | None, str | None] | None],
+    behaviour: pl.DataFrame,
+    profile: pl.DataFrame,
     fast_s: float,
-) -> pl.DataFrame:
-    """Long frame (account_id, contribution, reason) of possible reasons, one per feature."""
-    Z = model.design(_matrix(raw, model.features))
+    n_behaviour: int,
+) -> pl.Series:
+    """The chosen reasons of each of ``n`` accounts (row order), rendered, '; '-joined.
+
+    ``row``, ``rank``, ``feature``, ``bot``: one entry per chosen (account row, rank,
+    feature) with the reason's direction. Only these are formatted (at most
+    ``top_reasons`` per account), so the cost does not grow with features x accounts.
+    Features ``0 .. n_behaviour - 1`` are behaviour columns, the rest profile columns.
+    Null where nothing was chosen.
+    """
     parts = []
-    for j, name in enumerate(model.features):
-        spec = specs.get(name)
+    for j in np.unique(feature):
+        spec = specs[j]
         if spec is None:
             continue
-        value = pl.col("value")
-        high = _reason_expr(name, value, True, spec, fast_s)
-        low = _reason_expr(name, value, False, spec, fast_s)
-        reason = pl.when(pl.col("z") > 0).then(high if high is not None else pl.lit(None))
-        reason = reason.otherwise(low if low is not None else pl.lit(None))
+        name = names[j]
+        source = behaviour if j < n_behaviour else profile
+        sel = feature == j
         frame = pl.DataFrame(
             {
-                "account_id": ids,
-                "value": raw[name].cast(pl.Float64),
-                "z": Z[:, j],
-                "contribution": contributions[:, j] * weight,
-            }
-        ).select("account_id", "contribution", reason.cast(pl.String).alias("reason"))
-        parts.append(frame)
-    if not parts:
-        return pl.DataFrame(
-            schema={"account_id": pl.String, "contribution": pl.Float64, "reason": pl.String}
+                "row": row[sel],
+                "rank": rank[sel],
+                "bot": bot[sel],
+                "value": source[name].cast(pl.Float64).gather(pl.Series(row[sel])),
+            }  # fmt: skip
         )
-    return pl.concat(parts)
+        bot_text = _reason_expr(name, pl.col("value"), True, spec, fast_s)
+        organic_text = _reason_expr(name, pl.col("value"), False, spec, fast_s)
+        text = pl.when(pl.col("bot")).then(
+            bot_text if bot_text is not None else pl.lit(None, dtype=pl.String)
+        )
+        text = text.otherwise(
+            organic_text if organic_text is not None else pl.lit(None, dtype=pl.String)
+        )
+        parts.append(frame.select("row", "rank", text.cast(pl.String).alias("reason")))
+    out = pl.DataFrame({"row": np.arange(n)})
+    if not parts:
+        return pl.Series("bot_reasons", [None] * n, dtype=pl.String)
+    chosen = pl.concat(parts)
+    for r in sorted(set(rank.tolist())):
+        out = out.join(
+            chosen.filter(pl.col("rank") == r).select("row", pl.col("reason").alias(f"r{r}")),
+            on="row",
+            how="left",
+            maintain_order="left",
+        )
+    cols = [c for c in out.columns if c != "row"]
+    joined = out.select(pl.concat_str(cols, separator="; ", ignore_nulls=True).alias("bot_reasons"))
+    return joined["bot_reasons"].replace("", None)
+
+
+def _flag_column(base: pl.DataFrame, frame: pl.DataFrame, name: str) -> np.ndarray:
+    """Which of ``base``'s accounts appear in ``frame`` (as a bool array)."""
+    return (
+        base.join(
+            frame.select("account_id", pl.lit(True).alias(name)), on="account_id", how="left"
+        )[name]
+        .fill_null(False)
+        .to_numpy()
+    )
 
 
 def score_accounts(
@@ -421,19 +597,25 @@ def score_accounts(
     *,
     threshold: float = 0.5,
     fast_s: float = 10.0,
-    profile_model: LogisticModel | None = None,
+    profile_model: LogisticModel | TreeEnsemble | None = None,
     behaviour_model: LogisticModel | None = None,
     top_reasons: int = 3,
     min_reason_logit: float = 0.25,
 ) -> pl.DataFrame:
-    """One bot score per account from whatever parts are available, with reasons.
+    """One automation score per account from whatever parts are available, with reasons.
 
     ``behaviour``: the frame of :func:`spreadtrace.store.accounts_scores.behaviour_features`
     (one row per account with posts); ``profiles``: the ``accounts`` snapshot frame.
-    Returns the account_scores columns (without build_id): account_id, posts, reposts,
-    profile_score, behaviour_score, bot_score, is_bot_like, bot_reasons, features
-    (JSON text), model_version. Reasons are the features that pushed the pooled logit
-    up the most (at least ``min_reason_logit``), in plain language.
+    Returns the account_scores columns (without build_id and coordination_score):
+    account_id, posts, reposts, profile_score, behaviour_score, bot_score, is_bot_like,
+    bot_evidence, bot_reasons, features (JSON text), model_version.
+
+    Co-sharing with other accounts is *not* an input: coordination is scored apart
+    (``coordination_score``), so a page network that publishes together is not called
+    automated for it. The verdict is gated (see ``PROFILE_REQUIRED``, ``MIN_BOT_SIGNALS``):
+    ``is_bot_like`` needs sufficient evidence, ``bot_score >= threshold`` and at least
+    two features pointing to automation. Reasons point the same way as the verdict: a
+    flagged account lists what looks automated, an unflagged one what looks organic.
     """
     profile_model = profile_model or load_model("bot_profile")
     behaviour_model = behaviour_model or load_model("bot_behaviour")
@@ -444,6 +626,7 @@ def score_accounts(
             "reposts": pl.Int64,
             **{n: pl.Float64 for n in BEHAVIOUR_FEATURES},
             "reposts_timed": pl.Int64,
+            "texts": pl.Int64,
         }
     )
     b = behaviour if behaviour is not None else empty_b
@@ -454,69 +637,122 @@ def score_accounts(
     bm = base.join(
         behaviour_matrix(b) if b.height else b.select("account_id"), on="account_id", how="left"
     )
-    have_b = (
-        base.join(b.select("account_id", pl.lit(True).alias("_hb")), on="account_id", how="left")[
-            "_hb"
-        ]
-        .fill_null(False)
-        .to_numpy()
+    have_b = _flag_column(base, b, "_hb")
+    extra = [c for c in ("reposts_timed",) if c in b.columns]
+    posts = base.join(
+        b.select("account_id", "posts", "reposts", *extra), on="account_id", how="left"
     )
-    posts = base.join(b.select("account_id", "posts", "reposts"), on="account_id", how="left")
     n_posts = posts["posts"].fill_null(0).to_numpy().astype(float)
+    n_timed = (
+        posts["reposts_timed"].fill_null(0).to_numpy()
+        if "reposts_timed" in posts.columns
+        else np.zeros(ids.len())
+    )
 
     if p.height and "observed_at" in p.columns:
         pf = base.join(profile_features(p), on="account_id", how="left")
-        have_p = (
-            base.join(
-                p.select("account_id", pl.lit(True).alias("_hp")), on="account_id", how="left"
-            )["_hp"]
-            .fill_null(False)
-            .to_numpy()
+        have_p = _flag_column(base, p, "_hp")
+        complete = p.filter(
+            pl.all_horizontal([pl.col(c).is_not_null() for c in PROFILE_REQUIRED if c in p.columns])
+            & pl.lit(all(c in p.columns for c in PROFILE_REQUIRED))
         )
+        profile_ok = _flag_column(base, complete, "_pc")
     else:
         pf = base.with_columns([pl.lit(None, dtype=pl.Float64).alias(n) for n in PROFILE_FEATURES])
         have_p = np.zeros(ids.len(), dtype=bool)
-
+        profile_ok = have_p
+    for name in profile_model.features:
+        if name not in pf.columns:
+            pf = pf.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
     for name in behaviour_model.features:
         if name not in bm.columns:
             bm = bm.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
+
     Xb = _matrix(bm, behaviour_model.features)
     Xp = _matrix(pf, profile_model.features)
     cb = behaviour_model.contributions(Xb)
     cp = profile_model.contributions(Xp)
-    lb = behaviour_model.intercept + cb.sum(axis=1)
-    lp = profile_model.intercept + cp.sum(axis=1)
+    lb = behaviour_model.bias() + cb.sum(axis=1)
+    lp = profile_model.bias() + cp.sum(axis=1)
 
+    behaviour_ok = have_b & ((n_posts >= MIN_POSTS_RHYTHM) | (n_timed >= MIN_TIMED_REPOSTS))
+    sufficient = behaviour_ok | profile_ok
+    # Pool the parts; a part whose evidence is thin only speaks when nothing else can.
     wb = np.where(have_b, BEHAVIOUR_WEIGHT * n_posts / (n_posts + BEHAVIOUR_WEIGHT_K), 0.0)
     wp = np.where(have_p, PROFILE_WEIGHT, 0.0)
-    total = wb + wp
-    total_safe = np.where(total > 0, total, 1.0)
-    pooled = (wb * lb + wp * lp) / total_safe
-    bot_score = np.where(total > 0, _sigmoid(pooled), 0.0)
+    # an incomplete profile (no account age or counts) is no evidence of its own
+    wp = np.where(profile_ok | ~behaviour_ok, wp, 0.0)
+    # the base rate joins the pool as one more opinion: thin evidence stays near it
+    total_safe = PRIOR_WEIGHT + wb + wp
+    pooled = (PRIOR_WEIGHT * _logit(np.array(BOT_PRIOR)) + wb * lb + wp * lp) / total_safe
+    bot_score = _sigmoid(pooled)
 
-    cand = pl.concat(
-        [
-            _candidates(ids, bm, behaviour_model, BEHAVIOUR_FEATURES, cb, wb / total_safe, fast_s),
-            _candidates(ids, pf, profile_model, PROFILE_FEATURES, cp, wp / total_safe, fast_s),
-        ]
+    # Reasons: per account and feature, the pool-weighted contribution to the logit.
+    names = [*behaviour_model.features, *profile_model.features]
+    specs = [BEHAVIOUR_FEATURES.get(n) for n in behaviour_model.features] + [
+        PROFILE_FEATURES.get(n) for n in profile_model.features
+    ]
+    C = np.hstack([cb * (wb / total_safe)[:, None], cp * (wp / total_safe)[:, None]])
+    has_bot = np.array([sp is not None and sp[1] is not None for sp in specs])
+    has_organic = np.array([sp is not None and sp[2] is not None for sp in specs])
+    # the evidence that can flag is the evidence that can be shown
+    n_signals = ((C >= min_reason_logit) & has_bot).sum(axis=1)
+    is_bot = sufficient & (bot_score >= threshold) & (n_signals >= MIN_BOT_SIGNALS)
+    # bot-pointing reasons for high scores, organic ones for everything else
+    high = bot_score >= threshold
+    strength = np.where(high[:, None], C, -C)
+    shown = (
+        (strength >= min_reason_logit)
+        & np.where(high[:, None], has_bot, has_organic)
+        & sufficient[:, None]
     )
-    reasons = (
-        cand.filter(pl.col("reason").is_not_null() & (pl.col("contribution") >= min_reason_logit))
-        .sort(["account_id", "contribution"], descending=[False, True])
-        .group_by("account_id", maintain_order=True)
-        .head(top_reasons)
-        .group_by("account_id", maintain_order=True)
-        .agg(pl.col("reason").str.join("; ").alias("bot_reasons"))
+    strength = np.where(shown, strength, -np.inf)
+    order = np.argsort(-strength, axis=1, kind="stable")[:, :top_reasons]
+    row, rank = np.nonzero(np.take_along_axis(shown, order, axis=1))
+    reasons = _render_reasons(
+        ids.len(),
+        row,
+        rank,
+        order[row, rank],
+        high[row],
+        names,
+        specs,
+        bm,
+        pf,
+        fast_s,
+        len(behaviour_model.features),
+    )
+    missing_profile = (
+        pl.when(pl.col("_hp"))
+        .then(
+            pl.lit(
+                "profile lacks the counts the model needs (account creation date, followers, "
+                "following, posts)"
+            )
+        )
+        .otherwise(pl.lit("no profile"))
+    )
+    thin = pl.format(
+        "insufficient evidence: {} post(s), {} timed repost(s) (needs {} posts or {} timed "
+        "reposts); {}",
+        pl.col("_posts"),
+        pl.col("_timed"),
+        pl.lit(MIN_POSTS_RHYTHM),
+        pl.lit(MIN_TIMED_REPOSTS),
+        missing_profile,
     )
 
-    raw_features = bm.join(pf, on="account_id", how="left", suffix="_profile")
+    # bm and pf are both in ``ids`` order (left joins on ``base``)
+    profile_cols = [c for c in pf.columns if c != "account_id"]
+    raw_features = pl.concat(
+        [bm, pf.select([pl.col(c).alias(f"{c}_profile" if c in bm.columns else c)
+                        for c in profile_cols])],
+        how="horizontal",
+    )  # fmt: skip
     feature_cols = [c for c in raw_features.columns if c != "account_id"]
     features_json = raw_features.select(
-        "account_id",
-        pl.struct([pl.col(c).round(4) for c in feature_cols])
-        .struct.json_encode()
-        .alias("features"),
-    )
+        pl.struct([pl.col(c).round(4) for c in feature_cols]).struct.json_encode()
+    ).to_series()
     version = f"profile:{profile_model.version}+behaviour:{behaviour_model.version}"
     out = pl.DataFrame(
         {
@@ -526,20 +762,29 @@ def score_accounts(
             "profile_score": pl.Series(np.where(have_p, _sigmoid(lp), np.nan)).fill_nan(None),
             "behaviour_score": pl.Series(np.where(have_b, _sigmoid(lb), np.nan)).fill_nan(None),
             "bot_score": bot_score,
-            "is_bot_like": bot_score >= threshold,
+            "is_bot_like": is_bot,
+            "bot_evidence": np.where(sufficient, "sufficient", "insufficient"),
+            "_hp": have_p,
+            "_posts": n_posts.astype(np.int64),
+            "_timed": np.asarray(n_timed, dtype=np.int64),
+            "bot_reasons": reasons,
+            "features": features_json,
         }
     )
-    out = (
-        out.join(reasons, on="account_id", how="left")
-        .join(features_json, on="account_id", how="left")
-        .with_columns(
-            pl.col("bot_reasons").fill_null(
-                pl.when(pl.col("bot_score") >= threshold)
-                .then(pl.lit("several weak bot-like signals together"))
-                .otherwise(pl.lit("no strong bot-like signal"))
-            ),
-            pl.lit(version).alias("model_version"),
+    out = out.with_columns(
+        bot_reasons=pl.when(pl.col("bot_evidence") == "insufficient")
+        .then(thin)
+        .when(pl.col("bot_reasons").is_null() & pl.col("is_bot_like"))
+        .then(pl.lit("several weak automation signals together"))
+        .when(pl.col("bot_reasons").is_null())
+        .then(pl.lit("no clear signal either way"))
+        .when(~pl.col("is_bot_like") & (pl.col("bot_score") >= threshold))
+        .then(
+            pl.lit("only one automation signal, not enough to call it bot-like: ")
+            + pl.col("bot_reasons")
         )
+        .otherwise(pl.col("bot_reasons")),
+        model_version=pl.lit(version),
     )
     return out.select(
         "account_id",
@@ -549,6 +794,7 @@ def score_accounts(
         "behaviour_score",
         "bot_score",
         "is_bot_like",
+        "bot_evidence",
         "bot_reasons",
         "features",
         "model_version",

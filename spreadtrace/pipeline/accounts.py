@@ -1,8 +1,9 @@
 """Build stage "accounts": coordination pairs and clusters, then bot scores.
 
-Why this order: the behaviour part of the bot score uses "share of activity inside
-coordinated pairs", so coordination runs first on the same connection (its temp
-tables feed the behaviour features), then the bot scores.
+Two separate signals per account: ``bot_score`` (automation, from the profile and the
+account's own behaviour) and ``coordination_score`` (how tightly it co-shares with its
+closest partner). Co-sharing is deliberately not an input of the bot score: a page
+network that publishes together is coordinated, not automated (issue 10).
 
 Both parts are recomputed globally and set-wise on every build (they depend on every
 account's whole history, not on single cascades); the caller (``run_build``) owns the
@@ -23,7 +24,30 @@ from spreadtrace.store import Store
 from spreadtrace.store import accounts_scores as account_sql
 from spreadtrace.store import coordination as coordination_sql
 
-__all__ = ["AccountParams", "run"]
+__all__ = ["AccountParams", "coordination_scores", "run"]
+
+
+def coordination_scores(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Per account: ``coordination_score`` = its strongest pair strength (NPMI, [0, 1]).
+
+    Why the strongest pair: coordination is a relation, and one partner it moves with in
+    lock-step (NPMI near 1: they share almost only together) is the clearest evidence;
+    an account without any pair (>= min_shared co-shares) scores 0.
+
+    >>> pairs = pl.DataFrame({"account_a": ["a", "a"], "account_b": ["b", "c"],
+    ...                       "strength": [0.9, 0.4]})
+    >>> coordination_scores(pairs).sort("account_id").rows()
+    [('a', 0.9), ('b', 0.9), ('c', 0.4)]
+    """
+    ends = pl.concat(
+        [
+            pairs.select(pl.col("account_a").alias("account_id"), "strength"),
+            pairs.select(pl.col("account_b").alias("account_id"), "strength"),
+        ]
+    )
+    return ends.group_by("account_id").agg(
+        pl.col("strength").max().cast(pl.Float64).alias("coordination_score")
+    )
 
 
 @dataclass(frozen=True)
@@ -31,7 +55,8 @@ class AccountParams:
     """Options of the accounts stage, with their defaults and why.
 
     - bot_threshold 0.5: bot_score is a pooled probability; >= 0.5 means "more likely
-      automated than not" (is_bot_like).
+      automated than not". is_bot_like also needs sufficient evidence and two
+      automation signals (graph.bots.score_accounts).
     - fast_reaction_s 10: a repost this soon after its parent is faster than people
       read (bots react in seconds; Yang et al. 2019).
     - window_s 60: co-shares within one minute (CooRTweet's and the QUT toolkit's
@@ -133,8 +158,9 @@ def run(
     emit(progress, "coordination", 3, 3)
 
     emit(progress, "bot scores", 0, 2)
+    # automation only: the co-share temp tables are not an input of the bot score
     behaviour = account_sql.behaviour_features(
-        con, fast_s=params.fast_reaction_s, coordination=True
+        con, fast_s=params.fast_reaction_s, coordination=False
     )
     profiles = account_sql.profile_snapshots(con)
     coordination_sql.drop_temp(con)
@@ -143,7 +169,8 @@ def run(
         profiles,
         threshold=params.bot_threshold,
         fast_s=params.fast_reaction_s,
-    )
+    ).join(coordination_scores(pairs), on="account_id", how="left")
+    scores = scores.with_columns(pl.col("coordination_score").fill_null(0.0))
     emit(progress, "bot scores", 1, 2)
     written = account_sql.replace_account_scores(con, scores, build_id)
     emit(progress, "bot scores", 2, 2)

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from spreadtrace.graph.amplification import (
+    DECOMPOSITION,
     AmplificationWeights,
     amplification_scores,
     reached_only_via,
@@ -39,6 +40,7 @@ _SCORE_COLUMNS = [
     "reach_via_bots",
     "amplification_score",
     "amplification_reasons",
+    *DECOMPOSITION,
 ]
 
 

@@ -38,6 +38,8 @@ BEHAVIOUR_COLUMNS = (
     "hour_entropy",
     "burstiness",
     "coordinated_share",
+    "texts",
+    "self_repeat_share",
 )
 
 
@@ -61,7 +63,11 @@ def behaviour_features(
       2008): -1 periodic, 0 Poisson, -> 1 bursty; NULL with fewer than 3 posts.
     - coordinated_share: share of the account's shared items that it shared inside a
       kept coordination pair (needs :func:`spreadtrace.store.coordination.co_share_pairs`
-      run first on this connection, else NULL).
+      run first on this connection, else NULL). A coordination measure, reported with
+      the account, not an input of the automation score.
+    - texts, self_repeat_share: the account's own texts (everything but plain reposts)
+      and the share of them that repeat another of its texts word for word
+      (1 - distinct / all), i.e. repetition of its own content.
     """
     coord_join = (
         "LEFT JOIN (SELECT account_id, coordinated_items::DOUBLE / items AS coordinated_share "
@@ -74,11 +80,6 @@ def behaviour_features(
     WITH span AS (
         SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days
         FROM posts
-    ),
-    base AS (
-        SELECT account_id, count(*) AS posts,
-               count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts
-        FROM posts GROUP BY account_id
     ),
     delays AS (
         SELECT c.account_id, greatest(epoch(c.created_at) - epoch(p.created_at), 0) AS d
@@ -94,20 +95,22 @@ def behaviour_features(
     hours AS (
         SELECT account_id, hour(created_at) AS h, count(*) AS n FROM posts GROUP BY ALL
     ),
-    entropy AS (
+    entropy AS (  -- H = ln N - sum(n ln n) / N over the hour counts n (N = sum n): no window
         SELECT account_id,
-               -sum((n / tot) * ln(n / tot)) / ln(24) AS hour_entropy
-        FROM (SELECT *, sum(n) OVER (PARTITION BY account_id) AS tot FROM hours)
-        GROUP BY account_id
+               greatest(ln(sum(n)) - sum(n * ln(n)) / sum(n), 0.0) / ln(24) AS hour_entropy
+        FROM hours GROUP BY account_id
     ),
     gaps AS (
-        SELECT account_id,
+        SELECT account_id, kind,
+               CASE WHEN kind <> 'repost' AND text IS NOT NULL THEN hash(text) END AS own_text,
                epoch(created_at) - lag(epoch(created_at))
                    OVER (PARTITION BY account_id ORDER BY created_at) AS dt
         FROM posts
     ),
-    burst AS (
-        SELECT account_id,
+    base AS (  -- one pass per account: counts, own texts, burstiness
+        SELECT account_id, count(*) AS posts,
+               count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
+               count(own_text) AS texts, count(DISTINCT own_text) AS distinct_texts,
                CASE WHEN count(dt) >= 2 AND stddev_pop(dt) + avg(dt) > 0
                     THEN (stddev_pop(dt) - avg(dt)) / (stddev_pop(dt) + avg(dt)) END AS burstiness
         FROM gaps GROUP BY account_id
@@ -117,11 +120,12 @@ def behaviour_features(
            coalesce(d.reposts_timed, 0) AS reposts_timed,
            d.fast_share, d.median_delay_s,
            b.posts / span.days AS posts_per_day,
-           e.hour_entropy, u.burstiness, c.coordinated_share
+           e.hour_entropy, b.burstiness, c.coordinated_share, b.texts,
+           CASE WHEN b.texts > 0 THEN 1.0 - b.distinct_texts::DOUBLE / b.texts END
+               AS self_repeat_share
     FROM base b CROSS JOIN span
     LEFT JOIN delay_agg d USING (account_id)
     LEFT JOIN entropy e USING (account_id)
-    LEFT JOIN burst u USING (account_id)
     {coord_join}
     ORDER BY b.account_id
     """  # noqa: S608 -- coord_join is one of two fixed fragments above
@@ -147,6 +151,8 @@ def replace_account_scores(
 ) -> int:
     """Replace account_scores with ``scores`` (the table's columns but build_id).
 
+    ``scores`` carries coordination_score and bot_evidence (schema version 2).
+
     The caller owns the transaction. Returns the number of rows written.
     """
     con.execute("DELETE FROM account_scores")
@@ -154,9 +160,12 @@ def replace_account_scores(
     try:
         con.execute(
             """
-            INSERT INTO account_scores
+            INSERT INTO account_scores (account_id, posts, reposts, profile_score,
+                   behaviour_score, bot_score, is_bot_like, bot_reasons, features,
+                   model_version, build_id, coordination_score, bot_evidence)
             SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
-                   is_bot_like, bot_reasons, features::JSON, model_version, $build
+                   is_bot_like, bot_reasons, features::JSON, model_version, $build,
+                   coordination_score, bot_evidence
             FROM _acc_scores_in
             """,
             {"build": int(build_id)},

@@ -103,8 +103,10 @@ ACCOUNT_COLUMNS: dict[str, str] = {
     "posts": "s.posts",
     "reposts": "s.reposts",
     "bot_score": "round(s.bot_score, 3)",
+    "bot_state": "s.bot_state",  # bot-like | not bot-like | insufficient evidence
     "is_bot_like": "s.is_bot_like",
     "bot_reasons": "s.bot_reasons",
+    "coordination_score": "round(s.coordination_score, 3)",
     "cluster_id": "s.cluster_id",
     "origin_index": "round(s.origin_index, 3)",
     "narratives_seeded": "s.narratives_seeded",
@@ -179,7 +181,10 @@ READ_MODEL: dict[str, str] = {
     """,
     "dash_accounts": """
         SELECT s.account_id, a.handle, s.posts, s.reposts, s.bot_score, s.is_bot_like,
-               s.bot_reasons, k.cluster_id, o.origin_index, o.narratives_seeded
+               s.bot_reasons, k.cluster_id, o.origin_index, o.narratives_seeded,
+               s.coordination_score, s.bot_evidence,
+               CASE WHEN s.bot_evidence = 'insufficient' THEN 'insufficient evidence'
+                    WHEN s.is_bot_like THEN 'bot-like' ELSE 'not bot-like' END AS bot_state
         FROM account_scores s LEFT JOIN accounts a USING (account_id)
         LEFT JOIN (SELECT account_id, min(cluster_id) AS cluster_id
                    FROM coordination_clusters GROUP BY 1) k USING (account_id)
@@ -316,6 +321,7 @@ def cascade_info(con: Con, cascade_id: str) -> dict[str, Any] | None:
         """
         SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
                s.reach_via_bots, s.amplification_score, s.amplification_reasons,
+               s.share_bot_only, s.share_coordinated_only, s.share_both, s.share_neither,
                a.handle AS root_handle
         FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)
         LEFT JOIN accounts a ON a.account_id = c.root_account_id
@@ -385,7 +391,8 @@ def account_info(con: Con, account_id: str) -> dict[str, Any] | None:
         SELECT ids.account_id, a.handle, a.display_name, a.followers_count, a.following_count,
                a.platform, strftime(a.created_at, '%Y-%m-%d') AS created,
                s.posts, s.reposts, s.bot_score, s.is_bot_like, s.bot_reasons,
-               s.cluster_id, k.cluster_size, s.origin_index, s.narratives_seeded
+               s.cluster_id, k.cluster_size, s.origin_index, s.narratives_seeded,
+               s.bot_evidence, s.coordination_score
         FROM (SELECT ?::VARCHAR AS account_id) ids
         LEFT JOIN accounts a USING (account_id)
         LEFT JOIN dash_accounts s USING (account_id)

@@ -203,7 +203,8 @@ def write_amplification(
     """Replace cascade_scores; fill the amplification columns of narratives.
 
     ``cascades``: cascade_id, bot_share, early_bot_share, coordinated_share,
-    reach_via_bots, amplification_score, amplification_reasons (narrative_id is taken
+    reach_via_bots, amplification_score, amplification_reasons and the decomposition
+    (share_bot_only, share_coordinated_only, share_both, share_neither; narrative_id is taken
     from the stored map); ``narratives``: narrative_id and the same score columns.
     """
     _register(con, "_sn_frame", cascades)
@@ -212,10 +213,12 @@ def write_amplification(
         """
         INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,
                                     coordinated_share, reach_via_bots, amplification_score,
-                                    amplification_reasons, build_id)
+                                    amplification_reasons, build_id, share_bot_only,
+                                    share_coordinated_only, share_both, share_neither)
         SELECT f.cascade_id, m.narrative_id, f.bot_share, f.early_bot_share,
                f.coordinated_share, f.reach_via_bots, f.amplification_score,
-               f.amplification_reasons, ?
+               f.amplification_reasons, ?, f.share_bot_only, f.share_coordinated_only,
+               f.share_both, f.share_neither
         FROM _sn_frame f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
         """,
         [build_id],
@@ -226,7 +229,10 @@ def write_amplification(
         UPDATE narratives SET bot_share = f.bot_share, early_bot_share = f.early_bot_share,
                coordinated_share = f.coordinated_share, reach_via_bots = f.reach_via_bots,
                amplification_score = f.amplification_score,
-               amplification_reasons = f.amplification_reasons
+               amplification_reasons = f.amplification_reasons,
+               share_bot_only = f.share_bot_only,
+               share_coordinated_only = f.share_coordinated_only,
+               share_both = f.share_both, share_neither = f.share_neither
         FROM _sn_frame f
         WHERE narratives.narrative_id = f.narrative_id
         """

@@ -406,6 +406,11 @@ _CASCADES = ReportQuery(
         Column("peak_per_hour", "c.peak_per_hour", "int"),
         Column("reconstruction", "c.reconstruction", "text"),
         Column("root_text", "left(r.text, 280)", "text"),
+        # where the spread came from (issue 10): each share counted once, sums to 1
+        Column("share_bot_only", "s.share_bot_only", "real"),
+        Column("share_coordinated_only", "s.share_coordinated_only", "real"),
+        Column("share_both", "s.share_both", "real"),
+        Column("share_neither", "s.share_neither", "real"),
     ),
     from_sql="""
   FROM cascades AS c
@@ -435,6 +440,8 @@ _ACCOUNTS = ReportQuery(
         Column("behaviour_score", "sc.behaviour_score", "real"),
         Column("narratives_seeded", "o.narratives_seeded", "int"),
         Column("platform", "coalesce(a.platform, pa.platform)", "text"),
+        Column("coordination_score", "sc.coordination_score", "real"),
+        Column("bot_evidence", "sc.bot_evidence", "text"),
     ),
     from_sql="""
   FROM (
@@ -478,6 +485,10 @@ _NARRATIVES = ReportQuery(
         Column("early_bot_share", "n.early_bot_share", "real"),
         Column("reach_via_bots", "n.reach_via_bots", "real"),
         Column("amplification_reasons", "n.amplification_reasons", "text"),
+        Column("share_bot_only", "n.share_bot_only", "real"),
+        Column("share_coordinated_only", "n.share_coordinated_only", "real"),
+        Column("share_both", "n.share_both", "real"),
+        Column("share_neither", "n.share_neither", "real"),
     ),
     from_sql="""
   FROM narratives AS n

@@ -412,12 +412,28 @@ _V2_INGEST: list[str] = [
     "ALTER TABLE posts ADD COLUMN IF NOT EXISTS platform_meta JSON",
 ]
 
+# accounts (issue 10): automation and coordination scored apart, an evidence state, and
+# the amplification decomposition. Existing rows get NULLs until the next build.
+_V2_ACCOUNTS: list[str] = [
+    # in [0, 1]: strongest NPMI co-share strength with any partner (0 without a pair)
+    "ALTER TABLE account_scores ADD COLUMN coordination_score DOUBLE",
+    # sufficient | insufficient: whether the evidence allows a bot-like verdict at all
+    "ALTER TABLE account_scores ADD COLUMN bot_evidence VARCHAR",
+    # share of a cascade's / narrative's shares by accounts that are bot-like only,
+    # coordinated only, both, neither (they sum to 1; each share counted once)
+    *[
+        f"ALTER TABLE {table} ADD COLUMN {col} DOUBLE"
+        for table in ("cascade_scores", "narratives")
+        for col in ("share_bot_only", "share_coordinated_only", "share_both", "share_neither")
+    ],
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
-    2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY],
+    2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -100,17 +100,19 @@ def build_world(rng: np.random.Generator, p: SynthParams) -> World:
     groups: list[np.ndarray] = []
     group_platform: list[int] = []
     group_mixed: list[bool] = []
-    for g in range(p.groups):  # a handful of groups: the loop is over groups, not posts
+    # a handful of groups: the loop is over groups, not posts; groups from p.groups on
+    # are human rings (p.human_groups)
+    for g in range(p.groups + p.human_groups):
         k = g % len(PLATFORMS)
         lo, hi = blocks[k]
         size = int(rng.integers(p.group_size[0], p.group_size[1] + 1))
         free = np.arange(lo, hi)[group[lo:hi] < 0]
-        mixed = g == 1  # exactly one group mixes bots and human-looking accounts
+        mixed = g == 1 < p.groups  # exactly one group mixes bots and human-looking accounts
         bots = free[is_bot[free]]
         humans = free[~is_bot[free]]
-        n_bots = size // 2 if mixed else size
+        n_bots = 0 if g >= p.groups else size // 2 if mixed else size
         members = rng.choice(bots, size=min(n_bots, len(bots)), replace=False)
-        if mixed:
+        if mixed or g >= p.groups:
             members = np.concatenate(
                 [members, rng.choice(humans, size=size - len(members), replace=False)]
             )

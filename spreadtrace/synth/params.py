@@ -83,6 +83,9 @@ class SynthParams:
     group_items: tuple[int, int] = (10, 16)
     group_participation: float = 0.85
     group_spread_s: float = 8.0  # members of a ring post within this many seconds
+    # extra rings of human accounts only (human profiles and timing, lock-step co-sharing):
+    # coordinated, not automated. 0 keeps the bundled sample as it was.
+    human_groups: int = 0
     misinfo_narratives: int = 6
     benign_narratives: int = 6
     narrative_seeds: tuple[int, int] = (3, 7)

@@ -14,6 +14,7 @@ from spreadtrace.dashboard import ids, queries
 from spreadtrace.dashboard.components import (
     as_float,
     as_int,
+    bot_state,
     download,
     kv,
     row_link,
@@ -83,11 +84,15 @@ def _detail(account_id: str) -> html.Div:
                         ("posts (reposts)", f"{info['posts']} ({info['reposts']})"),
                         (
                             "bot score",
-                            None
-                            if score is None
-                            else f"{score:.3f}" + (" · bot-like" if info["is_bot_like"] else ""),
+                            None if score is None else f"{score:.3f} · {bot_state(info)}",
                         ),
                         ("why", info["bot_reasons"]),
+                        (
+                            "coordination score",
+                            None
+                            if info["coordination_score"] is None
+                            else f"{info['coordination_score']:.3f} (strongest co-share partner)",
+                        ),
                         (
                             "coordination cluster",
                             None

@@ -12,7 +12,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, kv, shown, url_state
+from spreadtrace.dashboard.components import download, kv, shown, spread_sources, url_state
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -91,6 +91,7 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             ("narrative", info["narrative_id"]),
             ("bot share (early)", f"{_fmt(info['bot_share'])} ({_fmt(info['early_bot_share'])})"),
             ("coordinated share", _fmt(info["coordinated_share"])),
+            ("spread from accounts that are", spread_sources(info)),
             (
                 "amplification",
                 f"{_fmt(info['amplification_score'])}: {info['amplification_reasons'] or ''}",

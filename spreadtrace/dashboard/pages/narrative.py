@@ -18,6 +18,7 @@ from spreadtrace.dashboard.components import (
     row_link,
     shown,
     sort_pairs,
+    spread_sources,
     table,
 )
 from spreadtrace.dashboard.downloads import send
@@ -79,6 +80,7 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
                 f"{info['bot_share'] or 0:.3f} ({info['early_bot_share'] or 0:.3f})",
             ),
             ("coordinated share", f"{info['coordinated_share'] or 0:.3f}"),
+            ("spread from accounts that are", spread_sources(info)),
             (
                 "amplification",
                 f"{info['amplification_score'] or 0:.3f}: {info['amplification_reasons'] or ''}",
