@@ -6,6 +6,10 @@ Usage (from the repository root; heavy: run under the shared lock):
         --data ../shared/data/bots-train/accounts.jsonl.gz \
         --out spreadtrace/models/bot_profile.json --report bot_profile_report.md
 
+``--variants PATH`` instead compares, by the same leave-one-family-out protocol and
+with every choice nested on the training families, the variants tried for the
+cresci-stock gap (``compare_variants``; docs/scores.md); it writes no model.
+
 Needs the ``train`` extra (scikit-learn); scoring does not (the model is written as a
 plain JSON tree dump evaluated with numpy by ``spreadtrace.graph.tree_model``).
 
