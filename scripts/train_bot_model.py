@@ -6,6 +6,10 @@ Usage (from the repository root; heavy: run under the shared lock):
         --data ../shared/data/bots-train/accounts.jsonl.gz \
         --out spreadtrace/models/bot_profile.json --report bot_profile_report.md
 
+``--variants PATH`` instead compares, by the same leave-one-family-out protocol and
+with every choice nested on the training families, the variants tried for the
+cresci-stock gap (``compare_variants``; docs/scores.md); it writes no model.
+
 Needs the ``train`` extra (scikit-learn); scoring does not (the model is written as a
 plain JSON tree dump evaluated with numpy by ``spreadtrace.graph.tree_model``).
 
@@ -429,6 +433,186 @@ def report(meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- variants tried for the cresci-stock gap (issue 10): ``--variants`` ---------------
+# Every choice inside a variant (blend weight, feature groups) is made by nested
+# cross-domain validation on the training families only: for each training family E, a
+# model trained on the other training families (with the inner-training humans) is
+# scored on E's bots against the inner-validation humans; the choice with the best mean
+# wins. The outer held-out family is only ever used for the reported AUC.
+# Pre-declared criterion (written before the feature-group run): a variant replaces the
+# shipped procedure only if its leave-one-family-out mean is >= 0.75 and no held-out
+# family is below BotRuler.
+BLEND_W = [0.0, 0.25, 0.5, 0.75, 1.0]
+MONOTONE = {  # the direction the literature (and BotRuler) gives these features
+    "posts_per_day_age": 1,
+    "following_per_day": 1,
+    "followers_following_log_ratio": -1,
+    "default_profile": 1,
+    "verified": -1,
+}
+GROUPS = {
+    "ruler": ["posts_per_day_age", "following_per_day", "followers_following_log_ratio"]
+    + ["default_profile", "verified"],
+    "activity": ["followers_per_day", "likes_per_day", "listed_per_day", "likes_per_post"]
+    + ["listed_per_follower"],
+    "names": ["handle_length", "handle_digits", "name_length", "name_digits"]
+    + ["description_length"],
+    "image": ["default_profile_image"],
+}
+ALL = len(FEATURES)  # column ALL of the variant matrix is the 5-part BotRuler score
+
+
+def botruler_store(frame: pl.DataFrame) -> np.ndarray:
+    """BotRuler without the background-image part: what a store snapshot can compute."""
+    return botruler(frame.with_columns(pl.lit(True).alias("background_image")))
+
+
+def _variant_fit(kind: str, cols: list[int], X: np.ndarray, y: np.ndarray, fam: np.ndarray):  # noqa: ANN202
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    rng = np.random.default_rng(SEED)
+    keep = np.zeros(len(y), dtype=bool)
+    for g in sorted(set(zip(fam.tolist(), y.tolist(), strict=True))):
+        idx = np.flatnonzero((fam == g[0]) & (y == g[1]))
+        keep[rng.permutation(idx)[:CAP]] = True
+    if kind == "rf":
+        m = RandomForestClassifier(random_state=SEED, n_jobs=2, **FOREST)
+    elif kind == "rf_shallow":
+        m = RandomForestClassifier(
+            random_state=SEED,
+            n_jobs=2,
+            n_estimators=60,
+            max_depth=5,
+            min_samples_leaf=100,
+            max_features=0.5,
+        )
+    else:
+        names = [FEATURES[c] if c < ALL else "botruler" for c in cols]
+        mono = [MONOTONE.get(n, 0) for n in names] if kind == "hgb_monotone" else None
+        m = HistGradientBoostingClassifier(
+            random_state=SEED,
+            max_iter=150,
+            max_depth=3,
+            learning_rate=0.05,
+            l2_regularization=1.0,
+            min_samples_leaf=50,
+            monotonic_cst=mono,
+        )
+    m.fit(X[keep][:, cols], y[keep], sample_weight=_weights(y[keep], fam[keep]))
+    return lambda Z: m.predict_proba(Z[:, cols])[:, 1]
+
+
+def _blend(s: np.ndarray, r: np.ndarray, w: float, ref: tuple | None) -> np.ndarray:
+    """(1 - w) * model + w * BotRuler, on probabilities or (``ref``) training ranks."""
+    if ref is not None:
+        s = np.searchsorted(ref[0], s) / len(ref[0])
+        r = np.searchsorted(ref[1], r) / len(ref[1])
+    return (1.0 - w) * s + w * r
+
+
+def compare_variants(frame: pl.DataFrame, log=print) -> list[dict]:  # noqa: ANN001, C901
+    """Leave-one-bot-family-out AUC of every variant, choices nested (see above)."""
+    X = profile_features(frame).select([pl.col(n).cast(pl.Float64) for n in FEATURES]).to_numpy()
+    r5 = botruler_store(frame)
+    X = np.column_stack([X, r5])
+    y = frame["label"].to_numpy()
+    fam = frame["dataset"].to_numpy()
+    r6 = botruler(frame)
+    rng = np.random.default_rng(SEED)  # the same splits as ``evaluate``
+    humans = y == 0
+    ht = _half(humans, fam, rng)
+    htr = humans & ~ht
+    iv = _half(htr, fam, rng)
+    itr = htr & ~iv
+    fams = sorted(set(fam[y == 1]))
+    base = list(range(ALL))
+    sub = [FEATURES.index(f) for f in GROUPS["ruler"]]
+    groups = [
+        ("ruler", *c)
+        for k in range(4)
+        for c in itertools.combinations(["activity", "names", "image"], k)
+    ]
+    specs = {  # name: (model kind, columns, blend: None / "prob" / "rank")
+        "forest, 16 features (shipped)": ("rf", base, None),
+        "forest + BotRuler, probability average, weight nested": ("rf", base, "prob"),
+        "forest + BotRuler, rank average, weight nested": ("rf", base, "rank"),
+        "forest with the BotRuler score as a 17th input": ("rf", [*base, ALL], None),
+        "forest on BotRuler's 5 store features only": ("rf", sub, None),
+        "forest, shallower (depth 5, leaves >= 100)": ("rf_shallow", base, None),
+        "gradient boosting, monotone on 5 features": ("hgb_monotone", base, None),
+        "gradient boosting, unconstrained": ("hgb", base, None),
+    }
+    rows = []
+    for d in fams:
+        keep = fam != d
+        inner_fams = [f for f in fams if f != d]
+        tr_out = htr | ((y == 1) & keep)
+        te_out = ht | ((y == 1) & (fam == d))
+        row = {"family": d, "botruler": roc_auc(y[te_out], r6[te_out])}
+        row["botruler_store"] = roc_auc(y[te_out], r5[te_out])
+        for name, (kind, cols, mode) in specs.items():
+            w = 0.0
+            if mode:
+                inner = {v: [] for v in BLEND_W}
+                for e in inner_fams:
+                    tr = itr | ((y == 1) & keep & (fam != e))
+                    te = iv | ((y == 1) & (fam == e))
+                    f = _variant_fit(kind, cols, X[tr], y[tr], fam[tr])
+                    ref = (np.sort(f(X[tr])), np.sort(r5[tr])) if mode == "rank" else None
+                    s = f(X[te])
+                    for v in BLEND_W:
+                        inner[v].append(roc_auc(y[te], _blend(s, r5[te], v, ref)))
+                w = max(BLEND_W, key=lambda v: (np.mean(inner[v]), -v))
+            f = _variant_fit(kind, cols, X[tr_out], y[tr_out], fam[tr_out])
+            ref = (np.sort(f(X[tr_out])), np.sort(r5[tr_out])) if mode == "rank" else None
+            row[name] = roc_auc(y[te_out], _blend(f(X[te_out]), r5[te_out], w, ref))
+            if mode:
+                row[name + " (w)"] = w
+        inner_g = {}
+        for c in groups:
+            cols = [FEATURES.index(n) for g in c for n in GROUPS[g]]
+            aucs = []
+            for e in inner_fams:
+                tr = itr | ((y == 1) & keep & (fam != e))
+                te = iv | ((y == 1) & (fam == e))
+                aucs.append(roc_auc(y[te], _variant_fit("rf", cols, X[tr], y[tr], fam[tr])(X[te])))
+            inner_g[c] = float(np.mean(aucs))
+        best = max(groups, key=lambda c: inner_g[c])
+        cols = [FEATURES.index(n) for g in best for n in GROUPS[g]]
+        f = _variant_fit("rf", cols, X[tr_out], y[tr_out], fam[tr_out])
+        row["forest, feature groups chosen nested"] = roc_auc(y[te_out], f(X[te_out]))
+        row["forest, feature groups chosen nested (w)"] = "+".join(best)
+        rows.append(row)
+        log(f"variants, held out {d}: {row}")
+    return rows
+
+
+def variants_report(rows: list[dict]) -> str:
+    """The variant table of docs/scores.md: AUC per held-out family, mean, families below."""
+    names = [k for k in rows[0] if k not in ("family", "botruler") and not k.endswith("(w)")]
+    fams = [r["family"] for r in rows]
+    head = "| variant | " + " | ".join(fams) + " | mean | below BotRuler |"
+    lines = [head, "|---|" + "---|" * (len(fams) + 2)]
+    ruler = [r["botruler"] for r in rows]
+    lines.append(
+        "| BotRuler (6 parts, the baseline) | "
+        + " | ".join(f"{v:.3f}" for v in ruler)
+        + f" | {np.mean(ruler):.3f} | |"
+    )
+    for n in names:
+        vals = [r[n] for r in rows]
+        cells = []
+        for r, v in zip(rows, vals, strict=True):
+            cell = f"{v:.3f}"
+            if n + " (w)" in r:
+                cell += f" ({r[n + ' (w)']})"
+            cells.append(cell)
+        below = sum(v < r["botruler"] for r, v in zip(rows, vals, strict=True))
+        label = "BotRuler without background image (store)" if n == "botruler_store" else n
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.mean(vals):.3f} | {below} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -440,8 +624,19 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, default=REPO / "spreadtrace" / "models" / "bot_profile.json"
     )
     ap.add_argument("--report", type=Path, default=None, help="also write the markdown tables")
+    ap.add_argument(
+        "--variants",
+        type=Path,
+        default=None,
+        help="only compare the variants (no model written); the markdown table goes here",
+    )
     args = ap.parse_args(argv)
     frame = load(args.data)
+    if args.variants:
+        text = variants_report(compare_variants(frame))
+        args.variants.write_text(text, encoding="utf-8")
+        print(text)
+        return
     model = evaluate(frame)["model"]
     args.out.write_text(json.dumps(model.to_json(), separators=(",", ":")) + "\n", "utf-8")
     text = report(model.meta)
