@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from spreadtrace.errors import InputError, ReadOnlyLocation
 from spreadtrace.ingest.detect import (
     CANONICAL_FORMATS,
@@ -255,9 +253,8 @@ def ingest_files(
     return results
 
 
-# DuckDB errors that mean "this file cannot be read" (I/O, gzip, encoding, CSV shape).
-# Anything else (binder, catalog ...) is a spreadtrace bug and must surface as such.
-_UNREADABLE = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+# DuckDB errors that mean "this file cannot be read" (defined in the store layer).
+_UNREADABLE = sql.UNREADABLE
 
 
 def _clock() -> float:
@@ -272,7 +269,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _stage_and_merge(
-    con: duckdb.DuckDBPyConnection,
+    con: sql.Connection,
     path: Path,
     detected: Detected,
     mapping: Mapping | None,
@@ -349,7 +346,7 @@ def _fill(result: FileResult, counts: sql.Counts) -> None:
 
 
 def _canonical_source(
-    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping | None
+    con: sql.Connection, path: Path, detected: Detected, mapping: Mapping | None
 ) -> sql.Source:
     kind = detected.format
     names = _mapped_names(con, path, detected, mapping) if mapping and mapping.renames else None
@@ -380,7 +377,7 @@ _RESERVED = {"record_no", "raw", "line_reason", "line", "obj", "_mapped"}
 
 
 def _mapped_names(
-    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping
+    con: sql.Connection, path: Path, detected: Detected, mapping: Mapping
 ) -> tuple[dict[str, str], list[str]]:
     """Canonical column -> SQL over source columns, and the source columns it reads.
 
@@ -433,9 +430,7 @@ def _mapped_names(
     return exprs, list(used)
 
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, kind: str, source: sql.Source, started: datetime
-) -> None:
+def _stage(con: sql.Connection, kind: str, source: sql.Source, started: datetime) -> None:
     if kind == "posts":
         sql.stage_posts(con, source)
     elif kind == "accounts":
@@ -446,7 +441,7 @@ def _stage(
         sql.stage_follows(con, source)
 
 
-def _merge(con: duckdb.DuckDBPyConnection, kind: str, run_id: int) -> sql.Counts:
+def _merge(con: sql.Connection, kind: str, run_id: int) -> sql.Counts:
     if kind == "posts":
         return sql.merge_posts(con, run_id)
     if kind == "accounts":

@@ -54,6 +54,13 @@ from spreadtrace.canonical import (
 )
 from spreadtrace.errors import InputError
 
+# The connection type and the "cannot read this file" errors, named here so that the
+# ingest drivers need not import duckdb (only store/ talks to DuckDB).
+Connection = duckdb.DuckDBPyConnection
+# DuckDB errors that mean "this file cannot be read" (I/O, gzip, encoding, CSV shape).
+# Anything else (binder, catalog ...) is a spreadtrace bug and must surface as such.
+UNREADABLE = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+
 COLUMNS = {
     "posts": POSTS_INPUT_COLUMNS,
     "accounts": ACCOUNTS_COLUMNS,
