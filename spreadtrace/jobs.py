@@ -161,7 +161,7 @@ def scan_incoming(
 
 class _JobLog(logging.LoggerAdapter):
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        kwargs.setdefault("extra", {})["run_id"] = self.extra["run_id"]
+        kwargs.setdefault("extra", {})["run_id"] = (self.extra or {})["run_id"]
         return msg, kwargs
 
 

@@ -25,7 +25,7 @@ from spreadtrace.jobs import new_job_id, run_job
 
 
 class _UTCFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
 
 def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:

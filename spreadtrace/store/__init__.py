@@ -212,7 +212,7 @@ class Store:
         has_meta = self.con.execute(
             "SELECT count(*) FROM information_schema.tables "
             "WHERE table_schema = 'main' AND table_name = 'meta'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not has_meta:
             return 0
         row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -285,7 +285,7 @@ class Store:
                 os.unlink(leftover)
         with storage_errors(f"compacting {self.path}"):
             self.con.execute("CHECKPOINT")
-            name = self.con.execute("SELECT current_database()").fetchone()[0]
+            name = self.con.execute("SELECT current_database()").fetchall()[0][0]
             quoted_tmp = tmp.replace("'", "''")
             quoted_name = str(name).replace('"', '""')
             self.con.execute(f"ATTACH '{quoted_tmp}' AS _spreadtrace_compact")
