@@ -425,6 +425,7 @@ def _build_and_report(
         )
     else:
         result.build_id = job_sql.latest_build_id(store)
+        jlog.info("build: nothing new since build %s", result.build_id)
     _ensure_snapshot(store, result.build_id, jlog)
     if built or _reports_stale(reports, result.build_id, pseudonymize):
         r = write_reports(

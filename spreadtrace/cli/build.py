@@ -23,6 +23,13 @@ from spreadtrace.store import Store
 
 
 def _summary(result: BuildResult) -> None:
+    if result.mode == "nothing-new":
+        click.echo(
+            f"nothing new since build {result.build_id} ({result.posts:,} posts in "
+            f"{result.cascades:,} cascades, same parameters): nothing rebuilt "
+            f"(checked in {result.timings.get('check', 0):.2f}s; --full rebuilds anyway)"
+        )
+        return
     c = result.counts.get("cascades", {})
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     lines = [
@@ -126,7 +133,8 @@ def build(
 ) -> None:
     """Build share cascades (trees, depth, breadth, structural virality, speed) and scores.
 
-    Incremental by default: only cascades that new posts touch are rebuilt. A
+    Incremental by default: only cascades that new posts touch are rebuilt, and
+    with no new data since the last build (same parameters) nothing is. A
     repost the platform pointed at the original gets, as parent, the most recent
     earlier sharer in the cascade whom the reposter follows (Goel et al. 2016);
     explicit parents are kept. Anomalies (cycles, clock skew, unseen originals) go
