@@ -10,6 +10,7 @@ from spreadtrace.cli._common import (
     Settings,
     handle_errors,
     json_option,
+    memory_limit_option,
     pass_settings,
     print_json,
     progress_bar,
@@ -114,6 +115,7 @@ def _summary(result: BuildResult) -> None:
     help="Amplification: the share of a cascade's first shares counted as early.",
 )
 @wait_option
+@memory_limit_option
 @quiet_option
 @json_option
 @pass_settings
@@ -128,6 +130,7 @@ def build(
     text_threshold: float,
     early_fraction: float,
     wait: float,
+    memory_limit: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -154,6 +157,7 @@ def build(
         Store.open(settings.db, wait=wait) as store,
         progress_bar(not quiet and not as_json) as progress,
     ):
+        store.limit_memory(memory_limit)
         result = run_build(store, full=full, params=params, progress=progress)
     if as_json:
         print_json(result.to_dict())
