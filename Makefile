@@ -25,6 +25,7 @@ ffmpeg:
 test: $(STAMP) browser ffmpeg
 	$(PY) -m ruff check spreadtrace tests bench
 	$(PY) -m ruff format --check spreadtrace tests bench
+	$(PY) -m mypy spreadtrace
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -69,7 +69,10 @@ def fill(store: Store, n: int) -> None:
         "INSERT INTO account_scores SELECT account_id, 5, 2, 0.3, 0.4, 0.35, false,"
         " 'posts at human hours', NULL, 'bench', 1 FROM accounts"
     )
-    con.execute("INSERT INTO builds VALUES (1, 'full', '{}', now(), now(), ?, ?)", [n, n])
+    con.execute(
+        "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (1, 'full', '{}', now(), now(), ?, ?)",
+        [n, n],
+    )
 
 
 def baseline(store: Store, path: Path) -> int:

@@ -161,7 +161,7 @@ def scan_incoming(
 
 class _JobLog(logging.LoggerAdapter):
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        kwargs.setdefault("extra", {})["run_id"] = self.extra["run_id"]
+        kwargs.setdefault("extra", {})["run_id"] = (self.extra or {})["run_id"]
         return msg, kwargs
 
 
@@ -199,6 +199,7 @@ def run_job(
     quarantine: str | os.PathLike[str] | None = None,
     retain_days: float | None = None,
     now: datetime | None = None,
+    memory_limit: str | None = None,
 ) -> JobResult:
     """Run one scheduled job on the store at ``db``; see the module docstring.
 
@@ -209,7 +210,8 @@ def run_job(
     ``status="failed"`` (with exit code 74 or 73 for a full disk or a read-only
     location). With ``retain_days``, posts created more than that many days before
     ``now`` (default: the wall clock) are deleted after the ingest, in one statement,
-    and the build that follows is a full one.
+    and the build that follows is a full one. ``memory_limit`` caps DuckDB's memory
+    (default: half the memory available, see :meth:`Store.limit_memory`).
     """
     job_id = job_id or new_job_id()
     jlog = _JobLog(log, {"run_id": job_id})
@@ -218,7 +220,10 @@ def run_job(
     quarantine = Path(quarantine) if quarantine is not None else incoming / QUARANTINE
     with Store.open(db, wait=wait) as store:  # the job lock, held to the end
         stale = job_sql.start_job(store, job_id, "run")
-        jlog.info("start db=%s incoming=%s reports=%s", db, incoming, reports)
+        limit = store.limit_memory(memory_limit)
+        jlog.info(
+            "start db=%s incoming=%s reports=%s memory_limit=%s", db, incoming, reports, limit
+        )
         if stale:
             jlog.warning("closed %d job(s) left 'running' by a process that died", stale)
         result = JobResult(job_id=job_id, status="ok", exit_code=EXIT_OK)
@@ -425,6 +430,7 @@ def _build_and_report(
         )
     else:
         result.build_id = job_sql.latest_build_id(store)
+        jlog.info("build: nothing new since build %s", result.build_id)
     _ensure_snapshot(store, result.build_id, jlog)
     if built or _reports_stale(reports, result.build_id, pseudonymize):
         r = write_reports(

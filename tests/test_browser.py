@@ -274,7 +274,9 @@ def test_shared_link_restores_the_view_and_new_builds_appear(browser, app_url, w
     with Store.open(world_db) as store:
         with store.transaction() as con:
             con.execute("UPDATE cascades SET size = size + 1000, build_id = 2")
-            con.execute("INSERT INTO builds VALUES (2, 'full', '{}', now(), now(), 0, 0)")
+            con.execute(
+                "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (2, 'full', '{}', now(), now(), 0, 0)"
+            )
         publish(store)
     time.sleep(0.05)
     browser.get(app_url + "/")

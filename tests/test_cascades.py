@@ -285,7 +285,7 @@ def test_build_twice_gives_identical_tables(mem_store):
     run_build(mem_store)
     before = {t: table_rows(mem_store, t) for t in ("post_cascades", "cascades", "data_quality")}
     second = run_build(mem_store)
-    assert second.mode == "incremental" and second.cascades_touched == 0
+    assert second.mode == "nothing-new" and second.cascades_touched == 0  # nothing new
     third = run_build(mem_store, full=True)
     assert third.mode == "full"
     for t, rows in before.items():

@@ -256,7 +256,7 @@ def make_world(store: Store, *, big: int = 300, cascades: int = 12, build_id: in
             con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM world_frame")
             con.unregister("world_frame")
         con.execute(
-            "INSERT INTO builds VALUES (?, 'full', '{}', ?, ?, ?, ?)",
+            "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (?, 'full', '{}', ?, ?, ?, ?)",
             [build_id, T0, T0, len(posts), cascades],
         )
     return {

@@ -58,7 +58,7 @@ def fill_world(con, *, scores: bool = True) -> dict[str, list[str]]:
         )
     _post(con, "p5", "acct-4", T0 + timedelta(hours=2), text="\rCR at start")
     con.execute(
-        "INSERT INTO builds VALUES (1, 'full', ?, ?, ?, 5, 2)",
+        "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (1, 'full', ?, ?, ?, 5, 2)",
         [json.dumps({"cascades": {"infer": True}}), T0, T0 + timedelta(seconds=3)],
     )
     con.execute(

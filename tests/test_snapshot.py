@@ -34,7 +34,10 @@ def test_publish_copies_the_committed_state_and_prunes(file_store, db_path):
     con = file_store.con
     paths = []
     for build_id in range(1, KEEP + 3):
-        con.execute("INSERT INTO builds VALUES (?, 'full', '{}', now(), now(), 0, 0)", [build_id])
+        con.execute(
+            "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (?, 'full', '{}', now(), now(), 0, 0)",
+            [build_id],
+        )
         paths.append(publish(file_store))
     # The pointer names the newest; only the newest KEEP files remain; no temp files.
     assert latest(db_path) == paths[-1]
@@ -63,7 +66,9 @@ def test_reader_switches_and_closes_old_generation(file_store, db_path):
     first = reader.snapshot_id
     with reader.lease() as (con, sid):
         assert sid == first
-        file_store.con.execute("INSERT INTO builds VALUES (7, 'full', '{}', now(), now(), 0, 0)")
+        file_store.con.execute(
+            "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (7, 'full', '{}', now(), now(), 0, 0)"
+        )
         publish(file_store)
         # A request in flight keeps its snapshot while a newer one appears.
         assert con.execute("SELECT count(*) FROM builds").fetchone()[0] == 0
@@ -86,7 +91,7 @@ WRITER = textwrap.dedent(
             with store.transaction() as con:
                 con.execute("DELETE FROM cascades")
                 con.execute(
-                    "INSERT INTO builds VALUES (?, 'full', '{}', now(), NULL, ?, ?)", [b, rows, rows]
+                    "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (?, 'full', '{}', now(), NULL, ?, ?)", [b, rows, rows]
                 )
                 # Half the rows, a pause (a reader looking now must not see them), the rest.
                 for part in (0, 1):
@@ -196,7 +201,9 @@ def test_snapshot_is_a_valid_store_with_the_read_model(file_store, db_path):
 
 def test_publish_with_uncommitted_changes_fails_and_publishes_nothing(file_store, db_path):
     file_store.con.execute("BEGIN TRANSACTION")
-    file_store.con.execute("INSERT INTO builds VALUES (9, 'full', '{}', now(), now(), 0, 0)")
+    file_store.con.execute(
+        "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (9, 'full', '{}', now(), now(), 0, 0)"
+    )
     with pytest.raises(duckdb.Error):
         publish(file_store)
     file_store.con.execute("ROLLBACK")

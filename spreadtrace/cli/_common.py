@@ -55,6 +55,13 @@ wait_option = click.option(
     metavar="SECONDS",
     help="If another job holds the store, wait this long for it instead of exiting (75).",
 )
+memory_limit_option = click.option(
+    "--memory-limit",
+    default=None,
+    metavar="SIZE",
+    help="Cap DuckDB's memory, e.g. 4GB; it spills to STORE.tmp/ beyond it "
+    "(default: half the memory available when the job starts, at least 1GB).",
+)
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary on stdout."
 )

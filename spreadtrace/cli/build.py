@@ -10,6 +10,7 @@ from spreadtrace.cli._common import (
     Settings,
     handle_errors,
     json_option,
+    memory_limit_option,
     pass_settings,
     print_json,
     progress_bar,
@@ -23,6 +24,13 @@ from spreadtrace.store import Store
 
 
 def _summary(result: BuildResult) -> None:
+    if result.mode == "nothing-new":
+        click.echo(
+            f"nothing new since build {result.build_id} ({result.posts:,} posts in "
+            f"{result.cascades:,} cascades, same parameters): nothing rebuilt "
+            f"(checked in {result.timings.get('check', 0):.2f}s; --full rebuilds anyway)"
+        )
+        return
     c = result.counts.get("cascades", {})
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     lines = [
@@ -107,6 +115,7 @@ def _summary(result: BuildResult) -> None:
     help="Amplification: the share of a cascade's first shares counted as early.",
 )
 @wait_option
+@memory_limit_option
 @quiet_option
 @json_option
 @pass_settings
@@ -121,12 +130,14 @@ def build(
     text_threshold: float,
     early_fraction: float,
     wait: float,
+    memory_limit: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Build share cascades (trees, depth, breadth, structural virality, speed) and scores.
 
-    Incremental by default: only cascades that new posts touch are rebuilt. A
+    Incremental by default: only cascades that new posts touch are rebuilt, and
+    with no new data since the last build (same parameters) nothing is. A
     repost the platform pointed at the original gets, as parent, the most recent
     earlier sharer in the cascade whom the reposter follows (Goel et al. 2016);
     explicit parents are kept. Anomalies (cycles, clock skew, unseen originals) go
@@ -146,6 +157,7 @@ def build(
         Store.open(settings.db, wait=wait) as store,
         progress_bar(not quiet and not as_json) as progress,
     ):
+        store.limit_memory(memory_limit)
         result = run_build(store, full=full, params=params, progress=progress)
     if as_json:
         print_json(result.to_dict())

@@ -107,7 +107,7 @@ def demo(
                     "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM accounts),"
                     " (SELECT count(*) FROM cascades), (SELECT count(*) FROM narratives),"
                     " (SELECT count(DISTINCT cluster_id) FROM coordination_clusters)"
-                ).fetchone(),
+                ).fetchall()[0],
                 strict=True,
             )
         )

@@ -208,7 +208,7 @@ def _summary(results: list[FileResult]) -> dict[str, object]:
 def _table(results: list[FileResult]) -> str:
     """A plain, aligned table (one line per file) that reads well in logs and mail."""
     header = ("file", "format", "read", "inserted", "merged", "duplicate", "rejected", "accounts")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in results:
         if not r.ok:
             rows.append((r.path, "unreadable", "-", "-", "-", "-", "-", "-", ""))

@@ -14,6 +14,7 @@ from spreadtrace.cli._common import (
     Settings,
     handle_errors,
     json_option,
+    memory_limit_option,
     pass_settings,
     print_json,
     wait_option,
@@ -25,7 +26,7 @@ from spreadtrace.jobs import new_job_id, run_job
 
 
 class _UTCFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
 
 def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:
@@ -89,6 +90,7 @@ def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:
 )
 @click.option("--format", "fmt", default=None, help="Input format (default: detect per file).")
 @report_options
+@memory_limit_option
 @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
 @json_option
 @pass_settings
@@ -109,6 +111,7 @@ def run(
     alert_at: datetime | None,
     alert_ratio: float,
     alert_floor: int,
+    memory_limit: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -156,6 +159,7 @@ def run(
                 format=fmt,
                 quarantine=quarantine,
                 retain_days=retain_days,
+                memory_limit=memory_limit,
             )
         except StoreBusy as exc:
             job_log.warning("busy: %s", exc, extra={"run_id": job_id})

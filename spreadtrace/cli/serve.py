@@ -188,7 +188,7 @@ def serve(
         markup=False,
         highlight=False,
     )
-    if tls:
+    if certfile is not None and keyfile is not None:  # tls (both or neither, checked above)
         _serve_tls(app.server, host, port, threads, certfile, keyfile)
         return
     from waitress import serve as waitress_serve

@@ -127,7 +127,7 @@ def create_app(
         assets_folder=str(Path(__file__).parent / "assets"),
         title="spreadtrace",
         suppress_callback_exceptions=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # Dash documents None: no "Updating..."
         on_error=_callback_error,
     )
     for page in dash.page_registry.values():
@@ -171,7 +171,7 @@ def create_app(
     media_files.register(server)  # thumbnails of hashed media (local files only)
 
     @server.route("/_spreadtrace/status")
-    def _status() -> flask.Response:
+    def _status() -> flask.Response | tuple[flask.Response, int]:
         """The snapshot served and its counts, as JSON (for monitoring and tests)."""
         try:
             return flask.jsonify(queries.status())

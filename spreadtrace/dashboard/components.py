@@ -40,14 +40,14 @@ _BIDI_CLASSES = {"R", "AL", "RLE", "RLO", "LRE", "LRO", "RLI", "LRI", "FSI", "PD
 
 def table(
     id: str, columns: Iterable[str], *, page_size: int = 15, server: bool = True, **kw: Any
-) -> dash_table.DataTable:
+) -> dash_table.DataTable:  # type: ignore[name-defined]  # generated at import
     """A DataTable whose cells are plain text (never markdown or HTML).
 
     ``server=True``: sorting and paging are done by a callback (``sort_by``,
     ``page_current``) so sorting covers every row, not just the page on screen.
     """
     mode = "custom" if server else "native"
-    return dash_table.DataTable(
+    return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import
         id=id,
         columns=[{"name": c, "id": c, "type": "any", "presentation": "input"} for c in columns],
         page_size=page_size,

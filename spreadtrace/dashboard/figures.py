@@ -15,6 +15,7 @@ import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import plotly.io as pio
@@ -107,7 +108,9 @@ def bot_share_by_size(counts: pl.DataFrame, bins: int = 20) -> dict:
     """
     if counts.height == 0:
         return empty("no scored cascades match the filters")
-    size_bins = np.arange(counts["size_bin"].min(), counts["size_bin"].max() + 1)
+    size_bins = np.arange(
+        counts["size_bin"].to_numpy().min(), counts["size_bin"].to_numpy().max() + 1
+    )
     z = np.zeros((bins, len(size_bins)))
     z[counts["share_bin"].to_numpy(), counts["size_bin"].to_numpy() - size_bins[0]] = counts[
         "n"
@@ -432,7 +435,7 @@ def replay_steps(nodes: pl.DataFrame, steps: int, all_edges: bool = False) -> di
     coord = np.flatnonzero(nodes["cluster_id"].is_not_null().to_numpy())
     if len(coord):
         prefix.append([len(groups) + 1, np.searchsorted(coord, k).tolist(), 1])
-    first = nodes["created_at"].min() if "created_at" in nodes.columns else None
+    first: Any = nodes["created_at"].min() if "created_at" in nodes.columns else None
     times = (
         [f"{first + timedelta(seconds=float(u)):%Y-%m-%dT%H:%M:%S}" for u in until]
         if first is not None

@@ -60,10 +60,10 @@ def thumbnail(path: Path, kind: str | None) -> bytes | None:
         source = io.BytesIO(frame)
     try:
         with Image.open(source) as img:
-            img = img.convert("RGB")
-            img.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            rgb = img.convert("RGB")
+            rgb.thumbnail((THUMB_SIDE, THUMB_SIDE))
             out = io.BytesIO()
-            img.save(out, "JPEG", quality=80)
+            rgb.save(out, "JPEG", quality=80)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     return out.getvalue()

@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 
 import flask
 import polars as pl
+import werkzeug
 
 from spreadtrace.auth import (
     ROLES,
@@ -327,7 +328,7 @@ def install(server: flask.Flask, security: Security) -> None:
     )
 
     @server.route("/login", methods=["GET", "POST"])
-    def _login() -> flask.Response:
+    def _login() -> werkzeug.Response:
         if security.users_file is None:
             return flask.redirect("/")
         if flask.request.method == "GET":
@@ -352,7 +353,7 @@ def install(server: flask.Flask, security: Security) -> None:
         return flask.redirect(next_url)
 
     @server.route("/logout")
-    def _logout() -> flask.Response:
+    def _logout() -> werkzeug.Response:
         if "user" in flask.session:
             audit("logout")
         flask.session.clear()
@@ -387,7 +388,7 @@ def install(server: flask.Flask, security: Security) -> None:
         return _users_page(list_users(security.users_file), message)
 
     @server.before_request
-    def _authenticate() -> flask.Response | None:
+    def _authenticate() -> werkzeug.Response | None:
         if not security.required:
             flask.g.st_user, flask.g.st_role = None, "analyst"  # loopback, single user
             return None
@@ -475,7 +476,7 @@ def _basic_user(security: Security) -> tuple[str, str] | None:
     return None
 
 
-def _challenge(security: Security) -> flask.Response:
+def _challenge(security: Security) -> werkzeug.Response:
     accepts_html = "text/html" in flask.request.headers.get("Accept", "")
     if security.users_file is not None and flask.request.method == "GET" and accepts_html:
         return flask.redirect("/login?" + urlencode({"next": flask.request.full_path.rstrip("?")}))

@@ -557,7 +557,7 @@ def _render_reasons(
         )
         bot_text = _reason_expr(name, pl.col("value"), True, spec, fast_s)
         organic_text = _reason_expr(name, pl.col("value"), False, spec, fast_s)
-        text = pl.when(pl.col("bot")).then(
+        text: Any = pl.when(pl.col("bot")).then(
             bot_text if bot_text is not None else pl.lit(None, dtype=pl.String)
         )
         text = text.otherwise(
@@ -598,7 +598,7 @@ def score_accounts(
     threshold: float = 0.5,
     fast_s: float = 10.0,
     profile_model: LogisticModel | TreeEnsemble | None = None,
-    behaviour_model: LogisticModel | None = None,
+    behaviour_model: LogisticModel | TreeEnsemble | None = None,
     top_reasons: int = 3,
     min_reason_logit: float = 0.25,
 ) -> pl.DataFrame:

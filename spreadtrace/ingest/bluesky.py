@@ -137,7 +137,7 @@ def read_jetstream(obj: dict) -> list[Row]:
         raise RecordError("Jetstream commit event without a commit")
     collection = commit.get("collection")
     operation = commit.get("operation")
-    record = commit.get("record") if isinstance(commit.get("record"), dict) else {}
+    record = _v if isinstance(_v := commit.get("record"), dict) else {}
     uri = f"at://{did}/{collection}/{commit.get('rkey')}"
     if collection == _PROFILE and operation in ("create", "update"):
         return [
@@ -156,7 +156,7 @@ def read_jetstream(obj: dict) -> list[Row]:
     if operation != "create":
         return []  # deletes and edits: the store keeps what it saw
     if collection == _POST:
-        reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+        reply = _v if isinstance(_v := record.get("reply"), dict) else {}
         parent = s((reply.get("parent") or {}).get("uri"))
         root = s((reply.get("root") or {}).get("uri"))
         quoted = _quoted_uri(record.get("embed"))

@@ -159,7 +159,7 @@ def classify_keys(obj: dict[str, object]) -> str | None:
         return "reddit"  # a Pushshift submission or comment
     if "messages" in obj and isinstance(obj.get("messages"), list):
         return "telegram"  # Telegram Desktop's export of one chat
-    if isinstance(obj.get("chats"), dict) and "list" in obj["chats"]:
+    if isinstance(chats := obj.get("chats"), dict) and "list" in chats:
         return "telegram"  # Telegram Desktop's export of all chats
     return classify_columns(tuple(obj))
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-
-import duckdb
 
 from spreadtrace.errors import InputError, ReadOnlyLocation
 from spreadtrace.ingest.detect import (
@@ -225,7 +224,7 @@ def _one_transaction(
 
 def ingest_files(
     store: Store,
-    paths: list[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str]],
     *,
     format: str | None = None,
     mapping: Mapping | None = None,
@@ -255,9 +254,8 @@ def ingest_files(
     return results
 
 
-# DuckDB errors that mean "this file cannot be read" (I/O, gzip, encoding, CSV shape).
-# Anything else (binder, catalog ...) is a spreadtrace bug and must surface as such.
-_UNREADABLE = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+# DuckDB errors that mean "this file cannot be read" (defined in the store layer).
+_UNREADABLE = sql.UNREADABLE
 
 
 def _clock() -> float:
@@ -272,7 +270,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _stage_and_merge(
-    con: duckdb.DuckDBPyConnection,
+    con: sql.Connection,
     path: Path,
     detected: Detected,
     mapping: Mapping | None,
@@ -349,7 +347,7 @@ def _fill(result: FileResult, counts: sql.Counts) -> None:
 
 
 def _canonical_source(
-    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping | None
+    con: sql.Connection, path: Path, detected: Detected, mapping: Mapping | None
 ) -> sql.Source:
     kind = detected.format
     names = _mapped_names(con, path, detected, mapping) if mapping and mapping.renames else None
@@ -380,7 +378,7 @@ _RESERVED = {"record_no", "raw", "line_reason", "line", "obj", "_mapped"}
 
 
 def _mapped_names(
-    con: duckdb.DuckDBPyConnection, path: Path, detected: Detected, mapping: Mapping
+    con: sql.Connection, path: Path, detected: Detected, mapping: Mapping
 ) -> tuple[dict[str, str], list[str]]:
     """Canonical column -> SQL over source columns, and the source columns it reads.
 
@@ -433,9 +431,7 @@ def _mapped_names(
     return exprs, list(used)
 
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, kind: str, source: sql.Source, started: datetime
-) -> None:
+def _stage(con: sql.Connection, kind: str, source: sql.Source, started: datetime) -> None:
     if kind == "posts":
         sql.stage_posts(con, source)
     elif kind == "accounts":
@@ -446,7 +442,7 @@ def _stage(
         sql.stage_follows(con, source)
 
 
-def _merge(con: duckdb.DuckDBPyConnection, kind: str, run_id: int) -> sql.Counts:
+def _merge(con: sql.Connection, kind: str, run_id: int) -> sql.Counts:
     if kind == "posts":
         return sql.merge_posts(con, run_id)
     if kind == "accounts":

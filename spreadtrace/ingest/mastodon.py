@@ -74,9 +74,9 @@ def read_status(obj: dict) -> list[Row]:
 
 
 def _status(t: dict, rows: list[Row], depth: int) -> None:
-    account = t.get("account") if isinstance(t.get("account"), dict) else {}
+    account = _v if isinstance(_v := t.get("account"), dict) else {}
     reblog = t.get("reblog") if isinstance(t.get("reblog"), dict) else None
-    quote = t.get("quote") if isinstance(t.get("quote"), dict) else {}
+    quote = _v if isinstance(_v := t.get("quote"), dict) else {}
     quoted = quote.get("quoted_status") if isinstance(quote.get("quoted_status"), dict) else None
     if reblog is not None:
         kind, parent = "repost", _id(reblog.get("id"))
@@ -87,7 +87,7 @@ def _status(t: dict, rows: list[Row], depth: int) -> None:
     else:
         kind, parent = "original", None
     urls = _links(t.get("content"))
-    card = t.get("card") if isinstance(t.get("card"), dict) else {}
+    card = _v if isinstance(_v := t.get("card"), dict) else {}
     if card.get("url") and card["url"] not in urls:
         urls.append(card["url"])
     tags = [x.get("name") for x in t.get("tags") or [] if isinstance(x, dict)]

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from spreadtrace.errors import InputError
@@ -70,7 +69,7 @@ class _Buffer:
         for c in self.columns[2:]:
             self.data[c].append(row.get(c))
 
-    def flush(self, con: duckdb.DuckDBPyConnection) -> None:
+    def flush(self, con: sql.Connection) -> None:
         if not len(self):
             return
         arrays = {
@@ -82,7 +81,7 @@ class _Buffer:
 
 
 def read_platform(
-    con: duckdb.DuckDBPyConnection,
+    con: sql.Connection,
     path: Path,
     detected: Detected,
     *,

@@ -13,6 +13,7 @@ format alike; readers only pick fields out of the platform's JSON.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 # (kind, canonical row, raw text or None = the whole line)
@@ -54,7 +55,7 @@ def twitter_time(value: object) -> str | None:
         return text
 
 
-def joined(values: list[object] | None) -> str | None:
+def joined(values: Sequence[object] | None) -> str | None:
     """Space-joined non-empty values (urls, hashtags), or None."""
     out = [str(v) for v in values or () if v not in (None, "")]
     return " ".join(out) if out else None

@@ -123,6 +123,7 @@ def read_message(message: dict) -> list[Row]:
     forwarded = message.get("forwarded_from") is not None or "forwarded_from_id" in message
     source = _peer(message.get("forwarded_from_id"))
     source_msg = s(message.get("forward_from_message_id"))
+    parent: str | None
     if reply_to:
         kind, parent = "reply", f"tg:{chat_id}/{reply_to}"
     elif forwarded:

@@ -66,7 +66,7 @@ def read_v1(obj: dict) -> list[Row]:
 
 
 def _v1_tweet(t: dict, observed: str | None, rows: list[Row], depth: int) -> None:
-    user = t.get("user") if isinstance(t.get("user"), dict) else {}
+    user = _v if isinstance(_v := t.get("user"), dict) else {}
     rt = t.get("retweeted_status") if isinstance(t.get("retweeted_status"), dict) else None
     qt = t.get("quoted_status") if isinstance(t.get("quoted_status"), dict) else None
     reply_to = _id(t, "in_reply_to_status_id")
@@ -79,7 +79,7 @@ def _v1_tweet(t: dict, observed: str | None, rows: list[Row], depth: int) -> Non
         kind, parent = "quote", quoted
     else:
         kind, parent = "original", None
-    extended = t.get("extended_tweet") if isinstance(t.get("extended_tweet"), dict) else {}
+    extended = _v if isinstance(_v := t.get("extended_tweet"), dict) else {}
     text = extended.get("full_text") or t.get("full_text") or t.get("text")
     entities = extended.get("entities") or t.get("entities") or {}
     urls = [u.get("expanded_url") or u.get("url") for u in entities.get("urls") or []]
@@ -125,7 +125,7 @@ def _v1_media(entities: dict) -> list[Row]:
     for m in entities.get("media") or []:
         if not isinstance(m, dict) or not _id(m):
             continue
-        info = m.get("video_info") if isinstance(m.get("video_info"), dict) else {}
+        info = _v if isinstance(_v := m.get("video_info"), dict) else {}
         mp4 = [
             v
             for v in info.get("variants") or []
@@ -305,7 +305,7 @@ def _v2_tweet(t: dict) -> dict[str, str | None]:
 
 def _v2_media_keys(t: dict) -> list[object]:
     """A v2 tweet's ``attachments.media_keys`` (twarc2 flatten: ``attachments.media``)."""
-    attachments = t.get("attachments") if isinstance(t.get("attachments"), dict) else {}
+    attachments = _v if isinstance(_v := t.get("attachments"), dict) else {}
     keys = list(attachments.get("media_keys") or [])
     keys += [m.get("media_key") for m in attachments.get("media") or [] if isinstance(m, dict)]
     return list(dict.fromkeys(k for k in keys if isinstance(k, str)))

@@ -1,1 +1,66 @@
-"""Build stages: glue from the store to the pure graph functions and back (one module per stage)."""
+"""Build stages: glue from the store to the pure graph functions and back (one module per stage).
+
+:data:`STAGES` is the one map of the build: each stage (in the order
+:func:`spreadtrace.build.run_build` runs them) with the stored tables it reads and the
+tables it writes. ``tests/test_pipeline_map.py`` checks every name against the schema.
+Work tables a stage creates and drops inside itself (``_st_*``, ``_co_*`` ...) are not
+listed: no stage may read another's work tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["STAGES", "Stage"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One build stage: its module under ``spreadtrace.pipeline``, what it reads and writes."""
+
+    name: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "cascades",
+        reads=("posts", "follows", "post_cascades", "cascades", "meta"),
+        writes=("cascades", "post_cascades", "data_quality", "meta"),
+    ),
+    Stage(
+        "media",
+        reads=(
+            "posts",
+            "media",
+            "post_media",
+            "media_groups",
+            "account_scores",
+            "coordination_clusters",
+        ),
+        writes=("media_matches", "post_media", "media_groups"),
+    ),
+    Stage(
+        "accounts",
+        reads=("posts", "accounts", "post_media"),
+        writes=("account_scores", "coordination_pairs", "coordination_clusters"),
+    ),
+    Stage(
+        "narratives",
+        reads=(
+            "posts",
+            "cascades",
+            "post_cascades",
+            "account_scores",
+            "coordination_clusters",
+        ),
+        writes=(
+            "narratives",
+            "post_narratives",
+            "cascade_scores",
+            "origin_scores",
+            "account_origin",
+        ),
+    ),
+)

@@ -20,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,20 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 _NO_SPACE_TEXT = ("no space left on device", "disk quota exceeded", "file too large")
 _READ_ONLY_TEXT = ("read-only file system", "permission denied", "operation not permitted")
+
+
+def default_memory_limit(fraction: float = 0.5, floor_mb: int = 1024) -> str:
+    """Half the memory available now (``MemAvailable``), at least 1 GB, as "NMB".
+
+    >>> default_memory_limit().endswith("MB")
+    True
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        kb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1024
+    return f"{max(floor_mb, int(kb * fraction / 1024))}MB"
 
 
 def storage_error(exc: BaseException, what: str, *, io_errors: bool = True) -> StorageError | None:
@@ -212,7 +227,7 @@ class Store:
         has_meta = self.con.execute(
             "SELECT count(*) FROM information_schema.tables "
             "WHERE table_schema = 'main' AND table_name = 'meta'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not has_meta:
             return 0
         row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -262,6 +277,22 @@ class Store:
                 raise
             raise err from exc
 
+    def limit_memory(self, limit: str | None = None) -> str:
+        """Cap DuckDB's memory (``limit`` like "4GB"; None: :func:`default_memory_limit`)
+        and let it spill to ``<store>.tmp/`` next to the store; return the limit set.
+
+        Why: set-wise work then runs within the limit on a shared machine, going out of
+        core instead of growing until the kernel kills the job.
+        """
+        limit = (limit or default_memory_limit()).replace(" ", "")
+        if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, re.I):
+            raise StoreError(f"memory limit {limit!r}: give a size such as 512MB or 4GB")
+        self.con.execute(f"SET memory_limit = '{limit}'")
+        if self.path != MEMORY:
+            spill = Path(self.path + ".tmp")
+            self.con.execute("SET temp_directory = ?", [str(spill)])
+        return limit
+
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""
         with storage_errors(f"checkpointing {self.path}"):
@@ -285,7 +316,7 @@ class Store:
                 os.unlink(leftover)
         with storage_errors(f"compacting {self.path}"):
             self.con.execute("CHECKPOINT")
-            name = self.con.execute("SELECT current_database()").fetchone()[0]
+            name = self.con.execute("SELECT current_database()").fetchall()[0][0]
             quoted_tmp = tmp.replace("'", "''")
             quoted_name = str(name).replace('"', '""')
             self.con.execute(f"ATTACH '{quoted_tmp}' AS _spreadtrace_compact")

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -59,7 +60,7 @@ Con = duckdb.DuckDBPyConnection
 
 def _pl(cur: Con) -> pl.DataFrame:
     """The result of an executed statement as a polars frame."""
-    return pl.from_arrow(cur.to_arrow_table())
+    return pl.DataFrame(pl.from_arrow(cur.to_arrow_table()))
 
 
 def _ts(col: str) -> str:
@@ -142,7 +143,7 @@ class CascadeFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """The WHERE clause over ``dash_cascades c`` and its params."""
-        clauses, params = ["TRUE"], []
+        clauses, params = ["TRUE"], list[object]()
         if self.start is not None:
             clauses.append("c.first_at >= ?")
             params.append(self.start)
@@ -226,7 +227,7 @@ def create_read_model(con: Con) -> None:
 def headline(con: Con) -> dict[str, Any]:
     """Headline counts for the overview: posts, accounts, cascades, narratives, bots, build."""
     cur = con.execute("SELECT * FROM dash_headline")
-    return dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
+    return dict(zip([d[0] for d in cur.description], cur.fetchall()[0], strict=True))
 
 
 def platforms(con: Con) -> list[str]:
@@ -249,15 +250,15 @@ def cascade_table(
     con: Con,
     flt: CascadeFilter,
     *,
-    sort: list[tuple[str, str]] = (),
+    sort: Sequence[tuple[str, str]] = (),
     limit: int | None = 25,
     offset: int = 0,
 ) -> tuple[pl.DataFrame, int]:
     """One page of the filtered, sorted cascades and the total number matching."""
     where, params = flt.where()
-    total = con.execute(f"SELECT count(*) FROM {_CASCADES_FROM} WHERE {where}", params).fetchone()[
+    total = con.execute(f"SELECT count(*) FROM {_CASCADES_FROM} WHERE {where}", params).fetchall()[
         0
-    ]
+    ][0]
     order = _order(CASCADE_COLUMNS, list(sort), "c.size DESC, c.cascade_id")
     sql = f"SELECT {_select(CASCADE_COLUMNS)} FROM {_CASCADES_FROM} WHERE {where} ORDER BY {order}"
     page_params = list(params)
@@ -300,13 +301,15 @@ def narrative_table(
     con: Con,
     *,
     narrative_id: str | None = None,
-    sort: list[tuple[str, str]] = (),
+    sort: Sequence[tuple[str, str]] = (),
     limit: int | None = 25,
     offset: int = 0,
 ) -> tuple[pl.DataFrame, int]:
     """Narratives (all, or one), sorted, one page, and the total."""
-    where, params = ("n.narrative_id = ?", [narrative_id]) if narrative_id else ("TRUE", [])
-    total = con.execute(f"SELECT count(*) FROM narratives n WHERE {where}", params).fetchone()[0]
+    where, params = (
+        ("n.narrative_id = ?", list[object]([narrative_id])) if narrative_id else ("TRUE", [])
+    )
+    total = con.execute(f"SELECT count(*) FROM narratives n WHERE {where}", params).fetchall()[0][0]
     order = _order(NARRATIVE_COLUMNS, list(sort), "n.posts DESC, n.narrative_id")
     sql = f"SELECT {_select(NARRATIVE_COLUMNS)} FROM narratives n WHERE {where} ORDER BY {order}"
     if limit is not None:
@@ -451,12 +454,12 @@ def accounts_table(
     *,
     search: str | None = None,
     min_bot_score: float = 0.0,
-    sort: list[tuple[str, str]] = (),
+    sort: Sequence[tuple[str, str]] = (),
     limit: int | None = 25,
     offset: int = 0,
 ) -> tuple[pl.DataFrame, int]:
     """Scored accounts, filtered by id/handle substring and minimum bot score."""
-    clauses, params = ["TRUE"], []
+    clauses, params = ["TRUE"], list[object]()
     if search:
         clauses.append("(s.account_id ILIKE ? ESCAPE '\\' OR s.handle ILIKE ? ESCAPE '\\')")
         like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -466,7 +469,7 @@ def accounts_table(
         params.append(float(min_bot_score))
     frm = "dash_accounts s"
     where = " AND ".join(clauses)
-    total = con.execute(f"SELECT count(*) FROM {frm} WHERE {where}", params).fetchone()[0]
+    total = con.execute(f"SELECT count(*) FROM {frm} WHERE {where}", params).fetchall()[0][0]
     order = _order(ACCOUNT_COLUMNS, list(sort), "s.bot_score DESC, s.account_id")
     sql = f"SELECT {_select(ACCOUNT_COLUMNS)} FROM {frm} WHERE {where} ORDER BY {order}"
     page_params = list(params)
@@ -586,7 +589,7 @@ def status(con: Con) -> dict[str, Any]:
                (SELECT coalesce(sum(size), 0) FROM cascades),
                (SELECT count(*) FROM cascades)
         """
-    ).fetchone()
+    ).fetchall()[0]
     keys = ("build_id", "cascades_build_id", "posts", "post_cascades", "cascade_posts", "cascades")
     return dict(zip(keys, row, strict=True))
 

@@ -170,7 +170,7 @@ def erase_accounts(
             con.execute(f"DROP TABLE {name}")
         erasure_id = con.execute(
             "SELECT coalesce(max(erasure_id), 0) + 1 FROM erasures"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute(
             "INSERT INTO erasures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
             [

@@ -54,6 +54,13 @@ from spreadtrace.canonical import (
 )
 from spreadtrace.errors import InputError
 
+# The connection type and the "cannot read this file" errors, named here so that the
+# ingest drivers need not import duckdb (only store/ talks to DuckDB).
+Connection = duckdb.DuckDBPyConnection
+# DuckDB errors that mean "this file cannot be read" (I/O, gzip, encoding, CSV shape).
+# Anything else (binder, catalog ...) is a spreadtrace bug and must surface as such.
+UNREADABLE = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+
 COLUMNS = {
     "posts": POSTS_INPUT_COLUMNS,
     "accounts": ACCOUNTS_COLUMNS,
@@ -462,7 +469,7 @@ def check_expression(con: duckdb.DuckDBPyConnection, expr: str) -> set[str]:
     """
     if any(token in expr for token in ("--", "/*", ";")):
         raise InputError(f"mapping expression {expr!r} may not contain comments or ';'")
-    (tree,) = con.execute("SELECT json_serialize_sql(?)", ["SELECT " + expr]).fetchone()
+    (tree,) = con.execute("SELECT json_serialize_sql(?)", ["SELECT " + expr]).fetchall()[0]
     tree = json.loads(tree)
     if tree.get("error") or len(tree.get("statements", [])) != 1:
         raise InputError(f"mapping expression {expr!r} is not one SQL expression")
@@ -480,7 +487,7 @@ def check_expression(con: duckdb.DuckDBPyConnection, expr: str) -> set[str]:
     (scalars,) = con.execute(
         "SELECT list(DISTINCT lower(function_name)) FROM duckdb_functions() "
         "WHERE function_type IN ('scalar', 'macro')"
-    ).fetchone()
+    ).fetchall()[0]
     allowed = set(scalars) - _DENIED_FUNCTIONS
     columns: set[str] = set()
     lambda_params: set[str] = set()
@@ -679,7 +686,7 @@ def insertion_order_restored(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     back; then the restore is left to an outer ``insertion_order_restored`` around
     the transaction (the ingest driver has one).
     """
-    (previous,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    (previous,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
     ok = False
     try:
         yield
@@ -1184,7 +1191,7 @@ def _fold(con: duckdb.DuckDBPyConnection, copies: str) -> Counts:
     rejected, merged = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NOT NULL), "
         "count(*) FILTER (WHERE reason IS NULL AND merged) FROM _ing_fold"
-    ).fetchone()
+    ).fetchall()[0]
     return Counts(rejected=int(rejected), merged=int(merged))
 
 
@@ -1217,7 +1224,7 @@ def merge_posts(con: duckdb.DuckDBPyConnection, run_id: int) -> Counts:
         )
     n_good, n_distinct = con.execute(
         "SELECT count(*), count(DISTINCT post_id) FROM _ing_posts WHERE reason IS NULL"
-    ).fetchone()
+    ).fetchall()[0]
     cols = "post_id, account_id, created_at, parent_id, kind_given, kind, " + ", ".join(_POST_FILL)
     folded = Counts()
     if n_good > n_distinct:

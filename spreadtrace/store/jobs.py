@@ -29,7 +29,7 @@ def start_job(store: Store, job_id: str, command: str) -> int:
     """Record a running job; close stale ``running`` rows. Returns how many were closed."""
     now = datetime.now(UTC)
     with store.transaction() as con:
-        stale = con.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+        stale = con.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchall()[0][0]
         con.execute(
             "UPDATE jobs SET status = 'failed', message = ? WHERE status = 'running'",
             [INTERRUPTED],
@@ -101,7 +101,7 @@ def needs_build(store: Store) -> bool:
             (SELECT max(finished_at) FROM ingest_runs) AS ingested,
             (SELECT count(*) FROM posts) AS posts)
         """
-    ).fetchone()
+    ).fetchall()[0]
     return bool(row[0])
 
 
@@ -109,7 +109,7 @@ def latest_build_id(store: Store) -> int | None:
     """The id of the newest finished build, or None."""
     row = store.con.execute(
         "SELECT max(build_id) FROM builds WHERE finished_at IS NOT NULL"
-    ).fetchone()
+    ).fetchall()[0]
     return None if row[0] is None else int(row[0])
 
 

@@ -112,7 +112,7 @@ def near_pairs(
         {"t": int(threshold)},
     )
     con.execute("DROP TABLE _mx_chunks")
-    return int(con.execute(f"SELECT count(*) FROM {out}").fetchone()[0])  # noqa: S608
+    return int(con.execute(f"SELECT count(*) FROM {out}").fetchall()[0][0])  # noqa: S608
 
 
 def media_items(con: duckdb.DuckDBPyConnection) -> int:
@@ -136,7 +136,7 @@ def media_items(con: duckdb.DuckDBPyConnection) -> int:
         )
         """
     )
-    return int(con.execute("SELECT count(*) FROM _mx_items").fetchone()[0])
+    return int(con.execute("SELECT count(*) FROM _mx_items").fetchall()[0][0])
 
 
 def match_pairs(
@@ -312,7 +312,7 @@ def write_groups(
     groups, posts, multi = con.execute(
         "SELECT count(*), coalesce(sum(posts), 0), count(*) FILTER (WHERE len(media_ids) > 1) "
         "FROM media_groups"
-    ).fetchone()
+    ).fetchall()[0]
     return {"media_groups": int(groups), "media_posts": int(posts), "groups_of_copies": int(multi)}
 
 

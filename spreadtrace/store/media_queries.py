@@ -7,6 +7,7 @@ edits to the shared module small. Same rules: allow-listed sort columns, bound v
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -45,10 +46,10 @@ MEDIA_GROUP_COLUMNS: dict[str, str] = {
 
 
 def media_group_table(
-    con: Con, *, sort: list[tuple[str, str]] = (), limit: int | None = 15, offset: int = 0
+    con: Con, *, sort: Sequence[tuple[str, str]] = (), limit: int | None = 15, offset: int = 0
 ) -> tuple[pl.DataFrame, int]:
     """Media groups, sorted (default: most posts first), one page, and the total."""
-    total = con.execute("SELECT count(*) FROM media_groups").fetchone()[0]
+    total = con.execute("SELECT count(*) FROM media_groups").fetchall()[0][0]
     order = _order(MEDIA_GROUP_COLUMNS, list(sort), "g.posts DESC, g.media_group_id")
     sql = f"SELECT {_select(MEDIA_GROUP_COLUMNS)} FROM media_groups g ORDER BY {order}"  # noqa: S608
     params: list[object] = []

@@ -107,7 +107,7 @@ def write_narratives(
     )
     posts, narr = con.execute(
         "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives)"
-    ).fetchone()
+    ).fetchall()[0]
     return {"narratives": int(narr), "narrative_posts": int(posts)}
 
 
@@ -190,7 +190,7 @@ def write_origins(
     )
     rows = con.execute(
         "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
-    ).fetchone()
+    ).fetchall()[0]
     return {"origin_candidates": int(rows[0]), "origin_accounts": int(rows[1])}
 
 
@@ -237,7 +237,7 @@ def write_amplification(
         WHERE narratives.narrative_id = f.narrative_id
         """
     )
-    n = con.execute("SELECT count(*) FROM cascade_scores").fetchone()[0]
+    n = con.execute("SELECT count(*) FROM cascade_scores").fetchall()[0][0]
     return {"cascade_scores": int(n)}
 
 

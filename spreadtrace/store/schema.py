@@ -428,12 +428,19 @@ _V2_ACCOUNTS: list[str] = [
     ],
 ]
 
+# scale (issue 12): the input fingerprint a build started from, so that a build with
+# nothing new returns at once (spreadtrace.store.builds). Builds from before are NULL:
+# the first build after the migration runs.
+_V2_SCALE: list[str] = [
+    "ALTER TABLE builds ADD COLUMN inputs VARCHAR",
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
-    2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS],
+    2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -98,7 +98,7 @@ def _publish(store: Store, keep: int) -> Path:
     # Only the job-lock holder publishes, so any temp file here is a crashed publish's.
     for stale in folder.glob(".tmp-*"):
         stale.unlink(missing_ok=True)
-    build_id = con.execute("SELECT coalesce(max(build_id), 0) FROM builds").fetchone()[0]
+    build_id = con.execute("SELECT coalesce(max(build_id), 0) FROM builds").fetchall()[0][0]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = f"{int(build_id):06d}-{stamp}.duckdb"
     tmp = folder / f".tmp-{name}"

@@ -444,7 +444,7 @@ class _Generator:
             )
             m = int(rng.integers(p.group_items[0], p.group_items[1] + 1))
             m = min(max(m - len(own), 2), len(cand))
-            picked = (
+            picked: np.ndarray | list = (
                 rng.choice(cand, size=m, replace=False, p=sizes[cand] / sizes[cand].sum())
                 if m
                 else []
@@ -811,7 +811,7 @@ def generate_world(
 
     pl.concat(gen.truth_narr).write_csv(out / "truth" / "narratives.csv")
     sizes = np.concatenate(gen.sizes) if gen.sizes else np.zeros(1, dtype=np.int64)
-    counts = dict(gen.counts.values)
+    counts: dict[str, Any] = dict(gen.counts.values)
     counts.update(
         {
             "batches": b,

@@ -51,7 +51,9 @@ def _thumbs(group_id: str) -> html.Div:
     for row in items.head(MAX_THUMBS).iter_rows(named=True):
         caption = html.Figcaption(f"{row['media_id']} · {row['posts']} post(s)")
         if row["has_file"]:
-            body = html.Img(src=thumbnail_url(row["media_id"]), alt=row["media_id"], height=120)
+            body: html.Img | html.Div = html.Img(
+                src=thumbnail_url(row["media_id"]), alt=row["media_id"], height=120
+            )
         else:
             body = html.Div("no local file", className="muted")
         cells.append(html.Figure([body, caption], className="thumb"))

@@ -91,8 +91,8 @@ def layout(**query: Any) -> html.Div:
                     html.Label("first post between"),
                     dcc.DatePickerRange(
                         id=ids.OV_DATES,
-                        start_date=flt.start,
-                        end_date=flt.end,
+                        start_date=None if flt.start is None else flt.start.isoformat(),
+                        end_date=None if flt.end is None else flt.end.isoformat(),
                         display_format="YYYY-MM-DD",
                         clearable=True,
                     ),
