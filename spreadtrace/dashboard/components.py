@@ -6,6 +6,7 @@ a CSV download) and every page encodes its state in the query string the same wa
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -70,6 +71,8 @@ def table(
         style_header={"fontWeight": "600", "backgroundColor": "#f1f4f7"},
         cell_selectable=True,
         editable=False,
+        tooltip_duration=None,
+        tooltip_delay=300,
         **kw,
     )
 
@@ -243,3 +246,53 @@ def bot_state(info: Mapping[str, Any]) -> str:
     if info.get("bot_evidence") == "insufficient":
         return "insufficient evidence"
     return "bot-like" if info.get("is_bot_like") else "not bot-like"
+
+
+def highlight(text: str | None, terms: Iterable[str], limit: int = 300) -> list[Any]:
+    """``text`` as plain-text pieces with each search term wrapped in ``<mark>``.
+
+    Why pieces: the text is untrusted, so it is never turned into markup; Dash escapes
+    each string child. A long text is cut to ``limit`` characters around the first match.
+
+    >>> [getattr(p, "children", p) for p in highlight("A <b>Claim</b> here", ["claim"])]
+    ['A <b>', 'Claim', '</b> here']
+    """
+    text = text or ""
+    words = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not words:
+        return [shown(text, limit)]
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    first = pattern.search(text)
+    if len(text) > limit:
+        start = max(0, (first.start() if first else 0) - limit // 3)
+        text = ("…" if start else "") + text[start : start + limit] + "…"
+    pieces: list[Any] = []
+    at = 0
+    for m in pattern.finditer(text):
+        if m.start() > at:
+            pieces.append(text[at : m.start()])
+        pieces.append(html.Mark(m.group(0)))
+        at = m.end()
+    if at < len(text):
+        pieces.append(text[at:])
+    return pieces
+
+
+TEXT_COLUMNS = ("root_text", "text", "label", "amplification_reasons", "bot_reasons", "reasons")
+"""Table columns holding free text: shown as a one-line preview, in full on hover."""
+
+
+def text_tooltips(data: list[dict] | None, limit: int = 4000) -> list[dict]:
+    """A DataTable ``tooltip_data`` showing each free-text cell in full (as plain text).
+
+    >>> text_tooltips([{"root_text": "<b>x</b>", "size": 3}])
+    [{'root_text': {'value': '<b>x</b>', 'type': 'text'}}]
+    """
+    return [
+        {
+            c: {"value": str(v)[:limit], "type": "text"}
+            for c, v in row.items()
+            if c in TEXT_COLUMNS and v not in (None, "")
+        }
+        for row in data or []
+    ]

@@ -85,3 +85,8 @@ ME_TIMELINE = "me-timeline"
 ME_POSTS = "me-posts"
 ME_ACCOUNTS = "me-accounts"
 ME_LINKS = "me-links"
+
+# search (navbar box and the /search page)
+NAV_SEARCH = "nav-search"
+NAV_SEARCH_BTN = "nav-search-btn"
+SEARCH_RESULTS = "search-results"

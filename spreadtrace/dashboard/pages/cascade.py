@@ -103,6 +103,16 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
         links.append(
             dcc.Link("open narrative", href="/narrative?" + urlencode({"id": info["narrative_id"]}))
         )
+    root_post = html.Div(
+        [
+            html.H3("Root post"),
+            html.Blockquote(
+                html.Bdi(info.get("root_text") or "unknown: the root post's text was not ingested"),
+                className="post-text",
+                id="ca-root-text",
+            ),
+        ]
+    )
     return html.Div(
         [
             dcc.Store(id=ids.CA_ID, data=id),
@@ -113,7 +123,9 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             html.H2(["Cascade ", html.Bdi(shown(id))]),
             html.Div(
                 [
-                    html.Div([facts, *links], className="panel", style={"flex": "0 0 24em"}),
+                    html.Div(
+                        [root_post, facts, *links], className="panel", style={"flex": "0 0 24em"}
+                    ),
                     html.Div(
                         [
                             dcc.RadioItems(
@@ -400,7 +412,12 @@ def hover_node(hover, drawn):
     if point is None:
         return no_update
     row = _drawn_row(drawn, point)
-    return row if isinstance(row, str) else hover_line(row)
+    if isinstance(row, str):
+        return row
+    text = queries.run(dq.post_text, row["post_id"]) if row["post_id"] else None
+    if not text:
+        return hover_line(row)
+    return [*hover_line(row), html.Div(html.Bdi(shown(text, 1000)), className="post-text")]
 
 
 def account_panel(account_id: str | None) -> html.Div | str:
