@@ -77,3 +77,36 @@ def test_script_in_a_handle_never_runs_on_the_search_page(browser, app_url):
     assert _no_alert(browser)
     errors = console_errors(browser)
     assert not errors, errors
+
+
+def test_replay_plays_with_a_clock_and_pauses(browser, app_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(app_url + "/cascade?id=c000")
+    wait(
+        browser,
+        lambda d: d.execute_script(
+            "const g = document.querySelector('#ca-graph .js-plotly-plot');"
+            "return g && g._fullData && g._fullData.some(t => t.name === 'posts');"
+        ),
+        what="cascade network",
+    )
+    assert "replay growth: time" in browser.page_source
+    assert "posts up to" not in browser.page_source
+    assert text_of(browser, "#ca-clock") == "showing every post"
+    browser.find_element(By.CSS_SELECTOR, "#ca-play").click()  # at the end: restarts at 0
+    # the clock tells the time of the slider (the world's cascade c000 starts 2024-03-01)
+    wait(browser, lambda d: text_of(d, "#ca-clock").startswith("2024-03-01 "), what="clock")
+    first = text_of(browser, "#ca-clock")
+    wait(browser, lambda d: text_of(d, "#ca-clock") != first, what="the replay to move on")
+    assert text_of(browser, "#ca-play") == "❚❚ pause"
+    browser.find_element(By.CSS_SELECTOR, "#ca-play").click()
+    wait(browser, lambda d: text_of(d, "#ca-play") == "▶ play", what="pause")
+    paused = text_of(browser, "#ca-clock")
+    import time
+
+    time.sleep(1.0)  # not a timing assert: a paused replay must not move at all
+    assert text_of(browser, "#ca-clock") == paused
+    assert paused.endswith(("post", "posts")) and " UTC · " in paused
+    errors = console_errors(browser)
+    assert not errors, errors

@@ -90,3 +90,8 @@ ME_LINKS = "me-links"
 NAV_SEARCH = "nav-search"
 NAV_SEARCH_BTN = "nav-search-btn"
 SEARCH_RESULTS = "search-results"
+
+# cascade replay: play / pause and the clock
+CA_PLAY = "ca-play"
+CA_PLAY_TICK = "ca-play-tick"
+CA_CLOCK = "ca-clock"
