@@ -39,6 +39,53 @@ MAX_ID_SHOWN = 64
 _BIDI_CLASSES = {"R", "AL", "RLE", "RLO", "LRE", "LRO", "RLI", "LRI", "FSI", "PDF", "PDI"}
 
 
+HEADERS = {
+    "root_text": "root post",
+    "first_at": "first post (UTC)",
+    "created_at": "time (UTC)",
+    "bot_share": "bot-like share",
+    "structural_virality": "structural virality",
+    "root_account_id": "root account",
+    "origin_account_id": "origin account",
+    "narrative_id": "narrative",
+    "cascade_id": "cascade",
+    "account_id": "account",
+    "cluster_id": "coordination cluster",
+    "post_id": "post",
+    "is_bot_like": "bot-like",
+    "bot_reasons": "why (bot score)",
+    "amplification_reasons": "why (amplification)",
+}
+"""Table headers in words; other column names lose their underscores."""
+
+
+def header(column: str) -> str:
+    """A column's header in words.
+
+    >>> header("root_text"), header("coordinated_share")
+    ('root post', 'coordinated share')
+    """
+    return HEADERS.get(column, column.replace("_", " "))
+
+
+def duration(seconds: float | None) -> str:
+    """A duration in days / h / min / s, or "unknown".
+
+    >>> duration(19226), duration(42), duration(None), duration(3 * 86400 + 7200)
+    ('5 h 20 min', '42 s', 'unknown', '3 d 2 h')
+    """
+    if seconds is None:
+        return "unknown"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
 def table(
     id: str, columns: Iterable[str], *, page_size: int = 15, server: bool = True, **kw: Any
 ) -> dash_table.DataTable:
@@ -50,7 +97,9 @@ def table(
     mode = "custom" if server else "native"
     return dash_table.DataTable(
         id=id,
-        columns=[{"name": c, "id": c, "type": "any", "presentation": "input"} for c in columns],
+        columns=[
+            {"name": header(c), "id": c, "type": "any", "presentation": "input"} for c in columns
+        ],
         page_size=page_size,
         page_current=0,
         page_action=mode,

@@ -12,7 +12,14 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, kv, shown, spread_sources, url_state
+from spreadtrace.dashboard.components import (
+    download,
+    duration,
+    kv,
+    shown,
+    spread_sources,
+    url_state,
+)
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -85,7 +92,7 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             ),
             (
                 "time to 50% / 90%",
-                f"{_fmt(info['time_to_50_s'], '{:,.0f}')} s / {_fmt(info['time_to_90_s'], '{:,.0f}')} s",
+                f"{duration(info['time_to_50_s'])} / {duration(info['time_to_90_s'])}",
             ),
             ("reconstruction", info["reconstruction"]),
             ("narrative", info["narrative_id"]),
