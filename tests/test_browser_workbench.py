@@ -110,3 +110,15 @@ def test_replay_plays_with_a_clock_and_pauses(browser, app_url):
     assert paused.endswith(("post", "posts")) and " UTC · " in paused
     errors = console_errors(browser)
     assert not errors, errors
+
+
+def test_an_accounts_cluster_links_to_the_coordination_page(browser, app_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(app_url + "/accounts?account=acc0001")  # planted in cluster k1
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ac-cluster-link"), what="link")
+    browser.find_element(By.CSS_SELECTOR, "#ac-cluster-link").click()
+    wait(browser, lambda d: urlparse(d.current_url).path == "/coordination", what="coordination")
+    assert parse_qs(urlparse(browser.current_url).query) == {"cluster": ["k1"]}
+    errors = console_errors(browser)
+    assert not errors, errors
