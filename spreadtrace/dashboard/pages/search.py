@@ -29,7 +29,7 @@ def _link(label: Any, path: str, key: str, value: str) -> dcc.Link:
 
 
 def _group(title: str, total: int, items: list[Any], empty: str) -> html.Section:
-    head = html.H3(f"{title} ({total:,})" if items else title)
+    head = html.H3(f"{title} ({total:,})" if items and "(" not in title else title)
     body = html.Ul(items, className="results") if items else html.P(empty, className="muted")
     return html.Section([head, body], className="panel search-group")
 
