@@ -122,3 +122,38 @@ def test_an_accounts_cluster_links_to_the_coordination_page(browser, app_url):
     assert parse_qs(urlparse(browser.current_url).query) == {"cluster": ["k1"]}
     errors = console_errors(browser)
     assert not errors, errors
+
+
+def test_a_clusters_evidence_lists_the_co_shared_items_and_downloads(browser, app_url, downloads):
+    import csv
+
+    from selenium.webdriver.common.by import By
+
+    browser.get(app_url + "/coordination?cluster=k1")
+    wait(
+        browser,
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#co-evidence tbody tr")) > 2,
+        what="evidence rows",
+    )
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#co-evidence th")]
+    assert "gap (s)" in headers and "A shared at (UTC)" in headers
+    first = [
+        c.text
+        for c in browser.find_elements(By.CSS_SELECTOR, "#co-evidence tbody tr:nth-child(2) td")
+    ]
+    assert first[2].startswith("p:c")  # the item: a reposted post
+    browser.find_element(By.CSS_SELECTOR, "#co-evidence-btn").click()
+    target = downloads / "coordination_k1_evidence.csv"
+    wait(browser, lambda d: target.exists() and target.stat().st_size > 0, what="CSV download")
+    rows = list(csv.DictReader(target.open()))
+    assert rows and {
+        "account_a",
+        "account_b",
+        "item",
+        "shared_at_a",
+        "shared_at_b",
+        "gap_s",
+    } <= set(rows[0])
+    assert all(r["account_a"] < r["account_b"] for r in rows)
+    errors = console_errors(browser)
+    assert not errors, errors

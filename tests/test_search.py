@@ -96,3 +96,37 @@ def test_viewer_search_gets_pseudonyms_and_no_account_by_real_name(tmp_path):
             assert queries.run(dq.search, "claim", search="user_1")["accounts"].height > 0
     finally:
         queries.reader().close()
+
+
+def test_cluster_evidence_is_the_closest_co_shares_of_each_pair(con):
+    from datetime import datetime
+
+    ev = dq.cluster_evidence(con, "k1")
+    assert ev.height > 0
+    posts = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT post_id, account_id, root_id, created_at FROM posts"
+        ).fetchall()
+    }
+    pairs = set(
+        con.execute(
+            "SELECT account_a, account_b FROM coordination_pairs WHERE cluster_id = 'k1'"
+        ).fetchall()
+    )
+    for r in ev.iter_rows(named=True):
+        assert (r["account_a"], r["account_b"]) in pairs
+        acc_a, root_a, at_a = posts[r["post_a"]]
+        acc_b, root_b, at_b = posts[r["post_b"]]
+        assert (acc_a, acc_b) == (r["account_a"], r["account_b"])
+        assert r["item"] == f"p:{root_a}" == f"p:{root_b}"
+        assert r["gap_s"] == abs((at_a - at_b).total_seconds())
+        # brute force: no closer pair of shares of this item by these two accounts
+        times_a = [
+            p[2]
+            for p in posts.values()
+            if p[0] == acc_a and f"p:{p[1]}" == r["item"] and p[2] is not None
+        ]
+        times_b = [p[2] for p in posts.values() if p[0] == acc_b and f"p:{p[1]}" == r["item"]]
+        assert r["gap_s"] <= min(abs((x - y).total_seconds()) for x in times_a for y in times_b)
+        assert isinstance(at_a, datetime)

@@ -55,6 +55,13 @@ HEADERS = {
     "is_bot_like": "bot-like",
     "bot_reasons": "why (bot score)",
     "amplification_reasons": "why (amplification)",
+    "account_a": "account A",
+    "account_b": "account B",
+    "post_a": "post by A",
+    "post_b": "post by B",
+    "shared_at_a": "A shared at (UTC)",
+    "shared_at_b": "B shared at (UTC)",
+    "gap_s": "gap (s)",
 }
 """Table headers in words; other column names lose their underscores."""
 

@@ -56,6 +56,7 @@ __all__ = [
     "search_terms",
     "search",
     "SEARCH_LIMIT",
+    "cluster_evidence",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -807,3 +808,52 @@ def _search_posts(con: Con, limit: int) -> pl.DataFrame:
             [limit],
         )
     )
+
+
+def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000) -> pl.DataFrame:
+    """The items each pair of a coordination cluster both shared, with both timestamps.
+
+    Why: a pair's score is a count; the evidence an analyst checks (and exports) is
+    which posts or links both accounts shared and how close in time. Items are built
+    as the coordination stage builds them (:mod:`spreadtrace.store.coordination`):
+    ``p:<root post>`` for reposts and quotes, ``u:<normalised URL>`` for links. For each
+    (pair, item) the closest two shares are given, with the gap in seconds; items
+    within the build's window are those that made the pair.
+    """
+    from spreadtrace.store.coordination import _url_sql
+
+    sql = f"""
+        WITH pr AS (SELECT account_a, account_b FROM coordination_pairs
+                    WHERE cluster_id = ?),
+        m AS (SELECT account_a AS account_id FROM pr UNION SELECT account_b FROM pr),
+        sh AS (
+            SELECT p.account_id, 'p:' || coalesce(p.root_id, p.parent_id) AS item,
+                   p.post_id, p.created_at
+            FROM posts p JOIN m USING (account_id)
+            WHERE p.kind IN ('repost', 'quote') AND coalesce(p.root_id, p.parent_id) IS NOT NULL
+            UNION ALL
+            SELECT account_id, 'u:' || {_url_sql("u")}, post_id, created_at
+            FROM (SELECT p.account_id, unnest(p.urls) AS u, p.post_id, p.created_at
+                  FROM posts p JOIN m USING (account_id)
+                  WHERE p.kind <> 'repost' AND len(p.urls) > 0)
+        ),
+        j AS (
+            SELECT pr.account_a, pr.account_b, a.item, a.post_id AS post_a, b.post_id AS post_b,
+                   a.created_at AS at_a, b.created_at AS at_b,
+                   abs(epoch(a.created_at) - epoch(b.created_at)) AS gap
+            FROM pr JOIN sh a ON a.account_id = pr.account_a
+            JOIN sh b ON b.account_id = pr.account_b AND b.item = a.item
+            WHERE a.item IS NOT NULL
+        )
+        SELECT account_a, account_b, item,
+               arg_min(post_a, gap) AS post_a, {_ts("arg_min(at_a, gap)")} AS shared_at_a,
+               arg_min(post_b, gap) AS post_b, {_ts("arg_min(at_b, gap)")} AS shared_at_b,
+               round(min(gap), 1) AS gap_s
+        FROM j GROUP BY 1, 2, 3
+        ORDER BY account_a, account_b, gap_s, item
+    """
+    params: list[Any] = [cluster_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return _pl(con.execute(sql, params))
