@@ -141,7 +141,7 @@ def test_a_clusters_evidence_lists_the_co_shared_items_and_downloads(browser, ap
         c.text
         for c in browser.find_elements(By.CSS_SELECTOR, "#co-evidence tbody tr:nth-child(2) td")
     ]
-    assert first[2].startswith("p:c")  # the item: a reposted post
+    assert first[2].startswith("c000-p")  # the item: a reposted post
     browser.find_element(By.CSS_SELECTOR, "#co-evidence-btn").click()
     target = downloads / "coordination_k1_evidence.csv"
     wait(browser, lambda d: target.exists() and target.stat().st_size > 0, what="CSV download")
@@ -149,7 +149,7 @@ def test_a_clusters_evidence_lists_the_co_shared_items_and_downloads(browser, ap
     assert rows and {
         "account_a",
         "account_b",
-        "item",
+        "root_id",
         "shared_at_a",
         "shared_at_b",
         "gap_s",

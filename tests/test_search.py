@@ -119,14 +119,14 @@ def test_cluster_evidence_is_the_closest_co_shares_of_each_pair(con):
         acc_a, root_a, at_a = posts[r["post_a"]]
         acc_b, root_b, at_b = posts[r["post_b"]]
         assert (acc_a, acc_b) == (r["account_a"], r["account_b"])
-        assert r["item"] == f"p:{root_a}" == f"p:{root_b}"
+        assert r["root_id"] == root_a == root_b and r["item_url"] is None
         assert r["gap_s"] == abs((at_a - at_b).total_seconds())
         # brute force: no closer pair of shares of this item by these two accounts
         times_a = [
             p[2]
             for p in posts.values()
-            if p[0] == acc_a and f"p:{p[1]}" == r["item"] and p[2] is not None
+            if p[0] == acc_a and p[1] == r["root_id"] and p[2] is not None
         ]
-        times_b = [p[2] for p in posts.values() if p[0] == acc_b and f"p:{p[1]}" == r["item"]]
+        times_b = [p[2] for p in posts.values() if p[0] == acc_b and p[1] == r["root_id"]]
         assert r["gap_s"] <= min(abs((x - y).total_seconds()) for x in times_a for y in times_b)
         assert isinstance(at_a, datetime)

@@ -56,6 +56,8 @@ HEADERS = {
     "bot_reasons": "why (bot score)",
     "amplification_reasons": "why (amplification)",
     "account_a": "account A",
+    "root_id": "post both reposted",
+    "item_url": "link both shared",
     "account_b": "account B",
     "post_a": "post by A",
     "post_b": "post by B",
@@ -73,6 +75,15 @@ def header(column: str) -> str:
     ('root post', 'coordinated share')
     """
     return HEADERS.get(column, column.replace("_", " "))
+
+
+def number(value: int | None) -> str:
+    """A count with thousands separators, or "unknown".
+
+    >>> number(12345), number(None)
+    ('12,345', 'unknown')
+    """
+    return "unknown" if value is None else f"{value:,}"
 
 
 def duration(seconds: float | None) -> str:

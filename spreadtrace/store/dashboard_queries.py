@@ -818,7 +818,9 @@ def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000)
     as the coordination stage builds them (:mod:`spreadtrace.store.coordination`):
     ``p:<root post>`` for reposts and quotes, ``u:<normalised URL>`` for links. For each
     (pair, item) the closest two shares are given, with the gap in seconds; items
-    within the build's window are those that made the pair.
+    within the build's window are those that made the pair. The item is given as
+    ``root_id`` (a reposted post) or ``item_url``, so the viewer role's redaction
+    (by column name) pseudonymises the one and masks the other.
     """
     from spreadtrace.store.coordination import _url_sql
 
@@ -845,12 +847,14 @@ def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000)
             JOIN sh b ON b.account_id = pr.account_b AND b.item = a.item
             WHERE a.item IS NOT NULL
         )
-        SELECT account_a, account_b, item,
+        SELECT account_a, account_b,
+               CASE WHEN item LIKE 'p:%' THEN substr(item, 3) END AS root_id,
+               CASE WHEN item LIKE 'u:%' THEN substr(item, 3) END AS item_url,
                arg_min(post_a, gap) AS post_a, {_ts("arg_min(at_a, gap)")} AS shared_at_a,
                arg_min(post_b, gap) AS post_b, {_ts("arg_min(at_b, gap)")} AS shared_at_b,
                round(min(gap), 1) AS gap_s
-        FROM j GROUP BY 1, 2, 3
-        ORDER BY account_a, account_b, gap_s, item
+        FROM j GROUP BY account_a, account_b, item
+        ORDER BY account_a, account_b, gap_s, root_id, item_url
     """
     params: list[Any] = [cluster_id]
     if limit is not None:

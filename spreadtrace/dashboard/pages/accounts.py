@@ -18,6 +18,7 @@ from spreadtrace.dashboard.components import (
     bot_state,
     download,
     kv,
+    number,
     row_link,
     shown,
     sort_pairs,
@@ -80,7 +81,7 @@ def _detail(account_id: str) -> html.Div:
                         ("created", info["created"]),
                         (
                             "followers / following",
-                            f"{info['followers_count']} / {info['following_count']}",
+                            f"{number(info['followers_count'])} / {number(info['following_count'])}",
                         ),
                         ("posts (reposts)", f"{info['posts']} ({info['reposts']})"),
                         (

@@ -187,7 +187,8 @@ def download_pairs(n, cluster_id):
 EVIDENCE_COLUMNS = [
     "account_a",
     "account_b",
-    "item",
+    "root_id",
+    "item_url",
     "post_a",
     "shared_at_a",
     "post_b",
