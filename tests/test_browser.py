@@ -282,7 +282,8 @@ def test_shared_link_restores_the_view_and_new_builds_appear(browser, app_url, w
     browser.get(app_url + "/")
     wait(browser, lambda d: "snapshot 000002-" in text_of(d, "#snapshot-badge"), what="new build")
     wait(browser, lambda d: text_of(d, "#ov-count") == "(12 match)", what="table")
-    assert text_of(browser, "#ov-cascades tbody tr:nth-child(2) td:nth-child(2)") == "1300"
+    # columns: cascade, root post, size
+    assert text_of(browser, "#ov-cascades tbody tr:nth-child(2) td:nth-child(3)") == "1300"
 
     errors = console_errors(browser)
     assert not errors, errors

@@ -21,10 +21,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 import flask
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from spreadtrace import __version__
 from spreadtrace.dashboard import ids, media_files, queries, security
@@ -100,6 +101,14 @@ def _navbar() -> html.Nav:
         [
             html.Span("spreadtrace", className="brand"),
             *links,
+            dcc.Input(
+                id=ids.NAV_SEARCH,
+                type="search",
+                placeholder="search text, URL, #tag, @handle, id",
+                debounce=True,
+                maxLength=MAX_PARAM,
+                className="nav-search",
+            ),
             html.Span(id=ids.SNAPSHOT_BADGE, className="snapshot"),
         ],
         className="navbar",
@@ -159,6 +168,17 @@ def create_app(
         Output(ids.URL_SYNC, "children"),
         Input(ids.URL_STATE, "data"),
     )
+
+    @app.callback(
+        Output(ids.NAV, "href", allow_duplicate=True),
+        Input(ids.NAV_SEARCH, "n_submit"),
+        State(ids.NAV_SEARCH, "value"),
+        prevent_initial_call=True,
+    )
+    def nav_search(_n: int | None, value: str | None) -> Any:
+        """The navbar's search box: Enter opens ``/search?q=...``."""
+        q = (value or "").strip()
+        return "/search?" + urlencode({"q": q}) if q else dash.no_update
 
     @app.callback(Output(ids.SNAPSHOT_BADGE, "children"), Input(ids.SNAPSHOT_POLL, "n_intervals"))
     def snapshot_badge(_n: int | None) -> str:

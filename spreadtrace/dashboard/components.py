@@ -6,6 +6,7 @@ a CSV download) and every page encodes its state in the query string the same wa
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -38,6 +39,71 @@ MAX_ID_SHOWN = 64
 _BIDI_CLASSES = {"R", "AL", "RLE", "RLO", "LRE", "LRO", "RLI", "LRI", "FSI", "PDF", "PDI"}
 
 
+HEADERS = {
+    "root_text": "root post",
+    "first_at": "first post (UTC)",
+    "created_at": "time (UTC)",
+    "bot_share": "bot-like share",
+    "structural_virality": "structural virality",
+    "root_account_id": "root account",
+    "origin_account_id": "origin account",
+    "narrative_id": "narrative",
+    "cascade_id": "cascade",
+    "account_id": "account",
+    "cluster_id": "coordination cluster",
+    "post_id": "post",
+    "is_bot_like": "bot-like",
+    "bot_reasons": "why (bot score)",
+    "amplification_reasons": "why (amplification)",
+    "account_a": "account A",
+    "root_id": "post both reposted",
+    "item_url": "link both shared",
+    "account_b": "account B",
+    "post_a": "post by A",
+    "post_b": "post by B",
+    "shared_at_a": "A shared at (UTC)",
+    "shared_at_b": "B shared at (UTC)",
+    "gap_s": "gap (s)",
+}
+"""Table headers in words; other column names lose their underscores."""
+
+
+def header(column: str) -> str:
+    """A column's header in words.
+
+    >>> header("root_text"), header("coordinated_share")
+    ('root post', 'coordinated share')
+    """
+    return HEADERS.get(column, column.replace("_", " "))
+
+
+def number(value: int | None) -> str:
+    """A count with thousands separators, or "unknown".
+
+    >>> number(12345), number(None)
+    ('12,345', 'unknown')
+    """
+    return "unknown" if value is None else f"{value:,}"
+
+
+def duration(seconds: float | None) -> str:
+    """A duration in days / h / min / s, or "unknown".
+
+    >>> duration(19226), duration(42), duration(None), duration(3 * 86400 + 7200)
+    ('5 h 20 min', '42 s', 'unknown', '3 d 2 h')
+    """
+    if seconds is None:
+        return "unknown"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
 def table(
     id: str, columns: Iterable[str], *, page_size: int = 15, server: bool = True, **kw: Any
 ) -> dash_table.DataTable:  # type: ignore[name-defined]  # generated at import
@@ -49,7 +115,9 @@ def table(
     mode = "custom" if server else "native"
     return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import
         id=id,
-        columns=[{"name": c, "id": c, "type": "any", "presentation": "input"} for c in columns],
+        columns=[
+            {"name": header(c), "id": c, "type": "any", "presentation": "input"} for c in columns
+        ],
         page_size=page_size,
         page_current=0,
         page_action=mode,
@@ -70,6 +138,8 @@ def table(
         style_header={"fontWeight": "600", "backgroundColor": "#f1f4f7"},
         cell_selectable=True,
         editable=False,
+        tooltip_duration=None,
+        tooltip_delay=300,
         **kw,
     )
 
@@ -243,3 +313,53 @@ def bot_state(info: Mapping[str, Any]) -> str:
     if info.get("bot_evidence") == "insufficient":
         return "insufficient evidence"
     return "bot-like" if info.get("is_bot_like") else "not bot-like"
+
+
+def highlight(text: str | None, terms: Iterable[str], limit: int = 300) -> list[Any]:
+    """``text`` as plain-text pieces with each search term wrapped in ``<mark>``.
+
+    Why pieces: the text is untrusted, so it is never turned into markup; Dash escapes
+    each string child. A long text is cut to ``limit`` characters around the first match.
+
+    >>> [getattr(p, "children", p) for p in highlight("A <b>Claim</b> here", ["claim"])]
+    ['A <b>', 'Claim', '</b> here']
+    """
+    text = text or ""
+    words = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not words:
+        return [shown(text, limit)]
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    first = pattern.search(text)
+    if len(text) > limit:
+        start = max(0, (first.start() if first else 0) - limit // 3)
+        text = ("…" if start else "") + text[start : start + limit] + "…"
+    pieces: list[Any] = []
+    at = 0
+    for m in pattern.finditer(text):
+        if m.start() > at:
+            pieces.append(text[at : m.start()])
+        pieces.append(html.Mark(m.group(0)))
+        at = m.end()
+    if at < len(text):
+        pieces.append(text[at:])
+    return pieces
+
+
+TEXT_COLUMNS = ("root_text", "text", "label", "amplification_reasons", "bot_reasons", "reasons")
+"""Table columns holding free text: shown as a one-line preview, in full on hover."""
+
+
+def text_tooltips(data: list[dict] | None, limit: int = 4000) -> list[dict]:
+    """A DataTable ``tooltip_data`` showing each free-text cell in full (as plain text).
+
+    >>> text_tooltips([{"root_text": "<b>x</b>", "size": 3}])
+    [{'root_text': {'value': '<b>x</b>', 'type': 'text'}}]
+    """
+    return [
+        {
+            c: {"value": str(v)[:limit], "type": "text"}
+            for c, v in row.items()
+            if c in TEXT_COLUMNS and v not in (None, "")
+        }
+        for row in data or []
+    ]

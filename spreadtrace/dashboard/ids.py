@@ -85,3 +85,16 @@ ME_TIMELINE = "me-timeline"
 ME_POSTS = "me-posts"
 ME_ACCOUNTS = "me-accounts"
 ME_LINKS = "me-links"
+
+# search (navbar box and the /search page)
+NAV_SEARCH = "nav-search"
+NAV_SEARCH_BTN = "nav-search-btn"
+SEARCH_RESULTS = "search-results"
+
+# cascade replay: play / pause and the clock
+CA_PLAY = "ca-play"
+CA_PLAY_TICK = "ca-play-tick"
+CA_CLOCK = "ca-clock"
+CO_EVIDENCE = "co-evidence"
+CO_EVIDENCE_BTN = "co-evidence-btn"
+CO_EVIDENCE_DOWNLOAD = "co-evidence-download"

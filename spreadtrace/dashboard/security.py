@@ -69,10 +69,12 @@ ACCOUNT = (
     "account_b",
 )
 HANDLE = ("handle", "root_handle", "origin_handle", "first_handle", "handle_a", "handle_b")
-POST = ("post_id", "parent_id", "cascade_id", "root_post_id", "root_id", "first_post_id")
+POST = ("post_id", "parent_id", "cascade_id", "root_post_id", "root_id", "first_post_id",
+        "post_a", "post_b")  # fmt: skip
 NARRATIVE = ("narrative_id",)
 CLUSTER = ("cluster_id", "coordination_cluster")
-TEXT = ("text", "label", "root_text", "bot_reasons", "reasons", "amplification_reasons")
+TEXT = ("text", "label", "root_text", "bot_reasons", "reasons", "amplification_reasons",
+        "item_url")  # fmt: skip
 DROP = ("display_name", "description")
 _KIND = {
     **{c: "account" for c in ACCOUNT},

@@ -53,6 +53,11 @@ __all__ = [
     "cluster_pairs",
     "status",
     "resolve_pseudonym",
+    "post_text",
+    "search_terms",
+    "search",
+    "SEARCH_LIMIT",
+    "cluster_evidence",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -71,6 +76,7 @@ def _ts(col: str) -> str:
 # Columns of the overview's cascade table, in display order: name -> SQL expression.
 CASCADE_COLUMNS: dict[str, str] = {
     "cascade_id": "c.cascade_id",
+    "root_text": "c.root_text",
     "size": "c.size",
     "accounts": "c.accounts",
     "depth": "c.depth",
@@ -171,13 +177,21 @@ class CascadeFilter:
 _CASCADES_FROM = "dash_cascades c"
 
 
+_TERM_SPLIT = r"[^\p{L}\p{N}_]+"
+"""What separates search terms (RE2): everything but letters, digits and ``_``, so
+``#Climate``, ``@user_1`` and ``https://ex.com/a`` give ``climate``, ``user_1``,
+``https``, ``ex``, ``com``, ``a``. The one tokenizer of both the index and the query."""
+_MAX_TERM = 64
+
 READ_MODEL: dict[str, str] = {
     # The overview's cascades: one wide table, largest first, so a filter or a top-N
     # is one scan with no join (2.3M cascades: a join per request cost ~1-2 s).
     "dash_cascades": """
         SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
-               s.reach_via_bots, s.amplification_score, s.amplification_reasons
+               s.reach_via_bots, s.amplification_score, s.amplification_reasons,
+               rp.text AS root_text
         FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)
+        LEFT JOIN posts rp ON rp.post_id = c.root_post_id
         ORDER BY c.size DESC, c.cascade_id
     """,
     "dash_accounts": """
@@ -199,6 +213,24 @@ READ_MODEL: dict[str, str] = {
                pc.descendants, p.account_id, p.created_at
         FROM post_cascades pc JOIN posts p USING (post_id)
         ORDER BY pc.cascade_id
+    """,
+    # The search index (no fts extension offline): each post's terms (text, URLs and
+    # hashtags split by _TERM_SPLIT) with their count, stored in term order so that
+    # `WHERE term IN (...)` reads a few row groups; document lengths for BM25.
+    "dash_search_terms": f"""
+        SELECT term, post_id, count(*)::INTEGER AS tf
+        FROM (SELECT post_id, unnest(regexp_split_to_array(lower(concat_ws(' ', text,
+                         array_to_string(urls, ' '), array_to_string(hashtags, ' '))),
+                     '{_TERM_SPLIT}')) AS term
+              FROM posts)
+        WHERE term <> '' AND length(term) <= {_MAX_TERM}
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """,
+    "dash_search_docs": """
+        SELECT post_id, sum(tf)::INTEGER AS len FROM dash_search_terms GROUP BY 1 ORDER BY 1
+    """,
+    "dash_search_stats": """
+        SELECT count(*) AS n, coalesce(avg(len), 1.0) AS avgdl FROM dash_search_docs
     """,
     "dash_headline": """
         SELECT (SELECT count(*) FROM posts) AS posts,
@@ -325,7 +357,8 @@ def cascade_info(con: Con, cascade_id: str) -> dict[str, Any] | None:
         SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
                s.reach_via_bots, s.amplification_score, s.amplification_reasons,
                s.share_bot_only, s.share_coordinated_only, s.share_both, s.share_neither,
-               a.handle AS root_handle
+               a.handle AS root_handle,
+               (SELECT text FROM posts WHERE post_id = c.root_post_id) AS root_text
         FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)
         LEFT JOIN accounts a ON a.account_id = c.root_account_id
         WHERE c.cascade_id = ?
@@ -619,3 +652,215 @@ def resolve_pseudonym(con: Con, kind: str, pseudonym: str, ipad: bytes, opad: by
         {"p": pseudonym, "ipad": ipad, "opad": opad},
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def post_text(con: Con, post_id: str) -> str | None:
+    """One post's text (None if the post or its text is missing)."""
+    row = con.execute("SELECT text FROM posts WHERE post_id = ?", [post_id]).fetchone()
+    return None if row is None else row[0]
+
+
+SEARCH_LIMIT = 20
+"""Results shown per group on the search page."""
+_BM25_K1, _BM25_B = 1.2, 0.75
+
+
+def search_terms(con: Con, q: str) -> list[str]:
+    """The distinct terms of a query, split exactly as the index was (:data:`_TERM_SPLIT`).
+
+    >>> search_terms(duckdb.connect(), "#Vaccine  https://EX.com")
+    ['vaccine', 'https', 'ex', 'com']
+    """
+    rows = con.execute(
+        f"""SELECT term FROM (SELECT unnest(regexp_split_to_array(lower(?), '{_TERM_SPLIT}'))
+                              AS term, generate_subscripts(regexp_split_to_array(lower(?),
+                              '{_TERM_SPLIT}'), 1) AS i)
+            WHERE term <> '' AND length(term) <= {_MAX_TERM}
+            GROUP BY term ORDER BY min(i)""",
+        [q, q],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def search(
+    con: Con, q: str, *, search: str | None = None, limit: int = SEARCH_LIMIT
+) -> dict[str, Any]:
+    """Posts, cascades, narratives and accounts matching the query ``q``.
+
+    Why: the analyst's first question is "where is this claim / link / hashtag / account".
+    Posts are ranked by BM25 (Robertson & Zaragoza 2009, "The Probabilistic Relevance
+    Framework: BM25 and Beyond") over the read model's term index, every query term
+    required; ids (post, cascade, narrative) match exactly. Cascades and narratives are
+    those of the matching posts (most matching posts first) plus label / id matches.
+    Accounts match ``search`` (handle, display name or exact account id): a separate
+    argument so the viewer role can restrict it (see ``dashboard.queries``).
+
+    Returns ``{"terms", "posts", "cascades", "narratives", "accounts", "post_total"}``.
+    """
+    q = (q or "").strip()
+    terms = search_terms(con, q)
+    hits = _search_post_ids(con, q, terms)
+    posts = _search_posts(con, limit)
+    cascades = _pl(
+        con.execute(
+            """
+            WITH h AS (SELECT post_id FROM dash_search_hits),
+            m AS (SELECT n.cascade_id, count(*) AS matching_posts
+                  FROM dash_nodes n JOIN h USING (post_id) GROUP BY 1
+                  UNION ALL SELECT cascade_id, 0 FROM dash_cascades WHERE cascade_id = ?)
+            SELECT c.cascade_id, max(m.matching_posts) AS matching_posts, c.size,
+                   c.narrative_id, c.root_text
+            FROM m JOIN dash_cascades c USING (cascade_id)
+            GROUP BY c.cascade_id, c.size, c.narrative_id, c.root_text
+            ORDER BY (c.cascade_id = ?) DESC, matching_posts DESC, c.size DESC, c.cascade_id
+            LIMIT ?
+            """,
+            [q, q, limit],
+        )
+    )
+    narratives = _pl(
+        con.execute(
+            """
+            WITH m AS (SELECT pn.narrative_id, count(*) AS matching_posts
+                       FROM post_narratives pn JOIN dash_search_hits h USING (post_id)
+                       GROUP BY 1
+                       UNION ALL SELECT narrative_id, 0 FROM narratives
+                       WHERE narrative_id = ? OR (? <> '' AND contains(lower(label), lower(?))))
+            SELECT n.narrative_id, max(m.matching_posts) AS matching_posts, n.posts,
+                   n.accounts, n.label
+            FROM m JOIN narratives n USING (narrative_id)
+            GROUP BY n.narrative_id, n.posts, n.accounts, n.label
+            ORDER BY (n.narrative_id = ?) DESC, matching_posts DESC, n.posts DESC,
+                     n.narrative_id
+            LIMIT ?
+            """,
+            [q, q, q, q, limit],
+        )
+    )
+    con.execute("DROP TABLE IF EXISTS dash_search_hits")
+    who = (search or "").strip()
+    handle = who.removeprefix("@").lower()
+    accounts = _pl(
+        con.execute(
+            """
+            SELECT a.account_id, a.handle, a.display_name, s.posts, s.bot_state
+            FROM accounts a LEFT JOIN dash_accounts s USING (account_id)
+            WHERE ? <> '' AND (a.account_id = ? OR contains(lower(a.handle), ?)
+                               OR contains(lower(a.display_name), ?))
+            ORDER BY (a.account_id = ?) DESC, (lower(a.handle) = ?) DESC,
+                     s.posts DESC NULLS LAST, a.account_id
+            LIMIT ?
+            """,
+            [handle, who, handle, handle, who, handle, limit],
+        )
+    )
+    return {
+        "terms": terms,
+        "posts": posts,
+        "post_total": hits,
+        "cascades": cascades,
+        "narratives": narratives,
+        "accounts": accounts,
+    }
+
+
+def _search_post_ids(con: Con, q: str, terms: list[str]) -> int:
+    """Fill the temporary ``dash_search_hits`` (post_id, score) and return its size."""
+    if terms:
+        marks = ", ".join("?" for _ in terms)
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE dash_search_hits AS
+            WITH t AS (SELECT term, post_id, tf FROM dash_search_terms WHERE term IN ({marks})),
+            df AS (SELECT term, count(*) AS df FROM t GROUP BY 1),
+            st AS (SELECT n, avgdl FROM dash_search_stats)
+            SELECT t.post_id,
+                   sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))
+                       * t.tf * ({_BM25_K1} + 1)
+                       / (t.tf + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * d.len / st.avgdl)))
+                   + 0.0 AS score
+            FROM t JOIN df USING (term) JOIN dash_search_docs d USING (post_id), st
+            GROUP BY t.post_id HAVING count(*) = ?
+            UNION ALL SELECT post_id, 1e9 FROM posts WHERE post_id = ?
+            """,
+            [*terms, len(terms), q],
+        )
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE dash_search_hits AS "
+            "SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?",
+            [q],
+        )
+    return int(con.execute("SELECT count(DISTINCT post_id) FROM dash_search_hits").fetchone()[0])
+
+
+def _search_posts(con: Con, limit: int) -> pl.DataFrame:
+    """The best ``limit`` posts of ``dash_search_hits`` with account, time and cascade."""
+    return _pl(
+        con.execute(
+            f"""
+            SELECT p.post_id, p.account_id, a.handle, {_ts("p.created_at")} AS created_at,
+                   n.cascade_id, round(h.score, 3) AS score, p.text
+            FROM (SELECT post_id, max(score) AS score FROM dash_search_hits GROUP BY 1
+                  ORDER BY score DESC, post_id LIMIT ?) h
+            JOIN posts p USING (post_id)
+            LEFT JOIN accounts a ON a.account_id = p.account_id
+            LEFT JOIN dash_nodes n ON n.post_id = p.post_id
+            ORDER BY h.score DESC, p.created_at, p.post_id
+            """,
+            [limit],
+        )
+    )
+
+
+def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000) -> pl.DataFrame:
+    """The items each pair of a coordination cluster both shared, with both timestamps.
+
+    Why: a pair's score is a count; the evidence an analyst checks (and exports) is
+    which posts or links both accounts shared and how close in time. Items are built
+    as the coordination stage builds them (:mod:`spreadtrace.store.coordination`):
+    ``p:<root post>`` for reposts and quotes, ``u:<normalised URL>`` for links. For each
+    (pair, item) the closest two shares are given, with the gap in seconds; items
+    within the build's window are those that made the pair. The item is given as
+    ``root_id`` (a reposted post) or ``item_url``, so the viewer role's redaction
+    (by column name) pseudonymises the one and masks the other.
+    """
+    from spreadtrace.store.coordination import _url_sql
+
+    sql = f"""
+        WITH pr AS (SELECT account_a, account_b FROM coordination_pairs
+                    WHERE cluster_id = ?),
+        m AS (SELECT account_a AS account_id FROM pr UNION SELECT account_b FROM pr),
+        sh AS (
+            SELECT p.account_id, 'p:' || coalesce(p.root_id, p.parent_id) AS item,
+                   p.post_id, p.created_at
+            FROM posts p JOIN m USING (account_id)
+            WHERE p.kind IN ('repost', 'quote') AND coalesce(p.root_id, p.parent_id) IS NOT NULL
+            UNION ALL
+            SELECT account_id, 'u:' || {_url_sql("u")}, post_id, created_at
+            FROM (SELECT p.account_id, unnest(p.urls) AS u, p.post_id, p.created_at
+                  FROM posts p JOIN m USING (account_id)
+                  WHERE p.kind <> 'repost' AND len(p.urls) > 0)
+        ),
+        j AS (
+            SELECT pr.account_a, pr.account_b, a.item, a.post_id AS post_a, b.post_id AS post_b,
+                   a.created_at AS at_a, b.created_at AS at_b,
+                   abs(epoch(a.created_at) - epoch(b.created_at)) AS gap
+            FROM pr JOIN sh a ON a.account_id = pr.account_a
+            JOIN sh b ON b.account_id = pr.account_b AND b.item = a.item
+            WHERE a.item IS NOT NULL
+        )
+        SELECT account_a, account_b,
+               CASE WHEN item LIKE 'p:%' THEN substr(item, 3) END AS root_id,
+               CASE WHEN item LIKE 'u:%' THEN substr(item, 3) END AS item_url,
+               arg_min(post_a, gap) AS post_a, {_ts("arg_min(at_a, gap)")} AS shared_at_a,
+               arg_min(post_b, gap) AS post_b, {_ts("arg_min(at_b, gap)")} AS shared_at_b,
+               round(min(gap), 1) AS gap_s
+        FROM j GROUP BY account_a, account_b, item
+        ORDER BY account_a, account_b, gap_s, root_id, item_url
+    """
+    params: list[Any] = [cluster_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return _pl(con.execute(sql, params))

@@ -6,6 +6,7 @@ State in the URL: ``/accounts?q=SEARCH&min_bot=0.5`` or ``/accounts?account=ACCO
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
@@ -17,6 +18,7 @@ from spreadtrace.dashboard.components import (
     bot_state,
     download,
     kv,
+    number,
     row_link,
     shown,
     sort_pairs,
@@ -79,7 +81,7 @@ def _detail(account_id: str) -> html.Div:
                         ("created", info["created"]),
                         (
                             "followers / following",
-                            f"{info['followers_count']} / {info['following_count']}",
+                            f"{number(info['followers_count'])} / {number(info['following_count'])}",
                         ),
                         ("posts (reposts)", f"{info['posts']} ({info['reposts']})"),
                         (
@@ -108,6 +110,16 @@ def _detail(account_id: str) -> html.Div:
                     ]
                 ),
                 className="panel",
+            ),
+            html.P(
+                dcc.Link(
+                    ["open its coordination cluster ", html.Bdi(shown(info["cluster_id"]))],
+                    href="/coordination?" + urlencode({"cluster": info["cluster_id"]}),
+                    id="ac-cluster-link",
+                )
+                if info["cluster_id"] is not None
+                else "In no coordination cluster.",
+                className="muted",
             ),
             html.Div(
                 [

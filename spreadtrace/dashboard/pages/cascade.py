@@ -12,7 +12,14 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import download, kv, shown, spread_sources, url_state
+from spreadtrace.dashboard.components import (
+    download,
+    duration,
+    kv,
+    shown,
+    spread_sources,
+    url_state,
+)
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
@@ -85,7 +92,7 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             ),
             (
                 "time to 50% / 90%",
-                f"{_fmt(info['time_to_50_s'], '{:,.0f}')} s / {_fmt(info['time_to_90_s'], '{:,.0f}')} s",
+                f"{duration(info['time_to_50_s'])} / {duration(info['time_to_90_s'])}",
             ),
             ("reconstruction", info["reconstruction"]),
             ("narrative", info["narrative_id"]),
@@ -103,6 +110,16 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
         links.append(
             dcc.Link("open narrative", href="/narrative?" + urlencode({"id": info["narrative_id"]}))
         )
+    root_post = html.Div(
+        [
+            html.H3("Root post"),
+            html.Blockquote(
+                html.Bdi(info.get("root_text") or "unknown: the root post's text was not ingested"),
+                className="post-text",
+                id="ca-root-text",
+            ),
+        ]
+    )
     return html.Div(
         [
             dcc.Store(id=ids.CA_ID, data=id),
@@ -113,7 +130,9 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             html.H2(["Cascade ", html.Bdi(shown(id))]),
             html.Div(
                 [
-                    html.Div([facts, *links], className="panel", style={"flex": "0 0 24em"}),
+                    html.Div(
+                        [root_post, facts, *links], className="panel", style={"flex": "0 0 24em"}
+                    ),
                     html.Div(
                         [
                             dcc.RadioItems(
@@ -139,7 +158,17 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
                                 id=ids.CA_HOVER,
                                 className="muted hover-line",
                             ),
-                            html.Label("replay growth: posts up to"),
+                            html.Div(
+                                [
+                                    html.Button("▶ play", id=ids.CA_PLAY, n_clicks=0),
+                                    html.Label("replay growth: time", htmlFor=ids.CA_SLIDER),
+                                    html.Span(
+                                        "showing every post", id=ids.CA_CLOCK, className="clock"
+                                    ),
+                                ],
+                                className="replay-bar",
+                            ),
+                            dcc.Interval(id=ids.CA_PLAY_TICK, interval=250, disabled=True),
                             dcc.Slider(
                                 id=ids.CA_SLIDER,
                                 min=0,
@@ -400,7 +429,12 @@ def hover_node(hover, drawn):
     if point is None:
         return no_update
     row = _drawn_row(drawn, point)
-    return row if isinstance(row, str) else hover_line(row)
+    if isinstance(row, str):
+        return row
+    text = queries.run(dq.post_text, row["post_id"]) if row["post_id"] else None
+    if not text:
+        return hover_line(row)
+    return [*hover_line(row), html.Div(html.Bdi(shown(text, 1000)), className="post-text")]
 
 
 def account_panel(account_id: str | None) -> html.Div | str:
@@ -465,3 +499,48 @@ def download_posts(n, cascade_id):
     if not n:
         return no_update
     return send(queries.run(dq.cascade_posts, cascade_id), f"cascade_{cascade_id}")
+
+
+# The replay's clock: the moment the slider stands at, and how many posts are shown.
+dash.clientside_callback(
+    """
+    function(step, replay) {
+        if (!replay || step === null || step === undefined || step >= replay.steps) {
+            return 'showing every post';
+        }
+        const at = String(replay.times[step]).replace('T', ' ').slice(0, 19);
+        const k = replay.nodes[step];
+        return at + ' UTC · ' + k.toLocaleString('en') + (k === 1 ? ' post' : ' posts');
+    }
+    """,
+    Output(ids.CA_CLOCK, "children"),
+    Input(ids.CA_SLIDER, "value"),
+    Input(ids.CA_REPLAY, "data"),
+)
+
+# Play / pause: the button starts a timer that moves the slider one step a tick (from
+# the start if it stood at the end) and stops at the end; pressing it again pauses.
+dash.clientside_callback(
+    """
+    function(n, tick, disabled, step) {
+        const nu = window.dash_clientside.no_update;
+        const trig = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || '';
+        if (trig.startsWith('ca-play.')) {
+            if (!disabled) { return [true, '▶ play', nu]; }
+            return [false, '❚❚ pause', (step === null || step >= __STEPS__) ? 0 : nu];
+        }
+        if (disabled) { return [nu, nu, nu]; }
+        const next = Math.min((step || 0) + 1, __STEPS__);
+        if (next >= __STEPS__) { return [true, '▶ play', next]; }
+        return [nu, nu, next];
+    }
+    """.replace("__STEPS__", str(STEPS)),
+    Output(ids.CA_PLAY_TICK, "disabled"),
+    Output(ids.CA_PLAY, "children"),
+    Output(ids.CA_SLIDER, "value", allow_duplicate=True),
+    Input(ids.CA_PLAY, "n_clicks"),
+    Input(ids.CA_PLAY_TICK, "n_intervals"),
+    State(ids.CA_PLAY_TICK, "disabled"),
+    State(ids.CA_SLIDER, "value"),
+    prevent_initial_call=True,
+)

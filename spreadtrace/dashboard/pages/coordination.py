@@ -94,6 +94,23 @@ def layout(cluster: str | None = None, **_: Any) -> html.Div:
                 [html.H3("Co-share pairs"), table(ids.CO_PAIRS, PAIR_COLUMNS, server=False)],
                 className="panel",
             ),
+            html.Div(
+                [
+                    html.H3("Evidence: the items each pair both shared"),
+                    html.P(
+                        "For each pair and item, the two closest shares and the gap between "
+                        "them; the items inside the build's co-share window made the pair.",
+                        className="muted",
+                    ),
+                    table(ids.CO_EVIDENCE, EVIDENCE_COLUMNS, server=False),
+                    download(
+                        ids.CO_EVIDENCE_BTN,
+                        ids.CO_EVIDENCE_DOWNLOAD,
+                        "Download the evidence of this cluster (CSV)",
+                    ),
+                ],
+                className="panel",
+            ),
         ]
     )
 
@@ -165,3 +182,36 @@ def download_pairs(n, cluster_id):
         return no_update
     pairs = queries.run(dq.cluster_pairs, cluster_id, 10_000_000)
     return send(pairs.select(PAIR_COLUMNS), f"coordination_{cluster_id or 'all'}_pairs")
+
+
+EVIDENCE_COLUMNS = [
+    "account_a",
+    "account_b",
+    "root_id",
+    "item_url",
+    "post_a",
+    "shared_at_a",
+    "post_b",
+    "shared_at_b",
+    "gap_s",
+]
+
+
+@callback(Output(ids.CO_EVIDENCE, "data"), Input(ids.CO_CLUSTER, "data"))
+def show_evidence(cluster_id):
+    """The co-shared items of the cluster's pairs, closest first within each pair."""
+    return queries.records(queries.run(dq.cluster_evidence, cluster_id, MAX_PAIRS))
+
+
+@callback(
+    Output(ids.CO_EVIDENCE_DOWNLOAD, "data"),
+    Input(ids.CO_EVIDENCE_BTN, "n_clicks"),
+    State(ids.CO_CLUSTER, "data"),
+    prevent_initial_call=True,
+)
+def download_evidence(n, cluster_id):
+    """Every co-shared item of the cluster's pairs with both timestamps, as safe CSV."""
+    if not n:
+        return no_update
+    rows = queries.run(dq.cluster_evidence, cluster_id, None)
+    return send(rows, f"coordination_{cluster_id or 'all'}_evidence")

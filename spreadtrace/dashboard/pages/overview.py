@@ -20,6 +20,7 @@ from spreadtrace.dashboard.components import (
     row_link,
     sort_pairs,
     table,
+    text_tooltips,
     url_state,
 )
 from spreadtrace.dashboard.downloads import send
@@ -311,3 +312,15 @@ def download_narratives(n, sort_by):
         return no_update
     rows, _ = queries.run(dq.narrative_table, sort=sort_pairs(sort_by), limit=None)
     return send(rows, "narratives")
+
+
+@callback(Output(ids.OV_TABLE, "tooltip_data"), Input(ids.OV_TABLE, "data"))
+def cascade_tooltips(data):
+    """The full root text (and reasons) of each row on hover; the cell shows a preview."""
+    return text_tooltips(data)
+
+
+@callback(Output(ids.OV_NARR_TABLE, "tooltip_data"), Input(ids.OV_NARR_TABLE, "data"))
+def narrative_tooltips(data):
+    """Narrative labels in full on hover."""
+    return text_tooltips(data)

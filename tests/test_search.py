@@ -1,0 +1,132 @@
+"""Search over the dashboard's read model: BM25 term index, grouped results, viewer role."""
+
+from __future__ import annotations
+
+import pytest
+
+from spreadtrace.dashboard import security
+from spreadtrace.dashboard.components import highlight
+from spreadtrace.store import Store
+from spreadtrace.store import dashboard_queries as dq
+from spreadtrace.store.snapshot import SnapshotReader, publish
+from tests.test_dashboard_world import HOSTILE_HANDLE, make_world
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory):
+    db = tmp_path_factory.mktemp("search") / "world.duckdb"
+    with Store.open(db) as store:
+        make_world(store, big=300)
+        publish(store)
+    reader = SnapshotReader(str(db))
+    with reader.lease() as (c, _sid):
+        yield c
+    reader.close()
+
+
+def test_terms_split_like_the_index(con):
+    assert dq.search_terms(con, "#Claim  https://EX.com/a claim") == [
+        "claim",
+        "https",
+        "ex",
+        "com",
+        "a",
+    ]
+    assert dq.search_terms(con, "  <>!! ") == []
+
+
+def test_every_term_required_and_bm25_ranks_the_repeated_term_first(con):
+    found = dq.search(con, "claim 3")
+    # posts whose text holds both "claim" and "3": cascade c003's five posts
+    # ("claim 3 <i>k</i>") and the "<i>3</i>" post of each cascade with >= 4 posts.
+    texts = found["posts"]["text"].to_list()
+    assert all("claim" in t and "3" in t for t in texts)
+    assert found["post_total"] == 5 + 10
+    assert found["cascades"]["cascade_id"][0] == "c003"  # all 5 of its posts match
+    assert found["cascades"]["matching_posts"][0] == 5
+    assert set(found["narratives"]["narrative_id"]) == {"n1", "n2"}
+    # "claim 3 <i>3</i>" holds "3" twice: the highest BM25 score
+    assert texts[0] == "claim 3 <i>3</i>"
+
+
+def test_ids_match_exactly(con):
+    found = dq.search(con, "c001-p00000")
+    assert found["posts"]["post_id"].to_list() == ["c001-p00000"]
+    assert dq.search(con, "c005")["cascades"]["cascade_id"][0] == "c005"
+    assert dq.search(con, "n2")["narratives"]["narrative_id"][0] == "n2"
+    assert dq.search(con, "x", search="acc0007")["accounts"]["account_id"][0] == "acc0007"
+    assert dq.search(con, "x", search="@user_1")["accounts"]["account_id"][0] == "acc0001"
+
+
+def test_no_match_is_empty_not_an_error(con):
+    found = dq.search(con, "zzzunheard")
+    assert found["post_total"] == 0 and found["posts"].height == 0
+    assert found["cascades"].height == 0 and found["narratives"].height == 0
+
+
+def test_hostile_handle_found_as_text(con):
+    found = dq.search(con, "alert", search="alert")
+    assert found["accounts"]["handle"].to_list() == [HOSTILE_HANDLE]
+
+
+def test_highlight_marks_terms_and_never_makes_markup():
+    pieces = highlight('<script>alert("x")</script> Claim', ["claim", "script"])
+    marked = [p.children for p in pieces if not isinstance(p, str)]
+    assert marked == ["script", "script", "Claim"]
+    assert "".join(p if isinstance(p, str) else p.children for p in pieces) == (
+        '<script>alert("x")</script> Claim'
+    )
+
+
+def test_viewer_search_gets_pseudonyms_and_no_account_by_real_name(tmp_path):
+    from spreadtrace.dashboard import queries
+
+    db = tmp_path / "w.duckdb"
+    with Store.open(db) as store:
+        make_world(store, big=30)
+        publish(store)
+    queries.use(str(db))
+    try:
+        with security.as_role("viewer"):
+            found = queries.run(dq.search, "claim 3", search="user_1")
+        assert found["accounts"].height == 0  # a real handle confirms nobody
+        assert all(p.startswith("p_") for p in found["posts"]["post_id"])
+        assert all(a.startswith("acct_") for a in found["posts"]["account_id"])
+        with security.as_role("analyst"):
+            assert queries.run(dq.search, "claim", search="user_1")["accounts"].height > 0
+    finally:
+        queries.reader().close()
+
+
+def test_cluster_evidence_is_the_closest_co_shares_of_each_pair(con):
+    from datetime import datetime
+
+    ev = dq.cluster_evidence(con, "k1")
+    assert ev.height > 0
+    posts = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT post_id, account_id, root_id, created_at FROM posts"
+        ).fetchall()
+    }
+    pairs = set(
+        con.execute(
+            "SELECT account_a, account_b FROM coordination_pairs WHERE cluster_id = 'k1'"
+        ).fetchall()
+    )
+    for r in ev.iter_rows(named=True):
+        assert (r["account_a"], r["account_b"]) in pairs
+        acc_a, root_a, at_a = posts[r["post_a"]]
+        acc_b, root_b, at_b = posts[r["post_b"]]
+        assert (acc_a, acc_b) == (r["account_a"], r["account_b"])
+        assert r["root_id"] == root_a == root_b and r["item_url"] is None
+        assert r["gap_s"] == abs((at_a - at_b).total_seconds())
+        # brute force: no closer pair of shares of this item by these two accounts
+        times_a = [
+            p[2]
+            for p in posts.values()
+            if p[0] == acc_a and p[1] == r["root_id"] and p[2] is not None
+        ]
+        times_b = [p[2] for p in posts.values() if p[0] == acc_b and p[1] == r["root_id"]]
+        assert r["gap_s"] <= min(abs((x - y).total_seconds()) for x in times_a for y in times_b)
+        assert isinstance(at_a, datetime)
