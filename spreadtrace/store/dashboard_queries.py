@@ -791,7 +791,7 @@ def _search_post_ids(con: Con, q: str, terms: list[str]) -> int:
             "SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?",
             [q],
         )
-    return int(con.execute("SELECT count(DISTINCT post_id) FROM dash_search_hits").fetchone()[0])
+    return int(con.execute("SELECT count(DISTINCT post_id) FROM dash_search_hits").fetchall()[0][0])
 
 
 def _search_posts(con: Con, limit: int) -> pl.DataFrame:
