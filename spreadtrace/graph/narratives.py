@@ -5,9 +5,10 @@ a link (often with different tracking parameters), copy-paste text with small ed
 campaign hashtag. We link cascade *roots* (the content-bearing post of each cascade) by
 three kinds of evidence and take connected components (igraph) of the union:
 
-* **url** — the same normalised URL (:func:`url_key_expr`: lower-case host, no ``www.``,
-  scheme, port, fragment or trailing slash, tracking parameters such as ``utm_*``,
-  ``fbclid``, ``gclid``, ``si`` dropped, remaining parameters sorted). Bare domains
+* **url** — the same normalised URL (the project's one normaliser,
+  :mod:`spreadtrace.urls`: RFC 3986 via url-normalize, lower-case host, no ``www.``,
+  scheme, port, fragment or trailing slash, tracking parameters dropped, the rest
+  sorted; the build stores the keys in ``url_keys``). Bare domains
   (no path, no query) are not evidence: every post linking ``youtube.com`` is not one claim.
 * **text** — identical or near-duplicate normalised text: MinHash (Broder 1997) over word
   bigrams with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
@@ -39,6 +40,8 @@ import igraph as ig
 import numpy as np
 import polars as pl
 
+from spreadtrace.urls import TRACKING_PARAMS, normalize_urls, url_key_expr, url_keys
+
 __all__ = [
     "TRACKING_PARAMS",
     "NarrativeGrouping",
@@ -50,98 +53,6 @@ __all__ = [
     "normalize_urls",
     "url_key_expr",
 ]
-
-# Query parameters that identify the click, not the content. Conservative on purpose:
-# ``s``/``t``/``ref`` are content on some sites, so they stay.
-TRACKING_PARAMS: tuple[str, ...] = (
-    "utm_[a-z0-9_]*",
-    "fbclid",
-    "gclid",
-    "dclid",
-    "gbraid",
-    "wbraid",
-    "msclkid",
-    "yclid",
-    "twclid",
-    "ttclid",
-    "igshid",
-    "igsh",
-    "si",
-    "mc_cid",
-    "mc_eid",
-    "_ga",
-    "_gl",
-    "_hsenc",
-    "_hsmi",
-    "mkt_tok",
-    "ref_src",
-    "ref_url",
-    "feature",
-    "spm",
-    "share_source",
-    "oly_anon_id",
-    "oly_enc_id",
-    "vero_id",
-)
-_TRACKING_RE = "^(?:" + "|".join(TRACKING_PARAMS) + ")$"
-_URL_RE = r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?(?://)?([^/?#]*)([^?#]*)(?:\?([^#]*))?"
-
-
-def url_key_expr(url: pl.Expr) -> pl.Expr:
-    """A polars expression turning raw URLs into normalised keys (null when no host).
-
-    Why an expression, not a per-URL function: it runs vectorised over millions of URLs.
-    The key is ``host + path [+ '?' + sorted non-tracking params]`` without the scheme,
-    so ``http`` and ``https`` links to the same page meet.
-
-    >>> s = pl.Series(["https://WWW.Example.com/a/?utm_source=x&b=2&a=1#top",
-    ...                "http://example.com:443/a?fbclid=abc&a=1&b=2", "not a url/"])
-    >>> pl.select(url_key_expr(pl.lit(s))).to_series().to_list()
-    ['example.com/a?a=1&b=2', 'example.com/a?a=1&b=2', None]
-    """
-    parts = url.str.strip_chars().str.extract_groups(_URL_RE)
-    host = (
-        parts.struct.field("1")
-        .str.to_lowercase()
-        .str.replace(r"^.*@", "")
-        .str.replace(r":(?:80|443)$", "")
-        .str.replace(r"^www\d*\.", "")
-        .str.strip_chars_end(".")
-    )
-    path = parts.struct.field("2").str.strip_chars_end("/")
-    query = (
-        parts.struct.field("3")
-        .fill_null("")
-        .str.split("&")
-        .list.eval(
-            pl.element().filter(
-                (pl.element() != "")
-                & ~pl.element()
-                .str.replace(r"=.*$", "")
-                .str.to_lowercase()
-                .str.contains(_TRACKING_RE)
-            )
-        )
-        .list.sort()
-        .list.join("&")
-    )
-    key = pl.concat_str(
-        host,
-        path.fill_null(""),
-        pl.when(query != "").then(pl.lit("?") + query).otherwise(pl.lit("")),
-    )
-    valid = host.str.contains(r"^[\w\-]+(?:\.[\w\-]+)+$").fill_null(False)
-    return pl.when(valid).then(key).otherwise(pl.lit(None, dtype=pl.String))
-
-
-def normalize_urls(urls: list[str | None]) -> list[str | None]:
-    """Normalise a list of URLs with :func:`url_key_expr` (a convenience for callers).
-
-    >>> normalize_urls(["https://www.bbc.co.uk/news/1?si=abc", "https://bbc.co.uk/news/1/"])
-    ['bbc.co.uk/news/1', 'bbc.co.uk/news/1']
-    """
-    series = pl.Series("url", urls, dtype=pl.String)
-    return pl.select(url_key_expr(pl.lit(series))).to_series().to_list()
 
 
 def normalize_text_expr(text: pl.Expr) -> pl.Expr:
@@ -337,11 +248,13 @@ def group_narratives(
     hashtag_max_share: float = 0.001,
     min_posts: int = 2,
     label_chars: int = 200,
+    keys: pl.DataFrame | None = None,
 ) -> NarrativeGrouping:
     """Group cascades into narratives from their roots' URLs, text and rare hashtags.
 
     ``roots`` has one row per cascade: cascade_id, created_at, text, urls (list),
-    hashtags (list) and size (posts in the cascade). Returns the cascade -> narrative
+    hashtags (list) and size (posts in the cascade); ``keys`` the build's normalised
+    URLs (url, key: the ``url_keys`` table), computed here when not given. Returns the cascade -> narrative
     map and one row per narrative (see the module docstring for the rules). The
     narrative id is ``n-`` plus the cascade_id of its earliest cascade, so it is stable
     while that cascade stays the earliest.
@@ -380,7 +293,10 @@ def group_narratives(
 
     # URLs: explode, normalise the distinct raw URLs once, drop bare domains.
     url_rows = nodes.select("node", url=pl.col("urls")).explode("url").drop_nulls()
-    distinct_urls = url_rows.select("url").unique().with_columns(key=url_key_expr(pl.col("url")))
+    distinct_urls = url_rows.select("url").unique()
+    if keys is None:
+        keys = url_keys(distinct_urls["url"])
+    distinct_urls = distinct_urls.join(keys.select("url", "key"), on="url", how="left")
     url_rows = (
         url_rows.join(distinct_urls, on="url", how="left")
         .filter(pl.col("key").str.contains(r"[/?]"))

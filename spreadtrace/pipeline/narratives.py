@@ -28,6 +28,7 @@ from spreadtrace.graph.narratives import group_narratives
 from spreadtrace.graph.origin import OriginWeights, origin_index, origin_scores, post_tree_features
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
+from spreadtrace.store import items as items_sql
 from spreadtrace.store import narratives as narrative_sql
 
 __all__ = ["NarrativeParams", "run"]
@@ -103,6 +104,7 @@ def run(
     steps = 5
     try:
         emit(progress, "narratives", 0, steps)
+        items_sql.refresh_url_keys(con, build_id)  # no-op when coordination keyed them
         grouping = group_narratives(
             narrative_sql.cascade_roots(con),
             text_threshold=params.text_threshold,
@@ -111,6 +113,7 @@ def run(
             hashtag_max_roots=params.hashtag_max_roots,
             hashtag_max_share=params.hashtag_max_share,
             min_posts=params.min_posts,
+            keys=items_sql.url_key_frame(con),
         )
         counts = narrative_sql.write_narratives(
             con, build_id, grouping.cascades, grouping.narratives

@@ -7,7 +7,8 @@ Python only sees the (much smaller) list of pairs that pass ``min_shared``.
 
 An *item* is what two accounts can share: the post they repost or quote (its
 ``root_id`` when the platform gives one, else its ``parent_id``: ``p:<post_id>``), a
-normalised URL they post in their own words (``u:<url>``) or the same image or video
+normalised URL they post in their own words (``u:<key>``, the key from the build's
+``url_keys`` table: the project's one normaliser, :mod:`spreadtrace.urls`) or the same image or video
 (a media group, ``m:<media_group_id>``). URLs of plain reposts are
 not items of their own: they belong to the reposted post, which is already the item,
 so one co-repost is not counted twice.
@@ -34,8 +35,9 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from spreadtrace.store.items import refresh_url_keys
+
 __all__ = [
-    "URL_NORMALISE_SQL",
     "co_share_pairs",
     "drop_temp",
     "fetch_pairs",
@@ -49,26 +51,6 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
     return con.sql(sql, params=params).pl()
 
 
-# A small, set-wise URL normaliser (part B's narratives stage may bring a richer one):
-# drop the scheme and a leading ``www.``, lower-case the host, drop the fragment,
-# tracking parameters (utm_*, fbclid, gclid, si, igshid, ref_src, mc_*), an empty
-# query and a trailing slash. ``{u}`` is replaced by a column expression (an
-# identifier from this module, never input).
-_SCHEME = r"(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?"
-_TRACKING = r"([?&])(?:utm_[^=&]*|fbclid|gclid|si|igshid|ref_src|mc_[^=&]*)=[^&]*"
-URL_NORMALISE_SQL = (
-    "nullif(lower(regexp_extract(trim({u}), '^" + _SCHEME + r"(?i:www\.)?([^/?#]*)', 1))"
-    " || regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace("
-    "regexp_extract(trim({u}), '^" + _SCHEME + r"[^/?#]*([^#]*)', 1),"
-    " '" + _TRACKING + r"', '\1', 'g'),"
-    r" '&&+', '&', 'g'), '\?&+', '?'), '[?&]+$', ''), '/+(\?|$)', '\1'), '')"
-)
-
-
-def _url_sql(column: str) -> str:
-    return URL_NORMALISE_SQL.format(u=column)
-
-
 def co_share_pairs(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -76,6 +58,7 @@ def co_share_pairs(
     min_shared: int,
     max_bucket: int = 1000,
     items: Sequence[str] = ("repost", "url"),
+    build_id: int = 0,
 ) -> dict[str, int]:
     """Find co-sharing pairs; leave them in temp tables, return counts.
 
@@ -93,6 +76,8 @@ def co_share_pairs(
     if unknown:
         raise ValueError(f"unknown co-share item kinds {sorted(unknown)}; use repost, url, media")
     drop_temp(con)
+    if "url" in items:
+        refresh_url_keys(con, build_id)  # incremental: a no-op when the build keyed them
     parts = []
     if "repost" in items:
         parts.append(
@@ -105,11 +90,12 @@ def co_share_pairs(
         )
     if "url" in items:
         parts.append(
-            f"""
-            SELECT account_id, 'u:' || {_url_sql("u")} AS item, t
+            """
+            SELECT s.account_id, 'u:' || k.key AS item, s.t
             FROM (SELECT account_id, unnest(urls) AS u, epoch(created_at) AS t
-                  FROM posts WHERE kind <> 'repost' AND len(urls) > 0)
-            """  # noqa: S608 -- a fixed expression from this module
+                  FROM posts WHERE kind <> 'repost' AND len(urls) > 0) s
+            JOIN url_keys k ON k.url = s.u
+            """
         )
     if "media" in items:
         # The same picture or video (a media group of the build's media stage), posted

@@ -384,12 +384,47 @@ _V2_MEDIA: list[str] = [
     """,
 ]
 
+# items (issue 11): every raw URL's normalised key (the project's one normaliser,
+# spreadtrace.urls), and the items posts carry (url, text group, hashtag, media) with
+# each item's first post and counts.
+_V2_ITEMS: list[str] = [
+    """
+    CREATE TABLE url_keys (
+        url       VARCHAR NOT NULL,       -- as posted
+        key       VARCHAR,                -- normalised; NULL when it has no host
+        host      VARCHAR,
+        shortener BOOLEAN NOT NULL,       -- a known link shortener (never fetched)
+        build_id  BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE items (
+        item_id           VARCHAR PRIMARY KEY,  -- kind ':' key, e.g. url:example.com/a
+        kind              VARCHAR NOT NULL,     -- url | text | hashtag | media
+        label             VARCHAR NOT NULL,
+        first_post_id     VARCHAR,
+        first_account_id  VARCHAR,
+        first_at          TIMESTAMPTZ,
+        posts             BIGINT NOT NULL,
+        accounts          BIGINT NOT NULL,
+        build_id          BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE post_items (
+        post_id   VARCHAR NOT NULL,
+        item_id   VARCHAR NOT NULL,
+        build_id  BIGINT NOT NULL
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
-    2: [*_V2_MEDIA],
+    2: [*_V2_MEDIA, *_V2_ITEMS],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)
