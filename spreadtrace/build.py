@@ -30,6 +30,7 @@ from typing import Any
 
 from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline import cascades as cascades_stage
+from spreadtrace.pipeline import items as items_stage
 from spreadtrace.pipeline import media as media_stage
 from spreadtrace.pipeline import narratives as narratives_stage
 from spreadtrace.pipeline.accounts import AccountParams
@@ -144,6 +145,10 @@ def run_build(
         t0 = time.perf_counter()
         counts["media"] = media_stage.run(store, build_id, params.media, progress=progress)
         timings["media"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        counts["items"] = items_stage.run(store, build_id, params.narratives, progress=progress)
+        timings["items"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         counts["accounts"] = accounts_stage.run(

@@ -45,7 +45,7 @@ def test_coordination_and_narratives_share_one_url_normaliser(mem_store: Store) 
     coordination_sql.co_share_pairs(mem_store.con, window_s=60, min_shared=1, items=("url",))
     coord = dict(mem_store.con.execute("SELECT account_id, item FROM _co_shares").fetchall())
     keys = normalize_urls(_URL_VARIANTS)
-    assert [coord[f"a{i}"] for i in range(len(rows))] == ["u:" + k for k in keys]
+    assert [coord[f"a{i}"] for i in range(len(rows))] == ["url:" + k for k in keys]
     assert len(set(keys)) == 4  # example.com/a/b?id=3, ex.org/~foo, t.co/AbC, x.org/p?a=1&b=3
     shortener = dict(mem_store.con.execute("SELECT key, shortener FROM url_keys").fetchall())
     assert shortener["t.co/AbC"] is True

@@ -40,7 +40,7 @@ import igraph as ig
 import numpy as np
 import polars as pl
 
-from spreadtrace.urls import TRACKING_PARAMS, normalize_urls, url_key_expr, url_keys
+from spreadtrace.urls import SHORTENERS, TRACKING_PARAMS, normalize_urls, url_key_expr, url_keys
 
 __all__ = [
     "TRACKING_PARAMS",
@@ -51,6 +51,8 @@ __all__ = [
     "near_duplicate_pairs",
     "normalize_text_expr",
     "normalize_urls",
+    "text_groups",
+    "text_items",
     "url_key_expr",
 ]
 
@@ -226,6 +228,195 @@ class NarrativeGrouping:
     narratives: pl.DataFrame
 
 
+def text_groups(norms: pl.Series, *, threshold: float = 0.6, num_perm: int = 128) -> pl.DataFrame:
+    """Near-duplicate groups of distinct normalised texts: one row per text (norm, text_group).
+
+    Why a function of its own: the groups are the project's ``text`` items (the items
+    stage stores them) and the narratives stage reads them back, so MinHash runs once
+    per build. Groups are connected components of the LSH pairs with estimated word-
+    bigram Jaccard ``>= threshold``; ``text_group`` is the group's smallest row number.
+
+    >>> text_groups(pl.Series(["a b c d e f", "a b c d e g", "x y z w"])).rows()
+    [('a b c d e f', 0), ('a b c d e g', 0), ('x y z w', 2)]
+    """
+    distinct = pl.DataFrame({"norm": norms.cast(pl.String)}).drop_nulls().unique().sort("norm")
+    n = distinct.height
+    if n == 0:
+        return distinct.with_columns(text_group=pl.lit(0, dtype=pl.Int64)).head(0)
+    pairs = np.empty((0, 2), dtype=np.int64)
+    if n >= 2:
+        bands, rows = lsh_layout(threshold, num_perm)
+        sig = minhash_signatures(distinct["norm"].str.split(" "), num_perm=num_perm)
+        pairs = near_duplicate_pairs(sig, threshold=threshold, bands=bands, rows=rows)
+    G = ig.Graph(n=n, edges=pairs)
+    membership = np.asarray(G.connected_components().membership, dtype=np.int64)
+    first = np.full(membership.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, membership, np.arange(n, dtype=np.int64))
+    return distinct.with_columns(text_group=pl.Series(first[membership]))
+
+
+def text_items(
+    posts: pl.DataFrame,
+    *,
+    threshold: float = 0.6,
+    num_perm: int = 128,
+    min_text_tokens: int = 4,
+) -> pl.DataFrame:
+    """The ``text`` items of posts: (post_id, item_id) for each post in a near-duplicate group.
+
+    ``posts``: post_id, created_at, text. Texts shorter than ``min_text_tokens`` words
+    after :func:`normalize_text_expr` carry no text item. The item id is ``text:`` plus
+    the group's earliest post_id, so it names where the text first appeared.
+
+    >>> from datetime import datetime
+    >>> t = [datetime(2024, 1, d) for d in (1, 2, 3)]
+    >>> posts = pl.DataFrame({"post_id": ["a", "b", "c"], "created_at": t,
+    ...     "text": ["the mayor rigged the vote count", "The mayor rigged the vote count!", "ok"]})
+    >>> text_items(posts).sort("post_id").rows()
+    [('a', 'text:a'), ('b', 'text:a')]
+    """
+    rows = posts.select("post_id", "created_at", pl.col("text").cast(pl.String)).with_columns(
+        norm=normalize_text_expr(pl.col("text"))
+    )
+    rows = rows.filter(pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens)
+    groups = text_groups(rows["norm"].unique(), threshold=threshold, num_perm=num_perm)
+    return (
+        rows.join(groups, on="norm")
+        .with_columns(
+            item_id=pl.lit("text:")
+            + pl.col("post_id").sort_by("created_at", "post_id").first().over("text_group")
+        )
+        .select("post_id", "item_id")
+    )
+
+
+def _cohesive_groups(
+    n: int,
+    url_rows: pl.DataFrame,
+    text_rows: pl.DataFrame,
+    tag_rows: pl.DataFrame,
+    min_cooccur: int,
+    max_text_keys: int = 3,
+    max_urls: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group roots so that stories do not chain; return (group per node, via per node).
+
+    1. Articles (non-bare, non-shortener URL keys) anchor narratives. Two articles join
+       only on a strong tie: ``min_cooccur`` roots carry both, or one normalised text
+       (identical apart from the link) is posted with both and with at most
+       ``max_text_keys`` articles in all (a template line posted with every link is
+       not a tie). Anchors are the components of these ties.
+    2. A root with articles joins the anchor of its most-carried article.
+    3. A root without an article joins the anchor that holds most of the anchored roots
+       with its exact text, else of its near-duplicate text group, when that anchor
+       holds at least half of them; otherwise its text group is a narrative of its own.
+       A near-duplicate never bridges two anchors.
+    4. The rest link by rare hashtags (components among themselves), else stay alone.
+    """
+    k_rows = url_rows.join(
+        url_rows.select("key").unique().sort("key").with_row_index("k"), on="key"
+    ).select("node", pl.col("k").cast(pl.Int64))
+    n_keys = int(k_rows["k"].max()) + 1 if k_rows.height else 0
+    few = k_rows.filter(pl.len().over("node") <= max_urls)
+    co = (
+        few.join(few, on="node", suffix="_b")
+        .filter(pl.col("k") < pl.col("k_b"))
+        .group_by("k", "k_b")
+        .agg(pl.len())
+        .filter(pl.col("len") >= min_cooccur)
+        .select("k", "k_b")
+    )
+    same_text = (
+        k_rows.join(text_rows.select("node", "norm"), on="node")
+        .select("norm", "k")
+        .unique()
+        .filter(pl.len().over("norm").is_between(2, max_text_keys))
+        .with_columns(k_b=pl.col("k").min().over("norm"))
+        .filter(pl.col("k") != pl.col("k_b"))
+        .select("k", "k_b")
+    )
+    ties = pl.concat([co, same_text])
+    G = ig.Graph(n=n_keys, edges=ties.to_numpy() if ties.height else [])
+    anchor = pl.Series("anchor", G.connected_components().membership, dtype=pl.Int64)
+    per_key = k_rows.group_by("k").agg(roots=pl.len())
+    anchored = (
+        k_rows.join(per_key, on="k")
+        .join(pl.DataFrame({"k": np.arange(n_keys, dtype=np.int64), "anchor": anchor}), on="k")
+        .sort(["node", "roots", "anchor"], descending=[False, True, False])
+        .group_by("node", maintain_order=True)
+        .first()
+        .select("node", group=pl.lit("a") + pl.col("anchor").cast(pl.String), via=pl.lit("url"))
+    )
+
+    # Text: attach article-less roots to the anchor most of their text's roots are in.
+    texts = text_rows.join(anchored.select("node", "group"), on="node", how="left")
+
+    def plurality(by: str) -> pl.DataFrame:
+        held = texts.filter(pl.col("group").is_not_null())
+        return (
+            held.group_by(by, "group")
+            .agg(k=pl.len())
+            .with_columns(share=pl.col("k") / pl.col("k").sum().over(by))
+            .filter(pl.col("share") >= 0.5)
+            .sort([by, "k", "group"], descending=[False, True, False])
+            .group_by(by, maintain_order=True)
+            .first()
+            .select(by, pl.col("group").alias(f"g_{by}"))
+        )
+
+    loose = (
+        texts.filter(pl.col("group").is_null())
+        .join(plurality("norm"), on="norm", how="left")
+        .join(plurality("text_group"), on="text_group", how="left")
+        .select(
+            "node",
+            group=pl.coalesce("g_norm", "g_text_group", pl.lit("t") + pl.col("text_group")),
+            via=pl.lit("text"),
+        )
+    )
+    assigned = pl.concat([anchored, loose])
+
+    # Rare hashtags among the roots that are still alone.
+    alone = assigned.filter(pl.len().over("group") == 1)["node"]
+    rest = pl.DataFrame({"node": np.arange(n, dtype=np.uint32)}).filter(
+        ~pl.col("node").is_in(assigned["node"].implode()) | pl.col("node").is_in(alone.implode())
+    )
+    tags = tag_rows.filter(pl.col("node").is_in(rest["node"].implode()))
+    tags = tags.filter(pl.len().over("tag") >= 2)
+    tagged = pl.DataFrame(schema={"node": pl.UInt32, "group": pl.String, "via": pl.String})
+    if tags.height:
+        tag_nodes = tags.select("node").unique().sort("node").with_row_index("i")
+        star = _star_edges(
+            tags.join(tag_nodes, on="node").drop("node").rename({"i": "node"}), "tag"
+        )
+        H = ig.Graph(n=tag_nodes.height, edges=star.to_numpy() if star.height else [])
+        tagged = tag_nodes.with_columns(
+            group=pl.lit("h") + pl.Series(H.connected_components().membership).cast(pl.String),
+            via=pl.lit("hashtag"),
+        ).select("node", "group", "via")
+    assigned = pl.concat(
+        [
+            assigned.with_columns(pl.col("node").cast(pl.UInt32)).filter(
+                ~pl.col("node").is_in(tagged["node"].implode())
+            ),
+            tagged,
+        ]
+    )
+    out = (
+        pl.DataFrame({"node": np.arange(n, dtype=np.uint32)})
+        .join(assigned, on="node", how="left")
+        .with_columns(
+            group=pl.coalesce("group", pl.lit("c") + pl.col("node").cast(pl.String)),
+        )
+        .with_columns(
+            via=pl.when(pl.len().over("group") > 1).then("via").otherwise(pl.lit("cascade"))
+        )
+        .sort("node")
+    )
+    membership = out["group"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    return membership, out["via"].to_numpy()
+
+
 def _star_edges(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     """Edges from every node carrying ``key`` to the first node with the same key."""
     return (
@@ -249,6 +440,7 @@ def group_narratives(
     min_posts: int = 2,
     label_chars: int = 200,
     keys: pl.DataFrame | None = None,
+    min_cooccur: int = 2,
 ) -> NarrativeGrouping:
     """Group cascades into narratives from their roots' URLs, text and rare hashtags.
 
@@ -270,9 +462,9 @@ def group_narratives(
     ...     "size": [3, 1, 1]})
     >>> g = group_narratives(roots)
     >>> g.cascades.sort("cascade_id").rows()
-    [('c1', 'n-c1', 'text'), ('c2', 'n-c1', 'text')]
+    [('c1', 'n-c1', 'text'), ('c2', 'n-c1', 'url')]
     >>> g.narratives.rows()
-    [('n-c1', 'vaccines contain tracking chips says a former lab insider', 'text')]
+    [('n-c1', 'x.org/a', 'url')]
     """
     nodes = (
         roots.with_columns(
@@ -291,7 +483,8 @@ def group_narratives(
     if n == 0:
         return empty
 
-    # URLs: explode, normalise the distinct raw URLs once, drop bare domains.
+    # URLs: explode, key the distinct raw URLs once, drop bare domains and shorteners
+    # (a shortener hides its target: its posts are linked by their text instead).
     url_rows = nodes.select("node", url=pl.col("urls")).explode("url").drop_nulls()
     distinct_urls = url_rows.select("url").unique()
     if keys is None:
@@ -299,44 +492,27 @@ def group_narratives(
     distinct_urls = distinct_urls.join(keys.select("url", "key"), on="url", how="left")
     url_rows = (
         url_rows.join(distinct_urls, on="url", how="left")
-        .filter(pl.col("key").str.contains(r"[/?]"))
+        .filter(
+            pl.col("key").str.contains(r"[/?]")
+            & ~pl.col("key").str.extract(r"^([^/?]+)", 1).is_in(list(SHORTENERS))
+        )
         .select("node", "key")
         .unique()
     )
-    url_rows = url_rows.filter(pl.len().over("key") >= 2)
 
-    # Text: normalise distinct raw texts, dedupe, MinHash over distinct normalised texts.
+    # Text: exact normalised text (``norm``) and near-duplicate group (``text_group``).
     raw = nodes.select("text").drop_nulls().unique()
     raw = raw.with_columns(norm=normalize_text_expr(pl.col("text")))
     raw = raw.filter(pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens)
-    distinct = raw.select("norm").unique().sort("norm").with_row_index("text_id")
-    text_rows = (
-        nodes.select("node", "text")
-        .join(raw, on="text", how="inner")
-        .join(distinct, on="norm", how="inner")
-        .select("node", "text_id")
-    )
-    text_edges = [_star_edges(text_rows, "text_id")]
-    if distinct.height >= 2:
-        bands, rows = lsh_layout(text_threshold, num_perm)
-        sig = minhash_signatures(distinct["norm"].str.split(" "), num_perm=num_perm)
-        pairs = near_duplicate_pairs(sig, threshold=text_threshold, bands=bands, rows=rows)
-        if len(pairs):
-            head_node = text_rows.group_by("text_id").agg(pl.col("node").min())
-            pair_frame = pl.DataFrame(
-                {"a": pairs[:, 0].astype(np.uint32), "b": pairs[:, 1].astype(np.uint32)},
-                schema={"a": pl.UInt32, "b": pl.UInt32},
-            )
-            near = (
-                pair_frame.join(head_node.rename({"text_id": "a", "node": "node"}), on="a")
-                .join(head_node.rename({"text_id": "b", "node": "head"}), on="b")
-                .select("node", "head")
-            )
-            text_edges.append(near)
-    text_edges_all = pl.concat(text_edges)
-    text_linked = pl.concat(
-        [text_edges_all.select("node"), text_edges_all.select(node="head")]
-    ).unique()
+    text_rows = nodes.select("node", "text").join(raw, on="text", how="inner")
+    if "text_group" in nodes.columns and nodes["text_group"].null_count() < n:
+        text_rows = text_rows.join(
+            nodes.select("node", "text_group").drop_nulls(), on="node", how="inner"
+        )
+    else:
+        groups = text_groups(raw["norm"], threshold=text_threshold, num_perm=num_perm)
+        text_rows = text_rows.join(groups, on="norm", how="inner")
+    text_rows = text_rows.select("node", "norm", pl.col("text_group").cast(pl.String))
 
     # Rare hashtags: shared by 2..cap roots, cap relative to the number of roots.
     cap = int(min(max(hashtag_max_share * n, 5), hashtag_max_roots))
@@ -350,27 +526,9 @@ def group_narratives(
     )
     tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, cap))
 
-    url_edges = _star_edges(url_rows, "key")
-    tag_edges = _star_edges(tag_rows, "tag")
-    edges = pl.concat([url_edges, text_edges_all, tag_edges]).select(
-        pl.col("node").cast(pl.Int64), pl.col("head").cast(pl.Int64)
-    )
-    G = ig.Graph(n=n, edges=edges.to_numpy() if edges.height else [])
-    membership = np.asarray(G.connected_components().membership, dtype=np.int64)
-
-    url_linked = url_rows.select("node").unique()
-    tag_linked = tag_rows.select("node").unique()
+    membership, via = _cohesive_groups(n, url_rows, text_rows, tag_rows, min_cooccur)
     comp = nodes.select("node", "cascade_id", "size", "text").with_columns(
-        comp=pl.Series(membership),
-    )
-    comp = comp.with_columns(
-        via=pl.when(pl.col("node").is_in(url_linked["node"].implode()))
-        .then(pl.lit("url"))
-        .when(pl.col("node").is_in(text_linked["node"].implode()))
-        .then(pl.lit("text"))
-        .when(pl.col("node").is_in(tag_linked["node"].implode()))
-        .then(pl.lit("hashtag"))
-        .otherwise(pl.lit("cascade"))
+        comp=pl.Series(membership), via=pl.Series(via)
     )
     comp = comp.filter(pl.col("size").sum().over("comp") >= min_posts)
     if comp.height == 0:

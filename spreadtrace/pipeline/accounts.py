@@ -97,7 +97,6 @@ def run(
         min_shared=params.min_shared,
         max_bucket=params.max_bucket,
         items=params.items,
-        build_id=build_id,
     )
     emit(progress, "coordination", 1, 3)
     pairs = coordination_sql.fetch_pairs(con)

@@ -6,10 +6,10 @@ pushes into its database. DuckDB runs it vectorised, in parallel and out of core
 Python only sees the (much smaller) list of pairs that pass ``min_shared``.
 
 An *item* is what two accounts can share: the post they repost or quote (its
-``root_id`` when the platform gives one, else its ``parent_id``: ``p:<post_id>``), a
-normalised URL they post in their own words (``u:<key>``, the key from the build's
-``url_keys`` table: the project's one normaliser, :mod:`spreadtrace.urls`) or the same image or video
-(a media group, ``m:<media_group_id>``). URLs of plain reposts are
+``root_id`` when the platform gives one, else its ``parent_id``: ``p:<post_id>``), or
+one of the build's items (``post_items``, :mod:`spreadtrace.store.items`) carried by a
+post in their own words: a normalised URL (``url:<key>``, keyed by the project's one
+normaliser) or the same image or video (``media:<media_group_id>``). URLs of plain reposts are
 not items of their own: they belong to the reposted post, which is already the item,
 so one co-repost is not counted twice.
 
@@ -35,8 +35,6 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from spreadtrace.store.items import refresh_url_keys
-
 __all__ = [
     "co_share_pairs",
     "drop_temp",
@@ -58,7 +56,6 @@ def co_share_pairs(
     min_shared: int,
     max_bucket: int = 1000,
     items: Sequence[str] = ("repost", "url"),
-    build_id: int = 0,
 ) -> dict[str, int]:
     """Find co-sharing pairs; leave them in temp tables, return counts.
 
@@ -76,8 +73,6 @@ def co_share_pairs(
     if unknown:
         raise ValueError(f"unknown co-share item kinds {sorted(unknown)}; use repost, url, media")
     drop_temp(con)
-    if "url" in items:
-        refresh_url_keys(con, build_id)  # incremental: a no-op when the build keyed them
     parts = []
     if "repost" in items:
         parts.append(
@@ -91,10 +86,9 @@ def co_share_pairs(
     if "url" in items:
         parts.append(
             """
-            SELECT s.account_id, 'u:' || k.key AS item, s.t
-            FROM (SELECT account_id, unnest(urls) AS u, epoch(created_at) AS t
-                  FROM posts WHERE kind <> 'repost' AND len(urls) > 0) s
-            JOIN url_keys k ON k.url = s.u
+            SELECT p.account_id, pi.item_id AS item, epoch(p.created_at) AS t
+            FROM post_items AS pi JOIN posts AS p ON p.post_id = pi.post_id
+            WHERE pi.item_id LIKE 'url:%' AND p.kind <> 'repost'
             """
         )
     if "media" in items:
@@ -102,9 +96,9 @@ def co_share_pairs(
         # in the accounts' own posts: a plain repost's media belong to the reposted post.
         parts.append(
             """
-            SELECT p.account_id, 'm:' || pm.media_group_id AS item, epoch(p.created_at) AS t
-            FROM post_media AS pm JOIN posts AS p ON p.post_id = pm.post_id
-            WHERE p.kind <> 'repost'
+            SELECT p.account_id, pi.item_id AS item, epoch(p.created_at) AS t
+            FROM post_items AS pi JOIN posts AS p ON p.post_id = pi.post_id
+            WHERE pi.item_id LIKE 'media:%' AND p.kind <> 'repost'
             """
         )
     union = " UNION ALL ".join(parts)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
 from spreadtrace.urls import url_keys
 
-__all__ = ["URL_KEYS_SQL", "refresh_url_keys", "url_key_frame"]
+__all__ = ["URL_KEYS_SQL", "refresh_url_keys", "url_key_frame", "write_items"]
 
 # The (url, key) pairs of the build, for joins: ``JOIN (URL_KEYS_SQL) k ON k.url = ...``.
 URL_KEYS_SQL = "SELECT url, key, shortener FROM url_keys"
@@ -50,3 +51,77 @@ def url_key_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The stored (url, key) pairs, for the narratives stage."""
     con.complete()
     return con.sql("SELECT url, key FROM url_keys").pl()
+
+
+def write_items(
+    con: duckdb.DuckDBPyConnection, build_id: int, text_items: pl.DataFrame | None = None
+) -> dict[str, int]:
+    """Replace post_items and items: every post's URLs, hashtags, media and text group.
+
+    ``text_items`` (post_id, item_id) are the near-duplicate text groups
+    (:func:`spreadtrace.graph.narratives.text_items`); URL items come from
+    ``url_keys``, media items from the media stage (:data:`media.ITEM_POSTS_SQL`).
+    Item ids are ``kind:key``. Per item: its earliest post (ties: smallest post_id), that
+    post's account, and the distinct posts and accounts carrying it.
+    """
+    refresh_url_keys(con, build_id)
+    con.complete()
+    con.execute("DELETE FROM post_items")
+    con.execute("DELETE FROM items")
+    frame = text_items
+    if frame is None:
+        frame = pl.DataFrame(schema={"post_id": pl.String, "item_id": pl.String})
+    con.register("_ik_text", frame.select("post_id", "item_id").to_arrow())
+    try:
+        con.execute(
+            f"""
+            INSERT INTO post_items (post_id, item_id, build_id)
+            SELECT DISTINCT post_id, item_id, $b FROM (
+                SELECT s.post_id, 'url:' || k.key AS item_id
+                FROM (SELECT post_id, unnest(urls) AS u FROM posts WHERE len(urls) > 0) s
+                JOIN url_keys k ON k.url = s.u
+                WHERE k.key IS NOT NULL
+                UNION ALL
+                SELECT post_id, 'hashtag:' || tag FROM (
+                    SELECT post_id, lower(ltrim(unnest(hashtags), '#')) AS tag
+                    FROM posts WHERE len(hashtags) > 0)
+                WHERE tag <> ''
+                UNION ALL
+                {ITEM_POSTS_SQL}
+                UNION ALL
+                SELECT post_id, item_id FROM _ik_text
+            )
+            """,  # noqa: S608 -- fixed fragments
+            {"b": int(build_id)},
+        )
+    finally:
+        con.unregister("_ik_text")
+    con.execute(
+        f"""
+        INSERT INTO items (item_id, kind, label, first_post_id, first_account_id, first_at,
+                           posts, accounts, build_id)
+        SELECT i.item_id, split_part(i.item_id, ':', 1),
+               CASE split_part(i.item_id, ':', 1)
+                    WHEN 'url' THEN substr(i.item_id, 5)
+                    WHEN 'hashtag' THEN '#' || substr(i.item_id, 9)
+                    WHEN 'media' THEN coalesce(m.label, substr(i.item_id, 7))
+                    ELSE left(coalesce(p0.text, ''), 200) END,
+               i.first_post_id, p0.account_id, i.first_at, i.posts, i.accounts, $b
+        FROM (
+            SELECT pi.item_id,
+                   arg_min(p.post_id, (p.created_at, p.post_id)) AS first_post_id,
+                   min(p.created_at) AS first_at,
+                   count(DISTINCT p.post_id) AS posts,
+                   count(DISTINCT p.account_id) AS accounts
+            FROM post_items pi JOIN posts p ON p.post_id = pi.post_id
+            GROUP BY pi.item_id
+        ) i
+        JOIN posts p0 ON p0.post_id = i.first_post_id
+        LEFT JOIN ({ITEMS_SQL}) m ON m.item_id = i.item_id
+        """,  # noqa: S608 -- fixed fragments
+        {"b": int(build_id)},
+    )
+    rows = con.execute(
+        "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM post_items)"
+    ).fetchone()
+    return {"items": int(rows[0]), "post_items": int(rows[1])}
