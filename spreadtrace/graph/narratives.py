@@ -2,30 +2,36 @@
 
 Why: a claim rarely travels as one cascade. It is re-posted as fresh originals that share
 a link (often with different tracking parameters), copy-paste text with small edits, or a
-campaign hashtag. We link cascade *roots* (the content-bearing post of each cascade) by
-three kinds of evidence and take connected components (igraph) of the union:
+campaign hashtag. We group cascade *roots* (the content-bearing post of each cascade) by
+their items, with a linkage that requires cohesion rather than single linkage (connected
+components of all evidence let one near-duplicate bridge two stories, and chains grew
+with the data):
 
-* **url** — the same normalised URL (the project's one normaliser,
-  :mod:`spreadtrace.urls`: RFC 3986 via url-normalize, lower-case host, no ``www.``,
-  scheme, port, fragment or trailing slash, tracking parameters dropped, the rest
-  sorted; the build stores the keys in ``url_keys``). Bare domains
-  (no path, no query) are not evidence: every post linking ``youtube.com`` is not one claim.
-* **text** — identical or near-duplicate normalised text: MinHash (Broder 1997) over word
-  bigrams with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
+* **url** — articles: the same normalised URL (the project's one normaliser,
+  :mod:`spreadtrace.urls`; the build stores keys in ``url_keys``). Bare domains are not
+  evidence; shortened links (never expanded) are not articles. Articles anchor
+  narratives; two articles join only on a strong tie — ``min_cooccur`` roots carry both,
+  or one normalised text (identical apart from the link) is posted with both and with at
+  most three articles in all. A shared template line differing in one word is no tie.
+* **text** — near-duplicate normalised text: MinHash (Broder 1997) over word bigrams
+  with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
   Massive Datasets*, ch. 3), candidates verified by their estimated Jaccard similarity
-  ``>= text_threshold``. Identical normalised texts are deduplicated first, so MinHash
-  runs over distinct texts only, fully vectorised in numpy (datasketch's object-per-text
-  API costs ~300 us per text, see bench/RESULTS.md; we use datasketch to choose the band
-  layout and as the reference in tests).
-* **hashtag** — a rare hashtag: used by at least 2 roots and at most
-  ``hashtag_max_share`` of all roots (clipped to [5, ``hashtag_max_roots``]). A topic tag
-  such as ``#news`` is on far more; a campaign tag on a handful. The cap is relative so
-  that a small store does not treat its topic tags as rare.
+  ``>= text_threshold`` (:func:`text_groups`; the build's ``text`` items). A root with
+  no article joins the anchor holding at least half of the anchored roots with its
+  exact text, else with its text group, else of the placed roots with its shortened
+  link; a text group with no such majority is a narrative of its own. Identical
+  normalised texts are deduplicated first, so MinHash runs over distinct texts only,
+  fully vectorised in numpy (datasketch's object-per-text API costs ~300 us per text,
+  see bench/RESULTS.md; we use datasketch to choose the band layout and as the
+  reference in tests).
+* **hashtag** — a rare hashtag (used by at least 2 roots and at most
+  ``hashtag_max_share`` of all roots, clipped to [5, ``hashtag_max_roots``]) groups
+  the roots left alone by the rules above.
 
 A cascade belongs to the narrative of its root; every other post in the cascade joins via
 ``cascade``. A narrative's ``kind`` is the evidence most of its roots were linked by
 (``cascade`` when it is a single unlinked cascade) and its ``label`` the most common URL,
-text or hashtag. Components with fewer than ``min_posts`` posts are not narratives.
+text or hashtag. Groups with fewer than ``min_posts`` posts are not narratives.
 
 Costs: everything is polars/numpy/igraph over whole columns; the only Python loops run
 over MinHash permutations (``num_perm``) and LSH bands, never over posts.
@@ -293,6 +299,7 @@ def text_items(
 def _cohesive_groups(
     n: int,
     url_rows: pl.DataFrame,
+    short_rows: pl.DataFrame,
     text_rows: pl.DataFrame,
     tag_rows: pl.DataFrame,
     min_cooccur: int,
@@ -309,8 +316,9 @@ def _cohesive_groups(
     2. A root with articles joins the anchor of its most-carried article.
     3. A root without an article joins the anchor that holds most of the anchored roots
        with its exact text, else of its near-duplicate text group, when that anchor
-       holds at least half of them; otherwise its text group is a narrative of its own.
-       A near-duplicate never bridges two anchors.
+       holds at least half of them; then, for the roots still loose, the group holding
+       at least half of the placed roots with the same shortened link; otherwise its text
+       group is a narrative of its own. A near-duplicate never bridges two anchors.
     4. The rest link by rare hashtags (components among themselves), else stay alone.
     """
     k_rows = url_rows.join(
@@ -370,11 +378,40 @@ def _cohesive_groups(
         .join(plurality("text_group"), on="text_group", how="left")
         .select(
             "node",
-            group=pl.coalesce("g_norm", "g_text_group", pl.lit("t") + pl.col("text_group")),
+            group=pl.coalesce("g_norm", "g_text_group"),
+            fallback=pl.lit("t") + pl.col("text_group"),
             via=pl.lit("text"),
         )
     )
-    assigned = pl.concat([anchored, loose])
+    # Shortened links (never expanded): a loose root follows the placed roots with its link.
+    placed = pl.concat([anchored, loose.filter(pl.col("group").is_not_null()).drop("fallback")])
+    by_short = (
+        short_rows.join(placed.select("node", "group"), on="node")
+        .group_by("key", "group")
+        .agg(k=pl.len())
+        .with_columns(share=pl.col("k") / pl.col("k").sum().over("key"))
+        .filter(pl.col("share") >= 0.5)
+        .sort(["key", "k", "group"], descending=[False, True, False])
+        .group_by("key", maintain_order=True)
+        .first()
+        .select("key", g_short="group")
+    )
+    free = pl.DataFrame({"node": np.arange(n, dtype=np.uint32)}).filter(
+        ~pl.col("node").is_in(placed["node"].implode())
+    )
+    follow = (
+        short_rows.join(free, on="node")
+        .join(by_short, on="key")
+        .group_by("node")
+        .agg(pl.col("g_short").min())
+    )
+    loose = loose.join(follow, on="node", how="left").select(
+        "node", group=pl.coalesce("group", "g_short", "fallback"), via=pl.lit("text")
+    )
+    shorts_only = follow.filter(~pl.col("node").is_in(loose["node"].implode())).select(
+        "node", group="g_short", via=pl.lit("url")
+    )
+    assigned = pl.concat([anchored, loose, shorts_only])
 
     # Rare hashtags among the roots that are still alone.
     alone = assigned.filter(pl.len().over("group") == 1)["node"]
@@ -492,13 +529,13 @@ def group_narratives(
     distinct_urls = distinct_urls.join(keys.select("url", "key"), on="url", how="left")
     url_rows = (
         url_rows.join(distinct_urls, on="url", how="left")
-        .filter(
-            pl.col("key").str.contains(r"[/?]")
-            & ~pl.col("key").str.extract(r"^([^/?]+)", 1).is_in(list(SHORTENERS))
-        )
+        .filter(pl.col("key").str.contains(r"[/?]"))
         .select("node", "key")
         .unique()
+        .with_columns(short=pl.col("key").str.extract(r"^([^/?]+)", 1).is_in(list(SHORTENERS)))
     )
+    short_rows = url_rows.filter("short").select("node", "key")
+    url_rows = url_rows.filter(~pl.col("short")).select("node", "key")
 
     # Text: exact normalised text (``norm``) and near-duplicate group (``text_group``).
     raw = nodes.select("text").drop_nulls().unique()
@@ -526,7 +563,7 @@ def group_narratives(
     )
     tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, cap))
 
-    membership, via = _cohesive_groups(n, url_rows, text_rows, tag_rows, min_cooccur)
+    membership, via = _cohesive_groups(n, url_rows, short_rows, text_rows, tag_rows, min_cooccur)
     comp = nodes.select("node", "cascade_id", "size", "text").with_columns(
         comp=pl.Series(membership), via=pl.Series(via)
     )

@@ -119,10 +119,17 @@ def write_narratives(
         """,
         [build_id],
     )
-    posts, narr = con.execute(
-        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives)"
+    posts, narr, largest = con.execute(
+        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives), "
+        "(SELECT round(100 * coalesce(max(posts), 0) / greatest((SELECT count(*) FROM posts), 1)"
+        ", 2) FROM narratives)"
     ).fetchone()
-    return {"narratives": int(narr), "narrative_posts": int(posts)}
+    # No narrative should swallow the store: the build summary shows the largest's share.
+    return {
+        "narratives": int(narr),
+        "narrative_posts": int(posts),
+        "largest_narrative_share_pct": float(largest),
+    }
 
 
 def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
