@@ -108,3 +108,31 @@ def test_largest_narrative_share_is_reported(worlds) -> None:
         biggest = world["narratives"]["posts"].max()
         assert share == pytest.approx(100 * biggest / world["posts"].height, abs=0.01)
         assert share < 10
+
+
+@pytest.mark.slow
+def test_items_report_and_narrative_origin_item(tmp_path: Path) -> None:
+    from spreadtrace.reports import write_reports
+
+    posts, truth = template_world(seed=4, campaigns=5, claims=2)
+    posts.write_csv(tmp_path / "posts.csv")
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest_file(store, tmp_path / "posts.csv")
+        run_build(store, full=True, publish=False)
+        origin_items = store.con.sql(
+            "SELECT narrative_id, account_id AS first_account_id FROM narrative_origin_items"
+        ).pl()
+        run_dir = write_reports(store, tmp_path / "reports").run_dir
+    found = truth.filter(pl.col("post_id").str.ends_with("-0")).select(
+        narrative_id=pl.lit("n-") + pl.col("post_id"), origin=pl.col("origin_account_id")
+    )
+    both = found.join(origin_items, on="narrative_id")
+    assert both.height == 7
+    assert (both["origin"] == both["first_account_id"]).all()
+    items = pl.read_csv(Path(run_dir) / "items.csv")
+    assert items.columns[:10] == [
+        "item_id", "kind", "label", "origin_account_id", "origin_handle", "first_at",
+        "posts", "accounts", "bot_share", "coordinated_share",
+    ]  # fmt: skip
+    assert set(items["kind"]) >= {"url", "text"}
+    assert items["bot_share"].is_between(0, 1).all()

@@ -118,6 +118,7 @@ def run(
         counts = narrative_sql.write_narratives(
             con, build_id, grouping.cascades, grouping.narratives
         )
+        items_sql.finish_items(con)
         emit(progress, "narratives", 1, steps)
 
         posts = narrative_sql.tree_posts(con)

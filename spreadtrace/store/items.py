@@ -14,7 +14,13 @@ import polars as pl
 from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
 from spreadtrace.urls import url_keys
 
-__all__ = ["URL_KEYS_SQL", "refresh_url_keys", "url_key_frame", "write_items"]
+__all__ = [
+    "URL_KEYS_SQL",
+    "finish_items",
+    "refresh_url_keys",
+    "url_key_frame",
+    "write_items",
+]
 
 # The (url, key) pairs of the build, for joins: ``JOIN (URL_KEYS_SQL) k ON k.url = ...``.
 URL_KEYS_SQL = "SELECT url, key, shortener FROM url_keys"
@@ -125,3 +131,54 @@ def write_items(
         "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM post_items)"
     ).fetchone()
     return {"items": int(rows[0]), "post_items": int(rows[1])}
+
+
+def finish_items(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill the items' bot and coordinated shares; replace narrative_origin_items.
+
+    Runs after the accounts stage (flags) and the narratives write. A narrative's origin
+    item is its earliest url, text or media item of its own -- at least half of the
+    item's posts are in the narrative (a template text shared by many stories is no
+    one's) -- hashtags being topics, not sources; ties break on the item id.
+    """
+    con.complete()
+    con.execute(
+        """
+        UPDATE items SET bot_share = f.bot_share, coordinated_share = f.coordinated_share
+        FROM (
+            SELECT pi.item_id,
+                   avg(CASE WHEN coalesce(s.is_bot_like, false) THEN 1.0 ELSE 0.0 END)
+                       AS bot_share,
+                   avg(CASE WHEN cc.account_id IS NOT NULL THEN 1.0 ELSE 0.0 END)
+                       AS coordinated_share
+            FROM post_items pi
+            JOIN posts p ON p.post_id = pi.post_id
+            LEFT JOIN account_scores s ON s.account_id = p.account_id
+            LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
+                   ON cc.account_id = p.account_id
+            GROUP BY pi.item_id
+        ) f
+        WHERE items.item_id = f.item_id
+        """
+    )
+    con.execute("DELETE FROM narrative_origin_items")
+    con.execute(
+        """
+        INSERT INTO narrative_origin_items (narrative_id, item_id, account_id, build_id)
+        SELECT o.narrative_id, o.item_id, i.first_account_id, i.build_id
+        FROM (
+            SELECT narrative_id, arg_min(item_id, (first_at, item_id)) AS item_id
+            FROM (
+                SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
+                       count(DISTINCT pn.post_id) AS inside
+                FROM post_narratives pn
+                JOIN post_items pi ON pi.post_id = pn.post_id
+                JOIN items i ON i.item_id = pi.item_id
+                WHERE i.kind IN ('url', 'text', 'media')
+                GROUP BY pn.narrative_id, i.item_id, i.first_at, i.posts
+            )
+            WHERE 2 * inside >= posts
+            GROUP BY narrative_id
+        ) o JOIN items i ON i.item_id = o.item_id
+        """
+    )

@@ -462,6 +462,29 @@ _MEDIA = ReportQuery(
     order_by=("posts DESC", "media_group_id"),
 )
 
+# items.csv (issue 11): one row per item (url, text group, hashtag, media) with its
+# origin -- the earliest poster -- and how much of it bot-like or coordinated accounts posted.
+_ITEMS = ReportQuery(
+    name="items",
+    columns=(
+        Column("item_id", "i.item_id", "text"),
+        Column("kind", "i.kind", "text"),
+        Column("label", "i.label", "text"),
+        Column("origin_account_id", "i.first_account_id", "account"),
+        Column("origin_handle", "a.handle", "handle"),
+        Column("first_at", "i.first_at", "time"),
+        Column("posts", "i.posts", "int"),
+        Column("accounts", "i.accounts", "int"),
+        Column("bot_share", "i.bot_share", "real"),
+        Column("coordinated_share", "i.coordinated_share", "real"),
+        Column("first_post_id", "i.first_post_id", "text"),
+    ),
+    from_sql="""
+  FROM items AS i
+  LEFT JOIN accounts AS a ON a.account_id = i.first_account_id""",
+    order_by=("posts DESC", "item_id"),
+)
+
 REPORTS: tuple[ReportQuery, ...] = (
     _CASCADES,
     _ACCOUNTS,
@@ -470,6 +493,7 @@ REPORTS: tuple[ReportQuery, ...] = (
     _CLUSTERS,
     _ALERTS,
     _MEDIA,
+    _ITEMS,
 )
 
 

@@ -407,6 +407,8 @@ _V2_ITEMS: list[str] = [
         first_at          TIMESTAMPTZ,
         posts             BIGINT NOT NULL,
         accounts          BIGINT NOT NULL,
+        bot_share         DOUBLE,               -- share of its posts by bot-like accounts
+        coordinated_share DOUBLE,               -- ... by accounts in coordination clusters
         build_id          BIGINT NOT NULL
     )
     """,
@@ -415,6 +417,16 @@ _V2_ITEMS: list[str] = [
         post_id   VARCHAR NOT NULL,
         item_id   VARCHAR NOT NULL,
         build_id  BIGINT NOT NULL
+    )
+    """,
+    # A narrative's origin from its items: its earliest article/text/media item and that
+    # item's first poster (a table of its own: narratives' columns are shared by areas).
+    """
+    CREATE TABLE narrative_origin_items (
+        narrative_id  VARCHAR PRIMARY KEY,
+        item_id       VARCHAR NOT NULL,
+        account_id    VARCHAR,
+        build_id      BIGINT NOT NULL
     )
     """,
 ]
