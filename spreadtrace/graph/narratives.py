@@ -57,6 +57,7 @@ __all__ = [
     "near_duplicate_pairs",
     "normalize_text_expr",
     "normalize_urls",
+    "semantic_pairs",
     "text_groups",
     "text_items",
     "url_key_expr",
@@ -296,6 +297,79 @@ def text_items(
     )
 
 
+def semantic_pairs(
+    norms: pl.Series, *, threshold: float = 0.6, block: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of texts whose WordLlama embeddings have cosine ``>= threshold``, with it.
+
+    Why WordLlama (Miller 2024, token embeddings pooled from an LLM's embedding table):
+    paraphrases ("148 people were on board" / "the plane carried 148") share few word
+    bigrams, so MinHash misses them; WordLlama's weights ship inside its wheel and are
+    loaded from there with downloads disabled, so nothing is fetched at run time. The
+    all-pairs product runs in blocks of ``block`` rows (quadratic: an option for stores
+    of up to ~10^5 distinct texts). Returns (pairs ``i < j``, cosine).
+
+    >>> pairs, cos = semantic_pairs(pl.Series(["the plane crashed in the alps",
+    ...     "the plane crashed in the alps today", "free pizza downtown tonight"]))
+    >>> pairs.tolist()
+    [[0, 1]]
+    """
+    from pathlib import Path
+
+    import wordllama
+
+    wl = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    texts = norms.cast(pl.String).fill_null("").to_list()
+    if len(texts) < 2:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0)
+    emb = np.asarray(wl.embed(texts, norm=True), dtype=np.float32)
+    out_p, out_c = [], []
+    for lo in range(0, len(texts), block):
+        sim = emb[lo : lo + block] @ emb.T
+        i, j = np.nonzero(sim >= threshold)
+        i = i + lo
+        keep = i < j
+        out_p.append(np.stack([i[keep], j[keep]], axis=1))
+        out_c.append(sim[i[keep] - lo, j[keep]])
+    return np.concatenate(out_p).astype(np.int64), np.concatenate(out_c).astype(np.float64)
+
+
+def _semantic_communities(text_rows: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """Replace text_group by Leiden communities of text groups linked by paraphrase.
+
+    Nodes are the near-duplicate text groups; an edge joins two groups holding texts
+    with WordLlama cosine ``>= threshold`` (weight: the best cosine). Leiden with
+    modularity (Traag, Waltman & van Eck 2019) keeps communities cohesive: a chain of
+    pairwise paraphrases does not merge two dense groups.
+    """
+    norms = text_rows.select("norm", "text_group").unique("norm").sort("norm")
+    pairs, cos = semantic_pairs(norms["norm"], threshold=threshold)
+    codes = norms["text_group"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    edges = pl.DataFrame(
+        {"a": codes[pairs[:, 0]], "b": codes[pairs[:, 1]], "w": cos},
+        schema={"a": pl.Int64, "b": pl.Int64, "w": pl.Float64},
+    )
+    edges = (
+        edges.filter(pl.col("a") != pl.col("b"))
+        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"), "w")
+        .group_by("a", "b")
+        .agg(pl.col("w").max())
+    )
+    G = ig.Graph(n=n_groups, edges=edges.select("a", "b").to_numpy() if edges.height else [])
+    community = G.community_leiden(
+        objective_function="modularity", weights=edges["w"].to_list() or None, n_iterations=-1
+    ).membership
+    mapping = norms.with_columns(
+        semantic=pl.lit("s") + pl.Series(np.asarray(community)[codes]).cast(pl.String)
+    ).select("norm", "semantic")
+    return (
+        text_rows.join(mapping, on="norm", how="left")
+        .with_columns(text_group=pl.coalesce("semantic", "text_group"))
+        .drop("semantic")
+    )
+
+
 def _cohesive_groups(
     n: int,
     url_rows: pl.DataFrame,
@@ -478,12 +552,16 @@ def group_narratives(
     label_chars: int = 200,
     keys: pl.DataFrame | None = None,
     min_cooccur: int = 2,
+    semantic: bool = False,
+    semantic_threshold: float = 0.6,
 ) -> NarrativeGrouping:
     """Group cascades into narratives from their roots' URLs, text and rare hashtags.
 
     ``roots`` has one row per cascade: cascade_id, created_at, text, urls (list),
     hashtags (list) and size (posts in the cascade); ``keys`` the build's normalised
-    URLs (url, key: the ``url_keys`` table), computed here when not given. Returns the cascade -> narrative
+    URLs (url, key: the ``url_keys`` table), computed here when not given;
+    ``semantic`` groups paraphrases too (:func:`semantic_pairs`, the ``semantic`` extra).
+    Returns the cascade -> narrative
     map and one row per narrative (see the module docstring for the rules). The
     narrative id is ``n-`` plus the cascade_id of its earliest cascade, so it is stable
     while that cascade stays the earliest.
@@ -550,6 +628,8 @@ def group_narratives(
         groups = text_groups(raw["norm"], threshold=text_threshold, num_perm=num_perm)
         text_rows = text_rows.join(groups, on="norm", how="inner")
     text_rows = text_rows.select("node", "norm", pl.col("text_group").cast(pl.String))
+    if semantic and text_rows.height:
+        text_rows = _semantic_communities(text_rows, semantic_threshold)
 
     # Rare hashtags: shared by 2..cap roots, cap relative to the number of roots.
     cap = int(min(max(hashtag_max_share * n, 5), hashtag_max_roots))
