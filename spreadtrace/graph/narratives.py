@@ -282,19 +282,18 @@ def text_items(
     >>> text_items(posts).sort("post_id").rows()
     [('a', 'text:a'), ('b', 'text:a')]
     """
-    rows = posts.select("post_id", "created_at", pl.col("text").cast(pl.String)).with_columns(
-        norm=normalize_text_expr(pl.col("text"))
+    # Normalise each distinct raw text once (copies are common), then MinHash distinct norms.
+    rows = posts.select("post_id", "created_at", pl.col("text").cast(pl.String))
+    texts = rows.select("text").drop_nulls().unique()
+    texts = texts.with_columns(norm=normalize_text_expr(pl.col("text"))).filter(
+        pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens
     )
-    rows = rows.filter(pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens)
-    groups = text_groups(rows["norm"].unique(), threshold=threshold, num_perm=num_perm)
-    return (
-        rows.join(groups, on="norm")
-        .with_columns(
-            item_id=pl.lit("text:")
-            + pl.col("post_id").sort_by("created_at", "post_id").first().over("text_group")
-        )
-        .select("post_id", "item_id")
+    groups = text_groups(texts["norm"].unique(), threshold=threshold, num_perm=num_perm)
+    rows = rows.join(texts.join(groups, on="norm").select("text", "text_group"), on="text")
+    first = rows.group_by("text_group").agg(
+        item_id=pl.lit("text:") + pl.col("post_id").sort_by("created_at", "post_id").first()
     )
+    return rows.join(first, on="text_group").select("post_id", "item_id")
 
 
 def semantic_pairs(
@@ -605,6 +604,12 @@ def group_narratives(
     if keys is None:
         keys = url_keys(distinct_urls["url"])
     distinct_urls = distinct_urls.join(keys.select("url", "key"), on="url", how="left")
+    unkeyed = distinct_urls.filter(pl.col("key").is_null())["url"]
+    if len(unkeyed):  # not in the given keys (or no key at all): the same rule, here
+        fresh = url_keys(unkeyed).select("url", fresh="key")
+        distinct_urls = distinct_urls.join(fresh, on="url", how="left").select(
+            "url", key=pl.coalesce("key", "fresh")
+        )
     url_rows = (
         url_rows.join(distinct_urls, on="url", how="left")
         .filter(pl.col("key").str.contains(r"[/?]"))

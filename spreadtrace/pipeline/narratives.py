@@ -118,7 +118,7 @@ def run(
             hashtag_max_roots=params.hashtag_max_roots,
             hashtag_max_share=params.hashtag_max_share,
             min_posts=params.min_posts,
-            keys=items_sql.url_key_frame(con),
+            keys=items_sql.url_key_frame(con, roots_only=True),
             semantic=params.semantic,
             semantic_threshold=params.semantic_threshold,
         )

@@ -53,10 +53,22 @@ def refresh_url_keys(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
     return keyed.height
 
 
-def url_key_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The stored (url, key) pairs, for the narratives stage."""
+def url_key_frame(con: duckdb.DuckDBPyConnection, *, roots_only: bool = False) -> pl.DataFrame:
+    """The stored (url, key) pairs; ``roots_only``: just the URLs of cascade roots.
+
+    The narratives stage needs only its roots' URLs (memory: reposts repeat links).
+    """
     con.complete()
-    return con.sql("SELECT url, key FROM url_keys").pl()
+    if not roots_only:
+        return con.sql("SELECT url, key FROM url_keys").pl()
+    return con.sql(
+        """
+        SELECT url, key FROM url_keys
+        SEMI JOIN (SELECT unnest(p.urls) AS u FROM posts p
+                   JOIN post_cascades pc ON pc.post_id = p.post_id
+                   WHERE len(p.urls) > 0 AND pc.depth <= 1) r ON r.u = url_keys.url
+        """
+    ).pl()
 
 
 def write_items(
@@ -117,7 +129,7 @@ def write_items(
             SELECT pi.item_id,
                    arg_min(p.post_id, (p.created_at, p.post_id)) AS first_post_id,
                    min(p.created_at) AS first_at,
-                   count(DISTINCT p.post_id) AS posts,
+                   count(*) AS posts,  -- post_items rows are distinct
                    count(DISTINCT p.account_id) AS accounts
             FROM post_items pi JOIN posts p ON p.post_id = pi.post_id
             GROUP BY pi.item_id
