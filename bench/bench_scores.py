@@ -4,6 +4,8 @@ with the QUT coordination-network-toolkit on the same reposts and window.
 Run: ``.venv/bin/python -m bench scores [--posts=5000000] [--qut-posts=N] [--dir=PATH]``
 or, on a prebuilt store (ingested, cascades stage committed):
 ``.venv/bin/python -m bench scores --store=PATH [--stages=accounts,narratives] [--no-qut]``
+(``items+narratives`` times the items stage and the narratives stage together: the
+items stage took the narratives' text grouping over)
 which times both scoring stages, each in its own subprocess (wall, CPU over all threads,
 peak RSS, per-step times), inside rolled-back transactions.
 
@@ -107,7 +109,7 @@ def _stage_child(db: Path, stage: str, repeats: int) -> None:
     """
     import json
 
-    from spreadtrace.pipeline import accounts, narratives
+    from spreadtrace.pipeline import accounts, items, narratives
     from spreadtrace.store import Store
 
     runs = []
@@ -115,10 +117,12 @@ def _stage_child(db: Path, stage: str, repeats: int) -> None:
         con = store.con
         posts = con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
         if (
-            stage == "narratives"
+            stage in ("narratives", "items+narratives")
             and not con.execute("SELECT count(*) FROM account_scores").fetchall()[0][0]
         ):
             with store.transaction():
+                if stage == "items+narratives":  # coordination reads the build's items
+                    items.run(store, 1, narratives.NarrativeParams())
                 accounts.run(store, 1, accounts.AccountParams())
         for _ in range(repeats):
             marks: list[tuple[str, int, float]] = []
@@ -130,6 +134,9 @@ def _stage_child(db: Path, stage: str, repeats: int) -> None:
             c0, t0 = time.process_time(), time.perf_counter()
             if stage == "accounts":
                 counts = accounts.run(store, 1, accounts.AccountParams(), progress=progress)
+            elif stage == "items+narratives":  # the items stage took text grouping over
+                counts = items.run(store, 1, narratives.NarrativeParams(), progress=progress)
+                counts |= narratives.run(store, 1, narratives.NarrativeParams(), progress=progress)
             else:
                 counts = narratives.run(store, 1, narratives.NarrativeParams(), progress=progress)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0

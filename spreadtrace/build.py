@@ -31,6 +31,7 @@ from typing import Any
 from spreadtrace.errors import StorageError
 from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline import cascades as cascades_stage
+from spreadtrace.pipeline import items as items_stage
 from spreadtrace.pipeline import media as media_stage
 from spreadtrace.pipeline import narratives as narratives_stage
 from spreadtrace.pipeline.accounts import AccountParams
@@ -185,10 +186,15 @@ def run_build(
         timings["media"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        counts["items"] = items_stage.run(store, build_id, params.narratives, progress=progress)
+        timings["items"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
         counts["accounts"] = accounts_stage.run(
             store, build_id, params.accounts, touched=touched, progress=progress
         )
         media_stage.finish(store)
+        items_stage.finish(store)
         timings["accounts"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

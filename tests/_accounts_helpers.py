@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from spreadtrace.store import Store
+from spreadtrace.store import items as items_sql
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)
 
@@ -34,6 +35,7 @@ def insert_posts(store: Store, rows: list[tuple]) -> None:
         """
     )
     store.con.unregister("_test_posts")
+    items_sql.write_items(store.con, 0)  # the build's items stage: URL and hashtag items
 
 
 # -- synthetic worlds for the acceptance tests --------------------------------------------

@@ -13,28 +13,66 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spreadtrace.graph.coordination import cluster_pairs, npmi
+from spreadtrace.graph.narratives import group_narratives
 from spreadtrace.pipeline.accounts import AccountParams, run
 from spreadtrace.store import Store
 from spreadtrace.store import coordination as coordination_sql
+from spreadtrace.store import items as items_sql
+from spreadtrace.urls import normalize_urls
 from tests._accounts_helpers import insert_posts
 
+_URL_VARIANTS = [
+    "https://www.Example.COM/a/b/?utm_source=x&id=3#frag",
+    "http://example.com/a/b?id=3",
+    "example.com/a/b/?fbclid=zz&id=3",
+    "https://example.com/a/b?id=3&gclid=1&mc_cid=2&spm=x",  # tracking params of both lists
+    "https://ex.org/%7Efoo/?igsh=1",  # percent-encoding (RFC 3986, url-normalize)
+    "https://ex.org/~foo",
+    "https://t.co/AbC?si=12&utm_x=1",  # a shortener: labelled, never fetched
+    "ftp://x.org/p?a=1&utm_a=2&b=3",
+    "https://x.org/p?b=3&a=1",
+]
 
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://www.Example.COM/a/b/?utm_source=x&id=3#frag", "example.com/a/b?id=3"),
-        ("http://example.com/a/b?id=3", "example.com/a/b?id=3"),
-        ("example.com/a/b/?id=3&fbclid=zz", "example.com/a/b?id=3"),
-        ("HTTPS://WWW.EXAMPLE.COM/", "example.com"),
-        ("https://t.co/AbC?si=12&utm_x=1", "t.co/AbC"),  # path case kept
-        ("ftp://x.org/p?a=1&utm_a=2&b=3", "x.org/p?a=1&b=3"),
-        ("https://wwwx.com/", "wwwx.com"),
-        ("", None),
-    ],
-)
-def test_url_normaliser(mem_store: Store, url: str, expected: str | None) -> None:
-    sql = "SELECT " + coordination_sql.URL_NORMALISE_SQL.format(u="?")
-    assert mem_store.con.execute(sql, [url, url]).fetchone()[0] == expected
+
+def test_coordination_and_narratives_share_one_url_normaliser(mem_store: Store) -> None:
+    # The same raw URLs, posted once each by different accounts: coordination's co-share
+    # items and the narratives' URL groups must partition the posts identically, and
+    # both must use the one key of spreadtrace.urls.
+    rows = [
+        (f"p{i}", f"a{i}", float(i), None, "original", [u]) for i, u in enumerate(_URL_VARIANTS)
+    ]
+    insert_posts(mem_store, rows)
+    coordination_sql.co_share_pairs(mem_store.con, window_s=60, min_shared=1, items=("url",))
+    coord = dict(mem_store.con.execute("SELECT account_id, item FROM _co_shares").fetchall())
+    keys = normalize_urls(_URL_VARIANTS)
+    assert [coord[f"a{i}"] for i in range(len(rows))] == ["url:" + k for k in keys]
+    assert len(set(keys)) == 4  # example.com/a/b?id=3, ex.org/~foo, t.co/AbC, x.org/p?a=1&b=3
+    shortener = dict(mem_store.con.execute("SELECT key, shortener FROM url_keys").fetchall())
+    assert shortener["t.co/AbC"] is True
+    assert shortener["x.org/p?a=1&b=3"] is False
+    roots = pl.DataFrame(
+        {
+            "cascade_id": [f"c{i}" for i in range(len(rows))],
+            "created_at": list(range(len(rows))),
+            "text": [f"post {i}" for i in range(len(rows))],  # too short to be evidence
+            "urls": [[u] for u in _URL_VARIANTS],
+            "hashtags": [[] for _ in rows],
+            "size": [1] * len(rows),
+        }
+    )
+    stored = items_sql.url_key_frame(mem_store.con)
+    grouping = group_narratives(roots, keys=stored).cascades
+    narrative = dict(zip(grouping["cascade_id"], grouping["narrative_id"], strict=True))
+    by_coord = {
+        frozenset(i for i in range(len(rows)) if coord[f"a{i}"] == c) for c in coord.values()
+    }
+    by_narr = {
+        frozenset(i for i in range(len(rows)) if narrative.get(f"c{i}") == n)
+        for n in narrative.values()
+    }
+    # t.co/AbC is posted once: no narrative; every other coordination item is one.
+    assert by_narr == {g for g in by_coord if len(g) >= 2}
+    assert group_narratives(roots).cascades.equals(grouping)  # computed keys == stored keys
 
 
 def _brute_pairs(shares: list[tuple[str, str, float]], window: float, min_shared: int):

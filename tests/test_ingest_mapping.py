@@ -18,6 +18,7 @@ from spreadtrace.errors import InputError
 from spreadtrace.ingest import ingest_file
 from spreadtrace.ingest.mapping import Mapping, load_mapping, shipped_mappings, suggest
 from spreadtrace.store import Store
+from spreadtrace.store import items as items_sql
 from tests.conftest import REPO, shared_file
 
 GERMAN = "coordination/german_elections.csv.gz"
@@ -28,6 +29,8 @@ def german_store():
     path = shared_file(GERMAN)
     with Store.open(":memory:") as store:
         result = ingest_file(store, path, mapping=load_mapping("german-elections"))
+        # coordination co-shares the build's items: key the URLs as a build's items stage does
+        items_sql.write_items(store.con, 0, None)
         yield store, result, path
 
 

@@ -191,3 +191,45 @@ def test_grouping_handles_empty_and_null_inputs() -> None:
     g = group_narratives(_roots([("a", None, [], [], 1), ("b", None, [], [], 3)]))
     assert g.cascades.rows() == [("b", "n-b", "cascade")]
     assert g.narratives.rows() == [("n-b", "", "cascade")]
+
+
+def test_near_duplicate_bridge_does_not_merge_two_articles() -> None:
+    # a and c link different articles; b (no link) is a near-duplicate of both texts.
+    # Single linkage merged all three; now b joins one article and a, c stay apart.
+    base = "officials hid the audit on missing relief funds in the {} district today"
+    roots = pl.DataFrame(
+        {
+            "cascade_id": ["a", "b", "c", "d"],
+            "created_at": [1, 2, 3, 4],
+            "text": [base.format("north"), base.format("east"), base.format("south"), "x y"],
+            "urls": [["https://one.news/a/1"], [], ["https://two.news/b/2"], []],
+            "hashtags": [[], [], [], []],
+            "size": [3, 3, 3, 3],
+        }
+    )
+    g = group_narratives(roots).cascades
+    narrative = dict(zip(g["cascade_id"], g["narrative_id"], strict=True))
+    assert narrative["a"] != narrative["c"]
+    assert narrative["b"] in {narrative["a"], narrative["c"]}
+
+
+def test_two_articles_join_only_on_a_strong_tie() -> None:
+    # Two roots each carry both links (co-occurrence 2): one narrative. c carries z with
+    # x (one root only: no tie for z) and joins the narrative of its most-carried link.
+    roots = pl.DataFrame(
+        {
+            "cascade_id": ["a", "b", "c"],
+            "created_at": [1, 2, 3],
+            "text": ["one", "two", "three"],
+            "urls": [
+                ["https://x.org/1", "https://y.org/2"],
+                ["https://x.org/1?utm_source=t", "https://y.org/2"],
+                ["https://z.org/3", "https://x.org/1"],
+            ],
+            "hashtags": [[], [], []],
+            "size": [2, 2, 2],
+        }
+    )
+    g = group_narratives(roots).cascades
+    narrative = dict(zip(g["cascade_id"], g["narrative_id"], strict=True))
+    assert narrative["a"] == narrative["b"] == narrative["c"]

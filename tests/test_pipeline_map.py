@@ -49,8 +49,13 @@ def test_every_derived_table_has_one_writer_and_later_stages_read_earlier_writes
         for t in s.reads
         if t in writer and order[writer[t]] > order[s.name]
     }
-    # media reads account scores and clusters in its finish step, after accounts ran
-    assert late == {("media", "account_scores"), ("media", "coordination_clusters")}
+    # media and items read account scores and clusters in their finish steps, after
+    # accounts ran
+    assert late == {
+        (stage, t)
+        for stage in ("media", "items")
+        for t in ("account_scores", "coordination_clusters")
+    }
 
 
 def test_the_map_covers_every_derived_table():

@@ -56,9 +56,16 @@ def _summary(result: BuildResult) -> None:
     if n:
         lines.insert(
             -1,
-            f"  narratives: {n['narratives']:,} ({n['narrative_posts']:,} posts); "
+            f"  narratives: {n['narratives']:,} ({n['narrative_posts']:,} posts; the largest "
+            f"holds {n.get('largest_narrative_share_pct', 0):.1f}% of all posts); "
             f"origin candidates: {n['origin_candidates']:,}; "
             f"cascades scored for amplification: {n['cascade_scores']:,}",
+        )
+    i = result.counts.get("items")
+    if i:
+        lines.insert(
+            -1,
+            f"  items: {i['items']:,} (url, text, hashtag, media) on {i['post_items']:,} post links",
         )
     m = result.counts.get("media")
     if m and m["media_items"]:

@@ -2,29 +2,36 @@
 
 Why: a claim rarely travels as one cascade. It is re-posted as fresh originals that share
 a link (often with different tracking parameters), copy-paste text with small edits, or a
-campaign hashtag. We link cascade *roots* (the content-bearing post of each cascade) by
-three kinds of evidence and take connected components (igraph) of the union:
+campaign hashtag. We group cascade *roots* (the content-bearing post of each cascade) by
+their items, with a linkage that requires cohesion rather than single linkage (connected
+components of all evidence let one near-duplicate bridge two stories, and chains grew
+with the data):
 
-* **url** — the same normalised URL (:func:`url_key_expr`: lower-case host, no ``www.``,
-  scheme, port, fragment or trailing slash, tracking parameters such as ``utm_*``,
-  ``fbclid``, ``gclid``, ``si`` dropped, remaining parameters sorted). Bare domains
-  (no path, no query) are not evidence: every post linking ``youtube.com`` is not one claim.
-* **text** — identical or near-duplicate normalised text: MinHash (Broder 1997) over word
-  bigrams with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
+* **url** — articles: the same normalised URL (the project's one normaliser,
+  :mod:`spreadtrace.urls`; the build stores keys in ``url_keys``). Bare domains are not
+  evidence; shortened links (never expanded) are not articles. Articles anchor
+  narratives; two articles join only on a strong tie — ``min_cooccur`` roots carry both,
+  or one normalised text (identical apart from the link) is posted with both and with at
+  most three articles in all. A shared template line differing in one word is no tie.
+* **text** — near-duplicate normalised text: MinHash (Broder 1997) over word bigrams
+  with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
   Massive Datasets*, ch. 3), candidates verified by their estimated Jaccard similarity
-  ``>= text_threshold``. Identical normalised texts are deduplicated first, so MinHash
-  runs over distinct texts only, fully vectorised in numpy (datasketch's object-per-text
-  API costs ~300 us per text, see bench/RESULTS.md; we use datasketch to choose the band
-  layout and as the reference in tests).
-* **hashtag** — a rare hashtag: used by at least 2 roots and at most
-  ``hashtag_max_share`` of all roots (clipped to [5, ``hashtag_max_roots``]). A topic tag
-  such as ``#news`` is on far more; a campaign tag on a handful. The cap is relative so
-  that a small store does not treat its topic tags as rare.
+  ``>= text_threshold`` (:func:`text_groups`; the build's ``text`` items). A root with
+  no article joins the anchor holding at least half of the anchored roots with its
+  exact text, else with its text group, else of the placed roots with its shortened
+  link; a text group with no such majority is a narrative of its own. Identical
+  normalised texts are deduplicated first, so MinHash runs over distinct texts only,
+  fully vectorised in numpy (datasketch's object-per-text API costs ~300 us per text,
+  see bench/RESULTS.md; we use datasketch to choose the band layout and as the
+  reference in tests).
+* **hashtag** — a rare hashtag (used by at least 2 roots and at most
+  ``hashtag_max_share`` of all roots, clipped to [5, ``hashtag_max_roots``]) groups
+  the roots left alone by the rules above.
 
 A cascade belongs to the narrative of its root; every other post in the cascade joins via
 ``cascade``. A narrative's ``kind`` is the evidence most of its roots were linked by
 (``cascade`` when it is a single unlinked cascade) and its ``label`` the most common URL,
-text or hashtag. Components with fewer than ``min_posts`` posts are not narratives.
+text or hashtag. Groups with fewer than ``min_posts`` posts are not narratives.
 
 Costs: everything is polars/numpy/igraph over whole columns; the only Python loops run
 over MinHash permutations (``num_perm``) and LSH bands, never over posts.
@@ -39,6 +46,8 @@ import igraph as ig
 import numpy as np
 import polars as pl
 
+from spreadtrace.urls import SHORTENERS, TRACKING_PARAMS, normalize_urls, url_key_expr, url_keys
+
 __all__ = [
     "TRACKING_PARAMS",
     "NarrativeGrouping",
@@ -48,100 +57,11 @@ __all__ = [
     "near_duplicate_pairs",
     "normalize_text_expr",
     "normalize_urls",
+    "semantic_pairs",
+    "text_groups",
+    "text_items",
     "url_key_expr",
 ]
-
-# Query parameters that identify the click, not the content. Conservative on purpose:
-# ``s``/``t``/``ref`` are content on some sites, so they stay.
-TRACKING_PARAMS: tuple[str, ...] = (
-    "utm_[a-z0-9_]*",
-    "fbclid",
-    "gclid",
-    "dclid",
-    "gbraid",
-    "wbraid",
-    "msclkid",
-    "yclid",
-    "twclid",
-    "ttclid",
-    "igshid",
-    "igsh",
-    "si",
-    "mc_cid",
-    "mc_eid",
-    "_ga",
-    "_gl",
-    "_hsenc",
-    "_hsmi",
-    "mkt_tok",
-    "ref_src",
-    "ref_url",
-    "feature",
-    "spm",
-    "share_source",
-    "oly_anon_id",
-    "oly_enc_id",
-    "vero_id",
-)
-_TRACKING_RE = "^(?:" + "|".join(TRACKING_PARAMS) + ")$"
-_URL_RE = r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?(?://)?([^/?#]*)([^?#]*)(?:\?([^#]*))?"
-
-
-def url_key_expr(url: pl.Expr) -> pl.Expr:
-    """A polars expression turning raw URLs into normalised keys (null when no host).
-
-    Why an expression, not a per-URL function: it runs vectorised over millions of URLs.
-    The key is ``host + path [+ '?' + sorted non-tracking params]`` without the scheme,
-    so ``http`` and ``https`` links to the same page meet.
-
-    >>> s = pl.Series(["https://WWW.Example.com/a/?utm_source=x&b=2&a=1#top",
-    ...                "http://example.com:443/a?fbclid=abc&a=1&b=2", "not a url/"])
-    >>> pl.select(url_key_expr(pl.lit(s))).to_series().to_list()
-    ['example.com/a?a=1&b=2', 'example.com/a?a=1&b=2', None]
-    """
-    parts = url.str.strip_chars().str.extract_groups(_URL_RE)
-    host = (
-        parts.struct.field("1")
-        .str.to_lowercase()
-        .str.replace(r"^.*@", "")
-        .str.replace(r":(?:80|443)$", "")
-        .str.replace(r"^www\d*\.", "")
-        .str.strip_chars_end(".")
-    )
-    path = parts.struct.field("2").str.strip_chars_end("/")
-    query = (
-        parts.struct.field("3")
-        .fill_null("")
-        .str.split("&")
-        .list.eval(
-            pl.element().filter(
-                (pl.element() != "")
-                & ~pl.element()
-                .str.replace(r"=.*$", "")
-                .str.to_lowercase()
-                .str.contains(_TRACKING_RE)
-            )
-        )
-        .list.sort()
-        .list.join("&")
-    )
-    key = pl.concat_str(
-        host,
-        path.fill_null(""),
-        pl.when(query != "").then(pl.lit("?") + query).otherwise(pl.lit("")),
-    )
-    valid = host.str.contains(r"^[\w\-]+(?:\.[\w\-]+)+$").fill_null(False)
-    return pl.when(valid).then(key).otherwise(pl.lit(None, dtype=pl.String))
-
-
-def normalize_urls(urls: list[str | None]) -> list[str | None]:
-    """Normalise a list of URLs with :func:`url_key_expr` (a convenience for callers).
-
-    >>> normalize_urls(["https://www.bbc.co.uk/news/1?si=abc", "https://bbc.co.uk/news/1/"])
-    ['bbc.co.uk/news/1', 'bbc.co.uk/news/1']
-    """
-    series = pl.Series("url", urls, dtype=pl.String)
-    return pl.select(url_key_expr(pl.lit(series))).to_series().to_list()
 
 
 def normalize_text_expr(text: pl.Expr) -> pl.Expr:
@@ -315,6 +235,298 @@ class NarrativeGrouping:
     narratives: pl.DataFrame
 
 
+def text_groups(norms: pl.Series, *, threshold: float = 0.6, num_perm: int = 128) -> pl.DataFrame:
+    """Near-duplicate groups of distinct normalised texts: one row per text (norm, text_group).
+
+    Why a function of its own: the groups are the project's ``text`` items (the items
+    stage stores them) and the narratives stage reads them back, so MinHash runs once
+    per build. Groups are connected components of the LSH pairs with estimated word-
+    bigram Jaccard ``>= threshold``; ``text_group`` is the group's smallest row number.
+
+    >>> text_groups(pl.Series(["a b c d e f", "a b c d e g", "x y z w"])).rows()
+    [('a b c d e f', 0), ('a b c d e g', 0), ('x y z w', 2)]
+    """
+    distinct = pl.DataFrame({"norm": norms.cast(pl.String)}).drop_nulls().unique().sort("norm")
+    n = distinct.height
+    if n == 0:
+        return distinct.with_columns(text_group=pl.lit(0, dtype=pl.Int64)).head(0)
+    pairs = np.empty((0, 2), dtype=np.int64)
+    if n >= 2:
+        bands, rows = lsh_layout(threshold, num_perm)
+        sig = minhash_signatures(distinct["norm"].str.split(" "), num_perm=num_perm)
+        pairs = near_duplicate_pairs(sig, threshold=threshold, bands=bands, rows=rows)
+    G = ig.Graph(n=n, edges=pairs)
+    membership = np.asarray(G.connected_components().membership, dtype=np.int64)
+    first = np.full(membership.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, membership, np.arange(n, dtype=np.int64))
+    return distinct.with_columns(text_group=pl.Series(first[membership]))
+
+
+def text_items(
+    posts: pl.DataFrame,
+    *,
+    threshold: float = 0.6,
+    num_perm: int = 128,
+    min_text_tokens: int = 4,
+) -> pl.DataFrame:
+    """The ``text`` items of posts: (post_id, item_id) for each post in a near-duplicate group.
+
+    ``posts``: post_id, created_at, text. Texts shorter than ``min_text_tokens`` words
+    after :func:`normalize_text_expr` carry no text item. The item id is ``text:`` plus
+    the group's earliest post_id, so it names where the text first appeared.
+
+    >>> from datetime import datetime
+    >>> t = [datetime(2024, 1, d) for d in (1, 2, 3)]
+    >>> posts = pl.DataFrame({"post_id": ["a", "b", "c"], "created_at": t,
+    ...     "text": ["the mayor rigged the vote count", "The mayor rigged the vote count!", "ok"]})
+    >>> text_items(posts).sort("post_id").rows()
+    [('a', 'text:a'), ('b', 'text:a')]
+    """
+    # Normalise each distinct raw text once (copies are common), then MinHash distinct norms.
+    rows = posts.select("post_id", "created_at", pl.col("text").cast(pl.String))
+    texts = rows.select("text").drop_nulls().unique()
+    texts = texts.with_columns(norm=normalize_text_expr(pl.col("text"))).filter(
+        pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens
+    )
+    groups = text_groups(texts["norm"].unique(), threshold=threshold, num_perm=num_perm)
+    rows = rows.join(texts.join(groups, on="norm").select("text", "text_group"), on="text")
+    first = rows.group_by("text_group").agg(
+        item_id=pl.lit("text:") + pl.col("post_id").sort_by("created_at", "post_id").first()
+    )
+    return rows.join(first, on="text_group").select("post_id", "item_id")
+
+
+def semantic_pairs(
+    norms: pl.Series, *, threshold: float = 0.6, block: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of texts whose WordLlama embeddings have cosine ``>= threshold``, with it.
+
+    Why WordLlama (Miller 2024, token embeddings pooled from an LLM's embedding table):
+    paraphrases ("148 people were on board" / "the plane carried 148") share few word
+    bigrams, so MinHash misses them; WordLlama's weights ship inside its wheel and are
+    loaded from there with downloads disabled, so nothing is fetched at run time. The
+    all-pairs product runs in blocks of ``block`` rows (quadratic: an option for stores
+    of up to ~10^5 distinct texts). Returns (pairs ``i < j``, cosine).
+
+    >>> pairs, cos = semantic_pairs(pl.Series(["the plane crashed in the alps",
+    ...     "the plane crashed in the alps today", "free pizza downtown tonight"]))
+    >>> pairs.tolist()
+    [[0, 1]]
+    """
+    from pathlib import Path
+
+    import wordllama
+
+    wl = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    texts = norms.cast(pl.String).fill_null("").to_list()
+    if len(texts) < 2:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0)
+    emb = np.asarray(wl.embed(texts, norm=True), dtype=np.float32)
+    out_p, out_c = [], []
+    for lo in range(0, len(texts), block):
+        sim = emb[lo : lo + block] @ emb.T
+        i, j = np.nonzero(sim >= threshold)
+        i = i + lo
+        keep = i < j
+        out_p.append(np.stack([i[keep], j[keep]], axis=1))
+        out_c.append(sim[i[keep] - lo, j[keep]])
+    return np.concatenate(out_p).astype(np.int64), np.concatenate(out_c).astype(np.float64)
+
+
+def _semantic_communities(text_rows: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """Replace text_group by Leiden communities of text groups linked by paraphrase.
+
+    Nodes are the near-duplicate text groups; an edge joins two groups holding texts
+    with WordLlama cosine ``>= threshold`` (weight: the best cosine). Leiden with
+    modularity (Traag, Waltman & van Eck 2019) keeps communities cohesive: a chain of
+    pairwise paraphrases does not merge two dense groups.
+    """
+    norms = text_rows.select("norm", "text_group").unique("norm").sort("norm")
+    pairs, cos = semantic_pairs(norms["norm"], threshold=threshold)
+    codes = norms["text_group"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    edges = pl.DataFrame(
+        {"a": codes[pairs[:, 0]], "b": codes[pairs[:, 1]], "w": cos},
+        schema={"a": pl.Int64, "b": pl.Int64, "w": pl.Float64},
+    )
+    edges = (
+        edges.filter(pl.col("a") != pl.col("b"))
+        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"), "w")
+        .group_by("a", "b")
+        .agg(pl.col("w").max())
+    )
+    G = ig.Graph(n=n_groups, edges=edges.select("a", "b").to_numpy() if edges.height else [])
+    community = G.community_leiden(
+        objective_function="modularity", weights=edges["w"].to_list() or None, n_iterations=-1
+    ).membership
+    mapping = norms.with_columns(
+        semantic=pl.lit("s") + pl.Series(np.asarray(community)[codes]).cast(pl.String)
+    ).select("norm", "semantic")
+    return (
+        text_rows.join(mapping, on="norm", how="left")
+        .with_columns(text_group=pl.coalesce("semantic", "text_group"))
+        .drop("semantic")
+    )
+
+
+def _cohesive_groups(
+    n: int,
+    url_rows: pl.DataFrame,
+    short_rows: pl.DataFrame,
+    text_rows: pl.DataFrame,
+    tag_rows: pl.DataFrame,
+    min_cooccur: int,
+    max_text_keys: int = 3,
+    max_urls: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group roots so that stories do not chain; return (group per node, via per node).
+
+    1. Articles (non-bare, non-shortener URL keys) anchor narratives. Two articles join
+       only on a strong tie: ``min_cooccur`` roots carry both, or one normalised text
+       (identical apart from the link) is posted with both and with at most
+       ``max_text_keys`` articles in all (a template line posted with every link is
+       not a tie). Anchors are the components of these ties.
+    2. A root with articles joins the anchor of its most-carried article.
+    3. A root without an article joins the anchor that holds most of the anchored roots
+       with its exact text, else of its near-duplicate text group, when that anchor
+       holds at least half of them; then, for the roots still loose, the group holding
+       at least half of the placed roots with the same shortened link; otherwise its text
+       group is a narrative of its own. A near-duplicate never bridges two anchors.
+    4. The rest link by rare hashtags (components among themselves), else stay alone.
+    """
+    k_rows = url_rows.join(
+        url_rows.select("key").unique().sort("key").with_row_index("k"), on="key"
+    ).select("node", pl.col("k").cast(pl.Int64))
+    n_keys = int(k_rows["k"].max()) + 1 if k_rows.height else 0
+    few = k_rows.filter(pl.len().over("node") <= max_urls)
+    co = (
+        few.join(few, on="node", suffix="_b")
+        .filter(pl.col("k") < pl.col("k_b"))
+        .group_by("k", "k_b")
+        .agg(pl.len())
+        .filter(pl.col("len") >= min_cooccur)
+        .select("k", "k_b")
+    )
+    same_text = (
+        k_rows.join(text_rows.select("node", "norm"), on="node")
+        .select("norm", "k")
+        .unique()
+        .filter(pl.len().over("norm").is_between(2, max_text_keys))
+        .with_columns(k_b=pl.col("k").min().over("norm"))
+        .filter(pl.col("k") != pl.col("k_b"))
+        .select("k", "k_b")
+    )
+    ties = pl.concat([co, same_text])
+    G = ig.Graph(n=n_keys, edges=ties.to_numpy() if ties.height else [])
+    anchor = pl.Series("anchor", G.connected_components().membership, dtype=pl.Int64)
+    per_key = k_rows.group_by("k").agg(roots=pl.len())
+    anchored = (
+        k_rows.join(per_key, on="k")
+        .join(pl.DataFrame({"k": np.arange(n_keys, dtype=np.int64), "anchor": anchor}), on="k")
+        .sort(["node", "roots", "anchor"], descending=[False, True, False])
+        .group_by("node", maintain_order=True)
+        .first()
+        .select("node", group=pl.lit("a") + pl.col("anchor").cast(pl.String), via=pl.lit("url"))
+    )
+
+    # Text: attach article-less roots to the anchor most of their text's roots are in.
+    texts = text_rows.join(anchored.select("node", "group"), on="node", how="left")
+
+    def plurality(by: str) -> pl.DataFrame:
+        held = texts.filter(pl.col("group").is_not_null())
+        return (
+            held.group_by(by, "group")
+            .agg(k=pl.len())
+            .with_columns(share=pl.col("k") / pl.col("k").sum().over(by))
+            .filter(pl.col("share") >= 0.5)
+            .sort([by, "k", "group"], descending=[False, True, False])
+            .group_by(by, maintain_order=True)
+            .first()
+            .select(by, pl.col("group").alias(f"g_{by}"))
+        )
+
+    loose = (
+        texts.filter(pl.col("group").is_null())
+        .join(plurality("norm"), on="norm", how="left")
+        .join(plurality("text_group"), on="text_group", how="left")
+        .select(
+            "node",
+            group=pl.coalesce("g_norm", "g_text_group"),
+            fallback=pl.lit("t") + pl.col("text_group"),
+            via=pl.lit("text"),
+        )
+    )
+    # Shortened links (never expanded): a loose root follows the placed roots with its link.
+    placed = pl.concat([anchored, loose.filter(pl.col("group").is_not_null()).drop("fallback")])
+    by_short = (
+        short_rows.join(placed.select("node", "group"), on="node")
+        .group_by("key", "group")
+        .agg(k=pl.len())
+        .with_columns(share=pl.col("k") / pl.col("k").sum().over("key"))
+        .filter(pl.col("share") >= 0.5)
+        .sort(["key", "k", "group"], descending=[False, True, False])
+        .group_by("key", maintain_order=True)
+        .first()
+        .select("key", g_short="group")
+    )
+    free = pl.DataFrame({"node": np.arange(n, dtype=np.uint32)}).filter(
+        ~pl.col("node").is_in(placed["node"].implode())
+    )
+    follow = (
+        short_rows.join(free, on="node")
+        .join(by_short, on="key")
+        .group_by("node")
+        .agg(pl.col("g_short").min())
+    )
+    loose = loose.join(follow, on="node", how="left").select(
+        "node", group=pl.coalesce("group", "g_short", "fallback"), via=pl.lit("text")
+    )
+    shorts_only = follow.filter(~pl.col("node").is_in(loose["node"].implode())).select(
+        "node", group="g_short", via=pl.lit("url")
+    )
+    assigned = pl.concat([anchored, loose, shorts_only])
+
+    # Rare hashtags among the roots that are still alone.
+    alone = assigned.filter(pl.len().over("group") == 1)["node"]
+    rest = pl.DataFrame({"node": np.arange(n, dtype=np.uint32)}).filter(
+        ~pl.col("node").is_in(assigned["node"].implode()) | pl.col("node").is_in(alone.implode())
+    )
+    tags = tag_rows.filter(pl.col("node").is_in(rest["node"].implode()))
+    tags = tags.filter(pl.len().over("tag") >= 2)
+    tagged = pl.DataFrame(schema={"node": pl.UInt32, "group": pl.String, "via": pl.String})
+    if tags.height:
+        tag_nodes = tags.select("node").unique().sort("node").with_row_index("i")
+        star = _star_edges(
+            tags.join(tag_nodes, on="node").drop("node").rename({"i": "node"}), "tag"
+        )
+        H = ig.Graph(n=tag_nodes.height, edges=star.to_numpy() if star.height else [])
+        tagged = tag_nodes.with_columns(
+            group=pl.lit("h") + pl.Series(H.connected_components().membership).cast(pl.String),
+            via=pl.lit("hashtag"),
+        ).select("node", "group", "via")
+    assigned = pl.concat(
+        [
+            assigned.with_columns(pl.col("node").cast(pl.UInt32)).filter(
+                ~pl.col("node").is_in(tagged["node"].implode())
+            ),
+            tagged,
+        ]
+    )
+    out = (
+        pl.DataFrame({"node": np.arange(n, dtype=np.uint32)})
+        .join(assigned, on="node", how="left")
+        .with_columns(
+            group=pl.coalesce("group", pl.lit("c") + pl.col("node").cast(pl.String)),
+        )
+        .with_columns(
+            via=pl.when(pl.len().over("group") > 1).then("via").otherwise(pl.lit("cascade"))
+        )
+        .sort("node")
+    )
+    membership = out["group"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    return membership, out["via"].to_numpy()
+
+
 def _star_edges(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     """Edges from every node carrying ``key`` to the first node with the same key."""
     return (
@@ -337,11 +549,18 @@ def group_narratives(
     hashtag_max_share: float = 0.001,
     min_posts: int = 2,
     label_chars: int = 200,
+    keys: pl.DataFrame | None = None,
+    min_cooccur: int = 2,
+    semantic: bool = False,
+    semantic_threshold: float = 0.6,
 ) -> NarrativeGrouping:
     """Group cascades into narratives from their roots' URLs, text and rare hashtags.
 
     ``roots`` has one row per cascade: cascade_id, created_at, text, urls (list),
-    hashtags (list) and size (posts in the cascade). Returns the cascade -> narrative
+    hashtags (list) and size (posts in the cascade); ``keys`` the build's normalised
+    URLs (url, key: the ``url_keys`` table), computed here when not given;
+    ``semantic`` groups paraphrases too (:func:`semantic_pairs`, the ``semantic`` extra).
+    Returns the cascade -> narrative
     map and one row per narrative (see the module docstring for the rules). The
     narrative id is ``n-`` plus the cascade_id of its earliest cascade, so it is stable
     while that cascade stays the earliest.
@@ -357,9 +576,9 @@ def group_narratives(
     ...     "size": [3, 1, 1]})
     >>> g = group_narratives(roots)
     >>> g.cascades.sort("cascade_id").rows()
-    [('c1', 'n-c1', 'text'), ('c2', 'n-c1', 'text')]
+    [('c1', 'n-c1', 'text'), ('c2', 'n-c1', 'url')]
     >>> g.narratives.rows()
-    [('n-c1', 'vaccines contain tracking chips says a former lab insider', 'text')]
+    [('n-c1', 'x.org/a', 'url')]
     """
     nodes = (
         roots.with_columns(
@@ -378,49 +597,44 @@ def group_narratives(
     if n == 0:
         return empty
 
-    # URLs: explode, normalise the distinct raw URLs once, drop bare domains.
+    # URLs: explode, key the distinct raw URLs once, drop bare domains and shorteners
+    # (a shortener hides its target: its posts are linked by their text instead).
     url_rows = nodes.select("node", url=pl.col("urls")).explode("url").drop_nulls()
-    distinct_urls = url_rows.select("url").unique().with_columns(key=url_key_expr(pl.col("url")))
+    distinct_urls = url_rows.select("url").unique()
+    if keys is None:
+        keys = url_keys(distinct_urls["url"])
+    distinct_urls = distinct_urls.join(keys.select("url", "key"), on="url", how="left")
+    unkeyed = distinct_urls.filter(pl.col("key").is_null())["url"]
+    if len(unkeyed):  # not in the given keys (or no key at all): the same rule, here
+        fresh = url_keys(unkeyed).select("url", fresh="key")
+        distinct_urls = distinct_urls.join(fresh, on="url", how="left").select(
+            "url", key=pl.coalesce("key", "fresh")
+        )
     url_rows = (
         url_rows.join(distinct_urls, on="url", how="left")
         .filter(pl.col("key").str.contains(r"[/?]"))
         .select("node", "key")
         .unique()
+        .with_columns(short=pl.col("key").str.extract(r"^([^/?]+)", 1).is_in(list(SHORTENERS)))
     )
-    url_rows = url_rows.filter(pl.len().over("key") >= 2)
+    short_rows = url_rows.filter("short").select("node", "key")
+    url_rows = url_rows.filter(~pl.col("short")).select("node", "key")
 
-    # Text: normalise distinct raw texts, dedupe, MinHash over distinct normalised texts.
+    # Text: exact normalised text (``norm``) and near-duplicate group (``text_group``).
     raw = nodes.select("text").drop_nulls().unique()
     raw = raw.with_columns(norm=normalize_text_expr(pl.col("text")))
     raw = raw.filter(pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens)
-    distinct = raw.select("norm").unique().sort("norm").with_row_index("text_id")
-    text_rows = (
-        nodes.select("node", "text")
-        .join(raw, on="text", how="inner")
-        .join(distinct, on="norm", how="inner")
-        .select("node", "text_id")
-    )
-    text_edges = [_star_edges(text_rows, "text_id")]
-    if distinct.height >= 2:
-        bands, rows = lsh_layout(text_threshold, num_perm)
-        sig = minhash_signatures(distinct["norm"].str.split(" "), num_perm=num_perm)
-        pairs = near_duplicate_pairs(sig, threshold=text_threshold, bands=bands, rows=rows)
-        if len(pairs):
-            head_node = text_rows.group_by("text_id").agg(pl.col("node").min())
-            pair_frame = pl.DataFrame(
-                {"a": pairs[:, 0].astype(np.uint32), "b": pairs[:, 1].astype(np.uint32)},
-                schema={"a": pl.UInt32, "b": pl.UInt32},
-            )
-            near = (
-                pair_frame.join(head_node.rename({"text_id": "a", "node": "node"}), on="a")
-                .join(head_node.rename({"text_id": "b", "node": "head"}), on="b")
-                .select("node", "head")
-            )
-            text_edges.append(near)
-    text_edges_all = pl.concat(text_edges)
-    text_linked = pl.concat(
-        [text_edges_all.select("node"), text_edges_all.select(node="head")]
-    ).unique()
+    text_rows = nodes.select("node", "text").join(raw, on="text", how="inner")
+    if "text_group" in nodes.columns and nodes["text_group"].null_count() < n:
+        text_rows = text_rows.join(
+            nodes.select("node", "text_group").drop_nulls(), on="node", how="inner"
+        )
+    else:
+        groups = text_groups(raw["norm"], threshold=text_threshold, num_perm=num_perm)
+        text_rows = text_rows.join(groups, on="norm", how="inner")
+    text_rows = text_rows.select("node", "norm", pl.col("text_group").cast(pl.String))
+    if semantic and text_rows.height:
+        text_rows = _semantic_communities(text_rows, semantic_threshold)
 
     # Rare hashtags: shared by 2..cap roots, cap relative to the number of roots.
     cap = int(min(max(hashtag_max_share * n, 5), hashtag_max_roots))
@@ -434,27 +648,9 @@ def group_narratives(
     )
     tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, cap))
 
-    url_edges = _star_edges(url_rows, "key")
-    tag_edges = _star_edges(tag_rows, "tag")
-    edges = pl.concat([url_edges, text_edges_all, tag_edges]).select(
-        pl.col("node").cast(pl.Int64), pl.col("head").cast(pl.Int64)
-    )
-    G = ig.Graph(n=n, edges=edges.to_numpy() if edges.height else [])
-    membership = np.asarray(G.connected_components().membership, dtype=np.int64)
-
-    url_linked = url_rows.select("node").unique()
-    tag_linked = tag_rows.select("node").unique()
+    membership, via = _cohesive_groups(n, url_rows, short_rows, text_rows, tag_rows, min_cooccur)
     comp = nodes.select("node", "cascade_id", "size", "text").with_columns(
-        comp=pl.Series(membership),
-    )
-    comp = comp.with_columns(
-        via=pl.when(pl.col("node").is_in(url_linked["node"].implode()))
-        .then(pl.lit("url"))
-        .when(pl.col("node").is_in(text_linked["node"].implode()))
-        .then(pl.lit("text"))
-        .when(pl.col("node").is_in(tag_linked["node"].implode()))
-        .then(pl.lit("hashtag"))
-        .otherwise(pl.lit("cascade"))
+        comp=pl.Series(membership), via=pl.Series(via)
     )
     comp = comp.filter(pl.col("size").sum().over("comp") >= min_posts)
     if comp.height == 0:

@@ -42,8 +42,22 @@ STAGES: tuple[Stage, ...] = (
         writes=("media_matches", "post_media", "media_groups"),
     ),
     Stage(
+        "items",
+        # account_scores and coordination_clusters: read by its finish step (item shares)
+        reads=(
+            "posts",
+            "post_cascades",
+            "post_media",
+            "media_groups",
+            "url_keys",
+            "account_scores",
+            "coordination_clusters",
+        ),
+        writes=("url_keys", "items", "post_items"),
+    ),
+    Stage(
         "accounts",
-        reads=("posts", "accounts", "post_media"),
+        reads=("posts", "accounts", "post_media", "post_items"),
         writes=("account_scores", "coordination_pairs", "coordination_clusters"),
     ),
     Stage(
@@ -54,8 +68,11 @@ STAGES: tuple[Stage, ...] = (
             "post_cascades",
             "account_scores",
             "coordination_clusters",
+            "items",
+            "post_items",
         ),
         writes=(
+            "narrative_origin_items",
             "narratives",
             "post_narratives",
             "cascade_scores",

@@ -29,6 +29,7 @@ from spreadtrace.graph.narratives import group_narratives
 from spreadtrace.graph.origin import OriginWeights, origin_index, origin_scores, post_tree_features
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
+from spreadtrace.store import items as items_sql
 from spreadtrace.store import narratives as narrative_sql
 
 __all__ = ["NarrativeParams", "run"]
@@ -51,6 +52,9 @@ class NarrativeParams:
     - text_threshold 0.6: word-bigram Jaccard at which two texts count as copy-paste
       variants (a 13-word claim with two adjacent words swapped scores 0.6, with a
       6-word prefix 0.67; two claims from one template differing in 3 words ~0.4).
+    - semantic False, semantic_threshold 0.6: paraphrase grouping with WordLlama
+      embeddings (the ``semantic`` extra); off by default: on PHEME germanwings it
+      did not raise B-cubed F1 enough to pay for its quadratic cost (docs/scores.md).
     - num_perm 128: MinHash permutations; the estimate's standard error is at most
       0.044, so template-mates at 0.4 pass 0.6 with probability < 1e-5.
     - min_text_tokens 4: shorter texts ("lol", "so true") are not evidence.
@@ -65,6 +69,8 @@ class NarrativeParams:
     """
 
     text_threshold: float = 0.6
+    semantic: bool = False
+    semantic_threshold: float = 0.6
     num_perm: int = 128
     min_text_tokens: int = 4
     hashtag_max_share: float = 0.001
@@ -113,10 +119,14 @@ def run(
             hashtag_max_roots=params.hashtag_max_roots,
             hashtag_max_share=params.hashtag_max_share,
             min_posts=params.min_posts,
+            keys=items_sql.url_key_frame(con, roots_only=True),
+            semantic=params.semantic,
+            semantic_threshold=params.semantic_threshold,
         )
         counts = narrative_sql.write_narratives(
             con, build_id, grouping.cascades, grouping.narratives
         )
+        items_sql.write_narrative_origin_items(con)
         emit(progress, "narratives", 1, steps)
 
         posts = narrative_sql.tree_posts(con)

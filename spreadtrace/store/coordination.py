@@ -6,9 +6,10 @@ pushes into its database. DuckDB runs it vectorised, in parallel and out of core
 Python only sees the (much smaller) list of pairs that pass ``min_shared``.
 
 An *item* is what two accounts can share: the post they repost or quote (its
-``root_id`` when the platform gives one, else its ``parent_id``: ``p:<post_id>``), a
-normalised URL they post in their own words (``u:<url>``) or the same image or video
-(a media group, ``m:<media_group_id>``). URLs of plain reposts are
+``root_id`` when the platform gives one, else its ``parent_id``: ``p:<post_id>``), or
+one of the build's items (``post_items``, :mod:`spreadtrace.store.items`) carried by a
+post in their own words: a normalised URL (``url:<key>``, keyed by the project's one
+normaliser) or the same image or video (``media:<media_group_id>``). URLs of plain reposts are
 not items of their own: they belong to the reposted post, which is already the item,
 so one co-repost is not counted twice.
 
@@ -35,7 +36,6 @@ import duckdb
 import polars as pl
 
 __all__ = [
-    "URL_NORMALISE_SQL",
     "co_share_pairs",
     "drop_temp",
     "fetch_pairs",
@@ -47,26 +47,6 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
     """Run a query into a polars frame (finishing any result a caller left pending)."""
     con.complete()  # DuckDB 2: con.sql refuses to run while an execute() result is unread
     return con.sql(sql, params=params).pl()
-
-
-# A small, set-wise URL normaliser (part B's narratives stage may bring a richer one):
-# drop the scheme and a leading ``www.``, lower-case the host, drop the fragment,
-# tracking parameters (utm_*, fbclid, gclid, si, igshid, ref_src, mc_*), an empty
-# query and a trailing slash. ``{u}`` is replaced by a column expression (an
-# identifier from this module, never input).
-_SCHEME = r"(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?"
-_TRACKING = r"([?&])(?:utm_[^=&]*|fbclid|gclid|si|igshid|ref_src|mc_[^=&]*)=[^&]*"
-URL_NORMALISE_SQL = (
-    "nullif(lower(regexp_extract(trim({u}), '^" + _SCHEME + r"(?i:www\.)?([^/?#]*)', 1))"
-    " || regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace("
-    "regexp_extract(trim({u}), '^" + _SCHEME + r"[^/?#]*([^#]*)', 1),"
-    " '" + _TRACKING + r"', '\1', 'g'),"
-    r" '&&+', '&', 'g'), '\?&+', '?'), '[?&]+$', ''), '/+(\?|$)', '\1'), '')"
-)
-
-
-def _url_sql(column: str) -> str:
-    return URL_NORMALISE_SQL.format(u=column)
 
 
 def co_share_pairs(
@@ -105,20 +85,20 @@ def co_share_pairs(
         )
     if "url" in items:
         parts.append(
-            f"""
-            SELECT account_id, 'u:' || {_url_sql("u")} AS item, t
-            FROM (SELECT account_id, unnest(urls) AS u, epoch(created_at) AS t
-                  FROM posts WHERE kind <> 'repost' AND len(urls) > 0)
-            """  # noqa: S608 -- a fixed expression from this module
+            """
+            SELECT p.account_id, pi.item_id AS item, epoch(p.created_at) AS t
+            FROM post_items AS pi JOIN posts AS p ON p.post_id = pi.post_id
+            WHERE pi.item_id LIKE 'url:%' AND p.kind <> 'repost'
+            """
         )
     if "media" in items:
         # The same picture or video (a media group of the build's media stage), posted
         # in the accounts' own posts: a plain repost's media belong to the reposted post.
         parts.append(
             """
-            SELECT p.account_id, 'm:' || pm.media_group_id AS item, epoch(p.created_at) AS t
-            FROM post_media AS pm JOIN posts AS p ON p.post_id = pm.post_id
-            WHERE p.kind <> 'repost'
+            SELECT p.account_id, pi.item_id AS item, epoch(p.created_at) AS t
+            FROM post_items AS pi JOIN posts AS p ON p.post_id = pi.post_id
+            WHERE pi.item_id LIKE 'media:%' AND p.kind <> 'repost'
             """
         )
     union = " UNION ALL ".join(parts)

@@ -17,6 +17,7 @@ import polars as pl
 
 __all__ = [
     "cascade_roots",
+    "content_roots",
     "drop_work_tables",
     "tree_posts",
     "write_amplification",
@@ -28,20 +29,34 @@ _WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame")
 
 
 def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per cascade: its content-bearing post's time, text, URLs and hashtags.
+    """One row per cascade: its content-bearing post's id, time, text, URLs and hashtags.
 
     The root post when the original is stored; otherwise the cascade's earliest stored
     post (a repost of the missing original usually carries its text). Also the
     cascade's size, used to drop one-post narratives.
     """
     return con.sql(
-        """
-        SELECT c.cascade_id, p.created_at, p.text, p.urls, p.hashtags, c.size
+        f"""
+        SELECT r.*, t.item_id AS text_group
+        FROM ({_ROOTS_SQL}) r
+        LEFT JOIN (SELECT post_id, item_id FROM post_items WHERE item_id LIKE 'text:%') t
+               ON t.post_id = r.post_id
+        """  # noqa: S608 -- a fixed query from this module
+    ).pl()
+
+
+def content_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The cascade roots without their text items (the items stage makes those)."""
+    return con.sql(_ROOTS_SQL).pl()
+
+
+_ROOTS_SQL = """
+        SELECT c.cascade_id, p.post_id, p.created_at, p.text, p.urls, p.hashtags, c.size
         FROM cascades c JOIN posts p ON p.post_id = c.root_post_id
         WHERE c.root_seen
         UNION ALL
-        SELECT cascade_id, created_at, text, urls, hashtags, size FROM (
-            SELECT pc.cascade_id, p.created_at, p.text, p.urls, p.hashtags, c.size,
+        SELECT cascade_id, post_id, created_at, text, urls, hashtags, size FROM (
+            SELECT pc.cascade_id, p.post_id, p.created_at, p.text, p.urls, p.hashtags, c.size,
                    row_number() OVER (PARTITION BY pc.cascade_id
                                       ORDER BY pc.depth, p.created_at, pc.post_id) AS rn
             FROM cascades c
@@ -49,8 +64,7 @@ def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             JOIN posts p ON p.post_id = pc.post_id
             WHERE NOT c.root_seen
         ) WHERE rn = 1
-        """
-    ).pl()
+"""
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
@@ -105,10 +119,17 @@ def write_narratives(
         """,
         [build_id],
     )
-    posts, narr = con.execute(
-        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives)"
-    ).fetchall()[0]
-    return {"narratives": int(narr), "narrative_posts": int(posts)}
+    posts, narr, largest = con.execute(
+        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives), "
+        "(SELECT round(100 * coalesce(max(posts), 0) / greatest((SELECT count(*) FROM posts), 1)"
+        ", 2) FROM narratives)"
+    ).fetchone()
+    # No narrative should swallow the store: the build summary shows the largest's share.
+    return {
+        "narratives": int(narr),
+        "narrative_posts": int(posts),
+        "largest_narrative_share_pct": float(largest),
+    }
 
 
 def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -302,7 +302,7 @@ _PSEUDONYMS = {  # kind -> (prefix, HMAC domain, how the raw value is normalised
     "post": ("p_", "post:", "{}"),
     "narrative": ("n_", "narrative:", "{}"),
 }
-PSEUDONYM_KINDS = (*_PSEUDONYMS, "item")
+PSEUDONYM_KINDS = (*_PSEUDONYMS, "item", "item_ref")
 
 
 def pseudonym_sql(kind: str, ref: str) -> str:
@@ -335,6 +335,13 @@ def _wrap(col: Column, pseudonymize: bool) -> str:
         value = (
             f"CASE WHEN q.\"kind\" = 'narrative' THEN {pseudonym_sql('narrative', ref)} "
             f"ELSE {pseudonym_sql('post', ref)} END"
+        )
+    elif col.kind == "item_ref" and pseudonymize:
+        # items.csv: a text item's id is "text:" + its first post's id; a URL's key can
+        # name an account (x.com/<handle>/status/...), masked as in any text
+        value = (
+            f"CASE WHEN starts_with({ref}, 'text:') THEN 'text:' || "
+            f"{pseudonym_sql('post', f'substr({ref}, 6)')} ELSE {mask_accounts_sql(ref)} END"
         )
     elif col.kind == "text" and pseudonymize:
         value = mask_accounts_sql(ref)
@@ -654,6 +661,29 @@ _MEDIA = ReportQuery(
     order_by=("posts DESC", "media_group_id"),
 )
 
+# items.csv (issue 11): one row per item (url, text group, hashtag, media) with its
+# origin -- the earliest poster -- and how much of it bot-like or coordinated accounts posted.
+_ITEMS = ReportQuery(
+    name="items",
+    columns=(
+        Column("item_id", "i.item_id", "item_ref"),
+        Column("kind", "i.kind", "text"),
+        Column("label", "i.label", "text"),
+        Column("origin_account_id", "i.first_account_id", "account"),
+        Column("origin_handle", "a.handle", "handle"),
+        Column("first_at", "i.first_at", "time"),
+        Column("posts", "i.posts", "int"),
+        Column("accounts", "i.accounts", "int"),
+        Column("bot_share", "i.bot_share", "real"),
+        Column("coordinated_share", "i.coordinated_share", "real"),
+        Column("first_post_id", "i.first_post_id", "post"),
+    ),
+    from_sql="""
+  FROM items AS i
+  LEFT JOIN accounts AS a ON a.account_id = i.first_account_id""",
+    order_by=("posts DESC", "item_id"),
+)
+
 REPORTS: tuple[ReportQuery, ...] = (
     _CASCADES,
     _ACCOUNTS,
@@ -662,6 +692,7 @@ REPORTS: tuple[ReportQuery, ...] = (
     _CLUSTERS,
     _ALERTS,
     _MEDIA,
+    _ITEMS,
 )
 
 

@@ -403,6 +403,53 @@ _V2_SECURITY: list[str] = [
     """,
 ]
 
+# items (issue 11, schema version 3): every raw URL's normalised key (the project's one normaliser,
+# spreadtrace.urls), and the items posts carry (url, text group, hashtag, media) with
+# each item's first post and counts.
+_V3_ITEMS: list[str] = [
+    """
+    CREATE TABLE url_keys (
+        url       VARCHAR NOT NULL,       -- as posted
+        key       VARCHAR,                -- normalised; NULL when it has no host
+        host      VARCHAR,
+        shortener BOOLEAN NOT NULL,       -- a known link shortener (never fetched)
+        build_id  BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE items (
+        item_id           VARCHAR PRIMARY KEY,  -- kind ':' key, e.g. url:example.com/a
+        kind              VARCHAR NOT NULL,     -- url | text | hashtag | media
+        label             VARCHAR NOT NULL,
+        first_post_id     VARCHAR,
+        first_account_id  VARCHAR,
+        first_at          TIMESTAMPTZ,
+        posts             BIGINT NOT NULL,
+        accounts          BIGINT NOT NULL,
+        bot_share         DOUBLE,               -- share of its posts by bot-like accounts
+        coordinated_share DOUBLE,               -- ... by accounts in coordination clusters
+        build_id          BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE post_items (
+        post_id   VARCHAR NOT NULL,
+        item_id   VARCHAR NOT NULL,
+        build_id  BIGINT NOT NULL
+    )
+    """,
+    # A narrative's origin from its items: its earliest article/text/media item and that
+    # item's first poster (a table of its own: narratives' columns are shared by areas).
+    """
+    CREATE TABLE narrative_origin_items (
+        narrative_id  VARCHAR PRIMARY KEY,
+        item_id       VARCHAR NOT NULL,
+        account_id    VARCHAR,
+        build_id      BIGINT NOT NULL
+    )
+    """,
+]
+
 # ingest (issue 17): long-format files merge several rows into one post, and the run
 # row counts them; the mapping that read a foreign file is kept with its run. Posts gain
 # the platform's own fields that have no canonical column (a subreddit, a Telegram chat).
@@ -441,6 +488,7 @@ _V2_SCALE: list[str] = [
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
+    3: [*_V3_ITEMS],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

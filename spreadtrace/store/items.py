@@ -1,0 +1,206 @@
+"""Items in SQL: the build's normalised URLs, and the items every post carries.
+
+Why here: only ``spreadtrace.store`` talks to DuckDB. URLs are normalised once per
+build by the project's one normaliser (:mod:`spreadtrace.urls`) over the *distinct*
+raw URLs not yet keyed (far fewer than posts), into ``url_keys``; coordination and
+narratives both read that table, so a link is the same item for every stage.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
+from spreadtrace.urls import url_keys
+
+__all__ = [
+    "URL_KEYS_SQL",
+    "fill_item_shares",
+    "refresh_url_keys",
+    "write_narrative_origin_items",
+    "url_key_frame",
+    "write_items",
+]
+
+# The (url, key) pairs of the build, for joins: ``JOIN (URL_KEYS_SQL) k ON k.url = ...``.
+URL_KEYS_SQL = "SELECT url, key, shortener FROM url_keys"
+
+
+def refresh_url_keys(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
+    """Key every distinct posted URL not yet in ``url_keys``; return how many were added.
+
+    Incremental on purpose: a raw URL's key never changes while the rule does not, so a
+    build only normalises the URLs new since the last one.
+    """
+    con.complete()
+    new = con.sql(
+        """
+        SELECT DISTINCT u AS url FROM (SELECT unnest(urls) AS u FROM posts WHERE len(urls) > 0)
+        WHERE u IS NOT NULL AND u NOT IN (SELECT url FROM url_keys)
+        """
+    ).pl()
+    if new.height == 0:
+        return 0
+    keyed = url_keys(new["url"]).with_columns(build_id=pl.lit(build_id, dtype=pl.Int64))
+    con.register("_ik_arrow", keyed.to_arrow())
+    try:
+        con.execute(
+            "INSERT INTO url_keys (url, key, host, shortener, build_id) "
+            "SELECT url, key, host, shortener, build_id FROM _ik_arrow"
+        )
+    finally:
+        con.unregister("_ik_arrow")
+    return keyed.height
+
+
+def url_key_frame(con: duckdb.DuckDBPyConnection, *, roots_only: bool = False) -> pl.DataFrame:
+    """The stored (url, key) pairs; ``roots_only``: just the URLs of cascade roots.
+
+    The narratives stage needs only its roots' URLs (memory: reposts repeat links).
+    """
+    con.complete()
+    if not roots_only:
+        return con.sql("SELECT url, key FROM url_keys").pl()
+    return con.sql(
+        """
+        SELECT url, key FROM url_keys
+        SEMI JOIN (SELECT unnest(p.urls) AS u FROM posts p
+                   JOIN post_cascades pc ON pc.post_id = p.post_id
+                   WHERE len(p.urls) > 0 AND pc.depth <= 1) r ON r.u = url_keys.url
+        """
+    ).pl()
+
+
+def write_items(
+    con: duckdb.DuckDBPyConnection, build_id: int, text_items: pl.DataFrame | None = None
+) -> dict[str, int]:
+    """Replace post_items and items: every post's URLs, hashtags, media and text group.
+
+    ``text_items`` (post_id, item_id) are the near-duplicate text groups
+    (:func:`spreadtrace.graph.narratives.text_items`); URL items come from
+    ``url_keys``, media items from the media stage (:data:`media.ITEM_POSTS_SQL`).
+    Item ids are ``kind:key``. Per item: its earliest post (ties: smallest post_id), that
+    post's account, and the distinct posts and accounts carrying it.
+    """
+    refresh_url_keys(con, build_id)
+    con.complete()
+    con.execute("DELETE FROM post_items")
+    con.execute("DELETE FROM items")
+    frame = text_items
+    if frame is None:
+        frame = pl.DataFrame(schema={"post_id": pl.String, "item_id": pl.String})
+    con.register("_ik_text", frame.select("post_id", "item_id").to_arrow())
+    try:
+        con.execute(
+            f"""
+            INSERT INTO post_items (post_id, item_id, build_id)
+            SELECT DISTINCT post_id, item_id, $b FROM (
+                SELECT s.post_id, 'url:' || k.key AS item_id
+                FROM (SELECT post_id, unnest(urls) AS u FROM posts WHERE len(urls) > 0) s
+                JOIN url_keys k ON k.url = s.u
+                WHERE k.key IS NOT NULL
+                UNION ALL
+                SELECT post_id, 'hashtag:' || tag FROM (
+                    SELECT post_id, lower(ltrim(unnest(hashtags), '#')) AS tag
+                    FROM posts WHERE len(hashtags) > 0)
+                WHERE tag <> ''
+                UNION ALL
+                {ITEM_POSTS_SQL}
+                UNION ALL
+                SELECT post_id, item_id FROM _ik_text
+            )
+            """,  # noqa: S608 -- fixed fragments
+            {"b": int(build_id)},
+        )
+    finally:
+        con.unregister("_ik_text")
+    con.execute(
+        f"""
+        INSERT INTO items (item_id, kind, label, first_post_id, first_account_id, first_at,
+                           posts, accounts, build_id)
+        SELECT i.item_id, split_part(i.item_id, ':', 1),
+               CASE split_part(i.item_id, ':', 1)
+                    WHEN 'url' THEN substr(i.item_id, 5)
+                    WHEN 'hashtag' THEN '#' || substr(i.item_id, 9)
+                    WHEN 'media' THEN coalesce(m.label, substr(i.item_id, 7))
+                    ELSE left(coalesce(p0.text, ''), 200) END,
+               i.first_post_id, p0.account_id, i.first_at, i.posts, i.accounts, $b
+        FROM (
+            SELECT pi.item_id,
+                   arg_min(p.post_id, (p.created_at, p.post_id)) AS first_post_id,
+                   min(p.created_at) AS first_at,
+                   count(*) AS posts,  -- post_items rows are distinct
+                   count(DISTINCT p.account_id) AS accounts
+            FROM post_items pi JOIN posts p ON p.post_id = pi.post_id
+            GROUP BY pi.item_id
+        ) i
+        JOIN posts p0 ON p0.post_id = i.first_post_id
+        LEFT JOIN ({ITEMS_SQL}) m ON m.item_id = i.item_id
+        """,  # noqa: S608 -- fixed fragments
+        {"b": int(build_id)},
+    )
+    rows = con.execute(
+        "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM post_items)"
+    ).fetchone()
+    return {"items": int(rows[0]), "post_items": int(rows[1])}
+
+
+def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill the items' bot and coordinated shares from this build's account flags.
+
+    The items stage's finish step: it runs after the accounts stage, which flags the
+    accounts (as the media stage's finish does for media groups).
+    """
+    con.complete()
+    con.execute(
+        """
+        UPDATE items SET bot_share = f.bot_share, coordinated_share = f.coordinated_share
+        FROM (
+            SELECT pi.item_id,
+                   avg(CASE WHEN coalesce(s.is_bot_like, false) THEN 1.0 ELSE 0.0 END)
+                       AS bot_share,
+                   avg(CASE WHEN cc.account_id IS NOT NULL THEN 1.0 ELSE 0.0 END)
+                       AS coordinated_share
+            FROM post_items pi
+            JOIN posts p ON p.post_id = pi.post_id
+            LEFT JOIN account_scores s ON s.account_id = p.account_id
+            LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
+                   ON cc.account_id = p.account_id
+            GROUP BY pi.item_id
+        ) f
+        WHERE items.item_id = f.item_id
+        """
+    )
+
+
+def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace narrative_origin_items: each narrative's earliest item of its own.
+
+    Runs after the narratives write. A narrative's origin item is its earliest url, text
+    or media item of its own -- at least half of the item's posts are in the narrative (a
+    template text shared by many stories is no one's) -- hashtags being topics, not
+    sources; ties break on the item id.
+    """
+    con.complete()
+    con.execute("DELETE FROM narrative_origin_items")
+    con.execute(
+        """
+        INSERT INTO narrative_origin_items (narrative_id, item_id, account_id, build_id)
+        SELECT o.narrative_id, o.item_id, i.first_account_id, i.build_id
+        FROM (
+            SELECT narrative_id, arg_min(item_id, (first_at, item_id)) AS item_id
+            FROM (
+                SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
+                       count(DISTINCT pn.post_id) AS inside
+                FROM post_narratives pn
+                JOIN post_items pi ON pi.post_id = pn.post_id
+                JOIN items i ON i.item_id = pi.item_id
+                WHERE i.kind IN ('url', 'text', 'media')
+                GROUP BY pn.narrative_id, i.item_id, i.first_at, i.posts
+            )
+            WHERE 2 * inside >= posts
+            GROUP BY narrative_id
+        ) o JOIN items i ON i.item_id = o.item_id
+        """
+    )
