@@ -73,7 +73,9 @@ def fill_world(con, *, scores: bool = True) -> dict[str, list[str]]:
     )
     if scores:
         con.execute(
-            "INSERT INTO cascade_scores VALUES ('p1','n1',0.25,0.5,0.75,0.25,0.6,"
+            "INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,"
+            " coordinated_share, reach_via_bots, amplification_score, amplification_reasons,"
+            " build_id) VALUES ('p1','n1',0.25,0.5,0.75,0.25,0.6,"
             "'=2+3 shares by bots',1), ('p5',NULL,0,0,0,0,0,'',1)"
         )
         for i, account_id in enumerate(accounts, start=1):
@@ -82,7 +84,10 @@ def fill_world(con, *, scores: bool = True) -> dict[str, list[str]]:
                 [account_id, int(i > 1), i / 10, i >= 3, "-reacts in 2 s"],
             )
         con.execute(
-            "INSERT INTO narratives VALUES ('n1', '+label from @evil', 'text', 1, 4, 4, ?, ?,"
+            "INSERT INTO narratives (narrative_id, label, kind, cascades, posts, accounts,"
+            " first_at, last_at, origin_account_id, origin_score, bot_share, early_bot_share,"
+            " coordinated_share, reach_via_bots, amplification_score, amplification_reasons,"
+            " build_id) VALUES ('n1', '+label from @evil', 'text', 1, 4, 4, ?, ?,"
             " 'acct-1', 0.9, 0.25, 0.5, 0.75, 0.25, 0.6, '@reasons', 1)",
             [T0, T0 + timedelta(seconds=40)],
         )

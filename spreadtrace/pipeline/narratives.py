@@ -22,6 +22,7 @@ import polars as pl
 from spreadtrace.graph.amplification import (
     AmplificationWeights,
     amplification_scores,
+    reach_bounds,
     reached_only_via,
 )
 from spreadtrace.graph.narratives import group_narratives
@@ -39,6 +40,9 @@ _SCORE_COLUMNS = [
     "reach_via_bots",
     "amplification_score",
     "amplification_reasons",
+    "reach_via_bots_low",
+    "reach_via_bots_high",
+    "inferred_edges",
 ]
 
 
@@ -138,7 +142,7 @@ def run(
         emit(progress, "narratives", 3, steps)
 
         flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
-        cut = reached_only_via(parent, flagged, depth)
+        cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged)
         scored = posts.select(
             "cascade_id",
             "narrative_id",
@@ -146,8 +150,11 @@ def run(
             "created_at",
             "bot",
             "coordinated",
+            "inferred",
             is_share=~pl.col("is_root"),
             cut=pl.Series(cut),
+            cut_low=pl.Series(low),
+            cut_high=pl.Series(high),
         )
         per_cascade = amplification_scores(
             scored,
@@ -173,3 +180,35 @@ def run(
         return counts
     finally:
         narrative_sql.drop_work_tables(con)
+
+
+def _reach_cuts(
+    con: Any, posts: pl.DataFrame, parent: np.ndarray, cascade: np.ndarray, flagged: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut-off posts over explicit parents, and the bounds over inferred parents.
+
+    Explicit only: an inferred post hangs on its cascade's root, as the platform gave
+    it (so only explicit links carry reach). Bounds: an inferred post may hang on any
+    of its candidates (:func:`spreadtrace.store.narratives.inferred_candidates`);
+    when none is found any more (follows changed since the cascades stage) the stored
+    guess is its only candidate.
+    """
+    n = len(parent)
+    inferred = posts["inferred"].to_numpy()
+    is_root = posts["is_root"].to_numpy()
+    root_of = np.full(int(cascade.max()) + 1 if n else 0, -1, dtype=np.int64)
+    root_of[cascade[is_root]] = np.flatnonzero(is_root)
+    explicit = parent.copy()
+    # back on the root (-1 when the original is unseen: a root of its own, as good)
+    explicit[inferred] = root_of[cascade[inferred]]
+    cut = reached_only_via(explicit, flagged)
+    if not inferred.any():
+        return cut, cut, cut
+    cand_child, cand = narrative_sql.inferred_candidates(con)
+    missing = np.flatnonzero(inferred & (np.bincount(cand_child, minlength=n) == 0))
+    fixed = np.flatnonzero((parent >= 0) & ~inferred)
+    child = np.concatenate([fixed, cand_child, missing])
+    par = np.concatenate([parent[fixed], cand, parent[missing]])
+    low = reach_bounds(n, child, par, flagged, worst=False)
+    high = reach_bounds(n, child, par, flagged, worst=True)
+    return cut, low, high

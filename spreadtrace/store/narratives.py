@@ -13,11 +13,13 @@ the transaction (``run_build``), so readers see the old scores or the new ones.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import polars as pl
 
 __all__ = [
     "cascade_roots",
     "drop_work_tables",
+    "inferred_candidates",
     "tree_posts",
     "write_amplification",
     "write_narratives",
@@ -117,7 +119,8 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     Columns: idx (row number, the frame is in idx order), parent_idx (the parent's
     row, -1 when the post is a root or its parent is not stored), cascade (a code
     0..k-1), cascade_id, post_id, narrative_id (NULL outside narratives), account_id,
-    created_at, is_root, root_seen (per cascade), bot (account is_bot_like) and
+    created_at, is_root, inferred (the parent link was time-inferred), root_seen (per
+    cascade), bot (account is_bot_like) and
     coordinated (account in a coordination cluster). Accounts without scores are not
     bot-like.
     """
@@ -126,7 +129,7 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         """
         CREATE TEMP TABLE _sn_nodes AS
         SELECT row_number() OVER (ORDER BY pc.cascade_id, pc.depth, pc.post_id) - 1 AS idx,
-               pc.post_id, pc.parent_id, pc.cascade_id
+               pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source
         FROM post_cascades pc
         """
     )
@@ -137,6 +140,7 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                dense_rank() OVER (ORDER BY n.cascade_id) - 1 AS cascade,
                n.cascade_id, n.post_id, pn.narrative_id, p.account_id, p.created_at,
                n.parent_id IS NULL AS is_root,
+               coalesce(n.parent_source = 'inferred', false) AS inferred,
                coalesce(c.root_seen, true) AS root_seen,
                coalesce(s.is_bot_like, false) AS bot,
                cc.account_id IS NOT NULL AS coordinated
@@ -151,6 +155,43 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         ORDER BY n.idx
         """
     ).pl()
+
+
+def inferred_candidates(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+    """(child idx, candidate idx): the possible parents of every time-inferred link.
+
+    Why: the cascades stage keeps one guess per repost (the most recent candidate);
+    honest reach-via-bots needs all of them. A candidate is what that stage chose
+    from: a non-root post of the same cascade, earlier than the child, by an account
+    the child's account follows (follow without created_at, or made no later than the
+    child). Needs ``_sn_nodes`` from :func:`tree_posts`. Rows sorted by child.
+    """
+    res = con.sql(
+        """
+        WITH r AS (
+            SELECT n.idx, n.cascade_id, p.account_id, p.created_at
+            FROM _sn_nodes n JOIN posts p USING (post_id)
+            WHERE n.parent_source = 'inferred'
+        ),
+        s AS (
+            SELECT n.idx, n.cascade_id, p.account_id, p.created_at
+            FROM _sn_nodes n JOIN posts p USING (post_id)
+            WHERE n.parent_id IS NOT NULL
+              AND n.cascade_id IN (SELECT DISTINCT cascade_id FROM r)
+        )
+        SELECT r.idx AS child, s.idx AS candidate
+        FROM r
+        JOIN follows f ON f.follower_id = r.account_id
+        JOIN s ON s.cascade_id = r.cascade_id AND s.account_id = f.followee_id
+        WHERE (f.created_at IS NULL OR f.created_at <= r.created_at)
+          AND s.created_at < r.created_at
+        ORDER BY child, candidate
+        """
+    ).to_arrow_table()
+    return (
+        res.column("child").to_numpy().astype(np.int64),
+        res.column("candidate").to_numpy().astype(np.int64),
+    )
 
 
 def write_origins(
@@ -190,7 +231,7 @@ def write_origins(
     )
     rows = con.execute(
         "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
-    ).fetchone()
+    ).fetchall()[0]  # fetchall: a pending fetchone result would block the next con.sql
     return {"origin_candidates": int(rows[0]), "origin_accounts": int(rows[1])}
 
 
@@ -203,7 +244,8 @@ def write_amplification(
     """Replace cascade_scores; fill the amplification columns of narratives.
 
     ``cascades``: cascade_id, bot_share, early_bot_share, coordinated_share,
-    reach_via_bots, amplification_score, amplification_reasons (narrative_id is taken
+    reach_via_bots (over explicit parents), amplification_score, amplification_reasons,
+    reach_via_bots_low / _high (bounds over inferred parents), inferred_edges (narrative_id is taken
     from the stored map); ``narratives``: narrative_id and the same score columns.
     """
     _register(con, "_sn_frame", cascades)
@@ -212,10 +254,12 @@ def write_amplification(
         """
         INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,
                                     coordinated_share, reach_via_bots, amplification_score,
-                                    amplification_reasons, build_id)
+                                    amplification_reasons, reach_via_bots_low,
+                                    reach_via_bots_high, inferred_edges, build_id)
         SELECT f.cascade_id, m.narrative_id, f.bot_share, f.early_bot_share,
                f.coordinated_share, f.reach_via_bots, f.amplification_score,
-               f.amplification_reasons, ?
+               f.amplification_reasons, f.reach_via_bots_low, f.reach_via_bots_high,
+               f.inferred_edges, ?
         FROM _sn_frame f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
         """,
         [build_id],
@@ -226,7 +270,10 @@ def write_amplification(
         UPDATE narratives SET bot_share = f.bot_share, early_bot_share = f.early_bot_share,
                coordinated_share = f.coordinated_share, reach_via_bots = f.reach_via_bots,
                amplification_score = f.amplification_score,
-               amplification_reasons = f.amplification_reasons
+               amplification_reasons = f.amplification_reasons,
+               reach_via_bots_low = f.reach_via_bots_low,
+               reach_via_bots_high = f.reach_via_bots_high,
+               inferred_edges = f.inferred_edges
         FROM _sn_frame f
         WHERE narratives.narrative_id = f.narrative_id
         """

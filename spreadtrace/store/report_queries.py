@@ -225,6 +225,9 @@ _CASCADES = ReportQuery(
         Column("peak_per_hour", "c.peak_per_hour", "int"),
         Column("reconstruction", "c.reconstruction", "text"),
         Column("root_text", "left(r.text, 280)", "text"),
+        Column("reach_via_bots_low", "s.reach_via_bots_low", "real"),
+        Column("reach_via_bots_high", "s.reach_via_bots_high", "real"),
+        Column("inferred_edges", "s.inferred_edges", "int"),
     ),
     from_sql="""
   FROM cascades AS c
@@ -297,6 +300,9 @@ _NARRATIVES = ReportQuery(
         Column("early_bot_share", "n.early_bot_share", "real"),
         Column("reach_via_bots", "n.reach_via_bots", "real"),
         Column("amplification_reasons", "n.amplification_reasons", "text"),
+        Column("reach_via_bots_low", "n.reach_via_bots_low", "real"),
+        Column("reach_via_bots_high", "n.reach_via_bots_high", "real"),
+        Column("inferred_edges", "n.inferred_edges", "int"),
     ),
     from_sql="""
   FROM narratives AS n

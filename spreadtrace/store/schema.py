@@ -384,12 +384,24 @@ _V2_MEDIA: list[str] = [
     """,
 ]
 
+# honest reach-via-bots (issue 11 part 5): reach_via_bots is over explicit parents; the
+# bounds are over the candidate parents of time-inferred links; inferred_edges says how
+# many of the group's links were guessed.
+_V2_SPREAD: list[str] = [
+    "ALTER TABLE cascade_scores ADD COLUMN reach_via_bots_low DOUBLE",
+    "ALTER TABLE cascade_scores ADD COLUMN reach_via_bots_high DOUBLE",
+    "ALTER TABLE cascade_scores ADD COLUMN inferred_edges BIGINT",
+    "ALTER TABLE narratives ADD COLUMN reach_via_bots_low DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN reach_via_bots_high DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN inferred_edges BIGINT",
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
-    2: [*_V2_MEDIA],
+    2: [*_V2_MEDIA, *_V2_SPREAD],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)
