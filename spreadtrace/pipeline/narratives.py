@@ -151,7 +151,7 @@ def run(
             "bot",
             "coordinated",
             "inferred",
-            is_share=~pl.col("is_root"),
+            is_share=~pl.col("is_root") & ~pl.col("conversation"),  # replies are not spread
             cut=pl.Series(cut),
             cut_low=pl.Series(low),
             cut_high=pl.Series(high),

@@ -119,7 +119,8 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     Columns: idx (row number, the frame is in idx order), parent_idx (the parent's
     row, -1 when the post is a root or its parent is not stored), cascade (a code
     0..k-1), cascade_id, post_id, narrative_id (NULL outside narratives), account_id,
-    created_at, is_root, inferred (the parent link was time-inferred), root_seen (per
+    created_at, is_root, inferred (the parent link was time-inferred), conversation (a
+    reply or below one: not a share), root_seen (per
     cascade), bot (account is_bot_like) and
     coordinated (account in a coordination cluster). Accounts without scores are not
     bot-like.
@@ -129,7 +130,7 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         """
         CREATE TEMP TABLE _sn_nodes AS
         SELECT row_number() OVER (ORDER BY pc.cascade_id, pc.depth, pc.post_id) - 1 AS idx,
-               pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source
+               pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source, pc.conversation
         FROM post_cascades pc
         """
     )
@@ -141,6 +142,7 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                n.cascade_id, n.post_id, pn.narrative_id, p.account_id, p.created_at,
                n.parent_id IS NULL AS is_root,
                coalesce(n.parent_source = 'inferred', false) AS inferred,
+               coalesce(n.conversation, false) AS conversation,
                coalesce(c.root_seen, true) AS root_seen,
                coalesce(s.is_bot_like, false) AS bot,
                cc.account_id IS NOT NULL AS coordinated

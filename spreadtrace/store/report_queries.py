@@ -228,6 +228,9 @@ _CASCADES = ReportQuery(
         Column("reach_via_bots_low", "s.reach_via_bots_low", "real"),
         Column("reach_via_bots_high", "s.reach_via_bots_high", "real"),
         Column("inferred_edges", "s.inferred_edges", "int"),
+        Column("replies", "c.replies", "int"),
+        Column("conversation_depth", "c.conversation_depth", "int"),
+        Column("repliers", "c.repliers", "int"),
     ),
     from_sql="""
   FROM cascades AS c

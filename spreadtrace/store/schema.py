@@ -384,10 +384,16 @@ _V2_MEDIA: list[str] = [
     """,
 ]
 
-# honest reach-via-bots (issue 11 part 5): reach_via_bots is over explicit parents; the
+# Spread (issue 11). Honest reach-via-bots (part 5): reach_via_bots is over explicit parents; the
 # bounds are over the candidate parents of time-inferred links; inferred_edges says how
 # many of the group's links were guessed.
 _V2_SPREAD: list[str] = [
+    # kinds of spread (issue 11 part 4): reposts and quotes are shares, replies (and all
+    # below a reply) conversation; cascades' shape metrics count shares only
+    "ALTER TABLE post_cascades ADD COLUMN conversation BOOLEAN",
+    "ALTER TABLE cascades ADD COLUMN replies BIGINT",
+    "ALTER TABLE cascades ADD COLUMN conversation_depth INTEGER",
+    "ALTER TABLE cascades ADD COLUMN repliers BIGINT",
     "ALTER TABLE cascade_scores ADD COLUMN reach_via_bots_low DOUBLE",
     "ALTER TABLE cascade_scores ADD COLUMN reach_via_bots_high DOUBLE",
     "ALTER TABLE cascade_scores ADD COLUMN inferred_edges BIGINT",
