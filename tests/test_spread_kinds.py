@@ -66,3 +66,49 @@ def test_a_repost_of_a_reply_is_conversation_and_a_quote_is_a_share(mem_store: S
     assert row[5:] == (2, 2, 2)
     conv = dict(con.execute("SELECT post_id, conversation FROM post_cascades").fetchall())
     assert conv == {"o": False, "q": False, "r": False, "x": True, "y": True, "z": True}
+
+
+def test_dashboard_draws_shares_and_replies_apart() -> None:
+    from datetime import datetime, timedelta
+
+    import numpy as np
+    import polars as pl
+
+    from spreadtrace.dashboard import figures
+
+    t0 = datetime(2024, 1, 1)
+    # root 0; 1 a repost (share); 2 a reply and 3 a reply to it (conversation)
+    nodes = pl.DataFrame(
+        {
+            "parent": [-1, 0, 0, 2],
+            "parent_source": [None, "explicit", "explicit", "explicit"],
+            "conversation": [False, False, True, True],
+            "descendants": [3, 0, 1, 0],
+            "count": [1, 1, 1, 1],
+            "aggregate": [False] * 4,
+            "x": [0.0, 1.0, -1.0, -2.0],
+            "y": [0.0, 1.0, 1.0, 2.0],
+            "t": [0.0, 60.0, 120.0, 180.0],
+            "bot_score": [0.1, 0.2, 0.3, 0.4],
+            "is_bot_like": [False] * 4,
+            "cluster_id": [None] * 4,
+            "created_at": [t0 + timedelta(minutes=i) for i in range(4)],
+        }
+    )
+    fig = figures.cascade(nodes)
+    names = [tr["name"] for tr in fig["data"]]
+    assert names == ["parent explicit", "reply (conversation, not a share)", "posts"]
+    # the reply edges are the two into nodes 2 and 3, styled apart
+    reply = fig["data"][1]
+    assert reply["line"]["dash"] == figures.EDGE_STYLE["reply"]["dash"] != "solid"
+    xs = np.frombuffer(__import__("base64").b64decode(reply["x"]["bdata"]), np.float32)
+    assert xs.reshape(-1, 3)[:, 1].tolist() == [-1.0, -2.0]
+    assert fig["data"][2]["marker"]["symbol"] == [0, 0, 2, 2]  # conversation: diamonds
+    timeline = figures.cascade_timeline(nodes)
+    lines = {tr["name"]: tr["y"][-1] for tr in timeline["data"]}
+    # shares: the root and the repost; the two replies on their own line
+    assert lines == {
+        "shares by bot-like accounts": 0,
+        "shares by other accounts": 2,
+        "replies (conversation, not shares)": 2,
+    }

@@ -189,7 +189,8 @@ READ_MODEL: dict[str, str] = {
     # `WHERE cascade_id = ?` reads a few row groups (zone maps) instead of 5M rows.
     "dash_nodes": """
         SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.parent_source, pc.depth,
-               pc.descendants, p.account_id, p.created_at
+               pc.descendants, p.account_id, p.created_at,
+               coalesce(pc.conversation, false) AS conversation
         FROM post_cascades pc JOIN posts p USING (post_id)
         ORDER BY pc.cascade_id
     """,
@@ -333,7 +334,8 @@ def cascade_nodes(con: Con, cascade_id: str) -> pl.DataFrame:
 
     Columns: post_id, parent_id, parent_source, depth, descendants, account_id, handle,
     created_at (UTC), t (seconds since the cascade's first post), bot_score,
-    is_bot_like, bot_reasons, cluster_id. (The text is in :func:`cascade_posts`.)
+    is_bot_like, bot_reasons, cluster_id, conversation (a reply or below one: not a
+    share). (The text is in :func:`cascade_posts`.)
     """
     return _pl(
         con.execute(
@@ -344,7 +346,7 @@ def cascade_nodes(con: Con, cascade_id: str) -> pl.DataFrame:
                    coalesce(s.bot_score, 0.0) AS bot_score,
                    coalesce(s.is_bot_like, false) AS is_bot_like,
                    coalesce(s.bot_reasons, 'not scored') AS bot_reasons,
-                   s.cluster_id
+                   s.cluster_id, n.conversation
             FROM dash_nodes n
             LEFT JOIN accounts a ON a.account_id = n.account_id
             LEFT JOIN dash_accounts s ON s.account_id = n.account_id

@@ -354,11 +354,13 @@ def hover_line(row: dict) -> list:
     if row["aggregate"]:
         return [
             html.B(f"{row['count']:,} posts drawn as one node"),
+            " (replies: conversation)" if row.get("conversation") else "",
             f" · from {when} · ",
             row["bot_reasons"] or "",
         ]
     reason = (row["bot_reasons"] or "").split("; ")[0]
     return [
+        "reply (conversation, not a share) · " if row.get("conversation") else "",
         html.B(row["handle"] or row["account_id"] or ""),
         f" ({row['account_id']}) · {when} · bot score {row['bot_score']:.2f}",
         f": {reason}" if reason else "",
