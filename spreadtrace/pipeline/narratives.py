@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from spreadtrace.corrections import factcheck_domains, is_factcheck_host
 from spreadtrace.graph.amplification import (
     AmplificationWeights,
     amplification_scores,
@@ -64,6 +65,8 @@ class NarrativeParams:
     - seed_rank 3 / wide_posts 1000: an account seeds a narrative when it is a top-3
       candidate; a narrative of 1000+ posts counts as fully wide for origin_index.
     - origin / amplification: the score weights (see the graph modules).
+    - factcheck_file None: a user file of more fact-check domains (one a line), added
+      to the shipped list (:mod:`spreadtrace.corrections`).
     """
 
     text_threshold: float = 0.6
@@ -78,6 +81,7 @@ class NarrativeParams:
     wide_posts: int = 1000
     origin: OriginWeights = field(default_factory=OriginWeights)
     amplification: AmplificationWeights = field(default_factory=AmplificationWeights)
+    factcheck_file: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.text_threshold <= 1.0:
@@ -176,6 +180,11 @@ def run(
             per_cascade.select("cascade_id", *_SCORE_COLUMNS),
             per_narrative.select("narrative_id", *_SCORE_COLUMNS),
         )
+        hosts = narrative_sql.url_hosts(con)["host"]
+        factcheck = hosts.filter(
+            is_factcheck_host(hosts, factcheck_domains(params.factcheck_file))
+        ).to_list()
+        counts |= narrative_sql.write_corrections(con, factcheck)
         emit(progress, "narratives", steps, steps)
         return counts
     finally:

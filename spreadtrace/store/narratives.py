@@ -20,13 +20,19 @@ __all__ = [
     "cascade_roots",
     "drop_work_tables",
     "inferred_candidates",
+    "url_hosts",
+    "write_corrections",
     "tree_posts",
     "write_amplification",
     "write_narratives",
     "write_origins",
 ]
 
-_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame")
+_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame", "_sn_fc")
+
+# The host of a URL (lower case; scheme, user info, port, path dropped): one expression
+# for url_hosts and write_corrections, so the hosts tested are the hosts matched.
+_HOST_SQL = "lower(regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/:?#]+)', 1))"
 
 
 def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -280,7 +286,7 @@ def write_amplification(
         WHERE narratives.narrative_id = f.narrative_id
         """
     )
-    n = con.execute("SELECT count(*) FROM cascade_scores").fetchone()[0]
+    n = con.execute("SELECT count(*) FROM cascade_scores").fetchall()[0][0]
     return {"cascade_scores": int(n)}
 
 
@@ -288,3 +294,96 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the stage's temp tables (they would otherwise live until the connection ends)."""
     for name in _WORK_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {name}")  # names from the fixed tuple
+
+
+def url_hosts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The distinct host names of every stored post's URLs (column ``host``)."""
+    return con.sql(
+        f"SELECT DISTINCT {_HOST_SQL} AS host FROM posts, unnest(urls) AS u(url) "  # noqa: S608
+        "WHERE url IS NOT NULL ORDER BY host"
+    ).pl()
+
+
+def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[str, int]:
+    """Claim against correction per narrative, into the narratives' correction columns.
+
+    ``hosts``: the fact-check host names (see :mod:`spreadtrace.corrections`). A post of
+    a narrative (``post_narratives``) carrying a URL on one of them, or reposting or
+    quoting such a post, is a correction post; a reply to a correction is neither; the
+    other posts are the claim. Per narrative: claim and correction posts and
+    accounts; the first correction's time and its delay after the claim's first post;
+    and the share of the claim's accounts who, after their first claim post, shared or
+    replied to a correction post of the narrative (a post whose parent is one) or
+    posted one themselves. Narratives without corrections get 0 and NULLs.
+    """
+    con.execute("DROP TABLE IF EXISTS _sn_fc")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _sn_fc AS
+        WITH carrying AS (
+            SELECT DISTINCT p.post_id FROM posts p, unnest(p.urls) AS u(url)
+            WHERE list_contains(?, {_HOST_SQL})
+        )
+        SELECT post_id FROM carrying
+        UNION  -- a repost or quote of a correction passes the correction on
+        SELECT p.post_id FROM posts p JOIN carrying c ON p.parent_id = c.post_id
+        WHERE p.kind IN ('repost', 'quote')
+        """,  # noqa: S608 (a fixed expression, the hosts are bound)
+        [hosts],
+    )
+    con.execute(
+        """
+        UPDATE narratives SET
+            claim_posts = a.claim_posts, claim_accounts = a.claim_accounts,
+            correction_posts = a.correction_posts, correction_accounts = a.correction_accounts,
+            first_correction_at = a.first_correction_at,
+            correction_delay_s = epoch(a.first_correction_at) - epoch(a.first_claim_at),
+            claim_accounts_corrected = coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
+        FROM (
+            WITH np AS (
+                SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
+                       fc.post_id IS NOT NULL AS corr,
+                       fc.post_id IS NULL AND (p.parent_id IS NULL
+                           OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
+                FROM post_narratives pn JOIN posts p USING (post_id)
+                LEFT JOIN _sn_fc fc USING (post_id)
+            )
+            SELECT narrative_id,
+                   count(*) FILTER (WHERE claim) AS claim_posts,
+                   count(DISTINCT account_id) FILTER (WHERE claim) AS claim_accounts,
+                   count(*) FILTER (WHERE corr) AS correction_posts,
+                   count(DISTINCT account_id) FILTER (WHERE corr) AS correction_accounts,
+                   min(created_at) FILTER (WHERE corr) AS first_correction_at,
+                   min(created_at) FILTER (WHERE claim) AS first_claim_at
+            FROM np GROUP BY narrative_id
+        ) a
+        LEFT JOIN (
+            WITH np AS (
+                SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
+                       fc.post_id IS NOT NULL AS corr,
+                       fc.post_id IS NULL AND (p.parent_id IS NULL
+                           OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
+                FROM post_narratives pn JOIN posts p USING (post_id)
+                LEFT JOIN _sn_fc fc USING (post_id)
+            ),
+            claim AS (
+                SELECT narrative_id, account_id, min(created_at) AS first_at
+                FROM np WHERE claim GROUP BY ALL
+            ),
+            touched AS (
+                SELECT c.narrative_id, p.account_id, p.created_at AS at
+                FROM np c JOIN posts p ON p.parent_id = c.post_id WHERE c.corr
+                UNION ALL
+                SELECT narrative_id, account_id, created_at FROM np WHERE corr
+            )
+            SELECT cl.narrative_id, count(DISTINCT cl.account_id) AS n
+            FROM claim cl JOIN touched t
+              ON t.narrative_id = cl.narrative_id AND t.account_id = cl.account_id
+             AND t.at > cl.first_at
+            GROUP BY cl.narrative_id
+        ) l ON l.narrative_id = a.narrative_id
+        WHERE narratives.narrative_id = a.narrative_id
+        """
+    )
+    n = con.execute("SELECT count(*) FROM _sn_fc").fetchall()[0][0]
+    return {"correction_posts": int(n)}

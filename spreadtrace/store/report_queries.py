@@ -306,6 +306,13 @@ _NARRATIVES = ReportQuery(
         Column("reach_via_bots_low", "n.reach_via_bots_low", "real"),
         Column("reach_via_bots_high", "n.reach_via_bots_high", "real"),
         Column("inferred_edges", "n.inferred_edges", "int"),
+        Column("claim_posts", "n.claim_posts", "int"),
+        Column("claim_accounts", "n.claim_accounts", "int"),
+        Column("correction_posts", "n.correction_posts", "int"),
+        Column("correction_accounts", "n.correction_accounts", "int"),
+        Column("first_correction_at", "n.first_correction_at", "time"),
+        Column("correction_delay_s", "n.correction_delay_s", "real"),
+        Column("claim_accounts_corrected", "n.claim_accounts_corrected", "real"),
     ),
     from_sql="""
   FROM narratives AS n

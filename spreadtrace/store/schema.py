@@ -400,6 +400,14 @@ _V2_SPREAD: list[str] = [
     "ALTER TABLE narratives ADD COLUMN reach_via_bots_low DOUBLE",
     "ALTER TABLE narratives ADD COLUMN reach_via_bots_high DOUBLE",
     "ALTER TABLE narratives ADD COLUMN inferred_edges BIGINT",
+    # claim versus correction (part 6): posts carrying a fact-check URL are corrections
+    "ALTER TABLE narratives ADD COLUMN claim_posts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN claim_accounts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN correction_posts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN correction_accounts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN first_correction_at TIMESTAMPTZ",
+    "ALTER TABLE narratives ADD COLUMN correction_delay_s DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN claim_accounts_corrected DOUBLE",
 ]
 
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".

@@ -1,0 +1,99 @@
+"""Claim versus correction: fact-check domains, correction posts, per-narrative figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from spreadtrace.build import run_build
+from spreadtrace.corrections import factcheck_domains, is_factcheck_host
+from spreadtrace.pipeline.narratives import NarrativeParams
+from spreadtrace.store import Store
+from tests._accounts_helpers import T0, insert_posts
+
+CLAIM = "https://news.example/memo"
+
+
+def test_hosts_match_domains_and_subdomains_only() -> None:
+    hosts = [
+        "snopes.com",
+        "www.snopes.com",
+        "notsnopes.com",
+        "snopes.com.evil.example",
+        "FullFact.org",
+        None,
+        "factcheck.afp.com",
+        "afp.com",
+    ]
+    assert is_factcheck_host(hosts).to_list() == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+
+
+def test_users_extend_the_list_with_a_file(tmp_path) -> None:
+    extra = tmp_path / "mine.txt"
+    extra.write_text("# our own desk\nwww.checkers.example\n", encoding="utf-8")
+    assert "checkers.example" not in factcheck_domains()
+    domains = factcheck_domains(extra)
+    assert "checkers.example" in domains and "snopes.com" in domains
+    assert is_factcheck_host(["desk.checkers.example"], domains).to_list() == [True]
+
+
+def _world(store: Store) -> None:
+    # seconds after T0: a claim cascade c0 <- {c1, c2}; d replies with a fact-check (f0)
+    # at 100 s; b (a claim sharer) reposts the fact-check at 200 s, c replies to it at
+    # 150 s, a never meets it. A second narrative (other.example) gets no correction.
+    insert_posts(
+        store,
+        [
+            ("c0", "a", 0, None, "original", [CLAIM]),
+            ("c1", "b", 10, "c0", "repost", [CLAIM]),
+            ("c2", "c", 20, "c0", "repost", [CLAIM]),
+            ("f0", "d", 100, "c0", "reply", ["https://www.snopes.com/fact-check/memo/"]),
+            ("r1", "c", 150, "f0", "reply"),
+            ("s1", "b", 200, "f0", "repost"),
+            ("o0", "x", 0, None, "original", ["https://other.example/a"]),
+            ("o1", "y", 5, "o0", "repost", ["https://other.example/a"]),
+        ],
+    )
+
+
+def test_per_narrative_claim_against_correction(mem_store: Store) -> None:
+    _world(mem_store)
+    run_build(mem_store)
+    rows = mem_store.con.execute(
+        "SELECT n.narrative_id, claim_posts, claim_accounts, correction_posts, correction_accounts, "
+        "first_correction_at, correction_delay_s, claim_accounts_corrected FROM narratives n "
+        "ORDER BY 1"
+    ).fetchall()
+    # one narrative per cascade here (n-<root>)
+    memo, other = rows
+    # claim: c0, c1, c2 by a, b, c; corrections: f0 (the link) and s1 (its repost) by d, b;
+    # r1 (a reply to the correction) is neither
+    assert memo[1:5] == (3, 3, 2, 2)
+    assert memo[5] == T0 + timedelta(seconds=100)
+    assert memo[6] == pytest.approx(100.0)  # first claim post at 0 s, first correction 100 s
+    # b reposted the correction (200 s > 10 s) and c replied to it (150 s > 20 s); a did not
+    assert memo[7] == pytest.approx(2 / 3)
+    assert other[1:] == (2, 2, 0, 0, None, None, 0.0)
+
+
+def test_a_user_domain_file_turns_posts_into_corrections(mem_store: Store, tmp_path) -> None:
+    from spreadtrace.build import BuildParams
+
+    _world(mem_store)
+    extra = tmp_path / "desk.txt"
+    extra.write_text("other.example\n", encoding="utf-8")
+    run_build(mem_store, params=BuildParams(narratives=NarrativeParams(factcheck_file=str(extra))))
+    row = mem_store.con.execute(
+        "SELECT claim_posts, correction_posts FROM narratives WHERE narrative_id = 'n-o0'"
+    ).fetchall()
+    assert row == [(0, 2)]
