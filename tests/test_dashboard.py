@@ -497,3 +497,27 @@ def test_hover_line_says_a_reply_is_conversation(world):
     }
     assert ca.hover_line({**row, "conversation": True})[0] == "reply (conversation, not a share) · "
     assert ca.hover_line({**row, "conversation": False})[0] == ""
+
+
+def test_narrative_page_shows_claim_against_correction(world):
+    from datetime import UTC, datetime
+
+    na = page("narrative")
+    info = {
+        "claim_posts": 3,
+        "claim_accounts": 3,
+        "correction_posts": 2,
+        "correction_accounts": 2,
+        "first_correction_at": datetime(2024, 3, 4, 6, 0, tzinfo=UTC),
+        "correction_delay_s": 5400.0,
+        "claim_accounts_corrected": 2 / 3,
+    }
+    facts = dict(na.correction_facts(info))
+    assert facts["claim vs correction: posts / accounts"] == "3 / 3 against 2 / 2"
+    assert facts["first correction"] == ("2024-03-04 06:00 UTC, 1.5 h after the claim's first post")
+    assert facts["claim accounts that later met a correction"] == "67%"
+    none = dict(na.correction_facts({**info, "first_correction_at": None}))
+    assert none["first correction"].startswith("none")
+    # the real snapshot row carries the columns (NULL-safe when not computed)
+    row = queries.run(dq.narrative_info, "n1")
+    assert "claim_accounts_corrected" in row
