@@ -97,3 +97,24 @@ def test_a_user_domain_file_turns_posts_into_corrections(mem_store: Store, tmp_p
         "SELECT claim_posts, correction_posts FROM narratives WHERE narrative_id = 'n-o0'"
     ).fetchall()
     assert row == [(0, 2)]
+
+
+def test_cli_build_takes_a_factcheck_domain_file(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from spreadtrace.cli import main
+
+    db = tmp_path / "s.duckdb"
+    with Store.open(db) as store:
+        _world(store)
+    extra = tmp_path / "desk.txt"
+    extra.write_text("other.example\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["--db", str(db), "build", "--quiet", "--factcheck-domains", str(extra)]
+    )
+    assert result.exit_code == 0, result.output
+    with Store.open(db) as store:
+        row = store.con.execute(
+            "SELECT claim_posts, correction_posts FROM narratives WHERE narrative_id = 'n-o0'"
+        ).fetchall()
+    assert row == [(0, 2)]
