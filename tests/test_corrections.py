@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from spreadtrace.build import run_build
 from spreadtrace.corrections import factcheck_domains, is_factcheck_host
+from spreadtrace.ingest import ingest_file
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.store import Store
 from tests._accounts_helpers import T0, insert_posts
@@ -118,3 +120,62 @@ def test_cli_build_takes_a_factcheck_domain_file(tmp_path) -> None:
             "SELECT claim_posts, correction_posts FROM narratives WHERE narrative_id = 'n-o0'"
         ).fetchall()
     assert row == [(0, 2)]
+
+
+NOTES_DIR = Path(__file__).parent / "data" / "community_notes"
+
+
+def test_community_notes_download_is_read_with_its_documented_columns(mem_store: Store) -> None:
+    notes = ingest_file(mem_store, NOTES_DIR / "notes-00000.tsv")
+    status = ingest_file(mem_store, NOTES_DIR / "noteStatusHistory-00000.tsv")
+    assert notes.format == "community-notes" and status.format == "community-notes-status"
+    # 3 rows: 2 notes, 1 rejected (noteId "x9"); counts reconcile
+    assert (notes.rows_read, notes.rows_inserted, notes.rows_rejected) == (3, 2, 1)
+    assert notes.reject_reasons == {"noteId is not a number": 1}
+    rows = mem_store.con.execute(
+        "SELECT note_id, post_id, created_at, classification, misleading_reasons, "
+        "misleading_manipulated_media, s.first_shown_at, s.current_status "
+        "FROM community_notes LEFT JOIN community_note_status s USING (note_id) ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        (
+            "1001",
+            "9001",
+            T0 + timedelta(seconds=300),
+            "MISINFORMED_OR_POTENTIALLY_MISLEADING",
+            ["misleadingFactualError", "misleadingManipulatedMedia"],
+            True,
+            T0 + timedelta(seconds=3600),  # first rated helpful: shown
+            "CURRENTLY_RATED_HELPFUL",
+        ),
+        (
+            "1002",
+            "9002",
+            T0 + timedelta(seconds=400),
+            "NOT_MISLEADING",
+            [],
+            False,
+            None,
+            "NEEDS_MORE_RATINGS",
+        ),
+    ]
+    # the status download is a snapshot: loading it again replaces, never doubles
+    again = ingest_file(mem_store, NOTES_DIR / "noteStatusHistory-00000.tsv")
+    assert (again.rows_inserted, again.rows_duplicate) == (0, 2)
+    assert mem_store.con.execute("SELECT count(*) FROM community_note_status").fetchall() == [(2,)]
+
+
+def test_a_note_is_a_correction_of_its_narrative(mem_store: Store) -> None:
+    insert_posts(
+        mem_store,
+        [("9001", "a", 0, None, "original", [CLAIM]), ("9002", "b", 10, "9001", "repost")],
+    )
+    ingest_file(mem_store, NOTES_DIR / "notes-00000.tsv")
+    ingest_file(mem_store, NOTES_DIR / "noteStatusHistory-00000.tsv")
+    run_build(mem_store)
+    row = mem_store.con.execute(
+        "SELECT claim_posts, correction_posts, notes, first_correction_at, correction_delay_s, "
+        "first_note_shown_at FROM narratives WHERE narrative_id = 'n-9001'"
+    ).fetchall()[0]
+    # the NOT_MISLEADING note 1002 is no correction; note 1001 was written at 300 s
+    assert row == (2, 0, 1, T0 + timedelta(seconds=300), 300.0, T0 + timedelta(seconds=3600))

@@ -516,6 +516,8 @@ def test_narrative_page_shows_claim_against_correction(world):
     assert facts["claim vs correction: posts / accounts"] == "3 / 3 against 2 / 2"
     assert facts["first correction"] == ("2024-03-04 06:00 UTC, 1.5 h after the claim's first post")
     assert facts["claim accounts that later met a correction"] == "67%"
+    noted = dict(na.correction_facts({**info, "notes": 2, "first_note_shown_at": None}))
+    assert noted["Community Notes (misleading)"] == "2; first shown never (not rated helpful)"
     none = dict(na.correction_facts({**info, "first_correction_at": None}))
     assert none["first correction"].startswith("none")
     # the real snapshot row carries the columns (NULL-safe when not computed)

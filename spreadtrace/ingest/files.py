@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from spreadtrace.errors import InputError
-from spreadtrace.ingest.detect import CANONICAL_FORMATS, Detected, detect
+from spreadtrace.ingest.detect import CANONICAL_FORMATS, NOTES_FORMATS, Detected, detect
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
 from spreadtrace.store import ingest as sql
@@ -119,6 +119,10 @@ def ingest_file(
     started = datetime.now(UTC)
     t0 = _clock()
     detected = detect(path, format)
+    if detected.format in NOTES_FORMATS:  # corrections, not posts: their own reader
+        from spreadtrace.ingest import community_notes
+
+        return community_notes.ingest(store, path, detected, job_id)
     task = f"ingest {path.name}"
     emit(progress, task, 0, 3)
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -314,7 +314,10 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
     accounts; the first correction's time and its delay after the claim's first post;
     and the share of the claim's accounts who, after their first claim post, shared or
     replied to a correction post of the narrative (a post whose parent is one) or
-    posted one themselves. Narratives without corrections get 0 and NULLs.
+    posted one themselves. Community Notes that call a post of the narrative misleading
+    are corrections too: ``notes``, ``first_note_shown_at`` (first rated helpful), and
+    the first correction is the earlier of the first correction post and the first
+    such note written. Narratives without corrections get 0 and NULLs.
     """
     con.execute("DROP TABLE IF EXISTS _sn_fc")
     con.execute(
@@ -336,8 +339,10 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
         UPDATE narratives SET
             claim_posts = a.claim_posts, claim_accounts = a.claim_accounts,
             correction_posts = a.correction_posts, correction_accounts = a.correction_accounts,
-            first_correction_at = a.first_correction_at,
-            correction_delay_s = epoch(a.first_correction_at) - epoch(a.first_claim_at),
+            first_correction_at = least(a.first_correction_at, cn.first_note_at),
+            correction_delay_s = epoch(least(a.first_correction_at, cn.first_note_at))
+                - epoch(a.first_claim_at),
+            notes = coalesce(cn.notes, 0), first_note_shown_at = cn.first_note_shown_at,
             claim_accounts_corrected = coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
         FROM (
             WITH np AS (
@@ -382,6 +387,16 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
              AND t.at > cl.first_at
             GROUP BY cl.narrative_id
         ) l ON l.narrative_id = a.narrative_id
+        LEFT JOIN (
+            -- Community Notes saying a post of the narrative is misleading
+            SELECT pn.narrative_id, count(*) AS notes, min(n.created_at) AS first_note_at,
+                   min(s.first_shown_at) AS first_note_shown_at
+            FROM community_notes n
+            JOIN post_narratives pn ON pn.post_id = n.post_id
+            LEFT JOIN community_note_status s USING (note_id)
+            WHERE n.classification = 'MISINFORMED_OR_POTENTIALLY_MISLEADING'
+            GROUP BY pn.narrative_id
+        ) cn ON cn.narrative_id = a.narrative_id
         WHERE narratives.narrative_id = a.narrative_id
         """
     )

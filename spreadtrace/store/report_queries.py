@@ -313,6 +313,8 @@ _NARRATIVES = ReportQuery(
         Column("first_correction_at", "n.first_correction_at", "time"),
         Column("correction_delay_s", "n.correction_delay_s", "real"),
         Column("claim_accounts_corrected", "n.claim_accounts_corrected", "real"),
+        Column("notes", "n.notes", "int"),
+        Column("first_note_shown_at", "n.first_note_shown_at", "time"),
     ),
     from_sql="""
   FROM narratives AS n

@@ -408,6 +408,35 @@ _V2_SPREAD: list[str] = [
     "ALTER TABLE narratives ADD COLUMN first_correction_at TIMESTAMPTZ",
     "ALTER TABLE narratives ADD COLUMN correction_delay_s DOUBLE",
     "ALTER TABLE narratives ADD COLUMN claim_accounts_corrected DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN notes BIGINT",  # Community Notes on its posts
+    "ALTER TABLE narratives ADD COLUMN first_note_shown_at TIMESTAMPTZ",
+    # Community Notes public download (spreadtrace.ingest.community_notes)
+    """
+    CREATE TABLE community_notes (
+        note_id            VARCHAR PRIMARY KEY,  -- noteId
+        post_id            VARCHAR NOT NULL,     -- tweetId: the post the note is about
+        participant_id     VARCHAR,              -- noteAuthorParticipantId
+        created_at         TIMESTAMPTZ NOT NULL, -- createdAtMillis: when it was written
+        classification     VARCHAR,  -- MISINFORMED_OR_POTENTIALLY_MISLEADING | NOT_MISLEADING
+        misleading_reasons VARCHAR[],            -- the misleading* checkboxes ticked
+        misleading_manipulated_media BOOLEAN,
+        trustworthy_sources BOOLEAN,
+        is_media_note      BOOLEAN,
+        summary            VARCHAR,              -- untrusted text
+        ingest_run_id      BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE community_note_status (
+        note_id           VARCHAR PRIMARY KEY,
+        first_status      VARCHAR,       -- firstNonNMRStatus
+        first_status_at   TIMESTAMPTZ,   -- timestampMillisOfFirstNonNMRStatus
+        first_shown_at    TIMESTAMPTZ,   -- first time rated helpful: shown on the post
+        current_status    VARCHAR,
+        current_status_at TIMESTAMPTZ,
+        ingest_run_id     BIGINT NOT NULL
+    )
+    """,
 ]
 
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".

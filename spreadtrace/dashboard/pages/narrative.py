@@ -43,8 +43,17 @@ def correction_facts(info: dict[str, Any]) -> list[tuple[str, str]]:
             f"{info['correction_posts']:,} / {info['correction_accounts']:,}",
         )
     ]
+    if info.get("notes"):
+        shown = info.get("first_note_shown_at")
+        facts.append(
+            (
+                "Community Notes (misleading)",
+                f"{info['notes']:,}; first shown "
+                + (f"{shown:%Y-%m-%d %H:%M} UTC" if shown else "never (not rated helpful)"),
+            )
+        )
     if info.get("first_correction_at") is None:
-        facts.append(("first correction", "none (no post carries a fact-check link)"))
+        facts.append(("first correction", "none (no fact-check link, no note)"))
     else:
         hours = (info["correction_delay_s"] or 0) / 3600
         facts += [
