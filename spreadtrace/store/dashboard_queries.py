@@ -569,7 +569,8 @@ def status(con: Con) -> dict[str, Any]:
     """What a snapshot holds, for monitoring: newest build and counts that must agree.
 
     In a snapshot of a whole build every post sits in exactly one cascade, so
-    ``posts == post_cascades == cascade_posts``.
+    ``posts == post_cascades == cascade_posts`` (cascade sizes count shares; the
+    conversation posts, replies and below, are added back).
     """
     row = con.execute(
         """
@@ -577,7 +578,8 @@ def status(con: Con) -> dict[str, Any]:
                (SELECT max(build_id) FROM cascades),
                (SELECT count(*) FROM posts),
                (SELECT count(*) FROM post_cascades),
-               (SELECT coalesce(sum(size), 0) FROM cascades),
+               (SELECT coalesce(sum(size), 0) FROM cascades)
+                 + (SELECT count(*) FROM post_cascades WHERE conversation),
                (SELECT count(*) FROM cascades)
         """
     ).fetchone()
