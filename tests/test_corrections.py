@@ -96,9 +96,10 @@ def test_a_user_domain_file_turns_posts_into_corrections(mem_store: Store, tmp_p
     extra.write_text("other.example\n", encoding="utf-8")
     run_build(mem_store, params=BuildParams(narratives=NarrativeParams(factcheck_file=str(extra))))
     row = mem_store.con.execute(
-        "SELECT claim_posts, correction_posts FROM narratives WHERE narrative_id = 'n-o0'"
+        "SELECT claim_posts, correction_posts, is_correction FROM narratives ORDER BY 1"
     ).fetchall()
-    assert row == [(0, 2)]
+    # n-c0 stays a claim (3 claim posts against 2); n-o0 is now all correction
+    assert row == [(0, 2, True), (3, 2, False)]
 
 
 def test_cli_build_takes_a_factcheck_domain_file(tmp_path) -> None:

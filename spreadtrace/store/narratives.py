@@ -317,7 +317,9 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
     posted one themselves. Community Notes that call a post of the narrative misleading
     are corrections too: ``notes``, ``first_note_shown_at`` (first rated helpful), and
     the first correction is the earlier of the first correction post and the first
-    such note written. Narratives without corrections get 0 and NULLs.
+    such note written. A narrative made mostly of correction posts (a fact-check
+    article shared around) is itself a correction narrative (``is_correction``).
+    Narratives without corrections get 0 and NULLs.
     """
     con.execute("DROP TABLE IF EXISTS _sn_fc")
     con.execute(
@@ -343,6 +345,7 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
             correction_delay_s = epoch(least(a.first_correction_at, cn.first_note_at))
                 - epoch(a.first_claim_at),
             notes = coalesce(cn.notes, 0), first_note_shown_at = cn.first_note_shown_at,
+            is_correction = a.correction_posts > a.claim_posts,
             claim_accounts_corrected = coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
         FROM (
             WITH np AS (

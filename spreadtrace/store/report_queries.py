@@ -315,6 +315,7 @@ _NARRATIVES = ReportQuery(
         Column("claim_accounts_corrected", "n.claim_accounts_corrected", "real"),
         Column("notes", "n.notes", "int"),
         Column("first_note_shown_at", "n.first_note_shown_at", "time"),
+        Column("is_correction", "n.is_correction", "bool"),
     ),
     from_sql="""
   FROM narratives AS n

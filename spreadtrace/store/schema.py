@@ -410,6 +410,7 @@ _V2_SPREAD: list[str] = [
     "ALTER TABLE narratives ADD COLUMN claim_accounts_corrected DOUBLE",
     "ALTER TABLE narratives ADD COLUMN notes BIGINT",  # Community Notes on its posts
     "ALTER TABLE narratives ADD COLUMN first_note_shown_at TIMESTAMPTZ",
+    "ALTER TABLE narratives ADD COLUMN is_correction BOOLEAN",  # mostly correction posts
     # Community Notes public download (spreadtrace.ingest.community_notes)
     """
     CREATE TABLE community_notes (
