@@ -73,11 +73,12 @@ def test_time_inferred_reconstruction_on_a_hand_made_follow_graph(mem_store):
         "R10": ("O", "root", 1),
     }
     row = mem_store.con.execute(
-        "SELECT size, accounts, depth, max_breadth, reconstruction, root_account_id "
-        "FROM cascades WHERE cascade_id = 'O'"
+        "SELECT size, accounts, depth, max_breadth, reconstruction, root_account_id, "
+        "replies, conversation_depth, repliers FROM cascades WHERE cascade_id = 'O'"
     ).fetchone()
-    # depth 1: R1 R4 R7 R8 R9 R10 (6); depth 2: R2 R5; depth 3: R3 R6
-    assert row == (11, 11, 3, 6, "mixed", "alice")
+    # the reply R9 is conversation, not spread: shares at depth 1: R1 R4 R7 R8 R10 (5);
+    # depth 2: R2 R5; depth 3: R3 R6; size 10 = O + 9 shares; one reply by one account
+    assert row == (10, 10, 3, 5, "mixed", "alice", 1, 1, 1)
     # descendants of R1: R2, R3, R5, R6
     assert parents(mem_store)["R1"][4] == 4
 
@@ -199,7 +200,12 @@ def test_every_post_is_in_exactly_one_cascade_and_counts_reconcile(mem_store):
         12,
         12,
     )
-    assert con.execute("SELECT sum(size) FROM cascades").fetchone()[0] == 12
+    # every stored post is counted once: as spread (size) or as conversation
+    assert (
+        con.execute("SELECT sum(size) FROM cascades").fetchone()[0]
+        + con.execute("SELECT count(*) FROM post_cascades WHERE conversation").fetchone()[0]
+        == 12
+    )
     # a tree of n nodes has n - 1 edges (the unseen root counts as a node)
     assert (
         con.execute(
@@ -309,4 +315,5 @@ def test_posts_removed_behind_the_builds_back_trigger_a_full_rebuild(mem_store):
     result = run_build(mem_store)
     assert result.mode == "full"
     assert "R2" not in parents(mem_store)
-    assert mem_store.con.execute("SELECT size FROM cascades").fetchall() == [(10,)]
+    # 10 posts left, of which the reply R9 is conversation
+    assert mem_store.con.execute("SELECT size FROM cascades").fetchall() == [(9,)]

@@ -169,7 +169,7 @@ def test_cascade_figure_colours_sizes_outlines_and_is_binary(world):
     assert {"parent explicit", "parent inferred", "coordinated account"} <= names
     parent = graph.nodes["parent"].to_numpy()
     edge_x = np.concatenate(
-        [arr(tr["x"]) for tr in fig["data"] if tr["name"].startswith("parent ")]
+        [arr(tr["x"]) for tr in fig["data"] if tr["name"].startswith(("parent ", "reply "))]
     ).reshape(-1, 3)
     assert len(edge_x) == (parent >= 0).sum() and np.isnan(edge_x[:, 2]).all()
     # No per-node text travels: no handle, escaped or not, is in the figure.
@@ -192,6 +192,7 @@ def test_replay_steps_are_prefixes_matching_a_brute_force_count(world):
     parent = nodes["parent"].to_numpy()
     source = nodes["parent_source"].to_list()
     ring = nodes["cluster_id"].is_not_null().to_numpy()
+    talk = nodes["conversation"].to_numpy()
     assert replay["nodes"][0] == (t == 0).sum() and replay["nodes"][-1] == nodes.height
     for step in range(11):
         until = t.max() * step / 10
@@ -201,12 +202,14 @@ def test_replay_steps_are_prefixes_matching_a_brute_force_count(world):
             name = fig["data"][trace]["name"]
             if name == "coordinated account":
                 expected = (ring & shared).sum()
+            elif name.startswith("reply "):  # conversation, whatever its parent source
+                expected = (talk & shared & (parent >= 0)).sum()
             else:
                 kind = name.removeprefix("parent ")
                 expected = sum(
                     1
                     for i in range(nodes.height)
-                    if parent[i] >= 0 and shared[i] and source[i] == kind
+                    if parent[i] >= 0 and shared[i] and source[i] == kind and not talk[i]
                 )
             assert counts[step] == per * expected, (name, step)
     # At the end every value of every trace is shown.
@@ -404,7 +407,7 @@ def test_large_cascade_draws_backbone_edges_with_a_true_count(world, small_thres
     k = next(k for k in range(1, reach.max() + 2) if (reach[edges] >= k).sum() <= 40)
     expected = [i for i in edges if reach[i] >= k]
     fig = figures.cascade(nodes, title="t")
-    drawn = [tr for tr in fig["data"] if tr["name"].startswith("parent ")]
+    drawn = [tr for tr in fig["data"] if tr["name"].startswith(("parent ", "reply "))]
     seg_x = np.concatenate([arr(tr["x"]) for tr in drawn]).reshape(-1, 3)
     seg_y = np.concatenate([arr(tr["y"]) for tr in drawn]).reshape(-1, 3)
     x, y = nodes["x"].to_numpy(), nodes["y"].to_numpy()
@@ -473,7 +476,11 @@ def test_cascade_page_says_which_edges_are_drawn_and_offers_all(world, small_thr
     assert state["search"] == "?edges=all&id=c000" and reset == ca.STEPS
     assert f"Showing all {sel.total:,} share edges." in _texts(html.Div(note))
     assert (
-        sum(len(arr(tr["x"])) // 3 for tr in fig["data"] if tr["name"].startswith("parent "))
+        sum(
+            len(arr(tr["x"])) // 3
+            for tr in fig["data"]
+            if tr["name"].startswith(("parent ", "reply "))
+        )
         == sel.total
     )
     assert button.startswith(f"show only the {sel.shown:,}") and not hidden
@@ -595,3 +602,44 @@ def _walk(component):
             yield from _walk(c)
     elif children is not None and not isinstance(children, str):
         yield from _walk(children)
+
+
+def test_hover_line_says_a_reply_is_conversation(world):
+    ca = page("cascade")
+    row = {
+        "created_at": None,
+        "aggregate": False,
+        "bot_reasons": "",
+        "handle": "h",
+        "account_id": "a",
+        "bot_score": 0.3,
+        "descendants": 1,
+    }
+    assert ca.hover_line({**row, "conversation": True})[0] == "reply (conversation, not a share) · "
+    assert ca.hover_line({**row, "conversation": False})[0] == ""
+
+
+def test_narrative_page_shows_claim_against_correction(world):
+    from datetime import UTC, datetime
+
+    na = page("narrative")
+    info = {
+        "claim_posts": 3,
+        "claim_accounts": 3,
+        "correction_posts": 2,
+        "correction_accounts": 2,
+        "first_correction_at": datetime(2024, 3, 4, 6, 0, tzinfo=UTC),
+        "correction_delay_s": 5400.0,
+        "claim_accounts_corrected": 2 / 3,
+    }
+    facts = dict(na.correction_facts(info))
+    assert facts["claim vs correction: posts / accounts"] == "3 / 3 against 2 / 2"
+    assert facts["first correction"] == ("2024-03-04 06:00 UTC, 1.5 h after the claim's first post")
+    assert facts["claim accounts that later met a correction"] == "67%"
+    noted = dict(na.correction_facts({**info, "notes": 2, "first_note_shown_at": None}))
+    assert noted["Community Notes (misleading)"] == "2; first shown never (not rated helpful)"
+    none = dict(na.correction_facts({**info, "first_correction_at": None}))
+    assert none["first correction"].startswith("none")
+    # the real snapshot row carries the columns (NULL-safe when not computed)
+    row = queries.run(dq.narrative_info, "n1")
+    assert "claim_accounts_corrected" in row

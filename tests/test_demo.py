@@ -18,16 +18,20 @@ def test_demo_runs_every_stage_on_the_bundled_sample(runner, tmp_path):
     # read = inserted + duplicate + rejected, with the planted mess of the sample
     assert "read 30,065 = inserted 30,000 + duplicate 60 + rejected 5" in result.output
     with Store.open(out / "demo.duckdb", read_only=True) as store:
-        posts, in_cascades, scored, builds = store.con.execute(
+        posts, in_cascades, scored, builds, conversation = store.con.execute(
             "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM post_cascades),"
-            " (SELECT count(*) FROM account_scores), (SELECT count(*) FROM builds)"
+            " (SELECT count(*) FROM account_scores), (SELECT count(*) FROM builds),"
+            " (SELECT count(*) FROM post_cascades WHERE conversation)"
         ).fetchone()
     assert posts == in_cascades == 30_000  # every post in exactly one cascade
     assert scored > 0 and builds == 1
     latest = out / "reports" / "latest"
     with open(latest / "cascades.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert sum(int(r["size"]) for r in rows) == 30_000
+    # sizes count the shares; replies and what hangs below them are conversation
+    assert conversation > 0
+    assert sum(int(r["size"]) for r in rows) + conversation == 30_000
+    assert sum(int(r["replies"]) for r in rows) <= conversation
     assert (latest / "manifest.json").exists()
 
     # a second demo replaces the first one's store

@@ -72,7 +72,8 @@ def _load(store: Store) -> None:
             [pid, acc, created, parent, kind, text, urls],
         )
         con.execute(
-            "INSERT INTO post_cascades VALUES (?, ?, ?, ?, ?, 0, 1)",
+            "INSERT INTO post_cascades (post_id, cascade_id, parent_id, parent_source, depth,"
+            " descendants, build_id) VALUES (?, ?, ?, ?, ?, 0, 1)",
             [pid, cid, None if depth == 0 else parent, None if depth == 0 else "explicit", depth],
         )
     for cid, root, seen, acc, size, first, last in [

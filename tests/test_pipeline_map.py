@@ -60,6 +60,15 @@ def test_every_derived_table_has_one_writer_and_later_stages_read_earlier_writes
 
 def test_the_map_covers_every_derived_table():
     derived = {t for s in STAGES for t in s.writes} | BUILD_ONLY
-    inputs = {"posts", "accounts", "account_snapshots", "follows", "media", "rejects"}
+    inputs = {
+        "posts",
+        "accounts",
+        "account_snapshots",
+        "follows",
+        "media",
+        "rejects",
+        "community_notes",
+        "community_note_status",
+    }
     bookkeeping = {"ingest_runs", "jobs", "meta", "erasures"}
     assert _tables() - derived - inputs - bookkeeping == set()

@@ -62,19 +62,25 @@ def fill_world(con, *, scores: bool = True) -> dict[str, list[str]]:
         [json.dumps({"cascades": {"infer": True}}), T0, T0 + timedelta(seconds=3)],
     )
     con.execute(
-        "INSERT INTO cascades VALUES "
+        "INSERT INTO cascades (cascade_id, root_post_id, root_seen, root_account_id, platform,"
+        " size, accounts, depth, max_breadth, structural_virality, first_at, last_at,"
+        " time_to_50_s, time_to_90_s, peak_per_hour, reconstruction, build_id) VALUES "
         "('p1','p1',true,'acct-1','test',4,4,1,3,1.5,?,?,10.0,30.0,4,'flat',1),"
         "('p5','p5',true,'acct-4','test',1,1,0,1,NULL,?,?,NULL,NULL,1,'single',1)",
         [T0, T0 + timedelta(seconds=40), T0 + timedelta(hours=2), T0 + timedelta(hours=2)],
     )
     con.execute(
-        "INSERT INTO post_cascades VALUES ('p1','p1',NULL,NULL,0,3,1),"
+        "INSERT INTO post_cascades (post_id, cascade_id, parent_id, parent_source, depth,"
+        " descendants, build_id) VALUES ('p1','p1',NULL,NULL,0,3,1),"
         "('p2','p1','p1','explicit',1,0,1),('p3','p1','p1','explicit',1,0,1),"
         "('p4','p1','p1','explicit',1,0,1),('p5','p5',NULL,NULL,0,0,1)"
     )
     if scores:
         con.execute(
-            "INSERT INTO cascade_scores VALUES ('p1','n1',0.25,0.5,0.75,0.25,0.6,"
+            "INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,"
+            " coordinated_share, reach_via_bots, amplification_score, amplification_reasons,"
+            " build_id, share_bot_only, share_coordinated_only, share_both, share_neither)"
+            " VALUES ('p1','n1',0.25,0.5,0.75,0.25,0.6,"
             "'=2+3 shares by bots',1,0.25,0.5,0.0,0.25), ('p5',NULL,0,0,0,0,0,'',1,0,0,0,1)"
         )
         for i, account_id in enumerate(accounts, start=1):
@@ -84,7 +90,11 @@ def fill_world(con, *, scores: bool = True) -> dict[str, list[str]]:
                 [account_id, int(i > 1), i / 10, i >= 3, "-reacts in 2 s"],
             )
         con.execute(
-            "INSERT INTO narratives VALUES ('n1', '+label from @evil', 'text', 1, 4, 4, ?, ?,"
+            "INSERT INTO narratives (narrative_id, label, kind, cascades, posts, accounts,"
+            " first_at, last_at, origin_account_id, origin_score, bot_share, early_bot_share,"
+            " coordinated_share, reach_via_bots, amplification_score, amplification_reasons,"
+            " build_id, share_bot_only, share_coordinated_only, share_both, share_neither)"
+            " VALUES ('n1', '+label from @evil', 'text', 1, 4, 4, ?, ?,"
             " 'acct-1', 0.9, 0.25, 0.5, 0.75, 0.25, 0.6, '@reasons', 1, 0.25, 0.5, 0.0, 0.25)",
             [T0, T0 + timedelta(seconds=40)],
         )
@@ -479,12 +489,16 @@ def _cascade_posts(con, cascade_id, times, *, start):
         [ids[0], f"text of {cascade_id}", ids, [start + dt for dt in times], len(ids)],
     )
     con.execute(
-        "INSERT INTO post_cascades SELECT post_id, ?, parent_id, NULL, (parent_id IS NOT NULL)::INT,"
+        "INSERT INTO post_cascades (post_id, cascade_id, parent_id, parent_source, depth,"
+        " descendants, build_id) SELECT post_id, ?, parent_id, NULL, (parent_id IS NOT NULL)::INT,"
         " 0, 1 FROM posts WHERE post_id LIKE ?",
         [ids[0], f"{cascade_id}-%"],
     )
     con.execute(
-        "INSERT INTO cascades VALUES (?, ?, true, 'u0', 't', ?, 1, 1, 1, NULL, ?, ?, NULL,"
+        "INSERT INTO cascades (cascade_id, root_post_id, root_seen, root_account_id, platform,"
+        " size, accounts, depth, max_breadth, structural_virality, first_at, last_at,"
+        " time_to_50_s, time_to_90_s, peak_per_hour, reconstruction, build_id)"
+        " VALUES (?, ?, true, 'u0', 't', ?, 1, 1, 1, NULL, ?, ?, NULL,"
         " NULL, 1, 'flat', 1)",
         [ids[0], ids[0], len(ids), start + min(times), start + max(times)],
     )

@@ -96,7 +96,11 @@ WRITER = textwrap.dedent(
                 # Half the rows, a pause (a reader looking now must not see them), the rest.
                 for part in (0, 1):
                     con.execute(
-                        "INSERT INTO cascades SELECT 'c' || i || '-' || ?, 'p', true, 'a', 'x', "
+                        "INSERT INTO cascades (cascade_id, root_post_id, root_seen, "
+                        "root_account_id, platform, size, accounts, depth, max_breadth, "
+                        "structural_virality, first_at, last_at, time_to_50_s, time_to_90_s, "
+                        "peak_per_hour, reconstruction, build_id) "
+                        "SELECT 'c' || i || '-' || ?, 'p', true, 'a', 'x', "
                         "?, 1, 0, 1, NULL, now(), now(), NULL, NULL, 1, 'single', ? "
                         "FROM range(?, ?) t(i)",
                         [b, b, b, part * rows // 2, (part + 1) * rows // 2],

@@ -121,6 +121,12 @@ def _summary(result: BuildResult) -> None:
     show_default=True,
     help="Amplification: the share of a cascade's first shares counted as early.",
 )
+@click.option(
+    "--factcheck-domains",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Corrections: a file of more fact-checking domains (one a line), added to the list.",
+)
 @wait_option
 @memory_limit_option
 @quiet_option
@@ -136,6 +142,7 @@ def build(
     bot_threshold: float,
     text_threshold: float,
     early_fraction: float,
+    factcheck_domains: str | None,
     wait: float,
     memory_limit: str | None,
     quiet: bool,
@@ -158,7 +165,11 @@ def build(
     params = BuildParams(
         cascades=CascadeParams(infer=not no_infer),
         accounts=AccountParams(window_s=window, min_shared=min_shared, bot_threshold=bot_threshold),
-        narratives=NarrativeParams(text_threshold=text_threshold, early_fraction=early_fraction),
+        narratives=NarrativeParams(
+            text_threshold=text_threshold,
+            early_fraction=early_fraction,
+            factcheck_file=factcheck_domains,
+        ),
     )
     with (
         Store.open(settings.db, wait=wait) as store,

@@ -43,10 +43,20 @@ EDGE_STYLE = {
     "inferred": dict(color="rgba(230,120,0,0.6)", dash="dot"),
     "root": dict(color="rgba(0,140,120,0.5)", dash="dash"),
     "aggregate": dict(color="rgba(120,60,160,0.5)", dash="dash"),
+    "reply": dict(color="rgba(30,100,200,0.55)", dash="dashdot"),
 }
 """Edge style per ``post_cascades.parent_source``: explicit (the platform said so),
 inferred (reconstructed from follows and timing), root (hung from the root for lack
-of a known parent), aggregate (to a node standing for many posts)."""
+of a known parent), aggregate (to a node standing for many posts); reply (into a post
+of a conversation: a reply, or below one; conversation is not spread)."""
+EDGE_NAMES = {
+    "explicit": "parent explicit",
+    "inferred": "parent inferred",
+    "root": "parent root",
+    "aggregate": "parent aggregate",
+    "reply": "reply (conversation, not a share)",
+}
+"""Legend names of the edge kinds."""
 _LAYOUT = {"margin": {"l": 40, "r": 10, "t": 40, "b": 40}}
 
 
@@ -183,10 +193,18 @@ def _r(a: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(a, dtype=np.float64), 4)
 
 
+def _conversation(nodes: pl.DataFrame) -> np.ndarray:
+    """Which drawn nodes are conversation (all False when the column is absent)."""
+    if "conversation" not in nodes.columns:
+        return np.zeros(nodes.height, dtype=bool)
+    return nodes["conversation"].fill_null(False).to_numpy().astype(bool)
+
+
 def _edge_kinds(nodes: pl.DataFrame) -> np.ndarray:
     kinds = nodes["parent_source"].fill_null("explicit").to_numpy().astype(object)
     known = np.isin(kinds, list(EDGE_STYLE))
     kinds[~known] = "inferred"
+    kinds[_conversation(nodes)] = "reply"
     return kinds
 
 
@@ -301,7 +319,8 @@ def cascade(
 
     Nodes coloured by bot score, sized by reach (log of descendants), coordinated
     accounts ringed, edges styled by how the parent was decided (explicit, inferred,
-    root, aggregate). WebGL (``gl=True``) keeps 50,000 nodes interactive; ``gl=False``
+    root, aggregate); replies and what hangs below them (conversation, not spread) get
+    their own edge style and legend entry, and are drawn as diamonds. WebGL (``gl=True``) keeps 50,000 nodes interactive; ``gl=False``
     is the SVG baseline the benchmark compares against.
 
     Every array is binary float32 (:func:`typed`) and no per-node text is sent: a
@@ -323,6 +342,7 @@ def cascade(
     reach = np.log1p(descendants + count - 1)
     size = np.round(4 + 14 * reach / max(reach.max(), 1.0))
     agg = nodes["aggregate"].to_numpy()
+    symbols = np.where(_conversation(nodes), 2, agg.astype(np.int8)).astype(np.int8)
     x = nodes["x"].to_numpy().astype(np.float32)
     y = nodes["y"].to_numpy().astype(np.float32)
     parent = nodes["parent"].to_numpy()
@@ -342,7 +362,7 @@ def cascade(
                 "mode": "lines",
                 "line": {"width": 0.7, **EDGE_STYLE[edge_kind]},
                 "hoverinfo": "skip",
-                "name": f"parent {edge_kind}",
+                "name": EDGE_NAMES[edge_kind],
             }
         )
     t_hours = nodes["t"].to_numpy().astype(np.float64) / 3600.0
@@ -359,8 +379,9 @@ def cascade(
                 "colorscale": BOT_SCALE,
                 "cmin": 0,
                 "cmax": 1,
-                # Aggregates are squares (symbol 1); the list exists only when there are any.
-                "symbol": agg.astype(np.int8).tolist() if agg.any() else "circle",
+                # Aggregates are squares (symbol 1), conversation diamonds (2); the list
+                # exists only when there are any.
+                "symbol": symbols.tolist() if symbols.any() else "circle",
                 "line": {"width": 0.3, "color": "#444"},
                 "colorbar": {"title": {"text": "bot score"}, "thickness": 12},
             },
@@ -455,22 +476,34 @@ TIMELINE_POINTS = 2000
 
 
 def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
-    """Cumulative shares over time, bot-like accounts against the others."""
+    """Cumulative shares over time, bot-like accounts against the others; replies apart.
+
+    Replies (and posts below them) are conversation, not spread: they get their own
+    dotted line and never add to the shares.
+    """
     if nodes.height == 0:
         return empty("no posts")
-    df = nodes.select("created_at", "is_bot_like", "count").sort("created_at")
+    df = (
+        nodes.select("created_at", "is_bot_like", "count")
+        .with_columns(conversation=pl.Series(_conversation(nodes)))
+        .sort("created_at")
+    )
     end = df["created_at"][-1]
     traces = []
-    for label, mask, color in (
-        ("bot-like accounts", df["is_bot_like"], "#d7191c"),
-        ("other accounts", ~df["is_bot_like"], "#2b83ba"),
+    talk = df["conversation"]
+    for label, mask, color, dash in (
+        ("shares by bot-like accounts", df["is_bot_like"] & ~talk, "#d7191c", "solid"),
+        ("shares by other accounts", ~df["is_bot_like"] & ~talk, "#2b83ba", "solid"),
+        ("replies (conversation, not shares)", talk, "#555555", "dot"),
     ):
         part = df.filter(mask).with_columns(pl.col("count").cum_sum().alias("total"))
+        if part.height == 0 and dash == "dot":
+            continue  # no conversation: no line for it
         if part.height > TIMELINE_POINTS:
             step = -(-part.height // TIMELINE_POINTS)
             keep = np.unique(np.r_[np.arange(0, part.height, step), part.height - 1])
             part = part[keep]
-        # Each line runs to the cascade's last post, so the two end side by side.
+        # Each line runs to the cascade's last post, so they end side by side.
         x = part["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_list()
         y = part["total"].to_list()
         traces.append(
@@ -479,7 +512,7 @@ def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
                 "x": [*x, f"{end:%Y-%m-%dT%H:%M:%S}"],
                 "y": [*y, y[-1] if y else 0],
                 "mode": "lines",
-                "line": {"shape": "hv", "color": color},
+                "line": {"shape": "hv", "color": color, "dash": dash},
                 "name": label,
             }
         )
@@ -500,7 +533,7 @@ def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
         )
     return _figure(
         traces,
-        title={"text": "Cumulative shares"},
+        title={"text": "Cumulative shares (replies apart)"},
         yaxis={"title": {"text": "posts"}},
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
         shapes=shapes,

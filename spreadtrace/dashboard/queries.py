@@ -230,6 +230,7 @@ def _aggregate(nodes: pl.DataFrame, parent: np.ndarray, limit: int) -> tuple[pl.
                 "bot": nodes["bot_score"].to_numpy()[dropped],
                 "bots": nodes["is_bot_like"].to_numpy()[dropped],
                 "created_at": nodes["created_at"].gather(dropped),
+                "conv": nodes["conversation"].to_numpy()[dropped],
             }
         )
         .group_by("rep")
@@ -239,6 +240,7 @@ def _aggregate(nodes: pl.DataFrame, parent: np.ndarray, limit: int) -> tuple[pl.
             pl.col("bot").mean().alias("bot_score"),
             pl.col("bots").mean().alias("bot_like_share"),
             pl.col("created_at").min(),
+            pl.col("conv").all(),
         )
         .sort("rep")
     )
@@ -270,6 +272,7 @@ def _aggregate(nodes: pl.DataFrame, parent: np.ndarray, limit: int) -> tuple[pl.
                 for c, s in zip(agg["count"], agg["bot_like_share"], strict=True)
             ],
             "cluster_id": [None] * k,
+            "conversation": agg["conv"],  # a node of replies only is conversation
             "parent": new_index[reps],
             "count": agg["count"],
             "aggregate": [True] * k,

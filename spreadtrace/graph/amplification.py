@@ -26,7 +26,13 @@ import polars as pl
 
 from spreadtrace.graph.origin import forest_depth, level_slices
 
-__all__ = ["AmplificationWeights", "DECOMPOSITION", "amplification_scores", "reached_only_via"]
+__all__ = [
+    "DECOMPOSITION",
+    "AmplificationWeights",
+    "amplification_scores",
+    "reach_bounds",
+    "reached_only_via",
+]
 
 # Where a group's shares came from; the four fractions sum to 1, each share counted once.
 DECOMPOSITION = ("share_bot_only", "share_coordinated_only", "share_both", "share_neither")
@@ -54,6 +60,53 @@ def reached_only_via(
     for lvl in levels[1:]:
         lvl = lvl[parent[lvl] >= 0]  # a caller's depth may count a missing original
         cut[lvl] |= cut[parent[lvl]]
+    return cut
+
+
+def reach_bounds(
+    n: int,
+    dep_child: np.ndarray,
+    dep_parent: np.ndarray,
+    flagged: np.ndarray,
+    *,
+    worst: bool,
+) -> np.ndarray:
+    """Cut-off posts when some parents are uncertain: the best or the worst case.
+
+    Why: a time-inferred parent is a guess among candidates (earlier sharers the
+    reposter follows), and which one was chosen decides whether a post counts as
+    reached only through flagged accounts. Every node v lists its possible parents as
+    pairs ``(dep_child, dep_parent)`` (one pair for a known parent, one per candidate
+    for a guessed one, none for a root). Then ``cut[v] = flagged[v] or agg(cut[c] for
+    c in parents(v))`` with agg = min (``worst`` False: the lower bound, every guess
+    picks an unflagged path when one exists) or max (``worst`` True: the upper bound).
+    Both cases are reached by one assignment of parents for all nodes at once, so
+    summing ``cut`` gives the exact bounds of the cut-off count over all assignments.
+    The fixed point is found by rounds over all pairs (numpy bincounts), as many rounds
+    as the longest chain of dependencies; candidates are earlier posts, so the
+    dependencies form a DAG and the fixed point is unique.
+
+    >>> # root 0; 1 (bot) and 2 shared it; 3's parent was guessed: 1 or 2
+    >>> child, par = np.array([1, 2, 3, 3]), np.array([0, 0, 1, 2])
+    >>> flagged = np.array([False, True, False, False])
+    >>> reach_bounds(4, child, par, flagged, worst=False).tolist()
+    [False, True, False, False]
+    >>> reach_bounds(4, child, par, flagged, worst=True).tolist()
+    [False, True, False, True]
+    """
+    dep_child = np.asarray(dep_child, dtype=np.int64)
+    dep_parent = np.asarray(dep_parent, dtype=np.int64)
+    flagged = np.asarray(flagged, dtype=bool)
+    n_deps = np.bincount(dep_child, minlength=n)
+    has_deps = n_deps > 0
+    cut = flagged.copy()
+    for _ in range(n + 1):
+        hits = np.bincount(dep_child, weights=cut[dep_parent], minlength=n)
+        via = hits > 0 if worst else hits >= n_deps
+        new = flagged | (via & has_deps)
+        if np.array_equal(new, cut):
+            break
+        cut = new
     return cut
 
 
@@ -94,7 +147,10 @@ def amplification_scores(
 
     ``posts``: one row per post with ``by``, post_id, created_at, is_share, bot
     (account is bot-like), coordinated (account in a coordination cluster) and cut (from
-    :func:`reached_only_via`). The early shares are the first ``ceil(early_fraction *
+    :func:`reached_only_via` over explicit parents). Optional: cut_low / cut_high (from
+    :func:`reach_bounds` over the candidate parents of inferred links) and inferred
+    (the post's parent was inferred); they give reach_via_bots_low / _high and
+    inferred_edges, and the reasons then say the figure rests on guessed links. The early shares are the first ``ceil(early_fraction *
     shares)`` shares by time (at least one). Reasons name each component at or above
     ``mention_at``, in plain words. The decomposition columns (``share_bot_only``,
     ``share_coordinated_only``, ``share_both``, ``share_neither``) sum to 1.
@@ -116,6 +172,8 @@ def amplification_scores(
     (0.25, 0.75, 0.5625)
     """
     w = weights or AmplificationWeights()
+    extra = {"cut_low": pl.col("cut"), "cut_high": pl.col("cut"), "inferred": pl.lit(False)}
+    posts = posts.with_columns(v.alias(k) for k, v in extra.items() if k not in posts.columns)
     shares = posts.filter(pl.col("is_share")).sort(by, "created_at", "post_id")
     shares = shares.with_columns(
         _pos=pl.int_range(1, pl.len() + 1).over(by),
@@ -133,6 +191,9 @@ def amplification_scores(
         coordinated_only=(~pl.col("bot") & pl.col("coordinated")).sum().cast(pl.Int64),
         both=(pl.col("bot") & pl.col("coordinated")).sum().cast(pl.Int64),
         cut=pl.col("cut").sum().cast(pl.Int64),
+        cut_low=pl.col("cut_low").sum().cast(pl.Int64),
+        cut_high=pl.col("cut_high").sum().cast(pl.Int64),
+        inferred_edges=pl.col("inferred").sum().cast(pl.Int64),
     )
     counts = [
         "shares",
@@ -147,7 +208,9 @@ def amplification_scores(
         "cut",
     ]
     groups = posts.select(by).unique()
-    out = groups.join(agg, on=by, how="left").with_columns(pl.col(counts).fill_null(0))
+    out = groups.join(agg, on=by, how="left").with_columns(
+        pl.col([*counts, "cut_low", "cut_high", "inferred_edges"]).fill_null(0)
+    )
     denom = pl.col("shares").clip(1, None).cast(pl.Float64)
     early_denom = pl.col("early").clip(1, None).cast(pl.Float64)
     out = out.with_columns(
@@ -162,6 +225,8 @@ def amplification_scores(
         share_neither=1.0
         - (pl.col("bot_only") + pl.col("coordinated_only") + pl.col("both")) / denom,
         _early_flagged=pl.col("early_flagged") / early_denom,
+        reach_via_bots_low=pl.col("cut_low") / denom,
+        reach_via_bots_high=pl.col("cut_high") / denom,
     )
     out = out.with_columns(
         amplification_score=(
@@ -193,6 +258,23 @@ def amplification_scores(
         pl.when(s("reach_via_bots") >= mention_at).then(
             _pct(s("reach_via_bots"))
             + pl.lit(f" of the {unit} was reached only through bot-like or coordinated accounts")
+            + pl.when(s("inferred_edges") > 0)
+            .then(pl.lit(" over explicit links"))
+            .otherwise(pl.lit(""))
+        ),
+        pl.when(
+            (s("inferred_edges") > 0)
+            & (s("reach_via_bots_high") >= mention_at)
+            & (s("reach_via_bots_high") > s("reach_via_bots_low"))
+        ).then(
+            pl.format(
+                "counting the {} inferred (guessed) parent links, between {} and {} of the {} "
+                "was reached only through bot-like or coordinated accounts",
+                s("inferred_edges"),
+                _pct(s("reach_via_bots_low")),
+                _pct(s("reach_via_bots_high")),
+                pl.lit(unit),
+            )
         ),
     ]
     reasons = pl.concat_str(parts, separator="; ", ignore_nulls=True)
@@ -213,4 +295,7 @@ def amplification_scores(
         "amplification_score",
         "amplification_reasons",
         *DECOMPOSITION,
+        "reach_via_bots_low",
+        "reach_via_bots_high",
+        "inferred_edges",
     ).sort(by)

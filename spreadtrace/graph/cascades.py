@@ -153,8 +153,12 @@ def resolve_forest(parent: np.ndarray) -> Forest:
     )
 
 
-def subtree_sizes(parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def subtree_sizes(
+    parent: np.ndarray, depth: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Nodes in each node's subtree (itself included), level by level from the bottom.
+
+    With ``weights`` (0/1 per node), only the nodes flagged 1 are counted.
 
     One ``np.add.at`` per depth level: the work is ``O(n)`` overall and the Python
     overhead is one call per level, not per node or per cascade.
@@ -165,7 +169,10 @@ def subtree_sizes(parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """
     parent = np.asarray(parent, dtype=np.int64)
     depth = np.asarray(depth)
-    size = np.ones(len(parent), dtype=np.int64)
+    if weights is None:
+        size = np.ones(len(parent), dtype=np.int64)
+    else:
+        size = np.asarray(weights).astype(np.int64)
     if len(parent) == 0:
         return size
     # a radix sort when depths fit in 16 bits (they nearly always do)

@@ -33,6 +33,8 @@ __all__ = [
     "wiener_index",
     "structural_virality",
     "cascade_metrics",
+    "conversation_mask",
+    "conversation_metrics",
 ]
 
 # How a post's parent was decided (post_cascades.parent_source); 0 = it is the root.
@@ -146,8 +148,17 @@ def cascade_metrics(
     account: np.ndarray,
     t_us: np.ndarray,
     source: np.ndarray,
+    counted: np.ndarray | None = None,
 ) -> CascadeMetrics:
     """All cascade metrics from a resolved forest (see the module docstring for the rules).
+
+    ``counted`` (one flag per node, roots always counted; default all) picks the nodes the
+    shape metrics count: size, accounts, depth, max_breadth, structural virality and
+    the reconstruction label. The cascades stage passes the shares (posts outside
+    reply threads, :func:`conversation_mask`), so a conversation never counts as spread.
+    Everything below a node that is not counted must be uncounted too (a subtree).
+    first_at, last_at, times to 50%/90% and the hourly peak cover all stored posts
+    (activity), and ``descendants`` counts every node below.
 
     ``parent``/``root``/``depth`` cover every node (posts, then virtual roots);
     ``account`` (integer codes), ``t_us`` (created_at, epoch microseconds) and
@@ -182,19 +193,30 @@ def cascade_metrics(
     cascade_of_root[roots] = np.arange(n_casc)
     cascade = cascade_of_root[root]
 
-    sizes = subtree_sizes(parent, depth)
+    all_sizes = subtree_sizes(parent, depth)
+    if counted is None:
+        sizes, sel = all_sizes, None
+        share_parent = parent
+    else:
+        counted = np.asarray(counted, dtype=bool)
+        sizes = subtree_sizes(parent, depth, weights=counted)
+        sel = counted[:n_posts]
+        share_parent = np.where(counted, parent, -1)  # uncounted nodes add no edge
     nodes = sizes[roots]
-    w = wiener_index(parent, root, sizes)[roots]
+    w = wiener_index(share_parent, root, sizes)[roots]
     sv = structural_virality(w, nodes)
 
-    pc = cascade[:n_posts]
-    pdepth = depth[:n_posts]
-    size = np.bincount(pc, minlength=n_casc)
+    pc_all = cascade[:n_posts]
+    size_all = np.bincount(pc_all, minlength=n_casc)
+    pc = pc_all if sel is None else pc_all[sel]
+    pdepth = depth[:n_posts] if sel is None else depth[:n_posts][sel]
+    size = size_all if sel is None else np.bincount(pc, minlength=n_casc)
 
     # distinct accounts: distinct (cascade, account) pairs
     account = np.asarray(account, dtype=np.int64)
     span = int(account.max()) + 1 if n_posts else 1
-    pairs, _ = _runs(np.sort(pc * span + account))
+    acc = account if sel is None else account[sel]
+    pairs, _ = _runs(np.sort(pc * span + acc))
     accounts = np.bincount(pairs // span, minlength=n_casc)
 
     cdepth = np.zeros(n_casc, dtype=np.int64)
@@ -205,6 +227,8 @@ def cascade_metrics(
     levels, level_counts = _runs(np.sort(pc * dspan + pdepth))
     breadth = np.zeros(n_casc, dtype=np.int64)
     np.maximum.at(breadth, levels // dspan, level_counts)
+    share_size = size
+    pc, size = pc_all, size_all  # activity (time) metrics cover every stored post
 
     # time: sort posts by (cascade, created_at)
     t_us = np.asarray(t_us, dtype=np.int64)
@@ -241,6 +265,8 @@ def cascade_metrics(
 
     # reconstruction: which parent sources the cascade's edges used
     source = np.asarray(source, dtype=np.int64)
+    if sel is not None:
+        pc, source = pc[sel], source[sel]
     counts = np.bincount(pc * 4 + source, minlength=4 * n_casc).reshape(n_casc, 4)
     n_explicit, n_inferred, n_root = counts[:, 1], counts[:, 2], counts[:, 3]
     n_edges = nodes - 1
@@ -254,7 +280,7 @@ def cascade_metrics(
         root_node=roots,
         root_seen=roots < n_posts,
         nodes=nodes,
-        size=size,
+        size=share_size,
         accounts=accounts,
         depth=cdepth,
         max_breadth=breadth,
@@ -267,5 +293,73 @@ def cascade_metrics(
         reconstruction=RECONSTRUCTIONS[kind],
         first_post=first_post,
         cascade=cascade,
-        descendants=sizes - 1,
+        descendants=all_sizes - 1,
     )
+
+
+def conversation_mask(parent: np.ndarray, depth: np.ndarray, is_reply: np.ndarray) -> np.ndarray:
+    """Which nodes are conversation: a reply, or any post below a reply.
+
+    Why: reposts and quotes spread a post to new audiences; a reply answers it. A
+    repost of a reply spreads the reply, not the cascade's root, so it stays in the
+    conversation. One pass down the depth levels (like reach-via-bots).
+
+    >>> import numpy as np   # 0 <- 1 (repost) <- 2 (reply) <- 3 (repost of the reply)
+    >>> conversation_mask(np.array([-1, 0, 1, 2]), np.array([0, 1, 2, 3]),
+    ...                   np.array([False, False, True, False])).tolist()
+    [False, False, True, True]
+    """
+    parent = np.asarray(parent, dtype=np.int64)
+    conv = np.asarray(is_reply, dtype=bool) & (parent >= 0)
+    if not conv.any():
+        return conv
+    # only nodes below the shallowest reply can inherit: walk those levels
+    depth = np.asarray(depth)
+    start = int(depth[conv].min()) + 1
+    deep = np.flatnonzero(depth >= start)
+    order = deep[np.argsort(depth[deep], kind="stable")]
+    bounds = np.searchsorted(depth[order], np.arange(start, int(depth.max()) + 2))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        lvl = order[lo:hi]
+        conv[lvl] |= conv[parent[lvl]]
+    return conv
+
+
+def conversation_metrics(
+    parent: np.ndarray,
+    cascade: np.ndarray,
+    conv: np.ndarray,
+    is_reply: np.ndarray,
+    account: np.ndarray,
+    n_casc: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cascade: replies, conversation depth and distinct repliers.
+
+    ``cascade`` (cascade index), ``is_reply`` and ``account`` cover the stored posts;
+    ``parent`` and ``conv`` (:func:`conversation_mask`) every node. Conversation depth
+    is the longest thread: posts on the path from a conversation post up to (and
+    including) the first post of its thread, the highest conversation ancestor.
+
+    >>> import numpy as np   # root 0; a back-and-forth 1 <- 2 <- 3 of replies; 4 a repost
+    >>> conversation_metrics(np.array([-1, 0, 1, 2, 0]), np.zeros(5, dtype=int),
+    ...     np.array([False, True, True, True, False]), np.array([False, True, True, True, False]),
+    ...     np.array([0, 1, 2, 1, 3]), 1)
+    (array([3]), array([3]), array([2]))
+    """
+    from spreadtrace.graph.cascades import list_rank
+
+    parent = np.asarray(parent, dtype=np.int64)
+    n_posts = len(cascade)
+    reply = np.flatnonzero(np.asarray(is_reply, dtype=bool) & conv[:n_posts])
+    replies = np.bincount(cascade[reply], minlength=n_casc)
+    account = np.asarray(account, dtype=np.int64)
+    span = int(account.max()) + 1 if n_posts else 1
+    pairs, _ = _runs(np.sort(cascade[reply] * span + account[reply]))
+    repliers = np.bincount(pairs // span, minlength=n_casc)
+    # distance to the top of the thread: links between two conversation nodes only
+    inner = conv & (parent >= 0) & conv[np.maximum(parent, 0)]
+    _, dist = list_rank(np.where(inner, parent, -1))
+    posts = np.flatnonzero(conv[:n_posts])
+    conv_depth = np.zeros(n_casc, dtype=np.int64)
+    np.maximum.at(conv_depth, cascade[posts], dist[posts] + 1)
+    return replies, conv_depth, repliers

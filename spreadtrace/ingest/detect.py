@@ -38,13 +38,16 @@ PLATFORM_FORMATS: tuple[str, ...] = (
     "mastodon",
     "reddit",
 )
-FORMATS: tuple[str, ...] = CANONICAL_FORMATS + PLATFORM_FORMATS
+NOTES_FORMATS: tuple[str, ...] = ("community-notes", "community-notes-status")  # TSV
+FORMATS: tuple[str, ...] = CANONICAL_FORMATS + PLATFORM_FORMATS + NOTES_FORMATS
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "posts": ("post_id", "account_id", "created_at"),
     "accounts": ("account_id",),
     "follows": ("follower_id", "followee_id"),
     "media": ("media_id",),
+    "community-notes": ("noteId", "createdAtMillis", "tweetId"),
+    "community-notes-status": ("noteId", "firstNonNMRStatus"),
 }
 
 _HEAD_BYTES = 1 << 16
@@ -167,6 +170,8 @@ def classify_keys(obj: dict[str, object]) -> str | None:
 def classify_columns(columns: tuple[str, ...]) -> str | None:
     """Canonical kind from column names (post_id -> posts, follower_id -> follows, ...)."""
     cols = set(columns)
+    if "noteId" in cols:  # Community Notes download (spreadtrace.ingest.community_notes)
+        return "community-notes-status" if "firstNonNMRStatus" in cols else "community-notes"
     if "post_id" in cols:
         return "posts"
     if "follower_id" in cols:

@@ -20,6 +20,7 @@ from pathlib import Path
 from spreadtrace.errors import InputError, ReadOnlyLocation
 from spreadtrace.ingest.detect import (
     CANONICAL_FORMATS,
+    NOTES_FORMATS,
     REQUIRED_COLUMNS,
     Detected,
     detect,
@@ -135,6 +136,10 @@ def ingest_file(
         detected = detect_columns(path, mapping.kind)
     else:
         detected = detect(path, format)
+    if detected.format in NOTES_FORMATS:  # corrections, not posts: their own reader
+        from spreadtrace.ingest import community_notes
+
+        return community_notes.ingest(store, path, detected, job_id)
     task = f"ingest {path.name}"
     emit(progress, task, 0, 3)
     with ThreadPoolExecutor(max_workers=1) as pool:

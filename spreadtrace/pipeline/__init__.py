@@ -70,6 +70,9 @@ STAGES: tuple[Stage, ...] = (
             "coordination_clusters",
             "items",
             "post_items",
+            "url_keys",
+            "community_notes",
+            "community_note_status",
         ),
         writes=(
             "narrative_origin_items",

@@ -11,7 +11,10 @@ steps, all vectorised over every cascade in scope at once:
    whose parent is its cascade's root gets, as parent, the most recent earlier sharer
    in the cascade whom the reposter follows; explicit intermediate parents are never
    changed; without such a sharer the repost stays on the root;
-4. metrics per cascade (:func:`spreadtrace.graph.metrics.cascade_metrics`);
+4. metrics per cascade (:func:`spreadtrace.graph.metrics.cascade_metrics`) over the
+   shares: reposts and quotes spread a post, replies answer it, so a reply and
+   everything below it is conversation (``post_cascades.conversation``), measured
+   apart (replies, conversation depth, distinct repliers);
 5. replace the scope's rows; record anomalies in data_quality.
 
 The caller (:func:`spreadtrace.build.run_build`) owns the transaction.
@@ -28,7 +31,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spreadtrace.graph.cascades import branch_tops, list_rank, resolve_forest
-from spreadtrace.graph.metrics import SOURCE_CODES, cascade_metrics
+from spreadtrace.graph.metrics import (
+    SOURCE_CODES,
+    cascade_metrics,
+    conversation_mask,
+    conversation_metrics,
+)
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
 from spreadtrace.store import cascades as sql
@@ -36,7 +44,7 @@ from spreadtrace.store import cascades as sql
 __all__ = ["CascadeParams", "CascadeRun", "run"]
 
 # Bump when the stage's rules change: a stored state from another version forces --full.
-ALGORITHM_VERSION = "cascades-1"
+ALGORITHM_VERSION = "cascades-2"  # 2: replies are conversation, not spread
 _STEPS = 6
 
 
@@ -139,14 +147,24 @@ def run(
     emit(progress, "cascades", 3, _STEPS)
 
     # 4. metrics
-    m = cascade_metrics(parent, forest.root, depth, n_posts, nodes.account, nodes.t_us, source)
+    is_reply = np.concatenate([nodes.is_reply, np.zeros(len(virtual), dtype=bool)])
+    conv = conversation_mask(parent, depth, is_reply)
+    m = cascade_metrics(
+        parent, forest.root, depth, n_posts, nodes.account, nodes.t_us, source, counted=~conv
+    )
+    talk = conversation_metrics(
+        parent, m.cascade[:n_posts], conv, nodes.is_reply, nodes.account, len(m.root_node)
+    )
     lap("metrics")
     emit(progress, "cascades", 4, _STEPS)
 
     # 5. rows
     node_ids = pa.concat_arrays([nodes.post_id, nodes.unseen_id.cast(pa.string())])
     post_rows = _post_rows(build_id, node_ids, n_posts, parent, forest.root, depth, source, m)
+    post_rows = post_rows.append_column("conversation", pa.array(conv[:n_posts]))
     cascade_rows = _cascade_rows(build_id, node_ids, nodes, m)
+    for name, values in zip(("replies", "conversation_depth", "repliers"), talk, strict=True):
+        cascade_rows = cascade_rows.append_column(name, pa.array(values.astype(np.int64)))
     dq_rows, dq_counts = _quality_rows(build_id, node_ids, nodes, forest, m, n_posts)
     lap("rows")
     inserts: dict[str, float] = {}
@@ -165,6 +183,7 @@ def run(
         "cascades_built": len(m.root_node),
         "unseen_roots": int((~m.root_seen).sum()),
         "inferred_parents": inferred,
+        "conversation_posts": int(conv[:n_posts].sum()),
         **dq_counts,
     }
     return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)

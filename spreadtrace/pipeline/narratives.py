@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from spreadtrace.corrections import factcheck_domains, is_factcheck_host
 from spreadtrace.graph.amplification import (
     DECOMPOSITION,
     AmplificationWeights,
     amplification_scores,
+    reach_bounds,
     reached_only_via,
 )
 from spreadtrace.graph.narratives import group_narratives
@@ -42,6 +44,9 @@ _SCORE_COLUMNS = [
     "amplification_score",
     "amplification_reasons",
     *DECOMPOSITION,
+    "reach_via_bots_low",
+    "reach_via_bots_high",
+    "inferred_edges",
 ]
 
 
@@ -66,6 +71,8 @@ class NarrativeParams:
     - seed_rank 3 / wide_posts 1000: an account seeds a narrative when it is a top-3
       candidate; a narrative of 1000+ posts counts as fully wide for origin_index.
     - origin / amplification: the score weights (see the graph modules).
+    - factcheck_file None: a user file of more fact-check domains (one a line), added
+      to the shipped list (:mod:`spreadtrace.corrections`).
     """
 
     text_threshold: float = 0.6
@@ -82,6 +89,7 @@ class NarrativeParams:
     wide_posts: int = 1000
     origin: OriginWeights = field(default_factory=OriginWeights)
     amplification: AmplificationWeights = field(default_factory=AmplificationWeights)
+    factcheck_file: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.text_threshold <= 1.0:
@@ -150,7 +158,7 @@ def run(
         emit(progress, "narratives", 3, steps)
 
         flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
-        cut = reached_only_via(parent, flagged, depth)
+        cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged)
         scored = posts.select(
             "cascade_id",
             "narrative_id",
@@ -158,8 +166,11 @@ def run(
             "created_at",
             "bot",
             "coordinated",
-            is_share=~pl.col("is_root"),
+            "inferred",
+            is_share=~pl.col("is_root") & ~pl.col("conversation"),  # replies are not spread
             cut=pl.Series(cut),
+            cut_low=pl.Series(low),
+            cut_high=pl.Series(high),
         )
         per_cascade = amplification_scores(
             scored,
@@ -181,7 +192,44 @@ def run(
             per_cascade.select("cascade_id", *_SCORE_COLUMNS),
             per_narrative.select("narrative_id", *_SCORE_COLUMNS),
         )
+        hosts = narrative_sql.url_hosts(con)["host"]
+        factcheck = hosts.filter(
+            is_factcheck_host(hosts, factcheck_domains(params.factcheck_file))
+        ).to_list()
+        counts |= narrative_sql.write_corrections(con, factcheck)
         emit(progress, "narratives", steps, steps)
         return counts
     finally:
         narrative_sql.drop_work_tables(con)
+
+
+def _reach_cuts(
+    con: Any, posts: pl.DataFrame, parent: np.ndarray, cascade: np.ndarray, flagged: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut-off posts over explicit parents, and the bounds over inferred parents.
+
+    Explicit only: an inferred post hangs on its cascade's root, as the platform gave
+    it (so only explicit links carry reach). Bounds: an inferred post may hang on any
+    of its candidates (:func:`spreadtrace.store.narratives.inferred_candidates`);
+    when none is found any more (follows changed since the cascades stage) the stored
+    guess is its only candidate.
+    """
+    n = len(parent)
+    inferred = posts["inferred"].to_numpy()
+    is_root = posts["is_root"].to_numpy()
+    root_of = np.full(int(cascade.max()) + 1 if n else 0, -1, dtype=np.int64)
+    root_of[cascade[is_root]] = np.flatnonzero(is_root)
+    explicit = parent.copy()
+    # back on the root (-1 when the original is unseen: a root of its own, as good)
+    explicit[inferred] = root_of[cascade[inferred]]
+    cut = reached_only_via(explicit, flagged)
+    if not inferred.any():
+        return cut, cut, cut
+    cand_child, cand = narrative_sql.inferred_candidates(con)
+    missing = np.flatnonzero(inferred & (np.bincount(cand_child, minlength=n) == 0))
+    fixed = np.flatnonzero((parent >= 0) & ~inferred)
+    child = np.concatenate([fixed, cand_child, missing])
+    par = np.concatenate([parent[fixed], cand, parent[missing]])
+    low = reach_bounds(n, child, par, flagged, worst=False)
+    high = reach_bounds(n, child, par, flagged, worst=True)
+    return cut, low, high

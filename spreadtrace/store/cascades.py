@@ -65,6 +65,7 @@ class NodeArrays:
     account: np.ndarray  # int64 codes
     t_us: np.ndarray  # created_at, epoch microseconds
     is_repost: np.ndarray  # bool
+    is_reply: np.ndarray  # bool
     post_id: pa.Array
     account_id: pa.Array
     platform: pa.Array
@@ -206,7 +207,8 @@ def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
         SELECT coalesce(p.idx, u.idx, -1)::BIGINT AS parent,
                a.code AS account,
                epoch_us(n.created_at)::BIGINT AS t_us,
-               (n.kind = 'repost') AS is_repost
+               (n.kind = 'repost') AS is_repost,
+               (n.kind = 'reply') AS is_reply
         FROM _st_nodes n
         LEFT JOIN _st_nodes p ON p.post_id = n.parent_id
         LEFT JOIN _st_unseen u ON u.node_id = n.parent_id
@@ -223,6 +225,7 @@ def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
         account=_np(cols, "account", np.int64),
         t_us=_np(cols, "t_us", np.int64),
         is_repost=_np(cols, "is_repost", bool),
+        is_reply=_np(cols, "is_reply", bool),
         post_id=text.column("post_id").combine_chunks(),
         account_id=text.column("account_id").combine_chunks(),
         platform=text.column("platform").combine_chunks(),

@@ -210,7 +210,8 @@ READ_MODEL: dict[str, str] = {
     # `WHERE cascade_id = ?` reads a few row groups (zone maps) instead of 5M rows.
     "dash_nodes": """
         SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.parent_source, pc.depth,
-               pc.descendants, p.account_id, p.created_at
+               pc.descendants, p.account_id, p.created_at,
+               coalesce(pc.conversation, false) AS conversation
         FROM post_cascades pc JOIN posts p USING (post_id)
         ORDER BY pc.cascade_id
     """,
@@ -376,7 +377,8 @@ def cascade_nodes(con: Con, cascade_id: str) -> pl.DataFrame:
 
     Columns: post_id, parent_id, parent_source, depth, descendants, account_id, handle,
     created_at (UTC), t (seconds since the cascade's first post), bot_score,
-    is_bot_like, bot_reasons, cluster_id. (The text is in :func:`cascade_posts`.)
+    is_bot_like, bot_reasons, cluster_id, conversation (a reply or below one: not a
+    share). (The text is in :func:`cascade_posts`.)
     """
     return _pl(
         con.execute(
@@ -387,7 +389,7 @@ def cascade_nodes(con: Con, cascade_id: str) -> pl.DataFrame:
                    coalesce(s.bot_score, 0.0) AS bot_score,
                    coalesce(s.is_bot_like, false) AS is_bot_like,
                    coalesce(s.bot_reasons, 'not scored') AS bot_reasons,
-                   s.cluster_id
+                   s.cluster_id, n.conversation
             FROM dash_nodes n
             LEFT JOIN accounts a ON a.account_id = n.account_id
             LEFT JOIN dash_accounts s ON s.account_id = n.account_id
@@ -611,7 +613,8 @@ def status(con: Con) -> dict[str, Any]:
     """What a snapshot holds, for monitoring: newest build and counts that must agree.
 
     In a snapshot of a whole build every post sits in exactly one cascade, so
-    ``posts == post_cascades == cascade_posts``.
+    ``posts == post_cascades == cascade_posts`` (cascade sizes count shares; the
+    conversation posts, replies and below, are added back).
     """
     row = con.execute(
         """
@@ -619,7 +622,8 @@ def status(con: Con) -> dict[str, Any]:
                (SELECT max(build_id) FROM cascades),
                (SELECT count(*) FROM posts),
                (SELECT count(*) FROM post_cascades),
-               (SELECT coalesce(sum(size), 0) FROM cascades),
+               (SELECT coalesce(sum(size), 0) FROM cascades)
+                 + (SELECT count(*) FROM post_cascades WHERE conversation),
                (SELECT count(*) FROM cascades)
         """
     ).fetchall()[0]

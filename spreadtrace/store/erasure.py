@@ -148,6 +148,17 @@ def erase_accounts(
             "DELETE FROM data_quality WHERE post_id IN (SELECT post_id FROM _er_posts) "
             "OR cascade_id IN (SELECT post_id FROM _er_posts)"
         )
+        # URL keys persist across builds (only new URLs are keyed): drop them all, so no
+        # raw URL naming the account outlives the erasure; the rebuild keys them again
+        con.execute("DELETE FROM url_keys")
+        # Community Notes about an erased post carry its id: they go with it
+        con.execute(
+            "DELETE FROM community_note_status WHERE note_id IN (SELECT note_id FROM "
+            "community_notes WHERE post_id IN (SELECT post_id FROM _er_posts))"
+        )
+        con.execute(
+            "DELETE FROM community_notes WHERE post_id IN (SELECT post_id FROM _er_posts)"
+        )
         # names and post ids written in others' texts, URLs and profiles
         for pattern in _alternations(names + post_ids):
             args = {"p": pattern, "m": f"\\1{MASK}\\3"}
@@ -157,6 +168,11 @@ def erase_accounts(
                 "urls = list_transform(urls, lambda u: regexp_replace(u, $p, $m, 'g')) "
                 "WHERE regexp_matches(text, $p) OR "
                 "list_bool_or(list_transform(urls, lambda u: regexp_matches(u, $p)))",
+                args,
+            )
+            con.execute(
+                "UPDATE community_notes SET summary = regexp_replace(summary, $p, $m, 'g') "
+                "WHERE regexp_matches(summary, $p)",
                 args,
             )
             for table in ("account_snapshots", "accounts"):

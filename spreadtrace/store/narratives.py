@@ -13,19 +13,23 @@ the transaction (``run_build``), so readers see the old scores or the new ones.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import polars as pl
 
 __all__ = [
     "cascade_roots",
     "content_roots",
     "drop_work_tables",
+    "inferred_candidates",
+    "url_hosts",
+    "write_corrections",
     "tree_posts",
     "write_amplification",
     "write_narratives",
     "write_origins",
 ]
 
-_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame")
+_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame", "_sn_fc")
 
 
 def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -138,7 +142,9 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     Columns: idx (row number, the frame is in idx order), parent_idx (the parent's
     row, -1 when the post is a root or its parent is not stored), cascade (a code
     0..k-1), cascade_id, post_id, narrative_id (NULL outside narratives), account_id,
-    created_at, is_root, root_seen (per cascade), bot (account is_bot_like) and
+    created_at, is_root, inferred (the parent link was time-inferred), conversation (a
+    reply or below one: not a share), root_seen (per
+    cascade), bot (account is_bot_like) and
     coordinated (account in a coordination cluster). Accounts without scores are not
     bot-like.
     """
@@ -147,7 +153,7 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         """
         CREATE TEMP TABLE _sn_nodes AS
         SELECT row_number() OVER (ORDER BY pc.cascade_id, pc.depth, pc.post_id) - 1 AS idx,
-               pc.post_id, pc.parent_id, pc.cascade_id
+               pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source, pc.conversation
         FROM post_cascades pc
         """
     )
@@ -158,6 +164,8 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                dense_rank() OVER (ORDER BY n.cascade_id) - 1 AS cascade,
                n.cascade_id, n.post_id, pn.narrative_id, p.account_id, p.created_at,
                n.parent_id IS NULL AS is_root,
+               coalesce(n.parent_source = 'inferred', false) AS inferred,
+               coalesce(n.conversation, false) AS conversation,
                coalesce(c.root_seen, true) AS root_seen,
                coalesce(s.is_bot_like, false) AS bot,
                cc.account_id IS NOT NULL AS coordinated
@@ -172,6 +180,43 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         ORDER BY n.idx
         """
     ).pl()
+
+
+def inferred_candidates(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+    """(child idx, candidate idx): the possible parents of every time-inferred link.
+
+    Why: the cascades stage keeps one guess per repost (the most recent candidate);
+    honest reach-via-bots needs all of them. A candidate is what that stage chose
+    from: a non-root post of the same cascade, earlier than the child, by an account
+    the child's account follows (follow without created_at, or made no later than the
+    child). Needs ``_sn_nodes`` from :func:`tree_posts`. Rows sorted by child.
+    """
+    res = con.sql(
+        """
+        WITH r AS (
+            SELECT n.idx, n.cascade_id, p.account_id, p.created_at
+            FROM _sn_nodes n JOIN posts p USING (post_id)
+            WHERE n.parent_source = 'inferred'
+        ),
+        s AS (
+            SELECT n.idx, n.cascade_id, p.account_id, p.created_at
+            FROM _sn_nodes n JOIN posts p USING (post_id)
+            WHERE n.parent_id IS NOT NULL
+              AND n.cascade_id IN (SELECT DISTINCT cascade_id FROM r)
+        )
+        SELECT r.idx AS child, s.idx AS candidate
+        FROM r
+        JOIN follows f ON f.follower_id = r.account_id
+        JOIN s ON s.cascade_id = r.cascade_id AND s.account_id = f.followee_id
+        WHERE (f.created_at IS NULL OR f.created_at <= r.created_at)
+          AND s.created_at < r.created_at
+        ORDER BY child, candidate
+        """
+    ).to_arrow_table()
+    return (
+        res.column("child").to_numpy().astype(np.int64),
+        res.column("candidate").to_numpy().astype(np.int64),
+    )
 
 
 def write_origins(
@@ -211,7 +256,7 @@ def write_origins(
     )
     rows = con.execute(
         "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
-    ).fetchall()[0]
+    ).fetchall()[0]  # fetchall: a pending fetchone result would block the next con.sql
     return {"origin_candidates": int(rows[0]), "origin_accounts": int(rows[1])}
 
 
@@ -224,8 +269,9 @@ def write_amplification(
     """Replace cascade_scores; fill the amplification columns of narratives.
 
     ``cascades``: cascade_id, bot_share, early_bot_share, coordinated_share,
-    reach_via_bots, amplification_score, amplification_reasons and the decomposition
-    (share_bot_only, share_coordinated_only, share_both, share_neither; narrative_id is taken
+    reach_via_bots (over explicit parents), amplification_score, amplification_reasons,
+    reach_via_bots_low / _high (bounds over inferred parents), inferred_edges and the
+    decomposition (share_bot_only, share_coordinated_only, share_both, share_neither; narrative_id is taken
     from the stored map); ``narratives``: narrative_id and the same score columns.
     """
     _register(con, "_sn_frame", cascades)
@@ -234,11 +280,14 @@ def write_amplification(
         """
         INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,
                                     coordinated_share, reach_via_bots, amplification_score,
-                                    amplification_reasons, build_id, share_bot_only,
-                                    share_coordinated_only, share_both, share_neither)
+                                    amplification_reasons, reach_via_bots_low,
+                                    reach_via_bots_high, inferred_edges, build_id,
+                                    share_bot_only, share_coordinated_only, share_both,
+                                    share_neither)
         SELECT f.cascade_id, m.narrative_id, f.bot_share, f.early_bot_share,
                f.coordinated_share, f.reach_via_bots, f.amplification_score,
-               f.amplification_reasons, ?, f.share_bot_only, f.share_coordinated_only,
+               f.amplification_reasons, f.reach_via_bots_low, f.reach_via_bots_high,
+               f.inferred_edges, ?, f.share_bot_only, f.share_coordinated_only,
                f.share_both, f.share_neither
         FROM _sn_frame f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
         """,
@@ -253,7 +302,10 @@ def write_amplification(
                amplification_reasons = f.amplification_reasons,
                share_bot_only = f.share_bot_only,
                share_coordinated_only = f.share_coordinated_only,
-               share_both = f.share_both, share_neither = f.share_neither
+               share_both = f.share_both, share_neither = f.share_neither,
+               reach_via_bots_low = f.reach_via_bots_low,
+               reach_via_bots_high = f.reach_via_bots_high,
+               inferred_edges = f.inferred_edges
         FROM _sn_frame f
         WHERE narratives.narrative_id = f.narrative_id
         """
@@ -266,3 +318,117 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the stage's temp tables (they would otherwise live until the connection ends)."""
     for name in _WORK_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {name}")  # names from the fixed tuple
+
+
+def url_hosts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The distinct host names of every stored post's URLs (column ``host``).
+
+    The hosts of the project's one URL normaliser (``url_keys``, keyed by the items
+    stage), so the hosts tested here are the hosts :func:`write_corrections` matches.
+    """
+    return con.sql("SELECT DISTINCT host FROM url_keys WHERE host IS NOT NULL ORDER BY host").pl()
+
+
+def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[str, int]:
+    """Claim against correction per narrative, into the narratives' correction columns.
+
+    ``hosts``: the fact-check host names (see :mod:`spreadtrace.corrections`). A post of
+    a narrative (``post_narratives``) carrying a URL on one of them, or reposting or
+    quoting such a post, is a correction post; a reply to a correction is neither; the
+    other posts are the claim. Per narrative: claim and correction posts and
+    accounts; the first correction's time and its delay after the claim's first post;
+    and the share of the claim's accounts who, after their first claim post, shared or
+    replied to a correction post of the narrative (a post whose parent is one) or
+    posted one themselves. Community Notes that call a post of the narrative misleading
+    are corrections too: ``notes``, ``first_note_shown_at`` (first rated helpful), and
+    the first correction is the earlier of the first correction post and the first
+    such note written. A narrative made mostly of correction posts (a fact-check
+    article shared around) is itself a correction narrative (``is_correction``).
+    Narratives without corrections get 0 and NULLs.
+    """
+    con.execute("DROP TABLE IF EXISTS _sn_fc")
+    con.execute(
+        """
+        CREATE TEMP TABLE _sn_fc AS
+        WITH carrying AS (
+            SELECT DISTINCT s.post_id
+            FROM (SELECT post_id, unnest(urls) AS url FROM posts WHERE len(urls) > 0) s
+            JOIN url_keys k ON k.url = s.url
+            WHERE list_contains(?, k.host)
+        )
+        SELECT post_id FROM carrying
+        UNION  -- a repost or quote of a correction passes the correction on
+        SELECT p.post_id FROM posts p JOIN carrying c ON p.parent_id = c.post_id
+        WHERE p.kind IN ('repost', 'quote')
+        """,
+        [hosts],
+    )
+    con.execute(
+        """
+        UPDATE narratives SET
+            claim_posts = a.claim_posts, claim_accounts = a.claim_accounts,
+            correction_posts = a.correction_posts, correction_accounts = a.correction_accounts,
+            first_correction_at = least(a.first_correction_at, cn.first_note_at),
+            correction_delay_s = epoch(least(a.first_correction_at, cn.first_note_at))
+                - epoch(a.first_claim_at),
+            notes = coalesce(cn.notes, 0), first_note_shown_at = cn.first_note_shown_at,
+            is_correction = a.correction_posts > a.claim_posts,
+            claim_accounts_corrected = coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
+        FROM (
+            WITH np AS (
+                SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
+                       fc.post_id IS NOT NULL AS corr,
+                       fc.post_id IS NULL AND (p.parent_id IS NULL
+                           OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
+                FROM post_narratives pn JOIN posts p USING (post_id)
+                LEFT JOIN _sn_fc fc USING (post_id)
+            )
+            SELECT narrative_id,
+                   count(*) FILTER (WHERE claim) AS claim_posts,
+                   count(DISTINCT account_id) FILTER (WHERE claim) AS claim_accounts,
+                   count(*) FILTER (WHERE corr) AS correction_posts,
+                   count(DISTINCT account_id) FILTER (WHERE corr) AS correction_accounts,
+                   min(created_at) FILTER (WHERE corr) AS first_correction_at,
+                   min(created_at) FILTER (WHERE claim) AS first_claim_at
+            FROM np GROUP BY narrative_id
+        ) a
+        LEFT JOIN (
+            WITH np AS (
+                SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
+                       fc.post_id IS NOT NULL AS corr,
+                       fc.post_id IS NULL AND (p.parent_id IS NULL
+                           OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
+                FROM post_narratives pn JOIN posts p USING (post_id)
+                LEFT JOIN _sn_fc fc USING (post_id)
+            ),
+            claim AS (
+                SELECT narrative_id, account_id, min(created_at) AS first_at
+                FROM np WHERE claim GROUP BY ALL
+            ),
+            touched AS (
+                SELECT c.narrative_id, p.account_id, p.created_at AS at
+                FROM np c JOIN posts p ON p.parent_id = c.post_id WHERE c.corr
+                UNION ALL
+                SELECT narrative_id, account_id, created_at FROM np WHERE corr
+            )
+            SELECT cl.narrative_id, count(DISTINCT cl.account_id) AS n
+            FROM claim cl JOIN touched t
+              ON t.narrative_id = cl.narrative_id AND t.account_id = cl.account_id
+             AND t.at > cl.first_at
+            GROUP BY cl.narrative_id
+        ) l ON l.narrative_id = a.narrative_id
+        LEFT JOIN (
+            -- Community Notes saying a post of the narrative is misleading
+            SELECT pn.narrative_id, count(*) AS notes, min(n.created_at) AS first_note_at,
+                   min(s.first_shown_at) AS first_note_shown_at
+            FROM community_notes n
+            JOIN post_narratives pn ON pn.post_id = n.post_id
+            LEFT JOIN community_note_status s USING (note_id)
+            WHERE n.classification = 'MISINFORMED_OR_POTENTIALLY_MISLEADING'
+            GROUP BY pn.narrative_id
+        ) cn ON cn.narrative_id = a.narrative_id
+        WHERE narratives.narrative_id = a.narrative_id
+        """
+    )
+    n = con.execute("SELECT count(*) FROM _sn_fc").fetchall()[0][0]
+    return {"correction_posts": int(n)}

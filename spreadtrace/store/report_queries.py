@@ -418,6 +418,12 @@ _CASCADES = ReportQuery(
         Column("share_coordinated_only", "s.share_coordinated_only", "real"),
         Column("share_both", "s.share_both", "real"),
         Column("share_neither", "s.share_neither", "real"),
+        Column("reach_via_bots_low", "s.reach_via_bots_low", "real"),
+        Column("reach_via_bots_high", "s.reach_via_bots_high", "real"),
+        Column("inferred_edges", "s.inferred_edges", "int"),
+        Column("replies", "c.replies", "int"),
+        Column("conversation_depth", "c.conversation_depth", "int"),
+        Column("repliers", "c.repliers", "int"),
     ),
     from_sql="""
   FROM cascades AS c
@@ -496,6 +502,19 @@ _NARRATIVES = ReportQuery(
         Column("share_coordinated_only", "n.share_coordinated_only", "real"),
         Column("share_both", "n.share_both", "real"),
         Column("share_neither", "n.share_neither", "real"),
+        Column("reach_via_bots_low", "n.reach_via_bots_low", "real"),
+        Column("reach_via_bots_high", "n.reach_via_bots_high", "real"),
+        Column("inferred_edges", "n.inferred_edges", "int"),
+        Column("claim_posts", "n.claim_posts", "int"),
+        Column("claim_accounts", "n.claim_accounts", "int"),
+        Column("correction_posts", "n.correction_posts", "int"),
+        Column("correction_accounts", "n.correction_accounts", "int"),
+        Column("first_correction_at", "n.first_correction_at", "time"),
+        Column("correction_delay_s", "n.correction_delay_s", "real"),
+        Column("claim_accounts_corrected", "n.claim_accounts_corrected", "real"),
+        Column("notes", "n.notes", "int"),
+        Column("first_note_shown_at", "n.first_note_shown_at", "time"),
+        Column("is_correction", "n.is_correction", "bool"),
     ),
     from_sql="""
   FROM narratives AS n

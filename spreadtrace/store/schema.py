@@ -403,6 +403,62 @@ _V2_SECURITY: list[str] = [
     """,
 ]
 
+# Spread (issue 11, schema version 3). Honest reach-via-bots (part 5): reach_via_bots is over explicit parents; the
+# bounds are over the candidate parents of time-inferred links; inferred_edges says how
+# many of the group's links were guessed.
+_V3_SPREAD: list[str] = [
+    # kinds of spread (issue 11 part 4): reposts and quotes are shares, replies (and all
+    # below a reply) conversation; cascades' shape metrics count shares only
+    "ALTER TABLE post_cascades ADD COLUMN conversation BOOLEAN",
+    "ALTER TABLE cascades ADD COLUMN replies BIGINT",
+    "ALTER TABLE cascades ADD COLUMN conversation_depth INTEGER",
+    "ALTER TABLE cascades ADD COLUMN repliers BIGINT",
+    "ALTER TABLE cascade_scores ADD COLUMN reach_via_bots_low DOUBLE",
+    "ALTER TABLE cascade_scores ADD COLUMN reach_via_bots_high DOUBLE",
+    "ALTER TABLE cascade_scores ADD COLUMN inferred_edges BIGINT",
+    "ALTER TABLE narratives ADD COLUMN reach_via_bots_low DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN reach_via_bots_high DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN inferred_edges BIGINT",
+    # claim versus correction (part 6): posts carrying a fact-check URL are corrections
+    "ALTER TABLE narratives ADD COLUMN claim_posts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN claim_accounts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN correction_posts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN correction_accounts BIGINT",
+    "ALTER TABLE narratives ADD COLUMN first_correction_at TIMESTAMPTZ",
+    "ALTER TABLE narratives ADD COLUMN correction_delay_s DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN claim_accounts_corrected DOUBLE",
+    "ALTER TABLE narratives ADD COLUMN notes BIGINT",  # Community Notes on its posts
+    "ALTER TABLE narratives ADD COLUMN first_note_shown_at TIMESTAMPTZ",
+    "ALTER TABLE narratives ADD COLUMN is_correction BOOLEAN",  # mostly correction posts
+    # Community Notes public download (spreadtrace.ingest.community_notes)
+    """
+    CREATE TABLE community_notes (
+        note_id            VARCHAR PRIMARY KEY,  -- noteId
+        post_id            VARCHAR NOT NULL,     -- tweetId: the post the note is about
+        participant_id     VARCHAR,              -- noteAuthorParticipantId
+        created_at         TIMESTAMPTZ NOT NULL, -- createdAtMillis: when it was written
+        classification     VARCHAR,  -- MISINFORMED_OR_POTENTIALLY_MISLEADING | NOT_MISLEADING
+        misleading_reasons VARCHAR[],            -- the misleading* checkboxes ticked
+        misleading_manipulated_media BOOLEAN,
+        trustworthy_sources BOOLEAN,
+        is_media_note      BOOLEAN,
+        summary            VARCHAR,              -- untrusted text
+        ingest_run_id      BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE community_note_status (
+        note_id           VARCHAR PRIMARY KEY,
+        first_status      VARCHAR,       -- firstNonNMRStatus
+        first_status_at   TIMESTAMPTZ,   -- timestampMillisOfFirstNonNMRStatus
+        first_shown_at    TIMESTAMPTZ,   -- first time rated helpful: shown on the post
+        current_status    VARCHAR,
+        current_status_at TIMESTAMPTZ,
+        ingest_run_id     BIGINT NOT NULL
+    )
+    """,
+]
+
 # items (issue 11, schema version 3): every raw URL's normalised key (the project's one normaliser,
 # spreadtrace.urls), and the items posts carry (url, text group, hashtag, media) with
 # each item's first post and counts.
@@ -488,7 +544,7 @@ _V2_SCALE: list[str] = [
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
-    3: [*_V3_ITEMS],
+    3: [*_V3_ITEMS, *_V3_SPREAD],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -400,6 +400,7 @@ def hover_line(row: dict) -> list:
     if row["aggregate"]:
         return [
             html.B(f"{row['count']:,} posts drawn as one node"),
+            " (replies: conversation)" if row.get("conversation") else "",
             f" · from {when} · ",
             row["bot_reasons"] or "",
         ]
@@ -408,6 +409,7 @@ def hover_line(row: dict) -> list:
     # a handle cannot mirror the time and score after it, nor a 5,000-character id
     # widen the page.
     return [
+        "reply (conversation, not a share) · " if row.get("conversation") else "",
         html.B(html.Bdi(shown(row["handle"] or row["account_id"] or ""))),
         " (",
         html.Bdi(shown(row["account_id"])),

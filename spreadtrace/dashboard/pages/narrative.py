@@ -41,6 +41,44 @@ ORIGIN_COLUMNS = [
 ]
 
 
+def correction_facts(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """Claim against correction: reach of each, the delay, who met a correction."""
+    if info.get("claim_posts") is None:
+        return [("claim vs correction", "not computed in this build")]
+    facts = [
+        (
+            "claim vs correction: posts / accounts",
+            f"{info['claim_posts']:,} / {info['claim_accounts']:,} against "
+            f"{info['correction_posts']:,} / {info['correction_accounts']:,}",
+        )
+    ]
+    if info.get("notes"):
+        shown = info.get("first_note_shown_at")
+        facts.append(
+            (
+                "Community Notes (misleading)",
+                f"{info['notes']:,}; first shown "
+                + (f"{shown:%Y-%m-%d %H:%M} UTC" if shown else "never (not rated helpful)"),
+            )
+        )
+    if info.get("first_correction_at") is None:
+        facts.append(("first correction", "none (no fact-check link, no note)"))
+    else:
+        hours = (info["correction_delay_s"] or 0) / 3600
+        facts += [
+            (
+                "first correction",
+                f"{info['first_correction_at']:%Y-%m-%d %H:%M} UTC, "
+                f"{hours:,.1f} h after the claim's first post",
+            ),
+            (
+                "claim accounts that later met a correction",
+                f"{info['claim_accounts_corrected'] or 0:.0%}",
+            ),
+        ]
+    return facts
+
+
 def layout(id: str | None = None, **_: Any) -> html.Div:
     try:
         info = queries.run(dq.narrative_info, id) if id else None
@@ -85,6 +123,7 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
                 "amplification",
                 f"{info['amplification_score'] or 0:.3f}: {info['amplification_reasons'] or ''}",
             ),
+            *correction_facts(info),
         ]
     )
     return html.Div(
