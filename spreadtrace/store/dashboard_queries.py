@@ -821,16 +821,15 @@ def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000)
     """The items each pair of a coordination cluster both shared, with both timestamps.
 
     Why: a pair's score is a count; the evidence an analyst checks (and exports) is
-    which posts or links both accounts shared and how close in time. Items are built
-    as the coordination stage builds them (:mod:`spreadtrace.store.coordination`):
-    ``p:<root post>`` for reposts and quotes, ``u:<normalised URL>`` for links. For each
-    (pair, item) the closest two shares are given, with the gap in seconds; items
-    within the build's window are those that made the pair. The item is given as
-    ``root_id`` (a reposted post) or ``item_url``, so the viewer role's redaction
-    (by column name) pseudonymises the one and masks the other.
+    which posts or links both accounts shared and how close in time. Items are the ones
+    the coordination stage co-shares (:mod:`spreadtrace.store.coordination`): a reposted
+    or quoted root post, and the build's URL and media items (``post_items``, keyed by
+    the one URL normaliser). For each (pair, item) the closest two shares are given,
+    with the gap in seconds; items within the build's window are those that made the
+    pair. The item is given as ``root_id`` (a reposted post) or ``item_url`` (a link or
+    a media group), so the viewer role's redaction (by column name) pseudonymises the
+    one and masks the other.
     """
-    from spreadtrace.store.coordination import _url_sql
-
     sql = f"""
         WITH pr AS (SELECT account_a, account_b FROM coordination_pairs
                     WHERE cluster_id = ?),
@@ -841,10 +840,11 @@ def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000)
             FROM posts p JOIN m USING (account_id)
             WHERE p.kind IN ('repost', 'quote') AND coalesce(p.root_id, p.parent_id) IS NOT NULL
             UNION ALL
-            SELECT account_id, 'u:' || {_url_sql("u")}, post_id, created_at
-            FROM (SELECT p.account_id, unnest(p.urls) AS u, p.post_id, p.created_at
-                  FROM posts p JOIN m USING (account_id)
-                  WHERE p.kind <> 'repost' AND len(p.urls) > 0)
+            SELECT p.account_id, pi.item_id, p.post_id, p.created_at
+            FROM posts p JOIN m USING (account_id)
+            JOIN post_items pi ON pi.post_id = p.post_id
+            WHERE p.kind <> 'repost'
+              AND (pi.item_id LIKE 'url:%' OR pi.item_id LIKE 'media:%')
         ),
         j AS (
             SELECT pr.account_a, pr.account_b, a.item, a.post_id AS post_a, b.post_id AS post_b,
@@ -856,7 +856,8 @@ def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000)
         )
         SELECT account_a, account_b,
                CASE WHEN item LIKE 'p:%' THEN substr(item, 3) END AS root_id,
-               CASE WHEN item LIKE 'u:%' THEN substr(item, 3) END AS item_url,
+               CASE WHEN item LIKE 'url:%' THEN substr(item, 5)
+                    WHEN item LIKE 'media:%' THEN item END AS item_url,
                arg_min(post_a, gap) AS post_a, {_ts("arg_min(at_a, gap)")} AS shared_at_a,
                arg_min(post_b, gap) AS post_b, {_ts("arg_min(at_b, gap)")} AS shared_at_b,
                round(min(gap), 1) AS gap_s
