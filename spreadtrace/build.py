@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,7 +89,7 @@ class BuildResult:
     cascades: int
     cascades_touched: int
     timings: dict[str, float]
-    counts: dict[str, dict[str, int]]
+    counts: dict[str, Mapping[str, float]]
     touched: list[str] | None = None
     snapshot: str | None = None
 
@@ -165,7 +166,7 @@ def run_build(
         if last is not None:
             return _nothing_new(store, last, publish, time.perf_counter() - t0)
     timings: dict[str, float] = {}
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, Mapping[str, float]] = {}
     started = datetime.now(UTC)
     with store.transaction() as con:
         build_id = int(con.execute("SELECT nextval('build_seq')").fetchall()[0][0])

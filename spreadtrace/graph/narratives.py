@@ -315,7 +315,7 @@ def semantic_pairs(
     """
     from pathlib import Path
 
-    import wordllama
+    import wordllama  # type: ignore[import-untyped]
 
     wl = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
     texts = norms.cast(pl.String).fill_null("").to_list()
@@ -397,7 +397,7 @@ def _cohesive_groups(
     k_rows = url_rows.join(
         url_rows.select("key").unique().sort("key").with_row_index("k"), on="key"
     ).select("node", pl.col("k").cast(pl.Int64))
-    n_keys = int(k_rows["k"].max()) + 1 if k_rows.height else 0
+    n_keys = int(k_rows.select(pl.col("k").max()).item()) + 1 if k_rows.height else 0
     few = k_rows.filter(pl.len().over("node") <= max_urls)
     co = (
         few.join(few, on="node", suffix="_b")

@@ -112,7 +112,7 @@ def run(
     *,
     touched: list[str] | None = None,
     progress: ProgressFn | None = None,
-) -> dict[str, int]:
+) -> dict[str, float]:
     """Recompute narratives, origin scores and amplification scores; return counts."""
     params = params or NarrativeParams()
     con = store.con

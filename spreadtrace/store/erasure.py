@@ -156,9 +156,7 @@ def erase_accounts(
             "DELETE FROM community_note_status WHERE note_id IN (SELECT note_id FROM "
             "community_notes WHERE post_id IN (SELECT post_id FROM _er_posts))"
         )
-        con.execute(
-            "DELETE FROM community_notes WHERE post_id IN (SELECT post_id FROM _er_posts)"
-        )
+        con.execute("DELETE FROM community_notes WHERE post_id IN (SELECT post_id FROM _er_posts)")
         # names and post ids written in others' texts, URLs and profiles
         for pattern in _alternations(names + post_ids):
             args = {"p": pattern, "m": f"\\1{MASK}\\3"}

@@ -142,7 +142,7 @@ def write_items(
     )
     rows = con.execute(
         "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM post_items)"
-    ).fetchone()
+    ).fetchall()[0]
     return {"items": int(rows[0]), "post_items": int(rows[1])}
 
 

@@ -88,7 +88,7 @@ def write_narratives(
     build_id: int,
     cascades: pl.DataFrame,
     narratives: pl.DataFrame,
-) -> dict[str, int]:
+) -> dict[str, float]:
     """Replace post_narratives and narratives from the cascade -> narrative map.
 
     ``cascades``: cascade_id, narrative_id, via; ``narratives``: narrative_id, label,
@@ -127,7 +127,7 @@ def write_narratives(
         "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives), "
         "(SELECT round(100 * coalesce(max(posts), 0) / greatest((SELECT count(*) FROM posts), 1)"
         ", 2) FROM narratives)"
-    ).fetchone()
+    ).fetchall()[0]
     # No narrative should swallow the store: the build summary shows the largest's share.
     return {
         "narratives": int(narr),
