@@ -9,6 +9,10 @@ Usage (from the repository root; heavy: run under the shared lock):
 ``--variants PATH`` instead compares, by the same leave-one-family-out protocol and
 with every choice nested on the training families, the variants tried for the
 cresci-stock gap (``compare_variants``; docs/scores.md); it writes no model.
+``--collection-methods PATH`` likewise compares the four collection-aware methods
+declared in docs/scores.md (collection-invariant features, collection-balanced human
+weights, the ensemble of specialized classifiers of Sayyadiharikandeh et al. 2020, and
+both together; ``compare_collection_methods``), with the held-out human collections.
 
 Needs the ``train`` extra (scikit-learn); scoring does not (the model is written as a
 plain JSON tree dump evaluated with numpy by ``spreadtrace.graph.tree_model``).
