@@ -9,6 +9,10 @@ Usage (from the repository root; heavy: run under the shared lock):
 ``--variants PATH`` instead compares, by the same leave-one-family-out protocol and
 with every choice nested on the training families, the variants tried for the
 cresci-stock gap (``compare_variants``; docs/scores.md); it writes no model.
+``--collection-methods PATH`` likewise compares the four collection-aware methods
+declared in docs/scores.md (collection-invariant features, collection-balanced human
+weights, the ensemble of specialized classifiers of Sayyadiharikandeh et al. 2020, and
+both together; ``compare_collection_methods``), with the held-out human collections.
 
 Needs the ``train`` extra (scikit-learn); scoring does not (the model is written as a
 plain JSON tree dump evaluated with numpy by ``spreadtrace.graph.tree_model``).
@@ -613,6 +617,194 @@ def variants_report(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- collection-aware methods (issue 10, declared in docs/scores.md before running) ----
+# The diagnosed cause of the cresci-stock gap: half of cresci-stock's *humans* are in
+# every training set, so the forest can learn "looks like a cresci-stock-era account =
+# human". Each method below attacks that cause; its only free parameter (the invariance
+# threshold of method 1) is chosen by the nested cross-domain validation above.
+INVARIANCE_T = [0.6, 0.7, 0.8, 0.9, 1.0]  # 1.0 drops nothing (the shipped forest)
+
+
+def _balanced_weights(y: np.ndarray, fam: np.ndarray) -> np.ndarray:
+    """Like ``_weights``, but the human half is split equally between human collections."""
+    w = _weights(y, fam) / len(y)
+    colls = sorted(set(fam[y == 0]))
+    for c in colls:
+        m = (y == 0) & (fam == c)
+        w[m] = 0.5 / len(colls) / m.sum()
+    return w * len(y)
+
+
+def _capped(y: np.ndarray, fam: np.ndarray) -> np.ndarray:
+    """The seeded row sample of every fit: at most ``CAP`` rows per (collection, label)."""
+    rng = np.random.default_rng(SEED)
+    keep = np.zeros(len(y), dtype=bool)
+    for g in sorted(set(zip(fam.tolist(), y.tolist(), strict=True))):
+        idx = np.flatnonzero((fam == g[0]) & (y == g[1]))
+        keep[rng.permutation(idx)[:CAP]] = True
+    return keep
+
+
+def _forest(X: np.ndarray, y: np.ndarray, fam: np.ndarray, cols: list[int], balance: bool):  # noqa: ANN202
+    """The shipped forest on ``cols``; ``balance``: human collections weigh equally."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    keep = _capped(y, fam)
+    Xk, yk, fk = X[keep], y[keep], fam[keep]
+    m = RandomForestClassifier(random_state=SEED, n_jobs=2, **FOREST)
+    m.fit(Xk[:, cols], yk, sample_weight=(_balanced_weights if balance else _weights)(yk, fk))
+    return lambda Z: m.predict_proba(Z[:, cols])[:, 1]
+
+
+def _esc(X: np.ndarray, y: np.ndarray, fam: np.ndarray, cols: list[int], balance: bool):  # noqa: ANN202
+    """Ensemble of specialized classifiers (Sayyadiharikandeh et al. 2020): one forest per
+    bot family against all the humans; the score is the specialists' maximum."""
+    experts = []
+    for f in sorted(set(fam[y == 1])):
+        m = (y == 0) | (fam == f)
+        experts.append(_forest(X[m], y[m], fam[m], cols, balance))
+    return lambda Z: np.max([e(Z) for e in experts], axis=0)
+
+
+def collection_auc(X: np.ndarray, fam: np.ndarray, humans: np.ndarray) -> np.ndarray:
+    """Per feature, how well it tells the ``humans``' collections apart: max(AUC, 1 - AUC)
+    of the first collection against the second (NaN rows left out; 0.5 if fewer than
+    two collections, as then nothing can be measured).
+
+    >>> X = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 0.0], [3.0, 0.0]])
+    >>> collection_auc(X, np.array(["a", "a", "b", "b"]), np.ones(4, bool)).tolist()
+    [1.0, 1.0]
+    """
+    colls = sorted(set(fam[humans]))
+    out = np.full(X.shape[1], 0.5)
+    if len(colls) < 2:
+        return out
+    first = fam == colls[0]
+    for c in range(X.shape[1]):
+        m = humans & np.isin(fam, colls[:2]) & ~np.isnan(X[:, c])
+        a = roc_auc(first[m], X[m, c])
+        out[c] = max(a, 1.0 - a)
+    return out
+
+
+def _invariant_cols(X: np.ndarray, fam: np.ndarray, humans: np.ndarray, t: float) -> list[int]:
+    if t >= 1.0:
+        return list(range(len(FEATURES)))
+    sep = collection_auc(X[:, : len(FEATURES)], fam, humans)
+    return [c for c in range(len(FEATURES)) if sep[c] <= t]
+
+
+def compare_collection_methods(frame: pl.DataFrame, log=print) -> dict:  # noqa: ANN001
+    """The four declared collection-aware methods, by the protocol of ``evaluate``: AUC
+    per held-out bot family (the invariance threshold nested on the training families)
+    and per held-out human collection, next to the shipped forest and BotRuler."""
+    X = profile_features(frame).select([pl.col(n).cast(pl.Float64) for n in FEATURES]).to_numpy()
+    y = frame["label"].to_numpy()
+    fam = frame["dataset"].to_numpy()
+    r6 = botruler(frame)
+    rng = np.random.default_rng(SEED)  # the same splits, drawn in the same order, as evaluate
+    humans = y == 0
+    ht = _half(humans, fam, rng)
+    htr = humans & ~ht
+    iv = _half(htr, fam, rng)
+    itr = htr & ~iv
+    bot_test = _half(y == 1, fam, rng)
+    fams = sorted(set(fam[y == 1]))
+    base = list(range(len(FEATURES)))
+
+    def invariant(tr: np.ndarray, t: float):  # noqa: ANN202
+        cols = _invariant_cols(X, fam, tr & humans, t)
+        return _forest(X[tr], y[tr], fam[tr], cols, False), cols
+
+    fixed = {
+        "forest, 16 features (shipped)": lambda tr: _forest(X[tr], y[tr], fam[tr], base, False),
+        "2. forest, collection-balanced human weights": lambda tr: _forest(
+            X[tr], y[tr], fam[tr], base, True
+        ),
+        "3. ESC: one forest per bot family, max": lambda tr: _esc(
+            X[tr], y[tr], fam[tr], base, False
+        ),
+        "4. ESC, collection-balanced human weights": lambda tr: _esc(
+            X[tr], y[tr], fam[tr], base, True
+        ),
+    }
+    name1 = "1. forest on collection-invariant features, threshold nested"
+    families: dict[str, dict] = {}
+    for d in fams:
+        keep = fam != d
+        tr_out = htr | ((y == 1) & keep)
+        te_out = ht | ((y == 1) & (fam == d))
+        row: dict = {"BotRuler (6 parts, the baseline)": roc_auc(y[te_out], r6[te_out])}
+        for name, train in fixed.items():
+            row[name] = roc_auc(y[te_out], train(tr_out)(X[te_out]))
+        inner: dict[float, list[float]] = {t: [] for t in INVARIANCE_T}
+        for e in [f for f in fams if f != d]:
+            tr = itr | ((y == 1) & keep & (fam != e))
+            te = iv | ((y == 1) & (fam == e))
+            seen: dict[tuple, float] = {}
+            for t in INVARIANCE_T:
+                cols = tuple(_invariant_cols(X, fam, tr & humans, t))
+                if cols and cols not in seen:
+                    seen[cols] = roc_auc(
+                        y[te], _forest(X[tr], y[tr], fam[tr], list(cols), False)(X[te])
+                    )
+                inner[t].append(seen.get(cols, float("nan")))
+        t_best = max(INVARIANCE_T, key=lambda t: (np.nan_to_num(np.mean(inner[t]), nan=-1), t))
+        f, cols = invariant(tr_out, t_best)
+        row[name1] = roc_auc(y[te_out], f(X[te_out]))
+        row[name1 + " (w)"] = f"t={t_best}, {len(FEATURES) - len(cols)} dropped"
+        row["inner"] = {t: round(float(np.mean(v)), 4) for t, v in inner.items()}
+        families[d] = row
+        log(f"collection methods, held out {d}: {row}")
+    held_humans: dict[str, dict] = {}
+    for h in sorted(set(fam[humans])):
+        tr = (humans & (fam != h)) | ((y == 1) & ~bot_test)
+        te = (humans & (fam == h)) | bot_test
+        row = {"BotRuler (6 parts, the baseline)": roc_auc(y[te], r6[te])}
+        for name, train in fixed.items():
+            row[name] = roc_auc(y[te], train(tr)(X[te]))
+        # one human collection in training: nothing to measure, so nothing is dropped
+        row[name1] = roc_auc(y[te], invariant(tr, 1.0)[0](X[te]))
+        held_humans[h] = row
+        log(f"collection methods, humans held out {h}: {row}")
+    sep = collection_auc(X, fam, htr)
+    return {
+        "families": families,
+        "humans": held_humans,
+        "collection_auc": dict(zip(FEATURES, np.round(sep, 3).tolist(), strict=True)),
+    }
+
+
+def collection_report(res: dict) -> str:
+    """The markdown tables of the collection-aware methods (docs/scores.md)."""
+    fams = list(res["families"])
+    rows = res["families"]
+    ruler = "BotRuler (6 parts, the baseline)"
+    names = [k for k in rows[fams[0]] if k != "inner" and not k.endswith("(w)")]
+    lines = ["| method | " + " | ".join(fams) + " | mean | below BotRuler |"]
+    lines.append("|---|" + "---|" * (len(fams) + 2))
+    for n in names:
+        vals = [rows[d][n] for d in fams]
+        cells = [
+            f"{v:.3f}" + (f" ({rows[d][n + ' (w)']})" if n + " (w)" in rows[d] else "")
+            for d, v in zip(fams, vals, strict=True)
+        ]
+        below = "" if n == ruler else str(sum(rows[d][n] < rows[d][ruler] for d in fams))
+        lines.append(f"| {n} | " + " | ".join(cells) + f" | {np.mean(vals):.3f} | {below} |")
+    hs = list(res["humans"])
+    lines += ["", "| method | " + " | ".join(f"humans held out: {h}" for h in hs) + " |"]
+    lines.append("|---|" + "---|" * len(hs))
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(f"{res['humans'][h][n]:.3f}" for h in hs) + " |")
+    lines += ["", "Nested inner mean AUC per invariance threshold, by held-out family:", ""]
+    for d in fams:
+        lines.append(f"- {d}: {rows[d]['inner']}")
+    lines += ["", "Collection AUC per feature on the training-half humans (max(AUC, 1-AUC)):"]
+    lines.append("")
+    lines.append(", ".join(f"{k} {v:.3f}" for k, v in res["collection_auc"].items()))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -630,8 +822,19 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="only compare the variants (no model written); the markdown table goes here",
     )
+    ap.add_argument(
+        "--collection-methods",
+        type=Path,
+        default=None,
+        help="only compare the collection-aware methods (no model written); tables go here",
+    )
     args = ap.parse_args(argv)
     frame = load(args.data)
+    if args.collection_methods:
+        text = collection_report(compare_collection_methods(frame))
+        args.collection_methods.write_text(text, encoding="utf-8")
+        print(text)
+        return
     if args.variants:
         text = variants_report(compare_variants(frame))
         args.variants.write_text(text, encoding="utf-8")
