@@ -70,7 +70,8 @@ class NarrativeParams:
       0.044, so template-mates at 0.4 pass 0.6 with probability < 1e-5.
     - min_text_tokens 4: shorter texts ("lol", "so true") are not evidence.
     - hashtag_max_share 0.001, hashtag_max_roots 50: a hashtag on more than 0.1% of
-      the roots (at least 5, at most 50) is a topic, not a claim.
+      the roots (at least 5, at most 50) is a topic, not a claim; the same cap for a
+      media group (a stock image on many unrelated stories is no evidence).
     - min_posts 2: a lone post that nobody shared and nothing links is not a narrative.
     - early_fraction 0.10: "early" shares are the first 10% of a cascade's shares.
     - origin_top_k 10: candidates kept per narrative in origin_scores.
@@ -141,6 +142,7 @@ def run(
             keys=items_sql.url_key_frame(con, roots_only=True),
             semantic=params.semantic,
             semantic_threshold=params.semantic_threshold,
+            media=narrative_sql.root_media(con),
         )
         counts = narrative_sql.write_narratives(
             con, build_id, grouping.cascades, grouping.narratives
