@@ -242,11 +242,14 @@ def _item_origins(
     del own_row, own_item
     cascade = posts["cascade"].to_numpy()
     seen = posts["root_seen"].to_numpy()
+    # accounts as codes in id order (ties still break on the account id), not strings
+    accounts = posts["account_id"].unique().sort()
+    code = posts["account_id"].rank("dense").to_numpy() - 1
     frame = pl.DataFrame(
         {
             "item": item,
             "cascade_id": cascade[rows],
-            "account_id": posts["account_id"].gather(rows),
+            "account_id": code[rows],
             "created_at": posts["created_at"].gather(rows),
             "root_seen": seen[rows],
             "depth": depth[rows],
@@ -257,7 +260,9 @@ def _item_origins(
     del rows, item
     ranked = origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
     del frame
-    ranked = ranked.join(ids, on="item").drop("item")
+    ranked = ranked.join(ids, on="item").with_columns(
+        account_id=accounts.gather(ranked["account_id"])
+    )
     return items_sql.write_item_origins(con, build_id, ranked)
 
 
