@@ -508,6 +508,8 @@ _V3_ITEMS: list[str] = [
 
 # items, part 2 (issues 11 and 13, schema version 3): the candidate origin ranking per
 # item (the narratives' ranking, applied to each item's posts and the shares below them).
+# No column change for issue 13's media evidence: narratives.kind and post_narratives.via
+# (version 1: url | text | hashtag | cascade) may now also read 'media'.
 _V3_ITEMS2: list[str] = [
     """
     CREATE TABLE item_origin_scores (
