@@ -261,7 +261,7 @@ def _item_origins(
     ranked = origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
     del frame
     ranked = ranked.join(ids, on="item").with_columns(
-        account_id=accounts.gather(ranked["account_id"])
+        account_id=accounts.gather(ranked["account_id"].cast(pl.Int64))
     )
     return items_sql.write_item_origins(con, build_id, ranked)
 
