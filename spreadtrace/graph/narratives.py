@@ -15,9 +15,11 @@ with the data):
   most three articles in all. A shared template line differing in one word is no tie.
 * **media** — the same media group (an image or video and its near-duplicates: the
   build's ``media`` items, :mod:`spreadtrace.graph.media`) is evidence like an article:
-  it anchors narratives and joins other keys by the same strong ties. A media group
-  carried by more roots than the rare-hashtag cap (a stock photo, a meme template) is
-  a topic, not a story, and is no evidence at all, so it cannot chain stories. A root
+  it anchors narratives and joins other keys by the same strong ties. Like a rare
+  hashtag it counts only on 2 roots up to the cap: a picture on one root links nothing
+  (and must not pull that root away from its text group), and one carried by more
+  roots than the rare-hashtag cap (a stock photo, a meme template) is a topic, not a
+  story, so it cannot chain stories. A root
   carrying both an article and an image goes with its article.
 * **text** — near-duplicate normalised text: MinHash (Broder 1997) over word bigrams
   with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
@@ -683,7 +685,9 @@ def group_narratives(
             .select("node", "key")
             .unique()
         )
-        media_rows = media_rows.filter(pl.len().over("key") <= cap)
+        # a picture on one root only links nothing (as a lone hashtag): it must not
+        # anchor that root away from its text group
+        media_rows = media_rows.filter(pl.len().over("key").is_between(2, cap))
         media_labels = media.select(key="item_id", media_label="label").unique("key")
 
     membership, via = _cohesive_groups(
