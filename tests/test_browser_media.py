@@ -77,7 +77,9 @@ def test_media_page_flow(media_url, tmp_path):
         links = [
             a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#me-links a")
         ]
-        assert {urlparse(h).path for h in links} == {"/cascade"}
+        # the two posts of the picture are unrelated cascades joined by it into one
+        # media narrative (issue 13): the page links both the cascades and the narrative
+        assert {urlparse(h).path for h in links} == {"/cascade", "/narrative"}
         # A reference that looks like a URL is only text: no image element, nothing fetched.
         browser.get(media_url + "/media?id=https://evil.example/x.png")
         wait(browser, lambda d: "no local file" in d.page_source, what="remote reference page")

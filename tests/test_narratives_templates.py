@@ -40,6 +40,13 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, pl.D
                 "top": q("SELECT narrative_id, account_id FROM origin_scores WHERE rank = 1").pl(),
                 "items": q("SELECT * FROM items").pl(),
                 "narratives": q("SELECT * FROM narratives").pl(),
+                "post_items": q("SELECT post_id, item_id FROM post_items").pl(),
+                "item_top": q(
+                    "SELECT item_id, account_id FROM item_origin_scores WHERE rank = 1"
+                ).pl(),
+                "origin_items": q(
+                    "SELECT narrative_id, account_id FROM narrative_origin_items"
+                ).pl(),
             }
     return out
 
@@ -135,4 +142,65 @@ def test_items_report_and_narrative_origin_item(tmp_path: Path) -> None:
         "posts", "accounts", "bot_share", "coordinated_share",
     ]  # fmt: skip
     assert set(items["kind"]) >= {"url", "text"}
+    assert {"top_candidate_account_id", "top_candidate_score"} <= set(items.columns)
+    # each story's article: its top candidate is the story's origin, scored in [0, 1]
+    firsts = truth.filter(pl.col("post_id").str.ends_with("-0"))
+    firsts = posts.join(firsts, on="post_id")
+    articles = firsts.select(
+        "origin_account_id",
+        item_id=pl.lit("url:") + pl.Series(normalize_urls(firsts["urls"].to_list())),
+    )
+    ranked = articles.join(items, on="item_id")
+    assert ranked.height == 7
+    assert ranked["top_candidate_score"].is_between(0, 1).all()
+    assert (ranked["top_candidate_account_id"] == ranked["origin_account_id"]).all()
     assert items["bot_share"].is_between(0, 1).all()
+
+
+def _planted_item_origins(world: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """(item_id, planted): for each item a planted original carries, that story's origin.
+
+    When several originals carry one item (a template text grouped across articles),
+    the earliest of them planted it.
+    """
+    posts = world["posts"].select("post_id", "created_at")
+    originals = world["truth"].filter(pl.col("post_id").str.ends_with("-0"))
+    return (
+        world["post_items"]
+        .join(originals, on="post_id")
+        .join(posts, on="post_id")
+        .sort("created_at", "post_id")
+        .group_by("item_id", maintain_order=True)
+        .first()
+        .select("item_id", planted="origin_account_id")
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_item_origin_ranking_puts_the_planted_origin_first(worlds, seed: int) -> None:
+    world = worlds[seed]
+    planted = _planted_item_origins(world)
+    ranked = planted.join(world["item_top"], on="item_id", how="left")
+    # every planted item is ranked (each has 2+ accounts: the origin and its sharers)
+    assert ranked["account_id"].null_count() == 0
+    assert ranked.height >= 24 + 4  # a url item per story at least
+    hits = (ranked["account_id"] == ranked["planted"]).sum()
+    assert hits >= 0.9 * ranked.height
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_narrative_origin_from_its_items_agrees_with_the_narrative_ranking(
+    worlds, seed: int
+) -> None:
+    world = worlds[seed]
+    both = world["origin_items"].join(world["top"], on="narrative_id", suffix="_ranked", how="left")
+    assert both.height == world["narratives"].height
+    assert (both["account_id"] == both["account_id_ranked"]).mean() >= 0.9
+    # and it is the planted origin of the story
+    truth = world["truth"].filter(pl.col("post_id").str.ends_with("-0"))
+    found = truth.select(narrative_id=pl.lit("n-") + pl.col("post_id"), planted="origin_account_id")
+    got = found.join(world["origin_items"], on="narrative_id")
+    assert got.height == 28
+    assert (got["account_id"] == got["planted"]).mean() >= 0.9

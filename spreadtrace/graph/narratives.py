@@ -13,6 +13,14 @@ with the data):
   narratives; two articles join only on a strong tie — ``min_cooccur`` roots carry both,
   or one normalised text (identical apart from the link) is posted with both and with at
   most three articles in all. A shared template line differing in one word is no tie.
+* **media** — the same media group (an image or video and its near-duplicates: the
+  build's ``media`` items, :mod:`spreadtrace.graph.media`) is evidence like an article:
+  it anchors narratives and joins other keys by the same strong ties. Like a rare
+  hashtag it counts only on 2 roots up to the cap: a picture on one root links nothing
+  (and must not pull that root away from its text group), and one carried by more
+  roots than the rare-hashtag cap (a stock photo, a meme template) is a topic, not a
+  story, so it cannot chain stories. A root
+  carrying both an article and an image goes with its article.
 * **text** — near-duplicate normalised text: MinHash (Broder 1997) over word bigrams
   with LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of
   Massive Datasets*, ch. 3), candidates verified by their estimated Jaccard similarity
@@ -128,7 +136,8 @@ def minhash_signatures(
     ``(a * x + b) >> 32`` of the 64-bit shingle hash (Dietzfelbinger et al. 1997), and
     the signature is its minimum per text (Broder 1997), computed with
     ``np.minimum.reduceat`` over the flattened shingles in batches. Empty texts get the
-    all-max signature. ``P(sig_a[i] == sig_b[i]) ~= Jaccard(a, b)``.
+    all-max signature. ``P(sig_a[i] == sig_b[i]) ~= Jaccard(a, b)``. The array is in
+    Fortran order (one permutation's values contiguous), not copied to C order.
 
     >>> s = pl.Series([["a", "b", "c"], ["a", "b", "c"], ["x", "y"]])
     >>> sig = minhash_signatures(s, num_perm=8)
@@ -178,7 +187,9 @@ def minhash_signatures(
             tmp >>= np.uint64(32)
             sig[p, rows] = np.minimum.reduceat(tmp, seg)
         lo = hi
-    return np.ascontiguousarray(sig.T)
+    # The transposed *view* (Fortran order): LSH reads whole band columns, which are
+    # contiguous in it, and a C-order copy would double the peak (1.3 GB at 2.5M texts).
+    return sig.T
 
 
 def near_duplicate_pairs(sig: np.ndarray, *, threshold: float, bands: int, rows: int) -> np.ndarray:
@@ -372,6 +383,7 @@ def _semantic_communities(text_rows: pl.DataFrame, threshold: float) -> pl.DataF
 def _cohesive_groups(
     n: int,
     url_rows: pl.DataFrame,
+    media_rows: pl.DataFrame,
     short_rows: pl.DataFrame,
     text_rows: pl.DataFrame,
     tag_rows: pl.DataFrame,
@@ -381,12 +393,14 @@ def _cohesive_groups(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Group roots so that stories do not chain; return (group per node, via per node).
 
-    1. Articles (non-bare, non-shortener URL keys) anchor narratives. Two articles join
-       only on a strong tie: ``min_cooccur`` roots carry both, or one normalised text
-       (identical apart from the link) is posted with both and with at most
-       ``max_text_keys`` articles in all (a template line posted with every link is
-       not a tie). Anchors are the components of these ties.
-    2. A root with articles joins the anchor of its most-carried article.
+    1. Articles (non-bare, non-shortener URL keys) and media groups (``media_rows``,
+       already capped) anchor narratives. Two such keys join only on a strong tie:
+       ``min_cooccur`` roots carry both, or one normalised text (identical apart from
+       the link) is posted with both and with at most ``max_text_keys`` keys in all (a
+       template line posted with every link is not a tie). Anchors are the components
+       of these ties.
+    2. A root with keys joins the anchor of its most-carried article, else of its
+       most-carried media group.
     3. A root without an article joins the anchor that holds most of the anchored roots
        with its exact text, else of its near-duplicate text group, when that anchor
        holds at least half of them; then, for the roots still loose, the group holding
@@ -394,9 +408,15 @@ def _cohesive_groups(
        group is a narrative of its own. A near-duplicate never bridges two anchors.
     4. The rest link by rare hashtags (components among themselves), else stay alone.
     """
-    k_rows = url_rows.join(
-        url_rows.select("key").unique().sort("key").with_row_index("k"), on="key"
-    ).select("node", pl.col("k").cast(pl.Int64))
+    key_rows = pl.concat(
+        [
+            url_rows.select("node", "key", media=pl.lit(False)),
+            media_rows.select("node", "key", media=pl.lit(True)),
+        ]
+    )
+    k_rows = key_rows.join(
+        key_rows.select("key").unique().sort("key").with_row_index("k"), on="key"
+    ).select("node", pl.col("k").cast(pl.Int64), "media")
     n_keys = int(k_rows.select(pl.col("k").max()).item()) + 1 if k_rows.height else 0
     few = k_rows.filter(pl.len().over("node") <= max_urls)
     co = (
@@ -423,10 +443,14 @@ def _cohesive_groups(
     anchored = (
         k_rows.join(per_key, on="k")
         .join(pl.DataFrame({"k": np.arange(n_keys, dtype=np.int64), "anchor": anchor}), on="k")
-        .sort(["node", "roots", "anchor"], descending=[False, True, False])
+        .sort(["node", "media", "roots", "anchor"], descending=[False, False, True, False])
         .group_by("node", maintain_order=True)
         .first()
-        .select("node", group=pl.lit("a") + pl.col("anchor").cast(pl.String), via=pl.lit("url"))
+        .select(
+            "node",
+            group=pl.lit("a") + pl.col("anchor").cast(pl.String),
+            via=pl.when("media").then(pl.lit("media")).otherwise(pl.lit("url")),
+        )
     )
 
     # Text: attach article-less roots to the anchor most of their text's roots are in.
@@ -553,14 +577,16 @@ def group_narratives(
     min_cooccur: int = 2,
     semantic: bool = False,
     semantic_threshold: float = 0.6,
+    media: pl.DataFrame | None = None,
 ) -> NarrativeGrouping:
-    """Group cascades into narratives from their roots' URLs, text and rare hashtags.
+    """Group cascades into narratives from their roots' URLs, media, text and rare hashtags.
 
     ``roots`` has one row per cascade: cascade_id, created_at, text, urls (list),
     hashtags (list) and size (posts in the cascade); ``keys`` the build's normalised
     URLs (url, key: the ``url_keys`` table), computed here when not given;
-    ``semantic`` groups paraphrases too (:func:`semantic_pairs`, the ``semantic`` extra).
-    Returns the cascade -> narrative
+    ``semantic`` groups paraphrases too (:func:`semantic_pairs`, the ``semantic`` extra);
+    ``media`` the media items the roots carry (cascade_id, item_id, label: the build's
+    ``media:`` items), capped like rare hashtags. Returns the cascade -> narrative
     map and one row per narrative (see the module docstring for the rules). The
     narrative id is ``n-`` plus the cascade_id of its earliest cascade, so it is stable
     while that cascade stays the earliest.
@@ -648,7 +674,25 @@ def group_narratives(
     )
     tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, cap))
 
-    membership, via = _cohesive_groups(n, url_rows, short_rows, text_rows, tag_rows, min_cooccur)
+    # Media groups: evidence like an article, unless so common (more roots than the
+    # rare-hashtag cap) that it is a stock image shared by unrelated stories.
+    media_rows = pl.DataFrame(schema={"node": pl.UInt32, "key": pl.String})
+    media_labels = pl.DataFrame(schema={"key": pl.String, "media_label": pl.String})
+    if media is not None and media.height:
+        media_rows = (
+            nodes.select("node", "cascade_id")
+            .join(media.select("cascade_id", key="item_id"), on="cascade_id")
+            .select("node", "key")
+            .unique()
+        )
+        # a picture on one root only links nothing (as a lone hashtag): it must not
+        # anchor that root away from its text group
+        media_rows = media_rows.filter(pl.len().over("key").is_between(2, cap))
+        media_labels = media.select(key="item_id", media_label="label").unique("key")
+
+    membership, via = _cohesive_groups(
+        n, url_rows, media_rows, short_rows, text_rows, tag_rows, min_cooccur
+    )
     comp = nodes.select("node", "cascade_id", "size", "text").with_columns(
         comp=pl.Series(membership), via=pl.Series(via)
     )
@@ -660,7 +704,7 @@ def group_narratives(
     )
 
     # Kind: the evidence most roots were linked by (url > text > hashtag on ties).
-    priority = {"url": 0, "text": 1, "hashtag": 2, "cascade": 3}
+    priority = {"url": 0, "media": 1, "text": 2, "hashtag": 3, "cascade": 4}
     kinds = (
         comp.group_by("narrative_id", "via")
         .agg(k=pl.len())
@@ -673,7 +717,7 @@ def group_narratives(
         .first()
         .select("narrative_id", kind="via")
     )
-    labels = _labels(comp, nodes, url_rows, tag_rows, raw, kinds)
+    labels = _labels(comp, nodes, url_rows, tag_rows, raw, kinds, media_rows, media_labels)
     narratives = (
         kinds.join(labels, on="narrative_id", how="left")
         .with_columns(label=pl.col("label").fill_null("").str.slice(0, label_chars))
@@ -703,10 +747,26 @@ def _labels(
     tag_rows: pl.DataFrame,
     raw: pl.DataFrame,
     kinds: pl.DataFrame,
+    media_rows: pl.DataFrame,
+    media_labels: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Readable labels: most common URL, text or #hashtag of the narrative's roots."""
+    """Readable labels: most common URL, media, text or #hashtag of the narrative's roots.
+
+    A media narrative reads ``[media] `` plus its most common media group's label (the
+    caption it first appeared with, else its id).
+    """
     members = comp.select("node", "narrative_id").join(kinds, on="narrative_id")
     by_url = _most_common(members.filter(pl.col("kind") == "url").join(url_rows, on="node"), "key")
+    by_media = (
+        _most_common(members.filter(pl.col("kind") == "media").join(media_rows, on="node"), "key")
+        .rename({"label": "key"})
+        .join(media_labels, on="key", how="left")
+        .select(
+            "narrative_id",
+            label=pl.lit("[media] ")
+            + pl.coalesce(pl.col("media_label"), pl.col("key").str.strip_prefix("media:")),
+        )
+    )
     by_tag = _most_common(
         members.filter(pl.col("kind") == "hashtag")
         .join(tag_rows, on="node")
@@ -736,4 +796,4 @@ def _labels(
         .select("narrative_id", label=pl.coalesce("raw", "label"))
         .with_columns(pl.col("label").str.replace_all(r"\s+", " ").str.strip_chars())
     )
-    return pl.concat([by_url, by_tag, by_text])
+    return pl.concat([by_url, by_media, by_tag, by_text])

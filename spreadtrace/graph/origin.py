@@ -28,6 +28,7 @@ import polars as pl
 __all__ = [
     "OriginWeights",
     "forest_depth",
+    "item_post_pairs",
     "level_slices",
     "log_rumor_centrality",
     "origin_index",
@@ -153,6 +154,51 @@ def with_virtual_roots(parent: np.ndarray, group: np.ndarray, add: np.ndarray) -
     return np.concatenate([parent, np.full(len(add), -1, dtype=np.int64)])
 
 
+def item_post_pairs(
+    parent: np.ndarray,
+    share: np.ndarray,
+    own_row: np.ndarray,
+    own_item: np.ndarray,
+    depth: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(post row, item code) for every post that spreads an item: its own or inherited.
+
+    Why: a repost carries its original's link, image and text without repeating them,
+    so it is stored without items; for an item's origin ranking (reach below each
+    candidate, rumor centrality) its shares count too. A post's *carrier* is itself when
+    it has items of its own (``own_row``/``own_item`` pairs, sorted by row), else, for a
+    share (``share``: not a reply or below one -- conversation is not spread), its
+    parent's carrier; a post spreads its carrier's items. One pass down the levels of
+    the forest, then one vectorised expansion: no loop over posts.
+
+    Post 1 reposts 0, post 2 replies to 0, post 3 reposts 1 and adds its own link:
+
+    >>> rows, items = item_post_pairs(np.array([-1, 0, 0, 1]),
+    ...     np.array([True, True, False, True]), np.array([0, 0, 3]), np.array([5, 6, 7]))
+    >>> list(zip(rows.tolist(), items.tolist()))
+    [(0, 5), (0, 6), (1, 5), (1, 6), (3, 7)]
+    """
+    parent = np.asarray(parent, dtype=np.int64)
+    n = len(parent)
+    own_row = np.asarray(own_row, dtype=np.int64)
+    own_item = np.asarray(own_item, dtype=np.int64)
+    count = np.bincount(own_row, minlength=n)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]]) if n else count
+    carrier = np.where(count > 0, np.arange(n), -1)
+    depth = forest_depth(parent) if depth is None else depth
+    _, levels = level_slices(depth)
+    share = np.asarray(share, dtype=bool)
+    for lvl in levels[1:]:
+        take = lvl[(carrier[lvl] < 0) & share[lvl] & (parent[lvl] >= 0)]
+        carrier[take] = carrier[parent[take]]
+    posts = np.flatnonzero(carrier >= 0)
+    reps = count[carrier[posts]]
+    rows = np.repeat(posts, reps)
+    first = np.repeat(start[carrier[posts]], reps)
+    offset = np.arange(len(rows)) - np.repeat(np.cumsum(reps) - reps, reps)
+    return rows, own_item[first + offset]
+
+
 @dataclass(frozen=True)
 class OriginWeights:
     """How origin evidence is combined (each triple sums to 1, so scores stay in [0, 1]).
@@ -218,9 +264,17 @@ def _duration(seconds: pl.Expr) -> pl.Expr:
 
 
 def origin_scores(
-    posts: pl.DataFrame, *, weights: OriginWeights | None = None, top_k: int = 10
+    posts: pl.DataFrame,
+    *,
+    weights: OriginWeights | None = None,
+    top_k: int = 10,
+    by: str = "narrative_id",
 ) -> pl.DataFrame:
     """Rank candidate origin accounts per narrative, with an ``origin_score`` in [0, 1].
+
+    ``by`` names the group column: ``narrative_id``, or ``item`` for the per-item
+    ranking (the same rule over an item's posts and the shares below them), so that
+    narratives and items are ranked by one definition.
 
     ``posts`` has one row per post in a narrative: narrative_id, cascade_id, account_id,
     created_at, root_seen (the post's cascade has its original in the store), and from
@@ -253,10 +307,13 @@ def origin_scores(
     'first to post it; 75% of its posts descend from this account; rumor centre of its spread'
     """
     w = weights or OriginWeights()
+    if by != "narrative_id":
+        ranked = origin_scores(posts.rename({by: "narrative_id"}), weights=weights, top_k=top_k)
+        return ranked.rename({"narrative_id": by})
     if posts.height == 0:
         return pl.DataFrame(
             schema={
-                "narrative_id": pl.String,
+                "narrative_id": posts.schema.get("narrative_id", pl.String),
                 "account_id": pl.String,
                 "rank": pl.Int32,
                 "origin_score": pl.Float64,

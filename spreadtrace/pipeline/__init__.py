@@ -76,6 +76,7 @@ STAGES: tuple[Stage, ...] = (
         ),
         writes=(
             "narrative_origin_items",
+            "item_origin_scores",
             "narratives",
             "post_narratives",
             "cascade_scores",

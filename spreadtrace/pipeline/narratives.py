@@ -28,7 +28,13 @@ from spreadtrace.graph.amplification import (
     reached_only_via,
 )
 from spreadtrace.graph.narratives import group_narratives
-from spreadtrace.graph.origin import OriginWeights, origin_index, origin_scores, post_tree_features
+from spreadtrace.graph.origin import (
+    OriginWeights,
+    item_post_pairs,
+    origin_index,
+    origin_scores,
+    post_tree_features,
+)
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
 from spreadtrace.store import items as items_sql
@@ -64,10 +70,14 @@ class NarrativeParams:
       0.044, so template-mates at 0.4 pass 0.6 with probability < 1e-5.
     - min_text_tokens 4: shorter texts ("lol", "so true") are not evidence.
     - hashtag_max_share 0.001, hashtag_max_roots 50: a hashtag on more than 0.1% of
-      the roots (at least 5, at most 50) is a topic, not a claim.
+      the roots (at least 5, at most 50) is a topic, not a claim; the same cap for a
+      media group (a stock image on many unrelated stories is no evidence).
     - min_posts 2: a lone post that nobody shared and nothing links is not a narrative.
     - early_fraction 0.10: "early" shares are the first 10% of a cascade's shares.
     - origin_top_k 10: candidates kept per narrative in origin_scores.
+    - item_origin_top_k 3, item_min_accounts 2: candidates kept per item in
+      item_origin_scores (items outnumber narratives ~10 to 1), for the items that at
+      least 2 accounts posted (with one, that account is the only candidate).
     - seed_rank 3 / wide_posts 1000: an account seeds a narrative when it is a top-3
       candidate; a narrative of 1000+ posts counts as fully wide for origin_index.
     - origin / amplification: the score weights (see the graph modules).
@@ -85,6 +95,8 @@ class NarrativeParams:
     min_posts: int = 2
     early_fraction: float = 0.10
     origin_top_k: int = 10
+    item_origin_top_k: int = 3
+    item_min_accounts: int = 2
     seed_rank: int = 3
     wide_posts: int = 1000
     origin: OriginWeights = field(default_factory=OriginWeights)
@@ -98,8 +110,8 @@ class NarrativeParams:
             raise ValueError("num_perm must be >= 8")
         if not 0.0 < self.early_fraction <= 1.0:
             raise ValueError("early_fraction must be in (0, 1]")
-        if self.min_posts < 1 or self.origin_top_k < 1 or self.seed_rank < 1:
-            raise ValueError("min_posts, origin_top_k and seed_rank must be >= 1")
+        if min(self.min_posts, self.origin_top_k, self.seed_rank, self.item_origin_top_k) < 1:
+            raise ValueError("min_posts, origin_top_k, item_origin_top_k, seed_rank must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,11 +142,11 @@ def run(
             keys=items_sql.url_key_frame(con, roots_only=True),
             semantic=params.semantic,
             semantic_threshold=params.semantic_threshold,
+            media=narrative_sql.root_media(con),
         )
         counts = narrative_sql.write_narratives(
             con, build_id, grouping.cascades, grouping.narratives
         )
-        items_sql.write_narrative_origin_items(con)
         emit(progress, "narratives", 1, steps)
 
         posts = narrative_sql.tree_posts(con)
@@ -155,6 +167,9 @@ def run(
             origins, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts
         )
         counts |= narrative_sql.write_origins(con, build_id, origins, seeds)
+        del in_narr, origins
+        counts |= _item_origins(store, build_id, params, posts, depth, reach, centrality)
+        items_sql.write_narrative_origin_items(con)  # from the items' origins
         emit(progress, "narratives", 3, steps)
 
         flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
@@ -201,6 +216,54 @@ def run(
         return counts
     finally:
         narrative_sql.drop_work_tables(con)
+
+
+def _item_origins(
+    store: Store,
+    build_id: int,
+    params: NarrativeParams,
+    posts: pl.DataFrame,
+    depth: np.ndarray,
+    reach: np.ndarray,
+    centrality: np.ndarray,
+) -> dict[str, int]:
+    """Rank candidate origins per item, by the narratives' rule, over the forest's features.
+
+    An item's posts are the posts carrying it and the shares below them
+    (:func:`spreadtrace.graph.origin.item_post_pairs`); each is one row of a frame
+    ranked by :func:`origin_scores` grouped by item, so millions of items are one
+    polars pass.
+    """
+    con = store.con
+    own_row, own_item, ids = items_sql.item_post_rows(con, min_accounts=params.item_min_accounts)
+    parent = posts["parent_idx"].to_numpy()
+    share = ~posts["conversation"].to_numpy()
+    rows, item = item_post_pairs(parent, share, own_row, own_item, depth)
+    del own_row, own_item
+    cascade = posts["cascade"].to_numpy()
+    seen = posts["root_seen"].to_numpy()
+    # accounts as codes in id order (ties still break on the account id), not strings
+    accounts = posts["account_id"].unique().sort()
+    code = posts["account_id"].rank("dense").to_numpy() - 1
+    frame = pl.DataFrame(
+        {
+            "item": item,
+            "cascade_id": cascade[rows],
+            "account_id": code[rows],
+            "created_at": posts["created_at"].gather(rows),
+            "root_seen": seen[rows],
+            "depth": depth[rows],
+            "reach": reach[rows],
+            "centrality": centrality[rows],
+        }
+    )
+    del rows, item
+    ranked = origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
+    del frame
+    ranked = ranked.join(ids, on="item").with_columns(
+        account_id=accounts.gather(ranked["account_id"].cast(pl.Int64))
+    )
+    return items_sql.write_item_origins(con, build_id, ranked)
 
 
 def _reach_cuts(

@@ -9,6 +9,7 @@ narratives both read that table, so a link is the same item for every stage.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
@@ -17,6 +18,8 @@ from spreadtrace.urls import url_keys
 __all__ = [
     "URL_KEYS_SQL",
     "fill_item_shares",
+    "item_post_rows",
+    "write_item_origins",
     "refresh_url_keys",
     "write_narrative_origin_items",
     "url_key_frame",
@@ -177,17 +180,19 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
 def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
     """Replace narrative_origin_items: each narrative's earliest item of its own.
 
-    Runs after the narratives write. A narrative's origin item is its earliest url, text
-    or media item of its own -- at least half of the item's posts are in the narrative (a
-    template text shared by many stories is no one's) -- hashtags being topics, not
-    sources; ties break on the item id.
+    Runs after the narratives and item origins writes. A narrative's origin item is its
+    earliest url, text or media item of its own -- at least half of the item's posts are
+    in the narrative (a template text shared by many stories is no one's) -- hashtags
+    being topics, not sources; ties break on the item id. Its account is that item's
+    top origin candidate (``item_origin_scores`` rank 1), else the item's first poster.
     """
     con.complete()
     con.execute("DELETE FROM narrative_origin_items")
     con.execute(
         """
         INSERT INTO narrative_origin_items (narrative_id, item_id, account_id, build_id)
-        SELECT o.narrative_id, o.item_id, i.first_account_id, i.build_id
+        SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id),
+               i.build_id
         FROM (
             SELECT narrative_id, arg_min(item_id, (first_at, item_id)) AS item_id
             FROM (
@@ -202,5 +207,68 @@ def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
             WHERE 2 * inside >= posts
             GROUP BY narrative_id
         ) o JOIN items i ON i.item_id = o.item_id
+        LEFT JOIN item_origin_scores c ON c.item_id = o.item_id AND c.rank = 1
         """
     )
+
+
+def item_post_rows(
+    con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2
+) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+    """(post row, item code) of every post carrying an item posted by ``min_accounts``+.
+
+    Rows are the forest rows of :func:`spreadtrace.store.narratives.tree_posts` (needs
+    its ``_sn_nodes``), sorted by row; item codes index the returned (item, item_id)
+    frame. An item one account posted has that account as its only candidate, so it is
+    not ranked (its origin is ``items.first_account_id``).
+    """
+    con.complete()
+    con.execute("DROP TABLE IF EXISTS _it_codes")
+    con.execute(
+        """
+        CREATE TEMP TABLE _it_codes AS
+        SELECT item_id, (row_number() OVER (ORDER BY item_id) - 1)::BIGINT AS item
+        FROM items WHERE accounts >= $m
+        """,
+        {"m": int(min_accounts)},
+    )
+    try:
+        rows = con.sql(
+            """
+            SELECT n.idx::BIGINT AS idx, c.item
+            FROM post_items pi
+            JOIN _it_codes c ON c.item_id = pi.item_id
+            JOIN _sn_nodes n ON n.post_id = pi.post_id
+            ORDER BY n.idx, c.item
+            """
+        ).fetchnumpy()
+        ids = con.sql("SELECT item, item_id FROM _it_codes ORDER BY item").pl()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _it_codes")
+    return rows["idx"].astype(np.int64), rows["item"].astype(np.int64), ids
+
+
+def write_item_origins(
+    con: duckdb.DuckDBPyConnection, build_id: int, origins: pl.DataFrame
+) -> dict[str, int]:
+    """Replace item_origin_scores with ``origins`` (item_id, account_id, rank, ...)."""
+    con.complete()
+    con.execute("DELETE FROM item_origin_scores")
+    con.register("_it_arrow", origins.to_arrow())
+    try:
+        con.execute(
+            """
+            INSERT INTO item_origin_scores (item_id, account_id, rank, origin_score, first_at,
+                                            reach_share, centrality, reasons, build_id)
+            SELECT item_id, account_id, rank, origin_score, first_at, reach_share,
+                   centrality, reasons, $b
+            FROM _it_arrow
+            """,
+            {"b": int(build_id)},
+        )
+    finally:
+        con.unregister("_it_arrow")
+    rows = con.execute(
+        "SELECT count(*), count(DISTINCT item_id) FROM item_origin_scores"
+    ).fetchall()[0]
+    return {"item_origin_candidates": int(rows[0]), "items_ranked": int(rows[1])}

@@ -18,6 +18,7 @@ import polars as pl
 
 __all__ = [
     "cascade_roots",
+    "root_media",
     "content_roots",
     "drop_work_tables",
     "inferred_candidates",
@@ -45,6 +46,19 @@ def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         FROM ({_ROOTS_SQL}) r
         LEFT JOIN (SELECT post_id, item_id FROM post_items WHERE item_id LIKE 'text:%') t
                ON t.post_id = r.post_id
+        """  # noqa: S608 -- a fixed query from this module
+    ).pl()
+
+
+def root_media(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """(cascade_id, item_id, label): the media items each cascade's content root carries."""
+    return con.sql(
+        f"""
+        SELECT r.cascade_id, pi.item_id, i.label
+        FROM ({_ROOTS_SQL}) r
+        JOIN post_items pi ON pi.post_id = r.post_id
+        JOIN items i ON i.item_id = pi.item_id
+        WHERE i.kind = 'media'
         """  # noqa: S608 -- a fixed query from this module
     ).pl()
 

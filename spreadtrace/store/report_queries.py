@@ -696,10 +696,16 @@ _ITEMS = ReportQuery(
         Column("bot_share", "i.bot_share", "real"),
         Column("coordinated_share", "i.coordinated_share", "real"),
         Column("first_post_id", "i.first_post_id", "post"),
+        # the top candidate of the origin ranking (item_origin_scores; NULL when one
+        # account posted it: then that account is the only candidate)
+        Column("top_candidate_account_id", "o.account_id", "account"),
+        Column("top_candidate_score", "o.origin_score", "real"),
+        Column("top_candidate_reasons", "o.reasons", "text"),
     ),
     from_sql="""
   FROM items AS i
-  LEFT JOIN accounts AS a ON a.account_id = i.first_account_id""",
+  LEFT JOIN accounts AS a ON a.account_id = i.first_account_id
+  LEFT JOIN item_origin_scores AS o ON o.item_id = i.item_id AND o.rank = 1""",
     order_by=("posts DESC", "item_id"),
 )
 

@@ -506,6 +506,26 @@ _V3_ITEMS: list[str] = [
     """,
 ]
 
+# items, part 2 (issues 11 and 13, schema version 3): the candidate origin ranking per
+# item (the narratives' ranking, applied to each item's posts and the shares below them).
+# No column change for issue 13's media evidence: narratives.kind and post_narratives.via
+# (version 1: url | text | hashtag | cascade) may now also read 'media'.
+_V3_ITEMS2: list[str] = [
+    """
+    CREATE TABLE item_origin_scores (
+        item_id       VARCHAR NOT NULL,
+        account_id    VARCHAR NOT NULL,
+        rank          INTEGER NOT NULL,   -- 1 = most likely origin
+        origin_score  DOUBLE NOT NULL,    -- in [0, 1] (spreadtrace.graph.origin)
+        first_at      TIMESTAMPTZ,
+        reach_share   DOUBLE,
+        centrality    DOUBLE,
+        reasons       VARCHAR,
+        build_id      BIGINT NOT NULL
+    )
+    """,
+]
+
 # ingest (issue 17): long-format files merge several rows into one post, and the run
 # row counts them; the mapping that read a foreign file is kept with its run. Posts gain
 # the platform's own fields that have no canonical column (a subreddit, a Telegram chat).
@@ -544,7 +564,7 @@ _V2_SCALE: list[str] = [
 MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
-    3: [*_V3_ITEMS, *_V3_SPREAD],
+    3: [*_V3_ITEMS, *_V3_SPREAD, *_V3_ITEMS2],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)
