@@ -13,10 +13,12 @@ processes measure on the copy:
    store). Wall time, CPU time (user + system), peak RSS (``ru_maxrss``) and the store's
    size on disk after the build (file + WAL).
 2. **nothing new**: ``run_build()`` right after: the inputs fingerprint is unchanged.
-3. **run 1%**: ``--new`` x posts new reposts (of random stored posts, by random stored
+3. **build 1%**: ``--new`` x posts new reposts (of random stored posts, by random stored
    accounts, one minute after their parent) written as a canonical posts CSV into an
-   inbox, then ``spreadtrace run`` (``run_job``: ingest, incremental build, dashboard
-   snapshot, reports) in one child, with its log's step times.
+   inbox; on a copy, the file's ingest and then ``run_build()`` (incremental, no
+   snapshot), each timed, with the seconds per stage.
+4. **run 1%**: ``spreadtrace run`` (``run_job``: ingest, incremental build, dashboard
+   snapshot, reports) on the same file, in one child, with its log's step times.
 
 The baseline is the full build of the same size, measured in the same run: the table
 prints run-1% / full and nothing-new / full. Also printed: the machine's load
@@ -99,9 +101,29 @@ def _new_posts_csv(db: str, share: float, path: Path) -> int:
     return n
 
 
+def _child_inc(db: str, csv: str, limit: str) -> None:
+    from spreadtrace.build import run_build
+    from spreadtrace.ingest.files import ingest_file
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        store.limit_memory(limit or None)
+        t = time.perf_counter()
+        ingest_file(store, csv, format="posts")
+        ingest_s = time.perf_counter() - t
+        t = time.perf_counter()
+        result = run_build(store, publish=False)
+        wall = time.perf_counter() - t
+    out = {"ingest": ingest_s, "wall": wall, "mode": result.mode, "timings": result.timings}
+    print(json.dumps(out | {"touched": result.cascades_touched} | _usage()))
+
+
 def _child_run(db: str, inbox: str, reports: str, limit: str) -> None:
+    import logging
+
     from spreadtrace.jobs import run_job
 
+    logging.basicConfig(level=logging.INFO, format="%(relativeCreated)d ms %(message)s")
     t = time.perf_counter()
     result = run_job(db, inbox, reports, settle=0, memory_limit=limit or None)
     wall = time.perf_counter() - t
@@ -139,7 +161,12 @@ def main(argv: list[str]) -> None:
         return
     if argv and argv[0] == "--child":
         kind, *rest = argv[1:]
-        {"full": _child_full, "nothing": _child_nothing, "run": _child_run}[kind](*rest)
+        {
+            "full": _child_full,
+            "nothing": _child_nothing,
+            "inc": _child_inc,
+            "run": _child_run,
+        }[kind](*rest)
         return
     sizes = [int(s) for s in _arg(argv, "sizes", "1000000,5000000").split(",")]
     seed = int(_arg(argv, "seed", str(SEED)))
@@ -158,12 +185,17 @@ def main(argv: list[str]) -> None:
             print(f"{posts:,} full: {json.dumps(full)}", flush=True)
             nothing = _spawn("nothing", str(work))
             print(f"{posts:,} nothing new: {json.dumps(nothing)}", flush=True)
-            run = None
+            run = inc = None
             if "--no-run" not in argv:
                 inbox = root / f"scale-inbox-{posts}"
                 shutil.rmtree(inbox, ignore_errors=True)
                 inbox.mkdir()
                 n_new = _new_posts_csv(str(work), share, inbox / "new.csv")
+                work2 = root / f"scale-{posts}.duckdb.inc"
+                shutil.copyfile(work, work2)
+                inc = _spawn("inc", str(work2), str(inbox / "new.csv"), limit)
+                print(f"{posts:,} ingest + build {share:.0%}: {json.dumps(inc)}", flush=True)
+                work2.unlink()
                 run = _spawn("run", str(work), str(inbox), str(root / "scale-reports"), limit)
                 run["new_posts"] = n_new
                 print(f"{posts:,} run {share:.0%}: {json.dumps(run)}", flush=True)
@@ -174,18 +206,23 @@ def main(argv: list[str]) -> None:
                 else:
                     p.unlink(missing_ok=True)
             shutil.rmtree(root / "scale-reports", ignore_errors=True)
-        rows.append((posts, full, nothing, run, load0, os.getloadavg()[0]))
+        rows.append((posts, full, nothing, inc, run, load0, os.getloadavg()[0]))
     print()
     print(
         "| posts | full wall s | full CPU s | peak RSS GB | store GB | nothing new s "
-        "| run 1% s | run / full | load |"
+        "| ingest + build 1% s (/ full) | run 1% s (/ full) | load |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for posts, full, nothing, run, l0, l1 in rows:
-        run_s = f"{run['wall']:.1f}" if run else "-"
-        ratio = f"{run['wall'] / full['wall']:.2f}" if run else "-"
+
+    def vs(x: dict | None, base: float, key: str = "wall") -> str:
+        if x is None:
+            return "-"
+        value = x[key] + x.get("ingest", 0.0)
+        return f"{value:.1f} ({value / base:.2f})"
+
+    for posts, full, nothing, inc, run, l0, l1 in rows:
         print(
             f"| {posts:,} | {full['wall']:.1f} | {full['cpu']:.1f} | {full['rss_mb'] / 1024:.2f} "
-            f"| {full['bytes'] / 1e9:.2f} | {nothing['wall']:.3f} | {run_s} | {ratio} "
-            f"| {l0:.1f} -> {l1:.1f} |"
+            f"| {full['bytes'] / 1e9:.2f} | {nothing['wall']:.3f} | {vs(inc, full['wall'])} "
+            f"| {vs(run, full['wall'])} | {l0:.1f} -> {l1:.1f} |"
         )
