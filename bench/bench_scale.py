@@ -210,19 +210,21 @@ def main(argv: list[str]) -> None:
     print()
     print(
         "| posts | full wall s | full CPU s | peak RSS GB | store GB | nothing new s "
-        "| ingest + build 1% s (/ full) | run 1% s (/ full) | load |"
+        "| ingest + build 1% wall s (/ full) | CPU s (/ full) "
+        "| run 1% wall s (/ full) | CPU s (/ full) | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
 
     def vs(x: dict | None, base: float, key: str = "wall") -> str:
         if x is None:
             return "-"
-        value = x[key] + x.get("ingest", 0.0)
+        value = x[key] + (x.get("ingest", 0.0) if key == "wall" else 0.0)
         return f"{value:.1f} ({value / base:.2f})"
 
     for posts, full, nothing, inc, run, l0, l1 in rows:
         print(
             f"| {posts:,} | {full['wall']:.1f} | {full['cpu']:.1f} | {full['rss_mb'] / 1024:.2f} "
             f"| {full['bytes'] / 1e9:.2f} | {nothing['wall']:.3f} | {vs(inc, full['wall'])} "
-            f"| {vs(run, full['wall'])} | {l0:.1f} -> {l1:.1f} |"
+            f"| {vs(inc, full['cpu'], 'cpu')} | {vs(run, full['wall'])} "
+            f"| {vs(run, full['cpu'], 'cpu')} | {l0:.1f} -> {l1:.1f} |"
         )
