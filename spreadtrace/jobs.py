@@ -166,15 +166,19 @@ class _JobLog(logging.LoggerAdapter):
 
 
 def _pause_hook(step: str, jlog: _JobLog) -> ProgressFn | None:
-    """The crash-test hook: pause once inside ``step`` when the env var asks for it."""
+    """The crash-test hook: pause once inside ``step`` when the env var asks for it.
+
+    ``SPREADTRACE_TEST_PAUSE_TASK`` narrows it to one progress task of the step (e.g.
+    the build's "narratives": earlier stages have written their rows, uncommitted)."""
     if os.environ.get("SPREADTRACE_TEST_PAUSE_AT") != step:
         return None
     seconds = float(os.environ.get("SPREADTRACE_TEST_PAUSE_SECONDS", "60"))
+    only = os.environ.get("SPREADTRACE_TEST_PAUSE_TASK")
     fired = False
 
     def hook(task: str, done: int, total: int | None) -> None:
         nonlocal fired
-        if not fired and done > 0:
+        if not fired and done > 0 and only in (None, task):
             fired = True
             jlog.warning("pause at %s (test hook, %s s)", step, seconds)
             for handler in logging.getLogger().handlers + log.handlers:

@@ -226,3 +226,27 @@ def test_tree_ensemble_matches_brute_force(seed: int, missing: float) -> None:
     c = m.contributions(X)
     assert m.bias() + c.sum(axis=1) == pytest.approx(want)
     assert np.all(c[np.isnan(X)] == 0.0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_tree_walk_of_repeated_missing_rows_in_small_blocks_is_exact(seed: int) -> None:
+    """Rows sharing a missing pattern are walked once, in blocks bounded by their triples
+    (the accounts stage peaked at 9 GB on 8k profile-less accounts before): the results
+    equal the brute force row by row, whatever the block size."""
+    from spreadtrace.graph import tree_model
+
+    rng = np.random.default_rng(seed)
+    k = 4
+    trees = [_random_tree(rng, k, int(rng.integers(1, 5))) for _ in range(3)]
+    m = TreeEnsemble("t", [f"f{j}" for j in range(k)], 0.3, trees, 1.7, -0.2)
+    X = rng.normal(size=(12, k))
+    X[rng.random(X.shape) < 0.4] = np.nan
+    X = np.concatenate([X, np.full((5, k), np.nan), X[:4]])[rng.permutation(21)]
+    want = np.array([1.7 * (0.3 + sum(_brute(t, x) for t in trees)) - 0.2 for x in X])
+    old = tree_model._TRIPLES
+    try:
+        tree_model._TRIPLES = int(rng.integers(1, 40))
+        assert m.logit(X) == pytest.approx(want)
+    finally:
+        tree_model._TRIPLES = old

@@ -52,10 +52,12 @@ def unique_posts() -> int:
 class Job:
     """A `spreadtrace run` subprocess whose stderr lines we can wait for."""
 
-    def __init__(self, root: Path, pause: str | None = None) -> None:
+    def __init__(self, root: Path, pause: str | None = None, task: str | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPREADTRACE_TEST")}
         if pause:
             env |= {"SPREADTRACE_TEST_PAUSE_AT": pause, "SPREADTRACE_TEST_PAUSE_SECONDS": "120"}
+        if task:
+            env |= {"SPREADTRACE_TEST_PAUSE_TASK": task}
         args = ["--db", str(root / "store.duckdb"), "run", "--incoming", str(root / "inbox"),
                 "--reports", str(root / "reports"), "--archive", str(root / "archive"),
                 "--settle", "0", "--log", str(root / "run.log")]  # fmt: skip

@@ -8,6 +8,7 @@ import pytest
 
 from spreadtrace.pipeline.narratives import NarrativeParams, run
 from spreadtrace.store import Store
+from tests.test_cascades_support import table_rows
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -179,12 +180,17 @@ def test_amplification_per_cascade_and_narrative(built: Store) -> None:
 
 
 def test_rebuild_replaces_rows_and_leaves_no_work_tables(built: Store) -> None:
-    run(built, 8, NarrativeParams())
     con = built.con
-    assert con.execute("SELECT count(*), min(build_id) FROM post_narratives").fetchone() == (9, 8)
+    before = {t: table_rows(built, t) for t in ("post_narratives", "narratives", "cascade_scores")}
+    run(built, 8, NarrativeParams())
+    # the same inputs: only changed rows are written, so every row keeps build 7
+    assert con.execute("SELECT count(*), min(build_id) FROM post_narratives").fetchone() == (9, 7)
+    assert con.execute("SELECT max(build_id) FROM narratives").fetchone()[0] == 7
     assert con.execute("SELECT count(*) FROM cascade_scores").fetchone()[0] == 4
+    assert {t: table_rows(built, t) for t in before} == before
     temp = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_sn_%'"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_sn_%' "
+        "OR table_name LIKE '_sync_%'"
     ).fetchone()[0]
     assert temp == 0
 

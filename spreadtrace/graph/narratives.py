@@ -145,10 +145,9 @@ def minhash_signatures(
     ((3, 8), True, False)
     """
     n = len(tokens)
-    # Permutation-major while filling (each write is contiguous), transposed at the end.
-    sig = np.full((num_perm, n), np.iinfo(np.uint32).max, dtype=np.uint32)
+    sig = np.full((n, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     if n == 0:
-        return sig.T.copy()
+        return sig
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
@@ -181,15 +180,17 @@ def minhash_signatures(
         seg = starts[lo:hi] - s0
         rows = texts_with[lo:hi]
         tmp = np.empty_like(chunk)
+        # permutation-major per batch (contiguous writes), copied into the batch's rows:
+        # no second n x num_perm array (a transposed copy) at any time
+        block = np.empty((num_perm, len(rows)), dtype=np.uint32)
         for p in range(num_perm):
             np.multiply(chunk, a[p], out=tmp)
             tmp += b[p]
             tmp >>= np.uint64(32)
-            sig[p, rows] = np.minimum.reduceat(tmp, seg)
+            block[p] = np.minimum.reduceat(tmp, seg)
+        sig[rows] = block.T
         lo = hi
-    # The transposed *view* (Fortran order): LSH reads whole band columns, which are
-    # contiguous in it, and a C-order copy would double the peak (1.3 GB at 2.5M texts).
-    return sig.T
+    return sig
 
 
 def near_duplicate_pairs(sig: np.ndarray, *, threshold: float, bands: int, rows: int) -> np.ndarray:

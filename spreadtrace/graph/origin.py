@@ -342,8 +342,11 @@ def origin_scores(
         per_cascade.select("narrative_id", "cascade_id", "c_size"),
         on=["narrative_id", "cascade_id"],
     )
+    # sorted: float sums in one order, so a build gives the same bits whatever order
+    # the posts came in (incremental equals full exactly)
     pa = (
-        pac.group_by("narrative_id", "account_id")
+        pac.sort("narrative_id", "account_id", "cascade_id")
+        .group_by("narrative_id", "account_id", maintain_order=True)
         .agg(
             first_at=pl.col("first_at").min(),
             reach=pl.col("reach").sum(),

@@ -39,7 +39,9 @@ import numpy as np
 __all__ = ["TreeEnsemble"]
 
 _CHUNK = 32_768  # rows per block of the fast path (bounds the rows x trees index arrays)
-_CHUNK_MISSING = 4_096  # rows with a missing value: (rows x trees x features) per block
+# rows with a missing value: a block holds at most this many (row, tree, leaf) triples;
+# a row with m missing used features may follow up to min(2**m, 2**depth) leaves per tree
+_TRIPLES = 1 << 20
 _THREADS = 2
 
 
@@ -146,15 +148,46 @@ class TreeEnsemble:
             ):
                 raw[rows] += b_raw
                 contrib[rows] = b_con
+        # Identical rows give identical results: walk each distinct missing pattern once
+        # (accounts without a profile share one all-missing row), in blocks bounded by
+        # their number of triples, so memory stays bounded whatever the missing share.
         part = np.flatnonzero(missing)
-        blocks = [part[lo : lo + _CHUNK_MISSING] for lo in range(0, len(part), _CHUNK_MISSING)]
-        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            for rows, (b_raw, b_con) in zip(
-                blocks, pool.map(lambda r: self._walk_missing(X[r]), blocks), strict=True
-            ):
-                raw[rows] = b_raw
-                contrib[rows] = b_con
+        if len(part):
+            sub = X[part]
+            key = np.where(np.isnan(sub), np.inf, sub)  # NaN never equals itself
+            nan_key = np.isnan(sub)
+            _, first, inverse = np.unique(
+                np.concatenate([key, nan_key], axis=1),
+                axis=0,
+                return_index=True,
+                return_inverse=True,
+            )
+            distinct = sub[first]
+            blocks = self._missing_blocks(distinct)
+            u_raw = np.zeros(len(distinct))
+            u_con = np.zeros((len(distinct), k))
+            with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+                for rows, (b_raw, b_con) in zip(
+                    blocks,
+                    pool.map(lambda r: self._walk_missing(distinct[r]), blocks),
+                    strict=True,
+                ):
+                    u_raw[rows] = b_raw
+                    u_con[rows] = b_con
+            inverse = np.asarray(inverse).ravel()
+            raw[part] = u_raw[inverse]
+            contrib[part] = u_con[inverse]
         return raw, contrib
+
+    def _missing_blocks(self, X: np.ndarray) -> list[np.ndarray]:
+        """Row blocks of ``X`` holding at most ``_TRIPLES`` walk triples each (bound per row:
+        trees x 2 ** min(missing used features, depth))."""
+        fl = self._flat
+        n_missing = np.isnan(X[:, fl["used"]]).sum(axis=1)
+        cost = len(fl["roots"]) * np.exp2(np.minimum(n_missing, int(fl["depth"])))
+        block = (np.cumsum(cost) // _TRIPLES).astype(np.int64)
+        cuts = np.flatnonzero(np.diff(block)) + 1
+        return [b for b in np.split(np.arange(len(X)), cuts) if len(b)]
 
     def _walk_full(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The fast path for rows without missing values: every tree at once, one
@@ -203,9 +236,9 @@ class TreeEnsemble:
             else:
                 node = step
         raw = self.init + np.bincount(row, weights=w * fl["value"][node], minlength=n)
-        path = fl["path"][node] * w[:, None]
+        path = fl["path"]
         contrib = np.column_stack(
-            [np.bincount(row, weights=path[:, j], minlength=n) for j in range(k)]
+            [np.bincount(row, weights=path[node, j] * w, minlength=n) for j in range(k)]
         ).reshape(n, k)
         contrib[np.isnan(X)] = 0.0  # exactly: the branches cancel up to rounding
         return raw, contrib

@@ -7,8 +7,10 @@ contract: narratives (which cascades carry the same claim) -> origin (who starte
 which needs the accounts stage's ``account_scores`` and ``coordination_clusters``).
 
 Everything is recomputed globally on every build, set-wise: grouping depends on all
-roots at once, and scores on every account's flags. The caller (``run_build``) owns
-the transaction. ``touched`` is accepted for the stage API but unused.
+roots at once, and scores on every account's flags. Only the rows that changed are
+written (:mod:`spreadtrace.store.sync`), so the commit follows the change. The caller
+(``run_build``) owns the transaction. ``touched`` is accepted for the stage API but
+unused.
 """
 
 from __future__ import annotations
@@ -212,6 +214,7 @@ def run(
             is_factcheck_host(hosts, factcheck_domains(params.factcheck_file))
         ).to_list()
         counts |= narrative_sql.write_corrections(con, factcheck)
+        narrative_sql.finish(con, build_id)
         emit(progress, "narratives", steps, steps)
         return counts
     finally:

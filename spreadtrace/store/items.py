@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
+from spreadtrace.store.sync import stage_table, sync_table
 from spreadtrace.urls import url_keys
 
 __all__ = [
@@ -80,6 +81,10 @@ def write_items(
 ) -> dict[str, int]:
     """Replace post_items and items: every post's URLs, hashtags, media and text group.
 
+    Computed whole, written as the difference from the stored rows
+    (:mod:`spreadtrace.store.sync`): an item keeps its stored bot and coordinated
+    shares until :func:`fill_item_shares` updates the ones that changed.
+
     ``text_items`` (post_id, item_id) are the near-duplicate text groups
     (:func:`spreadtrace.graph.narratives.text_items`); URL items come from
     ``url_keys``, media items from the media stage (:data:`media.ITEM_POSTS_SQL`).
@@ -88,8 +93,7 @@ def write_items(
     """
     refresh_url_keys(con, build_id)
     con.complete()
-    con.execute("DELETE FROM post_items")
-    con.execute("DELETE FROM items")
+    stage_table(con, "post_items")
     frame = text_items
     if frame is None:
         frame = pl.DataFrame(schema={"post_id": pl.String, "item_id": pl.String})
@@ -97,7 +101,7 @@ def write_items(
     try:
         con.execute(
             f"""
-            INSERT INTO post_items (post_id, item_id, build_id)
+            INSERT INTO _sync_post_items (post_id, item_id, build_id)
             SELECT DISTINCT post_id, item_id, $b FROM (
                 SELECT s.post_id, 'url:' || k.key AS item_id
                 FROM (SELECT post_id, unnest(urls) AS u FROM posts WHERE len(urls) > 0) s
@@ -118,17 +122,21 @@ def write_items(
         )
     finally:
         con.unregister("_ik_text")
+    sync_table(con, "post_items", build_id)
+    stage_table(con, "items")
     con.execute(
         f"""
-        INSERT INTO items (item_id, kind, label, first_post_id, first_account_id, first_at,
-                           posts, accounts, build_id)
+        INSERT INTO _sync_items (item_id, kind, label, first_post_id, first_account_id,
+                                 first_at, posts, accounts, bot_share, coordinated_share,
+                                 build_id)
         SELECT i.item_id, split_part(i.item_id, ':', 1),
                CASE split_part(i.item_id, ':', 1)
                     WHEN 'url' THEN substr(i.item_id, 5)
                     WHEN 'hashtag' THEN '#' || substr(i.item_id, 9)
                     WHEN 'media' THEN coalesce(m.label, substr(i.item_id, 7))
                     ELSE left(coalesce(p0.text, ''), 200) END,
-               i.first_post_id, p0.account_id, i.first_at, i.posts, i.accounts, $b
+               i.first_post_id, p0.account_id, i.first_at, i.posts, i.accounts,
+               old.bot_share, old.coordinated_share, $b
         FROM (
             SELECT pi.item_id,
                    arg_min(p.post_id, (p.created_at, p.post_id)) AS first_post_id,
@@ -140,9 +148,11 @@ def write_items(
         ) i
         JOIN posts p0 ON p0.post_id = i.first_post_id
         LEFT JOIN ({ITEMS_SQL}) m ON m.item_id = i.item_id
+        LEFT JOIN items old ON old.item_id = i.item_id
         """,  # noqa: S608 -- fixed fragments
         {"b": int(build_id)},
     )
+    sync_table(con, "items", build_id)
     rows = con.execute(
         "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM post_items)"
     ).fetchall()[0]
@@ -153,7 +163,8 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
     """Fill the items' bot and coordinated shares from this build's account flags.
 
     The items stage's finish step: it runs after the accounts stage, which flags the
-    accounts (as the media stage's finish does for media groups).
+    accounts (as the media stage's finish does for media groups). Only items whose
+    shares changed are written.
     """
     con.complete()
     con.execute(
@@ -173,6 +184,8 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
             GROUP BY pi.item_id
         ) f
         WHERE items.item_id = f.item_id
+          AND (items.bot_share IS DISTINCT FROM f.bot_share
+               OR items.coordinated_share IS DISTINCT FROM f.coordinated_share)
         """
     )
 

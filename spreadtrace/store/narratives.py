@@ -6,8 +6,11 @@ hands frames back; this module writes them with set-wise ``INSERT ... SELECT`` f
 registered Arrow tables. Work tables are ``TEMP`` tables prefixed ``_sn_`` inside the
 build's transaction, dropped at the end of the stage.
 
-The stage recomputes globally: every write replaces the whole table. The caller owns
-the transaction (``run_build``), so readers see the old scores or the new ones.
+The stage recomputes globally, but writes only what changed: each table is computed
+into a staging table and synced (:mod:`spreadtrace.store.sync`), so the commit follows
+the change. ``narratives`` stays staged until :func:`finish` (origin, amplification
+and corrections fill its columns first). The caller owns the transaction
+(``run_build``), so readers see the old scores or the new ones.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from spreadtrace.store.sync import stage_table, sync_table
+
 __all__ = [
     "cascade_roots",
     "root_media",
     "content_roots",
     "drop_work_tables",
+    "finish",
     "inferred_candidates",
     "url_hosts",
     "write_corrections",
@@ -30,7 +36,7 @@ __all__ = [
     "write_origins",
 ]
 
-_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame", "_sn_fc")
+_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame", "_sn_fc", "_sync_narratives")
 
 
 def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -112,20 +118,21 @@ def write_narratives(
     """
     _register(con, "_sn_map", cascades)
     _register(con, "_sn_narr", narratives)
-    con.execute("DELETE FROM post_narratives")
-    con.execute("DELETE FROM narratives")
+    stage_table(con, "post_narratives")
+    stage_table(con, "narratives")
     con.execute(
         """
-        INSERT INTO post_narratives (post_id, narrative_id, via, build_id)
+        INSERT INTO _sync_post_narratives (post_id, narrative_id, via, build_id)
         SELECT pc.post_id, m.narrative_id,
                CASE WHEN pc.parent_id IS NULL THEN m.via ELSE 'cascade' END, ?
         FROM post_cascades pc JOIN _sn_map m ON m.cascade_id = pc.cascade_id
         """,
         [build_id],
     )
+    sync_table(con, "post_narratives", build_id)
     con.execute(
         """
-        INSERT INTO narratives (narrative_id, label, kind, cascades, posts, accounts,
+        INSERT INTO _sync_narratives (narrative_id, label, kind, cascades, posts, accounts,
                                 first_at, last_at, build_id)
         SELECT n.narrative_id, n.label, n.kind, count(DISTINCT pc.cascade_id), count(*),
                count(DISTINCT p.account_id), min(p.created_at), max(p.created_at), ?
@@ -138,9 +145,9 @@ def write_narratives(
         [build_id],
     )
     posts, narr, largest = con.execute(
-        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM narratives), "
+        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM _sync_narratives), "
         "(SELECT round(100 * coalesce(max(posts), 0) / greatest((SELECT count(*) FROM posts), 1)"
-        ", 2) FROM narratives)"
+        ", 2) FROM _sync_narratives)"
     ).fetchall()[0]
     # No narrative should swallow the store: the build summary shows the largest's share.
     return {
@@ -241,10 +248,10 @@ def write_origins(
 ) -> dict[str, int]:
     """Replace origin_scores and account_origin; set each narrative's top origin."""
     _register(con, "_sn_frame", origins)
-    con.execute("DELETE FROM origin_scores")
+    stage_table(con, "origin_scores")
     con.execute(
         """
-        INSERT INTO origin_scores (narrative_id, account_id, rank, origin_score, first_at,
+        INSERT INTO _sync_origin_scores (narrative_id, account_id, rank, origin_score, first_at,
                                    reach_share, centrality, reasons, build_id)
         SELECT narrative_id, account_id, rank, origin_score, first_at, reach_share,
                centrality, reasons, ?
@@ -252,22 +259,24 @@ def write_origins(
         """,
         [build_id],
     )
+    sync_table(con, "origin_scores", build_id)
     con.execute(
         """
-        UPDATE narratives SET origin_account_id = o.account_id, origin_score = o.origin_score
+        UPDATE _sync_narratives SET origin_account_id = o.account_id, origin_score = o.origin_score
         FROM (SELECT narrative_id, account_id, origin_score FROM origin_scores WHERE rank = 1) o
-        WHERE narratives.narrative_id = o.narrative_id
+        WHERE _sync_narratives.narrative_id = o.narrative_id
         """
     )
     _register(con, "_sn_frame", account_origin)
-    con.execute("DELETE FROM account_origin")
+    stage_table(con, "account_origin")
     con.execute(
         """
-        INSERT INTO account_origin (account_id, origin_index, narratives_seeded, build_id)
+        INSERT INTO _sync_account_origin (account_id, origin_index, narratives_seeded, build_id)
         SELECT account_id, origin_index, narratives_seeded, ? FROM _sn_frame
         """,
         [build_id],
     )
+    sync_table(con, "account_origin", build_id)
     rows = con.execute(
         "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
     ).fetchall()[0]  # fetchall: a pending fetchone result would block the next con.sql
@@ -289,10 +298,10 @@ def write_amplification(
     from the stored map); ``narratives``: narrative_id and the same score columns.
     """
     _register(con, "_sn_frame", cascades)
-    con.execute("DELETE FROM cascade_scores")
+    stage_table(con, "cascade_scores")
     con.execute(
         """
-        INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,
+        INSERT INTO _sync_cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,
                                     coordinated_share, reach_via_bots, amplification_score,
                                     amplification_reasons, reach_via_bots_low,
                                     reach_via_bots_high, inferred_edges, build_id,
@@ -307,10 +316,11 @@ def write_amplification(
         """,
         [build_id],
     )
+    sync_table(con, "cascade_scores", build_id)
     _register(con, "_sn_frame", narratives)
     con.execute(
         """
-        UPDATE narratives SET bot_share = f.bot_share, early_bot_share = f.early_bot_share,
+        UPDATE _sync_narratives SET bot_share = f.bot_share, early_bot_share = f.early_bot_share,
                coordinated_share = f.coordinated_share, reach_via_bots = f.reach_via_bots,
                amplification_score = f.amplification_score,
                amplification_reasons = f.amplification_reasons,
@@ -321,11 +331,16 @@ def write_amplification(
                reach_via_bots_high = f.reach_via_bots_high,
                inferred_edges = f.inferred_edges
         FROM _sn_frame f
-        WHERE narratives.narrative_id = f.narrative_id
+        WHERE _sync_narratives.narrative_id = f.narrative_id
         """
     )
     n = con.execute("SELECT count(*) FROM cascade_scores").fetchall()[0][0]
     return {"cascade_scores": int(n)}
+
+
+def finish(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
+    """Write the staged narratives (their scores filled) as a difference from the stored."""
+    sync_table(con, "narratives", build_id)
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -379,7 +394,7 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
     )
     con.execute(
         """
-        UPDATE narratives SET
+        UPDATE _sync_narratives SET
             claim_posts = a.claim_posts, claim_accounts = a.claim_accounts,
             correction_posts = a.correction_posts, correction_accounts = a.correction_accounts,
             first_correction_at = least(a.first_correction_at, cn.first_note_at),
@@ -441,7 +456,7 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
             WHERE n.classification = 'MISINFORMED_OR_POTENTIALLY_MISLEADING'
             GROUP BY pn.narrative_id
         ) cn ON cn.narrative_id = a.narrative_id
-        WHERE narratives.narrative_id = a.narrative_id
+        WHERE _sync_narratives.narrative_id = a.narrative_id
         """
     )
     n = con.execute("SELECT count(*) FROM _sn_fc").fetchall()[0][0]

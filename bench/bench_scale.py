@@ -1,0 +1,230 @@
+"""Growth table of the full build, and a cron run with 1% new posts (issue 12, part 4).
+
+Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench scale
+[--sizes=1000000,5000000] [--seed=7] [--dir=/work/bench-cache/i12c] [--new=0.01]
+[--memory-limit=LIMIT] [--no-run]``
+
+For each size, the synthetic store of ``bench build`` (``spreadtrace.synth.generate``,
+posts and follows loaded once and cached under ``--dir``) is copied, and fresh child
+processes measure on the copy:
+
+1. **full**: ``run_build(full=True)`` without snapshot, with the default DuckDB memory
+   limit (``Store.limit_memory``: half the available memory, spilling next to the
+   store). Wall time, CPU time (user + system), peak RSS (``ru_maxrss``) and the store's
+   size on disk after the build (file + WAL).
+2. **nothing new**: ``run_build()`` right after: the inputs fingerprint is unchanged.
+3. **build 1%**: ``--new`` x posts new reposts (of random stored posts, by random stored
+   accounts, one minute after their parent) written as a canonical posts CSV into an
+   inbox; on a copy, the file's ingest and then ``run_build()`` (incremental, no
+   snapshot), each timed, with the seconds per stage.
+4. **run 1%**: ``spreadtrace run`` (``run_job``: ingest, incremental build, dashboard
+   snapshot, reports) on the same file, in one child, with its log's step times.
+
+The baseline is the full build of the same size, measured in the same run: the table
+prints run-1% / full and nothing-new / full. Also printed: the machine's load
+average before and after each size (2 cores shared; wall times swing with it, CPU
+time less so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.bench_build import SEED, _arg, _world_store
+
+
+def _usage() -> dict[str, float]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu": r.ru_utime + r.ru_stime, "rss_mb": r.ru_maxrss / 1024}
+
+
+def _size_on_disk(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, Path(f"{db}.wal")) if p.exists())
+
+
+def _child_full(db: str, limit: str) -> None:
+    from spreadtrace.build import run_build
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        applied = store.limit_memory(limit or None)
+        t = time.perf_counter()
+        result = run_build(store, full=True, publish=False)
+        wall = time.perf_counter() - t
+        store.checkpoint()
+    out = {"limit": applied, "wall": wall, "posts": result.posts, "cascades": result.cascades}
+    out |= {"timings": result.timings} | _usage() | {"bytes": _size_on_disk(Path(db))}
+    print(json.dumps(out))
+
+
+def _child_nothing(db: str) -> None:
+    from spreadtrace.build import run_build
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        t = time.perf_counter()
+        result = run_build(store, publish=False)
+        wall = time.perf_counter() - t
+    print(json.dumps({"wall": wall, "mode": result.mode} | _usage()))
+
+
+def _new_posts_csv(db: str, share: float, path: Path) -> int:
+    """``share`` x posts new reposts as a canonical posts CSV (not timed)."""
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        n = int(store.con.execute("SELECT count(*) FROM posts").fetchone()[0] * share)
+        store.con.execute(
+            f"""
+            COPY (
+                SELECT 'new-' || row_number() OVER () AS post_id, a.account_id,
+                       strftime(p.created_at + INTERVAL 1 MINUTE, '%Y-%m-%dT%H:%M:%SZ')
+                           AS created_at,
+                       p.post_id AS parent_id, 'repost' AS kind, NULL AS root_id,
+                       p.text, NULL AS urls, NULL AS hashtags, p.lang, p.platform
+                FROM (SELECT *, row_number() OVER () AS i
+                      FROM posts USING SAMPLE {n} ROWS (reservoir, 7)) p
+                JOIN (SELECT account_id, row_number() OVER () AS i
+                      FROM (SELECT DISTINCT account_id FROM posts)
+                      USING SAMPLE {n} ROWS (reservoir, 8)) a
+                  ON a.i = p.i
+            ) TO '{path}' (HEADER, DELIMITER ',')
+            """  # sizes are ints and the path ours: nothing untrusted in the text
+        )
+    return n
+
+
+def _child_inc(db: str, csv: str, limit: str) -> None:
+    from spreadtrace.build import run_build
+    from spreadtrace.ingest.files import ingest_file
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        store.limit_memory(limit or None)
+        t = time.perf_counter()
+        ingest_file(store, csv, format="posts")
+        ingest_s = time.perf_counter() - t
+        t = time.perf_counter()
+        result = run_build(store, publish=False)
+        wall = time.perf_counter() - t
+    out = {"ingest": ingest_s, "wall": wall, "mode": result.mode, "timings": result.timings}
+    print(json.dumps(out | {"touched": result.cascades_touched} | _usage()))
+
+
+def _child_run(db: str, inbox: str, reports: str, limit: str) -> None:
+    import logging
+
+    from spreadtrace.jobs import run_job
+
+    logging.basicConfig(level=logging.INFO, format="%(relativeCreated)d ms %(message)s")
+    t = time.perf_counter()
+    result = run_job(db, inbox, reports, settle=0, memory_limit=limit or None)
+    wall = time.perf_counter() - t
+    print(
+        json.dumps({"wall": wall, "status": result.status, "rows": result.rows_inserted})
+        + "\n"
+        + json.dumps(_usage())
+    )
+
+
+def _spawn(*args: str) -> dict:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from bench.bench_scale import main; main(sys.argv[1:])",
+            "--child",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
+    merged: dict = {}
+    for x in lines:
+        merged |= x
+    merged["stderr_tail"] = out.stderr.strip().splitlines()[-12:]
+    return merged
+
+
+def main(argv: list[str]) -> None:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return
+    if argv and argv[0] == "--child":
+        kind, *rest = argv[1:]
+        {
+            "full": _child_full,
+            "nothing": _child_nothing,
+            "inc": _child_inc,
+            "run": _child_run,
+        }[kind](*rest)
+        return
+    sizes = [int(s) for s in _arg(argv, "sizes", "1000000,5000000").split(",")]
+    seed = int(_arg(argv, "seed", str(SEED)))
+    root = Path(_arg(argv, "dir", "/work/bench-cache/i12c"))
+    share = float(_arg(argv, "new", "0.01"))
+    limit = _arg(argv, "memory-limit", "")
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for posts in sizes:
+        load0 = os.getloadavg()[0]
+        _world, src = _world_store(posts, seed, root, 0)
+        work = root / f"scale-{posts}.duckdb"
+        shutil.copyfile(src, work)
+        try:
+            full = _spawn("full", str(work), limit)
+            print(f"{posts:,} full: {json.dumps(full)}", flush=True)
+            nothing = _spawn("nothing", str(work))
+            print(f"{posts:,} nothing new: {json.dumps(nothing)}", flush=True)
+            run = inc = None
+            if "--no-run" not in argv:
+                inbox = root / f"scale-inbox-{posts}"
+                shutil.rmtree(inbox, ignore_errors=True)
+                inbox.mkdir()
+                n_new = _new_posts_csv(str(work), share, inbox / "new.csv")
+                work2 = root / f"scale-{posts}.duckdb.inc"
+                shutil.copyfile(work, work2)
+                inc = _spawn("inc", str(work2), str(inbox / "new.csv"), limit)
+                print(f"{posts:,} ingest + build {share:.0%}: {json.dumps(inc)}", flush=True)
+                work2.unlink()
+                run = _spawn("run", str(work), str(inbox), str(root / "scale-reports"), limit)
+                run["new_posts"] = n_new
+                print(f"{posts:,} run {share:.0%}: {json.dumps(run)}", flush=True)
+        finally:
+            for p in root.glob(f"scale-{posts}.duckdb*"):
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            shutil.rmtree(root / "scale-reports", ignore_errors=True)
+        rows.append((posts, full, nothing, inc, run, load0, os.getloadavg()[0]))
+    print()
+    print(
+        "| posts | full wall s | full CPU s | peak RSS GB | store GB | nothing new s "
+        "| ingest + build 1% wall s (/ full) | CPU s (/ full) "
+        "| run 1% wall s (/ full) | CPU s (/ full) | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def vs(x: dict | None, base: float, key: str = "wall") -> str:
+        if x is None:
+            return "-"
+        value = x[key] + (x.get("ingest", 0.0) if key == "wall" else 0.0)
+        return f"{value:.1f} ({value / base:.2f})"
+
+    for posts, full, nothing, inc, run, l0, l1 in rows:
+        print(
+            f"| {posts:,} | {full['wall']:.1f} | {full['cpu']:.1f} | {full['rss_mb'] / 1024:.2f} "
+            f"| {full['bytes'] / 1e9:.2f} | {nothing['wall']:.3f} | {vs(inc, full['wall'])} "
+            f"| {vs(inc, full['cpu'], 'cpu')} | {vs(run, full['wall'])} "
+            f"| {vs(run, full['cpu'], 'cpu')} | {l0:.1f} -> {l1:.1f} |"
+        )
