@@ -1,3 +1,4 @@
+# ruff: noqa: S608 -- spliced: table names from the store's own catalog (quoted), int()-cast run ids, our own paths as escaped literals
 """The dashboard's read model: versioned Parquet folders published after each build.
 
 Why: DuckDB allows one writing process, and a read-only opener cannot open a file
