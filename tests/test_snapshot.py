@@ -421,3 +421,24 @@ def test_publish_with_uncommitted_changes_fails_and_publishes_nothing(file_store
     file_store.con.execute("ROLLBACK")
     assert latest(db_path) is None
     assert not [p for p in snapshot_dir(db_path).iterdir() if p.name != "LATEST"]
+
+
+def test_a_held_version_goes_after_the_grace_period(file_store, db_path, monkeypatch):
+    from spreadtrace.store import snapshot
+
+    _add_build(file_store.con, 1)
+    first = publish(file_store)
+    reader = SnapshotReader(db_path)
+    assert reader.snapshot_id == first.name  # holds the first version
+    _add_build(file_store.con, 2)
+    publish(file_store)
+    assert first.exists()
+    monkeypatch.setattr(snapshot, "GRACE", -1.0)  # as if an hour had passed
+    _add_build(file_store.con, 3)
+    third = publish(file_store)
+    assert not first.exists()
+    # the idle reader moves to the newest version on its next request
+    with reader.lease() as (con, sid):
+        assert sid == third.name
+        assert con.execute("SELECT max(build_id) FROM builds").fetchone()[0] == 3
+    reader.close()

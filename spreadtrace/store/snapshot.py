@@ -25,7 +25,8 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   SQL does not change), hold a shared ``flock`` on the version's ``.readers`` file
   while it is open, and switch when the pointer changes (one ``os.stat`` per request).
 - Old versions are removed by :func:`publish` as soon as no reader holds them (a dead
-  reader's lock goes with its process); :func:`publish` with ``force_prune`` (erasure)
+  reader's lock goes with its process), or :data:`GRACE` after they were superseded
+  (an idle reader switches before its next query); :func:`publish` with ``force_prune`` (erasure)
   removes them even when held, since an erased account must vanish from every version.
 
 Files are never modified in place (a new file is always written under a new path), so
@@ -89,6 +90,11 @@ __all__ = [
 
 KEEP = 1
 """How many versions :func:`publish` keeps besides those a reader still holds."""
+
+GRACE = 3600.0
+"""Seconds after which a superseded version is removed even if a reader still holds it:
+an idle dashboard process moves to the newest version before its next query anyway,
+so only a request running for an hour on it could notice."""
 
 POINTER = "LATEST"
 MANIFEST = "manifest.json"
@@ -408,14 +414,23 @@ def _versions(folder: Path) -> list[str]:
 
 
 def _prune(folder: Path, *, keep: int, current: str, force: bool) -> int:
-    """Remove old versions no reader holds (all old ones with ``force``); return how many."""
+    """Remove old versions no reader holds (all old ones with ``force``, and held ones
+    superseded more than :data:`GRACE` seconds ago); return how many were removed."""
+    names = _versions(folder)
+    now = datetime.now(UTC)
     removed = 0
-    for old in _versions(folder)[:-keep] if keep else _versions(folder):
+    for i, old in enumerate(names[:-keep] if keep else names):
         if old == current:
             continue
-        if _remove_version(folder / old, force=force):
+        superseded = _stamp(names[i + 1]) if i + 1 < len(names) else now
+        stale = (now - superseded).total_seconds() > GRACE
+        if _remove_version(folder / old, force=force or stale):
             removed += 1
     return removed
+
+
+def _stamp(name: str) -> datetime:
+    return datetime.strptime(name.split("-", 1)[1], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
 
 
 def _remove_version(path: Path, *, force: bool) -> bool:
