@@ -100,7 +100,7 @@ def main(argv: list[str]) -> None:
     root = Path(_arg(argv, "dir", "/work/bench-cache/i12s"))
     root.mkdir(parents=True, exist_ok=True)
     _world, cached = _world_store(posts, seed, root, 0)
-    db = root / "scratch" / "store.duckdb"
+    db = root / f"scratch-{posts}" / "store.duckdb"
     shutil.rmtree(db.parent, ignore_errors=True)
     db.parent.mkdir()
     shutil.copyfile(cached, db)
