@@ -56,11 +56,33 @@ def _old_snapshot(db: Path, out: Path) -> tuple[float, int]:
         create_read_model(snap.con)
         snap.con.execute("CHECKPOINT")
     seconds = time.perf_counter() - t
-    size = _disk(out)
-    out.unlink()
-    Path(f"{out}.wal").unlink(missing_ok=True)
     Path(f"{out}.lock").unlink(missing_ok=True)
-    return seconds, size
+    return seconds, _disk(out)
+
+
+def _query_times(con) -> dict[str, float]:
+    """Median seconds of a few dashboard requests (5 runs each) on one connection."""
+    import statistics
+
+    from spreadtrace.store import dashboard_queries as dq
+
+    big = con.execute("SELECT cascade_id FROM cascades ORDER BY size DESC LIMIT 1").fetchone()
+    calls = {
+        "headline": lambda: dq.headline(con),
+        "cascade table page": lambda: dq.cascade_table(con, dq.CascadeFilter()),
+        "largest cascade's nodes": lambda: dq.cascade_nodes(con, big[0] if big else ""),
+        "accounts page": lambda: dq.accounts_table(con),
+        "search 'rt'": lambda: dq.search(con, "rt"),
+    }
+    out = {}
+    for name, call in calls.items():
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter()
+            call()
+            runs.append(time.perf_counter() - t)
+        out[name] = statistics.median(runs)
+    return out
 
 
 def _add_new_run(store, fraction: float) -> int:
@@ -156,4 +178,19 @@ def main(argv: list[str]) -> None:
         f"{(store_after + model) / store_after:.2f}x the store "
         f"(old: {(store_bytes + 3 * old_bytes) / store_bytes:.2f}x with 3 copies)"
     )
+    # the same dashboard requests on the old copy (native tables) and the read model
+    from spreadtrace.store.snapshot import SnapshotReader
+
+    old = db.with_name("old-snapshot.duckdb")
+    with Store.open(old, read_only=True) as snap:
+        before = _query_times(snap.con)
+    reader = SnapshotReader(db)
+    with reader.lease() as (con, _sid):
+        after = _query_times(con)
+    reader.close()
+    for name in before:
+        print(
+            f"request {name}: copy {before[name] * 1e3:,.1f} ms, read model "
+            f"{after[name] * 1e3:,.1f} ms ({after[name] / before[name]:.2f}x)"
+        )
     sys.stdout.flush()
