@@ -185,7 +185,8 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
         _pause_hook("publish")
         (tmp / READERS).touch()
         _write_synced(tmp / MANIFEST, json.dumps(writer.manifest(build_id), indent=1))
-        _fsync_dir(tmp)
+        for sub in {(tmp / rel).parent for rel in writer.files} | {tmp}:
+            _fsync_dir(sub)  # the new names (files and links) survive a power cut
     except BaseException:
         _remove_path(tmp)
         raise
