@@ -127,17 +127,16 @@ def bench_callbacks(db: str, repeat: int) -> None:
 
 def _cascade_target(db: str, nodes: int) -> tuple[str, str, str]:
     """(db, cascade_id, note): the real largest cascade, or a planted one."""
-    import duckdb
-
-    from spreadtrace.store.snapshot import latest
+    from spreadtrace.store.snapshot import SnapshotReader, latest
 
     snap = latest(db)
     if snap is not None:
-        con = duckdb.connect(str(snap), read_only=True)
-        row = con.execute(
-            "SELECT cascade_id, size FROM cascades ORDER BY size DESC LIMIT 1"
-        ).fetchone()
-        con.close()
+        reader = SnapshotReader(db)
+        with reader.lease() as (con, _sid):
+            row = con.execute(
+                "SELECT cascade_id, size FROM cascades ORDER BY size DESC LIMIT 1"
+            ).fetchone()
+        reader.close()
         if row and row[1] >= nodes:
             return db, row[0], f"largest cascade of the store ({row[1]:,} posts)"
         largest = row[1] if row else 0

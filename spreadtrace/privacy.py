@@ -110,8 +110,10 @@ def finish_erasures(store: Store) -> tuple[int, Path | None, int]:
     pending = pending_erasures(store)
     built = run_build(store, full=True, publish=False)
     store.compact()
-    path = snapshot.publish(store, keep=1)  # older snapshots still hold the account
-    removed = _remove_other_snapshots(store.path, path)
+    stats = snapshot.PublishStats()
+    # Older versions still hold the account: removed even while a reader is on them.
+    path = snapshot.publish(store, keep=1, force_prune=True, stats=stats)
+    removed = stats.removed + _remove_other_snapshots(store.path, path)
     if pending:
         complete_erasure(store, pending, built.build_id)
     return built.build_id, path, removed
@@ -129,17 +131,9 @@ def _pause_hook(step: str) -> None:
 
 
 def _remove_other_snapshots(db: str, keep: Path | None) -> int:
-    from spreadtrace.store.snapshot import snapshot_dir
+    from spreadtrace.store.snapshot import remove_other_versions
 
-    folder = snapshot_dir(db)
-    if keep is None or not folder.is_dir():
-        return 0
-    removed = 0
-    for p in folder.iterdir():
-        if p.suffix == ".duckdb" and p.name != keep.name:
-            p.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return remove_other_versions(db, keep)
 
 
 def _remove_other_runs(out: Path, keep: Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 
 from spreadtrace.build import BuildParams, run_build
@@ -96,8 +97,7 @@ def test_cli_says_nothing_new_and_publishes_a_missing_snapshot(runner, db_path, 
     assert (data["mode"], data["build_id"], data["cascades_touched"]) == ("nothing-new", 1, 0)
     # a fault left the snapshot unpublished: the nothing-new build publishes it
     folder = snapshot.snapshot_dir(str(db_path))
-    for p in folder.iterdir():
-        p.unlink()
+    shutil.rmtree(folder)
     assert snapshot.latest_build_id(str(db_path)) is None
     runner.invoke(main, ["--db", str(db_path), "build", "--quiet"])
     assert snapshot.latest_build_id(str(db_path)) == 1

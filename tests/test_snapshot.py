@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from spreadtrace.errors import StoreError
 from spreadtrace.store import Store
-from spreadtrace.store.snapshot import KEEP, SnapshotReader, latest, publish, snapshot_dir
+from spreadtrace.store.snapshot import (
+    KEEP,
+    NOT_EXPORTED,
+    PublishStats,
+    SnapshotReader,
+    latest,
+    publish,
+    snapshot_dir,
+)
 from tests.conftest import REPO
 
 
@@ -30,34 +38,230 @@ def test_no_snapshot_yet(db_path):
             pass
 
 
-def test_publish_copies_the_committed_state_and_prunes(file_store, db_path):
+def _add_build(con, build_id: int) -> None:
+    con.execute(
+        "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, "
+        "cascades_touched) VALUES (?, 'full', '{}', now(), now(), 0, 0)",
+        [build_id],
+    )
+
+
+def _add_posts(con, run: int, n: int, prefix: str = "p") -> None:
+    con.execute(
+        "INSERT INTO posts (post_id, account_id, created_at, kind, text, platform, "
+        "ingest_run_id) SELECT ? || ? || '-' || i, 'a' || (i % 7), "
+        "TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL 1 MINUTE, 'original', "
+        "'word' || (i % 13) || ' run' || ?, 'x', ? FROM range(?) t(i)",
+        [prefix, run, run, run, n],
+    )
+
+
+def _versions(db_path) -> list[str]:
+    return sorted(p.name for p in snapshot_dir(db_path).iterdir() if p.is_dir())
+
+
+def test_publish_writes_the_committed_state_and_prunes(file_store, db_path):
     con = file_store.con
     paths = []
-    for build_id in range(1, KEEP + 3):
-        con.execute(
-            "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, cascades_touched) VALUES (?, 'full', '{}', now(), now(), 0, 0)",
-            [build_id],
-        )
+    for build_id in range(1, 4):
+        _add_build(con, build_id)
         paths.append(publish(file_store))
-    # The pointer names the newest; only the newest KEEP files remain; no temp files.
+    # The pointer names the newest; no reader held the older ones: only KEEP remain.
     assert latest(db_path) == paths[-1]
-    assert paths[-1].name.startswith(f"{KEEP + 2:06d}-")
-    on_disk = sorted(p.name for p in snapshot_dir(db_path).iterdir() if p.name != "LATEST")
-    assert on_disk == sorted(p.name for p in paths[-KEEP:])
-    snap = duckdb.connect(str(paths[-1]), read_only=True)
-    assert snap.execute("SELECT max(build_id) FROM builds").fetchone()[0] == KEEP + 2
-    snap.close()
+    assert paths[-1].name.startswith("000003-")
+    assert _versions(db_path) == sorted(p.name for p in paths[-KEEP:])
+    reader = SnapshotReader(db_path)
+    with reader.lease() as (snap, sid):
+        assert sid == paths[-1].name
+        assert snap.execute("SELECT max(build_id) FROM builds").fetchone()[0] == 3
+    reader.close()
+
+
+def test_second_publish_writes_only_what_changed_and_links_the_rest(file_store, db_path):
+    con = file_store.con
+    _add_posts(con, 1, 500)
+    _add_build(con, 1)
+    first_stats = PublishStats()
+    first = publish(file_store, stats=first_stats)
+    assert "posts/run-000000001.parquet" in first_stats.written and not first_stats.linked
+    inodes = {rel: os.stat(first / rel).st_ino for rel in first_stats.written}
+
+    # A new ingest run and a new build row: nothing else changes.
+    _add_posts(con, 2, 20, prefix="q")
+    _add_build(con, 2)
+    stats = PublishStats()
+    second = publish(file_store, stats=stats)
+    written = set(stats.written)
+    # the new run's posts and search parts, the builds table and the read-model tables
+    # that read posts or builds; nothing else
+    assert {
+        "posts/run-000000002.parquet",
+        "dash_search_terms/run-000000002.parquet",
+        "dash_search_docs/run-000000002.parquet",
+        "builds.parquet",
+        "dash_headline.parquet",
+        "dash_search_stats.parquet",
+    } <= written
+    assert not any("run-000000001" in rel for rel in written)
+    assert {"cascades.parquet", "accounts.parquet", "meta.parquet"} <= set(stats.linked)
+    # linked files are the same inodes as in the first version (hard links, no bytes)
+    for rel in stats.linked:
+        assert os.stat(second / rel).st_ino == inodes[rel], rel
+    assert (
+        inodes["posts/run-000000001.parquet"]
+        == os.stat(second / "posts/run-000000001.parquet").st_ino
+    )
+    # the first version was pruned (no reader), its links live on in the second
+    assert not first.exists() and _versions(db_path) == [second.name]
+    reader = SnapshotReader(db_path)
+    with reader.lease() as (snap, _):
+        assert snap.execute("SELECT count(*) FROM posts").fetchone()[0] == 520
+        assert snap.execute("SELECT posts FROM dash_headline").fetchone()[0] == 520
+        hits = dict(snap.execute("SELECT n, avgdl FROM dash_search_stats").fetchall())
+        assert list(hits) == [520]
+        assert (
+            snap.execute(
+                "SELECT count(DISTINCT post_id) FROM dash_search_terms WHERE term = 'run2'"
+            ).fetchone()[0]
+            == 20
+        )
+    reader.close()
+
+
+def test_changed_rows_rewrite_their_part_and_the_read_model_matches_the_store(file_store, db_path):
+    con = file_store.con
+    _add_posts(con, 1, 300)
+    _add_posts(con, 2, 300, prefix="q")
+    _add_build(con, 1)
+    first = publish(file_store)
+    old_run2 = os.stat(first / "posts/run-000000002.parquet").st_ino
+    # an erasure-like change inside run 1: its part (only) is rewritten without the rows
+    con.execute("DELETE FROM posts WHERE account_id = 'a3'")
+    stats = PublishStats()
+    second = publish(file_store, stats=stats)
+    assert "posts/run-000000001.parquet" in stats.written
+    assert "posts/run-000000001.parquet" not in stats.linked
+    assert os.stat(second / "posts/run-000000002.parquet").st_ino != old_run2  # a3 in both
+    reader = SnapshotReader(db_path)
+    with reader.lease() as (snap, _):
+        assert snap.execute("SELECT count(*) FROM posts WHERE account_id = 'a3'").fetchone()[0] == 0
+        # every exported table: same columns, types and rows as the store
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+        ).fetchall():
+            if table in NOT_EXPORTED:
+                continue
+            want = con.execute(f'DESCRIBE "{table}"').fetchall()
+            got = snap.execute(f'DESCRIBE "{table}"').fetchall()
+            assert [r[:2] for r in got] == [r[:2] for r in want], table
+            assert sorted(map(repr, snap.execute(f'SELECT * FROM "{table}"').fetchall())) == sorted(
+                map(repr, con.execute(f'SELECT * FROM "{table}"').fetchall())
+            ), table
+    reader.close()
+
+
+def test_a_version_a_reader_holds_is_kept_until_it_lets_go(file_store, db_path):
+    _add_build(file_store.con, 1)
+    first = publish(file_store)
+    reader = SnapshotReader(db_path)
+    assert reader.snapshot_id == first.name
+    _add_build(file_store.con, 2)
+    second = publish(file_store)
+    assert first.exists()  # held by the reader (its shared lock)
+    assert reader.snapshot_id == second.name  # the reader moved on, releasing the first
+    _add_build(file_store.con, 3)
+    third = publish(file_store)
+    assert not first.exists() and second.exists() and third.exists()  # second: held
+    # erasure: removed even while held
+    _add_build(file_store.con, 4)
+    stats = PublishStats()
+    fourth = publish(file_store, force_prune=True, stats=stats)
+    assert _versions(db_path) == [fourth.name] and stats.removed == 2
+    reader.close()
 
 
 def test_stale_temp_files_are_removed_and_bad_pointer_refused(file_store, db_path):
     folder = snapshot_dir(db_path)
     folder.mkdir()
-    (folder / ".tmp-000001-crashed.duckdb").write_bytes(b"half")
+    (folder / ".tmp-000001-20240101T000000000000Z").mkdir()
+    (folder / ".tmp-000001-20240101T000000000000Z" / "posts.parquet").write_bytes(b"half")
     publish(file_store)
     assert not list(folder.glob(".tmp-*"))
     (folder / "LATEST").write_text("../../etc/passwd\n")
     with pytest.raises(StoreError, match="does not name a snapshot"):
         latest(db_path)
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys
+    from spreadtrace.store import Store
+    from spreadtrace.store.snapshot import publish
+    with Store.open(sys.argv[1]) as store:
+        store.con.execute("DELETE FROM posts WHERE ingest_run_id = 1")
+        store.con.execute(
+            "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, "
+            "cascades_touched) VALUES (2, 'full', '{}', now(), now(), 0, 0)"
+        )
+        publish(store)  # paused by the test hook after writing its files, then killed
+    """
+)
+
+
+def test_sigkill_during_publish_leaves_the_previous_version_served(tmp_path):
+    db = tmp_path / "store.duckdb"
+    with Store.open(db) as store:
+        _add_posts(store.con, 1, 200)
+        _add_build(store.con, 1)
+        first = publish(store)
+    reader = SnapshotReader(db)
+    assert reader.snapshot_id == first.name
+    flag = tmp_path / "paused"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(db)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "SPREADTRACE_TEST_PAUSE_AT": "publish",
+            "SPREADTRACE_TEST_PAUSE_FLAG": str(flag),
+        },
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not flag.exists():
+            assert writer.poll() is None, writer.stderr.read()
+            assert time.monotonic() < deadline, "the writer never reached the publish"
+            time.sleep(0.05)
+        # files of the half-published version are on disk, under a temp name
+        assert list(snapshot_dir(db).glob(".tmp-*/posts/*.parquet"))
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    # the dashboard still serves the previous version, whole
+    assert latest(db) == first and reader.snapshot_id == first.name
+    with reader.lease() as (con, _):
+        assert con.execute("SELECT count(*) FROM posts").fetchone()[0] == 200
+        assert con.execute("SELECT max(build_id) FROM builds").fetchone()[0] == 1
+    fresh = SnapshotReader(db)
+    with fresh.lease() as (con, sid):
+        assert sid == first.name and con.execute("SELECT count(*) FROM posts").fetchone()[0] == 200
+    fresh.close()
+    # the next publish clears the leftovers and publishes what the killed writer had
+    # committed before its publish (the delete, build 2)
+    with Store.open(db) as store:
+        second = publish(store)
+    assert not list(snapshot_dir(db).glob(".tmp-*")) and reader.snapshot_id == second.name
+    with reader.lease() as (con, _):
+        assert con.execute("SELECT count(*), max(build_id) FROM posts, builds").fetchone() == (
+            0,
+            None,
+        )
+        assert con.execute("SELECT max(build_id) FROM builds").fetchone()[0] == 2
+    reader.close()
 
 
 def test_reader_switches_and_closes_old_generation(file_store, db_path):
@@ -158,7 +362,7 @@ def test_readers_never_block_the_writer_nor_see_half_a_build(tmp_path):
         assert con.execute("SELECT max(build_id) FROM cascades").fetchone()[0] == builds
     reader.close()
     assert reads > 10
-    assert len(list(snapshot_dir(db).glob("*.duckdb"))) <= KEEP
+    assert len([p for p in snapshot_dir(db).iterdir() if p.is_dir()]) <= KEEP + 1
 
 
 def test_live_store_cannot_be_opened_while_written(tmp_path):
@@ -186,17 +390,21 @@ def test_live_store_cannot_be_opened_while_written(tmp_path):
         holder.wait()
 
 
-def test_snapshot_is_a_valid_store_with_the_read_model(file_store, db_path):
+def test_snapshot_has_the_read_model_and_the_live_store_does_not(file_store, db_path):
     con = file_store.con
     con.execute(
         "INSERT INTO posts (post_id, account_id, created_at, kind, text, platform, "
         "ingest_run_id) VALUES ('p', 'a', now(), 'original', 't', 'x', 1)"
     )
-    path = publish(file_store)
-    with Store.open(path, read_only=True) as snap:  # a valid store of the current schema
-        assert snap.con.execute("SELECT count(*) FROM posts").fetchone()[0] == 1
-        assert snap.con.execute("SELECT posts FROM dash_headline").fetchone()[0] == 1
-    assert not Path(f"{path}.wal").exists()
+    publish(file_store)
+    reader = SnapshotReader(db_path)
+    with reader.lease() as (snap, _):
+        assert snap.execute("SELECT count(*) FROM posts").fetchone()[0] == 1
+        assert snap.execute("SELECT posts FROM dash_headline").fetchone()[0] == 1
+        # input history the dashboard never reads stays out of the read model
+        names = {r[0] for r in snap.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+        assert not names & NOT_EXPORTED
+    reader.close()
     # The live store itself is left without the read model.
     assert not con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'dash_%'"
@@ -212,5 +420,25 @@ def test_publish_with_uncommitted_changes_fails_and_publishes_nothing(file_store
         publish(file_store)
     file_store.con.execute("ROLLBACK")
     assert latest(db_path) is None
-    assert not list(snapshot_dir(db_path).glob("*.duckdb"))
-    assert not list(snapshot_dir(db_path).glob(".tmp-*"))
+    assert not [p for p in snapshot_dir(db_path).iterdir() if p.name != "LATEST"]
+
+
+def test_a_held_version_goes_after_the_grace_period(file_store, db_path, monkeypatch):
+    from spreadtrace.store import snapshot
+
+    _add_build(file_store.con, 1)
+    first = publish(file_store)
+    reader = SnapshotReader(db_path)
+    assert reader.snapshot_id == first.name  # holds the first version
+    _add_build(file_store.con, 2)
+    publish(file_store)
+    assert first.exists()
+    monkeypatch.setattr(snapshot, "GRACE", -1.0)  # as if an hour had passed
+    _add_build(file_store.con, 3)
+    third = publish(file_store)
+    assert not first.exists()
+    # the idle reader moves to the newest version on its next request
+    with reader.lease() as (con, sid):
+        assert sid == third.name
+        assert con.execute("SELECT max(build_id) FROM builds").fetchone()[0] == 3
+    reader.close()

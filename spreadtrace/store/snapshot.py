@@ -1,21 +1,36 @@
-"""Read-only snapshots of the store, published after each build, for the dashboard.
+# ruff: noqa: S608 -- spliced: table names from the store's own catalog (quoted), int()-cast run ids, our own paths as escaped literals
+"""The dashboard's read model: versioned Parquet folders published after each build.
 
 Why: DuckDB allows one writing process, and a read-only opener cannot open a file
 that a writer holds. The dashboard must keep serving while ``ingest`` and ``build``
-write the store, and must never show half a build. So the dashboard never opens the
-live store: after a build commits, the writer calls :func:`publish`, which copies the
-committed store file into ``<db>.snapshots/<build_id>-<UTC timestamp>.duckdb`` (written
-under a temporary name, then renamed) and atomically replaces the pointer file
-``<db>.snapshots/LATEST``. Readers (:class:`SnapshotReader`) open the snapshot the
-pointer names, read-only, and switch to a newer one when the pointer changes (one
-``os.stat`` per request). A snapshot is the store file as of a checkpoint taken by
-the writer after its commit, while it holds the job lock, so it is always one
-consistent, whole-build state; the writer never waits on readers, and readers never
-wait on the writer.
+write the store, and must never show half a build. A full copy of the store per build
+cost about 3x the store on disk; this read model costs a fraction of it:
 
-Old snapshots are pruned by :func:`publish` (the newest ``keep`` stay). A reader that
-still has a pruned file open keeps reading it (POSIX keeps unlinked open files alive)
-and moves to the newest one on its next request.
+- :func:`publish` (the writer, after its commit, holding the job lock) writes
+  ``<db>.snapshots/<build_id>-<UTC timestamp>/`` with one Parquet file per table the
+  dashboard reads (:func:`exported_tables`) and per ``dash_*`` table of the read model
+  (:data:`spreadtrace.store.dashboard_queries.READ_MODEL`), plus ``manifest.json``
+  listing each file with a content fingerprint (row count and the sum of row hashes,
+  with the column types).
+- A file whose fingerprint equals the previous version's is HARD-LINKED from it, not
+  rewritten: an unchanged table costs no bytes and no write. ``posts`` (append-only,
+  the biggest input) and the search index derived from it are written as one part
+  per ingest run, so a build after an ingest writes only the new run's parts. A
+  ``dash_*`` table whose inputs are all unchanged is linked without being computed.
+- The version is written under ``.tmp-<name>``, fsynced, renamed, and then the
+  pointer file ``LATEST`` is atomically replaced. A crash anywhere before that leaves
+  the previous version served; the next publish removes the leftovers.
+- Readers (:class:`SnapshotReader`) open an in-memory DuckDB with one view per
+  manifest table over the version's Parquet files (same names, so the dashboard's
+  SQL does not change), hold a shared ``flock`` on the version's ``.readers`` file
+  while it is open, and switch when the pointer changes (one ``os.stat`` per request).
+- Old versions are removed by :func:`publish` as soon as no reader holds them (a dead
+  reader's lock goes with its process), or :data:`GRACE` after they were superseded
+  (an idle reader switches before its next query); :func:`publish` with ``force_prune`` (erasure)
+  removes them even when held, since an erased account must vanish from every version.
+
+Files are never modified in place (a new file is always written under a new path), so
+a hard link shared by several versions is immutable.
 
 Example:
 
@@ -36,47 +51,101 @@ True
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from spreadtrace.errors import StoreError
-from spreadtrace.store.dashboard_queries import create_read_model
+from spreadtrace.store.dashboard_queries import READ_MODEL
 
 if TYPE_CHECKING:
     from spreadtrace.store import Store
 
-__all__ = ["publish", "latest", "latest_build_id", "snapshot_dir", "SnapshotReader", "KEEP"]
+__all__ = [
+    "publish",
+    "latest",
+    "latest_build_id",
+    "snapshot_dir",
+    "exported_tables",
+    "open_version",
+    "SnapshotReader",
+    "PublishStats",
+    "remove_other_versions",
+    "KEEP",
+    "NOT_EXPORTED",
+]
 
-KEEP = 3
-"""How many snapshots :func:`publish` keeps (the newest ones)."""
+KEEP = 1
+"""How many versions :func:`publish` keeps besides those a reader still holds."""
+
+GRACE = 3600.0
+"""Seconds after which a superseded version is removed even if a reader still holds it:
+an idle dashboard process moves to the newest version before its next query anyway,
+so only a request running for an hour on it could notice."""
 
 POINTER = "LATEST"
+MANIFEST = "manifest.json"
+READERS = ".readers"
+FORMAT = 1
+"""Manifest format; a version in another format is never linked from."""
 
-_NAME = re.compile(r"^\d{6,}-\d{8}T\d{6}\d{6}Z\.duckdb$")
+NOT_EXPORTED = frozenset(
+    {
+        # input history, job log, erasure log (and raw rejected lines stay off it)
+        *("account_snapshots", "follows", "rejects", "jobs", "erasures"),
+        # build internals the dashboard reads no row of (items: ~10% of the read model)
+        *("items", "narrative_origin_items", "url_keys", "media_matches"),
+    }
+)
+"""Store tables the dashboard never reads: left out of the read model, which keeps it
+small. A page that starts reading one must take it off this list."""
+
+PARTITIONED = "posts"
+"""The append-only input written as one part per ingest run."""
+
+_PER_RUN_DASH = ("dash_search_terms", "dash_search_docs")
+"""Read-model tables that are per-post functions of ``posts``: one part per run too."""
+
+_NAME = re.compile(r"^\d{6,}-\d{8}T\d{12}Z$")
+_WORD = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def snapshot_dir(db_path: str | os.PathLike[str]) -> Path:
-    """The directory holding the snapshots of the store at ``db_path``."""
+    """The directory holding the published versions of the store at ``db_path``."""
     return Path(f"{os.fspath(db_path)}.snapshots")
 
 
-def publish(store: Store, *, keep: int = KEEP) -> Path | None:
-    """Copy the store's committed state into a new read-only snapshot; return its path.
+@dataclass
+class PublishStats:
+    """What one publish did: files written (new bytes) and files hard-linked."""
 
-    Call it from the writer, after its transaction committed (never inside one: the
-    checkpoint it needs fails there). The store file is checkpointed and copied byte
-    for byte (fast, a reflink on filesystems that have them), then the copy gets the
-    dashboard's read model (:data:`spreadtrace.store.dashboard_queries.READ_MODEL`).
+    written: list[str] = field(default_factory=list)
+    linked: list[str] = field(default_factory=list)
+    bytes_written: int = 0
+    removed: int = 0
+
+
+def publish(
+    store: Store, *, keep: int = KEEP, force_prune: bool = False, stats: PublishStats | None = None
+) -> Path | None:
+    """Publish the store's committed state as a new read-model version; return its folder.
+
+    Call it from the writer, after its transaction committed (never inside one).
+    ``force_prune`` removes every older version even while a reader holds it (erasure).
+    ``stats``, when given, is filled with the files written and linked.
     Returns None for an in-memory store (nothing can read it from outside the process).
     """
     if store.path == ":memory:":
@@ -85,79 +154,335 @@ def publish(store: Store, *, keep: int = KEEP) -> Path | None:
         raise StoreError("a snapshot is published by the writer; this store is open read-only")
     from spreadtrace.store import storage_errors
 
-    # A full disk or a read-only folder: one line (StorageError); the temp copy is
-    # removed and the pointer still names the previous, complete snapshot.
+    # A full disk or a read-only folder: one line (StorageError); the temp folder is
+    # removed and the pointer still names the previous, complete version.
     with storage_errors(f"cannot write the dashboard snapshot of {store.path}"):
-        return _publish(store, keep)
+        return _publish(store, max(keep, 1), force_prune, stats or PublishStats())
 
 
-def _publish(store: Store, keep: int) -> Path:
+def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) -> Path:
     con = store.con
     folder = snapshot_dir(store.path)
     folder.mkdir(parents=True, exist_ok=True)
-    # Only the job-lock holder publishes, so any temp file here is a crashed publish's.
-    for stale in folder.glob(".tmp-*"):
-        stale.unlink(missing_ok=True)
+    # Only the job-lock holder publishes, so any temp folder here is a crashed publish's.
+    for stale in [*folder.glob(".tmp-*"), *folder.glob(".del-*")]:
+        _remove_path(stale)
+    prev = latest(store.path)
+    prev_files = _manifest(prev)["files"] if prev is not None else {}
     build_id = con.execute("SELECT coalesce(max(build_id), 0) FROM builds").fetchall()[0][0]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    name = f"{int(build_id):06d}-{stamp}.duckdb"
+    name = f"{int(build_id):06d}-{stamp}"
     tmp = folder / f".tmp-{name}"
     final = folder / name
-    # Fold the WAL into the file: the file alone is then the committed state, and no
-    # one writes it while we copy (we are the writer, holding the job lock).
-    con.execute("CHECKPOINT")
-    wal = Path(f"{store.path}.wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise StoreError(f"cannot publish a snapshot: {wal} is not empty after a checkpoint")
+    tmp.mkdir()
     try:
-        shutil.copyfile(store.path, tmp)  # copy_file_range: a reflink where the FS can
-        snap = duckdb.connect(str(tmp))
+        writer = _VersionWriter(con, tmp, prev, prev_files, stats)
+        con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
         try:
-            snap.execute("SET TimeZone = 'UTC'")
-            create_read_model(snap)  # the dashboard's tables, computed once, not per request
-            snap.execute("CHECKPOINT")
+            writer.write_all()
         finally:
-            snap.close()
-        Path(f"{tmp}.wal").unlink(missing_ok=True)  # empty after the checkpoint
+            con.execute("ROLLBACK")
+        _pause_hook("publish")
+        (tmp / READERS).touch()
+        _write_synced(tmp / MANIFEST, json.dumps(writer.manifest(build_id), indent=1))
+        for sub in {(tmp / rel).parent for rel in writer.files} | {tmp}:
+            _fsync_dir(sub)  # the new names (files and links) survive a power cut
     except BaseException:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        _remove_path(tmp)
         raise
     os.replace(tmp, final)
+    _fsync_dir(folder)
     _write_pointer(folder, name)
-    _prune(folder, keep=max(keep, 1), current=name)
+    stats.removed = _prune(folder, keep=keep, current=name, force=force_prune)
     return final
+
+
+class _VersionWriter:
+    """Writes one version's files into ``tmp``, linking those unchanged since ``prev``."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        tmp: Path,
+        prev: Path | None,
+        prev_files: dict[str, str],
+        stats: PublishStats,
+    ) -> None:
+        self.con, self.tmp, self.prev, self.prev_files, self.stats = (
+            con,
+            tmp,
+            prev,
+            prev_files,
+            stats,
+        )
+        self.files: dict[str, str] = {}  # relative path -> fingerprint
+        self.tables: dict[str, list[str]] = {}  # table -> its files
+        self.table_fp: dict[str, str] = {}
+
+    def write_all(self) -> None:
+        for table in exported_tables(self.con):
+            if table == PARTITIONED:
+                self._write_posts()
+            else:
+                fp = self._fingerprint(f'FROM "{table}" t', table)
+                self._file(table, f"{table}.parquet", fp, f'SELECT * FROM "{table}"')
+                self._finish_table(table, view=False)
+        self._write_read_model()
+
+    # -- fingerprints ---------------------------------------------------------------
+
+    def _columns(self, table: str) -> str:
+        row = self.con.execute(
+            "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) "
+            "FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = ?",
+            [table],
+        ).fetchall()[0]
+        return str(row[0])
+
+    def _fingerprint(self, from_clause: str, table: str) -> str:
+        n, total = self.con.execute(
+            f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR {from_clause}"
+        ).fetchall()[0]
+        return _digest(self._columns(table), str(n), str(total))
+
+    # -- files ------------------------------------------------------------------------
+
+    def _file(self, table: str, rel: str, fp: str, sql: str | None) -> None:
+        """Link ``rel`` from the previous version when its fingerprint is unchanged,
+        else write it from ``sql``; then expose it to later read-model SQL."""
+        target = self.tmp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        linked = False
+        if self.prev is not None and self.prev_files.get(rel) == fp:
+            try:
+                os.link(self.prev / rel, target)
+                linked = True
+            except FileNotFoundError:
+                pass  # the previous version lost the file: write it
+        if linked:
+            self.stats.linked.append(rel)
+        else:
+            assert sql is not None
+            self.con.execute(
+                f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)"
+            )
+            _fsync_file(target)
+            self.stats.written.append(rel)
+            self.stats.bytes_written += target.stat().st_size
+        self.files[rel] = fp
+        self.tables.setdefault(table, []).append(rel)
+
+    def _finish_table(self, table: str, *, view: bool) -> None:
+        rels = sorted(self.tables.get(table, []))
+        self.tables[table] = rels
+        self.table_fp[table] = _digest(*(f"{r}={self.files[r]}" for r in rels))
+        if view:  # later read-model SQL reads this table from the version being written
+            self.con.execute(
+                f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM '
+                f"read_parquet({_list_literal([self.tmp / r for r in rels])})"
+            )
+
+    def _write_posts(self) -> None:
+        runs = self.con.execute(
+            "SELECT t.ingest_run_id, count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR "
+            f'FROM "{PARTITIONED}" t GROUP BY 1 ORDER BY 1'
+        ).fetchall()
+        columns = self._columns(PARTITIONED)
+        self.run_fps: dict[str, str] = {}
+        for run_id, n, total in runs or [(None, 0, "0")]:
+            key = "empty" if run_id is None else f"run-{int(run_id):09d}"
+            where = "FALSE" if run_id is None else f"ingest_run_id = {int(run_id)}"
+            fp = _digest(columns, str(n), str(total))
+            self.run_fps[key] = fp
+            self._file(
+                PARTITIONED,
+                f"{PARTITIONED}/{key}.parquet",
+                fp,
+                f'SELECT * FROM "{PARTITIONED}" WHERE {where}',
+            )
+        self._finish_table(PARTITIONED, view=False)
+
+    def _write_read_model(self) -> None:
+        per_run = _per_run_terms_sql()
+        known = set(self.tables) | set(READ_MODEL)
+        for name, sql in READ_MODEL.items():
+            if name in _PER_RUN_DASH and per_run is not None and hasattr(self, "run_fps"):
+                if name == "dash_search_terms":
+                    self._write_search_parts(per_run)
+                continue
+            deps = sorted(w for w in set(_WORD.findall(sql.lower())) if w in known and w != name)
+            fp = _digest(sql, *(f"{d}={self.table_fp.get(d, '?')}" for d in deps))
+            self._file(name, f"{name}.parquet", fp, sql)
+            self._finish_table(name, view=True)
+
+    def _write_search_parts(self, per_run: str) -> None:
+        """The search index per ingest run: a new run's posts index only its own part."""
+        docs_sql = READ_MODEL["dash_search_docs"]
+        for key, posts_fp in self.run_fps.items():
+            where = "FALSE" if key == "empty" else f"ingest_run_id = {int(key[4:])}"
+            terms_rel = f"dash_search_terms/{key}.parquet"
+            terms_fp = _digest(per_run, posts_fp)
+            self._file("dash_search_terms", terms_rel, terms_fp, per_run.replace("__RUN__", where))
+            self.con.execute(
+                'CREATE OR REPLACE TEMP VIEW "dash_search_terms" AS SELECT * FROM '
+                f"read_parquet({_literal(self.tmp / terms_rel)})"
+            )
+            self._file(
+                "dash_search_docs",
+                f"dash_search_docs/{key}.parquet",
+                _digest(docs_sql, terms_fp),
+                docs_sql,
+            )
+        self._finish_table("dash_search_terms", view=True)
+        self._finish_table("dash_search_docs", view=True)
+
+    def manifest(self, build_id: int) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "build_id": int(build_id),
+            "tables": self.tables,
+            "files": self.files,
+        }
+
+
+def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The store's tables that go into the read model: all but :data:`NOT_EXPORTED`."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND NOT temporary ORDER BY table_name"
+    ).fetchall()
+    return [r[0] for r in rows if r[0] not in NOT_EXPORTED and not r[0].startswith("dash_")]
+
+
+def _per_run_terms_sql() -> str | None:
+    """``dash_search_terms`` restricted to one run's posts (``__RUN__`` is the filter),
+    or None when the read model's SQL no longer has the one ``FROM posts)`` to narrow
+    (the index is then computed whole, which is slower but still right)."""
+    sql = READ_MODEL.get("dash_search_terms")
+    if sql is None or sql.count("FROM posts)") != 1 or "dash_search_docs" not in READ_MODEL:
+        return None
+    return sql.replace("FROM posts)", "FROM posts WHERE __RUN__)")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def _literal(path: Path | str) -> str:
+    return "'" + os.fspath(path).replace("'", "''") + "'"
+
+
+def _list_literal(paths: list[Path]) -> str:
+    return "[" + ", ".join(_literal(p) for p in paths) + "]"
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    _fsync_file(path)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _write_pointer(folder: Path, name: str) -> None:
     tmp = folder / f".tmp-{POINTER}"
-    with open(tmp, "w") as fh:
-        fh.write(name + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    _write_synced(tmp, name + "\n")
     os.replace(tmp, folder / POINTER)
-    dir_fd = os.open(folder, os.O_RDONLY)
+    _fsync_dir(folder)
+
+
+def _pause_hook(step: str) -> None:
+    """Crash-test hook (as in :mod:`spreadtrace.jobs`): sleep at ``step`` when asked."""
+    if os.environ.get("SPREADTRACE_TEST_PAUSE_AT") == step:
+        Path(f"{os.environ.get('SPREADTRACE_TEST_PAUSE_FLAG', '/dev/null')}").touch()
+        time.sleep(float(os.environ.get("SPREADTRACE_TEST_PAUSE_SECONDS", "60")))
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _versions(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if _NAME.match(p.name) and p.is_dir())
+
+
+def _prune(folder: Path, *, keep: int, current: str, force: bool) -> int:
+    """Remove old versions no reader holds (all old ones with ``force``, and held ones
+    superseded more than :data:`GRACE` seconds ago); return how many were removed."""
+    names = _versions(folder)
+    now = datetime.now(UTC)
+    removed = 0
+    for i, old in enumerate(names[:-keep] if keep else names):
+        if old == current:
+            continue
+        superseded = _stamp(names[i + 1]) if i + 1 < len(names) else now
+        stale = (now - superseded).total_seconds() > GRACE
+        if _remove_version(folder / old, force=force or stale):
+            removed += 1
+    return removed
+
+
+def _stamp(name: str) -> datetime:
+    return datetime.strptime(name.split("-", 1)[1], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+
+
+def _remove_version(path: Path, *, force: bool) -> bool:
+    """Rename the version out of readers' sight, then delete it, unless a reader holds
+    it (a shared flock on its ``.readers`` file) and ``force`` is off."""
     try:
-        os.fsync(dir_fd)
+        fd = os.open(path / READERS, os.O_RDWR)
+    except FileNotFoundError:
+        fd = None
+    try:
+        if fd is not None and not force:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a reader is still on it; the next publish retries
+        gone = path.with_name(f".del-{path.name}")
+        os.replace(path, gone)
     finally:
-        os.close(dir_fd)
+        if fd is not None:
+            os.close(fd)
+    shutil.rmtree(gone, ignore_errors=True)
+    return True
 
 
-def _prune(folder: Path, *, keep: int, current: str) -> None:
-    names = sorted(p.name for p in folder.iterdir() if _NAME.match(p.name))
-    for old in names[:-keep]:
-        if old != current:
-            (folder / old).unlink(missing_ok=True)
+def remove_other_versions(db_path: str | os.PathLike[str], keep: Path | None) -> int:
+    """Delete every version but ``keep``, held by a reader or not (erasure); return how many."""
+    folder = snapshot_dir(db_path)
+    if keep is None or not folder.is_dir():
+        return 0
+    removed = 0
+    for name in _versions(folder):
+        if name != keep.name and _remove_version(folder / name, force=True):
+            removed += 1
+    return removed
 
 
 def latest_build_id(db_path: str | os.PathLike[str]) -> int | None:
-    """The build id of the newest published snapshot (from its name), or None."""
+    """The build id of the newest published version (from its name), or None."""
     path = latest(db_path)
     return None if path is None else int(path.name.split("-", 1)[0])
 
 
 def latest(db_path: str | os.PathLike[str]) -> Path | None:
-    """The newest published snapshot of the store at ``db_path``, or None if none yet."""
+    """The newest published version (a folder) of the store at ``db_path``, or None."""
     folder = snapshot_dir(db_path)
     try:
         name = (folder / POINTER).read_text().strip()
@@ -166,29 +491,74 @@ def latest(db_path: str | os.PathLike[str]) -> Path | None:
     if not _NAME.match(name):
         raise StoreError(f"{folder / POINTER} does not name a snapshot: {name[:80]!r}")
     path = folder / name
-    return path if path.exists() else None
+    return path if (path / MANIFEST).exists() else None
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"files": {}, "tables": {}}
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return {"files": {}, "tables": {}}
+    return data
+
+
+def open_version(path: Path) -> tuple[duckdb.DuckDBPyConnection, int] | None:
+    """An in-memory DuckDB with a view per table of the version at ``path``, and the
+    file descriptor of the shared lock that keeps the version from being pruned
+    (close it with the connection). None when the version was removed meanwhile."""
+    try:
+        fd = os.open(path / READERS, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits out a publisher removing it right now
+        manifest = _manifest(path)
+        if not (path / MANIFEST).exists() or not manifest["tables"]:
+            os.close(fd)
+            return None
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET parquet_metadata_cache = true")
+        for table, rels in manifest["tables"].items():
+            if not _WORD.fullmatch(table):
+                raise StoreError(f"{path / MANIFEST} names a bad table: {table[:80]!r}")
+            files = [path / r for r in rels]
+            con.execute(
+                f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({_list_literal(files)})'
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return con, fd
 
 
 @dataclass
 class _Generation:
-    """One open snapshot and the number of requests currently reading it."""
+    """One open version and the number of requests currently reading it."""
 
     path: Path
     con: duckdb.DuckDBPyConnection
+    lock_fd: int
     users: int = 0
     retired: bool = False
 
     @property
     def snapshot_id(self) -> str:
-        return self.path.stem
+        return self.path.name
+
+    def close(self) -> None:
+        self.con.close()
+        os.close(self.lock_fd)  # releases the shared lock: the version may now be pruned
 
 
 @dataclass
 class SnapshotReader:
-    """Read-only access to the newest snapshot, switching when a newer one is published.
+    """Read-only access to the newest version, switching when a newer one is published.
 
-    Thread-safe: each :meth:`lease` gets its own DuckDB cursor. A superseded snapshot
-    is closed once the last request using it finishes.
+    Thread-safe: each :meth:`lease` gets its own DuckDB cursor. A superseded version
+    is closed (and its lock released) once the last request using it finishes.
     """
 
     db_path: str
@@ -210,27 +580,37 @@ class SnapshotReader:
         self._pointer_stat = key
         return True
 
+    def _open_latest(self) -> _Generation | None:
+        for _ in range(5):  # a publish may remove the version between pointer and lock
+            path = latest(self.db_path)
+            if path is None:
+                return None
+            if self._current is not None and path == self._current.path:
+                return self._current
+            try:
+                opened = open_version(path)
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open snapshot {path}: {exc}") from None
+            if opened is not None:
+                return _Generation(path, *opened)
+        return None
+
     def refresh(self) -> str | None:
-        """Switch to the newest snapshot if the pointer moved; return the current id."""
+        """Switch to the newest version if the pointer moved; return the current id."""
         with self._lock:
             if self._pointer_changed():
-                path = latest(self.db_path)
-                if path is not None and (self._current is None or path != self._current.path):
-                    try:
-                        con = duckdb.connect(str(path), read_only=True)
-                    except duckdb.Error as exc:
-                        raise StoreError(f"cannot open snapshot {path}: {exc}") from None
-                    con.execute("SET TimeZone = 'UTC'")
-                    old, self._current = self._current, _Generation(path, con)
+                gen = self._open_latest()
+                if gen is not None and gen is not self._current:
+                    old, self._current = self._current, gen
                     if old is not None:
                         old.retired = True
                         if old.users == 0:
-                            old.con.close()
+                            old.close()
             return None if self._current is None else self._current.snapshot_id
 
     @contextmanager
     def lease(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
-        """A cursor on the newest snapshot and its id, for the length of one request."""
+        """A cursor on the newest version and its id, for the length of one request."""
         self.refresh()
         with self._lock:
             gen = self._current
@@ -249,11 +629,11 @@ class SnapshotReader:
             with self._lock:
                 gen.users -= 1
                 if gen.retired and gen.users == 0:
-                    gen.con.close()
+                    gen.close()
 
     @property
     def snapshot_id(self) -> str | None:
-        """The id (file stem) of the snapshot currently served, after a refresh."""
+        """The id (folder name) of the version currently served, after a refresh."""
         return self.refresh()
 
     def close(self) -> None:
@@ -261,5 +641,5 @@ class SnapshotReader:
             if self._current is not None:
                 self._current.retired = True
                 if self._current.users == 0:
-                    self._current.con.close()
+                    self._current.close()
                 self._current = None
