@@ -363,3 +363,110 @@ def text_tooltips(data: list[dict] | None, limit: int = 4000) -> list[dict]:
         }
         for row in data or []
     ]
+
+
+def account_href(account_id: object) -> str:
+    """The account page's URL for ``account_id`` (query-encoded: never a scheme of its own).
+
+    >>> account_href("javascript:alert(1)")
+    '/accounts?account=javascript%3Aalert%281%29'
+    """
+    return "/accounts?" + urlencode({"account": str(account_id)})
+
+
+def cluster_href(cluster_id: object) -> str:
+    """The coordination page's URL for one cluster."""
+    return "/coordination?" + urlencode({"cluster": str(cluster_id)})
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    """A share in [0, 1] as a percentage, or "unknown".
+
+    >>> percent(0.1234), percent(0.1234, 1), percent(None)
+    ('12%', '12.3%', 'unknown')
+    """
+    return "unknown" if value is None else f"{value:.{digits}%}"
+
+
+def _account_cell(account_id: object, handle: object) -> html.Td:
+    if account_id is None:
+        return html.Td("unknown")
+    return html.Td(
+        dcc.Link(
+            [html.Bdi(shown(handle or account_id)), " (", html.Bdi(shown(account_id)), ")"],
+            href=account_href(account_id),
+            className="account-link",
+        )
+    )
+
+
+def account_list(rows: list[dict[str, Any]], id: str, empty: str) -> html.Div:
+    """The bot-like and coordinated accounts behind a number, each linking to its page.
+
+    Why a plain table: each account and cluster is a live link (a DataTable cell can
+    only be text); every value is a text child, so Dash escapes it. ``empty`` says
+    why there is nothing to list.
+    """
+    if not rows:
+        return html.Div(html.P(empty, className="note"), id=id)
+    head = ["account", "flagged as", "shares", "bot evidence", "bot score", "why (bot score)",
+            "coordination cluster"]  # fmt: skip
+    body = []
+    for r in rows:
+        cluster = r.get("cluster_id")
+        body.append(
+            html.Tr(
+                [
+                    _account_cell(r.get("account_id"), r.get("handle")),
+                    html.Td(r.get("flagged_as") or ""),
+                    html.Td(number(r.get("shares"))),
+                    html.Td(r.get("bot_state") or "unknown"),
+                    html.Td("unknown" if r.get("bot_score") is None else f"{r['bot_score']:.2f}"),
+                    html.Td(html.Bdi(shown(r.get("bot_reasons"), 300)), className="reasons"),
+                    html.Td(
+                        dcc.Link(html.Bdi(shown(cluster)), href=cluster_href(cluster))
+                        if cluster is not None
+                        else "none"
+                    ),
+                ]
+            )
+        )
+    return html.Div(
+        html.Table(
+            [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+            className="evidence",
+        ),
+        id=id,
+    )
+
+
+def item_list(rows: list[dict[str, Any]], id: str, empty: str) -> html.Div:
+    """Items (links, texts, hashtags, media) with their first posters.
+
+    An item's label is untrusted: it is shown as text, never as a link (a
+    ``javascript:`` URL must not become live); only the first poster links, to the
+    account page.
+    """
+    if not rows:
+        return html.Div(html.P(empty, className="note"), id=id)
+    head = ["item", "kind", "posts here", "posts everywhere", "first posted", "first poster"]
+    body = [
+        html.Tr(
+            [
+                html.Td(html.Bdi(shown(r.get("label"), 200)), className="item-label"),
+                html.Td(r.get("kind") or ""),
+                html.Td(number(r.get("posts"))),
+                html.Td(number(r.get("posts_everywhere"))),
+                html.Td(r.get("first_at") or "unknown"),
+                _account_cell(r.get("first_account_id"), r.get("first_handle")),
+            ]
+        )
+        for r in rows
+    ]
+    return html.Div(
+        html.Table(
+            [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+            className="evidence",
+        ),
+        id=id,
+    )

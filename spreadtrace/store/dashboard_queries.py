@@ -58,6 +58,12 @@ __all__ = [
     "search",
     "SEARCH_LIMIT",
     "cluster_evidence",
+    "cascade_flagged_accounts",
+    "narrative_flagged_accounts",
+    "narrative_clusters",
+    "narrative_items",
+    "data_range",
+    "alerts",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -869,3 +875,133 @@ def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000)
         sql += " LIMIT ?"
         params.append(int(limit))
     return _pl(con.execute(sql, params))
+
+
+# The analyst's workbench (issue 14): every number leads to the accounts and items
+# behind it. Column names follow the vocabulary, so the viewer's redaction applies.
+_FLAGGED_SELECT = """
+    SELECT f.account_id, a.handle, a.display_name, f.shares,
+           s.bot_state, round(s.bot_score, 3) AS bot_score, s.bot_reasons,
+           s.cluster_id, round(s.coordination_score, 3) AS coordination_score,
+           CASE WHEN s.is_bot_like AND s.cluster_id IS NOT NULL THEN 'bot-like and coordinated'
+                WHEN s.is_bot_like THEN 'bot-like'
+                ELSE 'coordinated' END AS flagged_as
+    FROM f JOIN dash_accounts s USING (account_id)
+    LEFT JOIN accounts a USING (account_id)
+    WHERE s.is_bot_like OR s.cluster_id IS NOT NULL
+    ORDER BY f.shares DESC, s.bot_score DESC, f.account_id
+"""
+
+
+def _limited(sql: str, params: list[Any], limit: int | None) -> tuple[str, list[Any]]:
+    if limit is None:
+        return sql, params
+    return sql + " LIMIT ?", [*params, int(limit)]
+
+
+def cascade_flagged_accounts(con: Con, cascade_id: str, limit: int | None = 500) -> pl.DataFrame:
+    """The bot-like and coordinated accounts that shared into a cascade, most shares first.
+
+    Why: a cascade's bot share is a number; the analyst checks the accounts behind it,
+    each with its evidence state (``bot_state``: bot-like / not bot-like /
+    insufficient evidence), reasons and coordination cluster.
+    """
+    sql = (
+        "WITH f AS (SELECT account_id, count(*) AS shares FROM dash_nodes "
+        "WHERE cascade_id = ? AND account_id IS NOT NULL GROUP BY 1)" + _FLAGGED_SELECT
+    )
+    return _pl(con.execute(*_limited(sql, [cascade_id], limit)))
+
+
+def narrative_flagged_accounts(
+    con: Con, narrative_id: str, limit: int | None = 500
+) -> pl.DataFrame:
+    """The bot-like and coordinated accounts that posted in a narrative, most posts first."""
+    sql = (
+        "WITH f AS (SELECT p.account_id, count(*) AS shares FROM post_narratives n "
+        "JOIN posts p USING (post_id) WHERE n.narrative_id = ? GROUP BY 1)" + _FLAGGED_SELECT
+    )
+    return _pl(con.execute(*_limited(sql, [narrative_id], limit)))
+
+
+def narrative_clusters(con: Con, narrative_id: str) -> pl.DataFrame:
+    """The coordination clusters whose members posted in a narrative, and how much."""
+    return _pl(
+        con.execute(
+            """
+            SELECT k.cluster_id, any_value(k.cluster_size) AS size,
+                   count(DISTINCT p.account_id) AS accounts_in_narrative, count(*) AS posts
+            FROM post_narratives n JOIN posts p USING (post_id)
+            JOIN coordination_clusters k ON k.account_id = p.account_id
+            WHERE n.narrative_id = ?
+            GROUP BY 1 ORDER BY posts DESC, k.cluster_id
+            """,
+            [narrative_id],
+        )
+    )
+
+
+def narrative_items(con: Con, narrative_id: str, limit: int | None = 200) -> pl.DataFrame:
+    """The items (links, texts, hashtags, media) a narrative's posts carry, with each
+    item's first poster in the whole store, most posts in the narrative first."""
+    sql = f"""
+        SELECT i.item_id, i.kind, i.label, count(DISTINCT pi.post_id) AS posts,
+               any_value(i.posts) AS posts_everywhere, any_value(i.first_account_id)
+                   AS first_account_id,
+               any_value(a.handle) AS first_handle, {_ts("any_value(i.first_at)")} AS first_at
+        FROM post_narratives n JOIN post_items pi USING (post_id)
+        JOIN items i ON i.item_id = pi.item_id
+        LEFT JOIN accounts a ON a.account_id = i.first_account_id
+        WHERE n.narrative_id = ?
+        GROUP BY i.item_id, i.kind, i.label
+        ORDER BY posts DESC, i.item_id
+    """
+    return _pl(con.execute(*_limited(sql, [narrative_id], limit)))
+
+
+def data_range(con: Con) -> tuple[date | None, date | None]:
+    """The first and last day (UTC) of any cascade's first post, for the date picker."""
+    row = con.execute(
+        "SELECT min(first_at AT TIME ZONE 'UTC')::DATE, max(first_at AT TIME ZONE 'UTC')::DATE "
+        "FROM cascades"
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def alerts(
+    con: Con,
+    *,
+    window_s: float,
+    floor: int,
+    ratio: float,
+    at: Any = None,
+    limit: int = 50,
+) -> tuple[pl.DataFrame, Any]:
+    """The rate-surge alerts (the alerts.csv rule, one definition in
+    :mod:`spreadtrace.store.report_queries`), strongest first, and the window's end.
+
+    Why the end too: an empty inbox must say which hour it looked at.
+    """
+    from spreadtrace.store.report_queries import _ALERT_ITEMS
+
+    named = {"window_s": float(window_s), "floor": int(floor), "ratio": float(ratio), "at": at}
+    rows = _pl(
+        con.execute(
+            f"""
+            SELECT x.kind, x.item_id, x.label, x.recent AS recent_shares,
+                   x.earlier AS earlier_shares, round(x.earlier_rate, 2) AS earlier_rate,
+                   round(x.ratio, 1) AS ratio, {_ts("x.t_start")} AS window_start,
+                   {_ts("x.t_end")} AS window_end, {_ts("x.first_at")} AS first_at,
+                   round(x.amplification_score, 3) AS amplification_score
+            FROM ({_ALERT_ITEMS}) AS x
+            ORDER BY coalesce(x.ratio, 'inf'::DOUBLE) DESC, x.recent DESC, x.kind, x.item_id
+            LIMIT {int(limit)}
+            """,
+            named,
+        )
+    )
+    end = con.execute(
+        "SELECT max(created_at) FROM posts" if at is None else "SELECT CAST(? AS TIMESTAMPTZ)",
+        [] if at is None else [at],
+    ).fetchone()
+    return rows, end[0] if end else None

@@ -1,0 +1,148 @@
+# ruff: noqa: F811 -- the fixtures imported from tests.test_dashboard are parameters here
+"""The analyst's workbench, called as plain functions: every number leads to the
+accounts and items behind it, and hostile strings never become markup or live links."""
+
+from __future__ import annotations
+
+import csv
+import io
+from urllib.parse import parse_qs, urlparse
+
+from dash import dcc, html
+
+from tests.test_dashboard import _texts, page, world  # noqa: F401 -- fixture
+from tests.test_dashboard_world import HOSTILE_HANDLE, HOSTILE_URL, N_BOTS
+
+
+def _walk(component):
+    """Every component in a Dash tree (depth first)."""
+    yield component
+    children = getattr(component, "children", None)
+    if children is None or isinstance(children, str):
+        return
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if not isinstance(child, str | int | float):
+            yield from _walk(child)
+
+
+def _find(component, id_):
+    return next(c for c in _walk(component) if getattr(c, "id", None) == id_)
+
+
+def _links(component) -> list[dcc.Link]:
+    return [c for c in _walk(component) if isinstance(c, dcc.Link | html.A)]
+
+
+def _rows(table_div) -> list[list[str]]:
+    """The body rows of an account/item list as the text of each cell."""
+    return [
+        ["".join(_texts(td)) for td in tr.children]
+        for tr in _walk(table_div)
+        if isinstance(tr, html.Tr) and not isinstance(tr.children[0], html.Th)
+    ]
+
+
+def test_cascade_page_lists_its_bot_like_and_coordinated_accounts(world):
+    ca = page("cascade")
+    out = ca.layout(id="c000")
+    flagged = _find(out, "ca-flagged")
+    rows = _rows(flagged)
+    # the world's bot-like accounts are acc0000..acc0007 and k1 is acc0000..acc0004:
+    # every listed account is one of them, with its reasons and evidence state
+    listed = {r[0].split("(")[-1].rstrip(")") for r in rows}
+    assert listed and listed <= {f"acc{i:04d}" for i in range(N_BOTS)}
+    by_id = {r[0].split("(")[-1].rstrip(")"): r for r in rows}
+    assert by_id["acc0001"][1] == "bot-like and coordinated"
+    assert by_id["acc0005"][1] == "bot-like" and by_id["acc0005"][6] == "none"
+    assert all(r[3] == "bot-like" and "posts every 30 s" in r[5] for r in rows)
+    # shares are the account's posts in the cascade, most first
+    shares = [int(r[2].replace(",", "")) for r in rows]
+    assert shares == sorted(shares, reverse=True)
+    # each account links to its page, each cluster to the coordination page
+    hrefs = [link.href for link in _links(flagged)]
+    assert "/accounts?account=acc0001" in hrefs and "/coordination?cluster=k1" in hrefs
+    # the root account links to its page
+    root = _find(out, "ca-root-link")
+    assert parse_qs(urlparse(root.href).query)["account"][0].startswith("acc")
+
+
+def test_cascade_without_flagged_accounts_says_why(world):
+    from spreadtrace.dashboard import queries
+    from spreadtrace.store import dashboard_queries as dq
+
+    # find a cascade with no bot-like or clustered sharer, if the world has one
+    for c in range(1, 12):
+        cid = f"c{c:03d}"
+        if queries.run(dq.cascade_flagged_accounts, cid).height == 0:
+            out = page("cascade").flagged_section(cid)
+            assert "no account that shared into this cascade is bot-like" in " ".join(
+                _texts(out)
+            )
+            break
+    else:  # every cascade has one: the query must then list as many as the world says
+        assert queries.run(dq.cascade_flagged_accounts, "c001").height > 0
+
+
+def test_narrative_page_leads_to_its_clusters_accounts_and_items(world):
+    na = page("narrative")
+    out = na.layout(id="n1")
+    clusters = _find(out, "na-clusters")
+    assert [link.href for link in _links(clusters)] == ["/coordination?cluster=k1"]
+    flagged = _rows(_find(out, "na-flagged"))
+    assert {r[0].split("(")[-1].rstrip(")") for r in flagged} <= {
+        f"acc{i:04d}" for i in range(N_BOTS)
+    }
+    assert any(HOSTILE_HANDLE in r[0] for r in flagged)  # shown as its literal characters
+    items = _find(out, "na-items")
+    rows = _rows(items)
+    labels = [r[0] for r in rows]
+    # n1 holds the even cascades: links claim0..2 and the hostile link of c002
+    assert set(labels) == {f"https://example.org/claim{i}" for i in range(3)} | {HOSTILE_URL}
+    posts_here = [int(r[2].replace(",", "")) for r in rows]
+    assert posts_here == sorted(posts_here, reverse=True)
+    # the first posters link to their accounts; the item labels link nowhere
+    hrefs = [link.href for link in _links(items)]
+    assert len(hrefs) == len(rows) and all(h.startswith("/accounts?account=acc") for h in hrefs)
+    assert not any("javascript" in (getattr(c, "href", "") or "") for c in _walk(out))
+    assert _find(out, "na-origin-link").href == "/accounts?account=acc0010"  # c000 root
+
+
+def test_origin_rows_open_their_accounts(world):
+    na = page("narrative")
+    data = [{"rank": 1, "account_id": "acc0010"}, {"rank": 2, "account_id": "a&b"}]
+    assert na.open_origin_account({"row": 0}, data) == "/accounts?account=acc0010"
+    assert na.open_origin_account({"row": 1}, data) == "/accounts?account=a%26b"
+
+
+def test_no_hostile_url_or_display_name_becomes_markup_or_a_live_link(world):
+    """Every page the workbench adds, on the planted hostile strings: a ``javascript:``
+    URL is never an href, HTML in a handle or display name is a text node, not a tag."""
+    pages = [
+        page("cascade").layout(id=cid) for cid in ("c000", "c002")
+    ] + [page("narrative").layout(id="n1"), page("overview").layout()]
+    for out in pages:
+        for c in _walk(out):
+            href = getattr(c, "href", None)
+            if href is not None:
+                assert href.startswith("/"), href  # only in-app paths
+                assert ":" not in urlparse(href).path
+            # no component was made from the hostile strings' tags
+            assert type(c).__name__ not in ("Script", "Iframe", "Object", "Embed")
+            for prop in ("dangerously_allow_html",):
+                assert not getattr(c, prop, False)
+    texts = " ".join(_texts(pages[2]))
+    assert HOSTILE_URL in texts and HOSTILE_HANDLE in texts
+
+
+def test_flagged_accounts_download_neutralises_cells(world):
+    from tests.test_dashboard_world import FORMULA_HANDLE
+
+    ca = page("cascade")
+    payload = ca.download_flagged(1, "c000")
+    rows = list(csv.DictReader(io.StringIO(payload["content"])))
+    assert payload["filename"] == "cascade_c000_flagged_accounts.csv"
+    handles = {r["handle"] for r in rows}
+    assert "'" + FORMULA_HANDLE in handles and FORMULA_HANDLE not in handles
+    na = page("narrative")
+    rows = list(csv.DictReader(io.StringIO(na.download_flagged(1, "n1")["content"])))
+    assert {"account_id", "bot_state", "bot_reasons", "cluster_id"} <= set(rows[0])
