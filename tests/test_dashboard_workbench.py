@@ -75,9 +75,7 @@ def test_cascade_without_flagged_accounts_says_why(world):
         cid = f"c{c:03d}"
         if queries.run(dq.cascade_flagged_accounts, cid).height == 0:
             out = page("cascade").flagged_section(cid)
-            assert "no account that shared into this cascade is bot-like" in " ".join(
-                _texts(out)
-            )
+            assert "no account that shared into this cascade is bot-like" in " ".join(_texts(out))
             break
     else:  # every cascade has one: the query must then list as many as the world says
         assert queries.run(dq.cascade_flagged_accounts, "c001").height > 0
@@ -117,9 +115,10 @@ def test_origin_rows_open_their_accounts(world):
 def test_no_hostile_url_or_display_name_becomes_markup_or_a_live_link(world):
     """Every page the workbench adds, on the planted hostile strings: a ``javascript:``
     URL is never an href, HTML in a handle or display name is a text node, not a tag."""
-    pages = [
-        page("cascade").layout(id=cid) for cid in ("c000", "c002")
-    ] + [page("narrative").layout(id="n1"), page("overview").layout()]
+    pages = [page("cascade").layout(id=cid) for cid in ("c000", "c002")] + [
+        page("narrative").layout(id="n1"),
+        page("overview").layout(),
+    ]
     for out in pages:
         for c in _walk(out):
             href = getattr(c, "href", None)
