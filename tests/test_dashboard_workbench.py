@@ -145,3 +145,75 @@ def test_flagged_accounts_download_neutralises_cells(world):
     na = page("narrative")
     rows = list(csv.DictReader(io.StringIO(na.download_flagged(1, "n1")["content"])))
     assert {"account_id", "bot_state", "bot_reasons", "cluster_id"} <= set(rows[0])
+
+
+def test_overview_leads_with_narratives_that_have_enough_evidence(world):
+    from spreadtrace.dashboard import queries
+    from spreadtrace.store import dashboard_queries as dq
+
+    ov = page("overview")
+    out = ov.update_spreading(None, None, None, None, None, 0, 0)
+    links = [link for link in _links(html.Div(out)) if link.href.startswith("/narrative")]
+    # n1 (amplification 0.5) before n2 (0.2); the labels are the full hostile-ish URLs
+    assert [link.href for link in links] == ["/narrative?id=n1", "/narrative?id=n2"]
+    texts = " ".join(_texts(html.Div(out)))
+    assert "http://example.org/n1?<b>" in texts
+    assert "origin: user_10" in "".join(_texts(html.Div(out[0])))
+    assert "bot-like only 25% · coordinated only 5% · both 5% · organic (neither) 65%" in texts
+    # the sparkline counts every post of the narrative over its lifetime
+    rows = queries.run(dq.spreading_narratives, dq.CascadeFilter())
+    assert all(sum(r["spark"]) == r["posts"] for r in rows.to_dicts())
+    # the overview's filters reach narratives: bluesky cascades are n2's only
+    out = ov.update_spreading(None, None, "bluesky", None, None, 0, 0)
+    hrefs = [link.href for link in _links(html.Div(out)) if link.href.startswith("/narrative")]
+    assert hrefs == ["/narrative?id=n2"]
+    # too little evidence is left out, and the empty list says why
+    few = queries.run(dq.spreading_narratives, dq.CascadeFilter(), min_posts=100)
+    assert few["narrative_id"].to_list() == ["n1"]
+    out = ov.update_spreading(None, None, None, None, 10_000, 0, 0)
+    assert "No narrative has 10 posts by 5 accounts" in " ".join(_texts(html.Div(out)))
+
+
+def test_alerts_inbox_shows_surges_with_their_evidence_or_why_there_are_none(world):
+    from spreadtrace.reports import AlertParams
+
+    ov = page("overview")
+    empty = " ".join(_texts(html.Div(ov.alerts_inbox())))
+    # the world's last hour (ending 2024-03-12 09:14, its newest post) has 5 posts
+    assert "No alerts" in empty and "20 or more posts" in empty and "2024-03-12 09:14" in empty
+    found = ov.alerts_inbox("UTC", AlertParams(floor=2))
+    hrefs = [link.href for link in _links(html.Div(found))]
+    assert hrefs == ["/narrative?id=n2", "/cascade?id=c011"] or set(hrefs) == {
+        "/narrative?id=n2",
+        "/cascade?id=c011",
+    }
+    texts = " ".join(_texts(html.Div(found)))
+    assert "5 shares in the 1h to 2024-03-12 09:14:00" in texts
+    # a time zone moves the shown times
+    tokyo = " ".join(_texts(html.Div(ov.alerts_inbox("Asia/Tokyo", AlertParams(floor=2)))))
+    assert "to 2024-03-12 18:14:00" in tokyo and "(Asia/Tokyo)" in tokyo
+
+
+def test_time_zone_is_kept_in_the_url_and_moves_the_shown_times(world):
+    ov = page("overview")
+    utc, *_ = ov.update_table(None, None, None, None, None, 0, 0, 0, [])
+    tokyo, _, _, state = ov.update_table(None, None, None, None, None, 0, 0, 0, [], "Asia/Tokyo")
+    assert utc[0]["first_at"] == "2024-03-01 00:00:00"  # c000 starts at T0, UTC
+    assert tokyo[0]["first_at"] == "2024-03-01 09:00:00"
+    assert parse_qs(state["search"][1:]) == {"tz": ["Asia/Tokyo"]}
+    # an unknown zone falls back to UTC rather than failing
+    *_, state = ov.update_table(None, None, None, None, None, 0, 0, 0, [], "Mars/Base")
+    assert state["search"] == ""
+    out = ov.layout(tz="Asia/Tokyo")
+    assert _find(out, "ov-tz").value == "Asia/Tokyo"
+    headers = [c["name"] for c in _find(out, "ov-cascades").columns]
+    assert "first post (Asia/Tokyo)" in headers
+
+
+def test_date_picker_is_bounded_to_the_datas_range(world):
+    out = page("overview").layout()
+    picker = _find(out, "ov-dates")
+    # the world's cascades start 2024-03-01 .. 2024-03-12 (one a day)
+    assert picker.min_date_allowed == "2024-03-01"
+    assert picker.max_date_allowed == "2024-03-12"
+    assert picker.initial_visible_month == "2024-03-01"

@@ -68,13 +68,13 @@ HEADERS = {
 """Table headers in words; other column names lose their underscores."""
 
 
-def header(column: str) -> str:
-    """A column's header in words.
+def header(column: str, tz: str = "UTC") -> str:
+    """A column's header in words (times in the time zone ``tz``).
 
-    >>> header("root_text"), header("coordinated_share")
-    ('root post', 'coordinated share')
+    >>> header("root_text"), header("coordinated_share"), header("first_at", "Asia/Tokyo")
+    ('root post', 'coordinated share', 'first post (Asia/Tokyo)')
     """
-    return HEADERS.get(column, column.replace("_", " "))
+    return HEADERS.get(column, column.replace("_", " ")).replace("(UTC)", f"({tz})")
 
 
 def number(value: int | None) -> str:
@@ -105,7 +105,13 @@ def duration(seconds: float | None) -> str:
 
 
 def table(
-    id: str, columns: Iterable[str], *, page_size: int = 15, server: bool = True, **kw: Any
+    id: str,
+    columns: Iterable[str],
+    *,
+    page_size: int = 15,
+    server: bool = True,
+    tz: str = "UTC",
+    **kw: Any,
 ) -> dash_table.DataTable:  # type: ignore[name-defined]  # generated at import
     """A DataTable whose cells are plain text (never markdown or HTML).
 
@@ -116,7 +122,8 @@ def table(
     return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import
         id=id,
         columns=[
-            {"name": header(c), "id": c, "type": "any", "presentation": "input"} for c in columns
+            {"name": header(c, tz), "id": c, "type": "any", "presentation": "input"}
+            for c in columns
         ],
         page_size=page_size,
         page_current=0,
@@ -470,3 +477,96 @@ def item_list(rows: list[dict[str, Any]], id: str, empty: str) -> html.Div:
         ),
         id=id,
     )
+
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Iterable[int | None]) -> str:
+    """Counts as a one-line text sparkline (eight heights; zero is the lowest bar).
+
+    >>> sparkline([0, 1, 4, 8])
+    '▁▂▄█'
+    """
+    values = [int(v or 0) for v in counts]
+    top = max(values, default=0)
+    if top <= 0:
+        return _SPARK[0] * len(values)
+    return "".join(_SPARK[min(int(v / top * 7 + 0.5), 7) if v else 0] for v in values)
+
+
+DECOMPOSITION = (
+    ("share_bot_only", "bot-like only", "#c0392b"),
+    ("share_coordinated_only", "coordinated only", "#e67e22"),
+    ("share_both", "both", "#8e44ad"),
+    ("share_neither", "organic (neither)", "#95a5a6"),
+)
+
+
+def decomposition_bar(info: Mapping[str, Any]) -> html.Div:
+    """A bar splitting a narrative's spread into bot-like only, coordinated only, both
+    and organic (each share counted once), with the percentages as its title and label."""
+    if any(info.get(col) is None for col, _, _ in DECOMPOSITION):
+        return html.Div("decomposition: unknown (built before it existed)", className="muted")
+    parts = [(label, float(info[col]), color) for col, label, color in DECOMPOSITION]
+    words = " · ".join(f"{label} {percent(v)}" for label, v, _ in parts)
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(style={"width": f"{v * 100:.1f}%", "background": color})
+                    for _, v, color in parts
+                ],
+                className="decomp-bar",
+                title=words,
+            ),
+            html.Div(words, className="muted decomp-words"),
+        ]
+    )
+
+
+def time_zone(value: object) -> str:
+    """A known IANA time zone from an untrusted value, else "UTC".
+
+    >>> time_zone("Europe/Berlin"), time_zone("Mars/Base"), time_zone(None)
+    ('Europe/Berlin', 'UTC', 'UTC')
+    """
+    return value if isinstance(value, str) and value in _zones() else "UTC"
+
+
+def _zones() -> frozenset[str]:
+    from zoneinfo import available_timezones
+
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones()) | {"UTC"}
+    return _ZONES
+
+
+_ZONES: frozenset[str] | None = None
+
+TIME_COLUMNS = ("first_at", "last_at", "created_at", "shared_at_a", "shared_at_b",
+                "window_start", "window_end", "first_share_at")  # fmt: skip
+"""Columns the queries give as ISO 8601 UTC text: shown in the chosen time zone."""
+
+
+def localize(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
+    """Rows with their time columns shown in ``tz`` ("YYYY-MM-DD HH:MM:SS"), for display.
+
+    >>> localize([{"first_at": "2024-03-01T23:30:00Z", "size": 3}], "Europe/Berlin")
+    [{'first_at': '2024-03-02 00:30:00', 'size': 3}]
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(time_zone(tz))
+    out = []
+    for row in rows:
+        new = dict(row)
+        for col in TIME_COLUMNS:
+            value = new.get(col)
+            if isinstance(value, str) and value.endswith("Z"):
+                at = datetime.fromisoformat(value[:-1] + "+00:00").astimezone(zone)
+                new[col] = at.strftime("%Y-%m-%d %H:%M:%S")
+        out.append(new)
+    return out

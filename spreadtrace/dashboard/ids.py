@@ -112,3 +112,5 @@ NA_BRIEF_BTN = "na-brief-btn"
 NA_BRIEF_DOWNLOAD = "na-brief-download"
 OV_ALERTS = "ov-alerts"
 TZ_CHOICE = "tz-choice"  # navbar: the time zone of displayed times (URL ?tz=)
+OV_SPREADING = "ov-spreading"  # the lead: narratives with enough evidence, most amplified
+OV_TZ = "ov-tz"  # the time zone of the overview's times (URL ?tz=)

@@ -64,6 +64,9 @@ __all__ = [
     "narrative_items",
     "data_range",
     "alerts",
+    "spreading_narratives",
+    "MIN_NARRATIVE_POSTS",
+    "MIN_NARRATIVE_ACCOUNTS",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -1005,3 +1008,67 @@ def alerts(
         [] if at is None else [at],
     ).fetchone()
     return rows, end[0] if end else None
+
+
+MIN_NARRATIVE_POSTS = 10
+MIN_NARRATIVE_ACCOUNTS = 5
+"""The evidence a narrative needs to be ranked on the overview: at least this many
+posts by at least this many accounts. Why: amplification is a share, so a 2-post item
+whose second post came from a bot scores 1.0; ranking on it puts noise first."""
+
+
+def spreading_narratives(
+    con: Con,
+    flt: CascadeFilter,
+    *,
+    min_posts: int = MIN_NARRATIVE_POSTS,
+    min_accounts: int = MIN_NARRATIVE_ACCOUNTS,
+    limit: int = 10,
+    bins: int = 24,
+) -> pl.DataFrame:
+    """The overview's lead: narratives with enough evidence, most amplified first.
+
+    Only narratives with a cascade matching the overview's filters (dates, platform,
+    size, bot share, amplification) are kept, so the filters reach narratives too.
+    Each row carries its origin handle, the decomposition of its spread, and
+    ``spark``: its posts in ``bins`` equal slices of its own lifetime (a sparkline).
+    """
+    where, params = flt.where()
+    return _pl(
+        con.execute(
+            f"""
+            WITH top AS (
+                SELECT n.* FROM narratives n
+                WHERE n.posts >= ? AND n.accounts >= ?
+                  AND EXISTS (SELECT 1 FROM {_CASCADES_FROM}
+                              WHERE c.narrative_id = n.narrative_id AND {where})
+                ORDER BY n.amplification_score DESC NULLS LAST, n.posts DESC, n.narrative_id
+                LIMIT ?),
+            b AS (
+                SELECT pn.narrative_id,
+                       least(floor((epoch(p.created_at) - epoch(t.first_at))
+                             / greatest(epoch(t.last_at) - epoch(t.first_at), 1) * ?),
+                             ? - 1)::INTEGER AS bin,
+                       count(*) AS n
+                FROM top t JOIN post_narratives pn USING (narrative_id)
+                JOIN posts p ON p.post_id = pn.post_id
+                GROUP BY 1, 2),
+            s AS (
+                SELECT t.narrative_id,
+                       list(coalesce(b.n, 0) ORDER BY g.bin) AS spark
+                FROM top t CROSS JOIN range(?) g(bin)
+                LEFT JOIN b ON b.narrative_id = t.narrative_id AND b.bin = g.bin
+                GROUP BY 1)
+            SELECT t.narrative_id, t.label, t.kind, t.posts, t.accounts, t.cascades,
+                   {_ts("t.first_at")} AS first_at, {_ts("t.last_at")} AS last_at,
+                   t.origin_account_id, a.handle AS origin_handle,
+                   round(t.amplification_score, 3) AS amplification_score,
+                   t.amplification_reasons, t.share_bot_only, t.share_coordinated_only,
+                   t.share_both, t.share_neither, s.spark
+            FROM top t JOIN s USING (narrative_id)
+            LEFT JOIN accounts a ON a.account_id = t.origin_account_id
+            ORDER BY t.amplification_score DESC NULLS LAST, t.posts DESC, t.narrative_id
+            """,
+            [int(min_posts), int(min_accounts), *params, int(limit), bins, bins, bins],
+        )
+    )
