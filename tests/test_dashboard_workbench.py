@@ -217,3 +217,102 @@ def test_date_picker_is_bounded_to_the_datas_range(world):
     assert picker.min_date_allowed == "2024-03-01"
     assert picker.max_date_allowed == "2024-03-12"
     assert picker.initial_visible_month == "2024-03-01"
+
+
+def test_narrative_brief_is_one_escaped_self_contained_file(world):
+    from html.parser import HTMLParser
+
+    na = page("narrative")
+    payload = na.download_brief(1, "n1")
+    assert payload["filename"] == "narrative_n1_brief.html" and payload["type"] == "text/html"
+    text = payload["content"]
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.attrs, self.data = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.attrs += attrs
+
+        def handle_data(self, data):
+            self.data.append(data)
+
+    p = Collect()
+    p.feed(text)
+    body = "".join(p.data)
+    # the planted hostile strings are text, never tags or links
+    assert HOSTILE_HANDLE in body and HOSTILE_URL in body
+    assert "b" not in p.tags and "a" not in p.tags
+    assert not [v for k, v in p.attrs if k in ("href", "src")]
+    # every script is inline (plotly.js and the figure): nothing is loaded from anywhere
+    assert p.tags.count("script") >= 2
+    assert "default-src 'none'" in text
+    # what the narrative page shows is in it: origin, decomposition, accounts, evidence
+    for heading in (
+        "Who started it: origin ranking",
+        "Where its spread came from",
+        "Bot-like and coordinated accounts, with reasons",
+        "Evidence: items the pairs of its clusters both shared",
+        "Its items",
+    ):
+        assert heading in body
+    assert "bot-like only 25%" in body and "acc0010" in body and "gap (s)" in body
+    assert "posts every 30 s around the clock" in body
+    from spreadtrace.dashboard.brief import narrative_brief
+
+    assert narrative_brief("no-such-narrative") is None
+
+
+def test_figures_show_probabilities_as_percent_and_bins_adapt(world):
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from spreadtrace.dashboard import figures
+
+    ov = page("overview")
+    ccdf, bots = ov.update_figures(None, None, None, None, None, 0, 0)
+    assert ccdf["layout"]["yaxis"]["tickformat"].endswith("%")
+    assert bots["layout"]["yaxis"]["tickformat"] == ".0%"
+    # three weeks of hourly counts: 6-hour bins, not 500 hair-thin bars
+    t0 = datetime(2015, 1, 1, tzinfo=UTC)
+    hours = [t0 + timedelta(hours=h) for h in range(21 * 24)]
+    df = pl.DataFrame({"hour": hours, "bots": [1] * len(hours), "others": [2] * len(hours)})
+    fig = figures.narrative_timeline(df)
+    assert fig["layout"]["title"]["text"] == "Posts per 6 hours"
+    assert len(fig["data"][0]["x"]) == 21 * 4
+    assert int(sum(fig["data"][0]["y"])) == 2 * len(hours)  # nothing lost in the binning
+    assert fig["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
+    # the legend sits below the plot, away from the toolbar (top right)
+    assert fig["layout"]["legend"]["y"] < 0
+    short = figures.narrative_timeline(df.head(10))
+    assert short["layout"]["title"]["text"] == "Posts per hour" and len(short["data"][0]["x"]) == 10
+
+
+def test_empty_coordination_page_says_why(world, tmp_path):
+    """A store whose build found no pair: the page names the window and what to try."""
+    import json
+
+    from spreadtrace.dashboard import queries
+    from spreadtrace.store import Store
+    from spreadtrace.store.snapshot import publish
+
+    db = tmp_path / "empty.duckdb"
+    with Store.open(db) as store:
+        store.con.execute(
+            "INSERT INTO builds (build_id, mode, params, started_at, finished_at, posts, "
+            "cascades_touched) VALUES (1, 'full', ?, now(), now(), 0, 0)",
+            [json.dumps({"accounts": {"window_s": 60.0, "min_shared": 2, "min_strength": 0.3}})],
+        )
+        publish(store)
+    old = queries.reader().db_path
+    queries.use(str(db))
+    try:
+        out = page("coordination").layout()
+        text = " ".join(_texts(out))
+        assert "no two accounts shared 2 or more of the same items within 1 min" in text
+        assert "spreadtrace build --window 600" in text
+    finally:
+        queries.use(old)

@@ -67,6 +67,7 @@ __all__ = [
     "spreading_narratives",
     "MIN_NARRATIVE_POSTS",
     "MIN_NARRATIVE_ACCOUNTS",
+    "coordination_params",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -1072,3 +1073,20 @@ def spreading_narratives(
             [int(min_posts), int(min_accounts), *params, int(limit), bins, bins, bins],
         )
     )
+
+
+def coordination_params(con: Con) -> dict[str, Any]:
+    """The coordination parameters of the newest finished build (``builds.params``'s
+    ``accounts`` section), {} when unknown: an empty coordination page says which
+    window and minimum produced no pair."""
+    import json
+
+    row = con.execute(
+        "SELECT params FROM builds WHERE finished_at IS NOT NULL ORDER BY build_id DESC LIMIT 1"
+    ).fetchone()
+    try:
+        params = json.loads(row[0]) if row and row[0] else {}
+    except ValueError:
+        return {}
+    accounts = params.get("accounts") if isinstance(params, dict) else None
+    return accounts if isinstance(accounts, dict) else {}

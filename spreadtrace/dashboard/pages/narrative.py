@@ -10,7 +10,8 @@ from typing import Any
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from spreadtrace.dashboard import figures, ids, queries
+from spreadtrace.dashboard import figures, ids, queries, security
+from spreadtrace.dashboard.brief import narrative_brief
 from spreadtrace.dashboard.components import (
     account_href,
     account_list,
@@ -134,6 +135,18 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
         [
             dcc.Store(id=ids.NA_ID, data=id),
             html.H2(["Narrative ", html.Bdi(shown(id))]),
+            html.Div(
+                [
+                    html.Button("Download a brief (HTML)", id=ids.NA_BRIEF_BTN, n_clicks=0),
+                    dcc.Download(id=ids.NA_BRIEF_DOWNLOAD),
+                    html.Span(
+                        " one self-contained file with its figures, origin, decomposition, "
+                        "accounts and evidence, for colleagues without the tool",
+                        className="muted",
+                    ),
+                ],
+                className="download",
+            ),
             html.Div(
                 [
                     html.Div(facts, className="half panel"),
@@ -364,3 +377,21 @@ def download_cascades(n, narrative_id, sort_by):
         limit=None,
     )
     return send(rows, f"narrative_{narrative_id}_cascades")
+
+
+@callback(
+    Output(ids.NA_BRIEF_DOWNLOAD, "data"),
+    Input(ids.NA_BRIEF_BTN, "n_clicks"),
+    State(ids.NA_ID, "data"),
+    prevent_initial_call=True,
+)
+def download_brief(n, narrative_id):
+    """The narrative's brief as one self-contained HTML file."""
+    if not n or not narrative_id:
+        return no_update
+    brief = narrative_brief(narrative_id)
+    if brief is None:
+        return no_update
+    name, text = brief
+    security.audit("export", file=name)
+    return {"content": text, "filename": name, "type": "text/html"}
