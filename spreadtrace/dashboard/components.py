@@ -104,6 +104,13 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def table_columns(columns: Iterable[str], tz: str = "UTC") -> list[dict[str, str]]:
+    """A DataTable's ``columns``: headers in words, times labelled with the time zone."""
+    return [
+        {"name": header(c, tz), "id": c, "type": "any", "presentation": "input"} for c in columns
+    ]
+
+
 def table(
     id: str,
     columns: Iterable[str],
@@ -121,10 +128,7 @@ def table(
     mode = "custom" if server else "native"
     return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import
         id=id,
-        columns=[
-            {"name": header(c, tz), "id": c, "type": "any", "presentation": "input"}
-            for c in columns
-        ],
+        columns=table_columns(columns, tz),
         page_size=page_size,
         page_current=0,
         page_action=mode,

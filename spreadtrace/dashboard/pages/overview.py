@@ -25,6 +25,7 @@ from spreadtrace.dashboard.components import (
     sort_pairs,
     sparkline,
     table,
+    table_columns,
     text_tooltips,
     time_zone,
     url_state,
@@ -440,6 +441,18 @@ def update_spreading(start, end, platform, narrative, min_size, min_bot, min_amp
     flt = _filter(start, end, platform, narrative, min_size, min_bot, min_amp)
     rows = queries.records(queries.run(dq.spreading_narratives, flt))
     return spreading_rows(rows, time_zone(tz))
+
+
+@callback(
+    Output(ids.OV_TABLE, "columns"),
+    Output(ids.OV_NARR_TABLE, "columns"),
+    Input(ids.OV_TZ, "value"),
+    prevent_initial_call=True,
+)
+def time_zone_headers(tz):
+    """The tables' time headers name the chosen time zone."""
+    tz = time_zone(tz)
+    return table_columns(dq.CASCADE_COLUMNS, tz), table_columns(dq.NARRATIVE_COLUMNS, tz)
 
 
 @callback(Output(ids.OV_ALERTS, "children"), Input(ids.OV_TZ, "value"))
