@@ -316,3 +316,11 @@ def test_empty_coordination_page_says_why(world, tmp_path):
         assert "spreadtrace build --window 600" in text
     finally:
         queries.use(old)
+
+
+def test_shares_on_the_cascade_and_narrative_pages_are_percentages(world):
+    ca = " ".join(_texts(page("cascade").layout(id="c000")))
+    na = " ".join(_texts(page("narrative").layout(id="n1")))
+    # the world: every cascade's coordinated share is 0.1, n1's bot share 0.3 (early 0.4)
+    assert "coordinated share" in ca and "10.0%" in ca
+    assert "30.0% (40.0%)" in na and "0.300" not in na

@@ -18,6 +18,7 @@ from spreadtrace.dashboard.components import (
     download,
     duration,
     kv,
+    percent,
     shown,
     spread_sources,
     url_state,
@@ -98,8 +99,11 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             ),
             ("reconstruction", info["reconstruction"]),
             ("narrative", info["narrative_id"]),
-            ("bot share (early)", f"{_fmt(info['bot_share'])} ({_fmt(info['early_bot_share'])})"),
-            ("coordinated share", _fmt(info["coordinated_share"])),
+            (
+                "bot-like share (early)",
+                f"{percent(info['bot_share'], 1)} ({percent(info['early_bot_share'], 1)})",
+            ),
+            ("coordinated share", percent(info["coordinated_share"], 1)),
             ("spread from accounts that are", spread_sources(info)),
             (
                 "amplification",

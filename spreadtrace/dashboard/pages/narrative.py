@@ -20,6 +20,7 @@ from spreadtrace.dashboard.components import (
     download,
     item_list,
     kv,
+    percent,
     row_link,
     shown,
     sort_pairs,
@@ -120,9 +121,9 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
             ("most likely origin", info["origin_account_id"]),
             (
                 "bot share (early)",
-                f"{info['bot_share'] or 0:.3f} ({info['early_bot_share'] or 0:.3f})",
+                f"{percent(info['bot_share'], 1)} ({percent(info['early_bot_share'], 1)})",
             ),
-            ("coordinated share", f"{info['coordinated_share'] or 0:.3f}"),
+            ("coordinated share", percent(info["coordinated_share"], 1)),
             ("spread from accounts that are", spread_sources(info)),
             (
                 "amplification",
