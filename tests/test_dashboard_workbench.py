@@ -324,3 +324,37 @@ def test_shares_on_the_cascade_and_narrative_pages_are_percentages(world):
     # the world: every cascade's coordinated share is 0.1, n1's bot share 0.3 (early 0.4)
     assert "coordinated share" in ca and "10.0%" in ca
     assert "30.0% (40.0%)" in na and "0.300" not in na
+
+
+def test_account_network_page_draws_prunes_and_exports(world):
+    import networkx as nx
+
+    from spreadtrace.dashboard import queries
+
+    nw = page("network")
+    out = nw.layout(narrative="n1")
+    fig = _find(out, "nw-graph").figure
+    names = [t["name"] for t in fig["data"]]
+    assert any(n.startswith("repost (") for n in names)
+    # accounts coloured by bot state: the world's 8 bot-like accounts all post in n1
+    assert "bot-like (8)" in names
+    bots = next(t for t in fig["data"] if t["name"] == "bot-like (8)")
+    assert bots["type"] == "scattergl"  # WebGL
+    assert set(bots["customdata"]) == {f"acc{i:04d}" for i in range(8)}
+    assert _find(out, "nw-note").children is None  # 40 accounts: nothing pruned
+    # above the limit: the k-core, and a note saying how much is shown
+    small = nw.layout(narrative="n1", limit="10")
+    note = " ".join(_texts(_find(small, "nw-note")))
+    assert "40 accounts is more than the 10 drawn" in note and "core" in note
+    net = queries.account_network("n1", 10)
+    assert net.nodes.height == 10 and net.accounts == 40
+    # exports: GEXF of the drawn part, the camera button as SVG
+    payload = nw.download_gexf(1, {"narrative": "n1", "limit": 10})
+    G = nx.read_gexf(io.StringIO(payload["content"]))
+    assert G.number_of_nodes() == 10 and payload["filename"] == "network_n1.gexf"
+    assert nw.image_format("svg", {"narrative": "n1"})["toImageButtonOptions"]["format"] == "svg"
+    assert nw.open_account({"points": [{"customdata": "acc0003"}]}) == "/accounts?account=acc0003"
+    # the narrative page links to it
+    assert _find(page("narrative").layout(id="n1"), "na-network-link").href == (
+        "/network?narrative=n1"
+    )

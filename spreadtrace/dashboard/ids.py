@@ -114,3 +114,9 @@ OV_ALERTS = "ov-alerts"
 TZ_CHOICE = "tz-choice"  # navbar: the time zone of displayed times (URL ?tz=)
 OV_SPREADING = "ov-spreading"  # the lead: narratives with enough evidence, most amplified
 OV_TZ = "ov-tz"  # the time zone of the overview's times (URL ?tz=)
+NW_ID = "nw-id"  # the account network page: narrative id
+NW_GRAPH = "nw-graph"
+NW_NOTE = "nw-note"
+NW_GEXF_BTN = "nw-gexf-btn"
+NW_GEXF_DOWNLOAD = "nw-gexf-download"
+NW_IMAGE = "nw-image"  # PNG | SVG for the toolbar's camera button

@@ -68,6 +68,7 @@ __all__ = [
     "MIN_NARRATIVE_POSTS",
     "MIN_NARRATIVE_ACCOUNTS",
     "coordination_params",
+    "narrative_account_network",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -1090,3 +1091,68 @@ def coordination_params(con: Con) -> dict[str, Any]:
         return {}
     accounts = params.get("accounts") if isinstance(params, dict) else None
     return accounts if isinstance(accounts, dict) else {}
+
+
+_MENTION = r"@([A-Za-z0-9_]{1,50})"
+"""A mention in post text: ``@`` and a handle (the platforms' handle characters)."""
+
+
+def narrative_account_network(con: Con, narrative_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A narrative's accounts and who amplified whom (Hoaxy-style), as (nodes, edges).
+
+    Edges go from the account whose post was spread (or who was mentioned) to the
+    account that spread it: ``kind`` is the spreading post's kind (repost, quote,
+    reply) along the cascade tree, or ``mention`` (an ``@handle`` in its text that
+    names a known account); ``weight`` counts such posts. Nodes carry the bot state,
+    the coordination cluster and ``reach`` (posts below the account's posts in their
+    cascades, plus its own posts). One set-wise pass in SQL; no per-post loop.
+    """
+    edges = _pl(
+        con.execute(
+            f"""
+            WITH np AS (
+                SELECT p.post_id, p.account_id, p.kind, p.text
+                FROM post_narratives n JOIN posts p USING (post_id)
+                WHERE n.narrative_id = ?),
+            e AS (
+                SELECT par.account_id AS source, c.account_id AS target, c.kind
+                FROM np c JOIN post_cascades pc ON pc.post_id = c.post_id
+                JOIN posts par ON par.post_id = pc.parent_id
+                WHERE c.kind IN ('repost', 'quote', 'reply')
+                UNION ALL
+                SELECT a.account_id, c.account_id, 'mention'
+                FROM (SELECT account_id, unnest(regexp_extract_all(text, '{_MENTION}', 1))
+                          AS handle FROM np WHERE text LIKE '%@%') c
+                JOIN (SELECT DISTINCT account_id, lower(handle) AS handle FROM accounts
+                      WHERE handle IS NOT NULL) a ON a.handle = lower(c.handle))
+            SELECT source, target, kind, count(*) AS weight FROM e
+            WHERE source <> target
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """,
+            [narrative_id],
+        )
+    )
+    nodes = _pl(
+        con.execute(
+            """
+            WITH np AS (
+                SELECT p.account_id, count(*) AS posts, sum(pc.descendants) AS below
+                FROM post_narratives n JOIN posts p USING (post_id)
+                LEFT JOIN post_cascades pc ON pc.post_id = p.post_id
+                WHERE n.narrative_id = ? GROUP BY 1),
+            ids AS (SELECT account_id FROM np
+                    UNION SELECT unnest(?::VARCHAR[]))
+            SELECT ids.account_id, a.handle, coalesce(np.posts, 0) AS posts,
+                   (coalesce(np.posts, 0) + coalesce(np.below, 0))::BIGINT AS reach,
+                   coalesce(s.bot_state, 'not scored') AS bot_state, s.cluster_id,
+                   round(s.bot_score, 3) AS bot_score
+            FROM ids LEFT JOIN np USING (account_id)
+            LEFT JOIN (SELECT DISTINCT ON (account_id) account_id, handle FROM accounts) a
+                USING (account_id)
+            LEFT JOIN dash_accounts s USING (account_id)
+            ORDER BY reach DESC, ids.account_id
+            """,
+            [narrative_id, edges["source"].unique().to_list() if edges.height else []],
+        )
+    )
+    return nodes, edges

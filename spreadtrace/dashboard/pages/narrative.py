@@ -6,6 +6,7 @@ State in the URL: ``/narrative?id=NARRATIVE_ID`` (without an id: the list of nar
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
@@ -144,6 +145,12 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
                         " one self-contained file with its figures, origin, decomposition, "
                         "accounts and evidence, for colleagues without the tool",
                         className="muted",
+                    ),
+                    " · ",
+                    dcc.Link(
+                        "its account network (who amplified whom)",
+                        href="/network?" + urlencode({"narrative": id}),
+                        id="na-network-link",
                     ),
                 ],
                 className="download",
