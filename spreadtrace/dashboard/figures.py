@@ -709,7 +709,7 @@ EDGE_STYLES = {
 BOT_COLOURS = {
     "bot-like": "#c0392b",
     "insufficient evidence": "#f1c40f",
-    "not bot-like": "#34495e",
+    "not bot-like": "#6c9bc7",
     "not scored": "#bdc3c7",
 }
 
