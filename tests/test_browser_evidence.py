@@ -144,3 +144,61 @@ def test_overview_leads_with_narratives_alerts_and_keeps_the_time_zone(browser, 
     assert back.get_attribute("disabled") is not None
     errors = console_errors(browser)
     assert not errors, errors
+
+
+def test_the_account_network_draws_in_webgl_and_opens_accounts(browser, app_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(app_url + "/network?narrative=n1")
+    wait(
+        browser,
+        lambda d: d.execute_script(
+            "const g = document.querySelector('#nw-graph .js-plotly-plot');"
+            "return !!(g && g._fullData && g._fullData.some(t => t.type === 'scattergl'"
+            " && t.name.startsWith('bot-like')));"
+        ),
+        what="the WebGL account network",
+    )
+    names = browser.execute_script(
+        "return document.querySelector('#nw-graph .js-plotly-plot')._fullData.map(t => t.name);"
+    )
+    assert any(n.startswith("repost (") for n in names) and "bot-like (8)" in names
+    browser.find_element(By.CSS_SELECTOR, "#nw-gexf-btn")  # the export is offered
+    errors = console_errors(browser)
+    assert not errors, errors
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/cascade?id=c000",
+        "/narrative?id=n1",
+        "/narrative",
+        "/network?narrative=n1",
+        "/accounts?account=acc0003",
+        "/accounts",
+        "/coordination?cluster=k1",
+        "/search?q=claim",
+    ],
+)
+def test_no_planted_payload_runs_on_any_page(browser, app_url, path):
+    """The world plants a script and HTML in a handle and display name, HTML in post
+    text and labels, and a javascript: link: on every page none becomes an element,
+    no dialog opens and no anchor is a javascript: link."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(app_url + path)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "main h2"), what="the page")
+    import time
+
+    time.sleep(1.5)  # let the callbacks fill the tables and lists
+    assert _no_alert(browser)
+    main = "main "
+    assert not browser.find_elements(By.CSS_SELECTOR, main + "script")
+    assert not browser.find_elements(By.CSS_SELECTOR, main + "b:not(.alert b)")
+    assert not browser.find_elements(By.CSS_SELECTOR, main + "i, " + main + "img")
+    every = _hrefs(browser, "a")
+    assert not [h for h in every if h.lower().startswith("javascript")]
+    errors = console_errors(browser)
+    assert not errors, errors
