@@ -490,7 +490,7 @@ def sparkline(counts: Iterable[int | None]) -> str:
     """Counts as a one-line text sparkline (eight heights; zero is the lowest bar).
 
     >>> sparkline([0, 1, 4, 8])
-    '▁▂▄█'
+    '▁▂▅█'
     """
     values = [int(v or 0) for v in counts]
     top = max(values, default=0)
