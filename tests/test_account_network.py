@@ -90,7 +90,11 @@ def test_edges_by_kind_including_mentions(mem_store):
     assert reach == {"alice": 4, "bob": 2, "carol": 1, "dave": 1}  # own posts + below
     assert set(nodes["bot_state"]) == {"not scored"}
     # GEXF: Gephi reads it back with every account and edge kind
-    text = network_gexf(nodes, edges.with_columns(pl.col("weight").cast(pl.Float64)))
+    index = {a: i for i, a in enumerate(nodes["account_id"])}
+    numbered = edges.with_columns(
+        s=pl.col("source").replace_strict(index), t=pl.col("target").replace_strict(index)
+    )
+    text = network_gexf(nodes, numbered)
     G = nx.read_gexf(io.StringIO(text))
     assert set(G.nodes) == {"alice", "bob", "carol", "dave"}
     assert sorted(d["kind"] for _, _, d in G.edges(data=True)) == [

@@ -358,3 +358,19 @@ def test_account_network_page_draws_prunes_and_exports(world):
     assert _find(page("narrative").layout(id="n1"), "na-network-link").href == (
         "/network?narrative=n1"
     )
+
+
+def test_a_viewer_sees_the_account_network_and_lists_pseudonymised(world):
+    """The viewer role: ids and handles in the network, its GEXF and the flagged list
+    are the reports' pseudonyms; no raw account id travels."""
+    from spreadtrace.dashboard import security
+
+    with security.as_role("viewer"):
+        out = page("network").layout(narrative="n1")
+        fig = _find(out, "nw-graph").figure
+        ids = [i for t in fig["data"] for i in (t.get("customdata") or [])]
+        assert ids and not [i for i in ids if i.startswith("acc0")]
+        gexf = page("network").download_gexf(1, {"narrative": "n1", "limit": 100})["content"]
+        assert "acc00" not in gexf and "user_" not in gexf
+        flagged = page("cascade").flagged_section("c000")
+        assert "acc00" not in " ".join(_texts(flagged))

@@ -377,6 +377,7 @@ def _account_network(con: Any, narrative_id: str, limit: int) -> AccountNetwork:
         edges.join(index.rename({"account_id": "source", "i": "s"}), on="source")
         .join(index.rename({"account_id": "target", "i": "t"}), on="target")
         .sort("s", "t", "kind")
+        .select("s", "t", "kind", "weight")  # ends by row number: no raw id to redact
     )
     pairs = edges.select("s", "t").to_numpy()
     keep, k, cut = kcore_prune(nodes.height, pairs, limit)

@@ -57,13 +57,16 @@ def kcore_prune(n: int, edges: np.ndarray, limit: int) -> tuple[np.ndarray, int,
 def network_gexf(nodes: pl.DataFrame, edges: pl.DataFrame) -> str:
     """The account network as GEXF 1.2 text (directed: spread account -> spreader).
 
-    Node attributes: ``handle``, ``bot_state``, ``cluster_id``, ``reach``; edge
-    attributes ``kind`` and ``weight``. Text is made XML-safe (:func:`xml_safe`).
+    ``edges`` name their ends by row number in ``nodes`` (``s``, ``t``), so the ids
+    written are the nodes' (for a viewer, already pseudonyms). Node attributes:
+    ``handle``, ``bot_state``, ``cluster_id``, ``reach``; edge attributes ``kind`` and
+    ``weight``. Text is made XML-safe (:func:`xml_safe`).
     """
+    ids = [xml_safe(a) for a in nodes["account_id"].to_list()]
     G = nx.MultiDiGraph()
-    for row in nodes.iter_rows(named=True):
+    for i, row in enumerate(nodes.iter_rows(named=True)):
         G.add_node(
-            xml_safe(row["account_id"]),
+            ids[i],
             label=xml_safe(row.get("handle") or row["account_id"]),
             handle=xml_safe(row.get("handle") or ""),
             bot_state=xml_safe(row.get("bot_state") or ""),
@@ -72,9 +75,6 @@ def network_gexf(nodes: pl.DataFrame, edges: pl.DataFrame) -> str:
         )
     for row in edges.iter_rows(named=True):
         G.add_edge(
-            xml_safe(row["source"]),
-            xml_safe(row["target"]),
-            kind=xml_safe(row["kind"]),
-            weight=float(row["weight"]),
+            ids[row["s"]], ids[row["t"]], kind=xml_safe(row["kind"]), weight=float(row["weight"])
         )
     return "\n".join(nx.generate_gexf(G, version="1.2draft")) + "\n"
