@@ -267,7 +267,8 @@ def test_shared_link_restores_the_view_and_new_builds_appear(browser, app_url, w
     # A copied link opens the same filtered view.
     browser.get(app_url + "/?min_size=100&platform=x")
     wait(browser, lambda d: text_of(d, "#ov-count") == "(1 match)", what="shared view")
-    assert "x" in text_of(browser, "#ov-platform")
+    # the dropdown draws its value after the table's callback: wait for it, not race it
+    wait(browser, lambda d: "x" in text_of(d, "#ov-platform"), what="platform kept")
 
     # A new build is written to the live store while the app serves, and published:
     # the next page load shows it (the server never held the live file).

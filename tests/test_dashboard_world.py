@@ -11,6 +11,9 @@ Planted facts (asserted by the dashboard tests):
   platform ``x`` except odd cascades on ``bluesky``.
 - accounts acc0000..acc0004 form coordination cluster ``k1`` (all pairs).
 - narrative ``n1`` holds the even cascades, ``n2`` the odd ones.
+- items: every repost of cascade c carries the link ``url:example.org/claim{c % 3}``;
+  those of cascade c002 also carry ``HOSTILE_URL`` (a ``javascript:`` link), so the
+  narrative n1 lists it; item labels are the raw URLs.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ N_BOTS = 8
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 HOSTILE_HANDLE = '<script>alert("x")</script><b>bold</b>'
 FORMULA_HANDLE = '=HYPERLINK("http://evil","x")'
+HOSTILE_URL = "javascript:alert(document.domain)"
 
 
 def _tree(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,6 +47,35 @@ def _tree(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.
     for i in range(n - 1, 0, -1):
         desc[parent[i]] += desc[i] + 1
     return parent, depth, desc
+
+
+def _items(posts: pl.DataFrame, build_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The world's items: a link per cascade group, and the hostile link in c002."""
+    reposts = posts.filter(pl.col("kind") == "repost").with_columns(
+        c=pl.col("post_id").str.slice(1, 3).cast(pl.Int64)
+    )
+    links = reposts.select(
+        "post_id", "account_id", "created_at",
+        item_id=pl.lit("url:example.org/claim") + (pl.col("c") % 3).cast(pl.Utf8),
+        label=pl.lit("https://example.org/claim") + (pl.col("c") % 3).cast(pl.Utf8),
+    )  # fmt: skip
+    hostile = reposts.filter(pl.col("c") == 2).select(
+        "post_id", "account_id", "created_at",
+        item_id=pl.lit("url:" + HOSTILE_URL), label=pl.lit(HOSTILE_URL),
+    )  # fmt: skip
+    both = pl.concat([links, hostile]).sort("created_at", "post_id")
+    items = both.group_by("item_id").agg(
+        kind=pl.lit("url"),
+        label=pl.col("label").first(),
+        first_post_id=pl.col("post_id").first(),
+        first_account_id=pl.col("account_id").first(),
+        first_at=pl.col("created_at").first(),
+        posts=pl.len().cast(pl.Int64),
+        accounts=pl.col("account_id").n_unique().cast(pl.Int64),
+        build_id=pl.lit(build_id, dtype=pl.Int64),
+    )
+    post_items = both.select("post_id", "item_id", build_id=pl.lit(build_id, dtype=pl.Int64))
+    return items.drop("kind").with_columns(kind=pl.lit("url")), post_items
 
 
 def make_world(store: Store, *, big: int = 300, cascades: int = 12, build_id: int = 1) -> dict:
@@ -249,6 +282,7 @@ def make_world(store: Store, *, big: int = 300, cascades: int = 12, build_id: in
             "build_id": [build_id] * N_ACCOUNTS,
         }
     )
+    frames["items"], frames["post_items"] = _items(frames["posts"], build_id)
     with store.transaction() as con:
         for table, df in frames.items():
             con.register("world_frame", df.to_arrow())

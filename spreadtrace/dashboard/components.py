@@ -68,13 +68,13 @@ HEADERS = {
 """Table headers in words; other column names lose their underscores."""
 
 
-def header(column: str) -> str:
-    """A column's header in words.
+def header(column: str, tz: str = "UTC") -> str:
+    """A column's header in words (times in the time zone ``tz``).
 
-    >>> header("root_text"), header("coordinated_share")
-    ('root post', 'coordinated share')
+    >>> header("root_text"), header("coordinated_share"), header("first_at", "Asia/Tokyo")
+    ('root post', 'coordinated share', 'first post (Asia/Tokyo)')
     """
-    return HEADERS.get(column, column.replace("_", " "))
+    return HEADERS.get(column, column.replace("_", " ")).replace("(UTC)", f"({tz})")
 
 
 def number(value: int | None) -> str:
@@ -104,8 +104,21 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def table_columns(columns: Iterable[str], tz: str = "UTC") -> list[dict[str, str]]:
+    """A DataTable's ``columns``: headers in words, times labelled with the time zone."""
+    return [
+        {"name": header(c, tz), "id": c, "type": "any", "presentation": "input"} for c in columns
+    ]
+
+
 def table(
-    id: str, columns: Iterable[str], *, page_size: int = 15, server: bool = True, **kw: Any
+    id: str,
+    columns: Iterable[str],
+    *,
+    page_size: int = 15,
+    server: bool = True,
+    tz: str = "UTC",
+    **kw: Any,
 ) -> dash_table.DataTable:  # type: ignore[name-defined]  # generated at import
     """A DataTable whose cells are plain text (never markdown or HTML).
 
@@ -115,9 +128,7 @@ def table(
     mode = "custom" if server else "native"
     return dash_table.DataTable(  # type: ignore[attr-defined]  # generated at import
         id=id,
-        columns=[
-            {"name": header(c), "id": c, "type": "any", "presentation": "input"} for c in columns
-        ],
+        columns=table_columns(columns, tz),
         page_size=page_size,
         page_current=0,
         page_action=mode,
@@ -363,3 +374,203 @@ def text_tooltips(data: list[dict] | None, limit: int = 4000) -> list[dict]:
         }
         for row in data or []
     ]
+
+
+def account_href(account_id: object) -> str:
+    """The account page's URL for ``account_id`` (query-encoded: never a scheme of its own).
+
+    >>> account_href("javascript:alert(1)")
+    '/accounts?account=javascript%3Aalert%281%29'
+    """
+    return "/accounts?" + urlencode({"account": str(account_id)})
+
+
+def cluster_href(cluster_id: object) -> str:
+    """The coordination page's URL for one cluster."""
+    return "/coordination?" + urlencode({"cluster": str(cluster_id)})
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    """A share in [0, 1] as a percentage, or "unknown".
+
+    >>> percent(0.1234), percent(0.1234, 1), percent(None)
+    ('12%', '12.3%', 'unknown')
+    """
+    return "unknown" if value is None else f"{value:.{digits}%}"
+
+
+def _account_cell(account_id: object, handle: object) -> html.Td:
+    if account_id is None:
+        return html.Td("unknown")
+    return html.Td(
+        dcc.Link(
+            [html.Bdi(shown(handle or account_id)), " (", html.Bdi(shown(account_id)), ")"],
+            href=account_href(account_id),
+            className="account-link",
+        )
+    )
+
+
+def account_list(rows: list[dict[str, Any]], id: str, empty: str) -> html.Div:
+    """The bot-like and coordinated accounts behind a number, each linking to its page.
+
+    Why a plain table: each account and cluster is a live link (a DataTable cell can
+    only be text); every value is a text child, so Dash escapes it. ``empty`` says
+    why there is nothing to list.
+    """
+    if not rows:
+        return html.Div(html.P(empty, className="note"), id=id)
+    head = ["account", "flagged as", "shares", "bot evidence", "bot score", "why (bot score)",
+            "coordination cluster"]  # fmt: skip
+    body = []
+    for r in rows:
+        cluster = r.get("cluster_id")
+        body.append(
+            html.Tr(
+                [
+                    _account_cell(r.get("account_id"), r.get("handle")),
+                    html.Td(r.get("flagged_as") or ""),
+                    html.Td(number(r.get("shares"))),
+                    html.Td(r.get("bot_state") or "unknown"),
+                    html.Td("unknown" if r.get("bot_score") is None else f"{r['bot_score']:.2f}"),
+                    html.Td(html.Bdi(shown(r.get("bot_reasons"), 300)), className="reasons"),
+                    html.Td(
+                        dcc.Link(html.Bdi(shown(cluster)), href=cluster_href(cluster))
+                        if cluster is not None
+                        else "none"
+                    ),
+                ]
+            )
+        )
+    return html.Div(
+        html.Table(
+            [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+            className="evidence",
+        ),
+        id=id,
+    )
+
+
+def item_list(rows: list[dict[str, Any]], id: str, empty: str) -> html.Div:
+    """Items (links, texts, hashtags, media) with their first posters.
+
+    An item's label is untrusted: it is shown as text, never as a link (a
+    ``javascript:`` URL must not become live); only the first poster links, to the
+    account page.
+    """
+    if not rows:
+        return html.Div(html.P(empty, className="note"), id=id)
+    head = ["item", "kind", "posts here", "posts everywhere", "first posted", "first poster"]
+    body = [
+        html.Tr(
+            [
+                html.Td(html.Bdi(shown(r.get("label"), 200)), className="item-label"),
+                html.Td(r.get("kind") or ""),
+                html.Td(number(r.get("posts"))),
+                html.Td(number(r.get("posts_everywhere"))),
+                html.Td(r.get("first_at") or "unknown"),
+                _account_cell(r.get("first_account_id"), r.get("first_handle")),
+            ]
+        )
+        for r in rows
+    ]
+    return html.Div(
+        html.Table(
+            [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+            className="evidence",
+        ),
+        id=id,
+    )
+
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Iterable[int | None]) -> str:
+    """Counts as a one-line text sparkline (eight heights; zero is the lowest bar).
+
+    >>> sparkline([0, 1, 4, 8])
+    '▁▂▅█'
+    """
+    values = [int(v or 0) for v in counts]
+    top = max(values, default=0)
+    if top <= 0:
+        return _SPARK[0] * len(values)
+    return "".join(_SPARK[min(int(v / top * 7 + 0.5), 7) if v else 0] for v in values)
+
+
+DECOMPOSITION = (
+    ("share_bot_only", "bot-like only", "#c0392b"),
+    ("share_coordinated_only", "coordinated only", "#e67e22"),
+    ("share_both", "both", "#8e44ad"),
+    ("share_neither", "organic (neither)", "#95a5a6"),
+)
+
+
+def decomposition_bar(info: Mapping[str, Any]) -> html.Div:
+    """A bar splitting a narrative's spread into bot-like only, coordinated only, both
+    and organic (each share counted once), with the percentages as its title and label."""
+    if any(info.get(col) is None for col, _, _ in DECOMPOSITION):
+        return html.Div("decomposition: unknown (built before it existed)", className="muted")
+    parts = [(label, float(info[col]), color) for col, label, color in DECOMPOSITION]
+    words = " · ".join(f"{label} {percent(v)}" for label, v, _ in parts)
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(style={"width": f"{v * 100:.1f}%", "background": color})
+                    for _, v, color in parts
+                ],
+                className="decomp-bar",
+                title=words,
+            ),
+            html.Div(words, className="muted decomp-words"),
+        ]
+    )
+
+
+def time_zone(value: object) -> str:
+    """A known IANA time zone from an untrusted value, else "UTC".
+
+    >>> time_zone("Europe/Berlin"), time_zone("Mars/Base"), time_zone(None)
+    ('Europe/Berlin', 'UTC', 'UTC')
+    """
+    return value if isinstance(value, str) and value in _zones() else "UTC"
+
+
+def _zones() -> frozenset[str]:
+    from zoneinfo import available_timezones
+
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones()) | {"UTC"}
+    return _ZONES
+
+
+_ZONES: frozenset[str] | None = None
+
+TIME_COLUMNS = ("first_at", "last_at", "created_at", "shared_at_a", "shared_at_b",
+                "window_start", "window_end", "first_share_at")  # fmt: skip
+"""Columns the queries give as ISO 8601 UTC text: shown in the chosen time zone."""
+
+
+def localize(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
+    """Rows with their time columns shown in ``tz`` ("YYYY-MM-DD HH:MM:SS"), for display.
+
+    >>> localize([{"first_at": "2024-03-01T23:30:00Z", "size": 3}], "Europe/Berlin")
+    [{'first_at': '2024-03-02 00:30:00', 'size': 3}]
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(time_zone(tz))
+    out = []
+    for row in rows:
+        new = dict(row)
+        for col in TIME_COLUMNS:
+            value = new.get(col)
+            if isinstance(value, str) and value.endswith("Z"):
+                at = datetime.fromisoformat(value[:-1] + "+00:00").astimezone(zone)
+                new[col] = at.strftime("%Y-%m-%d %H:%M:%S")
+        out.append(new)
+    return out

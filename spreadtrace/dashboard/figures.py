@@ -107,7 +107,8 @@ def ccdf(sizes: pl.DataFrame) -> dict:
         [trace],
         title={"text": f"Cascade sizes (CCDF, {int(n.sum()):,} cascades)"},
         xaxis={"type": "log", "title": {"text": "cascade size (posts)"}},
-        yaxis={"type": "log", "title": {"text": "P(size ≥ s)"}},
+        # a probability: as a percentage (never "100μ"), trailing zeros trimmed
+        yaxis={"type": "log", "title": {"text": "P(size ≥ s)"}, "tickformat": ".6~%"},
     )
 
 
@@ -145,7 +146,11 @@ def bot_share_by_size(counts: pl.DataFrame, bins: int = 20) -> dict:
         [trace],
         title={"text": "Bot share against cascade size"},
         xaxis={"title": {"text": "cascade size (posts)"}, "type": "category"},
-        yaxis={"title": {"text": "share of posts by bot-like accounts"}, "range": [0, 1]},
+        yaxis={
+            "title": {"text": "share of posts by bot-like accounts"},
+            "range": [0, 1],
+            "tickformat": ".0%",
+        },
     )
 
 
@@ -475,6 +480,14 @@ TIMELINE_POINTS = 2000
 """At most this many points per timeline line (a step every len/TIMELINE_POINTS posts)."""
 
 
+LEGEND_BELOW: dict[str, Any] = {
+    "legend": {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"},
+    "margin": {"l": 50, "r": 10, "t": 40, "b": 90},
+}
+"""A legend under the x axis title: the toolbar (modebar) sits top right, so a legend
+there covers it."""
+
+
 def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
     """Cumulative shares over time, bot-like accounts against the others; replies apart.
 
@@ -534,25 +547,57 @@ def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
     return _figure(
         traces,
         title={"text": "Cumulative shares (replies apart)"},
+        xaxis={"title": {"text": "time (UTC)"}},
         yaxis={"title": {"text": "posts"}},
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        **LEGEND_BELOW,
         shapes=shapes,
     )
 
 
+TIME_BINS = (("hour", 1), ("3 hours", 3), ("6 hours", 6), ("12 hours", 12), ("day", 24),
+             ("week", 168))  # fmt: skip
+MAX_BARS = 120
+
+
+def time_bin(span_hours: float, max_bars: int = MAX_BARS) -> tuple[str, int]:
+    """The narrowest bin (label, hours) giving at most ``max_bars`` bars over the span.
+
+    Why: hourly bars over three weeks are 500 hair-thin bars; the bin adapts to the range.
+
+    >>> time_bin(20), time_bin(21 * 24), time_bin(3 * 365 * 24)
+    (('hour', 1), ('6 hours', 6), ('week', 168))
+    """
+    for label, hours in TIME_BINS:
+        if span_hours / hours <= max_bars:
+            return label, hours
+    return TIME_BINS[-1]
+
+
 def narrative_timeline(df: pl.DataFrame) -> dict:
-    """Posts per hour in a narrative, stacked: bot-like accounts and the others."""
+    """Posts per time bin in a narrative (the bin adapts to its range), stacked: bot-like
+    accounts and the others."""
     if df.height == 0:
         return empty("no posts in this narrative")
-    hours = df["hour"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_list()
+    span = (df["hour"].max() - df["hour"].min()).total_seconds() / 3600  # type: ignore[operator]
+    label, hours = time_bin(span)
+    if hours > 1:
+        df = (
+            df.sort("hour")
+            .group_by_dynamic("hour", every=f"{hours}h")
+            .agg(pl.col("bots").sum(), pl.col("others").sum())
+        )
+    at = df["hour"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_list()
     return _figure(
         [
-            {"type": "bar", "x": hours, "y": df["others"].to_numpy(), "name": "other accounts"},
-            {"type": "bar", "x": hours, "y": df["bots"].to_numpy(), "name": "bot-like accounts"},
+            {"type": "bar", "x": at, "y": df["others"].to_numpy(), "name": "other accounts"},
+            {"type": "bar", "x": at, "y": df["bots"].to_numpy(), "name": "bot-like accounts"},
         ],
         barmode="stack",
-        title={"text": "Posts per hour"},
+        bargap=0.05,
+        title={"text": f"Posts per {label}"},
+        xaxis={"title": {"text": "time (UTC)"}},
         yaxis={"title": {"text": "posts"}},
+        **LEGEND_BELOW,
     )
 
 
@@ -652,3 +697,100 @@ def media_timeline(posts: pl.DataFrame) -> dict:
             }
         )
     return _figure(traces, title={"text": "Who posted it, when"}, showlegend=False)
+
+
+EDGE_STYLES = {
+    "repost": ("#7f8c8d", "solid"),
+    "quote": ("#2980b9", "dash"),
+    "reply": ("#27ae60", "dot"),
+    "mention": ("#8e44ad", "longdash"),
+}
+"""How each kind of spread is drawn in the account network: colour and dash."""
+BOT_COLOURS = {
+    "bot-like": "#c0392b",
+    "insufficient evidence": "#f1c40f",
+    "not bot-like": "#6c9bc7",
+    "not scored": "#bdc3c7",
+}
+
+
+def account_network(
+    nodes: pl.DataFrame, edges: pl.DataFrame, *, title: str = "", gl: bool = True
+) -> dict:
+    """A narrative's account network (Hoaxy-style): accounts as nodes coloured by bot
+    state, ringed when coordinated, sized by reach; edges (who amplified whom) drawn
+    per kind with their own colour, dash and legend entry.
+
+    ``nodes`` needs ``account_id``, ``handle``, ``bot_state``, ``cluster_id``, ``reach``,
+    ``x``, ``y``; ``edges`` needs ``s`` and ``t`` (row numbers in ``nodes``) and ``kind``.
+    WebGL (``gl=True``) draws 20,000 accounts; ``gl=False`` (SVG) is the benchmark's
+    baseline.
+    """
+    if nodes.height == 0:
+        return empty("no accounts in this narrative")
+    scatter = "scattergl" if gl else "scatter"
+    x = nodes["x"].to_numpy()
+    y = nodes["y"].to_numpy()
+    traces: list[dict] = []
+    for kind, (colour, dash) in EDGE_STYLES.items():
+        sub = edges.filter(pl.col("kind") == kind) if edges.height else edges
+        if sub.height == 0:
+            continue
+        s = sub["s"].to_numpy()
+        t = sub["t"].to_numpy()
+        ex = np.column_stack([x[s], x[t], np.full(len(s), np.nan)]).ravel()
+        ey = np.column_stack([y[s], y[t], np.full(len(s), np.nan)]).ravel()
+        traces.append(
+            {
+                "type": scatter,
+                "mode": "lines",
+                "x": typed(ex),
+                "y": typed(ey),
+                "name": f"{kind} ({sub.height:,})",
+                "line": {"color": colour, "width": 0.6, "dash": dash},
+                "opacity": 0.5,
+                "hoverinfo": "skip",
+            }
+        )
+    reach = nodes["reach"].fill_null(0).to_numpy().astype(np.float64)
+    size = 4 + 16 * np.sqrt(reach / max(reach.max(), 1.0))
+    coordinated = nodes["cluster_id"].is_not_null().to_numpy()
+    states = nodes["bot_state"].fill_null("not scored").to_numpy()
+    handles = nodes["handle"].fill_null("").to_list()
+    ids = nodes["account_id"].to_list()
+    for state, colour in BOT_COLOURS.items():
+        idx = np.flatnonzero(states == state)
+        if len(idx) == 0:
+            continue
+        traces.append(
+            {
+                "type": scatter,
+                "mode": "markers",
+                "x": typed(x[idx]),
+                "y": typed(y[idx]),
+                "name": f"{state} ({len(idx):,})",
+                "marker": {
+                    "color": colour,
+                    "size": typed(size[idx]),
+                    "line": {
+                        "color": "#000",
+                        "width": typed(np.where(coordinated[idx], 2.5, 0.0)),
+                    },
+                },
+                "customdata": [ids[i] for i in idx],
+                "hovertext": [
+                    f"{text(handles[i] or ids[i], 60)} · reach {int(reach[i]):,}"
+                    + (" · coordinated" if coordinated[i] else "")
+                    for i in idx
+                ],
+                "hoverinfo": "text",
+            }
+        )
+    return _figure(
+        traces,
+        title={"text": text(title, 160)},
+        xaxis={"visible": False},
+        yaxis={"visible": False, "scaleanchor": "x"},
+        hovermode="closest",
+        **LEGEND_BELOW,
+    )

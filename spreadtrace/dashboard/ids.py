@@ -98,3 +98,25 @@ CA_CLOCK = "ca-clock"
 CO_EVIDENCE = "co-evidence"
 CO_EVIDENCE_BTN = "co-evidence-btn"
 CO_EVIDENCE_DOWNLOAD = "co-evidence-download"
+
+# the workbench: the accounts and items behind every number
+CA_FLAGGED = "ca-flagged"  # the cascade's bot-like and coordinated accounts
+CA_FLAGGED_BTN = "ca-flagged-btn"
+CA_FLAGGED_DOWNLOAD = "ca-flagged-download"
+NA_FLAGGED = "na-flagged"
+NA_FLAGGED_BTN = "na-flagged-btn"
+NA_FLAGGED_DOWNLOAD = "na-flagged-download"
+NA_CLUSTERS = "na-clusters"
+NA_ITEMS = "na-items"
+NA_BRIEF_BTN = "na-brief-btn"
+NA_BRIEF_DOWNLOAD = "na-brief-download"
+OV_ALERTS = "ov-alerts"
+TZ_CHOICE = "tz-choice"  # navbar: the time zone of displayed times (URL ?tz=)
+OV_SPREADING = "ov-spreading"  # the lead: narratives with enough evidence, most amplified
+OV_TZ = "ov-tz"  # the time zone of the overview's times (URL ?tz=)
+NW_ID = "nw-id"  # the account network page: narrative id
+NW_GRAPH = "nw-graph"
+NW_NOTE = "nw-note"
+NW_GEXF_BTN = "nw-gexf-btn"
+NW_GEXF_DOWNLOAD = "nw-gexf-download"
+NW_IMAGE = "nw-image"  # PNG | SVG for the toolbar's camera button

@@ -338,3 +338,70 @@ def _cascade_graph(
     xy = tree_layout(parent, radial=radial)
     nodes = nodes.with_columns(x=pl.Series(xy[:, 0]), y=pl.Series(xy[:, 1]))
     return CascadeGraph(nodes, n, int(nodes["count"].sum()), note, sid)
+
+
+MAX_ACCOUNTS = 20_000
+"""Narrative account networks up to this many accounts are drawn whole; larger ones
+are pruned to a k-core (Hoaxy stops at 1,000; WebGL draws 20,000 in the benchmark)."""
+
+
+@dataclass(frozen=True)
+class AccountNetwork:
+    """A narrative's account network ready to draw: nodes with ``x``, ``y``; edges with
+    ``s``, ``t`` (node row numbers); how many accounts there were and the pruning note."""
+
+    nodes: pl.DataFrame
+    edges: pl.DataFrame
+    accounts: int
+    k: int
+    note: str | None
+
+
+def account_network(narrative_id: str, limit: int = MAX_ACCOUNTS) -> AccountNetwork:
+    """The narrative's account network, pruned to a k-core above ``limit``, laid out
+    force-directed; cached per snapshot (redacted for viewers)."""
+    with reader().lease() as (con, sid):
+        if security.is_viewer():
+            narrative_id = _resolve(con, sid, narrative_id)
+        net = _cached(con, sid, "account_network", _account_network, (narrative_id, limit))
+        return security.redact(net)
+
+
+def _account_network(con: Any, narrative_id: str, limit: int) -> AccountNetwork:
+    from spreadtrace.graph.account_network import kcore_prune
+    from spreadtrace.graph.layout import force_layout
+
+    nodes, edges = dq.narrative_account_network(con, narrative_id)
+    index = pl.DataFrame({"account_id": nodes["account_id"], "i": np.arange(nodes.height)})
+    edges = (
+        edges.join(index.rename({"account_id": "source", "i": "s"}), on="source")
+        .join(index.rename({"account_id": "target", "i": "t"}), on="target")
+        .sort("s", "t", "kind")
+        .select("s", "t", "kind", "weight")  # ends by row number: no raw id to redact
+    )
+    pairs = edges.select("s", "t").to_numpy()
+    keep, k, cut = kcore_prune(nodes.height, pairs, limit)
+    note = None
+    if not keep.all():
+        kept = np.flatnonzero(keep)
+        renum = -np.ones(nodes.height, dtype=np.int64)
+        renum[kept] = np.arange(len(kept))
+        s, t = edges["s"].to_numpy(), edges["t"].to_numpy()
+        inside = keep[s] & keep[t]
+        edges = edges.filter(pl.Series(inside)).with_columns(
+            s=pl.Series(renum[s[inside]]), t=pl.Series(renum[t[inside]])
+        )
+        core = (
+            f"the {len(kept):,} best-connected accounts of its innermost {k}-core"
+            if cut
+            else f"its {k}-core ({len(kept):,} accounts, each with at least {k} partners inside it)"
+        )
+        note = (
+            f"{nodes.height:,} accounts is more than the {limit:,} drawn: showing {core} "
+            f"and {edges.height:,} of the edges; {nodes.height - len(kept):,} accounts on "
+            "the periphery are left out. The GEXF export holds the drawn part."
+        )
+        nodes = nodes[kept]
+    xy = force_layout(nodes.height, edges.select("s", "t").to_numpy(), edges["weight"].to_numpy())
+    nodes = nodes.with_columns(x=pl.Series(xy[:, 0]), y=pl.Series(xy[:, 1]))
+    return AccountNetwork(nodes, edges, int(index.height), k, note)

@@ -58,6 +58,17 @@ __all__ = [
     "search",
     "SEARCH_LIMIT",
     "cluster_evidence",
+    "cascade_flagged_accounts",
+    "narrative_flagged_accounts",
+    "narrative_clusters",
+    "narrative_items",
+    "data_range",
+    "alerts",
+    "spreading_narratives",
+    "MIN_NARRATIVE_POSTS",
+    "MIN_NARRATIVE_ACCOUNTS",
+    "coordination_params",
+    "narrative_account_network",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -869,3 +880,279 @@ def cluster_evidence(con: Con, cluster_id: str | None, limit: int | None = 5000)
         sql += " LIMIT ?"
         params.append(int(limit))
     return _pl(con.execute(sql, params))
+
+
+# The analyst's workbench (issue 14): every number leads to the accounts and items
+# behind it. Column names follow the vocabulary, so the viewer's redaction applies.
+_FLAGGED_SELECT = """
+    SELECT f.account_id, a.handle, a.display_name, f.shares,
+           s.bot_state, round(s.bot_score, 3) AS bot_score, s.bot_reasons,
+           s.cluster_id, round(s.coordination_score, 3) AS coordination_score,
+           CASE WHEN s.is_bot_like AND s.cluster_id IS NOT NULL THEN 'bot-like and coordinated'
+                WHEN s.is_bot_like THEN 'bot-like'
+                ELSE 'coordinated' END AS flagged_as
+    FROM f JOIN dash_accounts s USING (account_id)
+    LEFT JOIN accounts a USING (account_id)
+    WHERE s.is_bot_like OR s.cluster_id IS NOT NULL
+    ORDER BY f.shares DESC, s.bot_score DESC, f.account_id
+"""
+
+
+def _limited(sql: str, params: list[Any], limit: int | None) -> tuple[str, list[Any]]:
+    if limit is None:
+        return sql, params
+    return sql + " LIMIT ?", [*params, int(limit)]
+
+
+def cascade_flagged_accounts(con: Con, cascade_id: str, limit: int | None = 500) -> pl.DataFrame:
+    """The bot-like and coordinated accounts that shared into a cascade, most shares first.
+
+    Why: a cascade's bot share is a number; the analyst checks the accounts behind it,
+    each with its evidence state (``bot_state``: bot-like / not bot-like /
+    insufficient evidence), reasons and coordination cluster.
+    """
+    sql = (
+        "WITH f AS (SELECT account_id, count(*) AS shares FROM dash_nodes "
+        "WHERE cascade_id = ? AND account_id IS NOT NULL GROUP BY 1)" + _FLAGGED_SELECT
+    )
+    return _pl(con.execute(*_limited(sql, [cascade_id], limit)))
+
+
+def narrative_flagged_accounts(
+    con: Con, narrative_id: str, limit: int | None = 500
+) -> pl.DataFrame:
+    """The bot-like and coordinated accounts that posted in a narrative, most posts first."""
+    sql = (
+        "WITH f AS (SELECT p.account_id, count(*) AS shares FROM post_narratives n "
+        "JOIN posts p USING (post_id) WHERE n.narrative_id = ? GROUP BY 1)" + _FLAGGED_SELECT
+    )
+    return _pl(con.execute(*_limited(sql, [narrative_id], limit)))
+
+
+def narrative_clusters(con: Con, narrative_id: str) -> pl.DataFrame:
+    """The coordination clusters whose members posted in a narrative, and how much."""
+    return _pl(
+        con.execute(
+            """
+            SELECT k.cluster_id, any_value(k.cluster_size) AS size,
+                   count(DISTINCT p.account_id) AS accounts_in_narrative, count(*) AS posts
+            FROM post_narratives n JOIN posts p USING (post_id)
+            JOIN coordination_clusters k ON k.account_id = p.account_id
+            WHERE n.narrative_id = ?
+            GROUP BY 1 ORDER BY posts DESC, k.cluster_id
+            """,
+            [narrative_id],
+        )
+    )
+
+
+def narrative_items(con: Con, narrative_id: str, limit: int | None = 200) -> pl.DataFrame:
+    """The items (links, texts, hashtags, media) a narrative's posts carry, with each
+    item's first poster in the whole store, most posts in the narrative first."""
+    sql = f"""
+        SELECT i.item_id, i.kind, i.label, count(DISTINCT pi.post_id) AS posts,
+               any_value(i.posts) AS posts_everywhere, any_value(i.first_account_id)
+                   AS first_account_id,
+               any_value(a.handle) AS first_handle, {_ts("any_value(i.first_at)")} AS first_at
+        FROM post_narratives n JOIN post_items pi USING (post_id)
+        JOIN items i ON i.item_id = pi.item_id
+        LEFT JOIN accounts a ON a.account_id = i.first_account_id
+        WHERE n.narrative_id = ?
+        GROUP BY i.item_id, i.kind, i.label
+        ORDER BY posts DESC, i.item_id
+    """
+    return _pl(con.execute(*_limited(sql, [narrative_id], limit)))
+
+
+def data_range(con: Con) -> tuple[date | None, date | None]:
+    """The first and last day (UTC) of any cascade's first post, for the date picker."""
+    row = con.execute(
+        "SELECT min(first_at AT TIME ZONE 'UTC')::DATE, max(first_at AT TIME ZONE 'UTC')::DATE "
+        "FROM cascades"
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def alerts(
+    con: Con,
+    *,
+    window_s: float,
+    floor: int,
+    ratio: float,
+    at: Any = None,
+    limit: int = 50,
+) -> tuple[pl.DataFrame, Any]:
+    """The rate-surge alerts (the alerts.csv rule, one definition in
+    :mod:`spreadtrace.store.report_queries`), strongest first, and the window's end.
+
+    Why the end too: an empty inbox must say which hour it looked at.
+    """
+    from spreadtrace.store.report_queries import _ALERT_ITEMS
+
+    named = {"window_s": float(window_s), "floor": int(floor), "ratio": float(ratio), "at": at}
+    rows = _pl(
+        con.execute(
+            f"""
+            SELECT x.kind, x.item_id, x.label, x.recent AS recent_shares,
+                   x.earlier AS earlier_shares, round(x.earlier_rate, 2) AS earlier_rate,
+                   round(x.ratio, 1) AS ratio, {_ts("x.t_start")} AS window_start,
+                   {_ts("x.t_end")} AS window_end, {_ts("x.first_at")} AS first_at,
+                   round(x.amplification_score, 3) AS amplification_score
+            FROM ({_ALERT_ITEMS}) AS x
+            ORDER BY coalesce(x.ratio, 'inf'::DOUBLE) DESC, x.recent DESC, x.kind, x.item_id
+            LIMIT {int(limit)}
+            """,
+            named,
+        )
+    )
+    end = con.execute(
+        "SELECT max(created_at) FROM posts" if at is None else "SELECT CAST(? AS TIMESTAMPTZ)",
+        [] if at is None else [at],
+    ).fetchone()
+    return rows, end[0] if end else None
+
+
+MIN_NARRATIVE_POSTS = 10
+MIN_NARRATIVE_ACCOUNTS = 5
+"""The evidence a narrative needs to be ranked on the overview: at least this many
+posts by at least this many accounts. Why: amplification is a share, so a 2-post item
+whose second post came from a bot scores 1.0; ranking on it puts noise first."""
+
+
+def spreading_narratives(
+    con: Con,
+    flt: CascadeFilter,
+    *,
+    min_posts: int = MIN_NARRATIVE_POSTS,
+    min_accounts: int = MIN_NARRATIVE_ACCOUNTS,
+    limit: int = 10,
+    bins: int = 24,
+) -> pl.DataFrame:
+    """The overview's lead: narratives with enough evidence, most amplified first.
+
+    Only narratives with a cascade matching the overview's filters (dates, platform,
+    size, bot share, amplification) are kept, so the filters reach narratives too.
+    Each row carries its origin handle, the decomposition of its spread, and
+    ``spark``: its posts in ``bins`` equal slices of its own lifetime (a sparkline).
+    """
+    where, params = flt.where()
+    return _pl(
+        con.execute(
+            f"""
+            WITH top AS (
+                SELECT n.* FROM narratives n
+                WHERE n.posts >= ? AND n.accounts >= ?
+                  AND EXISTS (SELECT 1 FROM {_CASCADES_FROM}
+                              WHERE c.narrative_id = n.narrative_id AND {where})
+                ORDER BY n.amplification_score DESC NULLS LAST, n.posts DESC, n.narrative_id
+                LIMIT ?),
+            b AS (
+                SELECT pn.narrative_id,
+                       least(floor((epoch(p.created_at) - epoch(t.first_at))
+                             / greatest(epoch(t.last_at) - epoch(t.first_at), 1) * ?),
+                             ? - 1)::INTEGER AS bin,
+                       count(*) AS n
+                FROM top t JOIN post_narratives pn USING (narrative_id)
+                JOIN posts p ON p.post_id = pn.post_id
+                GROUP BY 1, 2),
+            s AS (
+                SELECT t.narrative_id,
+                       list(coalesce(b.n, 0) ORDER BY g.bin) AS spark
+                FROM top t CROSS JOIN range(?) g(bin)
+                LEFT JOIN b ON b.narrative_id = t.narrative_id AND b.bin = g.bin
+                GROUP BY 1)
+            SELECT t.narrative_id, t.label, t.kind, t.posts, t.accounts, t.cascades,
+                   {_ts("t.first_at")} AS first_at, {_ts("t.last_at")} AS last_at,
+                   t.origin_account_id, a.handle AS origin_handle,
+                   round(t.amplification_score, 3) AS amplification_score,
+                   t.amplification_reasons, t.share_bot_only, t.share_coordinated_only,
+                   t.share_both, t.share_neither, s.spark
+            FROM top t JOIN s USING (narrative_id)
+            LEFT JOIN accounts a ON a.account_id = t.origin_account_id
+            ORDER BY t.amplification_score DESC NULLS LAST, t.posts DESC, t.narrative_id
+            """,
+            [int(min_posts), int(min_accounts), *params, int(limit), bins, bins, bins],
+        )
+    )
+
+
+def coordination_params(con: Con) -> dict[str, Any]:
+    """The coordination parameters of the newest finished build (``builds.params``'s
+    ``accounts`` section), {} when unknown: an empty coordination page says which
+    window and minimum produced no pair."""
+    import json
+
+    row = con.execute(
+        "SELECT params FROM builds WHERE finished_at IS NOT NULL ORDER BY build_id DESC LIMIT 1"
+    ).fetchone()
+    try:
+        params = json.loads(row[0]) if row and row[0] else {}
+    except ValueError:
+        return {}
+    accounts = params.get("accounts") if isinstance(params, dict) else None
+    return accounts if isinstance(accounts, dict) else {}
+
+
+_MENTION = r"@([A-Za-z0-9_]{1,50})"
+"""A mention in post text: ``@`` and a handle (the platforms' handle characters)."""
+
+
+def narrative_account_network(con: Con, narrative_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A narrative's accounts and who amplified whom (Hoaxy-style), as (nodes, edges).
+
+    Edges go from the account whose post was spread (or who was mentioned) to the
+    account that spread it: ``kind`` is the spreading post's kind (repost, quote,
+    reply) along the cascade tree, or ``mention`` (an ``@handle`` in its text that
+    names a known account); ``weight`` counts such posts. Nodes carry the bot state,
+    the coordination cluster and ``reach`` (posts below the account's posts in their
+    cascades, plus its own posts). One set-wise pass in SQL; no per-post loop.
+    """
+    edges = _pl(
+        con.execute(
+            f"""
+            WITH np AS (
+                SELECT p.post_id, p.account_id, p.kind, p.text
+                FROM post_narratives n JOIN posts p USING (post_id)
+                WHERE n.narrative_id = ?),
+            e AS (
+                SELECT par.account_id AS source, c.account_id AS target, c.kind
+                FROM np c JOIN post_cascades pc ON pc.post_id = c.post_id
+                JOIN posts par ON par.post_id = pc.parent_id
+                WHERE c.kind IN ('repost', 'quote', 'reply')
+                UNION ALL
+                SELECT a.account_id, c.account_id, 'mention'
+                FROM (SELECT account_id, unnest(regexp_extract_all(text, '{_MENTION}', 1))
+                          AS handle FROM np WHERE text LIKE '%@%') c
+                JOIN (SELECT DISTINCT account_id, lower(handle) AS handle FROM accounts
+                      WHERE handle IS NOT NULL) a ON a.handle = lower(c.handle))
+            SELECT source, target, kind, count(*) AS weight FROM e
+            WHERE source <> target
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """,
+            [narrative_id],
+        )
+    )
+    nodes = _pl(
+        con.execute(
+            """
+            WITH np AS (
+                SELECT p.account_id, count(*) AS posts, sum(pc.descendants) AS below
+                FROM post_narratives n JOIN posts p USING (post_id)
+                LEFT JOIN post_cascades pc ON pc.post_id = p.post_id
+                WHERE n.narrative_id = ? GROUP BY 1),
+            ids AS (SELECT account_id FROM np
+                    UNION SELECT unnest(?::VARCHAR[]))
+            SELECT ids.account_id, a.handle, coalesce(np.posts, 0) AS posts,
+                   (coalesce(np.posts, 0) + coalesce(np.below, 0))::BIGINT AS reach,
+                   coalesce(s.bot_state, 'not scored') AS bot_state, s.cluster_id,
+                   round(s.bot_score, 3) AS bot_score
+            FROM ids LEFT JOIN np USING (account_id)
+            LEFT JOIN (SELECT DISTINCT ON (account_id) account_id, handle FROM accounts) a
+                USING (account_id)
+            LEFT JOIN dash_accounts s USING (account_id)
+            ORDER BY reach DESC, ids.account_id
+            """,
+            [narrative_id, edges["source"].unique().to_list() if edges.height else []],
+        )
+    )
+    return nodes, edges

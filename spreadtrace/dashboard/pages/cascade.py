@@ -13,9 +13,12 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
 from spreadtrace.dashboard.components import (
+    account_href,
+    account_list,
     download,
     duration,
     kv,
+    percent,
     shown,
     spread_sources,
     url_state,
@@ -96,8 +99,11 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             ),
             ("reconstruction", info["reconstruction"]),
             ("narrative", info["narrative_id"]),
-            ("bot share (early)", f"{_fmt(info['bot_share'])} ({_fmt(info['early_bot_share'])})"),
-            ("coordinated share", _fmt(info["coordinated_share"])),
+            (
+                "bot-like share (early)",
+                f"{percent(info['bot_share'], 1)} ({percent(info['early_bot_share'], 1)})",
+            ),
+            ("coordinated share", percent(info["coordinated_share"], 1)),
             ("spread from accounts that are", spread_sources(info)),
             (
                 "amplification",
@@ -106,6 +112,13 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
         ]
     )
     links = []
+    if info["root_account_id"]:
+        links.append(
+            dcc.Link(
+                "open root account", href=account_href(info["root_account_id"]), id="ca-root-link"
+            )
+        )
+        links.append(" · ")
     if info["narrative_id"]:
         links.append(
             dcc.Link("open narrative", href="/narrative?" + urlencode({"id": info["narrative_id"]}))
@@ -203,8 +216,42 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
                 ],
                 className="row",
             ),
+            flagged_section(info["cascade_id"]),
         ]
     )
+
+
+def flagged_section(cascade_id: str) -> html.Div:
+    """The bot-like and coordinated accounts that shared into the cascade, with their
+    reasons and evidence state, each linking to its account page (and cluster)."""
+    rows = queries.records(queries.run(dq.cascade_flagged_accounts, cascade_id))
+    return html.Div(
+        [
+            html.H3(f"Bot-like and coordinated accounts in this cascade ({len(rows):,})"),
+            account_list(
+                rows,
+                ids.CA_FLAGGED,
+                "None: no account that shared into this cascade is bot-like or in a "
+                "coordination cluster.",
+            ),
+            download(ids.CA_FLAGGED_BTN, ids.CA_FLAGGED_DOWNLOAD, "Download these accounts (CSV)"),
+        ],
+        className="panel",
+    )
+
+
+@callback(
+    Output(ids.CA_FLAGGED_DOWNLOAD, "data"),
+    Input(ids.CA_FLAGGED_BTN, "n_clicks"),
+    State(ids.CA_ID, "data"),
+    prevent_initial_call=True,
+)
+def download_flagged(n, cascade_id):
+    """The cascade's bot-like and coordinated accounts, every one, as safe CSV."""
+    if not n:
+        return no_update
+    rows = queries.run(dq.cascade_flagged_accounts, cascade_id, None)
+    return send(rows, f"cascade_{cascade_id}_flagged_accounts")
 
 
 @callback(

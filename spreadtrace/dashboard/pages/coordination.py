@@ -14,7 +14,13 @@ import polars as pl
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import clicked_value, download, table, url_state
+from spreadtrace.dashboard.components import (
+    clicked_value,
+    download,
+    duration,
+    table,
+    url_state,
+)
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
 from spreadtrace.graph.layout import force_layout
@@ -53,6 +59,8 @@ def layout(cluster: str | None = None, **_: Any) -> html.Div:
         return html.Div([html.H2("Coordination"), html.P(str(exc), className="note")])
     if cluster is None and clusters.height:
         cluster = clusters["cluster_id"][0]
+    if clusters.height == 0:
+        return html.Div([html.H2("Coordination"), empty_reason()])
     return html.Div(
         [
             html.H2("Coordination"),
@@ -112,6 +120,29 @@ def layout(cluster: str | None = None, **_: Any) -> html.Div:
                 className="panel",
             ),
         ]
+    )
+
+
+def empty_reason() -> html.P:
+    """Why there is no cluster: the build's window and minimum, and what to change."""
+    p = queries.run(dq.coordination_params)
+    window = p.get("window_s")
+    shared = p.get("min_shared")
+    if window is None or shared is None:
+        return html.P(
+            "No coordination clusters in this snapshot: no build with coordination has run "
+            "yet, or it found no pair. Run `spreadtrace build`.",
+            className="note",
+            id="co-empty",
+        )
+    wider = max(int(window) * 10, 600)
+    return html.P(
+        f"No coordination clusters: no two accounts shared {shared} or more of the same "
+        f"items within {duration(window)} of each other (strength ≥ "
+        f"{p.get('min_strength', 0):g}). Try a wider window, `spreadtrace build --window "
+        f"{wider}`, or `--min-shared {max(int(shared) - 1, 1)}`.",
+        className="note",
+        id="co-empty",
     )
 
 

@@ -6,15 +6,22 @@ State in the URL: ``/narrative?id=NARRATIVE_ID`` (without an id: the list of nar
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from spreadtrace.dashboard import figures, ids, queries
+from spreadtrace.dashboard import figures, ids, queries, security
+from spreadtrace.dashboard.brief import narrative_brief
 from spreadtrace.dashboard.components import (
+    account_href,
+    account_list,
     as_int,
+    cluster_href,
     download,
+    item_list,
     kv,
+    percent,
     row_link,
     shown,
     sort_pairs,
@@ -115,9 +122,9 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
             ("most likely origin", info["origin_account_id"]),
             (
                 "bot share (early)",
-                f"{info['bot_share'] or 0:.3f} ({info['early_bot_share'] or 0:.3f})",
+                f"{percent(info['bot_share'], 1)} ({percent(info['early_bot_share'], 1)})",
             ),
-            ("coordinated share", f"{info['coordinated_share'] or 0:.3f}"),
+            ("coordinated share", percent(info["coordinated_share"], 1)),
             ("spread from accounts that are", spread_sources(info)),
             (
                 "amplification",
@@ -132,6 +139,24 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
             html.H2(["Narrative ", html.Bdi(shown(id))]),
             html.Div(
                 [
+                    html.Button("Download a brief (HTML)", id=ids.NA_BRIEF_BTN, n_clicks=0),
+                    dcc.Download(id=ids.NA_BRIEF_DOWNLOAD),
+                    html.Span(
+                        " one self-contained file with its figures, origin, decomposition, "
+                        "accounts and evidence, for colleagues without the tool",
+                        className="muted",
+                    ),
+                    " · ",
+                    dcc.Link(
+                        "its account network (who amplified whom)",
+                        href="/network?" + urlencode({"narrative": id}),
+                        id="na-network-link",
+                    ),
+                ],
+                className="download",
+            ),
+            html.Div(
+                [
                     html.Div(facts, className="half panel"),
                     html.Div(dcc.Graph(id=ids.NA_TIMELINE), className="half panel"),
                 ],
@@ -140,10 +165,23 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
             html.Div(
                 [
                     html.H3("Who started it: origin ranking"),
+                    html.P("Click a row to open the account.", className="muted"),
                     table(ids.NA_ORIGINS, ORIGIN_COLUMNS, server=False, page_size=10),
+                    *(
+                        [
+                            dcc.Link(
+                                "open the most likely origin's account",
+                                href=account_href(info["origin_account_id"]),
+                                id="na-origin-link",
+                            )
+                        ]
+                        if info["origin_account_id"]
+                        else []
+                    ),
                 ],
                 className="panel",
             ),
+            *evidence_sections(info["narrative_id"]),
             html.Div(
                 [
                     html.H3("Its cascades"),
@@ -159,6 +197,88 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
             ),
         ]
     )
+
+
+def evidence_sections(narrative_id: str) -> list[html.Div]:
+    """What is behind the narrative's numbers: its coordination clusters, its bot-like
+    and coordinated accounts (reasons, evidence state) and its items with first posters."""
+    clusters = queries.records(queries.run(dq.narrative_clusters, narrative_id))
+    flagged = queries.records(queries.run(dq.narrative_flagged_accounts, narrative_id))
+    items = queries.records(queries.run(dq.narrative_items, narrative_id))
+    cluster_links: list[Any] = []
+    for c in clusters:
+        cluster_links += [
+            dcc.Link(html.Bdi(shown(c["cluster_id"])), href=cluster_href(c["cluster_id"])),
+            f" ({c['accounts_in_narrative']:,} of its {c['size']:,} accounts, "
+            f"{c['posts']:,} posts here)",
+            html.Br(),
+        ]
+    return [
+        html.Div(
+            [
+                html.H3(f"Coordination clusters in this narrative ({len(clusters):,})"),
+                html.P(
+                    cluster_links
+                    or "None: no account that posted in it belongs to a coordination cluster.",
+                    id=ids.NA_CLUSTERS,
+                ),
+                html.H3(f"Bot-like and coordinated accounts ({len(flagged):,})"),
+                account_list(
+                    flagged,
+                    ids.NA_FLAGGED,
+                    "None: no account that posted in this narrative is bot-like or in a "
+                    "coordination cluster.",
+                ),
+                download(
+                    ids.NA_FLAGGED_BTN, ids.NA_FLAGGED_DOWNLOAD, "Download these accounts (CSV)"
+                ),
+            ],
+            className="panel",
+        ),
+        html.Div(
+            [
+                html.H3(f"Its items ({len(items):,}{'+' if len(items) >= 200 else ''})"),
+                html.P(
+                    "Links, texts, hashtags and media its posts carry, with the account that "
+                    "first posted each (anywhere in the store).",
+                    className="muted",
+                ),
+                item_list(
+                    items,
+                    ids.NA_ITEMS,
+                    "None: its posts carry no link, text, hashtag or media item (or the build "
+                    "predates items).",
+                ),
+            ],
+            className="panel",
+        ),
+    ]
+
+
+@callback(
+    Output(ids.NAV, "href", allow_duplicate=True),
+    Input(ids.NA_ORIGINS, "active_cell"),
+    State(ids.NA_ORIGINS, "derived_viewport_data"),
+    prevent_initial_call=True,
+)
+def open_origin_account(active_cell, data):
+    """Clicking an origin row opens that account's page."""
+    href = row_link(active_cell, data, "/accounts", "account", "account_id")
+    return no_update if href is None else href
+
+
+@callback(
+    Output(ids.NA_FLAGGED_DOWNLOAD, "data"),
+    Input(ids.NA_FLAGGED_BTN, "n_clicks"),
+    State(ids.NA_ID, "data"),
+    prevent_initial_call=True,
+)
+def download_flagged(n, narrative_id):
+    """The narrative's bot-like and coordinated accounts, every one, as safe CSV."""
+    if not n or not narrative_id:
+        return no_update
+    rows = queries.run(dq.narrative_flagged_accounts, narrative_id, None)
+    return send(rows, f"narrative_{narrative_id}_flagged_accounts")
 
 
 @callback(
@@ -265,3 +385,21 @@ def download_cascades(n, narrative_id, sort_by):
         limit=None,
     )
     return send(rows, f"narrative_{narrative_id}_cascades")
+
+
+@callback(
+    Output(ids.NA_BRIEF_DOWNLOAD, "data"),
+    Input(ids.NA_BRIEF_BTN, "n_clicks"),
+    State(ids.NA_ID, "data"),
+    prevent_initial_call=True,
+)
+def download_brief(n, narrative_id):
+    """The narrative's brief as one self-contained HTML file."""
+    if not n or not narrative_id:
+        return no_update
+    brief = narrative_brief(narrative_id)
+    if brief is None:
+        return no_update
+    name, text = brief
+    security.audit("export", file=name)
+    return {"content": text, "filename": name, "type": "text/html"}
