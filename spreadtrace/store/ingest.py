@@ -239,6 +239,32 @@ def _ts_ok(t: str) -> str:
     return f"coalesce(abs(epoch_us({t})::HUGEINT * 2 - {lo + hi}) <= {hi - lo}, false)"
 
 
+MAX_LINE_SIZE = 4_000_000
+"""The longest line of a canonical CSV/TSV/JSON Lines file (DuckDB's ``max_line_size``);
+a longer line is a reject ('malformed line: line size over maximum'). DuckDB records
+such lines up to ~64 MiB and drops longer ones silently, so the ingest driver finds
+them itself (:func:`add_refused_lines`)."""
+
+
+def add_refused_lines(
+    con: duckdb.DuckDBPyConnection, lines: Sequence[tuple[int, str]], reason: str
+) -> int:
+    """Add lines the reader found refusable but the parser left out of its rejects.
+
+    ``lines``: (physical line number, raw text). A line already among the parser's
+    rejects is not added twice. Returns how many were added.
+    """
+    if not lines:
+        return 0
+    before = count_source_rejects(con)
+    con.executemany(
+        "INSERT INTO _ing_src_rejects SELECT ?, ?, ? WHERE NOT EXISTS "
+        "(SELECT 1 FROM _ing_src_rejects WHERE record_no = ?)",
+        [[line, raw, reason, line] for line, raw in lines],
+    )
+    return count_source_rejects(con) - before
+
+
 # --- sources ---------------------------------------------------------------------------
 
 
@@ -350,12 +376,12 @@ def csv_source(
         "THEN 'malformed line: too many columns' END AS line_reason "
         f"FROM read_csv(?, columns = {types}, header = true, auto_detect = false, "
         f"delim = ?, quote = '\"', escape = '\"', {_STORE_REJECTS}, "
-        f"max_line_size = 4000000, {options})"
+        f"max_line_size = {MAX_LINE_SIZE}, {options})"
     )
     count_sql = (
         f"SELECT count(*) FROM read_csv(?, columns = {types}, header = true, "
         f"auto_detect = false, delim = ?, quote = '\"', escape = '\"', {_RESCAN_REJECTS}, "
-        f"max_line_size = 4000000, {options})"
+        f"max_line_size = {MAX_LINE_SIZE}, {options})"
     )
     return Source(
         sql,
@@ -405,13 +431,13 @@ def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> S
         "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = ?, "
         "quote = '', escape = '', auto_detect = false, store_rejects = true, "
         "rejects_table = '_ing_csv_rejects', rejects_scan = '_ing_csv_scan', "
-        "max_line_size = 4000000)) "
+        f"max_line_size = {MAX_LINE_SIZE})) "
         "WHERE trim(line) <> '')"
     )
     count_sql = (
         "SELECT count(*) FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, "
         f"delim = ?, quote = '', escape = '', auto_detect = false, {_RESCAN_REJECTS}, "
-        "max_line_size = 4000000) WHERE trim(line) <> ''"
+        f"max_line_size = {MAX_LINE_SIZE}) WHERE trim(line) <> ''"
     )
     return Source(
         sql,
