@@ -229,8 +229,11 @@ def read_records(path: Path, limit: int = _DETECT_RECORDS) -> list[bytes]:
                     out.append(line.strip())
                 if len(out) >= limit or total >= _DETECT_BYTES:
                     break
-    except BAD_COMPRESSED:
-        pass  # a cut-off stream: detect from the records read so far
+    except BAD_COMPRESSED as exc:
+        if not out:  # nothing to detect from: say what is wrong with the file
+            kind = compression_of(path) or "stream"
+            raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+        # a cut-off stream: detect from the records read so far
     return out
 
 
@@ -532,7 +535,7 @@ def detect_columns(path: Path, kind: str) -> Detected:
         for line in read_records(path):
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 keys.update(dict.fromkeys(obj))

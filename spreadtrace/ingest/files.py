@@ -396,6 +396,13 @@ def _canonical_source(
     con: sql.Connection, path: Path, detected: Detected, mapping: Mapping | None
 ) -> sql.Source:
     kind = detected.format
+    if detected.container == "json":
+        raise InputError(
+            f"{path}: one JSON document, but {kind} are read from CSV, TSV, JSON Lines or "
+            "Parquet; write one record per line (e.g. `jq -c '.[]'`)"
+        )
+    if detected.container in ("csv", "tsv") and not detected.columns:
+        raise InputError(f"{path}: no header line naming the columns")
     names = _mapped_names(con, path, detected, mapping) if mapping and mapping.renames else None
     source_names = None if names is None else {src: src for src in names[1]}
     if detected.container == "parquet":

@@ -182,6 +182,8 @@ def _read_document(
     except ValueError as exc:
         raise InputError(f"{path}: broken JSON document ({_first(exc)})") from None
     if detected.format in DOCUMENT_RECORDS:
+        if not isinstance(doc, dict):
+            raise InputError(f"{path}: not a {detected.format} export (not a JSON object)")
         items: Iterator[object] = DOCUMENT_RECORDS[detected.format](doc)
     elif isinstance(doc, list):
         items = iter(doc)
@@ -232,6 +234,15 @@ def _one_line(
         # told apart from garbage: the decoder ran out of text.
         truncated = getattr(exc, "pos", -1) >= len(text.rstrip()) and text.lstrip()[:1] in "{["
         rejects.add(line_no, text, {"reason": _TRUNCATED if truncated else "broken JSON line"})
+        return
+    if fmt in DOCUMENT_RECORDS and isinstance(obj, dict) and ("messages" in obj or "chats" in obj):
+        # a whole export written on one line (minified): its records, not one record
+        try:
+            for element in DOCUMENT_RECORDS[fmt](obj):
+                raw = json.dumps(element, ensure_ascii=False)
+                _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
+        except (RecordError, AttributeError, TypeError) as exc:
+            rejects.add(line_no, text, {"reason": f"unusable {fmt} export ({exc})"})
         return
     if isinstance(obj, list):
         for element in obj:  # a line holding a page of records

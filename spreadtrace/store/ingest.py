@@ -212,8 +212,10 @@ def _time_reasons(col: str, t: str, *, optional: bool = False) -> str:
     """
     given = f"{col} IS NOT NULL AND " if optional else ""
     return f"""
-          WHEN {given}NOT {_ts_ok(t)} THEN CASE WHEN {t} IS NULL OR NOT regexp_matches({col}, '[0-9]')
-            THEN 'unparseable {col}' ELSE '{col} out of range (not in 1900-2199)' END
+          WHEN {given}NOT {_ts_ok(t)} THEN CASE
+            WHEN ({t} IS NOT NULL AND regexp_matches({col}, '[0-9]'))
+              OR regexp_full_match({col}, '\\s*-?[0-9]+(\\.[0-9]+)?\\s*')
+            THEN '{col} out of range (not in 1900-2199)' ELSE 'unparseable {col}' END
           WHEN {given}regexp_matches({col}, {_literal(_BAD_TIME_TEXT)})
             THEN CASE WHEN regexp_matches({col}, '[0-9]')
               THEN '{col} offset beyond +-14:00' ELSE 'unparseable {col}' END"""
