@@ -238,9 +238,12 @@ def _one_line(
     if fmt in DOCUMENT_RECORDS and isinstance(obj, dict) and ("messages" in obj or "chats" in obj):
         # a whole export written on one line (minified): its records, not one record
         try:
-            for element in DOCUMENT_RECORDS[fmt](obj):
+            n = 0
+            for n, element in enumerate(DOCUMENT_RECORDS[fmt](obj), 1):
                 raw = json.dumps(element, ensure_ascii=False)
                 _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
+            if n == 0:
+                stats.skipped += 1  # an export without messages: counted, not lost
         except (RecordError, AttributeError, TypeError) as exc:
             rejects.add(line_no, text, {"reason": f"unusable {fmt} export ({exc})"})
         return
