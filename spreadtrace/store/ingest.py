@@ -443,7 +443,7 @@ def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> S
     )
     return Source(
         sql,
-        [path, "\x01"],
+        [path, "\x00"],  # NUL: no line of text holds it (a line that does is a reject)
         "raw",
         parser_rejects="_ing_csv_rejects",
         line_reason=True,
