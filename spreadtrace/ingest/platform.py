@@ -239,7 +239,8 @@ def _one_line(
         # a whole export written on one line (minified): its records, not one record
         try:
             n = 0
-            for n, element in enumerate(DOCUMENT_RECORDS[fmt](obj), 1):
+            for element in DOCUMENT_RECORDS[fmt](obj):
+                n += 1
                 raw = json.dumps(element, ensure_ascii=False)
                 _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
             if n == 0:
