@@ -89,7 +89,7 @@ def test_posts_csv_every_line_accounted_for(mem_store):
         (12, "unknown kind"),  # 'retweet'
         (13, "malformed line: too many columns"),
         (14, "malformed line: invalid encoding"),
-        (15, "unparseable created_at"),  # an epoch number beyond s, ms and µs
+        (15, "created_at out of range (not in 1900-2199)"),  # an epoch number beyond s, ms, µs
     ]
     assert rejects[2][2] == "p7,gina,yesterday,,,,,,,,"
     assert "too,many,fields" in rejects[5][2]
@@ -100,7 +100,8 @@ def test_posts_csv_every_line_accounted_for(mem_store):
     assert run == [
         (str(DATA / "posts.csv"), "posts", 14, 5, 1, 0, 8, content_hash(DATA / "posts.csv"))
     ]
-    assert r.reject_reasons["unparseable created_at"] == 2
+    assert r.reject_reasons["unparseable created_at"] == 1
+    assert r.reject_reasons["created_at out of range (not in 1900-2199)"] == 1
 
 
 def test_same_file_twice_is_idempotent(mem_store):

@@ -25,6 +25,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from spreadtrace.errors import InputError
 from spreadtrace.ingest.detect import Detected
 from spreadtrace.store import Store
 from spreadtrace.store import community_notes as sql
@@ -46,7 +47,12 @@ def ingest(
     digest = content_hash(path)
     with store.transaction() as con:
         run_id = ingest_sql.next_run_id(con)
-        read, inserted, duplicate, rejected = merge(con, path, run_id)
+        try:
+            read, inserted, duplicate, rejected = merge(con, path, run_id)
+        except sql.UNREADABLE as exc:
+            # not a notes TSV after all (no noteId column, not UTF-8, ...): one line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"{path}: cannot read as {detected.format}: {first}") from None
         counts = ingest_sql.Counts(read, inserted, duplicate, rejected)
         ingest_sql.write_run(
             con,

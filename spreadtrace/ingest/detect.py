@@ -22,6 +22,7 @@ import io
 import json
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,95 @@ _PARQUET_MAGIC = b"PAR1"
 # Detection reads at most this many records, and this many bytes of them in all: a
 # record is read whole whatever its length, up to this bound.
 _DETECT_RECORDS = 200
-_DETECT_BYTES = 1 << 28
+_DETECT_BYTES = 1 << 26
+
+MAX_LINE_BYTES = 16 << 20
+"""The longest line (record) a platform reader reads: 16 MiB, 40 times a twarc2 search
+page (~400 KB). A longer line is a reject, read past in bounded memory (a 3 GiB line
+with no newline costs one chunk, not 3 GiB). Canonical files have DuckDB's own limit
+(``spreadtrace.store.ingest.MAX_LINE_SIZE``)."""
+
+_SHOWN_BYTES = 1000  # the head of an over-long line kept as its raw text in `rejects`
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LongLine:
+    """A line over the cap: its first bytes and its full length (without the end)."""
+
+    head: bytes
+    size: int
+
+    def reason(self, cap: int = MAX_LINE_BYTES) -> str:
+        return f"line longer than {cap >> 20} MiB, not read"
+
+    def raw(self) -> str:
+        """The line's head, and its length (the reason stays the same for all)."""
+        head = self.head[:_SHOWN_BYTES].decode("utf-8", "replace")
+        return f"{head}... ({self.size:,} bytes in all)"
+
+
+def iter_lines(
+    stream: io.BufferedIOBase, cap: int = MAX_LINE_BYTES, chunk: int = _CHUNK
+) -> Iterator[bytes | LongLine]:
+    r"""The lines of a binary stream without their ends, in bounded memory.
+
+    A line ends at ``\n``, ``\r\n`` or a lone ``\r`` (old Mac files are read too).
+    A line longer than ``cap`` bytes comes out as a :class:`LongLine`; its bytes are
+    counted, never held, so memory stays about ``cap + chunk`` whatever the input.
+
+    >>> list(iter_lines(io.BytesIO(b"a\r\nb\rc\n\nd"), cap=5, chunk=2))
+    [b'a', b'b', b'c', b'', b'd']
+    >>> list(iter_lines(io.BytesIO(b"ok\n" + b"x" * 9 + b"\nok"), cap=5, chunk=4))
+    [b'ok', LongLine(head=b'xxxxxxxxx', size=9), b'ok']
+    """
+    rest = b""  # the start of the current line, while it is within the cap
+    long_head: bytes | None = None  # the current line is over the cap: its head ...
+    long_size = 0  # ... and its length so far
+    while data := stream.read(chunk):
+        if data.endswith(b"\r"):  # a \r\n split by the chunk border stays one end
+            data += stream.read(1)
+        for part in data.splitlines(keepends=True):
+            ended = part.endswith((b"\n", b"\r"))
+            if long_head is not None:
+                long_size += len(part)
+                if ended:
+                    yield LongLine(long_head, long_size - _eol_len(part))
+                    long_head = None
+                continue
+            if rest:
+                part = rest + part
+                rest = b""
+            size = len(part) - (_eol_len(part) if ended else 0)
+            if size > cap:
+                if ended:
+                    yield LongLine(part[: min(size, _SHOWN_BYTES)], size)
+                else:
+                    long_head, long_size = part[:_SHOWN_BYTES], len(part)
+            elif ended:
+                yield part[:size]
+            else:
+                rest = part
+    if long_head is not None:
+        yield LongLine(long_head, long_size)
+    elif rest:
+        yield rest
+
+
+class _Capped:
+    """A stream that ends after ``left`` bytes (detection never reads a whole huge line)."""
+
+    def __init__(self, stream: io.BufferedIOBase, left: int) -> None:
+        self.stream, self.left = stream, left
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(min(size, self.left))
+        self.left -= len(data)
+        return data
+
+
+def _eol_len(part: bytes) -> int:
+    return 2 if part.endswith(b"\r\n") else 1
 
 
 @dataclass(frozen=True)
@@ -132,15 +221,19 @@ def read_records(path: Path, limit: int = _DETECT_RECORDS) -> list[bytes]:
     total = 0
     try:
         with open_content(path) as f:
-            while len(out) < limit and total < _DETECT_BYTES:
-                line = f.readline(_DETECT_BYTES - total)
-                if not line:
-                    break
-                total += len(line)
-                if line.strip():
+            for line in iter_lines(_Capped(f, _DETECT_BYTES)):
+                if isinstance(line, LongLine):
+                    total += line.size  # too long to be read, also when ingesting
+                elif line.strip():
+                    total += len(line)
                     out.append(line.strip())
-    except BAD_COMPRESSED:
-        pass  # a cut-off stream: detect from the records read so far
+                if len(out) >= limit or total >= _DETECT_BYTES:
+                    break
+    except BAD_COMPRESSED as exc:
+        if not out:  # nothing to detect from: say what is wrong with the file
+            kind = compression_of(path) or "stream"
+            raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+        # a cut-off stream: detect from the records read so far
     return out
 
 
@@ -187,7 +280,7 @@ def _json_lines_format(records: list[bytes]) -> str | None:
     for line in records:
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(obj, list):  # a line holding an array of records (an API page)
             obj = next((o for o in obj if isinstance(o, dict)), None)
@@ -231,6 +324,8 @@ def _first_array_element(path: Path) -> object:
                 body = buf.lstrip("\ufeff \t\r\n")[1:].lstrip()
                 try:
                     return decoder.raw_decode(body)[0]
+                except RecursionError:
+                    return None  # nested too deeply to be a record
                 except ValueError:
                     if not chunk:
                         return None
@@ -255,6 +350,7 @@ def detect(path: Path, format: str | None = None) -> Detected:
         raise InputError(f"{path}: no such file")
     head, compressed = read_head(path)
     compression = compression_of(path)
+    _refuse_utf16(path, head)
     if head.startswith(_PARQUET_MAGIC):
         return _detect_parquet(path, format)
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
@@ -289,7 +385,7 @@ def detect(path: Path, format: str | None = None) -> Detected:
     if format in PLATFORM_FORMATS:
         # Platform exports are JSON; lines that are not JSON become rejects.
         return Detected(format, "jsonl", compressed, compression=compression)
-    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
+    first = _first_line(head.lstrip(b"\xef\xbb\xbf"))
     try:
         header_line = first.decode("utf-8")
     except UnicodeDecodeError:
@@ -298,7 +394,7 @@ def detect(path: Path, format: str | None = None) -> Detected:
         raise InputError(f"{path}: not a text file")
     container = "tsv" if "\t" in header_line else "csv"
     delim = "\t" if container == "tsv" else ","
-    columns = tuple(c.strip() for c in next(csv.reader(io.StringIO(header_line), delimiter=delim)))
+    columns = _header_columns(path, header_line, delim)
     fmt = format or classify_columns(columns)
     if format is None and fmt == "accounts":
         _refuse_posts_as_accounts(path, columns)
@@ -310,6 +406,51 @@ def detect(path: Path, format: str | None = None) -> Detected:
         )
     _check_required(path, fmt, columns)
     return Detected(fmt, container, compressed, columns, compression=compression)
+
+
+def _header_columns(path: Path, header_line: str, delim: str) -> tuple[str, ...]:
+    """The names in a CSV/TSV header line; one InputError line when it does not parse."""
+    try:
+        return tuple(c.strip() for c in next(csv.reader([header_line], delimiter=delim)))
+    except (csv.Error, StopIteration) as exc:
+        raise InputError(f"{path}: unreadable header line ({exc})") from None
+
+
+def _first_line(head: bytes) -> bytes:
+    r"""The first line of ``head``, ended by ``
+    ``, ``
+    `` or a lone ``
+    ``.
+
+        >>> _first_line(b"a,b
+    c,d
+    "), _first_line(b"a,b
+    1,2")
+        (b'a,b', b'a,b')
+    """
+    return _LINE_END.split(head, maxsplit=1)[0]
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def _refuse_utf16(path: Path, head: bytes) -> None:
+    """UTF-16 (a byte-order mark, or a NUL beside every ASCII character) is refused in
+    one line that says how to convert it: read as UTF-8 every line would be a reject."""
+    if head.startswith(_PARQUET_MAGIC):
+        return
+    sample = head[:16]
+    bom = sample[:2] in (b"\xff\xfe", b"\xfe\xff")
+    halves = (sample[0::2], sample[1::2])
+    ascii_with_nuls = len(sample) == 16 and any(
+        a.strip(b"\x00") == b"" and b.isascii() and b"\x00" not in b and b.strip()
+        for a, b in (halves, halves[::-1])
+    )
+    if bom or ascii_with_nuls:
+        raise InputError(
+            f"{path}: UTF-16 (or another encoding with NUL bytes) text; spreadtrace reads "
+            "UTF-8: convert it first, e.g. `iconv -f UTF-16 -t UTF-8`"
+        )
 
 
 def _refuse_posts_as_accounts(path: Path, columns: tuple[str, ...]) -> None:
@@ -329,7 +470,7 @@ def _refuse_posts_as_accounts(path: Path, columns: tuple[str, ...]) -> None:
 def _parses(line: bytes) -> bool:
     try:
         json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -372,6 +513,7 @@ def detect_columns(path: Path, kind: str) -> Detected:
         raise InputError(f"{path}: no such file")
     head, compressed = read_head(path)
     compression = compression_of(path)
+    _refuse_utf16(path, head)
     if head.startswith(_PARQUET_MAGIC):
         import pyarrow.parquet as pq
 
@@ -393,12 +535,12 @@ def detect_columns(path: Path, kind: str) -> Detected:
         for line in read_records(path):
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 keys.update(dict.fromkeys(obj))
         return Detected(kind, "jsonl", compressed, tuple(keys), compression=compression)
-    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r")
+    first = _first_line(head.lstrip(b"\xef\xbb\xbf"))
     try:
         header_line = first.decode("utf-8")
     except UnicodeDecodeError:
@@ -407,5 +549,5 @@ def detect_columns(path: Path, kind: str) -> Detected:
         raise InputError(f"{path}: not a text file")
     container = "tsv" if "\t" in header_line else "csv"
     delim = "\t" if container == "tsv" else ","
-    columns = tuple(c.strip() for c in next(csv.reader(io.StringIO(header_line), delimiter=delim)))
+    columns = _header_columns(path, header_line, delim)
     return Detected(kind, container, compressed, columns, compression=compression)

@@ -19,12 +19,16 @@ from pathlib import Path
 
 from spreadtrace.errors import InputError, ReadOnlyLocation
 from spreadtrace.ingest.detect import (
+    BAD_COMPRESSED,
     CANONICAL_FORMATS,
     NOTES_FORMATS,
     REQUIRED_COLUMNS,
     Detected,
+    LongLine,
     detect,
     detect_columns,
+    iter_lines,
+    open_content,
 )
 from spreadtrace.ingest.mapping import Mapping
 from spreadtrace.progress import ProgressFn, emit
@@ -142,20 +146,21 @@ def ingest_file(
         return community_notes.ingest(store, path, detected, job_id)
     task = f"ingest {path.name}"
     emit(progress, task, 0, 3)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         # Hash while DuckDB reads: hashlib releases the GIL on large buffers.
         count_lines = detected.container in ("csv", "tsv") and not detected.compressed
         hashing = pool.submit(_hash_and_count, path, count_lines=count_lines)
+        long_lines = pool.submit(_long_lines, path, detected.container in ("csv", "tsv", "jsonl"))
         try:
             result = _one_transaction(
-                store, path, detected, mapping, started, job_id, hashing, progress
+                store, path, detected, mapping, started, job_id, hashing, progress, long_lines
             )
         except _StrictParserGaveUp:
             # DuckDB's strict CSV parser refused the file as a whole (nothing was
             # written): read it again, leniently, so its bad lines become rejects.
             detected = replace(detected, lenient=True)
             result = _one_transaction(
-                store, path, detected, mapping, started, job_id, hashing, progress
+                store, path, detected, mapping, started, job_id, hashing, progress, long_lines
             )
     result.seconds = round(_clock() - t0, 3)
     emit(progress, task, 3, 3)
@@ -164,6 +169,37 @@ def ingest_file(
 
 class _StrictParserGaveUp(Exception):
     pass
+
+
+_NO_EOL_CHUNK = 1 << 22  # > MAX_LINE_SIZE: a chunk without a line end means a long line
+
+
+def _long_lines(path: Path, canonical_lines: bool) -> list[tuple[int, str]]:
+    """Lines of a canonical file longer than DuckDB's cap: (line number, head).
+
+    Why: DuckDB drops a line over ~64 MiB without a reject (a gzip of one 2 GB line
+    read as nothing at all), so the driver counts such lines itself. A first pass
+    over the (decompressed) content only asks whether any 4 MiB chunk lacks a line
+    end (memchr speed, every line over 8 MiB trips it); only then does a second pass
+    number the lines, in bounded memory (:func:`iter_lines`).
+    """
+    if not canonical_lines:
+        return []
+    try:
+        with open_content(path) as f:
+            while chunk := f.read(_NO_EOL_CHUNK):
+                if b"\n" not in chunk and b"\r" not in chunk:
+                    break
+            else:
+                return []
+        with open_content(path) as f:
+            return [
+                (n, line.raw())
+                for n, line in enumerate(iter_lines(f, sql.MAX_LINE_SIZE), 1)
+                if isinstance(line, LongLine)
+            ]
+    except BAD_COMPRESSED:
+        return []  # a corrupt stream: DuckDB's read says so in one line
 
 
 def _one_transaction(
@@ -175,13 +211,14 @@ def _one_transaction(
     job_id: str | None,
     hashing: Future[tuple[str, int | None]],
     progress: ProgressFn | None,
+    long_lines: Future[list[tuple[int, str]]],
 ) -> FileResult:
     task = f"ingest {path.name}"
     with sql.insertion_order_restored(store.con), store.transaction() as con:
         run_id = sql.next_run_id(con)
         try:
             result = _stage_and_merge(
-                con, path, detected, mapping, run_id, started, progress, task, hashing
+                con, path, detected, mapping, run_id, started, progress, task, hashing, long_lines
             )
         except _UNREADABLE as exc:
             failure = storage_error(exc, f"writing {store.path}", io_errors=False)
@@ -259,6 +296,8 @@ def ingest_files(
     return results
 
 
+_OVER_MAXIMUM = "malformed line: line size over maximum"  # DuckDB's own reason, lower-cased
+
 # DuckDB errors that mean "this file cannot be read" (defined in the store layer).
 _UNREADABLE = sql.UNREADABLE
 
@@ -284,6 +323,7 @@ def _stage_and_merge(
     progress: ProgressFn | None,
     task: str,
     hashing: Future[tuple[str, int | None]],
+    long_lines: Future[list[tuple[int, str]]],
 ) -> FileResult:
     result = FileResult(
         path=str(path), format=detected.format, content_hash=None, container=detected.container
@@ -302,6 +342,7 @@ def _stage_and_merge(
         else:
             _stage(con, kind, source, started)
         sql.collect_parser_rejects(con, source)
+        sql.add_refused_lines(con, long_lines.result(), _OVER_MAXIMUM)
         emit(progress, task, 1, 3)
         if not bulk:
             counts = _merge(con, kind, run_id)
@@ -355,6 +396,13 @@ def _canonical_source(
     con: sql.Connection, path: Path, detected: Detected, mapping: Mapping | None
 ) -> sql.Source:
     kind = detected.format
+    if detected.container == "json":
+        raise InputError(
+            f"{path}: one JSON document, but {kind} are read from CSV, TSV, JSON Lines or "
+            "Parquet; write one record per line (e.g. `jq -c '.[]'`)"
+        )
+    if detected.container in ("csv", "tsv") and not detected.columns:
+        raise InputError(f"{path}: no header line naming the columns")
     names = _mapped_names(con, path, detected, mapping) if mapping and mapping.renames else None
     source_names = None if names is None else {src: src for src in names[1]}
     if detected.container == "parquet":

@@ -12,15 +12,23 @@ handed to the store in Arrow batches; only the current batch is held in Python.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from spreadtrace.errors import InputError
 from spreadtrace.ingest import bluesky, mastodon, reddit, telegram, twitter
-from spreadtrace.ingest.detect import BAD_COMPRESSED, Detected, open_content
+from spreadtrace.ingest.detect import (
+    BAD_COMPRESSED,
+    Detected,
+    LongLine,
+    iter_lines,
+    open_content,
+)
 from spreadtrace.ingest.records import RecordError, Row
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import ingest as sql
@@ -42,6 +50,16 @@ DOCUMENT_RECORDS: dict[str, Callable[[object], Iterator[dict]]] = {
 }
 
 BATCH_ROWS = 20_000
+
+MAX_JSON_DEPTH = 512
+"""Deepest nesting of arrays and objects a platform record may have. Real records nest
+under 20 levels; Python's parser recurses, so a deeper line would raise RecursionError.
+A deeper line is a reject ("JSON nested deeper than 512 levels")."""
+
+MAX_DOCUMENT_BYTES = 1 << 30
+"""The largest single JSON document (a Telegram export, a JSON array) read, decompressed:
+such a document is parsed whole, so a larger one is refused in one line (split it, or
+write it as JSON Lines, which stream)."""
 
 
 @dataclass
@@ -105,8 +123,11 @@ def read_platform(
     else:
         with open_content(path) as stream:
             try:
-                for line_no, line in enumerate(stream, 1):
-                    line = line.rstrip(b"\r\n")
+                for line_no, line in enumerate(iter_lines(stream), 1):
+                    if isinstance(line, LongLine):
+                        stats.lines += 1
+                        rejects.add(line_no, line.raw(), {"reason": line.reason()})
+                        continue
                     if not line.strip():
                         continue
                     stats.lines += 1
@@ -141,7 +162,15 @@ def _read_document(
     """A whole JSON document: an array of records, or a format's own container."""
     try:
         with open_content(path) as stream:
-            doc = json.load(stream)
+            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise InputError(
+                f"{path}: a JSON document over {MAX_DOCUMENT_BYTES >> 20} MiB is parsed whole "
+                "and is refused; split it, or write its records as JSON Lines"
+            )
+        doc = json.loads(data)
+    except RecursionError:
+        raise InputError(f"{path}: JSON document nested too deeply to read") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: a JSON document that is not UTF-8") from None
     except BAD_COMPRESSED as exc:
@@ -153,6 +182,8 @@ def _read_document(
     except ValueError as exc:
         raise InputError(f"{path}: broken JSON document ({_first(exc)})") from None
     if detected.format in DOCUMENT_RECORDS:
+        if not isinstance(doc, dict):
+            raise InputError(f"{path}: not a {detected.format} export (not a JSON object)")
         items: Iterator[object] = DOCUMENT_RECORDS[detected.format](doc)
     elif isinstance(doc, list):
         items = iter(doc)
@@ -179,18 +210,43 @@ def _one_line(
     rejects: _Buffer,
     stats: PlatformStats,
 ) -> None:
+    if b"\x00" in line:
+        reason = "NUL byte in line"
+        rejects.add(
+            line_no, line.replace(b"\x00", b"").decode("utf-8", "replace"), {"reason": reason}
+        )
+        return
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         rejects.add(line_no, line.decode("utf-8", "replace"), {"reason": "invalid UTF-8"})
         return
+    if _too_deep(text):
+        rejects.add(line_no, text, {"reason": _TOO_DEEP})
+        return
     try:
         obj = json.loads(text)
+    except RecursionError:
+        rejects.add(line_no, text, {"reason": _TOO_DEEP})
+        return
     except ValueError as exc:
         # A record cut off by the end of the input (a capture stopped mid-write) is
         # told apart from garbage: the decoder ran out of text.
         truncated = getattr(exc, "pos", -1) >= len(text.rstrip()) and text.lstrip()[:1] in "{["
         rejects.add(line_no, text, {"reason": _TRUNCATED if truncated else "broken JSON line"})
+        return
+    if fmt in DOCUMENT_RECORDS and isinstance(obj, dict) and ("messages" in obj or "chats" in obj):
+        # a whole export written on one line (minified): its records, not one record
+        try:
+            n = 0
+            for element in DOCUMENT_RECORDS[fmt](obj):
+                n += 1
+                raw = json.dumps(element, ensure_ascii=False)
+                _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
+            if n == 0:
+                stats.skipped += 1  # an export without messages: counted, not lost
+        except (RecordError, AttributeError, TypeError) as exc:
+            rejects.add(line_no, text, {"reason": f"unusable {fmt} export ({exc})"})
         return
     if isinstance(obj, list):
         for element in obj:  # a line holding a page of records
@@ -201,6 +257,27 @@ def _one_line(
 
 
 _TRUNCATED = "truncated JSON record (the capture was cut off mid-record)"
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON ``text`` nests arrays/objects deeper than ``limit``.
+
+    Cheap for ordinary records: only a line with more than ``limit`` opening brackets
+    in all can be that deep, and only such a line is scanned (strings removed, then the
+    running depth of the brackets left).
+
+    >>> _too_deep('{"a": [1, {"b": "[[[["}]}', limit=3), _too_deep("[[[[1]]]]", limit=3)
+    (False, True)
+    """
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode()
+    steps = np.frombuffer(brackets, dtype=np.uint8)
+    depth = np.cumsum(np.where((steps == ord("{")) | (steps == ord("[")), 1, -1))
+    return bool(len(depth)) and int(depth.max()) > limit
 
 
 def _one_record(
@@ -218,6 +295,9 @@ def _one_record(
         return
     try:
         rows = reader(obj)
+    except RecursionError:
+        rejects.add(line_no, text, {"reason": _TOO_DEEP})
+        return
     except RecordError as exc:
         rejects.add(line_no, text, {"reason": str(exc)})
         return

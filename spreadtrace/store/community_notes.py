@@ -26,6 +26,14 @@ NOTE_FLAGS = (
 )
 _INT = "'^[0-9]+$'"
 
+# What reading a file that is not a notes TSV raises (no noteId column, not UTF-8, ...).
+UNREADABLE = (
+    duckdb.IOException,
+    duckdb.InvalidInputException,
+    duckdb.ConversionException,
+    duckdb.BinderException,
+)
+
 
 def _stage(con: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...]) -> None:
     """The file as text columns, with its 1-based line number (the header is line 1)."""

@@ -31,7 +31,7 @@ parameters.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -180,6 +180,57 @@ def ts_expr(x: str, spec: TimeSpec | None = None) -> str:
     return f"coalesce({', '.join(parts)})"
 
 
+# Text that parsed as a time but is not one: no digit at all (DuckDB reads the word
+# ``epoch`` as 1970-01-01 and ``infinity`` as year 9999), or a UTC offset beyond the
+# +-14:00 real zones use (DuckDB shifts ``+99:00`` by 99 hours). One regular expression
+# per row, evaluated only for rows whose time is otherwise fine (bench/RESULTS.md).
+_BAD_TIME_TEXT = (
+    r"^[^0-9]*$|[0-9]:[0-9][0-9](:[0-9][0-9](\.[0-9]*)?)?\s*"
+    r"[+-](1[5-9]|[2-9][0-9]|14:?(0[1-9]|[1-5][0-9]))(:?[0-9][0-9])?\s*$"
+)
+
+
+def _time_reasons(col: str, t: str, *, optional: bool = False) -> str:
+    """CASE branches giving why text ``col`` (parsed as ``t``) is not a usable time.
+
+    ``optional``: a missing time is fine (account and follow times); otherwise the
+    caller has refused a missing one before.
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> q = "SELECT CASE {} END FROM (SELECT x AS created_at, {} AS _ts FROM (SELECT ? AS x))"
+    >>> q = q.format(_time_reasons("created_at", "_ts"), ts_expr("x"))
+    >>> for v in ("2024-05-01T10:00:00+14:00", "9999-01-01", "soon", "epoch",
+    ...           "2024-05-01T10:00:00+99:00", "1714557600"):
+    ...     print(con.execute(q, [v]).fetchone()[0])
+    None
+    created_at out of range (not in 1900-2199)
+    unparseable created_at
+    unparseable created_at
+    created_at offset beyond +-14:00
+    None
+    """
+    given = f"{col} IS NOT NULL AND " if optional else ""
+    return f"""
+          WHEN {given}NOT {_ts_ok(t)} THEN CASE
+            WHEN ({t} IS NOT NULL AND regexp_matches({col}, '[0-9]'))
+              OR regexp_full_match({col}, '\\s*-?[0-9]+(\\.[0-9]+)?\\s*')
+            THEN '{col} out of range (not in 1900-2199)' ELSE 'unparseable {col}' END
+          WHEN {given}regexp_matches({col}, {_literal(_BAD_TIME_TEXT)})
+            THEN CASE WHEN regexp_matches({col}, '[0-9]')
+              THEN '{col} offset beyond +-14:00' ELSE 'unparseable {col}' END"""
+
+
+def _nul_reason(columns: Sequence[str]) -> str:
+    """A CASE branch refusing a record with a NUL character in any field.
+
+    Why: NUL is no character of any real text; it truncates ids in C libraries and
+    makes XML exports invalid, so such a record is a reject rather than a stored post.
+    """
+    joined = ", ".join(_q(c) for c in columns)
+    return f"WHEN strpos(concat({joined}), chr(0)) > 0 THEN 'NUL byte in a field'"
+
+
 def _ts_ok(t: str) -> str:
     # True when ``t`` lies in 1900-01-01 .. 2199-12-31 23:59:59.999999 UTC; NULL
     # (unparseable) counts as not ok. One reference to ``t``: DuckDB inlines it into
@@ -188,6 +239,32 @@ def _ts_ok(t: str) -> str:
     # microseconds, in HUGEINT so that no timestamp can overflow it.
     lo, hi = -2_208_988_800_000_000, 7_258_118_399_999_999
     return f"coalesce(abs(epoch_us({t})::HUGEINT * 2 - {lo + hi}) <= {hi - lo}, false)"
+
+
+MAX_LINE_SIZE = 4_000_000
+"""The longest line of a canonical CSV/TSV/JSON Lines file (DuckDB's ``max_line_size``);
+a longer line is a reject ('malformed line: line size over maximum'). DuckDB records
+such lines up to ~64 MiB and drops longer ones silently, so the ingest driver finds
+them itself (:func:`add_refused_lines`)."""
+
+
+def add_refused_lines(
+    con: duckdb.DuckDBPyConnection, lines: Sequence[tuple[int, str]], reason: str
+) -> int:
+    """Add lines the reader found refusable but the parser left out of its rejects.
+
+    ``lines``: (physical line number, raw text). A line already among the parser's
+    rejects is not added twice. Returns how many were added.
+    """
+    if not lines:
+        return 0
+    before = count_source_rejects(con)
+    con.executemany(
+        "INSERT INTO _ing_src_rejects SELECT ?, ?, ? WHERE NOT EXISTS "
+        "(SELECT 1 FROM _ing_src_rejects WHERE record_no = ?)",
+        [[line, raw, reason, line] for line, raw in lines],
+    )
+    return count_source_rejects(con) - before
 
 
 # --- sources ---------------------------------------------------------------------------
@@ -301,12 +378,12 @@ def csv_source(
         "THEN 'malformed line: too many columns' END AS line_reason "
         f"FROM read_csv(?, columns = {types}, header = true, auto_detect = false, "
         f"delim = ?, quote = '\"', escape = '\"', {_STORE_REJECTS}, "
-        f"max_line_size = 4000000, {options})"
+        f"max_line_size = {MAX_LINE_SIZE}, {options})"
     )
     count_sql = (
         f"SELECT count(*) FROM read_csv(?, columns = {types}, header = true, "
         f"auto_detect = false, delim = ?, quote = '\"', escape = '\"', {_RESCAN_REJECTS}, "
-        f"max_line_size = 4000000, {options})"
+        f"max_line_size = {MAX_LINE_SIZE}, {options})"
     )
     return Source(
         sql,
@@ -356,17 +433,17 @@ def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> S
         "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, delim = ?, "
         "quote = '', escape = '', auto_detect = false, store_rejects = true, "
         "rejects_table = '_ing_csv_rejects', rejects_scan = '_ing_csv_scan', "
-        "max_line_size = 4000000)) "
+        f"max_line_size = {MAX_LINE_SIZE})) "
         "WHERE trim(line) <> '')"
     )
     count_sql = (
         "SELECT count(*) FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = false, "
         f"delim = ?, quote = '', escape = '', auto_detect = false, {_RESCAN_REJECTS}, "
-        "max_line_size = 4000000) WHERE trim(line) <> ''"
+        f"max_line_size = {MAX_LINE_SIZE}) WHERE trim(line) <> ''"
     )
     return Source(
         sql,
-        [path, "\x01"],
+        [path, "\x00"],  # NUL: no line of text holds it (a line that does is a reject)
         "raw",
         parser_rejects="_ing_csv_rejects",
         line_reason=True,
@@ -591,7 +668,8 @@ def _posts_select(source: Source) -> str:
           WHEN post_id IS NULL THEN 'missing post_id'
           WHEN account_id IS NULL THEN 'missing account_id'
           WHEN created_at IS NULL THEN 'missing created_at'
-          WHEN NOT {_ts_ok("_ts")} THEN 'unparseable created_at'
+          {_nul_reason(POSTS_INPUT_COLUMNS)}
+          {_time_reasons("created_at", "_ts")}
           WHEN parent_id = post_id THEN 'parent_id equals post_id'
           WHEN NOT list_contains(['original', 'repost', 'quote', 'reply'], _kind)
             THEN 'unknown kind'
@@ -843,10 +921,9 @@ def stage_accounts(
         CASE
           WHEN _line_reason IS NOT NULL THEN _line_reason
           WHEN account_id IS NULL THEN 'missing account_id'
-          WHEN created_at IS NOT NULL AND NOT {_ts_ok("_created")}
-            THEN 'unparseable created_at'
-          WHEN observed_at IS NOT NULL AND NOT {_ts_ok("_observed")}
-            THEN 'unparseable observed_at'
+          {_nul_reason(ACCOUNTS_COLUMNS)}
+          {_time_reasons("created_at", "_created", optional=True)}
+          {_time_reasons("observed_at", "_observed", optional=True)}
           {bad_counts}
           {bad_flags}
         END AS _reason
@@ -876,8 +953,8 @@ def stage_follows(con: duckdb.DuckDBPyConnection, source: Source) -> None:
           WHEN follower_id IS NULL THEN 'missing follower_id'
           WHEN followee_id IS NULL THEN 'missing followee_id'
           WHEN follower_id = followee_id THEN 'follower_id equals followee_id'
-          WHEN created_at IS NOT NULL AND NOT {_ts_ok("_created")}
-            THEN 'unparseable created_at'
+          {_nul_reason(FOLLOWS_COLUMNS)}
+          {_time_reasons("created_at", "_created", optional=True)}
         END AS _reason
       FROM (
         SELECT *, {ts_expr("created_at", source.times)} AS _created
