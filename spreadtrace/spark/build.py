@@ -51,6 +51,29 @@ def _read(spark: SparkSession, path: str, table: str, schema: str | None = None)
         raise SparkBuildError(f"cannot read {path}/{table}/ as Parquet: {first}") from None
 
 
+def _write_tables(
+    spark: SparkSession, out: str, casc: cascades_stage.CascadeTables
+) -> tuple[dict[str, int], float]:
+    rows: dict[str, int] = {}
+    t0 = time.perf_counter()
+    for name, df in (
+        ("post_cascades", casc.post_cascades),
+        ("cascades", casc.cascades),
+        ("data_quality", casc.data_quality),
+    ):
+        df.write.mode("overwrite").parquet(f"{out}/{name}")
+        rows[name] = spark.read.parquet(f"{out}/{name}").count()
+    return rows, time.perf_counter() - t0
+
+
+def _delete(spark: SparkSession, path: str) -> None:
+    """Remove a directory on any Hadoop-compatible file system (the run's work tables)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hpath, True)
+
+
 def run_spark_build(
     spark: SparkSession,
     input_dir: str,
@@ -71,20 +94,18 @@ def run_spark_build(
         "follower_id STRING, followee_id STRING, created_at TIMESTAMP, ingest_run_id BIGINT",
     )
     emit(progress, "cascades", 0, 2)
-    casc = cascades_stage.run(spark, posts, follows, build_id=build_id, infer=infer)
-    timings["cascades"] = time.perf_counter() - t0
-    emit(progress, "cascades", 1, 2)
     out = output_dir.rstrip("/")
-    rows: dict[str, int] = {}
-    t0 = time.perf_counter()
-    for name, df in (
-        ("post_cascades", casc.post_cascades),
-        ("cascades", casc.cascades),
-        ("data_quality", casc.data_quality),
-    ):
-        df.write.mode("overwrite").parquet(f"{out}/{name}")
-        rows[name] = spark.read.parquet(f"{out}/{name}").count()
-    timings["write"] = time.perf_counter() - t0
+    work = f"{out}/_work"
+    cascades_stage.set_work_dir(work)
+    try:
+        casc = cascades_stage.run(spark, posts, follows, build_id=build_id, infer=infer)
+        timings["cascades"] = time.perf_counter() - t0
+        emit(progress, "cascades", 1, 2)
+        rows, t_write = _write_tables(spark, out, casc)
+    finally:
+        cascades_stage.set_work_dir(None)
+    _delete(spark, work)
+    timings["write"] = t_write
     emit(progress, "cascades", 2, 2)
     counts = {"cascades": casc.counts}
     manifest = spark.createDataFrame(

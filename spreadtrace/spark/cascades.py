@@ -46,7 +46,7 @@ from spreadtrace.graph.metrics import (
 )
 from spreadtrace.store.cascades import INFER_PARENTS_SQL
 
-__all__ = ["CascadeTables", "run", "pointer_jump", "number_rows", "spark_infer_sql"]
+__all__ = ["CascadeTables", "run", "set_work_dir", "pointer_jump", "number_rows", "spark_infer_sql"]
 
 # Nodes per applyInPandas bucket: many cascades per call (one vectorised pass each),
 # few enough that a worker's pandas frame stays in the hundreds of MB.
@@ -89,6 +89,42 @@ _NODE_SCHEMA = T.StructType(
 )
 
 
+class _Stager:
+    """Materialises intermediate DataFrames as Parquet under one work directory.
+
+    Why not ``localCheckpoint``: a checkpointed plan keeps its size estimate, and the
+    iterated joins of pointer jumping multiply estimates round after round until the
+    planner's arithmetic exhausts the driver's memory. Parquet written and read back
+    has its real size (so small sides are broadcast), cuts the lineage, and works the
+    same on a cluster's storage (any Hadoop-compatible URI).
+    """
+
+    def __init__(self) -> None:
+        self.root: str | None = None
+        self.n = 0
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        if self.root is None:
+            return df.localCheckpoint()
+        self.n += 1
+        path = f"{self.root}/{self.n:04d}"
+        df.write.mode("overwrite").parquet(path)
+        return df.sparkSession.read.parquet(path)
+
+
+_STAGER = _Stager()
+
+
+def _stage(df: DataFrame) -> DataFrame:
+    return _STAGER(df)
+
+
+def set_work_dir(path: str | None) -> None:
+    """Where intermediate tables go (None: in-memory local checkpoints, for small runs)."""
+    _STAGER.root = path.rstrip("/") if path else None
+    _STAGER.n = 0
+
+
 @dataclass(frozen=True)
 class CascadeTables:
     """The stage's output DataFrames (store schema) and its counts."""
@@ -110,7 +146,7 @@ def number_rows(df: DataFrame, order: list[str], name: str, start: int = 0) -> D
         df.orderBy(*order)
         .withColumn("_pid", F.spark_partition_id())
         .withColumn("_mid", F.monotonically_increasing_id())
-        .localCheckpoint()
+        .transform(_stage)
     )
     counts = {
         r["_pid"]: (r["n"], r["lo"])
@@ -147,7 +183,7 @@ def pointer_jump(links: DataFrame, max_rounds: int) -> DataFrame:
     state = (
         base.join(roots.withColumn("settled", F.lit(True)), "jump", "left")
         .select("node", "jump", "dist", F.coalesce("settled", F.lit(False)).alias("settled"))
-        .localCheckpoint()
+        .transform(_stage)
     )
     for _ in range(max_rounds):
         active = state.where(~F.col("settled"))
@@ -165,7 +201,7 @@ def pointer_jump(links: DataFrame, max_rounds: int) -> DataFrame:
             (F.col("dist") + F.col("t_dist")).alias("dist"),
             F.col("t_settled").alias("settled"),
         )
-        state = state.where(F.col("settled")).unionByName(step).localCheckpoint()
+        state = state.where(F.col("settled")).unionByName(step).transform(_stage)
     return state.select("node", F.col("jump").alias("root"), "dist", "settled")
 
 
@@ -174,7 +210,7 @@ def _cycle_minima(links: DataFrame, on_cycle: DataFrame, n_cycle: int) -> DataFr
     state = (
         on_cycle.join(links, "node")
         .select("node", F.col("parent").alias("step"), F.col("node").alias("label"))
-        .localCheckpoint()
+        .transform(_stage)
     )
     for _ in range(int(math.ceil(math.log2(max(n_cycle, 2)))) + 1):
         t = state.select(
@@ -187,7 +223,7 @@ def _cycle_minima(links: DataFrame, on_cycle: DataFrame, n_cycle: int) -> DataFr
             .select(
                 "node", F.col("t_step").alias("step"), F.least("label", "t_label").alias("label")
             )
-            .localCheckpoint()
+            .transform(_stage)
         )
     return state.where(F.col("label") == F.col("node")).select("node")
 
@@ -224,7 +260,7 @@ def run(
         F.col("parent_id").alias("node_id"), "idx"
     )
     ids = numbered.select(F.col("post_id").alias("node_id"), "idx").unionByName(unseen)
-    ids = ids.localCheckpoint()
+    ids = ids.transform(_stage)
     n_nodes = ids.count()
 
     pidx = ids.select(F.col("node_id").alias("parent_id"), F.col("idx").alias("p_raw"))
@@ -256,7 +292,7 @@ def run(
                 F.lit(None).cast("string").alias("platform"),
             )
         )
-        .localCheckpoint()
+        .transform(_stage)
     )
 
     # 2. explicit links -> forest: self links are cycles of one; then pointer jumping
@@ -264,18 +300,18 @@ def run(
     self_cut = F.col("p_raw") == F.col("idx")
     links = nodes.select(
         F.col("idx").alias("node"), F.when(self_cut, None).otherwise(F.col("p_raw")).alias("parent")
-    ).localCheckpoint()
+    ).transform(_stage)
     jumped = pointer_jump(links, rounds)
     stuck = jumped.where(~F.col("settled"))
     cuts = nodes.where(self_cut).select(F.col("idx").alias("node"))
     if not stuck.isEmpty():
-        on_cycle = stuck.select(F.col("root").alias("node")).distinct().localCheckpoint()
+        on_cycle = stuck.select(F.col("root").alias("node")).distinct().transform(_stage)
         minima = _cycle_minima(links, on_cycle, on_cycle.count())
-        cuts = cuts.unionByName(minima).localCheckpoint()
+        cuts = cuts.unionByName(minima).transform(_stage)
         links = (
             links.join(minima.withColumn("cut", F.lit(True)), "node", "left")
             .select("node", F.when(F.col("cut"), None).otherwise(F.col("parent")).alias("parent"))
-            .localCheckpoint()
+            .transform(_stage)
         )
         jumped = pointer_jump(links, rounds)
     forest = (
@@ -290,7 +326,7 @@ def run(
             "source",
             F.when(F.col("on_root"), 3).when(F.col("parent").isNotNull(), 1).otherwise(0),
         )
-        .localCheckpoint()
+        .transform(_stage)
     )
 
     # 3. time-inferred parents, set-wise (the store's query, transpiled)
@@ -323,7 +359,7 @@ def run(
         F.col("parent_id").alias("cut_parent_id"),
     ).withColumn("bucket", F.pmod(F.xxhash64("root"), F.lit(buckets)))
     out = grouped.groupBy("bucket").applyInPandas(bucket_rows, _NODE_SCHEMA)
-    out = out.localCheckpoint()
+    out = out.transform(_stage)
 
     bid = F.lit(build_id).cast("bigint").alias("build_id")
     post_cascades = out.where("is_post").select(
@@ -414,7 +450,7 @@ def _infer(spark: SparkSession, forest: DataFrame, follows: DataFrame, rounds: i
             "rank",
             F.col("on_root").alias("candidate"),
         )
-        .localCheckpoint()
+        .transform(_stage)
     )
     accounts.createOrReplaceTempView("_st_accounts")
     tree.createOrReplaceTempView("_st_tree")
@@ -425,7 +461,7 @@ def _infer(spark: SparkSession, forest: DataFrame, follows: DataFrame, rounds: i
     return (
         res.join(by_rank, "parent")
         .select(F.col("child").alias("idx"), "new_parent")
-        .localCheckpoint()
+        .transform(_stage)
     )
 
 
