@@ -7,8 +7,6 @@ same CSVs from both stores.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from spreadtrace.cli import main
