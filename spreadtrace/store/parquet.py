@@ -75,7 +75,9 @@ def export_canonical(con: duckdb.DuckDBPyConnection, out_dir: str | Path) -> dic
         target.mkdir(parents=True, exist_ok=True)
         by = order.get(table, "media_id")
         # table and column names come from the fixed tuples above, never from input
-        reader = con.execute(f"SELECT * FROM {table} ORDER BY {by}").to_arrow_reader(_BATCH_ROWS)  # noqa: S608
+        query = f"SELECT * FROM {table} ORDER BY {by}"  # noqa: S608
+        reader = con.execute(query).to_arrow_reader(_BATCH_ROWS)
+        assert reader is not None
         n = 0
         with pq.ParquetWriter(target / "part-0.parquet", reader.schema) as writer:
             for batch in reader:
