@@ -26,7 +26,7 @@ from tests._spark_helpers import (
     store_rows,
     table_diff,
 )
-from tests.conftest import REPO
+from tests.conftest import REPO, shared_file
 from tests.test_cascades_support import insert_follows, insert_posts
 
 
@@ -112,6 +112,21 @@ def test_cascade_tables_equal_on_a_generated_world(spark, tmp_path, seed):
     with Store.open(db) as store:
         out = _both_engines(spark, store, tmp_path)
         assert store.con.execute("SELECT count(*) FROM post_cascades").fetchall()[0][0] >= 3_900
+        _assert_equal(store, out)
+
+
+def test_cascade_metrics_equal_on_a_real_cascade_dataset(spark, tmp_path):
+    # PHEME Germanwings: 469 real rumour threads (a source tweet and its replies)
+    path = shared_file("pheme-germanwings/tweets.jsonl.gz")
+    db = tmp_path / "pheme.duckdb"
+    _ingest(db, [path])
+    with Store.open(db) as store:
+        out = _both_engines(spark, store, tmp_path)
+        (threads, deep) = store.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE conversation_depth >= 2) FROM cascades"
+            " WHERE replies > 0"
+        ).fetchall()[0]
+        assert threads >= 400 and deep > 0  # real reply threads, some of them nested
         _assert_equal(store, out)
 
 
