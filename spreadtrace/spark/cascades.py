@@ -475,6 +475,14 @@ def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
+def _join(*parts: Any) -> np.ndarray:
+    """Element-wise string concatenation of strings and string arrays (no Python loop)."""
+    out = np.asarray(parts[0], dtype=str)
+    for part in parts[1:]:
+        out = np.char.add(out, np.asarray(part, dtype=str))
+    return out.astype(object)
+
+
 def bucket_rows(pdf: pd.DataFrame) -> pd.DataFrame:
     """One bucket of whole cascades -> one output row per node (see ``_NODE_SCHEMA``).
 
@@ -580,7 +588,7 @@ def bucket_rows(pdf: pd.DataFrame) -> pd.DataFrame:
         old = pdf["cut_parent_id"].to_numpy(object)[cut]
         issue[cut] = "cycle_break"
         dq_post[cut] = node_id[cut]
-        detail[cut] = [f"parent link to {p} cut: it closed a cycle of parent links" for p in old]
+        detail[cut] = _join("parent link to ", old, " cut: it closed a cycle of parent links")
     p = fparent[:n_posts]
     child = np.flatnonzero((p >= 0) & (p < n_posts))
     skewed = child[t_us[child] < t_us[p[child]]]
@@ -589,17 +597,12 @@ def bucket_rows(pdf: pd.DataFrame) -> pd.DataFrame:
         text = np.char.mod("%.3f", seconds)
         issue[skewed] = "clock_skew"
         dq_post[skewed] = node_id[skewed]
-        detail[skewed] = [
-            f"created {s} s before its parent {q}"
-            for s, q in zip(text, node_id[p[skewed]], strict=True)
-        ]
+        detail[skewed] = _join("created ", text, " s before its parent ", node_id[p[skewed]])
     unseen = r[~seen]
     if len(unseen):
         issue[unseen] = "unseen_parent"
-        detail[unseen] = [
-            f"original not in the store; {int(s)} stored post(s) hang from it"
-            for s in m.size[~seen]
-        ]
+        sizes = m.size[~seen].astype(np.int64).astype(str)
+        detail[unseen] = _join("original not in the store; ", sizes, " stored post(s) hang from it")
     cols.update({"dq_post_id": dq_post, "issue": issue, "detail": detail})
     for name, values in cols.items():
         out[name] = values
