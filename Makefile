@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format browser ffmpeg bench sample clean
+.PHONY: demo test lint format browser ffmpeg java bench sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,spark]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,7 +22,11 @@ browser:
 ffmpeg:
 	@bash scripts/ensure-ffmpeg.sh
 
-test: $(STAMP) browser ffmpeg
+# Debian's Java 17: the JVM pyspark starts (`spark build` and the Spark engine's tests).
+java:
+	@bash scripts/ensure-java.sh
+
+test: $(STAMP) browser ffmpeg java
 	$(PY) -m ruff check spreadtrace tests bench
 	$(PY) -m ruff format --check spreadtrace tests bench
 	$(PY) -m mypy spreadtrace

@@ -1,7 +1,7 @@
 """The layer rules, checked by parsing every module's imports (not by reading the style guide).
 
 Only ``store/`` imports duckdb; only ``graph/`` imports igraph and networkx; only
-``dashboard/`` imports dash and plotly. Every import counts, including ones inside
+``dashboard/`` imports dash and plotly; only ``spark/`` imports pyspark and sqlglot. Every import counts, including ones inside
 functions and under ``TYPE_CHECKING``: a module outside the layer that names the
 library is coupled to it.
 """
@@ -24,6 +24,9 @@ OWNER = {
     "networkx": "graph",
     "dash": "dashboard",
     "plotly": "dashboard",
+    # the Spark engine (issue 15): the JVM and its SQL transpiler stay in one package
+    "pyspark": "spark",
+    "sqlglot": "spark",
 }
 
 
@@ -92,6 +95,11 @@ def test_the_rule_covers_real_modules():
             "dashboard/bad.py",
             "import igraph as ig\n",
             "dashboard/bad.py: imports igraph (only graph/ may)",
+        ),
+        (
+            "pipeline/bad.py",
+            "from pyspark.sql import SparkSession\n",
+            "pipeline/bad.py: imports pyspark (only spark/ may)",
         ),
     ],
 )

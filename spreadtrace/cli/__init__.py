@@ -33,6 +33,10 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "synth": "synth",
     "users": "users",
+    # the Spark engine (issue 15): the Parquet layout in and out, and `spark build`
+    "export-parquet": "parquet",
+    "attach": "parquet",
+    "spark": "spark",
 }
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "prepare_scope",
     "load_nodes",
     "infer_parents",
+    "INFER_PARENTS_SQL",
     "write_results",
     "drop_work_tables",
     "cascade_nodes",
@@ -233,6 +234,30 @@ def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
     )
 
 
+# The time-inferred parent rule as one set-wise query, shared by both engines: DuckDB
+# runs it as written; the Spark engine (spreadtrace.spark.cascades) transpiles it to
+# Spark SQL with sqlglot over views of the same names and columns. Inputs: ``follows``
+# (the canonical table), ``_st_accounts`` (account_id, code), ``_st_tree`` (see
+# :func:`infer_parents`) and the parameter ``span`` (accounts + 1).
+INFER_PARENTS_SQL = """
+            WITH f AS (
+                SELECT a.code AS follower, b.code AS followee, epoch_us(f.created_at) AS f_t
+                FROM follows f
+                JOIN _st_accounts a ON a.account_id = f.follower_id
+                JOIN _st_accounts b ON b.account_id = f.followee_id
+            ),
+            r AS (SELECT idx, cascade, account, t_us FROM _st_tree WHERE candidate),
+            s AS (SELECT cascade * $span + account AS sharer, rank, t_us, top_t FROM _st_tree)
+            SELECT r.idx AS child, max(s.rank) AS parent
+            FROM f
+            JOIN r ON r.account = f.follower
+            JOIN s ON s.sharer = r.cascade * $span + f.followee
+            WHERE (f.f_t IS NULL OR f.f_t <= r.t_us) AND s.t_us < r.t_us AND s.top_t < r.t_us
+            GROUP BY r.idx
+            ORDER BY r.idx
+"""
+
+
 def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Time-inferred parents for reposts hanging on their cascade's root, set-wise.
 
@@ -264,23 +289,7 @@ def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.nd
     try:
         con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
         res = con.sql(
-            """
-            WITH f AS (
-                SELECT a.code AS follower, b.code AS followee, epoch_us(f.created_at) AS f_t
-                FROM follows f
-                JOIN _st_accounts a ON a.account_id = f.follower_id
-                JOIN _st_accounts b ON b.account_id = f.followee_id
-            ),
-            r AS (SELECT idx, cascade, account, t_us FROM _st_tree WHERE candidate),
-            s AS (SELECT cascade * $span + account AS sharer, rank, t_us, top_t FROM _st_tree)
-            SELECT r.idx AS child, max(s.rank) AS parent
-            FROM f
-            JOIN r ON r.account = f.follower
-            JOIN s ON s.sharer = r.cascade * $span + f.followee
-            WHERE (f.f_t IS NULL OR f.f_t <= r.t_us) AND s.t_us < r.t_us AND s.top_t < r.t_us
-            GROUP BY r.idx
-            ORDER BY r.idx
-            """,
+            INFER_PARENTS_SQL,
             params={"span": int(span)},
         ).to_arrow_table()
     finally:

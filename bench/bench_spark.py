@@ -1,0 +1,100 @@
+"""Benchmark the Spark engine (local mode) against the DuckDB engine on the cascades stage.
+
+Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
+[--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]]``
+
+1. A synthetic world of ``--posts`` posts, loaded into a store as ``bench build`` does
+   (cached under ``--dir``), and exported with ``export_canonical`` (the input layout).
+2. Baseline: the DuckDB engine's cascades stage (full, inferred parents on), timed.
+3. The Spark engine's ``run_spark_build`` on the export (same stage, Parquet out), in
+   local mode on the machine's cores, timed; with the bytes every shuffle wrote and
+   read (Spark's status store), and Spark's time per step.
+4. Printed: posts/s of each, the Spark/DuckDB time ratio, the shuffle sizes, and a
+   check that the two engines' cascades tables have the same row counts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+
+def _arg(argv: list[str], name: str, default: str) -> str:
+    for a in argv:
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    return default
+
+
+def _shuffle_bytes(spark) -> tuple[int, int, int]:
+    """(shuffle bytes written, read, stages) over the session so far (the status store)."""
+    store = spark.sparkContext._jsc.sc().statusStore()
+    gateway = spark.sparkContext._gateway
+    no_quantiles = gateway.new_array(gateway.jvm.double, 0)
+    # stageList(statuses, details, withSummaries, unsortedQuantiles, taskStatus): Scala
+    # default arguments do not exist through py4j, so all five are given
+    stages = store.stageList(None, False, False, no_quantiles, None)
+    written = read = 0
+    it = stages.iterator()
+    n = 0
+    while it.hasNext():
+        s = it.next()
+        written += s.shuffleWriteBytes()
+        read += s.shuffleReadBytes()
+        n += 1
+    return written, read, n
+
+
+def main(argv: list[str]) -> None:
+    from bench.bench_build import _load_world
+    from spreadtrace.pipeline import cascades as cascades_stage
+    from spreadtrace.store import Store
+    from spreadtrace.store.parquet import export_canonical
+    from spreadtrace.synth import generate
+
+    posts = int(_arg(argv, "posts", "1000000"))
+    seed = int(_arg(argv, "seed", "7"))
+    master = _arg(argv, "master", "local[2]")
+    base = Path(_arg(argv, "dir", "/work/bench-cache/i15")) / f"spark-{posts}-{seed}"
+    base.mkdir(parents=True, exist_ok=True)
+    world, db, canonical = base / "world", base / "store.duckdb", base / "canonical"
+    if not (world / "posts.csv.gz").exists():
+        generate(world, seed=seed, posts=posts)
+    if not db.exists():
+        with Store.open(db) as store:
+            _load_world(store, world)
+    print(f"== bench spark: {posts:,} posts (seed {seed}), load {os.getloadavg()[0]:.1f}")
+
+    with Store.open(db) as store:
+        n_posts = store.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+        t0 = time.perf_counter()
+        with store.transaction():
+            run = cascades_stage.run(store, 1, full=True)
+        duck_s = time.perf_counter() - t0
+        n_casc = store.con.execute("SELECT count(*) FROM cascades").fetchall()[0][0]
+        shutil.rmtree(canonical, ignore_errors=True)
+        export_canonical(store.con.cursor(), canonical)
+    print(f"duckdb engine, cascades stage: {duck_s:8.1f} s  {n_posts / duck_s:10,.0f} posts/s")
+    print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items()))
+
+    from spreadtrace.spark.build import run_spark_build
+    from spreadtrace.spark.session import session
+
+    spark = session(master)
+    out = base / "derived"
+    t0 = time.perf_counter()
+    res = run_spark_build(spark, str(canonical), str(out))
+    spark_s = time.perf_counter() - t0
+    written, read, stages = _shuffle_bytes(spark)
+    print(f"spark {master}, cascades stage: {spark_s:8.1f} s  {n_posts / spark_s:10,.0f} posts/s")
+    print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items()))
+    print(
+        f"  shuffle: {written / 2**20:,.1f} MiB written, {read / 2**20:,.1f} MiB read "
+        f"over {stages} stages; output rows {res.rows}"
+    )
+    print(f"ratio spark/duckdb time: {spark_s / duck_s:.1f}x  (load {os.getloadavg()[0]:.1f})")
+    same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
+    print(f"same row counts as the DuckDB engine: {same}")
+    spark.stop()

@@ -1,0 +1,113 @@
+"""Helpers for the Spark engine tests: the local session, stores built by both engines,
+and the table comparison (exact for ids, counts and integers; 1e-9 for floats).
+
+Without Java or pyspark the Spark tests skip with the reason, except in CI
+(``CI=true``), where ``make test`` installs both and a skip would hide a broken engine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spreadtrace.store import Store
+
+# The derived tables of the cascades stage, with their keys; data_quality holds the
+# stage's issues only (other stages add their own).
+CASCADE_TABLES = {
+    "post_cascades": ["post_id"],
+    "cascades": ["cascade_id"],
+    "data_quality": ["issue", "cascade_id", "post_id"],
+}
+CASCADE_ISSUES = ("clock_skew", "cycle_break", "unseen_parent")
+
+
+def require_spark() -> None:
+    """Skip without Java or pyspark; fail instead in CI, where both must be there."""
+    missing = [
+        what
+        for what, ok in (
+            ("java (scripts/ensure-java.sh)", shutil.which("java") is not None),
+            ("pyspark (the `spark` extra)", importlib.util.find_spec("pyspark") is not None),
+        )
+        if not ok
+    ]
+    if missing:
+        message = f"Spark engine unavailable: missing {', '.join(missing)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI must run the Spark tests)")
+        pytest.skip(message)
+
+
+def spark_session():
+    """One local[2] session (call once per test module, from a module-scoped fixture)."""
+    require_spark()
+    from spreadtrace.spark.session import session
+
+    return session("local[2]", shuffle_partitions=2)
+
+
+def store_rows(store: Store, table: str) -> pa.Table:
+    """A derived table of the store without build_id (cascade issues only for data_quality)."""
+    where = ""
+    if table == "data_quality":
+        where = " WHERE issue IN ('clock_skew', 'cycle_break', 'unseen_parent')"
+    return (
+        store.con.cursor().sql(f"SELECT * EXCLUDE (build_id) FROM {table}{where}").to_arrow_table()
+    )
+
+
+def parquet_rows(out_dir: Path, table: str) -> pa.Table:
+    return pq.read_table(out_dir / table).drop(["build_id"])
+
+
+def _value(v: object) -> object:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def table_diff(expected: pa.Table, got: pa.Table, keys: list[str]) -> list[str]:
+    """Differences between two versions of a table: columns, types, row keys and values.
+
+    Ids, counts, booleans, strings and times must be equal; floats within 1e-9.
+    """
+    problems = []
+    if expected.column_names != got.column_names:
+        problems.append(f"columns {expected.column_names} != {got.column_names}")
+        got = got.select([c for c in expected.column_names if c in got.column_names])
+    for field in expected.schema:
+        if field.name in got.column_names:
+            other = got.schema.field(field.name).type
+            same = other == field.type or (
+                pa.types.is_timestamp(other)
+                and pa.types.is_timestamp(field.type)
+                and other.unit == field.type.unit
+            )
+            if not same:
+                problems.append(f"{field.name}: type {other} != {field.type}")
+    if problems:
+        return problems
+    order = [(k, "ascending") for k in keys]
+    a = expected.sort_by(order).to_pylist()
+    b = got.sort_by(order).to_pylist()
+    if len(a) != len(b):
+        problems.append(f"{len(b)} rows, expected {len(a)}")
+        return problems
+    for ra, rb in zip(a, b, strict=True):
+        for col in expected.column_names:
+            x, y = _value(ra[col]), _value(rb[col])
+            if isinstance(x, float) and isinstance(y, float):
+                equal = abs(x - y) <= 1e-9
+            else:
+                equal = x == y
+            if not equal:
+                problems.append(f"{[ra[k] for k in keys]} {col}: {y!r} != {x!r}")
+                if len(problems) > 10:
+                    return problems
+    return problems
