@@ -578,7 +578,7 @@ def narrative_timeline(df: pl.DataFrame) -> dict:
     accounts and the others."""
     if df.height == 0:
         return empty("no posts in this narrative")
-    span = (df["hour"].max() - df["hour"].min()).total_seconds() / 3600  # type: ignore[operator]
+    span = (df["hour"].max() - df["hour"].min()).total_seconds() / 3600  # type: ignore[operator,union-attr]
     label, hours = time_bin(span)
     if hours > 1:
         df = (

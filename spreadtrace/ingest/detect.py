@@ -221,7 +221,7 @@ def read_records(path: Path, limit: int = _DETECT_RECORDS) -> list[bytes]:
     total = 0
     try:
         with open_content(path) as f:
-            for line in iter_lines(_Capped(f, _DETECT_BYTES)):
+            for line in iter_lines(_Capped(f, _DETECT_BYTES)):  # type: ignore[arg-type]
                 if isinstance(line, LongLine):
                     total += line.size  # too long to be read, also when ingesting
                 elif line.strip():

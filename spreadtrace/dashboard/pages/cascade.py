@@ -111,7 +111,7 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             ),
         ]
     )
-    links = []
+    links: list[Any] = []
     if info["root_account_id"]:
         links.append(
             dcc.Link(

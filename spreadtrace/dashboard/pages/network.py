@@ -104,7 +104,7 @@ def layout(narrative: str | None = None, limit: str | None = None, **_: Any) -> 
                 id=ids.NW_GRAPH,
                 figure=fig,
                 style={"height": "720px"},
-                config={**_GRAPH_CONFIG, "toImageButtonOptions": image_options("png", narrative)},
+                config={**_GRAPH_CONFIG, "toImageButtonOptions": image_options("png", narrative)},  # type: ignore[arg-type]
             ),
         ]
     )
