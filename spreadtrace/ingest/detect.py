@@ -417,16 +417,10 @@ def _header_columns(path: Path, header_line: str, delim: str) -> tuple[str, ...]
 
 
 def _first_line(head: bytes) -> bytes:
-    r"""The first line of ``head``, ended by ``
-    ``, ``
-    `` or a lone ``
-    ``.
+    r"""The first line of ``head``, ended by ``\r\n``, ``\n`` or a lone ``\r``.
 
-        >>> _first_line(b"a,b
-    c,d
-    "), _first_line(b"a,b
-    1,2")
-        (b'a,b', b'a,b')
+    >>> _first_line(b"a,b\r\nc,d\r\n"), _first_line(b"a,b\r1,2")
+    (b'a,b', b'a,b')
     """
     return _LINE_END.split(head, maxsplit=1)[0]
 
