@@ -64,7 +64,24 @@ def _sensible(reason: str) -> bool:
     )
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+# Known gap (issue 16, open): read as canonical posts, DuckDB's JSON reader drops a line
+# made only of NUL bytes without a reject, so one line of nul_bytes.jsonl vanishes.
+# Strict: the day it is fixed this test says so.
+_KNOWN_GAPS = {
+    "nul_bytes.jsonl": "canonical JSONL: a line of only NUL bytes vanishes (DuckDB's reader)",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_GAPS[p.name]))
+        if p.name in _KNOWN_GAPS
+        else p
+        for p in FILES
+    ],
+    ids=lambda p: p.name,
+)
 def test_every_reader_survives_every_hostile_file(path):
     for reader in READERS:
         with Store.open(":memory:") as store:

@@ -40,16 +40,30 @@ def _hostile_gzip(path: Path, before: bytes, line_start: bytes, after: bytes) ->
 
 def _run_measured(tmp_path: Path, path: Path, *args: str) -> tuple[int, str, str, int]:
     """Run the real CLI on ``path``: exit code, stdout, stderr, and the peak RSS in KB
-    of that process alone (``os.wait4``, not the whole test session's children)."""
+    of that process alone.
+
+    The peak is the child's own ``VmHWM`` (per address space, so it starts afresh at
+    exec), written by the child at exit. ``wait4``'s ``ru_maxrss`` is not enough: Linux
+    carries the parent's high-water mark over fork and exec, so after a long test
+    session it reports pytest's own peak.
+    """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    cmd = [sys.executable, "-c", "from spreadtrace.cli import main; main()"]
+    hwm_path = tmp_path / "hwm.txt"
+    code_str = (
+        "import atexit, re\n"
+        "def _hwm():\n"
+        "    s = open('/proc/self/status').read()\n"
+        f"    open({str(hwm_path)!r}, 'w').write(re.search(r'VmHWM:\\s+(\\d+)', s).group(1))\n"
+        "atexit.register(_hwm)\n"
+        "from spreadtrace.cli import main; main()\n"
+    )
+    cmd = [sys.executable, "-c", code_str]
     cmd += ["--db", str(tmp_path / "s.duckdb"), "ingest", "--json", *args, str(path)]
     out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return code, out_path.read_text(), err_path.read_text(), usage.ru_maxrss
+        code = proc.wait()
+    return code, out_path.read_text(), err_path.read_text(), int(hwm_path.read_text())
 
 
 def _tweet(i: int) -> bytes:
