@@ -194,6 +194,22 @@ def test_alerts_inbox_shows_surges_with_their_evidence_or_why_there_are_none(wor
     assert "to 2024-03-12 18:14:00" in tokyo and "(Asia/Tokyo)" in tokyo
 
 
+def test_a_viewer_sees_the_alerts_inbox_pseudonymised(world):
+    """The inbox's ids are cascade and narrative ids by name, so the viewer's redaction
+    turns them into pseudonyms: no raw id in a link or a text."""
+    from spreadtrace.dashboard import security
+    from spreadtrace.reports import AlertParams
+
+    ov = page("overview")
+    with security.as_role("viewer"):
+        found = ov.alerts_inbox("UTC", AlertParams(floor=2))
+    hrefs = [link.href for link in _links(html.Div(found))]
+    texts = " ".join(_texts(html.Div(found)))
+    assert len(hrefs) == 2
+    assert all(h.startswith(("/narrative?id=n_", "/cascade?id=p_")) for h in hrefs), hrefs
+    assert "c011" not in texts and "n2" not in " ".join(hrefs)
+
+
 def test_time_zone_is_kept_in_the_url_and_moves_the_shown_times(world):
     ov = page("overview")
     utc, *_ = ov.update_table(None, None, None, None, None, 0, 0, 0, [])

@@ -993,7 +993,12 @@ def alerts(
     rows = _pl(
         con.execute(
             f"""
-            SELECT x.kind, x.item_id, x.label, x.recent AS recent_shares,
+            SELECT x.kind,
+                   -- the id under its own vocabulary name, so a viewer's redaction
+                   -- (by column name) pseudonymises it
+                   CASE WHEN x.kind = 'cascade' THEN x.item_id END AS cascade_id,
+                   CASE WHEN x.kind = 'narrative' THEN x.item_id END AS narrative_id,
+                   x.label, x.recent AS recent_shares,
                    x.earlier AS earlier_shares, round(x.earlier_rate, 2) AS earlier_rate,
                    round(x.ratio, 1) AS ratio, {_ts("x.t_start")} AS window_start,
                    {_ts("x.t_end")} AS window_end, {_ts("x.first_at")} AS first_at,

@@ -480,6 +480,7 @@ def alerts_inbox(tz: str = "UTC", params: AlertParams | None = None) -> list[Any
     out = []
     for r in localize(queries.records(rows), tz):
         page = "/cascade" if r["kind"] == "cascade" else "/narrative"
+        item = r["cascade_id"] if r["kind"] == "cascade" else r["narrative_id"]
         if r["earlier_shares"]:
             why = (
                 f"{r['recent_shares']:,} shares in the {p.window_label} to {r['window_end']}, "
@@ -497,8 +498,8 @@ def alerts_inbox(tz: str = "UTC", params: AlertParams | None = None) -> list[Any
                 [
                     html.B(r["kind"] + " "),
                     dcc.Link(
-                        html.Bdi(shown(r["item_id"])),
-                        href=f"{page}?" + urlencode({"id": r["item_id"]}),
+                        html.Bdi(shown(item)),
+                        href=f"{page}?" + urlencode({"id": item}),
                     ),
                     " · ",
                     html.Bdi(shown(r["label"], 160)),
