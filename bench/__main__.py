@@ -53,6 +53,22 @@ def usage() -> str:
     return _USAGE.format(listing=listing)
 
 
+def benchmark_help(name: str) -> str:
+    """One benchmark's help, never running it: its argparse help when it has a parser,
+    else its module docstring (where its options are documented)."""
+    path = Path(__file__).parent / f"bench_{name}.py"
+    if "argparse" in path.read_text(encoding="utf-8"):
+        import contextlib
+        import io
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):
+            importlib.import_module(f"bench.bench_{name}").main(["--help"])
+        return buf.getvalue()
+    doc = importlib.import_module(f"bench.bench_{name}").__doc__ or _summary(name)
+    return f"bench {name}:\n{doc.strip()}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     names = [a for a in args if not a.startswith("-")]
@@ -64,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(wanted) - set(_available()))
     if unknown:
         sys.exit(f"unknown benchmark(s) {unknown}; available: {_available()}")
+    if any(a in ("-h", "--help") for a in options):
+        for name in wanted:
+            print(benchmark_help(name), end="")
+        return
     for name in wanted:
         print(f"== bench {name}", flush=True)
         importlib.import_module(f"bench.bench_{name}").main(options)
