@@ -233,6 +233,31 @@ def bench_page(db: str, nodes: int, repeat: int, baseline_rev: str) -> None:
     )
 
 
+def render_and_zoom_ms(driver, fig: str, repeat: int) -> tuple[float, float]:
+    """Median ms of Plotly's first draw of ``fig`` (JSON) and of one zoom, in the page
+    the driver has open (a div ``g`` with plotly.js loaded), over ``repeat`` draws."""
+    renders, zooms = [], []
+    for _ in range(repeat):
+        ms = driver.execute_async_script(
+            """
+            const [fig, done] = arguments;
+            const f = JSON.parse(fig);
+            Plotly.purge('g');
+            const t = performance.now();
+            Plotly.newPlot('g', f.data, f.layout).then(() => {
+              const r = performance.now() - t;
+              const t2 = performance.now();
+              Plotly.relayout('g', {'xaxis.range': [0.3, 0.6], 'yaxis.range': [0.3, 0.6]})
+                .then(() => done([r, performance.now() - t2]));
+            });
+            """,
+            fig,
+        )
+        renders.append(ms[0])
+        zooms.append(ms[1])
+    return statistics.median(renders), statistics.median(zooms)
+
+
 def bench_render(db: str, nodes: int, repeat: int) -> None:
     """Render only: the same figure as WebGL and as SVG (baseline) in a bare page."""
     sys.path.insert(0, str(REPO))
@@ -257,26 +282,7 @@ def bench_render(db: str, nodes: int, repeat: int) -> None:
         for label, gl in (("WebGL (Scattergl)", True), ("SVG (Scatter), baseline", False)):
             fig = to_json(figures.cascade(graph.nodes, gl=gl))
             driver.get(page.as_uri())
-            renders, zooms = [], []
-            for _ in range(repeat):
-                ms = driver.execute_async_script(
-                    """
-                    const [fig, done] = arguments;
-                    const f = JSON.parse(fig);
-                    Plotly.purge('g');
-                    const t = performance.now();
-                    Plotly.newPlot('g', f.data, f.layout).then(() => {
-                      const r = performance.now() - t;
-                      const t2 = performance.now();
-                      Plotly.relayout('g', {'xaxis.range': [0.3, 0.6], 'yaxis.range': [0.3, 0.6]})
-                        .then(() => done([r, performance.now() - t2]));
-                    });
-                    """,
-                    fig,
-                )
-                renders.append(ms[0])
-                zooms.append(ms[1])
-            results[label] = (statistics.median(renders), statistics.median(zooms))
+            results[label] = render_and_zoom_ms(driver, fig, repeat)
             print(
                 f"  render only, {label:<24} newPlot median {results[label][0]:7.0f} ms, "
                 f"zoom median {results[label][1]:7.0f} ms  ({graph.nodes.height:,} nodes, "

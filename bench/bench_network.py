@@ -18,7 +18,6 @@ Run: ``python -m bench network [--nodes=20000] [--repeat=5]`` (under the heavy l
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -70,6 +69,7 @@ def main(argv: list[str]) -> None:
     import plotly
     from plotly.io.json import to_json_plotly as to_json
 
+    from bench.bench_dashboard import render_and_zoom_ms
     from spreadtrace.dashboard import figures
     from spreadtrace.graph.account_network import kcore_prune
     from spreadtrace.graph.layout import force_layout
@@ -105,26 +105,7 @@ def main(argv: list[str]) -> None:
             fig = to_json(figures.account_network(nodes, edges, title="bench", gl=gl))
             driver.get(page.as_uri())
             driver.set_script_timeout(600)
-            renders, zooms = [], []
-            for _ in range(repeat):
-                ms = driver.execute_async_script(
-                    """
-                    const [fig, done] = arguments;
-                    const f = JSON.parse(fig);
-                    Plotly.purge('g');
-                    const t = performance.now();
-                    Plotly.newPlot('g', f.data, f.layout).then(() => {
-                      const r = performance.now() - t;
-                      const t2 = performance.now();
-                      Plotly.relayout('g', {'xaxis.range': [0.3, 0.6], 'yaxis.range': [0.3, 0.6]})
-                        .then(() => done([r, performance.now() - t2]));
-                    });
-                    """,
-                    fig,
-                )
-                renders.append(ms[0])
-                zooms.append(ms[1])
-            results[label] = (statistics.median(renders), statistics.median(zooms))
+            results[label] = render_and_zoom_ms(driver, fig, repeat)
             print(
                 f"  render, {label:<24} newPlot median {results[label][0]:7.0f} ms, "
                 f"zoom median {results[label][1]:7.0f} ms  ({len(fig) / 1e6:.2f} MB JSON)"

@@ -16,32 +16,14 @@ heavy lock; publishing its snapshot takes minutes and several GB).
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from bench.bench_dashboard import _arg
+from bench.bench_dashboard import _time as _median_ms
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _arg(argv: list[str], name: str, default: str) -> str:
-    for a in argv:
-        if a.startswith(f"--{name}="):
-            return a.split("=", 1)[1]
-    return default
-
-
-def _median_ms(fn, repeat: int) -> tuple[float, float]:
-    """(first call, median of the next ``repeat``) in milliseconds."""
-    t = time.perf_counter()
-    fn()
-    first = (time.perf_counter() - t) * 1000
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - t) * 1000)
-    return first, statistics.median(runs)
 
 
 def _queries(con) -> list[str]:
