@@ -28,6 +28,7 @@ from spreadtrace.graph.origin import forest_depth, level_slices
 
 __all__ = [
     "DECOMPOSITION",
+    "SCORE_COLUMNS",
     "AmplificationWeights",
     "amplification_scores",
     "reach_bounds",
@@ -36,6 +37,21 @@ __all__ = [
 
 # Where a group's shares came from; the four fractions sum to 1, each share counted once.
 DECOMPOSITION = ("share_bot_only", "share_coordinated_only", "share_both", "share_neither")
+
+# The score columns amplification_scores returns beside the group key and its shares: the
+# one list the stages copy onto cascades and narratives.
+SCORE_COLUMNS: tuple[str, ...] = (
+    "bot_share",
+    "early_bot_share",
+    "coordinated_share",
+    "reach_via_bots",
+    "amplification_score",
+    "amplification_reasons",
+    *DECOMPOSITION,
+    "reach_via_bots_low",
+    "reach_via_bots_high",
+    "inferred_edges",
+)
 
 
 def reached_only_via(
@@ -285,17 +301,4 @@ def amplification_scores(
         .then(pl.lit("no bot-like or coordinated amplification found"))
         .otherwise(reasons)
     )
-    return out.select(
-        by,
-        "shares",
-        "bot_share",
-        "early_bot_share",
-        "coordinated_share",
-        "reach_via_bots",
-        "amplification_score",
-        "amplification_reasons",
-        *DECOMPOSITION,
-        "reach_via_bots_low",
-        "reach_via_bots_high",
-        "inferred_edges",
-    ).sort(by)
+    return out.select(by, "shares", *SCORE_COLUMNS).sort(by)

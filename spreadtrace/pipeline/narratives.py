@@ -23,7 +23,7 @@ import polars as pl
 
 from spreadtrace.corrections import factcheck_domains, is_factcheck_host
 from spreadtrace.graph.amplification import (
-    DECOMPOSITION,
+    SCORE_COLUMNS,
     AmplificationWeights,
     amplification_scores,
     reach_bounds,
@@ -43,19 +43,6 @@ from spreadtrace.store import items as items_sql
 from spreadtrace.store import narratives as narrative_sql
 
 __all__ = ["NarrativeParams", "run"]
-
-_SCORE_COLUMNS = [
-    "bot_share",
-    "early_bot_share",
-    "coordinated_share",
-    "reach_via_bots",
-    "amplification_score",
-    "amplification_reasons",
-    *DECOMPOSITION,
-    "reach_via_bots_low",
-    "reach_via_bots_high",
-    "inferred_edges",
-]
 
 
 @dataclass(frozen=True)
@@ -206,8 +193,8 @@ def run(
         counts |= narrative_sql.write_amplification(
             con,
             build_id,
-            per_cascade.select("cascade_id", *_SCORE_COLUMNS),
-            per_narrative.select("narrative_id", *_SCORE_COLUMNS),
+            per_cascade.select("cascade_id", *SCORE_COLUMNS),
+            per_narrative.select("narrative_id", *SCORE_COLUMNS),
         )
         hosts = narrative_sql.url_hosts(con)["host"]
         factcheck = hosts.filter(
