@@ -43,6 +43,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from spreadtrace.durable import write_text_atomic
 from spreadtrace.errors import SpreadtraceError
 
 __all__ = [
@@ -92,14 +93,8 @@ def _load(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 def _save(path: str | os.PathLike[str], users: dict[str, dict[str, Any]]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"version": 1, "users": users}, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    text = json.dumps({"version": 1, "users": users}, indent=2, sort_keys=True) + "\n"
+    write_text_atomic(path, text, mode=0o600)  # password hashes: owner only
 
 
 def add_user(path: str | os.PathLike[str], name: str, password: str, role: str) -> None:

@@ -52,6 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from spreadtrace.durable import fsync_file
 from spreadtrace.errors import InputError, StorageError, StoreError
 from spreadtrace.progress import ProgressFn
 from spreadtrace.reports import AlertParams, write_reports
@@ -398,11 +399,7 @@ def _archive(path: Path, archive: Path, digest: str) -> Path:
         pass  # another file system: copy under a temp name, then rename
     tmp = archive / f".{target.name}.{os.getpid()}.tmp"
     shutil.copyfile(path, tmp)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(tmp)
     os.replace(tmp, target)
     path.unlink()
     return target

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from spreadtrace import __version__
+from spreadtrace.durable import fsync_dir, fsync_file, write_text_atomic
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store, storage_errors
 from spreadtrace.store.report_queries import (
@@ -231,7 +232,7 @@ def _write_reports(
             filename = f"{query.name}.csv"
             tmp = staging / f"{filename}.tmp"
             n = export_csv(store, query, tmp, key=key, params=params)
-            _fsync_file(tmp)
+            fsync_file(tmp)
             os.replace(tmp, staging / filename)
             rows[filename] = n
             files[filename] = {
@@ -241,11 +242,11 @@ def _write_reports(
             }
             emit(progress, "report", done, total)
         manifest = _manifest(store, stamp, now, files, alerts, key)
-        _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-        _fsync_dir(staging)
+        write_text_atomic(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        fsync_dir(staging)
         run_dir = out / stamp
         os.rename(staging, run_dir)
-        _fsync_dir(out)
+        fsync_dir(out)
         latest = _publish_latest(out, run_dir)
         emit(progress, "report", total, total)
     return ReportResult(run_dir=run_dir, latest_dir=latest, rows=rows, manifest=manifest)
@@ -334,8 +335,8 @@ def _publish_latest(out: Path, run_dir: Path) -> Path:
     new.mkdir()
     for src in sorted(run_dir.iterdir()):
         shutil.copyfile(src, new / src.name)
-        _fsync_file(new / src.name)
-    _fsync_dir(new)
+        fsync_file(new / src.name)
+    fsync_dir(new)
     latest = out / LATEST
     if not latest.exists():
         os.rename(new, latest)
@@ -346,7 +347,7 @@ def _publish_latest(out: Path, run_dir: Path) -> Path:
         os.rename(latest, old)
         os.rename(new, latest)
         shutil.rmtree(old)
-    _fsync_dir(out)
+    fsync_dir(out)
     return latest
 
 
@@ -365,30 +366,6 @@ def _exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(b))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    _fsync_file(tmp)
-    os.replace(tmp, path)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _sha256(path: Path) -> str:

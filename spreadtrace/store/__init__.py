@@ -29,6 +29,7 @@ from typing import Self
 
 import duckdb
 
+from spreadtrace.durable import fsync_file
 from spreadtrace.errors import ReadOnlyLocation, StorageError, StoreBusy, StoreError
 from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -323,11 +324,7 @@ class Store:
             self.con.execute(f'COPY FROM DATABASE "{quoted_name}" TO _spreadtrace_compact')
             self.con.execute("DETACH _spreadtrace_compact")
             self.con.close()
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(tmp)
             os.replace(tmp, self.path)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}.wal")

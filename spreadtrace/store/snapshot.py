@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from spreadtrace.durable import fsync_dir, fsync_file
 from spreadtrace.errors import StoreError
 from spreadtrace.store.dashboard_queries import READ_MODEL
 
@@ -187,12 +188,12 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
         (tmp / READERS).touch()
         _write_synced(tmp / MANIFEST, json.dumps(writer.manifest(build_id), indent=1))
         for sub in {(tmp / rel).parent for rel in writer.files} | {tmp}:
-            _fsync_dir(sub)  # the new names (files and links) survive a power cut
+            fsync_dir(sub)  # the new names (files and links) survive a power cut
     except BaseException:
         _remove_path(tmp)
         raise
     os.replace(tmp, final)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     _write_pointer(folder, name)
     stats.removed = _prune(folder, keep=keep, current=name, force=force_prune)
     return final
@@ -268,7 +269,7 @@ class _VersionWriter:
             self.con.execute(
                 f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)"
             )
-            _fsync_file(target)
+            fsync_file(target)
             self.stats.written.append(rel)
             self.stats.bytes_written += target.stat().st_size
         self.files[rel] = fp
@@ -378,18 +379,6 @@ def _list_literal(paths: list[Path]) -> str:
     return "[" + ", ".join(_literal(p) for p in paths) + "]"
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync_file(path)
-
-
 def _write_synced(path: Path, text: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -401,7 +390,7 @@ def _write_pointer(folder: Path, name: str) -> None:
     tmp = folder / f".tmp-{POINTER}"
     _write_synced(tmp, name + "\n")
     os.replace(tmp, folder / POINTER)
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def _pause_hook(step: str) -> None:
