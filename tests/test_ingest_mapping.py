@@ -354,3 +354,27 @@ def test_a_version_1_store_migrates_and_ingests_long_format(tmp_path):
         assert store.con.execute(
             "SELECT rows_merged, mapping FROM ingest_runs ORDER BY ingest_run_id"
         ).fetchall() == [(0, None), (1, None)]
+
+
+def test_foreign_columns_without_a_mapping_say_what_to_pass(runner, tmp_path):
+    # A new user's first try: the file names its columns its own way. The one-line
+    # error must say which --map options would read it, and they must work.
+    path = tmp_path / "shares.csv"
+    path.write_text("tweet_id,user_id,timestamp\n1,alice,1629589836\n2,bob,1629589900\n")
+    db = str(tmp_path / "s.duckdb")
+    result = runner.invoke(main, ["--db", db, "ingest", "-q", str(path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    hint = "--map post_id=tweet_id --map account_id=user_id --map created_at=timestamp"
+    assert hint in result.output
+    args = ["--db", db, "ingest", "-q", str(path), *hint.replace("--map ", "--map=").split()]
+    assert runner.invoke(main, args).exit_code == 0
+    with Store.open(db, read_only=True) as store:
+        assert store.con.execute("SELECT count(*) FROM posts").fetchone() == (2,)
+
+
+def test_real_file_without_a_mapping_names_the_shipped_mapping_made_for_it(runner, tmp_path):
+    path = shared_file(GERMAN)
+    result = runner.invoke(main, ["--db", str(tmp_path / "g.duckdb"), "ingest", str(path)])
+    assert result.exit_code == 2
+    assert "pass --mapping german-elections" in result.output

@@ -399,10 +399,12 @@ def detect(path: Path, format: str | None = None) -> Detected:
     if format is None and fmt == "accounts":
         _refuse_posts_as_accounts(path, columns)
     if fmt is None:
+        from spreadtrace.ingest.mapping import mapping_hint
+
+        hint = mapping_hint(path, columns, "posts", REQUIRED_COLUMNS["posts"])
         raise InputError(
             f"{path}: header has none of post_id, follower_id, account_id, so it is not a "
-            f"canonical file; read it through a mapping (`spreadtrace inspect {path}` "
-            "suggests one)"
+            f"canonical file; read it through a mapping: {hint}"
         )
     _check_required(path, fmt, columns)
     return Detected(fmt, container, compressed, columns, compression=compression)
@@ -488,7 +490,12 @@ def _detect_parquet(path: Path, format: str | None) -> Detected:
 def _check_required(path: Path, fmt: str, columns: tuple[str, ...]) -> None:
     missing = [c for c in REQUIRED_COLUMNS[fmt] if c not in columns]
     if missing:
-        raise InputError(f"{path}: {fmt} file without required column(s) {', '.join(missing)}")
+        from spreadtrace.ingest.mapping import mapping_hint
+
+        hint = mapping_hint(path, columns, fmt, REQUIRED_COLUMNS[fmt])
+        raise InputError(
+            f"{path}: {fmt} file without required column(s) {', '.join(missing)}; {hint}"
+        )
 
 
 def detect_columns(path: Path, kind: str) -> Detected:

@@ -164,6 +164,57 @@ def shipped_mappings() -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
+def matching_shipped(columns: tuple[str, ...] | list[str], kind: str = "posts") -> list[str]:
+    """Names of the shipped mappings written for files with exactly these columns.
+
+    A shipped mapping matches when every source column it reads is in the file and every
+    column of the file is named somewhere in the mapping (so a file with extra or other
+    columns is not claimed by a mapping written for another dataset).
+
+    >>> matching_shipped(["account_id", "post_id", "url_id", "hashtag_id", "domain_id",
+    ...                   "phash_id", "timestamp"])
+    ['german-elections']
+    >>> matching_shipped(["id", "text"])
+    []
+    """
+    found = []
+    for name, path in shipped_mappings().items():
+        mapping = load_mapping(path)
+        if mapping.kind != kind:
+            continue
+        text = path.read_text(encoding="utf-8")
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+        if mapping.source_columns() <= set(columns) and set(columns) <= words:
+            found.append(name)
+    return found
+
+
+def mapping_hint(
+    path: str | Path,
+    columns: tuple[str, ...] | list[str],
+    kind: str,
+    required: tuple[str, ...],
+) -> str:
+    """What to pass so a file whose columns have other names can be read: a shipped
+    mapping made for it, else ``--map`` options for the required columns, else inspect.
+
+    >>> mapping_hint("x.csv", ["tweet_id", "user_id", "timestamp"], "posts",
+    ...              ("post_id", "account_id", "created_at"))  # doctest: +NORMALIZE_WHITESPACE
+    'pass --map post_id=tweet_id --map account_id=user_id --map created_at=timestamp
+     (`spreadtrace inspect x.csv` suggests a full mapping)'
+    """
+    shipped = matching_shipped(columns, kind) if kind in CANONICAL else []
+    if shipped and kind in CANONICAL:
+        return f"its columns match the shipped mapping {shipped[0]}: pass --mapping {shipped[0]}"
+    guess = suggest(columns, kind) if kind in CANONICAL else {}
+    maps = [f"--map {c}={guess[c]}" for c in required if c in guess and guess[c] != c]
+    if maps and all(c in guess for c in required):
+        return f"pass {' '.join(maps)} (`spreadtrace inspect {path}` suggests a full mapping)"
+    return (
+        f"`spreadtrace inspect {path}` shows its columns and suggests a mapping (--map, --mapping)"
+    )
+
+
 def load_mapping(spec: str | Path) -> Mapping:
     """A mapping from a TOML file, or a shipped mapping by name (``german-elections``)."""
     path = Path(spec)
