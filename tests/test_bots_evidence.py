@@ -102,6 +102,9 @@ def test_a_low_score_never_lists_bot_pointing_evidence(values: list[tuple]) -> N
             for r in reasons:
                 assert not any(p.match(r) for p in BOT), (r, row)
                 assert any(p.match(r) for p in ORGANIC) or r == "no clear signal either way", r
+                # and the organic reason is true of the raw value: 50+ a day is no human pace
+                pace = re.search(r"human (?:posting )?pace \(([-0-9.]+) a day", r)
+                assert pace is None or float(pace.group(1)) < 50, r
         if row["is_bot_like"]:
             assert all(any(p.match(r) for p in BOT) for r in reasons), reasons
 
@@ -250,3 +253,34 @@ def test_tree_walk_of_repeated_missing_rows_in_small_blocks_is_exact(seed: int) 
         assert m.logit(X) == pytest.approx(want)
     finally:
         tree_model._TRIPLES = old
+
+
+def test_a_pace_of_heavy_automation_is_never_called_human() -> None:
+    # The profile of a real Tamil news account in the Twitter v2 sample: 59,202 posts in
+    # 714 days (83 a day). The profile forest lowers its score for that pace, and the
+    # reason read "a human posting pace (82.92 a day ...)". Whatever the score, 50+ a day
+    # must not be called human; at 3 a day it may.
+    news = {
+        "observed_at": datetime(2021, 6, 14, 11, 15, tzinfo=UTC),
+        "handle": "updatenews360",
+        "display_name": "updatenews360",
+        "created_at": datetime(2019, 7, 1, 12, 5, tzinfo=UTC),
+        "followers_count": 24476,
+        "following_count": 4478,
+        "likes_count": None,
+        "listed_count": 16,
+        "default_profile": None,
+        "description": "news, from the world to the street corner, as it happens",
+    }
+    profiles = pl.DataFrame(
+        [
+            _snapshot(account_id=f"a{i}", **news, posts_count=int(ppd * 714))
+            for i, ppd in enumerate([3.0, 83.0, 250.0])
+        ]
+    )
+    # every reason shown (not the top 3), so the pace's own reason is visible
+    out = score_accounts(None, profiles, threshold=0.5, top_reasons=30, min_reason_logit=0.0)
+    by_id = {r["account_id"]: r for r in out.iter_rows(named=True)}
+    assert "human posting pace (3" in by_id["a0"]["bot_reasons"]  # no blanket ban
+    for a in ("a1", "a2"):
+        assert "human posting pace" not in (by_id[a]["bot_reasons"] or ""), by_id[a]

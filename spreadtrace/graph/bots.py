@@ -200,6 +200,16 @@ BEHAVIOUR_FEATURES: dict[str, tuple[str, str | None, str | None]] = {
 
 # Features shown as percentages in reasons (raw value in [0, 1]).
 _PERCENT = {"repost_share", "fast_share", "self_repeat_share"}
+# A reason must also be true of the raw value, not only of the model's contribution: a
+# tree model can lower a score at a pace no person keeps. 50 posts a day is the mark of
+# heavy automation in the computational-propaganda studies (Howard & Kollanyi 2016,
+# "Bots, #StrongerIn, and #Brexit", COMPROP Research Note 2016.1), so a pace at or above
+# it is never called a human pace (the reason is left out; others take its place).
+HEAVY_AUTOMATION_PER_DAY = 50.0
+_ORGANIC_ONLY_BELOW = {
+    "posts_per_day": HEAVY_AUTOMATION_PER_DAY,
+    "posts_per_day_age": HEAVY_AUTOMATION_PER_DAY,
+}
 # Behaviour features need enough evidence to mean anything: below these counts they
 # are treated as missing (contribution 0), not as extreme values from one or two posts.
 MIN_TIMED_REPOSTS = 3
@@ -701,9 +711,17 @@ def score_accounts(
     # bot-pointing reasons for high scores, organic ones for everything else
     high = bot_score >= threshold
     strength = np.where(high[:, None], C, -C)
+    # organic reasons only where the raw value is one a person could show
+    organic_true = np.ones(C.shape, dtype=bool)
+    for j, name in enumerate(names):
+        limit = _ORGANIC_ONLY_BELOW.get(name)
+        if limit is not None:
+            source = bm if j < len(behaviour_model.features) else pf
+            raw = source[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            organic_true[:, j] = ~(raw >= limit)
     shown = (
         (strength >= min_reason_logit)
-        & np.where(high[:, None], has_bot, has_organic)
+        & np.where(high[:, None], has_bot, has_organic & organic_true)
         & sufficient[:, None]
     )
     strength = np.where(shown, strength, -np.inf)
