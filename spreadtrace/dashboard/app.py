@@ -29,6 +29,14 @@ from dash import Input, Output, State, dcc, html
 
 from spreadtrace import __version__
 from spreadtrace.dashboard import ids, media_files, queries, security
+from spreadtrace.dashboard.components import (
+    current_tz,
+    remember_tz,
+    reset_tz,
+    shown,
+    time_zone,
+    use_tz,
+)
 from spreadtrace.dashboard.security import check_basic_auth
 from spreadtrace.errors import StoreError
 
@@ -66,14 +74,34 @@ def guard_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
             return _message(f"The link's {', '.join(long)} is too long to be an id.")
         security.audit("view", page=getattr(layout, "__module__", "?").rsplit(".", 1)[-1],
                        params=params or None)  # fmt: skip
+        # The time zone: the link's ?tz= (kept for the next pages), else the last choice.
+        notes: list[Any] = []
+        if "tz" in params and params["tz"]:
+            tz = time_zone(params["tz"])
+            if tz != params["tz"]:
+                notes.append(
+                    html.P(
+                        f"Unknown time zone {shown(str(params['tz']), 60)!r}: times are in "
+                        "UTC. Use an IANA name such as Europe/Berlin.",
+                        className="note",
+                    )
+                )
+            else:
+                remember_tz(tz)  # a bad link does not change the analyst's choice
+        else:
+            tz = current_tz()
+        token = use_tz(tz)
         try:
-            return layout(**params)
+            drawn = layout(**params)
+            return html.Div([*notes, drawn]) if notes else drawn
         except Exception:  # noqa: BLE001 -- logged; the analyst gets a message, not a 500
             log.exception("layout of %s failed", getattr(layout, "__module__", "?"))
             return _message(
                 "This view could not be drawn from the current snapshot (a newer build may "
                 "have replaced what it shows). Reload the page, or go back to the overview."
             )
+        finally:
+            reset_tz(token)
 
     return guarded
 

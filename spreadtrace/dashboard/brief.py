@@ -22,7 +22,15 @@ import polars as pl
 
 from spreadtrace import __version__
 from spreadtrace.dashboard import figures, queries
-from spreadtrace.dashboard.components import DECOMPOSITION, header, percent
+from spreadtrace.dashboard.components import (
+    DECOMPOSITION,
+    TIME_COLUMNS,
+    current_tz,
+    header,
+    percent,
+    time_zone,
+    when,
+)
 from spreadtrace.store import dashboard_queries as dq
 
 __all__ = ["narrative_brief"]
@@ -69,14 +77,30 @@ def _table(df: pl.DataFrame, empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}"
 
 
-def _facts(info: dict[str, Any]) -> str:
+def _zoned(df: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """The frame's times as wall-clock text in ``tz`` (stored times are UTC)."""
+    exprs = []
+    for name, dtype in df.schema.items():
+        if name in TIME_COLUMNS and dtype == pl.String:
+            at = pl.col(name).str.to_datetime(time_zone="UTC", strict=False)
+        elif isinstance(dtype, pl.Datetime):
+            at = pl.col(name)
+            if dtype.time_zone is None:
+                at = at.dt.replace_time_zone("UTC")
+        else:
+            continue
+        exprs.append(at.dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S").alias(name))
+    return df.with_columns(exprs) if exprs else df
+
+
+def _facts(info: dict[str, Any], tz: str) -> str:
     pairs = [
         ("narrative", info["narrative_id"]),
         ("label", info["label"]),
         ("kind", info["kind"]),
         ("cascades / posts / accounts",
          f"{info['cascades']:,} / {info['posts']:,} / {info['accounts']:,}"),
-        ("first / last (UTC)", f"{info['first_at']:%Y-%m-%d %H:%M} → {info['last_at']:%Y-%m-%d %H:%M}"),
+        ("first / last", f"{when(info['first_at'], tz)} → {when(info['last_at'], tz)}"),
         ("most likely origin", info["origin_account_id"]),
         ("bot-like share (early)",
          f"{percent(info['bot_share'])} ({percent(info['early_bot_share'])})"),
@@ -110,33 +134,38 @@ def _figure(fig: dict) -> str:
     )
 
 
-def narrative_brief(narrative_id: str) -> tuple[str, str] | None:
-    """(file name, HTML text) of a narrative's brief, or None if there is no such narrative."""
+def narrative_brief(narrative_id: str, tz: str | None = None) -> tuple[str, str] | None:
+    """(file name, HTML text) of a narrative's brief, or None if there is no such narrative.
+
+    Times are in ``tz`` (default: the analyst's, :func:`components.current_tz`), named
+    at the top of the brief and beside each time.
+    """
+    tz = time_zone(tz) if tz else current_tz()
     info = queries.run(dq.narrative_info, narrative_id)
     if info is None:
         return None
     nid = info["narrative_id"]
-    timeline = figures.narrative_timeline(queries.run(dq.narrative_timeline, nid))
+    timeline = figures.narrative_timeline(queries.run(dq.narrative_timeline, nid), tz)
     clusters = queries.run(dq.narrative_clusters, nid)
     evidence = [
         queries.run(dq.cluster_evidence, c, MAX_ROWS).with_columns(cluster_id=pl.lit(c))
         for c in clusters["cluster_id"].to_list()[:5]
     ]
     sections = [
-        ("What it is", _facts(info)),
+        ("What it is", _facts(info, tz)),
         ("Where its spread came from", _decomposition(info)),
         ("Timeline", _figure(timeline)),
         ("Who started it: origin ranking",
-         _table(queries.run(dq.narrative_origins, nid), "No origin ranking.")),
+         _table(_zoned(queries.run(dq.narrative_origins, nid), tz), "No origin ranking.")),
         ("Bot-like and coordinated accounts, with reasons",
-         _table(queries.run(dq.narrative_flagged_accounts, nid),
+         _table(_zoned(queries.run(dq.narrative_flagged_accounts, nid), tz),
                 "None: no account that posted in it is bot-like or coordinated.")),
         ("Coordination clusters",
-         _table(clusters, "None: no account that posted in it is in a cluster.")),
+         _table(_zoned(clusters, tz), "None: no account that posted in it is in a cluster.")),
         ("Evidence: items the pairs of its clusters both shared",
-         _table(pl.concat(evidence, how="diagonal_relaxed") if evidence else pl.DataFrame(),
+         _table(_zoned(pl.concat(evidence, how="diagonal_relaxed"), tz) if evidence else pl.DataFrame(),
                 "No co-share evidence (no cluster).")),
-        ("Its items", _table(queries.run(dq.narrative_items, nid), "No items.")),
+        ("Its items", _table(_zoned(queries.run(dq.narrative_items, nid), tz), "No items.")),
     ]  # fmt: skip
     now = datetime.now(UTC)
     body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
@@ -146,7 +175,7 @@ def narrative_brief(narrative_id: str) -> tuple[str, str] | None:
         f"<title>Narrative brief: {_e(nid)}</title><style>{_STYLE}</style></head><body>"
         f"<h1 id='brief-title'>Narrative brief: {_e(info['label'])}</h1>"
         f"<p class='muted'>spreadtrace {_e(__version__)} · snapshot {_e(queries.snapshot_id())}"
-        f" · written {now:%Y-%m-%d %H:%M} UTC · times in UTC</p>"
+        f" · written {_e(when(now, tz))} · times in {_e(tz)}</p>"
         f"{body}</body></html>"
     )
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in nid)[:80]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from datetime import date
+from contextvars import ContextVar
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -104,8 +105,10 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
-def table_columns(columns: Iterable[str], tz: str = "UTC") -> list[dict[str, str]]:
-    """A DataTable's ``columns``: headers in words, times labelled with the time zone."""
+def table_columns(columns: Iterable[str], tz: str | None = None) -> list[dict[str, str]]:
+    """A DataTable's ``columns``: headers in words, times labelled with the time zone
+    (default: the page's, :func:`current_tz`)."""
+    tz = tz or current_tz()
     return [
         {"name": header(c, tz), "id": c, "type": "any", "presentation": "input"} for c in columns
     ]
@@ -117,7 +120,7 @@ def table(
     *,
     page_size: int = 15,
     server: bool = True,
-    tz: str = "UTC",
+    tz: str | None = None,
     **kw: Any,
 ) -> dash_table.DataTable:  # type: ignore[name-defined]  # generated at import
     """A DataTable whose cells are plain text (never markdown or HTML).
@@ -552,6 +555,79 @@ _ZONES: frozenset[str] | None = None
 TIME_COLUMNS = ("first_at", "last_at", "created_at", "shared_at_a", "shared_at_b",
                 "window_start", "window_end", "first_share_at")  # fmt: skip
 """Columns the queries give as ISO 8601 UTC text: shown in the chosen time zone."""
+
+
+TZ_COOKIE = "spreadtrace_tz"
+"""The cookie that keeps the chosen time zone from page to page (set from ``?tz=``)."""
+
+_PAGE_TZ: ContextVar[str | None] = ContextVar("spreadtrace_page_tz", default=None)
+
+
+def use_tz(tz: str | None) -> Any:
+    """Make ``tz`` the time zone of everything drawn in this request (a token for reset)."""
+    return _PAGE_TZ.set(tz)
+
+
+def reset_tz(token: Any) -> None:
+    _PAGE_TZ.reset(token)
+
+
+def current_tz() -> str:
+    """The time zone of the page being drawn: the link's ``?tz=`` (set by the page guard),
+    else the analyst's last choice (cookie), else UTC. Outside a request: UTC.
+
+    Why one function: every time on every page and table, in every callback, must be
+    shown in the same zone, and a link to another page must keep it.
+    """
+    tz = _PAGE_TZ.get()
+    if tz:
+        return tz
+    try:
+        from flask import has_request_context, request
+    except ImportError:  # pragma: no cover - flask comes with dash
+        return "UTC"
+    if has_request_context():
+        return time_zone(request.cookies.get(TZ_COOKIE))
+    return "UTC"
+
+
+def remember_tz(tz: str) -> None:
+    """Keep ``tz`` for the analyst's next pages (a cookie on this callback's response).
+
+    Outside a Dash callback (tests calling layouts as functions) it does nothing.
+    """
+    try:
+        from dash import ctx
+
+        response = ctx.response
+    except Exception:  # noqa: BLE001 -- no callback context: nothing to keep
+        return
+    if response is None:
+        return
+    response.set_cookie(TZ_COOKIE, time_zone(tz), max_age=365 * 86400, samesite="Lax",
+                        httponly=True)  # fmt: skip
+
+
+def when(value: datetime | str | None, tz: str | None = None, *, seconds: bool = False) -> str:
+    """A stored UTC time shown in ``tz`` (default: :func:`current_tz`), the zone named.
+
+    >>> when(datetime(2015, 3, 24, 10, 30), "America/New_York")
+    '2015-03-24 06:30 America/New_York'
+    >>> when("2015-03-24T10:30:05Z", "UTC", seconds=True), when(None, "UTC")
+    ('2015-03-24 10:30:05 UTC', 'unknown')
+    """
+    from zoneinfo import ZoneInfo
+
+    if value is None or value == "":
+        return "unknown"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    zone = time_zone(tz or current_tz())
+    shown = value.astimezone(ZoneInfo(zone))
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return f"{shown.strftime(fmt)} {zone}"
 
 
 def localize(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import functools
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -431,7 +431,9 @@ def cascade(
     return {"data": traces, "layout": layout}
 
 
-def replay_steps(nodes: pl.DataFrame, steps: int, all_edges: bool = False) -> dict:
+def replay_steps(
+    nodes: pl.DataFrame, steps: int, all_edges: bool = False, tz: str | None = None
+) -> dict:
     """What the growth replay shows at each of ``steps + 1`` slider positions.
 
     For step s (posts up to ``s / steps`` of the cascade's duration): ``nodes[s]``,
@@ -461,7 +463,10 @@ def replay_steps(nodes: pl.DataFrame, steps: int, all_edges: bool = False) -> di
     coord = np.flatnonzero(nodes["cluster_id"].is_not_null().to_numpy())
     if len(coord):
         prefix.append([len(groups) + 1, np.searchsorted(coord, k).tolist(), 1])
+    tz = _zone(tz)
     first: Any = nodes["created_at"].min() if "created_at" in nodes.columns else None
+    if first is not None:
+        first = _at_zone(first, tz)
     times = (
         [f"{first + timedelta(seconds=float(u)):%Y-%m-%dT%H:%M:%S}" for u in until]
         if first is not None
@@ -473,7 +478,29 @@ def replay_steps(nodes: pl.DataFrame, steps: int, all_edges: bool = False) -> di
         "node_trace": len(groups),
         "prefix": prefix,
         "times": times,
+        "tz": tz,
     }
+
+
+def _zone(tz: str | None) -> str:
+    from spreadtrace.dashboard.components import current_tz, time_zone
+
+    return time_zone(tz) if tz else current_tz()
+
+
+def _in_zone(values: pl.Series, tz: str) -> pl.Series:
+    """Stored UTC datetimes as wall-clock times in ``tz`` (what the axis shows)."""
+    if values.dtype == pl.Datetime and getattr(values.dtype, "time_zone", None) is None:
+        values = values.dt.replace_time_zone("UTC")
+    return values.dt.convert_time_zone(tz)
+
+
+def _at_zone(value: datetime, tz: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(ZoneInfo(tz))
 
 
 TIMELINE_POINTS = 2000
@@ -488,7 +515,9 @@ LEGEND_BELOW: dict[str, Any] = {
 there covers it."""
 
 
-def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
+def cascade_timeline(
+    nodes: pl.DataFrame, until: float | None = None, tz: str | None = None
+) -> dict:
     """Cumulative shares over time, bot-like accounts against the others; replies apart.
 
     Replies (and posts below them) are conversation, not spread: they get their own
@@ -496,8 +525,10 @@ def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
     """
     if nodes.height == 0:
         return empty("no posts")
+    tz = _zone(tz)
     df = (
         nodes.select("created_at", "is_bot_like", "count")
+        .with_columns(_in_zone(nodes["created_at"], tz))
         .with_columns(conversation=pl.Series(_conversation(nodes)))
         .sort("created_at")
     )
@@ -547,7 +578,7 @@ def cascade_timeline(nodes: pl.DataFrame, until: float | None = None) -> dict:
     return _figure(
         traces,
         title={"text": "Cumulative shares (replies apart)"},
-        xaxis={"title": {"text": "time (UTC)"}},
+        xaxis={"title": {"text": f"time ({tz})"}},
         yaxis={"title": {"text": "posts"}},
         **LEGEND_BELOW,
         shapes=shapes,
@@ -573,11 +604,13 @@ def time_bin(span_hours: float, max_bars: int = MAX_BARS) -> tuple[str, int]:
     return TIME_BINS[-1]
 
 
-def narrative_timeline(df: pl.DataFrame) -> dict:
+def narrative_timeline(df: pl.DataFrame, tz: str | None = None) -> dict:
     """Posts per time bin in a narrative (the bin adapts to its range), stacked: bot-like
     accounts and the others."""
     if df.height == 0:
         return empty("no posts in this narrative")
+    tz = _zone(tz)
+    df = df.with_columns(_in_zone(df["hour"], tz))  # bins follow the analyst's days
     span = (df["hour"].max() - df["hour"].min()).total_seconds() / 3600  # type: ignore[operator,union-attr]
     label, hours = time_bin(span)
     if hours > 1:
@@ -595,7 +628,7 @@ def narrative_timeline(df: pl.DataFrame) -> dict:
         barmode="stack",
         bargap=0.05,
         title={"text": f"Posts per {label}"},
-        xaxis={"title": {"text": "time (UTC)"}},
+        xaxis={"title": {"text": f"time ({tz})"}},
         yaxis={"title": {"text": "posts"}},
         **LEGEND_BELOW,
     )

@@ -175,9 +175,12 @@ def status() -> dict[str, Any]:
         return {"snapshot": sid, **dq.status(con)}
 
 
-def records(df: pl.DataFrame) -> list[dict[str, Any]]:
-    """Rows for a DataTable (plain JSON values)."""
-    return df.to_dicts()
+def records(df: pl.DataFrame, tz: str | None = None) -> list[dict[str, Any]]:
+    """Rows for a DataTable (plain JSON values), their time columns shown in ``tz``
+    (default: the page's time zone, :func:`components.current_tz`)."""
+    from spreadtrace.dashboard.components import current_tz, localize
+
+    return localize(df.to_dicts(), tz or current_tz())
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from spreadtrace.dashboard.components import (
     shown,
     spread_sources,
     url_state,
+    when,
 )
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
@@ -91,7 +92,7 @@ def layout(id: str | None = None, layout: str = "auto", edges: str = "", **_: An
             ("structural virality", _fmt(info["structural_virality"], "{:.2f}")),
             (
                 "first / last post",
-                f"{info['first_at']:%Y-%m-%d %H:%M} → {info['last_at']:%Y-%m-%d %H:%M} UTC",
+                f"{when(info['first_at'])} → {when(info['last_at'])}",
             ),
             (
                 "time to 50% / 90%",
@@ -443,12 +444,12 @@ def _node_point(event: dict | None, drawn: dict | None) -> dict | None:
 
 def hover_line(row: dict) -> list:
     """One line about a drawn post: account, time, bot score and first reason (as text)."""
-    when = f"{row['created_at']:%Y-%m-%d %H:%M:%S} UTC" if row["created_at"] else ""
+    at = when(row["created_at"], seconds=True) if row["created_at"] else ""
     if row["aggregate"]:
         return [
             html.B(f"{row['count']:,} posts drawn as one node"),
             " (replies: conversation)" if row.get("conversation") else "",
-            f" · from {when} · ",
+            f" · from {at} · ",
             row["bot_reasons"] or "",
         ]
     reason = (row["bot_reasons"] or "").split("; ")[0]
@@ -460,7 +461,7 @@ def hover_line(row: dict) -> list:
         html.B(html.Bdi(shown(row["handle"] or row["account_id"] or ""))),
         " (",
         html.Bdi(shown(row["account_id"])),
-        f") · {when} · bot score {row['bot_score']:.2f}",
+        f") · {at} · bot score {row['bot_score']:.2f}",
         f": {reason}" if reason else "",
         f" · reach {row['descendants']:,}",
     ]
@@ -559,7 +560,8 @@ dash.clientside_callback(
         }
         const at = String(replay.times[step]).replace('T', ' ').slice(0, 19);
         const k = replay.nodes[step];
-        return at + ' UTC · ' + k.toLocaleString('en') + (k === 1 ? ' post' : ' posts');
+        return at + ' ' + (replay.tz || 'UTC') + ' · ' + k.toLocaleString('en') +
+            (k === 1 ? ' post' : ' posts');
     }
     """,
     Output(ids.CA_CLOCK, "children"),

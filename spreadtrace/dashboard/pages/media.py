@@ -13,7 +13,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from spreadtrace.dashboard import figures, ids, queries
-from spreadtrace.dashboard.components import kv, row_link, sort_pairs, table
+from spreadtrace.dashboard.components import kv, row_link, sort_pairs, table, when
 from spreadtrace.dashboard.media_files import thumbnail_url
 from spreadtrace.errors import StoreError
 from spreadtrace.store import media_queries as mq
@@ -105,7 +105,7 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
         [
             ("media group", info["media_group_id"]),
             ("kind / copies", f"{info['kind'] or 'unknown'} / {len(info['media_ids'])}"),
-            ("first posted", f"{first:%Y-%m-%d %H:%M} UTC" if first else ""),
+            ("first posted", when(first) if first else ""),
             ("first by", f"{info['first_account_id']} ({info['first_handle'] or 'no handle'})"),
             ("first post / platform", f"{info['first_post_id']} / {info['first_platform']}"),
             ("posts / accounts", f"{info['posts']:,} / {info['accounts']:,}"),

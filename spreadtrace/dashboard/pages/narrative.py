@@ -27,6 +27,7 @@ from spreadtrace.dashboard.components import (
     sort_pairs,
     spread_sources,
     table,
+    when,
 )
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
@@ -65,7 +66,7 @@ def correction_facts(info: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 "Community Notes (misleading)",
                 f"{info['notes']:,}; first shown "
-                + (f"{shown:%Y-%m-%d %H:%M} UTC" if shown else "never (not rated helpful)"),
+                + (when(shown) if shown else "never (not rated helpful)"),
             )
         )
     if info.get("first_correction_at") is None:
@@ -75,8 +76,7 @@ def correction_facts(info: dict[str, Any]) -> list[tuple[str, str]]:
         facts += [
             (
                 "first correction",
-                f"{info['first_correction_at']:%Y-%m-%d %H:%M} UTC, "
-                f"{hours:,.1f} h after the claim's first post",
+                f"{when(info['first_correction_at'])}, {hours:,.1f} h after the claim's first post",
             ),
             (
                 "claim accounts that later met a correction",
@@ -117,7 +117,7 @@ def layout(id: str | None = None, **_: Any) -> html.Div:
             ),
             (
                 "first / last",
-                f"{info['first_at']:%Y-%m-%d %H:%M} → {info['last_at']:%Y-%m-%d %H:%M} UTC",
+                f"{when(info['first_at'])} → {when(info['last_at'])}",
             ),
             ("most likely origin", info["origin_account_id"]),
             (

@@ -17,9 +17,11 @@ from spreadtrace.dashboard.components import (
     as_float,
     as_int,
     card,
+    current_tz,
     decomposition_bar,
     download,
     localize,
+    remember_tz,
     row_link,
     shown,
     sort_pairs,
@@ -29,6 +31,7 @@ from spreadtrace.dashboard.components import (
     text_tooltips,
     time_zone,
     url_state,
+    when,
 )
 from spreadtrace.dashboard.downloads import send
 from spreadtrace.errors import StoreError
@@ -82,7 +85,8 @@ def layout(**query: Any) -> html.Div:
         query.get("min_bot"),
         query.get("min_amp"),
     )
-    tz = time_zone(query.get("tz"))
+    # the link's ?tz=, else the analyst's last choice (see app.guard_layout)
+    tz = time_zone(query["tz"]) if query.get("tz") else current_tz()
     cards = [
         card("posts", head["posts"]),
         card("accounts", head["accounts"]),
@@ -266,6 +270,7 @@ def update_table(
     """The filtered, sorted page of cascades (times in ``tz``), the match count, and
     the URL state."""
     tz = time_zone(tz)
+    remember_tz(tz)  # the next pages keep the zone chosen here
     flt = _filter(start, end, platform, narrative, min_size, min_bot, min_amp)
     page = as_int(page)
     rows, total = queries.run(
@@ -285,7 +290,7 @@ def update_table(
         },
     )
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return localize(queries.records(rows), tz), pages, f"({total:,} match)", state
+    return queries.records(rows, tz), pages, f"({total:,} match)", state
 
 
 @callback(
@@ -342,7 +347,7 @@ def update_narratives(page, sort_by, tz="UTC"):
     rows, total = queries.run(
         dq.narrative_table, sort=sort_pairs(sort_by), limit=10, offset=page * 10
     )
-    return localize(queries.records(rows), time_zone(tz)), max((total + 9) // 10, 1)
+    return queries.records(rows, time_zone(tz)), max((total + 9) // 10, 1)
 
 
 TIME_ZONES = ["UTC", "Europe/London", "Europe/Berlin", "Europe/Kyiv", "Europe/Moscow",
@@ -355,7 +360,9 @@ TIME_ZONES = ["UTC", "Europe/London", "Europe/Berlin", "Europe/Kyiv", "Europe/Mo
 def _when(iso: str | None, tz: str) -> str:
     if not iso:
         return "unknown"
-    return f"{localize([{'first_at': iso}], tz)[0]['first_at'][:16]} {tz}"
+    if iso.endswith("Z"):  # not yet shown in a zone
+        iso = localize([{"first_at": iso}], tz)[0]["first_at"]
+    return f"{iso[:16]} {tz}"
 
 
 def spreading_rows(rows: list[dict[str, Any]], tz: str = "UTC") -> list[Any]:
@@ -439,8 +446,9 @@ def spreading_rows(rows: list[dict[str, Any]], tz: str = "UTC") -> list[Any]:
 def update_spreading(start, end, platform, narrative, min_size, min_bot, min_amp, tz="UTC"):
     """The lead list: narratives with enough evidence, filtered like the cascades."""
     flt = _filter(start, end, platform, narrative, min_size, min_bot, min_amp)
-    rows = queries.records(queries.run(dq.spreading_narratives, flt))
-    return spreading_rows(rows, time_zone(tz))
+    tz = time_zone(tz)
+    rows = queries.records(queries.run(dq.spreading_narratives, flt), tz)
+    return spreading_rows(rows, tz)
 
 
 @callback(
@@ -467,7 +475,7 @@ def alerts_inbox(tz: str = "UTC", params: AlertParams | None = None) -> list[Any
     p = params or AlertParams()
     rows, end = queries.run(dq.alerts, window_s=p.window_s, floor=p.floor, ratio=p.ratio, at=p.at)
     if rows.height == 0:
-        ended = "unknown" if end is None else f"{end:%Y-%m-%d %H:%M} UTC"
+        ended = when(end, tz)
         return [
             html.P(
                 f"No alerts: no cascade or narrative got {p.floor} or more posts in the "
@@ -478,7 +486,7 @@ def alerts_inbox(tz: str = "UTC", params: AlertParams | None = None) -> list[Any
             )
         ]
     out = []
-    for r in localize(queries.records(rows), tz):
+    for r in queries.records(rows, tz):
         page = "/cascade" if r["kind"] == "cascade" else "/narrative"
         item = r["cascade_id"] if r["kind"] == "cascade" else r["narrative_id"]
         if r["earlier_shares"]:

@@ -15,7 +15,7 @@ import dash
 from dash import dcc, html
 
 from spreadtrace.dashboard import queries, security
-from spreadtrace.dashboard.components import highlight, shown
+from spreadtrace.dashboard.components import highlight, shown, when
 from spreadtrace.errors import StoreError
 from spreadtrace.store import dashboard_queries as dq
 
@@ -93,7 +93,7 @@ def results(q: str) -> list[Any]:
                 html.Span(
                     [
                         html.Bdi(shown(r["handle"] or r["account_id"])),
-                        f" · {r['created_at']} · post ",
+                        f" · {when(r['created_at'])} · post ",
                         html.Bdi(shown(r["post_id"])),
                         " · ",
                     ],

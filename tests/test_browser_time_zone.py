@@ -1,0 +1,68 @@
+# ruff: noqa: F811 -- the fixtures imported from tests.test_browser are parameters here
+"""The time zone in a real Chromium: a link's ``?tz=`` moves every shown time, the
+next pages keep it, and a bad zone gives a note, not an error.
+
+The world of :mod:`tests.test_browser`: cascade ``c000`` starts 2024-03-01 00:00 UTC,
+2024-02-29 19:00 in New York. CI=true makes these tests mandatory.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import (  # noqa: F401 -- fixtures
+    app_url,
+    browser,
+    console_errors,
+    downloads,
+    text_of,
+    wait,
+    world_db,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NY = "2024-02-29 19:00 America/New_York"
+
+
+def test_a_links_zone_moves_the_times_and_the_next_pages_keep_it(browser, app_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(app_url + "/cascade?id=c000&tz=America/New_York")
+    wait(browser, lambda d: NY in text_of(d, "main"), what="the cascade's first post in NY")
+    # the replay's clock and the timeline's axis speak the same zone
+    browser.find_element(By.CSS_SELECTOR, "#ca-play").click()
+    wait(browser, lambda d: "America/New_York · " in text_of(d, "#ca-clock"), what="clock")
+    browser.find_element(By.CSS_SELECTOR, "#ca-play").click()
+    assert text_of(browser, "#ca-clock").startswith("2024-02-29 ")
+    # the next page, opened without ?tz=, keeps the analyst's zone
+    browser.get(app_url + "/narrative?id=n1")
+    wait(browser, lambda d: NY in text_of(d, "main"), what="the narrative's first post in NY")
+    wait(
+        browser,
+        lambda d: (
+            d.execute_script(
+                "const g = document.querySelector('#na-timeline .js-plotly-plot');"
+                "return g && g.layout && g.layout.xaxis.title.text;"
+            )
+            == "time (America/New_York)"
+        ),
+        what="the timeline's axis in NY",
+    )
+    errors = console_errors(browser)
+    assert not errors, errors
+
+
+def test_a_bad_zone_gives_a_note_and_keeps_the_last_good_one(browser, app_url):
+    browser.get(app_url + "/cascade?id=c000&tz=America/New_York")
+    wait(browser, lambda d: NY in text_of(d, "main"), what="NY")
+    browser.get(app_url + "/cascade?id=c000&tz=%3Cb%3EMars%3C%2Fb%3E")
+    wait(browser, lambda d: "Unknown time zone" in text_of(d, "main"), what="the note")
+    assert "2024-03-01 00:00 UTC" in text_of(browser, "main")
+    assert "<b>Mars</b>" in text_of(browser, "main")  # shown as text, not markup
+    browser.get(app_url + "/cascade?id=c000")
+    wait(browser, lambda d: NY in text_of(d, "main"), what="the last good zone")
+    browser.get(app_url + "/cascade?id=c000&tz=UTC")  # back to UTC for the next tests
+    wait(browser, lambda d: "2024-03-01 00:00 UTC" in text_of(d, "main"), what="UTC again")
+    errors = console_errors(browser)
+    assert not errors, errors
