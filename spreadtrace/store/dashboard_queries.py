@@ -229,17 +229,45 @@ READ_MODEL: dict[str, str] = {
     # The search index (no fts extension offline): each post's terms (text, URLs and
     # hashtags split by _TERM_SPLIT) with their count, stored in term order so that
     # `WHERE term IN (...)` reads a few row groups; document lengths for BM25.
+    # ``len`` (the post's number of terms, for BM25) is on every row, so a query reads
+    # its terms' rows and nothing else.
     "dash_search_terms": f"""
-        SELECT term, post_id, count(*)::INTEGER AS tf
-        FROM (SELECT post_id, unnest(regexp_split_to_array(lower(concat_ws(' ', text,
-                         array_to_string(urls, ' '), array_to_string(hashtags, ' '))),
-                     '{_TERM_SPLIT}')) AS term
-              FROM posts)
-        WHERE term <> '' AND length(term) <= {_MAX_TERM}
-        GROUP BY 1, 2 ORDER BY 1, 2
+        SELECT term, post_id, tf, (sum(tf) OVER (PARTITION BY post_id))::INTEGER AS len
+        FROM (SELECT term, post_id, count(*)::INTEGER AS tf
+              FROM (SELECT post_id, unnest(regexp_split_to_array(lower(concat_ws(' ', text,
+                               array_to_string(urls, ' '), array_to_string(hashtags, ' '))),
+                           '{_TERM_SPLIT}')) AS term
+                    FROM posts)
+              WHERE term <> '' AND length(term) <= {_MAX_TERM}
+              GROUP BY 1, 2)
+        ORDER BY 1, 2
     """,
     "dash_search_docs": """
         SELECT post_id, sum(tf)::INTEGER AS len FROM dash_search_terms GROUP BY 1 ORDER BY 1
+    """,
+    # Search hits -> their cascade and narratives, stored in post_id order so that
+    # `WHERE post_id IN (...)` of a page of hits reads a few row groups, not 5M rows.
+    # A cascade's size, narrative and root post by its id (search results), in id order.
+    "dash_cascade_keys": """
+        SELECT cascade_id, size, narrative_id, root_post_id FROM dash_cascades
+        ORDER BY cascade_id
+    """,
+    "dash_post_index": """
+        SELECT pc.post_id, pc.cascade_id, pn.narrative_ids
+        FROM post_cascades pc
+        LEFT JOIN (SELECT post_id, list(DISTINCT narrative_id ORDER BY narrative_id)
+                       AS narrative_ids
+                   FROM post_narratives GROUP BY 1) pn USING (post_id)
+        ORDER BY pc.post_id
+    """,
+    # Narrative labels split like the posts (all query terms must be in the label).
+    "dash_narrative_terms": f"""
+        SELECT DISTINCT term, narrative_id
+        FROM (SELECT narrative_id,
+                     unnest(regexp_split_to_array(lower(label), '{_TERM_SPLIT}')) AS term
+              FROM narratives)
+        WHERE term <> '' AND length(term) <= {_MAX_TERM}
+        ORDER BY 1, 2
     """,
     "dash_search_stats": """
         SELECT count(*) AS n, coalesce(avg(len), 1.0) AS avgdl FROM dash_search_docs
@@ -697,6 +725,16 @@ def search_terms(con: Con, q: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+SEARCH_BASIS = 100
+"""Cascades and narratives are ranked by how many of the best this-many matching posts
+(BM25) they hold: counting every match of a frequent word (445,673 posts for "this" at
+5M) per cascade is a join over the whole index; the page says so."""
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" for _ in values) or "NULL"
+
+
 def search(
     con: Con, q: str, *, search: str | None = None, limit: int = SEARCH_LIMIT
 ) -> dict[str, Any]:
@@ -706,53 +744,112 @@ def search(
     Posts are ranked by BM25 (Robertson & Zaragoza 2009, "The Probabilistic Relevance
     Framework: BM25 and Beyond") over the read model's term index, every query term
     required; ids (post, cascade, narrative) match exactly. Cascades and narratives are
-    those of the matching posts (most matching posts first) plus label / id matches.
-    Accounts match ``search`` (handle, display name or exact account id): a separate
-    argument so the viewer role can restrict it (see ``dashboard.queries``).
+    those of the best :data:`SEARCH_BASIS` matching posts (most of them first), plus id
+    matches and narratives whose label holds every term. Accounts match ``search``
+    (handle, display name or exact account id): a separate argument so the viewer role
+    can restrict it (see ``dashboard.queries``).
 
-    Returns ``{"terms", "posts", "cascades", "narratives", "accounts", "post_total"}``.
+    Every lookup after the term index is by a short list of ids into tables stored in
+    id order (posts, ``dash_post_index``), so its cost follows the page, not the store.
+
+    Returns ``{"terms", "posts", "cascades", "narratives", "accounts", "post_total",
+    "basis"}``; ``basis`` is how many matching posts the groups were ranked over.
     """
     q = (q or "").strip()
     terms = search_terms(con, q)
-    hits = _search_post_ids(con, q, terms)
-    posts = _search_posts(con, limit)
-    cascades = _pl(
+    hits, best = _search_post_ids(con, q, terms, SEARCH_BASIS)
+    ids = [r[0] for r in best]
+    where = con.execute(
+        f"SELECT post_id, cascade_id, narrative_ids FROM dash_post_index "
+        f"WHERE post_id IN ({_marks(ids)})",
+        ids,
+    ).fetchall()
+    cascade_of = {r[0]: r[1] for r in where}
+    posts = _search_posts(con, best[:limit], cascade_of)
+    per_cascade: dict[str, int] = {}
+    per_narrative: dict[str, int] = {}
+    for _, cascade_id, narrative_ids in where:
+        if cascade_id is not None:
+            per_cascade[cascade_id] = per_cascade.get(cascade_id, 0) + 1
+        for n in narrative_ids or ():
+            per_narrative[n] = per_narrative.get(n, 0) + 1
+    per_cascade.setdefault(q, 0)  # an exact cascade id
+    keys = _pl(
         con.execute(
-            """
-            WITH h AS (SELECT post_id FROM dash_search_hits),
-            m AS (SELECT n.cascade_id, count(*) AS matching_posts
-                  FROM dash_nodes n JOIN h USING (post_id) GROUP BY 1
-                  UNION ALL SELECT cascade_id, 0 FROM dash_cascades WHERE cascade_id = ?)
-            SELECT c.cascade_id, max(m.matching_posts) AS matching_posts, c.size,
-                   c.narrative_id, c.root_text
-            FROM m JOIN dash_cascades c USING (cascade_id)
-            GROUP BY c.cascade_id, c.size, c.narrative_id, c.root_text
-            ORDER BY (c.cascade_id = ?) DESC, matching_posts DESC, c.size DESC, c.cascade_id
-            LIMIT ?
-            """,
-            [q, q, limit],
+            "SELECT cascade_id, size, narrative_id, root_post_id FROM dash_cascade_keys "
+            f"WHERE cascade_id IN ({_marks(list(per_cascade))})",
+            list(per_cascade),
         )
     )
+    cascades = (
+        keys.with_columns(
+            matching_posts=pl.col("cascade_id").replace_strict(
+                per_cascade, default=0, return_dtype=pl.Int64
+            ),
+            exact=pl.col("cascade_id") == q,
+        )
+        .sort(
+            ["exact", "matching_posts", "size", "cascade_id"], descending=[True, True, True, False]
+        )
+        .head(limit)
+    )
+    roots = [r for r in cascades["root_post_id"].to_list() if r is not None]  # shown ones
+    root_text = dict(
+        con.execute(
+            f"SELECT post_id, text FROM posts WHERE post_id IN ({_marks(roots)})", roots
+        ).fetchall()
+    )
+    cascades = cascades.with_columns(
+        root_text=pl.col("root_post_id").replace_strict(
+            root_text, default=None, return_dtype=pl.String
+        )
+    ).select("cascade_id", "matching_posts", "size", "narrative_id", "root_text")
+    labelled = (
+        [
+            r[0]
+            for r in con.execute(
+                f"SELECT narrative_id FROM dash_narrative_terms WHERE term IN ({_marks(terms)}) "
+                "GROUP BY 1 HAVING count(DISTINCT term) = ? ORDER BY 1 LIMIT ?",
+                [*terms, len(terms), SEARCH_BASIS],
+            ).fetchall()
+        ]
+        if terms
+        else []
+    )
+    for n in [q, *labelled]:
+        per_narrative.setdefault(n, 0)
     narratives = _pl(
         con.execute(
-            """
-            WITH m AS (SELECT pn.narrative_id, count(*) AS matching_posts
-                       FROM post_narratives pn JOIN dash_search_hits h USING (post_id)
-                       GROUP BY 1
-                       UNION ALL SELECT narrative_id, 0 FROM narratives
-                       WHERE narrative_id = ? OR (? <> '' AND contains(lower(label), lower(?))))
-            SELECT n.narrative_id, max(m.matching_posts) AS matching_posts, n.posts,
-                   n.accounts, n.label
-            FROM m JOIN narratives n USING (narrative_id)
-            GROUP BY n.narrative_id, n.posts, n.accounts, n.label
-            ORDER BY (n.narrative_id = ?) DESC, matching_posts DESC, n.posts DESC,
-                     n.narrative_id
-            LIMIT ?
+            f"""
+            SELECT narrative_id, posts, accounts FROM narratives
+            WHERE narrative_id IN ({_marks(list(per_narrative))})
             """,
-            [q, q, q, q, limit],
+            list(per_narrative),
         )
     )
-    con.execute("DROP TABLE IF EXISTS dash_search_hits")
+    narratives = (
+        narratives.with_columns(
+            matching_posts=pl.col("narrative_id").replace_strict(
+                per_narrative, default=0, return_dtype=pl.Int64
+            ),
+            exact=pl.col("narrative_id") == q,
+        )
+        .sort(
+            ["exact", "matching_posts", "posts", "narrative_id"],
+            descending=[True, True, True, False],
+        )
+        .head(limit)
+    )
+    shown = narratives["narrative_id"].to_list()  # labels of the shown ones only
+    label = dict(
+        con.execute(
+            f"SELECT narrative_id, label FROM narratives WHERE narrative_id IN ({_marks(shown)})",
+            shown,
+        ).fetchall()
+    )
+    narratives = narratives.with_columns(
+        label=pl.col("narrative_id").replace_strict(label, default=None, return_dtype=pl.String)
+    ).select("narrative_id", "matching_posts", "posts", "accounts", "label")
     who = (search or "").strip()
     handle = who.removeprefix("@").lower()
     accounts = _pl(
@@ -773,58 +870,85 @@ def search(
         "terms": terms,
         "posts": posts,
         "post_total": hits,
+        "basis": len(ids),
         "cascades": cascades,
         "narratives": narratives,
         "accounts": accounts,
     }
 
 
-def _search_post_ids(con: Con, q: str, terms: list[str]) -> int:
-    """Fill the temporary ``dash_search_hits`` (post_id, score) and return its size."""
+def _search_post_ids(
+    con: Con, q: str, terms: list[str], top: int
+) -> tuple[int, list[tuple[Any, float]]]:
+    """(how many posts match, the best ``top`` of them as (post_id, BM25 score)), in one
+    pass over the query terms' rows of the index; an exact post id scores first."""
     if terms:
         marks = ", ".join("?" for _ in terms)
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE dash_search_hits AS
-            WITH t AS (SELECT term, post_id, tf FROM dash_search_terms WHERE term IN ({marks})),
+        scored = f"""
+            t AS (SELECT term, post_id, tf, len FROM dash_search_terms
+                  WHERE term IN ({marks})),
             df AS (SELECT term, count(*) AS df FROM t GROUP BY 1),
-            st AS (SELECT n, avgdl FROM dash_search_stats)
-            SELECT t.post_id,
-                   sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))
-                       * t.tf * ({_BM25_K1} + 1)
-                       / (t.tf + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * d.len / st.avgdl)))
-                   + 0.0 AS score
-            FROM t JOIN df USING (term) JOIN dash_search_docs d USING (post_id), st
-            GROUP BY t.post_id HAVING count(*) = ?
-            UNION ALL SELECT post_id, 1e9 FROM posts WHERE post_id = ?
-            """,
-            [*terms, len(terms), q],
-        )
+            st AS (SELECT n, avgdl FROM dash_search_stats),
+            h AS (SELECT t.post_id,
+                         sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))
+                             * t.tf * ({_BM25_K1} + 1)
+                             / (t.tf + {_BM25_K1}
+                                * (1 - {_BM25_B} + {_BM25_B} * t.len / st.avgdl)))
+                         + 0.0 AS score
+                  FROM t JOIN df USING (term), st
+                  GROUP BY t.post_id HAVING count(*) = ?
+                  UNION ALL SELECT post_id, 1e9 FROM posts WHERE post_id = ?)"""
+        params: list[Any] = [*terms, len(terms), q]
     else:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE dash_search_hits AS "
-            "SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?",
-            [q],
-        )
-    return int(con.execute("SELECT count(DISTINCT post_id) FROM dash_search_hits").fetchall()[0][0])
+        scored = "h AS (SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?)"
+        params = [q]
+    rows = con.execute(
+        f"""
+        WITH {scored},
+        g AS (SELECT post_id, max(score) AS score FROM h GROUP BY 1)
+        SELECT post_id, score, count(*) OVER () AS total FROM g
+        ORDER BY score DESC, post_id LIMIT ?
+        """,
+        [*params, top],
+    ).fetchall()
+    return (int(rows[0][2]) if rows else 0), [(r[0], float(r[1])) for r in rows]
 
 
-def _search_posts(con: Con, limit: int) -> pl.DataFrame:
-    """The best ``limit`` posts of ``dash_search_hits`` with account, time and cascade."""
-    return _pl(
+def _search_posts(
+    con: Con, best: list[tuple[Any, float]], cascade_of: dict[str, str]
+) -> pl.DataFrame:
+    """The posts ``best`` ((post_id, score), best first) with account, time and cascade."""
+    ids = [r[0] for r in best]
+    rows = _pl(
         con.execute(
             f"""
-            SELECT p.post_id, p.account_id, a.handle, {_ts("p.created_at")} AS created_at,
-                   n.cascade_id, round(h.score, 3) AS score, p.text
-            FROM (SELECT post_id, max(score) AS score FROM dash_search_hits GROUP BY 1
-                  ORDER BY score DESC, post_id LIMIT ?) h
-            JOIN posts p USING (post_id)
-            LEFT JOIN accounts a ON a.account_id = p.account_id
-            LEFT JOIN dash_nodes n ON n.post_id = p.post_id
-            ORDER BY h.score DESC, p.created_at, p.post_id
+            SELECT post_id, account_id, {_ts("created_at")} AS created_at,
+                   created_at AS _at, text
+            FROM posts WHERE post_id IN ({_marks(ids)})
             """,
-            [limit],
+            ids,
         )
+    )
+    authors = [a for a in set(rows["account_id"].to_list()) if a is not None]
+    handle = dict(
+        con.execute(
+            f"SELECT account_id, handle FROM accounts WHERE account_id IN ({_marks(authors)})",
+            authors,
+        ).fetchall()
+    )
+    score = {r[0]: round(float(r[1]), 3) for r in best}
+    return (
+        rows.with_columns(
+            cascade_id=pl.col("post_id").replace_strict(
+                cascade_of, default=None, return_dtype=pl.String
+            ),
+            score=pl.col("post_id").replace_strict(score, default=None, return_dtype=pl.Float64),
+            handle=pl.col("account_id").replace_strict(
+                handle, default=None, return_dtype=pl.String
+            ),
+        )
+        .sort(["score", "_at", "post_id"], descending=[True, False, False])
+        .select("post_id", "account_id", "handle", "created_at", "cascade_id", "score", "text")
     )
 
 
