@@ -130,3 +130,13 @@ def test_cluster_evidence_is_the_closest_co_shares_of_each_pair(con):
         times_b = [p[2] for p in posts.values() if p[0] == acc_b and p[1] == r["root_id"]]
         assert r["gap_s"] <= min(abs((x - y).total_seconds()) for x in times_a for y in times_b)
         assert isinstance(at_a, datetime)
+
+
+def test_groups_are_ranked_over_the_best_matches_and_the_page_says_so(con, monkeypatch):
+    # With a basis of 3 posts, the 15 matches of "claim 3" rank the groups over the
+    # best 3 (BM25) only; the page states the basis when there are more matches.
+    monkeypatch.setattr(dq, "SEARCH_BASIS", 3)
+    found = dq.search(con, "claim 3")
+    assert found["post_total"] == 15 and found["basis"] == 3
+    assert sum(found["cascades"]["matching_posts"]) == 3
+    assert found["posts"].height == 3  # a page of posts never exceeds what was ranked

@@ -120,8 +120,13 @@ PARTITIONED = "posts"
 # id order with small row groups, so `WHERE id IN (...)` reads a few groups (zone maps).
 # Store tables named here are exported in that order (the read-model SQL sorts its own).
 _LOOKUP_ORDER = {"posts": "post_id", "narratives": "narrative_id", "accounts": "account_id"}
-_SMALL_GROUPS = {"posts", "narratives", "accounts", "dash_post_index", "dash_cascade_keys"}
-_SMALL_GROUP_ROWS = 10_240
+_SMALL_GROUPS = {
+    "posts": 10_240,
+    "narratives": 10_240,
+    "accounts": 10_240,
+    "dash_post_index": 2_048,  # narrow: a lookup of 100 ids reads ~200k rows, not 1M
+    "dash_cascade_keys": 2_048,
+}
 """The append-only input written as one part per ingest run."""
 
 _PER_RUN_DASH = ("dash_search_terms", "dash_search_docs")
@@ -266,7 +271,8 @@ class _VersionWriter:
         else write it from ``sql``; then expose it to later read-model SQL."""
         target = self.tmp / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        groups = f", ROW_GROUP_SIZE {_SMALL_GROUP_ROWS}" if table in _SMALL_GROUPS else ""
+        rows = _SMALL_GROUPS.get(table)
+        groups = f", ROW_GROUP_SIZE {rows}" if rows else ""
         fp = _digest(fp, groups) if groups else fp  # a file written otherwise is not reused
         linked = False
         if self.prev is not None and self.prev_files.get(rel) == fp:

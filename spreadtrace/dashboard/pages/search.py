@@ -110,7 +110,22 @@ def results(q: str) -> list[Any]:
         "Every word must appear (post text, URLs, hashtags); try fewer or other words, "
         "or paste a post, cascade or account id."
     )
+    basis = found.get("basis", 0)
+    ranked = (
+        [
+            html.P(
+                f"Narratives and cascades are ranked by how many of the best {basis:,} "
+                f"matching posts (of {found['post_total']:,}) they hold; add words to narrow "
+                "the search.",
+                className="muted",
+                id="search-basis",
+            )
+        ]
+        if found["post_total"] > basis
+        else []
+    )
     return [
+        *ranked,
         _group("Narratives", len(narratives), narratives, f"No narrative matches. {hint}"),
         _group("Cascades", len(cascades), cascades, f"No cascade matches. {hint}"),
         _group(
