@@ -233,7 +233,7 @@ def _timed_child(db: Path, new: int = 0) -> tuple[float, dict, float, float]:
 
 def _child_end_to_end(db: str) -> None:
     """``run_build(full=True)`` (every stage, then the snapshot) on ``db``; JSON on stdout."""
-    from spreadtrace.build import run_build
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
 
     with Store.open(db) as store:

@@ -25,7 +25,7 @@ from bench.bench_build import SEED, _arg, _world_store
 
 
 def _child(db: str, limit: str) -> None:
-    from spreadtrace.build import run_build
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
 
     with Store.open(db) as store:

@@ -65,9 +65,9 @@ def _datasketch(texts: list[list[str]]) -> float:
 
 
 def _stage(posts: int) -> None:
-    from spreadtrace.build import BuildParams, run_build
     from spreadtrace.ingest import ingest_file
     from spreadtrace.pipeline import narratives
+    from spreadtrace.pipeline.build import BuildParams, run_build
     from spreadtrace.store import Store
     from spreadtrace.synth import generate
 

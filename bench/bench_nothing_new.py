@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return
-    from spreadtrace.build import run_build
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
 
     posts = int(_arg(argv, "posts", "1000000"))

@@ -50,7 +50,7 @@ def _size_on_disk(db: Path) -> int:
 
 
 def _child_full(db: str, limit: str) -> None:
-    from spreadtrace.build import run_build
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
 
     with Store.open(db) as store:
@@ -65,7 +65,7 @@ def _child_full(db: str, limit: str) -> None:
 
 
 def _child_nothing(db: str) -> None:
-    from spreadtrace.build import run_build
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
 
     with Store.open(db) as store:
@@ -102,8 +102,8 @@ def _new_posts_csv(db: str, share: float, path: Path) -> int:
 
 
 def _child_inc(db: str, csv: str, limit: str) -> None:
-    from spreadtrace.build import run_build
     from spreadtrace.ingest.files import ingest_file
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
 
     with Store.open(db) as store:

@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from spreadtrace.build import BuildParams, run_build  # noqa: E402
 from spreadtrace.ingest import ingest_file  # noqa: E402
 from spreadtrace.pipeline.accounts import AccountParams  # noqa: E402
+from spreadtrace.pipeline.build import BuildParams, run_build  # noqa: E402
 from spreadtrace.store import Store  # noqa: E402
 
 CANDIDATES = (

@@ -45,8 +45,8 @@ def bcubed(gold: pl.Series, found: pl.Series) -> tuple[float, float]:
 
 def evaluate(data: Path, *, semantic: bool = False, threshold: float = 0.6) -> dict[str, float]:
     """Ingest and build PHEME germanwings; B-cubed of narratives against annotated claims."""
-    from spreadtrace.build import BuildParams, run_build
     from spreadtrace.ingest import ingest_file
+    from spreadtrace.pipeline.build import BuildParams, run_build
     from spreadtrace.pipeline.narratives import NarrativeParams
     from spreadtrace.store import Store
 

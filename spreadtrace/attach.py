@@ -5,7 +5,7 @@ and ``serve``, which read the store. :func:`attach_output` replaces the store's 
 every table the engine wrote (``spreadtrace.store.parquet.load_derived``), runs the
 stages the engine does not produce yet on DuckDB, from the attached cascades, in the
 same transaction, records one ``builds`` row (mode ``attach``, with the engine's
-manifest) and publishes the dashboard snapshot, as :func:`spreadtrace.build.run_build`
+manifest) and publishes the dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build`
 does.
 """
 
@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from spreadtrace.build import BuildParams, _publish_snapshot
 from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline import items as items_stage
 from spreadtrace.pipeline import media as media_stage
 from spreadtrace.pipeline import narratives as narratives_stage
+from spreadtrace.pipeline.build import BuildParams, _publish_snapshot
 from spreadtrace.progress import ProgressFn
 from spreadtrace.store import Store
+from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import parquet as parquet_sql
 
 __all__ = ["AttachResult", "attach_output"]
@@ -57,7 +57,7 @@ def attach_output(
     timings: dict[str, float] = {}
     stages = ["media", "items", "accounts", "narratives"]
     with store.transaction() as con:
-        build_id = int(con.execute("SELECT nextval('build_seq')").fetchall()[0][0])
+        build_id = builds_sql.next_build_id(con)  # load_derived inserts its row
         t0 = time.perf_counter()
         own = {k: v for k, v in params.to_dict().items() if k != "cascades"}
         loaded = parquet_sql.load_derived(con, in_dir, build_id, own)
@@ -72,13 +72,7 @@ def attach_output(
         narratives_stage.run(store, build_id, params.narratives, touched=None, progress=progress)
         timings["duckdb_stages"] = time.perf_counter() - t0
 
-        posts, n_cascades = con.execute(
-            "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM cascades)"
-        ).fetchall()[0]
-        con.execute(
-            "UPDATE builds SET finished_at = ?, posts = ?, cascades_touched = ? WHERE build_id = ?",
-            [datetime.now(UTC), posts, n_cascades, build_id],
-        )
+        builds_sql.finish_build(con, build_id)
     snapshot = _publish_snapshot(store) if publish else None
     return AttachResult(
         build_id=build_id,

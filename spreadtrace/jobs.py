@@ -413,7 +413,7 @@ def _build_and_report(
     jlog: _JobLog,
     result: JobResult,
 ) -> None:
-    from spreadtrace.build import run_build
+    from spreadtrace.pipeline.build import run_build
 
     built = False
     if result.files_ingested or result.rows_expired or job_sql.needs_build(store):

@@ -104,7 +104,7 @@ def finish_erasures(store: Store) -> tuple[int, Path | None, int]:
     ones, then mark every pending erasure done; return (build id, snapshot, number of
     snapshots deleted). Idempotent: a crash in between is finished by the next call.
     """
-    from spreadtrace.build import run_build
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import snapshot
 
     pending = pending_erasures(store)

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from spreadtrace.build import run_build
 from spreadtrace.media import hash_media
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from spreadtrace.store.snapshot import publish
 from tests import _media_helpers as draw

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spreadtrace.build import BuildParams, run_build
 from spreadtrace.cli import main
 from spreadtrace.pipeline import cascades as cascades_stage
+from spreadtrace.pipeline.build import BuildParams, run_build
 from spreadtrace.pipeline.cascades import CascadeParams
 from spreadtrace.store import Store
 from tests.test_cascades_support import insert_follows, insert_posts, table_rows

@@ -6,9 +6,9 @@ import json
 import shutil
 from datetime import UTC, datetime
 
-from spreadtrace.build import BuildParams, run_build
 from spreadtrace.cli import main
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline.build import BuildParams, run_build
 from spreadtrace.pipeline.cascades import CascadeParams
 from spreadtrace.store import Store, snapshot
 from spreadtrace.store.erasure import drop_posts_before

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spreadtrace.build import BuildParams, run_build
 from spreadtrace.pipeline import cascades as cascades_stage
+from spreadtrace.pipeline.build import BuildParams, run_build
 from spreadtrace.pipeline.cascades import CascadeParams
 from spreadtrace.store import Store
 from tests.test_cascades_support import insert_follows, insert_posts, parents, table_rows

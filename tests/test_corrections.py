@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spreadtrace.build import run_build
 from spreadtrace.corrections import factcheck_domains, is_factcheck_host
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.store import Store
 from tests._accounts_helpers import T0, insert_posts
@@ -89,7 +89,7 @@ def test_per_narrative_claim_against_correction(mem_store: Store) -> None:
 
 
 def test_a_user_domain_file_turns_posts_into_corrections(mem_store: Store, tmp_path) -> None:
-    from spreadtrace.build import BuildParams
+    from spreadtrace.pipeline.build import BuildParams
 
     _world(mem_store)
     extra = tmp_path / "desk.txt"

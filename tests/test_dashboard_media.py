@@ -9,9 +9,9 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from spreadtrace.build import run_build
 from spreadtrace.dashboard import queries
 from spreadtrace.media import hash_media
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from spreadtrace.store.snapshot import publish
 from tests import _media_helpers as draw

@@ -19,9 +19,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from spreadtrace.build import run_build
 from spreadtrace.cli import main
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.privacy import forget
 from spreadtrace.store import SCHEMA_VERSION, Store, migrate
 from spreadtrace.store import dashboard_queries as dq

@@ -5,10 +5,10 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from spreadtrace.build import run_build
 from spreadtrace.cli import main
 from spreadtrace.errors import InputError
 from spreadtrace.graph.export import load_cascade, write_cascade
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from tests.test_cascades_support import insert_follows, insert_posts
 

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spreadtrace.build import run_build
 from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline import STAGES
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from spreadtrace.synth import generate
 from tests.test_cascades_support import table_rows

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spreadtrace.build import run_build
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store, snapshot
 from spreadtrace.synth import generate
 from tests.test_cascades_support import table_rows

@@ -319,14 +319,14 @@ def test_second_job_is_refused_with_the_busy_code_or_waits(runner, dirs):
 
 
 def test_a_failed_build_fails_the_job_and_the_next_run_catches_up(runner, dirs, monkeypatch):
-    import spreadtrace.build
+    import spreadtrace.pipeline.build
 
     write_posts(dirs["inbox"] / "a.csv", make_posts(25, seed=8))
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(spreadtrace.build, "run_build", broken)
+    monkeypatch.setattr(spreadtrace.pipeline.build, "run_build", broken)
     result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"])
     assert result.exit_code == EXIT_FAILED
     assert "failed: RuntimeError: disk on fire" in result.output

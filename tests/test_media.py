@@ -10,12 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from spreadtrace.build import run_build
 from spreadtrace.cli import main
 from spreadtrace.ingest import ingest_file
 from spreadtrace.ingest.bluesky import read_jetstream
 from spreadtrace.ingest.twitter import read_v1
 from spreadtrace.media import hash_media
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import SCHEMA_VERSION, Store, migrate
 from spreadtrace.store.schema import MIGRATIONS
 from tests import _media_helpers as draw
@@ -353,7 +353,7 @@ def test_media_groups_read_as_generic_items(mem_store):
 
 
 def test_reuse_gap_is_configurable(mem_store):
-    from spreadtrace.build import BuildParams
+    from spreadtrace.pipeline.build import BuildParams
     from spreadtrace.pipeline.media import MediaParams
 
     pic = [f"pdq:{PDQ_A}"]

@@ -16,9 +16,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from spreadtrace.build import run_build
 from spreadtrace.graph.narratives import group_narratives
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 
 SEEDS = (1, 2, 3)

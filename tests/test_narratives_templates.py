@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from spreadtrace.build import run_build
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from spreadtrace.synth.templates import template_world
 from spreadtrace.urls import normalize_urls

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spreadtrace.build import run_build
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.reports import REPORT_FILES, write_reports
 from spreadtrace.store import Store
 from spreadtrace.store.report_queries import mask_accounts, mask_accounts_sql

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spreadtrace.build import BuildParams, run_build
 from spreadtrace.graph.cascades import list_rank
+from spreadtrace.pipeline.build import BuildParams, run_build
 from spreadtrace.pipeline.cascades import CascadeParams
 from spreadtrace.store import Store
 from spreadtrace.store.parquet import export_canonical

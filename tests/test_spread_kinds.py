@@ -8,8 +8,8 @@ cascade of size 43, depth 19 and structural virality 8.0.
 
 from __future__ import annotations
 
-from spreadtrace.build import run_build
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from tests.conftest import shared_file
 from tests.test_cascades_support import insert_posts

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from spreadtrace.build import BuildParams, BuildResult, run_build
 from spreadtrace.cli import main
 from spreadtrace.cli._common import (
     Settings,
@@ -18,6 +17,7 @@ from spreadtrace.cli._common import (
     wait_option,
 )
 from spreadtrace.pipeline.accounts import AccountParams
+from spreadtrace.pipeline.build import BuildParams, BuildResult, run_build
 from spreadtrace.pipeline.cascades import CascadeParams
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.store import Store

@@ -35,8 +35,8 @@ def _fresh_demo_store(path: Path) -> Store:
     """
     if path.exists():
         with Store.open(path) as old:
-            row = old.con.execute("SELECT value FROM meta WHERE key = 'created_by'").fetchone()
-        if not row or row[0] != "spreadtrace demo":
+            created_by = old.meta("created_by")
+        if created_by != "spreadtrace demo":
             raise StoreError(
                 f"{path} exists and was not made by `spreadtrace demo`; not replacing it"
             )
@@ -46,7 +46,7 @@ def _fresh_demo_store(path: Path) -> Store:
             else:
                 leftover.unlink()
     store = Store.open(path)
-    store.con.execute("INSERT OR REPLACE INTO meta VALUES ('created_by', 'spreadtrace demo')")
+    store.set_meta("created_by", "spreadtrace demo")
     return store
 
 
@@ -85,8 +85,8 @@ def demo(
         spreadtrace demo
         spreadtrace demo --no-serve --out /tmp/demo
     """
-    from spreadtrace.build import run_build
     from spreadtrace.ingest import ingest_files
+    from spreadtrace.pipeline.build import run_build
     from spreadtrace.reports import write_reports
 
     db = out_dir / "demo.duckdb"
@@ -100,17 +100,7 @@ def demo(
         results = ingest_files(store, paths, progress=progress)
         build = run_build(store, full=True, progress=progress)
         report = write_reports(store, out_dir / "reports", progress=progress)
-        counts = dict(
-            zip(
-                ("posts", "accounts", "cascades", "narratives", "clusters"),
-                store.con.execute(
-                    "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM accounts),"
-                    " (SELECT count(*) FROM cascades), (SELECT count(*) FROM narratives),"
-                    " (SELECT count(DISTINCT cluster_id) FROM coordination_clusters)"
-                ).fetchall()[0],
-                strict=True,
-            )
-        )
+        counts = store.counts()
     elapsed = time.perf_counter() - started
 
     if not quiet:

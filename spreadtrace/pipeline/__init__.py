@@ -1,7 +1,7 @@
 """Build stages: glue from the store to the pure graph functions and back (one module per stage).
 
 :data:`STAGES` is the one map of the build: each stage (in the order
-:func:`spreadtrace.build.run_build` runs them) with the stored tables it reads and the
+:func:`spreadtrace.pipeline.build.run_build` runs them) with the stored tables it reads and the
 tables it writes. ``tests/test_pipeline_map.py`` checks every name against the schema.
 Work tables a stage creates and drops inside itself (``_st_*``, ``_co_*`` ...) are not
 listed: no stage may read another's work tables.

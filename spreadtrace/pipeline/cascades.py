@@ -17,7 +17,7 @@ steps, all vectorised over every cascade in scope at once:
    apart (replies, conversation depth, distinct repliers);
 5. replace the scope's rows; record anomalies in data_quality.
 
-The caller (:func:`spreadtrace.build.run_build`) owns the transaction.
+The caller (:func:`spreadtrace.pipeline.build.run_build`) owns the transaction.
 """
 
 from __future__ import annotations

@@ -250,6 +250,38 @@ class Store:
             )
         migrate(self.con, current, SCHEMA_VERSION)
 
+    # -- small reads and writes the front ends need ------------------------------------------
+    def meta(self, key: str) -> str | None:
+        """The ``meta`` value under ``key`` (None when unset).
+
+        >>> with Store.open(":memory:") as store:
+        ...     store.set_meta("created_by", "a test")
+        ...     store.meta("created_by"), store.meta("nothing here")
+        ('a test', None)
+        """
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set the ``meta`` value under ``key`` (replacing an earlier one)."""
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def counts(self) -> dict[str, int]:
+        """Rows in the main tables: posts, accounts, cascades, narratives, and the number
+        of coordination clusters (``clusters``).
+
+        >>> with Store.open(":memory:") as store:
+        ...     store.counts()["posts"]
+        0
+        """
+        row = self.con.execute(
+            "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM accounts),"
+            " (SELECT count(*) FROM cascades), (SELECT count(*) FROM narratives),"
+            " (SELECT count(DISTINCT cluster_id) FROM coordination_clusters)"
+        ).fetchall()[0]
+        names = ("posts", "accounts", "cascades", "narratives", "clusters")
+        return {name: int(n) for name, n in zip(names, row, strict=True)}
+
     # -- transactions --------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

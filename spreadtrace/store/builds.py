@@ -1,4 +1,5 @@
-"""The SQL of "is there anything to build?": a fingerprint of the stored inputs.
+"""The SQL of the ``builds`` table: starting and finishing a build, and "is there anything
+to build?" (a fingerprint of the stored inputs).
 
 Why: the scheduled job runs every few minutes, mostly with nothing new. Deciding that
 must cost about the same whatever the store size, so it reads only cheap facts: the
@@ -15,12 +16,20 @@ a new erasure, fewer rows.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import duckdb
 
 from spreadtrace.store.schema import SCHEMA_VERSION
 
-__all__ = ["inputs_fingerprint", "record_inputs", "unchanged_since"]
+__all__ = [
+    "finish_build",
+    "inputs_fingerprint",
+    "next_build_id",
+    "record_inputs",
+    "start_build",
+    "unchanged_since",
+]
 
 # The tables a build reads as input (everything else it reads, it wrote itself).
 INPUT_TABLES = ("posts", "follows", "accounts", "media")
@@ -74,3 +83,48 @@ def unchanged_since(con: duckdb.DuckDBPyConnection, params: str) -> tuple[int, i
 def record_inputs(con: duckdb.DuckDBPyConnection, build_id: int, inputs: str) -> None:
     """Store the input fingerprint a build started from (see :func:`unchanged_since`)."""
     con.execute("UPDATE builds SET inputs = ? WHERE build_id = ?", [inputs, build_id])
+
+
+def next_build_id(con: duckdb.DuckDBPyConnection) -> int:
+    """Draw the next build id from ``build_seq`` (no ``builds`` row yet: see :func:`start_build`).
+
+    >>> from spreadtrace.store import Store
+    >>> with Store.open(":memory:") as store:
+    ...     next_build_id(store.con), next_build_id(store.con)
+    (1, 2)
+    """
+    return int(con.execute("SELECT nextval('build_seq')").fetchall()[0][0])
+
+
+def start_build(con: duckdb.DuckDBPyConnection, mode: str, params: str) -> int:
+    """Insert an unfinished ``builds`` row (``params``: JSON) and return its build id."""
+    build_id = next_build_id(con)
+    con.execute(
+        "INSERT INTO builds (build_id, mode, params, started_at) VALUES (?, ?, ?, ?)",
+        [build_id, mode, params, datetime.now(UTC)],
+    )
+    return build_id
+
+
+def finish_build(
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    *,
+    cascades_touched: int | None = None,
+    mode: str | None = None,
+) -> tuple[int, int]:
+    """Mark build ``build_id`` finished with the stored post count; return (posts, cascades).
+
+    ``cascades_touched`` None means every cascade (a full build or an attach);
+    ``mode`` None keeps the mode the build started with.
+    """
+    posts, cascades = con.execute(
+        "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM cascades)"
+    ).fetchall()[0]
+    touched = cascades if cascades_touched is None else cascades_touched
+    con.execute(
+        "UPDATE builds SET mode = coalesce(?, mode), finished_at = ?, posts = ?, "
+        "cascades_touched = ? WHERE build_id = ?",
+        [mode, datetime.now(UTC), posts, touched, build_id],
+    )
+    return int(posts), int(cascades)

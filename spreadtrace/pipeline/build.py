@@ -26,7 +26,6 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from spreadtrace.errors import StorageError
@@ -167,13 +166,8 @@ def run_build(
             return _nothing_new(store, last, publish, time.perf_counter() - t0)
     timings: dict[str, float] = {}
     counts: dict[str, Mapping[str, float]] = {}
-    started = datetime.now(UTC)
     with store.transaction() as con:
-        build_id = int(con.execute("SELECT nextval('build_seq')").fetchall()[0][0])
-        con.execute(
-            "INSERT INTO builds (build_id, mode, params, started_at) VALUES (?, ?, ?, ?)",
-            [build_id, "full" if full else "incremental", params.to_json(), started],
-        )
+        build_id = builds_sql.start_build(con, "full" if full else "incremental", params.to_json())
         builds_sql.record_inputs(con, build_id, builds_sql.inputs_fingerprint(con))
 
         t0 = time.perf_counter()
@@ -204,16 +198,14 @@ def run_build(
         )
         timings["narratives"] = time.perf_counter() - t0
 
-        posts, n_cascades = con.execute(
-            "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM cascades)"
-        ).fetchall()[0]
-        n_touched = n_cascades if touched is None else len(touched)
         mode = "full" if casc.full else "incremental"
-        con.execute(
-            "UPDATE builds SET mode = ?, finished_at = ?, posts = ?, cascades_touched = ? "
-            "WHERE build_id = ?",
-            [mode, datetime.now(UTC), posts, n_touched, build_id],
+        posts, n_cascades = builds_sql.finish_build(
+            con,
+            build_id,
+            cascades_touched=None if touched is None else len(touched),
+            mode=mode,
         )
+        n_touched = n_cascades if touched is None else len(touched)
     snapshot = None
     if publish:
         t0 = time.perf_counter()
