@@ -650,3 +650,29 @@ def localize(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
                 new[col] = at.strftime("%Y-%m-%d %H:%M:%S")
         out.append(new)
     return out
+
+
+def correction_line(r: Mapping[str, Any]) -> str:
+    """Claim against correction in one line for an overview row (issue 11's figures).
+
+    >>> correction_line({"claim_posts": 40, "claim_accounts": 30, "correction_posts": 3,
+    ...                  "correction_accounts": 2, "correction_delay_s": 5400, "notes": 1})
+    'corrected: 3 posts by 2 accounts against 40 by 30, first 1 h 30 min after the claim; 1 Community Note'
+    >>> correction_line({"claim_posts": 5, "claim_accounts": 5, "correction_posts": 0,
+    ...                  "correction_accounts": 0, "correction_delay_s": None, "notes": 0})
+    'no correction seen (no fact-check link, no Community Note)'
+    """
+    if r.get("claim_posts") is None:
+        return "claim vs correction: not computed in this build"
+    notes = int(r.get("notes") or 0)
+    if not r.get("correction_posts") and not notes:
+        return "no correction seen (no fact-check link, no Community Note)"
+    text = (
+        f"corrected: {r['correction_posts'] or 0:,} posts by {r['correction_accounts'] or 0:,} "
+        f"accounts against {r['claim_posts']:,} by {r['claim_accounts']:,}"
+    )
+    if r.get("correction_delay_s") is not None:
+        text += f", first {duration(r['correction_delay_s'])} after the claim"
+    if notes:
+        text += f"; {notes:,} Community Note" + ("s" if notes != 1 else "")
+    return text

@@ -1195,7 +1195,9 @@ def spreading_narratives(
                    t.origin_account_id, a.handle AS origin_handle,
                    round(t.amplification_score, 3) AS amplification_score,
                    t.amplification_reasons, t.share_bot_only, t.share_coordinated_only,
-                   t.share_both, t.share_neither, s.spark
+                   t.share_both, t.share_neither, s.spark,
+                   t.claim_posts, t.claim_accounts, t.correction_posts, t.correction_accounts,
+                   t.correction_delay_s, t.notes
             FROM top t JOIN s USING (narrative_id)
             LEFT JOIN accounts a ON a.account_id = t.origin_account_id
             ORDER BY t.amplification_score DESC NULLS LAST, t.posts DESC, t.narrative_id

@@ -17,6 +17,7 @@ from spreadtrace.dashboard.components import (
     as_float,
     as_int,
     card,
+    correction_line,
     current_tz,
     decomposition_bar,
     download,
@@ -429,6 +430,7 @@ def spreading_rows(rows: list[dict[str, Any]], tz: str = "UTC") -> list[Any]:
                                 )
                             ),
                             decomposition_bar(r),
+                            html.Div(correction_line(r), className="muted corrections"),
                         ]
                     ),
                 ],
