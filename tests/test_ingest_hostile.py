@@ -64,12 +64,10 @@ def _sensible(reason: str) -> bool:
     )
 
 
-# Known gap (issue 16, open): read as canonical posts, DuckDB's JSON reader drops a line
-# made only of NUL bytes without a reject, so one line of nul_bytes.jsonl vanishes.
-# Strict: the day it is fixed this test says so.
-_KNOWN_GAPS = {
-    "nul_bytes.jsonl": "canonical JSONL: a line of only NUL bytes vanishes (DuckDB's reader)",
-}
+# Known gaps, as strict xfails (the day one is fixed the test says so). None today: a
+# JSON line made only of NUL bytes, which DuckDB returns as blank, is found by the
+# reader's own line scan (ingest.files._refused_lines).
+_KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
@@ -263,3 +261,17 @@ def test_the_corpus_is_what_make_py_writes(tmp_path):
     for name, data in mod.FILES.items():
         assert (HOSTILE / name).read_bytes() == data, name
     assert json.loads((HOSTILE / "array_of_junk.json").read_bytes())[0] == {"id_str": "1"}
+
+
+def test_a_json_line_of_only_nul_bytes_is_a_reject_at_its_line():
+    # nul_bytes.jsonl: line 2 holds a raw NUL inside a value, line 3 an escaped one
+    # (\u0000), line 4 is only NUL bytes. Read as canonical posts, none vanishes: each
+    # is a reject at its own line, with a reason that names the NUL byte (not "too many
+    # columns", which is how DuckDB's one-column read sees a NUL).
+    r, rejects, _ = _one("nul_bytes.jsonl", "posts")
+    assert r.rows_read == _nonblank_lines(HOSTILE / "nul_bytes.jsonl") == 5
+    by_line = dict(rejects)
+    assert by_line[2] == "NUL byte in line"
+    assert by_line[3] == "NUL byte in a field"
+    assert by_line[4] == "NUL byte in line (a line of only NUL bytes)"
+    assert not any("too many columns" in reason for reason in by_line.values())

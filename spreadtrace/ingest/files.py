@@ -150,7 +150,12 @@ def ingest_file(
         # Hash while DuckDB reads: hashlib releases the GIL on large buffers.
         count_lines = detected.container in ("csv", "tsv") and not detected.compressed
         hashing = pool.submit(_hash_and_count, path, count_lines=count_lines)
-        long_lines = pool.submit(_long_lines, path, detected.container in ("csv", "tsv", "jsonl"))
+        long_lines = pool.submit(
+            _refused_lines,
+            path,
+            detected.container in ("csv", "tsv", "jsonl"),
+            jsonl=detected.container == "jsonl",
+        )
         try:
             result = _one_transaction(
                 store, path, detected, mapping, started, job_id, hashing, progress, long_lines
@@ -174,30 +179,40 @@ class _StrictParserGaveUp(Exception):
 _NO_EOL_CHUNK = 1 << 22  # > MAX_LINE_SIZE: a chunk without a line end means a long line
 
 
-def _long_lines(path: Path, canonical_lines: bool) -> list[tuple[int, str]]:
-    """Lines of a canonical file longer than DuckDB's cap: (line number, head).
+def _refused_lines(
+    path: Path, canonical_lines: bool, *, jsonl: bool = False
+) -> list[tuple[int, str, str]]:
+    """Lines of a canonical file the reader must reject itself: (line number, head, reason).
 
-    Why: DuckDB drops a line over ~64 MiB without a reject (a gzip of one 2 GB line
-    read as nothing at all), so the driver counts such lines itself. A first pass
-    over the (decompressed) content only asks whether any 4 MiB chunk lacks a line
-    end (memchr speed, every line over 8 MiB trips it); only then does a second pass
-    number the lines, in bounded memory (:func:`iter_lines`).
+    Why: the line counts come from the reader's own count of lines, not from what
+    DuckDB returned. DuckDB drops a line over ~64 MiB without a reject (a gzip of one
+    2 GB line read as nothing at all), and returns a JSON line made only of NUL bytes
+    as an empty line, which then vanished as blank. A first pass over the
+    (decompressed) content only asks, per 4 MiB chunk, whether it lacks a line end
+    (every line over 8 MiB trips it) or, for JSON Lines, holds a NUL byte (memchr
+    speed both); only then does a second pass number the lines, in bounded memory
+    (:func:`iter_lines`).
     """
     if not canonical_lines:
         return []
     try:
+        long_seen = nul_seen = False
         with open_content(path) as f:
             while chunk := f.read(_NO_EOL_CHUNK):
-                if b"\n" not in chunk and b"\r" not in chunk:
+                long_seen = long_seen or (b"\n" not in chunk and b"\r" not in chunk)
+                nul_seen = nul_seen or (jsonl and b"\x00" in chunk)
+                if long_seen and (nul_seen or not jsonl):
                     break
-            else:
-                return []
+        if not (long_seen or nul_seen):
+            return []
+        out = []
         with open_content(path) as f:
-            return [
-                (n, line.raw())
-                for n, line in enumerate(iter_lines(f, sql.MAX_LINE_SIZE), 1)
-                if isinstance(line, LongLine)
-            ]
+            for n, line in enumerate(iter_lines(f, sql.MAX_LINE_SIZE), 1):
+                if isinstance(line, LongLine):
+                    out.append((n, line.raw(), _OVER_MAXIMUM))
+                elif nul_seen and line and not line.strip(b"\x00"):
+                    out.append((n, f"{len(line):,} NUL bytes", sql.NUL_LINE))
+        return out
     except BAD_COMPRESSED:
         return []  # a corrupt stream: DuckDB's read says so in one line
 
@@ -211,7 +226,7 @@ def _one_transaction(
     job_id: str | None,
     hashing: Future[tuple[str, int | None]],
     progress: ProgressFn | None,
-    long_lines: Future[list[tuple[int, str]]],
+    long_lines: Future[list[tuple[int, str, str]]],
 ) -> FileResult:
     task = f"ingest {path.name}"
     with sql.insertion_order_restored(store.con), store.transaction() as con:
@@ -323,7 +338,7 @@ def _stage_and_merge(
     progress: ProgressFn | None,
     task: str,
     hashing: Future[tuple[str, int | None]],
-    long_lines: Future[list[tuple[int, str]]],
+    long_lines: Future[list[tuple[int, str, str]]],
 ) -> FileResult:
     result = FileResult(
         path=str(path), format=detected.format, content_hash=None, container=detected.container
@@ -342,7 +357,7 @@ def _stage_and_merge(
         else:
             _stage(con, kind, source, started)
         sql.collect_parser_rejects(con, source)
-        sql.add_refused_lines(con, long_lines.result(), _OVER_MAXIMUM)
+        sql.add_refused_lines(con, long_lines.result())
         emit(progress, task, 1, 3)
         if not bulk:
             counts = _merge(con, kind, run_id)

@@ -248,13 +248,16 @@ such lines up to ~64 MiB and drops longer ones silently, so the ingest driver fi
 them itself (:func:`add_refused_lines`)."""
 
 
-def add_refused_lines(
-    con: duckdb.DuckDBPyConnection, lines: Sequence[tuple[int, str]], reason: str
-) -> int:
+NUL_LINE = "NUL byte in line (a line of only NUL bytes)"
+"""A JSON line made only of NUL bytes: DuckDB returns it as an empty line (numbered, then
+dropped as blank), so the reader finds it itself (``ingest.files._refused_lines``)."""
+
+
+def add_refused_lines(con: duckdb.DuckDBPyConnection, lines: Sequence[tuple[int, str, str]]) -> int:
     """Add lines the reader found refusable but the parser left out of its rejects.
 
-    ``lines``: (physical line number, raw text). A line already among the parser's
-    rejects is not added twice. Returns how many were added.
+    ``lines``: (physical line number, raw text, reason). A line already among the
+    parser's rejects is not added twice. Returns how many were added.
     """
     if not lines:
         return 0
@@ -262,7 +265,7 @@ def add_refused_lines(
     con.executemany(
         "INSERT INTO _ing_src_rejects SELECT ?, ?, ? WHERE NOT EXISTS "
         "(SELECT 1 FROM _ing_src_rejects WHERE record_no = ?)",
-        [[line, raw, reason, line] for line, raw in lines],
+        [[line, raw, reason, line] for line, raw, reason in lines],
     )
     return count_source_rejects(con) - before
 
@@ -286,6 +289,7 @@ class Source:
     line_reason: bool = False  # the source flags whole lines (broken JSON) itself
     passthrough: tuple[str, ...] = ()  # source columns the raw expression needs
     count_sql: str | None = None  # a cheap count of the records the reader accepts
+    nul_delimited: bool = False  # whole lines read with NUL as the (never seen) delimiter
     times: TimeSpec = TimeSpec()  # how to read times that are not ISO 8601 with an offset
 
     def unnumbered(self) -> Source:
@@ -448,6 +452,7 @@ def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> S
         parser_rejects="_ing_csv_rejects",
         line_reason=True,
         count_sql=count_sql,
+        nul_delimited=True,
     )
 
 
@@ -1078,11 +1083,20 @@ def collect_parser_rejects(con: duckdb.DuckDBPyConnection, source: Source) -> No
     """Move lines DuckDB's CSV parser refused into ``_ing_src_rejects`` (one per line)."""
     if source.parser_rejects is None:
         return
+    reason = (
+        "'malformed line: ' || lower(string_agg(DISTINCT error_type::VARCHAR, ', ' "
+        "ORDER BY error_type::VARCHAR))"
+    )
+    if source.nul_delimited:  # one column split at NUL: "too many columns" is a NUL byte
+        reason = (
+            "CASE WHEN bool_and(error_type::VARCHAR = 'TOO MANY COLUMNS') "
+            f"THEN 'NUL byte in line' ELSE {reason} END"
+        )
     con.execute(
         f"""
         INSERT INTO _ing_src_rejects
         SELECT line, any_value(csv_line),
-               'malformed line: ' || lower(string_agg(DISTINCT error_type::VARCHAR, ', ' ORDER BY error_type::VARCHAR))
+               {reason}
         FROM {source.parser_rejects} GROUP BY line
         """
     )
@@ -1103,11 +1117,11 @@ def renumber_rejects(con: duckdb.DuckDBPyConnection, kind: str, header_lines: in
         SET record_no = s.record_no + ? + (
           SELECT count(*) FROM (
             SELECT record_no AS line, row_number() OVER (ORDER BY record_no) AS i
-            FROM _ing_src_rejects) AS r
+            FROM _ing_src_rejects WHERE reason IS DISTINCT FROM ?) AS r
           WHERE r.line - r.i - ? < s.record_no)
         WHERE s.reason IS NOT NULL
         """,
-        [header_lines, header_lines],
+        [header_lines, NUL_LINE, header_lines],  # NUL-only lines were returned (numbered)
     )
 
 
