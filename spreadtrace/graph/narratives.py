@@ -59,6 +59,8 @@ from spreadtrace.urls import SHORTENERS, TRACKING_PARAMS, normalize_urls, url_ke
 __all__ = [
     "TRACKING_PARAMS",
     "NarrativeGrouping",
+    "band_keys",
+    "bucket_star_pairs",
     "group_narratives",
     "lsh_layout",
     "minhash_signatures",
@@ -68,6 +70,7 @@ __all__ = [
     "semantic_pairs",
     "text_groups",
     "text_items",
+    "text_items_from_pairs",
     "url_key_expr",
 ]
 
@@ -193,12 +196,67 @@ def minhash_signatures(
     return sig
 
 
+def band_keys(sig: np.ndarray, *, bands: int, rows: int) -> np.ndarray:
+    """LSH bucket keys (``len(sig) x bands``, uint64): one hash of each band's ``rows`` values.
+
+    Why a function of its own: the full and the incremental near-duplicate search must
+    put a text in the same buckets, so both take their keys from here.
+
+    >>> sig = np.array([[1, 2, 3, 4], [1, 2, 3, 5]], dtype=np.uint32)
+    >>> k = band_keys(sig, bands=2, rows=2)
+    >>> k.shape, bool(k[0, 0] == k[1, 0]), bool(k[0, 1] == k[1, 1])
+    ((2, 2), True, False)
+    """
+    mult = _splitmix(np.arange(1, rows + 1, dtype=np.uint64))
+    out = np.empty((sig.shape[0], bands), dtype=np.uint64)
+    for band in range(bands):
+        cols = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
+        out[:, band] = _splitmix((cols * mult[: cols.shape[1]]).sum(axis=1, dtype=np.uint64))
+    return out
+
+
+def bucket_star_pairs(sig: np.ndarray, keys: np.ndarray, *, threshold: float) -> np.ndarray:
+    """Verified star pairs per LSH bucket: rows ``(band, i, j)``, ``i`` the bucket's head.
+
+    In each band, rows with equal keys (:func:`band_keys`) share a bucket; each member
+    is paired with the bucket's first row (the smallest row number, so with rows in
+    sorted order the smallest text) and the pair kept when the fraction of equal
+    signature positions reaches ``threshold``. A bucket's pairs depend only on its own
+    members, which is what lets the items stage recompute only the buckets new texts
+    fall into (:mod:`spreadtrace.store.text_state`).
+
+    >>> sig = np.array([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9, 9, 9]], dtype=np.uint32)
+    >>> keys = band_keys(sig, bands=2, rows=2)
+    >>> bucket_star_pairs(sig, keys, threshold=0.7).tolist()
+    [[0, 0, 1]]
+    """
+    n, bands = keys.shape
+    out: list[np.ndarray] = []
+    for band in range(bands):
+        key = keys[:, band]
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        first = np.r_[True, ks[1:] != ks[:-1]] if n else np.zeros(0, dtype=bool)
+        head = order[np.maximum.accumulate(np.where(first, np.arange(n), 0))]
+        member = ~first
+        i, j = head[member], order[member]
+        if len(i) == 0:
+            continue
+        agree = (sig[i] == sig[j]).mean(axis=1)
+        keep = agree >= threshold
+        out.append(np.stack([np.full(int(keep.sum()), band), i[keep], j[keep]], axis=1))
+    if not out:
+        return np.empty((0, 3), dtype=np.int64)
+    return np.concatenate(out).astype(np.int64)
+
+
 def near_duplicate_pairs(sig: np.ndarray, *, threshold: float, bands: int, rows: int) -> np.ndarray:
     """Pairs ``(i, j)`` of signature rows whose estimated Jaccard is ``>= threshold``.
 
     LSH banding: rows with equal values on all ``rows`` positions of one band share a
     bucket; each bucket member is paired with the bucket's first member and the pair kept
-    when the fraction of equal signature positions reaches the threshold. Star pairs are
+    when the fraction of equal signature positions reaches the threshold
+    (:func:`bucket_star_pairs`). Star pairs are
     enough for connected components; pairs missed this way are rare and usually
     recovered through another band or a third text.
 
@@ -207,29 +265,51 @@ def near_duplicate_pairs(sig: np.ndarray, *, threshold: float, bands: int, rows:
     [[0, 1]]
     """
     n = sig.shape[0]
-    out: list[np.ndarray] = []
     if n < 2:
         return np.empty((0, 2), dtype=np.int64)
-    mult = _splitmix(np.arange(1, rows + 1, dtype=np.uint64))
-    for band in range(bands):
-        cols = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
-        key = _splitmix((cols * mult[: cols.shape[1]]).sum(axis=1, dtype=np.uint64))
-        order = np.argsort(key, kind="stable")
-        ks = key[order]
-        first = np.r_[True, ks[1:] != ks[:-1]]
-        head = order[np.maximum.accumulate(np.where(first, np.arange(n), 0))]
-        member = ~first
-        i, j = head[member], order[member]
-        if len(i) == 0:
-            continue
-        agree = (sig[i] == sig[j]).mean(axis=1)
-        keep = agree >= threshold
-        out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)[keep])
-    if not out:
+    triples = bucket_star_pairs(sig, band_keys(sig, bands=bands, rows=rows), threshold=threshold)
+    if len(triples) == 0:
         return np.empty((0, 2), dtype=np.int64)
-    both = np.concatenate(out).astype(np.int64)
-    code = np.unique(both[:, 0] * n + both[:, 1])
+    i, j = triples[:, 1], triples[:, 2]  # the head is the bucket's smallest row: i < j
+    code = np.unique(np.minimum(i, j) * n + np.maximum(i, j))
     return np.stack([code // n, code % n], axis=1)
+
+
+def text_items_from_pairs(rows: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """``text`` items from stored near-duplicate pairs: (post_id, item_id), as :func:`text_items`.
+
+    ``rows``: post_id, created_at, norm (the normalised text, long enough); ``pairs``:
+    norm_a, norm_b (the LSH pairs). Groups are the connected components of the pairs
+    over the distinct norms; a group's item id is ``text:`` plus its earliest post.
+    Given the pairs :func:`near_duplicate_pairs` finds over the same norms, the result
+    equals :func:`text_items` (the incremental items stage relies on it).
+
+    >>> from datetime import datetime
+    >>> t = [datetime(2024, 1, d) for d in (1, 2, 3)]
+    >>> rows = pl.DataFrame({"post_id": ["a", "b", "c"], "created_at": t,
+    ...                      "norm": ["x y z w", "x y z v", "p q r s"]})
+    >>> pairs = pl.DataFrame({"norm_a": ["x y z v"], "norm_b": ["x y z w"]})
+    >>> text_items_from_pairs(rows, pairs).sort("post_id").rows()
+    [('a', 'text:a'), ('b', 'text:a'), ('c', 'text:c')]
+    """
+    distinct = rows.select("norm").unique().sort("norm").with_row_index("i")
+    n = distinct.height
+    if n == 0:
+        return pl.DataFrame(schema={"post_id": pl.String, "item_id": pl.String})
+    idx = (
+        pairs.join(distinct.rename({"norm": "norm_a", "i": "a"}), on="norm_a")
+        .join(distinct.rename({"norm": "norm_b", "i": "b"}), on="norm_b")
+        .select("a", "b")
+    )
+    edges = np.stack([idx["a"].to_numpy(), idx["b"].to_numpy()], axis=1).astype(np.int64)
+    G = ig.Graph(n=n, edges=edges)
+    membership = np.asarray(G.connected_components().membership, dtype=np.int64)
+    group = distinct.with_columns(text_group=pl.Series(membership)).select("norm", "text_group")
+    joined = rows.join(group, on="norm")
+    first = joined.group_by("text_group").agg(
+        item_id=pl.lit("text:") + pl.col("post_id").sort_by("created_at", "post_id").first()
+    )
+    return joined.join(first, on="text_group").select("post_id", "item_id")
 
 
 # -- grouping --------------------------------------------------------------------------

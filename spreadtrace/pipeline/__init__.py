@@ -52,8 +52,12 @@ STAGES: tuple[Stage, ...] = (
             "url_keys",
             "account_scores",
             "coordination_clusters",
+            "text_norms",
+            "text_pairs",
+            "meta",
         ),
-        writes=("url_keys", "items", "post_items"),
+        # text_norms, text_pairs: the stored near-duplicate state (store/text_state.py)
+        writes=("url_keys", "items", "post_items", "text_norms", "text_pairs", "meta"),
     ),
     Stage(
         "accounts",

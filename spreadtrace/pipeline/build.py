@@ -7,8 +7,11 @@ ONE transaction, records a ``builds`` row with the parameters used (so every res
 can be traced to its settings), and after the commit publishes a read-only snapshot
 for the dashboard (:func:`spreadtrace.store.snapshot.publish`).
 
-Cascades are incremental: only the cascades new posts touch are rebuilt, and the
-list of touched cascade ids is handed to the later stages (None on a full build).
+Cascades are incremental: only the cascades new posts touch are rebuilt. The build's
+change set (:class:`spreadtrace.pipeline.changes.Changes`: the rebuilt cascades, the
+posts and accounts ingested since the last build) is computed once after that stage
+and handed to the later stages; the items stage's text items follow it, the other
+stages still recompute globally (and write only the rows that differ).
 
 Example:
 
@@ -36,6 +39,7 @@ from spreadtrace.pipeline import media as media_stage
 from spreadtrace.pipeline import narratives as narratives_stage
 from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.cascades import CascadeParams
+from spreadtrace.pipeline.changes import Changes
 from spreadtrace.pipeline.media import MediaParams
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn
@@ -175,13 +179,17 @@ def run_build(
         timings["cascades"] = time.perf_counter() - t0
         counts["cascades"] = casc.counts
         touched = casc.touched  # None: full; later stages recompute what they need
+        changes = Changes.since_last_build(store, touched=touched, full=full or casc.full)
+        counts["changes"] = changes.to_dict()
 
         t0 = time.perf_counter()
         counts["media"] = media_stage.run(store, build_id, params.media, progress=progress)
         timings["media"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        counts["items"] = items_stage.run(store, build_id, params.narratives, progress=progress)
+        counts["items"] = items_stage.run(
+            store, build_id, params.narratives, changes=changes, progress=progress
+        )
         timings["items"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -7,17 +7,41 @@ media items come from the media stage, and text items are the near-duplicate gro
 (MinHash LSH) of the cascades' content-bearing posts — computed once here, read back
 by the narratives stage.
 
-Recomputed globally on every build; the caller (``run_build``) owns the transaction.
+Text items are incremental: the LSH state is stored (:mod:`spreadtrace.store.text_state`),
+so a build normalises and MinHashes only the roots it has not seen, and recomputes the
+star pairs only of the LSH buckets those texts (or roots that went) fall into; the
+groups (connected components of the stored pairs) and the item ids are then derived
+from the whole stored state, which equals a full recomputation
+(``tests/test_incremental.py``). A full build empties the state first. URL, hashtag
+and media items are still recomputed over every post, set-wise in SQL and written as
+the difference (:mod:`spreadtrace.store.sync`). The caller (``run_build``) owns the
+transaction.
 """
 
 from __future__ import annotations
 
-from spreadtrace.graph.narratives import text_items
+import json
+
+import numpy as np
+import polars as pl
+
+from spreadtrace.graph.narratives import (
+    band_keys,
+    bucket_star_pairs,
+    lsh_layout,
+    minhash_signatures,
+    normalize_text_expr,
+    text_items_from_pairs,
+)
+from spreadtrace.pipeline.changes import Changes
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
 from spreadtrace.store import items as items_sql
-from spreadtrace.store import narratives as narrative_sql
+from spreadtrace.store import text_state as text_sql
+
+# Bump when the text items' rules change: a state from another version is recomputed.
+TEXT_STATE_VERSION = 1
 
 __all__ = ["finish", "run"]
 
@@ -27,23 +51,85 @@ def run(
     build_id: int,
     params: NarrativeParams | None = None,
     *,
+    changes: Changes | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, int]:
-    """Replace items and post_items; return counts. Text settings are the narratives'."""
+    """Update items and post_items; return counts. Text settings are the narratives'.
+
+    ``changes`` None or full: the text state is recomputed from scratch.
+    """
     params = params or NarrativeParams()
     con = store.con
     emit(progress, "items", 0, 2)
     items_sql.refresh_url_keys(con, build_id)
-    texts = text_items(
-        narrative_sql.content_roots(con),
-        threshold=params.text_threshold,
-        num_perm=params.num_perm,
-        min_text_tokens=params.min_text_tokens,
-    )
+    try:
+        texts, text_counts = _text_items(store, params, full=changes is None or changes.full)
+    finally:
+        text_sql.drop_work_tables(con)
     emit(progress, "items", 1, 2)
     counts = items_sql.write_items(con, build_id, texts)
     emit(progress, "items", 2, 2)
-    return counts
+    return counts | text_counts
+
+
+def _text_items(
+    store: Store, params: NarrativeParams, *, full: bool
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The text items (post_id, item_id) of the current roots, updating the stored state."""
+    con = store.con
+    state = json.dumps(
+        {
+            "version": TEXT_STATE_VERSION,
+            "threshold": params.text_threshold,
+            "num_perm": params.num_perm,
+            "min_text_tokens": params.min_text_tokens,
+        },
+        sort_keys=True,
+    )
+    emptied = text_sql.prepare(con, state, reset=full)
+    bands, rows = lsh_layout(params.text_threshold, params.num_perm)
+    new = text_sql.changed_roots(con)
+    # normalise each distinct new text once, MinHash each distinct long-enough norm once
+    texts = new.select("text").drop_nulls().unique()
+    texts = texts.with_columns(norm=normalize_text_expr(pl.col("text"))).filter(
+        pl.col("norm").str.count_matches(" ") + 1 >= params.min_text_tokens
+    )
+    norms = texts.select("norm").unique().sort("norm")
+    sig = minhash_signatures(norms["norm"].str.split(" "), num_perm=params.num_perm)
+    keys = band_keys(sig, bands=bands, rows=rows)
+    low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    norms = norms.with_columns(keys=pl.Series(low).cast(pl.List(pl.UInt32)))
+    added = new.join(texts, on="text", how="left").join(norms, on="norm", how="left")
+    n_buckets = text_sql.add_norms(con, added.select("post_id", "text_hash", "norm", "keys"))
+    # recompute the star pairs of every affected bucket, over all its members
+    known = norms["norm"]
+    others = pl.Series("norm", [], dtype=pl.String)
+    if n_buckets and not emptied:  # from an empty state every member is new
+        members = text_sql.affected_members(con)["norm"]
+        others = members.filter(~members.is_in(known.implode())) if len(known) else members
+    all_norms = pl.concat([known, others]) if len(others) else known
+    if len(others):
+        other_sig = minhash_signatures(others.str.split(" "), num_perm=params.num_perm)
+        sig = np.concatenate([sig, other_sig])
+        keys = np.concatenate([keys, band_keys(other_sig, bands=bands, rows=rows)])
+    order = all_norms.arg_sort().to_numpy()  # rows in sorted order: heads are smallest
+    all_norms, sig, keys = all_norms.gather(order), sig[order], keys[order]
+    triples = bucket_star_pairs(sig, keys, threshold=params.text_threshold)
+    band, i, j = triples[:, 0], triples[:, 1], triples[:, 2]
+    pairs = pl.DataFrame(
+        {
+            "band": band.astype(np.int32),
+            "key": (keys[i, band] & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+            "norm_a": all_norms.gather(i),
+            "norm_b": all_norms.gather(j),
+        }
+    )
+    affected = text_sql.affected_buckets(con).cast({"band": pl.Int32, "key": pl.UInt32})
+    pairs = pairs.join(affected, on=["band", "key"], how="semi")
+    counts = text_sql.replace_pairs(con, pairs)
+    items = text_items_from_pairs(text_sql.root_norms(con), text_sql.stored_pairs(con))
+    counts |= {"texts_hashed": len(known), "text_buckets": n_buckets}
+    return items, counts
 
 
 def finish(store: Store) -> None:

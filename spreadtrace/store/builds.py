@@ -24,6 +24,7 @@ from spreadtrace.store.schema import SCHEMA_VERSION
 
 __all__ = [
     "finish_build",
+    "new_since_last_build",
     "inputs_fingerprint",
     "next_build_id",
     "record_inputs",
@@ -128,3 +129,21 @@ def finish_build(
         [mode, datetime.now(UTC), posts, touched, build_id],
     )
     return int(posts), int(cascades)
+
+
+def new_since_last_build(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(posts, distinct accounts) ingested after the newest finished build started.
+
+    "After": in an ingest run newer than the one that build's input fingerprint
+    recorded; every post when no finished build recorded one.
+    """
+    row = con.execute(
+        """
+        WITH last AS (
+            SELECT coalesce(max(json_extract(inputs, '$.ingest_run')::BIGINT), -1) AS run
+            FROM builds WHERE finished_at IS NOT NULL AND inputs IS NOT NULL)
+        SELECT count(*), count(DISTINCT account_id) FROM posts
+        WHERE ingest_run_id > (SELECT run FROM last)
+        """
+    ).fetchall()[0]
+    return int(row[0]), int(row[1])

@@ -151,6 +151,11 @@ def erase_accounts(
         # URL keys persist across builds (only new URLs are keyed): drop them all, so no
         # raw URL naming the account outlives the erasure; the rebuild keys them again
         con.execute("DELETE FROM url_keys")
+        # the items stage's text state holds normalised root texts (the erased posts'
+        # and others' naming the account, masked below): all of it goes, the rebuild
+        # (a full build, which starts the state afresh) hashes the texts again
+        con.execute("DELETE FROM text_norms")
+        con.execute("DELETE FROM text_pairs")
         # Community Notes about an erased post carry its id: they go with it
         con.execute(
             "DELETE FROM community_note_status WHERE note_id IN (SELECT note_id FROM "

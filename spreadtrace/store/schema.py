@@ -558,6 +558,31 @@ _V2_SCALE: list[str] = [
     "ALTER TABLE builds ADD COLUMN inputs VARCHAR",
 ]
 
+# incremental stages (issue 12): the items stage's near-duplicate (MinHash LSH) state, so
+# that a build hashes only the new texts. text_norms: one row per content-bearing cascade
+# root, its text's hash (a changed text is re-read), its normalised text (NULL when too
+# short) and the low 32 bits of its LSH band keys; text_pairs: per (band, key) bucket the
+# verified star pairs of its smallest text with each other member. Both are derived
+# state (spreadtrace.store.text_state): a full build or an erasure empties them.
+_V4_INCREMENTAL: list[str] = [
+    """
+    CREATE TABLE text_norms (
+        post_id   VARCHAR NOT NULL,
+        text_hash UBIGINT NOT NULL,
+        norm      VARCHAR,
+        keys      UINTEGER[]
+    )
+    """,
+    """
+    CREATE TABLE text_pairs (
+        band    INTEGER NOT NULL,
+        key     UINTEGER NOT NULL,
+        norm_a  VARCHAR NOT NULL,
+        norm_b  VARCHAR NOT NULL
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
@@ -565,6 +590,7 @@ MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
     3: [*_V3_ITEMS, *_V3_SPREAD, *_V3_ITEMS2],
+    4: [*_V4_INCREMENTAL],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)
