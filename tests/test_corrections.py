@@ -180,3 +180,28 @@ def test_a_note_is_a_correction_of_its_narrative(mem_store: Store) -> None:
     ).fetchall()[0]
     # the NOT_MISLEADING note 1002 is no correction; note 1001 was written at 300 s
     assert row == (2, 0, 1, T0 + timedelta(seconds=300), 300.0, T0 + timedelta(seconds=3600))
+
+
+def test_a_bad_line_in_a_notes_download_is_a_reject_not_a_refusal(
+    mem_store: Store, tmp_path
+) -> None:
+    # The real download with one line of invalid UTF-8 spliced in after the header and
+    # the x9 row moved after it: the file is read, the bad line is a reject at its own
+    # line, and the rows after it keep their physical line numbers.
+    lines = (NOTES_DIR / "notes-00000.tsv").read_bytes().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    bad = b"1003\t\xff\xfeA9\t1709510800000\t9003\tNOT_MISLEADING\n"
+    path = tmp_path / "notes-00000.tsv"
+    path.write_bytes(header + rows[0] + bad + b"".join(rows[1:]))
+    r = ingest_file(mem_store, path)
+    assert r.format == "community-notes"
+    assert r.rows_read == r.rows_inserted + r.rows_duplicate + r.rows_rejected == 4
+    assert (r.rows_inserted, r.rows_rejected) == (2, 2)
+    got = mem_store.con.execute(
+        "SELECT record_no, reason FROM rejects WHERE ingest_run_id = ? ORDER BY 1",
+        [r.ingest_run_id],
+    ).fetchall()
+    x9_line = 3 + next(i for i, row in enumerate(rows[1:], 1) if row.startswith(b"x9"))
+    assert got == sorted(
+        [(3, "malformed line: invalid encoding"), (x9_line, "noteId is not a number")]
+    )

@@ -35,22 +35,57 @@ UNREADABLE = (
 )
 
 
-def _stage(con: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...]) -> None:
-    """The file as text columns, with its 1-based line number (the header is line 1)."""
+def _stage(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...], run_id: int
+) -> int:
+    """The file as text columns, with its 1-based line number (the header is line 1).
+
+    A line the parser cannot read (invalid UTF-8, say) is a reject at its line with
+    the parser's reason, not a refusal of the whole download; returns how many. The
+    rows after such a line keep their physical line numbers.
+    """
     con.execute("DROP TABLE IF EXISTS _cn_raw")
     con.execute(
         """
         CREATE TEMP TABLE _cn_raw AS
         SELECT row_number() OVER () + 1 AS record_no, *
         FROM read_csv(?, delim = '\t', header = true, all_varchar = true, quote = '',
-                      escape = '', strict_mode = false, null_padding = true)
+                      escape = '', strict_mode = false, null_padding = true,
+                      store_rejects = true, rejects_table = '_cn_csv_rejects',
+                      rejects_scan = '_cn_csv_scan')
         """,
         [str(path)],
     )
+    (bad,) = con.execute("SELECT count(DISTINCT line) FROM _cn_csv_rejects").fetchall()[0]
+    if bad:
+        # the k-th row read (record_no k + 1) sits on line k + 1 + #{refused lines
+        # before it}; the i-th refused line L_i has L_i - 1 - i rows read before it
+        con.execute(
+            """
+            UPDATE _cn_raw AS s SET record_no = s.record_no + (
+              SELECT count(*) FROM (
+                SELECT line, row_number() OVER (ORDER BY line) AS i
+                FROM (SELECT DISTINCT line FROM _cn_csv_rejects)) AS r
+              WHERE r.line - 1 - r.i < s.record_no - 1)
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO rejects (ingest_run_id, path, record_no, raw, reason)
+            SELECT ?, ?, line, any_value(csv_line),
+                   'malformed line: ' || lower(string_agg(DISTINCT error_type::VARCHAR, ', '
+                                                          ORDER BY error_type::VARCHAR))
+            FROM _cn_csv_rejects GROUP BY line
+            """,
+            [run_id, str(path)],
+        )
+    con.execute("DROP TABLE IF EXISTS _cn_csv_rejects")
+    con.execute("DROP TABLE IF EXISTS _cn_csv_scan")
     have = {r[0] for r in con.execute("DESCRIBE _cn_raw").fetchall()}
     for col in columns:  # optional documented columns missing from an older download
         if col not in have:
             con.execute(f'ALTER TABLE _cn_raw ADD COLUMN "{col}" VARCHAR')  # fixed names
+    return int(bad)
 
 
 def _reject_rows(con, run_id: int, path: Path, checks: list[tuple[str, str]]) -> int:
@@ -84,7 +119,7 @@ def stage_and_merge_notes(
 ) -> tuple[int, int, int, int]:
     """Load a notes TSV: (read, inserted, duplicate, rejected). A note already stored
     (same noteId, from an earlier download) is a duplicate and kept as it was."""
-    _stage(
+    bad = _stage(
         con,
         path,
         (
@@ -95,9 +130,11 @@ def stage_and_merge_notes(
             "trustworthySources",
             *NOTE_FLAGS,
         ),
+        run_id,
     )
     (read,) = con.execute("SELECT count(*) FROM _cn_raw").fetchall()[0]
-    rejected = _reject_rows(
+    read += bad
+    rejected = bad + _reject_rows(
         con,
         run_id,
         path,
@@ -144,7 +181,7 @@ def stage_and_merge_status(
     firstNonNMRStatus is CURRENTLY_RATED_HELPFUL (else the latest non-NMR status time
     when that one is helpful; else NULL: never shown).
     """
-    _stage(
+    bad = _stage(
         con,
         path,
         (
@@ -153,9 +190,11 @@ def stage_and_merge_status(
             "latestNonNMRStatus",
             "mostRecentNonNMRStatus",
         ),
+        run_id,
     )
     (read,) = con.execute("SELECT count(*) FROM _cn_raw").fetchall()[0]
-    rejected = _reject_rows(
+    read += bad
+    rejected = bad + _reject_rows(
         con,
         run_id,
         path,
