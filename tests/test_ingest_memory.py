@@ -102,3 +102,48 @@ def test_a_3_gib_canonical_line_in_a_gzip_is_a_reject_not_a_vanishing(tmp_path):
     assert (r["rows_read"], r["rows_inserted"], r["rows_rejected"]) == (2, 1, 1)
     assert r["reject_reasons"] == {"malformed line: line size over maximum": 1}
     assert rss_kb < _LIMIT_KB, f"peak RSS {rss_kb} KB"
+
+
+def _telegram_message(i: int) -> bytes:
+    return json.dumps(
+        {"id": i, "type": "message", "date_unixtime": "1710000000", "from_id": "user1",
+         "text": "ok"}
+    ).encode()  # fmt: skip
+
+
+def test_a_telegram_export_is_streamed_and_a_huge_message_is_one_reject(tmp_path):
+    # A channel export (one JSON document) whose second message is a 32 MiB list of
+    # short strings: read record by record, the big message is a reject with its
+    # position, the two around it are posts, and the process stays small.
+    path = tmp_path / "result.json.gz"
+    head = b'{"name": "c", "type": "public_channel", "id": 7, "messages": ['
+    with open(path, "wb") as f:
+        f.write(_member(head + _telegram_message(1) + b', {"id": 2, "type": "message", "text": ['))
+        piece = _member(b'"ab", ' * (_BLOCK // 6))
+        for _ in range(32):
+            f.write(piece)
+        f.write(_member(b'"end"]}, ' + _telegram_message(3) + b"]}"))
+    code, out, err, rss_kb = _run_measured(tmp_path, path, "--format", "telegram")
+    assert code == 0, err
+    (r,) = json.loads(out)["files"]
+    assert (r["rows_read"], r["rows_inserted"], r["rows_rejected"]) == (3, 2, 1)
+    assert r["reject_reasons"] == {"record longer than 16 MiB, not read": 1}
+    assert rss_kb < _LIMIT_KB, f"peak RSS {rss_kb} KB"
+
+
+def test_a_3_gib_string_in_a_telegram_export_is_refused_in_one_line_in_bounded_memory(
+    tmp_path,
+):
+    # One JSON string of 3 GiB cannot be held, nor skipped by the parser: the file is
+    # refused in one line, early (after 16 MiB of it), and nothing is written.
+    path = _hostile_gzip(
+        tmp_path / "result.json.gz",
+        b'{"name": "c", "type": "public_channel", "id": 7, "messages": [' + _telegram_message(1),
+        b', {"id": 2, "type": "message", "text": "',
+        b'"}]}',
+    )
+    code, out, err, rss_kb = _run_measured(tmp_path, path, "--format", "telegram")
+    assert code == 2
+    assert "Traceback" not in err
+    assert "a single JSON value over 16 MiB" in err + out
+    assert rss_kb < _LIMIT_KB, f"peak RSS {rss_kb} KB"

@@ -159,7 +159,27 @@ def _read_document(
     kind: str,
     limit: int | None = None,
 ) -> None:
-    """A whole JSON document: an array of records, or a format's own container."""
+    """A whole JSON document: an array of records, or a format's own container.
+
+    An array, and a Telegram export, are streamed record by record
+    (:mod:`spreadtrace.ingest.jsondoc`), so memory follows the largest record; any
+    other document (one object) is parsed whole, up to :data:`MAX_DOCUMENT_BYTES`.
+    """
+    try:
+        with open_content(path) as stream:
+            head = stream.read(4096)
+    except BAD_COMPRESSED as exc:
+        if isinstance(exc, OSError) and not detected.compression:
+            raise
+        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+    bom = len(head) - len(head.removeprefix(b"\xef\xbb\xbf"))
+    first = head[bom:].lstrip()[:1]
+    container = detected.format in DOCUMENT_RECORDS
+    if first == b"[" or (first == b"{" and container):
+        if container and first != b"{":
+            raise InputError(f"{path}: not a {detected.format} export (not a JSON object)")
+        _stream_document(path, detected, reader, buffers, rejects, stats, kind, limit, bom)
+        return
     try:
         with open_content(path) as stream:
             data = stream.read(MAX_DOCUMENT_BYTES + 1)
@@ -195,6 +215,54 @@ def _read_document(
         stats.lines += 1
         text = json.dumps(obj, ensure_ascii=False)
         _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)
+
+
+def _stream_document(
+    path: Path,
+    detected: Detected,
+    reader: Reader,
+    buffers: dict[str, _Buffer],
+    rejects: _Buffer,
+    stats: PlatformStats,
+    kind: str,
+    limit: int | None,
+    bom: int,
+) -> None:
+    """The records of a JSON array or a Telegram export, one at a time (bounded memory)."""
+    import ijson
+
+    from spreadtrace.ingest import jsondoc
+
+    try:
+        with open_content(path) as stream:
+            stream.read(bom)
+            records = (
+                jsondoc.telegram_records(stream)
+                if detected.format in DOCUMENT_RECORDS
+                else jsondoc.array_records(stream)
+            )
+            for record_no, obj in records:
+                if limit is not None and record_no > limit:
+                    break
+                stats.lines += 1
+                if isinstance(obj, jsondoc.TooLarge):
+                    raw = f"({obj.size:,} bytes of JSON)"
+                    rejects.add(record_no, raw, {"reason": obj.reason()})
+                    continue
+                text = json.dumps(obj, ensure_ascii=False)
+                _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)
+    except jsondoc.ValueTooLarge as exc:
+        raise InputError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON document nested too deeply to read") from None
+    except ijson.JSONError as exc:
+        raise InputError(f"{path}: broken JSON document ({_first(exc)})") from None
+    except BAD_COMPRESSED as exc:
+        if isinstance(exc, OSError) and not detected.compression:
+            raise
+        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+    except UnicodeError:
+        raise InputError(f"{path}: a JSON document that is not UTF-8") from None
 
 
 def _first(exc: BaseException) -> str:
