@@ -32,7 +32,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 DERIVED = (
     "post_cascades", "cascades", "data_quality", "account_scores", "coordination_pairs",
     "coordination_clusters", "post_narratives", "narratives", "origin_scores",
-    "account_origin", "cascade_scores",
+    "account_origin", "cascade_scores", "text_norms", "text_pairs",
 )  # fmt: skip
 
 

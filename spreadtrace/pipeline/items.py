@@ -100,11 +100,13 @@ def _text_items(
     low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     norms = norms.with_columns(keys=pl.Series(low).cast(pl.List(pl.UInt32)))
     added = new.join(texts, on="text", how="left").join(norms, on="norm", how="left")
-    n_buckets = text_sql.add_norms(con, added.select("post_id", "text_hash", "norm", "keys"))
+    n_buckets = text_sql.add_norms(
+        con, added.select("post_id", "text_hash", "norm", "keys"), mark=not emptied
+    )
     # recompute the star pairs of every affected bucket, over all its members
     known = norms["norm"]
     others = pl.Series("norm", [], dtype=pl.String)
-    if n_buckets and not emptied:  # from an empty state every member is new
+    if n_buckets:  # (none marked from an empty state: every member is new)
         members = text_sql.affected_members(con)["norm"]
         others = members.filter(~members.is_in(known.implode())) if len(known) else members
     all_norms = pl.concat([known, others]) if len(others) else known
@@ -124,9 +126,10 @@ def _text_items(
             "norm_b": all_norms.gather(j),
         }
     )
-    affected = text_sql.affected_buckets(con).cast({"band": pl.Int32, "key": pl.UInt32})
-    pairs = pairs.join(affected, on=["band", "key"], how="semi")
-    counts = text_sql.replace_pairs(con, pairs)
+    if not emptied:  # only the affected buckets hold all their members
+        affected = text_sql.affected_buckets(con).cast({"band": pl.Int32, "key": pl.UInt32})
+        pairs = pairs.join(affected, on=["band", "key"], how="semi")
+    counts = text_sql.replace_pairs(con, pairs, scoped=not emptied)
     items = text_items_from_pairs(text_sql.root_norms(con), text_sql.stored_pairs(con))
     counts |= {"texts_hashed": len(known), "text_buckets": n_buckets}
     return items, counts

@@ -36,7 +36,15 @@ __all__ = [
     "write_origins",
 ]
 
-_WORK_TABLES = ("_sn_nodes", "_sn_map", "_sn_narr", "_sn_frame", "_sn_fc", "_sync_narratives")
+_WORK_TABLES = (
+    "_sn_nodes",
+    "_sn_map",
+    "_sn_narr",
+    "_sn_frame",
+    "_sn_fc",
+    "_sn_np",
+    "_sync_narratives",
+)
 
 
 def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -392,6 +400,19 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
         """,
         [hosts],
     )
+    # the narratives' posts, each a claim, a correction or neither: read twice below,
+    # so computed once (a join of post_narratives with posts)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _sn_np AS
+        SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
+               fc.post_id IS NOT NULL AS corr,
+               fc.post_id IS NULL AND (p.parent_id IS NULL
+                   OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
+        FROM post_narratives pn JOIN posts p USING (post_id)
+        LEFT JOIN _sn_fc fc USING (post_id)
+        """
+    )
     con.execute(
         """
         UPDATE _sync_narratives SET
@@ -404,14 +425,6 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
             is_correction = a.correction_posts > a.claim_posts,
             claim_accounts_corrected = coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
         FROM (
-            WITH np AS (
-                SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
-                       fc.post_id IS NOT NULL AS corr,
-                       fc.post_id IS NULL AND (p.parent_id IS NULL
-                           OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
-                FROM post_narratives pn JOIN posts p USING (post_id)
-                LEFT JOIN _sn_fc fc USING (post_id)
-            )
             SELECT narrative_id,
                    count(*) FILTER (WHERE claim) AS claim_posts,
                    count(DISTINCT account_id) FILTER (WHERE claim) AS claim_accounts,
@@ -419,26 +432,18 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
                    count(DISTINCT account_id) FILTER (WHERE corr) AS correction_accounts,
                    min(created_at) FILTER (WHERE corr) AS first_correction_at,
                    min(created_at) FILTER (WHERE claim) AS first_claim_at
-            FROM np GROUP BY narrative_id
+            FROM _sn_np GROUP BY narrative_id
         ) a
         LEFT JOIN (
-            WITH np AS (
-                SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
-                       fc.post_id IS NOT NULL AS corr,
-                       fc.post_id IS NULL AND (p.parent_id IS NULL
-                           OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
-                FROM post_narratives pn JOIN posts p USING (post_id)
-                LEFT JOIN _sn_fc fc USING (post_id)
-            ),
-            claim AS (
+            WITH claim AS (
                 SELECT narrative_id, account_id, min(created_at) AS first_at
-                FROM np WHERE claim GROUP BY ALL
+                FROM _sn_np WHERE claim GROUP BY ALL
             ),
             touched AS (
                 SELECT c.narrative_id, p.account_id, p.created_at AS at
-                FROM np c JOIN posts p ON p.parent_id = c.post_id WHERE c.corr
+                FROM _sn_np c JOIN posts p ON p.parent_id = c.post_id WHERE c.corr
                 UNION ALL
-                SELECT narrative_id, account_id, created_at FROM np WHERE corr
+                SELECT narrative_id, account_id, created_at FROM _sn_np WHERE corr
             )
             SELECT cl.narrative_id, count(DISTINCT cl.account_id) AS n
             FROM claim cl JOIN touched t
@@ -460,4 +465,5 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
         """
     )
     n = con.execute("SELECT count(*) FROM _sn_fc").fetchall()[0][0]
+    con.execute("DROP TABLE _sn_np")
     return {"correction_posts": int(n)}

@@ -118,25 +118,29 @@ def changed_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).pl()
 
 
-def add_norms(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> int:
+def add_norms(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, mark: bool = True) -> int:
     """Insert new rows (post_id, text_hash, norm, keys: list of UInt32 or null); mark
-    their buckets affected. Returns the number of buckets now marked."""
+    their buckets affected (unless ``mark`` is False: into an empty state every bucket
+    is new). Returns the number of buckets marked."""
     con.register("_tx_arrow", frame.select("post_id", "text_hash", "norm", "keys").to_arrow())
     try:
         con.execute(
             "INSERT INTO text_norms SELECT post_id, text_hash::UBIGINT, norm, "
             "keys::UINTEGER[] FROM _tx_arrow"
         )
-        con.execute(
-            """
-            INSERT INTO _tx_aff
-            SELECT DISTINCT band, key FROM (
-                SELECT unnest(keys) AS key, unnest(range(len(keys)))::INTEGER AS band
-                FROM _tx_arrow WHERE keys IS NOT NULL)
-            """
-        )
+        if mark:
+            con.execute(
+                """
+                INSERT INTO _tx_aff
+                SELECT DISTINCT band, key FROM (
+                    SELECT unnest(keys) AS key, unnest(range(len(keys)))::INTEGER AS band
+                    FROM _tx_arrow WHERE keys IS NOT NULL)
+                """
+            )
     finally:
         con.unregister("_tx_arrow")
+    if not mark:
+        return 0
     con.execute("CREATE OR REPLACE TEMP TABLE _tx_aff AS SELECT DISTINCT band, key FROM _tx_aff")
     return int(con.execute("SELECT count(*) FROM _tx_aff").fetchall()[0][0])
 
@@ -160,11 +164,16 @@ def affected_buckets(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql("SELECT band, key FROM _tx_aff").pl()
 
 
-def replace_pairs(con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame) -> dict[str, int]:
-    """Replace the affected buckets' pairs by ``pairs`` (band, key, norm_a, norm_b)."""
-    deleted = con.execute(
-        "DELETE FROM text_pairs t USING _tx_aff a WHERE t.band = a.band AND t.key = a.key"
-    ).fetchall()[0][0]
+def replace_pairs(
+    con: duckdb.DuckDBPyConnection, pairs: pl.DataFrame, *, scoped: bool = True
+) -> dict[str, int]:
+    """Replace the affected buckets' pairs by ``pairs`` (band, key, norm_a, norm_b);
+    ``scoped`` False: the state was emptied, ``pairs`` are all of them."""
+    deleted = 0
+    if scoped:
+        deleted = con.execute(
+            "DELETE FROM text_pairs t USING _tx_aff a WHERE t.band = a.band AND t.key = a.key"
+        ).fetchall()[0][0]
     con.register("_tx_arrow", pairs.select("band", "key", "norm_a", "norm_b").to_arrow())
     try:
         con.execute(
