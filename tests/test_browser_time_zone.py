@@ -66,3 +66,37 @@ def test_a_bad_zone_gives_a_note_and_keeps_the_last_good_one(browser, app_url):
     wait(browser, lambda d: "2024-03-01 00:00 UTC" in text_of(d, "main"), what="UTC again")
     errors = console_errors(browser)
     assert not errors, errors
+
+
+BERLIN = "2024-03-01 01:00 Europe/Berlin"
+
+
+def _tz_in_url(d) -> str | None:
+    return d.execute_script("return new URLSearchParams(window.location.search).get('tz');")
+
+
+def test_the_zone_stays_in_the_url_from_page_to_page(browser, app_url):
+    """The address bar says the zone on every page: the cascade page's own URL update
+    keeps it, and a page reached by a link gets it added, so a copied link shows the
+    same times."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(app_url + "/cascade?id=c000&tz=Europe/Berlin")
+    wait(browser, lambda d: BERLIN in text_of(d, "main"), what="the cascade's first post in Berlin")
+    # the cascade page rewrites its URL once drawn (layout, edges): ?tz= survives it
+    wait(browser, lambda d: "id=c000" in d.current_url, what="the cascade's URL state")
+    assert _tz_in_url(browser) == "Europe/Berlin"
+    # follow the page's own link to the narrative: same zone, and the URL says so
+    browser.find_element(By.LINK_TEXT, "open narrative").click()
+    wait(browser, lambda d: "/narrative" in d.current_url, what="the narrative page")
+    wait(browser, lambda d: BERLIN in text_of(d, "main"), what="the narrative's first post")
+    wait(browser, lambda d: _tz_in_url(d) == "Europe/Berlin", what="?tz= on the narrative")
+    assert "id=n1" in browser.current_url
+    # and on to the account network, the search and the coordination pages
+    for path in ("/network?narrative=n1", "/search?q=acc0001", "/coordination"):
+        browser.get(app_url + path)
+        wait(browser, lambda d, p=path: _tz_in_url(d) == "Europe/Berlin", what=f"?tz= on {path}")
+    browser.get(app_url + "/cascade?id=c000&tz=UTC")  # back to UTC for the next tests
+    wait(browser, lambda d: "2024-03-01 00:00 UTC" in text_of(d, "main"), what="UTC again")
+    errors = console_errors(browser)
+    assert not errors, errors

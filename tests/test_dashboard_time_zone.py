@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from spreadtrace.dashboard.components import current_tz, reset_tz, use_tz, when
+from spreadtrace.dashboard import ids
+from spreadtrace.dashboard.components import current_tz, reset_tz, url_state, use_tz, when
 from tests.test_dashboard import _texts, page, world  # noqa: F401 -- fixture
 
 
@@ -75,9 +76,28 @@ def test_the_page_guard_takes_the_links_zone_and_refuses_a_bad_one(world):
         seen["tz"] = current_tz()
         return "drawn"
 
-    assert guard_layout(layout)(tz="Asia/Tokyo") == "drawn"
+    out = guard_layout(layout)(tz="Asia/Tokyo")
     assert seen["tz"] == "Asia/Tokyo"
+    assert "drawn" in _texts(out)
+    # the page carries the zone it was drawn in, for the address bar's ?tz=
+    assert [c.data for c in out.children if getattr(c, "id", None) == ids.PAGE_TZ] == ["Asia/Tokyo"]
     out = guard_layout(layout)(tz="Mars/Base")
     assert seen["tz"] == "UTC"
     assert "Unknown time zone 'Mars/Base'" in " ".join(_texts(out))
     assert current_tz() == "UTC"  # reset after the page
+
+
+def test_a_page_rewriting_its_url_keeps_the_zone():
+    """url_state (how the cascade, accounts and coordination pages write their view into
+    the address bar) carries the page's zone, else a page's own URL update drops ?tz=."""
+    token = use_tz("Europe/Berlin")
+    try:
+        assert url_state("/cascade", {"id": "c000", "layout": ""}) == {
+            "path": "/cascade",
+            "search": "?id=c000&tz=Europe%2FBerlin",
+        }
+        # the overview says its zone itself (its zone picker), UTC left out
+        assert url_state("/", {"tz": ""})["search"] == ""
+    finally:
+        reset_tz(token)
+    assert url_state("/cascade", {"id": "c000"})["search"] == "?id=c000"  # UTC: no tz

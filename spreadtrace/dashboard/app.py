@@ -93,7 +93,8 @@ def guard_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
         token = use_tz(tz)
         try:
             drawn = layout(**params)
-            return html.Div([*notes, drawn]) if notes else drawn
+            # the zone drawn in, for the address bar (a link followed from here keeps it)
+            return html.Div([*notes, drawn, dcc.Store(id=ids.PAGE_TZ, data=tz)])
         except Exception:  # noqa: BLE001 -- logged; the analyst gets a message, not a 500
             log.exception("layout of %s failed", getattr(layout, "__module__", "?"))
             return _message(
@@ -175,6 +176,7 @@ def create_app(
             dcc.Location(id=ids.NAV, refresh="callback-nav"),
             dcc.Store(id=ids.URL_STATE),
             html.Div(id=ids.URL_SYNC, hidden=True),
+            html.Div(id=ids.TZ_SYNC, hidden=True),
             dcc.Interval(id=ids.SNAPSHOT_POLL, interval=15_000),
             _navbar(),
             html.Div(id=ids.ERROR_NOTE, className="note", hidden=True),
@@ -195,6 +197,26 @@ def create_app(
         """,
         Output(ids.URL_SYNC, "children"),
         Input(ids.URL_STATE, "data"),
+    )
+
+    # Every page's URL says its time zone: a page reached through a link (drawn in the
+    # zone the analyst chose, kept by a cookie) gets ``tz=`` added to its address, so the
+    # copied link shows the same times to a colleague. A ``tz`` already there is left.
+    app.clientside_callback(
+        """
+        function(tz) {
+            if (!tz || tz === "UTC") { return ""; }
+            const params = new URLSearchParams(window.location.search);
+            if (!params.has("tz")) {
+                params.set("tz", tz);
+                window.history.replaceState(window.history.state, "",
+                                            window.location.pathname + "?" + params.toString());
+            }
+            return "";
+        }
+        """,
+        Output(ids.TZ_SYNC, "children"),
+        Input(ids.PAGE_TZ, "data"),
     )
 
     @app.callback(

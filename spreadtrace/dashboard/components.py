@@ -215,7 +215,15 @@ def search_string(params: Mapping[str, object]) -> str:
 
 
 def url_state(path: str, params: Mapping[str, object]) -> dict[str, str]:
-    """The ``ids.URL_STATE`` payload mirroring ``params`` into the address bar."""
+    """The ``ids.URL_STATE`` payload mirroring ``params`` into the address bar.
+
+    The page's time zone (:func:`current_tz`) goes with them unless ``params`` gives
+    ``tz``: a page rewriting its URL must not drop the zone the analyst chose (UTC, the
+    default, is left out).
+    """
+    if "tz" not in params:
+        tz = current_tz()
+        params = {**params, "tz": "" if tz == "UTC" else tz}
     return {"path": path, "search": search_string(params)}
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 NAV = "nav-location"  # dcc.Location used by callbacks to navigate
 URL_STATE = "url-state"  # {"path", "search"}: the page's state, mirrored into the URL
 URL_SYNC = "url-sync"  # dummy output of the clientside replaceState callback
+PAGE_TZ = "page-tz"  # the time zone the page was drawn in, mirrored into the URL (?tz=)
+TZ_SYNC = "tz-sync"  # dummy output of the clientside callback that keeps ?tz= in the URL
 SNAPSHOT_BADGE = "snapshot-badge"
 SNAPSHOT_POLL = "snapshot-poll"
 ERROR_NOTE = "error-note"  # shell-level message when a callback could not run
