@@ -5,6 +5,13 @@
 tables it writes. ``tests/test_pipeline_map.py`` checks every name against the schema.
 Work tables a stage creates and drops inside itself (``_st_*``, ``_co_*`` ...) are not
 listed: no stage may read another's work tables.
+
+What changed since the last build is computed once per build
+(:class:`spreadtrace.pipeline.changes.Changes`) and handed to the stages. Incremental
+today: cascades (the cascades new posts touch) and the items stage's text items
+(stored LSH state). Still global, written as set-wise differences
+(:mod:`spreadtrace.store.sync`): media, URL/hashtag/media items, accounts,
+narratives, origin, amplification and corrections.
 """
 
 from __future__ import annotations

@@ -103,6 +103,7 @@ def _text_items(
     n_buckets = text_sql.add_norms(
         con, added.select("post_id", "text_hash", "norm", "keys"), mark=not emptied
     )
+    del new, texts, added, low  # the raw texts: only the norms are needed from here
     # recompute the star pairs of every affected bucket, over all its members
     known = norms["norm"]
     others = pl.Series("norm", [], dtype=pl.String)
@@ -114,9 +115,12 @@ def _text_items(
         other_sig = minhash_signatures(others.str.split(" "), num_perm=params.num_perm)
         sig = np.concatenate([sig, other_sig])
         keys = np.concatenate([keys, band_keys(other_sig, bands=bands, rows=rows)])
-    order = all_norms.arg_sort().to_numpy()  # rows in sorted order: heads are smallest
-    all_norms, sig, keys = all_norms.gather(order), sig[order], keys[order]
+        # rows in sorted order, so that a bucket's head is its smallest text (the new
+        # norms alone are sorted already: no copy of the signatures then)
+        order = all_norms.arg_sort().to_numpy()
+        all_norms, sig, keys = all_norms.gather(order), sig[order], keys[order]
     triples = bucket_star_pairs(sig, keys, threshold=params.text_threshold)
+    del sig
     band, i, j = triples[:, 0], triples[:, 1], triples[:, 2]
     pairs = pl.DataFrame(
         {
