@@ -881,31 +881,40 @@ def _search_post_ids(
     con: Con, q: str, terms: list[str], top: int
 ) -> tuple[int, list[tuple[Any, float]]]:
     """(how many posts match, the best ``top`` of them as (post_id, BM25 score)), in one
-    pass over the query terms' rows of the index; an exact post id scores first."""
+    pass over the query terms' rows of the index; an exact post id scores first.
+
+    Why no grouping beyond the terms': a one-word query ("this": 445,673 posts at 5M)
+    needs no per-post grouping at all (a (term, post) row is unique), and the exact id
+    replaces its own term row by a filter instead of a second grouping of every match
+    (128 -> 56 ms for "this" at 5M, same results).
+    """
+    exact = "SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?"
     if terms:
         marks = ", ".join("?" for _ in terms)
+        weight = f"""ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * t.tf * ({_BM25_K1} + 1)
+                     / (t.tf + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * t.len / st.avgdl))"""
+        if len(terms) == 1:  # a (term, post) row is unique: no grouping
+            h = f"SELECT t.post_id, {weight} + 0.0 AS score FROM t JOIN df USING (term), st"
+            params: list[Any] = [*terms]
+        else:
+            h = f"""SELECT t.post_id, sum({weight}) + 0.0 AS score
+                    FROM t JOIN df USING (term), st
+                    GROUP BY t.post_id HAVING count(*) = ?"""
+            params = [*terms, len(terms)]
         scored = f"""
             t AS (SELECT term, post_id, tf, len FROM dash_search_terms
                   WHERE term IN ({marks})),
             df AS (SELECT term, count(*) AS df FROM t GROUP BY 1),
             st AS (SELECT n, avgdl FROM dash_search_stats),
-            h AS (SELECT t.post_id,
-                         sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))
-                             * t.tf * ({_BM25_K1} + 1)
-                             / (t.tf + {_BM25_K1}
-                                * (1 - {_BM25_B} + {_BM25_B} * t.len / st.avgdl)))
-                         + 0.0 AS score
-                  FROM t JOIN df USING (term), st
-                  GROUP BY t.post_id HAVING count(*) = ?
-                  UNION ALL SELECT post_id, 1e9 FROM posts WHERE post_id = ?)"""
-        params: list[Any] = [*terms, len(terms), q]
+            h AS ({h}),
+            g AS (SELECT post_id, score FROM h WHERE post_id <> ? UNION ALL {exact})"""
+        params += [q, q]
     else:
-        scored = "h AS (SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?)"
+        scored = f"g AS ({exact})"
         params = [q]
     rows = con.execute(
         f"""
-        WITH {scored},
-        g AS (SELECT post_id, max(score) AS score FROM h GROUP BY 1)
+        WITH {scored}
         SELECT post_id, score, count(*) OVER () AS total FROM g
         ORDER BY score DESC, post_id LIMIT ?
         """,
