@@ -275,3 +275,57 @@ def test_a_json_line_of_only_nul_bytes_is_a_reject_at_its_line():
     assert by_line[3] == "NUL byte in a field"
     assert by_line[4] == "NUL byte in line (a line of only NUL bytes)"
     assert not any("too many columns" in reason for reason in by_line.values())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "zstd_truncated.jsonl.zst",
+        "zstd_truncated.csv.zst",
+        "junk_after_magic.jsonl.zst",
+        "junk_after_magic.csv.gz",
+        "gzip_bad_crc.csv.gz",
+    ],
+)
+def test_a_compressed_stream_that_is_not_whole_is_refused_in_one_line_by_every_reader(name):
+    # A zstd file cut off mid-frame read, before, as its first half (the zstd reader
+    # ends quietly; DuckDB's too). A gzip whose CRC fails read, through DuckDB, as
+    # 3,000 good rows. Both are now refused, like a truncated gzip, by every reader.
+    kind = "zstd" if name.endswith(".zst") else "gzip"
+    fitting = (None, "twitter-v1" if ".jsonl" in name else "posts")
+    for reader in READERS:
+        with Store.open(":memory:") as store:
+            # a reader the columns do not fit may refuse it for that, also in one line
+            expect = f"truncated or corrupt {kind}" if reader in fitting else ""
+            with pytest.raises(InputError, match=expect) as caught:
+                _ingest(store, HOSTILE / name, reader)
+            assert "\n" not in str(caught.value)
+            assert store.con.execute("SELECT count(*) FROM posts").fetchone() == (0,)
+            if name.startswith("zstd_truncated") and reader in fitting:
+                assert "ends mid-frame" in str(caught.value)
+
+
+def test_whole_zstd_files_of_several_frames_are_read_to_their_end(tmp_path):
+    import zstandard
+
+    body = b"".join(b"p%d,a,2024-05-01T10:00:00Z\n" % i for i in range(50))
+    frames = [zstandard.compress(b"post_id,account_id,created_at\n" + body[:300])]
+    frames.append(b"\x50\x2a\x4d\x18" + (3).to_bytes(4, "little") + b"abc")  # skippable
+    frames.append(zstandard.ZstdCompressor(write_checksum=True).compress(body[300:]))
+    path = tmp_path / "posts.csv.zst"
+    path.write_bytes(b"".join(frames))
+    with Store.open(":memory:") as store:
+        r = ingest_file(store, path)
+        assert (r.rows_read, r.rows_inserted) == (50, 50)
+
+
+def test_lone_surrogates_are_rejects_and_pairs_are_characters():
+    r, rejects, posts = _one("surrogates.jsonl")
+    assert r.format == "twitter-v1" and posts == ["1", "4"]
+    reason = "lone UTF-16 surrogate in a JSON string (not a character)"
+    assert rejects == [(2, reason), (3, reason)]
+    with Store.open(":memory:") as store:
+        ingest_file(store, HOSTILE / "surrogates.jsonl")
+        assert store.con.execute("SELECT text FROM posts WHERE post_id = '1'").fetchone() == (
+            "\U0001f600",
+        )

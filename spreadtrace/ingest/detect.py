@@ -187,9 +187,108 @@ def open_content(path: Path) -> io.BufferedIOBase:
     if kind == "gzip":
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if kind == "zstd":
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, 1 << 20)  # type: ignore[arg-type]
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            raw, closefd=True, read_across_frames=True
+        )
+        return io.BufferedReader(_ZstdEndChecked(reader, path), 1 << 20)
     return raw  # type: ignore[return-value]
+
+
+class _ZstdEndChecked(io.RawIOBase):
+    """A zstd stream that raises at its end when the file's last frame is cut off.
+
+    Why: python-zstandard's reader ends quietly where the input ends, even mid-frame, so
+    a half-downloaded ``.zst`` read as a shorter file (and DuckDB's own zstd read does
+    the same). gzip raises there; this makes zstd match. The check walks the frame and
+    block headers only (:func:`zstd_cut_off`), once, when the content is read to its end.
+    """
+
+    def __init__(self, reader: zstandard.ZstdDecompressionReader, path: Path) -> None:
+        self._reader = reader
+        self._path = path
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self._reader.readinto(buffer)
+        if not n and not self._checked:
+            self._checked = True
+            problem = zstd_cut_off(self._path)
+            if problem:
+                raise zstandard.ZstdError(problem)
+        return n or 0
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()
+
+
+_ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
+
+
+def zstd_cut_off(path: Path) -> str | None:
+    """Why the zstd file ``path`` ends before its last frame does, or None if whole.
+
+    Walks the frame headers and block headers of RFC 8878 (sections 3.1.1-3.1.1.2),
+    seeking over block contents, so the cost is one small read per 128 KiB block, not a
+    decompression. Content errors inside blocks are the decompressor's to find.
+
+    >>> import tempfile, zstandard
+    >>> whole = zstandard.compress(b"x" * 100) + zstandard.compress(b"y")
+    >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+    ...     _ = f.write(whole[:-3])
+    >>> zstd_cut_off(Path(f.name))
+    'the stream ends mid-frame (a truncated file)'
+    >>> _ = Path(f.name).write_bytes(whole); zstd_cut_off(Path(f.name)) is None
+    True
+    """
+    cut = "the stream ends mid-frame (a truncated file)"
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            head = f.read(4)
+            if len(head) < 4:
+                return cut
+            magic = int.from_bytes(head, "little")
+            if magic in _ZSTD_SKIPPABLE:
+                skip = f.read(4)
+                if len(skip) < 4:
+                    return cut
+                pos += 8 + int.from_bytes(skip, "little")
+                continue
+            if head != _ZSTD_MAGIC:
+                return None  # not a frame: the decompressor says what it is
+            descriptor = f.read(1)
+            if not descriptor:
+                return cut
+            d = descriptor[0]
+            single = (d >> 5) & 1
+            fcs = (d >> 6) & 3
+            header = (
+                1
+                + (0 if single else 1)
+                + (0, 1, 2, 4)[d & 3]
+                + ((1 if single else 0), 2, 4, 8)[fcs]
+            )
+            pos += 4 + header
+            while True:
+                f.seek(pos)
+                block = f.read(3)
+                if len(block) < 3:
+                    return cut
+                bits = int.from_bytes(block, "little")
+                last, kind, length = bits & 1, (bits >> 1) & 3, bits >> 3
+                pos += 3 + (1 if kind == 1 else length)
+                if last:
+                    break
+            pos += 4 if (d >> 2) & 1 else 0  # the content checksum
+            if pos > size:
+                return cut
+        return None if pos == size else cut
 
 
 # What a cut-off or corrupt gzip / zstd stream raises while being read.

@@ -25,6 +25,7 @@ from spreadtrace.ingest.detect import (
     REQUIRED_COLUMNS,
     Detected,
     LongLine,
+    compression_of,
     detect,
     detect_columns,
     iter_lines,
@@ -213,8 +214,12 @@ def _refused_lines(
                 elif nul_seen and line and not line.strip(b"\x00"):
                     out.append((n, f"{len(line):,} NUL bytes", sql.NUL_LINE))
         return out
-    except BAD_COMPRESSED:
-        return []  # a corrupt stream: DuckDB's read says so in one line
+    except BAD_COMPRESSED as exc:
+        # DuckDB's own read does not always see it: it decodes a corrupt gzip member
+        # without checking its CRC (garbage lines became thousands of rejects) and ends
+        # a cut-off zstd stream quietly. A stream that is not whole is refused whole.
+        kind = compression_of(path) or "compressed"
+        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
 
 
 def _one_transaction(

@@ -213,7 +213,10 @@ def _read_document(
         if limit is not None and record_no > limit:
             break
         stats.lines += 1
-        text = json.dumps(obj, ensure_ascii=False)
+        text = _dump(obj)
+        if text is None:
+            rejects.add(record_no, json.dumps(obj), {"reason": _SURROGATE})
+            continue
         _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)
 
 
@@ -309,8 +312,7 @@ def _one_line(
             n = 0
             for element in DOCUMENT_RECORDS[fmt](obj):
                 n += 1
-                raw = json.dumps(element, ensure_ascii=False)
-                _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
+                _element(reader, fmt, line_no, element, buffers, rejects, stats)
             if n == 0:
                 stats.skipped += 1  # an export without messages: counted, not lost
         except (RecordError, AttributeError, TypeError) as exc:
@@ -318,13 +320,65 @@ def _one_line(
         return
     if isinstance(obj, list):
         for element in obj:  # a line holding a page of records
-            raw = json.dumps(element, ensure_ascii=False)
-            _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
+            _element(reader, fmt, line_no, element, buffers, rejects, stats)
+        return
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _dump(obj) is None:
+        rejects.add(line_no, text, {"reason": _SURROGATE})
         return
     _one_record(reader, fmt, line_no, obj, text, buffers, rejects, stats)
 
 
+def _element(
+    reader: Reader,
+    fmt: str,
+    line_no: int,
+    element: object,
+    buffers: dict[str, _Buffer],
+    rejects: _Buffer,
+    stats: PlatformStats,
+) -> None:
+    """One record of several on a line (a page of records, or a minified export)."""
+    raw = _dump(element)
+    if raw is None:
+        rejects.add(line_no, json.dumps(element), {"reason": _SURROGATE})
+        return
+    _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
+
+
 _TRUNCATED = "truncated JSON record (the capture was cut off mid-record)"
+_SURROGATE = "lone UTF-16 surrogate in a JSON string (not a character)"
+# an escape of a surrogate that is not half of a pair (the cheap test before the exact one)
+_SURROGATE_ESCAPE = re.compile(
+    r"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _dump(obj: object) -> str | None:
+    r"""``obj`` as JSON text, or None when it holds a lone surrogate (not a character).
+
+    Why: Python's parser accepts an escape like ``"\ud800"`` that is not half of a
+    pair, and makes a string no UTF-8 encoder takes; such a record crashed the batch
+    writer. Such a record is a reject (:data:`_SURROGATE`).
+
+    >>> _dump(json.loads(r'{"a": "\ud83d\ude00"}')) == '{"a": "\U0001f600"}'
+    True
+    >>> _dump(json.loads(r'{"a": "\ud800"}')) is None
+    True
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 _TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")

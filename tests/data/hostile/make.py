@@ -11,6 +11,8 @@ import gzip
 import json
 from pathlib import Path
 
+import zstandard
+
 HERE = Path(__file__).resolve().parent
 H = b"post_id,account_id,created_at,parent_id,text\n"
 
@@ -146,6 +148,15 @@ FILES: dict[str, bytes] = {
     + post(2, account_id="a\u0085\u2028b", text="\x1b[31mred")
     + b"\n",
     "long_id.csv": H + b"p" + b"9" * 5000 + b",a,2024-05-01T10:00:00Z,,x\n",
+    # lone UTF-16 surrogates in JSON escapes (a pair is one character, and fine)
+    "surrogates.jsonl": tweet(1, text="\U0001f600")  # written as the pair \ud83d\ude00
+    + b"\n"
+    + tweet(2).replace(b'"ok"', b'"\\ud800"')
+    + b"\n"
+    + tweet(3).replace(b'"u1"', b'"\\udfff\\ud800"')
+    + b"\n"
+    + tweet(4)
+    + b"\n",
     "conflicting_duplicates.csv": H
     + b"p1,a,2024-05-01T10:00:00Z,,x\np1,b,2024-05-01T10:00:00Z,,x\np1,a,2024-06-01T10:00:00Z,,x\n",
     "telegram_hostile.json": json.dumps(TELEGRAM).encode(),
@@ -287,6 +298,26 @@ def main() -> None:
         (HERE / name).write_bytes(gzip.compress(data, 9, mtime=0))
     full = gzip.compress((tweet(1) + b"\n") * 2000, 9, mtime=0)
     (HERE / "truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
+    for name, data in broken_streams().items():
+        (HERE / name).write_bytes(data)
+
+
+def broken_streams() -> dict[str, bytes]:
+    """Compressed files that are not whole: every reader must refuse them in one line."""
+    tweets = b"".join(tweet(i) + b"\n" for i in range(3000))
+    posts = H + b"".join(b"p%d,a,2024-05-01T10:00:00Z,,x %d\n" % (i, i * i) for i in range(3000))
+    zst = zstandard.ZstdCompressor(level=3, write_content_size=False)
+    gz = gzip.compress(posts, 9, mtime=0)
+    return {
+        # a zstd download cut off mid-frame: the decompressor ends quietly there
+        "zstd_truncated.jsonl.zst": zst.compress(tweets)[:-200],
+        "zstd_truncated.csv.zst": zst.compress(posts)[:-200],
+        # a valid magic, then junk
+        "junk_after_magic.jsonl.zst": b"\x28\xb5\x2f\xfd" + bytes(range(7, 200)),
+        "junk_after_magic.csv.gz": b"\x1f\x8b\x08\x00" + b"junk" * 40,
+        # whole deflate data under a wrong CRC: DuckDB's gzip read does not check it
+        "gzip_bad_crc.csv.gz": gz[:-8] + bytes(4) + gz[-4:],
+    }
 
 
 if __name__ == "__main__":
