@@ -329,3 +329,25 @@ def test_lone_surrogates_are_rejects_and_pairs_are_characters():
         assert store.con.execute("SELECT text FROM posts WHERE post_id = '1'").fetchone() == (
             "\U0001f600",
         )
+
+
+def test_a_deeply_nested_telegram_message_is_a_reject_and_a_deep_document_a_refusal(tmp_path):
+    # Streamed documents: a message nested 1,000,000 deep (a few MB) is one reject and
+    # the message after it is read; a document whose own structure is that deep is
+    # refused in one line. (ijson's prefixed events cost time and memory quadratic in
+    # the depth: a 100,000-deep message was killed for memory before basic_parse.)
+    head = b'{"name": "c", "type": "public_channel", "id": 7, "messages": ['
+    ok = b'{"id": 2, "type": "message", "date_unixtime": "1710000000", "from_id": "user1"}'
+    deep = b'{"id": 1, "type": "message", "x": ' + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}"
+    path = tmp_path / "result.json"
+    path.write_bytes(head + deep + b", " + ok + b"]}")
+    with Store.open(":memory:") as store:
+        r = ingest_file(store, path, format="telegram")
+        assert (r.rows_read, r.rows_inserted, r.rows_rejected) == (2, 1, 1)
+        assert r.reject_reasons == {"JSON nested deeper than 512 levels": 1}
+    # an export whose own structure (not a message) nests 100,000 deep
+    deep_doc = b'{"a": ' * 100_000 + b"1" + b"}" * 100_000
+    multi_line = b"{\n" + head[1:]  # pretty-printed like a real export: read as a document
+    path.write_bytes(multi_line + ok + b'], "x": ' + deep_doc + b"}")
+    with Store.open(":memory:") as store, pytest.raises(InputError, match="deeper than 512"):
+        ingest_file(store, path, format="telegram")

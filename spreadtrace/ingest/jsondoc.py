@@ -33,7 +33,14 @@ from typing import Any
 import ijson
 from ijson.common import ObjectBuilder
 
-__all__ = ["TooLarge", "ValueTooLarge", "array_records", "telegram_records"]
+__all__ = [
+    "NestedTooDeep",
+    "TooDeep",
+    "TooLarge",
+    "ValueTooLarge",
+    "array_records",
+    "telegram_records",
+]
 
 CHUNK = 1 << 16
 MAX_RECORD = 16 << 20
@@ -56,18 +63,39 @@ class ValueTooLarge(ValueError):
     """A single JSON value (one string, say) longer than the cap: the document is refused."""
 
 
-def _events(stream: io.BufferedIOBase, cap: int) -> Iterator[tuple[str, str, Any, int]]:
-    """(prefix, event, value, bytes fed so far) of the document, in bounded memory."""
-    out: list[tuple[str, str, Any]] = ijson.sendable_list()
-    coro = ijson.parse_coro(out, use_float=True)
+MAX_DEPTH = 512
+"""Deepest nesting of a record (as for the line readers' JSON depth limit)."""
+
+
+class TooDeep(ValueError):
+    """The document's own structure (outside any record) nests deeper than the limit."""
+
+
+@dataclass(frozen=True)
+class NestedTooDeep:
+    """A record nested deeper than the limit: not built (a reject)."""
+
+    def reason(self, depth: int = MAX_DEPTH) -> str:
+        return f"JSON nested deeper than {depth} levels"
+
+
+def _events(stream: io.BufferedIOBase, cap: int) -> Iterator[tuple[str, Any, int]]:
+    """(event, value, bytes fed so far) of the document, in bounded memory.
+
+    ``basic_parse``, not ``parse``: the latter builds every event's dotted prefix,
+    whose length grows with the depth, so a hostile deeply nested document costs time
+    and memory quadratic in its depth (a 100,000-deep one was killed for memory).
+    """
+    out: list[tuple[str, Any]] = ijson.sendable_list()
+    coro = ijson.basic_parse_coro(out, use_float=True)
     fed = silent = 0
     while chunk := stream.read(CHUNK):
         coro.send(chunk)
         fed += len(chunk)
         if out:
             silent = 0
-            for prefix, event, value in out:
-                yield prefix, event, value, fed
+            for event, value in out:
+                yield event, value, fed
             del out[:]
         else:
             silent += len(chunk)
@@ -76,8 +104,8 @@ def _events(stream: io.BufferedIOBase, cap: int) -> Iterator[tuple[str, str, Any
                     f"a single JSON value over {cap >> 20} MiB near byte {fed:,}; not read"
                 )
     coro.close()
-    for prefix, event, value in out:
-        yield prefix, event, value, fed
+    for event, value in out:
+        yield event, value, fed
 
 
 def _plain(value: Any) -> Any:
@@ -87,27 +115,44 @@ def _plain(value: Any) -> Any:
 def _records(
     stream: io.BufferedIOBase, item_prefixes: tuple[str, ...], cap: int, chat: bool
 ) -> Iterator[tuple[int, Any]]:
-    """Records at any of ``item_prefixes`` (ijson prefixes ending in ``.item``)."""
+    """Records at any of ``item_prefixes`` (ijson-style prefixes ending in ``.item``).
+
+    Outside records the path is kept as a stack of prefixes (one per open container,
+    so each event costs O(1)); inside a record only its nesting level is counted.
+    """
+    stack: list[str] = []  # the prefix of each open container
+    kinds: list[str] = []  # "map" or "array", per open container
+    key: list[str] = []  # the current key of each open map ("" for arrays)
     builder: ObjectBuilder | None = None
-    depth = 0
+    level = 0  # nesting inside the current record (0: not in a record)
     start = 0
-    too_large = False
+    bad: Any = None  # TooLarge / NestedTooDeep for the current record
     info: dict[str, Any] = {}
     n = 0
-    for prefix, event, value, fed in _events(stream, cap):
-        if depth:  # inside a record
+
+    def here() -> str:
+        """The prefix of the value the next event opens or holds."""
+        if not stack:
+            return ""
+        part = "item" if kinds[-1] == "array" else key[-1]
+        return f"{stack[-1]}.{part}" if stack[-1] else part
+
+    for event, value, fed in _events(stream, cap):
+        if level:  # inside a record
             if event in ("start_map", "start_array"):
-                depth += 1
+                level += 1
+                if level > MAX_DEPTH and bad is None:
+                    bad, builder = NestedTooDeep(), None
             elif event in ("end_map", "end_array"):
-                depth -= 1
-            if not too_large and fed - start > cap + CHUNK:
-                too_large, builder = True, None  # stop building; read on to its end
+                level -= 1
+            if bad is None and fed - start > cap + CHUNK:
+                bad, builder = TooLarge(fed - start), None  # stop building; read to its end
             if builder is not None:
                 builder.event(event, _plain(value))
-            if depth == 0:
+            if level == 0:
                 n += 1
-                if too_large:
-                    yield n, TooLarge(fed - start)
+                if bad is not None:
+                    yield n, bad
                 else:
                     assert builder is not None
                     record = builder.value
@@ -118,23 +163,38 @@ def _records(
                     yield n, record
                 builder = None
             continue
+        if event == "map_key":
+            key[-1] = str(value)
+            continue
+        if event in ("end_map", "end_array"):
+            stack.pop()
+            kinds.pop()
+            key.pop()
+            continue
+        prefix = here()
         if prefix in item_prefixes:
             if event in ("start_map", "start_array"):
-                depth, start, too_large = 1, fed, False
+                level, start, bad = 1, fed, None
                 builder = ObjectBuilder()
                 builder.event(event, value)
-            elif event not in ("end_array",):  # a scalar item
+            else:  # a scalar item
                 n += 1
                 rec = _plain(value)
                 yield n, ({"_not_a_message": rec, "_chat": dict(info)} if chat else rec)
             continue
-        if chat:
-            if event == "start_map" and prefix in ("", "chats.list.item"):
+        if event in ("start_map", "start_array"):
+            if len(stack) >= MAX_DEPTH:
+                raise TooDeep(f"JSON document nested deeper than {MAX_DEPTH} levels")
+            if chat and event == "start_map" and prefix in ("", "chats.list.item"):
                 info = {}
+            stack.append(prefix)
+            kinds.append("map" if event == "start_map" else "array")
+            key.append("")
+            continue
+        if chat:
             for base in ("", "chats.list.item."):
                 if prefix.startswith(base) and prefix[len(base) :] in _CHAT_KEYS:
-                    if event in ("string", "number", "integer", "double", "boolean", "null"):
-                        info[prefix[len(base) :]] = _plain(value)
+                    info[prefix[len(base) :]] = _plain(value)
 
 
 def telegram_records(stream: io.BufferedIOBase, cap: int = MAX_RECORD) -> Iterator[tuple[int, Any]]:

@@ -252,9 +252,12 @@ def _stream_document(
                     raw = f"({obj.size:,} bytes of JSON)"
                     rejects.add(record_no, raw, {"reason": obj.reason()})
                     continue
+                if isinstance(obj, jsondoc.NestedTooDeep):
+                    rejects.add(record_no, "(not kept)", {"reason": obj.reason(MAX_JSON_DEPTH)})
+                    continue
                 text = json.dumps(obj, ensure_ascii=False)
                 _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)
-    except jsondoc.ValueTooLarge as exc:
+    except (jsondoc.ValueTooLarge, jsondoc.TooDeep) as exc:
         raise InputError(f"{path}: {exc}") from None
     except RecursionError:
         raise InputError(f"{path}: JSON document nested too deeply to read") from None
