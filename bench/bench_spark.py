@@ -1,7 +1,12 @@
 """Benchmark the Spark engine (local mode) against the DuckDB engine on the cascades stage.
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
-[--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]]``
+[--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]``
+
+``--big=N`` plants one giant cascade of N posts into the world (the N earliest posts:
+post k hangs from post k - N/200, so the cascade is ~200 levels deep) and runs the Spark
+engine with ``giant_nodes=G`` (default min(200,000, N/2)), so the giant takes the
+set-wise path; the two engines' giant rows are printed side by side.
 
 1. A synthetic world of ``--posts`` posts, loaded into a store as ``bench build`` does
    (cached under ``--dir``), and exported with ``export_canonical`` (the input layout).
@@ -47,6 +52,40 @@ def _shuffle_bytes(spark) -> tuple[int, int, int]:
     return written, read, n
 
 
+def _plant_giant(store, n: int) -> int:
+    """Re-parent the ``n`` earliest posts into one cascade of depth ~200; its stride.
+
+    One hash join (position k ⨝ position k - stride) builds the new links, and one
+    UPDATE ... FROM applies them: never a nested loop over posts.
+    """
+    stride = max(1, n // 200)
+    store.con.execute(
+        """
+        CREATE TEMP TABLE _giant AS
+        SELECT post_id, row_number() OVER (ORDER BY created_at, post_id) - 1 AS pos
+        FROM posts QUALIFY pos < ?
+        """,
+        [n],
+    )
+    store.con.execute(
+        """
+        UPDATE posts SET parent_id = l.parent_id,
+                         kind = CASE WHEN l.parent_id IS NULL THEN 'original' ELSE 'repost' END
+        FROM (SELECT c.post_id, CASE WHEN c.pos > 0 THEN p.post_id END AS parent_id
+              FROM _giant AS c JOIN _giant AS p
+                ON p.pos = CASE WHEN c.pos >= ? THEN c.pos - ? ELSE 0 END) AS l
+        WHERE posts.post_id = l.post_id
+        """,
+        [stride, stride],
+    )
+    store.con.execute("DROP TABLE _giant")
+    return stride
+
+
+def _giant_row(rows) -> str:
+    return ", ".join(f"{k} {v}" for k, v in rows.items())
+
+
 def main(argv: list[str]) -> None:
     from bench.bench_build import _load_world
     from spreadtrace.pipeline import cascades as cascades_stage
@@ -57,7 +96,10 @@ def main(argv: list[str]) -> None:
     posts = int(_arg(argv, "posts", "1000000"))
     seed = int(_arg(argv, "seed", "7"))
     master = _arg(argv, "master", "local[2]")
-    base = Path(_arg(argv, "dir", "/work/bench-cache/i15")) / f"spark-{posts}-{seed}"
+    big = int(_arg(argv, "big", "0"))
+    giant = int(_arg(argv, "giant", str(min(200_000, max(1, big // 2)))))
+    name = f"spark-{posts}-{seed}" + (f"-big{big}" if big else "")
+    base = Path(_arg(argv, "dir", "/work/bench-cache/i15")) / name
     base.mkdir(parents=True, exist_ok=True)
     world, db, canonical = base / "world", base / "store.duckdb", base / "canonical"
     if not (world / "posts.csv.gz").exists():
@@ -65,7 +107,11 @@ def main(argv: list[str]) -> None:
     if not db.exists():
         with Store.open(db) as store:
             _load_world(store, world)
+            if big:
+                _plant_giant(store, big)
     print(f"== bench spark: {posts:,} posts (seed {seed}), load {os.getloadavg()[0]:.1f}")
+    if big:
+        print(f"   planted: one cascade of {big:,} posts; Spark giant_nodes={giant:,}")
 
     with Store.open(db) as store:
         n_posts = store.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
@@ -85,7 +131,7 @@ def main(argv: list[str]) -> None:
     spark = session(master)
     out = base / "derived"
     t0 = time.perf_counter()
-    res = run_spark_build(spark, str(canonical), str(out))
+    res = run_spark_build(spark, str(canonical), str(out), giant_nodes=giant if big else 200_000)
     spark_s = time.perf_counter() - t0
     written, read, stages = _shuffle_bytes(spark)
     print(f"spark {master}, cascades stage: {spark_s:8.1f} s  {n_posts / spark_s:10,.0f} posts/s")
@@ -97,4 +143,24 @@ def main(argv: list[str]) -> None:
     print(f"ratio spark/duckdb time: {spark_s / duck_s:.1f}x  (load {os.getloadavg()[0]:.1f})")
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
     print(f"same row counts as the DuckDB engine: {same}")
+    if big:
+        cols = "size, depth, max_breadth, structural_virality, time_to_90_s, reconstruction"
+        with Store.open(db, read_only=True) as store:
+            duck = store.con.execute(
+                f"SELECT {cols} FROM cascades ORDER BY size DESC LIMIT 1"  # noqa: S608
+            ).fetchall()[0]
+        import duckdb
+
+        sp = duckdb.sql(
+            f"SELECT {cols} FROM read_parquet(?) ORDER BY size DESC LIMIT 1",  # noqa: S608
+            params=[str(out / "cascades" / "*.parquet")],
+        ).fetchall()[0]
+        names = [c.strip() for c in cols.split(",")]
+        print("  giant, duckdb: " + _giant_row(dict(zip(names, duck, strict=True))))
+        print("  giant, spark:  " + _giant_row(dict(zip(names, sp, strict=True))))
+        same_giant = all(
+            abs(a - b) <= 1e-9 if isinstance(a, float) else a == b
+            for a, b in zip(duck, sp, strict=True)
+        )
+        print(f"giant metrics equal: {same_giant}")
     spark.stop()

@@ -225,3 +225,42 @@ def test_inference_runs_the_store_query_transpiled():
     sql = spark_infer_sql()
     assert "UNIX_MICROS(" in sql and "EPOCH_US" not in sql.upper()
     assert ":span" in sql  # the store query's parameter, bound by spark.sql(args=...)
+
+
+@pytest.mark.parametrize("seed, giant", [(11, 2), (12, 8), (13, 2)])
+def test_giant_cascades_set_wise_equal_on_generated_worlds(spark, tmp_path, seed, giant):
+    # thresholds this small send most cascades down the set-wise path (giant_rows)
+    from spreadtrace.spark.build import run_spark_build
+
+    generate(tmp_path / "world", seed=seed, posts=1_500)
+    db = tmp_path / "world.duckdb"
+    _ingest(db, sorted((tmp_path / "world").glob("*.csv.gz")))
+    with Store.open(db) as store:
+        run_build(store, params=BuildParams(), publish=False)
+        export_canonical(store.con.cursor(), tmp_path / "canonical")
+        out = tmp_path / "derived"
+        run_spark_build(spark, str(tmp_path / "canonical"), str(out), giant_nodes=giant)
+        (giants, conv, skew) = store.con.execute(
+            "SELECT (SELECT count(*) FROM cascades WHERE size > ?),"
+            " (SELECT count(*) FROM cascades WHERE replies > 0 AND size > ?),"
+            " (SELECT count(*) FROM data_quality WHERE issue = 'clock_skew')",
+            [giant, giant],
+        ).fetchall()[0]
+        assert giants >= 5 and conv >= 1  # the path really ran, on reply threads too
+        _assert_equal(store, out)
+
+
+@pytest.mark.parametrize("seed", [2, 4])
+def test_giant_cascades_set_wise_equal_on_random_forests(spark, tmp_path, seed):
+    # cycles, self links, unseen roots, clock skew and ties, all through giant_rows
+    from spreadtrace.spark.build import run_spark_build
+
+    rows, follows = _random_world(np.random.default_rng(seed), 120)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        insert_posts(store, rows)
+        insert_follows(store, follows)
+        run_build(store, params=BuildParams(), publish=False)
+        export_canonical(store.con.cursor(), tmp_path / "canonical")
+        out = tmp_path / "derived"
+        run_spark_build(spark, str(tmp_path / "canonical"), str(out), giant_nodes=2)
+        _assert_equal(store, out)

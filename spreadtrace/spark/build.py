@@ -81,9 +81,14 @@ def run_spark_build(
     *,
     infer: bool = True,
     build_id: int = 1,
+    giant_nodes: int = cascades_stage.GIANT_NODES,
     progress: ProgressFn | None = None,
 ) -> SparkBuildResult:
-    """Run every stage this engine has on ``input_dir`` and write ``output_dir``."""
+    """Run every stage this engine has on ``input_dir`` and write ``output_dir``.
+
+    ``giant_nodes``: cascades with more nodes take the set-wise path
+    (:func:`spreadtrace.spark.cascades.giant_rows`) instead of one pandas UDF call.
+    """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     posts = _read(spark, input_dir, "posts")
@@ -98,7 +103,9 @@ def run_spark_build(
     work = f"{out}/_work"
     cascades_stage.set_work_dir(work)
     try:
-        casc = cascades_stage.run(spark, posts, follows, build_id=build_id, infer=infer)
+        casc = cascades_stage.run(
+            spark, posts, follows, build_id=build_id, infer=infer, giant_nodes=giant_nodes
+        )
         timings["cascades"] = time.perf_counter() - t0
         emit(progress, "cascades", 1, 2)
         rows, t_write = _write_tables(spark, out, casc)

@@ -16,7 +16,12 @@ steps run as Spark joins so that no step needs a whole store on one machine:
 4. per-cascade metrics with ``applyInPandas``: nodes are grouped by a hash bucket of
    their root, so each call gets many whole cascades and runs the same vectorised pure
    functions (:func:`~spreadtrace.graph.metrics.cascade_metrics`,
-   :func:`~spreadtrace.graph.metrics.conversation_mask`, ...) once per bucket.
+   :func:`~spreadtrace.graph.metrics.conversation_mask`, ...) once per bucket;
+5. a giant cascade (more than ``giant_nodes`` nodes) never goes to one Python worker:
+   its metrics come from set-wise steps (:func:`giant_rows`): depths by frontier
+   expansion (one parent join per level), subtree sizes by reverse level aggregation
+   (children's sizes summed into their parents, deepest level first), and every
+   cascade metric as a group-by over its nodes, by the rules of ``cascade_metrics``.
 
 Example (local mode; see tests/test_spark_cascades.py):
 
@@ -33,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlglot
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -46,11 +51,25 @@ from spreadtrace.graph.metrics import (
 )
 from spreadtrace.store.cascades import INFER_PARENTS_SQL
 
-__all__ = ["CascadeTables", "run", "set_work_dir", "pointer_jump", "number_rows", "spark_infer_sql"]
+__all__ = [
+    "CascadeTables",
+    "run",
+    "giant_rows",
+    "GIANT_NODES",
+    "set_work_dir",
+    "pointer_jump",
+    "number_rows",
+    "spark_infer_sql",
+]
 
 # Nodes per applyInPandas bucket: many cascades per call (one vectorised pass each),
 # few enough that a worker's pandas frame stays in the hundreds of MB.
 BUCKET_NODES = 200_000
+# Cascades with more nodes than this take the set-wise path (giant_rows): a bucket of
+# one cascade cannot be split, so a cascade of millions of posts would otherwise sit in
+# one worker's pandas frame.
+GIANT_NODES = 200_000
+_US_PER_HOUR = 3_600 * 1_000_000
 
 _NODE_SCHEMA = T.StructType(
     [
@@ -245,6 +264,7 @@ def run(
     build_id: int,
     infer: bool = True,
     bucket_nodes: int = BUCKET_NODES,
+    giant_nodes: int = GIANT_NODES,
 ) -> CascadeTables:
     """The cascades stage over all posts (a full build): the three tables and counts."""
     posts = posts.select("post_id", "account_id", "parent_id", "created_at", "kind", "platform")
@@ -358,7 +378,16 @@ def run(
         "cut",
         F.col("parent_id").alias("cut_parent_id"),
     ).withColumn("bucket", F.pmod(F.xxhash64("root"), F.lit(buckets)))
-    out = grouped.groupBy("bucket").applyInPandas(bucket_rows, _NODE_SCHEMA)
+    giants = (
+        final.groupBy("root").count().where(F.col("count") > giant_nodes).select("root")
+    ).transform(_stage)
+    if giants.isEmpty():
+        out = grouped.groupBy("bucket").applyInPandas(bucket_rows, _NODE_SCHEMA)
+    else:
+        small = grouped.join(F.broadcast(giants), "root", "left_anti")
+        out = small.groupBy("bucket").applyInPandas(bucket_rows, _NODE_SCHEMA)
+        big = grouped.join(F.broadcast(giants), "root").drop("bucket")
+        out = out.unionByName(giant_rows(big))
     out = out.transform(_stage)
 
     bid = F.lit(build_id).cast("bigint").alias("build_id")
@@ -607,3 +636,298 @@ def bucket_rows(pdf: pd.DataFrame) -> pd.DataFrame:
     for name, values in cols.items():
         out[name] = values
     return out
+
+
+def _seconds_text(us: Column) -> Column:
+    """A pandas UDF: microseconds -> seconds as C's ``%.3f`` (numpy's, as bucket_rows)."""
+
+    @F.pandas_udf(T.StringType())  # type: ignore[call-overload]
+    def text(v: pd.Series) -> pd.Series:
+        return pd.Series(np.char.mod("%.3f", v.to_numpy(np.int64) / 1e6).astype(object))
+
+    return text(us)
+
+
+def giant_rows(nodes: DataFrame) -> DataFrame:
+    """Whole giant cascades -> one row per node (``_NODE_SCHEMA``), set-wise in joins.
+
+    Why: a cascade of millions of posts is one group, so ``applyInPandas`` would hold
+    it in one Python worker. Here every step is a join or a group-by over rows:
+
+    * depth, the conversation flag and the distance to the top of a reply thread by
+      frontier expansion: level ``d + 1`` is the nodes whose parent is on level ``d``
+      (one join per level; a conversation node's flag and distance come from its
+      parent's, as :func:`~spreadtrace.graph.metrics.conversation_mask` walks levels);
+    * subtree sizes by reverse level aggregation: from the deepest level up, each
+      level's sizes are 1 (or its counted weight) plus its children's, summed by
+      parent (:func:`~spreadtrace.graph.cascades.subtree_sizes` does this on arrays);
+    * the cascade metrics of :func:`~spreadtrace.graph.metrics.cascade_metrics` as
+      group-bys: the Wiener index as the sum over counted edges of ``s (n - s)``
+      (Wiener 1947), times to 50%/90% by a global (cascade, time) numbering.
+
+    Example: on the path r <- a <- b (all reposts), levels are {r}, {a}, {b}; sizes
+    b = 1, a = 2, r = 3; Wiener index 2 * 1 + 1 * 2 = 4; structural virality
+    2 * 4 / (3 * 2) = 1.333.
+
+    ``nodes`` has the columns of ``run``'s grouped frame (parent -1 for a root).
+    References: H. Wiener, J. Am. Chem. Soc. 69 (1947); S. Goel et al., Management
+    Science 62(1), 2016.
+    """
+    nodes = nodes.transform(_stage)
+    edges = nodes.where(F.col("parent") >= 0).select("idx", "parent", "is_reply")
+    front = (
+        nodes.where(F.col("parent") < 0)
+        .select(
+            "idx",
+            "parent",
+            F.lit(0).alias("depth"),
+            F.lit(False).alias("conv"),
+            F.lit(0).alias("tdist"),
+        )
+        .transform(_stage)
+    )
+    levels = [front]
+    while True:
+        up = front.select(
+            F.col("idx").alias("parent"),
+            F.col("depth").alias("p_depth"),
+            F.col("conv").alias("p_conv"),
+            F.col("tdist").alias("p_tdist"),
+        )
+        front = (
+            edges.join(up, "parent")
+            .select(
+                "idx",
+                "parent",
+                (F.col("p_depth") + 1).alias("depth"),
+                (F.col("is_reply") | F.col("p_conv")).alias("conv"),
+                F.when(F.col("p_conv"), F.col("p_tdist") + 1).otherwise(0).alias("tdist"),
+            )
+            .transform(_stage)
+        )
+        if front.isEmpty():
+            break
+        levels.append(front)
+
+    # subtree sizes, deepest level first: all nodes, and counted (share) nodes only
+    sized: list[DataFrame] = []
+    below: DataFrame | None = None
+    for level in reversed(levels):
+        if below is not None:
+            sums = below.groupBy(F.col("parent").alias("idx")).agg(
+                F.sum("sub_all").alias("c_all"), F.sum("sub_cnt").alias("c_cnt")
+            )
+            level = level.join(sums, "idx", "left")
+        else:
+            level = level.withColumn("c_all", F.lit(None).cast("bigint")).withColumn(
+                "c_cnt", F.lit(None).cast("bigint")
+            )
+        below = level.select(
+            "idx",
+            "parent",
+            "depth",
+            "conv",
+            "tdist",
+            (F.lit(1).cast("bigint") + F.coalesce("c_all", F.lit(0))).alias("sub_all"),
+            ((~F.col("conv")).cast("bigint") + F.coalesce("c_cnt", F.lit(0))).alias("sub_cnt"),
+        ).transform(_stage)
+        sized.append(below)
+    tree = sized[0]
+    for part in sized[1:]:
+        tree = tree.unionByName(part)
+    full = nodes.drop("parent").join(tree, "idx")
+    roots = full.where(F.col("parent") < 0).select(
+        F.col("idx").alias("root"),
+        F.col("sub_cnt").alias("n_tree"),
+        F.col("node_id").alias("root_id"),
+    )
+    full = full.join(roots, "root").transform(_stage)
+
+    # cascade metrics, one group-by each (rules of graph.metrics.cascade_metrics)
+    posts = full.where(~F.col("virtual"))
+    shares = posts.where(~F.col("conv"))
+    count_if = lambda cond: F.sum(cond.cast("bigint"))  # noqa: E731
+    shape = shares.groupBy("root").agg(
+        F.count("*").alias("size"),
+        F.countDistinct("account_id").alias("accounts"),
+        F.max("depth").alias("c_depth"),
+        count_if(F.col("source") == 1).alias("n_explicit"),
+        count_if(F.col("source") == 2).alias("n_inferred"),
+        count_if(F.col("source") == 3).alias("n_root"),
+    )
+    breadth = (
+        shares.groupBy("root", "depth")
+        .count()
+        .groupBy("root")
+        .agg(F.max("count").alias("max_breadth"))
+    )
+    wiener = (
+        full.where(~F.col("conv") & (F.col("parent") >= 0))
+        .groupBy("root")
+        .agg(F.sum(F.col("sub_cnt") * (F.col("n_tree") - F.col("sub_cnt"))).alias("wiener"))
+    )
+    activity = (
+        posts.groupBy("root")
+        .agg(
+            F.count("*").alias("size_all"),
+            F.min("t_us").alias("first_us"),
+            F.max("t_us").alias("last_us"),
+            F.min(F.struct("t_us", "idx")).alias("first"),
+        )
+        .transform(_stage)
+    )
+    first_platform = posts.select(
+        F.col("idx").alias("first_idx"), F.col("platform").alias("first_platform")
+    )
+    # times to 50% / 90%: the k-th post of its cascade by time, by a global numbering
+    ranked = number_rows(posts.select("root", "t_us", "idx"), ["root", "t_us", "idx"], "pos")
+    ranked = ranked.transform(_stage)
+    starts = ranked.groupBy("root").agg(F.min("pos").alias("start"))
+    quant = activity.join(starts, "root")
+    for pct in (50, 90):
+        kth = ranked.select("root", F.col("pos").alias(f"k{pct}"), F.col("t_us").alias(f"t{pct}"))
+        k = F.col("start") + F.expr(f"(size_all * {pct} + 99) div 100") - 1
+        quant = quant.withColumn(f"k{pct}", k.cast("bigint")).join(kth, ["root", f"k{pct}"])
+    hours = (
+        posts.join(activity.select("root", "first_us"), "root")
+        .withColumn("hour", F.expr(f"(t_us - first_us) div {_US_PER_HOUR}"))
+        .groupBy("root", "hour")
+        .count()
+        .groupBy("root")
+        .agg(F.max("count").alias("peak_per_hour"))
+    )
+    replies = (posts.where(F.col("conv") & F.col("is_reply")).groupBy("root")).agg(
+        F.count("*").alias("replies"), F.countDistinct("account_id").alias("repliers")
+    )
+    threads = posts.where("conv").groupBy("root").agg((F.max("tdist") + 1).alias("conv_depth"))
+
+    casc = (
+        roots.join(shape, "root", "left")
+        .join(breadth, "root", "left")
+        .join(wiener, "root", "left")
+        .join(quant, "root")
+        .join(hours, "root")
+        .join(replies, "root", "left")
+        .join(threads, "root", "left")
+        .withColumn("first_idx", F.col("first.idx"))
+        .join(first_platform, "first_idx")
+    )
+    zero = F.lit(0).cast("bigint")
+    n = F.col("n_tree").cast("double")
+    n_edges = F.col("n_tree") - 1
+    n_explicit = F.coalesce("n_explicit", zero)
+    n_inferred = F.coalesce("n_inferred", zero)
+    n_root = F.coalesce("n_root", zero)
+    casc = casc.select(
+        "root",
+        F.coalesce("size", zero).alias("size"),
+        F.coalesce("accounts", zero).alias("accounts"),
+        F.coalesce("c_depth", F.lit(0)).cast("int").alias("c_depth"),
+        F.coalesce("max_breadth", zero).alias("max_breadth"),
+        F.when(
+            F.col("n_tree") >= 2,
+            2.0 * F.coalesce("wiener", zero).cast("double") / (n * (n - 1.0)),
+        )
+        .otherwise(F.lit(float("nan")))
+        .alias("structural_virality"),
+        "first_us",
+        "last_us",
+        ((F.col("t50") - F.col("first_us")) / 1e6).alias("time_to_50_s"),
+        ((F.col("t90") - F.col("first_us")) / 1e6).alias("time_to_90_s"),
+        "peak_per_hour",
+        F.when(n_edges == 0, "single")
+        .when(n_root == n_edges, "flat")
+        .when(n_explicit == n_edges, "explicit")
+        .when((n_inferred > 0) & (n_explicit == 0), "inferred")
+        .otherwise("mixed")
+        .alias("reconstruction"),
+        F.coalesce("replies", zero).alias("replies"),
+        F.coalesce("conv_depth", F.lit(0)).cast("int").alias("conversation_depth"),
+        F.coalesce("repliers", zero).alias("repliers"),
+        "first_platform",
+    )
+
+    # node rows, with their parent's id and time (the explicit parent for clock skew)
+    par = full.select(F.col("idx").alias("parent"), F.col("node_id").alias("parent_node"))
+    fpar = full.select(
+        F.col("idx").alias("fparent"),
+        F.col("node_id").alias("f_node"),
+        F.col("t_us").alias("f_t"),
+        F.col("virtual").alias("f_virtual"),
+    )
+    rows = full.join(par, "parent", "left").join(fpar, "fparent", "left")
+    rows = rows.join(casc, (rows["idx"] == casc["root"]) & (rows["parent"] < 0), "left").drop(
+        casc["root"]
+    )
+    is_root = F.col("parent") < 0
+    post = ~F.col("virtual")
+    skew = post & (F.col("fparent") >= 0) & ~F.col("f_virtual") & (F.col("t_us") < F.col("f_t"))
+    unseen = is_root & F.col("virtual")
+    label = (
+        F.when(F.col("source") == 1, "explicit")
+        .when(F.col("source") == 2, "inferred")
+        .when(F.col("source") == 3, "root")
+    )
+    # the UDF runs on every row (Spark evaluates it before the CASE): no NULL inputs
+    skew_text = _seconds_text(F.coalesce(F.col("f_t") - F.col("t_us"), F.lit(0).cast("bigint")))
+    return rows.select(
+        post.alias("is_post"),
+        F.when(post, F.col("node_id")).alias("post_id"),
+        F.col("root_id").alias("cascade_id"),
+        F.col("parent_node").alias("parent_id"),
+        F.when(post, label).alias("parent_source"),
+        F.col("depth").cast("int").alias("depth"),
+        (F.col("sub_all") - 1).alias("descendants"),
+        F.col("conv").alias("conversation"),
+        is_root.alias("is_root"),
+        F.when(is_root, post).alias("root_seen"),
+        F.when(is_root & post, F.col("account_id")).alias("root_account_id"),
+        F.when(is_root, F.when(post, F.col("platform")).otherwise(F.col("first_platform"))).alias(
+            "platform"
+        ),
+        "size",
+        "accounts",
+        "c_depth",
+        "max_breadth",
+        F.when(is_root, F.col("structural_virality"))
+        .otherwise(F.lit(float("nan")))
+        .alias("structural_virality"),
+        "first_us",
+        "last_us",
+        F.when(is_root, F.col("time_to_50_s")).otherwise(F.lit(float("nan"))).alias("time_to_50_s"),
+        F.when(is_root, F.col("time_to_90_s")).otherwise(F.lit(float("nan"))).alias("time_to_90_s"),
+        "peak_per_hour",
+        "reconstruction",
+        "replies",
+        "conversation_depth",
+        "repliers",
+        F.when(unseen, None)
+        .when(skew | F.col("cut"), F.col("node_id"))
+        .cast("string")
+        .alias("dq_post_id"),
+        F.when(unseen, "unseen_parent")
+        .when(skew, "clock_skew")
+        .when(F.col("cut"), "cycle_break")
+        .alias("issue"),
+        F.when(
+            unseen,
+            F.concat(
+                F.lit("original not in the store; "),
+                F.col("size").cast("string"),
+                F.lit(" stored post(s) hang from it"),
+            ),
+        )
+        .when(
+            skew,
+            F.concat(F.lit("created "), skew_text, F.lit(" s before its parent "), "f_node"),
+        )
+        .when(
+            F.col("cut"),
+            F.concat(
+                F.lit("parent link to "),
+                F.col("cut_parent_id"),
+                F.lit(" cut: it closed a cycle of parent links"),
+            ),
+        )
+        .alias("detail"),
+    )

@@ -225,7 +225,9 @@ def write_groups(
     """Replace media_matches, post_media and media_groups from the item ``membership``
     (component number per idx); provenance columns except bot/coordinated share.
 
-    The group id is the group's smallest media_id. A post's reuse: a gap of more than
+    The group id is the group's smallest media_id; a post that carries two items of
+    one group names the smaller one, and a group's kind is its most common kind (ties
+    to the smaller), so that another engine's rows can equal these exactly. A post's reuse: a gap of more than
     ``reuse_gap_days`` since the group's previous post; it is an "out of context"
     candidate when its text or its links differ from the group's first post.
     """
@@ -258,7 +260,7 @@ def write_groups(
         SELECT *, epoch(created_at - lag(created_at) OVER w) / 86400.0 AS gap_days,
                row_number() OVER w AS nth
         FROM (
-          SELECT r.post_id, any_value(r.ref) AS media_id, g.media_group_id,
+          SELECT r.post_id, min(r.ref) AS media_id, g.media_group_id,
                  any_value(p.account_id) AS account_id, any_value(p.created_at) AS created_at,
                  any_value(p.platform) AS platform,
                  any_value(coalesce(lower(trim(p.text)), '')) AS text_norm,
@@ -291,8 +293,12 @@ def write_groups(
                f.post_id, f.account_id, f.created_at, f.platform, s.last_at,
                s.posts, s.accounts, s.platforms, s.reused_after_days, s.reuses,
                s.out_of_context, NULL, NULL, $b
-        FROM (SELECT media_group_id, mode(kind) AS kind, list_sort(list(media_id)) AS media_ids
-              FROM _mx_group GROUP BY media_group_id) AS g
+        FROM (SELECT media_group_id, list_sort(list(media_id)) AS media_ids,
+                     -- the most common kind; a tie goes to the smallest (mode() picks any)
+                     first(kind ORDER BY n DESC, kind) FILTER (WHERE kind IS NOT NULL) AS kind
+              FROM (SELECT *, count(*) OVER (PARTITION BY media_group_id, kind) AS n
+                    FROM _mx_group)
+              GROUP BY media_group_id) AS g
         JOIN (SELECT pm.media_group_id, max(pm.created_at) AS last_at, count(*) AS posts,
                      count(DISTINCT pm.account_id) AS accounts,
                      coalesce(list_sort(list(DISTINCT pm.platform)
