@@ -355,3 +355,21 @@ def test_a_deeply_nested_telegram_message_is_a_reject_and_a_deep_document_a_refu
     path.write_bytes(multi_line + ok + b'], "x": ' + deep_doc + b"}")
     with Store.open(":memory:") as store, pytest.raises(InputError, match="deeper than 512"):
         ingest_file(store, path, format="telegram")
+
+
+def test_community_notes_lines_with_nul_bytes_or_over_the_cap_are_rejects_at_their_line():
+    r, rejects, _ = _one("notes_nul.tsv")
+    assert r.format == "community-notes" and (r.rows_read, r.rows_inserted) == (4, 2)
+    assert rejects == [(3, "NUL byte in a field"), (4, "NUL byte in a field")]
+    # a 70 MiB line refused the whole download ('CSV Error on Line: 1'): now a reject
+    # at its line, and the note after it keeps its own line number
+    with Store.open(":memory:") as store:
+        r = ingest_file(store, HOSTILE / "notes_long_line.tsv.gz")
+        assert (r.rows_read, r.rows_inserted, r.rows_rejected) == (3, 2, 1)
+        assert store.con.execute("SELECT record_no, reason FROM rejects").fetchall() == [
+            (3, "malformed line: line size over maximum")
+        ]
+        assert store.con.execute("SELECT note_id FROM community_notes ORDER BY 1").fetchall() == [
+            ("1",),
+            ("3",),
+        ]

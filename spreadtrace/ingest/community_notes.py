@@ -38,17 +38,22 @@ def ingest(
     store: Store, path: str | os.PathLike[str], detected: Detected, job_id: str | None = None
 ):
     """Ingest one Community Notes TSV in one transaction; return a FileResult."""
-    from spreadtrace.ingest.files import FileResult, content_hash
+    from spreadtrace.ingest.files import FileResult, _refused_lines, content_hash
 
     path = Path(path)
     started = datetime.now(UTC)
     notes = detected.format == "community-notes"
     merge = sql.stage_and_merge_notes if notes else sql.stage_and_merge_status
     digest = content_hash(path)
+    # lines over the cap, counted by the reader itself: DuckDB drops a line over ~64 MiB
+    # without a reject, and a corrupt or cut-off stream is refused here in one line
+    refused = _refused_lines(path, True)
     with store.transaction() as con:
         run_id = ingest_sql.next_run_id(con)
         try:
-            read, inserted, duplicate, rejected = merge(con, path, run_id)
+            read, inserted, duplicate, rejected = merge(
+                con, path, run_id, refused, detected.columns
+            )
         except sql.UNREADABLE as exc:
             # not a notes TSV after all (no noteId column, not UTF-8, ...): one line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

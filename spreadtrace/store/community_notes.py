@@ -8,9 +8,12 @@ columns below are read, extra columns are ignored, so newer downloads still load
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+
+from spreadtrace.store.ingest import MAX_LINE_SIZE, ident
 
 __all__ = ["NOTE_FLAGS", "stage_and_merge_notes", "stage_and_merge_status"]
 
@@ -36,26 +39,51 @@ UNREADABLE = (
 
 
 def _stage(
-    con: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...], run_id: int
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    columns: tuple[str, ...],
+    run_id: int,
+    refused: Sequence[tuple[int, str, str]] = (),
+    header: Sequence[str] = (),
 ) -> int:
     """The file as text columns, with its 1-based line number (the header is line 1).
 
-    A line the parser cannot read (invalid UTF-8, say) is a reject at its line with
-    the parser's reason, not a refusal of the whole download; returns how many. The
-    rows after such a line keep their physical line numbers.
+    A line the parser cannot read (invalid UTF-8, over the line cap, say) is a reject
+    at its line with the parser's reason, not a refusal of the whole download; returns
+    how many. ``refused``: (line, head, reason) of lines the reader found itself
+    (DuckDB drops a line over ~64 MiB without a word). The rows after such lines keep
+    their physical line numbers.
     """
     con.execute("DROP TABLE IF EXISTS _cn_raw")
+    if header and len(set(header)) == len(header):
+        # the header as the caller parsed it: DuckDB's sniffer gives up on a file
+        # holding a line over its maximum ('CSV Error on Line: 1'), a read without it
+        # makes that line a reject like any other
+        shape, params = "auto_detect = false, columns = ?", [{c: "VARCHAR" for c in header}]
+    else:
+        shape, params = "all_varchar = true", []
     con.execute(
-        """
+        f"""
         CREATE TEMP TABLE _cn_raw AS
         SELECT row_number() OVER () + 1 AS record_no, *
-        FROM read_csv(?, delim = '\t', header = true, all_varchar = true, quote = '',
+        FROM read_csv(?, delim = '\t', header = true, {shape}, quote = '',
                       escape = '', strict_mode = false, null_padding = true,
-                      store_rejects = true, rejects_table = '_cn_csv_rejects',
+                      max_line_size = {MAX_LINE_SIZE}, store_rejects = true, rejects_table = '_cn_csv_rejects',
                       rejects_scan = '_cn_csv_scan')
-        """,
-        [str(path)],
+        """,  # noqa: S608 (fixed options; the file's column names are bound)
+        [str(path), *params],
     )
+    con.execute("CREATE TEMP TABLE _cn_refused (line BIGINT, csv_line VARCHAR, reason VARCHAR)")
+    if refused:
+        con.executemany("INSERT INTO _cn_refused VALUES (?, ?, ?)", [list(r) for r in refused])
+    con.execute(
+        """
+        INSERT INTO _cn_csv_rejects (line, csv_line, error_type)
+        SELECT line, csv_line, 'LINE SIZE OVER MAXIMUM' FROM _cn_refused
+        WHERE line NOT IN (SELECT line FROM _cn_csv_rejects)
+        """
+    )
+    con.execute("DROP TABLE _cn_refused")
     (bad,) = con.execute("SELECT count(DISTINCT line) FROM _cn_csv_rejects").fetchall()[0]
     if bad:
         # the k-th row read (record_no k + 1) sits on line k + 1 + #{refused lines
@@ -106,6 +134,13 @@ def _reject_rows(con, run_id: int, path: Path, checks: list[tuple[str, str]]) ->
     return total
 
 
+def _nul_check(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """The reject check for a NUL byte in any field (as for canonical files)."""
+    cols = [r[0] for r in con.execute("DESCRIBE _cn_raw").fetchall() if r[0] != "record_no"]
+    joined = ", ".join(f"coalesce({ident(c)}, '')" for c in cols)
+    return f"strpos(concat({joined}), chr(0)) > 0", "NUL byte in a field"
+
+
 def _ms(col: str) -> str:
     """A millisecond-epoch text column as TIMESTAMPTZ; empty or -1 is NULL."""
     return (
@@ -115,7 +150,11 @@ def _ms(col: str) -> str:
 
 
 def stage_and_merge_notes(
-    con: duckdb.DuckDBPyConnection, path: Path, run_id: int
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    run_id: int,
+    refused: Sequence[tuple[int, str, str]] = (),
+    header: Sequence[str] = (),
 ) -> tuple[int, int, int, int]:
     """Load a notes TSV: (read, inserted, duplicate, rejected). A note already stored
     (same noteId, from an earlier download) is a duplicate and kept as it was."""
@@ -125,12 +164,15 @@ def stage_and_merge_notes(
         (
             "noteAuthorParticipantId",
             "participantId",
+            "classification",
             "summary",
             "isMediaNote",
             "trustworthySources",
             *NOTE_FLAGS,
         ),
         run_id,
+        refused,
+        header,
     )
     (read,) = con.execute("SELECT count(*) FROM _cn_raw").fetchall()[0]
     read += bad
@@ -139,6 +181,7 @@ def stage_and_merge_notes(
         run_id,
         path,
         [
+            _nul_check(con),
             (f"NOT regexp_full_match(coalesce(noteId, ''), {_INT})", "noteId is not a number"),
             (f"NOT regexp_full_match(coalesce(tweetId, ''), {_INT})", "tweetId is not a number"),
             (
@@ -171,7 +214,11 @@ def stage_and_merge_notes(
 
 
 def stage_and_merge_status(
-    con: duckdb.DuckDBPyConnection, path: Path, run_id: int
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    run_id: int,
+    refused: Sequence[tuple[int, str, str]] = (),
+    header: Sequence[str] = (),
 ) -> tuple[int, int, int, int]:
     """Load a note status history TSV: (read, inserted, duplicate, rejected).
 
@@ -191,6 +238,8 @@ def stage_and_merge_status(
             "mostRecentNonNMRStatus",
         ),
         run_id,
+        refused,
+        header,
     )
     (read,) = con.execute("SELECT count(*) FROM _cn_raw").fetchall()[0]
     read += bad
@@ -198,7 +247,10 @@ def stage_and_merge_status(
         con,
         run_id,
         path,
-        [(f"NOT regexp_full_match(coalesce(noteId, ''), {_INT})", "noteId is not a number")],
+        [
+            _nul_check(con),
+            (f"NOT regexp_full_match(coalesce(noteId, ''), {_INT})", "noteId is not a number"),
+        ],
     )
     (dups,) = con.execute(
         "SELECT count(DISTINCT noteId) FROM _cn_raw "

@@ -168,6 +168,9 @@ FILES: dict[str, bytes] = {
     "notes_junk.tsv": b"noteId\tcreatedAtMillis\ttweetId\tclassification\n"
     b"1\t1700000000000\t55\tMISINFORMED_OR_POTENTIALLY_MISLEADING\n"
     b"x\tsoon\t\t\n\t\t\t\n2\t-1\t56\tNOT_MISLEADING\textra\tfields\n3\n",
+    "notes_nul.tsv": b"noteId\tcreatedAtMillis\ttweetId\tsummary\n"
+    b"1\t1700000000000\t55\tok\n2\t1700000000000\t56\ta\x00b\n\x00\x00\x00\n"
+    b"3\t1700000000000\t57\tok\n",
     "notes_latin1.tsv": b"noteId\tcreatedAtMillis\ttweetId\tsummary\n1\t1700000000000\t55\t\xe9t\xe9\n",
     "mastodon_hostile.jsonl": b"\n".join(
         [
@@ -286,6 +289,11 @@ GZIP_FILES: dict[str, bytes] = {
     + b"p1,a,2024-05-01T10:00:00Z,,x\np2,a,2024-05-01T10:00:00Z,,"
     + b"x" * (70 << 20)
     + b"\np3,a,2024-05-01T10:00:00Z,,x\n",
+    # a Community Notes line over DuckDB's ~64 MiB: its sniffer gave up on the file
+    "notes_long_line.tsv.gz": b"noteId\tcreatedAtMillis\ttweetId\tsummary\n"
+    b"1\t1700000000000\t55\tok\n2\t1700000000000\t56\t"
+    + b"n" * (70 << 20)
+    + b"\n3\t1700000000000\t57\tok\n",
     # one long line and no newline at all
     "no_newline_at_all.jsonl.gz": b'{"id_str": "1", "text": "' + b"y" * (20 << 20),
 }
