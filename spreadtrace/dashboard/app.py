@@ -79,15 +79,18 @@ def guard_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
         if "tz" in params and params["tz"]:
             tz = time_zone(params["tz"])
             if tz != params["tz"]:
+                # a bad link draws in the analyst's own zone (what the page's later
+                # callbacks use too), and does not change that choice
+                tz = current_tz()
                 notes.append(
                     html.P(
                         f"Unknown time zone {shown(str(params['tz']), 60)!r}: times are in "
-                        "UTC. Use an IANA name such as Europe/Berlin.",
+                        f"{tz}. Use an IANA name such as Europe/Berlin.",
                         className="note",
                     )
                 )
             else:
-                remember_tz(tz)  # a bad link does not change the analyst's choice
+                remember_tz(tz)
         else:
             tz = current_tz()
         token = use_tz(tz)
