@@ -116,6 +116,8 @@ NOT_EXPORTED = frozenset(
 small. A page that starts reading one must take it off this list."""
 
 PARTITIONED = "posts"
+"""The append-only input written as one part per ingest run."""
+
 # Tables looked up by short lists of ids (search results, a page's own row): written in
 # id order with small row groups, so `WHERE id IN (...)` reads a few groups (zone maps).
 # Store tables named here are exported in that order (the read-model SQL sorts its own).
@@ -127,7 +129,6 @@ _SMALL_GROUPS = {
     "dash_post_index": 2_048,  # narrow: a lookup of 100 ids reads ~200k rows, not 1M
     "dash_cascade_keys": 2_048,
 }
-"""The append-only input written as one part per ingest run."""
 
 _PER_RUN_DASH = ("dash_search_terms", "dash_search_docs")
 """Read-model tables that are per-post functions of ``posts``: one part per run too."""
@@ -238,12 +239,7 @@ class _VersionWriter:
                 self._write_posts()
             else:
                 fp = self._fingerprint(f'FROM "{table}" t', table)
-                order = _LOOKUP_ORDER.get(table)
-                sql = f'SELECT * FROM "{table}"'
-                if order:
-                    sql += f' ORDER BY "{order}"'
-                    fp = _digest(fp, f"by {order}")
-                self._file(table, f"{table}.parquet", fp, sql)
+                self._file(table, f"{table}.parquet", fp, f'SELECT * FROM "{table}"')
                 self._finish_table(table, view=False)
         self._write_read_model()
 
@@ -271,9 +267,14 @@ class _VersionWriter:
         else write it from ``sql``; then expose it to later read-model SQL."""
         target = self.tmp / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        rows = _SMALL_GROUPS.get(table)
+        # the layout of lookup tables (id order, small row groups; _LOOKUP_ORDER): a file
+        # written in another layout is not reused
+        order, rows = _LOOKUP_ORDER.get(table), _SMALL_GROUPS.get(table)
+        if order or rows:
+            fp = _digest(fp, f"by {order}", f"groups of {rows}")
+        if order and sql is not None:
+            sql = f'{sql} ORDER BY "{order}"'
         groups = f", ROW_GROUP_SIZE {rows}" if rows else ""
-        fp = _digest(fp, groups) if groups else fp  # a file written otherwise is not reused
         linked = False
         if self.prev is not None and self.prev_files.get(rel) == fp:
             try:
@@ -314,14 +315,13 @@ class _VersionWriter:
         for run_id, n, total in runs or [(None, 0, "0")]:
             key = "empty" if run_id is None else f"run-{int(run_id):09d}"
             where = "FALSE" if run_id is None else f"ingest_run_id = {int(run_id)}"
-            # in post_id order: a page of search hits reads a few row groups (zone maps)
-            fp = _digest(columns, str(n), str(total), "by post_id")
+            fp = _digest(columns, str(n), str(total))
             self.run_fps[key] = fp
             self._file(
                 PARTITIONED,
                 f"{PARTITIONED}/{key}.parquet",
                 fp,
-                f'SELECT * FROM "{PARTITIONED}" WHERE {where} ORDER BY post_id',
+                f'SELECT * FROM "{PARTITIONED}" WHERE {where}',
             )
         self._finish_table(PARTITIONED, view=False)
 
