@@ -735,6 +735,34 @@ def _marks(values: list[Any]) -> str:
     return ", ".join("?" for _ in values) or "NULL"
 
 
+def _values_by_id(con: Con, table: str, key: str, value: str, ids: list[Any]) -> dict[Any, Any]:
+    """``{id: value}`` of the rows of ``table`` whose ``key`` is one of ``ids``: one
+    IN-list lookup into an id-ordered table (a few row groups). Names are fixed
+    literals of this module; the ids are bound."""
+    sql = f"SELECT {key}, {value} FROM {table} WHERE {key} IN ({_marks(ids)})"
+    return dict(con.execute(sql, ids).fetchall())
+
+
+def _column_from(key: str, values: dict[Any, Any], dtype: Any) -> pl.Expr:
+    """A column looked up from ``values`` by the frame's ``key`` (null where absent)."""
+    return pl.col(key).replace_strict(values, default=None, return_dtype=dtype)
+
+
+def _rank_groups(
+    frame: pl.DataFrame, key: str, size: str, matches: dict[Any, int], q: str, limit: int
+) -> pl.DataFrame:
+    """The ``limit`` best groups (cascades, narratives): the one whose id is the query
+    first, then most matching posts, then the largest; ``matching_posts`` added."""
+    return (
+        frame.with_columns(
+            matching_posts=pl.col(key).replace_strict(matches, default=0, return_dtype=pl.Int64),
+            exact=pl.col(key) == q,
+        )
+        .sort(["exact", "matching_posts", size, key], descending=[True, True, True, False])
+        .head(limit)
+    )
+
+
 def search(
     con: Con, q: str, *, search: str | None = None, limit: int = SEARCH_LIMIT
 ) -> dict[str, Any]:
@@ -781,28 +809,11 @@ def search(
             list(per_cascade),
         )
     )
-    cascades = (
-        keys.with_columns(
-            matching_posts=pl.col("cascade_id").replace_strict(
-                per_cascade, default=0, return_dtype=pl.Int64
-            ),
-            exact=pl.col("cascade_id") == q,
-        )
-        .sort(
-            ["exact", "matching_posts", "size", "cascade_id"], descending=[True, True, True, False]
-        )
-        .head(limit)
-    )
+    cascades = _rank_groups(keys, "cascade_id", "size", per_cascade, q, limit)
     roots = [r for r in cascades["root_post_id"].to_list() if r is not None]  # shown ones
-    root_text = dict(
-        con.execute(
-            f"SELECT post_id, text FROM posts WHERE post_id IN ({_marks(roots)})", roots
-        ).fetchall()
-    )
+    root_text = _values_by_id(con, "posts", "post_id", "text", roots)
     cascades = cascades.with_columns(
-        root_text=pl.col("root_post_id").replace_strict(
-            root_text, default=None, return_dtype=pl.String
-        )
+        root_text=_column_from("root_post_id", root_text, pl.String)
     ).select("cascade_id", "matching_posts", "size", "narrative_id", "root_text")
     labelled = (
         [
@@ -827,28 +838,11 @@ def search(
             list(per_narrative),
         )
     )
-    narratives = (
-        narratives.with_columns(
-            matching_posts=pl.col("narrative_id").replace_strict(
-                per_narrative, default=0, return_dtype=pl.Int64
-            ),
-            exact=pl.col("narrative_id") == q,
-        )
-        .sort(
-            ["exact", "matching_posts", "posts", "narrative_id"],
-            descending=[True, True, True, False],
-        )
-        .head(limit)
-    )
+    narratives = _rank_groups(narratives, "narrative_id", "posts", per_narrative, q, limit)
     shown = narratives["narrative_id"].to_list()  # labels of the shown ones only
-    label = dict(
-        con.execute(
-            f"SELECT narrative_id, label FROM narratives WHERE narrative_id IN ({_marks(shown)})",
-            shown,
-        ).fetchall()
-    )
+    label = _values_by_id(con, "narratives", "narrative_id", "label", shown)
     narratives = narratives.with_columns(
-        label=pl.col("narrative_id").replace_strict(label, default=None, return_dtype=pl.String)
+        label=_column_from("narrative_id", label, pl.String)
     ).select("narrative_id", "matching_posts", "posts", "accounts", "label")
     who = (search or "").strip()
     handle = who.removeprefix("@").lower()
@@ -939,22 +933,13 @@ def _search_posts(
         )
     )
     authors = [a for a in set(rows["account_id"].to_list()) if a is not None]
-    handle = dict(
-        con.execute(
-            f"SELECT account_id, handle FROM accounts WHERE account_id IN ({_marks(authors)})",
-            authors,
-        ).fetchall()
-    )
+    handle = _values_by_id(con, "accounts", "account_id", "handle", authors)
     score = {r[0]: round(float(r[1]), 3) for r in best}
     return (
         rows.with_columns(
-            cascade_id=pl.col("post_id").replace_strict(
-                cascade_of, default=None, return_dtype=pl.String
-            ),
-            score=pl.col("post_id").replace_strict(score, default=None, return_dtype=pl.Float64),
-            handle=pl.col("account_id").replace_strict(
-                handle, default=None, return_dtype=pl.String
-            ),
+            cascade_id=_column_from("post_id", cascade_of, pl.String),
+            score=_column_from("post_id", score, pl.Float64),
+            handle=_column_from("account_id", handle, pl.String),
         )
         .sort(["score", "_at", "post_id"], descending=[True, False, False])
         .select("post_id", "account_id", "handle", "created_at", "cascade_id", "score", "text")
