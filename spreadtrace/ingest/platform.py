@@ -140,9 +140,7 @@ def read_platform(
                                 b.flush(con)
                         emit(progress, task + " (read lines)", line_no, None)
             except BAD_COMPRESSED as exc:
-                if isinstance(exc, OSError) and not detected.compression:
-                    raise
-                raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+                raise _corrupt(path, detected, kind, exc) from None
     for b in (*buffers.values(), rejects):
         b.flush(con)
     emit(progress, task + " (read)", size, size)
@@ -169,9 +167,7 @@ def _read_document(
         with open_content(path) as stream:
             head = stream.read(4096)
     except BAD_COMPRESSED as exc:
-        if isinstance(exc, OSError) and not detected.compression:
-            raise
-        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+        raise _corrupt(path, detected, kind, exc) from None
     bom = len(head) - len(head.removeprefix(b"\xef\xbb\xbf"))
     first = head[bom:].lstrip()[:1]
     container = detected.format in DOCUMENT_RECORDS
@@ -194,9 +190,7 @@ def _read_document(
     except UnicodeDecodeError:
         raise InputError(f"{path}: a JSON document that is not UTF-8") from None
     except BAD_COMPRESSED as exc:
-        if isinstance(exc, OSError) and not detected.compression:
-            raise
-        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+        raise _corrupt(path, detected, kind, exc) from None
     except UnicodeError:
         raise InputError(f"{path}: a JSON document that is not UTF-8") from None
     except ValueError as exc:
@@ -213,11 +207,7 @@ def _read_document(
         if limit is not None and record_no > limit:
             break
         stats.lines += 1
-        text = _dump(obj)
-        if text is None:
-            rejects.add(record_no, json.dumps(obj), {"reason": _SURROGATE})
-            continue
-        _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)
+        _element(reader, detected.format, record_no, obj, buffers, rejects, stats)
 
 
 def _stream_document(
@@ -255,8 +245,7 @@ def _stream_document(
                 if isinstance(obj, jsondoc.NestedTooDeep):
                     rejects.add(record_no, "(not kept)", {"reason": obj.reason(MAX_JSON_DEPTH)})
                     continue
-                text = json.dumps(obj, ensure_ascii=False)
-                _one_record(reader, detected.format, record_no, obj, text, buffers, rejects, stats)
+                _element(reader, detected.format, record_no, obj, buffers, rejects, stats)
     except (jsondoc.ValueTooLarge, jsondoc.TooDeep) as exc:
         raise InputError(f"{path}: {exc}") from None
     except RecursionError:
@@ -264,11 +253,19 @@ def _stream_document(
     except ijson.JSONError as exc:
         raise InputError(f"{path}: broken JSON document ({_first(exc)})") from None
     except BAD_COMPRESSED as exc:
-        if isinstance(exc, OSError) and not detected.compression:
-            raise
-        raise InputError(f"{path}: truncated or corrupt {kind} ({exc})") from None
+        raise _corrupt(path, detected, kind, exc) from None
     except UnicodeError:
         raise InputError(f"{path}: a JSON document that is not UTF-8") from None
+
+
+def _corrupt(path: Path, detected: Detected, kind: str, exc: BaseException) -> InputError:
+    """The one-line error for a compressed stream that cannot be read to its end.
+
+    An OSError from a file that is not compressed is no corruption: it is raised as is.
+    """
+    if isinstance(exc, OSError) and not detected.compression:
+        raise exc
+    return InputError(f"{path}: truncated or corrupt {kind} ({exc})")
 
 
 def _first(exc: BaseException) -> str:
@@ -340,7 +337,8 @@ def _element(
     rejects: _Buffer,
     stats: PlatformStats,
 ) -> None:
-    """One record of several on a line (a page of records, or a minified export)."""
+    """One parsed record (of a page or a minified export on a line, or of a document),
+    as JSON text for ``raw``; one holding a lone surrogate is a reject."""
     raw = _dump(element)
     if raw is None:
         rejects.add(line_no, json.dumps(element), {"reason": _SURROGATE})
