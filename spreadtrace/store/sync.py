@@ -11,9 +11,11 @@ cascades do), and the commit's cost follows the change.
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 
-__all__ = ["SYNC_KEYS", "stage_table", "sync_table"]
+__all__ = ["SYNC_KEYS", "stage_table", "sync_rows", "sync_table"]
 
 # the derived tables written through a staging table, with their row keys
 SYNC_KEYS: dict[str, tuple[str, ...]] = {
@@ -76,32 +78,75 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dic
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     name = _staged(table)
+    try:
+        return _write_difference(con, table, name, build_id)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def sync_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    build_id: int,
+    select_sql: str,
+    params: list[Any] | dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
+
+    ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
+    a staging temp table: the build is one transaction, and DuckDB keeps a temp table
+    dropped inside a transaction until it commits, so every stage's staged copies
+    would add up to the build's peak. The rows are fetched as Arrow instead, which is
+    freed as soon as the write is done.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE items (item_id VARCHAR, posts INT, build_id BIGINT)")
+    >>> _ = con.execute("INSERT INTO items VALUES ('a', 1, 1), ('b', 2, 1)")
+    >>> sync_rows(con, "items", 2, "SELECT * FROM (VALUES ('a', 1), ('c', 3)) v(item_id, posts)")
+    {'deleted': 1, 'inserted': 1}
+    >>> con.execute("SELECT * FROM items ORDER BY item_id").fetchall()
+    [('a', 1, 1), ('c', 3, 2)]
+    """
+    _staged(table)  # a synced table, or ValueError
+    rows = con.sql(select_sql, params=params).to_arrow_table()
+    con.register(_ROWS_VIEW, rows)
+    try:
+        return _write_difference(con, table, _ROWS_VIEW, build_id)
+    finally:
+        con.unregister(_ROWS_VIEW)
+        del rows
+
+
+_ROWS_VIEW = "_sync_rows"
+
+
+def _write_difference(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, build_id: int
+) -> dict[str, int]:
+    """Delete the stored rows that ``source`` lacks or changed; insert its new rows.
+
+    No work tables: the differences are subqueries of the DELETE and the INSERT
+    (after the delete, every stored row is in ``source``, so ``source`` EXCEPT ALL
+    the stored rows is exactly what to insert).
+    """
     cols = ", ".join(f'"{c}"' for c in _columns(con, table))
     on = " AND ".join(f't."{k}" = g."{k}"' for k in SYNC_KEYS[table])
     keys = ", ".join(f'"{k}"' for k in SYNC_KEYS[table])
-    # identifiers from SYNC_KEYS and the catalog, never from input
-    con.execute(
+    # identifiers from SYNC_KEYS, the catalog and this module, never from input
+    deleted = con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _sync_gone AS
-        SELECT DISTINCT {keys} FROM (
-            SELECT {cols} FROM main.{table} EXCEPT ALL SELECT {cols} FROM {name})
+        DELETE FROM main.{table} t USING (
+            SELECT DISTINCT {keys} FROM (
+                SELECT {cols} FROM main.{table} EXCEPT ALL SELECT {cols} FROM {source})
+        ) g WHERE {on}
         """  # noqa: S608
-    )
-    deleted = con.execute("SELECT count(*) FROM _sync_gone").fetchall()[0][0]
-    if deleted:
-        con.execute(f"DELETE FROM main.{table} t USING _sync_gone g WHERE {on}")  # noqa: S608
-    con.execute(
+    ).fetchall()[0][0]
+    inserted = con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _sync_new AS
-        SELECT {cols} FROM {name} EXCEPT ALL SELECT {cols} FROM main.{table}
-        """  # noqa: S608
-    )
-    inserted = con.execute("SELECT count(*) FROM _sync_new").fetchall()[0][0]
-    if inserted:
-        con.execute(
-            f"INSERT INTO main.{table} ({cols}, build_id) SELECT {cols}, ? FROM _sync_new",  # noqa: S608
-            [build_id],
-        )
-    for t in (name, "_sync_gone", "_sync_new"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+        INSERT INTO main.{table} ({cols}, build_id)
+        SELECT {cols}, ? FROM (
+            SELECT {cols} FROM {source} EXCEPT ALL SELECT {cols} FROM main.{table})
+        """,  # noqa: S608
+        [build_id],
+    ).fetchall()[0][0]
     return {"deleted": int(deleted), "inserted": int(inserted)}
