@@ -79,7 +79,7 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dic
     """
     name = _staged(table)
     try:
-        return _write_difference(con, table, name, build_id)
+        return _write_difference(con, table, f"SELECT * FROM {name}", None, build_id)  # noqa: S608
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -96,57 +96,69 @@ def sync_rows(
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
     dropped inside a transaction until it commits, so every stage's staged copies
-    would add up to the build's peak. The rows are fetched as Arrow instead, which is
-    freed as soon as the write is done.
+    would add up to the build's peak. The query runs inside the comparison instead,
+    and only the difference is held (as Arrow, freed after the write).
 
     >>> con = duckdb.connect()
     >>> _ = con.execute("CREATE TABLE items (item_id VARCHAR, posts INT, build_id BIGINT)")
-    >>> _ = con.execute("INSERT INTO items VALUES ('a', 1, 1), ('b', 2, 1)")
-    >>> sync_rows(con, "items", 2, "SELECT * FROM (VALUES ('a', 1), ('c', 3)) v(item_id, posts)")
-    {'deleted': 1, 'inserted': 1}
+    >>> _ = con.execute("INSERT INTO items VALUES ('a', 1, 1), ('b', 2, 1), ('c', 3, 1)")
+    >>> sql = "SELECT * FROM (VALUES ('a', 1), ('b', 5), ('d', 4)) v(item_id, posts)"
+    >>> sync_rows(con, "items", 2, sql)
+    {'deleted': 2, 'inserted': 2}
     >>> con.execute("SELECT * FROM items ORDER BY item_id").fetchall()
-    [('a', 1, 1), ('c', 3, 2)]
+    [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     _staged(table)  # a synced table, or ValueError
-    rows = con.sql(select_sql, params=params).to_arrow_table()
-    con.register(_ROWS_VIEW, rows)
-    try:
-        return _write_difference(con, table, _ROWS_VIEW, build_id)
-    finally:
-        con.unregister(_ROWS_VIEW)
-        del rows
+    return _write_difference(con, table, select_sql, params, build_id)
 
 
-_ROWS_VIEW = "_sync_rows"
+_DIFF_VIEW = "_sync_diff"
 
 
 def _write_difference(
-    con: duckdb.DuckDBPyConnection, table: str, source: str, build_id: int
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    source_sql: str,
+    params: list[Any] | dict[str, Any] | None,
+    build_id: int,
 ) -> dict[str, int]:
-    """Delete the stored rows that ``source`` lacks or changed; insert its new rows.
+    """Delete the stored rows that the source lacks or changed; insert its new rows.
 
-    No work tables: the differences are subqueries of the DELETE and the INSERT
-    (after the delete, every stored row is in ``source``, so ``source`` EXCEPT ALL
-    the stored rows is exactly what to insert).
+    One full outer join on the key finds both (a row differs when any column is
+    distinct, NULL equal to NULL); only those rows are fetched, as Arrow, and written.
     """
-    cols = ", ".join(f'"{c}"' for c in _columns(con, table))
-    on = " AND ".join(f't."{k}" = g."{k}"' for k in SYNC_KEYS[table])
-    keys = ", ".join(f'"{k}"' for k in SYNC_KEYS[table])
+    names = _columns(con, table)
+    keys = SYNC_KEYS[table]
+    cols = ", ".join(f'"{c}"' for c in names)
+    on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+    changed = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in names)
     # identifiers from SYNC_KEYS, the catalog and this module, never from input
-    deleted = con.execute(
+    diff = con.sql(
         f"""
-        DELETE FROM main.{table} t USING (
-            SELECT DISTINCT {keys} FROM (
-                SELECT {cols} FROM main.{table} EXCEPT ALL SELECT {cols} FROM {source})
-        ) g WHERE {on}
-        """  # noqa: S608
-    ).fetchall()[0][0]
-    inserted = con.execute(
-        f"""
-        INSERT INTO main.{table} ({cols}, build_id)
-        SELECT {cols}, ? FROM (
-            SELECT {cols} FROM {source} EXCEPT ALL SELECT {cols} FROM main.{table})
+        WITH src AS ({source_sql})
+        SELECT {", ".join(f't."{k}" AS "_old_{k}"' for k in keys)},
+               {", ".join(f's."{c}"' for c in names)},
+               t._in IS NOT NULL AS _gone, s._in IS NOT NULL AS _new
+        FROM (SELECT {cols}, true AS _in FROM main.{table}) t
+        FULL JOIN (SELECT {cols}, true AS _in FROM src) s ON {on}
+        WHERE t._in IS NULL OR s._in IS NULL OR ({changed})
         """,  # noqa: S608
-        [build_id],
-    ).fetchall()[0][0]
+        params=params,
+    ).to_arrow_table()
+    if diff.num_rows == 0:
+        return {"deleted": 0, "inserted": 0}
+    con.register(_DIFF_VIEW, diff)
+    try:
+        gone = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
+        deleted = con.execute(
+            f"DELETE FROM main.{table} USING (SELECT * FROM {_DIFF_VIEW} WHERE _gone) g "  # noqa: S608
+            f"WHERE {gone}"
+        ).fetchall()[0][0]
+        inserted = con.execute(
+            f"INSERT INTO main.{table} ({cols}, build_id) "  # noqa: S608
+            f"SELECT {cols}, ? FROM {_DIFF_VIEW} WHERE _new",
+            [build_id],
+        ).fetchall()[0][0]
+    finally:
+        con.unregister(_DIFF_VIEW)
     return {"deleted": int(deleted), "inserted": int(inserted)}
