@@ -47,6 +47,7 @@ over MinHash permutations (``num_perm``) and LSH bands, never over posts.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -182,18 +183,40 @@ def minhash_signatures(
         chunk = keys[s0:s1]
         seg = starts[lo:hi] - s0
         rows = texts_with[lo:hi]
-        tmp = np.empty_like(chunk)
         # permutation-major per batch (contiguous writes), copied into the batch's rows:
         # no second n x num_perm array (a transposed copy) at any time
         block = np.empty((num_perm, len(rows)), dtype=np.uint32)
-        for p in range(num_perm):
-            np.multiply(chunk, a[p], out=tmp)
-            tmp += b[p]
-            tmp >>= np.uint64(32)
-            block[p] = np.minimum.reduceat(tmp, seg)
+        _permute_into(block, chunk, seg, a, b)
         sig[rows] = block.T
         lo = hi
     return sig
+
+
+def _permute_into(
+    block: np.ndarray, chunk: np.ndarray, seg: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> None:
+    """Fill ``block[p]`` with each segment's minimum of ``(a[p] * x + b[p]) >> 32``.
+
+    The shift is monotone, so it is applied to the segment minima rather than to every
+    shingle (one pass less over the shingles per permutation). The permutations are
+    split between two threads: numpy's ufuncs release the GIL on arrays this size.
+    """
+
+    def work(perms: range) -> None:
+        tmp = np.empty_like(chunk)
+        for p in perms:
+            np.multiply(chunk, a[p], out=tmp)
+            tmp += b[p]
+            block[p] = np.minimum.reduceat(tmp, seg) >> np.uint64(32)
+
+    num_perm = len(a)
+    if len(chunk) < 100_000:  # not worth a thread
+        work(range(num_perm))
+        return
+    half = num_perm // 2
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(work, range(half)), pool.submit(work, range(half, num_perm))]:
+            done.result()
 
 
 def band_keys(sig: np.ndarray, *, bands: int, rows: int) -> np.ndarray:
