@@ -170,3 +170,20 @@ def test_bm25_scores_equal_a_brute_force_reference(con, q):
     assert total == len(expected) > 0
     assert {p: round(s, 9) for p, s in best} == {p: round(s, 9) for p, s in expected.items()}
     assert [s for _, s in best] == sorted((s for _, s in best), reverse=True)
+
+
+def test_pl_reads_a_db_api_result_since_the_copy_free_paths_do_not_fit():
+    # Pins why dashboard_queries._pl takes a DB-API result (see its docstring): with
+    # DuckDB 2.0.1 a connection has no .pl(), and the relation path refuses to run
+    # while a fetchone() of a one-row count is still open on the connection.
+    import duckdb
+
+    c = duckdb.connect()
+    assert not hasattr(c.execute("SELECT 1"), "pl")
+    assert not hasattr(c, "fetch_arrow_table")
+    assert c.execute("SELECT 41").fetchone() == (41,)  # a count, left unfinished
+    with pytest.raises(duckdb.Error, match="unfinished result"):
+        c.sql("SELECT 1 AS a").pl()
+    c.execute("SELECT 42").fetchone()
+    assert dq._pl(c.execute("SELECT ? AS a", [7])).to_dicts() == [{"a": 7}]
+    c.close()
