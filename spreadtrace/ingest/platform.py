@@ -247,7 +247,7 @@ def _stream_document(
                     rejects.add(record_no, "(not kept)", {"reason": obj.reason(MAX_JSON_DEPTH)})
                     continue
                 _element(reader, detected.format, record_no, obj, buffers, rejects, stats)
-    except (jsondoc.ValueTooLarge, jsondoc.TooDeep) as exc:
+    except (jsondoc.ValueTooLarge, jsondoc.TooDeep, jsondoc.SpoolTooLarge) as exc:
         raise InputError(f"{path}: {exc}") from None
     except RecursionError:
         raise InputError(f"{path}: JSON document nested too deeply to read") from None
