@@ -82,7 +82,7 @@ def _accounts(con, dq, repeat: int) -> None:
         queries += ["@" + handle[0], handle[0][1:4]]
     if name:
         queries.append(name[0][2:7])
-    scan_sql = dq._ACCOUNT_MATCH.format(keys="dash_accounts", among="")
+    scan_sql = dq._ACCOUNT_MATCH
     for q in queries:
         who = q.strip()
         h = who.removeprefix("@").lower()

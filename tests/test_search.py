@@ -259,7 +259,7 @@ def _queries(names, seed):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_account_search_by_gram_index_equals_the_scan(accounts_con, seed, monkeypatch):
+def test_account_search_by_gram_index_equals_the_scan(accounts_con, seed):
     con, names = accounts_con
     indexed = 0
     for q in _queries(names, seed):
@@ -274,25 +274,26 @@ def test_account_search_by_gram_index_equals_the_scan(accounts_con, seed, monkey
             assert dq.search(con, "", search=q, limit=limit)["accounts"].rows() == scan
         indexed += len(handle) >= 3
     assert indexed > 30  # the index path ran, not only the short-query scan
-    # a query whose pieces name more accounts than the cap falls back to the scan
-    monkeypatch.setattr(dq, "ACCOUNT_CANDIDATES", 2)
-    for q in ["user", "user_1", "USER_", "xuser_3"]:
-        h = q.lower()
-        scan = con.execute(_ACCOUNT_SCAN, [h, q, h, h, q, h, 20]).fetchall()
-        assert len(scan) > 2 and dq._search_accounts(con, q, 20).rows() == scan
 
 
 def test_account_grams_index_every_piece_of_handles_and_names(accounts_con):
     # brute force: the index's rows are exactly the 3-character pieces of each lowered
-    # handle and display name (DuckDB's lower; pieces by character)
+    # handle and display name (DuckDB's lower; pieces by character), with the account's
+    # own handle, name, posts and bot state; the counts count them
     con, _ = accounts_con
     rows = con.execute(
-        "SELECT account_id, lower(handle), lower(display_name) FROM accounts"
+        "SELECT lower(a.handle), lower(a.display_name), a.account_id, a.handle, "
+        "a.display_name, s.posts, s.bot_state "
+        "FROM accounts a LEFT JOIN dash_accounts s USING (account_id)"
     ).fetchall()
     expected = {
-        (s[i : i + 3], a) for a, *texts in rows for s in texts if s for i in range(len(s) - 2)
+        (t[i : i + 3], *row[2:]) for row in rows for t in row[:2] if t for i in range(len(t) - 2)
     }
-    assert set(con.execute("SELECT gram, account_id FROM dash_account_grams").fetchall()) == (
-        expected
-    )
-    assert con.execute("SELECT count(*) FROM dash_account_grams").fetchone()[0] == len(expected)
+    got = con.execute(
+        "SELECT gram, account_id, handle, display_name, posts, bot_state FROM dash_account_grams"
+    ).fetchall()
+    assert len(got) == len(expected) and set(got) == expected
+    counts = {}
+    for gram, *_ in expected:
+        counts[gram] = counts.get(gram, 0) + 1
+    assert dict(con.execute("SELECT * FROM dash_account_gram_counts").fetchall()) == counts

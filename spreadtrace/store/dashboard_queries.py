@@ -283,18 +283,23 @@ READ_MODEL: dict[str, str] = {
                    FROM post_narratives GROUP BY 1) pn USING (post_id)
         ORDER BY pc.post_id
     """,
-    # The account search's index: every distinct 3-character piece (:data:`_GRAM`) of
-    # each account's lowercased handle and display name, in gram order (small row
-    # groups), so a query reads the rows of its own grams only. An account whose handle
-    # or name holds the query holds all of its grams (a superset; the search then checks
-    # the text itself).
+    # The account search's index: one row per distinct 3-character piece (:data:`_GRAM`)
+    # of each account's lowercased handle and display name, carrying what a hit shows
+    # and is ranked by, in gram order (small row groups). An account whose handle or
+    # name holds the query holds every piece of it, so the rows of any one piece (the
+    # rarest: dash_account_gram_counts) hold every match, and nothing else is read.
     "dash_account_grams": f"""
-        SELECT DISTINCT substr(s, i, {_GRAM}) AS gram, account_id
-        FROM (SELECT account_id, s, unnest(range(1, length(s) - {_GRAM - 2})) AS i
-              FROM (SELECT account_id, lower(handle) AS s FROM accounts
-                    UNION ALL SELECT account_id, lower(display_name) FROM accounts)
-              WHERE length(s) >= {_GRAM})
+        SELECT g.gram, g.account_id, a.handle, a.display_name, s.posts, s.bot_state
+        FROM (SELECT DISTINCT substr(t, i, {_GRAM}) AS gram, account_id
+              FROM (SELECT account_id, t, unnest(range(1, length(t) - {_GRAM - 2})) AS i
+                    FROM (SELECT account_id, lower(handle) AS t FROM accounts
+                          UNION ALL SELECT account_id, lower(display_name) FROM accounts)
+                    WHERE length(t) >= {_GRAM})) g
+        JOIN accounts a USING (account_id) LEFT JOIN dash_accounts s USING (account_id)
         ORDER BY 1, 2
+    """,
+    "dash_account_gram_counts": """
+        SELECT gram, count(*) AS accounts FROM dash_account_grams GROUP BY 1 ORDER BY 1
     """,
     # What an account hit shows beside its name, by account id (id order, small groups).
     "dash_account_keys": """
@@ -898,19 +903,34 @@ def search(
 
 _ACCOUNT_MATCH = """
     SELECT a.account_id, a.handle, a.display_name, s.posts, s.bot_state
-    FROM accounts a LEFT JOIN {keys} s USING (account_id)
-    WHERE {among} ? <> '' AND (a.account_id = ? OR contains(lower(a.handle), ?)
-                               OR contains(lower(a.display_name), ?))
+    FROM accounts a LEFT JOIN dash_accounts s USING (account_id)
+    WHERE ? <> '' AND (a.account_id = ? OR contains(lower(a.handle), ?)
+                       OR contains(lower(a.display_name), ?))
     ORDER BY (a.account_id = ?) DESC, (lower(a.handle) = ?) DESC,
              s.posts DESC NULLS LAST, a.account_id
     LIMIT ?
 """
-"""Accounts whose id is the query or whose lowercased handle or display name holds it
-(``{among}`` narrows the rows read; the match and the order are the same either way)."""
+"""Accounts whose id is the query or whose lowercased handle or display name holds it,
+the exact id and handle first, then the most posts: a scan of every account, for a
+query too short to have a piece (:data:`_GRAM`) to look up."""
 
-ACCOUNT_CANDIDATES = 5_000
-"""The most accounts the gram index may hand on to be looked up by id; a query whose
-grams are that common (a few letters every name has) reads the accounts whole."""
+_ACCOUNT_BY_GRAM = """
+    SELECT account_id, handle, display_name, posts, bot_state
+    FROM (SELECT account_id, handle, display_name, posts, bot_state
+          FROM dash_account_grams
+          WHERE gram = ? AND (contains(lower(handle), ?) OR contains(lower(display_name), ?))
+          UNION
+          SELECT a.account_id, a.handle, a.display_name, s.posts, s.bot_state
+          FROM accounts a
+          LEFT JOIN (SELECT * FROM dash_account_keys WHERE account_id = ?) s USING (account_id)
+          WHERE a.account_id = ?)
+    WHERE ? <> ''
+    ORDER BY (account_id = ?) DESC, (lower(handle) = ?) DESC, posts DESC NULLS LAST,
+             account_id
+    LIMIT ?
+"""
+""":data:`_ACCOUNT_MATCH` over the index rows of one piece of the query (every match
+holds it), plus the exact id looked up by id: the same match and order."""
 
 
 def _search_accounts(con: Con, who: str, limit: int) -> pl.DataFrame:
@@ -918,41 +938,36 @@ def _search_accounts(con: Con, who: str, limit: int) -> pl.DataFrame:
     (case-insensitive; a leading ``@`` dropped), exact id and handle first, then the
     most posts.
 
-    Why the gram index (``dash_account_grams``): the plain query reads every handle and
-    name (52-77 ms at 5M posts under load); an account holding the query holds all of
-    its 3-character pieces, so the index's rows for those pieces name a short list of
-    candidates, looked up by id. The text check and the order are the scan's own
-    (:data:`_ACCOUNT_MATCH`), so the rows are the same; a query under 3 characters, or
-    whose pieces name over :data:`ACCOUNT_CANDIDATES` accounts, reads the scan.
+    Why the gram index (``dash_account_grams``): the scan (:data:`_ACCOUNT_MATCH`)
+    reads every handle and name (52-77 ms at 5M posts under load). An account holding
+    the query holds each of its 3-character pieces, so the index rows of the query's
+    rarest piece hold every match; the scan's own text check and order then run on
+    those rows only. A query under 3 characters has no piece and reads the scan.
     """
     who = who.strip()
     handle = who.removeprefix("@").lower()
-    params = [handle, who, handle, handle, who, handle, limit]
     grams = [
         r[0]
         for r in con.execute(
-            f"SELECT DISTINCT substr(s, i, {_GRAM}) FROM (SELECT s, "
-            f"unnest(range(1, length(s) - {_GRAM - 2})) AS i FROM (SELECT ? AS s) "
-            f"WHERE length(s) >= {_GRAM})",
+            f"SELECT DISTINCT substr(t, i, {_GRAM}) FROM (SELECT t, "
+            f"unnest(range(1, length(t) - {_GRAM - 2})) AS i FROM (SELECT ? AS t) "
+            f"WHERE length(t) >= {_GRAM})",
             [handle],
         ).fetchall()
     ]
-    if grams:
-        ids = [
-            r[0]
-            for r in con.execute(
-                f"SELECT account_id FROM dash_account_grams WHERE gram IN ({_marks(grams)}) "
-                "GROUP BY 1 HAVING count(*) = ? LIMIT ?",
-                [*grams, len(grams), ACCOUNT_CANDIDATES + 1],
-            ).fetchall()
-        ]
-        if len(ids) <= ACCOUNT_CANDIDATES:
-            ids.append(who)  # an exact account id need not hold the pieces
-            marks = _marks(ids)
-            keyed = f"(SELECT * FROM dash_account_keys WHERE account_id IN ({marks}))"
-            sql = _ACCOUNT_MATCH.format(keys=keyed, among=f"a.account_id IN ({marks}) AND")
-            return _pl(con.execute(sql, [*ids, *ids, *params]))
-    return _pl(con.execute(_ACCOUNT_MATCH.format(keys="dash_accounts", among=""), params))
+    if not grams:
+        params = [handle, who, handle, handle, who, handle, limit]
+        return _pl(con.execute(_ACCOUNT_MATCH, params))
+    counts = dict(
+        con.execute(
+            f"SELECT gram, accounts FROM dash_account_gram_counts WHERE gram IN ({_marks(grams)})",
+            grams,
+        ).fetchall()
+    )
+    # a piece no account has: only the exact id can match (NULL matches no row)
+    rarest = min(grams, key=lambda g: (counts[g], g)) if len(counts) == len(grams) else None
+    params = [rarest, handle, handle, who, who, handle, who, handle, limit]
+    return _pl(con.execute(_ACCOUNT_BY_GRAM, params))
 
 
 def _search_post_ids(

@@ -130,6 +130,7 @@ _SMALL_GROUPS = {
     "dash_cascade_keys": 2_048,
     "dash_account_keys": 2_048,
     "dash_account_grams": 10_240,  # in gram order: a rare gram's rows are a group or two
+    "dash_account_gram_counts": 10_240,
 }
 
 _PER_RUN_DASH = ("dash_search_terms", "dash_search_docs")
