@@ -64,6 +64,38 @@ def _queries(con) -> list[str]:
     return out
 
 
+def _accounts(con, dq, repeat: int) -> None:
+    """The account search alone: the gram index (``dash_account_grams``) against the scan
+    of every handle and name it replaced (the baseline, same snapshot, same run)."""
+    n = con.execute("SELECT count(*) FROM accounts").fetchone()[0]
+    grams = con.execute("SELECT count(*) FROM dash_account_grams").fetchone()[0]
+    print(f"  account search: {n:,} accounts, {grams:,} (gram, account) rows")
+    handle = con.execute(
+        "SELECT handle FROM accounts WHERE length(handle) > 6 ORDER BY account_id LIMIT 1"
+    ).fetchone()
+    name = con.execute(
+        "SELECT display_name FROM accounts WHERE length(display_name) > 6 "
+        "ORDER BY account_id DESC LIMIT 1"
+    ).fetchone()
+    queries = ["zzqxnotaword", "ab"]
+    if handle:
+        queries += ["@" + handle[0], handle[0][1:4]]
+    if name:
+        queries.append(name[0][2:7])
+    scan_sql = dq._ACCOUNT_MATCH
+    for q in queries:
+        who = q.strip()
+        h = who.removeprefix("@").lower()
+        params = [h, who, h, h, who, h, dq.SEARCH_LIMIT]
+        _f, med = _median_ms(lambda q=q: dq._search_accounts(con, q, dq.SEARCH_LIMIT), repeat)
+        _f, base = _median_ms(lambda p=params: con.execute(scan_sql, p).fetchall(), repeat)
+        hits = len(dq._search_accounts(con, q, dq.SEARCH_LIMIT))
+        print(
+            f"  accounts {q[:30]!r:<34} index median {med:6.1f} ms; scan median {base:6.1f} ms "
+            f"(ratio {base / med:5.1f}x); {hits} shown"
+        )
+
+
 def main(argv: list[str]) -> None:
     sys.path.insert(0, str(REPO))
     from spreadtrace.store import Store
@@ -116,6 +148,8 @@ def main(argv: list[str]) -> None:
         print(
             f"  worst median {worst:.0f} ms: target <= 300 ms {'met' if worst <= 300 else 'NOT met'}"
         )
+        if hasattr(dq, "_search_accounts"):
+            _accounts(con, dq, repeat)
     reader.close()
     print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
 

@@ -76,3 +76,8 @@ MEDIA_KINDS: tuple[str, ...] = ("image", "video", "gif")
 
 FOLLOWS_COLUMNS: tuple[str, ...] = ("follower_id", "followee_id", "created_at")
 FOLLOWS_REQUIRED: tuple[str, ...] = ("follower_id", "followee_id")
+
+# The reject reason for a JSON record holding an escape like "\ud800" that is not half
+# of a surrogate pair: valid JSON syntax, but no character (no UTF-8 encoder takes it).
+# One wording for the canonical JSON Lines (DuckDB's parser) and the platform readers.
+LONE_SURROGATE = "lone UTF-16 surrogate in a JSON string (not a character)"

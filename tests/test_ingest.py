@@ -457,3 +457,36 @@ def test_created_at_range_boundaries_to_the_microsecond(mem_store, tmp_path):
     assert (r.rows_inserted, r.rows_rejected) == (2, 4)
     rows = mem_store.con.execute("SELECT post_id FROM posts ORDER BY 1").fetchall()
     assert rows == [("in1",), ("in2",)]
+
+
+def test_canonical_jsonl_names_a_lone_surrogate(mem_store, tmp_path):
+    # A lone surrogate escape is valid JSON syntax but no character: DuckDB's JSON
+    # parser refuses it, and the reject says so, as the platform readers' rejects do.
+    # A pair is one character; an escaped backslash before "ud800" is plain text; a
+    # line broken for another reason stays "broken JSON line" even with a lone one.
+    lone = "lone UTF-16 surrogate in a JSON string (not a character)"
+    lines = [
+        r'{"post_id": "s1", "account_id": "a", "created_at": "2024-05-01T10:00:00Z", "text": "\ud83d\ude00"}',
+        r'{"post_id": "s2", "account_id": "a", "created_at": "2024-05-01T10:00:00Z", "text": "x\ud800"}',
+        r'{"post_id": "s3", "account_id": "a", "created_at": "2024-05-01T10:00:00Z", "text": "\uDC00y"}',
+        r'{"post_id": "s4", "account_id": "a", "created_at": "2024-05-01T10:00:00Z", "text": "\\ud800"}',
+        r'{"post_id": "s5", "account_id": "a", "created_at": "2024-05-01T10:00:00Z", "text": "\ud800" ',
+        r'{"post_id": "s6", "account_id": "a", "created_at": "2024-05-01T10:00:00Z", "text": "\ud800\ud800"}',
+    ]
+    path = tmp_path / "posts.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = ingest_file(mem_store, path)
+    assert (r.rows_read, r.rows_inserted, r.rows_rejected) == (6, 2, 4)
+    _reconciles(r)
+    assert mem_store.con.execute("SELECT post_id, text FROM posts ORDER BY post_id").fetchall() == [
+        ("s1", "\U0001f600"),
+        ("s4", "\\ud800"),
+    ]
+    assert mem_store.con.execute(
+        "SELECT record_no, reason FROM rejects ORDER BY record_no"
+    ).fetchall() == [
+        (2, lone),
+        (3, lone),
+        (5, "broken JSON line"),
+        (6, lone),
+    ]

@@ -409,3 +409,62 @@ def test_ingest_a_directory_summary_per_file_and_a_total(runner, tmp_path):
     assert lines[-1].split()[5:7] == ["14", "12"]
     result = runner.invoke(main, ["--db", str(db), "ingest", "--json", str(folder / "*.json")])
     assert json.loads(result.stdout)["totals"]["rows_read"] == 5  # the quoted glob
+
+
+def _everything(store):
+    return (
+        _posts(store),
+        _accounts(store, "display_name, platform"),
+        store.con.execute("SELECT record_no, reason FROM rejects ORDER BY record_no").fetchall(),
+    )
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("messages", "name", "type", "id"),  # every chat key after the messages
+        ("id", "messages", "name", "type"),  # sorted keys (jq -S): name and type after
+        ("name", "messages", "id", "type"),
+        ("type", "id", "name", "messages"),
+    ],
+)
+def test_telegram_export_in_any_key_order_reads_like_desktops(mem_store, tmp_path, order):
+    # Telegram Desktop writes name, type, id, then messages; a re-serialised export
+    # (sorted keys, another tool) may put the chat's keys after the messages. The
+    # streamed reader then holds the messages back (spooled to disk) until the chat's
+    # keys are known: same posts, accounts and rejects as Desktop's order, counts
+    # reconcile, and the export is detected as Telegram.
+    chat = json.loads((DATA / "telegram_result.json").read_text())
+    chat["messages"].append({"id": 9, "type": "message", "text": "x\ud800"})  # a reject
+    chat["messages"].append(5)  # not a message: a reject
+    reference = tmp_path / "desktop.json"
+    reference.write_text(json.dumps(chat, indent=1))
+    with Store.open(":memory:") as store:
+        expected_result = ingest_file(store, reference)
+        expected = _everything(store)
+    assert expected_result.rows_rejected == 2 and expected_result.rows_inserted == 5
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({k: chat[k] for k in order}, indent=1))
+    assert detect(path).format == "telegram"
+    r = ingest_file(mem_store, path)
+    assert (r.rows_read, r.rows_inserted, r.rows_rejected, r.rows_skipped) == (
+        expected_result.rows_read,
+        expected_result.rows_inserted,
+        expected_result.rows_rejected,
+        expected_result.rows_skipped,
+    )
+    assert r.rows_read == r.rows_inserted + r.rows_merged + r.rows_duplicate + r.rows_rejected
+    assert _everything(mem_store) == expected
+
+
+def test_telegram_chat_list_with_ids_after_messages(mem_store, tmp_path):
+    # A full account export whose chats each name their id after their messages: each
+    # chat's messages get their own chat's id, not the next chat's or none.
+    chat = json.loads((DATA / "telegram_result.json").read_text())
+    other = {**chat, "id": 77, "name": "Other", "messages": chat["messages"][1:2]}
+    chats = [{k: c[k] for k in ("messages", "name", "type", "id")} for c in (chat, other)]
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({"about": "export", "chats": {"list": chats}}, indent=1))
+    r = ingest_file(mem_store, path)
+    assert (r.rows_inserted, r.rows_rejected) == (6, 0)
+    assert sorted(p for p in _posts(mem_store) if p.startswith("tg:77/")) == ["tg:77/2"]

@@ -373,3 +373,28 @@ def test_community_notes_lines_with_nul_bytes_or_over_the_cap_are_rejects_at_the
             ("1",),
             ("3",),
         ]
+
+
+def test_telegram_messages_before_the_chat_id_are_spooled_up_to_a_cap():
+    # Messages before their chat's id wait on disk, not in memory; a chat whose early
+    # messages run over the spool cap refuses the document (not a silent loss), and
+    # records a marker stands for (too long, too deep) come back as those markers.
+    import io
+
+    from spreadtrace.ingest import jsondoc
+
+    msgs = b",".join(
+        b'{"id": %d, "type": "message", "text": "%s"}' % (i, b"x" * 50) for i in range(40)
+    )
+    doc = b'{"messages": [' + msgs + b', [[[1]]]], "name": "c", "type": "public_channel", "id": 7}'
+    got = list(jsondoc.telegram_records(io.BytesIO(doc), cap=1 << 20))
+    assert [n for n, _ in got] == list(range(1, 42))
+    assert all(r["_chat"] == {"name": "c", "type": "public_channel", "id": 7} for _, r in got)
+    assert got[-1][1]["_not_a_message"] == [[[1]]]
+    with pytest.raises(jsondoc.SpoolTooLarge, match="before its id ran over"):
+        list(jsondoc.telegram_records(io.BytesIO(doc), spool_cap=1000))
+    # a message over the record cap is spooled as its marker and comes back as one
+    text = b'["' + b'", "'.join([b"y"] * 60_000) + b'"]'  # 300 kB of short strings
+    big = b'{"messages": [{"id": 1, "text": ' + text + b'}, {"id": 2}], "id": 7}'
+    got = list(jsondoc.telegram_records(io.BytesIO(big), cap=1000))
+    assert isinstance(got[0][1], jsondoc.TooLarge) and got[1][1]["_chat"] == {"id": 7}

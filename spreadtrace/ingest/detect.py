@@ -390,8 +390,12 @@ def _json_lines_format(records: list[bytes]) -> str | None:
     return None
 
 
+# The first key of a chat (Desktop writes name, type, id, messages; a re-serialised
+# export may lead with any of them) or of a full export, then its messages or chats.
 _TELEGRAM_HEAD = re.compile(
-    rb'^\s*\{\s*"(name|about|personal_information)"\s*:.*?"(messages|chats)"\s*:', re.S
+    rb'^\s*\{\s*(?:"(?:name|type|id|about|personal_information)"\s*:.*?)?'
+    rb'"(messages|chats)"\s*:',
+    re.S,
 )
 
 
@@ -399,7 +403,8 @@ def _json_document_format(path: Path, head: bytes) -> str | None:
     """The format of a file holding one JSON document (an array, or a Telegram export).
 
     Telegram Desktop's ``result.json`` is one indented object; its ``"messages"`` (or
-    ``"chats"``) key comes right after the chat's name, type and id. An array's format
+    ``"chats"``) key comes right after the chat's name, type and id (or first, or
+    after any one of them, in a re-serialised export). An array's format
     is its first element's, read whole with a streaming decoder.
     """
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()

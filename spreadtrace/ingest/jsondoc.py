@@ -14,10 +14,19 @@ alone and handed on, so memory follows the largest record, not the document:
 - broken JSON stops the stream with ``ijson.JSONError`` (the caller's one-line error,
   after the records read so far).
 
+A Telegram chat's ``id``, ``name`` and ``type`` may come after its ``messages`` (an
+export re-serialised with sorted keys, or by another tool): a message cannot be
+finished before its chat is known, so until all three are seen the chat's records are
+spooled to a temporary file (:class:`_Spool`, one JSON line each, at most ``spool_cap``
+bytes) and handed on when the chat's object ends. Desktop's own order spools nothing.
+
 >>> import io
 >>> doc = b'{"name": "c", "type": "public_channel", "id": 7, "messages": [{"id": 1}, {"id": 2}]}'
 >>> [(n, r["id"], r["_chat"]["id"]) for n, r in telegram_records(io.BytesIO(doc))]
 [(1, 1, 7), (2, 2, 7)]
+>>> late = b'{"messages": [{"id": 1}, 3], "name": "c", "type": "public_channel", "id": 7}'
+>>> [(n, r["_chat"]["id"]) for n, r in telegram_records(io.BytesIO(late))]
+[(1, 7), (2, 7)]
 >>> [r for _, r in array_records(io.BytesIO(b'[{"a": 1}, 2]'))]
 [{'a': 1}, 2]
 """
@@ -25,6 +34,8 @@ alone and handed on, so memory follows the largest record, not the document:
 from __future__ import annotations
 
 import io
+import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +46,7 @@ from ijson.common import ObjectBuilder
 
 __all__ = [
     "NestedTooDeep",
+    "SpoolTooLarge",
     "TooDeep",
     "TooLarge",
     "ValueTooLarge",
@@ -47,6 +59,10 @@ MAX_RECORD = 16 << 20
 """A record's JSON text may be this long (the line cap of the line readers)."""
 
 _CHAT_KEYS = ("id", "name", "type")
+_CHATS = ("", "chats.list.item")  # the prefixes of a chat object (one chat, or a list's)
+
+MAX_SPOOL = 8 << 30
+"""The most bytes of one chat's messages spooled to disk while its keys are unknown."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,74 @@ class NestedTooDeep:
 
     def reason(self, depth: int = MAX_DEPTH) -> str:
         return f"JSON nested deeper than {depth} levels"
+
+
+class SpoolTooLarge(ValueError):
+    """A chat's messages before its id ran over the spool cap: the document is refused."""
+
+
+class _Spool:
+    """Records of one chat, held on disk (one JSON line each) until its keys are known.
+
+    Why a file: the messages before a late ``id`` may be the whole chat (gigabytes); on
+    disk they cost no memory, and reading them back is one ``json.loads`` per record.
+    A :class:`TooLarge` / :class:`NestedTooDeep` marker is spooled as its tag.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.size = 0
+        self.file: Any = None
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def add(self, n: int, record: Any) -> None:
+        if isinstance(record, TooLarge):
+            item: list[Any] = [n, "L", record.size]
+        elif isinstance(record, NestedTooDeep):
+            item = [n, "D", None]
+        else:
+            item = [n, "R", record]
+        line = json.dumps(item).encode() + b"\n"  # ASCII: a lone surrogate stays an escape
+        self.size += len(line)
+        if self.size > self.cap:
+            raise SpoolTooLarge(
+                f"a chat's messages before its id ran over {self.cap >> 20} MiB; not read "
+                "(write the chat's id, name and type before its messages)"
+            )
+        if self.file is None:
+            self.file = tempfile.TemporaryFile()
+        self.file.write(line)
+
+    def drain(self) -> Iterator[tuple[int, Any]]:
+        """Every spooled record, in order; the spool is empty (and its file gone) after."""
+        if self.file is None:
+            return
+        file, self.file, self.size = self.file, None, 0
+        with file:
+            file.seek(0)
+            for line in file:
+                n, tag, value = json.loads(line)
+                if tag == "L":
+                    yield n, TooLarge(value)
+                elif tag == "D":
+                    yield n, NestedTooDeep()
+                else:
+                    yield n, value
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _with_chat(record: Any, info: dict[str, Any]) -> Any:
+    if isinstance(record, (TooLarge, NestedTooDeep)):
+        return record
+    if isinstance(record, dict):
+        return {**record, "_chat": dict(info)}
+    return {"_not_a_message": record, "_chat": dict(info)}
 
 
 def _events(stream: io.BufferedIOBase, cap: int) -> Iterator[tuple[str, Any, int]]:
@@ -113,13 +197,33 @@ def _plain(value: Any) -> Any:
 
 
 def _records(
-    stream: io.BufferedIOBase, item_prefixes: tuple[str, ...], cap: int, chat: bool
+    stream: io.BufferedIOBase,
+    item_prefixes: tuple[str, ...],
+    cap: int,
+    chat: bool,
+    spool_cap: int = MAX_SPOOL,
 ) -> Iterator[tuple[int, Any]]:
     """Records at any of ``item_prefixes`` (ijson-style prefixes ending in ``.item``).
 
     Outside records the path is kept as a stack of prefixes (one per open container,
     so each event costs O(1)); inside a record only its nesting level is counted.
+    With ``chat``, each record gets its chat's keys (``_chat``); a record read before
+    all of them is spooled until its chat's object ends (see the module docstring).
     """
+    spool = _Spool(spool_cap)
+    try:
+        yield from _records_spooled(stream, item_prefixes, cap, chat, spool)
+    finally:
+        spool.close()
+
+
+def _records_spooled(
+    stream: io.BufferedIOBase,
+    item_prefixes: tuple[str, ...],
+    cap: int,
+    chat: bool,
+    spool: _Spool,
+) -> Iterator[tuple[int, Any]]:
     stack: list[str] = []  # the prefix of each open container
     kinds: list[str] = []  # "map" or "array", per open container
     key: list[str] = []  # the current key of each open map ("" for arrays)
@@ -152,24 +256,28 @@ def _records(
             if level == 0:
                 n += 1
                 if bad is not None:
-                    yield n, bad
+                    record = bad
                 else:
                     assert builder is not None
                     record = builder.value
-                    if chat and isinstance(record, dict):
-                        record = {**record, "_chat": dict(info)}
-                    elif chat:
-                        record = {"_not_a_message": record, "_chat": dict(info)}
-                    yield n, record
                 builder = None
+                if not chat:
+                    yield n, record
+                elif spool or any(k not in info for k in _CHAT_KEYS):
+                    spool.add(n, record)  # its chat is not known yet
+                else:
+                    yield n, _with_chat(record, info)
             continue
         if event == "map_key":
             key[-1] = str(value)
             continue
         if event in ("end_map", "end_array"):
-            stack.pop()
+            closed = stack.pop()
             kinds.pop()
             key.pop()
+            if chat and event == "end_map" and closed in _CHATS and spool:
+                for m, record in spool.drain():  # the chat's keys are all read now
+                    yield m, _with_chat(record, info)
             continue
         prefix = here()
         if prefix in item_prefixes:
@@ -180,12 +288,17 @@ def _records(
             else:  # a scalar item
                 n += 1
                 rec = _plain(value)
-                yield n, ({"_not_a_message": rec, "_chat": dict(info)} if chat else rec)
+                if not chat:
+                    yield n, rec
+                elif spool or any(k not in info for k in _CHAT_KEYS):
+                    spool.add(n, rec)
+                else:
+                    yield n, _with_chat(rec, info)
             continue
         if event in ("start_map", "start_array"):
             if len(stack) >= MAX_DEPTH:
                 raise TooDeep(f"JSON document nested deeper than {MAX_DEPTH} levels")
-            if chat and event == "start_map" and prefix in ("", "chats.list.item"):
+            if chat and event == "start_map" and prefix in _CHATS:
                 info = {}
             stack.append(prefix)
             kinds.append("map" if event == "start_map" else "array")
@@ -197,10 +310,13 @@ def _records(
                     info[prefix[len(base) :]] = _plain(value)
 
 
-def telegram_records(stream: io.BufferedIOBase, cap: int = MAX_RECORD) -> Iterator[tuple[int, Any]]:
+def telegram_records(
+    stream: io.BufferedIOBase, cap: int = MAX_RECORD, spool_cap: int = MAX_SPOOL
+) -> Iterator[tuple[int, Any]]:
     """(record number, message with ``_chat``) of a Telegram Desktop export: one chat
-    (``messages``) or all chats (``chats.list[].messages``)."""
-    return _records(stream, ("messages.item", "chats.list.item.messages.item"), cap, True)
+    (``messages``) or all chats (``chats.list[].messages``), its keys in any order."""
+    items = ("messages.item", "chats.list.item.messages.item")
+    return _records(stream, items, cap, True, spool_cap)
 
 
 def array_records(stream: io.BufferedIOBase, cap: int = MAX_RECORD) -> Iterator[tuple[int, Any]]:

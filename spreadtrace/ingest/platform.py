@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from spreadtrace.canonical import LONE_SURROGATE
 from spreadtrace.errors import InputError
 from spreadtrace.ingest import bluesky, mastodon, reddit, telegram, twitter
 from spreadtrace.ingest.detect import (
@@ -246,7 +247,7 @@ def _stream_document(
                     rejects.add(record_no, "(not kept)", {"reason": obj.reason(MAX_JSON_DEPTH)})
                     continue
                 _element(reader, detected.format, record_no, obj, buffers, rejects, stats)
-    except (jsondoc.ValueTooLarge, jsondoc.TooDeep) as exc:
+    except (jsondoc.ValueTooLarge, jsondoc.TooDeep, jsondoc.SpoolTooLarge) as exc:
         raise InputError(f"{path}: {exc}") from None
     except RecursionError:
         raise InputError(f"{path}: JSON document nested too deeply to read") from None
@@ -323,7 +324,7 @@ def _one_line(
             _element(reader, fmt, line_no, element, buffers, rejects, stats)
         return
     if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _dump(obj) is None:
-        rejects.add(line_no, text, {"reason": _SURROGATE})
+        rejects.add(line_no, text, {"reason": LONE_SURROGATE})
         return
     _one_record(reader, fmt, line_no, obj, text, buffers, rejects, stats)
 
@@ -341,13 +342,12 @@ def _element(
     as JSON text for ``raw``; one holding a lone surrogate is a reject."""
     raw = _dump(element)
     if raw is None:
-        rejects.add(line_no, json.dumps(element), {"reason": _SURROGATE})
+        rejects.add(line_no, json.dumps(element), {"reason": LONE_SURROGATE})
         return
     _one_record(reader, fmt, line_no, element, raw, buffers, rejects, stats)
 
 
 _TRUNCATED = "truncated JSON record (the capture was cut off mid-record)"
-_SURROGATE = "lone UTF-16 surrogate in a JSON string (not a character)"
 # an escape of a surrogate that is not half of a pair (the cheap test before the exact one)
 _SURROGATE_ESCAPE = re.compile(
     r"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
@@ -360,7 +360,7 @@ def _dump(obj: object) -> str | None:
 
     Why: Python's parser accepts an escape like ``"\ud800"`` that is not half of a
     pair, and makes a string no UTF-8 encoder takes; such a record crashed the batch
-    writer. Such a record is a reject (:data:`_SURROGATE`).
+    writer. Such a record is a reject (:data:`LONE_SURROGATE`).
 
     >>> _dump(json.loads(r'{"a": "\ud83d\ude00"}')) == '{"a": "\U0001f600"}'
     True
@@ -373,11 +373,6 @@ def _dump(obj: object) -> str | None:
     except UnicodeEncodeError:
         return None
     return text
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 _TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"

@@ -45,6 +45,7 @@ from spreadtrace.canonical import (
     ACCOUNTS_REQUIRED,
     FOLLOWS_COLUMNS,
     FOLLOWS_REQUIRED,
+    LONE_SURROGATE,
     MEDIA_COLUMNS,
     MEDIA_KINDS,
     MEDIA_REQUIRED,
@@ -400,6 +401,16 @@ def csv_source(
     )
 
 
+# A line DuckDB's JSON parser refuses: a lone surrogate escape if the line parses once
+# every surrogate escape is swapped for an ordinary character (pairs are swapped too,
+# harmlessly: only validity is asked), else broken. Only invalid lines pay the regex.
+_BROKEN_LINE = (
+    r"CASE WHEN json_valid(regexp_replace(line, '\\u[dD][89a-fA-F][0-9a-fA-F]{2}', "
+    r"'\\ufffd', 'g')) THEN '" + LONE_SURROGATE.replace("'", "''") + "' "
+    "ELSE 'broken JSON line' END"
+)
+
+
 def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> Source:
     """A canonical JSON Lines file (``.gz`` ok): each line read whole by DuckDB, then
     parsed with DuckDB's JSON functions, so a broken line is a reject, not an error.
@@ -428,7 +439,7 @@ def jsonl_source(path: str, kind: str, names: dict[str, str] | None = None) -> S
         )
     sql = (
         f"SELECT record_no, line AS raw, {cols}, "
-        "CASE WHEN NOT json_valid(line) THEN 'broken JSON line' "
+        f"CASE WHEN NOT json_valid(line) THEN {_BROKEN_LINE} "
         "WHEN obj IS NULL THEN 'JSON line is not an object' END AS line_reason "
         "FROM (SELECT record_no, line, CASE WHEN json_valid(line) "
         "AND json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT' "

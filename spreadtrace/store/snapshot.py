@@ -128,6 +128,9 @@ _SMALL_GROUPS = {
     "accounts": 10_240,
     "dash_post_index": 2_048,  # narrow: a lookup of 100 ids reads ~200k rows, not 1M
     "dash_cascade_keys": 2_048,
+    "dash_account_keys": 2_048,
+    "dash_account_grams": 10_240,  # in gram order: a rare gram's rows are a group or two
+    "dash_account_gram_counts": 10_240,
 }
 
 _PER_RUN_DASH = ("dash_search_terms", "dash_search_docs")
