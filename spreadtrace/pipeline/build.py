@@ -194,7 +194,7 @@ def run_build(
 
         t0 = time.perf_counter()
         counts["accounts"] = accounts_stage.run(
-            store, build_id, params.accounts, touched=touched, progress=progress
+            store, build_id, params.accounts, changes=changes, progress=progress
         )
         media_stage.finish(store)
         items_stage.finish(store)

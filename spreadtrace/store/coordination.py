@@ -35,11 +35,14 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from spreadtrace.store.sync import stage_table, sync_table
+
 __all__ = [
     "co_share_pairs",
     "drop_temp",
     "fetch_pairs",
     "replace_results",
+    "sync_results",
 ]
 
 
@@ -241,6 +244,43 @@ def replace_results(
     finally:
         con.unregister("_co_pairs_in")
         con.unregister("_co_clusters_in")
+
+
+def sync_results(
+    con: duckdb.DuckDBPyConnection,
+    pairs: pl.DataFrame,
+    clusters: pl.DataFrame,
+    build_id: int,
+) -> dict[str, int]:
+    """Make coordination_pairs and coordination_clusters equal ``pairs`` and ``clusters``
+    (as :func:`replace_results`), writing only the rows that differ
+    (:mod:`spreadtrace.store.sync`). Returns the rows deleted and inserted."""
+    con.register("_co_pairs_in", pairs.to_arrow())
+    con.register("_co_clusters_in", clusters.to_arrow())
+    try:
+        staged = stage_table(con, "coordination_pairs")
+        con.execute(
+            f"""
+            INSERT INTO {staged}
+            SELECT account_a, account_b, shared_items, strength, cluster_id, $build
+            FROM _co_pairs_in
+            """,  # noqa: S608 -- the staging table's fixed name
+            {"build": int(build_id)},
+        )
+        written = sync_table(con, "coordination_pairs", build_id)
+        staged = stage_table(con, "coordination_clusters")
+        con.execute(
+            f"""
+            INSERT INTO {staged}
+            SELECT cluster_id, account_id, cluster_size, $build FROM _co_clusters_in
+            """,  # noqa: S608 -- the staging table's fixed name
+            {"build": int(build_id)},
+        )
+        more = sync_table(con, "coordination_clusters", build_id)
+    finally:
+        con.unregister("_co_pairs_in")
+        con.unregister("_co_clusters_in")
+    return {k: written[k] + more[k] for k in written}
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
