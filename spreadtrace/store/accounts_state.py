@@ -341,16 +341,14 @@ def refresh_hits(
             "AND (item_id LIKE 'url:%' OR item_id LIKE 'media:%')",
             {"b": int(build_id)},
         )
-        added = _share_parts([k for k in items if k == "repost"], "_ac_new", "_ac_in")
-        linked = _share_parts([k for k in items if k != "repost"], "_ac_new", "_ac_in")
+        # (a share already stored is not added twice: posts inserted without an ingest
+        # run look new to every build)
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _ac_items AS
-            SELECT post_id, account_id, item, t FROM ({added}) WHERE item IS NOT NULL
-            UNION ALL
-            SELECT post_id, account_id, item, t FROM ({linked}) n
-            WHERE NOT EXISTS (SELECT 1 FROM coordination_shares s
-                              WHERE s.post_id = n.post_id AND s.item = n.item)
+            SELECT DISTINCT post_id, account_id, item, t
+            FROM ({_share_parts(items, "_ac_new", "_ac_in")}) n
+            ANTI JOIN coordination_shares s USING (post_id, item)
             """  # noqa: S608 -- fixed fragments
         )
         # URL/media shares whose post_items row went (a media group that changed)
