@@ -136,6 +136,7 @@ def run(
         counts = narrative_sql.write_narratives(
             con, build_id, grouping.cascades, grouping.narratives
         )
+        del grouping
         emit(progress, "narratives", 1, steps)
 
         posts = narrative_sql.tree_posts(con)
@@ -147,55 +148,18 @@ def run(
         depth, reach, centrality = post_tree_features(parent, cascade, unseen)
         emit(progress, "narratives", 2, steps)
 
-        in_narr = posts.with_columns(
-            depth=pl.Series(depth), reach=pl.Series(reach), centrality=pl.Series(centrality)
-        ).filter(pl.col("narrative_id").is_not_null())
-        origins = origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k)
-        sizes = in_narr.group_by("narrative_id").agg(posts=pl.len())
-        seeds = origin_index(
-            origins, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts
-        )
+        origins, seeds = _origins(params, posts, depth, reach, centrality)
         counts |= narrative_sql.write_origins(con, build_id, origins, seeds)
-        del in_narr, origins
+        del origins, seeds
         counts |= _item_origins(store, build_id, params, posts, depth, reach, centrality)
         items_sql.write_narrative_origin_items(con)  # from the items' origins
         emit(progress, "narratives", 3, steps)
 
-        flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
-        cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged)
-        scored = posts.select(
-            "cascade_id",
-            "narrative_id",
-            "post_id",
-            "created_at",
-            "bot",
-            "coordinated",
-            "inferred",
-            is_share=~pl.col("is_root") & ~pl.col("conversation"),  # replies are not spread
-            cut=pl.Series(cut),
-            cut_low=pl.Series(low),
-            cut_high=pl.Series(high),
-        )
-        per_cascade = amplification_scores(
-            scored,
-            by="cascade_id",
-            early_fraction=params.early_fraction,
-            weights=params.amplification,
-            unit="cascade",
-        )
-        per_narrative = amplification_scores(
-            scored.filter(pl.col("narrative_id").is_not_null()),
-            by="narrative_id",
-            early_fraction=params.early_fraction,
-            weights=params.amplification,
-            unit="narrative",
-        )
-        counts |= narrative_sql.write_amplification(
-            con,
-            build_id,
-            per_cascade.select("cascade_id", *SCORE_COLUMNS),
-            per_narrative.select("narrative_id", *SCORE_COLUMNS),
-        )
+        per_cascade, per_narrative = _amplification(con, params, posts, parent, cascade)
+        # the forest is not needed by the writes below: free it before DuckDB's peak
+        del posts, parent, cascade, unseen, depth, reach, centrality
+        counts |= narrative_sql.write_amplification(con, build_id, per_cascade, per_narrative)
+        del per_cascade, per_narrative
         hosts = narrative_sql.url_hosts(con)["host"]
         factcheck = hosts.filter(
             is_factcheck_host(hosts, factcheck_domains(params.factcheck_file))
@@ -206,6 +170,72 @@ def run(
         return counts
     finally:
         narrative_sql.drop_work_tables(con)
+
+
+def _origins(
+    params: NarrativeParams,
+    posts: pl.DataFrame,
+    depth: np.ndarray,
+    reach: np.ndarray,
+    centrality: np.ndarray,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Origin candidates per narrative and the accounts' origin index, from the forest.
+
+    Only the columns :func:`origin_scores` reads are kept for the narratives' posts, so
+    the filtered copy holds 8 columns, not the forest's 14 (its peak at 5M posts).
+    """
+    in_narr = posts.select(
+        "narrative_id",
+        "cascade_id",
+        "account_id",
+        "created_at",
+        "root_seen",
+        depth=pl.Series(depth),
+        reach=pl.Series(reach),
+        centrality=pl.Series(centrality),
+    ).filter(pl.col("narrative_id").is_not_null())
+    origins = origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k)
+    sizes = in_narr.group_by("narrative_id").agg(posts=pl.len())
+    del in_narr
+    seeds = origin_index(origins, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts)
+    return origins, seeds
+
+
+def _amplification(
+    con: Any, params: NarrativeParams, posts: pl.DataFrame, parent: np.ndarray, cascade: np.ndarray
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Amplification scores per cascade and per narrative (their SCORE_COLUMNS)."""
+    flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
+    cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged)
+    scored = posts.select(
+        "cascade_id",
+        "narrative_id",
+        "post_id",
+        "created_at",
+        "bot",
+        "coordinated",
+        "inferred",
+        is_share=~pl.col("is_root") & ~pl.col("conversation"),  # replies are not spread
+        cut=pl.Series(cut),
+        cut_low=pl.Series(low),
+        cut_high=pl.Series(high),
+    )
+    del flagged, cut, low, high
+    per_cascade = amplification_scores(
+        scored,
+        by="cascade_id",
+        early_fraction=params.early_fraction,
+        weights=params.amplification,
+        unit="cascade",
+    ).select("cascade_id", *SCORE_COLUMNS)
+    per_narrative = amplification_scores(
+        scored.filter(pl.col("narrative_id").is_not_null()),
+        by="narrative_id",
+        early_fraction=params.early_fraction,
+        weights=params.amplification,
+        unit="narrative",
+    ).select("narrative_id", *SCORE_COLUMNS)
+    return per_cascade, per_narrative
 
 
 def _item_origins(

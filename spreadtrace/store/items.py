@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
-from spreadtrace.store.sync import stage_table, sync_table
+from spreadtrace.store.sync import sync_rows
 from spreadtrace.urls import url_keys
 
 __all__ = [
@@ -93,16 +93,17 @@ def write_items(
     """
     refresh_url_keys(con, build_id)
     con.complete()
-    stage_table(con, "post_items")
     frame = text_items
     if frame is None:
         frame = pl.DataFrame(schema={"post_id": pl.String, "item_id": pl.String})
     con.register("_ik_text", frame.select("post_id", "item_id").to_arrow())
     try:
-        con.execute(
+        sync_rows(
+            con,
+            "post_items",
+            build_id,
             f"""
-            INSERT INTO _sync_post_items (post_id, item_id, build_id)
-            SELECT DISTINCT post_id, item_id, $b FROM (
+            SELECT DISTINCT post_id, item_id FROM (
                 SELECT s.post_id, 'url:' || k.key AS item_id
                 FROM (SELECT post_id, unnest(urls) AS u FROM posts WHERE len(urls) > 0) s
                 JOIN url_keys k ON k.url = s.u
@@ -118,25 +119,22 @@ def write_items(
                 SELECT post_id, item_id FROM _ik_text
             )
             """,  # noqa: S608 -- fixed fragments
-            {"b": int(build_id)},
         )
     finally:
         con.unregister("_ik_text")
-    sync_table(con, "post_items", build_id)
-    stage_table(con, "items")
-    con.execute(
+    sync_rows(
+        con,
+        "items",
+        build_id,
         f"""
-        INSERT INTO _sync_items (item_id, kind, label, first_post_id, first_account_id,
-                                 first_at, posts, accounts, bot_share, coordinated_share,
-                                 build_id)
-        SELECT i.item_id, split_part(i.item_id, ':', 1),
+        SELECT i.item_id, split_part(i.item_id, ':', 1) AS kind,
                CASE split_part(i.item_id, ':', 1)
                     WHEN 'url' THEN substr(i.item_id, 5)
                     WHEN 'hashtag' THEN '#' || substr(i.item_id, 9)
                     WHEN 'media' THEN coalesce(m.label, substr(i.item_id, 7))
-                    ELSE left(coalesce(p0.text, ''), 200) END,
-               i.first_post_id, p0.account_id, i.first_at, i.posts, i.accounts,
-               old.bot_share, old.coordinated_share, $b
+                    ELSE left(coalesce(p0.text, ''), 200) END AS label,
+               i.first_post_id, p0.account_id AS first_account_id, i.first_at, i.posts,
+               i.accounts, old.bot_share, old.coordinated_share
         FROM (
             SELECT pi.item_id,
                    arg_min(p.post_id, (p.created_at, p.post_id)) AS first_post_id,
@@ -150,9 +148,7 @@ def write_items(
         LEFT JOIN ({ITEMS_SQL}) m ON m.item_id = i.item_id
         LEFT JOIN items old ON old.item_id = i.item_id
         """,  # noqa: S608 -- fixed fragments
-        {"b": int(build_id)},
     )
-    sync_table(con, "items", build_id)
     rows = con.execute(
         "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM post_items)"
     ).fetchall()[0]

@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from spreadtrace.store.sync import stage_table, sync_table
+from spreadtrace.store.sync import stage_table, sync_rows, sync_table
 
 __all__ = [
     "cascade_roots",
@@ -36,13 +36,12 @@ __all__ = [
     "write_origins",
 ]
 
+_WORK_VIEWS = ("_sn_map", "_sn_narr", "_sn_frame")
 _WORK_TABLES = (
     "_sn_nodes",
-    "_sn_map",
-    "_sn_narr",
-    "_sn_frame",
     "_sn_fc",
     "_sn_np",
+    "_sn_corr",
     "_sync_narratives",
 )
 
@@ -100,15 +99,15 @@ _ROOTS_SQL = """
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
-    """Copy ``frame`` into the temp table ``name`` (an identifier from _WORK_TABLES)."""
-    if name not in _WORK_TABLES:
-        raise ValueError(f"not a work table: {name}")
-    con.execute(f"DROP TABLE IF EXISTS {name}")
-    con.register("_sn_arrow", frame.to_arrow())
-    try:
-        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _sn_arrow")  # noqa: S608
-    finally:
-        con.unregister("_sn_arrow")
+    """Show ``frame`` to SQL as the view ``name`` (an identifier from _WORK_VIEWS).
+
+    A view of the frame's Arrow data, not a temp table: the build is one transaction,
+    and DuckDB keeps a temp table dropped inside it until the commit, so each copy
+    would stay in memory for the rest of the build.
+    """
+    if name not in _WORK_VIEWS:
+        raise ValueError(f"not a work view: {name}")
+    con.register(name, frame.to_arrow())
 
 
 def write_narratives(
@@ -126,18 +125,17 @@ def write_narratives(
     """
     _register(con, "_sn_map", cascades)
     _register(con, "_sn_narr", narratives)
-    stage_table(con, "post_narratives")
-    stage_table(con, "narratives")
-    con.execute(
+    sync_rows(
+        con,
+        "post_narratives",
+        build_id,
         """
-        INSERT INTO _sync_post_narratives (post_id, narrative_id, via, build_id)
         SELECT pc.post_id, m.narrative_id,
-               CASE WHEN pc.parent_id IS NULL THEN m.via ELSE 'cascade' END, ?
+               CASE WHEN pc.parent_id IS NULL THEN m.via ELSE 'cascade' END AS via
         FROM post_cascades pc JOIN _sn_map m ON m.cascade_id = pc.cascade_id
         """,
-        [build_id],
     )
-    sync_table(con, "post_narratives", build_id)
+    stage_table(con, "narratives")
     con.execute(
         """
         INSERT INTO _sync_narratives (narrative_id, label, kind, cascades, posts, accounts,
@@ -256,18 +254,16 @@ def write_origins(
 ) -> dict[str, int]:
     """Replace origin_scores and account_origin; set each narrative's top origin."""
     _register(con, "_sn_frame", origins)
-    stage_table(con, "origin_scores")
-    con.execute(
+    sync_rows(
+        con,
+        "origin_scores",
+        build_id,
         """
-        INSERT INTO _sync_origin_scores (narrative_id, account_id, rank, origin_score, first_at,
-                                   reach_share, centrality, reasons, build_id)
         SELECT narrative_id, account_id, rank, origin_score, first_at, reach_share,
-               centrality, reasons, ?
+               centrality, reasons
         FROM _sn_frame
         """,
-        [build_id],
     )
-    sync_table(con, "origin_scores", build_id)
     con.execute(
         """
         UPDATE _sync_narratives SET origin_account_id = o.account_id, origin_score = o.origin_score
@@ -276,15 +272,12 @@ def write_origins(
         """
     )
     _register(con, "_sn_frame", account_origin)
-    stage_table(con, "account_origin")
-    con.execute(
-        """
-        INSERT INTO _sync_account_origin (account_id, origin_index, narratives_seeded, build_id)
-        SELECT account_id, origin_index, narratives_seeded, ? FROM _sn_frame
-        """,
-        [build_id],
+    sync_rows(
+        con,
+        "account_origin",
+        build_id,
+        "SELECT account_id, origin_index, narratives_seeded FROM _sn_frame",
     )
-    sync_table(con, "account_origin", build_id)
     rows = con.execute(
         "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
     ).fetchall()[0]  # fetchall: a pending fetchone result would block the next con.sql
@@ -306,25 +299,19 @@ def write_amplification(
     from the stored map); ``narratives``: narrative_id and the same score columns.
     """
     _register(con, "_sn_frame", cascades)
-    stage_table(con, "cascade_scores")
-    con.execute(
+    sync_rows(
+        con,
+        "cascade_scores",
+        build_id,
         """
-        INSERT INTO _sync_cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share,
-                                    coordinated_share, reach_via_bots, amplification_score,
-                                    amplification_reasons, reach_via_bots_low,
-                                    reach_via_bots_high, inferred_edges, build_id,
-                                    share_bot_only, share_coordinated_only, share_both,
-                                    share_neither)
         SELECT f.cascade_id, m.narrative_id, f.bot_share, f.early_bot_share,
                f.coordinated_share, f.reach_via_bots, f.amplification_score,
                f.amplification_reasons, f.reach_via_bots_low, f.reach_via_bots_high,
-               f.inferred_edges, ?, f.share_bot_only, f.share_coordinated_only,
+               f.inferred_edges, f.share_bot_only, f.share_coordinated_only,
                f.share_both, f.share_neither
         FROM _sn_frame f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
         """,
-        [build_id],
     )
-    sync_table(con, "cascade_scores", build_id)
     _register(con, "_sn_frame", narratives)
     con.execute(
         """
@@ -355,6 +342,8 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the stage's temp tables (they would otherwise live until the connection ends)."""
     for name in _WORK_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {name}")  # names from the fixed tuple
+    for name in _WORK_VIEWS:
+        con.unregister(name)
 
 
 def url_hosts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -413,17 +402,20 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
         LEFT JOIN _sn_fc fc USING (post_id)
         """
     )
+    # the figures first, into a table, then one plain UPDATE: DuckDB planned the UPDATE
+    # over this three-way join ~20x slower than the join and the update apart
     con.execute(
         """
-        UPDATE _sync_narratives SET
-            claim_posts = a.claim_posts, claim_accounts = a.claim_accounts,
-            correction_posts = a.correction_posts, correction_accounts = a.correction_accounts,
-            first_correction_at = least(a.first_correction_at, cn.first_note_at),
-            correction_delay_s = epoch(least(a.first_correction_at, cn.first_note_at))
-                - epoch(a.first_claim_at),
-            notes = coalesce(cn.notes, 0), first_note_shown_at = cn.first_note_shown_at,
-            is_correction = a.correction_posts > a.claim_posts,
-            claim_accounts_corrected = coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
+        CREATE OR REPLACE TEMP TABLE _sn_corr AS
+        SELECT a.narrative_id,
+            a.claim_posts, a.claim_accounts, a.correction_posts, a.correction_accounts,
+            least(a.first_correction_at, cn.first_note_at) AS first_correction_at,
+            epoch(least(a.first_correction_at, cn.first_note_at)) - epoch(a.first_claim_at)
+                AS correction_delay_s,
+            coalesce(cn.notes, 0) AS notes, cn.first_note_shown_at,
+            a.correction_posts > a.claim_posts AS is_correction,
+            coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
+                AS claim_accounts_corrected
         FROM (
             SELECT narrative_id,
                    count(*) FILTER (WHERE claim) AS claim_posts,
@@ -461,9 +453,23 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
             WHERE n.classification = 'MISINFORMED_OR_POTENTIALLY_MISLEADING'
             GROUP BY pn.narrative_id
         ) cn ON cn.narrative_id = a.narrative_id
-        WHERE _sync_narratives.narrative_id = a.narrative_id
+        """
+    )
+    con.execute(
+        """
+        UPDATE _sync_narratives SET
+            claim_posts = c.claim_posts, claim_accounts = c.claim_accounts,
+            correction_posts = c.correction_posts, correction_accounts = c.correction_accounts,
+            first_correction_at = c.first_correction_at,
+            correction_delay_s = c.correction_delay_s,
+            notes = c.notes, first_note_shown_at = c.first_note_shown_at,
+            is_correction = c.is_correction,
+            claim_accounts_corrected = c.claim_accounts_corrected
+        FROM _sn_corr c
+        WHERE _sync_narratives.narrative_id = c.narrative_id
         """
     )
     n = con.execute("SELECT count(*) FROM _sn_fc").fetchall()[0][0]
     con.execute("DROP TABLE _sn_np")
+    con.execute("DROP TABLE _sn_corr")
     return {"correction_posts": int(n)}

@@ -11,9 +11,11 @@ cascades do), and the commit's cost follows the change.
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 
-__all__ = ["SYNC_KEYS", "stage_table", "sync_table"]
+__all__ = ["SYNC_KEYS", "stage_table", "sync_rows", "sync_table"]
 
 # the derived tables written through a staging table, with their row keys
 SYNC_KEYS: dict[str, tuple[str, ...]] = {
@@ -78,32 +80,87 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dic
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     name = _staged(table)
-    cols = ", ".join(f'"{c}"' for c in _columns(con, table))
-    on = " AND ".join(f't."{k}" = g."{k}"' for k in SYNC_KEYS[table])
-    keys = ", ".join(f'"{k}"' for k in SYNC_KEYS[table])
-    # identifiers from SYNC_KEYS and the catalog, never from input
-    con.execute(
+    try:
+        return _write_difference(con, table, f"SELECT * FROM {name}", None, build_id)  # noqa: S608
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def sync_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    build_id: int,
+    select_sql: str,
+    params: list[Any] | dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
+
+    ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
+    a staging temp table: the build is one transaction, and DuckDB keeps a temp table
+    dropped inside a transaction until it commits, so every stage's staged copies
+    would add up to the build's peak. The query runs inside the comparison instead,
+    and only the difference is held (as Arrow, freed after the write).
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE items (item_id VARCHAR, posts INT, build_id BIGINT)")
+    >>> _ = con.execute("INSERT INTO items VALUES ('a', 1, 1), ('b', 2, 1), ('c', 3, 1)")
+    >>> sql = "SELECT * FROM (VALUES ('a', 1), ('b', 5), ('d', 4)) v(item_id, posts)"
+    >>> sync_rows(con, "items", 2, sql)
+    {'deleted': 2, 'inserted': 2}
+    >>> con.execute("SELECT * FROM items ORDER BY item_id").fetchall()
+    [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
+    """
+    _staged(table)  # a synced table, or ValueError
+    return _write_difference(con, table, select_sql, params, build_id)
+
+
+_DIFF_VIEW = "_sync_diff"
+
+
+def _write_difference(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    source_sql: str,
+    params: list[Any] | dict[str, Any] | None,
+    build_id: int,
+) -> dict[str, int]:
+    """Delete the stored rows that the source lacks or changed; insert its new rows.
+
+    One full outer join on the key finds both (a row differs when any column is
+    distinct, NULL equal to NULL); only those rows are fetched, as Arrow, and written.
+    """
+    names = _columns(con, table)
+    keys = SYNC_KEYS[table]
+    cols = ", ".join(f'"{c}"' for c in names)
+    on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+    changed = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in names)
+    # identifiers from SYNC_KEYS, the catalog and this module, never from input
+    diff = con.sql(
         f"""
-        CREATE OR REPLACE TEMP TABLE _sync_gone AS
-        SELECT DISTINCT {keys} FROM (
-            SELECT {cols} FROM main.{table} EXCEPT ALL SELECT {cols} FROM {name})
-        """  # noqa: S608
-    )
-    deleted = con.execute("SELECT count(*) FROM _sync_gone").fetchall()[0][0]
-    if deleted:
-        con.execute(f"DELETE FROM main.{table} t USING _sync_gone g WHERE {on}")  # noqa: S608
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _sync_new AS
-        SELECT {cols} FROM {name} EXCEPT ALL SELECT {cols} FROM main.{table}
-        """  # noqa: S608
-    )
-    inserted = con.execute("SELECT count(*) FROM _sync_new").fetchall()[0][0]
-    if inserted:
-        con.execute(
-            f"INSERT INTO main.{table} ({cols}, build_id) SELECT {cols}, ? FROM _sync_new",  # noqa: S608
+        WITH src AS ({source_sql})
+        SELECT {", ".join(f't."{k}" AS "_old_{k}"' for k in keys)},
+               {", ".join(f's."{c}"' for c in names)},
+               t._in IS NOT NULL AS _gone, s._in IS NOT NULL AS _new
+        FROM (SELECT {cols}, true AS _in FROM main.{table}) t
+        FULL JOIN (SELECT {cols}, true AS _in FROM src) s ON {on}
+        WHERE t._in IS NULL OR s._in IS NULL OR ({changed})
+        """,  # noqa: S608
+        params=params,
+    ).to_arrow_table()
+    if diff.num_rows == 0:
+        return {"deleted": 0, "inserted": 0}
+    con.register(_DIFF_VIEW, diff)
+    try:
+        gone = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
+        deleted = con.execute(
+            f"DELETE FROM main.{table} USING (SELECT * FROM {_DIFF_VIEW} WHERE _gone) g "  # noqa: S608
+            f"WHERE {gone}"
+        ).fetchall()[0][0]
+        inserted = con.execute(
+            f"INSERT INTO main.{table} ({cols}, build_id) "  # noqa: S608
+            f"SELECT {cols}, ? FROM {_DIFF_VIEW} WHERE _new",
             [build_id],
-        )
-    for t in (name, "_sync_gone", "_sync_new"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+        ).fetchall()[0][0]
+    finally:
+        con.unregister(_DIFF_VIEW)
     return {"deleted": int(deleted), "inserted": int(inserted)}
