@@ -146,11 +146,8 @@ def _run(
     emit(progress, "coordination", 0, 3)
     state = json.dumps({"version": STATE_VERSION, **params.to_dict()}, sort_keys=True)
     emptied = state_sql.prepare(con, state, reset=full)
-    if emptied:
-        state_sql.scope_everything(con)
-        scope = {"new_posts": -1, "accounts": -1, "profiles": -1}
-    else:
-        scope = state_sql.scope_new_posts(con)
+    # a full build reads the stored posts directly: no scope tables
+    scope = {"accounts": -1, "profiles": -1} if emptied else state_sql.scope_new_posts(con)
     work = state_sql.refresh_hits(
         con,
         build_id,
@@ -195,7 +192,7 @@ def _run(
 
     emit(progress, "bot scores", 0, 2)
     # automation only: co-sharing is not an input of the bot score
-    features = state_sql.refresh_features(con, fast_s=params.fast_reaction_s)
+    features = state_sql.refresh_features(con, fast_s=params.fast_reaction_s, every=emptied)
     before = state_sql.stored_days(con)
     days = state_sql.store_days(con)
     every = emptied or before != days  # posts_per_day of every account changed
@@ -224,6 +221,7 @@ def _run(
         "accounts_rescored": rescored,
         "coordination_scores_changed": recoordinated,
         "coordination_rows_written": written["deleted"] + written["inserted"],
-        **{k: v for k, v in scope.items() if k != "new_posts"},
+        "accounts": scope["accounts"],
+        "profiles": scope["profiles"],
         **work,
     }

@@ -22,7 +22,9 @@ by the store's time span, so when the span grows every account is rescored from 
 stored features (:func:`features_for`), without touching posts.
 
 The work tables are ``_ac_*`` temp tables, dropped by :func:`drop_work_tables`; the
-scope tables are filled by :func:`scope_new_posts` (or :func:`scope_everything`).
+scope tables are filled by :func:`scope_new_posts` (a full build reads the stored posts
+directly: DuckDB keeps a temp table until the build's commit, so none is a copy of
+posts).
 
 Example:
 
@@ -48,7 +50,6 @@ __all__ = [
     "prepare",
     "refresh_features",
     "refresh_hits",
-    "scope_everything",
     "scope_new_posts",
     "store_days",
     "stored_days",
@@ -57,16 +58,7 @@ __all__ = [
 _META_KEY = "accounts_state"
 _DAYS_KEY = "accounts_days"
 STATE_TABLES = ("account_features", "coordination_shares", "coordination_hits")
-_WORK_TABLES = (
-    "_ac_new",
-    "_ac_accounts",
-    "_ac_profiles",
-    "_ac_items",
-    "_ac_pairs",
-    "_ac_b",
-    "_ac_hits",
-    "_ac_in",
-)
+_WORK_TABLES = ("_ac_new", "_ac_accounts", "_ac_profiles", "_ac_items", "_ac_pairs", "_ac_in")
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
@@ -116,21 +108,6 @@ def store_days(con: duckdb.DuckDBPyConnection) -> float:
     return days
 
 
-def scope_everything(con: duckdb.DuckDBPyConnection) -> None:
-    """Scope a full build: every post is new, every account changed."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _ac_new AS "
-        "SELECT post_id, account_id, parent_id, root_id, kind, created_at FROM posts"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _ac_accounts AS SELECT DISTINCT account_id FROM posts"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _ac_profiles AS "
-        "SELECT account_id FROM _ac_accounts UNION SELECT account_id FROM accounts"
-    )
-
-
 def scope_new_posts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Scope an incremental build from the posts and profiles ingested since the last
     finished build (the state is that build's: it is written in the build's transaction).
@@ -178,22 +155,26 @@ def scope_new_posts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {"new_posts": int(new), "accounts": int(accounts), "profiles": int(profiles)}
 
 
-def refresh_features(con: duckdb.DuckDBPyConnection, *, fast_s: float) -> int:
-    """Recompute the stored features of the accounts in ``_ac_accounts``; return how many.
+def refresh_features(con: duckdb.DuckDBPyConnection, *, fast_s: float, every: bool) -> int:
+    """Recompute the stored features of the accounts in ``_ac_accounts`` (of every
+    account with posts when ``every``: the state is empty then); return how many.
 
     The aggregates are those of :func:`spreadtrace.store.accounts_scores.behaviour_features`
     (reaction delays to stored parents, the hour-of-day entropy, burstiness, own
     texts), over each scoped account's whole history.
     """
-    con.execute(
-        "DELETE FROM account_features WHERE account_id IN (SELECT account_id FROM _ac_accounts)"
+    if not every:
+        con.execute(
+            "DELETE FROM account_features WHERE account_id IN (SELECT account_id FROM _ac_accounts)"
+        )
+    mine = (
+        "posts" if every else "(SELECT p.* FROM posts p SEMI JOIN _ac_accounts USING (account_id))"
     )
-    con.execute(
-        """
+    (n,) = _one(
+        con,
+        f"""
         INSERT INTO account_features
-        WITH mine AS (
-            SELECT p.* FROM posts p SEMI JOIN _ac_accounts a USING (account_id)
-        ),
+        WITH mine AS (SELECT * FROM {mine}),
         delays AS (
             SELECT c.account_id, greatest(epoch(c.created_at) - epoch(p.created_at), 0) AS d
             FROM mine c JOIN posts p ON p.post_id = c.parent_id
@@ -236,10 +217,10 @@ def refresh_features(con: duckdb.DuckDBPyConnection, *, fast_s: float) -> int:
         FROM base b
         LEFT JOIN delay_agg d USING (account_id)
         LEFT JOIN entropy e USING (account_id)
-        """,
+        """,  # noqa: S608 -- mine is one of two fixed fragments
         {"fast": float(fast_s)},
     )
-    return int(_one(con, "SELECT count(*) FROM _ac_accounts")[0])
+    return int(n)
 
 
 def features_for(
@@ -317,10 +298,12 @@ def refresh_hits(
     emptied: bool,
 ) -> dict[str, int]:
     """Bring coordination_shares up to date and recompute the hits of every item whose
-    shares changed; leave the pairs whose hits changed in ``_ac_pairs``. Returns counts.
+    shares changed; leave the pairs whose hits changed in ``_ac_pairs`` (not when
+    ``emptied``: every pair is counted then). Returns counts.
 
-    Changed shares: those of the new posts (``_ac_new``), the URL/media post_items this
-    build wrote (``post_items.build_id``: a media group that changed), and stored
+    ``emptied``: every share is new (the state was emptied; no scope tables are read).
+    Otherwise the changed shares: those of the new posts (``_ac_new``), the URL/media
+    post_items this build wrote (``post_items.build_id``: a media group that changed), and stored
     URL/media shares whose post_items row is gone. The hits of an item depend only on
     its own shares (time buckets of ``window_s``, each (item, bucket) capped at its
     first ``max_bucket`` shares, as :func:`spreadtrace.store.coordination.co_share_pairs`),
@@ -328,10 +311,7 @@ def refresh_hits(
     """
     if emptied:
         con.execute(
-            f"INSERT INTO coordination_shares {_share_parts(items, '_ac_new', 'post_items')}"  # noqa: S608
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _ac_items AS SELECT DISTINCT item FROM coordination_shares"
+            f"INSERT INTO coordination_shares {_share_parts(items, 'posts', 'post_items')}"  # noqa: S608
         )
         removed = 0
     else:
@@ -373,56 +353,53 @@ def refresh_hits(
             "CREATE OR REPLACE TEMP TABLE _ac_items AS "
             "SELECT item FROM _ac_items UNION SELECT item FROM _ac_in"
         )
-    (n_items,) = _one(con, "SELECT count(*) FROM _ac_items")
-    # the pairs whose hits may change: those of the stored hits of the items ...
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _ac_pairs AS SELECT DISTINCT account_a, account_b "
-        "FROM coordination_hits SEMI JOIN _ac_items USING (item)"
-    )
-    con.execute("DELETE FROM coordination_hits WHERE item IN (SELECT item FROM _ac_items)")
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _ac_b AS
-        WITH s AS (
-            SELECT DISTINCT account_id, item, t
-            FROM coordination_shares SEMI JOIN _ac_items USING (item)
-        ),
-        multi AS (SELECT item FROM s GROUP BY item HAVING count(*) > 1)
-        SELECT account_id, item, t, b FROM (
-            SELECT account_id, item, t, CAST(floor(t / $w) AS BIGINT) AS b,
-                   row_number() OVER (PARTITION BY item, CAST(floor(t / $w) AS BIGINT)
-                                      ORDER BY t, account_id) AS rn
-            FROM s SEMI JOIN multi USING (item)
-        ) WHERE rn <= $cap
-        """,
-        {"w": float(window_s), "cap": int(max_bucket)},
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _ac_hits AS
-        SELECT DISTINCT s1.account_id AS account_a, s2.account_id AS account_b, s1.item
-        FROM _ac_b s1
+    scoped = "" if emptied else "SEMI JOIN _ac_items USING (item)"
+    if emptied:
+        (n_items,) = _one(con, "SELECT count(DISTINCT item) FROM coordination_shares")
+    else:
+        (n_items,) = _one(con, "SELECT count(*) FROM _ac_items")
+        # the pairs whose hits may change: those of the stored hits of the items ...
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ac_pairs AS SELECT DISTINCT account_a, account_b "
+            "FROM coordination_hits SEMI JOIN _ac_items USING (item)"
+        )
+        con.execute("DELETE FROM coordination_hits WHERE item IN (SELECT item FROM _ac_items)")
+    # Time buckets of one window, each (item, bucket) capped at its first max_bucket
+    # shares; an equi-join on (item, bucket) against the other side shifted by -1, 0, +1
+    # buckets meets every pair of shares at most one bucket apart exactly once.
+    (hits,) = _one(
+        con,
+        f"""
+        INSERT INTO coordination_hits
+        WITH s AS (SELECT DISTINCT account_id, item, t FROM coordination_shares {scoped}),
+        multi AS (SELECT item FROM s GROUP BY item HAVING count(*) > 1),
+        b AS (
+            SELECT account_id, item, t, b FROM (
+                SELECT account_id, item, t, CAST(floor(t / $w) AS BIGINT) AS b,
+                       row_number() OVER (PARTITION BY item, CAST(floor(t / $w) AS BIGINT)
+                                          ORDER BY t, account_id) AS rn
+                FROM s SEMI JOIN multi USING (item)
+            ) WHERE rn <= $cap
+        )
+        SELECT DISTINCT s1.account_id, s2.account_id, s1.item
+        FROM b s1
         JOIN (SELECT account_id, item, t, b + d AS b
-              FROM _ac_b CROSS JOIN (VALUES (-1), (0), (1)) AS v(d)) s2
+              FROM b CROSS JOIN (VALUES (-1), (0), (1)) AS v(d)) s2
           ON s1.item = s2.item AND s1.b = s2.b
         WHERE s1.account_id < s2.account_id AND abs(s1.t - s2.t) <= $w
-        """,
-        {"w": float(window_s)},
+        """,  # noqa: S608 -- scoped is one of two fixed fragments
+        {"w": float(window_s), "cap": int(max_bucket)},
     )
-    con.execute("INSERT INTO coordination_hits SELECT * FROM _ac_hits")
-    # ... and those of their new hits
-    con.execute(
-        "INSERT INTO _ac_pairs SELECT DISTINCT account_a, account_b FROM _ac_hits "
-        "EXCEPT SELECT * FROM _ac_pairs"
-    )
-    shares, hits, pairs = _one(
-        con,
-        "SELECT (SELECT count(*) FROM _ac_b), (SELECT count(*) FROM _ac_hits), "
-        "(SELECT count(*) FROM _ac_pairs)",
-    )
+    pairs = -1
+    if not emptied:
+        # ... and those of their new hits
+        con.execute(
+            "INSERT INTO _ac_pairs SELECT DISTINCT account_a, account_b FROM coordination_hits "
+            "SEMI JOIN _ac_items USING (item) EXCEPT SELECT * FROM _ac_pairs"
+        )
+        (pairs,) = _one(con, "SELECT count(*) FROM _ac_pairs")
     return {
         "co_share_items_recomputed": int(n_items),
-        "co_shares_recomputed": int(shares),
         "co_share_hits_recomputed": int(hits),
         "co_share_pairs_recounted": int(pairs),
         "co_shares_removed": int(removed),

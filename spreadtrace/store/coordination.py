@@ -35,7 +35,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from spreadtrace.store.sync import stage_table, sync_table
+from spreadtrace.store.sync import sync_rows
 
 __all__ = [
     "co_share_pairs",
@@ -258,25 +258,18 @@ def sync_results(
     con.register("_co_pairs_in", pairs.to_arrow())
     con.register("_co_clusters_in", clusters.to_arrow())
     try:
-        staged = stage_table(con, "coordination_pairs")
-        con.execute(
-            f"""
-            INSERT INTO {staged}
-            SELECT account_a, account_b, shared_items, strength, cluster_id, $build
-            FROM _co_pairs_in
-            """,  # noqa: S608 -- the staging table's fixed name
-            {"build": int(build_id)},
+        written = sync_rows(
+            con,
+            "coordination_pairs",
+            build_id,
+            "SELECT account_a, account_b, shared_items, strength, cluster_id FROM _co_pairs_in",
         )
-        written = sync_table(con, "coordination_pairs", build_id)
-        staged = stage_table(con, "coordination_clusters")
-        con.execute(
-            f"""
-            INSERT INTO {staged}
-            SELECT cluster_id, account_id, cluster_size, $build FROM _co_clusters_in
-            """,  # noqa: S608 -- the staging table's fixed name
-            {"build": int(build_id)},
+        more = sync_rows(
+            con,
+            "coordination_clusters",
+            build_id,
+            "SELECT cluster_id, account_id, cluster_size FROM _co_clusters_in",
         )
-        more = sync_table(con, "coordination_clusters", build_id)
     finally:
         con.unregister("_co_pairs_in")
         con.unregister("_co_clusters_in")
