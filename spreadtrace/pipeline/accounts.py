@@ -5,8 +5,16 @@ account's own behaviour) and ``coordination_score`` (how tightly it co-shares wi
 closest partner). Co-sharing is deliberately not an input of the bot score: a page
 network that publishes together is coordinated, not automated (issue 10).
 
-Both parts are recomputed globally and set-wise on every build (they depend on every
-account's whole history, not on single cascades); the caller (``run_build``) owns the
+Incremental (issue 12): the stage keeps its state (:mod:`spreadtrace.store.accounts_state`:
+per-account features, every share, every co-share hit), so a build recomputes the
+features of the accounts its new posts change and runs the co-share range join only
+over the items whose shares changed. Two inputs stay global, by their definitions,
+and are recomputed from the stored state without reading posts: the NPMI strength of
+every kept pair (it divides by the number of items shared at all, so the clusters are
+re-run over the kept pairs) and posts_per_day (over the store's span: when the span
+grows, every account is rescored from its stored features). A full build empties the
+state and equals any sequence of incremental builds (``tests/test_incremental.py``,
+``tests/test_accounts_incremental.py``). The caller (``run_build``) owns the
 transaction, so readers never see half a stage.
 """
 
@@ -18,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from spreadtrace.graph.bots import score_accounts
+from spreadtrace.graph.bots import load_model, score_accounts
 from spreadtrace.graph.coordination import CLUSTER_METHODS, cluster_pairs, npmi
 from spreadtrace.pipeline.changes import Changes
 from spreadtrace.progress import ProgressFn, emit
@@ -144,7 +152,12 @@ def _run(
 ) -> dict[str, Any]:
     con = store.con
     emit(progress, "coordination", 0, 3)
-    state = json.dumps({"version": STATE_VERSION, **params.to_dict()}, sort_keys=True)
+    # stored scores are kept only while the models that made them are the same
+    profile_model, behaviour_model = load_model("bot_profile"), load_model("bot_behaviour")
+    models = {"profile": profile_model.version, "behaviour": behaviour_model.version}
+    state = json.dumps(
+        {"version": STATE_VERSION, "models": models, **params.to_dict()}, sort_keys=True
+    )
     emptied = state_sql.prepare(con, state, reset=full)
     # a full build reads the stored posts directly: no scope tables
     scope = {"accounts": -1, "profiles": -1} if emptied else state_sql.scope_new_posts(con)
@@ -203,6 +216,8 @@ def _run(
         profiles,
         threshold=params.bot_threshold,
         fast_s=params.fast_reaction_s,
+        profile_model=profile_model,
+        behaviour_model=behaviour_model,
     ).join(coordination, on="account_id", how="left")
     scores = scores.with_columns(pl.col("coordination_score").fill_null(0.0))
     emit(progress, "bot scores", 1, 2)

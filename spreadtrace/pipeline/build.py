@@ -10,8 +10,9 @@ for the dashboard (:func:`spreadtrace.store.snapshot.publish`).
 Cascades are incremental: only the cascades new posts touch are rebuilt. The build's
 change set (:class:`spreadtrace.pipeline.changes.Changes`: the rebuilt cascades, the
 posts and accounts ingested since the last build) is computed once after that stage
-and handed to the later stages; the items stage's text items follow it, the other
-stages still recompute globally (and write only the rows that differ).
+and handed to the later stages; the items stage's text items and the accounts stage
+follow it, the other stages still recompute globally (and write only the rows that
+differ).
 
 Example:
 
