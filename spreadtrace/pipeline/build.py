@@ -197,9 +197,12 @@ def run_build(
         counts["accounts"] = accounts_stage.run(
             store, build_id, params.accounts, changes=changes, progress=progress
         )
+        timings["accounts"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()  # media's and items' shares from the accounts' flags
         media_stage.finish(store)
         items_stage.finish(store)
-        timings["accounts"] = time.perf_counter() - t0
+        timings["finish"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         counts["narratives"] = narratives_stage.run(
