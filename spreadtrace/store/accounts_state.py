@@ -371,7 +371,7 @@ def refresh_hits(
         con,
         f"""
         INSERT INTO coordination_hits
-        WITH s AS (SELECT DISTINCT account_id, item, t FROM coordination_shares {scoped}),
+        WITH s AS (SELECT DISTINCT account_id, item, shared_at AS t FROM coordination_shares {scoped}),
         multi AS (SELECT item FROM s GROUP BY item HAVING count(*) > 1),
         b AS (
             SELECT account_id, item, t, b FROM (

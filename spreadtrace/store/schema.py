@@ -611,7 +611,7 @@ _V4_ACCOUNTS: list[str] = [
         post_id    VARCHAR NOT NULL,
         account_id VARCHAR NOT NULL,
         item       VARCHAR NOT NULL,
-        t          DOUBLE NOT NULL
+        shared_at  DOUBLE NOT NULL  -- epoch seconds (not "t": the snapshot hashes rows as t)
     )
     """,
     """
