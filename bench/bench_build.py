@@ -79,6 +79,17 @@ def _load_world(store, world: Path) -> None:
         """,
         [str(world / "follows.csv.gz")],
     )
+    # one ingest run (id 0) for the load, as a real ingest records: incremental stages
+    # tell new posts by their run, and a store without runs looks all new to them
+    store.con.execute(
+        """
+        INSERT INTO ingest_runs (ingest_run_id, path, content_hash, format, rows_read,
+                                 rows_inserted, rows_duplicate, rows_rejected, started_at,
+                                 finished_at)
+        SELECT 0, ?, '', 'posts', count(*), count(*), 0, 0, now(), now() FROM posts
+        """,
+        [str(world / "posts.csv.gz")],
+    )
 
 
 def _plant_big_cascade(store, size: int, seed: int) -> None:

@@ -254,10 +254,19 @@ def test_stage_writes_pairs_and_clusters_with_build_id(mem_store: Store) -> None
         ).fetchone()[0]
         == 0
     )
-    # a second build replaces, never duplicates
-    with mem_store.transaction():
-        run(mem_store, 8, AccountParams())
-    assert con.execute("SELECT count(*), min(build_id) FROM coordination_clusters").fetchone() == (
-        5,
-        8,
+    # ... and the accounts stage's work tables too
+    assert (
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '\\_ac\\_%' ESCAPE '\\'"
+        ).fetchone()[0]
+        == 0
     )
+    # a second build replaces, never duplicates; unchanged rows keep the build that
+    # wrote them (only the difference is written)
+    with mem_store.transaction():
+        again = run(mem_store, 8, AccountParams())
+    assert con.execute("SELECT count(*), max(build_id) FROM coordination_clusters").fetchone() == (
+        5,
+        7,
+    )
+    assert again["coordination_rows_written"] == 0

@@ -20,13 +20,26 @@ from hypothesis import strategies as st
 
 from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline import STAGES
-from spreadtrace.pipeline.build import run_build
+from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
 from spreadtrace.synth import generate
 from tests.test_cascades_support import table_rows
 
 # every table a stage writes, but the stages' bookkeeping (meta: the cascades' state)
 DERIVED = sorted({t for s in STAGES for t in s.writes} - {"meta"})
+
+# per posts ingest run (in order): the accounts whose features it changes, i.e. the
+# authors of its posts and the authors of earlier reposts/quotes of its posts
+SCOPE_SQL = """
+SELECT r.ingest_run_id, (
+    SELECT count(DISTINCT account_id) FROM (
+        SELECT account_id FROM posts WHERE ingest_run_id = r.ingest_run_id
+        UNION ALL
+        SELECT c.account_id FROM posts c JOIN posts p ON p.post_id = c.parent_id
+        WHERE p.ingest_run_id = r.ingest_run_id AND c.ingest_run_id < r.ingest_run_id
+          AND c.kind IN ('repost', 'quote')))
+FROM ingest_runs r WHERE r.format = 'posts' ORDER BY r.ingest_run_id
+"""
 
 
 @functools.cache
@@ -46,20 +59,22 @@ def _posts(world: Path) -> pl.DataFrame:
     )
 
 
-def _ingest_batches(store: Store, world: Path, cut: np.ndarray, tmp: Path, tag: str) -> list[str]:
+def _ingest_batches(
+    store: Store, world: Path, cut: np.ndarray, tmp: Path, tag: str
+) -> list[BuildResult]:
     """Ingest accounts and follows, then the posts of batch 0, 1, ... (a build after each).
 
-    Returns the modes of the builds."""
+    Returns the builds' results."""
     ingest_file(store, world / "accounts.csv.gz", format="accounts")
     ingest_file(store, world / "follows.csv.gz", format="follows")
     posts = _posts(world)
-    modes = []
+    results = []
     for b in range(int(cut.max()) + 1):
         part = tmp / f"{tag}-posts-{b}.csv"
         posts.filter(pl.Series(cut == b)).write_csv(part)
         ingest_file(store, part, format="posts")
-        modes.append(run_build(store, publish=False).mode)
-    return modes
+        results.append(run_build(store, publish=False))
+    return results
 
 
 @pytest.mark.slow
@@ -79,10 +94,40 @@ def test_incremental_builds_equal_one_full_build_on_every_derived_table(
     # batches of very different sizes: a big first load, then trickles (cron's shape)
     cut = np.minimum(rng.geometric(0.5, rows) - 1, n - 1)
     with Store.open(":memory:") as inc, Store.open(":memory:") as full:
-        modes = _ingest_batches(inc, world, cut, tmp, "inc")
+        results = _ingest_batches(inc, world, cut, tmp, "inc")
+        modes = [r.mode for r in results]
         assert modes[0] == "full" and all(m == "incremental" for m in modes[1:])
+        # the accounts stage took its incremental path: it recomputed exactly the
+        # accounts of the batch and the earlier reposters of the batch's posts
+        runs = inc.con.execute(SCOPE_SQL).fetchall()
+        assert len(runs) == len(results)
+        for result, (run, expected) in zip(results[1:], runs[1:], strict=True):
+            accounts = result.counts["accounts"]
+            assert accounts["full"] is False, run
+            assert accounts["features_recomputed"] == expected, run
         _ingest_batches(full, world, np.zeros(rows, dtype=np.int64), tmp, "full")
         run_build(full, full=True, publish=False)
         assert inc.con.execute("SELECT count(*) FROM posts").fetchone()[0] > 1000
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
+
+
+def test_a_trickle_recomputes_only_its_accounts_and_items_and_equals_a_full_build(tmp_path):
+    """A few new reposts after a big load: the accounts stage works on their accounts
+    and items only (its counts say so), and every derived table equals a full build."""
+    world = _world(3, str(tmp_path))
+    posts = _posts(world)
+    rows = posts.height
+    cut = np.zeros(rows, dtype=np.int64)
+    cut[-12:] = 1  # the last 12 lines: a trickle
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        results = _ingest_batches(inc, world, cut, tmp_path, "inc")
+        first, trickle = (r.counts["accounts"] for r in results)
+        assert first["full"] is True and trickle["full"] is False
+        assert 0 < trickle["features_recomputed"] <= 24
+        assert trickle["features_recomputed"] < first["features_recomputed"] // 4
+        assert trickle["co_share_items_recomputed"] < first["co_share_items_recomputed"] // 4
+        _ingest_batches(full, world, np.zeros(rows, dtype=np.int64), tmp_path, "full")
+        run_build(full, full=True, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table

@@ -8,10 +8,11 @@ listed: no stage may read another's work tables.
 
 What changed since the last build is computed once per build
 (:class:`spreadtrace.pipeline.changes.Changes`) and handed to the stages. Incremental
-today: cascades (the cascades new posts touch) and the items stage's text items
-(stored LSH state). Still global, written as set-wise differences
-(:mod:`spreadtrace.store.sync`): media, URL/hashtag/media items, accounts,
-narratives, origin, amplification and corrections.
+today: cascades (the cascades new posts touch), the items stage's text items
+(stored LSH state) and accounts (features of the accounts new posts change, co-shares
+of the items they share; stored state in store/accounts_state.py). Still global,
+written as set-wise differences (:mod:`spreadtrace.store.sync`): media,
+URL/hashtag/media items, narratives, origin, amplification and corrections.
 """
 
 from __future__ import annotations
@@ -68,8 +69,31 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "accounts",
-        reads=("posts", "accounts", "post_media", "post_items"),
-        writes=("account_scores", "coordination_pairs", "coordination_clusters"),
+        # builds: the last finished build's ingest run (what is new); the stored state
+        # and its own tables: what an incremental build keeps
+        reads=(
+            "posts",
+            "accounts",
+            "post_items",
+            "builds",
+            "meta",
+            "account_features",
+            "coordination_shares",
+            "coordination_hits",
+            "coordination_pairs",
+            "account_scores",
+        ),
+        # account_features, coordination_shares, coordination_hits: the stored state
+        # (store/accounts_state.py)
+        writes=(
+            "account_features",
+            "coordination_shares",
+            "coordination_hits",
+            "account_scores",
+            "coordination_pairs",
+            "coordination_clusters",
+            "meta",
+        ),
     ),
     Stage(
         "narratives",

@@ -5,24 +5,38 @@ account's own behaviour) and ``coordination_score`` (how tightly it co-shares wi
 closest partner). Co-sharing is deliberately not an input of the bot score: a page
 network that publishes together is coordinated, not automated (issue 10).
 
-Both parts are recomputed globally and set-wise on every build (they depend on every
-account's whole history, not on single cascades); the caller (``run_build``) owns the
+Incremental (issue 12): the stage keeps its state (:mod:`spreadtrace.store.accounts_state`:
+per-account features, every share, every co-share hit), so a build recomputes the
+features of the accounts its new posts change and runs the co-share range join only
+over the items whose shares changed. Two inputs stay global, by their definitions,
+and are recomputed from the stored state without reading posts: the NPMI strength of
+every kept pair (it divides by the number of items shared at all, so the clusters are
+re-run over the kept pairs) and posts_per_day (over the store's span: when the span
+grows, every account is rescored from its stored features). A full build empties the
+state and equals any sequence of incremental builds (``tests/test_incremental.py``,
+``tests/test_accounts_incremental.py``). The caller (``run_build``) owns the
 transaction, so readers never see half a stage.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
 
-from spreadtrace.graph.bots import score_accounts
+from spreadtrace.graph.bots import load_model, score_accounts
 from spreadtrace.graph.coordination import CLUSTER_METHODS, cluster_pairs, npmi
+from spreadtrace.pipeline.changes import Changes
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
 from spreadtrace.store import accounts_scores as account_sql
+from spreadtrace.store import accounts_state as state_sql
 from spreadtrace.store import coordination as coordination_sql
+
+# Bump when the stage's rules change: a stored state from another version is recomputed.
+STATE_VERSION = 1
 
 __all__ = ["AccountParams", "coordination_scores", "run"]
 
@@ -104,27 +118,59 @@ def run(
     build_id: int,
     params: AccountParams | None = None,
     *,
+    changes: Changes | None = None,
     touched: list[str] | None = None,
     progress: ProgressFn | None = None,
-) -> dict[str, int]:
-    """Recompute coordination_pairs, coordination_clusters and account_scores.
+) -> dict[str, Any]:
+    """Update account_features, coordination_shares/hits, coordination_pairs/clusters and
+    account_scores; return counts for the build summary.
 
-    ``touched`` is accepted for the stage API but unused: these scores depend on whole
-    account histories and are recomputed globally (set-wise SQL, then numpy/igraph
-    over one row per pair or account). Returns counts for the build summary.
+    ``changes`` None or full (or a stored state from other parameters): everything is
+    recomputed from an empty state. Otherwise only the accounts and items the new posts
+    change (:mod:`spreadtrace.store.accounts_state`); the pair strengths and clusters are
+    recomputed over the kept pairs (NPMI divides by the number of items shared at all)
+    and every account is rescored from its stored features when the store's span grew
+    (posts_per_day). Either way the tables equal a full build's
+    (``tests/test_incremental.py``). ``touched`` is accepted for the stage API, unused.
     """
     params = params or AccountParams()
     con = store.con
+    try:
+        return _run(store, build_id, params, full=changes is None or changes.full,
+                    progress=progress)  # fmt: skip
+    finally:
+        state_sql.drop_work_tables(con)
+
+
+def _run(
+    store: Store,
+    build_id: int,
+    params: AccountParams,
+    *,
+    full: bool,
+    progress: ProgressFn | None,
+) -> dict[str, Any]:
+    con = store.con
     emit(progress, "coordination", 0, 3)
-    stats = coordination_sql.co_share_pairs(
+    # stored scores are kept only while the models that made them are the same
+    profile_model, behaviour_model = load_model("bot_profile"), load_model("bot_behaviour")
+    models = {"profile": profile_model.version, "behaviour": behaviour_model.version}
+    state = json.dumps(
+        {"version": STATE_VERSION, "models": models, **params.to_dict()}, sort_keys=True
+    )
+    emptied = state_sql.prepare(con, state, reset=full)
+    # a full build reads the stored posts directly: no scope tables
+    scope = {"accounts": -1, "profiles": -1} if emptied else state_sql.scope_new_posts(con)
+    work = state_sql.refresh_hits(
         con,
-        window_s=params.window_s,
-        min_shared=params.min_shared,
-        max_bucket=params.max_bucket,
+        build_id,
         items=params.items,
+        window_s=params.window_s,
+        max_bucket=params.max_bucket,
+        emptied=emptied,
     )
     emit(progress, "coordination", 1, 3)
-    pairs = coordination_sql.fetch_pairs(con)
+    pairs = state_sql.pair_evidence(con, min_shared=params.min_shared, emptied=emptied)
     strength = npmi(
         pairs["shared_items"].to_numpy(),
         pairs["n_a"].to_numpy(),
@@ -154,32 +200,43 @@ def run(
         .with_columns(pl.when(pl.col("ca") == pl.col("cb")).then(pl.col("ca")).alias("cluster_id"))
         .select("account_a", "account_b", "shared_items", "strength", "cluster_id")
     )
-    coordination_sql.replace_results(con, pairs, clusters, build_id)
+    written = coordination_sql.sync_results(con, pairs, clusters, build_id)
     emit(progress, "coordination", 3, 3)
 
     emit(progress, "bot scores", 0, 2)
-    # automation only: the co-share temp tables are not an input of the bot score
-    behaviour = account_sql.behaviour_features(
-        con, fast_s=params.fast_reaction_s, coordination=False
-    )
-    profiles = account_sql.profile_snapshots(con)
-    coordination_sql.drop_temp(con)
+    # automation only: co-sharing is not an input of the bot score
+    features = state_sql.refresh_features(con, fast_s=params.fast_reaction_s, every=emptied)
+    before = state_sql.stored_days(con)
+    days = state_sql.store_days(con)
+    every = emptied or before != days  # posts_per_day of every account changed
+    behaviour, profiles = state_sql.features_for(con, days, every=every)
+    coordination = coordination_scores(pairs)
     scores = score_accounts(
         behaviour,
         profiles,
         threshold=params.bot_threshold,
         fast_s=params.fast_reaction_s,
-    ).join(coordination_scores(pairs), on="account_id", how="left")
+        profile_model=profile_model,
+        behaviour_model=behaviour_model,
+    ).join(coordination, on="account_id", how="left")
     scores = scores.with_columns(pl.col("coordination_score").fill_null(0.0))
     emit(progress, "bot scores", 1, 2)
-    written = account_sql.replace_account_scores(con, scores, build_id)
+    rescored = account_sql.write_account_scores(con, scores, build_id, every=every)
+    recoordinated = account_sql.update_coordination_scores(con, coordination, build_id)
     emit(progress, "bot scores", 2, 2)
+    scored, bot_like = account_sql.score_totals(con)
     return {
-        "accounts_scored": written,
-        "bot_like_accounts": int(scores["is_bot_like"].sum()),
+        "accounts_scored": scored,
+        "bot_like_accounts": bot_like,
         "coordination_pairs": pairs.height,
         "coordination_clusters": clusters["cluster_id"].n_unique() if clusters.height else 0,
         "coordinated_accounts": clusters.height,
-        "co_shares": stats["shares"],
-        "co_shares_capped": stats["shares_capped"],
+        "full": emptied,
+        "features_recomputed": features,
+        "accounts_rescored": rescored,
+        "coordination_scores_changed": recoordinated,
+        "coordination_rows_written": written["deleted"] + written["inserted"],
+        "accounts": scope["accounts"],
+        "profiles": scope["profiles"],
+        **work,
     }

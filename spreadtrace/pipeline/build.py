@@ -10,8 +10,9 @@ for the dashboard (:func:`spreadtrace.store.snapshot.publish`).
 Cascades are incremental: only the cascades new posts touch are rebuilt. The build's
 change set (:class:`spreadtrace.pipeline.changes.Changes`: the rebuilt cascades, the
 posts and accounts ingested since the last build) is computed once after that stage
-and handed to the later stages; the items stage's text items follow it, the other
-stages still recompute globally (and write only the rows that differ).
+and handed to the later stages; the items stage's text items and the accounts stage
+follow it, the other stages still recompute globally (and write only the rows that
+differ).
 
 Example:
 
@@ -194,11 +195,14 @@ def run_build(
 
         t0 = time.perf_counter()
         counts["accounts"] = accounts_stage.run(
-            store, build_id, params.accounts, touched=touched, progress=progress
+            store, build_id, params.accounts, changes=changes, progress=progress
         )
+        timings["accounts"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()  # media's and items' shares from the accounts' flags
         media_stage.finish(store)
         items_stage.finish(store)
-        timings["accounts"] = time.perf_counter() - t0
+        timings["finish"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         counts["narratives"] = narratives_stage.run(

@@ -16,6 +16,9 @@ __all__ = [
     "behaviour_features",
     "profile_snapshots",
     "replace_account_scores",
+    "score_totals",
+    "update_coordination_scores",
+    "write_account_scores",
     "BEHAVIOUR_COLUMNS",
 ]
 
@@ -173,3 +176,73 @@ def replace_account_scores(
     finally:
         con.unregister("_acc_scores_in")
     return scores.height
+
+
+def write_account_scores(
+    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int, *, every: bool
+) -> int:
+    """Write ``scores`` (as :func:`replace_account_scores`): all rows when ``every``,
+    else only these accounts' rows are replaced and the rest kept. Returns rows written.
+    """
+    if every:
+        return replace_account_scores(con, scores, build_id)
+    con.register("_acc_scores_in", scores.to_arrow())
+    try:
+        con.execute(
+            "DELETE FROM account_scores WHERE account_id IN (SELECT account_id FROM _acc_scores_in)"
+        )
+        con.execute(
+            """
+            INSERT INTO account_scores (account_id, posts, reposts, profile_score,
+                   behaviour_score, bot_score, is_bot_like, bot_reasons, features,
+                   model_version, build_id, coordination_score, bot_evidence)
+            SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
+                   is_bot_like, bot_reasons, features::JSON, model_version, $build,
+                   coordination_score, bot_evidence
+            FROM _acc_scores_in
+            """,
+            {"build": int(build_id)},
+        )
+    finally:
+        con.unregister("_acc_scores_in")
+    return scores.height
+
+
+def update_coordination_scores(
+    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int
+) -> int:
+    """Set account_scores.coordination_score from ``scores`` (account_id,
+    coordination_score: every account with a kept pair; the others score 0), touching
+    only the rows whose value changes. Returns the rows updated."""
+    con.register("_acc_coord_in", scores.select("account_id", "coordination_score").to_arrow())
+    try:
+        changed = con.execute(
+            """
+            UPDATE account_scores a SET coordination_score = c.coordination_score,
+                   build_id = $build
+            FROM _acc_coord_in c
+            WHERE a.account_id = c.account_id
+              AND a.coordination_score IS DISTINCT FROM c.coordination_score
+            """,
+            {"build": int(build_id)},
+        ).fetchall()[0][0]
+        changed += con.execute(
+            """
+            UPDATE account_scores SET coordination_score = 0.0, build_id = $build
+            WHERE coordination_score IS DISTINCT FROM 0.0
+              AND account_id NOT IN (SELECT account_id FROM _acc_coord_in)
+            """,
+            {"build": int(build_id)},
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_acc_coord_in")
+    return int(changed)
+
+
+def score_totals(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(accounts scored, of which bot-like) in account_scores."""
+    row = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_bot_like) FROM account_scores"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -35,11 +35,14 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from spreadtrace.store.sync import sync_rows
+
 __all__ = [
     "co_share_pairs",
     "drop_temp",
     "fetch_pairs",
     "replace_results",
+    "sync_results",
 ]
 
 
@@ -241,6 +244,36 @@ def replace_results(
     finally:
         con.unregister("_co_pairs_in")
         con.unregister("_co_clusters_in")
+
+
+def sync_results(
+    con: duckdb.DuckDBPyConnection,
+    pairs: pl.DataFrame,
+    clusters: pl.DataFrame,
+    build_id: int,
+) -> dict[str, int]:
+    """Make coordination_pairs and coordination_clusters equal ``pairs`` and ``clusters``
+    (as :func:`replace_results`), writing only the rows that differ
+    (:mod:`spreadtrace.store.sync`). Returns the rows deleted and inserted."""
+    con.register("_co_pairs_in", pairs.to_arrow())
+    con.register("_co_clusters_in", clusters.to_arrow())
+    try:
+        written = sync_rows(
+            con,
+            "coordination_pairs",
+            build_id,
+            "SELECT account_a, account_b, shared_items, strength, cluster_id FROM _co_pairs_in",
+        )
+        more = sync_rows(
+            con,
+            "coordination_clusters",
+            build_id,
+            "SELECT cluster_id, account_id, cluster_size FROM _co_clusters_in",
+        )
+    finally:
+        con.unregister("_co_pairs_in")
+        con.unregister("_co_clusters_in")
+    return {k: written[k] + more[k] for k in written}
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from spreadtrace.store import Store
+from spreadtrace.store import Store, accounts_state
 
 __all__ = [
     "ErasureCounts",
@@ -156,6 +156,9 @@ def erase_accounts(
         # (a full build, which starts the state afresh) hashes the texts again
         con.execute("DELETE FROM text_norms")
         con.execute("DELETE FROM text_pairs")
+        # the accounts stage's state names accounts and posts (shares, co-shares, features):
+        # all of it goes, the rebuild starts it afresh
+        accounts_state.forget_all(con)
         # Community Notes about an erased post carry its id: they go with it
         con.execute(
             "DELETE FROM community_note_status WHERE note_id IN (SELECT note_id FROM "

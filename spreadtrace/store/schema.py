@@ -583,6 +583,46 @@ _V4_INCREMENTAL: list[str] = [
     """,
 ]
 
+# incremental accounts stage (issue 12): the accounts stage's stored state, so that a build
+# recomputes only what its new posts change. account_features: per account with posts,
+# the behaviour aggregates over its whole history (posts_per_day is derived at scoring
+# time: it divides by the store's span); coordination_shares: every share (a repost or
+# quote of an item, a URL or media item in the account's own post) with its post and
+# time; coordination_hits: the distinct (account_a < account_b, item) co-shares within
+# the window. All three are derived state (spreadtrace.store.accounts_state): a full
+# build, other parameters or an erasure empty them.
+_V4_ACCOUNTS: list[str] = [
+    """
+    CREATE TABLE account_features (
+        account_id        VARCHAR NOT NULL,
+        posts             BIGINT NOT NULL,
+        reposts           BIGINT NOT NULL,
+        reposts_timed     BIGINT NOT NULL,
+        fast_share        DOUBLE,
+        median_delay_s    DOUBLE,
+        hour_entropy      DOUBLE,
+        burstiness        DOUBLE,
+        texts             BIGINT NOT NULL,
+        self_repeat_share DOUBLE
+    )
+    """,
+    """
+    CREATE TABLE coordination_shares (
+        post_id    VARCHAR NOT NULL,
+        account_id VARCHAR NOT NULL,
+        item       VARCHAR NOT NULL,
+        shared_at  DOUBLE NOT NULL  -- epoch seconds (not "t": the snapshot hashes rows as t)
+    )
+    """,
+    """
+    CREATE TABLE coordination_hits (
+        account_a VARCHAR NOT NULL,
+        account_b VARCHAR NOT NULL,
+        item      VARCHAR NOT NULL
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
@@ -590,7 +630,7 @@ MIGRATIONS: dict[int, list[str]] = {
     1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
     3: [*_V3_ITEMS, *_V3_SPREAD, *_V3_ITEMS2],
-    4: [*_V4_INCREMENTAL],
+    4: [*_V4_INCREMENTAL, *_V4_ACCOUNTS],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

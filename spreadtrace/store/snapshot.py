@@ -110,6 +110,8 @@ NOT_EXPORTED = frozenset(
         # build internals the dashboard reads no row of (items it does read: a
         # narrative's page lists them)
         *("narrative_origin_items", "url_keys", "media_matches"),
+        # the accounts stage's incremental state (store/accounts_state.py)
+        *("account_features", "coordination_shares", "coordination_hits"),
     }
 )
 """Store tables the dashboard never reads: left out of the read model, which keeps it

@@ -26,6 +26,8 @@ SYNC_KEYS: dict[str, tuple[str, ...]] = {
     "cascade_scores": ("cascade_id",),
     "items": ("item_id",),
     "post_items": ("post_id", "item_id"),
+    "coordination_pairs": ("account_a", "account_b"),
+    "coordination_clusters": ("cluster_id", "account_id"),
 }
 
 

@@ -1,0 +1,462 @@
+"""SQL of the accounts stage's stored state: account_features, coordination_shares and
+coordination_hits, updated in proportion to what a build's new posts change.
+
+Why: account features and co-shares depend on each account's whole history and on a
+range join of every share against every other share of the same item. Recomputing
+them on every build made a build after 1% new posts cost as much as a full one. The
+state kept here makes a build recompute only:
+
+- the features of the accounts whose posts changed (:func:`refresh_features`): the
+  accounts with new posts, and the reposters of a new post (their reaction time to
+  it is their feature, not the parent's);
+- the co-shares of the items whose shares changed (:func:`refresh_hits`): the
+  range join runs over those items' shares only, so the hits, the ``max_bucket`` cap
+  and the pair counts equal a full recomputation (a hit depends only on its item's
+  shares).
+
+What stays global, and why it is cheap: the per-pair NPMI strength divides by the
+number of distinct items shared at all (:func:`pair_evidence` reads it with the
+kept pairs, one row per pair), so strengths and clusters are recomputed over the
+kept pairs (thousands of rows, not millions of posts); ``posts_per_day`` divides
+by the store's time span, so when the span grows every account is rescored from its
+stored features (:func:`features_for`), without touching posts.
+
+The work tables are ``_ac_*`` temp tables, dropped by :func:`drop_work_tables`; the
+scope tables are filled by :func:`scope_new_posts` (a full build reads the stored posts
+directly: DuckDB keeps a temp table until the build's commit, so none is a copy of
+posts).
+
+Example:
+
+>>> from spreadtrace.store import Store
+>>> with Store.open(":memory:") as store:
+...     emptied = prepare(store.con, '{"v": 1}', reset=False)
+...     emptied, prepare(store.con, '{"v": 1}', reset=False)
+(True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+__all__ = [
+    "drop_work_tables",
+    "features_for",
+    "forget_all",
+    "pair_evidence",
+    "prepare",
+    "refresh_features",
+    "refresh_hits",
+    "scope_new_posts",
+    "store_days",
+    "stored_days",
+]
+
+_META_KEY = "accounts_state"
+_DAYS_KEY = "accounts_days"
+STATE_TABLES = ("account_features", "coordination_shares", "coordination_hits")
+_WORK_TABLES = ("_ac_new", "_ac_accounts", "_ac_profiles", "_ac_items", "_ac_pairs", "_ac_in")
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+    con.complete()  # DuckDB 2: con.sql refuses to run while an execute() result is unread
+    return con.sql(sql, params=params).pl()
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:
+    row = con.execute(sql, params or {}).fetchone()
+    assert row is not None
+    return row
+
+
+def prepare(con: duckdb.DuckDBPyConnection, state: str, *, reset: bool) -> bool:
+    """Empty the state when ``reset``, when it is missing or was made with other
+    settings (``state``: a JSON string of them); record ``state``. True when emptied."""
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [_META_KEY]).fetchone()
+    emptied = reset or row is None or row[0] != state
+    if emptied:
+        forget_all(con)
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_META_KEY, state])
+    return emptied
+
+
+def forget_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Delete the whole state (full builds; erasure, as it names accounts and posts)."""
+    for table in STATE_TABLES:
+        con.execute(f"DELETE FROM {table}")  # noqa: S608 -- fixed names
+    con.execute("DELETE FROM meta WHERE key IN (?, ?)", [_META_KEY, _DAYS_KEY])
+
+
+def stored_days(con: duckdb.DuckDBPyConnection) -> float | None:
+    """The store span (days, at least 1) the stored scores' posts_per_day used."""
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [_DAYS_KEY]).fetchone()
+    return float(row[0]) if row else None
+
+
+def store_days(con: duckdb.DuckDBPyConnection) -> float:
+    """The store's time span in days (at least one), recorded for the next build."""
+    (days,) = _one(
+        con,
+        "SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) "
+        "FROM posts",
+    )
+    days = float(days) if days is not None else 1.0
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_DAYS_KEY, repr(days)])
+    return days
+
+
+def scope_new_posts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Scope an incremental build from the posts and profiles ingested since the last
+    finished build (the state is that build's: it is written in the build's transaction).
+
+    ``_ac_new``: the new posts; ``_ac_accounts``: the accounts whose features change
+    (authors of new posts, and authors of stored reposts/quotes whose parent is a new
+    post: their reaction time is now known); ``_ac_profiles``: those plus the
+    accounts with a new profile snapshot (to rescore).
+    """
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ac_new AS
+        WITH last AS (
+            SELECT coalesce(max(json_extract(inputs, '$.ingest_run')::BIGINT), -1) AS run
+            FROM builds WHERE finished_at IS NOT NULL AND inputs IS NOT NULL)
+        SELECT post_id, account_id, parent_id, root_id, kind, created_at FROM posts
+        WHERE ingest_run_id > (SELECT run FROM last)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ac_accounts AS
+        SELECT account_id FROM _ac_new
+        UNION
+        SELECT c.account_id FROM posts c SEMI JOIN _ac_new n ON n.post_id = c.parent_id
+        WHERE c.kind IN ('repost', 'quote')
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ac_profiles AS
+        WITH last AS (
+            SELECT coalesce(max(json_extract(inputs, '$.ingest_run')::BIGINT), -1) AS run
+            FROM builds WHERE finished_at IS NOT NULL AND inputs IS NOT NULL)
+        SELECT account_id FROM _ac_accounts
+        UNION
+        SELECT account_id FROM accounts WHERE ingest_run_id > (SELECT run FROM last)
+        """
+    )
+    new, accounts, profiles = _one(
+        con,
+        "SELECT (SELECT count(*) FROM _ac_new), (SELECT count(*) FROM _ac_accounts), "
+        "(SELECT count(*) FROM _ac_profiles)",
+    )
+    return {"new_posts": int(new), "accounts": int(accounts), "profiles": int(profiles)}
+
+
+def refresh_features(con: duckdb.DuckDBPyConnection, *, fast_s: float, every: bool) -> int:
+    """Recompute the stored features of the accounts in ``_ac_accounts`` (of every
+    account with posts when ``every``: the state is empty then); return how many.
+
+    The aggregates are those of :func:`spreadtrace.store.accounts_scores.behaviour_features`
+    (reaction delays to stored parents, the hour-of-day entropy, burstiness, own
+    texts), over each scoped account's whole history.
+    """
+    if not every:
+        con.execute(
+            "DELETE FROM account_features WHERE account_id IN (SELECT account_id FROM _ac_accounts)"
+        )
+    mine = (
+        "posts" if every else "(SELECT p.* FROM posts p SEMI JOIN _ac_accounts USING (account_id))"
+    )
+    (n,) = _one(
+        con,
+        f"""
+        INSERT INTO account_features
+        WITH mine AS (SELECT * FROM {mine}),
+        delays AS (
+            SELECT c.account_id, greatest(epoch(c.created_at) - epoch(p.created_at), 0) AS d
+            FROM mine c JOIN posts p ON p.post_id = c.parent_id
+            WHERE c.kind IN ('repost', 'quote')
+        ),
+        delay_agg AS (
+            SELECT account_id, count(*) AS reposts_timed,
+                   avg(CASE WHEN d <= $fast THEN 1.0 ELSE 0.0 END) AS fast_share,
+                   median(d) AS median_delay_s
+            FROM delays GROUP BY account_id
+        ),
+        hours AS (
+            SELECT account_id, hour(created_at) AS h, count(*) AS n FROM mine GROUP BY ALL
+        ),
+        entropy AS (
+            SELECT account_id,
+                   greatest(ln(sum(n)) - sum(n * ln(n)) / sum(n), 0.0) / ln(24) AS hour_entropy
+            FROM hours GROUP BY account_id
+        ),
+        gaps AS (
+            SELECT account_id, kind,
+                   CASE WHEN kind <> 'repost' AND text IS NOT NULL THEN hash(text) END
+                       AS own_text,
+                   epoch(created_at) - lag(epoch(created_at))
+                       OVER (PARTITION BY account_id ORDER BY created_at) AS dt
+            FROM mine
+        ),
+        base AS (
+            SELECT account_id, count(*) AS posts,
+                   count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
+                   count(own_text) AS texts, count(DISTINCT own_text) AS distinct_texts,
+                   CASE WHEN count(dt) >= 2 AND stddev_pop(dt) + avg(dt) > 0
+                        THEN (stddev_pop(dt) - avg(dt)) / (stddev_pop(dt) + avg(dt))
+                   END AS burstiness
+            FROM gaps GROUP BY account_id
+        )
+        SELECT b.account_id, b.posts, b.reposts, coalesce(d.reposts_timed, 0),
+               d.fast_share, d.median_delay_s, e.hour_entropy, b.burstiness, b.texts,
+               CASE WHEN b.texts > 0 THEN 1.0 - b.distinct_texts::DOUBLE / b.texts END
+        FROM base b
+        LEFT JOIN delay_agg d USING (account_id)
+        LEFT JOIN entropy e USING (account_id)
+        """,  # noqa: S608 -- mine is one of two fixed fragments
+        {"fast": float(fast_s)},
+    )
+    return int(n)
+
+
+def features_for(
+    con: duckdb.DuckDBPyConnection, days: float, *, every: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(behaviour, profiles) frames to score: the accounts of ``_ac_profiles``, or every
+    account when ``every``. behaviour has the columns of
+    :data:`spreadtrace.store.accounts_scores.BEHAVIOUR_COLUMNS` (posts_per_day over
+    ``days``; coordinated_share NULL: not an input of the bot score)."""
+    scope = "" if every else "SEMI JOIN _ac_profiles s USING (account_id)"
+    behaviour = _frame(
+        con,
+        f"""
+        SELECT f.account_id, f.posts, f.reposts, f.reposts::DOUBLE / f.posts AS repost_share,
+               f.reposts_timed, f.fast_share, f.median_delay_s,
+               f.posts / $days AS posts_per_day, f.hour_entropy, f.burstiness,
+               NULL::DOUBLE AS coordinated_share, f.texts, f.self_repeat_share
+        FROM account_features f {scope}
+        ORDER BY f.account_id
+        """,  # noqa: S608 -- scope is one of two fixed fragments
+        {"days": float(days)},
+    )
+    profiles = _frame(
+        con,
+        f"""
+        SELECT f.account_id, observed_at, handle, display_name, created_at,
+               followers_count, following_count, posts_count, likes_count,
+               listed_count, verified, default_profile, default_profile_image,
+               description
+        FROM accounts f {scope} ORDER BY f.account_id
+        """,  # noqa: S608 -- scope is one of two fixed fragments
+    )
+    return behaviour, profiles
+
+
+def _share_parts(items: Sequence[str], posts: str, post_items: str) -> str:
+    """SELECT post_id, account_id, item, t of the shares of ``posts`` / ``post_items``
+    (the rules of :func:`spreadtrace.store.coordination.co_share_pairs`)."""
+    parts = []
+    if "repost" in items:
+        parts.append(
+            f"""
+            SELECT post_id, account_id, 'p:' || coalesce(root_id, parent_id) AS item,
+                   epoch(created_at) AS t
+            FROM {posts}
+            WHERE kind IN ('repost', 'quote') AND coalesce(root_id, parent_id) IS NOT NULL
+            """  # noqa: S608 -- fixed names
+        )
+    for kind in ("url", "media"):
+        if kind in items:
+            parts.append(
+                f"""
+                SELECT p.post_id, p.account_id, pi.item_id AS item, epoch(p.created_at) AS t
+                FROM {post_items} AS pi JOIN posts AS p ON p.post_id = pi.post_id
+                WHERE pi.item_id LIKE '{kind}:%' AND p.kind <> 'repost'
+                """  # noqa: S608 -- fixed names and kinds
+            )
+    return (
+        " UNION ALL ".join(parts)
+        if parts
+        else (
+            "SELECT NULL::VARCHAR AS post_id, NULL::VARCHAR AS account_id, "
+            "NULL::VARCHAR AS item, NULL::DOUBLE AS t WHERE false"
+        )
+    )
+
+
+def refresh_hits(
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    *,
+    items: Sequence[str],
+    window_s: float,
+    max_bucket: int,
+    emptied: bool,
+) -> dict[str, int]:
+    """Bring coordination_shares up to date and recompute the hits of every item whose
+    shares changed; leave the pairs whose hits changed in ``_ac_pairs`` (not when
+    ``emptied``: every pair is counted then). Returns counts.
+
+    ``emptied``: every share is new (the state was emptied; no scope tables are read).
+    Otherwise the changed shares: those of the new posts (``_ac_new``), the URL/media
+    post_items this build wrote (``post_items.build_id``: a media group that changed), and stored
+    URL/media shares whose post_items row is gone. The hits of an item depend only on
+    its own shares (time buckets of ``window_s``, each (item, bucket) capped at its
+    first ``max_bucket`` shares, as :func:`spreadtrace.store.coordination.co_share_pairs`),
+    so recomputing them per item equals a full recomputation.
+    """
+    if emptied:
+        con.execute(
+            f"INSERT INTO coordination_shares {_share_parts(items, 'posts', 'post_items')}"  # noqa: S608
+        )
+        removed = 0
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ac_in AS "
+            "SELECT post_id, item_id FROM post_items WHERE build_id = $b "
+            "AND (item_id LIKE 'url:%' OR item_id LIKE 'media:%')",
+            {"b": int(build_id)},
+        )
+        # (a share already stored is not added twice: posts inserted without an ingest
+        # run look new to every build)
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _ac_items AS
+            SELECT DISTINCT post_id, account_id, item, t
+            FROM ({_share_parts(items, "_ac_new", "_ac_in")}) n
+            ANTI JOIN coordination_shares s USING (post_id, item)
+            """  # noqa: S608 -- fixed fragments
+        )
+        # URL/media shares whose post_items row went (a media group that changed)
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _ac_in AS
+            SELECT s.post_id, s.item FROM coordination_shares s
+            ANTI JOIN (SELECT post_id, item_id AS item FROM post_items
+                       WHERE item_id LIKE 'url:%' OR item_id LIKE 'media:%') pi
+              USING (post_id, item)
+            WHERE NOT starts_with(s.item, 'p:')
+            """
+        )
+        (removed,) = _one(con, "SELECT count(*) FROM _ac_in")
+        if removed:
+            con.execute(
+                "DELETE FROM coordination_shares s USING _ac_in g "
+                "WHERE s.post_id = g.post_id AND s.item = g.item"
+            )
+        con.execute("INSERT INTO coordination_shares SELECT * FROM _ac_items")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ac_items AS "
+            "SELECT item FROM _ac_items UNION SELECT item FROM _ac_in"
+        )
+    scoped = "" if emptied else "SEMI JOIN _ac_items USING (item)"
+    if emptied:
+        (n_items,) = _one(con, "SELECT count(DISTINCT item) FROM coordination_shares")
+    else:
+        (n_items,) = _one(con, "SELECT count(*) FROM _ac_items")
+        # the pairs whose hits may change: those of the stored hits of the items ...
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ac_pairs AS SELECT DISTINCT account_a, account_b "
+            "FROM coordination_hits SEMI JOIN _ac_items USING (item)"
+        )
+        con.execute("DELETE FROM coordination_hits WHERE item IN (SELECT item FROM _ac_items)")
+    # Time buckets of one window, each (item, bucket) capped at its first max_bucket
+    # shares; an equi-join on (item, bucket) against the other side shifted by -1, 0, +1
+    # buckets meets every pair of shares at most one bucket apart exactly once.
+    (hits,) = _one(
+        con,
+        f"""
+        INSERT INTO coordination_hits
+        WITH s AS (SELECT DISTINCT account_id, item, shared_at AS t FROM coordination_shares {scoped}),
+        multi AS (SELECT item FROM s GROUP BY item HAVING count(*) > 1),
+        b AS (
+            SELECT account_id, item, t, b FROM (
+                SELECT account_id, item, t, CAST(floor(t / $w) AS BIGINT) AS b,
+                       row_number() OVER (PARTITION BY item, CAST(floor(t / $w) AS BIGINT)
+                                          ORDER BY t, account_id) AS rn
+                FROM s SEMI JOIN multi USING (item)
+            ) WHERE rn <= $cap
+        )
+        SELECT DISTINCT s1.account_id, s2.account_id, s1.item
+        FROM b s1
+        JOIN (SELECT account_id, item, t, b + d AS b
+              FROM b CROSS JOIN (VALUES (-1), (0), (1)) AS v(d)) s2
+          ON s1.item = s2.item AND s1.b = s2.b
+        WHERE s1.account_id < s2.account_id AND abs(s1.t - s2.t) <= $w
+        """,  # noqa: S608 -- scoped is one of two fixed fragments
+        {"w": float(window_s), "cap": int(max_bucket)},
+    )
+    pairs = -1
+    if not emptied:
+        # ... and those of their new hits
+        con.execute(
+            "INSERT INTO _ac_pairs SELECT DISTINCT account_a, account_b FROM coordination_hits "
+            "SEMI JOIN _ac_items USING (item) EXCEPT SELECT * FROM _ac_pairs"
+        )
+        (pairs,) = _one(con, "SELECT count(*) FROM _ac_pairs")
+    return {
+        "co_share_items_recomputed": int(n_items),
+        "co_share_hits_recomputed": int(hits),
+        "co_share_pairs_recounted": int(pairs),
+        "co_shares_removed": int(removed),
+    }
+
+
+def pair_evidence(
+    con: duckdb.DuckDBPyConnection, *, min_shared: int, emptied: bool
+) -> pl.DataFrame:
+    """Every kept pair (at least ``min_shared`` co-shared items) with n_a, n_b (distinct
+    items each account shared) and n_items (distinct items shared at all), sorted.
+
+    The pairs in ``_ac_pairs`` are recounted from coordination_hits; the other kept
+    pairs are read back from coordination_pairs (their hits did not change).
+    """
+    recount = (
+        "coordination_hits"
+        if emptied
+        else ("(SELECT * FROM coordination_hits SEMI JOIN _ac_pairs USING (account_a, account_b))")
+    )
+    kept = (
+        ""
+        if emptied
+        else (
+            """
+        UNION ALL
+        SELECT account_a, account_b, shared_items FROM coordination_pairs
+        ANTI JOIN _ac_pairs USING (account_a, account_b)
+        """
+        )
+    )
+    return _frame(
+        con,
+        f"""
+        WITH pairs AS (
+            SELECT account_a, account_b, count(*) AS shared_items FROM {recount}
+            GROUP BY account_a, account_b HAVING count(*) >= $min_shared
+            {kept}
+        ),
+        ends AS (SELECT account_a AS account_id FROM pairs UNION SELECT account_b FROM pairs),
+        n AS (
+            SELECT account_id, count(DISTINCT item) AS items
+            FROM coordination_shares SEMI JOIN ends USING (account_id)
+            GROUP BY account_id
+        )
+        SELECT p.account_a, p.account_b, p.shared_items, na.items AS n_a, nb.items AS n_b,
+               (SELECT count(DISTINCT item) FROM coordination_shares) AS n_items
+        FROM pairs p
+        JOIN n na ON na.account_id = p.account_a
+        JOIN n nb ON nb.account_id = p.account_b
+        ORDER BY p.account_a, p.account_b
+        """,  # noqa: S608 -- fixed fragments
+        {"min_shared": int(min_shared)},
+    )
+
+
+def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop this module's temp tables (safe when they do not exist)."""
+    for name in _WORK_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
