@@ -24,6 +24,7 @@ from spreadtrace.errors import SpreadtraceError
 __all__ = [
     "CANONICAL_TABLES",
     "MANIFEST",
+    "MEDIA_TABLES",
     "AttachError",
     "Loaded",
     "export_canonical",
@@ -44,7 +45,12 @@ _REPLACE: dict[str, str] = {
     "data_quality": (
         "DELETE FROM data_quality WHERE issue IN ('clock_skew', 'cycle_break', 'unseen_parent')"
     ),
+    "media_matches": "DELETE FROM media_matches",
+    "post_media": "DELETE FROM post_media",
+    "media_groups": "DELETE FROM media_groups",
 }
+# The media stage's tables: an engine output holding all three replaces the stage.
+MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
 
 
 class AttachError(SpreadtraceError):
