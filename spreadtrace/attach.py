@@ -24,6 +24,7 @@ from spreadtrace.progress import ProgressFn
 from spreadtrace.store import Store
 from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import parquet as parquet_sql
+from spreadtrace.store import text_state as text_sql
 
 __all__ = ["AttachResult", "attach_output"]
 
@@ -59,8 +60,9 @@ def attach_output(
         build_id = builds_sql.next_build_id(con)  # load_derived inserts its row
         engine = set(parquet_sql.read_manifest(con, in_dir)["tables"])
         media_here = not set(parquet_sql.MEDIA_TABLES) <= engine
-        stages = ["media"] if media_here else []
-        stages += ["items", "accounts", "narratives"]
+        items_here = not set(parquet_sql.ITEM_TABLES) <= engine
+        stages = (["media"] if media_here else []) + (["items"] if items_here else [])
+        stages += ["accounts", "narratives"]
         t0 = time.perf_counter()
         skip = {"cascades"} | (set() if media_here else {"media"})
         own = {k: v for k, v in params.to_dict().items() if k not in skip}
@@ -70,7 +72,10 @@ def attach_output(
         t0 = time.perf_counter()
         if media_here:  # an older engine output without the media tables
             media_stage.run(store, build_id, params.media, progress=progress)
-        items_stage.run(store, build_id, params.narratives, progress=progress)
+        if items_here:
+            items_stage.run(store, build_id, params.narratives, progress=progress)
+        else:  # the stored text state does not describe the attached items
+            text_sql.invalidate(con)
         accounts_stage.run(store, build_id, params.accounts, touched=None, progress=progress)
         media_stage.finish(store)
         items_stage.finish(store)

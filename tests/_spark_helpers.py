@@ -33,6 +33,12 @@ MEDIA_TABLES = {
     "post_media": ["post_id", "media_group_id"],
     "media_groups": ["media_group_id"],
 }
+# The derived tables of the items stage, with their keys.
+ITEM_TABLES = {
+    "url_keys": ["url"],
+    "post_items": ["post_id", "item_id"],
+    "items": ["item_id"],
+}
 
 
 def require_spark() -> None:

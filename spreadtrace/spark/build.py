@@ -17,8 +17,10 @@ from pyspark.sql import types as T
 
 from spreadtrace.errors import SpreadtraceError
 from spreadtrace.pipeline.media import MediaParams
+from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.spark import cascades as cascades_stage
+from spreadtrace.spark import items as items_stage
 from spreadtrace.spark import media as media_stage
 
 __all__ = ["SparkBuildError", "SparkBuildResult", "PRODUCED", "run_spark_build"]
@@ -32,6 +34,9 @@ PRODUCED = (
     "media_matches",
     "post_media",
     "media_groups",
+    "url_keys",
+    "post_items",
+    "items",
 )
 MANIFEST = "_spreadtrace_build"
 
@@ -89,6 +94,7 @@ def run_spark_build(
     build_id: int = 1,
     giant_nodes: int = cascades_stage.GIANT_NODES,
     media: MediaParams | None = None,
+    narratives: NarrativeParams | None = None,
     progress: ProgressFn | None = None,
 ) -> SparkBuildResult:
     """Run every stage this engine has on ``input_dir`` and write ``output_dir``.
@@ -98,6 +104,7 @@ def run_spark_build(
     ``media``: the media stage's parameters (the DuckDB engine's defaults).
     """
     media = media or MediaParams()
+    narratives = narratives or NarrativeParams()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     posts = _read(spark, input_dir, "posts")
@@ -143,12 +150,37 @@ def run_spark_build(
         t_write += t_more
         timings["media"] = time.perf_counter() - t0 - t_more
         emit(progress, "media", 1, 1)
+        emit(progress, "items", 0, 1)
+        t0 = time.perf_counter()
+
+        def back(name: str) -> DataFrame:
+            return spark.read.parquet(f"{out}/{name}")
+
+        its = items_stage.run(
+            spark,
+            posts,
+            back("cascades"),
+            back("post_cascades"),
+            back("post_media"),
+            back("media_groups"),
+            build_id=build_id,
+            params=narratives,
+        )
+        more, t_more = _write_tables(
+            spark,
+            out,
+            [("url_keys", its.url_keys), ("post_items", its.post_items), ("items", its.items)],
+        )
+        rows.update(more)
+        t_write += t_more
+        timings["items"] = time.perf_counter() - t0 - t_more
+        emit(progress, "items", 1, 1)
     finally:
         cascades_stage.set_work_dir(None)
     _delete(spark, work)
     timings["write"] = t_write
     emit(progress, "cascades", 2, 2)
-    counts = {"cascades": casc.counts, "media": med.counts}
+    counts = {"cascades": casc.counts, "media": med.counts, "items": its.counts}
     manifest = spark.createDataFrame(
         [
             (

@@ -25,6 +25,7 @@ __all__ = [
     "CANONICAL_TABLES",
     "MANIFEST",
     "MEDIA_TABLES",
+    "ITEM_TABLES",
     "AttachError",
     "Loaded",
     "export_canonical",
@@ -48,9 +49,14 @@ _REPLACE: dict[str, str] = {
     "media_matches": "DELETE FROM media_matches",
     "post_media": "DELETE FROM post_media",
     "media_groups": "DELETE FROM media_groups",
+    "url_keys": "DELETE FROM url_keys",
+    "post_items": "DELETE FROM post_items",
+    "items": "DELETE FROM items",
 }
 # The media stage's tables: an engine output holding all three replaces the stage.
 MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
+# The items stage's tables: likewise for the items stage.
+ITEM_TABLES = ("url_keys", "post_items", "items")
 
 
 class AttachError(SpreadtraceError):

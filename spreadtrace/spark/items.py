@@ -1,0 +1,257 @@
+"""Stage "items" on Spark: posts, cascades, post_media -> url_keys, post_items, items.
+
+Why this shape: the rules are those of :mod:`spreadtrace.pipeline.items` (a full
+build), and the rows must equal the DuckDB engine's. The pure functions run inside
+Python workers on bounded batches, never on a whole store:
+
+1. URL keys: the distinct posted URLs, ``mapInPandas`` over
+   :func:`spreadtrace.urls.url_keys` (the project's one normaliser);
+2. text items: the content roots (the store's ``_ROOTS_SQL``, transpiled), each
+   distinct text normalised by :func:`~spreadtrace.graph.narratives.normalize_text_expr`
+   and each distinct long-enough norm MinHashed
+   (:func:`~spreadtrace.graph.narratives.minhash_signatures`,
+   :func:`~spreadtrace.graph.narratives.band_keys`) in ``mapInPandas`` batches; the LSH
+   buckets are a group-by on (band, key), each bucket's star pairs found by
+   :func:`~spreadtrace.graph.narratives.bucket_star_pairs` on its own members (a
+   bucket's pairs depend only on its members); groups are connected components
+   (:func:`spreadtrace.spark.media.components`, joins), and a group's item id is
+   ``text:`` plus its earliest post (created_at, post_id), as ``text_items_from_pairs``;
+3. post_items: URL, hashtag, media (the store's ``ITEM_POSTS_SQL``) and text items;
+   items: per item its earliest post, its post and account counts.
+
+Example (local mode; see tests/test_spark_items.py):
+
+    tables = run(spark, posts_df, cascades_df, post_cascades_df, post_media_df,
+                 media_groups_df, build_id=1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spreadtrace.graph.narratives import (
+    band_keys,
+    bucket_star_pairs,
+    lsh_layout,
+    minhash_signatures,
+    normalize_text_expr,
+)
+from spreadtrace.pipeline.narratives import NarrativeParams
+from spreadtrace.spark.cascades import _stage, number_rows, to_spark_sql
+from spreadtrace.spark.media import components
+from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
+from spreadtrace.store.narratives import _ROOTS_SQL
+from spreadtrace.urls import url_keys
+
+__all__ = ["ItemTables", "run"]
+
+
+@dataclass(frozen=True)
+class ItemTables:
+    """The stage's output DataFrames (store schema) and its counts."""
+
+    url_keys: DataFrame
+    post_items: DataFrame
+    items: DataFrame
+    counts: dict[str, int]
+
+
+def _key_urls(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for pdf in batches:
+        keyed = url_keys(pl.Series("url", pdf["url"].tolist(), dtype=pl.String))
+        yield keyed.to_pandas()
+
+
+def _norms(min_tokens: int):
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            frame = pl.DataFrame({"text": pl.Series(pdf["text"].tolist(), dtype=pl.String)})
+            frame = frame.with_columns(norm=normalize_text_expr(pl.col("text"))).filter(
+                pl.col("norm").str.count_matches(" ") + 1 >= min_tokens
+            )
+            yield frame.to_pandas()
+
+    return run
+
+
+def _signatures(num_perm: int, bands: int, rows: int):
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            norms = pl.Series("norm", pdf["norm"].tolist(), dtype=pl.String)
+            sig = minhash_signatures(norms.str.split(" "), num_perm=num_perm)
+            keys = band_keys(sig, bands=bands, rows=rows)
+            yield pd.DataFrame(
+                {
+                    "norm": norms.to_list(),
+                    "sig": list(np.ascontiguousarray(sig).view(np.int32)),
+                    "keys": list(np.ascontiguousarray(keys).view(np.int64)),
+                }
+            )
+
+    return run
+
+
+def _star_pairs(threshold: float):
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        pdf = pdf.sort_values("norm", kind="stable").reset_index(drop=True)
+        sig = np.stack(pdf["sig"].to_numpy()).astype(np.int32).view(np.uint32)
+        keys = pdf["key"].to_numpy(np.int64).view(np.uint64).reshape(-1, 1)
+        triples = bucket_star_pairs(sig, keys, threshold=threshold)
+        norms = pdf["norm"].to_numpy(object)
+        return pd.DataFrame({"norm_a": norms[triples[:, 1]], "norm_b": norms[triples[:, 2]]})
+
+    return run
+
+
+def text_items(
+    spark: SparkSession, roots: DataFrame, params: NarrativeParams
+) -> tuple[DataFrame, dict[str, int]]:
+    """(post_id, item_id) of the roots' text items, and counts."""
+    bands, rows = lsh_layout(params.text_threshold, params.num_perm)
+    texts = roots.where(F.col("text").isNotNull()).select("text").distinct()
+    norms = texts.mapInPandas(_norms(params.min_text_tokens), "text string, norm string")
+    norms = norms.transform(_stage)
+    rooted = roots.join(norms, "text").select("post_id", "created_at", "norm").transform(_stage)
+    distinct = number_rows(rooted.select("norm").distinct(), ["norm"], "i").transform(_stage)
+    sigs = (
+        distinct.select("norm")
+        .mapInPandas(
+            _signatures(params.num_perm, bands, rows),
+            "norm string, sig array<int>, keys array<bigint>",
+        )
+        .transform(_stage)
+    )
+    members = sigs.select("norm", "sig", F.posexplode("keys").alias("band", "key"))
+    pairs = (
+        members.groupBy("band", "key")
+        .applyInPandas(_star_pairs(params.text_threshold), "norm_a string, norm_b string")
+        .distinct()
+        .transform(_stage)
+    )
+    idx = (
+        pairs.join(distinct.select(F.col("norm").alias("norm_a"), F.col("i").alias("a")), "norm_a")
+        .join(distinct.select(F.col("norm").alias("norm_b"), F.col("i").alias("b")), "norm_b")
+        .select("a", "b")
+    )
+    labels = components(idx)
+    group = distinct.join(labels.withColumnRenamed("idx", "i"), "i", "left").select(
+        "norm", F.coalesce("g", "i").alias("g")
+    )
+    joined = rooted.join(group, "norm")
+    first = joined.groupBy("g").agg(
+        F.min_by("post_id", F.struct("created_at", "post_id")).alias("first")
+    )
+    out = joined.join(first, "g").select(
+        "post_id", F.concat(F.lit("text:"), F.col("first")).alias("item_id")
+    )
+    return out.transform(_stage), {"texts_hashed": distinct.count(), "text_pairs": pairs.count()}
+
+
+def run(
+    spark: SparkSession,
+    posts: DataFrame,
+    cascades: DataFrame,
+    post_cascades: DataFrame,
+    post_media: DataFrame,
+    media_groups: DataFrame,
+    *,
+    build_id: int,
+    params: NarrativeParams | None = None,
+) -> ItemTables:
+    """The items stage over all posts (a full build): url_keys, post_items, items."""
+    params = params or NarrativeParams()
+    bid = F.lit(build_id).cast("bigint").alias("build_id")
+    posts.createOrReplaceTempView("posts")
+    cascades.createOrReplaceTempView("cascades")
+    post_cascades.createOrReplaceTempView("post_cascades")
+    post_media.createOrReplaceTempView("post_media")
+    media_groups.createOrReplaceTempView("media_groups")
+
+    urls = (
+        posts.where(F.size("urls") > 0)
+        .select(F.explode("urls").alias("url"))
+        .where(F.col("url").isNotNull())
+        .distinct()
+    )
+    keys = urls.mapInPandas(_key_urls, "url string, key string, host string, shortener boolean")
+    keys = keys.transform(_stage)
+    url_rows = keys.select("url", "key", "host", "shortener", bid)
+
+    roots = spark.sql(to_spark_sql(_ROOTS_SQL)).select("post_id", "created_at", "text")
+    texts, text_counts = text_items(spark, roots, params)
+
+    url_items = (
+        posts.where(F.size("urls") > 0)
+        .select("post_id", F.explode("urls").alias("url"))
+        .join(keys.where(F.col("key").isNotNull()), "url")
+        .select("post_id", F.concat(F.lit("url:"), F.col("key")).alias("item_id"))
+    )
+    tags = (
+        posts.where(F.size("hashtags") > 0)
+        .select("post_id", F.explode("hashtags").alias("tag"))
+        .select("post_id", F.lower(F.expr("trim(LEADING '#' FROM tag)")).alias("tag"))
+        .where(F.col("tag") != "")
+        .select("post_id", F.concat(F.lit("hashtag:"), F.col("tag")).alias("item_id"))
+    )
+    media_items = spark.sql(to_spark_sql(ITEM_POSTS_SQL))
+    post_items = (
+        url_items.unionByName(tags)
+        .unionByName(media_items)
+        .unionByName(texts)
+        .distinct()
+        .transform(_stage)
+    )
+    p = posts.select("post_id", "account_id", "created_at", "text")
+    agg = (
+        post_items.join(p, "post_id")
+        .groupBy("item_id")
+        .agg(
+            F.min_by("post_id", F.struct("created_at", "post_id")).alias("first_post_id"),
+            F.min("created_at").alias("first_at"),
+            F.count("*").alias("posts"),
+            F.countDistinct("account_id").alias("accounts"),
+        )
+    )
+    labels = spark.sql(to_spark_sql(ITEMS_SQL)).select(
+        "item_id", F.col("label").alias("media_label")
+    )
+    kind = F.split_part(F.col("item_id"), F.lit(":"), F.lit(1))
+    items = (
+        agg.join(
+            p.select(
+                F.col("post_id").alias("first_post_id"),
+                F.col("account_id").alias("first_account_id"),
+                F.col("text").alias("first_text"),
+            ),
+            "first_post_id",
+        )
+        .join(labels, "item_id", "left")
+        .select(
+            "item_id",
+            kind.alias("kind"),
+            F.when(kind == "url", F.expr("substring(item_id, 5)"))
+            .when(kind == "hashtag", F.concat(F.lit("#"), F.expr("substring(item_id, 9)")))
+            .when(kind == "media", F.coalesce("media_label", F.expr("substring(item_id, 7)")))
+            .otherwise(F.expr("left(coalesce(first_text, ''), 200)"))
+            .alias("label"),
+            "first_post_id",
+            "first_account_id",
+            "first_at",
+            "posts",
+            "accounts",
+            F.lit(None).cast("double").alias("bot_share"),
+            F.lit(None).cast("double").alias("coordinated_share"),
+            bid,
+        )
+        .transform(_stage)
+    )
+    post_items = post_items.select("post_id", "item_id", bid)
+    counts = {"items": items.count(), "post_items": post_items.count(), **text_counts}
+    return ItemTables(url_rows, post_items, items, counts)
