@@ -1,4 +1,4 @@
-"""Benchmark the Spark engine (local mode) against the DuckDB engine: cascades and media.
+"""Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items.
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
 [--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]
@@ -7,7 +7,7 @@ Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--post
 ``--media=M`` (default posts / 5) plants M media items into the world (70% random PDQ
 hashes, 30% copies with 0..40 bits flipped, bench_media's generator; identical hashes
 share a sha256) and gives them to 1.5 M original posts, so the media stage has
-near-duplicate groups to find; both engines' media stages are timed.
+near-duplicate groups to find; both engines' media and items stages are timed.
 
 ``--big=N`` plants one giant cascade of N posts into the world (the N earliest posts:
 post k hangs from post k - N/200, so the cascade is ~200 levels deep) and runs the Spark
@@ -16,8 +16,8 @@ set-wise path; the two engines' giant rows are printed side by side.
 
 1. A synthetic world of ``--posts`` posts, loaded into a store as ``bench build`` does
    (cached under ``--dir``), and exported with ``export_canonical`` (the input layout).
-2. Baseline: the DuckDB engine's cascades stage (full, inferred parents on), and its
-   media stage, timed.
+2. Baseline: the DuckDB engine's cascades stage (full, inferred parents on), then its
+   media and items stages, timed.
 3. The Spark engine's ``run_spark_build`` on the export (same stage, Parquet out), in
    local mode on the machine's cores, timed; with the bytes every shuffle wrote and
    read (Spark's status store), and Spark's time per step.
@@ -135,6 +135,7 @@ def _giant_row(rows) -> str:
 def main(argv: list[str]) -> None:
     from bench.bench_build import _load_world
     from spreadtrace.pipeline import cascades as cascades_stage
+    from spreadtrace.pipeline import items as items_stage
     from spreadtrace.pipeline import media as media_stage
     from spreadtrace.store import Store
     from spreadtrace.store.parquet import export_canonical
@@ -174,6 +175,10 @@ def main(argv: list[str]) -> None:
         with store.transaction():
             media_counts = media_stage.run(store, 1)
         duck_media_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with store.transaction():
+            item_counts = items_stage.run(store, 1)
+        duck_items_s = time.perf_counter() - t0
         shutil.rmtree(canonical, ignore_errors=True)
         export_canonical(store.con.cursor(), canonical)
     print(f"duckdb engine, cascades stage: {duck_s:8.1f} s  {n_posts / duck_s:10,.0f} posts/s")
@@ -183,6 +188,10 @@ def main(argv: list[str]) -> None:
         f"items, {media_counts['media_matches']:,} matches, {media_counts['media_groups']:,} "
         f"groups, {media_counts['media_posts']:,} post rows)"
     )
+    print(
+        f"duckdb engine, items stage:    {duck_items_s:8.1f} s  ({item_counts['items']:,} items, "
+        f"{item_counts['post_items']:,} post rows)"
+    )
 
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.spark.session import session
@@ -190,20 +199,24 @@ def main(argv: list[str]) -> None:
     spark = session(master)
     out = base / "derived"
     t0 = time.perf_counter()
-    marks: dict[int, tuple[float, int, int, int]] = {}
+    marks: dict[tuple[str, int], tuple[float, int, int, int]] = {}
 
     def mark(task: str, done: int, total: int | None) -> None:
-        if task == "media":  # the clock and shuffle counters at the media stage's ends
-            marks[done] = (time.perf_counter(), *_shuffle_bytes(spark))
+        if task in ("media", "items"):  # the clock and shuffle counters at a stage's ends
+            marks[task, done] = (time.perf_counter(), *_shuffle_bytes(spark))
+
+    def between(task: str) -> tuple[float, int, int, int]:
+        a, b = marks[task, 0], marks[task, 1]
+        return b[0] - a[0], b[1] - a[1], b[2] - a[2], b[3] - a[3]
 
     res = run_spark_build(
         spark, str(canonical), str(out), giant_nodes=giant if big else 200_000, progress=mark
     )
     spark_s = time.perf_counter() - t0
     written, read, stages = _shuffle_bytes(spark)
-    mt, mw, mr, ms = (b - a for a, b in zip(marks[0], marks[1], strict=True))
-    spark_media_s = float(mt)  # the media stage with its Parquet write
-    spark_casc_s = spark_s - spark_media_s  # the rest: reads, cascades, its write, manifest
+    spark_media_s, mw, mr, ms = between("media")  # each stage with its Parquet write
+    spark_items_s, iw, ir, is_ = between("items")
+    spark_casc_s = spark_s - spark_media_s - spark_items_s  # reads, cascades, write, manifest
     print(
         f"spark {master}, whole build: {spark_s:8.1f} s; cascades (with its write) "
         f"{spark_casc_s:.1f} s  {n_posts / spark_casc_s:10,.0f} posts/s"
@@ -218,8 +231,13 @@ def main(argv: list[str]) -> None:
         f"written, {mr / 2**20:,.1f} MiB read over {ms} stages (its write included)"
     )
     print(
+        f"spark {master}, items stage:  {spark_items_s:8.1f} s  shuffle {iw / 2**20:,.1f} MiB "
+        f"written, {ir / 2**20:,.1f} MiB read over {is_} stages (its write included)"
+    )
+    print(
         f"ratio spark/duckdb time: cascades {spark_casc_s / duck_s:.1f}x, media "
-        f"{spark_media_s / duck_media_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
+        f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x  "
+        f"(load {os.getloadavg()[0]:.1f})"
     )
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
     same_media = (
@@ -227,7 +245,14 @@ def main(argv: list[str]) -> None:
         and res.rows["media_matches"] == media_counts["media_matches"]
         and res.counts["media"]["media_posts"] == media_counts["media_posts"]
     )
-    print(f"same row counts as the DuckDB engine: cascades {same}, media {same_media}")
+    same_items = (
+        res.rows["items"] == item_counts["items"]
+        and res.rows["post_items"] == item_counts["post_items"]
+    )
+    print(
+        f"same row counts as the DuckDB engine: cascades {same}, media {same_media}, "
+        f"items {same_items}"
+    )
     if big:
         cols = "size, depth, max_breadth, structural_virality, time_to_90_s, reconstruction"
         with Store.open(db, read_only=True) as store:

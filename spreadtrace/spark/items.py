@@ -11,9 +11,10 @@ Python workers on bounded batches, never on a whole store:
    and each distinct long-enough norm MinHashed
    (:func:`~spreadtrace.graph.narratives.minhash_signatures`,
    :func:`~spreadtrace.graph.narratives.band_keys`) in ``mapInPandas`` batches; the LSH
-   buckets are a group-by on (band, key), each bucket's star pairs found by
-   :func:`~spreadtrace.graph.narratives.bucket_star_pairs` on its own members (a
-   bucket's pairs depend only on its members); groups are connected components
+   star pairs of :func:`~spreadtrace.graph.narratives.bucket_star_pairs` set-wise (each
+   bucket's smallest norm by a group-by on (band, key), joined back to the members, the
+   pair kept when the share of equal signature positions, counted over the two arrays,
+   reaches the threshold: no Python call per bucket); groups are connected components
    (:func:`spreadtrace.spark.media.components`, joins), and a group's item id is
    ``text:`` plus its earliest post (created_at, post_id), as ``text_items_from_pairs``;
 3. post_items: URL, hashtag, media (the store's ``ITEM_POSTS_SQL``) and text items;
@@ -38,7 +39,6 @@ from pyspark.sql import functions as F
 
 from spreadtrace.graph.narratives import (
     band_keys,
-    bucket_star_pairs,
     lsh_layout,
     minhash_signatures,
     normalize_text_expr,
@@ -50,7 +50,7 @@ from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
 from spreadtrace.store.narratives import _ROOTS_SQL
 from spreadtrace.urls import url_keys
 
-__all__ = ["ItemTables", "run"]
+__all__ = ["ItemTables", "run", "text_items"]
 
 
 @dataclass(frozen=True)
@@ -98,18 +98,6 @@ def _signatures(num_perm: int, bands: int, rows: int):
     return run
 
 
-def _star_pairs(threshold: float):
-    def run(pdf: pd.DataFrame) -> pd.DataFrame:
-        pdf = pdf.sort_values("norm", kind="stable").reset_index(drop=True)
-        sig = np.stack(pdf["sig"].to_numpy()).astype(np.int32).view(np.uint32)
-        keys = pdf["key"].to_numpy(np.int64).view(np.uint64).reshape(-1, 1)
-        triples = bucket_star_pairs(sig, keys, threshold=threshold)
-        norms = pdf["norm"].to_numpy(object)
-        return pd.DataFrame({"norm_a": norms[triples[:, 1]], "norm_b": norms[triples[:, 2]]})
-
-    return run
-
-
 def text_items(
     spark: SparkSession, roots: DataFrame, params: NarrativeParams
 ) -> tuple[DataFrame, dict[str, int]]:
@@ -128,11 +116,28 @@ def text_items(
         )
         .transform(_stage)
     )
-    members = sigs.select("norm", "sig", F.posexplode("keys").alias("band", "key"))
-    pairs = (
-        members.groupBy("band", "key")
-        .applyInPandas(_star_pairs(params.text_threshold), "norm_a string, norm_b string")
+    # LSH star pairs, set-wise (bucket_star_pairs' rule): in each (band, key) bucket
+    # every member is paired with the bucket's smallest norm, and a pair is kept when the
+    # share of equal signature positions reaches the threshold
+    n_norms = distinct.count()
+    members = sigs.select("norm", F.posexplode("keys").alias("band", "key"))
+    heads = members.groupBy("band", "key").agg(F.min("norm").alias("norm_a"))
+    cands = (
+        members.join(heads, ["band", "key"])
+        .where(F.col("norm") != F.col("norm_a"))
+        .select("norm_a", F.col("norm").alias("norm_b"))
         .distinct()
+    )
+    sig_a = sigs.select(F.col("norm").alias("norm_a"), F.col("sig").alias("sa"))
+    sig_b = sigs.select(F.col("norm").alias("norm_b"), F.col("sig").alias("sb"))
+    equal = F.aggregate(
+        F.zip_with("sa", "sb", lambda x, y: (x == y).cast("int")), F.lit(0), lambda a, v: a + v
+    )
+    pairs = (
+        cands.join(sig_a, "norm_a")
+        .join(sig_b, "norm_b")
+        .where(equal.cast("double") / F.lit(float(params.num_perm)) >= params.text_threshold)
+        .select("norm_a", "norm_b")
         .transform(_stage)
     )
     idx = (
@@ -151,7 +156,7 @@ def text_items(
     out = joined.join(first, "g").select(
         "post_id", F.concat(F.lit("text:"), F.col("first")).alias("item_id")
     )
-    return out.transform(_stage), {"texts_hashed": distinct.count(), "text_pairs": pairs.count()}
+    return out.transform(_stage), {"texts_hashed": n_norms, "text_pairs": pairs.count()}
 
 
 def run(
