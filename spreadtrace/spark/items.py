@@ -17,8 +17,9 @@ Python workers on bounded batches, never on a whole store:
    reaches the threshold: no Python call per bucket); groups are connected components
    (:func:`spreadtrace.spark.media.components`, joins), and a group's item id is
    ``text:`` plus its earliest post (created_at, post_id), as ``text_items_from_pairs``;
-3. post_items: URL, hashtag, media (the store's ``ITEM_POSTS_SQL``) and text items;
-   items: per item its earliest post, its post and account counts.
+3. post_items and items: the store's ``POST_ITEMS_SQL`` and ``ITEM_ROWS_SQL``
+   (URL, hashtag, media and text items; per item its earliest post, label and counts),
+   transpiled, over views of the same names.
 
 Example (local mode; see tests/test_spark_items.py):
 
@@ -46,7 +47,7 @@ from spreadtrace.graph.narratives import (
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, number_rows, to_spark_sql
 from spreadtrace.spark.media import components
-from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
+from spreadtrace.store.items import ITEM_ROWS_SQL, POST_ITEMS_SQL
 from spreadtrace.store.narratives import _ROOTS_SQL
 from spreadtrace.urls import url_keys
 
@@ -192,65 +193,14 @@ def run(
     roots = spark.sql(to_spark_sql(_ROOTS_SQL)).select("post_id", "created_at", "text")
     texts, text_counts = text_items(spark, roots, params)
 
-    url_items = (
-        posts.where(F.size("urls") > 0)
-        .select("post_id", F.explode("urls").alias("url"))
-        .join(keys.where(F.col("key").isNotNull()), "url")
-        .select("post_id", F.concat(F.lit("url:"), F.col("key")).alias("item_id"))
-    )
-    tags = (
-        posts.where(F.size("hashtags") > 0)
-        .select("post_id", F.explode("hashtags").alias("tag"))
-        .select("post_id", F.lower(F.expr("trim(LEADING '#' FROM tag)")).alias("tag"))
-        .where(F.col("tag") != "")
-        .select("post_id", F.concat(F.lit("hashtag:"), F.col("tag")).alias("item_id"))
-    )
-    media_items = spark.sql(to_spark_sql(ITEM_POSTS_SQL))
-    post_items = (
-        url_items.unionByName(tags)
-        .unionByName(media_items)
-        .unionByName(texts)
-        .distinct()
-        .transform(_stage)
-    )
-    p = posts.select("post_id", "account_id", "created_at", "text")
-    agg = (
-        post_items.join(p, "post_id")
-        .groupBy("item_id")
-        .agg(
-            F.min_by("post_id", F.struct("created_at", "post_id")).alias("first_post_id"),
-            F.min("created_at").alias("first_at"),
-            F.count("*").alias("posts"),
-            F.countDistinct("account_id").alias("accounts"),
-        )
-    )
-    labels = spark.sql(to_spark_sql(ITEMS_SQL)).select(
-        "item_id", F.col("label").alias("media_label")
-    )
-    kind = F.split_part(F.col("item_id"), F.lit(":"), F.lit(1))
+    keys.createOrReplaceTempView("url_keys")
+    texts.createOrReplaceTempView("_ik_text")
+    post_items = spark.sql(to_spark_sql(POST_ITEMS_SQL)).transform(_stage)
+    post_items.createOrReplaceTempView("post_items")
     items = (
-        agg.join(
-            p.select(
-                F.col("post_id").alias("first_post_id"),
-                F.col("account_id").alias("first_account_id"),
-                F.col("text").alias("first_text"),
-            ),
-            "first_post_id",
-        )
-        .join(labels, "item_id", "left")
+        spark.sql(to_spark_sql(ITEM_ROWS_SQL))
         .select(
-            "item_id",
-            kind.alias("kind"),
-            F.when(kind == "url", F.expr("substring(item_id, 5)"))
-            .when(kind == "hashtag", F.concat(F.lit("#"), F.expr("substring(item_id, 9)")))
-            .when(kind == "media", F.coalesce("media_label", F.expr("substring(item_id, 7)")))
-            .otherwise(F.expr("left(coalesce(first_text, ''), 200)"))
-            .alias("label"),
-            "first_post_id",
-            "first_account_id",
-            "first_at",
-            "posts",
-            "accounts",
+            "*",
             F.lit(None).cast("double").alias("bot_share"),
             F.lit(None).cast("double").alias("coordinated_share"),
             bid,
