@@ -1,7 +1,13 @@
-"""Benchmark the Spark engine (local mode) against the DuckDB engine on the cascades stage.
+"""Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items.
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
-[--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]``
+[--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]
+[--media=M]``
+
+``--media=M`` (default posts / 5) plants M media items into the world (70% random PDQ
+hashes, 30% copies with 0..40 bits flipped, bench_media's generator; identical hashes
+share a sha256) and gives them to 1.5 M original posts, so the media stage has
+near-duplicate groups to find; both engines' media and items stages are timed.
 
 ``--big=N`` plants one giant cascade of N posts into the world (the N earliest posts:
 post k hangs from post k - N/200, so the cascade is ~200 levels deep) and runs the Spark
@@ -10,12 +16,14 @@ set-wise path; the two engines' giant rows are printed side by side.
 
 1. A synthetic world of ``--posts`` posts, loaded into a store as ``bench build`` does
    (cached under ``--dir``), and exported with ``export_canonical`` (the input layout).
-2. Baseline: the DuckDB engine's cascades stage (full, inferred parents on), timed.
+2. Baseline: the DuckDB engine's cascades stage (full, inferred parents on), then its
+   media and items stages, timed.
 3. The Spark engine's ``run_spark_build`` on the export (same stage, Parquet out), in
    local mode on the machine's cores, timed; with the bytes every shuffle wrote and
    read (Spark's status store), and Spark's time per step.
-4. Printed: posts/s of each, the Spark/DuckDB time ratio, the shuffle sizes, and a
-   check that the two engines' cascades tables have the same row counts.
+4. Printed: posts/s of each, the Spark/DuckDB time ratio per stage, the shuffle sizes
+   (the media stage's apart), and a check that the two engines' cascades and media
+   tables have the same row counts.
 """
 
 from __future__ import annotations
@@ -82,6 +90,44 @@ def _plant_giant(store, n: int) -> int:
     return stride
 
 
+def _plant_media(store, n: int, seed: int) -> None:
+    """``n`` media rows (bench_media's hashes: 70% originals, 30% copies at 0..40 bits)
+    carried by 1.5 n original posts, each post one item (round robin over a hash order).
+
+    Vectorised: hex by one buffer conversion, the post assignment by one join.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from bench.bench_media import _hashes
+
+    words, _ = _hashes(n, seed=seed)
+    hexes = np.frombuffer(words.astype(">u8").tobytes().hex().encode(), dtype="S64")
+    ids = np.char.add(b"bm", np.char.zfill(np.arange(n).astype("S9"), 9))
+    table = pa.table({"media_id": ids.astype(str), "pdq": hexes.astype(str)})
+    store.con.register("_bench_media", table)
+    store.con.execute(
+        """
+        INSERT INTO media (media_id, kind, sha256, pdq, pdq_quality, ingest_run_id)
+        SELECT media_id, 'image', sha256(pdq), pdq, 90, 0 FROM _bench_media
+        """
+    )
+    store.con.unregister("_bench_media")
+    store.con.execute(
+        """
+        UPDATE posts SET media = [x.media_id] FROM (
+          SELECT p.post_id, m.media_id
+          FROM (SELECT post_id, row_number() OVER (ORDER BY hash(post_id), post_id) - 1 AS k
+                FROM posts WHERE kind <> 'repost') AS p
+          JOIN (SELECT media_id, row_number() OVER (ORDER BY media_id) - 1 AS k FROM media) AS m
+            ON p.k % $n = m.k
+          WHERE p.k < $n * 3 // 2
+        ) AS x WHERE posts.post_id = x.post_id
+        """,
+        {"n": n},
+    )
+
+
 def _giant_row(rows) -> str:
     return ", ".join(f"{k} {v}" for k, v in rows.items())
 
@@ -89,6 +135,8 @@ def _giant_row(rows) -> str:
 def main(argv: list[str]) -> None:
     from bench.bench_build import _load_world
     from spreadtrace.pipeline import cascades as cascades_stage
+    from spreadtrace.pipeline import items as items_stage
+    from spreadtrace.pipeline import media as media_stage
     from spreadtrace.store import Store
     from spreadtrace.store.parquet import export_canonical
     from spreadtrace.synth import generate
@@ -98,7 +146,8 @@ def main(argv: list[str]) -> None:
     master = _arg(argv, "master", "local[2]")
     big = int(_arg(argv, "big", "0"))
     giant = int(_arg(argv, "giant", str(min(200_000, max(1, big // 2)))))
-    name = f"spark-{posts}-{seed}" + (f"-big{big}" if big else "")
+    n_media = int(_arg(argv, "media", str(posts // 5)))
+    name = f"spark-{posts}-{seed}" + (f"-big{big}" if big else "") + f"-m{n_media}"
     base = Path(_arg(argv, "dir", "/work/bench-cache/i15")) / name
     base.mkdir(parents=True, exist_ok=True)
     world, db, canonical = base / "world", base / "store.duckdb", base / "canonical"
@@ -109,6 +158,8 @@ def main(argv: list[str]) -> None:
             _load_world(store, world)
             if big:
                 _plant_giant(store, big)
+            if n_media:
+                _plant_media(store, n_media, seed)
     print(f"== bench spark: {posts:,} posts (seed {seed}), load {os.getloadavg()[0]:.1f}")
     if big:
         print(f"   planted: one cascade of {big:,} posts; Spark giant_nodes={giant:,}")
@@ -120,10 +171,27 @@ def main(argv: list[str]) -> None:
             run = cascades_stage.run(store, 1, full=True)
         duck_s = time.perf_counter() - t0
         n_casc = store.con.execute("SELECT count(*) FROM cascades").fetchall()[0][0]
+        t0 = time.perf_counter()
+        with store.transaction():
+            media_counts = media_stage.run(store, 1)
+        duck_media_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with store.transaction():
+            item_counts = items_stage.run(store, 1)
+        duck_items_s = time.perf_counter() - t0
         shutil.rmtree(canonical, ignore_errors=True)
         export_canonical(store.con.cursor(), canonical)
     print(f"duckdb engine, cascades stage: {duck_s:8.1f} s  {n_posts / duck_s:10,.0f} posts/s")
     print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items()))
+    print(
+        f"duckdb engine, media stage:    {duck_media_s:8.1f} s  ({media_counts['media_items']:,} "
+        f"items, {media_counts['media_matches']:,} matches, {media_counts['media_groups']:,} "
+        f"groups, {media_counts['media_posts']:,} post rows)"
+    )
+    print(
+        f"duckdb engine, items stage:    {duck_items_s:8.1f} s  ({item_counts['items']:,} items, "
+        f"{item_counts['post_items']:,} post rows)"
+    )
 
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.spark.session import session
@@ -131,18 +199,60 @@ def main(argv: list[str]) -> None:
     spark = session(master)
     out = base / "derived"
     t0 = time.perf_counter()
-    res = run_spark_build(spark, str(canonical), str(out), giant_nodes=giant if big else 200_000)
+    marks: dict[tuple[str, int], tuple[float, int, int, int]] = {}
+
+    def mark(task: str, done: int, total: int | None) -> None:
+        if task in ("media", "items"):  # the clock and shuffle counters at a stage's ends
+            marks[task, done] = (time.perf_counter(), *_shuffle_bytes(spark))
+
+    def between(task: str) -> tuple[float, int, int, int]:
+        a, b = marks[task, 0], marks[task, 1]
+        return b[0] - a[0], b[1] - a[1], b[2] - a[2], b[3] - a[3]
+
+    res = run_spark_build(
+        spark, str(canonical), str(out), giant_nodes=giant if big else 200_000, progress=mark
+    )
     spark_s = time.perf_counter() - t0
     written, read, stages = _shuffle_bytes(spark)
-    print(f"spark {master}, cascades stage: {spark_s:8.1f} s  {n_posts / spark_s:10,.0f} posts/s")
+    spark_media_s, mw, mr, ms = between("media")  # each stage with its Parquet write
+    spark_items_s, iw, ir, is_ = between("items")
+    spark_casc_s = spark_s - spark_media_s - spark_items_s  # reads, cascades, write, manifest
+    print(
+        f"spark {master}, whole build: {spark_s:8.1f} s; cascades (with its write) "
+        f"{spark_casc_s:.1f} s  {n_posts / spark_casc_s:10,.0f} posts/s"
+    )
     print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items()))
     print(
         f"  shuffle: {written / 2**20:,.1f} MiB written, {read / 2**20:,.1f} MiB read "
         f"over {stages} stages; output rows {res.rows}"
     )
-    print(f"ratio spark/duckdb time: {spark_s / duck_s:.1f}x  (load {os.getloadavg()[0]:.1f})")
+    print(
+        f"spark {master}, media stage:  {spark_media_s:8.1f} s  shuffle {mw / 2**20:,.1f} MiB "
+        f"written, {mr / 2**20:,.1f} MiB read over {ms} stages (its write included)"
+    )
+    print(
+        f"spark {master}, items stage:  {spark_items_s:8.1f} s  shuffle {iw / 2**20:,.1f} MiB "
+        f"written, {ir / 2**20:,.1f} MiB read over {is_} stages (its write included)"
+    )
+    print(
+        f"ratio spark/duckdb time: cascades {spark_casc_s / duck_s:.1f}x, media "
+        f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x  "
+        f"(load {os.getloadavg()[0]:.1f})"
+    )
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
-    print(f"same row counts as the DuckDB engine: {same}")
+    same_media = (
+        res.rows["media_groups"] == media_counts["media_groups"]
+        and res.rows["media_matches"] == media_counts["media_matches"]
+        and res.counts["media"]["media_posts"] == media_counts["media_posts"]
+    )
+    same_items = (
+        res.rows["items"] == item_counts["items"]
+        and res.rows["post_items"] == item_counts["post_items"]
+    )
+    print(
+        f"same row counts as the DuckDB engine: cascades {same}, media {same_media}, "
+        f"items {same_items}"
+    )
     if big:
         cols = "size, depth, max_breadth, structural_virality, time_to_90_s, reconstruction"
         with Store.open(db, read_only=True) as store:

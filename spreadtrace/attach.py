@@ -3,8 +3,8 @@
 Why: a team that builds on Spark still reads results with ``report``, ``export-graph``
 and ``serve``, which read the store. :func:`attach_output` replaces the store's rows of
 every table the engine wrote (``spreadtrace.store.parquet.load_derived``), runs the
-stages the engine does not produce yet on DuckDB, from the attached cascades, in the
-same transaction, records one ``builds`` row (mode ``attach``, with the engine's
+stages the engine does not produce yet on DuckDB, from the attached cascades (and
+media groups, when the engine wrote them), in the same transaction, records one ``builds`` row (mode ``attach``, with the engine's
 manifest) and publishes the dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build`
 does.
 """
@@ -24,6 +24,7 @@ from spreadtrace.progress import ProgressFn
 from spreadtrace.store import Store
 from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import parquet as parquet_sql
+from spreadtrace.store import text_state as text_sql
 
 __all__ = ["AttachResult", "attach_output"]
 
@@ -55,17 +56,26 @@ def attach_output(
     """
     params = params or BuildParams()
     timings: dict[str, float] = {}
-    stages = ["media", "items", "accounts", "narratives"]
     with store.transaction() as con:
         build_id = builds_sql.next_build_id(con)  # load_derived inserts its row
+        engine = set(parquet_sql.read_manifest(con, in_dir)["tables"])
+        media_here = not set(parquet_sql.MEDIA_TABLES) <= engine
+        items_here = not set(parquet_sql.ITEM_TABLES) <= engine
+        stages = (["media"] if media_here else []) + (["items"] if items_here else [])
+        stages += ["accounts", "narratives"]
         t0 = time.perf_counter()
-        own = {k: v for k, v in params.to_dict().items() if k != "cascades"}
+        skip = {"cascades"} | (set() if media_here else {"media"})
+        own = {k: v for k, v in params.to_dict().items() if k not in skip}
         loaded = parquet_sql.load_derived(con, in_dir, build_id, own)
         timings["load"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        media_stage.run(store, build_id, params.media, progress=progress)
-        items_stage.run(store, build_id, params.narratives, progress=progress)
+        if media_here:  # an older engine output without the media tables
+            media_stage.run(store, build_id, params.media, progress=progress)
+        if items_here:
+            items_stage.run(store, build_id, params.narratives, progress=progress)
+        else:  # the stored text state does not describe the attached items
+            text_sql.invalidate(con)
         accounts_stage.run(store, build_id, params.accounts, touched=None, progress=progress)
         media_stage.finish(store)
         items_stage.finish(store)

@@ -27,6 +27,18 @@ CASCADE_TABLES = {
     "data_quality": ["issue", "cascade_id", "post_id"],
 }
 CASCADE_ISSUES = ("clock_skew", "cycle_break", "unseen_parent")
+# The derived tables of the media stage, with their keys.
+MEDIA_TABLES = {
+    "media_matches": ["media_a", "media_b", "via"],
+    "post_media": ["post_id", "media_group_id"],
+    "media_groups": ["media_group_id"],
+}
+# The derived tables of the items stage, with their keys.
+ITEM_TABLES = {
+    "url_keys": ["url"],
+    "post_items": ["post_id", "item_id"],
+    "items": ["item_id"],
+}
 
 
 def require_spark() -> None:

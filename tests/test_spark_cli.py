@@ -1,8 +1,8 @@
 """The engine switch end to end through the CLI: export-parquet -> spark build -> attach.
 
-One local[2] Spark session for the module. A generated world is built twice: by
-``build`` (DuckDB) and by ``spark build`` + ``attach``; ``report`` must then write the
-same CSVs from both stores.
+One local[2] Spark session for the module. A generated world (with planted media
+copies) is built twice: by ``build`` (DuckDB) and by ``spark build`` + ``attach``;
+``report`` must then write the same CSVs from both stores.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ import pytest
 from spreadtrace.cli import main
 from spreadtrace.store import Store
 from spreadtrace.synth import generate
-from tests._spark_helpers import CASCADE_TABLES, spark_session, store_rows, table_diff
+from tests._spark_helpers import (
+    CASCADE_TABLES,
+    MEDIA_TABLES,
+    spark_session,
+    store_rows,
+    table_diff,
+)
+from tests.test_spark_media import plant_media
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +47,8 @@ def engines(spark, tmp_path_factory):
     duck, sparked = work / "duck.duckdb", work / "spark.duckdb"
     for db in (duck, sparked):
         _ok(runner, ["--db", str(db), "ingest", "--quiet", *files])
+        with Store.open(db) as store:  # the same planted media copies in both stores
+            plant_media(store, 21)
     _ok(runner, ["--db", str(duck), "build", "--quiet"])
     _ok(runner, ["--db", str(sparked), "export-parquet", "--output", str(work / "canonical")])
     for table in ("posts", "accounts", "follows", "media"):
@@ -48,15 +57,17 @@ def engines(spark, tmp_path_factory):
         runner,
         ["spark", "build", "--input", str(work / "canonical"), "--output", str(work / "derived")],
     )
-    assert "post_cascades" in out
+    assert "post_cascades" in out and "media_groups" in out
     _ok(runner, ["--db", str(sparked), "attach", str(work / "derived")])
     return duck, sparked, work
 
 
-def test_attached_store_holds_the_duckdb_engines_cascade_tables(engines):
+def test_attached_store_holds_the_duckdb_engines_cascade_and_media_tables(engines):
     duck, sparked, _ = engines
     with Store.open(duck, read_only=True) as a, Store.open(sparked, read_only=True) as b:
         for table, keys in CASCADE_TABLES.items():
+            assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
+        for table, keys in MEDIA_TABLES.items():  # from Spark too, shares filled after
             assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
         (mode,) = b.con.cursor().execute("SELECT mode FROM builds").fetchall()[0]
     assert mode == "attach"

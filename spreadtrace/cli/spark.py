@@ -35,7 +35,7 @@ def spark() -> None:
     "input_dir",
     required=True,
     metavar="DIR",
-    help="Canonical tables as Parquet: DIR/posts/, DIR/accounts/, DIR/follows/ "
+    help="Canonical tables as Parquet: DIR/posts/, DIR/accounts/, DIR/follows/, DIR/media/ "
     "(a local path or any Hadoop-compatible URI).",
 )
 @click.option(
@@ -76,8 +76,10 @@ def build(
 ) -> None:
     """Build the derived tables from a Parquet export, on Spark.
 
-    Writes post_cascades, cascades and data_quality (the cascades stage, equal to the
-    DuckDB engine's); `attach` loads them into a store and computes the later stages.
+    Writes post_cascades, cascades and data_quality (the cascades stage),
+    media_matches, post_media and media_groups (the media stage) and url_keys,
+    post_items and items (the items stage), equal to the DuckDB engine's; `attach`
+    loads them into a store and computes the later stages.
 
     \b
     Example:
@@ -102,4 +104,14 @@ def build(
         click.echo(
             f"cascades: {c['cascades_built']:,} from {c['posts_in_scope']:,} posts; "
             f"inferred parents {c['inferred_parents']:,}; cycle breaks {c['cycle_breaks']:,}"
+        )
+        m = result.counts["media"]
+        click.echo(
+            f"media: {m['media_groups']:,} groups ({m['groups_of_copies']:,} of copies) from "
+            f"{m['media_items']:,} items; {m['media_matches']:,} matches"
+        )
+        i = result.counts["items"]
+        click.echo(
+            f"items: {i['items']:,} carried by {i['post_items']:,} post rows; "
+            f"{i['texts_hashed']:,} distinct texts hashed"
         )

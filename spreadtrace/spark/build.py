@@ -12,17 +12,32 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from spreadtrace.errors import SpreadtraceError
+from spreadtrace.pipeline.media import MediaParams
+from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.spark import cascades as cascades_stage
+from spreadtrace.spark import items as items_stage
+from spreadtrace.spark import media as media_stage
 
 __all__ = ["SparkBuildError", "SparkBuildResult", "PRODUCED", "run_spark_build"]
 
-# Derived tables this engine writes so far (the other stages run on DuckDB after attach).
-PRODUCED = ("post_cascades", "cascades", "data_quality")
+# Derived tables this engine writes so far: the cascades and media stages (the other
+# stages run on DuckDB after attach).
+PRODUCED = (
+    "post_cascades",
+    "cascades",
+    "data_quality",
+    "media_matches",
+    "post_media",
+    "media_groups",
+    "url_keys",
+    "post_items",
+    "items",
+)
 MANIFEST = "_spreadtrace_build"
 
 
@@ -52,15 +67,11 @@ def _read(spark: SparkSession, path: str, table: str, schema: str | None = None)
 
 
 def _write_tables(
-    spark: SparkSession, out: str, casc: cascades_stage.CascadeTables
+    spark: SparkSession, out: str, tables: list[tuple[str, DataFrame]]
 ) -> tuple[dict[str, int], float]:
     rows: dict[str, int] = {}
     t0 = time.perf_counter()
-    for name, df in (
-        ("post_cascades", casc.post_cascades),
-        ("cascades", casc.cascades),
-        ("data_quality", casc.data_quality),
-    ):
+    for name, df in tables:
         df.write.mode("overwrite").parquet(f"{out}/{name}")
         rows[name] = spark.read.parquet(f"{out}/{name}").count()
     return rows, time.perf_counter() - t0
@@ -82,13 +93,18 @@ def run_spark_build(
     infer: bool = True,
     build_id: int = 1,
     giant_nodes: int = cascades_stage.GIANT_NODES,
+    media: MediaParams | None = None,
+    narratives: NarrativeParams | None = None,
     progress: ProgressFn | None = None,
 ) -> SparkBuildResult:
     """Run every stage this engine has on ``input_dir`` and write ``output_dir``.
 
     ``giant_nodes``: cascades with more nodes take the set-wise path
     (:func:`spreadtrace.spark.cascades.giant_rows`) instead of one pandas UDF call.
+    ``media``: the media stage's parameters (the DuckDB engine's defaults).
     """
+    media = media or MediaParams()
+    narratives = narratives or NarrativeParams()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     posts = _read(spark, input_dir, "posts")
@@ -98,6 +114,7 @@ def run_spark_build(
         "follows",
         "follower_id STRING, followee_id STRING, created_at TIMESTAMP, ingest_run_id BIGINT",
     )
+    media_rows = _read(spark, input_dir, "media", media_stage.MEDIA_SCHEMA)
     emit(progress, "cascades", 0, 2)
     out = output_dir.rstrip("/")
     work = f"{out}/_work"
@@ -106,21 +123,72 @@ def run_spark_build(
         casc = cascades_stage.run(
             spark, posts, follows, build_id=build_id, infer=infer, giant_nodes=giant_nodes
         )
-        timings["cascades"] = time.perf_counter() - t0
+        rows, t_write = _write_tables(
+            spark,
+            out,
+            [
+                ("post_cascades", casc.post_cascades),
+                ("cascades", casc.cascades),
+                ("data_quality", casc.data_quality),
+            ],
+        )
+        timings["cascades"] = time.perf_counter() - t0 - t_write
         emit(progress, "cascades", 1, 2)
-        rows, t_write = _write_tables(spark, out, casc)
+        emit(progress, "media", 0, 1)
+        t0 = time.perf_counter()
+        med = media_stage.run(spark, posts, media_rows, build_id=build_id, params=media)
+        more, t_more = _write_tables(
+            spark,
+            out,
+            [
+                ("media_matches", med.media_matches),
+                ("post_media", med.post_media),
+                ("media_groups", med.media_groups),
+            ],
+        )
+        rows.update(more)
+        t_write += t_more
+        timings["media"] = time.perf_counter() - t0 - t_more
+        emit(progress, "media", 1, 1)
+        emit(progress, "items", 0, 1)
+        t0 = time.perf_counter()
+
+        def back(name: str) -> DataFrame:
+            return spark.read.parquet(f"{out}/{name}")
+
+        its = items_stage.run(
+            spark,
+            posts,
+            back("cascades"),
+            back("post_cascades"),
+            back("post_media"),
+            back("media_groups"),
+            build_id=build_id,
+            params=narratives,
+        )
+        more, t_more = _write_tables(
+            spark,
+            out,
+            [("url_keys", its.url_keys), ("post_items", its.post_items), ("items", its.items)],
+        )
+        rows.update(more)
+        t_write += t_more
+        timings["items"] = time.perf_counter() - t0 - t_more
+        emit(progress, "items", 1, 1)
     finally:
         cascades_stage.set_work_dir(None)
     _delete(spark, work)
     timings["write"] = t_write
     emit(progress, "cascades", 2, 2)
-    counts = {"cascades": casc.counts}
+    counts = {"cascades": casc.counts, "media": med.counts, "items": its.counts}
     manifest = spark.createDataFrame(
         [
             (
                 "spark",
                 json.dumps(list(PRODUCED)),
-                json.dumps({"cascades": {"infer": infer}}, sort_keys=True),
+                json.dumps(
+                    {"cascades": {"infer": infer}, "media": media.to_dict()}, sort_keys=True
+                ),
                 json.dumps(counts, sort_keys=True),
             )
         ],

@@ -60,6 +60,7 @@ __all__ = [
     "pointer_jump",
     "number_rows",
     "spark_infer_sql",
+    "to_spark_sql",
 ]
 
 # Nodes per applyInPandas bucket: many cascades per call (one vectorised pass each),
@@ -247,13 +248,23 @@ def _cycle_minima(links: DataFrame, on_cycle: DataFrame, n_cycle: int) -> DataFr
     return state.where(F.col("label") == F.col("node")).select("node")
 
 
-def spark_infer_sql() -> str:
-    """The DuckDB inference query in Spark SQL (sqlglot; ``epoch_us`` -> ``unix_micros``)."""
-    tree = sqlglot.parse_one(INFER_PARENTS_SQL, read="duckdb")
+def to_spark_sql(sql: str) -> str:
+    """A query of the store (DuckDB SQL) in Spark SQL: sqlglot, with ``epoch_us`` ->
+    ``unix_micros`` (sqlglot has no mapping for it); ``$name`` parameters become ``:name``.
+
+    >>> to_spark_sql("SELECT epoch_us(t) AS us FROM x WHERE a < $n")
+    'SELECT UNIX_MICROS(t) AS us FROM x WHERE a < :n'
+    """
+    tree = sqlglot.parse_one(sql, read="duckdb")
     for fn in tree.find_all(sqlglot.exp.Anonymous):
         if fn.name.lower() == "epoch_us":
             fn.replace(sqlglot.exp.Anonymous(this="UNIX_MICROS", expressions=fn.expressions))
     return tree.sql(dialect="spark")
+
+
+def spark_infer_sql() -> str:
+    """The DuckDB inference query in Spark SQL (sqlglot; ``epoch_us`` -> ``unix_micros``)."""
+    return to_spark_sql(INFER_PARENTS_SQL)
 
 
 def run(

@@ -18,6 +18,8 @@ from spreadtrace.urls import url_keys
 
 __all__ = [
     "URL_KEYS_SQL",
+    "POST_ITEMS_SQL",
+    "ITEM_ROWS_SQL",
     "fill_item_shares",
     "item_post_rows",
     "write_item_origins",
@@ -29,6 +31,54 @@ __all__ = [
 
 # The (url, key) pairs of the build, for joins: ``JOIN (URL_KEYS_SQL) k ON k.url = ...``.
 URL_KEYS_SQL = "SELECT url, key, shortener FROM url_keys"
+
+# The stage's item rules, in portable DuckDB SQL over named tables (``posts``,
+# ``url_keys``, ``post_media``, ``media_groups``, ``post_items`` and the text items
+# ``_ik_text(post_id, item_id)``), run by both engines: here as they are, on Spark
+# transpiled by sqlglot (spreadtrace.spark.items).
+# Every post's items: its keyed URLs, its hashtags (lower case, without '#'), its media
+# groups and its text group; distinct.
+POST_ITEMS_SQL = f"""
+SELECT DISTINCT post_id, item_id FROM (
+    SELECT s.post_id, 'url:' || k.key AS item_id
+    FROM (SELECT post_id, unnest(urls) AS u FROM posts WHERE urls IS NOT NULL) AS s
+    JOIN url_keys AS k ON k.url = s.u
+    WHERE k.key IS NOT NULL
+    UNION ALL
+    SELECT post_id, 'hashtag:' || tag AS item_id FROM (
+        SELECT post_id, lower(ltrim(h, '#')) AS tag FROM (
+            SELECT post_id, unnest(hashtags) AS h FROM posts WHERE hashtags IS NOT NULL
+        ) AS x
+    ) AS t
+    WHERE tag <> ''
+    UNION ALL
+    {ITEM_POSTS_SQL}
+    UNION ALL
+    SELECT post_id, item_id FROM _ik_text
+) AS a
+"""  # noqa: S608 -- fixed fragments
+# Per item: its kind and label, its earliest post (ties: smallest post_id), that post's
+# account, and the distinct posts and accounts carrying it (post_items rows are distinct).
+ITEM_ROWS_SQL = f"""
+SELECT i.item_id, split_part(i.item_id, ':', 1) AS kind,
+       CASE split_part(i.item_id, ':', 1)
+            WHEN 'url' THEN substr(i.item_id, 5)
+            WHEN 'hashtag' THEN '#' || substr(i.item_id, 9)
+            WHEN 'media' THEN coalesce(m.label, substr(i.item_id, 7))
+            ELSE left(coalesce(p0.text, ''), 200) END AS label,
+       i.first_post_id, p0.account_id AS first_account_id, i.first_at, i.posts, i.accounts
+FROM (
+    SELECT pi.item_id,
+           arg_min(p.post_id, struct_pack(t := p.created_at, id := p.post_id)) AS first_post_id,
+           min(p.created_at) AS first_at,
+           count(*) AS posts,
+           count(DISTINCT p.account_id) AS accounts
+    FROM post_items AS pi JOIN posts AS p ON p.post_id = pi.post_id
+    GROUP BY pi.item_id
+) AS i
+JOIN posts AS p0 ON p0.post_id = i.first_post_id
+LEFT JOIN ({ITEMS_SQL}) AS m ON m.item_id = i.item_id
+"""  # noqa: S608 -- fixed fragments
 
 
 def refresh_url_keys(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
@@ -102,23 +152,7 @@ def write_items(
             con,
             "post_items",
             build_id,
-            f"""
-            SELECT DISTINCT post_id, item_id FROM (
-                SELECT s.post_id, 'url:' || k.key AS item_id
-                FROM (SELECT post_id, unnest(urls) AS u FROM posts WHERE len(urls) > 0) s
-                JOIN url_keys k ON k.url = s.u
-                WHERE k.key IS NOT NULL
-                UNION ALL
-                SELECT post_id, 'hashtag:' || tag FROM (
-                    SELECT post_id, lower(ltrim(unnest(hashtags), '#')) AS tag
-                    FROM posts WHERE len(hashtags) > 0)
-                WHERE tag <> ''
-                UNION ALL
-                {ITEM_POSTS_SQL}
-                UNION ALL
-                SELECT post_id, item_id FROM _ik_text
-            )
-            """,  # noqa: S608 -- fixed fragments
+            f"SELECT post_id, item_id FROM ({POST_ITEMS_SQL}) AS x",  # noqa: S608
         )
     finally:
         con.unregister("_ik_text")
@@ -127,26 +161,8 @@ def write_items(
         "items",
         build_id,
         f"""
-        SELECT i.item_id, split_part(i.item_id, ':', 1) AS kind,
-               CASE split_part(i.item_id, ':', 1)
-                    WHEN 'url' THEN substr(i.item_id, 5)
-                    WHEN 'hashtag' THEN '#' || substr(i.item_id, 9)
-                    WHEN 'media' THEN coalesce(m.label, substr(i.item_id, 7))
-                    ELSE left(coalesce(p0.text, ''), 200) END AS label,
-               i.first_post_id, p0.account_id AS first_account_id, i.first_at, i.posts,
-               i.accounts, old.bot_share, old.coordinated_share
-        FROM (
-            SELECT pi.item_id,
-                   arg_min(p.post_id, (p.created_at, p.post_id)) AS first_post_id,
-                   min(p.created_at) AS first_at,
-                   count(*) AS posts,  -- post_items rows are distinct
-                   count(DISTINCT p.account_id) AS accounts
-            FROM post_items pi JOIN posts p ON p.post_id = pi.post_id
-            GROUP BY pi.item_id
-        ) i
-        JOIN posts p0 ON p0.post_id = i.first_post_id
-        LEFT JOIN ({ITEMS_SQL}) m ON m.item_id = i.item_id
-        LEFT JOIN items old ON old.item_id = i.item_id
+        SELECT r.*, old.bot_share, old.coordinated_share
+        FROM ({ITEM_ROWS_SQL}) AS r LEFT JOIN items old ON old.item_id = r.item_id
         """,  # noqa: S608 -- fixed fragments
     )
     rows = con.execute(

@@ -46,10 +46,151 @@ __all__ = [
     "drop_temp",
     "ITEMS_SQL",
     "ITEM_POSTS_SQL",
+    "MEDIA_ITEMS_SQL",
+    "SHA256_PAIRS_SQL",
+    "PDQ_HASHES_SQL",
+    "VIDEO_FRAMES_SQL",
+    "VIDEO_PAIRS_SQL",
+    "GROUP_SQL",
+    "MATCHES_SQL",
+    "POST_GROUPS_SQL",
+    "POST_MEDIA_SQL",
+    "MEDIA_GROUPS_SQL",
 ]
 
 CHUNKS = 16  # 16 chunks of 16 bits
 _TEMP = ("_mx_items", "_mx_hash", "_mx_chunks", "_mx_pairs", "_mx_frames", "_mx_group", "_mx_pm")
+
+# The stage's set-wise rules, written once in portable DuckDB SQL over named tables
+# (``posts``, ``media`` and this module's ``_mx_*`` tables) and run by both engines: here
+# as they are, and on Spark transpiled by sqlglot (spreadtrace.spark.media). Parameters
+# are bound ($q, $v, $gap, $b). Only the hash decoding of the near-pair join is written
+# per engine (hex to words differs), with the same chunks, probes and distance.
+
+# Every media item: the media table, plus each post reference that names no media row
+# (a pdq:/sha256: reference carries its hash; phash: and platform ids match by identity).
+MEDIA_ITEMS_SQL = """
+SELECT media_id, kind, sha256, pdq, pdq_quality, frames FROM media
+UNION ALL
+SELECT ref AS media_id,
+       CASE WHEN ref LIKE 'pdq:%' THEN 'image' END AS kind,
+       CASE WHEN ref LIKE 'sha256:%' THEN substr(ref, 8) END AS sha256,
+       CASE WHEN ref LIKE 'pdq:%' THEN substr(ref, 5) END AS pdq,
+       CAST(NULL AS INTEGER) AS pdq_quality, CAST(NULL AS VARCHAR[]) AS frames
+FROM (SELECT DISTINCT unnest(media) AS ref FROM posts WHERE media IS NOT NULL) AS r
+WHERE NOT EXISTS (SELECT 1 FROM media AS m WHERE m.media_id = r.ref)
+"""
+# Identical bytes: each item linked to the first item (by idx) with its digest.
+SHA256_PAIRS_SQL = """
+SELECT a, b, via, distance FROM (
+  SELECT min(idx) OVER (PARTITION BY sha256) AS a, idx AS b, 'sha256' AS via,
+         CAST(0.0 AS DOUBLE) AS distance
+  FROM _mx_items WHERE sha256 IS NOT NULL
+) AS s WHERE a < b
+"""
+# The PDQ hashes matched: images and gifs of good (or unknown) quality.
+PDQ_HASHES_SQL = """
+SELECT idx, pdq AS hex FROM _mx_items
+WHERE pdq IS NOT NULL AND coalesce(kind, 'image') IN ('image', 'gif')
+  AND coalesce(pdq_quality, 100) >= $q
+"""
+# One row per distinct frame hash of each video (numbered by the engine).
+VIDEO_FRAMES_SQL = """
+SELECT DISTINCT owner, f FROM (
+  SELECT idx AS owner, unnest(frames) AS f FROM _mx_items
+  WHERE kind = 'video' AND frames IS NOT NULL
+) AS x
+"""
+# vPDQ: two videos match when >= $v of each one's distinct frames match the other's
+# (frame pairs in _mx_fnear(a, b) by _mx_frames.idx).
+VIDEO_PAIRS_SQL = """
+WITH fp AS (
+  SELECT fa.owner AS oa, fb.owner AS ob, n.a AS fa, n.b AS fb
+  FROM _mx_fnear AS n
+  JOIN _mx_frames AS fa ON fa.idx = n.a JOIN _mx_frames AS fb ON fb.idx = n.b
+  WHERE fa.owner <> fb.owner),
+-- each matching frame pair, oriented so that lo < hi
+o AS (
+  SELECT least(oa, ob) AS lo, greatest(oa, ob) AS hi,
+         CASE WHEN oa < ob THEN fa ELSE fb END AS f_lo,
+         CASE WHEN oa < ob THEN fb ELSE fa END AS f_hi
+  FROM fp),
+n AS (SELECT owner, count(*) AS frames FROM _mx_frames GROUP BY owner),
+m AS (SELECT lo, hi, count(DISTINCT f_lo) AS m_lo, count(DISTINCT f_hi) AS m_hi
+      FROM o GROUP BY lo, hi)
+SELECT lo AS a, hi AS b, 'video' AS via,
+       least(m_lo / nl.frames, m_hi / nh.frames) AS distance
+FROM m JOIN n AS nl ON nl.owner = m.lo JOIN n AS nh ON nh.owner = m.hi
+WHERE m_lo / nl.frames >= $v AND m_hi / nh.frames >= $v
+"""
+# Each item's group (component g of _mx_member): the group's smallest media_id.
+GROUP_SQL = """
+SELECT i.idx, i.media_id, i.kind, min(i.media_id) OVER (PARTITION BY m.g) AS media_group_id
+FROM _mx_items AS i JOIN _mx_member AS m ON m.idx = i.idx
+"""
+MATCHES_SQL = """
+SELECT least(x.media_id, y.media_id) AS media_a, greatest(x.media_id, y.media_id) AS media_b,
+       p.via, p.distance, $b AS build_id
+FROM _mx_pairs AS p JOIN _mx_items AS x ON x.idx = p.a JOIN _mx_items AS y ON y.idx = p.b
+"""
+# One row per (post, group), with the gap in days since the group's previous post.
+POST_GROUPS_SQL = """
+SELECT *, CAST(t_us - lag(t_us) OVER w AS DOUBLE) / 86400e6 AS gap_days,
+       row_number() OVER w AS nth
+FROM (
+  SELECT r.post_id, min(r.ref) AS media_id, g.media_group_id,
+         any_value(p.account_id) AS account_id, any_value(p.created_at) AS created_at,
+         any_value(epoch_us(p.created_at)) AS t_us,
+         any_value(p.platform) AS platform,
+         any_value(coalesce(lower(trim(p.text)), '')) AS text_norm,
+         any_value(list_sort(coalesce(p.urls, []))) AS urls_norm
+  FROM (SELECT post_id, unnest(media) AS ref FROM posts WHERE media IS NOT NULL) AS r
+  JOIN posts AS p ON p.post_id = r.post_id
+  JOIN _mx_group AS g ON g.media_id = r.ref
+  GROUP BY r.post_id, g.media_group_id
+) AS x
+WINDOW w AS (PARTITION BY media_group_id ORDER BY created_at, post_id)
+"""
+POST_MEDIA_SQL = """
+SELECT pm.post_id, pm.media_id, pm.media_group_id,
+       CASE WHEN pm.gap_days > $gap THEN pm.gap_days END AS reuse_gap_days,
+       coalesce(pm.gap_days > $gap AND (pm.text_norm <> f.text_norm
+                                        OR pm.urls_norm <> f.urls_norm), false)
+         AS out_of_context,
+       $b AS build_id
+FROM _mx_pm AS pm JOIN _mx_pm AS f ON f.media_group_id = pm.media_group_id AND f.nth = 1
+"""
+# A group's kind is its most common kind, a tie to the smallest (mode() picks any).
+MEDIA_GROUPS_SQL = """
+SELECT g.media_group_id, k.kind, g.media_ids,
+       coalesce(nullif(left(f.text, 200), ''), g.media_group_id) AS label,
+       f.post_id AS first_post_id, f.account_id AS first_account_id,
+       f.created_at AS first_at, f.platform AS first_platform, s.last_at,
+       s.posts, s.accounts, s.platforms, s.reused_after_days, s.reuses,
+       s.out_of_context, CAST(NULL AS DOUBLE) AS bot_share,
+       CAST(NULL AS DOUBLE) AS coordinated_share, $b AS build_id
+FROM (SELECT media_group_id, list_sort(list(media_id)) AS media_ids
+      FROM _mx_group GROUP BY media_group_id) AS g
+LEFT JOIN (SELECT media_group_id, kind FROM (
+             SELECT media_group_id, kind, row_number() OVER (
+                      PARTITION BY media_group_id ORDER BY count(*) DESC, kind) AS r
+             FROM _mx_group WHERE kind IS NOT NULL GROUP BY media_group_id, kind) AS c
+           WHERE r = 1) AS k ON k.media_group_id = g.media_group_id
+JOIN (SELECT pm.media_group_id, max(pm.created_at) AS last_at, count(*) AS posts,
+             count(DISTINCT pm.account_id) AS accounts,
+             coalesce(list_sort(list(DISTINCT pm.platform)
+               FILTER (WHERE pm.platform IS NOT NULL)), []) AS platforms,
+             max(x.reuse_gap_days) AS reused_after_days,
+             count(x.reuse_gap_days) AS reuses,
+             count(*) FILTER (WHERE x.out_of_context) AS out_of_context
+      FROM _mx_pm AS pm JOIN post_media AS x
+        ON x.post_id = pm.post_id AND x.media_group_id = pm.media_group_id
+      GROUP BY pm.media_group_id) AS s ON s.media_group_id = g.media_group_id
+JOIN (SELECT pm.media_group_id, pm.post_id, pm.account_id, pm.created_at, pm.platform,
+             p.text
+      FROM _mx_pm AS pm JOIN posts AS p ON p.post_id = pm.post_id WHERE pm.nth = 1) AS f
+  ON f.media_group_id = g.media_group_id
+"""
 
 
 def words_sql(hex_expr: str) -> str:
@@ -121,20 +262,8 @@ def media_items(con: duckdb.DuckDBPyConnection) -> int:
     ``pdq:``/``sha256:`` reference carries its hash; ``phash:`` and platform ids match by
     identity only). Returns the number of items."""
     con.execute(
-        """
-        CREATE TEMP TABLE _mx_items AS
-        SELECT row_number() OVER (ORDER BY media_id) - 1 AS idx, * FROM (
-          SELECT media_id, kind, sha256, pdq, pdq_quality, frames FROM media
-          UNION ALL
-          SELECT ref AS media_id,
-                 CASE WHEN ref LIKE 'pdq:%' THEN 'image' END AS kind,
-                 CASE WHEN ref LIKE 'sha256:%' THEN substr(ref, 8) END AS sha256,
-                 CASE WHEN ref LIKE 'pdq:%' THEN substr(ref, 5) END AS pdq,
-                 NULL::INTEGER AS pdq_quality, NULL::VARCHAR[] AS frames
-          FROM (SELECT DISTINCT unnest(media) AS ref FROM posts WHERE media IS NOT NULL)
-          WHERE ref NOT IN (SELECT media_id FROM media)
-        )
-        """
+        f"CREATE TEMP TABLE _mx_items AS "
+        f"SELECT row_number() OVER (ORDER BY media_id) - 1 AS idx, * FROM ({MEDIA_ITEMS_SQL})"
     )
     return int(con.execute("SELECT count(*) FROM _mx_items").fetchall()[0][0])
 
@@ -155,22 +284,10 @@ def match_pairs(
     - video: videos whose distinct good frames match each other's at >= ``video_match``
       (the vPDQ rule, both directions), frames compared within ``threshold``.
     """
+    con.execute(f"CREATE TEMP TABLE _mx_pairs AS {SHA256_PAIRS_SQL}")
     con.execute(
-        """
-        CREATE TEMP TABLE _mx_pairs AS
-        SELECT min(idx) OVER (PARTITION BY sha256) AS a, idx AS b, 'sha256' AS via,
-               0.0::DOUBLE AS distance
-        FROM _mx_items WHERE sha256 IS NOT NULL
-        QUALIFY a < b
-        """
-    )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE _mx_hash AS
-        SELECT idx, {words_sql("pdq")} AS h FROM _mx_items
-        WHERE pdq IS NOT NULL AND coalesce(kind, 'image') IN ('image', 'gif')
-          AND coalesce(pdq_quality, 100) >= $q
-        """,
+        f"CREATE TEMP TABLE _mx_hash AS SELECT idx, {words_sql('hex')} AS h "
+        f"FROM ({PDQ_HASHES_SQL}) AS x",
         {"q": int(min_quality)},
     )
     near_pairs(con, "_mx_hash", threshold=threshold, radius=radius, out="_mx_near")
@@ -180,37 +297,11 @@ def match_pairs(
     )
     # Video: one row per distinct frame hash of each video.
     con.execute(
-        f"""
-        CREATE TEMP TABLE _mx_frames AS
-        SELECT row_number() OVER () - 1 AS idx, owner, {words_sql("f")} AS h FROM (
-          SELECT DISTINCT idx AS owner, unnest(frames) AS f FROM _mx_items
-          WHERE kind = 'video' AND frames IS NOT NULL)
-        """
+        f"CREATE TEMP TABLE _mx_frames AS SELECT row_number() OVER () - 1 AS idx, owner, "
+        f"{words_sql('f')} AS h FROM ({VIDEO_FRAMES_SQL}) AS x"
     )
     near_pairs(con, "_mx_frames", threshold=threshold, radius=radius, out="_mx_fnear")
-    con.execute(
-        """
-        INSERT INTO _mx_pairs
-        WITH fp AS (
-          SELECT fa.owner AS oa, fb.owner AS ob, n.a AS fa, n.b AS fb
-          FROM _mx_fnear AS n
-          JOIN _mx_frames AS fa ON fa.idx = n.a JOIN _mx_frames AS fb ON fb.idx = n.b
-          WHERE fa.owner <> fb.owner),
-        -- each matching frame pair, oriented so that lo < hi
-        o AS (
-          SELECT least(oa, ob) AS lo, greatest(oa, ob) AS hi,
-                 CASE WHEN oa < ob THEN fa ELSE fb END AS f_lo,
-                 CASE WHEN oa < ob THEN fb ELSE fa END AS f_hi
-          FROM fp),
-        n AS (SELECT owner, count(*) AS frames FROM _mx_frames GROUP BY owner),
-        m AS (SELECT lo, hi, count(DISTINCT f_lo) AS m_lo, count(DISTINCT f_hi) AS m_hi
-              FROM o GROUP BY lo, hi)
-        SELECT lo, hi, 'video', least(m_lo / nl.frames, m_hi / nh.frames)
-        FROM m JOIN n AS nl ON nl.owner = m.lo JOIN n AS nh ON nh.owner = m.hi
-        WHERE m_lo / nl.frames >= $v AND m_hi / nh.frames >= $v
-        """,
-        {"v": float(video_match)},
-    )
+    con.execute(f"INSERT INTO _mx_pairs {VIDEO_PAIRS_SQL}", {"v": float(video_match)})
     con.execute("DROP TABLE _mx_fnear")
     return con.sql("SELECT a, b, via, distance FROM _mx_pairs ORDER BY a, b, via").pl()
 
@@ -235,86 +326,16 @@ def write_groups(
         con.execute(f"DELETE FROM {table}")  # noqa: S608 -- fixed names
     con.register("_mx_member", pl.DataFrame({"idx": np.arange(len(membership)), "g": membership}))
     try:
-        con.execute(
-            """
-            CREATE TEMP TABLE _mx_group AS
-            SELECT i.idx, i.media_id, i.kind, min(i.media_id) OVER (PARTITION BY m.g) AS media_group_id
-            FROM _mx_items AS i JOIN _mx_member AS m USING (idx)
-            """
-        )
+        con.execute(f"CREATE TEMP TABLE _mx_group AS {GROUP_SQL}")
     finally:
         con.unregister("_mx_member")
+    con.execute(f"INSERT INTO media_matches {MATCHES_SQL}", {"b": int(build_id)})
+    con.execute(f"CREATE TEMP TABLE _mx_pm AS {POST_GROUPS_SQL}")
     con.execute(
-        """
-        INSERT INTO media_matches
-        SELECT least(x.media_id, y.media_id), greatest(x.media_id, y.media_id), p.via,
-               p.distance, $b
-        FROM _mx_pairs AS p JOIN _mx_items AS x ON x.idx = p.a JOIN _mx_items AS y ON y.idx = p.b
-        """,
-        {"b": int(build_id)},
-    )
-    # One row per (post, group), with the gap since the group's previous post.
-    con.execute(
-        """
-        CREATE TEMP TABLE _mx_pm AS
-        SELECT *, epoch(created_at - lag(created_at) OVER w) / 86400.0 AS gap_days,
-               row_number() OVER w AS nth
-        FROM (
-          SELECT r.post_id, min(r.ref) AS media_id, g.media_group_id,
-                 any_value(p.account_id) AS account_id, any_value(p.created_at) AS created_at,
-                 any_value(p.platform) AS platform,
-                 any_value(coalesce(lower(trim(p.text)), '')) AS text_norm,
-                 any_value(list_sort(coalesce(p.urls, []))) AS urls_norm
-          FROM (SELECT post_id, unnest(media) AS ref FROM posts WHERE media IS NOT NULL) AS r
-          JOIN posts AS p ON p.post_id = r.post_id
-          JOIN _mx_group AS g ON g.media_id = r.ref
-          GROUP BY r.post_id, g.media_group_id
-        )
-        WINDOW w AS (PARTITION BY media_group_id ORDER BY created_at, post_id)
-        """
-    )
-    con.execute(
-        """
-        INSERT INTO post_media
-        SELECT pm.post_id, pm.media_id, pm.media_group_id,
-               CASE WHEN pm.gap_days > $gap THEN pm.gap_days END,
-               coalesce(pm.gap_days > $gap AND (pm.text_norm <> f.text_norm
-                                                OR pm.urls_norm <> f.urls_norm), false),
-               $b
-        FROM _mx_pm AS pm JOIN _mx_pm AS f ON f.media_group_id = pm.media_group_id AND f.nth = 1
-        """,
+        f"INSERT INTO post_media {POST_MEDIA_SQL}",
         {"gap": float(reuse_gap_days), "b": int(build_id)},
     )
-    con.execute(
-        """
-        INSERT INTO media_groups
-        SELECT g.media_group_id, g.kind, g.media_ids,
-               coalesce(nullif(left(f.text, 200), ''), g.media_group_id) AS label,
-               f.post_id, f.account_id, f.created_at, f.platform, s.last_at,
-               s.posts, s.accounts, s.platforms, s.reused_after_days, s.reuses,
-               s.out_of_context, NULL, NULL, $b
-        FROM (SELECT media_group_id, list_sort(list(media_id)) AS media_ids,
-                     -- the most common kind; a tie goes to the smallest (mode() picks any)
-                     first(kind ORDER BY n DESC, kind) FILTER (WHERE kind IS NOT NULL) AS kind
-              FROM (SELECT *, count(*) OVER (PARTITION BY media_group_id, kind) AS n
-                    FROM _mx_group)
-              GROUP BY media_group_id) AS g
-        JOIN (SELECT pm.media_group_id, max(pm.created_at) AS last_at, count(*) AS posts,
-                     count(DISTINCT pm.account_id) AS accounts,
-                     coalesce(list_sort(list(DISTINCT pm.platform)
-                       FILTER (WHERE pm.platform IS NOT NULL)), []) AS platforms,
-                     max(x.reuse_gap_days) AS reused_after_days,
-                     count(x.reuse_gap_days) AS reuses,
-                     count(*) FILTER (WHERE x.out_of_context) AS out_of_context
-              FROM _mx_pm AS pm JOIN post_media AS x USING (post_id, media_group_id)
-              GROUP BY pm.media_group_id) AS s USING (media_group_id)
-        JOIN (SELECT pm.media_group_id, pm.post_id, pm.account_id, pm.created_at, pm.platform,
-                     p.text
-              FROM _mx_pm AS pm JOIN posts AS p USING (post_id) WHERE pm.nth = 1) AS f
-          USING (media_group_id)
-        """,
-        {"b": int(build_id)},
-    )
+    con.execute(f"INSERT INTO media_groups {MEDIA_GROUPS_SQL}", {"b": int(build_id)})
     groups, posts, multi = con.execute(
         "SELECT count(*), coalesce(sum(posts), 0), count(*) FILTER (WHERE len(media_ids) > 1) "
         "FROM media_groups"

@@ -24,6 +24,8 @@ from spreadtrace.errors import SpreadtraceError
 __all__ = [
     "CANONICAL_TABLES",
     "MANIFEST",
+    "MEDIA_TABLES",
+    "ITEM_TABLES",
     "AttachError",
     "Loaded",
     "export_canonical",
@@ -44,7 +46,17 @@ _REPLACE: dict[str, str] = {
     "data_quality": (
         "DELETE FROM data_quality WHERE issue IN ('clock_skew', 'cycle_break', 'unseen_parent')"
     ),
+    "media_matches": "DELETE FROM media_matches",
+    "post_media": "DELETE FROM post_media",
+    "media_groups": "DELETE FROM media_groups",
+    "url_keys": "DELETE FROM url_keys",
+    "post_items": "DELETE FROM post_items",
+    "items": "DELETE FROM items",
 }
+# The media stage's tables: an engine output holding all three replaces the stage.
+MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
+# The items stage's tables: likewise for the items stage.
+ITEM_TABLES = ("url_keys", "post_items", "items")
 
 
 class AttachError(SpreadtraceError):

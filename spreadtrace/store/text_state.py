@@ -41,6 +41,7 @@ __all__ = [
     "changed_roots",
     "drop_work_tables",
     "forget_all",
+    "invalidate",
     "prepare",
     "replace_pairs",
     "root_norms",
@@ -70,6 +71,13 @@ def forget_all(con: duckdb.DuckDBPyConnection) -> None:
     """Delete the whole state (its rows hold normalised texts: erasure and full builds)."""
     con.execute("DELETE FROM text_norms")
     con.execute("DELETE FROM text_pairs")
+
+
+def invalidate(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty the state and forget its settings, so the next build recomputes it whole
+    (after another engine's items were attached: the state would not match them)."""
+    forget_all(con)
+    con.execute("DELETE FROM meta WHERE key = ?", [_META_KEY])
 
 
 def changed_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -1,0 +1,123 @@
+"""The Spark engine's items stage equals the DuckDB engine's, table by table.
+
+Spark runs in local mode (local[2]), one session for the module. Each case builds a
+store with the DuckDB engine, exports it, runs ``spark build`` and compares url_keys,
+post_items and items: exact for ids, counts and strings. items' bot and coordinated
+shares come from the accounts stage (DuckDB, after ``attach``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spreadtrace.pipeline.build import BuildParams, run_build
+from spreadtrace.store import Store
+from spreadtrace.store.parquet import export_canonical
+from spreadtrace.synth import generate
+from tests._spark_helpers import ITEM_TABLES, parquet_rows, spark_session, store_rows, table_diff
+from tests.conftest import REPO
+from tests.test_spark_media import plant_media
+
+_LATER = ["bot_share", "coordinated_share"]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = spark_session()
+    yield session
+    session.stop()
+
+
+def _ingest(db: Path, files: list[Path]) -> None:
+    from click.testing import CliRunner
+
+    from spreadtrace.cli import main
+
+    result = CliRunner().invoke(main, ["--db", str(db), "ingest", "--quiet", *map(str, files)])
+    assert result.exit_code == 0, result.output
+
+
+def _both_engines(spark, db: Path, work: Path) -> Path:
+    from spreadtrace.spark.build import run_spark_build
+
+    with Store.open(db) as store:
+        run_build(store, params=BuildParams(), publish=False)
+        export_canonical(store.con.cursor(), work / "canonical")
+    out = work / "derived"
+    run_spark_build(spark, str(work / "canonical"), str(out))
+    return out
+
+
+def _diff(db: Path, out: Path, table: str) -> list[str]:
+    with Store.open(db, read_only=True) as store:
+        expected = store_rows(store, table)
+    got = parquet_rows(out, table)
+    if table == "items":
+        expected, got = expected.drop(_LATER), got.drop(_LATER)
+    return table_diff(expected, got, ITEM_TABLES[table])
+
+
+@pytest.fixture(scope="module")
+def built(spark, tmp_path_factory):
+    """(store, Spark output) of the bundled sample and of a generated world with media."""
+    out = {}
+    work = tmp_path_factory.mktemp("sample")
+    db = work / "s.duckdb"
+    _ingest(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
+    out["sample"] = (db, _both_engines(spark, db, work))
+    work = tmp_path_factory.mktemp("world")
+    generate(work / "world", seed=41, posts=2_000)
+    db = work / "w.duckdb"
+    _ingest(db, sorted((work / "world").glob("*.csv.gz")))
+    with Store.open(db) as store:
+        plant_media(store, 41)
+    out["world"] = (db, _both_engines(spark, db, work))
+    return out
+
+
+@pytest.mark.parametrize("case", ["sample", "world"])
+@pytest.mark.parametrize("table", sorted(ITEM_TABLES))
+def test_item_tables_equal(built, case, table):
+    db, out = built[case]
+    assert _diff(db, out, table) == [], table
+
+
+@pytest.mark.parametrize("case", ["sample", "world"])
+def test_the_worlds_carry_every_item_kind(built, case):
+    db, _ = built[case]
+    with Store.open(db, read_only=True) as store:
+        kinds = dict(
+            store.con.cursor()
+            .execute("SELECT kind, count(*) FROM items WHERE posts > 1 GROUP BY kind")
+            .fetchall()
+        )
+    expected = {"url", "hashtag", "text"} | ({"media"} if case == "world" else set())
+    assert expected <= set(kinds), kinds
+
+
+def test_attach_loads_the_items_and_skips_the_duckdb_items_stage(built, tmp_path):
+    """After attach, items (with the shares filled afterwards on DuckDB), post_items and
+    url_keys equal the DuckDB build's; the stored text state, which describes no
+    attached item, is emptied so that the next build recomputes it whole."""
+    import shutil
+
+    from spreadtrace.attach import attach_output
+
+    db, out = built["world"]
+    copy = tmp_path / "attached.duckdb"
+    shutil.copy(db, copy)
+    with Store.open(db, read_only=True) as store:
+        expected = {t: store_rows(store, t) for t in ITEM_TABLES}
+        assert store.con.cursor().execute("SELECT count(*) FROM text_norms").fetchall()[0][0]
+    with Store.open(copy) as store:
+        result = attach_output(store, out, publish=False)
+        assert "items" not in result.duckdb_stages and "media" not in result.duckdb_stages
+        for table, keys in ITEM_TABLES.items():
+            assert table_diff(expected[table], store_rows(store, table), keys) == [], table
+        cur = store.con.cursor()
+        assert cur.execute("SELECT count(*) FROM text_norms").fetchall() == [(0,)]
+        assert cur.execute("SELECT count(*) FROM meta WHERE key = 'text_state'").fetchall() == [
+            (0,)
+        ]
