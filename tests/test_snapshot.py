@@ -442,3 +442,21 @@ def test_a_held_version_goes_after_the_grace_period(file_store, db_path, monkeyp
         assert sid == third.name
         assert con.execute("SELECT max(build_id) FROM builds").fetchone()[0] == 3
     reader.close()
+
+
+def test_a_column_named_like_the_row_alias_does_not_hide_changes(file_store, db_path):
+    """A table's fingerprint hashes whole rows: a column named ``t`` (the alias the
+    fingerprint once used) must not make it hash that column alone."""
+    con = file_store.con
+    _add_posts(con, 1, 10)
+    _add_build(con, 1)
+    con.execute("CREATE TABLE zz_user_notes (t INTEGER, note VARCHAR)")
+    con.execute("INSERT INTO zz_user_notes VALUES (1, 'first')")
+    first = publish(file_store)
+    con.execute("UPDATE zz_user_notes SET note = 'second'")
+    stats = PublishStats()
+    second = publish(file_store, stats=stats)
+    assert first != second
+    assert "zz_user_notes.parquet" in stats.written
+    rows = duckdb.sql(f"SELECT * FROM read_parquet('{second / 'zz_user_notes.parquet'}')")
+    assert rows.fetchall() == [(1, "second")]

@@ -216,6 +216,12 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     return final
 
 
+# The alias a table's rows are hashed by: hash(alias) is the whole row only while no
+# column has the alias's name (a column "t" made hash(t) that column alone, so a table
+# with one was fingerprinted by it and a stale file could be linked again).
+_ROW = "_st_fingerprint_row"
+
+
 class _VersionWriter:
     """Writes one version's files into ``tmp``, linking those unchanged since ``prev``."""
 
@@ -243,7 +249,7 @@ class _VersionWriter:
             if table == PARTITIONED:
                 self._write_posts()
             else:
-                fp = self._fingerprint(f'FROM "{table}" t', table)
+                fp = self._fingerprint(f'FROM "{table}" {_ROW}', table)
                 self._file(table, f"{table}.parquet", fp, f'SELECT * FROM "{table}"')
                 self._finish_table(table, view=False)
         self._write_read_model()
@@ -261,7 +267,7 @@ class _VersionWriter:
 
     def _fingerprint(self, from_clause: str, table: str) -> str:
         n, total = self.con.execute(
-            f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR {from_clause}"
+            f"SELECT count(*), coalesce(sum(hash({_ROW})::HUGEINT), 0)::VARCHAR {from_clause}"
         ).fetchall()[0]
         return _digest(self._columns(table), str(n), str(total))
 
@@ -312,8 +318,9 @@ class _VersionWriter:
 
     def _write_posts(self) -> None:
         runs = self.con.execute(
-            "SELECT t.ingest_run_id, count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR "
-            f'FROM "{PARTITIONED}" t GROUP BY 1 ORDER BY 1'
+            f"SELECT {_ROW}.ingest_run_id, count(*), "
+            f"coalesce(sum(hash({_ROW})::HUGEINT), 0)::VARCHAR "
+            f'FROM "{PARTITIONED}" {_ROW} GROUP BY 1 ORDER BY 1'
         ).fetchall()
         columns = self._columns(PARTITIONED)
         self.run_fps: dict[str, str] = {}
