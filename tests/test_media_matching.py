@@ -135,7 +135,10 @@ def test_video_copies_match_and_different_clips_do_not(tmp_path, mem_store):
 
     # Sources with picture content. (Cellular automata -- life, cellauto -- are patterns
     # of 1-pixel cells: scaled to half size they are a different picture, and their
-    # small copies rightly do not match; measured in docs/scores.md.)
+    # small copies rightly do not match; measured in docs/scores.md.) The seeded sources
+    # (sierpinski, gradients) are drawn with seed 1 (draw.clip): unseeded, sierpinski
+    # drew a new fractal each run, and for some (seed 2 is one) its fine detail at 160x120
+    # falls past the threshold, so this test failed about one run in four.
     sources = ["testsrc", "mandelbrot", "testsrc2", "sierpinski", "smptebars", "gradients"]
     for name in sources:
         src = draw.clip(tmp_path / f"{name}.mp4", name)
