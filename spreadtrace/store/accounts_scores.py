@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 __all__ = [
+    "account_aggregates_sql",
     "behaviour_features",
     "profile_snapshots",
     "replace_account_scores",
@@ -44,6 +45,62 @@ BEHAVIOUR_COLUMNS = (
     "texts",
     "self_repeat_share",
 )
+
+
+def account_aggregates_sql(posts: str) -> str:
+    """The per-account aggregates behind the behaviour features, over ``posts``.
+
+    ``posts``: a fixed fragment naming the posts to aggregate (``posts``, or a subquery
+    of one scope's posts); their parents are looked up in all posts. Parameter
+    ``$fast``. Columns, in :data:`account_features`' order: account_id, posts, reposts,
+    reposts_timed, fast_share, median_delay_s, hour_entropy, burstiness, texts,
+    self_repeat_share (see :func:`behaviour_features`). One definition for the full
+    scoring and the stored per-account state (:mod:`spreadtrace.store.accounts_state`).
+    """
+    return f"""
+    WITH mine AS (SELECT * FROM {posts}),
+    delays AS (
+        SELECT c.account_id, greatest(epoch(c.created_at) - epoch(p.created_at), 0) AS d
+        FROM mine c JOIN posts p ON p.post_id = c.parent_id
+        WHERE c.kind IN ('repost', 'quote')
+    ),
+    delay_agg AS (
+        SELECT account_id, count(*) AS reposts_timed,
+               avg(CASE WHEN d <= $fast THEN 1.0 ELSE 0.0 END) AS fast_share,
+               median(d) AS median_delay_s
+        FROM delays GROUP BY account_id
+    ),
+    hours AS (
+        SELECT account_id, hour(created_at) AS h, count(*) AS n FROM mine GROUP BY ALL
+    ),
+    entropy AS (  -- H = ln N - sum(n ln n) / N over the hour counts n (N = sum n): no window
+        SELECT account_id,
+               greatest(ln(sum(n)) - sum(n * ln(n)) / sum(n), 0.0) / ln(24) AS hour_entropy
+        FROM hours GROUP BY account_id
+    ),
+    gaps AS (
+        SELECT account_id, kind,
+               CASE WHEN kind <> 'repost' AND text IS NOT NULL THEN hash(text) END AS own_text,
+               epoch(created_at) - lag(epoch(created_at))
+                   OVER (PARTITION BY account_id ORDER BY created_at) AS dt
+        FROM mine
+    ),
+    base AS (  -- one pass per account: counts, own texts, burstiness
+        SELECT account_id, count(*) AS posts,
+               count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
+               count(own_text) AS texts, count(DISTINCT own_text) AS distinct_texts,
+               CASE WHEN count(dt) >= 2 AND stddev_pop(dt) + avg(dt) > 0
+                    THEN (stddev_pop(dt) - avg(dt)) / (stddev_pop(dt) + avg(dt)) END AS burstiness
+        FROM gaps GROUP BY account_id
+    )
+    SELECT b.account_id, b.posts, b.reposts, coalesce(d.reposts_timed, 0) AS reposts_timed,
+           d.fast_share, d.median_delay_s, e.hour_entropy, b.burstiness, b.texts,
+           CASE WHEN b.texts > 0 THEN 1.0 - b.distinct_texts::DOUBLE / b.texts END
+               AS self_repeat_share
+    FROM base b
+    LEFT JOIN delay_agg d USING (account_id)
+    LEFT JOIN entropy e USING (account_id)
+    """  # noqa: S608 -- posts is a fixed fragment
 
 
 def behaviour_features(
@@ -84,53 +141,15 @@ def behaviour_features(
         SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days
         FROM posts
     ),
-    delays AS (
-        SELECT c.account_id, greatest(epoch(c.created_at) - epoch(p.created_at), 0) AS d
-        FROM posts c JOIN posts p ON p.post_id = c.parent_id
-        WHERE c.kind IN ('repost', 'quote')
-    ),
-    delay_agg AS (
-        SELECT account_id, count(*) AS reposts_timed,
-               avg(CASE WHEN d <= $fast THEN 1.0 ELSE 0.0 END) AS fast_share,
-               median(d) AS median_delay_s
-        FROM delays GROUP BY account_id
-    ),
-    hours AS (
-        SELECT account_id, hour(created_at) AS h, count(*) AS n FROM posts GROUP BY ALL
-    ),
-    entropy AS (  -- H = ln N - sum(n ln n) / N over the hour counts n (N = sum n): no window
-        SELECT account_id,
-               greatest(ln(sum(n)) - sum(n * ln(n)) / sum(n), 0.0) / ln(24) AS hour_entropy
-        FROM hours GROUP BY account_id
-    ),
-    gaps AS (
-        SELECT account_id, kind,
-               CASE WHEN kind <> 'repost' AND text IS NOT NULL THEN hash(text) END AS own_text,
-               epoch(created_at) - lag(epoch(created_at))
-                   OVER (PARTITION BY account_id ORDER BY created_at) AS dt
-        FROM posts
-    ),
-    base AS (  -- one pass per account: counts, own texts, burstiness
-        SELECT account_id, count(*) AS posts,
-               count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
-               count(own_text) AS texts, count(DISTINCT own_text) AS distinct_texts,
-               CASE WHEN count(dt) >= 2 AND stddev_pop(dt) + avg(dt) > 0
-                    THEN (stddev_pop(dt) - avg(dt)) / (stddev_pop(dt) + avg(dt)) END AS burstiness
-        FROM gaps GROUP BY account_id
-    )
-    SELECT b.account_id, b.posts, b.reposts,
-           b.reposts::DOUBLE / b.posts AS repost_share,
-           coalesce(d.reposts_timed, 0) AS reposts_timed,
-           d.fast_share, d.median_delay_s,
-           b.posts / span.days AS posts_per_day,
-           e.hour_entropy, b.burstiness, c.coordinated_share, b.texts,
-           CASE WHEN b.texts > 0 THEN 1.0 - b.distinct_texts::DOUBLE / b.texts END
-               AS self_repeat_share
-    FROM base b CROSS JOIN span
-    LEFT JOIN delay_agg d USING (account_id)
-    LEFT JOIN entropy e USING (account_id)
+    f AS ({account_aggregates_sql("posts")})
+    SELECT f.account_id, f.posts, f.reposts,
+           f.reposts::DOUBLE / f.posts AS repost_share,
+           f.reposts_timed, f.fast_share, f.median_delay_s,
+           f.posts / span.days AS posts_per_day,
+           f.hour_entropy, f.burstiness, c.coordinated_share, f.texts, f.self_repeat_share
+    FROM f CROSS JOIN span
     {coord_join}
-    ORDER BY b.account_id
+    ORDER BY f.account_id
     """  # noqa: S608 -- coord_join is one of two fixed fragments above
     return _frame(con, sql, {"fast": float(fast_s)})
 
@@ -158,24 +177,7 @@ def replace_account_scores(
 
     The caller owns the transaction. Returns the number of rows written.
     """
-    con.execute("DELETE FROM account_scores")
-    con.register("_acc_scores_in", scores.to_arrow())
-    try:
-        con.execute(
-            """
-            INSERT INTO account_scores (account_id, posts, reposts, profile_score,
-                   behaviour_score, bot_score, is_bot_like, bot_reasons, features,
-                   model_version, build_id, coordination_score, bot_evidence)
-            SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
-                   is_bot_like, bot_reasons, features::JSON, model_version, $build,
-                   coordination_score, bot_evidence
-            FROM _acc_scores_in
-            """,
-            {"build": int(build_id)},
-        )
-    finally:
-        con.unregister("_acc_scores_in")
-    return scores.height
+    return _write_scores(con, scores, build_id, "DELETE FROM account_scores")
 
 
 def write_account_scores(
@@ -186,11 +188,22 @@ def write_account_scores(
     """
     if every:
         return replace_account_scores(con, scores, build_id)
+    return _write_scores(
+        con,
+        scores,
+        build_id,
+        "DELETE FROM account_scores WHERE account_id IN (SELECT account_id FROM _acc_scores_in)",
+    )
+
+
+def _write_scores(
+    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int, delete_sql: str
+) -> int:
+    """Run ``delete_sql`` (a fixed statement that may read ``_acc_scores_in``), then
+    insert ``scores`` as account_scores rows of ``build_id``. Returns rows written."""
     con.register("_acc_scores_in", scores.to_arrow())
     try:
-        con.execute(
-            "DELETE FROM account_scores WHERE account_id IN (SELECT account_id FROM _acc_scores_in)"
-        )
+        con.execute(delete_sql)
         con.execute(
             """
             INSERT INTO account_scores (account_id, posts, reposts, profile_score,

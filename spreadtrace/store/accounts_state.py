@@ -42,6 +42,8 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from spreadtrace.store.accounts_scores import _frame, account_aggregates_sql
+
 __all__ = [
     "drop_work_tables",
     "features_for",
@@ -59,11 +61,6 @@ _META_KEY = "accounts_state"
 _DAYS_KEY = "accounts_days"
 STATE_TABLES = ("account_features", "coordination_shares", "coordination_hits")
 _WORK_TABLES = ("_ac_new", "_ac_accounts", "_ac_profiles", "_ac_items", "_ac_pairs", "_ac_in")
-
-
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
-    con.complete()  # DuckDB 2: con.sql refuses to run while an execute() result is unread
-    return con.sql(sql, params=params).pl()
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:
@@ -159,7 +156,7 @@ def refresh_features(con: duckdb.DuckDBPyConnection, *, fast_s: float, every: bo
     """Recompute the stored features of the accounts in ``_ac_accounts`` (of every
     account with posts when ``every``: the state is empty then); return how many.
 
-    The aggregates are those of :func:`spreadtrace.store.accounts_scores.behaviour_features`
+    The aggregates are :func:`spreadtrace.store.accounts_scores.account_aggregates_sql`
     (reaction delays to stored parents, the hour-of-day entropy, burstiness, own
     texts), over each scoped account's whole history.
     """
@@ -172,52 +169,7 @@ def refresh_features(con: duckdb.DuckDBPyConnection, *, fast_s: float, every: bo
     )
     (n,) = _one(
         con,
-        f"""
-        INSERT INTO account_features
-        WITH mine AS (SELECT * FROM {mine}),
-        delays AS (
-            SELECT c.account_id, greatest(epoch(c.created_at) - epoch(p.created_at), 0) AS d
-            FROM mine c JOIN posts p ON p.post_id = c.parent_id
-            WHERE c.kind IN ('repost', 'quote')
-        ),
-        delay_agg AS (
-            SELECT account_id, count(*) AS reposts_timed,
-                   avg(CASE WHEN d <= $fast THEN 1.0 ELSE 0.0 END) AS fast_share,
-                   median(d) AS median_delay_s
-            FROM delays GROUP BY account_id
-        ),
-        hours AS (
-            SELECT account_id, hour(created_at) AS h, count(*) AS n FROM mine GROUP BY ALL
-        ),
-        entropy AS (
-            SELECT account_id,
-                   greatest(ln(sum(n)) - sum(n * ln(n)) / sum(n), 0.0) / ln(24) AS hour_entropy
-            FROM hours GROUP BY account_id
-        ),
-        gaps AS (
-            SELECT account_id, kind,
-                   CASE WHEN kind <> 'repost' AND text IS NOT NULL THEN hash(text) END
-                       AS own_text,
-                   epoch(created_at) - lag(epoch(created_at))
-                       OVER (PARTITION BY account_id ORDER BY created_at) AS dt
-            FROM mine
-        ),
-        base AS (
-            SELECT account_id, count(*) AS posts,
-                   count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
-                   count(own_text) AS texts, count(DISTINCT own_text) AS distinct_texts,
-                   CASE WHEN count(dt) >= 2 AND stddev_pop(dt) + avg(dt) > 0
-                        THEN (stddev_pop(dt) - avg(dt)) / (stddev_pop(dt) + avg(dt))
-                   END AS burstiness
-            FROM gaps GROUP BY account_id
-        )
-        SELECT b.account_id, b.posts, b.reposts, coalesce(d.reposts_timed, 0),
-               d.fast_share, d.median_delay_s, e.hour_entropy, b.burstiness, b.texts,
-               CASE WHEN b.texts > 0 THEN 1.0 - b.distinct_texts::DOUBLE / b.texts END
-        FROM base b
-        LEFT JOIN delay_agg d USING (account_id)
-        LEFT JOIN entropy e USING (account_id)
-        """,  # noqa: S608 -- mine is one of two fixed fragments
+        f"INSERT INTO account_features SELECT * FROM ({account_aggregates_sql(mine)})",  # noqa: S608
         {"fast": float(fast_s)},
     )
     return int(n)
