@@ -58,6 +58,16 @@ def require_spark() -> None:
         pytest.skip(message)
 
 
+def ingest_cli(db: Path, files: list[Path]) -> None:
+    """Ingest ``files`` into the store ``db`` through the CLI, as a user would."""
+    from click.testing import CliRunner
+
+    from spreadtrace.cli import main
+
+    result = CliRunner().invoke(main, ["--db", str(db), "ingest", "--quiet", *map(str, files)])
+    assert result.exit_code == 0, result.output
+
+
 def spark_session():
     """One local[2] session (call once per test module, from a module-scoped fixture)."""
     require_spark()

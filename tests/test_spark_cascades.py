@@ -21,6 +21,7 @@ from spreadtrace.store.parquet import export_canonical
 from spreadtrace.synth import generate
 from tests._spark_helpers import (
     CASCADE_TABLES,
+    ingest_cli,
     parquet_rows,
     spark_session,
     store_rows,
@@ -35,15 +36,6 @@ def spark():
     session = spark_session()
     yield session
     session.stop()
-
-
-def _ingest(db: Path, files: list[Path]) -> None:
-    from click.testing import CliRunner
-
-    from spreadtrace.cli import main
-
-    result = CliRunner().invoke(main, ["--db", str(db), "ingest", "--quiet", *map(str, files)])
-    assert result.exit_code == 0, result.output
 
 
 def _both_engines(spark, store: Store, work: Path, infer: bool = True) -> Path:
@@ -69,7 +61,7 @@ def sample(spark, tmp_path_factory):
     """The bundled sample, ingested, built by both engines: (store path, Spark output)."""
     work = tmp_path_factory.mktemp("sample")
     db = work / "sample.duckdb"
-    _ingest(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
+    ingest_cli(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
     with Store.open(db) as store:
         out = _both_engines(spark, store, work)
     return db, out
@@ -108,7 +100,7 @@ def test_the_sample_exercises_inference_conversation_and_skew(sample):
 def test_cascade_tables_equal_on_a_generated_world(spark, tmp_path, seed):
     generate(tmp_path / "world", seed=seed, posts=4_000)
     db = tmp_path / "world.duckdb"
-    _ingest(db, sorted((tmp_path / "world").glob("*.csv.gz")))
+    ingest_cli(db, sorted((tmp_path / "world").glob("*.csv.gz")))
     with Store.open(db) as store:
         out = _both_engines(spark, store, tmp_path)
         assert store.con.execute("SELECT count(*) FROM post_cascades").fetchall()[0][0] >= 3_900
@@ -119,7 +111,7 @@ def test_cascade_metrics_equal_on_a_real_cascade_dataset(spark, tmp_path):
     # PHEME Germanwings: 469 real rumour threads (a source tweet and its replies)
     path = shared_file("pheme-germanwings/tweets.jsonl.gz")
     db = tmp_path / "pheme.duckdb"
-    _ingest(db, [path])
+    ingest_cli(db, [path])
     with Store.open(db) as store:
         out = _both_engines(spark, store, tmp_path)
         (threads, deep) = store.con.execute(
@@ -234,7 +226,7 @@ def test_giant_cascades_set_wise_equal_on_generated_worlds(spark, tmp_path, seed
 
     generate(tmp_path / "world", seed=seed, posts=1_500)
     db = tmp_path / "world.duckdb"
-    _ingest(db, sorted((tmp_path / "world").glob("*.csv.gz")))
+    ingest_cli(db, sorted((tmp_path / "world").glob("*.csv.gz")))
     with Store.open(db) as store:
         run_build(store, params=BuildParams(), publish=False)
         export_canonical(store.con.cursor(), tmp_path / "canonical")

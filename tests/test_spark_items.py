@@ -16,7 +16,14 @@ from spreadtrace.pipeline.build import BuildParams, run_build
 from spreadtrace.store import Store
 from spreadtrace.store.parquet import export_canonical
 from spreadtrace.synth import generate
-from tests._spark_helpers import ITEM_TABLES, parquet_rows, spark_session, store_rows, table_diff
+from tests._spark_helpers import (
+    ITEM_TABLES,
+    ingest_cli,
+    parquet_rows,
+    spark_session,
+    store_rows,
+    table_diff,
+)
 from tests.conftest import REPO
 from tests.test_spark_media import plant_media
 
@@ -28,15 +35,6 @@ def spark():
     session = spark_session()
     yield session
     session.stop()
-
-
-def _ingest(db: Path, files: list[Path]) -> None:
-    from click.testing import CliRunner
-
-    from spreadtrace.cli import main
-
-    result = CliRunner().invoke(main, ["--db", str(db), "ingest", "--quiet", *map(str, files)])
-    assert result.exit_code == 0, result.output
 
 
 def _both_engines(spark, db: Path, work: Path) -> Path:
@@ -65,12 +63,12 @@ def built(spark, tmp_path_factory):
     out = {}
     work = tmp_path_factory.mktemp("sample")
     db = work / "s.duckdb"
-    _ingest(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
+    ingest_cli(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
     out["sample"] = (db, _both_engines(spark, db, work))
     work = tmp_path_factory.mktemp("world")
     generate(work / "world", seed=41, posts=2_000)
     db = work / "w.duckdb"
-    _ingest(db, sorted((work / "world").glob("*.csv.gz")))
+    ingest_cli(db, sorted((work / "world").glob("*.csv.gz")))
     with Store.open(db) as store:
         plant_media(store, 41)
     out["world"] = (db, _both_engines(spark, db, work))

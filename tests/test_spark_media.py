@@ -25,6 +25,7 @@ from spreadtrace.store.parquet import export_canonical
 from spreadtrace.synth import generate
 from tests._spark_helpers import (
     MEDIA_TABLES,
+    ingest_cli,
     parquet_rows,
     spark_session,
     store_rows,
@@ -41,15 +42,6 @@ def spark():
     session = spark_session()
     yield session
     session.stop()
-
-
-def _ingest(db: Path, files: list[Path]) -> None:
-    from click.testing import CliRunner
-
-    from spreadtrace.cli import main
-
-    result = CliRunner().invoke(main, ["--db", str(db), "ingest", "--quiet", *map(str, files)])
-    assert result.exit_code == 0, result.output
 
 
 def _both_engines(spark, db: Path, work: Path, media: MediaParams) -> Path:
@@ -189,7 +181,7 @@ def worlds(spark, tmp_path_factory):
         work = tmp_path_factory.mktemp(f"media{seed}")
         generate(work / "world", seed=seed, posts=1_500)
         db = work / "w.duckdb"
-        _ingest(db, sorted((work / "world").glob("*.csv.gz")))
+        ingest_cli(db, sorted((work / "world").glob("*.csv.gz")))
         with Store.open(db) as store:
             plant_media(store, seed)
         built[seed] = (db, _both_engines(spark, db, work, params))
@@ -220,7 +212,7 @@ def test_the_planted_world_exercises_every_rule(worlds, seed):
 
 def test_media_tables_equal_on_the_bundled_sample(spark, tmp_path):
     db = tmp_path / "sample.duckdb"
-    _ingest(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
+    ingest_cli(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
     out = _both_engines(spark, db, tmp_path, MediaParams())
     for table in MEDIA_TABLES:
         assert _diff(db, out, table) == [], table
@@ -252,7 +244,7 @@ def test_media_tables_equal_on_the_german_elections_image_hashes(spark, tmp_path
         """
     )
     db = tmp_path / "german.duckdb"
-    _ingest(db, [posts])
+    ingest_cli(db, [posts])
     out = _both_engines(spark, db, tmp_path, MediaParams())
     assert _count(db, "SELECT count(*) FROM media_groups WHERE len(platforms) = 2") > 0
     for table in MEDIA_TABLES:
