@@ -6,7 +6,7 @@ Python workers on bounded batches, never on a whole store:
 
 1. URL keys: the distinct posted URLs, ``mapInPandas`` over
    :func:`spreadtrace.urls.url_keys` (the project's one normaliser);
-2. text items: the content roots (the store's ``_ROOTS_SQL``, transpiled), each
+2. text items: the content roots (the store's ``ROOTS_SQL``, transpiled), each
    distinct text normalised by :func:`~spreadtrace.graph.narratives.normalize_text_expr`
    and each distinct long-enough norm MinHashed
    (:func:`~spreadtrace.graph.narratives.minhash_signatures`,
@@ -48,7 +48,7 @@ from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, number_rows, to_spark_sql
 from spreadtrace.spark.media import components
 from spreadtrace.store.items import ITEM_ROWS_SQL, POST_ITEMS_SQL
-from spreadtrace.store.narratives import _ROOTS_SQL
+from spreadtrace.store.narratives import ROOTS_SQL
 from spreadtrace.urls import url_keys
 
 __all__ = ["ItemTables", "run", "text_items"]
@@ -190,7 +190,7 @@ def run(
     keys = keys.transform(_stage)
     url_rows = keys.select("url", "key", "host", "shortener", bid)
 
-    roots = spark.sql(to_spark_sql(_ROOTS_SQL)).select("post_id", "created_at", "text")
+    roots = spark.sql(to_spark_sql(ROOTS_SQL)).select("post_id", "created_at", "text")
     texts, text_counts = text_items(spark, roots, params)
 
     keys.createOrReplaceTempView("url_keys")

@@ -22,6 +22,7 @@ import polars as pl
 from spreadtrace.store.sync import stage_table, sync_rows, sync_table
 
 __all__ = [
+    "ROOTS_SQL",
     "cascade_roots",
     "root_media",
     "content_roots",
@@ -56,7 +57,7 @@ def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql(
         f"""
         SELECT r.*, t.item_id AS text_group
-        FROM ({_ROOTS_SQL}) r
+        FROM ({ROOTS_SQL}) r
         LEFT JOIN (SELECT post_id, item_id FROM post_items WHERE item_id LIKE 'text:%') t
                ON t.post_id = r.post_id
         """  # noqa: S608 -- a fixed query from this module
@@ -68,7 +69,7 @@ def root_media(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql(
         f"""
         SELECT r.cascade_id, pi.item_id, i.label
-        FROM ({_ROOTS_SQL}) r
+        FROM ({ROOTS_SQL}) r
         JOIN post_items pi ON pi.post_id = r.post_id
         JOIN items i ON i.item_id = pi.item_id
         WHERE i.kind = 'media'
@@ -78,10 +79,13 @@ def root_media(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def content_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The cascade roots without their text items (the items stage makes those)."""
-    return con.sql(_ROOTS_SQL).pl()
+    return con.sql(ROOTS_SQL).pl()
 
 
-_ROOTS_SQL = """
+# The content root of each cascade (its root post when seen, else its earliest post by
+# depth, time, post_id): one definition, read by the narratives stage, the stored text
+# state and the Spark items stage (transpiled).
+ROOTS_SQL = """
         SELECT c.cascade_id, p.post_id, p.created_at, p.text, p.urls, p.hashtags, c.size
         FROM cascades c JOIN posts p ON p.post_id = c.root_post_id
         WHERE c.root_seen

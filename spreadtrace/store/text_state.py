@@ -34,7 +34,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from spreadtrace.store.narratives import _ROOTS_SQL
+from spreadtrace.store.narratives import ROOTS_SQL
 
 __all__ = [
     "affected_members",
@@ -92,7 +92,7 @@ def changed_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         f"""
         CREATE OR REPLACE TEMP TABLE _tx_roots AS
         SELECT post_id, created_at, coalesce(hash(text), 0)::UBIGINT AS text_hash
-        FROM ({_ROOTS_SQL})
+        FROM ({ROOTS_SQL})
         """  # noqa: S608 -- a fixed query
     )
     con.execute(
