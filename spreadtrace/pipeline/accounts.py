@@ -26,8 +26,9 @@ from typing import Any
 
 import polars as pl
 
-from spreadtrace.graph.bots import load_model, score_accounts
+from spreadtrace.graph.bots import LogisticModel, load_model, score_accounts
 from spreadtrace.graph.coordination import CLUSTER_METHODS, cluster_pairs, npmi
+from spreadtrace.graph.tree_model import TreeEnsemble
 from spreadtrace.pipeline.changes import Changes
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
@@ -38,7 +39,14 @@ from spreadtrace.store import coordination as coordination_sql
 # Bump when the stage's rules change: a stored state from another version is recomputed.
 STATE_VERSION = 1
 
-__all__ = ["AccountParams", "coordination_scores", "run"]
+__all__ = [
+    "AccountParams",
+    "coordination_results",
+    "coordination_scores",
+    "run",
+    "scored_accounts",
+    "state_key",
+]
 
 
 def coordination_scores(pairs: pl.DataFrame) -> pl.DataFrame:
@@ -113,6 +121,81 @@ class AccountParams:
         return d
 
 
+def state_key(params: AccountParams, profile_version: str, behaviour_version: str) -> str:
+    """What the stored state was made with (rules, models, parameters), as JSON: a state
+    made otherwise is recomputed. One definition for both engines (``attach``)."""
+    models = {"profile": profile_version, "behaviour": behaviour_version}
+    return json.dumps(
+        {"version": STATE_VERSION, "models": models, **params.to_dict()}, sort_keys=True
+    )
+
+
+def coordination_results(
+    pairs: pl.DataFrame, params: AccountParams
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(coordination_pairs rows, coordination_clusters rows, per-account
+    coordination_score) from the kept pairs' evidence (account_a, account_b,
+    shared_items, n_a, n_b, n_items, sorted by the pair).
+
+    The strength (NPMI) and the clusters (Leiden over the whole pair graph, seeded, so
+    the edges' order is part of the input) are global over the kept pairs: both engines
+    hand this function the same sorted frame (the Spark engine collects the pair graph,
+    thousands of rows where posts are millions).
+    """
+    strength = npmi(
+        pairs["shared_items"].to_numpy(),
+        pairs["n_a"].to_numpy(),
+        pairs["n_b"].to_numpy(),
+        int(pairs["n_items"][0]) if pairs.height else 1,
+    )
+    pairs = pairs.with_columns(pl.Series("strength", strength, dtype=pl.Float64))
+    clusters = cluster_pairs(
+        pairs,
+        min_strength=params.min_strength,
+        method=params.cluster_method,
+        resolution=params.leiden_resolution,
+    )
+    member = clusters.select("account_id", "cluster_id")
+    pairs = (
+        pairs.join(
+            member.rename({"account_id": "account_a", "cluster_id": "ca"}),
+            on="account_a",
+            how="left",
+        )
+        .join(
+            member.rename({"account_id": "account_b", "cluster_id": "cb"}),
+            on="account_b",
+            how="left",
+        )
+        .with_columns(pl.when(pl.col("ca") == pl.col("cb")).then(pl.col("ca")).alias("cluster_id"))
+        .select("account_a", "account_b", "shared_items", "strength", "cluster_id")
+    )
+    return pairs, clusters, coordination_scores(pairs)
+
+
+def scored_accounts(
+    behaviour: pl.DataFrame,
+    profiles: pl.DataFrame,
+    coordination: pl.DataFrame,
+    params: AccountParams,
+    profile_model: LogisticModel | TreeEnsemble,
+    behaviour_model: LogisticModel | TreeEnsemble,
+) -> pl.DataFrame:
+    """account_scores rows (but build_id) of the accounts in ``behaviour`` / ``profiles``
+    (:func:`spreadtrace.store.accounts_state.scored_features_sql`), with their
+    ``coordination_score`` (0 without a kept pair). Row-wise: the Spark engine calls it
+    per batch of accounts."""
+    scores = score_accounts(
+        behaviour,
+        profiles,
+        threshold=params.bot_threshold,
+        fast_s=params.fast_reaction_s,
+        profile_model=profile_model,
+        behaviour_model=behaviour_model,
+    ).join(coordination, on="account_id", how="left")
+    return scores.with_columns(pl.col("coordination_score").fill_null(0.0))
+
+
 def run(
     store: Store,
     build_id: int,
@@ -154,10 +237,7 @@ def _run(
     emit(progress, "coordination", 0, 3)
     # stored scores are kept only while the models that made them are the same
     profile_model, behaviour_model = load_model("bot_profile"), load_model("bot_behaviour")
-    models = {"profile": profile_model.version, "behaviour": behaviour_model.version}
-    state = json.dumps(
-        {"version": STATE_VERSION, "models": models, **params.to_dict()}, sort_keys=True
-    )
+    state = state_key(params, profile_model.version, behaviour_model.version)
     emptied = state_sql.prepare(con, state, reset=full)
     # a full build reads the stored posts directly: no scope tables
     scope = {"accounts": -1, "profiles": -1} if emptied else state_sql.scope_new_posts(con)
@@ -171,35 +251,8 @@ def _run(
     )
     emit(progress, "coordination", 1, 3)
     pairs = state_sql.pair_evidence(con, min_shared=params.min_shared, emptied=emptied)
-    strength = npmi(
-        pairs["shared_items"].to_numpy(),
-        pairs["n_a"].to_numpy(),
-        pairs["n_b"].to_numpy(),
-        int(pairs["n_items"][0]) if pairs.height else 1,
-    )
-    pairs = pairs.with_columns(pl.Series("strength", strength, dtype=pl.Float64))
-    clusters = cluster_pairs(
-        pairs,
-        min_strength=params.min_strength,
-        method=params.cluster_method,
-        resolution=params.leiden_resolution,
-    )
+    pairs, clusters, coordination = coordination_results(pairs, params)
     emit(progress, "coordination", 2, 3)
-    member = clusters.select("account_id", "cluster_id")
-    pairs = (
-        pairs.join(
-            member.rename({"account_id": "account_a", "cluster_id": "ca"}),
-            on="account_a",
-            how="left",
-        )
-        .join(
-            member.rename({"account_id": "account_b", "cluster_id": "cb"}),
-            on="account_b",
-            how="left",
-        )
-        .with_columns(pl.when(pl.col("ca") == pl.col("cb")).then(pl.col("ca")).alias("cluster_id"))
-        .select("account_a", "account_b", "shared_items", "strength", "cluster_id")
-    )
     written = coordination_sql.sync_results(con, pairs, clusters, build_id)
     emit(progress, "coordination", 3, 3)
 
@@ -210,16 +263,9 @@ def _run(
     days = state_sql.store_days(con)
     every = emptied or before != days  # posts_per_day of every account changed
     behaviour, profiles = state_sql.features_for(con, days, every=every)
-    coordination = coordination_scores(pairs)
-    scores = score_accounts(
-        behaviour,
-        profiles,
-        threshold=params.bot_threshold,
-        fast_s=params.fast_reaction_s,
-        profile_model=profile_model,
-        behaviour_model=behaviour_model,
-    ).join(coordination, on="account_id", how="left")
-    scores = scores.with_columns(pl.col("coordination_score").fill_null(0.0))
+    scores = scored_accounts(
+        behaviour, profiles, coordination, params, profile_model, behaviour_model
+    )
     emit(progress, "bot scores", 1, 2)
     rescored = account_sql.write_account_scores(con, scores, build_id, every=every)
     recoordinated = account_sql.update_coordination_scores(con, coordination, build_id)

@@ -249,16 +249,37 @@ def _cycle_minima(links: DataFrame, on_cycle: DataFrame, n_cycle: int) -> DataFr
 
 
 def to_spark_sql(sql: str) -> str:
-    """A query of the store (DuckDB SQL) in Spark SQL: sqlglot, with ``epoch_us`` ->
-    ``unix_micros`` (sqlglot has no mapping for it); ``$name`` parameters become ``:name``.
+    """A query of the store (DuckDB SQL) in Spark SQL, with DuckDB's meaning kept.
+
+    sqlglot, plus what it maps to another meaning or not at all: ``epoch_us`` ->
+    ``unix_micros``; ``epoch`` (DuckDB: fractional seconds, a DOUBLE of the microseconds
+    over 1e6) -> the same division (sqlglot's ``unix_timestamp`` drops the fraction);
+    ``hash`` -> ``xxhash64`` (64 bits as DuckDB's, not Spark's 32-bit murmur3);
+    decimal literals (``1.0``) -> DOUBLE (DuckDB's ``avg`` of them is a DOUBLE, Spark's a
+    DECIMAL rounded to a few places). ``$name`` parameters become ``:name``.
 
     >>> to_spark_sql("SELECT epoch_us(t) AS us FROM x WHERE a < $n")
     'SELECT UNIX_MICROS(t) AS us FROM x WHERE a < :n'
+    >>> to_spark_sql("SELECT epoch(t) / 2.5 FROM x")
+    'SELECT CAST(UNIX_MICROS(t) AS DOUBLE) / 1000000.0D / CAST(2.5 AS DOUBLE) FROM x'
     """
     tree = sqlglot.parse_one(sql, read="duckdb")
-    for fn in tree.find_all(sqlglot.exp.Anonymous):
+    for fn in list(tree.find_all(sqlglot.exp.Anonymous)):
         if fn.name.lower() == "epoch_us":
             fn.replace(sqlglot.exp.Anonymous(this="UNIX_MICROS", expressions=fn.expressions))
+        elif fn.name.lower() == "hash" and len(fn.expressions) == 1:
+            fn.replace(sqlglot.exp.Anonymous(this="XXHASH64", expressions=fn.expressions))
+    for lit in list(tree.find_all(sqlglot.exp.Literal)):
+        if lit.is_number and "." in lit.this and "e" not in lit.this.lower():
+            lit.replace(sqlglot.exp.cast(lit.copy(), "double"))
+    for t2u in list(tree.find_all(sqlglot.exp.TimeToUnix)):
+        micros = sqlglot.exp.Anonymous(this="UNIX_MICROS", expressions=[t2u.this.copy()])
+        t2u.replace(
+            sqlglot.exp.Div(
+                this=sqlglot.exp.cast(micros, "double"),
+                expression=sqlglot.exp.Literal.number("1000000.0D"),
+            )
+        )
     return tree.sql(dialect="spark")
 
 

@@ -45,14 +45,20 @@ import polars as pl
 from spreadtrace.store.accounts_scores import _frame, account_aggregates_sql
 
 __all__ = [
+    "STORE_DAYS_SQL",
+    "adopt",
+    "co_share_hits_sql",
     "drop_work_tables",
     "features_for",
     "forget_all",
     "pair_evidence",
+    "pair_evidence_sql",
     "prepare",
     "refresh_features",
     "refresh_hits",
     "scope_new_posts",
+    "scored_features_sql",
+    "share_rows_sql",
     "store_days",
     "stored_days",
 ]
@@ -93,16 +99,27 @@ def stored_days(con: duckdb.DuckDBPyConnection) -> float | None:
     return float(row[0]) if row else None
 
 
+# The store's time span in days, at least one (posts_per_day divides by it).
+STORE_DAYS_SQL = (
+    "SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days "
+    "FROM posts"
+)
+
+
 def store_days(con: duckdb.DuckDBPyConnection) -> float:
     """The store's time span in days (at least one), recorded for the next build."""
-    (days,) = _one(
-        con,
-        "SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) "
-        "FROM posts",
-    )
+    (days,) = _one(con, STORE_DAYS_SQL)
     days = float(days) if days is not None else 1.0
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_DAYS_KEY, repr(days)])
     return days
+
+
+def adopt(con: duckdb.DuckDBPyConnection, state: str) -> None:
+    """Record the state tables loaded from another engine as made with ``state`` (as
+    :func:`prepare` records it), and the store's span their scores used, so the next
+    build continues from them incrementally."""
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_META_KEY, state])
+    store_days(con)
 
 
 def scope_new_posts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -175,42 +192,44 @@ def refresh_features(con: duckdb.DuckDBPyConnection, *, fast_s: float, every: bo
     return int(n)
 
 
-def features_for(
-    con: duckdb.DuckDBPyConnection, days: float, *, every: bool
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(behaviour, profiles) frames to score: the accounts of ``_ac_profiles``, or every
-    account when ``every``. behaviour has the columns of
-    :data:`spreadtrace.store.accounts_scores.BEHAVIOUR_COLUMNS` (posts_per_day over
-    ``days``; coordinated_share NULL: not an input of the bot score)."""
+def scored_features_sql(*, every: bool) -> tuple[str, str]:
+    """(behaviour, profiles) queries of the accounts to score: those of ``_ac_profiles``,
+    or every account when ``every``. behaviour has the columns of
+    :data:`spreadtrace.store.accounts_scores.BEHAVIOUR_COLUMNS` from account_features
+    (posts_per_day over ``$days``; coordinated_share NULL: not an input of the bot
+    score); profiles the accounts table's. One definition for this state and the Spark
+    engine (transpiled, ``every``)."""
     scope = "" if every else "SEMI JOIN _ac_profiles s USING (account_id)"
-    behaviour = _frame(
-        con,
-        f"""
+    behaviour = f"""
         SELECT f.account_id, f.posts, f.reposts, f.reposts::DOUBLE / f.posts AS repost_share,
                f.reposts_timed, f.fast_share, f.median_delay_s,
                f.posts / $days AS posts_per_day, f.hour_entropy, f.burstiness,
                NULL::DOUBLE AS coordinated_share, f.texts, f.self_repeat_share
         FROM account_features f {scope}
         ORDER BY f.account_id
-        """,  # noqa: S608 -- scope is one of two fixed fragments
-        {"days": float(days)},
-    )
-    profiles = _frame(
-        con,
-        f"""
+        """  # noqa: S608 -- scope is one of two fixed fragments
+    profiles = f"""
         SELECT f.account_id, observed_at, handle, display_name, created_at,
                followers_count, following_count, posts_count, likes_count,
                listed_count, verified, default_profile, default_profile_image,
                description
         FROM accounts f {scope} ORDER BY f.account_id
-        """,  # noqa: S608 -- scope is one of two fixed fragments
-    )
+        """  # noqa: S608 -- scope is one of two fixed fragments
     return behaviour, profiles
 
 
-def _share_parts(items: Sequence[str], posts: str, post_items: str) -> str:
+def features_for(
+    con: duckdb.DuckDBPyConnection, days: float, *, every: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(behaviour, profiles) frames to score (:func:`scored_features_sql`)."""
+    behaviour, profiles = scored_features_sql(every=every)
+    return _frame(con, behaviour, {"days": float(days)}), _frame(con, profiles)
+
+
+def share_rows_sql(items: Sequence[str], posts: str, post_items: str) -> str:
     """SELECT post_id, account_id, item, t of the shares of ``posts`` / ``post_items``
-    (the rules of :func:`spreadtrace.store.coordination.co_share_pairs`)."""
+    (the rules of :func:`spreadtrace.store.coordination.co_share_pairs`); one definition
+    for this state and the Spark engine (transpiled)."""
     parts = []
     if "repost" in items:
         parts.append(
@@ -240,6 +259,36 @@ def _share_parts(items: Sequence[str], posts: str, post_items: str) -> str:
     )
 
 
+def co_share_hits_sql(scoped: str = "") -> str:
+    """SELECT account_a, account_b, item: the distinct co-shares (account_a < account_b)
+    of one item within ``$w`` seconds, over ``coordination_shares`` (``scoped``: a fixed
+    SEMI JOIN fragment naming the items to recompute; empty: all).
+
+    Time buckets of one window, each (item, bucket) capped at its first ``$cap``
+    shares; an equi-join on (item, bucket) against the other side shifted by -1, 0, +1
+    buckets meets every pair of shares at most one bucket apart exactly once. One
+    definition for this state and the Spark engine (transpiled).
+    """
+    return f"""
+        WITH s AS (SELECT DISTINCT account_id, item, shared_at AS t FROM coordination_shares {scoped}),
+        multi AS (SELECT item FROM s GROUP BY item HAVING count(*) > 1),
+        b AS (
+            SELECT account_id, item, t, b FROM (
+                SELECT account_id, item, t, CAST(floor(t / $w) AS BIGINT) AS b,
+                       row_number() OVER (PARTITION BY item, CAST(floor(t / $w) AS BIGINT)
+                                          ORDER BY t, account_id) AS rn
+                FROM s SEMI JOIN multi USING (item)
+            ) WHERE rn <= $cap
+        )
+        SELECT DISTINCT s1.account_id AS account_a, s2.account_id AS account_b, s1.item
+        FROM b s1
+        JOIN (SELECT account_id, item, t, b + d AS b
+              FROM b CROSS JOIN (VALUES (-1), (0), (1)) AS v(d)) s2
+          ON s1.item = s2.item AND s1.b = s2.b
+        WHERE s1.account_id < s2.account_id AND abs(s1.t - s2.t) <= $w
+        """  # noqa: S608 -- scoped is a fixed fragment
+
+
 def refresh_hits(
     con: duckdb.DuckDBPyConnection,
     build_id: int,
@@ -263,7 +312,7 @@ def refresh_hits(
     """
     if emptied:
         con.execute(
-            f"INSERT INTO coordination_shares {_share_parts(items, 'posts', 'post_items')}"  # noqa: S608
+            f"INSERT INTO coordination_shares {share_rows_sql(items, 'posts', 'post_items')}"  # noqa: S608
         )
         removed = 0
     else:
@@ -279,7 +328,7 @@ def refresh_hits(
             f"""
             CREATE OR REPLACE TEMP TABLE _ac_items AS
             SELECT DISTINCT post_id, account_id, item, t
-            FROM ({_share_parts(items, "_ac_new", "_ac_in")}) n
+            FROM ({share_rows_sql(items, "_ac_new", "_ac_in")}) n
             ANTI JOIN coordination_shares s USING (post_id, item)
             """  # noqa: S608 -- fixed fragments
         )
@@ -316,30 +365,9 @@ def refresh_hits(
             "FROM coordination_hits SEMI JOIN _ac_items USING (item)"
         )
         con.execute("DELETE FROM coordination_hits WHERE item IN (SELECT item FROM _ac_items)")
-    # Time buckets of one window, each (item, bucket) capped at its first max_bucket
-    # shares; an equi-join on (item, bucket) against the other side shifted by -1, 0, +1
-    # buckets meets every pair of shares at most one bucket apart exactly once.
     (hits,) = _one(
         con,
-        f"""
-        INSERT INTO coordination_hits
-        WITH s AS (SELECT DISTINCT account_id, item, shared_at AS t FROM coordination_shares {scoped}),
-        multi AS (SELECT item FROM s GROUP BY item HAVING count(*) > 1),
-        b AS (
-            SELECT account_id, item, t, b FROM (
-                SELECT account_id, item, t, CAST(floor(t / $w) AS BIGINT) AS b,
-                       row_number() OVER (PARTITION BY item, CAST(floor(t / $w) AS BIGINT)
-                                          ORDER BY t, account_id) AS rn
-                FROM s SEMI JOIN multi USING (item)
-            ) WHERE rn <= $cap
-        )
-        SELECT DISTINCT s1.account_id, s2.account_id, s1.item
-        FROM b s1
-        JOIN (SELECT account_id, item, t, b + d AS b
-              FROM b CROSS JOIN (VALUES (-1), (0), (1)) AS v(d)) s2
-          ON s1.item = s2.item AND s1.b = s2.b
-        WHERE s1.account_id < s2.account_id AND abs(s1.t - s2.t) <= $w
-        """,  # noqa: S608 -- scoped is one of two fixed fragments
+        f"INSERT INTO coordination_hits {co_share_hits_sql(scoped)}",  # noqa: S608
         {"w": float(window_s), "cap": int(max_bucket)},
     )
     pairs = -1
@@ -358,14 +386,14 @@ def refresh_hits(
     }
 
 
-def pair_evidence(
-    con: duckdb.DuckDBPyConnection, *, min_shared: int, emptied: bool
-) -> pl.DataFrame:
-    """Every kept pair (at least ``min_shared`` co-shared items) with n_a, n_b (distinct
-    items each account shared) and n_items (distinct items shared at all), sorted.
+def pair_evidence_sql(*, emptied: bool) -> str:
+    """SELECT every kept pair (at least ``$min_shared`` co-shared items) with n_a, n_b
+    (distinct items each account shared) and n_items (distinct items shared at all),
+    sorted; from coordination_hits and coordination_shares.
 
-    The pairs in ``_ac_pairs`` are recounted from coordination_hits; the other kept
-    pairs are read back from coordination_pairs (their hits did not change).
+    ``emptied``: every pair is counted from the hits; otherwise the pairs of
+    ``_ac_pairs`` are, and the other kept pairs are read back from coordination_pairs.
+    One definition for this state and the Spark engine (transpiled, ``emptied``).
     """
     recount = (
         "coordination_hits"
@@ -383,9 +411,7 @@ def pair_evidence(
         """
         )
     )
-    return _frame(
-        con,
-        f"""
+    return f"""
         WITH pairs AS (
             SELECT account_a, account_b, count(*) AS shared_items FROM {recount}
             GROUP BY account_a, account_b HAVING count(*) >= $min_shared
@@ -403,9 +429,19 @@ def pair_evidence(
         JOIN n na ON na.account_id = p.account_a
         JOIN n nb ON nb.account_id = p.account_b
         ORDER BY p.account_a, p.account_b
-        """,  # noqa: S608 -- fixed fragments
-        {"min_shared": int(min_shared)},
-    )
+        """  # noqa: S608 -- fixed fragments
+
+
+def pair_evidence(
+    con: duckdb.DuckDBPyConnection, *, min_shared: int, emptied: bool
+) -> pl.DataFrame:
+    """Every kept pair (at least ``min_shared`` co-shared items) with n_a, n_b (distinct
+    items each account shared) and n_items (distinct items shared at all), sorted.
+
+    The pairs in ``_ac_pairs`` are recounted from coordination_hits; the other kept
+    pairs are read back from coordination_pairs (their hits did not change).
+    """
+    return _frame(con, pair_evidence_sql(emptied=emptied), {"min_shared": int(min_shared)})
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
