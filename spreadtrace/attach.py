@@ -3,10 +3,11 @@
 Why: a team that builds on Spark still reads results with ``report``, ``export-graph``
 and ``serve``, which read the store. :func:`attach_output` replaces the store's rows of
 every table the engine wrote (``spreadtrace.store.parquet.load_derived``), runs the
-stages the engine does not produce yet on DuckDB, from the attached cascades (and
-media groups, when the engine wrote them), in the same transaction, records one ``builds`` row (mode ``attach``, with the engine's
-manifest) and publishes the dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build`
-does.
+stages the engine does not produce (the narratives stage; older outputs: media, items,
+accounts) on DuckDB, from the attached tables, in the same transaction (the engine's
+accounts state is adopted, so the next build continues from it incrementally), records
+one ``builds`` row (mode ``attach``, with the engine's manifest) and publishes the
+dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build` does.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ def attach_output(
         engine = set(parquet_sql.read_manifest(con, in_dir)["tables"])
         media_here = not set(parquet_sql.MEDIA_TABLES) <= engine
         items_here = not set(parquet_sql.ITEM_TABLES) <= engine
+        accounts_here = not set(parquet_sql.ACCOUNT_TABLES) <= engine
         stages = (["media"] if media_here else []) + (["items"] if items_here else [])
-        stages += ["accounts", "narratives"]
+        stages += (["accounts"] if accounts_here else []) + ["narratives"]
         t0 = time.perf_counter()
         skip = {"cascades"} | (set() if media_here else {"media"})
+        skip |= set() if accounts_here else {"accounts"}
         own = {k: v for k, v in params.to_dict().items() if k not in skip}
         loaded = parquet_sql.load_derived(con, in_dir, build_id, own)
         timings["load"] = time.perf_counter() - t0
@@ -76,7 +79,16 @@ def attach_output(
             items_stage.run(store, build_id, params.narratives, progress=progress)
         else:  # the stored text state does not describe the attached items
             text_sql.invalidate(con)
-        accounts_stage.run(store, build_id, params.accounts, touched=None, progress=progress)
+        if accounts_here:
+            accounts_stage.run(store, build_id, params.accounts, touched=None, progress=progress)
+        else:  # the engine's state tables, made with the engine's parameters
+            engine_params = loaded.manifest["params"].get("accounts")
+            accounts_stage.adopt(
+                store,
+                accounts_stage.params_from_dict(engine_params)
+                if engine_params
+                else params.accounts,
+            )
         media_stage.finish(store)
         items_stage.finish(store)
         narratives_stage.run(store, build_id, params.narratives, touched=None, progress=progress)

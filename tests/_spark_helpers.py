@@ -39,6 +39,15 @@ ITEM_TABLES = {
     "post_items": ["post_id", "item_id"],
     "items": ["item_id"],
 }
+# The derived tables of the accounts stage (its stored state included), with their keys.
+ACCOUNT_TABLES = {
+    "account_features": ["account_id"],
+    "coordination_shares": ["post_id", "item"],
+    "coordination_hits": ["account_a", "account_b", "item"],
+    "coordination_pairs": ["account_a", "account_b"],
+    "coordination_clusters": ["account_id"],
+    "account_scores": ["account_id"],
+}
 
 
 def require_spark() -> None:
@@ -81,13 +90,19 @@ def store_rows(store: Store, table: str) -> pa.Table:
     where = ""
     if table == "data_quality":
         where = " WHERE issue IN ('clock_skew', 'cycle_break', 'unseen_parent')"
-    return (
-        store.con.cursor().sql(f"SELECT * EXCLUDE (build_id) FROM {table}{where}").to_arrow_table()
-    )
+    cur = store.con.cursor()
+    columns = [r[0] for r in cur.execute(f"DESCRIBE {table}").fetchall()]
+    select = ", ".join(
+        f'"{c}"::VARCHAR AS "{c}"' if c == "features" else f'"{c}"'
+        for c in columns
+        if c != "build_id"
+    )  # account_scores.features is JSON: its text, as the engines write it
+    return cur.sql(f"SELECT {select} FROM {table}{where}").to_arrow_table()
 
 
 def parquet_rows(out_dir: Path, table: str) -> pa.Table:
-    return pq.read_table(out_dir / table).drop(["build_id"])
+    got = pq.read_table(out_dir / table)
+    return got.drop(["build_id"]) if "build_id" in got.column_names else got
 
 
 def _value(v: object) -> object:

@@ -399,6 +399,26 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
 # -- features -----------------------------------------------------------------------------
 
 
+def _divide(expr: pl.Expr, by: float) -> pl.Expr:
+    """``expr / by`` correctly rounded in every row, whatever the frame's length.
+
+    Why not ``expr / by``: polars divides a column of two or more rows by a scalar as a
+    multiplication by ``1 / by`` (one ulp off at times) but a one-row column exactly, so a
+    feature rounded to 4 places (74.94625 days) depended on how many accounts were
+    scored together: a full build, an incremental rescoring and the Spark engine's
+    batches wrote different features. numpy divides element by element.
+
+    >>> pl.DataFrame({"s": [6475356] * 2}).select(_divide(pl.col("s"), 86400.0))["s"][0]
+    74.94625
+    """
+
+    def exact(s: pl.Series) -> pl.Series:
+        values = s.cast(pl.Float64).to_numpy() / by
+        return pl.Series(s.name, values, dtype=pl.Float64).fill_nan(None)
+
+    return expr.map_batches(exact, return_dtype=pl.Float64, is_elementwise=True)
+
+
 def profile_features(snapshots: pl.DataFrame) -> pl.DataFrame:
     """BotometerLite-style profile features from account snapshots (one row per account).
 
@@ -418,7 +438,7 @@ def profile_features(snapshots: pl.DataFrame) -> pl.DataFrame:
     >>> f["posts_per_day_age"][0], f["handle_digits"][0], f["description_length"][0]
     (500.0, 5, 0)
     """
-    age = ((pl.col("observed_at") - pl.col("created_at")).dt.total_seconds() / 86400.0).clip(
+    age = _divide((pl.col("observed_at") - pl.col("created_at")).dt.total_seconds(), 86400.0).clip(
         lower_bound=1.0
     )
     counts = ["posts_count", "followers_count", "following_count", "likes_count", "listed_count"]

@@ -41,8 +41,10 @@ STATE_VERSION = 1
 
 __all__ = [
     "AccountParams",
+    "adopt",
     "coordination_results",
     "coordination_scores",
+    "params_from_dict",
     "run",
     "scored_accounts",
     "state_key",
@@ -194,6 +196,19 @@ def scored_accounts(
         behaviour_model=behaviour_model,
     ).join(coordination, on="account_id", how="left")
     return scores.with_columns(pl.col("coordination_score").fill_null(0.0))
+
+
+def params_from_dict(d: dict[str, Any]) -> AccountParams:
+    """The parameters :meth:`AccountParams.to_dict` wrote (an engine's manifest)."""
+    return AccountParams(**{**d, "items": tuple(d["items"])})
+
+
+def adopt(store: Store, params: AccountParams) -> None:
+    """Take the stage's tables loaded from another engine (``attach``) as this store's
+    state, made with ``params`` and the installed models, so the next build continues
+    from them incrementally. The caller owns the transaction."""
+    profile_model, behaviour_model = load_model("bot_profile"), load_model("bot_behaviour")
+    state_sql.adopt(store.con, state_key(params, profile_model.version, behaviour_model.version))
 
 
 def run(

@@ -16,17 +16,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from spreadtrace.errors import SpreadtraceError
+from spreadtrace.pipeline.accounts import AccountParams
 from spreadtrace.pipeline.media import MediaParams
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn, emit
+from spreadtrace.spark import accounts as accounts_stage
 from spreadtrace.spark import cascades as cascades_stage
 from spreadtrace.spark import items as items_stage
 from spreadtrace.spark import media as media_stage
 
 __all__ = ["SparkBuildError", "SparkBuildResult", "PRODUCED", "run_spark_build"]
 
-# Derived tables this engine writes so far: the cascades and media stages (the other
-# stages run on DuckDB after attach).
+# Derived tables this engine writes so far: the cascades, media, items and accounts
+# stages (the narratives stage runs on DuckDB after attach).
 PRODUCED = (
     "post_cascades",
     "cascades",
@@ -37,6 +39,12 @@ PRODUCED = (
     "url_keys",
     "post_items",
     "items",
+    "account_features",
+    "coordination_shares",
+    "coordination_hits",
+    "coordination_pairs",
+    "coordination_clusters",
+    "account_scores",
 )
 MANIFEST = "_spreadtrace_build"
 
@@ -95,15 +103,18 @@ def run_spark_build(
     giant_nodes: int = cascades_stage.GIANT_NODES,
     media: MediaParams | None = None,
     narratives: NarrativeParams | None = None,
+    accounts: AccountParams | None = None,
     progress: ProgressFn | None = None,
 ) -> SparkBuildResult:
     """Run every stage this engine has on ``input_dir`` and write ``output_dir``.
 
     ``giant_nodes``: cascades with more nodes take the set-wise path
     (:func:`spreadtrace.spark.cascades.giant_rows`) instead of one pandas UDF call.
-    ``media``: the media stage's parameters (the DuckDB engine's defaults).
+    ``media``, ``narratives``, ``accounts``: the stages' parameters (the DuckDB
+    engine's defaults).
     """
     media = media or MediaParams()
+    accounts = accounts or AccountParams()
     narratives = narratives or NarrativeParams()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -175,19 +186,55 @@ def run_spark_build(
         t_write += t_more
         timings["items"] = time.perf_counter() - t0 - t_more
         emit(progress, "items", 1, 1)
+        emit(progress, "accounts", 0, 1)
+        t0 = time.perf_counter()
+        acc = accounts_stage.run(
+            spark,
+            posts,
+            _read(spark, input_dir, "accounts"),
+            back("post_items"),
+            build_id=build_id,
+            params=accounts,
+        )
+        more, t_more = _write_tables(
+            spark,
+            out,
+            [
+                ("account_features", acc.account_features),
+                ("coordination_shares", acc.coordination_shares),
+                ("coordination_hits", acc.coordination_hits),
+                ("coordination_pairs", acc.coordination_pairs),
+                ("coordination_clusters", acc.coordination_clusters),
+                ("account_scores", acc.account_scores),
+            ],
+        )
+        rows.update(more)
+        t_write += t_more
+        timings["accounts"] = time.perf_counter() - t0 - t_more
+        emit(progress, "accounts", 1, 1)
     finally:
         cascades_stage.set_work_dir(None)
     _delete(spark, work)
     timings["write"] = t_write
     emit(progress, "cascades", 2, 2)
-    counts = {"cascades": casc.counts, "media": med.counts, "items": its.counts}
+    counts = {
+        "cascades": casc.counts,
+        "media": med.counts,
+        "items": its.counts,
+        "accounts": acc.counts,
+    }
     manifest = spark.createDataFrame(
         [
             (
                 "spark",
                 json.dumps(list(PRODUCED)),
                 json.dumps(
-                    {"cascades": {"infer": infer}, "media": media.to_dict()}, sort_keys=True
+                    {
+                        "cascades": {"infer": infer},
+                        "media": media.to_dict(),
+                        "accounts": accounts.to_dict(),
+                    },
+                    sort_keys=True,
                 ),
                 json.dumps(counts, sort_keys=True),
             )

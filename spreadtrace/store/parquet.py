@@ -26,6 +26,7 @@ __all__ = [
     "MANIFEST",
     "MEDIA_TABLES",
     "ITEM_TABLES",
+    "ACCOUNT_TABLES",
     "AttachError",
     "Loaded",
     "export_canonical",
@@ -52,11 +53,26 @@ _REPLACE: dict[str, str] = {
     "url_keys": "DELETE FROM url_keys",
     "post_items": "DELETE FROM post_items",
     "items": "DELETE FROM items",
+    "account_features": "DELETE FROM account_features",
+    "coordination_shares": "DELETE FROM coordination_shares",
+    "coordination_hits": "DELETE FROM coordination_hits",
+    "coordination_pairs": "DELETE FROM coordination_pairs",
+    "coordination_clusters": "DELETE FROM coordination_clusters",
+    "account_scores": "DELETE FROM account_scores",
 }
 # The media stage's tables: an engine output holding all three replaces the stage.
 MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
 # The items stage's tables: likewise for the items stage.
 ITEM_TABLES = ("url_keys", "post_items", "items")
+# The accounts stage's tables (its stored state included): likewise for that stage.
+ACCOUNT_TABLES = (
+    "account_features",
+    "coordination_shares",
+    "coordination_hits",
+    "coordination_pairs",
+    "coordination_clusters",
+    "account_scores",
+)
 
 
 class AttachError(SpreadtraceError):
@@ -168,13 +184,15 @@ def load_derived(
         lacking = sorted(set(columns) - have - {"build_id"})
         if lacking:
             raise AttachError(f"{in_dir}/{table}/ lacks column(s) {', '.join(lacking)}")
-        select = ", ".join("?::BIGINT" if c == "build_id" else f'"{c}"' for c in columns)
+        # the stored state tables (account_features, coordination_*) carry no build_id
+        select = ", ".join("$build::BIGINT" if c == "build_id" else f'"{c}"' for c in columns)
         con.execute(
-            f"INSERT INTO {table} SELECT {select} FROM read_parquet(?)",  # noqa: S608
-            [build_id, files],
+            f"INSERT INTO {table} SELECT {select} FROM read_parquet($files)",  # noqa: S608
+            {"files": files, **({"build": build_id} if "build_id" in columns else {})},
         )
+        mine = "WHERE build_id = $build" if "build_id" in columns else ""  # data_quality
         (rows[table],) = con.execute(
-            f"SELECT count(*) FROM {table} WHERE build_id = ?",  # noqa: S608
-            [build_id],
+            f"SELECT count(*) FROM {table} {mine}",  # noqa: S608
+            {"build": build_id} if mine else {},
         ).fetchall()[0]
     return Loaded(rows=rows, manifest=manifest)
