@@ -1,4 +1,5 @@
-"""Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items.
+"""Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items,
+accounts.
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
 [--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]
@@ -17,7 +18,7 @@ set-wise path; the two engines' giant rows are printed side by side.
 1. A synthetic world of ``--posts`` posts, loaded into a store as ``bench build`` does
    (cached under ``--dir``), and exported with ``export_canonical`` (the input layout).
 2. Baseline: the DuckDB engine's cascades stage (full, inferred parents on), then its
-   media and items stages, timed.
+   media, items and accounts stages (full), timed.
 3. The Spark engine's ``run_spark_build`` on the export (same stage, Parquet out), in
    local mode on the machine's cores, timed; with the bytes every shuffle wrote and
    read (Spark's status store), and Spark's time per step.
@@ -134,6 +135,7 @@ def _giant_row(rows) -> str:
 
 def main(argv: list[str]) -> None:
     from bench.bench_build import _load_world
+    from spreadtrace.pipeline import accounts as accounts_stage
     from spreadtrace.pipeline import cascades as cascades_stage
     from spreadtrace.pipeline import items as items_stage
     from spreadtrace.pipeline import media as media_stage
@@ -179,6 +181,10 @@ def main(argv: list[str]) -> None:
         with store.transaction():
             item_counts = items_stage.run(store, 1)
         duck_items_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with store.transaction():
+            account_counts = accounts_stage.run(store, 1)
+        duck_accounts_s = time.perf_counter() - t0
         shutil.rmtree(canonical, ignore_errors=True)
         export_canonical(store.con.cursor(), canonical)
     print(f"duckdb engine, cascades stage: {duck_s:8.1f} s  {n_posts / duck_s:10,.0f} posts/s")
@@ -202,7 +208,11 @@ def main(argv: list[str]) -> None:
     marks: dict[tuple[str, int], tuple[float, int, int, int]] = {}
 
     def mark(task: str, done: int, total: int | None) -> None:
-        if task in ("media", "items"):  # the clock and shuffle counters at a stage's ends
+        if task in (
+            "media",
+            "items",
+            "accounts",
+        ):  # the clock and shuffle counters at a stage's ends
             marks[task, done] = (time.perf_counter(), *_shuffle_bytes(spark))
 
     def between(task: str) -> tuple[float, int, int, int]:
@@ -216,7 +226,9 @@ def main(argv: list[str]) -> None:
     written, read, stages = _shuffle_bytes(spark)
     spark_media_s, mw, mr, ms = between("media")  # each stage with its Parquet write
     spark_items_s, iw, ir, is_ = between("items")
-    spark_casc_s = spark_s - spark_media_s - spark_items_s  # reads, cascades, write, manifest
+    spark_acc_s, aw, ar, as_ = between("accounts")
+    # reads, cascades, write, manifest
+    spark_casc_s = spark_s - spark_media_s - spark_items_s - spark_acc_s
     print(
         f"spark {master}, whole build: {spark_s:8.1f} s; cascades (with its write) "
         f"{spark_casc_s:.1f} s  {n_posts / spark_casc_s:10,.0f} posts/s"
@@ -235,9 +247,13 @@ def main(argv: list[str]) -> None:
         f"written, {ir / 2**20:,.1f} MiB read over {is_} stages (its write included)"
     )
     print(
+        f"spark {master}, accounts stage: {spark_acc_s:8.1f} s  shuffle {aw / 2**20:,.1f} MiB "
+        f"written, {ar / 2**20:,.1f} MiB read over {as_} stages (its write included)"
+    )
+    print(
         f"ratio spark/duckdb time: cascades {spark_casc_s / duck_s:.1f}x, media "
-        f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x  "
-        f"(load {os.getloadavg()[0]:.1f})"
+        f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x, "
+        f"accounts {spark_acc_s / duck_accounts_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
     )
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
     same_media = (
@@ -249,9 +265,14 @@ def main(argv: list[str]) -> None:
         res.rows["items"] == item_counts["items"]
         and res.rows["post_items"] == item_counts["post_items"]
     )
+    same_accounts = (
+        res.rows["account_scores"] == account_counts["accounts_scored"]
+        and res.rows["coordination_pairs"] == account_counts["coordination_pairs"]
+        and res.rows["coordination_hits"] == account_counts["co_share_hits_recomputed"]
+    )
     print(
         f"same row counts as the DuckDB engine: cascades {same}, media {same_media}, "
-        f"items {same_items}"
+        f"items {same_items}, accounts {same_accounts}"
     )
     if big:
         cols = "size, depth, max_breadth, structural_virality, time_to_90_s, reconstruction"

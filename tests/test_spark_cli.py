@@ -1,8 +1,9 @@
 """The engine switch end to end through the CLI: export-parquet -> spark build -> attach.
 
 One local[2] Spark session for the module. A generated world (with planted media
-copies) is built twice: by ``build`` (DuckDB) and by ``spark build`` + ``attach``;
-``report`` must then write the same CSVs from both stores.
+copies) is built twice: by ``build`` (DuckDB) and by ``spark build`` + ``attach``
+(cascades, media, items and accounts from Spark, narratives on DuckDB); ``report`` must
+then write the same CSVs from both stores.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from spreadtrace.cli import main
 from spreadtrace.store import Store
 from spreadtrace.synth import generate
 from tests._spark_helpers import (
+    ACCOUNT_TABLES,
     CASCADE_TABLES,
     MEDIA_TABLES,
     spark_session,
@@ -62,12 +64,14 @@ def engines(spark, tmp_path_factory):
     return duck, sparked, work
 
 
-def test_attached_store_holds_the_duckdb_engines_cascade_and_media_tables(engines):
+def test_attached_store_holds_the_duckdb_engines_cascade_media_and_account_tables(engines):
     duck, sparked, _ = engines
     with Store.open(duck, read_only=True) as a, Store.open(sparked, read_only=True) as b:
         for table, keys in CASCADE_TABLES.items():
             assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
         for table, keys in MEDIA_TABLES.items():  # from Spark too, shares filled after
+            assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
+        for table, keys in ACCOUNT_TABLES.items():  # from Spark, the DuckDB stage skipped
             assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
         (mode,) = b.con.cursor().execute("SELECT mode FROM builds").fetchall()[0]
     assert mode == "attach"
