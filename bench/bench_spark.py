@@ -198,6 +198,12 @@ def main(argv: list[str]) -> None:
         f"duckdb engine, items stage:    {duck_items_s:8.1f} s  ({item_counts['items']:,} items, "
         f"{item_counts['post_items']:,} post rows)"
     )
+    print(
+        f"duckdb engine, accounts stage: {duck_accounts_s:8.1f} s  "
+        f"({account_counts['accounts_scored']:,} accounts, "
+        f"{account_counts['coordination_pairs']:,} pairs, "
+        f"{account_counts['co_share_hits_recomputed']:,} co-share hits)"
+    )
 
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.spark.session import session
