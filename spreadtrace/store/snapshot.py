@@ -155,6 +155,8 @@ class PublishStats:
     linked: list[str] = field(default_factory=list)
     bytes_written: int = 0
     removed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Per file: seconds spent on its fingerprint and its write (or link)."""
 
 
 def publish(
@@ -243,6 +245,7 @@ class _VersionWriter:
         self.files: dict[str, str] = {}  # relative path -> fingerprint
         self.tables: dict[str, list[str]] = {}  # table -> its files
         self.table_fp: dict[str, str] = {}
+        self._started = time.perf_counter()
 
     def write_all(self) -> None:
         for table in exported_tables(self.con):
@@ -305,6 +308,9 @@ class _VersionWriter:
             self.stats.bytes_written += target.stat().st_size
         self.files[rel] = fp
         self.tables.setdefault(table, []).append(rel)
+        now = time.perf_counter()  # since the previous file: its fingerprint and its write
+        self.stats.seconds[rel] = now - self._started
+        self._started = now
 
     def _finish_table(self, table: str, *, view: bool) -> None:
         rels = sorted(self.tables.get(table, []))
