@@ -108,7 +108,7 @@ def _ts(col: str) -> str:
 # Columns of the overview's cascade table, in display order: name -> SQL expression.
 CASCADE_COLUMNS: dict[str, str] = {
     "cascade_id": "c.cascade_id",
-    "root_text": "c.root_text",
+    "root_text": "c.root_text",  # looked up for the page (cascade_table)
     "size": "c.size",
     "accounts": "c.accounts",
     "depth": "c.depth",
@@ -219,14 +219,17 @@ _GRAM = 3
 
 READ_MODEL: dict[str, str] = {
     # The overview's cascades: one wide table, largest first, so a filter or a top-N
-    # is one scan with no join (2.3M cascades: a join per request cost ~1-2 s).
-    "dash_cascades": """
-        SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
-               s.reach_via_bots, s.amplification_score, s.amplification_reasons,
-               rp.text AS root_text
-        FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)
-        LEFT JOIN posts rp ON rp.post_id = c.root_post_id
-        ORDER BY c.size DESC, c.cascade_id
+    # is one scan with no join (2.3M cascades: a join per request cost ~1-2 s). It is
+    # also the snapshot's only copy of ``cascades`` and ``cascade_scores`` (views over
+    # it, :func:`store_views`; ``_cascade`` / ``_scored`` mark which rows each has), and
+    # it holds no root text (the page looks up the texts of its own rows in ``posts``).
+    "dash_cascade_rows": """
+        SELECT coalesce(c.cascade_id, s.cascade_id) AS cascade_id,
+               c.* EXCLUDE (cascade_id), s.* EXCLUDE (cascade_id, build_id),
+               s.build_id AS score_build_id,
+               c.cascade_id IS NOT NULL AS _cascade, s.cascade_id IS NOT NULL AS _scored
+        FROM cascades c FULL JOIN cascade_scores s ON s.cascade_id = c.cascade_id
+        ORDER BY c.size DESC, 1
     """,
     "dash_accounts": """
         SELECT s.account_id, a.handle, s.posts, s.reposts, s.bot_score, s.is_bot_like,
@@ -241,12 +244,11 @@ READ_MODEL: dict[str, str] = {
         ORDER BY s.bot_score DESC, s.account_id
     """,
     # Every post with its place in its cascade, stored in cascade order so that
-    # `WHERE cascade_id = ?` reads a few row groups (zone maps) instead of 5M rows.
-    "dash_nodes": """
-        SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.parent_source, pc.depth,
-               pc.descendants, p.account_id, p.created_at,
-               coalesce(pc.conversation, false) AS conversation
-        FROM post_cascades pc JOIN posts p USING (post_id)
+    # `WHERE cascade_id = ?` reads a few row groups (zone maps) instead of 5M rows. It
+    # is also the snapshot's only copy of ``post_cascades`` (a view over it).
+    "dash_node_rows": """
+        SELECT pc.*, p.account_id, p.created_at, p.post_id IS NOT NULL AS _posted
+        FROM post_cascades pc LEFT JOIN posts p USING (post_id)
         ORDER BY pc.cascade_id
     """,
     # The search index (no fts extension offline): each post's terms (text, URLs and
@@ -265,15 +267,17 @@ READ_MODEL: dict[str, str] = {
               GROUP BY 1, 2)
         ORDER BY 1, 2
     """,
+    # Per part of the index: its documents and terms, for BM25's N and mean length.
     "dash_search_docs": """
-        SELECT post_id, sum(tf)::INTEGER AS len FROM dash_search_terms GROUP BY 1 ORDER BY 1
+        SELECT count(DISTINCT post_id) AS docs, coalesce(sum(tf), 0)::BIGINT AS terms
+        FROM dash_search_terms
     """,
     # Search hits -> their cascade and narratives, stored in post_id order so that
     # `WHERE post_id IN (...)` of a page of hits reads a few row groups, not 5M rows.
     # A cascade's size, narrative and root post by its id (search results), in id order.
     "dash_cascade_keys": """
-        SELECT cascade_id, size, narrative_id, root_post_id FROM dash_cascades
-        ORDER BY cascade_id
+        SELECT cascade_id, size, narrative_id, root_post_id FROM dash_cascade_rows
+        WHERE _cascade ORDER BY cascade_id
     """,
     "dash_post_index": """
         SELECT pc.post_id, pc.cascade_id, pn.narrative_ids
@@ -315,7 +319,9 @@ READ_MODEL: dict[str, str] = {
         ORDER BY 1, 2
     """,
     "dash_search_stats": """
-        SELECT count(*) AS n, coalesce(avg(len), 1.0) AS avgdl FROM dash_search_docs
+        SELECT coalesce(sum(docs), 0)::BIGINT AS n,
+               coalesce(sum(terms) / nullif(sum(docs), 0), 1.0) AS avgdl
+        FROM dash_search_docs
     """,
     "dash_headline": """
         SELECT (SELECT count(*) FROM posts) AS posts,
@@ -334,11 +340,52 @@ READ_MODEL: dict[str, str] = {
 (called by :func:`spreadtrace.store.snapshot.publish`), so that requests are single
 scans. Names start with ``dash_``; they exist only in snapshots."""
 
+READ_VIEWS: dict[str, str] = {
+    "dash_cascades": "SELECT * EXCLUDE (_cascade, _scored) FROM dash_cascade_rows WHERE _cascade",
+    "dash_nodes": """
+        SELECT cascade_id, post_id, parent_id, parent_source, depth, descendants, account_id,
+               created_at, coalesce(conversation, false) AS conversation
+        FROM dash_node_rows WHERE _posted
+    """,
+}
+"""Read-model tables served as views (projections) of the stored ones: what requests
+read under these names, with no second copy on disk."""
+
+VIEWED_TABLES = ("cascades", "cascade_scores", "post_cascades")
+"""Store tables a snapshot serves as views of its read model (:func:`store_views`),
+not as files of their own: their rows are already in ``dash_cascade_rows`` /
+``dash_node_rows``."""
+
+
+def store_views(columns: dict[str, list[str]]) -> dict[str, str]:
+    """The SQL of the :data:`VIEWED_TABLES` views in a snapshot, given each table's
+    columns in the store (so a column added by a migration is served too).
+
+    >>> store_views({"cascades": ["cascade_id", "size"],
+    ...              "cascade_scores": ["cascade_id", "build_id"],
+    ...              "post_cascades": ["post_id"]})["cascade_scores"]
+    'SELECT "cascade_id", "score_build_id" AS "build_id" FROM dash_cascade_rows WHERE _scored'
+    """
+    cascades = ", ".join(f'"{c}"' for c in columns["cascades"])
+    scores = ", ".join(
+        '"score_build_id" AS "build_id"' if c == "build_id" else f'"{c}"'
+        for c in columns["cascade_scores"]
+    )
+    nodes = ", ".join(f'"{c}"' for c in columns["post_cascades"])
+    return {
+        "cascades": f"SELECT {cascades} FROM dash_cascade_rows WHERE _cascade",
+        "cascade_scores": f"SELECT {scores} FROM dash_cascade_rows WHERE _scored",
+        "post_cascades": f"SELECT {nodes} FROM dash_node_rows",
+    }
+
 
 def create_read_model(con: Con) -> None:
-    """Create the :data:`READ_MODEL` tables in the connection's current database."""
+    """Create the :data:`READ_MODEL` tables and :data:`READ_VIEWS` in the connection's
+    current database."""
     for name, sql in READ_MODEL.items():
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+    for name, sql in READ_VIEWS.items():
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
 
 def headline(con: Con) -> dict[str, Any]:
@@ -377,12 +424,28 @@ def cascade_table(
         0
     ][0]
     order = _order(CASCADE_COLUMNS, list(sort), "c.size DESC, c.cascade_id")
-    sql = f"SELECT {_select(CASCADE_COLUMNS)} FROM {_CASCADES_FROM} WHERE {where} ORDER BY {order}"
+    by_text = any(col == "root_text" for col, _ in sort)
+    # the root texts of the page's rows only, looked up by id (the read model keeps
+    # one copy of each text, in posts); sorting by the text joins them all
+    columns = {
+        **CASCADE_COLUMNS,
+        "root_text": "rp.text" if by_text else "NULL::VARCHAR",
+        "_root_post_id": "c.root_post_id",
+    }
+    frm = _CASCADES_FROM
+    if by_text:
+        frm += " LEFT JOIN posts rp ON rp.post_id = c.root_post_id"
+    sql = f"SELECT {_select(columns)} FROM {frm} WHERE {where} ORDER BY {order}"
     page_params = list(params)
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         page_params += [int(limit), int(offset)]
-    return _pl(con.execute(sql, page_params)), int(total)
+    page = _pl(con.execute(sql, page_params))
+    if not by_text:
+        roots = [r for r in page["_root_post_id"].to_list() if r is not None]
+        text = _values_by_id(con, "posts", "post_id", "text", roots)
+        page = page.with_columns(root_text=_column_from("_root_post_id", text, pl.String))
+    return page.drop("_root_post_id"), int(total)
 
 
 def size_counts(con: Con, flt: CascadeFilter) -> pl.DataFrame:
