@@ -123,7 +123,7 @@ def test_second_publish_writes_only_what_changed_and_links_the_rest(file_store, 
         assert list(hits) == [520]
         assert (
             snap.execute(
-                "SELECT count(DISTINCT post_id) FROM dash_search_terms WHERE term = 'run2'"
+                "SELECT count(DISTINCT doc) FROM dash_search_terms WHERE term = 'run2'"
             ).fetchone()[0]
             == 20
         )

@@ -217,7 +217,17 @@ _MAX_TERM = 64
 _GRAM = 3
 """Length (characters) of the pieces the account search indexes handles and names by."""
 
+POST_DOC = """(ingest_run_id::BIGINT << 32)
+          | (row_number() OVER (PARTITION BY ingest_run_id ORDER BY post_id) - 1)"""
+"""A post's number in the search index: its ingest run in the high 32 bits, its rank by
+``post_id`` within the run in the low ones. Numbers sort like post ids within a run and
+never change once the run is stored (a run is never appended to), and a sorted list of
+them costs ~1.5 bytes a posting (delta-encoded) against ~6 for the id text."""
+
 READ_MODEL: dict[str, str] = {
+    # The snapshot's posts (``posts`` is a view of it without ``doc``), in id order:
+    # the search index points into it by ``doc``.
+    "dash_post_rows": f"SELECT *, {POST_DOC} AS doc FROM posts ORDER BY post_id",
     # The overview's cascades: one wide table, largest first, so a filter or a top-N
     # is one scan with no join (2.3M cascades: a join per request cost ~1-2 s). It is
     # also the snapshot's only copy of ``cascades`` and ``cascade_scores`` (views over
@@ -252,24 +262,24 @@ READ_MODEL: dict[str, str] = {
         ORDER BY pc.cascade_id
     """,
     # The search index (no fts extension offline): each post's terms (text, URLs and
-    # hashtags split by _TERM_SPLIT) with their count, stored in term order so that
-    # `WHERE term IN (...)` reads a few row groups; document lengths for BM25.
-    # ``len`` (the post's number of terms, for BM25) is on every row, so a query reads
-    # its terms' rows and nothing else.
+    # hashtags split by _TERM_SPLIT) with their count, by the post's ``doc`` number
+    # (:data:`POST_DOC`), stored in (term, doc) order so that `WHERE term IN (...)` reads a
+    # few row groups. ``len`` (the post's number of terms, for BM25) is on every row,
+    # so a query reads its terms' rows and nothing else; it is counted per post before
+    # the split rows are grouped (no window over every posting).
     "dash_search_terms": f"""
-        SELECT term, post_id, tf, (sum(tf) OVER (PARTITION BY post_id))::INTEGER AS len
-        FROM (SELECT term, post_id, count(*)::INTEGER AS tf
-              FROM (SELECT post_id, unnest(regexp_split_to_array(lower(concat_ws(' ', text,
+        SELECT term, doc, count(*)::INTEGER AS tf, any_value(len)::INTEGER AS len
+        FROM (SELECT doc, len(ts) AS len, unnest(ts) AS term
+              FROM (SELECT doc, list_filter(regexp_split_to_array(lower(concat_ws(' ', text,
                                array_to_string(urls, ' '), array_to_string(hashtags, ' '))),
-                           '{_TERM_SPLIT}')) AS term
-                    FROM posts)
-              WHERE term <> '' AND length(term) <= {_MAX_TERM}
-              GROUP BY 1, 2)
+                           '{_TERM_SPLIT}'), lambda t: t <> '' AND length(t) <= {_MAX_TERM}) AS ts
+                    FROM dash_post_rows))
+        GROUP BY 1, 2
         ORDER BY 1, 2
     """,
     # Per part of the index: its documents and terms, for BM25's N and mean length.
     "dash_search_docs": """
-        SELECT count(DISTINCT post_id) AS docs, coalesce(sum(tf), 0)::BIGINT AS terms
+        SELECT count(DISTINCT doc) AS docs, coalesce(sum(tf), 0)::BIGINT AS terms
         FROM dash_search_terms
     """,
     # Search hits -> their cascade and narratives, stored in post_id order so that
@@ -351,10 +361,10 @@ READ_VIEWS: dict[str, str] = {
 """Read-model tables served as views (projections) of the stored ones: what requests
 read under these names, with no second copy on disk."""
 
-VIEWED_TABLES = ("cascades", "cascade_scores", "post_cascades")
+VIEWED_TABLES = ("cascades", "cascade_scores", "post_cascades", "posts")
 """Store tables a snapshot serves as views of its read model (:func:`store_views`),
 not as files of their own: their rows are already in ``dash_cascade_rows`` /
-``dash_node_rows``."""
+``dash_node_rows`` / ``dash_post_rows``."""
 
 
 def store_views(columns: dict[str, list[str]]) -> dict[str, str]:
@@ -363,7 +373,7 @@ def store_views(columns: dict[str, list[str]]) -> dict[str, str]:
 
     >>> store_views({"cascades": ["cascade_id", "size"],
     ...              "cascade_scores": ["cascade_id", "build_id"],
-    ...              "post_cascades": ["post_id"]})["cascade_scores"]
+    ...              "post_cascades": ["post_id"], "posts": ["post_id"]})["cascade_scores"]
     'SELECT "cascade_id", "score_build_id" AS "build_id" FROM dash_cascade_rows WHERE _scored'
     """
     cascades = ", ".join(f'"{c}"' for c in columns["cascades"])
@@ -372,10 +382,12 @@ def store_views(columns: dict[str, list[str]]) -> dict[str, str]:
         for c in columns["cascade_scores"]
     )
     nodes = ", ".join(f'"{c}"' for c in columns["post_cascades"])
+    posts = ", ".join(f'"{c}"' for c in columns["posts"])
     return {
         "cascades": f"SELECT {cascades} FROM dash_cascade_rows WHERE _cascade",
         "cascade_scores": f"SELECT {scores} FROM dash_cascade_rows WHERE _scored",
         "post_cascades": f"SELECT {nodes} FROM dash_node_rows",
+        "posts": f"SELECT {posts} FROM dash_post_rows",
     }
 
 
@@ -1037,46 +1049,64 @@ def _search_post_ids(
     con: Con, q: str, terms: list[str], top: int
 ) -> tuple[int, list[tuple[Any, float]]]:
     """(how many posts match, the best ``top`` of them as (post_id, BM25 score)), in one
-    pass over the query terms' rows of the index; an exact post id scores first.
+    pass over the query terms' rows of the index; an exact post id scores first; ties
+    in score go to the smaller post id.
 
     Why no grouping beyond the terms': a one-word query ("this": 445,673 posts at 5M)
     needs no per-post grouping at all (a (term, post) row is unique), and the exact id
     replaces its own term row by a filter instead of a second grouping of every match
     (128 -> 56 ms for "this" at 5M, same results).
+
+    The index holds ``doc`` numbers (:data:`POST_DOC`), which sort like post ids only
+    within an ingest run. So the best ``top`` by (score, doc) fix the cut score; every
+    post above it is in, and of the posts AT the cut (a tie, often large for a frequent
+    word) each run gives its ``top`` smallest numbers, i.e. its smallest post ids. The
+    ids of these few candidates are looked up and the exact order taken on them.
     """
-    exact = "SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?"
+    exact = "SELECT doc, 1e9 AS score FROM dash_post_rows WHERE post_id = ?"
+    top = int(top)
     if terms:
         marks = ", ".join("?" for _ in terms)
         weight = f"""ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * t.tf * ({_BM25_K1} + 1)
                      / (t.tf + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * t.len / st.avgdl))"""
         if len(terms) == 1:  # a (term, post) row is unique: no grouping
-            h = f"SELECT t.post_id, {weight} + 0.0 AS score FROM t JOIN df USING (term), st"
-            params: list[Any] = [*terms]
+            h = f"SELECT t.doc, {weight} + 0.0 AS score FROM t JOIN df USING (term), st"
+            params: list[Any] = [*terms, q]
         else:
-            h = f"""SELECT t.post_id, sum({weight}) + 0.0 AS score
+            h = f"""SELECT t.doc, sum({weight}) + 0.0 AS score
                     FROM t JOIN df USING (term), st
-                    GROUP BY t.post_id HAVING count(*) = ?"""
-            params = [*terms, len(terms)]
+                    GROUP BY t.doc HAVING count(*) = ?"""
+            params = [*terms, q, len(terms)]
         scored = f"""
-            t AS (SELECT term, post_id, tf, len FROM dash_search_terms
-                  WHERE term IN ({marks})),
+            t AS (SELECT term, doc, tf, len FROM dash_search_terms WHERE term IN ({marks})),
             df AS (SELECT term, count(*) AS df FROM t GROUP BY 1),
             st AS (SELECT n, avgdl FROM dash_search_stats),
+            x AS ({exact}),
             h AS ({h}),
-            g AS (SELECT post_id, score FROM h WHERE post_id <> ? UNION ALL {exact})"""
-        params += [q, q]
+            g AS MATERIALIZED (SELECT doc, score FROM h WHERE doc NOT IN (SELECT doc FROM x)
+                               UNION ALL SELECT doc, score FROM x)"""
     else:
-        scored = f"g AS ({exact})"
+        scored = f"g AS MATERIALIZED ({exact})"
         params = [q]
     rows = con.execute(
         f"""
-        WITH {scored}
-        SELECT post_id, score, count(*) OVER () AS total FROM g
-        ORDER BY score DESC, post_id LIMIT ?
+        WITH {scored},
+        best AS (SELECT doc, score FROM g ORDER BY score DESC, doc LIMIT {top}),
+        cut AS (SELECT min(score) AS s, count(*) AS n FROM best),
+        sure AS (SELECT doc, score FROM best, cut WHERE score > cut.s OR cut.n < {top}),
+        ties AS (SELECT unnest(min(g.doc, {top})) AS doc FROM g, cut
+                 WHERE cut.n = {top} AND g.score = cut.s GROUP BY g.doc >> 32)
+        SELECT doc, score, (SELECT count(*) FROM g) AS total FROM sure
+        UNION ALL
+        SELECT ties.doc, cut.s, (SELECT count(*) FROM g) FROM ties, cut
         """,
-        [*params, top],
+        params,
     ).fetchall()
-    return (int(rows[0][2]) if rows else 0), [(r[0], float(r[1])) for r in rows]
+    if not rows:
+        return 0, []
+    post_of = _values_by_id(con, "dash_post_rows", "doc", "post_id", [r[0] for r in rows])
+    best = sorted(((post_of[r[0]], float(r[1])) for r in rows), key=lambda r: (-r[1], r[0]))
+    return int(rows[0][2]), best[:top]
 
 
 def _search_posts(

@@ -75,7 +75,13 @@ import duckdb
 
 from spreadtrace.durable import fsync_dir, fsync_file
 from spreadtrace.errors import StoreError
-from spreadtrace.store.dashboard_queries import READ_MODEL, READ_VIEWS, VIEWED_TABLES, store_views
+from spreadtrace.store.dashboard_queries import (
+    POST_DOC,
+    READ_MODEL,
+    READ_VIEWS,
+    VIEWED_TABLES,
+    store_views,
+)
 
 if TYPE_CHECKING:
     from spreadtrace.store import Store
@@ -130,12 +136,15 @@ small. A page that starts reading one must take it off this list."""
 PARTITIONED = "posts"
 """The append-only input written as one part per ingest run."""
 
+_POST_ROWS = "dash_post_rows"
+"""Where the snapshot keeps ``posts`` (a view of it), with each post's search number."""
+
 # Tables looked up by short lists of ids (search results, a page's own row): written in
 # id order with small row groups, so `WHERE id IN (...)` reads a few groups (zone maps).
 # Store tables named here are exported in that order (the read-model SQL sorts its own).
-_LOOKUP_ORDER = {"posts": "post_id", "narratives": "narrative_id", "accounts": "account_id"}
+_LOOKUP_ORDER = {_POST_ROWS: "post_id", "narratives": "narrative_id", "accounts": "account_id"}
 _SMALL_GROUPS = {
-    "posts": 10_240,
+    _POST_ROWS: 10_240,
     "narratives": 10_240,
     "accounts": 10_240,
     "dash_post_index": 2_048,  # narrow: a lookup of 100 ids reads ~200k rows, not 1M
@@ -154,8 +163,6 @@ _PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9, PARQUET_VERSI
 split) make files 10-20% smaller than zstd's default level 3 for under 2x its CPU
 time (measured on the 200k-post read model); readers decode both alike."""
 
-_PER_RUN_DASH = ("dash_search_terms", "dash_search_docs")
-"""Read-model tables that are per-post functions of ``posts``: one part per run too."""
 
 _NAME = re.compile(r"^\d{6,}-\d{8}T\d{12}Z$")
 _WORD = re.compile(r"[a-z_][a-z0-9_]*")
@@ -267,21 +274,20 @@ class _VersionWriter:
         self._started = time.perf_counter()
 
     def write_all(self) -> None:
+        self._write_posts()
         for table in exported_tables(self.con):
-            if table == PARTITIONED:
-                self._write_posts()
-            else:
-                fp = self._fingerprint(f'FROM "{table}" {_ROW}', table)
-                unread = UNREAD_COLUMNS.get(table, ())
-                cols = f"* EXCLUDE ({', '.join(unread)})" if unread else "*"
-                fp = _digest(fp, f"columns {cols}") if unread else fp
-                self._file(table, f"{table}.parquet", fp, f'SELECT {cols} FROM "{table}"')
-                self._finish_table(table, view=False)
+            fp = self._fingerprint(f'FROM "{table}" {_ROW}', table)
+            unread = UNREAD_COLUMNS.get(table, ())
+            cols = f"* EXCLUDE ({', '.join(unread)})" if unread else "*"
+            fp = _digest(fp, f"columns {cols}") if unread else fp
+            self._file(table, f"{table}.parquet", fp, f'SELECT {cols} FROM "{table}"')
+            self._finish_table(table, view=False)
         # served as views of the read model: fingerprinted (the read model's inputs),
         # never written
         self.columns: dict[str, list[str]] = {}
         for table in VIEWED_TABLES:
-            self.table_fp[table] = self._fingerprint(f'FROM "{table}" {_ROW}', table)
+            if table not in self.table_fp:
+                self.table_fp[table] = self._fingerprint(f'FROM "{table}" {_ROW}', table)
             self.columns[table] = self._column_names(table)
         self._write_read_model()
 
@@ -357,59 +363,52 @@ class _VersionWriter:
             )
 
     def _write_posts(self) -> None:
+        """``posts`` as ``dash_post_rows`` (with each post's search ``doc`` number), one
+        part per ingest run, and the search index of each part beside it: a new run
+        writes its own parts only."""
         runs = self.con.execute(
             f"SELECT {_ROW}.ingest_run_id, count(*), "
             f"coalesce(sum(hash({_ROW})::HUGEINT), 0)::VARCHAR "
             f'FROM "{PARTITIONED}" {_ROW} GROUP BY 1 ORDER BY 1'
         ).fetchall()
         columns = self._columns(PARTITIONED)
-        self.run_fps: dict[str, str] = {}
+        terms_sql, docs_sql = READ_MODEL["dash_search_terms"], READ_MODEL["dash_search_docs"]
+        run_fps = []
         for run_id, n, total in runs or [(None, 0, "0")]:
             key = "empty" if run_id is None else f"run-{int(run_id):09d}"
             where = "FALSE" if run_id is None else f"ingest_run_id = {int(run_id)}"
-            fp = _digest(columns, str(n), str(total))
-            self.run_fps[key] = fp
-            self._file(
-                PARTITIONED,
-                f"{PARTITIONED}/{key}.parquet",
-                fp,
-                f'SELECT * FROM "{PARTITIONED}" WHERE {where}',
-            )
-        self._finish_table(PARTITIONED, view=False)
+            fp = _digest(columns, str(n), str(total), POST_DOC)
+            run_fps.append(fp)
+            posts_rel = f"{PARTITIONED}/{key}.parquet"
+            sql = f'SELECT *, {POST_DOC} AS doc FROM "{PARTITIONED}" WHERE {where}'
+            self._file(_POST_ROWS, posts_rel, fp, sql)
+            self._temp_view(_POST_ROWS, posts_rel)
+            terms_rel = f"dash_search_terms/{key}.parquet"
+            terms_fp = _digest(terms_sql, fp)
+            self._file("dash_search_terms", terms_rel, terms_fp, terms_sql)
+            self._temp_view("dash_search_terms", terms_rel)
+            docs_rel = f"dash_search_docs/{key}.parquet"
+            self._file("dash_search_docs", docs_rel, _digest(docs_sql, terms_fp), docs_sql)
+        self._finish_table(_POST_ROWS, view=True)
+        self._finish_table("dash_search_terms", view=True)
+        self._finish_table("dash_search_docs", view=True)
+        self.table_fp[PARTITIONED] = _digest(*run_fps)  # the read model's input
+
+    def _temp_view(self, table: str, rel: str) -> None:
+        self.con.execute(
+            f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM '
+            f"read_parquet({_literal(self.tmp / rel)})"
+        )
 
     def _write_read_model(self) -> None:
-        per_run = _per_run_terms_sql()
         known = set(self.tables) | set(self.table_fp) | set(READ_MODEL)
         for name, sql in READ_MODEL.items():
-            if name in _PER_RUN_DASH and per_run is not None and hasattr(self, "run_fps"):
-                if name == "dash_search_terms":
-                    self._write_search_parts(per_run)
+            if name in self.tables:  # written with posts, per ingest run
                 continue
             deps = sorted(w for w in set(_WORD.findall(sql.lower())) if w in known and w != name)
             fp = _digest(sql, *(f"{d}={self.table_fp.get(d, '?')}" for d in deps))
             self._file(name, f"{name}.parquet", fp, sql)
             self._finish_table(name, view=True)
-
-    def _write_search_parts(self, per_run: str) -> None:
-        """The search index per ingest run: a new run's posts index only its own part."""
-        docs_sql = READ_MODEL["dash_search_docs"]
-        for key, posts_fp in self.run_fps.items():
-            where = "FALSE" if key == "empty" else f"ingest_run_id = {int(key[4:])}"
-            terms_rel = f"dash_search_terms/{key}.parquet"
-            terms_fp = _digest(per_run, posts_fp)
-            self._file("dash_search_terms", terms_rel, terms_fp, per_run.replace("__RUN__", where))
-            self.con.execute(
-                'CREATE OR REPLACE TEMP VIEW "dash_search_terms" AS SELECT * FROM '
-                f"read_parquet({_literal(self.tmp / terms_rel)})"
-            )
-            self._file(
-                "dash_search_docs",
-                f"dash_search_docs/{key}.parquet",
-                _digest(docs_sql, terms_fp),
-                docs_sql,
-            )
-        self._finish_table("dash_search_terms", view=True)
-        self._finish_table("dash_search_docs", view=True)
 
     def manifest(self, build_id: int) -> dict[str, Any]:
         return {
@@ -429,16 +428,6 @@ def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     ).fetchall()
     skip = NOT_EXPORTED | set(VIEWED_TABLES)
     return [r[0] for r in rows if r[0] not in skip and not r[0].startswith("dash_")]
-
-
-def _per_run_terms_sql() -> str | None:
-    """``dash_search_terms`` restricted to one run's posts (``__RUN__`` is the filter),
-    or None when the read model's SQL no longer has the one ``FROM posts)`` to narrow
-    (the index is then computed whole, which is slower but still right)."""
-    sql = READ_MODEL.get("dash_search_terms")
-    if sql is None or sql.count("FROM posts)") != 1 or "dash_search_docs" not in READ_MODEL:
-        return None
-    return sql.replace("FROM posts)", "FROM posts WHERE __RUN__)")
 
 
 def _digest(*parts: str) -> str:
