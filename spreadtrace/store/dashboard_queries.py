@@ -265,16 +265,18 @@ READ_MODEL: dict[str, str] = {
     # hashtags split by _TERM_SPLIT) with their count, by the post's ``doc`` number
     # (:data:`POST_DOC`), stored in (term, doc) order so that `WHERE term IN (...)` reads a
     # few row groups. ``len`` (the post's number of terms, for BM25) is on every row,
-    # so a query reads its terms' rows and nothing else; it is counted per post before
-    # the split rows are grouped (no window over every posting).
+    # so a query reads its terms' rows and nothing else. Each post's term counts come
+    # from its own list (a histogram), so no hash table over every (term, post) pair
+    # is built: only the sort remains (same rows, 1.4-2.1 s vs 2.5-2.7 s at 200k posts
+    # on one thread).
     "dash_search_terms": f"""
-        SELECT term, doc, count(*)::INTEGER AS tf, any_value(len)::INTEGER AS len
-        FROM (SELECT doc, len(ts) AS len, unnest(ts) AS term
+        SELECT e.key AS term, doc, e.value::INTEGER AS tf, len::INTEGER AS len
+        FROM (SELECT doc, len(ts) AS len,
+                     unnest(map_entries(list_aggregate(ts, 'histogram'))) AS e
               FROM (SELECT doc, list_filter(regexp_split_to_array(lower(concat_ws(' ', text,
                                array_to_string(urls, ' '), array_to_string(hashtags, ' '))),
                            '{_TERM_SPLIT}'), lambda t: t <> '' AND length(t) <= {_MAX_TERM}) AS ts
                     FROM dash_post_rows))
-        GROUP BY 1, 2
         ORDER BY 1, 2
     """,
     # Per part of the index: its documents and terms, for BM25's N and mean length.
