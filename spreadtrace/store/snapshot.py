@@ -19,8 +19,9 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   (:data:`NOT_EXPORTED`) are left out.
 - A file whose fingerprint equals the previous version's is HARD-LINKED from it, not
   rewritten: an unchanged table costs no bytes and no write. ``posts`` (append-only,
-  the biggest input) and the search index derived from it are written as one part
-  per ingest run, so a build after an ingest writes only the new run's parts. A
+  the biggest input; kept as ``dash_post_rows`` with each post's search number) and
+  the search index derived from it are written as one part per ingest run, so a
+  build after an ingest writes only the new run's parts. A
   ``dash_*`` table whose inputs are all unchanged is linked without being computed.
 - The version is written under ``.tmp-<name>``, fsynced, renamed, and then the
   pointer file ``LATEST`` is atomically replaced. A crash anywhere before that leaves
