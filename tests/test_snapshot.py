@@ -531,3 +531,27 @@ def test_cascades_and_post_cascades_are_views_of_one_stored_copy(file_store, db_
         by_text, _ = dq.cascade_table(snap, dq.CascadeFilter(), sort=[("root_text", "desc")])
         assert by_text["root_text"].to_list() == sorted(by_text["root_text"], reverse=True)
     reader.close()
+
+
+def test_publish_caps_duckdb_memory_and_restores_the_store_limit(file_store, monkeypatch):
+    # The publish lowers the limit to PUBLISH_MEMORY while it runs, never raises a
+    # lower one, and gives the store its own limit back (not a little less each time).
+    from spreadtrace.store import snapshot
+
+    con = file_store.con
+    seen = []
+    write_all = snapshot._VersionWriter.write_all
+
+    def spy(self):
+        seen.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        write_all(self)
+
+    monkeypatch.setattr(snapshot._VersionWriter, "write_all", spy)
+    _add_build(con, 1)
+    for limit, during in (("11GB", "2.0 GiB"), ("1GB", "953.6 MiB")):
+        con.execute(f"SET memory_limit = '{limit}'")
+        before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        for _ in range(3):
+            publish(file_store)
+            assert seen.pop() == during
+            assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before

@@ -159,10 +159,17 @@ UNREAD_COLUMNS = {"account_scores": ("features",), "items": ("first_post_id",)}
 """Columns of exported tables that no page reads (the accounts' feature JSON, the
 items' first post): left out of their files."""
 
-_PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9, PARQUET_VERSION V2"
-"""How every file is written. Level 9 and Parquet 2 encodings (delta, byte-stream
-split) make files 10-20% smaller than zstd's default level 3 for under 2x its CPU
-time (measured on the 200k-post read model); readers decode both alike."""
+_PARQUET = "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2"
+"""How every file is written. Parquet 2 encodings (delta for sorted numbers such as the
+search index's post numbers, byte-stream split) are 5-10% smaller than Parquet 1's;
+zstd level 9 would save another 5-8% but cost 1.5-2.5x the write time (the 5M posts
+part: 20 s instead of 9), so the default level stays."""
+
+PUBLISH_MEMORY = 2 * 2**30
+"""Bytes DuckDB may use while publishing (lowered from the store's limit, restored
+after): the sorts of the posts, the search index (28M rows at 5M posts) and the
+cascades spill to disk beyond it instead of growing the writer's memory, which the
+build's other stages need (a 5M publish peaked at 4.2 GB without it)."""
 
 
 _NAME = re.compile(r"^\d{6,}-\d{8}T\d{12}Z$")
@@ -225,11 +232,12 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     tmp.mkdir()
     try:
         writer = _VersionWriter(con, tmp, prev, prev_files, stats)
-        con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
-        try:
-            writer.write_all()
-        finally:
-            con.execute("ROLLBACK")
+        with _memory_capped(con, PUBLISH_MEMORY):
+            con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
+            try:
+                writer.write_all()
+            finally:
+                con.execute("ROLLBACK")
         _pause_hook("publish")
         (tmp / READERS).touch()
         _write_synced(tmp / MANIFEST, json.dumps(writer.manifest(build_id), indent=1))
@@ -429,6 +437,42 @@ def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     ).fetchall()
     skip = NOT_EXPORTED | set(VIEWED_TABLES)
     return [r[0] for r in rows if r[0] not in skip and not r[0].startswith("dash_")]
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}  # fmt: skip
+
+
+def _bytes(setting: str, *, restore: bool = False) -> int | None:
+    """DuckDB's memory setting as bytes, None if unknown. DuckDB shows the limit cut to
+    one decimal ("18.7 GiB" for 18.79), so ``restore`` adds half a step: a limit read
+    back and set again does not shrink a little on every publish.
+
+    >>> _bytes("1.5 GiB"), _bytes("500MB"), _bytes("bogus")
+    (1610612736, 500000000, None)
+    >>> _bytes("1.5 GiB", restore=True) == int(1.55 * 2**30)
+    True
+    """
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", setting)
+    unit = _UNITS.get(m.group(2).lower()) if m else None
+    if m is None or unit is None:
+        return None
+    return int((float(m.group(1)) + (0.05 if restore and unit > 1 else 0)) * unit)
+
+
+@contextmanager
+def _memory_capped(con: duckdb.DuckDBPyConnection, cap: int) -> Iterator[None]:
+    """Lower DuckDB's memory limit to ``cap`` bytes for the block (never raise it)."""
+    before = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    current, restore = _bytes(before), _bytes(before, restore=True)
+    if current is None or restore is None or current <= cap:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{int(cap)}B'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{int(restore)}B'")
 
 
 def _digest(*parts: str) -> str:
