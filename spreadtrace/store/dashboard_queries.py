@@ -291,13 +291,15 @@ READ_MODEL: dict[str, str] = {
         SELECT cascade_id, size, narrative_id, root_post_id FROM dash_cascade_rows
         WHERE _cascade ORDER BY cascade_id
     """,
+    # By search number (``doc``), so the hits' numbers give their post ids, cascade
+    # and narratives in one lookup; every post has a row (cascade NULL if none).
     "dash_post_index": """
-        SELECT pc.post_id, pc.cascade_id, pn.narrative_ids
-        FROM post_cascades pc
+        SELECT r.doc, r.post_id, pc.cascade_id, pn.narrative_ids
+        FROM dash_post_rows r LEFT JOIN post_cascades pc USING (post_id)
         LEFT JOIN (SELECT post_id, list(DISTINCT narrative_id ORDER BY narrative_id)
                        AS narrative_ids
                    FROM post_narratives GROUP BY 1) pn USING (post_id)
-        ORDER BY pc.post_id
+        ORDER BY r.doc
     """,
     # The account search's index: one row per distinct 3-character piece (:data:`_GRAM`)
     # of each account's lowercased handle and display name, carrying what a hit shows
@@ -907,13 +909,10 @@ def search(
     """
     q = (q or "").strip()
     terms = search_terms(con, q)
-    hits, best = _search_post_ids(con, q, terms, SEARCH_BASIS)
+    hits, found = _search_hits(con, q, terms, SEARCH_BASIS)
+    best = [(post_id, score) for post_id, score, _, _ in found]
     ids = [r[0] for r in best]
-    where = con.execute(
-        f"SELECT post_id, cascade_id, narrative_ids FROM dash_post_index "
-        f"WHERE post_id IN ({_marks(ids)})",
-        ids,
-    ).fetchall()
+    where = [(post_id, cascade_id, narratives) for post_id, _, cascade_id, narratives in found]
     cascade_of = {r[0]: r[1] for r in where}
     posts = _search_posts(con, best[:limit], cascade_of)
     per_cascade: dict[str, int] = {}
@@ -1050,9 +1049,18 @@ def _search_accounts(con: Con, who: str, limit: int) -> pl.DataFrame:
 def _search_post_ids(
     con: Con, q: str, terms: list[str], top: int
 ) -> tuple[int, list[tuple[Any, float]]]:
-    """(how many posts match, the best ``top`` of them as (post_id, BM25 score)), in one
-    pass over the query terms' rows of the index; an exact post id scores first; ties
-    in score go to the smaller post id.
+    """(how many posts match, the best ``top`` of them as (post_id, BM25 score)), best
+    first; an exact post id scores first; ties in score go to the smaller post id."""
+    total, found = _search_hits(con, q, terms, top)
+    return total, [(post_id, score) for post_id, score, _, _ in found]
+
+
+def _search_hits(
+    con: Con, q: str, terms: list[str], top: int
+) -> tuple[int, list[tuple[Any, float, Any, Any]]]:
+    """(how many posts match, the best ``top`` as (post_id, BM25 score, cascade_id,
+    narrative_ids)), in one pass over the query terms' rows of the index and one
+    lookup of the candidates' numbers in ``dash_post_index``.
 
     Why no grouping beyond the terms': a one-word query ("this": 445,673 posts at 5M)
     needs no per-post grouping at all (a (term, post) row is unique), and the exact id
@@ -1106,9 +1114,18 @@ def _search_post_ids(
     ).fetchall()
     if not rows:
         return 0, []
-    post_of = _values_by_id(con, "dash_post_rows", "doc", "post_id", [r[0] for r in rows])
-    best = sorted(((post_of[r[0]], float(r[1])) for r in rows), key=lambda r: (-r[1], r[0]))
-    return int(rows[0][2]), best[:top]
+    docs = [r[0] for r in rows]
+    info = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT doc, post_id, cascade_id, narrative_ids FROM dash_post_index "
+            f"WHERE doc IN ({_marks(docs)})",
+            docs,
+        ).fetchall()
+    }
+    found = [(info[d][0], float(score), info[d][1], info[d][2]) for d, score, _ in rows]
+    found.sort(key=lambda r: (-r[1], r[0]))
+    return int(rows[0][2]), found[:top]
 
 
 def _search_posts(
