@@ -555,3 +555,28 @@ def test_publish_caps_duckdb_memory_and_restores_the_store_limit(file_store, mon
             publish(file_store)
             assert seen.pop() == during
             assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+
+
+def test_a_version_in_an_older_format_is_not_served_and_serve_publishes_anew(file_store, db_path):
+    # A version published by the previous code (manifest format 1: every table a file,
+    # no views) is not what this code's queries read: it counts as no snapshot, so
+    # `serve` publishes a new one, and the next publish links nothing from it.
+    import json
+
+    from spreadtrace.cli.serve import ensure_snapshot
+
+    _add_build(file_store.con, 1)
+    old = publish(file_store)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["format"] = 1
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert latest(db_path) is None
+    file_store.close()
+    ensure_snapshot(str(db_path))
+    new = latest(db_path)
+    assert new is not None and new != old
+    reader = SnapshotReader(db_path)
+    with reader.lease() as (snap, sid):
+        assert sid == new.name
+        assert snap.execute("SELECT count(*) FROM cascades").fetchone()[0] == 0
+    reader.close()

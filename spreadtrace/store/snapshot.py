@@ -580,7 +580,9 @@ def latest_build_id(db_path: str | os.PathLike[str]) -> int | None:
 
 
 def latest(db_path: str | os.PathLike[str]) -> Path | None:
-    """The newest published version (a folder) of the store at ``db_path``, or None."""
+    """The newest published version (a folder) of the store at ``db_path``, or None
+    (also when it is in another manifest :data:`FORMAT`: this code cannot serve it, and
+    ``serve`` then publishes a new one instead of showing no data until the next build)."""
     folder = snapshot_dir(db_path)
     try:
         name = (folder / POINTER).read_text().strip()
@@ -589,7 +591,7 @@ def latest(db_path: str | os.PathLike[str]) -> Path | None:
     if not _NAME.match(name):
         raise StoreError(f"{folder / POINTER} does not name a snapshot: {name[:80]!r}")
     path = folder / name
-    return path if (path / MANIFEST).exists() else None
+    return path if _manifest(path)["tables"] else None
 
 
 def _manifest(path: Path) -> dict[str, Any]:
