@@ -41,8 +41,27 @@ def _unique_bytes(folder: Path) -> int:
     return total
 
 
+def _peak_rss() -> int:
+    """Peak resident bytes of this process so far (Linux reports kilobytes)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _disk(path: Path) -> int:
     return os.stat(path).st_blocks * 512
+
+
+def _per_table(folder: Path, stats) -> list[tuple[str, int, float]]:
+    """(table, bytes on disk, publish seconds) of one version, biggest first."""
+    sizes: dict[str, int] = {}
+    secs: dict[str, float] = {}
+    for path in folder.rglob("*.parquet"):
+        rel = path.relative_to(folder).as_posix()
+        table = rel.split("/")[0].removesuffix(".parquet")
+        sizes[table] = sizes.get(table, 0) + path.stat().st_blocks * 512
+        secs[table] = secs.get(table, 0.0) + stats.seconds.get(rel, 0.0)
+    return sorted(((t, b, secs[t]) for t, b in sizes.items()), key=lambda r: -r[1])
 
 
 def _old_snapshot(db: Path, out: Path) -> tuple[float, int]:
@@ -114,7 +133,7 @@ def main(argv: list[str]) -> None:
         return
     from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
-    from spreadtrace.store.snapshot import PublishStats, publish, snapshot_dir
+    from spreadtrace.store.snapshot import PublishStats, latest, publish, snapshot_dir
 
     posts = int(_arg(argv, "posts", "1000000"))
     seed = int(_arg(argv, "seed", "7"))
@@ -141,6 +160,8 @@ def main(argv: list[str]) -> None:
         publish(store, stats=first)
         first_s = time.perf_counter() - t
         first_model = _unique_bytes(snapshot_dir(db))
+        first_rss = _peak_rss()
+        first_tables = _per_table(latest(db), first)
         new = _add_new_run(store, fraction)
         run_build(store, publish=False)
         store.checkpoint()
@@ -173,6 +194,10 @@ def main(argv: list[str]) -> None:
         f"({second_s / old_s:.2f}x the copy's time)"
     )
     print(f"  written: {', '.join(sorted(second.written))}")
+    print(f"peak RSS of this process after the first publish: {first_rss / 2**20:,.0f} MB")
+    print("first publish, per table: MB on disk, seconds (fingerprint + write)")
+    for table, size, secs in first_tables:
+        print(f"  {table:32s} {size * mb:8.2f} MB {secs:7.2f} s")
     print(
         f"read model on disk (unique inodes): {model * mb:,.0f} MB; store + read model = "
         f"{(store_after + model) / store_after:.2f}x the store "

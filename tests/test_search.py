@@ -150,7 +150,8 @@ def test_bm25_scores_equal_a_brute_force_reference(con, q):
 
     terms = dq.search_terms(con, q)
     rows = con.execute(
-        "SELECT term, post_id, tf, len FROM dash_search_terms WHERE term IN "
+        "SELECT term, post_id, tf, len FROM dash_search_terms JOIN dash_post_rows USING (doc) "
+        "WHERE term IN "
         f"({', '.join('?' for _ in terms)})",
         terms,
     ).fetchall()
@@ -297,3 +298,36 @@ def test_account_grams_index_every_piece_of_handles_and_names(accounts_con):
     for gram, *_ in expected:
         counts[gram] = counts.get(gram, 0) + 1
     assert dict(con.execute("SELECT * FROM dash_account_gram_counts").fetchall()) == counts
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ties_across_ingest_runs_go_to_the_smaller_post_id(tmp_path, seed):
+    """The index numbers posts per ingest run (``doc`` sorts like post_id only within a
+    run). Posts of four runs with interleaved ids and many equal scores: the best
+    ``top`` must still be the first ``top`` by (score desc, post_id), as a brute-force
+    sort of every match gives, for every ``top`` and for an exact post id query."""
+    import random
+
+    rng = random.Random(seed)
+    db = tmp_path / "ties.duckdb"
+    with Store.open(db) as store:
+        ids = rng.sample(range(10_000, 99_999), 240)
+        for i, pid in enumerate(ids):  # same text length: many exact ties
+            words = rng.choice(["alpha beta", "alpha alpha", "beta gamma", "alpha gamma"])
+            store.con.execute(
+                "INSERT INTO posts (post_id, account_id, created_at, kind, text, platform, "
+                "ingest_run_id) VALUES (?, 'a', TIMESTAMPTZ '2024-01-01 00:00:00+00', "
+                "'original', ?, 'x', ?)",
+                [f"p{pid}", words, 1 + i % 4],
+            )
+        publish(store)
+    reader = SnapshotReader(str(db))
+    with reader.lease() as (c, _sid):
+        for q in ("alpha", "alpha beta", "gamma", f"p{ids[7]}", "alpha zzz"):
+            terms = dq.search_terms(c, q)
+            total, every = dq._search_post_ids(c, q, terms, 10_000)
+            assert every == sorted(every, key=lambda r: (-r[1], r[0]))  # reference order
+            assert total == len(every)
+            for top in (1, 3, 17, 60, 500):
+                assert dq._search_post_ids(c, q, terms, top) == (total, every[:top]), (q, top)
+    reader.close()

@@ -17,6 +17,7 @@ from spreadtrace.store import Store
 from spreadtrace.store.snapshot import (
     KEEP,
     NOT_EXPORTED,
+    UNREAD_COLUMNS,
     PublishStats,
     SnapshotReader,
     latest,
@@ -103,7 +104,8 @@ def test_second_publish_writes_only_what_changed_and_links_the_rest(file_store, 
         "dash_search_stats.parquet",
     } <= written
     assert not any("run-000000001" in rel for rel in written)
-    assert {"cascades.parquet", "accounts.parquet", "meta.parquet"} <= set(stats.linked)
+    # the cascades (and their scores) are one file, no longer depending on posts
+    assert {"dash_cascade_rows.parquet", "accounts.parquet", "meta.parquet"} <= set(stats.linked)
     # linked files are the same inodes as in the first version (hard links, no bytes)
     for rel in stats.linked:
         assert os.stat(second / rel).st_ino == inodes[rel], rel
@@ -121,7 +123,7 @@ def test_second_publish_writes_only_what_changed_and_links_the_rest(file_store, 
         assert list(hits) == [520]
         assert (
             snap.execute(
-                "SELECT count(DISTINCT post_id) FROM dash_search_terms WHERE term = 'run2'"
+                "SELECT count(DISTINCT doc) FROM dash_search_terms WHERE term = 'run2'"
             ).fetchone()[0]
             == 20
         )
@@ -145,17 +147,20 @@ def test_changed_rows_rewrite_their_part_and_the_read_model_matches_the_store(fi
     reader = SnapshotReader(db_path)
     with reader.lease() as (snap, _):
         assert snap.execute("SELECT count(*) FROM posts WHERE account_id = 'a3'").fetchone()[0] == 0
-        # every exported table: same columns, types and rows as the store
+        # every exported table (those served as views of the read model too): same
+        # columns, types and rows as the store, but for the columns no page reads
         for (table,) in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
         ).fetchall():
             if table in NOT_EXPORTED:
                 continue
-            want = con.execute(f'DESCRIBE "{table}"').fetchall()
+            unread = UNREAD_COLUMNS.get(table, ())
+            cols = f"* EXCLUDE ({', '.join(unread)})" if unread else "*"
+            want = con.execute(f'DESCRIBE SELECT {cols} FROM "{table}"').fetchall()
             got = snap.execute(f'DESCRIBE "{table}"').fetchall()
             assert [r[:2] for r in got] == [r[:2] for r in want], table
             assert sorted(map(repr, snap.execute(f'SELECT * FROM "{table}"').fetchall())) == sorted(
-                map(repr, con.execute(f'SELECT * FROM "{table}"').fetchall())
+                map(repr, con.execute(f'SELECT {cols} FROM "{table}"').fetchall())
             ), table
     reader.close()
 
@@ -460,3 +465,118 @@ def test_a_column_named_like_the_row_alias_does_not_hide_changes(file_store, db_
     assert "zz_user_notes.parquet" in stats.written
     rows = duckdb.sql(f"SELECT * FROM read_parquet('{second / 'zz_user_notes.parquet'}')")
     assert rows.fetchall() == [(1, "second")]
+
+
+def test_cascades_and_post_cascades_are_views_of_one_stored_copy(file_store, db_path):
+    """``cascades``, ``cascade_scores`` and ``post_cascades`` have no file of their own:
+    views over ``dash_cascade_rows`` / ``dash_node_rows`` give exactly the store's rows
+    (a score without a cascade, a cascade without a score, a placed post missing from
+    ``posts`` included), and ``dash_cascades`` / ``dash_nodes`` give the rows of their
+    former definitions (joins over the store)."""
+    from spreadtrace.store import dashboard_queries as dq
+
+    con = file_store.con
+    _add_posts(con, 1, 30)
+    _add_build(con, 1)
+    con.execute(
+        "INSERT INTO cascades (cascade_id, root_post_id, root_seen, root_account_id, "
+        "platform, size, accounts, depth, max_breadth, first_at, last_at, peak_per_hour, "
+        "reconstruction, build_id) SELECT 'p1-' || i, 'p1-' || i, true, 'a' || (i % 7), "
+        "'x', 30 - i, 1, 1, 1, TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL 1 HOUR, "
+        "TIMESTAMPTZ '2024-01-02 00:00:00+00', 1, 'explicit', 1 FROM range(10) t(i)"
+    )
+    con.execute(  # cascade p1-9 has no score; score 'gone' has no cascade
+        "INSERT INTO cascade_scores (cascade_id, narrative_id, bot_share, early_bot_share, "
+        "coordinated_share, reach_via_bots, amplification_score, amplification_reasons, "
+        "build_id, share_both) SELECT CASE WHEN i = 9 THEN 'gone' ELSE 'p1-' || i END, "
+        "'n' || (i % 3), i / 10, 0, 0, 0, i / 20, 'r', 2, i / 30 FROM range(10) t(i)"
+    )
+    con.execute(  # post 'ghost' is placed but not in posts
+        "INSERT INTO post_cascades (post_id, cascade_id, parent_id, parent_source, depth, "
+        "descendants, build_id, conversation) SELECT CASE WHEN i = 29 THEN 'ghost' "
+        "ELSE 'p1-' || i END, 'p1-' || (i % 10), CASE WHEN i >= 10 THEN 'p1-' || (i % 10) "
+        "END, 'explicit', (i >= 10)::INTEGER, 0, 1, CASE WHEN i = 3 THEN true END "
+        "FROM range(30) t(i)"
+    )
+    version = publish(file_store)
+    files = {p.relative_to(version).as_posix() for p in version.rglob("*.parquet")}
+    assert not files & {"cascades.parquet", "cascade_scores.parquet", "post_cascades.parquet"}
+    old_cascades = """
+        SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
+               s.reach_via_bots, s.amplification_score, s.amplification_reasons
+        FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)"""
+    old_nodes = """
+        SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.parent_source, pc.depth,
+               pc.descendants, p.account_id, p.created_at,
+               coalesce(pc.conversation, false) AS conversation
+        FROM post_cascades pc JOIN posts p USING (post_id)"""
+    reader = SnapshotReader(db_path)
+    with reader.lease() as (snap, _):
+        for table in ("cascades", "cascade_scores", "post_cascades"):
+            got = [r[:2] for r in snap.execute(f"DESCRIBE {table}").fetchall()]
+            assert got == [r[:2] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+            got = snap.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+            assert got == con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        names = [r[0] for r in con.execute(f"DESCRIBE {old_cascades}").fetchall()]
+        got = snap.execute(f"SELECT {', '.join(names)} FROM dash_cascades ORDER BY ALL")
+        assert got.fetchall() == con.execute(f"{old_cascades} ORDER BY ALL").fetchall()
+        got = snap.execute("SELECT * FROM dash_nodes ORDER BY ALL").fetchall()
+        assert got == con.execute(f"{old_nodes} ORDER BY ALL").fetchall()
+        # the overview's page: root texts looked up for its rows, or joined to sort by
+        for sort in ([], [("root_text", "desc")], [("size", "asc")]):
+            page, total = dq.cascade_table(snap, dq.CascadeFilter(), sort=sort, limit=4)
+            assert total == 10 and page.columns == list(dq.CASCADE_COLUMNS)
+            text = dict(con.execute("SELECT post_id, text FROM posts").fetchall())
+            assert page["root_text"].to_list() == [text[c] for c in page["cascade_id"]]
+        by_text, _ = dq.cascade_table(snap, dq.CascadeFilter(), sort=[("root_text", "desc")])
+        assert by_text["root_text"].to_list() == sorted(by_text["root_text"], reverse=True)
+    reader.close()
+
+
+def test_publish_caps_duckdb_memory_and_restores_the_store_limit(file_store, monkeypatch):
+    # The publish lowers the limit to PUBLISH_MEMORY while it runs, never raises a
+    # lower one, and gives the store its own limit back (not a little less each time).
+    from spreadtrace.store import snapshot
+
+    con = file_store.con
+    seen = []
+    write_all = snapshot._VersionWriter.write_all
+
+    def spy(self):
+        seen.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        write_all(self)
+
+    monkeypatch.setattr(snapshot._VersionWriter, "write_all", spy)
+    _add_build(con, 1)
+    for limit, during in (("11GB", "2.0 GiB"), ("1GB", "953.6 MiB")):
+        con.execute(f"SET memory_limit = '{limit}'")
+        before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        for _ in range(3):
+            publish(file_store)
+            assert seen.pop() == during
+            assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+
+
+def test_a_version_in_an_older_format_is_not_served_and_serve_publishes_anew(file_store, db_path):
+    # A version published by the previous code (manifest format 1: every table a file,
+    # no views) is not what this code's queries read: it counts as no snapshot, so
+    # `serve` publishes a new one, and the next publish links nothing from it.
+    import json
+
+    from spreadtrace.cli.serve import ensure_snapshot
+
+    _add_build(file_store.con, 1)
+    old = publish(file_store)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["format"] = 1
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert latest(db_path) is None
+    file_store.close()
+    ensure_snapshot(str(db_path))
+    new = latest(db_path)
+    assert new is not None and new != old
+    reader = SnapshotReader(db_path)
+    with reader.lease() as (snap, sid):
+        assert sid == new.name
+        assert snap.execute("SELECT count(*) FROM cascades").fetchone()[0] == 0
+    reader.close()

@@ -108,7 +108,7 @@ def _ts(col: str) -> str:
 # Columns of the overview's cascade table, in display order: name -> SQL expression.
 CASCADE_COLUMNS: dict[str, str] = {
     "cascade_id": "c.cascade_id",
-    "root_text": "c.root_text",
+    "root_text": "c.root_text",  # looked up for the page (cascade_table)
     "size": "c.size",
     "accounts": "c.accounts",
     "depth": "c.depth",
@@ -217,16 +217,29 @@ _MAX_TERM = 64
 _GRAM = 3
 """Length (characters) of the pieces the account search indexes handles and names by."""
 
+POST_DOC = """(ingest_run_id::BIGINT << 32)
+          | (row_number() OVER (PARTITION BY ingest_run_id ORDER BY post_id) - 1)"""
+"""A post's number in the search index: its ingest run in the high 32 bits, its rank by
+``post_id`` within the run in the low ones. Numbers sort like post ids within a run and
+never change once the run is stored (a run is never appended to), and a sorted list of
+them costs ~1.5 bytes a posting (delta-encoded) against ~6 for the id text."""
+
 READ_MODEL: dict[str, str] = {
+    # The snapshot's posts (``posts`` is a view of it without ``doc``), in id order:
+    # the search index points into it by ``doc``.
+    "dash_post_rows": f"SELECT *, {POST_DOC} AS doc FROM posts ORDER BY post_id",
     # The overview's cascades: one wide table, largest first, so a filter or a top-N
-    # is one scan with no join (2.3M cascades: a join per request cost ~1-2 s).
-    "dash_cascades": """
-        SELECT c.*, s.narrative_id, s.bot_share, s.early_bot_share, s.coordinated_share,
-               s.reach_via_bots, s.amplification_score, s.amplification_reasons,
-               rp.text AS root_text
-        FROM cascades c LEFT JOIN cascade_scores s USING (cascade_id)
-        LEFT JOIN posts rp ON rp.post_id = c.root_post_id
-        ORDER BY c.size DESC, c.cascade_id
+    # is one scan with no join (2.3M cascades: a join per request cost ~1-2 s). It is
+    # also the snapshot's only copy of ``cascades`` and ``cascade_scores`` (views over
+    # it, :func:`store_views`; ``_cascade`` / ``_scored`` mark which rows each has), and
+    # it holds no root text (the page looks up the texts of its own rows in ``posts``).
+    "dash_cascade_rows": """
+        SELECT coalesce(c.cascade_id, s.cascade_id) AS cascade_id,
+               c.* EXCLUDE (cascade_id), s.* EXCLUDE (cascade_id, build_id),
+               s.build_id AS score_build_id,
+               c.cascade_id IS NOT NULL AS _cascade, s.cascade_id IS NOT NULL AS _scored
+        FROM cascades c FULL JOIN cascade_scores s ON s.cascade_id = c.cascade_id
+        ORDER BY c.size DESC, 1
     """,
     "dash_accounts": """
         SELECT s.account_id, a.handle, s.posts, s.reposts, s.bot_score, s.is_bot_like,
@@ -241,47 +254,52 @@ READ_MODEL: dict[str, str] = {
         ORDER BY s.bot_score DESC, s.account_id
     """,
     # Every post with its place in its cascade, stored in cascade order so that
-    # `WHERE cascade_id = ?` reads a few row groups (zone maps) instead of 5M rows.
-    "dash_nodes": """
-        SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.parent_source, pc.depth,
-               pc.descendants, p.account_id, p.created_at,
-               coalesce(pc.conversation, false) AS conversation
-        FROM post_cascades pc JOIN posts p USING (post_id)
+    # `WHERE cascade_id = ?` reads a few row groups (zone maps) instead of 5M rows. It
+    # is also the snapshot's only copy of ``post_cascades`` (a view over it).
+    "dash_node_rows": """
+        SELECT pc.*, p.account_id, p.created_at, p.post_id IS NOT NULL AS _posted
+        FROM post_cascades pc LEFT JOIN posts p USING (post_id)
         ORDER BY pc.cascade_id
     """,
     # The search index (no fts extension offline): each post's terms (text, URLs and
-    # hashtags split by _TERM_SPLIT) with their count, stored in term order so that
-    # `WHERE term IN (...)` reads a few row groups; document lengths for BM25.
-    # ``len`` (the post's number of terms, for BM25) is on every row, so a query reads
-    # its terms' rows and nothing else.
+    # hashtags split by _TERM_SPLIT) with their count, by the post's ``doc`` number
+    # (:data:`POST_DOC`), stored in (term, doc) order so that `WHERE term IN (...)` reads a
+    # few row groups. ``len`` (the post's number of terms, for BM25) is on every row,
+    # so a query reads its terms' rows and nothing else. Each post's term counts come
+    # from its own list (a histogram), so no hash table over every (term, post) pair
+    # is built: only the sort remains (same rows, 1.4-2.1 s vs 2.5-2.7 s at 200k posts
+    # on one thread).
     "dash_search_terms": f"""
-        SELECT term, post_id, tf, (sum(tf) OVER (PARTITION BY post_id))::INTEGER AS len
-        FROM (SELECT term, post_id, count(*)::INTEGER AS tf
-              FROM (SELECT post_id, unnest(regexp_split_to_array(lower(concat_ws(' ', text,
+        SELECT e.key AS term, doc, e.value::INTEGER AS tf, len::INTEGER AS len
+        FROM (SELECT doc, len(ts) AS len,
+                     unnest(map_entries(list_aggregate(ts, 'histogram'))) AS e
+              FROM (SELECT doc, list_filter(regexp_split_to_array(lower(concat_ws(' ', text,
                                array_to_string(urls, ' '), array_to_string(hashtags, ' '))),
-                           '{_TERM_SPLIT}')) AS term
-                    FROM posts)
-              WHERE term <> '' AND length(term) <= {_MAX_TERM}
-              GROUP BY 1, 2)
+                           '{_TERM_SPLIT}'), lambda t: t <> '' AND length(t) <= {_MAX_TERM}) AS ts
+                    FROM dash_post_rows))
         ORDER BY 1, 2
     """,
+    # Per part of the index: its documents and terms, for BM25's N and mean length.
     "dash_search_docs": """
-        SELECT post_id, sum(tf)::INTEGER AS len FROM dash_search_terms GROUP BY 1 ORDER BY 1
+        SELECT count(DISTINCT doc) AS docs, coalesce(sum(tf), 0)::BIGINT AS terms
+        FROM dash_search_terms
     """,
     # Search hits -> their cascade and narratives, stored in post_id order so that
     # `WHERE post_id IN (...)` of a page of hits reads a few row groups, not 5M rows.
     # A cascade's size, narrative and root post by its id (search results), in id order.
     "dash_cascade_keys": """
-        SELECT cascade_id, size, narrative_id, root_post_id FROM dash_cascades
-        ORDER BY cascade_id
+        SELECT cascade_id, size, narrative_id, root_post_id FROM dash_cascade_rows
+        WHERE _cascade ORDER BY cascade_id
     """,
+    # By search number (``doc``), so the hits' numbers give their post ids, cascade
+    # and narratives in one lookup; every post has a row (cascade NULL if none).
     "dash_post_index": """
-        SELECT pc.post_id, pc.cascade_id, pn.narrative_ids
-        FROM post_cascades pc
+        SELECT r.doc, r.post_id, pc.cascade_id, pn.narrative_ids
+        FROM dash_post_rows r LEFT JOIN post_cascades pc USING (post_id)
         LEFT JOIN (SELECT post_id, list(DISTINCT narrative_id ORDER BY narrative_id)
                        AS narrative_ids
                    FROM post_narratives GROUP BY 1) pn USING (post_id)
-        ORDER BY pc.post_id
+        ORDER BY r.doc
     """,
     # The account search's index: one row per distinct 3-character piece (:data:`_GRAM`)
     # of each account's lowercased handle and display name, carrying what a hit shows
@@ -315,7 +333,9 @@ READ_MODEL: dict[str, str] = {
         ORDER BY 1, 2
     """,
     "dash_search_stats": """
-        SELECT count(*) AS n, coalesce(avg(len), 1.0) AS avgdl FROM dash_search_docs
+        SELECT coalesce(sum(docs), 0)::BIGINT AS n,
+               coalesce(sum(terms) / nullif(sum(docs), 0), 1.0) AS avgdl
+        FROM dash_search_docs
     """,
     "dash_headline": """
         SELECT (SELECT count(*) FROM posts) AS posts,
@@ -334,11 +354,54 @@ READ_MODEL: dict[str, str] = {
 (called by :func:`spreadtrace.store.snapshot.publish`), so that requests are single
 scans. Names start with ``dash_``; they exist only in snapshots."""
 
+READ_VIEWS: dict[str, str] = {
+    "dash_cascades": "SELECT * EXCLUDE (_cascade, _scored) FROM dash_cascade_rows WHERE _cascade",
+    "dash_nodes": """
+        SELECT cascade_id, post_id, parent_id, parent_source, depth, descendants, account_id,
+               created_at, coalesce(conversation, false) AS conversation
+        FROM dash_node_rows WHERE _posted
+    """,
+}
+"""Read-model tables served as views (projections) of the stored ones: what requests
+read under these names, with no second copy on disk."""
+
+VIEWED_TABLES = ("cascades", "cascade_scores", "post_cascades", "posts")
+"""Store tables a snapshot serves as views of its read model (:func:`store_views`),
+not as files of their own: their rows are already in ``dash_cascade_rows`` /
+``dash_node_rows`` / ``dash_post_rows``."""
+
+
+def store_views(columns: dict[str, list[str]]) -> dict[str, str]:
+    """The SQL of the :data:`VIEWED_TABLES` views in a snapshot, given each table's
+    columns in the store (so a column added by a migration is served too).
+
+    >>> store_views({"cascades": ["cascade_id", "size"],
+    ...              "cascade_scores": ["cascade_id", "build_id"],
+    ...              "post_cascades": ["post_id"], "posts": ["post_id"]})["cascade_scores"]
+    'SELECT "cascade_id", "score_build_id" AS "build_id" FROM dash_cascade_rows WHERE _scored'
+    """
+    cascades = ", ".join(f'"{c}"' for c in columns["cascades"])
+    scores = ", ".join(
+        '"score_build_id" AS "build_id"' if c == "build_id" else f'"{c}"'
+        for c in columns["cascade_scores"]
+    )
+    nodes = ", ".join(f'"{c}"' for c in columns["post_cascades"])
+    posts = ", ".join(f'"{c}"' for c in columns["posts"])
+    return {
+        "cascades": f"SELECT {cascades} FROM dash_cascade_rows WHERE _cascade",
+        "cascade_scores": f"SELECT {scores} FROM dash_cascade_rows WHERE _scored",
+        "post_cascades": f"SELECT {nodes} FROM dash_node_rows",
+        "posts": f"SELECT {posts} FROM dash_post_rows",
+    }
+
 
 def create_read_model(con: Con) -> None:
-    """Create the :data:`READ_MODEL` tables in the connection's current database."""
+    """Create the :data:`READ_MODEL` tables and :data:`READ_VIEWS` in the connection's
+    current database."""
     for name, sql in READ_MODEL.items():
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+    for name, sql in READ_VIEWS.items():
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
 
 def headline(con: Con) -> dict[str, Any]:
@@ -377,12 +440,28 @@ def cascade_table(
         0
     ][0]
     order = _order(CASCADE_COLUMNS, list(sort), "c.size DESC, c.cascade_id")
-    sql = f"SELECT {_select(CASCADE_COLUMNS)} FROM {_CASCADES_FROM} WHERE {where} ORDER BY {order}"
+    by_text = any(col == "root_text" for col, _ in sort)
+    # the root texts of the page's rows only, looked up by id (the read model keeps
+    # one copy of each text, in posts); sorting by the text joins them all
+    columns = {
+        **CASCADE_COLUMNS,
+        "root_text": "rp.text" if by_text else "NULL::VARCHAR",
+        "_root_post_id": "c.root_post_id",
+    }
+    frm = _CASCADES_FROM
+    if by_text:
+        frm += " LEFT JOIN posts rp ON rp.post_id = c.root_post_id"
+    sql = f"SELECT {_select(columns)} FROM {frm} WHERE {where} ORDER BY {order}"
     page_params = list(params)
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         page_params += [int(limit), int(offset)]
-    return _pl(con.execute(sql, page_params)), int(total)
+    page = _pl(con.execute(sql, page_params))
+    if not by_text:
+        roots = [r for r in page["_root_post_id"].to_list() if r is not None]
+        text = _values_by_id(con, "posts", "post_id", "text", roots)
+        page = page.with_columns(root_text=_column_from("_root_post_id", text, pl.String))
+    return page.drop("_root_post_id"), int(total)
 
 
 def size_counts(con: Con, flt: CascadeFilter) -> pl.DataFrame:
@@ -830,13 +909,10 @@ def search(
     """
     q = (q or "").strip()
     terms = search_terms(con, q)
-    hits, best = _search_post_ids(con, q, terms, SEARCH_BASIS)
+    hits, found = _search_hits(con, q, terms, SEARCH_BASIS)
+    best = [(post_id, score) for post_id, score, _, _ in found]
     ids = [r[0] for r in best]
-    where = con.execute(
-        f"SELECT post_id, cascade_id, narrative_ids FROM dash_post_index "
-        f"WHERE post_id IN ({_marks(ids)})",
-        ids,
-    ).fetchall()
+    where = [(post_id, cascade_id, narratives) for post_id, _, cascade_id, narratives in found]
     cascade_of = {r[0]: r[1] for r in where}
     posts = _search_posts(con, best[:limit], cascade_of)
     per_cascade: dict[str, int] = {}
@@ -973,47 +1049,83 @@ def _search_accounts(con: Con, who: str, limit: int) -> pl.DataFrame:
 def _search_post_ids(
     con: Con, q: str, terms: list[str], top: int
 ) -> tuple[int, list[tuple[Any, float]]]:
-    """(how many posts match, the best ``top`` of them as (post_id, BM25 score)), in one
-    pass over the query terms' rows of the index; an exact post id scores first.
+    """(how many posts match, the best ``top`` of them as (post_id, BM25 score)), best
+    first; an exact post id scores first; ties in score go to the smaller post id."""
+    total, found = _search_hits(con, q, terms, top)
+    return total, [(post_id, score) for post_id, score, _, _ in found]
+
+
+def _search_hits(
+    con: Con, q: str, terms: list[str], top: int
+) -> tuple[int, list[tuple[Any, float, Any, Any]]]:
+    """(how many posts match, the best ``top`` as (post_id, BM25 score, cascade_id,
+    narrative_ids)), in one pass over the query terms' rows of the index and one
+    lookup of the candidates' numbers in ``dash_post_index``.
 
     Why no grouping beyond the terms': a one-word query ("this": 445,673 posts at 5M)
     needs no per-post grouping at all (a (term, post) row is unique), and the exact id
     replaces its own term row by a filter instead of a second grouping of every match
     (128 -> 56 ms for "this" at 5M, same results).
+
+    The index holds ``doc`` numbers (:data:`POST_DOC`), which sort like post ids only
+    within an ingest run. So the best ``top`` by (score, doc) fix the cut score; every
+    post above it is in, and of the posts AT the cut (a tie, often large for a frequent
+    word) each run gives its ``top`` smallest numbers, i.e. its smallest post ids. The
+    ids of these few candidates are looked up and the exact order taken on them.
     """
-    exact = "SELECT post_id, 1e9 AS score FROM posts WHERE post_id = ?"
+    exact = "SELECT doc, 1e9 AS score FROM dash_post_rows WHERE post_id = ?"
+    top = int(top)
     if terms:
         marks = ", ".join("?" for _ in terms)
         weight = f"""ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * t.tf * ({_BM25_K1} + 1)
                      / (t.tf + {_BM25_K1} * (1 - {_BM25_B} + {_BM25_B} * t.len / st.avgdl))"""
         if len(terms) == 1:  # a (term, post) row is unique: no grouping
-            h = f"SELECT t.post_id, {weight} + 0.0 AS score FROM t JOIN df USING (term), st"
-            params: list[Any] = [*terms]
+            h = f"SELECT t.doc, {weight} + 0.0 AS score FROM t JOIN df USING (term), st"
+            params: list[Any] = [*terms, q]
         else:
-            h = f"""SELECT t.post_id, sum({weight}) + 0.0 AS score
+            h = f"""SELECT t.doc, sum({weight}) + 0.0 AS score
                     FROM t JOIN df USING (term), st
-                    GROUP BY t.post_id HAVING count(*) = ?"""
-            params = [*terms, len(terms)]
+                    GROUP BY t.doc HAVING count(*) = ?"""
+            params = [*terms, q, len(terms)]
         scored = f"""
-            t AS (SELECT term, post_id, tf, len FROM dash_search_terms
-                  WHERE term IN ({marks})),
+            t AS (SELECT term, doc, tf, len FROM dash_search_terms WHERE term IN ({marks})),
             df AS (SELECT term, count(*) AS df FROM t GROUP BY 1),
             st AS (SELECT n, avgdl FROM dash_search_stats),
+            x AS ({exact}),
             h AS ({h}),
-            g AS (SELECT post_id, score FROM h WHERE post_id <> ? UNION ALL {exact})"""
-        params += [q, q]
+            g AS MATERIALIZED (SELECT doc, score FROM h WHERE doc NOT IN (SELECT doc FROM x)
+                               UNION ALL SELECT doc, score FROM x)"""
     else:
-        scored = f"g AS ({exact})"
+        scored = f"g AS MATERIALIZED ({exact})"
         params = [q]
     rows = con.execute(
         f"""
-        WITH {scored}
-        SELECT post_id, score, count(*) OVER () AS total FROM g
-        ORDER BY score DESC, post_id LIMIT ?
+        WITH {scored},
+        best AS (SELECT doc, score FROM g ORDER BY score DESC, doc LIMIT {top}),
+        cut AS (SELECT min(score) AS s, count(*) AS n FROM best),
+        sure AS (SELECT doc, score FROM best, cut WHERE score > cut.s OR cut.n < {top}),
+        ties AS (SELECT unnest(min(g.doc, {top})) AS doc FROM g, cut
+                 WHERE cut.n = {top} AND g.score = cut.s GROUP BY g.doc >> 32)
+        SELECT doc, score, (SELECT count(*) FROM g) AS total FROM sure
+        UNION ALL
+        SELECT ties.doc, cut.s, (SELECT count(*) FROM g) FROM ties, cut
         """,
-        [*params, top],
+        params,
     ).fetchall()
-    return (int(rows[0][2]) if rows else 0), [(r[0], float(r[1])) for r in rows]
+    if not rows:
+        return 0, []
+    docs = [r[0] for r in rows]
+    info = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT doc, post_id, cascade_id, narrative_ids FROM dash_post_index "
+            f"WHERE doc IN ({_marks(docs)})",
+            docs,
+        ).fetchall()
+    }
+    found = [(info[d][0], float(score), info[d][1], info[d][2]) for d, score, _ in rows]
+    found.sort(key=lambda r: (-r[1], r[0]))
+    return int(rows[0][2]), found[:top]
 
 
 def _search_posts(

@@ -11,11 +11,17 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   dashboard reads (:func:`exported_tables`) and per ``dash_*`` table of the read model
   (:data:`spreadtrace.store.dashboard_queries.READ_MODEL`), plus ``manifest.json``
   listing each file with a content fingerprint (row count and the sum of row hashes,
-  with the column types).
+  with the column types), and ``views``: tables kept in ONE copy are served as views
+  (projections) of it, so nothing is on disk twice: ``cascades`` and
+  ``cascade_scores`` over ``dash_cascade_rows``, ``post_cascades`` over
+  ``dash_node_rows`` (:data:`~spreadtrace.store.dashboard_queries.VIEWED_TABLES`).
+  Columns no page reads (:data:`UNREAD_COLUMNS`) and build-internal tables
+  (:data:`NOT_EXPORTED`) are left out.
 - A file whose fingerprint equals the previous version's is HARD-LINKED from it, not
   rewritten: an unchanged table costs no bytes and no write. ``posts`` (append-only,
-  the biggest input) and the search index derived from it are written as one part
-  per ingest run, so a build after an ingest writes only the new run's parts. A
+  the biggest input; kept as ``dash_post_rows`` with each post's search number) and
+  the search index derived from it are written as one part per ingest run, so a
+  build after an ingest writes only the new run's parts. A
   ``dash_*`` table whose inputs are all unchanged is linked without being computed.
 - The version is written under ``.tmp-<name>``, fsynced, renamed, and then the
   pointer file ``LATEST`` is atomically replaced. A crash anywhere before that leaves
@@ -70,7 +76,13 @@ import duckdb
 
 from spreadtrace.durable import fsync_dir, fsync_file
 from spreadtrace.errors import StoreError
-from spreadtrace.store.dashboard_queries import READ_MODEL
+from spreadtrace.store.dashboard_queries import (
+    POST_DOC,
+    READ_MODEL,
+    READ_VIEWS,
+    VIEWED_TABLES,
+    store_views,
+)
 
 if TYPE_CHECKING:
     from spreadtrace.store import Store
@@ -87,6 +99,7 @@ __all__ = [
     "remove_other_versions",
     "KEEP",
     "NOT_EXPORTED",
+    "UNREAD_COLUMNS",
 ]
 
 KEEP = 1
@@ -100,8 +113,9 @@ so only a request running for an hour on it could notice."""
 POINTER = "LATEST"
 MANIFEST = "manifest.json"
 READERS = ".readers"
-FORMAT = 1
-"""Manifest format; a version in another format is never linked from."""
+FORMAT = 2
+"""Manifest format; a version in another format is never linked from. 2: views
+(``views``: name -> SQL over the version's tables) serve tables kept in one copy."""
 
 NOT_EXPORTED = frozenset(
     {
@@ -112,6 +126,9 @@ NOT_EXPORTED = frozenset(
         *("narrative_origin_items", "url_keys", "media_matches"),
         # the accounts stage's incremental state (store/accounts_state.py)
         *("account_features", "coordination_shares", "coordination_hits"),
+        # the items stage's incremental text state (store/text_state.py): LSH band keys
+        # per text, the biggest table of a built store and read by no page
+        *("text_norms", "text_pairs"),
     }
 )
 """Store tables the dashboard never reads: left out of the read model, which keeps it
@@ -120,12 +137,15 @@ small. A page that starts reading one must take it off this list."""
 PARTITIONED = "posts"
 """The append-only input written as one part per ingest run."""
 
+_POST_ROWS = "dash_post_rows"
+"""Where the snapshot keeps ``posts`` (a view of it), with each post's search number."""
+
 # Tables looked up by short lists of ids (search results, a page's own row): written in
 # id order with small row groups, so `WHERE id IN (...)` reads a few groups (zone maps).
 # Store tables named here are exported in that order (the read-model SQL sorts its own).
-_LOOKUP_ORDER = {"posts": "post_id", "narratives": "narrative_id", "accounts": "account_id"}
+_LOOKUP_ORDER = {_POST_ROWS: "post_id", "narratives": "narrative_id", "accounts": "account_id"}
 _SMALL_GROUPS = {
-    "posts": 10_240,
+    _POST_ROWS: 10_240,
     "narratives": 10_240,
     "accounts": 10_240,
     "dash_post_index": 2_048,  # narrow: a lookup of 100 ids reads ~200k rows, not 1M
@@ -135,8 +155,22 @@ _SMALL_GROUPS = {
     "dash_account_gram_counts": 10_240,
 }
 
-_PER_RUN_DASH = ("dash_search_terms", "dash_search_docs")
-"""Read-model tables that are per-post functions of ``posts``: one part per run too."""
+UNREAD_COLUMNS = {"account_scores": ("features",), "items": ("first_post_id",)}
+"""Columns of exported tables that no page reads (the accounts' feature JSON, the
+items' first post): left out of their files."""
+
+_PARQUET = "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2"
+"""How every file is written. Parquet 2 encodings (delta for sorted numbers such as the
+search index's post numbers, byte-stream split) are 5-10% smaller than Parquet 1's;
+zstd level 9 would save another 5-8% but cost 1.5-2.5x the write time (the 5M posts
+part: 20 s instead of 9), so the default level stays."""
+
+PUBLISH_MEMORY = 2 * 2**30
+"""Bytes DuckDB may use while publishing (lowered from the store's limit, restored
+after): the sorts of the posts, the search index (28M rows at 5M posts) and the
+cascades spill to disk beyond it instead of growing the writer's memory, which the
+build's other stages need (a 5M publish peaked at 4.2 GB without it)."""
+
 
 _NAME = re.compile(r"^\d{6,}-\d{8}T\d{12}Z$")
 _WORD = re.compile(r"[a-z_][a-z0-9_]*")
@@ -155,6 +189,8 @@ class PublishStats:
     linked: list[str] = field(default_factory=list)
     bytes_written: int = 0
     removed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Per file: seconds spent on its fingerprint and its write (or link)."""
 
 
 def publish(
@@ -196,11 +232,12 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     tmp.mkdir()
     try:
         writer = _VersionWriter(con, tmp, prev, prev_files, stats)
-        con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
-        try:
-            writer.write_all()
-        finally:
-            con.execute("ROLLBACK")
+        with _memory_capped(con, PUBLISH_MEMORY):
+            con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
+            try:
+                writer.write_all()
+            finally:
+                con.execute("ROLLBACK")
         _pause_hook("publish")
         (tmp / READERS).touch()
         _write_synced(tmp / MANIFEST, json.dumps(writer.manifest(build_id), indent=1))
@@ -243,15 +280,24 @@ class _VersionWriter:
         self.files: dict[str, str] = {}  # relative path -> fingerprint
         self.tables: dict[str, list[str]] = {}  # table -> its files
         self.table_fp: dict[str, str] = {}
+        self._started = time.perf_counter()
 
     def write_all(self) -> None:
+        self._write_posts()
         for table in exported_tables(self.con):
-            if table == PARTITIONED:
-                self._write_posts()
-            else:
-                fp = self._fingerprint(f'FROM "{table}" {_ROW}', table)
-                self._file(table, f"{table}.parquet", fp, f'SELECT * FROM "{table}"')
-                self._finish_table(table, view=False)
+            fp = self._fingerprint(f'FROM "{table}" {_ROW}', table)
+            unread = UNREAD_COLUMNS.get(table, ())
+            cols = f"* EXCLUDE ({', '.join(unread)})" if unread else "*"
+            fp = _digest(fp, f"columns {cols}") if unread else fp
+            self._file(table, f"{table}.parquet", fp, f'SELECT {cols} FROM "{table}"')
+            self._finish_table(table, view=False)
+        # served as views of the read model: fingerprinted (the read model's inputs),
+        # never written
+        self.columns: dict[str, list[str]] = {}
+        for table in VIEWED_TABLES:
+            if table not in self.table_fp:
+                self.table_fp[table] = self._fingerprint(f'FROM "{table}" {_ROW}', table)
+            self.columns[table] = self._column_names(table)
         self._write_read_model()
 
     # -- fingerprints ---------------------------------------------------------------
@@ -264,6 +310,14 @@ class _VersionWriter:
             [table],
         ).fetchall()[0]
         return str(row[0])
+
+    def _column_names(self, table: str) -> list[str]:
+        rows = self.con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def _fingerprint(self, from_clause: str, table: str) -> str:
         n, total = self.con.execute(
@@ -297,14 +351,15 @@ class _VersionWriter:
             self.stats.linked.append(rel)
         else:
             assert sql is not None
-            self.con.execute(
-                f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd{groups})"
-            )
+            self.con.execute(f"COPY ({sql}) TO {_literal(target)} ({_PARQUET}{groups})")
             fsync_file(target)
             self.stats.written.append(rel)
             self.stats.bytes_written += target.stat().st_size
         self.files[rel] = fp
         self.tables.setdefault(table, []).append(rel)
+        now = time.perf_counter()  # since the previous file: its fingerprint and its write
+        self.stats.seconds[rel] = now - self._started
+        self._started = now
 
     def _finish_table(self, table: str, *, view: bool) -> None:
         rels = sorted(self.tables.get(table, []))
@@ -317,65 +372,59 @@ class _VersionWriter:
             )
 
     def _write_posts(self) -> None:
+        """``posts`` as ``dash_post_rows`` (with each post's search ``doc`` number), one
+        part per ingest run, and the search index of each part beside it: a new run
+        writes its own parts only."""
         runs = self.con.execute(
             f"SELECT {_ROW}.ingest_run_id, count(*), "
             f"coalesce(sum(hash({_ROW})::HUGEINT), 0)::VARCHAR "
             f'FROM "{PARTITIONED}" {_ROW} GROUP BY 1 ORDER BY 1'
         ).fetchall()
         columns = self._columns(PARTITIONED)
-        self.run_fps: dict[str, str] = {}
+        terms_sql, docs_sql = READ_MODEL["dash_search_terms"], READ_MODEL["dash_search_docs"]
+        run_fps = []
         for run_id, n, total in runs or [(None, 0, "0")]:
             key = "empty" if run_id is None else f"run-{int(run_id):09d}"
             where = "FALSE" if run_id is None else f"ingest_run_id = {int(run_id)}"
-            fp = _digest(columns, str(n), str(total))
-            self.run_fps[key] = fp
-            self._file(
-                PARTITIONED,
-                f"{PARTITIONED}/{key}.parquet",
-                fp,
-                f'SELECT * FROM "{PARTITIONED}" WHERE {where}',
-            )
-        self._finish_table(PARTITIONED, view=False)
+            fp = _digest(columns, str(n), str(total), POST_DOC)
+            run_fps.append(fp)
+            posts_rel = f"{PARTITIONED}/{key}.parquet"
+            sql = f'SELECT *, {POST_DOC} AS doc FROM "{PARTITIONED}" WHERE {where}'
+            self._file(_POST_ROWS, posts_rel, fp, sql)
+            self._temp_view(_POST_ROWS, posts_rel)
+            terms_rel = f"dash_search_terms/{key}.parquet"
+            terms_fp = _digest(terms_sql, fp)
+            self._file("dash_search_terms", terms_rel, terms_fp, terms_sql)
+            self._temp_view("dash_search_terms", terms_rel)
+            docs_rel = f"dash_search_docs/{key}.parquet"
+            self._file("dash_search_docs", docs_rel, _digest(docs_sql, terms_fp), docs_sql)
+        self._finish_table(_POST_ROWS, view=True)
+        self._finish_table("dash_search_terms", view=True)
+        self._finish_table("dash_search_docs", view=True)
+        self.table_fp[PARTITIONED] = _digest(*run_fps)  # the read model's input
+
+    def _temp_view(self, table: str, rel: str) -> None:
+        self.con.execute(
+            f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM '
+            f"read_parquet({_literal(self.tmp / rel)})"
+        )
 
     def _write_read_model(self) -> None:
-        per_run = _per_run_terms_sql()
-        known = set(self.tables) | set(READ_MODEL)
+        known = set(self.tables) | set(self.table_fp) | set(READ_MODEL)
         for name, sql in READ_MODEL.items():
-            if name in _PER_RUN_DASH and per_run is not None and hasattr(self, "run_fps"):
-                if name == "dash_search_terms":
-                    self._write_search_parts(per_run)
+            if name in self.tables:  # written with posts, per ingest run
                 continue
             deps = sorted(w for w in set(_WORD.findall(sql.lower())) if w in known and w != name)
             fp = _digest(sql, *(f"{d}={self.table_fp.get(d, '?')}" for d in deps))
             self._file(name, f"{name}.parquet", fp, sql)
             self._finish_table(name, view=True)
 
-    def _write_search_parts(self, per_run: str) -> None:
-        """The search index per ingest run: a new run's posts index only its own part."""
-        docs_sql = READ_MODEL["dash_search_docs"]
-        for key, posts_fp in self.run_fps.items():
-            where = "FALSE" if key == "empty" else f"ingest_run_id = {int(key[4:])}"
-            terms_rel = f"dash_search_terms/{key}.parquet"
-            terms_fp = _digest(per_run, posts_fp)
-            self._file("dash_search_terms", terms_rel, terms_fp, per_run.replace("__RUN__", where))
-            self.con.execute(
-                'CREATE OR REPLACE TEMP VIEW "dash_search_terms" AS SELECT * FROM '
-                f"read_parquet({_literal(self.tmp / terms_rel)})"
-            )
-            self._file(
-                "dash_search_docs",
-                f"dash_search_docs/{key}.parquet",
-                _digest(docs_sql, terms_fp),
-                docs_sql,
-            )
-        self._finish_table("dash_search_terms", view=True)
-        self._finish_table("dash_search_docs", view=True)
-
     def manifest(self, build_id: int) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "build_id": int(build_id),
             "tables": self.tables,
+            "views": {**READ_VIEWS, **store_views(self.columns)},
             "files": self.files,
         }
 
@@ -386,17 +435,44 @@ def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND NOT temporary ORDER BY table_name"
     ).fetchall()
-    return [r[0] for r in rows if r[0] not in NOT_EXPORTED and not r[0].startswith("dash_")]
+    skip = NOT_EXPORTED | set(VIEWED_TABLES)
+    return [r[0] for r in rows if r[0] not in skip and not r[0].startswith("dash_")]
 
 
-def _per_run_terms_sql() -> str | None:
-    """``dash_search_terms`` restricted to one run's posts (``__RUN__`` is the filter),
-    or None when the read model's SQL no longer has the one ``FROM posts)`` to narrow
-    (the index is then computed whole, which is slower but still right)."""
-    sql = READ_MODEL.get("dash_search_terms")
-    if sql is None or sql.count("FROM posts)") != 1 or "dash_search_docs" not in READ_MODEL:
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}  # fmt: skip
+
+
+def _bytes(setting: str, *, restore: bool = False) -> int | None:
+    """DuckDB's memory setting as bytes, None if unknown. DuckDB shows the limit cut to
+    one decimal ("18.7 GiB" for 18.79), so ``restore`` adds half a step: a limit read
+    back and set again does not shrink a little on every publish.
+
+    >>> _bytes("1.5 GiB"), _bytes("500MB"), _bytes("bogus")
+    (1610612736, 500000000, None)
+    >>> _bytes("1.5 GiB", restore=True) == int(1.55 * 2**30)
+    True
+    """
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", setting)
+    unit = _UNITS.get(m.group(2).lower()) if m else None
+    if m is None or unit is None:
         return None
-    return sql.replace("FROM posts)", "FROM posts WHERE __RUN__)")
+    return int((float(m.group(1)) + (0.05 if restore and unit > 1 else 0)) * unit)
+
+
+@contextmanager
+def _memory_capped(con: duckdb.DuckDBPyConnection, cap: int) -> Iterator[None]:
+    """Lower DuckDB's memory limit to ``cap`` bytes for the block (never raise it)."""
+    before = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    current, restore = _bytes(before), _bytes(before, restore=True)
+    if current is None or restore is None or current <= cap:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{int(cap)}B'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{int(restore)}B'")
 
 
 def _digest(*parts: str) -> str:
@@ -504,7 +580,9 @@ def latest_build_id(db_path: str | os.PathLike[str]) -> int | None:
 
 
 def latest(db_path: str | os.PathLike[str]) -> Path | None:
-    """The newest published version (a folder) of the store at ``db_path``, or None."""
+    """The newest published version (a folder) of the store at ``db_path``, or None
+    (also when it is in another manifest :data:`FORMAT`: this code cannot serve it, and
+    ``serve`` then publishes a new one instead of showing no data until the next build)."""
     folder = snapshot_dir(db_path)
     try:
         name = (folder / POINTER).read_text().strip()
@@ -513,7 +591,7 @@ def latest(db_path: str | os.PathLike[str]) -> Path | None:
     if not _NAME.match(name):
         raise StoreError(f"{folder / POINTER} does not name a snapshot: {name[:80]!r}")
     path = folder / name
-    return path if (path / MANIFEST).exists() else None
+    return path if _manifest(path)["tables"] else None
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -552,6 +630,10 @@ def open_version(path: Path) -> tuple[duckdb.DuckDBPyConnection, int] | None:
             con.execute(
                 f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({_list_literal(files)})'
             )
+        for view, sql in manifest.get("views", {}).items():  # over the tables above
+            if not _WORD.fullmatch(view) or view in manifest["tables"]:
+                raise StoreError(f"{path / MANIFEST} names a bad view: {view[:80]!r}")
+            con.execute(f'CREATE VIEW "{view}" AS {sql}')
     except BaseException:
         os.close(fd)
         raise
