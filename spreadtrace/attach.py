@@ -64,7 +64,11 @@ def attach_output(
         items_here = not set(parquet_sql.ITEM_TABLES) <= engine
         accounts_here = not set(parquet_sql.ACCOUNT_TABLES) <= engine
         stages = (["media"] if media_here else []) + (["items"] if items_here else [])
-        stages += (["accounts"] if accounts_here else []) + ["narratives"]
+        # the narratives stage is skipped only when the engine wrote all of its tables
+        narratives_here = not set(parquet_sql.NARRATIVE_TABLES) <= engine
+        stages += (["accounts"] if accounts_here else []) + (
+            ["narratives"] if narratives_here else []
+        )
         t0 = time.perf_counter()
         skip = {"cascades"} | (set() if media_here else {"media"})
         skip |= set() if accounts_here else {"accounts"}
@@ -91,7 +95,10 @@ def attach_output(
             )
         media_stage.finish(store)
         items_stage.finish(store)
-        narratives_stage.run(store, build_id, params.narratives, touched=None, progress=progress)
+        if narratives_here:
+            narratives_stage.run(
+                store, build_id, params.narratives, touched=None, progress=progress
+            )
         timings["duckdb_stages"] = time.perf_counter() - t0
 
         builds_sql.finish_build(con, build_id)

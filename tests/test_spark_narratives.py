@@ -1,0 +1,124 @@
+"""The Spark engine's narrative grouping equals the DuckDB engine's, table by table.
+
+Spark runs in local mode (local[2]), one session for the module. Each case builds a
+store with the DuckDB engine, exports it, runs ``spark build`` and compares
+post_narratives and narratives (without the score columns the rest of the stage fills
+on DuckDB after ``attach``): exact for ids, counts, labels and times. After attach,
+every table of the narratives stage equals the DuckDB build's (the stage reran there).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from spreadtrace.pipeline.build import BuildParams, run_build
+from spreadtrace.store import Store
+from spreadtrace.store.parquet import export_canonical
+from spreadtrace.synth import generate
+from tests._spark_helpers import (
+    GROUPING_TABLES,
+    NARRATIVE_TABLES,
+    ingest_cli,
+    parquet_rows,
+    spark_session,
+    store_rows,
+    table_diff,
+)
+from tests.conftest import REPO
+from tests.test_spark_media import plant_media
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = spark_session()
+    yield session
+    session.stop()
+
+
+def _both_engines(spark, db: Path, work: Path) -> Path:
+    from spreadtrace.spark.build import run_spark_build
+
+    with Store.open(db) as store:
+        run_build(store, params=BuildParams(), publish=False)
+        export_canonical(store.con.cursor(), work / "canonical")
+    out = work / "derived"
+    run_spark_build(spark, str(work / "canonical"), str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(spark, tmp_path_factory):
+    """(store, Spark output) of the bundled sample and of a generated world with media."""
+    out = {}
+    work = tmp_path_factory.mktemp("sample")
+    db = work / "s.duckdb"
+    ingest_cli(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
+    out["sample"] = (db, _both_engines(spark, db, work))
+    work = tmp_path_factory.mktemp("world")
+    generate(work / "world", seed=43, posts=2_000)
+    db = work / "w.duckdb"
+    ingest_cli(db, sorted((work / "world").glob("*.csv.gz")))
+    with Store.open(db) as store:
+        plant_media(store, 43)
+    out["world"] = (db, _both_engines(spark, db, work))
+    return out
+
+
+@pytest.mark.parametrize("case", ["sample", "world"])
+@pytest.mark.parametrize("table", GROUPING_TABLES)
+def test_grouping_tables_equal(built, case, table):
+    db, out = built[case]
+    with Store.open(db, read_only=True) as store:
+        expected = store_rows(store, table)
+    got = parquet_rows(out, table)
+    if table == "narratives":
+        from spreadtrace.spark.narratives import NARRATIVE_COLUMNS
+
+        # every score column is there, typed as the store's, and NULL until the DuckDB stage
+        assert got.column_names == expected.column_names
+        later = [c for c in got.column_names if c not in NARRATIVE_COLUMNS and c != "build_id"]
+        assert later and all(got[c].null_count == got.num_rows for c in later)
+        for c in later:
+            assert got.schema.field(c).type == expected.schema.field(c).type or (
+                str(expected.schema.field(c).type).startswith("timestamp")
+            ), c
+        expected, got = expected.select(NARRATIVE_COLUMNS), got.select(NARRATIVE_COLUMNS)
+    assert expected.num_rows > 0
+    assert table_diff(expected, got, NARRATIVE_TABLES[table]) == [], table
+
+
+@pytest.mark.parametrize("case", ["sample", "world"])
+def test_the_worlds_group_by_several_kinds(built, case):
+    """The cases exercise the grouping's evidence: narratives of several kinds and posts
+    joined through their root's evidence, not only whole cascades."""
+    db, _ = built[case]
+    with Store.open(db, read_only=True) as store:
+        cur = store.con.cursor()
+        kinds = {k for (k,) in cur.execute("SELECT DISTINCT kind FROM narratives").fetchall()}
+        via = {v for (v,) in cur.execute("SELECT DISTINCT via FROM post_narratives").fetchall()}
+    assert len(kinds) >= 2, kinds
+    assert len(via - {"cascade"}) >= 2, via
+    if case == "world":
+        assert "media" in via, via
+
+
+def test_attach_loads_the_grouping_and_reruns_the_narratives_stage(built, tmp_path):
+    """With only the grouping from Spark, attach runs the whole narratives stage on
+    DuckDB: every table of the stage equals the DuckDB build's, scores included."""
+    from spreadtrace.attach import attach_output
+
+    db, out = built["world"]
+    copy = tmp_path / "attached.duckdb"
+    shutil.copy(db, copy)
+    with Store.open(db, read_only=True) as store:
+        expected = {t: store_rows(store, t) for t in NARRATIVE_TABLES}
+    with Store.open(copy) as store:
+        result = attach_output(store, out, publish=False)
+        assert "narratives" in result.duckdb_stages
+        assert set(GROUPING_TABLES) <= set(result.rows)
+        for table, keys in NARRATIVE_TABLES.items():
+            assert expected[table].num_rows > 0, table
+            assert table_diff(expected[table], store_rows(store, table), keys) == [], table
