@@ -49,8 +49,8 @@ ACCOUNT_TABLES = {
     "account_scores": ["account_id"],
 }
 
-# The narratives stage's tables, with their keys: the grouping's two come from Spark so far
-# (narratives without its score columns, NARRATIVE_LATER); the whole stage after attach.
+# The narratives stage's tables, with their keys: the grouping's and amplification's
+# three come from Spark so far (narratives without its origin and correction columns); the whole stage after attach.
 NARRATIVE_TABLES = {
     "post_narratives": ["post_id", "narrative_id"],
     "narratives": ["narrative_id"],
@@ -60,7 +60,7 @@ NARRATIVE_TABLES = {
     "item_origin_scores": ["item_id", "account_id"],
     "narrative_origin_items": ["narrative_id"],
 }
-GROUPING_TABLES = ("post_narratives", "narratives")
+GROUPING_TABLES = ("post_narratives", "narratives", "cascade_scores")
 
 
 def require_spark() -> None:

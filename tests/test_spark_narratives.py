@@ -1,9 +1,9 @@
-"""The Spark engine's narrative grouping equals the DuckDB engine's, table by table.
+"""The Spark engine's narrative grouping and amplification equal the DuckDB engine's.
 
 Spark runs in local mode (local[2]), one session for the module. Each case builds a
 store with the DuckDB engine, exports it, runs ``spark build`` and compares
-post_narratives and narratives (without the score columns the rest of the stage fills
-on DuckDB after ``attach``): exact for ids, counts, labels and times. After attach,
+post_narratives, cascade_scores and narratives (without the origin and correction
+columns the rest of the stage fills on DuckDB after ``attach``): exact for ids, counts, labels and times. After attach,
 every table of the narratives stage equals the DuckDB build's (the stage reran there).
 """
 
@@ -75,17 +75,19 @@ def test_grouping_tables_equal(built, case, table):
         expected = store_rows(store, table)
     got = parquet_rows(out, table)
     if table == "narratives":
+        from spreadtrace.graph.amplification import SCORE_COLUMNS
         from spreadtrace.spark.narratives import NARRATIVE_COLUMNS
 
+        computed = [*NARRATIVE_COLUMNS, *SCORE_COLUMNS]
         # every score column is there, typed as the store's, and NULL until the DuckDB stage
         assert got.column_names == expected.column_names
-        later = [c for c in got.column_names if c not in NARRATIVE_COLUMNS and c != "build_id"]
+        later = [c for c in got.column_names if c not in computed and c != "build_id"]
         assert later and all(got[c].null_count == got.num_rows for c in later)
         for c in later:
             assert got.schema.field(c).type == expected.schema.field(c).type or (
                 str(expected.schema.field(c).type).startswith("timestamp")
             ), c
-        expected, got = expected.select(NARRATIVE_COLUMNS), got.select(NARRATIVE_COLUMNS)
+        expected, got = expected.select(computed), got.select(computed)
     assert expected.num_rows > 0
     assert table_diff(expected, got, NARRATIVE_TABLES[table]) == [], table
 

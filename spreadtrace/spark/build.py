@@ -29,8 +29,9 @@ from spreadtrace.spark import narratives as narratives_stage
 __all__ = ["SparkBuildError", "SparkBuildResult", "PRODUCED", "run_spark_build"]
 
 # Derived tables this engine writes so far: the cascades, media, items and accounts
-# stages, and the narratives stage's grouping (post_narratives, narratives without their
-# scores: the whole narratives stage still runs on DuckDB after attach).
+# stages, and the narratives stage's grouping and amplification (post_narratives,
+# cascade_scores, narratives without their origin and correction columns: the whole
+# narratives stage still runs on DuckDB after attach).
 PRODUCED = (
     "post_cascades",
     "cascades",
@@ -49,6 +50,7 @@ PRODUCED = (
     "account_scores",
     "post_narratives",
     "narratives",
+    "cascade_scores",
 )
 MANIFEST = "_spreadtrace_build"
 
@@ -226,13 +228,20 @@ def run_spark_build(
             back("post_items"),
             back("items"),
             back("url_keys"),
+            follows,
+            back("account_scores"),
+            back("coordination_clusters"),
             build_id=build_id,
             params=narratives,
         )
         more, t_more = _write_tables(
             spark,
             out,
-            [("post_narratives", nar.post_narratives), ("narratives", nar.narratives)],
+            [
+                ("post_narratives", nar.post_narratives),
+                ("narratives", nar.narratives),
+                ("cascade_scores", nar.cascade_scores),
+            ],
         )
         rows.update(more)
         t_write += t_more

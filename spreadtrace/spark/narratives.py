@@ -32,16 +32,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import polars as pl
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spreadtrace.graph.amplification import (
+    SCORE_COLUMNS,
+    amplification_scores,
+    reach_bounds,
+    reached_only_via,
+)
 from spreadtrace.graph.narratives import group_narratives
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, to_spark_sql
 from spreadtrace.store.narratives import ROOTS_SQL
 
-__all__ = ["NarrativeTables", "NARRATIVE_COLUMNS", "run"]
+__all__ = [
+    "BUCKET_CASCADES",
+    "NarrativeTables",
+    "NARRATIVE_COLUMNS",
+    "amplification",
+    "grouping",
+    "run",
+]
+
+# Cascades per applyInPandas call: one vectorised forest pass each (the DuckDB engine's
+# arrays, over a bucket of whole cascades instead of the store).
+BUCKET_CASCADES = 50_000
 
 # The narratives table's columns after the grouping, in the store's order; the others are
 # the scores the later steps fill (NULL here, typed as the store's).
@@ -127,10 +146,11 @@ _NARRATIVE_ROWS_SQL = """
 
 @dataclass(frozen=True)
 class NarrativeTables:
-    """The grouping's output DataFrames (store schema, build_id added) and its counts."""
+    """The stage's output DataFrames so far (store schema, build_id added) and counts."""
 
     post_narratives: DataFrame
     narratives: DataFrame
+    cascade_scores: DataFrame
     counts: dict[str, Any]
 
 
@@ -172,11 +192,15 @@ def run(
     post_items: DataFrame,
     items: DataFrame,
     url_keys: DataFrame,
+    follows: DataFrame,
+    account_scores: DataFrame,
+    coordination_clusters: DataFrame,
     *,
     build_id: int,
     params: NarrativeParams | None = None,
+    bucket_cascades: int = BUCKET_CASCADES,
 ) -> NarrativeTables:
-    """The narrative grouping over all cascades (a full build): its two tables, counts."""
+    """The grouping and amplification over all cascades (a full build): tables, counts."""
     params = params or NarrativeParams()
     bid = F.lit(build_id).cast("bigint").alias("build_id")
     for name, df in (
@@ -186,20 +210,43 @@ def run(
         ("post_items", post_items),
         ("items", items),
         ("url_keys", url_keys),
+        ("follows", follows),
+        ("account_scores", account_scores),
+        ("coordination_clusters", coordination_clusters),
     ):
         df.createOrReplaceTempView(name)
     mapping, narr = grouping(spark, params)
-    spark.createDataFrame(
+    cascade_map = spark.createDataFrame(
         mapping.to_pandas(), "cascade_id string, narrative_id string, via string"
-    ).createOrReplaceTempView("_sn_map")
+    )
+    cascade_map.createOrReplaceTempView("_sn_map")
     spark.createDataFrame(
         narr.to_pandas(), "narrative_id string, label string, kind string"
     ).createOrReplaceTempView("_sn_narr")
     post_narr = spark.sql(to_spark_sql(_POST_NARRATIVES_SQL)).transform(_stage)
     post_narr.createOrReplaceTempView("post_narratives")
     rows = spark.sql(to_spark_sql(_NARRATIVE_ROWS_SQL)).transform(_stage)
-    later = [bid if kind is None else F.lit(None).cast(kind).alias(name) for name, kind in _LATER]
-    narratives = rows.select(*NARRATIVE_COLUMNS, *later)
+
+    per_cascade, per_narrative = amplification(spark, params, bucket_cascades=bucket_cascades)
+    scored = rows.join(per_narrative, "narrative_id", "left")
+    later = [
+        bid
+        if kind is None
+        else F.col(name)
+        if name in SCORE_COLUMNS
+        else F.lit(None).cast(kind).alias(name)
+        for name, kind in _LATER
+    ]
+    narratives = scored.select(*NARRATIVE_COLUMNS, *later)
+    cascade_scores = per_cascade.join(
+        cascade_map.select("cascade_id", "narrative_id"), "cascade_id", "left"
+    ).select(
+        "cascade_id",
+        "narrative_id",
+        *SCORE_COLUMNS[:6],
+        bid,
+        *SCORE_COLUMNS[6:],
+    )
     n_posts = post_narr.count()
     n_all = posts.count()
     largest = rows.agg(F.max("posts")).first()
@@ -208,7 +255,174 @@ def run(
         "narratives": narr.height,
         "narrative_posts": n_posts,
         "largest_narrative_share_pct": round(100 * top / max(n_all, 1), 2),
+        "cascade_scores": per_cascade.count(),
     }
     return NarrativeTables(
-        post_narr.select("post_id", "narrative_id", "via", bid), narratives, counts
+        post_narr.select("post_id", "narrative_id", "via", bid), narratives, cascade_scores, counts
     )
+
+
+# --- amplification (cascade_scores, the narratives' amplification columns) -------------
+
+# Every post of a cascade with its account's flags (tree_posts' columns, by post id);
+# created_at as microseconds (only its order is read).
+_FOREST_SQL = """
+    SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.depth, pn.narrative_id,
+           epoch_us(p.created_at) AS created_at,
+           pc.parent_id IS NULL AS is_root,
+           coalesce(pc.parent_source = 'inferred', false) AS inferred,
+           coalesce(pc.conversation, false) AS conversation,
+           coalesce(s.is_bot_like, false) AS bot,
+           cc.account_id IS NOT NULL AS coordinated
+    FROM post_cascades pc
+    JOIN posts p ON p.post_id = pc.post_id
+    LEFT JOIN post_narratives pn ON pn.post_id = pc.post_id
+    LEFT JOIN account_scores s ON s.account_id = p.account_id
+    LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
+           ON cc.account_id = p.account_id
+"""
+# inferred_candidates' rule, by post id: the possible parents of every inferred link
+_CANDIDATES_SQL = """
+    WITH r AS (
+        SELECT pc.post_id, pc.cascade_id, p.account_id, p.created_at
+        FROM post_cascades pc JOIN posts p ON p.post_id = pc.post_id
+        WHERE pc.parent_source = 'inferred'
+    ),
+    s AS (
+        SELECT pc.post_id, pc.cascade_id, p.account_id, p.created_at
+        FROM post_cascades pc JOIN posts p ON p.post_id = pc.post_id
+        WHERE pc.parent_id IS NOT NULL
+          AND pc.cascade_id IN (SELECT DISTINCT cascade_id FROM r)
+    )
+    SELECT r.cascade_id, r.post_id AS child, s.post_id AS candidate
+    FROM r
+    JOIN follows f ON f.follower_id = r.account_id
+    JOIN s ON s.cascade_id = r.cascade_id AND s.account_id = f.followee_id
+    WHERE (f.created_at IS NULL OR f.created_at <= r.created_at)
+      AND s.created_at < r.created_at
+"""
+_CUT_SCHEMA = (
+    "cascade_id string, narrative_id string, post_id string, created_at bigint, "
+    "bot boolean, coordinated boolean, inferred boolean, is_share boolean, "
+    "cut boolean, cut_low boolean, cut_high boolean"
+)
+_SCORE_TYPES = {
+    "amplification_reasons": "string",
+    "inferred_edges": "bigint",
+}
+
+
+def _score_schema(by: str) -> str:
+    cols = [f"{c} {_SCORE_TYPES.get(c, 'double')}" for c in SCORE_COLUMNS]
+    return ", ".join([f"{by} string", *cols])
+
+
+def _cuts(forest: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
+    """One bucket of whole cascades -> each post's cut flags (the DuckDB engine's
+    ``_reach_cuts``, over the bucket's forest instead of the store's)."""
+    posts = pl.from_pandas(forest).sort("cascade_id", "depth", "post_id")
+    posts = posts.with_row_index("idx").with_columns(pl.col("idx").cast(pl.Int64))
+    index = posts.select(parent_id="post_id", parent_idx="idx")
+    posts = posts.join(index, on="parent_id", how="left").sort("idx")
+    parent = posts["parent_idx"].fill_null(-1).to_numpy()
+    cascade = (posts["cascade_id"].rank("dense").cast(pl.Int64) - 1).to_numpy()
+    n = len(parent)
+    is_root = posts["is_root"].to_numpy()
+    inferred = posts["inferred"].to_numpy()
+    flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~is_root
+    root_of = np.full(int(cascade.max()) + 1 if n else 0, -1, dtype=np.int64)
+    root_of[cascade[is_root]] = np.flatnonzero(is_root)
+    explicit = parent.copy()
+    explicit[inferred] = root_of[cascade[inferred]]
+    cut = reached_only_via(explicit, flagged)
+    low = high = cut
+    if inferred.any():
+        pairs = pl.from_pandas(cands).select("child", "candidate")
+        ids = posts.select("post_id", "idx")
+        pairs = pairs.join(ids.rename({"post_id": "child", "idx": "c"}), on="child").join(
+            ids.rename({"post_id": "candidate", "idx": "k"}), on="candidate"
+        )
+        cand_child = pairs["c"].to_numpy().astype(np.int64)
+        cand = pairs["k"].to_numpy().astype(np.int64)
+        missing = np.flatnonzero(inferred & (np.bincount(cand_child, minlength=n) == 0))
+        fixed = np.flatnonzero((parent >= 0) & ~inferred)
+        child = np.concatenate([fixed, cand_child, missing])
+        par = np.concatenate([parent[fixed], cand, parent[missing]])
+        low = reach_bounds(n, child, par, flagged, worst=False)
+        high = reach_bounds(n, child, par, flagged, worst=True)
+    out = posts.select(
+        "cascade_id",
+        "narrative_id",
+        "post_id",
+        "created_at",
+        "bot",
+        "coordinated",
+        "inferred",
+        is_share=~pl.col("is_root") & ~pl.col("conversation"),
+        cut=pl.Series(cut),
+        cut_low=pl.Series(low),
+        cut_high=pl.Series(high),
+    )
+    return out.to_pandas()
+
+
+def _scorer(by: str, unit: str, params: NarrativeParams):
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        frame = pl.from_pandas(pdf)
+        scores = amplification_scores(
+            frame,
+            by=by,
+            early_fraction=params.early_fraction,
+            weights=params.amplification,
+            unit=unit,
+        )
+        return scores.select(by, *SCORE_COLUMNS).to_pandas()
+
+    return run
+
+
+def _buckets(df: DataFrame, key: str, n: int) -> DataFrame:
+    return df.select("*", F.pmod(F.xxhash64(key), F.lit(n)).alias("_bucket"))
+
+
+def amplification(
+    spark: SparkSession, params: NarrativeParams, *, bucket_cascades: int = BUCKET_CASCADES
+) -> tuple[DataFrame, DataFrame]:
+    """Amplification scores per cascade and per narrative (cascade_id / narrative_id and
+    SCORE_COLUMNS), as the DuckDB engine's ``_amplification``.
+
+    Needs the views posts, follows, post_cascades, post_narratives, account_scores and
+    coordination_clusters. The cut flags are computed over buckets of whole cascades
+    (an inferred link's candidates are in its cascade); the scores are group-wise, so
+    buckets of cascades, then of narratives, give the same rows.
+    """
+    forest = spark.sql(to_spark_sql(_FOREST_SQL))
+    cands = spark.sql(to_spark_sql(_CANDIDATES_SQL))
+    n_cascades = spark.sql("SELECT count(DISTINCT cascade_id) FROM post_cascades").first()
+    n = max(1, -(-int(n_cascades[0] if n_cascades else 0) // max(1, bucket_cascades)))
+    cuts = (
+        _buckets(forest, "cascade_id", n)
+        .groupBy("_bucket")
+        .cogroup(_buckets(cands, "cascade_id", n).groupBy("_bucket"))
+        .applyInPandas(lambda f, c: _cuts(f.drop(columns="_bucket"), c), _CUT_SCHEMA)
+        .transform(_stage)
+    )
+    per_cascade = (
+        _buckets(cuts, "cascade_id", n)
+        .groupBy("_bucket")
+        .applyInPandas(
+            lambda pdf: _scorer("cascade_id", "cascade", params)(pdf.drop(columns="_bucket")),
+            _score_schema("cascade_id"),
+        )
+    )
+    per_narrative = (
+        _buckets(cuts.where(F.col("narrative_id").isNotNull()), "narrative_id", n)
+        .groupBy("_bucket")
+        .applyInPandas(
+            lambda pdf: _scorer("narrative_id", "narrative", params)(
+                pdf.drop(columns=["_bucket", "cascade_id"])
+            ),
+            _score_schema("narrative_id"),
+        )
+    )
+    return per_cascade.transform(_stage), per_narrative.transform(_stage)

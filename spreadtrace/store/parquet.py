@@ -62,6 +62,7 @@ _REPLACE: dict[str, str] = {
     "account_scores": "DELETE FROM account_scores",
     "post_narratives": "DELETE FROM post_narratives",
     "narratives": "DELETE FROM narratives",
+    "cascade_scores": "DELETE FROM cascade_scores",
 }
 # The media stage's tables: an engine output holding all three replaces the stage.
 MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
@@ -77,8 +78,8 @@ ACCOUNT_TABLES = (
     "account_scores",
 )
 # The narratives stage's tables: an output holding every one replaces the stage; with
-# only some (the Spark engine writes the grouping so far) the stage reruns on DuckDB,
-# which rewrites the loaded ones (the same rows) with the rest.
+# only some (the Spark engine writes the grouping and amplification so far) the stage
+# reruns on DuckDB, which rewrites the loaded ones (the same rows) with the rest.
 NARRATIVE_TABLES = (
     "post_narratives",
     "narratives",
