@@ -124,3 +124,53 @@ def test_attach_loads_the_grouping_and_reruns_the_narratives_stage(built, tmp_pa
         for table, keys in NARRATIVE_TABLES.items():
             assert expected[table].num_rows > 0, table
             assert table_diff(expected[table], store_rows(store, table), keys) == [], table
+
+
+@pytest.mark.parametrize("case", ["sample", "world"])
+def test_the_worlds_carry_flagged_shares_and_inferred_links(built, case):
+    """The amplification comparison means something: some shares come from bot-like
+    or coordinated accounts, and (in the generated world) inferred links make the
+    reach bounds differ."""
+    db, _ = built[case]
+    with Store.open(db, read_only=True) as store:
+        flagged, inferred, apart = (
+            store.con.cursor()
+            .execute(
+                "SELECT count(*) FILTER (WHERE share_neither < 1), sum(inferred_edges), "
+                "count(*) FILTER (WHERE reach_via_bots_high > reach_via_bots_low) "
+                "FROM cascade_scores"
+            )
+            .fetchall()[0]
+        )
+    assert flagged > 0
+    if case == "world":
+        assert inferred > 0 and apart > 0, (inferred, apart)
+
+
+def test_amplification_is_the_same_over_small_buckets(spark, built):
+    """Buckets of 7 cascades (tens of UDF calls) give the rows of one bucket."""
+    from spreadtrace.pipeline.narratives import NarrativeParams
+    from spreadtrace.spark.narratives import amplification
+
+    db, out = built["world"]
+    canonical = out.parent / "canonical"
+    for name, where in (
+        ("posts", canonical),
+        ("follows", canonical),
+        ("post_cascades", out),
+        ("post_narratives", out),
+        ("account_scores", out),
+        ("coordination_clusters", out),
+    ):
+        spark.read.parquet(str(where / name)).createOrReplaceTempView(name)
+    per_cascade, per_narrative = amplification(spark, NarrativeParams(), bucket_cascades=7)
+    with Store.open(db, read_only=True) as store:
+        cur = store.con.cursor()
+        for got, table, key in (
+            (per_cascade, "cascade_scores", "cascade_id"),
+            (per_narrative, "narratives", "narrative_id"),
+        ):
+            arrow = got.toArrow()
+            columns = ", ".join(arrow.column_names)
+            expected = cur.sql(f"SELECT {columns} FROM {table}").to_arrow_table()
+            assert table_diff(expected, arrow, [key]) == [], table
