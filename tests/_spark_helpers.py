@@ -60,7 +60,13 @@ NARRATIVE_TABLES = {
     "item_origin_scores": ["item_id", "account_id"],
     "narrative_origin_items": ["narrative_id"],
 }
-GROUPING_TABLES = ("post_narratives", "narratives", "cascade_scores")
+GROUPING_TABLES = (
+    "post_narratives",
+    "narratives",
+    "cascade_scores",
+    "origin_scores",
+    "account_origin",
+)
 
 
 def require_spark() -> None:

@@ -78,7 +78,7 @@ def test_grouping_tables_equal(built, case, table):
         from spreadtrace.graph.amplification import SCORE_COLUMNS
         from spreadtrace.spark.narratives import NARRATIVE_COLUMNS
 
-        computed = [*NARRATIVE_COLUMNS, *SCORE_COLUMNS]
+        computed = [*NARRATIVE_COLUMNS, "origin_account_id", "origin_score", *SCORE_COLUMNS]
         # every score column is there, typed as the store's, and NULL until the DuckDB stage
         assert got.column_names == expected.column_names
         later = [c for c in got.column_names if c not in computed and c != "build_id"]
@@ -156,6 +156,7 @@ def test_amplification_is_the_same_over_small_buckets(spark, built):
     canonical = out.parent / "canonical"
     for name, where in (
         ("posts", canonical),
+        ("cascades", out),
         ("follows", canonical),
         ("post_cascades", out),
         ("post_narratives", out),
@@ -163,7 +164,7 @@ def test_amplification_is_the_same_over_small_buckets(spark, built):
         ("coordination_clusters", out),
     ):
         spark.read.parquet(str(where / name)).createOrReplaceTempView(name)
-    per_cascade, per_narrative = amplification(spark, NarrativeParams(), bucket_cascades=7)
+    per_cascade, per_narrative, _ = amplification(spark, NarrativeParams(), bucket_cascades=7)
     with Store.open(db, read_only=True) as store:
         cur = store.con.cursor()
         for got, table, key in (

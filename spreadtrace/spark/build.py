@@ -51,6 +51,8 @@ PRODUCED = (
     "post_narratives",
     "narratives",
     "cascade_scores",
+    "origin_scores",
+    "account_origin",
 )
 MANIFEST = "_spreadtrace_build"
 
@@ -241,6 +243,8 @@ def run_spark_build(
                 ("post_narratives", nar.post_narratives),
                 ("narratives", nar.narratives),
                 ("cascade_scores", nar.cascade_scores),
+                ("origin_scores", nar.origin_scores),
+                ("account_origin", nar.account_origin),
             ],
         )
         rows.update(more)

@@ -45,6 +45,7 @@ from spreadtrace.graph.amplification import (
     reached_only_via,
 )
 from spreadtrace.graph.narratives import group_narratives
+from spreadtrace.graph.origin import origin_index, origin_scores, post_tree_features
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, to_spark_sql
 from spreadtrace.store.narratives import ROOTS_SQL
@@ -151,6 +152,8 @@ class NarrativeTables:
     post_narratives: DataFrame
     narratives: DataFrame
     cascade_scores: DataFrame
+    origin_scores: DataFrame
+    account_origin: DataFrame
     counts: dict[str, Any]
 
 
@@ -227,13 +230,32 @@ def run(
     post_narr.createOrReplaceTempView("post_narratives")
     rows = spark.sql(to_spark_sql(_NARRATIVE_ROWS_SQL)).transform(_stage)
 
-    per_cascade, per_narrative = amplification(spark, params, bucket_cascades=bucket_cascades)
-    scored = rows.join(per_narrative, "narrative_id", "left")
+    per_cascade, per_narrative, origins = amplification(
+        spark, params, bucket_cascades=bucket_cascades
+    )
+    # the accounts' origin index is across narratives, over the top candidates only
+    # (origin_top_k rows a narrative): collected, as the DuckDB engine computes it
+    collected = pl.from_arrow(origins.toArrow())
+    sizes = pl.from_arrow(rows.select("narrative_id", "posts").toArrow())
+    assert isinstance(collected, pl.DataFrame) and isinstance(sizes, pl.DataFrame)
+    seeds = origin_index(collected, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts)
+    account_origin = spark.createDataFrame(
+        seeds.select("account_id", "origin_index", "narratives_seeded").to_pandas(),
+        "account_id string, origin_index double, narratives_seeded bigint",
+    ).select("*", bid)
+    first_origin = origins.where("rank = 1").select(
+        "narrative_id",
+        F.col("account_id").alias("origin_account_id"),
+        F.col("origin_score").alias("origin_score"),
+    )
+    scored = rows.join(per_narrative, "narrative_id", "left").join(
+        first_origin, "narrative_id", "left"
+    )
     later = [
         bid
         if kind is None
         else F.col(name)
-        if name in SCORE_COLUMNS
+        if name in SCORE_COLUMNS or name in ("origin_account_id", "origin_score")
         else F.lit(None).cast(kind).alias(name)
         for name, kind in _LATER
     ]
@@ -256,9 +278,16 @@ def run(
         "narrative_posts": n_posts,
         "largest_narrative_share_pct": round(100 * top / max(n_all, 1), 2),
         "cascade_scores": per_cascade.count(),
+        "origin_candidates": collected.height,
+        "origin_accounts": seeds.height,
     }
     return NarrativeTables(
-        post_narr.select("post_id", "narrative_id", "via", bid), narratives, cascade_scores, counts
+        post_narr.select("post_id", "narrative_id", "via", bid),
+        narratives,
+        cascade_scores,
+        origins.select("*", bid),
+        account_origin,
+        counts,
     )
 
 
@@ -267,8 +296,9 @@ def run(
 # Every post of a cascade with its account's flags (tree_posts' columns, by post id);
 # created_at as microseconds (only its order is read).
 _FOREST_SQL = """
-    SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.depth, pn.narrative_id,
+    SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.depth, pn.narrative_id, p.account_id,
            epoch_us(p.created_at) AS created_at,
+           coalesce(c.root_seen, true) AS root_seen,
            pc.parent_id IS NULL AS is_root,
            coalesce(pc.parent_source = 'inferred', false) AS inferred,
            coalesce(pc.conversation, false) AS conversation,
@@ -276,6 +306,7 @@ _FOREST_SQL = """
            cc.account_id IS NOT NULL AS coordinated
     FROM post_cascades pc
     JOIN posts p ON p.post_id = pc.post_id
+    LEFT JOIN cascades c ON c.cascade_id = pc.cascade_id
     LEFT JOIN post_narratives pn ON pn.post_id = pc.post_id
     LEFT JOIN account_scores s ON s.account_id = p.account_id
     LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
@@ -304,7 +335,12 @@ _CANDIDATES_SQL = """
 _CUT_SCHEMA = (
     "cascade_id string, narrative_id string, post_id string, created_at bigint, "
     "bot boolean, coordinated boolean, inferred boolean, is_share boolean, "
-    "cut boolean, cut_low boolean, cut_high boolean"
+    "cut boolean, cut_low boolean, cut_high boolean, account_id string, root_seen boolean, "
+    "depth bigint, reach bigint, centrality double"
+)
+_ORIGIN_SCHEMA = (
+    "narrative_id string, account_id string, rank int, origin_score double, "
+    "first_at timestamp, reach_share double, centrality double, reasons string"
 )
 _SCORE_TYPES = {
     "amplification_reasons": "string",
@@ -327,6 +363,10 @@ def _cuts(forest: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
     parent = posts["parent_idx"].fill_null(-1).to_numpy()
     cascade = (posts["cascade_id"].rank("dense").cast(pl.Int64) - 1).to_numpy()
     n = len(parent)
+    n_codes = int(cascade.max()) + 1 if n else 0
+    unseen = np.zeros(n_codes, dtype=bool)
+    unseen[cascade[~posts["root_seen"].to_numpy()]] = True
+    depth, reach, centrality = post_tree_features(parent, cascade, unseen)
     is_root = posts["is_root"].to_numpy()
     inferred = posts["inferred"].to_numpy()
     flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~is_root
@@ -362,8 +402,28 @@ def _cuts(forest: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
         cut=pl.Series(cut),
         cut_low=pl.Series(low),
         cut_high=pl.Series(high),
+        account_id=pl.col("account_id"),
+        root_seen=pl.col("root_seen"),
+        depth=pl.Series(depth).cast(pl.Int64),
+        reach=pl.Series(reach).cast(pl.Int64),
+        centrality=pl.Series(centrality).cast(pl.Float64),
     )
     return out.to_pandas()
+
+
+def _originator(params: NarrativeParams):
+    """The applyInPandas body: a bucket of whole narratives' posts -> origin_scores rows."""
+
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        frame = pl.from_pandas(pdf).with_columns(
+            pl.col("created_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        )
+        ranked = origin_scores(frame, weights=params.origin, top_k=params.origin_top_k)
+        return ranked.with_columns(
+            pl.col("first_at").dt.replace_time_zone(None), pl.col("rank").cast(pl.Int32)
+        ).to_pandas()
+
+    return run
 
 
 def _scorer(by: str, unit: str, params: NarrativeParams):
@@ -387,7 +447,7 @@ def _buckets(df: DataFrame, key: str, n: int) -> DataFrame:
 
 def amplification(
     spark: SparkSession, params: NarrativeParams, *, bucket_cascades: int = BUCKET_CASCADES
-) -> tuple[DataFrame, DataFrame]:
+) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Amplification scores per cascade and per narrative (cascade_id / narrative_id and
     SCORE_COLUMNS), as the DuckDB engine's ``_amplification``.
 
@@ -425,4 +485,22 @@ def amplification(
             _score_schema("narrative_id"),
         )
     )
-    return per_cascade.transform(_stage), per_narrative.transform(_stage)
+    origins = (
+        _buckets(
+            cuts.where(F.col("narrative_id").isNotNull()).select(
+                "narrative_id",
+                "cascade_id",
+                "account_id",
+                "created_at",
+                "root_seen",
+                "depth",
+                "reach",
+                "centrality",
+            ),
+            "narrative_id",
+            n,
+        )
+        .groupBy("_bucket")
+        .applyInPandas(lambda pdf: _originator(params)(pdf.drop(columns="_bucket")), _ORIGIN_SCHEMA)
+    )
+    return per_cascade.transform(_stage), per_narrative.transform(_stage), origins.transform(_stage)

@@ -63,6 +63,8 @@ _REPLACE: dict[str, str] = {
     "post_narratives": "DELETE FROM post_narratives",
     "narratives": "DELETE FROM narratives",
     "cascade_scores": "DELETE FROM cascade_scores",
+    "origin_scores": "DELETE FROM origin_scores",
+    "account_origin": "DELETE FROM account_origin",
 }
 # The media stage's tables: an engine output holding all three replaces the stage.
 MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
