@@ -29,9 +29,9 @@ from spreadtrace.spark import narratives as narratives_stage
 __all__ = ["SparkBuildError", "SparkBuildResult", "PRODUCED", "run_spark_build"]
 
 # Derived tables this engine writes so far: the cascades, media, items and accounts
-# stages, and the narratives stage's grouping and amplification (post_narratives,
-# cascade_scores, narratives without their origin and correction columns: the whole
-# narratives stage still runs on DuckDB after attach).
+# stages, and the narratives stage's grouping, origins and amplification (post_narratives,
+# cascade_scores, origin_scores, account_origin, narratives without their correction
+# columns: the whole narratives stage still runs on DuckDB after attach).
 PRODUCED = (
     "post_cascades",
     "cascades",

@@ -1,4 +1,4 @@
-"""Stage "narratives" on Spark, its first part: the grouping (post_narratives, narratives).
+"""Stage "narratives" on Spark: grouping, origins and amplification (not item origins yet).
 
 Why this shape: the rules are those of :mod:`spreadtrace.pipeline.narratives` (a full
 build), and the rows must equal the DuckDB engine's.
@@ -16,15 +16,21 @@ build), and the rows must equal the DuckDB engine's.
    by the same :func:`~spreadtrace.graph.narratives.group_narratives` call.
 3. The cascade -> narrative map goes back as a DataFrame; post_narratives and the
    narratives' counts are set-wise joins (shuffled by cascade, then by narrative).
+4. Amplification and origins (:func:`amplification`): the forest, bucketed by cascade,
+   through the DuckDB engine's per-post steps (cut flags, tree features) in
+   applyInPandas, then ``amplification_scores`` and ``origin_scores`` over buckets of
+   cascades and narratives; ``origin_index`` on the driver over the top candidates.
 
-The narratives' score columns (origin, amplification, corrections) are left NULL: the
-rest of the stage still runs on DuckDB after ``attach``, which recomputes the whole
-stage (these two tables included) until every table of the stage comes from Spark.
+The narratives' correction columns are left NULL and item_origin_scores and
+narrative_origin_items are not computed: the rest of the stage still runs on DuckDB
+after ``attach``, which recomputes the whole stage (these tables included) until every
+table of the stage comes from Spark.
 
 Example (local mode; see tests/test_spark_narratives.py):
 
     tables = run(spark, posts_df, cascades_df, post_cascades_df, post_items_df,
-                 items_df, url_keys_df, build_id=1)
+                 items_df, url_keys_df, follows_df, account_scores_df,
+                 coordination_clusters_df, build_id=1)
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ ACCOUNT_TABLES = (
     "account_scores",
 )
 # The narratives stage's tables: an output holding every one replaces the stage; with
-# only some (the Spark engine writes the grouping and amplification so far) the stage
+# only some (the Spark engine writes all but item origins so far) the stage
 # reruns on DuckDB, which rewrites the loaded ones (the same rows) with the rest.
 NARRATIVE_TABLES = (
     "post_narratives",
