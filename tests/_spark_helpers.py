@@ -66,6 +66,7 @@ GROUPING_TABLES = (
     "cascade_scores",
     "origin_scores",
     "account_origin",
+    "item_origin_scores",
 )
 
 

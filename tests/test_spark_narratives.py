@@ -160,11 +160,13 @@ def test_amplification_is_the_same_over_small_buckets(spark, built):
         ("follows", canonical),
         ("post_cascades", out),
         ("post_narratives", out),
+        ("post_items", out),
+        ("items", out),
         ("account_scores", out),
         ("coordination_clusters", out),
     ):
         spark.read.parquet(str(where / name)).createOrReplaceTempView(name)
-    per_cascade, per_narrative, _ = amplification(spark, NarrativeParams(), bucket_cascades=7)
+    per_cascade, per_narrative, _, _ = amplification(spark, NarrativeParams(), bucket_cascades=7)
     with Store.open(db, read_only=True) as store:
         cur = store.con.cursor()
         for got, table, key in (

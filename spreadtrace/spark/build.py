@@ -53,6 +53,7 @@ PRODUCED = (
     "cascade_scores",
     "origin_scores",
     "account_origin",
+    "item_origin_scores",
 )
 MANIFEST = "_spreadtrace_build"
 
@@ -245,6 +246,7 @@ def run_spark_build(
                 ("cascade_scores", nar.cascade_scores),
                 ("origin_scores", nar.origin_scores),
                 ("account_origin", nar.account_origin),
+                ("item_origin_scores", nar.item_origin_scores),
             ],
         )
         rows.update(more)

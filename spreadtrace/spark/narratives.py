@@ -51,7 +51,12 @@ from spreadtrace.graph.amplification import (
     reached_only_via,
 )
 from spreadtrace.graph.narratives import group_narratives
-from spreadtrace.graph.origin import origin_index, origin_scores, post_tree_features
+from spreadtrace.graph.origin import (
+    item_post_pairs,
+    origin_index,
+    origin_scores,
+    post_tree_features,
+)
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, to_spark_sql
 from spreadtrace.store.narratives import ROOTS_SQL
@@ -160,6 +165,7 @@ class NarrativeTables:
     cascade_scores: DataFrame
     origin_scores: DataFrame
     account_origin: DataFrame
+    item_origin_scores: DataFrame
     counts: dict[str, Any]
 
 
@@ -236,7 +242,7 @@ def run(
     post_narr.createOrReplaceTempView("post_narratives")
     rows = spark.sql(to_spark_sql(_NARRATIVE_ROWS_SQL)).transform(_stage)
 
-    per_cascade, per_narrative, origins = amplification(
+    per_cascade, per_narrative, origins, item_origins = amplification(
         spark, params, bucket_cascades=bucket_cascades
     )
     # the accounts' origin index is across narratives, over the top candidates only
@@ -286,6 +292,7 @@ def run(
         "cascade_scores": per_cascade.count(),
         "origin_candidates": collected.height,
         "origin_accounts": seeds.height,
+        "item_origin_candidates": item_origins.count(),
     }
     return NarrativeTables(
         post_narr.select("post_id", "narrative_id", "via", bid),
@@ -293,6 +300,7 @@ def run(
         cascade_scores,
         origins.select("*", bid),
         account_origin,
+        item_origins.select("*", bid),
         counts,
     )
 
@@ -342,12 +350,25 @@ _CUT_SCHEMA = (
     "cascade_id string, narrative_id string, post_id string, created_at bigint, "
     "bot boolean, coordinated boolean, inferred boolean, is_share boolean, "
     "cut boolean, cut_low boolean, cut_high boolean, account_id string, root_seen boolean, "
-    "depth bigint, reach bigint, centrality double"
+    "depth bigint, reach bigint, centrality double, parent_id string"
+)
+# item_post_rows' items: those posted by min_accounts accounts or more, on their posts
+_OWN_ITEMS_SQL = """
+    SELECT pc.cascade_id, pi.post_id, pi.item_id
+    FROM post_items pi
+    JOIN items i ON i.item_id = pi.item_id
+    JOIN post_cascades pc ON pc.post_id = pi.post_id
+    WHERE i.accounts >= $m
+"""
+_ITEM_ROWS_SCHEMA = (
+    "item_id string, cascade_id string, account_id string, created_at bigint, "
+    "root_seen boolean, depth bigint, reach bigint, centrality double"
 )
 _ORIGIN_SCHEMA = (
     "narrative_id string, account_id string, rank int, origin_score double, "
     "first_at timestamp, reach_share double, centrality double, reasons string"
 )
+_ITEM_ORIGIN_SCHEMA = _ORIGIN_SCHEMA.replace("narrative_id string", "item_id string")
 _SCORE_TYPES = {
     "amplification_reasons": "string",
     "inferred_edges": "bigint",
@@ -413,18 +434,50 @@ def _cuts(forest: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
         depth=pl.Series(depth).cast(pl.Int64),
         reach=pl.Series(reach).cast(pl.Int64),
         centrality=pl.Series(centrality).cast(pl.Float64),
+        parent_id=pl.col("parent_id"),
     )
     return out.to_pandas()
 
 
-def _originator(params: NarrativeParams):
+def _item_rows(cuts: pd.DataFrame, own: pd.DataFrame) -> pd.DataFrame:
+    """A bucket of whole cascades' posts (with their tree features) and the items they
+    carry -> one row per (item, post spreading it), as the DuckDB engine's
+    ``_item_origins`` frame (:func:`~spreadtrace.graph.origin.item_post_pairs`)."""
+    posts = pl.from_pandas(cuts).with_row_index("idx").with_columns(pl.col("idx").cast(pl.Int64))
+    index = posts.select(parent_id="post_id", parent_idx="idx")
+    posts = posts.join(index, on="parent_id", how="left").sort("idx")
+    parent = posts["parent_idx"].fill_null(-1).to_numpy()
+    share = (posts["is_share"] | posts["parent_id"].is_null()).to_numpy()
+    owned = (
+        pl.from_pandas(own)
+        .select("post_id", "item_id")
+        .join(posts.select("post_id", "idx"), on="post_id")
+        .with_columns(item=pl.col("item_id").rank("dense").cast(pl.Int64) - 1)
+        .sort("idx", "item")
+    )
+    ids = owned.select("item", "item_id").unique("item").sort("item")["item_id"]
+    depth = posts["depth"].to_numpy()
+    rows, item = item_post_pairs(
+        parent, share, owned["idx"].to_numpy(), owned["item"].to_numpy(), depth
+    )
+    frame = posts[rows].select(
+        "cascade_id", "account_id", "created_at", "root_seen", "depth", "reach", "centrality"
+    )
+    return (
+        frame.with_columns(item_id=ids.gather(item)).select("item_id", *frame.columns).to_pandas()
+    )
+
+
+def _originator(params: NarrativeParams, by: str = "narrative_id", top_k: int | None = None):
     """The applyInPandas body: a bucket of whole narratives' posts -> origin_scores rows."""
 
     def run(pdf: pd.DataFrame) -> pd.DataFrame:
         frame = pl.from_pandas(pdf).with_columns(
             pl.col("created_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
         )
-        ranked = origin_scores(frame, weights=params.origin, top_k=params.origin_top_k)
+        ranked = origin_scores(
+            frame, weights=params.origin, top_k=top_k or params.origin_top_k, by=by
+        )
         return ranked.with_columns(
             pl.col("first_at").dt.replace_time_zone(None), pl.col("rank").cast(pl.Int32)
         ).to_pandas()
@@ -453,7 +506,7 @@ def _buckets(df: DataFrame, key: str, n: int) -> DataFrame:
 
 def amplification(
     spark: SparkSession, params: NarrativeParams, *, bucket_cascades: int = BUCKET_CASCADES
-) -> tuple[DataFrame, DataFrame, DataFrame]:
+) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
     """Amplification scores per cascade and per narrative (cascade_id / narrative_id and
     SCORE_COLUMNS), as the DuckDB engine's ``_amplification``.
 
@@ -509,4 +562,26 @@ def amplification(
         .groupBy("_bucket")
         .applyInPandas(lambda pdf: _originator(params)(pdf.drop(columns="_bucket")), _ORIGIN_SCHEMA)
     )
-    return per_cascade.transform(_stage), per_narrative.transform(_stage), origins.transform(_stage)
+    own = spark.sql(to_spark_sql(_OWN_ITEMS_SQL), args={"m": int(params.item_min_accounts)})
+    item_rows = (
+        _buckets(cuts, "cascade_id", n)
+        .groupBy("_bucket")
+        .cogroup(_buckets(own, "cascade_id", n).groupBy("_bucket"))
+        .applyInPandas(lambda f, o: _item_rows(f.drop(columns="_bucket"), o), _ITEM_ROWS_SCHEMA)
+    )
+    item_origins = (
+        _buckets(item_rows, "item_id", n)
+        .groupBy("_bucket")
+        .applyInPandas(
+            lambda pdf: _originator(params, by="item_id", top_k=params.item_origin_top_k)(
+                pdf.drop(columns="_bucket")
+            ),
+            _ITEM_ORIGIN_SCHEMA,
+        )
+    )
+    return (
+        per_cascade.transform(_stage),
+        per_narrative.transform(_stage),
+        origins.transform(_stage),
+        item_origins.transform(_stage),
+    )

@@ -65,6 +65,7 @@ _REPLACE: dict[str, str] = {
     "cascade_scores": "DELETE FROM cascade_scores",
     "origin_scores": "DELETE FROM origin_scores",
     "account_origin": "DELETE FROM account_origin",
+    "item_origin_scores": "DELETE FROM item_origin_scores",
 }
 # The media stage's tables: an engine output holding all three replaces the stage.
 MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
