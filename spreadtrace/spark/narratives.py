@@ -1,4 +1,4 @@
-"""Stage "narratives" on Spark: grouping, origins and amplification (not item origins yet).
+"""Stage "narratives" on Spark: grouping, amplification, origins and item origins.
 
 Why this shape: the rules are those of :mod:`spreadtrace.pipeline.narratives` (a full
 build), and the rows must equal the DuckDB engine's.
@@ -19,10 +19,11 @@ build), and the rows must equal the DuckDB engine's.
 4. Amplification and origins (:func:`amplification`): the forest, bucketed by cascade,
    through the DuckDB engine's per-post steps (cut flags, tree features) in
    applyInPandas, then ``amplification_scores`` and ``origin_scores`` over buckets of
-   cascades and narratives; ``origin_index`` on the driver over the top candidates.
+   cascades and narratives; ``origin_index`` on the driver over the top candidates;
+   item origins by ``item_post_pairs`` per bucket of cascades, ranked per item.
 
-The narratives' correction columns are left NULL and item_origin_scores and
-narrative_origin_items are not computed: the rest of the stage still runs on DuckDB
+The narratives' correction columns are left NULL and narrative_origin_items is not
+computed: the rest of the stage still runs on DuckDB
 after ``attach``, which recomputes the whole stage (these tables included) until every
 table of the stage comes from Spark.
 

@@ -81,7 +81,7 @@ ACCOUNT_TABLES = (
     "account_scores",
 )
 # The narratives stage's tables: an output holding every one replaces the stage; with
-# only some (the Spark engine writes all but item origins so far) the stage
+# only some (the Spark engine writes all but narrative_origin_items so far) the stage
 # reruns on DuckDB, which rewrites the loaded ones (the same rows) with the rest.
 NARRATIVE_TABLES = (
     "post_narratives",
