@@ -276,15 +276,15 @@ def main(argv: list[str]) -> None:
         f"written, {ar / 2**20:,.1f} MiB read over {as_} stages (its write included)"
     )
     print(
-        f"spark {master}, narratives grouping + amplification: {spark_narr_s:8.1f} s  shuffle "
+        f"spark {master}, narratives stage (all but two steps): {spark_narr_s:8.1f} s  shuffle "
         f"{nw / 2**20:,.1f} MiB written, {nr / 2**20:,.1f} MiB read over {ns} stages "
-        "(its write included; origins, item origins and corrections not on Spark yet)"
+        "(its write included; narrative_origin_items and corrections not on Spark yet)"
     )
     print(
         f"ratio spark/duckdb time: cascades {spark_casc_s / duck_s:.1f}x, media "
         f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x, "
-        f"accounts {spark_acc_s / duck_accounts_s:.1f}x, narratives (Spark's grouping + "
-        f"amplification vs DuckDB's whole stage) {spark_narr_s / duck_narr_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
+        f"accounts {spark_acc_s / duck_accounts_s:.1f}x, narratives (Spark's all but two "
+        f"steps vs DuckDB's whole stage) {spark_narr_s / duck_narr_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
     )
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
     same_media = (

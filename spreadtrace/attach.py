@@ -3,13 +3,13 @@
 Why: a team that builds on Spark still reads results with ``report``, ``export-graph``
 and ``serve``, which read the store. :func:`attach_output` replaces the store's rows of
 every table the engine wrote (``spreadtrace.store.parquet.load_derived``), runs the
-stages the engine does not produce whole (the narratives stage, of which the Spark engine
-writes all but narrative_origin_items and the corrections, so it reruns here; older
-outputs:
-media, items, accounts) on DuckDB, from the attached tables, in the same transaction (the engine's
-accounts state is adopted, so the next build continues from it incrementally), records
-one ``builds`` row (mode ``attach``, with the engine's manifest) and publishes the
-dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build` does.
+stages the engine does not produce whole (the narratives stage, of which the Spark
+engine writes all but narrative_origin_items and the corrections, so it reruns here;
+older outputs: media, items, accounts) on DuckDB, from the attached tables, in the same
+transaction (the engine's accounts state is adopted, so the next build continues from
+it incrementally), records one ``builds`` row (mode ``attach``, with the engine's
+manifest) and publishes the dashboard snapshot, as
+:func:`spreadtrace.pipeline.build.run_build` does.
 """
 
 from __future__ import annotations
