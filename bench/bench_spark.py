@@ -1,5 +1,5 @@
 """Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items,
-accounts.
+accounts, narratives (Spark: the grouping and amplification so far).
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
 [--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]
@@ -18,7 +18,7 @@ set-wise path; the two engines' giant rows are printed side by side.
 1. A synthetic world of ``--posts`` posts, loaded into a store as ``bench build`` does
    (cached under ``--dir``), and exported with ``export_canonical`` (the input layout).
 2. Baseline: the DuckDB engine's cascades stage (full, inferred parents on), then its
-   media, items and accounts stages (full), timed.
+   media, items, accounts and narratives stages (full), timed.
 3. The Spark engine's ``run_spark_build`` on the export (same stage, Parquet out), in
    local mode on the machine's cores, timed; with the bytes every shuffle wrote and
    read (Spark's status store), and Spark's time per step.
@@ -139,6 +139,7 @@ def main(argv: list[str]) -> None:
     from spreadtrace.pipeline import cascades as cascades_stage
     from spreadtrace.pipeline import items as items_stage
     from spreadtrace.pipeline import media as media_stage
+    from spreadtrace.pipeline import narratives as narratives_stage
     from spreadtrace.store import Store
     from spreadtrace.store.parquet import export_canonical
     from spreadtrace.synth import generate
@@ -185,6 +186,16 @@ def main(argv: list[str]) -> None:
         with store.transaction():
             account_counts = accounts_stage.run(store, 1)
         duck_accounts_s = time.perf_counter() - t0
+        duck_marks: dict[int, float] = {}
+
+        def duck_mark(task: str, done: int, total: int | None) -> None:
+            duck_marks[done] = time.perf_counter()
+
+        t0 = time.perf_counter()
+        with store.transaction():
+            narrative_counts = narratives_stage.run(store, 1, progress=duck_mark)
+        duck_narr_s = time.perf_counter() - t0
+        duck_grouping_s = duck_marks[1] - duck_marks[0]
         shutil.rmtree(canonical, ignore_errors=True)
         export_canonical(store.con.cursor(), canonical)
     print(f"duckdb engine, cascades stage: {duck_s:8.1f} s  {n_posts / duck_s:10,.0f} posts/s")
@@ -204,6 +215,12 @@ def main(argv: list[str]) -> None:
         f"{account_counts['coordination_pairs']:,} pairs, "
         f"{account_counts['co_share_hits_recomputed']:,} co-share hits)"
     )
+    print(
+        f"duckdb engine, narratives stage: {duck_narr_s:8.1f} s whole (grouping "
+        f"{duck_grouping_s:.1f} s; origins, item origins, amplification, corrections the rest)"
+        f" ({narrative_counts['narratives']:,} narratives, "
+        f"{narrative_counts['cascade_scores']:,} cascade scores)"
+    )
 
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.spark.session import session
@@ -218,6 +235,7 @@ def main(argv: list[str]) -> None:
             "media",
             "items",
             "accounts",
+            "narratives",
         ):  # the clock and shuffle counters at a stage's ends
             marks[task, done] = (time.perf_counter(), *_shuffle_bytes(spark))
 
@@ -233,8 +251,9 @@ def main(argv: list[str]) -> None:
     spark_media_s, mw, mr, ms = between("media")  # each stage with its Parquet write
     spark_items_s, iw, ir, is_ = between("items")
     spark_acc_s, aw, ar, as_ = between("accounts")
+    spark_narr_s, nw, nr, ns = between("narratives")
     # reads, cascades, write, manifest
-    spark_casc_s = spark_s - spark_media_s - spark_items_s - spark_acc_s
+    spark_casc_s = spark_s - spark_media_s - spark_items_s - spark_acc_s - spark_narr_s
     print(
         f"spark {master}, whole build: {spark_s:8.1f} s; cascades (with its write) "
         f"{spark_casc_s:.1f} s  {n_posts / spark_casc_s:10,.0f} posts/s"
@@ -257,9 +276,15 @@ def main(argv: list[str]) -> None:
         f"written, {ar / 2**20:,.1f} MiB read over {as_} stages (its write included)"
     )
     print(
+        f"spark {master}, narratives stage (all but two steps): {spark_narr_s:8.1f} s  shuffle "
+        f"{nw / 2**20:,.1f} MiB written, {nr / 2**20:,.1f} MiB read over {ns} stages "
+        "(its write included; narrative_origin_items and corrections not on Spark yet)"
+    )
+    print(
         f"ratio spark/duckdb time: cascades {spark_casc_s / duck_s:.1f}x, media "
         f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x, "
-        f"accounts {spark_acc_s / duck_accounts_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
+        f"accounts {spark_acc_s / duck_accounts_s:.1f}x, narratives (Spark's all but two "
+        f"steps vs DuckDB's whole stage) {spark_narr_s / duck_narr_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
     )
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
     same_media = (
@@ -276,9 +301,14 @@ def main(argv: list[str]) -> None:
         and res.rows["coordination_pairs"] == account_counts["coordination_pairs"]
         and res.rows["coordination_hits"] == account_counts["co_share_hits_recomputed"]
     )
+    same_narr = (
+        res.rows["narratives"] == narrative_counts["narratives"]
+        and res.rows["post_narratives"] == narrative_counts["narrative_posts"]
+        and res.rows["cascade_scores"] == narrative_counts["cascade_scores"]
+    )
     print(
         f"same row counts as the DuckDB engine: cascades {same}, media {same_media}, "
-        f"items {same_items}, accounts {same_accounts}"
+        f"items {same_items}, accounts {same_accounts}, narratives {same_narr}"
     )
     if big:
         cols = "size, depth, max_breadth, structural_virality, time_to_90_s, reconstruction"

@@ -3,11 +3,13 @@
 Why: a team that builds on Spark still reads results with ``report``, ``export-graph``
 and ``serve``, which read the store. :func:`attach_output` replaces the store's rows of
 every table the engine wrote (``spreadtrace.store.parquet.load_derived``), runs the
-stages the engine does not produce (the narratives stage; older outputs: media, items,
-accounts) on DuckDB, from the attached tables, in the same transaction (the engine's
-accounts state is adopted, so the next build continues from it incrementally), records
-one ``builds`` row (mode ``attach``, with the engine's manifest) and publishes the
-dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build` does.
+stages the engine does not produce whole (the narratives stage, of which the Spark
+engine writes all but narrative_origin_items and the corrections, so it reruns here;
+older outputs: media, items, accounts) on DuckDB, from the attached tables, in the same
+transaction (the engine's accounts state is adopted, so the next build continues from
+it incrementally), records one ``builds`` row (mode ``attach``, with the engine's
+manifest) and publishes the dashboard snapshot, as
+:func:`spreadtrace.pipeline.build.run_build` does.
 """
 
 from __future__ import annotations
@@ -64,7 +66,11 @@ def attach_output(
         items_here = not set(parquet_sql.ITEM_TABLES) <= engine
         accounts_here = not set(parquet_sql.ACCOUNT_TABLES) <= engine
         stages = (["media"] if media_here else []) + (["items"] if items_here else [])
-        stages += (["accounts"] if accounts_here else []) + ["narratives"]
+        # the narratives stage is skipped only when the engine wrote all of its tables
+        narratives_here = not set(parquet_sql.NARRATIVE_TABLES) <= engine
+        stages += (["accounts"] if accounts_here else []) + (
+            ["narratives"] if narratives_here else []
+        )
         t0 = time.perf_counter()
         skip = {"cascades"} | (set() if media_here else {"media"})
         skip |= set() if accounts_here else {"accounts"}
@@ -91,7 +97,10 @@ def attach_output(
             )
         media_stage.finish(store)
         items_stage.finish(store)
-        narratives_stage.run(store, build_id, params.narratives, touched=None, progress=progress)
+        if narratives_here:
+            narratives_stage.run(
+                store, build_id, params.narratives, touched=None, progress=progress
+            )
         timings["duckdb_stages"] = time.perf_counter() - t0
 
         builds_sql.finish_build(con, build_id)

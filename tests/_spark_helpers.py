@@ -49,6 +49,26 @@ ACCOUNT_TABLES = {
     "account_scores": ["account_id"],
 }
 
+# The narratives stage's tables, with their keys: the grouping's and amplification's
+# three come from Spark so far (narratives without its origin and correction columns); the whole stage after attach.
+NARRATIVE_TABLES = {
+    "post_narratives": ["post_id", "narrative_id"],
+    "narratives": ["narrative_id"],
+    "origin_scores": ["narrative_id", "account_id"],
+    "account_origin": ["account_id"],
+    "cascade_scores": ["cascade_id"],
+    "item_origin_scores": ["item_id", "account_id"],
+    "narrative_origin_items": ["narrative_id"],
+}
+GROUPING_TABLES = (
+    "post_narratives",
+    "narratives",
+    "cascade_scores",
+    "origin_scores",
+    "account_origin",
+    "item_origin_scores",
+)
+
 
 def require_spark() -> None:
     """Skip without Java or pyspark; fail instead in CI, where both must be there."""

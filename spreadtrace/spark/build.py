@@ -24,11 +24,14 @@ from spreadtrace.spark import accounts as accounts_stage
 from spreadtrace.spark import cascades as cascades_stage
 from spreadtrace.spark import items as items_stage
 from spreadtrace.spark import media as media_stage
+from spreadtrace.spark import narratives as narratives_stage
 
 __all__ = ["SparkBuildError", "SparkBuildResult", "PRODUCED", "run_spark_build"]
 
 # Derived tables this engine writes so far: the cascades, media, items and accounts
-# stages (the narratives stage runs on DuckDB after attach).
+# stages, and the narratives stage's grouping, origins and amplification (post_narratives,
+# cascade_scores, origin_scores, account_origin, narratives without their correction
+# columns: the whole narratives stage still runs on DuckDB after attach).
 PRODUCED = (
     "post_cascades",
     "cascades",
@@ -45,6 +48,12 @@ PRODUCED = (
     "coordination_pairs",
     "coordination_clusters",
     "account_scores",
+    "post_narratives",
+    "narratives",
+    "cascade_scores",
+    "origin_scores",
+    "account_origin",
+    "item_origin_scores",
 )
 MANIFEST = "_spreadtrace_build"
 
@@ -212,6 +221,38 @@ def run_spark_build(
         t_write += t_more
         timings["accounts"] = time.perf_counter() - t0 - t_more
         emit(progress, "accounts", 1, 1)
+        emit(progress, "narratives", 0, 1)
+        t0 = time.perf_counter()
+        nar = narratives_stage.run(
+            spark,
+            posts,
+            back("cascades"),
+            back("post_cascades"),
+            back("post_items"),
+            back("items"),
+            back("url_keys"),
+            follows,
+            back("account_scores"),
+            back("coordination_clusters"),
+            build_id=build_id,
+            params=narratives,
+        )
+        more, t_more = _write_tables(
+            spark,
+            out,
+            [
+                ("post_narratives", nar.post_narratives),
+                ("narratives", nar.narratives),
+                ("cascade_scores", nar.cascade_scores),
+                ("origin_scores", nar.origin_scores),
+                ("account_origin", nar.account_origin),
+                ("item_origin_scores", nar.item_origin_scores),
+            ],
+        )
+        rows.update(more)
+        t_write += t_more
+        timings["narratives"] = time.perf_counter() - t0 - t_more
+        emit(progress, "narratives", 1, 1)
     finally:
         cascades_stage.set_work_dir(None)
     _delete(spark, work)
@@ -222,6 +263,7 @@ def run_spark_build(
         "media": med.counts,
         "items": its.counts,
         "accounts": acc.counts,
+        "narratives": nar.counts,
     }
     manifest = spark.createDataFrame(
         [
@@ -233,6 +275,7 @@ def run_spark_build(
                         "cascades": {"infer": infer},
                         "media": media.to_dict(),
                         "accounts": accounts.to_dict(),
+                        "narratives": narratives.to_dict(),
                     },
                     sort_keys=True,
                 ),

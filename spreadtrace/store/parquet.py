@@ -27,6 +27,7 @@ __all__ = [
     "MEDIA_TABLES",
     "ITEM_TABLES",
     "ACCOUNT_TABLES",
+    "NARRATIVE_TABLES",
     "AttachError",
     "Loaded",
     "export_canonical",
@@ -59,6 +60,12 @@ _REPLACE: dict[str, str] = {
     "coordination_pairs": "DELETE FROM coordination_pairs",
     "coordination_clusters": "DELETE FROM coordination_clusters",
     "account_scores": "DELETE FROM account_scores",
+    "post_narratives": "DELETE FROM post_narratives",
+    "narratives": "DELETE FROM narratives",
+    "cascade_scores": "DELETE FROM cascade_scores",
+    "origin_scores": "DELETE FROM origin_scores",
+    "account_origin": "DELETE FROM account_origin",
+    "item_origin_scores": "DELETE FROM item_origin_scores",
 }
 # The media stage's tables: an engine output holding all three replaces the stage.
 MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
@@ -72,6 +79,18 @@ ACCOUNT_TABLES = (
     "coordination_pairs",
     "coordination_clusters",
     "account_scores",
+)
+# The narratives stage's tables: an output holding every one replaces the stage; with
+# only some (the Spark engine writes all but narrative_origin_items so far) the stage
+# reruns on DuckDB, which rewrites the loaded ones (the same rows) with the rest.
+NARRATIVE_TABLES = (
+    "post_narratives",
+    "narratives",
+    "origin_scores",
+    "account_origin",
+    "cascade_scores",
+    "item_origin_scores",
+    "narrative_origin_items",
 )
 
 
