@@ -30,6 +30,7 @@ __all__ = [
     "inferred_candidates",
     "url_hosts",
     "write_corrections",
+    "tree_ids",
     "tree_posts",
     "write_amplification",
     "write_narratives",
@@ -168,12 +169,16 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
     Columns: idx (row number, the frame is in idx order), parent_idx (the parent's
     row, -1 when the post is a root or its parent is not stored), cascade (a code
-    0..k-1), cascade_id, post_id, narrative_id (NULL outside narratives), account_id,
-    created_at, is_root, inferred (the parent link was time-inferred), conversation (a
-    reply or below one: not a share), root_seen (per
-    cascade), bot (account is_bot_like) and
-    coordinated (account in a coordination cluster). Accounts without scores are not
-    bot-like.
+    0..k-1 in cascade_id order), post_id, narrative (a code in narrative_id order, NULL
+    outside narratives), account (a code in account_id order), created_at, is_root,
+    inferred (the parent link was time-inferred), conversation (a reply or below one:
+    not a share), root_seen (per cascade), bot (account is_bot_like) and coordinated
+    (account in a coordination cluster). Accounts without scores are not bot-like.
+    :func:`tree_ids` gives the ids behind the codes.
+
+    Why codes, not ids: the stage groups and sorts these rows by cascade, narrative
+    and account (one row per post: 5M at 5M posts); integers in id order sort and
+    tie-break exactly as the ids do, at a fraction of the memory of string columns.
     """
     con.execute("DROP TABLE IF EXISTS _sn_nodes")
     con.execute(
@@ -185,11 +190,12 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         """
     )
     return con.sql(
-        """
+        f"""
+        WITH acc AS ({_ACCOUNT_CODES}), narr AS ({_NARRATIVE_CODES})
         SELECT n.idx,
                coalesce(par.idx, -1) AS parent_idx,
                dense_rank() OVER (ORDER BY n.cascade_id) - 1 AS cascade,
-               n.cascade_id, n.post_id, pn.narrative_id, p.account_id, p.created_at,
+               n.post_id, nc.code AS narrative, ac.code AS account, p.created_at,
                n.parent_id IS NULL AS is_root,
                coalesce(n.parent_source = 'inferred', false) AS inferred,
                coalesce(n.conversation, false) AS conversation,
@@ -198,15 +204,42 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                cc.account_id IS NOT NULL AS coordinated
         FROM _sn_nodes n
         JOIN posts p ON p.post_id = n.post_id
+        LEFT JOIN acc ac ON ac.account_id = p.account_id
         LEFT JOIN _sn_nodes par ON par.post_id = n.parent_id
         LEFT JOIN cascades c ON c.cascade_id = n.cascade_id
         LEFT JOIN post_narratives pn ON pn.post_id = n.post_id
+        LEFT JOIN narr nc ON nc.narrative_id = pn.narrative_id
         LEFT JOIN account_scores s ON s.account_id = p.account_id
         LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
                ON cc.account_id = p.account_id
         ORDER BY n.idx
-        """
+        """  # noqa: S608 -- fixed queries from this module
     ).pl()
+
+
+# code i <-> the i-th id in id order; tree_posts and tree_ids must use the same sets
+_ACCOUNT_CODES = """
+    SELECT account_id, row_number() OVER (ORDER BY account_id) - 1 AS code
+    FROM (SELECT DISTINCT account_id FROM posts)
+"""
+_NARRATIVE_CODES = """
+    SELECT narrative_id, row_number() OVER (ORDER BY narrative_id) - 1 AS code
+    FROM (SELECT DISTINCT narrative_id FROM post_narratives)
+"""
+
+
+def tree_ids(con: duckdb.DuckDBPyConnection) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """The ids behind :func:`tree_posts`' codes: (cascade_id, narrative_id, account_id),
+    each a series whose i-th value is code i's id. Needs ``_sn_nodes``."""
+
+    def ids(sql: str) -> pl.Series:
+        return con.sql(sql).pl().to_series()
+
+    return (
+        ids("SELECT DISTINCT cascade_id FROM _sn_nodes ORDER BY cascade_id"),
+        ids(f"SELECT narrative_id FROM ({_NARRATIVE_CODES}) ORDER BY code"),  # noqa: S608
+        ids(f"SELECT account_id FROM ({_ACCOUNT_CODES}) ORDER BY code"),  # noqa: S608
+    )
 
 
 def inferred_candidates(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
