@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from spreadtrace.store.sync import stage_table, sync_rows, sync_table
+from spreadtrace.store.sync import arrow_execute, stage_table, sync_rows, sync_table
 
 __all__ = [
     "cascade_roots",
@@ -37,7 +37,7 @@ __all__ = [
     "write_origins",
 ]
 
-_WORK_VIEWS = ("_sn_map", "_sn_narr", "_sn_frame")
+_WORK_VIEWS = ("_sn_map", "_sn_narr")
 _WORK_TABLES = (
     "_sn_nodes",
     "_sn_fc",
@@ -102,9 +102,9 @@ _ROOTS_SQL = """
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
     """Show ``frame`` to SQL as the view ``name`` (an identifier from _WORK_VIEWS).
 
-    A view of the frame's Arrow data, not a temp table: the build is one transaction,
-    and DuckDB keeps a temp table dropped inside it until the commit, so each copy
-    would stay in memory for the rest of the build.
+    Only for frames read by several statements: a registered view, even unregistered,
+    holds its Arrow data until the build's transaction commits; frames read once go
+    through :func:`spreadtrace.store.sync.arrow_execute` instead.
     """
     if name not in _WORK_VIEWS:
         raise ValueError(f"not a work view: {name}")
@@ -286,7 +286,6 @@ def write_origins(
     account_origin: pl.DataFrame,
 ) -> dict[str, int]:
     """Replace origin_scores and account_origin; set each narrative's top origin."""
-    _register(con, "_sn_frame", origins)
     sync_rows(
         con,
         "origin_scores",
@@ -294,8 +293,9 @@ def write_origins(
         """
         SELECT narrative_id, account_id, rank, origin_score, first_at, reach_share,
                centrality, reasons
-        FROM _sn_frame
+        FROM _arrow
         """,
+        arrow=origins.to_arrow(),
     )
     con.execute(
         """
@@ -304,12 +304,12 @@ def write_origins(
         WHERE _sync_narratives.narrative_id = o.narrative_id
         """
     )
-    _register(con, "_sn_frame", account_origin)
     sync_rows(
         con,
         "account_origin",
         build_id,
-        "SELECT account_id, origin_index, narratives_seeded FROM _sn_frame",
+        "SELECT account_id, origin_index, narratives_seeded FROM _arrow",
+        arrow=account_origin.to_arrow(),
     )
     rows = con.execute(
         "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
@@ -331,7 +331,6 @@ def write_amplification(
     decomposition (share_bot_only, share_coordinated_only, share_both, share_neither; narrative_id is taken
     from the stored map); ``narratives``: narrative_id and the same score columns.
     """
-    _register(con, "_sn_frame", cascades)
     sync_rows(
         con,
         "cascade_scores",
@@ -342,11 +341,12 @@ def write_amplification(
                f.amplification_reasons, f.reach_via_bots_low, f.reach_via_bots_high,
                f.inferred_edges, f.share_bot_only, f.share_coordinated_only,
                f.share_both, f.share_neither
-        FROM _sn_frame f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
+        FROM _arrow f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
         """,
+        arrow=cascades.to_arrow(),
     )
-    _register(con, "_sn_frame", narratives)
-    con.execute(
+    arrow_execute(
+        con,
         """
         UPDATE _sync_narratives SET bot_share = f.bot_share, early_bot_share = f.early_bot_share,
                coordinated_share = f.coordinated_share, reach_via_bots = f.reach_via_bots,
@@ -358,10 +358,11 @@ def write_amplification(
                reach_via_bots_low = f.reach_via_bots_low,
                reach_via_bots_high = f.reach_via_bots_high,
                inferred_edges = f.inferred_edges
-        FROM _sn_frame f
+        FROM _arrow f
         WHERE _sync_narratives.narrative_id = f.narrative_id
-        """
-    )
+        """,
+        narratives.to_arrow(),
+    ).fetchall()
     n = con.execute("SELECT count(*) FROM cascade_scores").fetchall()[0][0]
     return {"cascade_scores": int(n)}
 
