@@ -170,7 +170,10 @@ def _write_difference(
 
 
 def arrow_execute(
-    con: duckdb.DuckDBPyConnection, sql: str, table: Any, params: list[Any] | None = None
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    table: Any,
+    params: list[Any] | dict[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Execute ``sql``, which reads ``table`` (Arrow, or a polars frame) as ``_arrow``.
 
