@@ -65,6 +65,7 @@ __all__ = [
     "group_narratives",
     "lsh_layout",
     "minhash_signatures",
+    "norm_signatures",
     "near_duplicate_pairs",
     "normalize_text_expr",
     "normalize_urls",
@@ -189,6 +190,31 @@ def minhash_signatures(
         _permute_into(block, chunk, seg, a, b)
         sig[rows] = block.T
         lo = hi
+    return sig
+
+
+def norm_signatures(
+    norms: pl.Series, *, num_perm: int = 64, seed: int = 1, chunk: int = 200_000
+) -> np.ndarray:
+    """MinHash signatures of space-separated normalised texts, ``chunk`` texts at a time.
+
+    Why: a text's signature depends on its own words only, so signing in chunks gives
+    the same bits as :func:`minhash_signatures` over all texts at once, while the
+    per-word and per-shingle arrays (several 8-byte values per word: ~1.5 GB for 2.5M
+    texts) exist for one chunk at a time; only the ``n x num_perm`` result is whole.
+
+    >>> s = pl.Series(["a b c d", "a b c e", "x y"])
+    >>> bool((norm_signatures(s, num_perm=8, chunk=2)
+    ...       == minhash_signatures(s.str.split(" "), num_perm=8)).all())
+    True
+    """
+    n = len(norms)
+    if n <= chunk:
+        return minhash_signatures(norms.str.split(" "), num_perm=num_perm, seed=seed)
+    sig = np.empty((n, num_perm), dtype=np.uint32)
+    for lo in range(0, n, chunk):
+        part = norms.slice(lo, chunk).str.split(" ")
+        sig[lo : lo + len(part)] = minhash_signatures(part, num_perm=num_perm, seed=seed)
     return sig
 
 
@@ -368,7 +394,7 @@ def text_groups(norms: pl.Series, *, threshold: float = 0.6, num_perm: int = 128
     pairs = np.empty((0, 2), dtype=np.int64)
     if n >= 2:
         bands, rows = lsh_layout(threshold, num_perm)
-        sig = minhash_signatures(distinct["norm"].str.split(" "), num_perm=num_perm)
+        sig = norm_signatures(distinct["norm"], num_perm=num_perm)
         pairs = near_duplicate_pairs(sig, threshold=threshold, bands=bands, rows=rows)
     G = ig.Graph(n=n, edges=pairs)
     membership = np.asarray(G.connected_components().membership, dtype=np.int64)

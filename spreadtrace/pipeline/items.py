@@ -29,7 +29,7 @@ from spreadtrace.graph.narratives import (
     band_keys,
     bucket_star_pairs,
     lsh_layout,
-    minhash_signatures,
+    norm_signatures,
     normalize_text_expr,
     text_items_from_pairs,
 )
@@ -95,7 +95,7 @@ def _text_items(
         pl.col("norm").str.count_matches(" ") + 1 >= params.min_text_tokens
     )
     norms = texts.select("norm").unique().sort("norm")
-    sig = minhash_signatures(norms["norm"].str.split(" "), num_perm=params.num_perm)
+    sig = norm_signatures(norms["norm"], num_perm=params.num_perm)
     keys = band_keys(sig, bands=bands, rows=rows)
     low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     norms = norms.with_columns(keys=pl.Series(low).cast(pl.List(pl.UInt32)))
@@ -112,7 +112,7 @@ def _text_items(
         others = members.filter(~members.is_in(known.implode())) if len(known) else members
     all_norms = pl.concat([known, others]) if len(others) else known
     if len(others):
-        other_sig = minhash_signatures(others.str.split(" "), num_perm=params.num_perm)
+        other_sig = norm_signatures(others, num_perm=params.num_perm)
         sig = np.concatenate([sig, other_sig])
         keys = np.concatenate([keys, band_keys(other_sig, bands=bands, rows=rows)])
         # rows in sorted order, so that a bucket's head is its smallest text (the new

@@ -139,7 +139,8 @@ def run(
         del grouping
         emit(progress, "narratives", 1, steps)
 
-        posts = narrative_sql.tree_posts(con)
+        posts = narrative_sql.tree_posts(con)  # ids as codes in id order
+        ids = _Ids(*narrative_sql.tree_ids(con))
         parent = posts["parent_idx"].to_numpy()
         cascade = posts["cascade"].to_numpy()
         n_cascades = int(cascade.max()) + 1 if len(cascade) else 0
@@ -148,16 +149,16 @@ def run(
         depth, reach, centrality = post_tree_features(parent, cascade, unseen)
         emit(progress, "narratives", 2, steps)
 
-        origins, seeds = _origins(params, posts, depth, reach, centrality)
+        origins, seeds = _origins(params, posts, ids, depth, reach, centrality)
         counts |= narrative_sql.write_origins(con, build_id, origins, seeds)
         del origins, seeds
-        counts |= _item_origins(store, build_id, params, posts, depth, reach, centrality)
+        counts |= _item_origins(store, build_id, params, posts, ids, depth, reach, centrality)
         items_sql.write_narrative_origin_items(con)  # from the items' origins
         emit(progress, "narratives", 3, steps)
 
-        per_cascade, per_narrative = _amplification(con, params, posts, parent, cascade)
+        per_cascade, per_narrative = _amplification(con, params, posts, ids, parent, cascade)
         # the forest is not needed by the writes below: free it before DuckDB's peak
-        del posts, parent, cascade, unseen, depth, reach, centrality
+        del posts, ids, parent, cascade, unseen, depth, reach, centrality
         counts |= narrative_sql.write_amplification(con, build_id, per_cascade, per_narrative)
         del per_cascade, per_narrative
         hosts = narrative_sql.url_hosts(con)["host"]
@@ -172,24 +173,41 @@ def run(
         narrative_sql.drop_work_tables(con)
 
 
+@dataclass(frozen=True)
+class _Ids:
+    """The ids behind the forest's codes: code i is ``cascade_id[i]`` (and so on)."""
+
+    cascade_id: pl.Series
+    narrative_id: pl.Series
+    account_id: pl.Series
+
+    def back(self, frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+        """``frame`` with its code ``columns`` (named as the ids) replaced by the ids."""
+        return frame.with_columns(
+            getattr(self, c).gather(frame[c].cast(pl.Int64)).alias(c) for c in columns
+        )
+
+
 def _origins(
     params: NarrativeParams,
     posts: pl.DataFrame,
+    ids: _Ids,
     depth: np.ndarray,
     reach: np.ndarray,
     centrality: np.ndarray,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Origin candidates per narrative and the accounts' origin index, from the forest.
 
-    Only the columns :func:`origin_scores` reads are kept for the narratives' posts, so
-    the filtered copy holds 8 columns, not the forest's 14 (its peak at 5M posts).
+    Only the columns :func:`origin_scores` reads are kept for the narratives' posts,
+    with narrative, cascade and account as integer codes in id order (they group, sort
+    and break ties as the ids would); the ids come back on the ranked rows only.
     """
     in_narr = posts.select(
-        "narrative_id",
-        "cascade_id",
-        "account_id",
-        "created_at",
-        "root_seen",
+        narrative_id="narrative",
+        cascade_id="cascade",
+        account_id="account",
+        created_at="created_at",
+        root_seen="root_seen",
         depth=pl.Series(depth),
         reach=pl.Series(reach),
         centrality=pl.Series(centrality),
@@ -197,24 +215,32 @@ def _origins(
     origins = origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k)
     sizes = in_narr.group_by("narrative_id").agg(posts=pl.len())
     del in_narr
+    origins = ids.back(origins, "narrative_id", "account_id")
+    sizes = ids.back(sizes, "narrative_id")
     seeds = origin_index(origins, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts)
     return origins, seeds
 
 
 def _amplification(
-    con: Any, params: NarrativeParams, posts: pl.DataFrame, parent: np.ndarray, cascade: np.ndarray
+    con: Any,
+    params: NarrativeParams,
+    posts: pl.DataFrame,
+    ids: _Ids,
+    parent: np.ndarray,
+    cascade: np.ndarray,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Amplification scores per cascade and per narrative (their SCORE_COLUMNS)."""
+    """Amplification scores per cascade and per narrative (their SCORE_COLUMNS), grouped
+    by the codes (in id order: the same sorts) and given their ids back per group."""
     flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
     cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged)
     scored = posts.select(
-        "cascade_id",
-        "narrative_id",
-        "post_id",
-        "created_at",
-        "bot",
-        "coordinated",
-        "inferred",
+        cascade_id="cascade",
+        narrative_id="narrative",
+        post_id="post_id",
+        created_at="created_at",
+        bot="bot",
+        coordinated="coordinated",
+        inferred="inferred",
         is_share=~pl.col("is_root") & ~pl.col("conversation"),  # replies are not spread
         cut=pl.Series(cut),
         cut_low=pl.Series(low),
@@ -235,7 +261,7 @@ def _amplification(
         weights=params.amplification,
         unit="narrative",
     ).select("narrative_id", *SCORE_COLUMNS)
-    return per_cascade, per_narrative
+    return ids.back(per_cascade, "cascade_id"), ids.back(per_narrative, "narrative_id")
 
 
 def _item_origins(
@@ -243,6 +269,7 @@ def _item_origins(
     build_id: int,
     params: NarrativeParams,
     posts: pl.DataFrame,
+    ids: _Ids,
     depth: np.ndarray,
     reach: np.ndarray,
     centrality: np.ndarray,
@@ -255,7 +282,9 @@ def _item_origins(
     polars pass.
     """
     con = store.con
-    own_row, own_item, ids = items_sql.item_post_rows(con, min_accounts=params.item_min_accounts)
+    own_row, own_item, item_ids = items_sql.item_post_rows(
+        con, min_accounts=params.item_min_accounts
+    )
     parent = posts["parent_idx"].to_numpy()
     share = ~posts["conversation"].to_numpy()
     rows, item = item_post_pairs(parent, share, own_row, own_item, depth)
@@ -263,8 +292,7 @@ def _item_origins(
     cascade = posts["cascade"].to_numpy()
     seen = posts["root_seen"].to_numpy()
     # accounts as codes in id order (ties still break on the account id), not strings
-    accounts = posts["account_id"].unique().sort()
-    code = posts["account_id"].rank("dense").to_numpy() - 1
+    code = posts["account"].to_numpy()
     frame = pl.DataFrame(
         {
             "item": item,
@@ -280,9 +308,7 @@ def _item_origins(
     del rows, item
     ranked = origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
     del frame
-    ranked = ranked.join(ids, on="item").with_columns(
-        account_id=accounts.gather(ranked["account_id"].cast(pl.Int64))
-    )
+    ranked = ids.back(ranked.join(item_ids, on="item"), "account_id")
     return items_sql.write_item_origins(con, build_id, ranked)
 
 

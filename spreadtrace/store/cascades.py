@@ -18,6 +18,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from spreadtrace.store.sync import arrow_execute
+
 __all__ = [
     "DQ_ISSUES",
     "Scope",
@@ -323,20 +325,18 @@ def write_results(
             "AND cascade_id IN (SELECT cascade_id FROM _st_touched)",
             [issues],
         )
-    for name, table, target, order in (
-        ("_st_out_posts", post_rows, "post_cascades", ""),
+    for table, target, order in (
+        (post_rows, "post_cascades", ""),
         # in key order: inserting 2M keys into the primary-key index in random order
         # costs ~5x more than in sorted order
-        ("_st_out_cascades", cascade_rows, "cascades", " ORDER BY cascade_id"),
-        ("_st_out_dq", dq_rows, "data_quality", ""),
+        (cascade_rows, "cascades", " ORDER BY cascade_id"),
+        (dq_rows, "data_quality", ""),
     ):
         t0 = time.perf_counter()
-        con.register(name, table)
-        try:
-            # Names come from the fixed tuple above, never from input.
-            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {name}{order}")  # noqa: S608
-        finally:
-            con.unregister(name)
+        # not a registered view: it would hold the rows until the build commits
+        # (arrow_execute); names come from the fixed tuple above, never from input
+        sql = f"INSERT INTO {target} BY NAME SELECT * FROM _arrow{order}"  # noqa: S608
+        arrow_execute(con, sql, table).fetchall()
         if timings is not None:
             timings[f"write_{target}"] = time.perf_counter() - t0
 

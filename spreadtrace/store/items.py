@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
-from spreadtrace.store.sync import sync_rows
+from spreadtrace.store.sync import arrow_execute, sync_rows
 from spreadtrace.urls import url_keys
 
 __all__ = [
@@ -97,14 +97,12 @@ def refresh_url_keys(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
     if new.height == 0:
         return 0
     keyed = url_keys(new["url"]).with_columns(build_id=pl.lit(build_id, dtype=pl.Int64))
-    con.register("_ik_arrow", keyed.to_arrow())
-    try:
-        con.execute(
-            "INSERT INTO url_keys (url, key, host, shortener, build_id) "
-            "SELECT url, key, host, shortener, build_id FROM _ik_arrow"
-        )
-    finally:
-        con.unregister("_ik_arrow")
+    arrow_execute(  # not a registered view: it would live until the build commits
+        con,
+        "INSERT INTO url_keys (url, key, host, shortener, build_id) "
+        "SELECT url, key, host, shortener, build_id FROM _arrow",
+        keyed.to_arrow(),
+    ).fetchall()
     return keyed.height
 
 
@@ -279,20 +277,18 @@ def write_item_origins(
     """Replace item_origin_scores with ``origins`` (item_id, account_id, rank, ...)."""
     con.complete()
     con.execute("DELETE FROM item_origin_scores")
-    con.register("_it_arrow", origins.to_arrow())
-    try:
-        con.execute(
-            """
-            INSERT INTO item_origin_scores (item_id, account_id, rank, origin_score, first_at,
-                                            reach_share, centrality, reasons, build_id)
-            SELECT item_id, account_id, rank, origin_score, first_at, reach_share,
-                   centrality, reasons, $b
-            FROM _it_arrow
-            """,
-            {"b": int(build_id)},
-        )
-    finally:
-        con.unregister("_it_arrow")
+    arrow_execute(
+        con,
+        """
+        INSERT INTO item_origin_scores (item_id, account_id, rank, origin_score, first_at,
+                                        reach_share, centrality, reasons, build_id)
+        SELECT item_id, account_id, rank, origin_score, first_at, reach_share,
+               centrality, reasons, $b
+        FROM _arrow
+        """,
+        origins.to_arrow(),
+        {"b": int(build_id)},
+    ).fetchall()
     rows = con.execute(
         "SELECT count(*), count(DISTINCT item_id) FROM item_origin_scores"
     ).fetchall()[0]

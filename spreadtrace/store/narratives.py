@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from spreadtrace.store.sync import stage_table, sync_rows, sync_table
+from spreadtrace.store.sync import arrow_execute, stage_table, sync_rows, sync_table
 
 __all__ = [
     "ROOTS_SQL",
@@ -31,13 +31,14 @@ __all__ = [
     "inferred_candidates",
     "url_hosts",
     "write_corrections",
+    "tree_ids",
     "tree_posts",
     "write_amplification",
     "write_narratives",
     "write_origins",
 ]
 
-_WORK_VIEWS = ("_sn_map", "_sn_narr", "_sn_frame")
+_WORK_VIEWS = ("_sn_map", "_sn_narr")
 _WORK_TABLES = (
     "_sn_nodes",
     "_sn_fc",
@@ -105,9 +106,9 @@ ROOTS_SQL = """
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
     """Show ``frame`` to SQL as the view ``name`` (an identifier from _WORK_VIEWS).
 
-    A view of the frame's Arrow data, not a temp table: the build is one transaction,
-    and DuckDB keeps a temp table dropped inside it until the commit, so each copy
-    would stay in memory for the rest of the build.
+    Only for frames read by several statements: a registered view, even unregistered,
+    holds its Arrow data until the build's transaction commits; frames read once go
+    through :func:`spreadtrace.store.sync.arrow_execute` instead.
     """
     if name not in _WORK_VIEWS:
         raise ValueError(f"not a work view: {name}")
@@ -172,12 +173,16 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
     Columns: idx (row number, the frame is in idx order), parent_idx (the parent's
     row, -1 when the post is a root or its parent is not stored), cascade (a code
-    0..k-1), cascade_id, post_id, narrative_id (NULL outside narratives), account_id,
-    created_at, is_root, inferred (the parent link was time-inferred), conversation (a
-    reply or below one: not a share), root_seen (per
-    cascade), bot (account is_bot_like) and
-    coordinated (account in a coordination cluster). Accounts without scores are not
-    bot-like.
+    0..k-1 in cascade_id order), post_id, narrative (a code in narrative_id order, NULL
+    outside narratives), account (a code in account_id order), created_at, is_root,
+    inferred (the parent link was time-inferred), conversation (a reply or below one:
+    not a share), root_seen (per cascade), bot (account is_bot_like) and coordinated
+    (account in a coordination cluster). Accounts without scores are not bot-like.
+    :func:`tree_ids` gives the ids behind the codes.
+
+    Why codes, not ids: the stage groups and sorts these rows by cascade, narrative
+    and account (one row per post: 5M at 5M posts); integers in id order sort and
+    tie-break exactly as the ids do, at a fraction of the memory of string columns.
     """
     con.execute("DROP TABLE IF EXISTS _sn_nodes")
     con.execute(
@@ -189,11 +194,12 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         """
     )
     return con.sql(
-        """
+        f"""
+        WITH acc AS ({_ACCOUNT_CODES}), narr AS ({_NARRATIVE_CODES})
         SELECT n.idx,
                coalesce(par.idx, -1) AS parent_idx,
                dense_rank() OVER (ORDER BY n.cascade_id) - 1 AS cascade,
-               n.cascade_id, n.post_id, pn.narrative_id, p.account_id, p.created_at,
+               n.post_id, nc.code AS narrative, ac.code AS account, p.created_at,
                n.parent_id IS NULL AS is_root,
                coalesce(n.parent_source = 'inferred', false) AS inferred,
                coalesce(n.conversation, false) AS conversation,
@@ -202,15 +208,42 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                cc.account_id IS NOT NULL AS coordinated
         FROM _sn_nodes n
         JOIN posts p ON p.post_id = n.post_id
+        LEFT JOIN acc ac ON ac.account_id = p.account_id
         LEFT JOIN _sn_nodes par ON par.post_id = n.parent_id
         LEFT JOIN cascades c ON c.cascade_id = n.cascade_id
         LEFT JOIN post_narratives pn ON pn.post_id = n.post_id
+        LEFT JOIN narr nc ON nc.narrative_id = pn.narrative_id
         LEFT JOIN account_scores s ON s.account_id = p.account_id
         LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
                ON cc.account_id = p.account_id
         ORDER BY n.idx
-        """
+        """  # noqa: S608 -- fixed queries from this module
     ).pl()
+
+
+# code i <-> the i-th id in id order; tree_posts and tree_ids must use the same sets
+_ACCOUNT_CODES = """
+    SELECT account_id, row_number() OVER (ORDER BY account_id) - 1 AS code
+    FROM (SELECT DISTINCT account_id FROM posts)
+"""
+_NARRATIVE_CODES = """
+    SELECT narrative_id, row_number() OVER (ORDER BY narrative_id) - 1 AS code
+    FROM (SELECT DISTINCT narrative_id FROM post_narratives)
+"""
+
+
+def tree_ids(con: duckdb.DuckDBPyConnection) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """The ids behind :func:`tree_posts`' codes: (cascade_id, narrative_id, account_id),
+    each a series whose i-th value is code i's id. Needs ``_sn_nodes``."""
+
+    def ids(sql: str) -> pl.Series:
+        return con.sql(sql).pl().to_series()
+
+    return (
+        ids("SELECT DISTINCT cascade_id FROM _sn_nodes ORDER BY cascade_id"),
+        ids(f"SELECT narrative_id FROM ({_NARRATIVE_CODES}) ORDER BY code"),  # noqa: S608
+        ids(f"SELECT account_id FROM ({_ACCOUNT_CODES}) ORDER BY code"),  # noqa: S608
+    )
 
 
 def inferred_candidates(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
@@ -257,7 +290,6 @@ def write_origins(
     account_origin: pl.DataFrame,
 ) -> dict[str, int]:
     """Replace origin_scores and account_origin; set each narrative's top origin."""
-    _register(con, "_sn_frame", origins)
     sync_rows(
         con,
         "origin_scores",
@@ -265,8 +297,9 @@ def write_origins(
         """
         SELECT narrative_id, account_id, rank, origin_score, first_at, reach_share,
                centrality, reasons
-        FROM _sn_frame
+        FROM _arrow
         """,
+        arrow=origins.to_arrow(),
     )
     con.execute(
         """
@@ -275,12 +308,12 @@ def write_origins(
         WHERE _sync_narratives.narrative_id = o.narrative_id
         """
     )
-    _register(con, "_sn_frame", account_origin)
     sync_rows(
         con,
         "account_origin",
         build_id,
-        "SELECT account_id, origin_index, narratives_seeded FROM _sn_frame",
+        "SELECT account_id, origin_index, narratives_seeded FROM _arrow",
+        arrow=account_origin.to_arrow(),
     )
     rows = con.execute(
         "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
@@ -302,7 +335,6 @@ def write_amplification(
     decomposition (share_bot_only, share_coordinated_only, share_both, share_neither; narrative_id is taken
     from the stored map); ``narratives``: narrative_id and the same score columns.
     """
-    _register(con, "_sn_frame", cascades)
     sync_rows(
         con,
         "cascade_scores",
@@ -313,11 +345,12 @@ def write_amplification(
                f.amplification_reasons, f.reach_via_bots_low, f.reach_via_bots_high,
                f.inferred_edges, f.share_bot_only, f.share_coordinated_only,
                f.share_both, f.share_neither
-        FROM _sn_frame f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
+        FROM _arrow f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
         """,
+        arrow=cascades.to_arrow(),
     )
-    _register(con, "_sn_frame", narratives)
-    con.execute(
+    arrow_execute(
+        con,
         """
         UPDATE _sync_narratives SET bot_share = f.bot_share, early_bot_share = f.early_bot_share,
                coordinated_share = f.coordinated_share, reach_via_bots = f.reach_via_bots,
@@ -329,10 +362,11 @@ def write_amplification(
                reach_via_bots_low = f.reach_via_bots_low,
                reach_via_bots_high = f.reach_via_bots_high,
                inferred_edges = f.inferred_edges
-        FROM _sn_frame f
+        FROM _arrow f
         WHERE _sync_narratives.narrative_id = f.narrative_id
-        """
-    )
+        """,
+        narratives.to_arrow(),
+    ).fetchall()
     n = con.execute("SELECT count(*) FROM cascade_scores").fetchall()[0][0]
     return {"cascade_scores": int(n)}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["SYNC_KEYS", "stage_table", "sync_rows", "sync_table"]
+__all__ = ["SYNC_KEYS", "arrow_execute", "stage_table", "sync_rows", "sync_table"]
 
 # the derived tables written through a staging table, with their row keys
 SYNC_KEYS: dict[str, tuple[str, ...]] = {
@@ -81,7 +81,7 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dic
     """
     name = _staged(table)
     try:
-        return _write_difference(con, table, f"SELECT * FROM {name}", None, build_id)  # noqa: S608
+        return _write_difference(con, table, f"SELECT * FROM {name}", None, build_id, None)  # noqa: S608
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -92,8 +92,13 @@ def sync_rows(
     build_id: int,
     select_sql: str,
     params: list[Any] | dict[str, Any] | None = None,
+    *,
+    arrow: Any = None,
 ) -> dict[str, int]:
     """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
+
+    ``arrow``: an Arrow table (or polars frame) ``select_sql`` reads as ``_arrow``
+    (see :func:`arrow_execute` for why not a registered view).
 
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
@@ -111,10 +116,7 @@ def sync_rows(
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     _staged(table)  # a synced table, or ValueError
-    return _write_difference(con, table, select_sql, params, build_id)
-
-
-_DIFF_VIEW = "_sync_diff"
+    return _write_difference(con, table, select_sql, params, build_id, arrow)
 
 
 def _write_difference(
@@ -123,6 +125,7 @@ def _write_difference(
     source_sql: str,
     params: list[Any] | dict[str, Any] | None,
     build_id: int,
+    arrow: Any,
 ) -> dict[str, int]:
     """Delete the stored rows that the source lacks or changed; insert its new rows.
 
@@ -134,6 +137,7 @@ def _write_difference(
     cols = ", ".join(f'"{c}"' for c in names)
     on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in names)
+    _arrow = arrow  # noqa: F841 -- the source's ``_arrow``, read by DuckDB's replacement scan
     # identifiers from SYNC_KEYS, the catalog and this module, never from input
     diff = con.sql(
         f"""
@@ -149,18 +153,41 @@ def _write_difference(
     ).to_arrow_table()
     if diff.num_rows == 0:
         return {"deleted": 0, "inserted": 0}
-    con.register(_DIFF_VIEW, diff)
-    try:
-        gone = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
-        deleted = con.execute(
-            f"DELETE FROM main.{table} USING (SELECT * FROM {_DIFF_VIEW} WHERE _gone) g "  # noqa: S608
-            f"WHERE {gone}"
-        ).fetchall()[0][0]
-        inserted = con.execute(
-            f"INSERT INTO main.{table} ({cols}, build_id) "  # noqa: S608
-            f"SELECT {cols}, ? FROM {_DIFF_VIEW} WHERE _new",
-            [build_id],
-        ).fetchall()[0][0]
-    finally:
-        con.unregister(_DIFF_VIEW)
+    gone = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
+    deleted = arrow_execute(
+        con,
+        f"DELETE FROM main.{table} USING (SELECT * FROM _arrow WHERE _gone) g WHERE {gone}",  # noqa: S608
+        diff,
+    ).fetchall()[0][0]
+    inserted = arrow_execute(
+        con,
+        f"INSERT INTO main.{table} ({cols}, build_id) "  # noqa: S608
+        f"SELECT {cols}, ? FROM _arrow WHERE _new",
+        diff,
+        [build_id],
+    ).fetchall()[0][0]
     return {"deleted": int(deleted), "inserted": int(inserted)}
+
+
+def arrow_execute(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    table: Any,
+    params: list[Any] | dict[str, Any] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql``, which reads ``table`` (Arrow, or a polars frame) as ``_arrow``.
+
+    Why not ``con.register``: a registered view dropped inside a transaction stays in
+    the catalog, holding its Arrow data, until the commit (checked: three 20M-row
+    tables registered and unregistered in one transaction all stay alive), and a
+    build is one transaction, so every difference written would stay in memory to
+    the build's end. DuckDB's replacement scan reads the local variable ``_arrow``
+    for this statement only (the caller fetches its result).
+
+    >>> import pyarrow as pa
+    >>> con = duckdb.connect()
+    >>> arrow_execute(con, "SELECT sum(x) FROM _arrow", pa.table({"x": [1, 2]})).fetchall()
+    [(3,)]
+    """
+    _arrow = table  # noqa: F841 -- read by the statement through DuckDB's replacement scan
+    return con.execute(sql, params)

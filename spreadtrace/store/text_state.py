@@ -35,6 +35,7 @@ import duckdb
 import polars as pl
 
 from spreadtrace.store.narratives import ROOTS_SQL
+from spreadtrace.store.sync import arrow_execute
 
 __all__ = [
     "affected_members",
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 _META_KEY = "text_state"
-_WORK_TABLES = ("_tx_roots", "_tx_aff", "_tx_arrow")
+_WORK_TABLES = ("_tx_roots", "_tx_aff")
 
 
 def prepare(con: duckdb.DuckDBPyConnection, state: str, *, reset: bool) -> bool:
@@ -130,23 +131,26 @@ def add_norms(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, mark: bool
     """Insert new rows (post_id, text_hash, norm, keys: list of UInt32 or null); mark
     their buckets affected (unless ``mark`` is False: into an empty state every bucket
     is new). Returns the number of buckets marked."""
-    con.register("_tx_arrow", frame.select("post_id", "text_hash", "norm", "keys").to_arrow())
-    try:
-        con.execute(
-            "INSERT INTO text_norms SELECT post_id, text_hash::UBIGINT, norm, "
-            "keys::UINTEGER[] FROM _tx_arrow"
-        )
-        if mark:
-            con.execute(
-                """
-                INSERT INTO _tx_aff
-                SELECT DISTINCT band, key FROM (
-                    SELECT unnest(keys) AS key, unnest(range(len(keys)))::INTEGER AS band
-                    FROM _tx_arrow WHERE keys IS NOT NULL)
-                """
-            )
-    finally:
-        con.unregister("_tx_arrow")
+    # not a registered view: it would hold the rows until the build commits
+    arrow = frame.select("post_id", "text_hash", "norm", "keys").to_arrow()
+    arrow_execute(
+        con,
+        "INSERT INTO text_norms SELECT post_id, text_hash::UBIGINT, norm, "
+        "keys::UINTEGER[] FROM _arrow",
+        arrow,
+    ).fetchall()
+    if mark:
+        arrow_execute(
+            con,
+            """
+            INSERT INTO _tx_aff
+            SELECT DISTINCT band, key FROM (
+                SELECT unnest(keys) AS key, unnest(range(len(keys)))::INTEGER AS band
+                FROM _arrow WHERE keys IS NOT NULL)
+            """,
+            arrow,
+        ).fetchall()
+    del arrow
     if not mark:
         return 0
     con.execute("CREATE OR REPLACE TEMP TABLE _tx_aff AS SELECT DISTINCT band, key FROM _tx_aff")
@@ -182,14 +186,11 @@ def replace_pairs(
         deleted = con.execute(
             "DELETE FROM text_pairs t USING _tx_aff a WHERE t.band = a.band AND t.key = a.key"
         ).fetchall()[0][0]
-    con.register("_tx_arrow", pairs.select("band", "key", "norm_a", "norm_b").to_arrow())
-    try:
-        con.execute(
-            "INSERT INTO text_pairs SELECT band::INTEGER, key::UINTEGER, norm_a, norm_b "
-            "FROM _tx_arrow"
-        )
-    finally:
-        con.unregister("_tx_arrow")
+    arrow_execute(
+        con,
+        "INSERT INTO text_pairs SELECT band::INTEGER, key::UINTEGER, norm_a, norm_b FROM _arrow",
+        pairs.select("band", "key", "norm_a", "norm_b").to_arrow(),
+    ).fetchall()
     return {"text_pairs_deleted": int(deleted), "text_pairs_inserted": pairs.height}
 
 
