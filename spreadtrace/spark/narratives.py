@@ -60,7 +60,7 @@ from spreadtrace.graph.origin import (
 )
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, to_spark_sql
-from spreadtrace.store.narratives import ROOTS_SQL
+from spreadtrace.store.narratives import CANDIDATES_SQL, FOREST_SQL, ROOTS_SQL
 
 __all__ = [
     "BUCKET_CASCADES",
@@ -308,45 +308,6 @@ def run(
 
 # --- amplification (cascade_scores, the narratives' amplification columns) -------------
 
-# Every post of a cascade with its account's flags (tree_posts' columns, by post id);
-# created_at as microseconds (only its order is read).
-_FOREST_SQL = """
-    SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.depth, pn.narrative_id, p.account_id,
-           epoch_us(p.created_at) AS created_at,
-           coalesce(c.root_seen, true) AS root_seen,
-           pc.parent_id IS NULL AS is_root,
-           coalesce(pc.parent_source = 'inferred', false) AS inferred,
-           coalesce(pc.conversation, false) AS conversation,
-           coalesce(s.is_bot_like, false) AS bot,
-           cc.account_id IS NOT NULL AS coordinated
-    FROM post_cascades pc
-    JOIN posts p ON p.post_id = pc.post_id
-    LEFT JOIN cascades c ON c.cascade_id = pc.cascade_id
-    LEFT JOIN post_narratives pn ON pn.post_id = pc.post_id
-    LEFT JOIN account_scores s ON s.account_id = p.account_id
-    LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
-           ON cc.account_id = p.account_id
-"""
-# inferred_candidates' rule, by post id: the possible parents of every inferred link
-_CANDIDATES_SQL = """
-    WITH r AS (
-        SELECT pc.post_id, pc.cascade_id, p.account_id, p.created_at
-        FROM post_cascades pc JOIN posts p ON p.post_id = pc.post_id
-        WHERE pc.parent_source = 'inferred'
-    ),
-    s AS (
-        SELECT pc.post_id, pc.cascade_id, p.account_id, p.created_at
-        FROM post_cascades pc JOIN posts p ON p.post_id = pc.post_id
-        WHERE pc.parent_id IS NOT NULL
-          AND pc.cascade_id IN (SELECT DISTINCT cascade_id FROM r)
-    )
-    SELECT r.cascade_id, r.post_id AS child, s.post_id AS candidate
-    FROM r
-    JOIN follows f ON f.follower_id = r.account_id
-    JOIN s ON s.cascade_id = r.cascade_id AND s.account_id = f.followee_id
-    WHERE (f.created_at IS NULL OR f.created_at <= r.created_at)
-      AND s.created_at < r.created_at
-"""
 _CUT_SCHEMA = (
     "cascade_id string, narrative_id string, post_id string, created_at bigint, "
     "bot boolean, coordinated boolean, inferred boolean, is_share boolean, "
@@ -516,8 +477,11 @@ def amplification(
     (an inferred link's candidates are in its cascade); the scores are group-wise, so
     buckets of cascades, then of narratives, give the same rows.
     """
-    forest = spark.sql(to_spark_sql(_FOREST_SQL))
-    cands = spark.sql(to_spark_sql(_CANDIDATES_SQL))
+    # the store's forest by id; created_at as microseconds (only its order is read)
+    forest = spark.sql(to_spark_sql(FOREST_SQL)).withColumn(
+        "created_at", F.unix_micros("created_at")
+    )
+    cands = spark.sql(to_spark_sql(CANDIDATES_SQL))
     n_cascades = spark.sql("SELECT count(DISTINCT cascade_id) FROM post_cascades").first()
     n = max(1, -(-int(n_cascades[0] if n_cascades else 0) // max(1, bucket_cascades)))
     cuts = (

@@ -22,6 +22,8 @@ import polars as pl
 from spreadtrace.store.sync import arrow_execute, stage_table, sync_rows, sync_table
 
 __all__ = [
+    "CANDIDATES_SQL",
+    "FOREST_SQL",
     "ROOTS_SQL",
     "cascade_roots",
     "root_media",
@@ -195,30 +197,41 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
     return con.sql(
         f"""
-        WITH acc AS ({_ACCOUNT_CODES}), narr AS ({_NARRATIVE_CODES})
+        WITH f AS ({FOREST_SQL}), acc AS ({_ACCOUNT_CODES}), narr AS ({_NARRATIVE_CODES})
         SELECT n.idx,
                coalesce(par.idx, -1) AS parent_idx,
-               dense_rank() OVER (ORDER BY n.cascade_id) - 1 AS cascade,
-               n.post_id, nc.code AS narrative, ac.code AS account, p.created_at,
-               n.parent_id IS NULL AS is_root,
-               coalesce(n.parent_source = 'inferred', false) AS inferred,
-               coalesce(n.conversation, false) AS conversation,
-               coalesce(c.root_seen, true) AS root_seen,
-               coalesce(s.is_bot_like, false) AS bot,
-               cc.account_id IS NOT NULL AS coordinated
-        FROM _sn_nodes n
-        JOIN posts p ON p.post_id = n.post_id
-        LEFT JOIN acc ac ON ac.account_id = p.account_id
-        LEFT JOIN _sn_nodes par ON par.post_id = n.parent_id
-        LEFT JOIN cascades c ON c.cascade_id = n.cascade_id
-        LEFT JOIN post_narratives pn ON pn.post_id = n.post_id
-        LEFT JOIN narr nc ON nc.narrative_id = pn.narrative_id
-        LEFT JOIN account_scores s ON s.account_id = p.account_id
-        LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
-               ON cc.account_id = p.account_id
+               dense_rank() OVER (ORDER BY f.cascade_id) - 1 AS cascade,
+               f.post_id, nc.code AS narrative, ac.code AS account, f.created_at,
+               f.is_root, f.inferred, f.conversation, f.root_seen, f.bot, f.coordinated
+        FROM f
+        JOIN _sn_nodes n ON n.post_id = f.post_id
+        LEFT JOIN acc ac ON ac.account_id = f.account_id
+        LEFT JOIN _sn_nodes par ON par.post_id = f.parent_id
+        LEFT JOIN narr nc ON nc.narrative_id = f.narrative_id
         ORDER BY n.idx
         """  # noqa: S608 -- fixed queries from this module
     ).pl()
+
+
+# Every post of a cascade with its account's flags, by id (tree_posts codes the ids;
+# the Spark engine transpiles it as it is): one definition of the forest's columns.
+FOREST_SQL = """
+    SELECT pc.cascade_id, pc.post_id, pc.parent_id, pc.depth, pn.narrative_id, p.account_id,
+           p.created_at,
+           coalesce(c.root_seen, true) AS root_seen,
+           pc.parent_id IS NULL AS is_root,
+           coalesce(pc.parent_source = 'inferred', false) AS inferred,
+           coalesce(pc.conversation, false) AS conversation,
+           coalesce(s.is_bot_like, false) AS bot,
+           cc.account_id IS NOT NULL AS coordinated
+    FROM post_cascades pc
+    JOIN posts p ON p.post_id = pc.post_id
+    LEFT JOIN cascades c ON c.cascade_id = pc.cascade_id
+    LEFT JOIN post_narratives pn ON pn.post_id = pc.post_id
+    LEFT JOIN account_scores s ON s.account_id = p.account_id
+    LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
+           ON cc.account_id = p.account_id
+"""
 
 
 # code i <-> the i-th id in id order; tree_posts and tree_ids must use the same sets
@@ -256,31 +269,41 @@ def inferred_candidates(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.
     child). Needs ``_sn_nodes`` from :func:`tree_posts`. Rows sorted by child.
     """
     res = con.sql(
-        """
-        WITH r AS (
-            SELECT n.idx, n.cascade_id, p.account_id, p.created_at
-            FROM _sn_nodes n JOIN posts p USING (post_id)
-            WHERE n.parent_source = 'inferred'
-        ),
-        s AS (
-            SELECT n.idx, n.cascade_id, p.account_id, p.created_at
-            FROM _sn_nodes n JOIN posts p USING (post_id)
-            WHERE n.parent_id IS NOT NULL
-              AND n.cascade_id IN (SELECT DISTINCT cascade_id FROM r)
-        )
-        SELECT r.idx AS child, s.idx AS candidate
-        FROM r
-        JOIN follows f ON f.follower_id = r.account_id
-        JOIN s ON s.cascade_id = r.cascade_id AND s.account_id = f.followee_id
-        WHERE (f.created_at IS NULL OR f.created_at <= r.created_at)
-          AND s.created_at < r.created_at
+        f"""
+        SELECT n.idx AS child, m.idx AS candidate
+        FROM ({CANDIDATES_SQL}) c
+        JOIN _sn_nodes n ON n.post_id = c.child
+        JOIN _sn_nodes m ON m.post_id = c.candidate
         ORDER BY child, candidate
-        """
+        """  # noqa: S608 -- a fixed query from this module
     ).to_arrow_table()
     return (
         res.column("child").to_numpy().astype(np.int64),
         res.column("candidate").to_numpy().astype(np.int64),
     )
+
+
+# inferred_candidates' rule, by post id (cascade_id, child, candidate); the Spark engine
+# transpiles it as it is.
+CANDIDATES_SQL = """
+    WITH r AS (
+        SELECT pc.post_id, pc.cascade_id, p.account_id, p.created_at
+        FROM post_cascades pc JOIN posts p ON p.post_id = pc.post_id
+        WHERE pc.parent_source = 'inferred'
+    ),
+    s AS (
+        SELECT pc.post_id, pc.cascade_id, p.account_id, p.created_at
+        FROM post_cascades pc JOIN posts p ON p.post_id = pc.post_id
+        WHERE pc.parent_id IS NOT NULL
+          AND pc.cascade_id IN (SELECT DISTINCT cascade_id FROM r)
+    )
+    SELECT r.cascade_id, r.post_id AS child, s.post_id AS candidate
+    FROM r
+    JOIN follows f ON f.follower_id = r.account_id
+    JOIN s ON s.cascade_id = r.cascade_id AND s.account_id = f.followee_id
+    WHERE (f.created_at IS NULL OR f.created_at <= r.created_at)
+      AND s.created_at < r.created_at
+"""
 
 
 def write_origins(
