@@ -5,9 +5,10 @@ build), and the rows must equal the DuckDB engine's.
 
 1. The content roots (one row per cascade: the store's ``ROOTS_SQL`` with its text
    group from post_items), the roots' URL keys and the media items they carry are the
-   DuckDB engine's queries (:func:`~spreadtrace.store.narratives.cascade_roots`,
-   :func:`~spreadtrace.store.items.url_key_frame` with ``roots_only``,
-   :func:`~spreadtrace.store.narratives.root_media`), transpiled with sqlglot: joins
+   DuckDB engine's queries, the same constants (``ROOTS_WITH_TEXT_SQL`` of
+   :func:`~spreadtrace.store.narratives.cascade_roots`, ``ROOT_KEYS_SQL`` of
+   :func:`~spreadtrace.store.items.url_key_frame` with ``roots_only``, ``ROOT_MEDIA_SQL``
+   of :func:`~spreadtrace.store.narratives.root_media`), transpiled with sqlglot: joins
    shuffled by post and cascade.
 2. The grouping is global by nature (a narrative links cascades anywhere in the store,
    through shared URLs, media, text groups and rare hashtags, whose caps depend on the
@@ -60,7 +61,13 @@ from spreadtrace.graph.origin import (
 )
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, to_spark_sql
-from spreadtrace.store.narratives import CANDIDATES_SQL, FOREST_SQL, ROOTS_SQL
+from spreadtrace.store.items import ROOT_KEYS_SQL
+from spreadtrace.store.narratives import (
+    CANDIDATES_SQL,
+    FOREST_SQL,
+    ROOT_MEDIA_SQL,
+    ROOTS_WITH_TEXT_SQL,
+)
 
 __all__ = [
     "BUCKET_CASCADES",
@@ -117,28 +124,6 @@ NARRATIVE_COLUMNS = (
     "last_at",
 )
 
-# The DuckDB engine's queries (store/narratives.py, store/items.py), in one place here:
-# cascade_roots, the roots' URL keys (url_key_frame roots_only; array_length for len, which
-# sqlglot reads as a string length) and root_media.
-_ROOTS_WITH_TEXT_SQL = f"""
-    SELECT r.*, t.item_id AS text_group
-    FROM ({ROOTS_SQL}) r
-    LEFT JOIN (SELECT post_id, item_id FROM post_items WHERE item_id LIKE 'text:%') t
-           ON t.post_id = r.post_id
-"""  # noqa: S608 -- fixed queries
-_ROOT_KEYS_SQL = """
-    SELECT url, key FROM url_keys
-    SEMI JOIN (SELECT unnest(p.urls) AS u FROM posts p
-               JOIN post_cascades pc ON pc.post_id = p.post_id
-               WHERE array_length(p.urls) > 0 AND pc.depth <= 1) r ON r.u = url_keys.url
-"""
-_ROOT_MEDIA_SQL = f"""
-    SELECT r.cascade_id, pi.item_id, i.label
-    FROM ({ROOTS_SQL}) r
-    JOIN post_items pi ON pi.post_id = r.post_id
-    JOIN items i ON i.item_id = pi.item_id
-    WHERE i.kind = 'media'
-"""  # noqa: S608 -- fixed queries
 # write_narratives' two queries (the map is the view _sn_map, the narratives _sn_narr)
 _POST_NARRATIVES_SQL = """
     SELECT pc.post_id, m.narrative_id,
@@ -181,9 +166,9 @@ def grouping(spark: SparkSession, params: NarrativeParams) -> tuple[pl.DataFrame
 
     Needs the views posts, cascades, post_cascades, post_items, items and url_keys.
     """
-    roots = _collect(spark, _ROOTS_WITH_TEXT_SQL)
-    keys = _collect(spark, _ROOT_KEYS_SQL)
-    media = _collect(spark, _ROOT_MEDIA_SQL)
+    roots = _collect(spark, ROOTS_WITH_TEXT_SQL)
+    keys = _collect(spark, ROOT_KEYS_SQL)
+    media = _collect(spark, ROOT_MEDIA_SQL)
     result = group_narratives(
         roots,
         text_threshold=params.text_threshold,

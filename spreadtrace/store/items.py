@@ -20,6 +20,7 @@ __all__ = [
     "URL_KEYS_SQL",
     "POST_ITEMS_SQL",
     "ITEM_ROWS_SQL",
+    "ROOT_KEYS_SQL",
     "fill_item_shares",
     "item_post_rows",
     "write_item_origins",
@@ -106,6 +107,17 @@ def refresh_url_keys(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
     return keyed.height
 
 
+# url_key_frame(roots_only=True): the (url, key) pairs of the cascade roots' URLs.
+# array_length, not len: sqlglot reads len as a string's length (the Spark engine
+# transpiles this query); on a list DuckDB's two are the same function.
+ROOT_KEYS_SQL = """
+    SELECT url, key FROM url_keys
+    SEMI JOIN (SELECT unnest(p.urls) AS u FROM posts p
+               JOIN post_cascades pc ON pc.post_id = p.post_id
+               WHERE array_length(p.urls) > 0 AND pc.depth <= 1) r ON r.u = url_keys.url
+"""
+
+
 def url_key_frame(con: duckdb.DuckDBPyConnection, *, roots_only: bool = False) -> pl.DataFrame:
     """The stored (url, key) pairs; ``roots_only``: just the URLs of cascade roots.
 
@@ -114,14 +126,7 @@ def url_key_frame(con: duckdb.DuckDBPyConnection, *, roots_only: bool = False) -
     con.complete()
     if not roots_only:
         return con.sql("SELECT url, key FROM url_keys").pl()
-    return con.sql(
-        """
-        SELECT url, key FROM url_keys
-        SEMI JOIN (SELECT unnest(p.urls) AS u FROM posts p
-                   JOIN post_cascades pc ON pc.post_id = p.post_id
-                   WHERE len(p.urls) > 0 AND pc.depth <= 1) r ON r.u = url_keys.url
-        """
-    ).pl()
+    return con.sql(ROOT_KEYS_SQL).pl()
 
 
 def write_items(

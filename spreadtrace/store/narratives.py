@@ -25,6 +25,8 @@ __all__ = [
     "CANDIDATES_SQL",
     "FOREST_SQL",
     "ROOTS_SQL",
+    "ROOTS_WITH_TEXT_SQL",
+    "ROOT_MEDIA_SQL",
     "cascade_roots",
     "root_media",
     "content_roots",
@@ -57,27 +59,12 @@ def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     post (a repost of the missing original usually carries its text). Also the
     cascade's size, used to drop one-post narratives.
     """
-    return con.sql(
-        f"""
-        SELECT r.*, t.item_id AS text_group
-        FROM ({ROOTS_SQL}) r
-        LEFT JOIN (SELECT post_id, item_id FROM post_items WHERE item_id LIKE 'text:%') t
-               ON t.post_id = r.post_id
-        """  # noqa: S608 -- a fixed query from this module
-    ).pl()
+    return con.sql(ROOTS_WITH_TEXT_SQL).pl()
 
 
 def root_media(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """(cascade_id, item_id, label): the media items each cascade's content root carries."""
-    return con.sql(
-        f"""
-        SELECT r.cascade_id, pi.item_id, i.label
-        FROM ({ROOTS_SQL}) r
-        JOIN post_items pi ON pi.post_id = r.post_id
-        JOIN items i ON i.item_id = pi.item_id
-        WHERE i.kind = 'media'
-        """  # noqa: S608 -- a fixed query from this module
-    ).pl()
+    return con.sql(ROOT_MEDIA_SQL).pl()
 
 
 def content_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -103,6 +90,22 @@ ROOTS_SQL = """
             WHERE NOT c.root_seen
         ) WHERE rn = 1
 """
+
+# cascade_roots: each content root with its text group (the Spark engine transpiles it)
+ROOTS_WITH_TEXT_SQL = f"""
+    SELECT r.*, t.item_id AS text_group
+    FROM ({ROOTS_SQL}) r
+    LEFT JOIN (SELECT post_id, item_id FROM post_items WHERE item_id LIKE 'text:%') t
+           ON t.post_id = r.post_id
+"""  # noqa: S608 -- fixed queries from this module
+# root_media: (cascade_id, item_id, label) of the media items on each content root
+ROOT_MEDIA_SQL = f"""
+    SELECT r.cascade_id, pi.item_id, i.label
+    FROM ({ROOTS_SQL}) r
+    JOIN post_items pi ON pi.post_id = r.post_id
+    JOIN items i ON i.item_id = pi.item_id
+    WHERE i.kind = 'media'
+"""  # noqa: S608 -- fixed queries from this module
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
