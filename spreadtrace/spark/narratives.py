@@ -65,6 +65,8 @@ from spreadtrace.store.items import ROOT_KEYS_SQL
 from spreadtrace.store.narratives import (
     CANDIDATES_SQL,
     FOREST_SQL,
+    NARRATIVE_ROWS_SQL,
+    POST_NARRATIVES_SQL,
     ROOT_MEDIA_SQL,
     ROOTS_WITH_TEXT_SQL,
 )
@@ -123,23 +125,6 @@ NARRATIVE_COLUMNS = (
     "first_at",
     "last_at",
 )
-
-# write_narratives' two queries (the map is the view _sn_map, the narratives _sn_narr)
-_POST_NARRATIVES_SQL = """
-    SELECT pc.post_id, m.narrative_id,
-           CASE WHEN pc.parent_id IS NULL THEN m.via ELSE 'cascade' END AS via
-    FROM post_cascades pc JOIN _sn_map m ON m.cascade_id = pc.cascade_id
-"""
-_NARRATIVE_ROWS_SQL = """
-    SELECT n.narrative_id, n.label, n.kind, count(DISTINCT pc.cascade_id) AS cascades,
-           count(*) AS posts, count(DISTINCT p.account_id) AS accounts,
-           min(p.created_at) AS first_at, max(p.created_at) AS last_at
-    FROM _sn_narr n
-    JOIN post_narratives pn ON pn.narrative_id = n.narrative_id
-    JOIN post_cascades pc ON pc.post_id = pn.post_id
-    JOIN posts p ON p.post_id = pn.post_id
-    GROUP BY n.narrative_id, n.label, n.kind
-"""
 
 
 @dataclass(frozen=True)
@@ -224,9 +209,9 @@ def run(
     spark.createDataFrame(
         narr.to_pandas(), "narrative_id string, label string, kind string"
     ).createOrReplaceTempView("_sn_narr")
-    post_narr = spark.sql(to_spark_sql(_POST_NARRATIVES_SQL)).transform(_stage)
+    post_narr = spark.sql(to_spark_sql(POST_NARRATIVES_SQL)).transform(_stage)
     post_narr.createOrReplaceTempView("post_narratives")
-    rows = spark.sql(to_spark_sql(_NARRATIVE_ROWS_SQL)).transform(_stage)
+    rows = spark.sql(to_spark_sql(NARRATIVE_ROWS_SQL)).transform(_stage)
 
     per_cascade, per_narrative, origins, item_origins = amplification(
         spark, params, bucket_cascades=bucket_cascades

@@ -24,6 +24,8 @@ from spreadtrace.store.sync import arrow_execute, stage_table, sync_rows, sync_t
 __all__ = [
     "CANDIDATES_SQL",
     "FOREST_SQL",
+    "NARRATIVE_ROWS_SQL",
+    "POST_NARRATIVES_SQL",
     "ROOTS_SQL",
     "ROOTS_WITH_TEXT_SQL",
     "ROOT_MEDIA_SQL",
@@ -139,25 +141,16 @@ def write_narratives(
         con,
         "post_narratives",
         build_id,
-        """
-        SELECT pc.post_id, m.narrative_id,
-               CASE WHEN pc.parent_id IS NULL THEN m.via ELSE 'cascade' END AS via
-        FROM post_cascades pc JOIN _sn_map m ON m.cascade_id = pc.cascade_id
-        """,
+        POST_NARRATIVES_SQL,
     )
     stage_table(con, "narratives")
     con.execute(
-        """
+        f"""
         INSERT INTO _sync_narratives (narrative_id, label, kind, cascades, posts, accounts,
                                 first_at, last_at, build_id)
-        SELECT n.narrative_id, n.label, n.kind, count(DISTINCT pc.cascade_id), count(*),
-               count(DISTINCT p.account_id), min(p.created_at), max(p.created_at), ?
-        FROM _sn_narr n
-        JOIN post_narratives pn ON pn.narrative_id = n.narrative_id
-        JOIN post_cascades pc ON pc.post_id = pn.post_id
-        JOIN posts p ON p.post_id = pn.post_id
-        GROUP BY n.narrative_id, n.label, n.kind
-        """,
+        SELECT narrative_id, label, kind, cascades, posts, accounts, first_at, last_at, ?
+        FROM ({NARRATIVE_ROWS_SQL})
+        """,  # noqa: S608 -- a fixed query from this module
         [build_id],
     )
     posts, narr, largest = con.execute(
@@ -171,6 +164,27 @@ def write_narratives(
         "narrative_posts": int(posts),
         "largest_narrative_share_pct": float(largest),
     }
+
+
+# write_narratives' two rules (the Spark engine transpiles them), over the work views
+# _sn_map (cascade_id, narrative_id, via) and _sn_narr (narrative_id, label, kind):
+# every post of a mapped cascade joins its narrative, the root with the cascade's via;
+POST_NARRATIVES_SQL = """
+    SELECT pc.post_id, m.narrative_id,
+           CASE WHEN pc.parent_id IS NULL THEN m.via ELSE 'cascade' END AS via
+    FROM post_cascades pc JOIN _sn_map m ON m.cascade_id = pc.cascade_id
+"""
+# and each narrative's counts and times from its posts.
+NARRATIVE_ROWS_SQL = """
+    SELECT n.narrative_id, n.label, n.kind, count(DISTINCT pc.cascade_id) AS cascades,
+           count(*) AS posts, count(DISTINCT p.account_id) AS accounts,
+           min(p.created_at) AS first_at, max(p.created_at) AS last_at
+    FROM _sn_narr n
+    JOIN post_narratives pn ON pn.narrative_id = n.narrative_id
+    JOIN post_cascades pc ON pc.post_id = pn.post_id
+    JOIN posts p ON p.post_id = pn.post_id
+    GROUP BY n.narrative_id, n.label, n.kind
+"""
 
 
 def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
