@@ -61,7 +61,7 @@ from spreadtrace.graph.origin import (
 )
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, to_spark_sql
-from spreadtrace.store.items import ROOT_KEYS_SQL
+from spreadtrace.store.items import OWN_ITEMS_SQL, ROOT_KEYS_SQL
 from spreadtrace.store.narratives import (
     CANDIDATES_SQL,
     FOREST_SQL,
@@ -284,14 +284,6 @@ _CUT_SCHEMA = (
     "cut boolean, cut_low boolean, cut_high boolean, account_id string, root_seen boolean, "
     "depth bigint, reach bigint, centrality double, parent_id string"
 )
-# item_post_rows' items: those posted by min_accounts accounts or more, on their posts
-_OWN_ITEMS_SQL = """
-    SELECT pc.cascade_id, pi.post_id, pi.item_id
-    FROM post_items pi
-    JOIN items i ON i.item_id = pi.item_id
-    JOIN post_cascades pc ON pc.post_id = pi.post_id
-    WHERE i.accounts >= $m
-"""
 _ITEM_ROWS_SCHEMA = (
     "item_id string, cascade_id string, account_id string, created_at bigint, "
     "root_seen boolean, depth bigint, reach bigint, centrality double"
@@ -497,7 +489,7 @@ def amplification(
         .groupBy("_bucket")
         .applyInPandas(lambda pdf: _originator(params)(pdf.drop(columns="_bucket")), _ORIGIN_SCHEMA)
     )
-    own = spark.sql(to_spark_sql(_OWN_ITEMS_SQL), args={"m": int(params.item_min_accounts)})
+    own = spark.sql(to_spark_sql(OWN_ITEMS_SQL), args={"m": int(params.item_min_accounts)})
     item_rows = (
         _buckets(cuts, "cascade_id", n)
         .groupBy("_bucket")

@@ -20,6 +20,7 @@ __all__ = [
     "URL_KEYS_SQL",
     "POST_ITEMS_SQL",
     "ITEM_ROWS_SQL",
+    "OWN_ITEMS_SQL",
     "ROOT_KEYS_SQL",
     "fill_item_shares",
     "item_post_rows",
@@ -240,6 +241,17 @@ def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# item_post_rows' rule (the Spark engine transpiles it): the items posted by $m accounts
+# or more, on their posts in cascades.
+OWN_ITEMS_SQL = """
+    SELECT pc.cascade_id, pi.post_id, pi.item_id
+    FROM post_items pi
+    JOIN items i ON i.item_id = pi.item_id
+    JOIN post_cascades pc ON pc.post_id = pi.post_id
+    WHERE i.accounts >= $m
+"""
+
+
 def item_post_rows(
     con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2
 ) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
@@ -262,13 +274,14 @@ def item_post_rows(
     )
     try:
         rows = con.sql(
-            """
+            f"""
             SELECT n.idx::BIGINT AS idx, c.item
-            FROM post_items pi
-            JOIN _it_codes c ON c.item_id = pi.item_id
-            JOIN _sn_nodes n ON n.post_id = pi.post_id
+            FROM ({OWN_ITEMS_SQL}) o
+            JOIN _it_codes c ON c.item_id = o.item_id
+            JOIN _sn_nodes n ON n.post_id = o.post_id
             ORDER BY n.idx, c.item
-            """
+            """,  # noqa: S608 -- a fixed query from this module
+            params={"m": int(min_accounts)},
         ).fetchnumpy()
         ids = con.sql("SELECT item, item_id FROM _it_codes ORDER BY item").pl()
     finally:
