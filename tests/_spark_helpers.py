@@ -168,3 +168,38 @@ def table_diff(expected: pa.Table, got: pa.Table, keys: list[str]) -> list[str]:
                 if len(problems) > 10:
                     return problems
     return problems
+
+
+def both_engines(spark, db: Path, work: Path) -> Path:
+    """Build ``db`` with the DuckDB engine, export it, build the export on Spark: its output."""
+    from spreadtrace.pipeline.build import BuildParams, run_build
+    from spreadtrace.spark.build import run_spark_build
+    from spreadtrace.store.parquet import export_canonical
+
+    with Store.open(db) as store:
+        run_build(store, params=BuildParams(), publish=False)
+        export_canonical(store.con.cursor(), work / "canonical")
+    out = work / "derived"
+    run_spark_build(spark, str(work / "canonical"), str(out))
+    return out
+
+
+def built_cases(spark, tmp_path_factory, *, seed: int, posts: int) -> dict[str, tuple[Path, Path]]:
+    """(store, Spark output) of the bundled sample and of a generated world with media."""
+    from spreadtrace.synth import generate
+    from tests.conftest import REPO
+    from tests.test_spark_media import plant_media
+
+    out = {}
+    work = tmp_path_factory.mktemp("sample")
+    db = work / "s.duckdb"
+    ingest_cli(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
+    out["sample"] = (db, both_engines(spark, db, work))
+    work = tmp_path_factory.mktemp("world")
+    generate(work / "world", seed=seed, posts=posts)
+    db = work / "w.duckdb"
+    ingest_cli(db, sorted((work / "world").glob("*.csv.gz")))
+    with Store.open(db) as store:
+        plant_media(store, seed)
+    out["world"] = (db, both_engines(spark, db, work))
+    return out

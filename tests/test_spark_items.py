@@ -12,20 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from spreadtrace.pipeline.build import BuildParams, run_build
 from spreadtrace.store import Store
-from spreadtrace.store.parquet import export_canonical
-from spreadtrace.synth import generate
 from tests._spark_helpers import (
     ITEM_TABLES,
-    ingest_cli,
+    built_cases,
     parquet_rows,
     spark_session,
     store_rows,
     table_diff,
 )
-from tests.conftest import REPO
-from tests.test_spark_media import plant_media
 
 _LATER = ["bot_share", "coordinated_share"]
 
@@ -35,17 +30,6 @@ def spark():
     session = spark_session()
     yield session
     session.stop()
-
-
-def _both_engines(spark, db: Path, work: Path) -> Path:
-    from spreadtrace.spark.build import run_spark_build
-
-    with Store.open(db) as store:
-        run_build(store, params=BuildParams(), publish=False)
-        export_canonical(store.con.cursor(), work / "canonical")
-    out = work / "derived"
-    run_spark_build(spark, str(work / "canonical"), str(out))
-    return out
 
 
 def _diff(db: Path, out: Path, table: str) -> list[str]:
@@ -60,19 +44,7 @@ def _diff(db: Path, out: Path, table: str) -> list[str]:
 @pytest.fixture(scope="module")
 def built(spark, tmp_path_factory):
     """(store, Spark output) of the bundled sample and of a generated world with media."""
-    out = {}
-    work = tmp_path_factory.mktemp("sample")
-    db = work / "s.duckdb"
-    ingest_cli(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
-    out["sample"] = (db, _both_engines(spark, db, work))
-    work = tmp_path_factory.mktemp("world")
-    generate(work / "world", seed=41, posts=2_000)
-    db = work / "w.duckdb"
-    ingest_cli(db, sorted((work / "world").glob("*.csv.gz")))
-    with Store.open(db) as store:
-        plant_media(store, 41)
-    out["world"] = (db, _both_engines(spark, db, work))
-    return out
+    return built_cases(spark, tmp_path_factory, seed=41, posts=2_000)
 
 
 @pytest.mark.parametrize("case", ["sample", "world"])

@@ -44,7 +44,7 @@ from spreadtrace.pipeline.accounts import (
     scored_accounts,
 )
 from spreadtrace.spark.cascades import _stage, to_spark_sql
-from spreadtrace.store.accounts_scores import account_aggregates_sql
+from spreadtrace.store.accounts_scores import BEHAVIOUR_COLUMNS, account_aggregates_sql
 from spreadtrace.store.accounts_state import (
     STORE_DAYS_SQL,
     co_share_hits_sql,
@@ -114,21 +114,7 @@ def _scorer(params: AccountParams) -> Callable[[pa.Table], pa.Table]:
     return run
 
 
-_BEHAVIOUR = [
-    "account_id",
-    "posts",
-    "reposts",
-    "repost_share",
-    "reposts_timed",
-    "fast_share",
-    "median_delay_s",
-    "posts_per_day",
-    "hour_entropy",
-    "burstiness",
-    "coordinated_share",
-    "texts",
-    "self_repeat_share",
-]
+_BEHAVIOUR = list(BEHAVIOUR_COLUMNS)  # the DuckDB engine's behaviour_features columns
 _PROFILE = [
     "account_id",
     "observed_at",
