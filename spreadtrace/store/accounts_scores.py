@@ -12,6 +12,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from spreadtrace.store.sync import sync_rows
+
 __all__ = [
     "account_aggregates_sql",
     "behaviour_features",
@@ -171,54 +173,38 @@ def profile_snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def replace_account_scores(
     con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int
 ) -> int:
-    """Replace account_scores with ``scores`` (the table's columns but build_id).
+    """Make account_scores equal to ``scores`` (the table's columns but build_id).
 
-    ``scores`` carries coordination_score and bot_evidence (schema version 2).
+    ``scores`` carries coordination_score and bot_evidence (schema version 2). Only the
+    rows that differ are written (:func:`spreadtrace.store.sync.sync_rows`): a rescore
+    of every account, as when the store's span grows and every posts_per_day moves,
+    updates rows in place instead of deleting and re-inserting the indexed table.
 
-    The caller owns the transaction. Returns the number of rows written.
+    The caller owns the transaction. Returns the number of rows scored.
     """
-    return _write_scores(con, scores, build_id, "DELETE FROM account_scores")
+    sync_rows(con, "account_scores", build_id, _SCORES_SQL, arrow=scores)
+    return scores.height
 
 
 def write_account_scores(
     con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int, *, every: bool
 ) -> int:
     """Write ``scores`` (as :func:`replace_account_scores`): all rows when ``every``,
-    else only these accounts' rows are replaced and the rest kept. Returns rows written.
+    else only these accounts' rows are written and the rest kept. Returns rows scored.
     """
     if every:
         return replace_account_scores(con, scores, build_id)
-    return _write_scores(
-        con,
-        scores,
-        build_id,
-        "DELETE FROM account_scores WHERE account_id IN (SELECT account_id FROM _acc_scores_in)",
-    )
-
-
-def _write_scores(
-    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int, delete_sql: str
-) -> int:
-    """Run ``delete_sql`` (a fixed statement that may read ``_acc_scores_in``), then
-    insert ``scores`` as account_scores rows of ``build_id``. Returns rows written."""
-    con.register("_acc_scores_in", scores.to_arrow())
-    try:
-        con.execute(delete_sql)
-        con.execute(
-            """
-            INSERT INTO account_scores (account_id, posts, reposts, profile_score,
-                   behaviour_score, bot_score, is_bot_like, bot_reasons, features,
-                   model_version, build_id, coordination_score, bot_evidence)
-            SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
-                   is_bot_like, bot_reasons, features::JSON, model_version, $build,
-                   coordination_score, bot_evidence
-            FROM _acc_scores_in
-            """,
-            {"build": int(build_id)},
-        )
-    finally:
-        con.unregister("_acc_scores_in")
+    sync_rows(con, "account_scores", build_id, _SCORES_SQL, arrow=scores, partial=True)
     return scores.height
+
+
+# the rows of account_scores from a scored frame (``_arrow``), build_id aside
+_SCORES_SQL = """
+    SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
+           is_bot_like, bot_reasons, features::JSON AS features, model_version,
+           coordination_score, bot_evidence
+    FROM _arrow
+"""
 
 
 def update_coordination_scores(

@@ -28,6 +28,9 @@ SYNC_KEYS: dict[str, tuple[str, ...]] = {
     "post_items": ("post_id", "item_id"),
     "coordination_pairs": ("account_a", "account_b"),
     "coordination_clusters": ("cluster_id", "account_id"),
+    "account_scores": ("account_id",),
+    "narrative_origin_items": ("narrative_id",),
+    "item_origin_scores": ("item_id", "account_id"),
 }
 
 
@@ -81,7 +84,8 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dic
     """
     name = _staged(table)
     try:
-        return _write_difference(con, table, f"SELECT * FROM {name}", None, build_id, None)  # noqa: S608
+        source = f"SELECT * FROM {name}"  # noqa: S608
+        return _write_difference(con, table, source, None, build_id, None)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -94,11 +98,13 @@ def sync_rows(
     params: list[Any] | dict[str, Any] | None = None,
     *,
     arrow: Any = None,
+    partial: bool = False,
 ) -> dict[str, int]:
     """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
 
     ``arrow``: an Arrow table (or polars frame) ``select_sql`` reads as ``_arrow``
-    (see :func:`arrow_execute` for why not a registered view).
+    (see :func:`arrow_execute` for why not a registered view). ``partial``: the source
+    holds only some keys' rows; stored rows of other keys are kept as they are.
 
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
@@ -116,7 +122,7 @@ def sync_rows(
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     _staged(table)  # a synced table, or ValueError
-    return _write_difference(con, table, select_sql, params, build_id, arrow)
+    return _write_difference(con, table, select_sql, params, build_id, arrow, partial)
 
 
 def _write_difference(
@@ -126,10 +132,12 @@ def _write_difference(
     params: list[Any] | dict[str, Any] | None,
     build_id: int,
     arrow: Any,
+    partial: bool = False,
 ) -> dict[str, int]:
-    """Delete the stored rows that the source lacks or changed; insert its new rows.
+    """Delete the stored rows that the source lacks, update those it changed, insert
+    its new rows.
 
-    One full outer join on the key finds both (a row differs when any column is
+    One full outer join on the key finds all three (a row differs when any column is
     distinct, NULL equal to NULL); only those rows are fetched, as Arrow, and written.
     """
     names = _columns(con, table)
@@ -138,6 +146,10 @@ def _write_difference(
     on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in names)
     _arrow = arrow  # noqa: F841 -- the source's ``_arrow``, read by DuckDB's replacement scan
+    stored = f"main.{table}"
+    if partial:  # only the stored rows of the source's keys take part
+        using = ", ".join(f'"{k}"' for k in keys)
+        stored += f" SEMI JOIN src USING ({using})"
     # identifiers from SYNC_KEYS, the catalog and this module, never from input
     diff = con.sql(
         f"""
@@ -145,7 +157,7 @@ def _write_difference(
         SELECT {", ".join(f't."{k}" AS "_old_{k}"' for k in keys)},
                {", ".join(f's."{c}"' for c in names)},
                t._in IS NOT NULL AS _gone, s._in IS NOT NULL AS _new
-        FROM (SELECT {cols}, true AS _in FROM main.{table}) t
+        FROM (SELECT {cols}, true AS _in FROM {stored}) t
         FULL JOIN (SELECT {cols}, true AS _in FROM src) s ON {on}
         WHERE t._in IS NULL OR s._in IS NULL OR ({changed})
         """,  # noqa: S608
@@ -153,20 +165,39 @@ def _write_difference(
     ).to_arrow_table()
     if diff.num_rows == 0:
         return {"deleted": 0, "inserted": 0}
-    gone = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
+    old_key = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
+    values = [c for c in names if c not in keys]
+    updated = 0
+    if values:
+        # a changed row is updated in place: delete + insert of the same key costs an
+        # index delete and insert at the commit (the whole account_scores table: 3.2 s
+        # against 0.01 s for the UPDATE, and 28x the WAL); keys never change here
+        sets = ", ".join(f'"{c}" = g."{c}"' for c in values)
+        updated = arrow_execute(
+            con,
+            f"UPDATE main.{table} SET {sets}, build_id = ? "  # noqa: S608
+            f"FROM (SELECT * FROM _arrow WHERE _gone AND _new) g WHERE {old_key}",
+            diff,
+            [build_id],
+        ).fetchall()[0][0]
+        only = "NOT (_gone AND _new)"
+    else:  # every column is a key: a row is either gone or new, never changed
+        only = "true"
     deleted = arrow_execute(
         con,
-        f"DELETE FROM main.{table} USING (SELECT * FROM _arrow WHERE _gone) g WHERE {gone}",  # noqa: S608
+        f"DELETE FROM main.{table} USING (SELECT * FROM _arrow WHERE _gone AND {only}) g "  # noqa: S608
+        f"WHERE {old_key}",
         diff,
     ).fetchall()[0][0]
     inserted = arrow_execute(
         con,
         f"INSERT INTO main.{table} ({cols}, build_id) "  # noqa: S608
-        f"SELECT {cols}, ? FROM _arrow WHERE _new",
+        f"SELECT {cols}, ? FROM _arrow WHERE _new AND {only}",
         diff,
         [build_id],
     ).fetchall()[0][0]
-    return {"deleted": int(deleted), "inserted": int(inserted)}
+    # counted as before: a changed row is one row deleted and one inserted
+    return {"deleted": int(deleted + updated), "inserted": int(inserted + updated)}
 
 
 def arrow_execute(
