@@ -153,7 +153,7 @@ def run(
         counts |= narrative_sql.write_origins(con, build_id, origins, seeds)
         del origins, seeds
         counts |= _item_origins(store, build_id, params, posts, ids, depth, reach, centrality)
-        items_sql.write_narrative_origin_items(con)  # from the items' origins
+        items_sql.write_narrative_origin_items(con, build_id)  # from the items' origins
         emit(progress, "narratives", 3, steps)
 
         per_cascade, per_narrative = _amplification(con, params, posts, ids, parent, cascade)

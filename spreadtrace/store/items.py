@@ -21,6 +21,7 @@ __all__ = [
     "POST_ITEMS_SQL",
     "ITEM_ROWS_SQL",
     "OWN_ITEMS_SQL",
+    "ORIGIN_ITEMS_SQL",
     "ROOT_KEYS_SQL",
     "fill_item_shares",
     "item_post_rows",
@@ -206,7 +207,7 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
+def write_narrative_origin_items(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
     """Replace narrative_origin_items: each narrative's earliest item of its own.
 
     Runs after the narratives and item origins writes. A narrative's origin item is its
@@ -216,29 +217,30 @@ def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
     top origin candidate (``item_origin_scores`` rank 1), else the item's first poster.
     """
     con.complete()
-    con.execute("DELETE FROM narrative_origin_items")
-    con.execute(
-        """
-        INSERT INTO narrative_origin_items (narrative_id, item_id, account_id, build_id)
-        SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id),
-               i.build_id
+    # only the rows that differ are written (spreadtrace.store.sync): the table is keyed
+    # by narrative, and a delete + insert of every row costs an index churn at the commit
+    sync_rows(con, "narrative_origin_items", build_id, ORIGIN_ITEMS_SQL)
+
+
+# write_narrative_origin_items' rule: per narrative, its earliest own item and account
+ORIGIN_ITEMS_SQL = """
+    SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id) AS account_id
+    FROM (
+        SELECT narrative_id, arg_min(item_id, (first_at, item_id)) AS item_id
         FROM (
-            SELECT narrative_id, arg_min(item_id, (first_at, item_id)) AS item_id
-            FROM (
-                SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
-                       count(DISTINCT pn.post_id) AS inside
-                FROM post_narratives pn
-                JOIN post_items pi ON pi.post_id = pn.post_id
-                JOIN items i ON i.item_id = pi.item_id
-                WHERE i.kind IN ('url', 'text', 'media')
-                GROUP BY pn.narrative_id, i.item_id, i.first_at, i.posts
-            )
-            WHERE 2 * inside >= posts
-            GROUP BY narrative_id
-        ) o JOIN items i ON i.item_id = o.item_id
-        LEFT JOIN item_origin_scores c ON c.item_id = o.item_id AND c.rank = 1
-        """
-    )
+            SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
+                   count(DISTINCT pn.post_id) AS inside
+            FROM post_narratives pn
+            JOIN post_items pi ON pi.post_id = pn.post_id
+            JOIN items i ON i.item_id = pi.item_id
+            WHERE i.kind IN ('url', 'text', 'media')
+            GROUP BY pn.narrative_id, i.item_id, i.first_at, i.posts
+        )
+        WHERE 2 * inside >= posts
+        GROUP BY narrative_id
+    ) o JOIN items i ON i.item_id = o.item_id
+    LEFT JOIN item_origin_scores c ON c.item_id = o.item_id AND c.rank = 1
+"""
 
 
 # item_post_rows' rule (the Spark engine transpiles it): the items posted by $m accounts
@@ -292,21 +294,20 @@ def item_post_rows(
 def write_item_origins(
     con: duckdb.DuckDBPyConnection, build_id: int, origins: pl.DataFrame
 ) -> dict[str, int]:
-    """Replace item_origin_scores with ``origins`` (item_id, account_id, rank, ...)."""
+    """Make item_origin_scores equal to ``origins`` (item_id, account_id, rank, ...),
+    writing only the rows that differ (:func:`spreadtrace.store.sync.sync_rows`)."""
     con.complete()
-    con.execute("DELETE FROM item_origin_scores")
-    arrow_execute(
+    sync_rows(
         con,
+        "item_origin_scores",
+        build_id,
         """
-        INSERT INTO item_origin_scores (item_id, account_id, rank, origin_score, first_at,
-                                        reach_share, centrality, reasons, build_id)
         SELECT item_id, account_id, rank, origin_score, first_at, reach_share,
-               centrality, reasons, $b
+               centrality, reasons
         FROM _arrow
         """,
-        origins.to_arrow(),
-        {"b": int(build_id)},
-    ).fetchall()
+        arrow=origins.to_arrow(),
+    )
     rows = con.execute(
         "SELECT count(*), count(DISTINCT item_id) FROM item_origin_scores"
     ).fetchall()[0]
