@@ -2,7 +2,7 @@
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench scale
 [--sizes=1000000,5000000] [--seed=7] [--dir=/work/bench-cache/i12c] [--new=0.01]
-[--memory-limit=LIMIT] [--no-run]``
+[--memory-limit=LIMIT] [--no-run] [--real=FILE [--mapping=NAME]]``
 
 For each size, the synthetic store of ``bench build`` (``spreadtrace.synth.generate``,
 posts and follows loaded once and cached under ``--dir``) is copied, and fresh child
@@ -19,6 +19,13 @@ processes measure on the copy:
    snapshot), each timed, with the seconds per stage.
 4. **run 1%**: ``spreadtrace run`` (``run_job``: ingest, incremental build, dashboard
    snapshot, reports) on the same file, in one child, with its log's step times.
+
+``--real=FILE`` measures a store of real posts instead of a synthetic world: FILE is
+ingested (through ``--mapping``, e.g. ``german-elections``) into a scratch store, its
+posts are split by time at the (1 - ``--new``) quantile of ``created_at``, the older
+part is the store that is built in full, and the newest ``--new`` share is the new
+file of steps 3 and 4: the cron shape, where what lands is the newest data. Sizes are
+the real file's (``--sizes`` is ignored).
 
 The baseline is the full build of the same size, measured in the same run: the table
 prints run-1% / full and nothing-new / full. Also printed: the machine's load
@@ -101,6 +108,46 @@ def _new_posts_csv(db: str, share: float, path: Path) -> int:
     return n
 
 
+def _real_split(src: str, mapping: str, share: float, root: Path) -> tuple[Path, Path, int]:
+    """(store of the older posts, Parquet file of the newest ``share``, posts in all).
+
+    The real file is ingested once into a scratch store; its posts (and accounts) are
+    cut at a ``created_at`` quantile and the older part ingested into the work store
+    as canonical Parquet, so both parts pass through the same reader as a user's files.
+    """
+    from spreadtrace.ingest.files import ingest_file
+    from spreadtrace.ingest.mapping import load_mapping
+    from spreadtrace.store import Store
+
+    scratch, base_db = root / "real-scratch.duckdb", root / "real-base.duckdb"
+    base, new = root / "real-base.parquet", root / "real-new.parquet"
+    for p in (scratch, base_db, base, new):
+        p.unlink(missing_ok=True)
+    with Store.open(scratch) as store:
+        ingest_file(store, src, mapping=load_mapping(mapping) if mapping else None)
+        con = store.con
+        total = con.execute("SELECT count(*) FROM posts").fetchone()[0]
+        cut = con.execute(
+            "SELECT quantile_disc(created_at, ?) FROM posts", [1.0 - share]
+        ).fetchone()[0]
+        cols = (
+            "post_id, account_id, created_at, parent_id, kind, root_id, text, urls, "
+            "hashtags, lang, platform"
+        )
+        for path, op in ((base, "<"), (new, ">=")):
+            # the path is ours and op one of two fixed strings; the cut is bound
+            con.execute(
+                f"COPY (SELECT {cols} FROM posts WHERE created_at {op} ? ORDER BY post_id) "
+                f"TO '{path}' (FORMAT parquet)",
+                [cut],
+            )
+    scratch.unlink()
+    with Store.open(base_db) as store:
+        ingest_file(store, base, format="posts")
+        store.checkpoint()
+    return base_db, new, total
+
+
 def _child_inc(db: str, csv: str, limit: str) -> None:
     from spreadtrace.ingest.files import ingest_file
     from spreadtrace.pipeline.build import run_build
@@ -132,6 +179,13 @@ def _child_run(db: str, inbox: str, reports: str, limit: str) -> None:
         + "\n"
         + json.dumps(_usage())
     )
+
+
+def _count(db: str) -> int:
+    from spreadtrace.store import Store
+
+    with Store.open(db) as store:
+        return int(store.con.execute("SELECT count(*) FROM posts").fetchone()[0])
 
 
 def _spawn(*args: str) -> dict:
@@ -173,11 +227,17 @@ def main(argv: list[str]) -> None:
     root = Path(_arg(argv, "dir", "/work/bench-cache/i12c"))
     share = float(_arg(argv, "new", "0.01"))
     limit = _arg(argv, "memory-limit", "")
+    real = _arg(argv, "real", "")
     root.mkdir(parents=True, exist_ok=True)
     rows = []
+    new_file: Path | None = None
+    if real:
+        real_db, new_file, total = _real_split(real, _arg(argv, "mapping", ""), share, root)
+        print(f"real file {real}: {total:,} posts, newest {share:.0%} held out", flush=True)
+        sizes = [total]
     for posts in sizes:
         load0 = os.getloadavg()[0]
-        _world, src = _world_store(posts, seed, root, 0)
+        src = real_db if real else _world_store(posts, seed, root, 0)[1]
         work = root / f"scale-{posts}.duckdb"
         shutil.copyfile(src, work)
         try:
@@ -190,10 +250,16 @@ def main(argv: list[str]) -> None:
                 inbox = root / f"scale-inbox-{posts}"
                 shutil.rmtree(inbox, ignore_errors=True)
                 inbox.mkdir()
-                n_new = _new_posts_csv(str(work), share, inbox / "new.csv")
+                if new_file is None:
+                    n_new = _new_posts_csv(str(work), share, inbox / "new.csv")
+                    new = inbox / "new.csv"
+                else:
+                    new = inbox / "new.parquet"
+                    shutil.copyfile(new_file, new)
+                    n_new = posts - _count(str(work))
                 work2 = root / f"scale-{posts}.duckdb.inc"
                 shutil.copyfile(work, work2)
-                inc = _spawn("inc", str(work2), str(inbox / "new.csv"), limit)
+                inc = _spawn("inc", str(work2), str(new), limit)
                 print(f"{posts:,} ingest + build {share:.0%}: {json.dumps(inc)}", flush=True)
                 work2.unlink()
                 run = _spawn("run", str(work), str(inbox), str(root / "scale-reports"), limit)
