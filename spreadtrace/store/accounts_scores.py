@@ -105,6 +105,13 @@ def account_aggregates_sql(posts: str) -> str:
     """  # noqa: S608 -- posts is a fixed fragment
 
 
+# The store's time span in days, at least one (posts_per_day divides by it).
+STORE_DAYS_SQL = (
+    "SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days "
+    "FROM posts"
+)
+
+
 def behaviour_features(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -139,10 +146,7 @@ def behaviour_features(
         "c USING (account_id)"
     )
     sql = f"""
-    WITH span AS (
-        SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days
-        FROM posts
-    ),
+    WITH span AS ({STORE_DAYS_SQL}),
     f AS ({account_aggregates_sql("posts")})
     SELECT f.account_id, f.posts, f.reposts,
            f.reposts::DOUBLE / f.posts AS repost_share,

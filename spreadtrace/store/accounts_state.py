@@ -42,7 +42,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from spreadtrace.store.accounts_scores import _frame, account_aggregates_sql
+from spreadtrace.store.accounts_scores import STORE_DAYS_SQL, _frame, account_aggregates_sql
 
 __all__ = [
     "STORE_DAYS_SQL",
@@ -97,13 +97,6 @@ def stored_days(con: duckdb.DuckDBPyConnection) -> float | None:
     """The store span (days, at least 1) the stored scores' posts_per_day used."""
     row = con.execute("SELECT value FROM meta WHERE key = ?", [_DAYS_KEY]).fetchone()
     return float(row[0]) if row else None
-
-
-# The store's time span in days, at least one (posts_per_day divides by it).
-STORE_DAYS_SQL = (
-    "SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days "
-    "FROM posts"
-)
 
 
 def store_days(con: duckdb.DuckDBPyConnection) -> float:
