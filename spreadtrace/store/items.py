@@ -253,23 +253,25 @@ OWN_ITEMS_SQL = """
 
 
 def item_post_rows(
-    con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2
+    con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2, scoped: bool = False
 ) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
     """(post row, item code) of every post carrying an item posted by ``min_accounts``+.
 
     Rows are the forest rows of :func:`spreadtrace.store.narratives.tree_posts` (needs
     its ``_sn_nodes``), sorted by row; item codes index the returned (item, item_id)
     frame. An item one account posted has that account as its only candidate, so it is
-    not ranked (its origin is ``items.first_account_id``).
+    not ranked (its origin is ``items.first_account_id``). ``scoped``: only the
+    affected items of an incremental build (the narratives stage's ``_sn_aff_i``).
     """
     con.complete()
     con.execute("DROP TABLE IF EXISTS _it_codes")
+    only = "AND item_id IN (SELECT item_id FROM _sn_aff_i)" if scoped else ""
     con.execute(
-        """
+        f"""
         CREATE TEMP TABLE _it_codes AS
         SELECT item_id, (row_number() OVER (ORDER BY item_id) - 1)::BIGINT AS item
-        FROM items WHERE accounts >= $m
-        """,
+        FROM items WHERE accounts >= $m {only}
+        """,  # noqa: S608 -- a fixed condition from this module
         {"m": int(min_accounts)},
     )
     try:
@@ -290,11 +292,21 @@ def item_post_rows(
 
 
 def write_item_origins(
-    con: duckdb.DuckDBPyConnection, build_id: int, origins: pl.DataFrame
+    con: duckdb.DuckDBPyConnection, build_id: int, origins: pl.DataFrame, *, scoped: bool = False
 ) -> dict[str, int]:
-    """Replace item_origin_scores with ``origins`` (item_id, account_id, rank, ...)."""
+    """Replace item_origin_scores with ``origins`` (item_id, account_id, rank, ...).
+
+    ``scoped``: ``origins`` ranks the affected items (``_sn_aff_i``) only: their rows
+    and those of items that no longer exist are replaced, the others stay.
+    """
     con.complete()
-    con.execute("DELETE FROM item_origin_scores")
+    if scoped:
+        con.execute(
+            "DELETE FROM item_origin_scores WHERE item_id IN (SELECT item_id FROM _sn_aff_i) "
+            "OR item_id NOT IN (SELECT item_id FROM items)"
+        )
+    else:
+        con.execute("DELETE FROM item_origin_scores")
     arrow_execute(
         con,
         """

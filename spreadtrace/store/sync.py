@@ -61,9 +61,16 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return name
 
 
-def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dict[str, int]:
+def sync_table(
+    con: duckdb.DuckDBPyConnection, table: str, build_id: int, *, where: str | None = None
+) -> dict[str, int]:
     """Make ``table`` equal to its staged rows (see :func:`stage_table`), writing only
     the difference; drop the staging table. Returns rows deleted and inserted.
+
+    ``where``: a fixed SQL condition on the table's columns (never data: bind
+    nothing into it) that limits the sync to the rows it holds, stored and staged
+    alike; the other stored rows stay as they are (an incremental stage recomputes
+    only the rows of what changed).
 
     A stored row whose values differ from its staged row (same key) is deleted and the
     staged one inserted with ``build_id``; rows only stored are deleted, rows only
@@ -81,7 +88,15 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dic
     """
     name = _staged(table)
     try:
-        return _write_difference(con, table, f"SELECT * FROM {name}", None, build_id, None)  # noqa: S608
+        return _write_difference(
+            con,
+            table,
+            f"SELECT * FROM {name}",  # noqa: S608
+            None,
+            build_id,
+            None,
+            where,
+        )
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -94,11 +109,13 @@ def sync_rows(
     params: list[Any] | dict[str, Any] | None = None,
     *,
     arrow: Any = None,
+    where: str | None = None,
 ) -> dict[str, int]:
     """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
 
     ``arrow``: an Arrow table (or polars frame) ``select_sql`` reads as ``_arrow``
-    (see :func:`arrow_execute` for why not a registered view).
+    (see :func:`arrow_execute` for why not a registered view). ``where``: as for
+    :func:`sync_table`, the rows the sync is limited to.
 
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
@@ -116,7 +133,7 @@ def sync_rows(
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     _staged(table)  # a synced table, or ValueError
-    return _write_difference(con, table, select_sql, params, build_id, arrow)
+    return _write_difference(con, table, select_sql, params, build_id, arrow, where)
 
 
 def _write_difference(
@@ -126,8 +143,11 @@ def _write_difference(
     params: list[Any] | dict[str, Any] | None,
     build_id: int,
     arrow: Any,
+    where: str | None = None,
 ) -> dict[str, int]:
     """Delete the stored rows that the source lacks or changed; insert its new rows.
+
+    ``where`` limits both sides to the rows it holds.
 
     One full outer join on the key finds both (a row differs when any column is
     distinct, NULL equal to NULL); only those rows are fetched, as Arrow, and written.
@@ -138,6 +158,7 @@ def _write_difference(
     on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in names)
     _arrow = arrow  # noqa: F841 -- the source's ``_arrow``, read by DuckDB's replacement scan
+    only = f"WHERE {where}" if where else ""
     # identifiers from SYNC_KEYS, the catalog and this module, never from input
     diff = con.sql(
         f"""
@@ -145,8 +166,8 @@ def _write_difference(
         SELECT {", ".join(f't."{k}" AS "_old_{k}"' for k in keys)},
                {", ".join(f's."{c}"' for c in names)},
                t._in IS NOT NULL AS _gone, s._in IS NOT NULL AS _new
-        FROM (SELECT {cols}, true AS _in FROM main.{table}) t
-        FULL JOIN (SELECT {cols}, true AS _in FROM src) s ON {on}
+        FROM (SELECT {cols}, true AS _in FROM main.{table} {only}) t
+        FULL JOIN (SELECT {cols}, true AS _in FROM src {only}) s ON {on}
         WHERE t._in IS NULL OR s._in IS NULL OR ({changed})
         """,  # noqa: S608
         params=params,
