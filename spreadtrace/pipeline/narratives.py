@@ -190,7 +190,7 @@ def run(
         counts |= _item_origins(
             store, build_id, params, posts, ids, depth, reach, centrality, scoped=scoped
         )
-        items_sql.write_narrative_origin_items(con)  # from the items' origins
+        items_sql.write_narrative_origin_items(con, scoped=scoped)  # from the items' origins
         emit(progress, "narratives", 3, steps)
 
         per_cascade, per_narrative = _amplification(

@@ -206,7 +206,7 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
+def write_narrative_origin_items(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> None:
     """Replace narrative_origin_items: each narrative's earliest item of its own.
 
     Runs after the narratives and item origins writes. A narrative's origin item is its
@@ -214,11 +214,36 @@ def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
     in the narrative (a template text shared by many stories is no one's) -- hashtags
     being topics, not sources; ties break on the item id. Its account is that item's
     top origin candidate (``item_origin_scores`` rank 1), else the item's first poster.
+
+    ``scoped`` (an incremental build): only the narratives whose answer may have moved
+    are replaced: the affected narratives (the narratives stage's ``_sn_aff_n``) and
+    those with a post carrying an affected item (``_sn_aff_i``: its posts, counts or
+    origins changed).
     """
     con.complete()
-    con.execute("DELETE FROM narrative_origin_items")
+    only = ""
+    if scoped:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _sn_noi AS
+            SELECT narrative_id FROM _sn_aff_n
+            UNION
+            SELECT pn.narrative_id FROM post_items pi
+            JOIN items i ON i.item_id = pi.item_id
+            JOIN post_narratives pn ON pn.post_id = pi.post_id
+            SEMI JOIN _sn_aff_i a ON a.item_id = pi.item_id
+            WHERE i.kind IN ('url', 'text', 'media')
+            """
+        )
+        con.execute(
+            "DELETE FROM narrative_origin_items "
+            "WHERE narrative_id IN (SELECT narrative_id FROM _sn_noi)"
+        )
+        only = "SEMI JOIN _sn_noi s ON s.narrative_id = pn.narrative_id"
+    else:
+        con.execute("DELETE FROM narrative_origin_items")
     con.execute(
-        """
+        f"""
         INSERT INTO narrative_origin_items (narrative_id, item_id, account_id, build_id)
         SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id),
                i.build_id
@@ -228,6 +253,7 @@ def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
                 SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
                        count(DISTINCT pn.post_id) AS inside
                 FROM post_narratives pn
+                {only}
                 JOIN post_items pi ON pi.post_id = pn.post_id
                 JOIN items i ON i.item_id = pi.item_id
                 WHERE i.kind IN ('url', 'text', 'media')
@@ -237,7 +263,7 @@ def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
             GROUP BY narrative_id
         ) o JOIN items i ON i.item_id = o.item_id
         LEFT JOIN item_origin_scores c ON c.item_id = o.item_id AND c.rank = 1
-        """
+        """  # noqa: S608 -- a fixed condition from this module
     )
 
 

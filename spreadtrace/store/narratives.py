@@ -59,6 +59,7 @@ _WORK_TABLES = (
     "_sn_aff_n",
     "_sn_aff_i",
     "_sn_scope",
+    "_sn_noi",
     "_sn_fc",
     "_sn_np",
     "_sn_corr",
