@@ -162,7 +162,7 @@ def run(
         emit(progress, "narratives", 1, steps)
 
         posts = narrative_sql.tree_posts(con, scoped=scoped)  # ids as codes in id order
-        ids = _Ids(*narrative_sql.tree_ids(con))
+        ids = _Ids(*narrative_sql.tree_ids(con, scoped=scoped))
         parent = posts["parent_idx"].to_numpy()
         cascade = posts["cascade"].to_numpy()
         n_cascades = int(cascade.max()) + 1 if len(cascade) else 0

@@ -417,7 +417,8 @@ def tree_posts(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> pl.Da
     )
     return con.sql(
         f"""
-        WITH f AS ({_scoped_forest(FOREST_SQL, scoped)}), acc AS ({_ACCOUNT_CODES}), narr AS ({_NARRATIVE_CODES})
+        WITH f AS ({_scoped_forest(FOREST_SQL, scoped)}), acc AS ({_account_codes(scoped)}),
+             narr AS ({_narrative_codes(scoped)})
         SELECT n.idx,
                coalesce(par.idx, -1) AS parent_idx,
                dense_rank() OVER (ORDER BY f.cascade_id) - 1 AS cascade,
@@ -465,6 +466,27 @@ _NARRATIVE_CODES = """
 """
 
 
+# scoped: codes over the forest's accounts and narratives only (still in id order)
+_FOREST_ACCOUNTS = "SELECT DISTINCT p.account_id FROM _sn_nodes n JOIN posts p USING (post_id)"
+_FOREST_NARRATIVES = (
+    "SELECT DISTINCT narrative_id FROM post_narratives SEMI JOIN _sn_nodes USING (post_id)"
+)
+
+
+def _account_codes(scoped: bool) -> str:
+    if not scoped:
+        return _ACCOUNT_CODES
+    return _replace_once(_ACCOUNT_CODES, "SELECT DISTINCT account_id FROM posts", _FOREST_ACCOUNTS)
+
+
+def _narrative_codes(scoped: bool) -> str:
+    if not scoped:
+        return _NARRATIVE_CODES
+    return _replace_once(
+        _NARRATIVE_CODES, "SELECT DISTINCT narrative_id FROM post_narratives", _FOREST_NARRATIVES
+    )
+
+
 _SCOPED_POST_CASCADES = "(SELECT * FROM post_cascades SEMI JOIN _sn_scope USING (cascade_id))"
 
 
@@ -484,17 +506,20 @@ def _scoped_forest(sql: str, scoped: bool) -> str:
     return sql.replace(old, f"FROM {_SCOPED_POST_CASCADES} pc")
 
 
-def tree_ids(con: duckdb.DuckDBPyConnection) -> tuple[pl.Series, pl.Series, pl.Series]:
+def tree_ids(
+    con: duckdb.DuckDBPyConnection, *, scoped: bool = False
+) -> tuple[pl.Series, pl.Series, pl.Series]:
     """The ids behind :func:`tree_posts`' codes: (cascade_id, narrative_id, account_id),
-    each a series whose i-th value is code i's id. Needs ``_sn_nodes``."""
+    each a series whose i-th value is code i's id. Needs ``_sn_nodes`` (``scoped`` as
+    given to :func:`tree_posts`)."""
 
     def ids(sql: str) -> pl.Series:
         return con.sql(sql).pl().to_series()
 
     return (
         ids("SELECT DISTINCT cascade_id FROM _sn_nodes ORDER BY cascade_id"),
-        ids(f"SELECT narrative_id FROM ({_NARRATIVE_CODES}) ORDER BY code"),  # noqa: S608
-        ids(f"SELECT account_id FROM ({_ACCOUNT_CODES}) ORDER BY code"),  # noqa: S608
+        ids(f"SELECT narrative_id FROM ({_narrative_codes(scoped)}) ORDER BY code"),  # noqa: S608
+        ids(f"SELECT account_id FROM ({_account_codes(scoped)}) ORDER BY code"),  # noqa: S608
     )
 
 
