@@ -19,6 +19,7 @@ import pytest
 from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
+from spreadtrace.store.erasure import drop_posts_before
 from tests.test_cascades_support import table_rows
 from tests.test_incremental import DERIVED
 
@@ -150,6 +151,24 @@ def test_an_incremental_build_equals_a_full_build_when_untouched_cascades_change
             assert before["k0"] == before["k1"] is not None
             assert _narrative_of(inc, "k1") != before["k1"]  # n-k0 lost k1 .. k4
         _builds(full, [[row for batch in batches for row in batch]], tmp_path, "full")
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
+
+
+def test_a_build_after_posts_left_the_store_recomputes_every_narrative(tmp_path):
+    """Retention dropped posts (a reply to a narrative's post may be among them, and
+    nothing left points to its narrative): the stage takes its global path, and equals
+    a full build."""
+    first, second = _link_case()
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        _builds(inc, [first], tmp_path, "inc")
+        dropped = drop_posts_before(inc, T0 + timedelta(minutes=20))  # a0 and its shares
+        assert dropped == 3
+        (result,) = _builds(inc, [second], tmp_path, "inc-after")
+        assert result.counts["narratives"]["incremental"] is False
+        kept = [r for r in first if r[0] not in {"a0", "a0-r0", "a0-r1"}]
+        _builds(full, [kept + second], tmp_path, "full")
         run_build(full, full=True, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table

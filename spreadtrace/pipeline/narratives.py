@@ -127,7 +127,7 @@ def run(
     ``touched`` (the cascades the cascades stage rebuilt) and ``flags_before`` (the
     flagged accounts before the accounts stage:
     :func:`spreadtrace.store.narratives.account_flags`) make it incremental, when the
-    last build used the same parameters and nothing was erased since.
+    last build used the same parameters and no post left the store since.
     """
     params = params or NarrativeParams()
     con = store.con
@@ -216,8 +216,9 @@ def run(
 
 def _same_state(store: Store, params: NarrativeParams) -> bool:
     """Whether the stored results can be updated in place: the last finished build used
-    these narrative parameters and no erasure happened since (an erased post's parent
-    narrative is not found from the remaining posts)."""
+    these narrative parameters and no post left the store since (no erasure, no
+    retention or replaced post: a removed post's narratives are not found from the
+    remaining posts), i.e. the store holds that build's posts plus the new ones."""
     last = builds_sql.last_build(store.con)
     if last is None:
         return False
@@ -226,7 +227,12 @@ def _same_state(store: Store, params: NarrativeParams) -> bool:
     if stored_params.get("narratives") != wanted:
         return False
     now = json.loads(builds_sql.inputs_fingerprint(store.con))
-    return stored_inputs.get("erasures") == now.get("erasures")
+    new_posts, _ = builds_sql.new_since_last_build(store.con)
+    return (
+        stored_inputs.get("erasures") == now.get("erasures")
+        and stored_inputs.get("posts") is not None
+        and int(stored_inputs["posts"]) + new_posts == now.get("posts")
+    )
 
 
 def _affected_codes(con: Any, ids: _Ids) -> np.ndarray:
