@@ -186,10 +186,18 @@ def write_narratives(
         """,  # noqa: S608 -- a fixed query from this module
         [build_id],
     )
+    # every narrative's size: staged, or (incremental: only the affected are) counted
+    sizes = (
+        "(SELECT count(*) AS posts FROM post_narratives GROUP BY narrative_id)"
+        if scoped
+        else "_sync_narratives"
+    )
     posts, narr, largest = con.execute(
-        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM _sn_narr), "
-        "(SELECT round(100 * coalesce(max(posts), 0) / greatest((SELECT count(*) FROM posts), 1)"
-        ", 2) FROM (SELECT count(*) AS posts FROM post_narratives GROUP BY narrative_id))"
+        f"""
+        SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM _sn_narr),
+               (SELECT round(100 * coalesce(max(posts), 0)
+                             / greatest((SELECT count(*) FROM posts), 1), 2) FROM {sizes})
+        """  # noqa: S608 -- fixed fragments
     ).fetchall()[0]
     # No narrative should swallow the store: the build summary shows the largest's share.
     return counts | {
