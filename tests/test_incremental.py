@@ -105,6 +105,8 @@ def test_incremental_builds_equal_one_full_build_on_every_derived_table(
             accounts = result.counts["accounts"]
             assert accounts["full"] is False, run
             assert accounts["features_recomputed"] == expected, run
+            # and so did the narratives stage (its forest: the affected cascades only)
+            assert result.counts["narratives"]["incremental"] is True, run
         _ingest_batches(full, world, np.zeros(rows, dtype=np.int64), tmp, "full")
         run_build(full, full=True, publish=False)
         assert inc.con.execute("SELECT count(*) FROM posts").fetchone()[0] > 1000

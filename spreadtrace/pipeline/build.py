@@ -10,9 +10,9 @@ for the dashboard (:func:`spreadtrace.store.snapshot.publish`).
 Cascades are incremental: only the cascades new posts touch are rebuilt. The build's
 change set (:class:`spreadtrace.pipeline.changes.Changes`: the rebuilt cascades, the
 posts and accounts ingested since the last build) is computed once after that stage
-and handed to the later stages; the items stage's text items and the accounts stage
-follow it, the other stages still recompute globally (and write only the rows that
-differ).
+and handed to the later stages; the items stage's text items, the accounts stage and
+the narratives stage (all but its grouping) follow it, the other stages still
+recompute globally (and write only the rows that differ).
 
 Example:
 
@@ -46,6 +46,7 @@ from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn
 from spreadtrace.store import Store
 from spreadtrace.store import builds as builds_sql
+from spreadtrace.store import narratives as narrative_sql
 
 __all__ = ["BuildParams", "BuildResult", "run_build"]
 
@@ -193,6 +194,9 @@ def run_build(
         )
         timings["items"] = time.perf_counter() - t0
 
+        # the flagged accounts before the accounts stage rewrites them: the narratives
+        # stage recomputes the cascades of accounts whose flags change
+        flags_before = None if changes.full else narrative_sql.account_flags(con)
         t0 = time.perf_counter()
         counts["accounts"] = accounts_stage.run(
             store, build_id, params.accounts, changes=changes, progress=progress
@@ -206,7 +210,12 @@ def run_build(
 
         t0 = time.perf_counter()
         counts["narratives"] = narratives_stage.run(
-            store, build_id, params.narratives, touched=touched, progress=progress
+            store,
+            build_id,
+            params.narratives,
+            touched=touched,
+            flags_before=flags_before,
+            progress=progress,
         )
         timings["narratives"] = time.perf_counter() - t0
 

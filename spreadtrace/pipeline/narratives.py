@@ -6,15 +6,21 @@ contract: narratives (which cascades carry the same claim) -> origin (who starte
 -> amplification (how much of the spread came from bot-like or coordinated accounts,
 which needs the accounts stage's ``account_scores`` and ``coordination_clusters``).
 
-Everything is recomputed globally on every build, set-wise: grouping depends on all
-roots at once, and scores on every account's flags. Only the rows that changed are
-written (:mod:`spreadtrace.store.sync`), so the commit follows the change. The caller
-(``run_build``) owns the transaction. ``touched`` is accepted for the stage API but
-unused.
+Grouping is recomputed globally on every build, set-wise (it depends on all roots at
+once). Everything after it follows the change in an incremental build: the forest is
+loaded only for the affected cascades, narratives and items (cascades rebuilt, holding
+a post of an account whose flags changed, or whose narrative changed; their narratives;
+items with new posts or in rebuilt cascades: ``_mark_affected`` in
+:mod:`spreadtrace.store.narratives`), and only their rows are rewritten; the origin
+index is recomputed from the stored candidates. A full build recomputes everything,
+and equals any sequence of incremental builds (tests/test_incremental.py). Only the
+rows that changed are written (:mod:`spreadtrace.store.sync`). The caller
+(``run_build``) owns the transaction.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,6 +45,7 @@ from spreadtrace.graph.origin import (
 )
 from spreadtrace.progress import ProgressFn, emit
 from spreadtrace.store import Store
+from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import items as items_sql
 from spreadtrace.store import narratives as narrative_sql
 
@@ -112,12 +119,20 @@ def run(
     params: NarrativeParams | None = None,
     *,
     touched: list[str] | None = None,
+    flags_before: pl.DataFrame | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, float]:
-    """Recompute narratives, origin scores and amplification scores; return counts."""
+    """Recompute narratives, origin scores and amplification scores; return counts.
+
+    ``touched`` (the cascades the cascades stage rebuilt) and ``flags_before`` (the
+    flagged accounts before the accounts stage:
+    :func:`spreadtrace.store.narratives.account_flags`) make it incremental, when the
+    last build used the same parameters and no post left the store since.
+    """
     params = params or NarrativeParams()
     con = store.con
     steps = 5
+    scoped = touched is not None and flags_before is not None and _same_state(store, params)
     try:
         emit(progress, "narratives", 0, steps)
         grouping = group_narratives(
@@ -134,13 +149,20 @@ def run(
             media=narrative_sql.root_media(con),
         )
         counts = narrative_sql.write_narratives(
-            con, build_id, grouping.cascades, grouping.narratives
+            con,
+            build_id,
+            grouping.cascades,
+            grouping.narratives,
+            touched=touched if scoped else None,
+            flags_before=flags_before,
+            item_min_accounts=params.item_min_accounts,
         )
+        counts["incremental"] = scoped
         del grouping
         emit(progress, "narratives", 1, steps)
 
-        posts = narrative_sql.tree_posts(con)  # ids as codes in id order
-        ids = _Ids(*narrative_sql.tree_ids(con))
+        posts = narrative_sql.tree_posts(con, scoped=scoped)  # ids as codes in id order
+        ids = _Ids(*narrative_sql.tree_ids(con, scoped=scoped))
         parent = posts["parent_idx"].to_numpy()
         cascade = posts["cascade"].to_numpy()
         n_cascades = int(cascade.max()) + 1 if len(cascade) else 0
@@ -149,28 +171,75 @@ def run(
         depth, reach, centrality = post_tree_features(parent, cascade, unseen)
         emit(progress, "narratives", 2, steps)
 
-        origins, seeds = _origins(params, posts, ids, depth, reach, centrality)
-        counts |= narrative_sql.write_origins(con, build_id, origins, seeds)
+        # incremental: only the affected narratives, whole in the forest, are ranked
+        narratives = _affected_codes(con, ids) if scoped else None
+        origins, seeds = _origins(params, posts, ids, depth, reach, centrality, narratives)
+        counts |= narrative_sql.write_origins(con, build_id, origins, seeds, scoped=scoped)
         del origins, seeds
-        counts |= _item_origins(store, build_id, params, posts, ids, depth, reach, centrality)
-        items_sql.write_narrative_origin_items(con, build_id)  # from the items' origins
+        if scoped:  # the index spans every narrative: from the stored candidates
+            ranked, sizes = narrative_sql.account_origin_seeds(con, params.seed_rank)
+            narrative_sql.write_account_origin(
+                con,
+                build_id,
+                origin_index(
+                    ranked, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts
+                ),
+            )
+            del ranked, sizes
+            counts |= narrative_sql.origin_counts(con)
+        counts |= _item_origins(
+            store, build_id, params, posts, ids, depth, reach, centrality, scoped=scoped
+        )
+        # from the items' origins
+        items_sql.write_narrative_origin_items(con, build_id, scoped=scoped)
         emit(progress, "narratives", 3, steps)
 
-        per_cascade, per_narrative = _amplification(con, params, posts, ids, parent, cascade)
+        per_cascade, per_narrative = _amplification(
+            con, params, posts, ids, parent, cascade, narratives, scoped=scoped
+        )
         # the forest is not needed by the writes below: free it before DuckDB's peak
         del posts, ids, parent, cascade, unseen, depth, reach, centrality
-        counts |= narrative_sql.write_amplification(con, build_id, per_cascade, per_narrative)
+        counts |= narrative_sql.write_amplification(
+            con, build_id, per_cascade, per_narrative, scoped=scoped
+        )
         del per_cascade, per_narrative
         hosts = narrative_sql.url_hosts(con)["host"]
         factcheck = hosts.filter(
             is_factcheck_host(hosts, factcheck_domains(params.factcheck_file))
         ).to_list()
-        counts |= narrative_sql.write_corrections(con, factcheck)
-        narrative_sql.finish(con, build_id)
+        counts |= narrative_sql.write_corrections(con, factcheck, scoped=scoped)
+        narrative_sql.finish(con, build_id, scoped=scoped)
         emit(progress, "narratives", steps, steps)
         return counts
     finally:
         narrative_sql.drop_work_tables(con)
+
+
+def _same_state(store: Store, params: NarrativeParams) -> bool:
+    """Whether the stored results can be updated in place: the last finished build used
+    these narrative parameters and no post left the store since (no erasure, no
+    retention or replaced post: a removed post's narratives are not found from the
+    remaining posts), i.e. the store holds that build's posts plus the new ones."""
+    last = builds_sql.last_build(store.con)
+    if last is None:
+        return False
+    stored_params, stored_inputs = last
+    wanted = json.loads(json.dumps(params.to_dict()))
+    if stored_params.get("narratives") != wanted:
+        return False
+    now = json.loads(builds_sql.inputs_fingerprint(store.con))
+    new_posts, _ = builds_sql.new_since_last_build(store.con)
+    return (
+        stored_inputs.get("erasures") == now.get("erasures")
+        and stored_inputs.get("posts") is not None
+        and int(stored_inputs["posts"]) + new_posts == now.get("posts")
+    )
+
+
+def _affected_codes(con: Any, ids: _Ids) -> np.ndarray:
+    """The forest's narrative codes of the affected narratives, as a boolean mask by code."""
+    affected = narrative_sql.affected_narratives(con)
+    return ids.narrative_id.is_in(affected.to_list()).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -195,8 +264,12 @@ def _origins(
     depth: np.ndarray,
     reach: np.ndarray,
     centrality: np.ndarray,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+    narratives: np.ndarray | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Origin candidates per narrative and the accounts' origin index, from the forest.
+
+    ``narratives``: a mask by narrative code of the narratives to rank (incremental:
+    the affected ones; the index is then left to the caller, None).
 
     Only the columns :func:`origin_scores` reads are kept for the narratives' posts,
     with narrative, cascade and account as integer codes in id order (they group, sort
@@ -212,7 +285,12 @@ def _origins(
         reach=pl.Series(reach),
         centrality=pl.Series(centrality),
     ).filter(pl.col("narrative_id").is_not_null())
+    if narratives is not None:
+        keep = pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
+        in_narr = in_narr.filter(keep)
     origins = origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k)
+    if narratives is not None:
+        return ids.back(origins, "narrative_id", "account_id"), None
     sizes = in_narr.group_by("narrative_id").agg(posts=pl.len())
     del in_narr
     origins = ids.back(origins, "narrative_id", "account_id")
@@ -228,11 +306,17 @@ def _amplification(
     ids: _Ids,
     parent: np.ndarray,
     cascade: np.ndarray,
+    narratives: np.ndarray | None = None,
+    *,
+    scoped: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Amplification scores per cascade and per narrative (their SCORE_COLUMNS), grouped
-    by the codes (in id order: the same sorts) and given their ids back per group."""
+    by the codes (in id order: the same sorts) and given their ids back per group.
+
+    ``narratives``: a mask by code of the narratives to score (the others may lie only
+    partly in an incremental build's forest); ``scoped``: that forest's candidates."""
     flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
-    cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged)
+    cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged, scoped=scoped)
     scored = posts.select(
         cascade_id="cascade",
         narrative_id="narrative",
@@ -254,8 +338,13 @@ def _amplification(
         weights=params.amplification,
         unit="cascade",
     ).select("cascade_id", *SCORE_COLUMNS)
+    in_narr = scored.filter(pl.col("narrative_id").is_not_null())
+    if narratives is not None:
+        in_narr = in_narr.filter(
+            pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
+        )
     per_narrative = amplification_scores(
-        scored.filter(pl.col("narrative_id").is_not_null()),
+        in_narr,
         by="narrative_id",
         early_fraction=params.early_fraction,
         weights=params.amplification,
@@ -273,8 +362,12 @@ def _item_origins(
     depth: np.ndarray,
     reach: np.ndarray,
     centrality: np.ndarray,
+    *,
+    scoped: bool = False,
 ) -> dict[str, int]:
     """Rank candidate origins per item, by the narratives' rule, over the forest's features.
+
+    ``scoped``: the affected items only (their cascades are all in the forest).
 
     An item's posts are the posts carrying it and the shares below them
     (:func:`spreadtrace.graph.origin.item_post_pairs`); each is one row of a frame
@@ -283,7 +376,7 @@ def _item_origins(
     """
     con = store.con
     own_row, own_item, item_ids = items_sql.item_post_rows(
-        con, min_accounts=params.item_min_accounts
+        con, min_accounts=params.item_min_accounts, scoped=scoped
     )
     parent = posts["parent_idx"].to_numpy()
     share = ~posts["conversation"].to_numpy()
@@ -309,11 +402,17 @@ def _item_origins(
     ranked = origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
     del frame
     ranked = ids.back(ranked.join(item_ids, on="item"), "account_id")
-    return items_sql.write_item_origins(con, build_id, ranked)
+    return items_sql.write_item_origins(con, build_id, ranked, scoped=scoped)
 
 
 def _reach_cuts(
-    con: Any, posts: pl.DataFrame, parent: np.ndarray, cascade: np.ndarray, flagged: np.ndarray
+    con: Any,
+    posts: pl.DataFrame,
+    parent: np.ndarray,
+    cascade: np.ndarray,
+    flagged: np.ndarray,
+    *,
+    scoped: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut-off posts over explicit parents, and the bounds over inferred parents.
 
@@ -334,7 +433,7 @@ def _reach_cuts(
     cut = reached_only_via(explicit, flagged)
     if not inferred.any():
         return cut, cut, cut
-    cand_child, cand = narrative_sql.inferred_candidates(con)
+    cand_child, cand = narrative_sql.inferred_candidates(con, scoped=scoped)
     missing = np.flatnonzero(inferred & (np.bincount(cand_child, minlength=n) == 0))
     fixed = np.flatnonzero((parent >= 0) & ~inferred)
     child = np.concatenate([fixed, cand_child, missing])

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 
 from spreadtrace.store.schema import SCHEMA_VERSION
 
 __all__ = [
+    "LAST_RUN_SQL",
     "finish_build",
+    "last_build",
     "new_since_last_build",
     "inputs_fingerprint",
     "next_build_id",
@@ -138,12 +141,34 @@ def new_since_last_build(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     recorded; every post when no finished build recorded one.
     """
     row = con.execute(
-        """
-        WITH last AS (
-            SELECT coalesce(max(json_extract(inputs, '$.ingest_run')::BIGINT), -1) AS run
-            FROM builds WHERE finished_at IS NOT NULL AND inputs IS NOT NULL)
+        f"""
         SELECT count(*), count(DISTINCT account_id) FROM posts
-        WHERE ingest_run_id > (SELECT run FROM last)
-        """
+        WHERE ingest_run_id > ({LAST_RUN_SQL})
+        """  # noqa: S608 -- a fixed query from this module
     ).fetchall()[0]
     return int(row[0]), int(row[1])
+
+
+# The newest ingest run a finished build recorded in its input fingerprint (-1: none):
+# rows of a later run are new to the next build.
+LAST_RUN_SQL = """
+    SELECT coalesce(max(json_extract(inputs, '$.ingest_run')::BIGINT), -1)
+    FROM builds WHERE finished_at IS NOT NULL AND inputs IS NOT NULL
+"""
+
+
+def last_build(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(params, inputs) of the newest finished build (``builds.params`` and its input
+    fingerprint, parsed; {} when missing), or None before any build.
+
+    Why: a stage that keeps its results between builds may update them only when they
+    were made with this build's parameters, and must know what else changed (erasures).
+    """
+    row = con.execute(
+        "SELECT params, inputs FROM builds WHERE finished_at IS NOT NULL "
+        "ORDER BY build_id DESC LIMIT 1"
+    ).fetchall()
+    if not row:
+        return None
+    params, inputs = (json.loads(x) if x else {} for x in row[0])
+    return params, inputs

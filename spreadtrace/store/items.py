@@ -207,19 +207,51 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def write_narrative_origin_items(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
-    """Replace narrative_origin_items: each narrative's earliest item of its own.
+def write_narrative_origin_items(
+    con: duckdb.DuckDBPyConnection, build_id: int, *, scoped: bool = False
+) -> None:
+    """Make narrative_origin_items hold each narrative's earliest item of its own.
 
     Runs after the narratives and item origins writes. A narrative's origin item is its
     earliest url, text or media item of its own -- at least half of the item's posts are
     in the narrative (a template text shared by many stories is no one's) -- hashtags
     being topics, not sources; ties break on the item id. Its account is that item's
     top origin candidate (``item_origin_scores`` rank 1), else the item's first poster.
+    Only the rows that differ are written (:func:`spreadtrace.store.sync.sync_rows`):
+    the table is keyed by narrative, and a delete + insert of every row costs an index
+    churn at the commit.
+
+    ``scoped`` (an incremental build): only the narratives whose answer may have moved
+    are compared: the affected narratives (the narratives stage's ``_sn_aff_n``) and
+    those with a post carrying an affected item (``_sn_aff_i``: its posts, counts or
+    origins changed).
     """
     con.complete()
-    # only the rows that differ are written (spreadtrace.store.sync): the table is keyed
-    # by narrative, and a delete + insert of every row costs an index churn at the commit
-    sync_rows(con, "narrative_origin_items", build_id, ORIGIN_ITEMS_SQL)
+    if not scoped:
+        sync_rows(con, "narrative_origin_items", build_id, ORIGIN_ITEMS_SQL)
+        return
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _sn_noi AS
+        SELECT narrative_id FROM _sn_aff_n
+        UNION
+        SELECT pn.narrative_id FROM post_items pi
+        JOIN items i ON i.item_id = pi.item_id
+        JOIN post_narratives pn ON pn.post_id = pi.post_id
+        SEMI JOIN _sn_aff_i a ON a.item_id = pi.item_id
+        WHERE i.kind IN ('url', 'text', 'media')
+        """
+    )
+    # the rule's own query, its narratives filtered (DuckDB pushes the filter on the
+    # grouping key below the aggregate)
+    sync_rows(
+        con,
+        "narrative_origin_items",
+        build_id,
+        f"SELECT * FROM ({ORIGIN_ITEMS_SQL}) WHERE narrative_id IN "  # noqa: S608
+        "(SELECT narrative_id FROM _sn_noi)",
+        where="narrative_id IN (SELECT narrative_id FROM _sn_noi)",
+    )
 
 
 # write_narrative_origin_items' rule: per narrative, its earliest own item and account
@@ -255,23 +287,25 @@ OWN_ITEMS_SQL = """
 
 
 def item_post_rows(
-    con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2
+    con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2, scoped: bool = False
 ) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
     """(post row, item code) of every post carrying an item posted by ``min_accounts``+.
 
     Rows are the forest rows of :func:`spreadtrace.store.narratives.tree_posts` (needs
     its ``_sn_nodes``), sorted by row; item codes index the returned (item, item_id)
     frame. An item one account posted has that account as its only candidate, so it is
-    not ranked (its origin is ``items.first_account_id``).
+    not ranked (its origin is ``items.first_account_id``). ``scoped``: only the
+    affected items of an incremental build (the narratives stage's ``_sn_aff_i``).
     """
     con.complete()
     con.execute("DROP TABLE IF EXISTS _it_codes")
+    only = "AND item_id IN (SELECT item_id FROM _sn_aff_i)" if scoped else ""
     con.execute(
-        """
+        f"""
         CREATE TEMP TABLE _it_codes AS
         SELECT item_id, (row_number() OVER (ORDER BY item_id) - 1)::BIGINT AS item
-        FROM items WHERE accounts >= $m
-        """,
+        FROM items WHERE accounts >= $m {only}
+        """,  # noqa: S608 -- a fixed condition from this module
         {"m": int(min_accounts)},
     )
     try:
@@ -292,10 +326,14 @@ def item_post_rows(
 
 
 def write_item_origins(
-    con: duckdb.DuckDBPyConnection, build_id: int, origins: pl.DataFrame
+    con: duckdb.DuckDBPyConnection, build_id: int, origins: pl.DataFrame, *, scoped: bool = False
 ) -> dict[str, int]:
     """Make item_origin_scores equal to ``origins`` (item_id, account_id, rank, ...),
-    writing only the rows that differ (:func:`spreadtrace.store.sync.sync_rows`)."""
+    writing only the rows that differ (:func:`spreadtrace.store.sync.sync_rows`).
+
+    ``scoped``: ``origins`` ranks the affected items (``_sn_aff_i``) only: their rows
+    and those of items that no longer exist are replaced, the others stay.
+    """
     con.complete()
     sync_rows(
         con,
@@ -307,6 +345,12 @@ def write_item_origins(
         FROM _arrow
         """,
         arrow=origins.to_arrow(),
+        where=(
+            "item_id IN (SELECT item_id FROM _sn_aff_i) "
+            "OR item_id NOT IN (SELECT item_id FROM items)"
+            if scoped
+            else None
+        ),
     )
     rows = con.execute(
         "SELECT count(*), count(DISTINCT item_id) FROM item_origin_scores"

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from spreadtrace.store.builds import LAST_RUN_SQL
 from spreadtrace.store.sync import arrow_execute, stage_table, sync_rows, sync_table
 
 __all__ = [
@@ -29,16 +30,21 @@ __all__ = [
     "ROOTS_SQL",
     "ROOTS_WITH_TEXT_SQL",
     "ROOT_MEDIA_SQL",
+    "account_flags",
+    "account_origin_seeds",
+    "affected_narratives",
     "cascade_roots",
     "root_media",
     "content_roots",
     "drop_work_tables",
     "finish",
     "inferred_candidates",
+    "origin_counts",
     "url_hosts",
     "write_corrections",
     "tree_ids",
     "tree_posts",
+    "write_account_origin",
     "write_amplification",
     "write_narratives",
     "write_origins",
@@ -47,6 +53,13 @@ __all__ = [
 _WORK_VIEWS = ("_sn_map", "_sn_narr")
 _WORK_TABLES = (
     "_sn_nodes",
+    "_sn_touched",
+    "_sn_acc",
+    "_sn_aff_c",
+    "_sn_aff_n",
+    "_sn_aff_i",
+    "_sn_scope",
+    "_sn_noi",
     "_sn_fc",
     "_sn_np",
     "_sn_corr",
@@ -127,6 +140,10 @@ def write_narratives(
     build_id: int,
     cascades: pl.DataFrame,
     narratives: pl.DataFrame,
+    *,
+    touched: list[str] | None = None,
+    flags_before: pl.DataFrame | None = None,
+    item_min_accounts: int = 2,
 ) -> dict[str, float]:
     """Replace post_narratives and narratives from the cascade -> narrative map.
 
@@ -134,9 +151,18 @@ def write_narratives(
     kind. Every post of a mapped cascade joins its narrative; the root carries the
     cascade's ``via``, the others ``cascade``. Per-narrative counts and times come from
     the posts; score columns stay NULL until the origin and amplification writes.
+
+    ``touched`` (the cascades the cascades stage rebuilt) with ``flags_before`` (the
+    flagged accounts before the accounts stage, :func:`account_flags`) make the stage
+    incremental: :func:`_mark_affected` finds what must be recomputed, and only the
+    affected narratives are staged (the stage's later writes are limited to them).
     """
     _register(con, "_sn_map", cascades)
     _register(con, "_sn_narr", narratives)
+    scoped = touched is not None
+    counts: dict[str, float] = {}
+    if touched is not None:
+        counts |= _mark_affected(con, build_id, touched, flags_before, item_min_accounts)
     sync_rows(
         con,
         "post_narratives",
@@ -144,26 +170,207 @@ def write_narratives(
         POST_NARRATIVES_SQL,
     )
     stage_table(con, "narratives")
+    rows_sql = NARRATIVE_ROWS_SQL
+    if scoped:  # the affected narratives only
+        rows_sql = _replace_once(
+            rows_sql,
+            "FROM _sn_narr n",
+            "FROM (SELECT * FROM _sn_narr SEMI JOIN _sn_aff_n USING (narrative_id)) n",
+        )
     con.execute(
         f"""
         INSERT INTO _sync_narratives (narrative_id, label, kind, cascades, posts, accounts,
                                 first_at, last_at, build_id)
         SELECT narrative_id, label, kind, cascades, posts, accounts, first_at, last_at, ?
-        FROM ({NARRATIVE_ROWS_SQL})
+        FROM ({rows_sql})
         """,  # noqa: S608 -- a fixed query from this module
         [build_id],
     )
+    # every narrative's size: staged, or (incremental: only the affected are) counted
+    sizes = (
+        "(SELECT count(*) AS posts FROM post_narratives GROUP BY narrative_id)"
+        if scoped
+        else "_sync_narratives"
+    )
     posts, narr, largest = con.execute(
-        "SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM _sync_narratives), "
-        "(SELECT round(100 * coalesce(max(posts), 0) / greatest((SELECT count(*) FROM posts), 1)"
-        ", 2) FROM _sync_narratives)"
+        f"""
+        SELECT (SELECT count(*) FROM post_narratives), (SELECT count(*) FROM _sn_narr),
+               (SELECT round(100 * coalesce(max(posts), 0)
+                             / greatest((SELECT count(*) FROM posts), 1), 2) FROM {sizes})
+        """  # noqa: S608 -- fixed fragments
     ).fetchall()[0]
     # No narrative should swallow the store: the build summary shows the largest's share.
-    return {
+    return counts | {
         "narratives": int(narr),
         "narrative_posts": int(posts),
         "largest_narrative_share_pct": float(largest),
     }
+
+
+def affected_narratives(con: duckdb.DuckDBPyConnection) -> pl.Series:
+    """The affected narratives' ids (``_sn_aff_n``, see :func:`write_narratives`)."""
+    con.complete()
+    return con.sql("SELECT narrative_id FROM _sn_aff_n").pl().to_series()
+
+
+def _replace_once(sql: str, old: str, new: str) -> str:
+    """``sql`` with its one ``old`` fragment replaced (a shared rule narrowed to a scope)."""
+    if sql.count(old) != 1:
+        raise ValueError(f"expected one {old!r} in the query")
+    return sql.replace(old, new)
+
+
+# The flagged accounts (bot-like or in a coordination cluster): the account flags the
+# forest reads (FOREST_SQL), as a small frame to compare before and after a build.
+FLAGS_SQL = """
+    SELECT account_id, bool_or(bot) AS bot, bool_or(coordinated) AS coordinated
+    FROM (
+        SELECT account_id, true AS bot, false AS coordinated
+        FROM account_scores WHERE is_bot_like
+        UNION ALL
+        SELECT DISTINCT account_id, false, true FROM coordination_clusters
+    )
+    GROUP BY account_id
+"""
+
+
+def account_flags(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """(account_id, bot, coordinated) of every flagged account, before the accounts stage
+    rewrites them: the narratives stage recomputes the cascades of accounts whose flags
+    changed."""
+    con.complete()
+    return con.sql(FLAGS_SQL).pl()
+
+
+def _mark_affected(
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    touched: list[str],
+    flags_before: pl.DataFrame | None,
+    item_min_accounts: int,
+) -> dict[str, int]:
+    """Temp tables of what an incremental build recomputes; their sizes as counts.
+
+    Why each rule (every stored result is a function of these inputs alone):
+
+    - ``_sn_aff_c``, affected cascades: rebuilt by the cascades stage (``touched``,
+      including ids that no longer exist), carrying a post of an account whose flags
+      changed (its amplification), or whose narrative changed (the grouping, ``_sn_map``,
+      against the stored ``cascade_scores.narrative_id``);
+    - ``_sn_aff_n``, affected narratives: the old and new narratives of those cascades,
+      the narratives whose label or kind changed or that appear or vanish, the
+      narratives of the parents of posts in touched cascades (a reply to a correction
+      may sit in another cascade), and the narratives of posts with Community Notes (or
+      note statuses) new since the last build (their corrections);
+    - ``_sn_aff_i``, affected items: items or post_items rows this build wrote (the
+      item's posts or counts changed) and the items of posts in touched cascades (the
+      shares below them, their tree features);
+    - ``_sn_scope``: the cascades the forest must hold to recompute all of those: the
+      existing affected cascades, every cascade of an affected narrative, every cascade
+      with a post of an affected ranked item.
+    """
+    con.complete()
+    frame = pl.DataFrame({"cascade_id": pl.Series(touched, dtype=pl.String)})
+    arrow_execute(
+        con, "CREATE OR REPLACE TEMP TABLE _sn_touched AS SELECT cascade_id FROM _arrow", frame
+    ).fetchall()
+    before = flags_before
+    if before is None:  # unknown: every flagged account, before or after, counts as changed
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _sn_acc AS SELECT account_id FROM ({FLAGS_SQL})")  # noqa: S608
+    else:
+        arrow_execute(
+            con,
+            f"""
+            CREATE OR REPLACE TEMP TABLE _sn_acc AS
+            SELECT coalesce(a.account_id, b.account_id) AS account_id
+            FROM ({FLAGS_SQL}) a FULL JOIN _arrow b ON b.account_id = a.account_id
+            WHERE a.bot IS DISTINCT FROM b.bot OR a.coordinated IS DISTINCT FROM b.coordinated
+            """,  # noqa: S608 -- fixed queries from this module
+            before.select("account_id", "bot", "coordinated"),
+        ).fetchall()
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _sn_aff_c AS
+        SELECT cascade_id FROM _sn_touched
+        UNION
+        SELECT pc.cascade_id FROM _sn_acc a
+        JOIN posts p ON p.account_id = a.account_id
+        JOIN post_cascades pc ON pc.post_id = p.post_id
+        UNION
+        SELECT coalesce(m.cascade_id, s.cascade_id)
+        FROM (SELECT cascade_id, narrative_id FROM _sn_map WHERE narrative_id IS NOT NULL) m
+        FULL JOIN (SELECT cascade_id, narrative_id FROM cascade_scores
+                   WHERE narrative_id IS NOT NULL) s ON s.cascade_id = m.cascade_id
+        WHERE m.narrative_id IS DISTINCT FROM s.narrative_id
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _sn_aff_n AS
+        SELECT m.narrative_id FROM _sn_map m SEMI JOIN _sn_aff_c USING (cascade_id)
+        WHERE m.narrative_id IS NOT NULL
+        UNION
+        SELECT s.narrative_id FROM cascade_scores s SEMI JOIN _sn_aff_c USING (cascade_id)
+        WHERE s.narrative_id IS NOT NULL
+        UNION
+        SELECT coalesce(n.narrative_id, o.narrative_id)
+        FROM _sn_narr n FULL JOIN narratives o ON o.narrative_id = n.narrative_id
+        WHERE n.label IS DISTINCT FROM o.label OR n.kind IS DISTINCT FROM o.kind
+        UNION
+        -- a post's parent in another cascade: the parent's narrative counts its replies
+        -- and shares when a correction is answered (claim_accounts_corrected)
+        SELECT m.narrative_id
+        FROM _sn_touched t
+        JOIN post_cascades pc ON pc.cascade_id = t.cascade_id
+        JOIN posts p ON p.post_id = pc.post_id
+        JOIN post_cascades pp ON pp.post_id = p.parent_id
+        JOIN _sn_map m ON m.cascade_id = pp.cascade_id
+        WHERE m.narrative_id IS NOT NULL
+        UNION
+        SELECT m.narrative_id
+        FROM community_notes cn
+        LEFT JOIN community_note_status st ON st.note_id = cn.note_id
+        JOIN post_cascades pc ON pc.post_id = cn.post_id
+        JOIN _sn_map m ON m.cascade_id = pc.cascade_id
+        WHERE m.narrative_id IS NOT NULL
+          AND (cn.ingest_run_id > ({LAST_RUN_SQL}) OR st.ingest_run_id > ({LAST_RUN_SQL}))
+        """  # noqa: S608 -- fixed queries from this module
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _sn_aff_i AS
+        SELECT item_id FROM items WHERE build_id = $b
+        UNION
+        SELECT item_id FROM post_items WHERE build_id = $b
+        UNION
+        SELECT pi.item_id FROM post_items pi
+        JOIN post_cascades pc ON pc.post_id = pi.post_id
+        SEMI JOIN _sn_touched t ON t.cascade_id = pc.cascade_id
+        """,
+        {"b": int(build_id)},
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _sn_scope AS
+        SELECT cascade_id FROM _sn_aff_c SEMI JOIN cascades USING (cascade_id)
+        UNION
+        SELECT m.cascade_id FROM _sn_map m SEMI JOIN _sn_aff_n USING (narrative_id)
+        UNION
+        SELECT pc.cascade_id FROM post_items pi
+        JOIN items i ON i.item_id = pi.item_id
+        JOIN post_cascades pc ON pc.post_id = pi.post_id
+        SEMI JOIN _sn_aff_i a ON a.item_id = pi.item_id
+        WHERE i.accounts >= $m
+        """,
+        {"m": int(item_min_accounts)},
+    )
+    row = con.execute(
+        "SELECT (SELECT count(*) FROM _sn_acc), (SELECT count(*) FROM _sn_aff_c), "
+        "(SELECT count(*) FROM _sn_aff_n), (SELECT count(*) FROM _sn_aff_i), "
+        "(SELECT count(*) FROM _sn_scope)"
+    ).fetchall()[0]
+    names = ("flags_changed", "affected_cascades", "affected_narratives", "affected_items")
+    return dict(zip((*names, "forest_cascades"), (int(x) for x in row), strict=True))
 
 
 # write_narratives' two rules (the Spark engine transpiles them), over the work views
@@ -187,7 +394,7 @@ NARRATIVE_ROWS_SQL = """
 """
 
 
-def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def tree_posts(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> pl.DataFrame:
     """Every post in a cascade as a row of a forest, with its account's flags.
 
     Columns: idx (row number, the frame is in idx order), parent_idx (the parent's
@@ -202,19 +409,24 @@ def tree_posts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     Why codes, not ids: the stage groups and sorts these rows by cascade, narrative
     and account (one row per post: 5M at 5M posts); integers in id order sort and
     tie-break exactly as the ids do, at a fraction of the memory of string columns.
+
+    ``scoped``: only the cascades in ``_sn_scope`` (an incremental build's, see
+    :func:`write_narratives`); codes stay in id order over that subset, so every
+    per-cascade, per-narrative and per-item figure is the full forest's.
     """
     con.execute("DROP TABLE IF EXISTS _sn_nodes")
     con.execute(
-        """
+        f"""
         CREATE TEMP TABLE _sn_nodes AS
         SELECT row_number() OVER (ORDER BY pc.cascade_id, pc.depth, pc.post_id) - 1 AS idx,
                pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source, pc.conversation
-        FROM post_cascades pc
-        """
+        FROM {_post_cascades(scoped)} pc
+        """  # noqa: S608 -- fixed fragments from this module
     )
     return con.sql(
         f"""
-        WITH f AS ({FOREST_SQL}), acc AS ({_ACCOUNT_CODES}), narr AS ({_NARRATIVE_CODES})
+        WITH f AS ({_scoped_forest(FOREST_SQL, scoped)}), acc AS ({_account_codes(scoped)}),
+             narr AS ({_narrative_codes(scoped)})
         SELECT n.idx,
                coalesce(par.idx, -1) AS parent_idx,
                dense_rank() OVER (ORDER BY f.cascade_id) - 1 AS cascade,
@@ -262,21 +474,66 @@ _NARRATIVE_CODES = """
 """
 
 
-def tree_ids(con: duckdb.DuckDBPyConnection) -> tuple[pl.Series, pl.Series, pl.Series]:
+# scoped: codes over the forest's accounts and narratives only (still in id order)
+_FOREST_ACCOUNTS = "SELECT DISTINCT p.account_id FROM _sn_nodes n JOIN posts p USING (post_id)"
+_FOREST_NARRATIVES = (
+    "SELECT DISTINCT narrative_id FROM post_narratives SEMI JOIN _sn_nodes USING (post_id)"
+)
+
+
+def _account_codes(scoped: bool) -> str:
+    if not scoped:
+        return _ACCOUNT_CODES
+    return _replace_once(_ACCOUNT_CODES, "SELECT DISTINCT account_id FROM posts", _FOREST_ACCOUNTS)
+
+
+def _narrative_codes(scoped: bool) -> str:
+    if not scoped:
+        return _NARRATIVE_CODES
+    return _replace_once(
+        _NARRATIVE_CODES, "SELECT DISTINCT narrative_id FROM post_narratives", _FOREST_NARRATIVES
+    )
+
+
+_SCOPED_POST_CASCADES = "(SELECT * FROM post_cascades SEMI JOIN _sn_scope USING (cascade_id))"
+
+
+def _post_cascades(scoped: bool) -> str:
+    """The post_cascades rows the forest reads: all, or those of ``_sn_scope``."""
+    return _SCOPED_POST_CASCADES if scoped else "post_cascades"
+
+
+def _scoped_forest(sql: str, scoped: bool) -> str:
+    """A shared forest rule (FOREST_SQL, CANDIDATES_SQL) over ``_sn_scope``'s cascades
+    only, when ``scoped``: its ``FROM post_cascades pc`` sources narrowed, same rule."""
+    if not scoped:
+        return sql
+    old = "FROM post_cascades pc"
+    if old not in sql:
+        raise ValueError("the forest rule no longer reads post_cascades as pc")
+    return sql.replace(old, f"FROM {_SCOPED_POST_CASCADES} pc")
+
+
+def tree_ids(
+    con: duckdb.DuckDBPyConnection, *, scoped: bool = False
+) -> tuple[pl.Series, pl.Series, pl.Series]:
     """The ids behind :func:`tree_posts`' codes: (cascade_id, narrative_id, account_id),
-    each a series whose i-th value is code i's id. Needs ``_sn_nodes``."""
+    each a series whose i-th value is code i's id. Needs ``_sn_nodes`` (``scoped`` as
+    given to :func:`tree_posts`)."""
 
     def ids(sql: str) -> pl.Series:
         return con.sql(sql).pl().to_series()
 
     return (
         ids("SELECT DISTINCT cascade_id FROM _sn_nodes ORDER BY cascade_id"),
-        ids(f"SELECT narrative_id FROM ({_NARRATIVE_CODES}) ORDER BY code"),  # noqa: S608
-        ids(f"SELECT account_id FROM ({_ACCOUNT_CODES}) ORDER BY code"),  # noqa: S608
+        ids(f"SELECT narrative_id FROM ({_narrative_codes(scoped)}) ORDER BY code"),  # noqa: S608
+        ids(f"SELECT account_id FROM ({_account_codes(scoped)}) ORDER BY code"),  # noqa: S608
     )
 
 
-def inferred_candidates(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+def inferred_candidates(
+    con: duckdb.DuckDBPyConnection, *, scoped: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(child idx, candidate idx): the possible parents of every time-inferred link.
 
     Why: the cascades stage keeps one guess per repost (the most recent candidate);
@@ -288,7 +545,7 @@ def inferred_candidates(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.
     res = con.sql(
         f"""
         SELECT n.idx AS child, m.idx AS candidate
-        FROM ({CANDIDATES_SQL}) c
+        FROM ({_scoped_forest(CANDIDATES_SQL, scoped)}) c
         JOIN _sn_nodes n ON n.post_id = c.child
         JOIN _sn_nodes m ON m.post_id = c.candidate
         ORDER BY child, candidate
@@ -327,9 +584,17 @@ def write_origins(
     con: duckdb.DuckDBPyConnection,
     build_id: int,
     origins: pl.DataFrame,
-    account_origin: pl.DataFrame,
+    account_origin: pl.DataFrame | None,
+    *,
+    scoped: bool = False,
 ) -> dict[str, int]:
-    """Replace origin_scores and account_origin; set each narrative's top origin."""
+    """Replace origin_scores and account_origin; set each narrative's top origin.
+
+    ``scoped``: ``origins`` holds the affected narratives' candidates only
+    (``_sn_aff_n``), and only their rows are rewritten. ``account_origin`` None: the
+    caller writes it afterwards (from every stored candidate: :func:`account_origin_seeds`
+    and :func:`write_account_origin`).
+    """
     sync_rows(
         con,
         "origin_scores",
@@ -340,6 +605,7 @@ def write_origins(
         FROM _arrow
         """,
         arrow=origins.to_arrow(),
+        where=_AFFECTED_NARRATIVES if scoped else None,
     )
     con.execute(
         """
@@ -348,6 +614,30 @@ def write_origins(
         WHERE _sync_narratives.narrative_id = o.narrative_id
         """
     )
+    if account_origin is not None:
+        write_account_origin(con, build_id, account_origin)
+    return origin_counts(con)
+
+
+def origin_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The stored origin candidates and accounts with an origin index (build summary)."""
+    rows = con.execute(
+        "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
+    ).fetchall()[0]  # fetchall: a pending fetchone result would block the next con.sql
+    return {"origin_candidates": int(rows[0]), "origin_accounts": int(rows[1])}
+
+
+# sync conditions of an incremental build (fixed SQL over its temp tables)
+_AFFECTED_NARRATIVES = "narrative_id IN (SELECT narrative_id FROM _sn_aff_n)"
+_AFFECTED_CASCADES = (
+    "cascade_id IN (SELECT cascade_id FROM _sn_scope UNION SELECT cascade_id FROM _sn_aff_c)"
+)
+
+
+def write_account_origin(
+    con: duckdb.DuckDBPyConnection, build_id: int, account_origin: pl.DataFrame
+) -> None:
+    """Replace account_origin (account_id, origin_index, narratives_seeded)."""
     sync_rows(
         con,
         "account_origin",
@@ -355,10 +645,36 @@ def write_origins(
         "SELECT account_id, origin_index, narratives_seeded FROM _arrow",
         arrow=account_origin.to_arrow(),
     )
-    rows = con.execute(
-        "SELECT (SELECT count(*) FROM origin_scores), (SELECT count(*) FROM account_origin)"
-    ).fetchall()[0]  # fetchall: a pending fetchone result would block the next con.sql
-    return {"origin_candidates": int(rows[0]), "origin_accounts": int(rows[1])}
+
+
+def account_origin_seeds(
+    con: duckdb.DuckDBPyConnection, seed_rank: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(candidates, sizes) for the origin index, from the stored origin_scores.
+
+    ``candidates``: narrative_id, account_id, rank, origin_score of the top
+    ``seed_rank`` candidates per narrative, in narrative and rank order (the order the
+    full build ranks them in, so the index's products multiply in the same order);
+    ``sizes``: narrative_id, posts (the narrative's posts). Why: the index spans every
+    narrative an account seeded, and only the affected narratives were re-ranked.
+    """
+    con.complete()
+    seeds = con.sql(
+        """
+        SELECT narrative_id, account_id, rank, origin_score FROM origin_scores
+        WHERE rank <= $k ORDER BY narrative_id, rank
+        """,
+        params={"k": int(seed_rank)},
+    ).pl()
+    sizes = con.sql(
+        """
+        SELECT narrative_id, count(*)::BIGINT AS posts FROM post_narratives
+        WHERE narrative_id IN (SELECT narrative_id FROM origin_scores WHERE rank <= $k)
+        GROUP BY narrative_id
+        """,
+        params={"k": int(seed_rank)},
+    ).pl()
+    return seeds, sizes
 
 
 def write_amplification(
@@ -366,6 +682,8 @@ def write_amplification(
     build_id: int,
     cascades: pl.DataFrame,
     narratives: pl.DataFrame,
+    *,
+    scoped: bool = False,
 ) -> dict[str, int]:
     """Replace cascade_scores; fill the amplification columns of narratives.
 
@@ -374,6 +692,8 @@ def write_amplification(
     reach_via_bots_low / _high (bounds over inferred parents), inferred_edges and the
     decomposition (share_bot_only, share_coordinated_only, share_both, share_neither; narrative_id is taken
     from the stored map); ``narratives``: narrative_id and the same score columns.
+    ``scoped``: ``cascades`` holds the forest's cascades (``_sn_scope``); only their
+    rows, and those of the affected cascades that no longer exist, are rewritten.
     """
     sync_rows(
         con,
@@ -388,6 +708,7 @@ def write_amplification(
         FROM _arrow f LEFT JOIN _sn_map m ON m.cascade_id = f.cascade_id
         """,
         arrow=cascades.to_arrow(),
+        where=_AFFECTED_CASCADES if scoped else None,
     )
     arrow_execute(
         con,
@@ -411,9 +732,10 @@ def write_amplification(
     return {"cascade_scores": int(n)}
 
 
-def finish(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
-    """Write the staged narratives (their scores filled) as a difference from the stored."""
-    sync_table(con, "narratives", build_id)
+def finish(con: duckdb.DuckDBPyConnection, build_id: int, *, scoped: bool = False) -> None:
+    """Write the staged narratives (their scores filled) as a difference from the stored;
+    ``scoped``: the staged rows are the affected narratives', the others stay."""
+    sync_table(con, "narratives", build_id, where=_AFFECTED_NARRATIVES if scoped else None)
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -433,7 +755,9 @@ def url_hosts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql("SELECT DISTINCT host FROM url_keys WHERE host IS NOT NULL ORDER BY host").pl()
 
 
-def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[str, int]:
+def write_corrections(
+    con: duckdb.DuckDBPyConnection, hosts: list[str], *, scoped: bool = False
+) -> dict[str, int]:
     """Claim against correction per narrative, into the narratives' correction columns.
 
     ``hosts``: the fact-check host names (see :mod:`spreadtrace.corrections`). A post of
@@ -448,7 +772,8 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
     the first correction is the earlier of the first correction post and the first
     such note written. A narrative made mostly of correction posts (a fact-check
     article shared around) is itself a correction narrative (``is_correction``).
-    Narratives without corrections get 0 and NULLs.
+    Narratives without corrections get 0 and NULLs. ``scoped``: only the affected
+    narratives' (``_sn_aff_n``: the staged ones) are computed.
     """
     con.execute("DROP TABLE IF EXISTS _sn_fc")
     con.execute(
@@ -469,8 +794,9 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
     )
     # the narratives' posts, each a claim, a correction or neither: read twice below,
     # so computed once (a join of post_narratives with posts)
+    only = "WHERE pn.narrative_id IN (SELECT narrative_id FROM _sn_aff_n)" if scoped else ""
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _sn_np AS
         SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
                fc.post_id IS NOT NULL AS corr,
@@ -478,7 +804,8 @@ def write_corrections(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> dict[
                    OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
         FROM post_narratives pn JOIN posts p USING (post_id)
         LEFT JOIN _sn_fc fc USING (post_id)
-        """
+        {only}
+        """  # noqa: S608 -- a fixed condition from this module
     )
     # the figures first, into a table, then one plain UPDATE: DuckDB planned the UPDATE
     # over this three-way join ~20x slower than the join and the update apart

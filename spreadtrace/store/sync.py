@@ -64,12 +64,19 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return name
 
 
-def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dict[str, int]:
+def sync_table(
+    con: duckdb.DuckDBPyConnection, table: str, build_id: int, *, where: str | None = None
+) -> dict[str, int]:
     """Make ``table`` equal to its staged rows (see :func:`stage_table`), writing only
     the difference; drop the staging table. Returns rows deleted and inserted.
 
-    A stored row whose values differ from its staged row (same key) is deleted and the
-    staged one inserted with ``build_id``; rows only stored are deleted, rows only
+    ``where``: a fixed SQL condition on the table's columns (never data: bind
+    nothing into it) that limits the sync to the rows it holds, stored and staged
+    alike; the other stored rows stay as they are (an incremental stage recomputes
+    only the rows of what changed).
+
+    A stored row whose values differ from its staged row (same key) is updated in place
+    to the staged values with ``build_id``; rows only stored are deleted, rows only
     staged inserted. Columns compare as sets do (NULL equals NULL).
 
     >>> con = duckdb.connect()
@@ -84,8 +91,15 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, build_id: int) -> dic
     """
     name = _staged(table)
     try:
-        source = f"SELECT * FROM {name}"  # noqa: S608
-        return _write_difference(con, table, source, None, build_id, None)
+        return _write_difference(
+            con,
+            table,
+            f"SELECT * FROM {name}",  # noqa: S608
+            None,
+            build_id,
+            None,
+            where,
+        )
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -98,13 +112,15 @@ def sync_rows(
     params: list[Any] | dict[str, Any] | None = None,
     *,
     arrow: Any = None,
+    where: str | None = None,
     partial: bool = False,
 ) -> dict[str, int]:
     """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
 
     ``arrow``: an Arrow table (or polars frame) ``select_sql`` reads as ``_arrow``
-    (see :func:`arrow_execute` for why not a registered view). ``partial``: the source
-    holds only some keys' rows; stored rows of other keys are kept as they are.
+    (see :func:`arrow_execute` for why not a registered view). ``where``: as for
+    :func:`sync_table`, the rows the sync is limited to. ``partial``: the source holds
+    only some keys' rows; stored rows of other keys are kept as they are.
 
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
@@ -122,7 +138,7 @@ def sync_rows(
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     _staged(table)  # a synced table, or ValueError
-    return _write_difference(con, table, select_sql, params, build_id, arrow, partial)
+    return _write_difference(con, table, select_sql, params, build_id, arrow, where, partial)
 
 
 def _write_difference(
@@ -132,10 +148,13 @@ def _write_difference(
     params: list[Any] | dict[str, Any] | None,
     build_id: int,
     arrow: Any,
+    where: str | None = None,
     partial: bool = False,
 ) -> dict[str, int]:
     """Delete the stored rows that the source lacks, update those it changed, insert
     its new rows.
+
+    ``where`` limits both sides to the rows it holds.
 
     One full outer join on the key finds all three (a row differs when any column is
     distinct, NULL equal to NULL); only those rows are fetched, as Arrow, and written.
@@ -146,6 +165,7 @@ def _write_difference(
     on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in names)
     _arrow = arrow  # noqa: F841 -- the source's ``_arrow``, read by DuckDB's replacement scan
+    only = f"WHERE {where}" if where else ""
     stored = f"main.{table}"
     if partial:  # only the stored rows of the source's keys take part
         using = ", ".join(f'"{k}"' for k in keys)
@@ -157,8 +177,8 @@ def _write_difference(
         SELECT {", ".join(f't."{k}" AS "_old_{k}"' for k in keys)},
                {", ".join(f's."{c}"' for c in names)},
                t._in IS NOT NULL AS _gone, s._in IS NOT NULL AS _new
-        FROM (SELECT {cols}, true AS _in FROM {stored}) t
-        FULL JOIN (SELECT {cols}, true AS _in FROM src) s ON {on}
+        FROM (SELECT {cols}, true AS _in FROM {stored} {only}) t
+        FULL JOIN (SELECT {cols}, true AS _in FROM src {only}) s ON {on}
         WHERE t._in IS NULL OR s._in IS NULL OR ({changed})
         """,  # noqa: S608
         params=params,
