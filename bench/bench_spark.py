@@ -1,9 +1,14 @@
 """Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items,
-accounts, narratives (Spark: the grouping and amplification so far).
+accounts, narratives (Spark: all of it but narrative_origin_items and the corrections).
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
 [--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]
-[--media=M]``
+[--media=M] [--driver-memory=8g] [--local-dir=DIR]``
+
+``--driver-memory`` (default 8g) and ``--local-dir`` (default ``DIR/<world>/spark-local``:
+Spark's shuffle and spill files, next to the cache rather than in /tmp) go to the JVM
+through ``PYSPARK_SUBMIT_ARGS`` when that is not already set: in local mode the driver
+is the only executor, so its heap (Spark's default: 1 GiB) holds every task's memory.
 
 ``--media=M`` (default posts / 5) plants M media items into the world (70% random PDQ
 hashes, 30% copies with 0..40 bits flipped, bench_media's generator; identical hashes
@@ -21,10 +26,10 @@ set-wise path; the two engines' giant rows are printed side by side.
    media, items, accounts and narratives stages (full), timed.
 3. The Spark engine's ``run_spark_build`` on the export (same stage, Parquet out), in
    local mode on the machine's cores, timed; with the bytes every shuffle wrote and
-   read (Spark's status store), and Spark's time per step.
+   read (Spark's status store) and the Spark stages, per stage, and Spark's time per step.
 4. Printed: posts/s of each, the Spark/DuckDB time ratio per stage, the shuffle sizes
-   (the media stage's apart), and a check that the two engines' cascades and media
-   tables have the same row counts.
+   and Spark stage counts per stage, and a check that the two engines' tables have the
+   same row counts (every table both write, narratives' origin tables included).
 """
 
 from __future__ import annotations
@@ -153,6 +158,13 @@ def main(argv: list[str]) -> None:
     name = f"spark-{posts}-{seed}" + (f"-big{big}" if big else "") + f"-m{n_media}"
     base = Path(_arg(argv, "dir", "/work/bench-cache/i15")) / name
     base.mkdir(parents=True, exist_ok=True)
+    driver_memory = _arg(argv, "driver-memory", "8g")
+    local_dir = Path(_arg(argv, "local-dir", str(base / "spark-local")))
+    local_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault(
+        "PYSPARK_SUBMIT_ARGS",
+        f"--driver-memory {driver_memory} --conf spark.local.dir={local_dir} pyspark-shell",
+    )
     world, db, canonical = base / "world", base / "store.duckdb", base / "canonical"
     if not (world / "posts.csv.gz").exists():
         generate(world, seed=seed, posts=posts)
@@ -196,6 +208,10 @@ def main(argv: list[str]) -> None:
             narrative_counts = narratives_stage.run(store, 1, progress=duck_mark)
         duck_narr_s = time.perf_counter() - t0
         duck_grouping_s = duck_marks[1] - duck_marks[0]
+        duck_origin_rows = {
+            t: store.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
+            for t in ("origin_scores", "account_origin", "item_origin_scores")
+        }
         shutil.rmtree(canonical, ignore_errors=True)
         export_canonical(store.con.cursor(), canonical)
     print(f"duckdb engine, cascades stage: {duck_s:8.1f} s  {n_posts / duck_s:10,.0f} posts/s")
@@ -225,6 +241,7 @@ def main(argv: list[str]) -> None:
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.spark.session import session
 
+    print(f"spark JVM: {os.environ['PYSPARK_SUBMIT_ARGS']}")
     spark = session(master)
     out = base / "derived"
     t0 = time.perf_counter()
@@ -232,6 +249,7 @@ def main(argv: list[str]) -> None:
 
     def mark(task: str, done: int, total: int | None) -> None:
         if task in (
+            "cascades",
             "media",
             "items",
             "accounts",
@@ -252,6 +270,7 @@ def main(argv: list[str]) -> None:
     spark_items_s, iw, ir, is_ = between("items")
     spark_acc_s, aw, ar, as_ = between("accounts")
     spark_narr_s, nw, nr, ns = between("narratives")
+    _, cw, cr, cs = between("cascades")  # its pointer jumping, inferred parents and write
     # reads, cascades, write, manifest
     spark_casc_s = spark_s - spark_media_s - spark_items_s - spark_acc_s - spark_narr_s
     print(
@@ -259,6 +278,10 @@ def main(argv: list[str]) -> None:
         f"{spark_casc_s:.1f} s  {n_posts / spark_casc_s:10,.0f} posts/s"
     )
     print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items()))
+    print(
+        f"spark {master}, cascades stage: shuffle {cw / 2**20:,.1f} MiB written, "
+        f"{cr / 2**20:,.1f} MiB read over {cs} stages (its write included)"
+    )
     print(
         f"  shuffle: {written / 2**20:,.1f} MiB written, {read / 2**20:,.1f} MiB read "
         f"over {stages} stages; output rows {res.rows}"
@@ -305,6 +328,7 @@ def main(argv: list[str]) -> None:
         res.rows["narratives"] == narrative_counts["narratives"]
         and res.rows["post_narratives"] == narrative_counts["narrative_posts"]
         and res.rows["cascade_scores"] == narrative_counts["cascade_scores"]
+        and all(res.rows[t] == n for t, n in duck_origin_rows.items())
     )
     print(
         f"same row counts as the DuckDB engine: cascades {same}, media {same_media}, "
