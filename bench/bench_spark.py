@@ -66,6 +66,38 @@ def _shuffle_bytes(spark) -> tuple[int, int, int]:
     return written, read, n
 
 
+def _tree_cpu_s() -> float:
+    """CPU seconds used so far by this process and every descendant (the Spark JVM, its
+    Python workers), from /proc: user + system, plus the reaped children's of each.
+
+    Why: on a shared machine wall time over-counts a stage's work (the load steals
+    cores); the cost model wants core-seconds. NaN where /proc is not readable.
+    """
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        procs: dict[int, tuple[int, int]] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            rest = stat.rsplit(")", 1)[1].split()  # state, ppid, ..., utime at 11 .. cstime 14
+            procs[int(d)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0, [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            total += procs.get(pid, (0, 0))[1]
+            todo.extend(children.get(pid, []))
+        return total / ticks
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def _plant_giant(store, n: int) -> int:
     """Re-parent the ``n`` earliest posts into one cascade of depth ~200; its stride.
 
@@ -181,23 +213,28 @@ def main(argv: list[str]) -> None:
 
     with Store.open(db) as store:
         n_posts = store.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+        duck_cpu = [_tree_cpu_s()]  # at each DuckDB stage's end, below
         t0 = time.perf_counter()
         with store.transaction():
             run = cascades_stage.run(store, 1, full=True)
         duck_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         n_casc = store.con.execute("SELECT count(*) FROM cascades").fetchall()[0][0]
         t0 = time.perf_counter()
         with store.transaction():
             media_counts = media_stage.run(store, 1)
         duck_media_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         t0 = time.perf_counter()
         with store.transaction():
             item_counts = items_stage.run(store, 1)
         duck_items_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         t0 = time.perf_counter()
         with store.transaction():
             account_counts = accounts_stage.run(store, 1)
         duck_accounts_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         duck_marks: dict[int, float] = {}
 
         def duck_mark(task: str, done: int, total: int | None) -> None:
@@ -207,6 +244,7 @@ def main(argv: list[str]) -> None:
         with store.transaction():
             narrative_counts = narratives_stage.run(store, 1, progress=duck_mark)
         duck_narr_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         duck_grouping_s = duck_marks[1] - duck_marks[0]
         duck_origin_rows = {
             t: store.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
@@ -246,6 +284,8 @@ def main(argv: list[str]) -> None:
     out = base / "derived"
     t0 = time.perf_counter()
     marks: dict[tuple[str, int], tuple[float, int, int, int]] = {}
+    cpu_marks: dict[tuple[str, int], float] = {}
+    cpu0 = _tree_cpu_s()
 
     def mark(task: str, done: int, total: int | None) -> None:
         if task in (
@@ -256,6 +296,7 @@ def main(argv: list[str]) -> None:
             "narratives",
         ):  # the clock and shuffle counters at a stage's ends
             marks[task, done] = (time.perf_counter(), *_shuffle_bytes(spark))
+            cpu_marks[task, done] = _tree_cpu_s()
 
     def between(task: str) -> tuple[float, int, int, int]:
         a, b = marks[task, 0], marks[task, 1]
@@ -265,6 +306,7 @@ def main(argv: list[str]) -> None:
         spark, str(canonical), str(out), giant_nodes=giant if big else 200_000, progress=mark
     )
     spark_s = time.perf_counter() - t0
+    spark_cpu_s = _tree_cpu_s() - cpu0
     written, read, stages = _shuffle_bytes(spark)
     spark_media_s, mw, mr, ms = between("media")  # each stage with its Parquet write
     spark_items_s, iw, ir, is_ = between("items")
@@ -308,6 +350,16 @@ def main(argv: list[str]) -> None:
         f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x, "
         f"accounts {spark_acc_s / duck_accounts_s:.1f}x, narratives (Spark's all but two "
         f"steps vs DuckDB's whole stage) {spark_narr_s / duck_narr_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
+    )
+    stage_names = ("cascades", "media", "items", "accounts", "narratives")
+    duck_cpu_s = [b - a for a, b in zip(duck_cpu, duck_cpu[1:], strict=False)]
+    spark_stage_cpu = [cpu_marks[t, 1] - cpu_marks[t, 0] for t in stage_names]
+    print(
+        "cpu seconds (this process and its children: driver, JVM, Python workers): duckdb "
+        + ", ".join(f"{t} {c:.1f}" for t, c in zip(stage_names, duck_cpu_s, strict=True))
+        + f"; spark whole build {spark_cpu_s:.1f}, "
+        + ", ".join(f"{t} {c:.1f}" for t, c in zip(stage_names, spark_stage_cpu, strict=True))
+        + " (spark cascades: from its start mark to its end, write included)"
     )
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
     same_media = (
