@@ -1,9 +1,14 @@
 """Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items,
-accounts, narratives (Spark: the grouping and amplification so far).
+accounts, narratives (Spark: all of it but narrative_origin_items and the corrections).
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
 [--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]
-[--media=M]``
+[--media=M] [--driver-memory=8g] [--local-dir=DIR]``
+
+``--driver-memory`` (default 8g) and ``--local-dir`` (default ``DIR/<world>/spark-local``:
+Spark's shuffle and spill files, next to the cache rather than in /tmp) go to the JVM
+through ``PYSPARK_SUBMIT_ARGS`` when that is not already set: in local mode the driver
+is the only executor, so its heap (Spark's default: 1 GiB) holds every task's memory.
 
 ``--media=M`` (default posts / 5) plants M media items into the world (70% random PDQ
 hashes, 30% copies with 0..40 bits flipped, bench_media's generator; identical hashes
@@ -21,10 +26,10 @@ set-wise path; the two engines' giant rows are printed side by side.
    media, items, accounts and narratives stages (full), timed.
 3. The Spark engine's ``run_spark_build`` on the export (same stage, Parquet out), in
    local mode on the machine's cores, timed; with the bytes every shuffle wrote and
-   read (Spark's status store), and Spark's time per step.
+   read (Spark's status store) and the Spark stages, per stage, and Spark's time per step.
 4. Printed: posts/s of each, the Spark/DuckDB time ratio per stage, the shuffle sizes
-   (the media stage's apart), and a check that the two engines' cascades and media
-   tables have the same row counts.
+   and Spark stage counts per stage, and a check that the two engines' tables have the
+   same row counts (every table both write, narratives' origin tables included).
 """
 
 from __future__ import annotations
@@ -59,6 +64,38 @@ def _shuffle_bytes(spark) -> tuple[int, int, int]:
         read += s.shuffleReadBytes()
         n += 1
     return written, read, n
+
+
+def _tree_cpu_s() -> float:
+    """CPU seconds used so far by this process and every descendant (the Spark JVM, its
+    Python workers), from /proc: user + system, plus the reaped children's of each.
+
+    Why: on a shared machine wall time over-counts a stage's work (the load steals
+    cores); the cost model wants core-seconds. NaN where /proc is not readable.
+    """
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        procs: dict[int, tuple[int, int]] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            rest = stat.rsplit(")", 1)[1].split()  # state, ppid, ..., utime at 11 .. cstime 14
+            procs[int(d)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0, [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            total += procs.get(pid, (0, 0))[1]
+            todo.extend(children.get(pid, []))
+        return total / ticks
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def _plant_giant(store, n: int) -> int:
@@ -153,6 +190,13 @@ def main(argv: list[str]) -> None:
     name = f"spark-{posts}-{seed}" + (f"-big{big}" if big else "") + f"-m{n_media}"
     base = Path(_arg(argv, "dir", "/work/bench-cache/i15")) / name
     base.mkdir(parents=True, exist_ok=True)
+    driver_memory = _arg(argv, "driver-memory", "8g")
+    local_dir = Path(_arg(argv, "local-dir", str(base / "spark-local")))
+    local_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault(
+        "PYSPARK_SUBMIT_ARGS",
+        f"--driver-memory {driver_memory} --conf spark.local.dir={local_dir} pyspark-shell",
+    )
     world, db, canonical = base / "world", base / "store.duckdb", base / "canonical"
     if not (world / "posts.csv.gz").exists():
         generate(world, seed=seed, posts=posts)
@@ -169,23 +213,28 @@ def main(argv: list[str]) -> None:
 
     with Store.open(db) as store:
         n_posts = store.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+        duck_cpu = [_tree_cpu_s()]  # at each DuckDB stage's end, below
         t0 = time.perf_counter()
         with store.transaction():
             run = cascades_stage.run(store, 1, full=True)
         duck_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         n_casc = store.con.execute("SELECT count(*) FROM cascades").fetchall()[0][0]
         t0 = time.perf_counter()
         with store.transaction():
             media_counts = media_stage.run(store, 1)
         duck_media_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         t0 = time.perf_counter()
         with store.transaction():
             item_counts = items_stage.run(store, 1)
         duck_items_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         t0 = time.perf_counter()
         with store.transaction():
             account_counts = accounts_stage.run(store, 1)
         duck_accounts_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         duck_marks: dict[int, float] = {}
 
         def duck_mark(task: str, done: int, total: int | None) -> None:
@@ -195,7 +244,12 @@ def main(argv: list[str]) -> None:
         with store.transaction():
             narrative_counts = narratives_stage.run(store, 1, progress=duck_mark)
         duck_narr_s = time.perf_counter() - t0
+        duck_cpu.append(_tree_cpu_s())
         duck_grouping_s = duck_marks[1] - duck_marks[0]
+        duck_origin_rows = {
+            t: store.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # noqa: S608
+            for t in ("origin_scores", "account_origin", "item_origin_scores")
+        }
         shutil.rmtree(canonical, ignore_errors=True)
         export_canonical(store.con.cursor(), canonical)
     print(f"duckdb engine, cascades stage: {duck_s:8.1f} s  {n_posts / duck_s:10,.0f} posts/s")
@@ -225,19 +279,24 @@ def main(argv: list[str]) -> None:
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.spark.session import session
 
+    print(f"spark JVM: {os.environ['PYSPARK_SUBMIT_ARGS']}")
     spark = session(master)
     out = base / "derived"
     t0 = time.perf_counter()
     marks: dict[tuple[str, int], tuple[float, int, int, int]] = {}
+    cpu_marks: dict[tuple[str, int], float] = {}
+    cpu0 = _tree_cpu_s()
 
     def mark(task: str, done: int, total: int | None) -> None:
         if task in (
+            "cascades",
             "media",
             "items",
             "accounts",
             "narratives",
         ):  # the clock and shuffle counters at a stage's ends
             marks[task, done] = (time.perf_counter(), *_shuffle_bytes(spark))
+            cpu_marks[task, done] = _tree_cpu_s()
 
     def between(task: str) -> tuple[float, int, int, int]:
         a, b = marks[task, 0], marks[task, 1]
@@ -247,11 +306,13 @@ def main(argv: list[str]) -> None:
         spark, str(canonical), str(out), giant_nodes=giant if big else 200_000, progress=mark
     )
     spark_s = time.perf_counter() - t0
+    spark_cpu_s = _tree_cpu_s() - cpu0
     written, read, stages = _shuffle_bytes(spark)
     spark_media_s, mw, mr, ms = between("media")  # each stage with its Parquet write
     spark_items_s, iw, ir, is_ = between("items")
     spark_acc_s, aw, ar, as_ = between("accounts")
     spark_narr_s, nw, nr, ns = between("narratives")
+    _, cw, cr, cs = between("cascades")  # its pointer jumping, inferred parents and write
     # reads, cascades, write, manifest
     spark_casc_s = spark_s - spark_media_s - spark_items_s - spark_acc_s - spark_narr_s
     print(
@@ -259,6 +320,10 @@ def main(argv: list[str]) -> None:
         f"{spark_casc_s:.1f} s  {n_posts / spark_casc_s:10,.0f} posts/s"
     )
     print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items()))
+    print(
+        f"spark {master}, cascades stage: shuffle {cw / 2**20:,.1f} MiB written, "
+        f"{cr / 2**20:,.1f} MiB read over {cs} stages (its write included)"
+    )
     print(
         f"  shuffle: {written / 2**20:,.1f} MiB written, {read / 2**20:,.1f} MiB read "
         f"over {stages} stages; output rows {res.rows}"
@@ -286,6 +351,16 @@ def main(argv: list[str]) -> None:
         f"accounts {spark_acc_s / duck_accounts_s:.1f}x, narratives (Spark's all but two "
         f"steps vs DuckDB's whole stage) {spark_narr_s / duck_narr_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
     )
+    stage_names = ("cascades", "media", "items", "accounts", "narratives")
+    duck_cpu_s = [b - a for a, b in zip(duck_cpu, duck_cpu[1:], strict=False)]
+    spark_stage_cpu = [cpu_marks[t, 1] - cpu_marks[t, 0] for t in stage_names]
+    print(
+        "cpu seconds (this process and its children: driver, JVM, Python workers): duckdb "
+        + ", ".join(f"{t} {c:.1f}" for t, c in zip(stage_names, duck_cpu_s, strict=True))
+        + f"; spark whole build {spark_cpu_s:.1f}, "
+        + ", ".join(f"{t} {c:.1f}" for t, c in zip(stage_names, spark_stage_cpu, strict=True))
+        + " (spark cascades: from its start mark to its end, write included)"
+    )
     same = res.rows["cascades"] == n_casc and res.rows["post_cascades"] == n_posts
     same_media = (
         res.rows["media_groups"] == media_counts["media_groups"]
@@ -305,6 +380,7 @@ def main(argv: list[str]) -> None:
         res.rows["narratives"] == narrative_counts["narratives"]
         and res.rows["post_narratives"] == narrative_counts["narrative_posts"]
         and res.rows["cascade_scores"] == narrative_counts["cascade_scores"]
+        and all(res.rows[t] == n for t, n in duck_origin_rows.items())
     )
     print(
         f"same row counts as the DuckDB engine: cascades {same}, media {same_media}, "
