@@ -20,6 +20,7 @@ __all__ = [
     "URL_KEYS_SQL",
     "POST_ITEMS_SQL",
     "ITEM_ROWS_SQL",
+    "NARRATIVE_ORIGIN_ITEMS_SQL",
     "OWN_ITEMS_SQL",
     "ROOT_KEYS_SQL",
     "fill_item_shares",
@@ -209,36 +210,46 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
 def write_narrative_origin_items(con: duckdb.DuckDBPyConnection) -> None:
     """Replace narrative_origin_items: each narrative's earliest item of its own.
 
-    Runs after the narratives and item origins writes. A narrative's origin item is its
-    earliest url, text or media item of its own -- at least half of the item's posts are
-    in the narrative (a template text shared by many stories is no one's) -- hashtags
-    being topics, not sources; ties break on the item id. Its account is that item's
-    top origin candidate (``item_origin_scores`` rank 1), else the item's first poster.
+    Runs after the narratives and item origins writes; the rule is
+    :data:`NARRATIVE_ORIGIN_ITEMS_SQL` (the Spark engine runs it too).
     """
     con.complete()
     con.execute("DELETE FROM narrative_origin_items")
     con.execute(
-        """
+        f"""
         INSERT INTO narrative_origin_items (narrative_id, item_id, account_id, build_id)
-        SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id),
-               i.build_id
-        FROM (
-            SELECT narrative_id, arg_min(item_id, (first_at, item_id)) AS item_id
-            FROM (
-                SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
-                       count(DISTINCT pn.post_id) AS inside
-                FROM post_narratives pn
-                JOIN post_items pi ON pi.post_id = pn.post_id
-                JOIN items i ON i.item_id = pi.item_id
-                WHERE i.kind IN ('url', 'text', 'media')
-                GROUP BY pn.narrative_id, i.item_id, i.first_at, i.posts
-            )
-            WHERE 2 * inside >= posts
-            GROUP BY narrative_id
-        ) o JOIN items i ON i.item_id = o.item_id
-        LEFT JOIN item_origin_scores c ON c.item_id = o.item_id AND c.rank = 1
-        """
+        SELECT narrative_id, item_id, account_id, build_id FROM ({NARRATIVE_ORIGIN_ITEMS_SQL}) x
+        """  # noqa: S608 -- a fixed query from this module
     )
+
+
+# write_narrative_origin_items' rule, over post_narratives, post_items, items and
+# item_origin_scores (the Spark engine transpiles it): a narrative's origin item is its
+# earliest url, text or media item of its own -- at least half of the item's posts are
+# in the narrative (a template text shared by many stories is no one's) -- hashtags
+# being topics, not sources; ties break on the item id. Its account is that item's top
+# origin candidate (item_origin_scores rank 1), else the item's first poster.
+NARRATIVE_ORIGIN_ITEMS_SQL = """
+    SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id) AS account_id,
+           i.build_id
+    FROM (
+        SELECT narrative_id, arg_min(item_id, struct_pack(t := first_at, id := item_id))
+                   AS item_id
+        FROM (
+            SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
+                   count(DISTINCT pn.post_id) AS inside
+            FROM post_narratives pn
+            JOIN post_items pi ON pi.post_id = pn.post_id
+            JOIN items i ON i.item_id = pi.item_id
+            WHERE i.kind IN ('url', 'text', 'media')
+            GROUP BY pn.narrative_id, i.item_id, i.first_at, i.posts
+        ) AS per_item
+        WHERE 2 * inside >= posts
+        GROUP BY narrative_id
+    ) AS o
+    JOIN items i ON i.item_id = o.item_id
+    LEFT JOIN item_origin_scores c ON c.item_id = o.item_id AND c.rank = 1
+"""
 
 
 # item_post_rows' rule (the Spark engine transpiles it): the items posted by $m accounts
