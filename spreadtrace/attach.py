@@ -4,9 +4,10 @@ Why: a team that builds on Spark still reads results with ``report``, ``export-g
 and ``serve``, which read the store. :func:`attach_output` replaces the store's rows of
 every table the engine wrote (``spreadtrace.store.parquet.load_derived``), runs the
 stages the engine did not produce whole on DuckDB, from the attached tables, in the
-same transaction (the Spark engine now writes every derived table, so none; older
-outputs: the narratives stage when narrative_origin_items or the narratives'
-correction columns are missing, and media, items, accounts), adopts the engine's
+same transaction (the Spark engine writes every derived table, so none; an older
+output without narrative_origin_items, whose narratives also lack the correction
+columns, gets the whole narratives stage, and older still media, items, accounts),
+adopts the engine's
 accounts state (so the next build continues from it incrementally), records one
 ``builds`` row (mode ``attach``, with the engine's manifest) and publishes the
 dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build` does.

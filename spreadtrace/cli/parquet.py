@@ -75,7 +75,10 @@ def attach(settings: Settings, in_dir: str, wait: float, quiet: bool, as_json: b
     """
     from spreadtrace.attach import attach_output
 
-    with Store.open(settings.db, wait=wait) as store, progress_bar(not quiet) as progress:
+    with (
+        Store.open(settings.db, wait=wait) as store,
+        progress_bar(not quiet and not as_json) as progress,
+    ):
         result = attach_output(store, in_dir, progress=progress)
     if as_json:
         print_json(
