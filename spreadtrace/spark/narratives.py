@@ -109,8 +109,8 @@ NOTE_STATUS_SCHEMA = (
 # arrays, over a bucket of whole cascades instead of the store).
 BUCKET_CASCADES = 50_000
 
-# The narratives table's columns after the grouping, in the store's order; the others are
-# the scores the later steps fill (NULL here, typed as the store's).
+# The narratives table's columns after the grouping's, in the store's order, typed as the
+# store's: the origin, amplification and correction columns the later steps fill.
 _LATER = [
     ("origin_account_id", "string"),
     ("origin_score", "double"),
@@ -139,19 +139,6 @@ _LATER = [
     ("first_note_shown_at", "timestamp"),
     ("is_correction", "boolean"),
 ]
-# The correction columns (CORRECTIONS_SQL's, after its narrative_id).
-_CORRECTION_COLUMNS = (
-    "claim_posts",
-    "claim_accounts",
-    "correction_posts",
-    "correction_accounts",
-    "first_correction_at",
-    "correction_delay_s",
-    "claim_accounts_corrected",
-    "notes",
-    "first_note_shown_at",
-    "is_correction",
-)
 # The columns the grouping computes (the rest of NARRATIVE_COLUMNS are later scores).
 NARRATIVE_COLUMNS = (
     "narrative_id",
@@ -294,16 +281,7 @@ def run(
         .join(first_origin, "narrative_id", "left")
         .join(per_correction, "narrative_id", "left")
     )
-    later = [
-        bid
-        if kind is None
-        else F.col(name)
-        if name in SCORE_COLUMNS or name in ("origin_account_id", "origin_score")
-        else F.col(name).cast(kind).alias(name)
-        if name in _CORRECTION_COLUMNS
-        else F.lit(None).cast(kind).alias(name)
-        for name, kind in _LATER
-    ]
+    later = [bid if kind is None else F.col(name).cast(kind).alias(name) for name, kind in _LATER]
     narratives = scored.select(*NARRATIVE_COLUMNS, *later)
     cascade_scores = per_cascade.join(
         cascade_map.select("cascade_id", "narrative_id"), "cascade_id", "left"
