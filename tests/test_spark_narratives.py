@@ -119,8 +119,11 @@ def test_attach_of_an_older_output_reruns_the_narratives_stage(built, tmp_path):
     """An output of an engine without narrative_origin_items (nor the corrections:
     they came together) still gets the whole narratives stage on DuckDB."""
     from spreadtrace.attach import attach_output
+    from spreadtrace.pipeline.build import BuildParams
+    from spreadtrace.pipeline.narratives import NarrativeParams
 
     db, out = built["world"]
+    assert (db.parent / "desk.txt").is_file()
     older = tmp_path / "older"
     shutil.copytree(out, older)
     shutil.rmtree(older / "narrative_origin_items")
@@ -136,7 +139,9 @@ def test_attach_of_an_older_output_reruns_the_narratives_stage(built, tmp_path):
         expected = {t: store_rows(store, t) for t in NARRATIVE_TABLES}
     with Store.open(copy) as store:
         store.con.execute("DELETE FROM narrative_origin_items")  # must come back from DuckDB
-        result = attach_output(store, older, publish=False)
+        # the DuckDB stage with the parameters the world was built with (its desk file)
+        params = BuildParams(narratives=NarrativeParams(factcheck_file=str(db.parent / "desk.txt")))
+        result = attach_output(store, older, params=params, publish=False)
         assert result.duckdb_stages == ["narratives"]
         for table, keys in NARRATIVE_TABLES.items():
             assert table_diff(expected[table], store_rows(store, table), keys) == [], table
