@@ -1,5 +1,5 @@
 """Benchmark the Spark engine (local mode) against the DuckDB engine: cascades, media, items,
-accounts, narratives (Spark: all of it but narrative_origin_items and the corrections).
+accounts, narratives (every stage, every derived table, on both engines).
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench spark [--posts=1000000]
 [--seed=7] [--dir=/work/bench-cache/i15] [--master=local[2]] [--big=N] [--giant=G]
@@ -341,15 +341,15 @@ def main(argv: list[str]) -> None:
         f"written, {ar / 2**20:,.1f} MiB read over {as_} stages (its write included)"
     )
     print(
-        f"spark {master}, narratives stage (all but two steps): {spark_narr_s:8.1f} s  shuffle "
+        f"spark {master}, narratives stage: {spark_narr_s:8.1f} s  shuffle "
         f"{nw / 2**20:,.1f} MiB written, {nr / 2**20:,.1f} MiB read over {ns} stages "
-        "(its write included; narrative_origin_items and corrections not on Spark yet)"
+        "(its write included)"
     )
     print(
         f"ratio spark/duckdb time: cascades {spark_casc_s / duck_s:.1f}x, media "
         f"{spark_media_s / duck_media_s:.1f}x, items {spark_items_s / duck_items_s:.1f}x, "
-        f"accounts {spark_acc_s / duck_accounts_s:.1f}x, narratives (Spark's all but two "
-        f"steps vs DuckDB's whole stage) {spark_narr_s / duck_narr_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
+        f"accounts {spark_acc_s / duck_accounts_s:.1f}x, narratives "
+        f"{spark_narr_s / duck_narr_s:.1f}x  (load {os.getloadavg()[0]:.1f})"
     )
     stage_names = ("cascades", "media", "items", "accounts", "narratives")
     duck_cpu_s = [b - a for a, b in zip(duck_cpu, duck_cpu[1:], strict=False)]

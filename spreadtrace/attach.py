@@ -3,13 +3,14 @@
 Why: a team that builds on Spark still reads results with ``report``, ``export-graph``
 and ``serve``, which read the store. :func:`attach_output` replaces the store's rows of
 every table the engine wrote (``spreadtrace.store.parquet.load_derived``), runs the
-stages the engine does not produce whole (the narratives stage, of which the Spark
-engine writes all but narrative_origin_items and the corrections, so it reruns here;
-older outputs: media, items, accounts) on DuckDB, from the attached tables, in the same
-transaction (the engine's accounts state is adopted, so the next build continues from
-it incrementally), records one ``builds`` row (mode ``attach``, with the engine's
-manifest) and publishes the dashboard snapshot, as
-:func:`spreadtrace.pipeline.build.run_build` does.
+stages the engine did not produce whole on DuckDB, from the attached tables, in the
+same transaction (the Spark engine writes every derived table, so none; an older
+output without narrative_origin_items, whose narratives also lack the correction
+columns, gets the whole narratives stage, and older still media, items, accounts),
+adopts the engine's
+accounts state (so the next build continues from it incrementally), records one
+``builds`` row (mode ``attach``, with the engine's manifest) and publishes the
+dashboard snapshot, as :func:`spreadtrace.pipeline.build.run_build` does.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def attach_output(
         t0 = time.perf_counter()
         skip = {"cascades"} | (set() if media_here else {"media"})
         skip |= set() if accounts_here else {"accounts"}
+        skip |= set() if narratives_here else {"narratives"}
         own = {k: v for k, v in params.to_dict().items() if k not in skip}
         loaded = parquet_sql.load_derived(con, in_dir, build_id, own)
         timings["load"] = time.perf_counter() - t0

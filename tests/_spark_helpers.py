@@ -11,8 +11,10 @@ import importlib.util
 import math
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -49,8 +51,7 @@ ACCOUNT_TABLES = {
     "account_scores": ["account_id"],
 }
 
-# The narratives stage's tables, with their keys: the grouping's and amplification's
-# three come from Spark so far (narratives without its origin and correction columns); the whole stage after attach.
+# The narratives stage's tables, with their keys: all seven from Spark.
 NARRATIVE_TABLES = {
     "post_narratives": ["post_id", "narrative_id"],
     "narratives": ["narrative_id"],
@@ -60,14 +61,98 @@ NARRATIVE_TABLES = {
     "item_origin_scores": ["item_id", "account_id"],
     "narrative_origin_items": ["narrative_id"],
 }
-GROUPING_TABLES = (
-    "post_narratives",
-    "narratives",
-    "cascade_scores",
-    "origin_scores",
-    "account_origin",
-    "item_origin_scores",
-)
+# A fact-check desk of the tests' own, given to both engines as params.factcheck_file.
+DESK = "desk.checkers.example"
+
+
+def plant_corrections(store: Store, seed: int) -> dict[str, int]:
+    """Fact-check links and Community Notes, into a store of posts (before its builds).
+
+    Some originals carry a fact-check article (their reposts pass it on: correction
+    narratives), some replies and quotes do (corrections inside a claim narrative),
+    each link its own article (no new evidence linking cascades); half of them on
+    snopes.com (the shipped list), half on :data:`DESK` (a user file's domain). Under
+    8 claims a fact-check desk replies with an article, which the claim's first
+    resharer then reposts (a claim account meeting the correction). Community Notes on
+    random posts: most say misleading, some not; some were rated helpful (shown), some
+    not, some have no status row.
+    """
+    rng = np.random.default_rng(seed)
+    con = store.con
+    posts = con.execute(
+        "SELECT post_id, kind, created_at, urls FROM posts ORDER BY post_id"
+    ).fetchall()
+    with_children = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT parent_id FROM posts WHERE parent_id IS NOT NULL"
+        ).fetchall()
+    }
+    updates = []
+    for post_id, kind, _, urls in posts:
+        odds = {"original": 0.05, "reply": 0.4, "quote": 0.4}.get(kind, 0.0)
+        if post_id in with_children and rng.random() < odds:
+            host = "www.snopes.com" if rng.random() < 0.5 else DESK
+            updates.append(([*(urls or []), f"https://{host}/fact-check/{post_id}"], post_id))
+    con.executemany("UPDATE posts SET urls = ? WHERE post_id = ?", updates)
+    met = con.execute(
+        """
+        WITH claims AS (
+            SELECT p.post_id, any_value(p.platform) AS platform,
+                   max(r.created_at) AS last_at, arg_min(r.account_id, r.created_at) AS sharer
+            FROM posts p JOIN posts r ON r.parent_id = p.post_id AND r.kind = 'repost'
+            WHERE p.kind = 'original'
+            GROUP BY p.post_id HAVING count(*) >= 2 ORDER BY p.post_id LIMIT 8
+        )
+        INSERT INTO posts (post_id, account_id, created_at, parent_id, kind, urls, platform,
+                           ingest_run_id)
+        SELECT 'fc-' || post_id, 'fact-desk', last_at + INTERVAL 60 SECOND, post_id, 'reply',
+               ['https://www.snopes.com/fact-check/' || post_id], platform, 1
+        FROM claims
+        UNION ALL
+        SELECT 'fs-' || post_id, sharer, last_at + INTERVAL 120 SECOND, 'fc-' || post_id,
+               'repost', NULL, platform, 1
+        FROM claims
+        """
+    ).fetchall()[0][0]
+    chosen = rng.choice(len(posts), size=min(len(posts), 80), replace=False)
+    notes, status = [], []
+    for n, i in enumerate(sorted(chosen)):
+        post_id, _, created_at, _ = posts[i]
+        note_id = f"{1000 + n}"
+        written = created_at + timedelta(seconds=float(rng.integers(60, 86_400)))
+        misleading = rng.random() < 0.8
+        notes.append(
+            (
+                note_id,
+                post_id,
+                f"author{n % 7}",
+                written,
+                "MISINFORMED_OR_POTENTIALLY_MISLEADING" if misleading else "NOT_MISLEADING",
+                ["misleadingFactualError"] if misleading else [],
+            )
+        )
+        if rng.random() < 0.75:
+            helpful = rng.random() < 0.5
+            shown = written + timedelta(hours=float(rng.integers(1, 48))) if helpful else None
+            state = "CURRENTLY_RATED_HELPFUL" if helpful else "NEEDS_MORE_RATINGS"
+            status.append((note_id, shown, state, written))
+    con.executemany(
+        "INSERT INTO community_notes (note_id, post_id, participant_id, created_at, "
+        "classification, misleading_reasons, ingest_run_id) VALUES (?, ?, ?, ?, ?, ?, 1)",
+        notes,
+    )
+    con.executemany(
+        "INSERT INTO community_note_status (note_id, first_shown_at, current_status, "
+        "current_status_at, ingest_run_id) VALUES (?, ?, ?, ?, 1)",
+        status,
+    )
+    return {
+        "factcheck_posts": len(updates),
+        "desk_posts": int(met),
+        "notes": len(notes),
+        "status": len(status),
+    }
 
 
 def require_spark() -> None:
@@ -170,22 +255,34 @@ def table_diff(expected: pa.Table, got: pa.Table, keys: list[str]) -> list[str]:
     return problems
 
 
-def both_engines(spark, db: Path, work: Path) -> Path:
-    """Build ``db`` with the DuckDB engine, export it, build the export on Spark: its output."""
+def both_engines(spark, db: Path, work: Path, narratives=None) -> Path:
+    """Build ``db`` with the DuckDB engine, export it, build the export on Spark: its output.
+
+    ``narratives``: the narratives stage's parameters, the same for both engines.
+    """
     from spreadtrace.pipeline.build import BuildParams, run_build
+    from spreadtrace.pipeline.narratives import NarrativeParams
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.store.parquet import export_canonical
 
+    narratives = narratives or NarrativeParams()
     with Store.open(db) as store:
-        run_build(store, params=BuildParams(), publish=False)
+        run_build(store, params=BuildParams(narratives=narratives), publish=False)
         export_canonical(store.con.cursor(), work / "canonical")
     out = work / "derived"
-    run_spark_build(spark, str(work / "canonical"), str(out))
+    run_spark_build(spark, str(work / "canonical"), str(out), narratives=narratives)
     return out
 
 
-def built_cases(spark, tmp_path_factory, *, seed: int, posts: int) -> dict[str, tuple[Path, Path]]:
-    """(store, Spark output) of the bundled sample and of a generated world with media."""
+def built_cases(
+    spark, tmp_path_factory, *, seed: int, posts: int, corrections: bool = False
+) -> dict[str, tuple[Path, Path]]:
+    """(store, Spark output) of the bundled sample and of a generated world with media.
+
+    ``corrections``: the world also gets fact-check links and Community Notes
+    (:func:`plant_corrections`), and both engines a user fact-check file naming DESK.
+    """
+    from spreadtrace.pipeline.narratives import NarrativeParams
     from spreadtrace.synth import generate
     from tests.conftest import REPO
     from tests.test_spark_media import plant_media
@@ -199,7 +296,13 @@ def built_cases(spark, tmp_path_factory, *, seed: int, posts: int) -> dict[str, 
     generate(work / "world", seed=seed, posts=posts)
     db = work / "w.duckdb"
     ingest_cli(db, sorted((work / "world").glob("*.csv.gz")))
+    narratives = None
     with Store.open(db) as store:
         plant_media(store, seed)
-    out["world"] = (db, both_engines(spark, db, work))
+        if corrections:
+            plant_corrections(store, seed)
+            desk = work / "desk.txt"
+            desk.write_text(f"# the tests' own fact-check desk\n{DESK}\n", encoding="utf-8")
+            narratives = NarrativeParams(factcheck_file=str(desk))
+    out["world"] = (db, both_engines(spark, db, work, narratives))
     return out

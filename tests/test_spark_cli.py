@@ -1,22 +1,31 @@
 """The engine switch end to end through the CLI: export-parquet -> spark build -> attach.
 
 One local[2] Spark session for the module. A generated world (with planted media
-copies) is built twice: by ``build`` (DuckDB) and by ``spark build`` + ``attach``
-(cascades, media, items and accounts from Spark, narratives on DuckDB); ``report`` must
-then write the same CSVs from both stores.
+copies, fact-check links and Community Notes) is built twice: by ``build`` (DuckDB) and
+by ``spark build`` + ``attach`` (every derived table from Spark, no DuckDB stage), both
+with the same user fact-check file; ``report`` must then write the same CSVs from both
+stores.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+
+import pyarrow.parquet as pq
 import pytest
 
 from spreadtrace.cli import main
 from spreadtrace.store import Store
+from spreadtrace.store.parquet import CANONICAL_TABLES
 from spreadtrace.synth import generate
 from tests._spark_helpers import (
     ACCOUNT_TABLES,
     CASCADE_TABLES,
+    DESK,
     MEDIA_TABLES,
+    NARRATIVE_TABLES,
+    plant_corrections,
     spark_session,
     store_rows,
     table_diff,
@@ -49,18 +58,22 @@ def engines(spark, tmp_path_factory):
     duck, sparked = work / "duck.duckdb", work / "spark.duckdb"
     for db in (duck, sparked):
         _ok(runner, ["--db", str(db), "ingest", "--quiet", *files])
-        with Store.open(db) as store:  # the same planted media copies in both stores
+        with Store.open(db) as store:  # the same planted media, links and notes in both
             plant_media(store, 21)
-    _ok(runner, ["--db", str(duck), "build", "--quiet"])
+            plant_corrections(store, 21)
+    desk = work / "desk.txt"
+    desk.write_text(f"{DESK}\n", encoding="utf-8")
+    _ok(runner, ["--db", str(duck), "build", "--quiet", "--factcheck-domains", str(desk)])
     _ok(runner, ["--db", str(sparked), "export-parquet", "--output", str(work / "canonical")])
-    for table in ("posts", "accounts", "follows", "media"):
+    for table in CANONICAL_TABLES:
         assert list((work / "canonical" / table).glob("*.parquet")), table
-    out = _ok(
-        runner,
-        ["spark", "build", "--input", str(work / "canonical"), "--output", str(work / "derived")],
+    args = ["--input", str(work / "canonical"), "--output", str(work / "derived")]
+    out = _ok(runner, ["spark", "build", *args, "--factcheck-domains", str(desk)])
+    assert "post_cascades" in out and "narrative_origin_items" in out
+    attached = json.loads(
+        _ok(runner, ["--db", str(sparked), "attach", "--json", str(work / "derived")])
     )
-    assert "post_cascades" in out and "media_groups" in out
-    _ok(runner, ["--db", str(sparked), "attach", str(work / "derived")])
+    assert attached["duckdb_stages"] == []  # every derived table came from Spark
     return duck, sparked, work
 
 
@@ -73,8 +86,35 @@ def test_attached_store_holds_the_duckdb_engines_cascade_media_and_account_table
             assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
         for table, keys in ACCOUNT_TABLES.items():  # from Spark, the DuckDB stage skipped
             assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
+        for table, keys in NARRATIVE_TABLES.items():  # likewise, corrections included
+            assert table_diff(store_rows(a, table), store_rows(b, table), keys) == [], table
+        (corrected,) = (
+            a.con.cursor()
+            .execute("SELECT count(*) FROM narratives WHERE correction_posts > 0 AND notes > 0")
+            .fetchall()[0]
+        )
         (mode,) = b.con.cursor().execute("SELECT mode FROM builds").fetchall()[0]
+    assert corrected > 0  # the reports below carry non-trivial correction columns
     assert mode == "attach"
+
+
+def test_an_export_without_community_notes_still_builds(spark, engines, tmp_path):
+    """An export made before the Community Notes directories: no notes, the rest the
+    same. The world's notes are dropped, so its narratives have none on Spark."""
+    from spreadtrace.spark.build import run_spark_build
+
+    _, _, work = engines
+    older = tmp_path / "canonical"
+    shutil.copytree(work / "canonical", older)
+    for table in ("community_notes", "community_note_status"):
+        assert list((older / table).glob("*.parquet")), table
+        shutil.rmtree(older / table)
+    run_spark_build(spark, str(older), str(tmp_path / "derived"))
+    got = pq.read_table(tmp_path / "derived" / "narratives").to_pylist()
+    with_notes = pq.read_table(work / "derived" / "narratives").to_pylist()
+    assert got and all(r["notes"] == 0 and r["first_note_shown_at"] is None for r in got)
+    assert any(r["notes"] > 0 for r in with_notes)
+    assert {r["narrative_id"] for r in got} == {r["narrative_id"] for r in with_notes}
 
 
 def test_report_after_attach_equals_report_after_build(engines):

@@ -1,21 +1,25 @@
-"""The Spark engine's narrative grouping and amplification equal the DuckDB engine's.
+"""The Spark engine's narratives stage equals the DuckDB engine's, every table of it.
 
 Spark runs in local mode (local[2]), one session for the module. Each case builds a
-store with the DuckDB engine, exports it, runs ``spark build`` and compares
-post_narratives, cascade_scores and narratives (without the origin and correction
-columns the rest of the stage fills on DuckDB after ``attach``): exact for ids, counts, labels and times. After attach,
-every table of the narratives stage equals the DuckDB build's (the stage reran there).
+store with the DuckDB engine, exports it, runs ``spark build`` and compares the seven
+tables of the stage, the narratives' correction columns included: exact for ids,
+counts, labels and times, 1e-9 for floats. The generated world carries fact-check
+links (on the shipped list and on a user file's domain, given to both engines) and
+Community Notes, so the corrections are not all zero. After attach of that output no
+DuckDB stage runs and every table of the stage equals the DuckDB build's.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from spreadtrace.store import Store
 from tests._spark_helpers import (
-    GROUPING_TABLES,
     NARRATIVE_TABLES,
     built_cases,
     parquet_rows,
@@ -34,33 +38,47 @@ def spark():
 
 @pytest.fixture(scope="module")
 def built(spark, tmp_path_factory):
-    """(store, Spark output) of the bundled sample and of a generated world with media."""
-    return built_cases(spark, tmp_path_factory, seed=43, posts=2_000)
+    """(store, Spark output) of the bundled sample and of a generated world with media,
+    fact-check links and Community Notes."""
+    return built_cases(spark, tmp_path_factory, seed=43, posts=2_000, corrections=True)
 
 
 @pytest.mark.parametrize("case", ["sample", "world"])
-@pytest.mark.parametrize("table", GROUPING_TABLES)
-def test_grouping_tables_equal(built, case, table):
+@pytest.mark.parametrize("table", sorted(NARRATIVE_TABLES))
+def test_narrative_tables_equal(built, case, table):
     db, out = built[case]
     with Store.open(db, read_only=True) as store:
         expected = store_rows(store, table)
     got = parquet_rows(out, table)
-    if table == "narratives":
-        from spreadtrace.graph.amplification import SCORE_COLUMNS
-        from spreadtrace.spark.narratives import NARRATIVE_COLUMNS
-
-        computed = [*NARRATIVE_COLUMNS, "origin_account_id", "origin_score", *SCORE_COLUMNS]
-        # every score column is there, typed as the store's, and NULL until the DuckDB stage
-        assert got.column_names == expected.column_names
-        later = [c for c in got.column_names if c not in computed and c != "build_id"]
-        assert later and all(got[c].null_count == got.num_rows for c in later)
-        for c in later:
-            assert got.schema.field(c).type == expected.schema.field(c).type or (
-                str(expected.schema.field(c).type).startswith("timestamp")
-            ), c
-        expected, got = expected.select(computed), got.select(computed)
     assert expected.num_rows > 0
     assert table_diff(expected, got, NARRATIVE_TABLES[table]) == [], table
+
+
+def test_the_world_has_corrections_and_notes(built):
+    """The correction columns compared above are not trivial: fact-check posts (from
+    the shipped list and the user file), correction narratives, claim accounts that
+    met a correction, and Community Notes, some shown (rated helpful), some not."""
+    db, out = built["world"]
+    got = parquet_rows(out, "narratives").to_pylist()
+    assert len({r["narrative_id"] for r in got}) == len(got)
+    some = {
+        "correction_posts": sum(r["correction_posts"] > 0 for r in got),
+        "correction_delay_s": sum(r["correction_delay_s"] is not None for r in got),
+        "claim_accounts_corrected": sum(r["claim_accounts_corrected"] > 0 for r in got),
+        "is_correction": sum(bool(r["is_correction"]) for r in got),
+        "notes": sum(r["notes"] > 0 for r in got),
+        "first_note_shown_at": sum(r["first_note_shown_at"] is not None for r in got),
+        "noted_not_shown": sum(r["notes"] > 0 and r["first_note_shown_at"] is None for r in got),
+    }
+    assert all(n > 0 for n in some.values()), some
+    assert all(r["claim_posts"] is not None for r in got)  # filled for every narrative
+    with Store.open(db, read_only=True) as store:
+        desk = store.con.execute(
+            "SELECT count(*) FROM narratives n JOIN post_narratives pn USING (narrative_id) "
+            "JOIN posts p USING (post_id) "
+            "WHERE list_contains(p.urls, 'https://desk.checkers.example/fact-check/' || p.post_id)"
+        ).fetchall()[0][0]
+    assert desk > 0  # the user file's domain counts, on both engines (compared above)
 
 
 @pytest.mark.parametrize("case", ["sample", "world"])
@@ -78,9 +96,9 @@ def test_the_worlds_group_by_several_kinds(built, case):
         assert "media" in via, via
 
 
-def test_attach_loads_the_grouping_and_reruns_the_narratives_stage(built, tmp_path):
-    """With only the grouping from Spark, attach runs the whole narratives stage on
-    DuckDB: every table of the stage equals the DuckDB build's, scores included."""
+def test_attach_of_a_complete_output_runs_no_duckdb_stage(built, tmp_path):
+    """Spark wrote every table of the narratives stage (corrections filled): attach
+    loads them and runs no stage on DuckDB; the store equals the DuckDB build's."""
     from spreadtrace.attach import attach_output
 
     db, out = built["world"]
@@ -90,10 +108,42 @@ def test_attach_loads_the_grouping_and_reruns_the_narratives_stage(built, tmp_pa
         expected = {t: store_rows(store, t) for t in NARRATIVE_TABLES}
     with Store.open(copy) as store:
         result = attach_output(store, out, publish=False)
-        assert "narratives" in result.duckdb_stages
-        assert set(GROUPING_TABLES) <= set(result.rows)
+        assert result.duckdb_stages == []
+        assert set(NARRATIVE_TABLES) <= set(result.rows)
         for table, keys in NARRATIVE_TABLES.items():
             assert expected[table].num_rows > 0, table
+            assert table_diff(expected[table], store_rows(store, table), keys) == [], table
+
+
+def test_attach_of_an_older_output_reruns_the_narratives_stage(built, tmp_path):
+    """An output of an engine without narrative_origin_items (nor the corrections:
+    they came together) still gets the whole narratives stage on DuckDB."""
+    from spreadtrace.attach import attach_output
+    from spreadtrace.pipeline.build import BuildParams
+    from spreadtrace.pipeline.narratives import NarrativeParams
+
+    db, out = built["world"]
+    assert (db.parent / "desk.txt").is_file()
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    shutil.rmtree(older / "narrative_origin_items")
+    manifest = next((older / "_spreadtrace_build").glob("*.parquet"))
+    row = pq.read_table(manifest).to_pylist()[0]
+    row["tables"] = json.dumps(
+        [t for t in json.loads(row["tables"]) if t != "narrative_origin_items"]
+    )
+    pq.write_table(pa.Table.from_pylist([row]), manifest)
+    copy = tmp_path / "attached.duckdb"
+    shutil.copy(db, copy)
+    with Store.open(db, read_only=True) as store:
+        expected = {t: store_rows(store, t) for t in NARRATIVE_TABLES}
+    with Store.open(copy) as store:
+        store.con.execute("DELETE FROM narrative_origin_items")  # must come back from DuckDB
+        # the DuckDB stage with the parameters the world was built with (its desk file)
+        params = BuildParams(narratives=NarrativeParams(factcheck_file=str(db.parent / "desk.txt")))
+        result = attach_output(store, older, params=params, publish=False)
+        assert result.duckdb_stages == ["narratives"]
+        for table, keys in NARRATIVE_TABLES.items():
             assert table_diff(expected[table], store_rows(store, table), keys) == [], table
 
 

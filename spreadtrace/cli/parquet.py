@@ -26,7 +26,8 @@ from spreadtrace.store.parquet import export_canonical
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Directory to write: OUTPUT/posts/, accounts/, follows/, media/ (Parquet).",
+    help="Directory to write: OUTPUT/posts/, accounts/, follows/, media/, community_notes/, "
+    "community_note_status/ (Parquet).",
 )
 @json_option
 @pass_settings
@@ -61,8 +62,9 @@ def export_parquet(settings: Settings, out_dir: str, as_json: bool) -> None:
 def attach(settings: Settings, in_dir: str, wait: float, quiet: bool, as_json: bool) -> None:
     """Load a `spark build` output into the store, as one build.
 
-    The derived tables Spark wrote replace the store's; the stages Spark does not run
-    yet are computed here from them, in the same transaction. Then report,
+    The derived tables Spark wrote replace the store's (today's engine writes all of
+    them); the stages an older output lacks are computed here from it, in the same
+    transaction. Then report,
     export-graph and serve work as after `build`. The store must hold the posts the
     output was built from (the store that `export-parquet` wrote it from).
 
@@ -73,7 +75,10 @@ def attach(settings: Settings, in_dir: str, wait: float, quiet: bool, as_json: b
     """
     from spreadtrace.attach import attach_output
 
-    with Store.open(settings.db, wait=wait) as store, progress_bar(not quiet) as progress:
+    with (
+        Store.open(settings.db, wait=wait) as store,
+        progress_bar(not quiet and not as_json) as progress,
+    ):
         result = attach_output(store, in_dir, progress=progress)
     if as_json:
         print_json(
@@ -87,7 +92,5 @@ def attach(settings: Settings, in_dir: str, wait: float, quiet: bool, as_json: b
     elif not quiet:
         for table, n in result.rows.items():
             click.echo(f"{n:>12,}  {table} (from the engine)")
-        err_console.print(
-            f"build {result.build_id} (attach): {', '.join(result.duckdb_stages)} computed here",
-            markup=False,
-        )
+        here = ", ".join(result.duckdb_stages) or "no stage"
+        err_console.print(f"build {result.build_id} (attach): {here} computed here", markup=False)

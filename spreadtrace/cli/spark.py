@@ -35,8 +35,9 @@ def spark() -> None:
     "input_dir",
     required=True,
     metavar="DIR",
-    help="Canonical tables as Parquet: DIR/posts/, DIR/accounts/, DIR/follows/, DIR/media/ "
-    "(a local path or any Hadoop-compatible URI).",
+    help="Canonical tables as Parquet: DIR/posts/, DIR/accounts/, DIR/follows/, DIR/media/, "
+    "DIR/community_notes/, DIR/community_note_status/ (a local path or any Hadoop-compatible "
+    "URI; media and the notes are optional).",
 )
 @click.option(
     "--output",
@@ -62,6 +63,13 @@ def spark() -> None:
     default=None,
     help="spark.sql.shuffle.partitions (default: 4 in local mode, the cluster's otherwise).",
 )
+@click.option(
+    "--factcheck-domains",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Corrections: a file of more fact-checking domains (one a line), added to the list "
+    "(read on the driver).",
+)
 @quiet_option
 @json_option
 @handle_errors
@@ -71,15 +79,16 @@ def build(
     master: str | None,
     no_infer: bool,
     shuffle_partitions: int | None,
+    factcheck_domains: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Build the derived tables from a Parquet export, on Spark.
 
-    Writes post_cascades, cascades and data_quality (the cascades stage),
-    media_matches, post_media and media_groups (the media stage) and url_keys,
-    post_items and items (the items stage), equal to the DuckDB engine's; `attach`
-    loads them into a store and computes the later stages.
+    Writes every derived table of the store, equal to the DuckDB engine's: the
+    cascades, media, items, accounts and narratives stages' (the narratives with their
+    origins, amplification and corrections, from the input's Community Notes when it
+    has them); `attach` loads them into a store.
 
     \b
     Example:
@@ -90,11 +99,18 @@ def build(
     """
     if importlib.util.find_spec("pyspark") is None:
         raise SparkMissing("pyspark is not installed: pip install 'spreadtrace[spark]'")
+    from spreadtrace.pipeline.narratives import NarrativeParams
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.spark.session import session
 
     spark_session = session(master, shuffle_partitions=shuffle_partitions)
-    result = run_spark_build(spark_session, input_dir, output_dir, infer=not no_infer)
+    result = run_spark_build(
+        spark_session,
+        input_dir,
+        output_dir,
+        infer=not no_infer,
+        narratives=NarrativeParams(factcheck_file=factcheck_domains),
+    )
     if as_json:
         print_json({"rows": result.rows, "counts": result.counts, "timings": result.timings})
     elif not quiet:

@@ -859,11 +859,12 @@ def group_narratives(
 
 
 def _most_common(frame: pl.DataFrame, value: str) -> pl.DataFrame:
-    """Per narrative_id, the value occurring in the most rows (ties: the earliest root)."""
+    """Per narrative_id, the value occurring in the most rows (ties: the earliest root,
+    then the smallest value: a root carrying two URLs must not label by row order)."""
     return (
         frame.group_by("narrative_id", value)
         .agg(k=pl.len(), first=pl.col("node").min())
-        .sort(["narrative_id", "k", "first"], descending=[False, True, False])
+        .sort(["narrative_id", "k", "first", value], descending=[False, True, False, False])
         .group_by("narrative_id", maintain_order=True)
         .first()
         .select("narrative_id", label=pl.col(value))

@@ -28,10 +28,9 @@ from spreadtrace.spark import narratives as narratives_stage
 
 __all__ = ["SparkBuildError", "SparkBuildResult", "PRODUCED", "run_spark_build"]
 
-# Derived tables this engine writes so far: the cascades, media, items and accounts
-# stages, and the narratives stage's grouping, origins and amplification (post_narratives,
-# cascade_scores, origin_scores, account_origin, narratives without their correction
-# columns: the whole narratives stage still runs on DuckDB after attach).
+# Derived tables this engine writes: every derived table of the store (the cascades,
+# media, items, accounts and narratives stages, the narratives' correction columns
+# filled), so attach runs no DuckDB stage.
 PRODUCED = (
     "post_cascades",
     "cascades",
@@ -54,6 +53,7 @@ PRODUCED = (
     "origin_scores",
     "account_origin",
     "item_origin_scores",
+    "narrative_origin_items",
 )
 MANIFEST = "_spreadtrace_build"
 
@@ -135,6 +135,11 @@ def run_spark_build(
         "follower_id STRING, followee_id STRING, created_at TIMESTAMP, ingest_run_id BIGINT",
     )
     media_rows = _read(spark, input_dir, "media", media_stage.MEDIA_SCHEMA)
+    # an export older than the Community Notes directories: no notes
+    notes = _read(spark, input_dir, "community_notes", narratives_stage.NOTES_SCHEMA)
+    note_status = _read(
+        spark, input_dir, "community_note_status", narratives_stage.NOTE_STATUS_SCHEMA
+    )
     emit(progress, "cascades", 0, 2)
     out = output_dir.rstrip("/")
     work = f"{out}/_work"
@@ -234,6 +239,8 @@ def run_spark_build(
             follows,
             back("account_scores"),
             back("coordination_clusters"),
+            notes,
+            note_status,
             build_id=build_id,
             params=narratives,
         )
@@ -247,6 +254,7 @@ def run_spark_build(
                 ("origin_scores", nar.origin_scores),
                 ("account_origin", nar.account_origin),
                 ("item_origin_scores", nar.item_origin_scores),
+                ("narrative_origin_items", nar.narrative_origin_items),
             ],
         )
         rows.update(more)

@@ -1,4 +1,4 @@
-"""Stage "narratives" on Spark: grouping, amplification, origins and item origins.
+"""Stage "narratives" on Spark: all of it, every table and column the DuckDB stage writes.
 
 Why this shape: the rules are those of :mod:`spreadtrace.pipeline.narratives` (a full
 build), and the rows must equal the DuckDB engine's.
@@ -22,11 +22,15 @@ build), and the rows must equal the DuckDB engine's.
    applyInPandas, then ``amplification_scores`` and ``origin_scores`` over buckets of
    cascades and narratives; ``origin_index`` on the driver over the top candidates;
    item origins by ``item_post_pairs`` per bucket of cascades, ranked per item.
+5. narrative_origin_items: the store's ``NARRATIVE_ORIGIN_ITEMS_SQL`` over the item
+   origins, transpiled.
+6. The correction columns (:func:`corrections`): the store's ``FACTCHECK_POSTS_SQL``,
+   ``CLAIM_POSTS_SQL`` and ``CORRECTIONS_SQL``, transpiled, over the fact-check hosts
+   (the distinct hosts of url_keys filtered by
+   :func:`~spreadtrace.corrections.is_factcheck_host` in mapInPandas: a DataFrame
+   joined, never text in the SQL) and the Community Notes tables.
 
-The narratives' correction columns are left NULL and narrative_origin_items is not
-computed: the rest of the stage still runs on DuckDB
-after ``attach``, which recomputes the whole stage (these tables included) until every
-table of the stage comes from Spark.
+So ``attach`` of an output holding all seven tables of the stage skips the DuckDB stage.
 
 Example (local mode; see tests/test_spark_narratives.py):
 
@@ -46,6 +50,7 @@ import polars as pl
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spreadtrace.corrections import factcheck_domains, is_factcheck_host
 from spreadtrace.graph.amplification import (
     SCORE_COLUMNS,
     amplification_scores,
@@ -61,9 +66,12 @@ from spreadtrace.graph.origin import (
 )
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.spark.cascades import _stage, to_spark_sql
-from spreadtrace.store.items import OWN_ITEMS_SQL, ROOT_KEYS_SQL
+from spreadtrace.store.items import NARRATIVE_ORIGIN_ITEMS_SQL, OWN_ITEMS_SQL, ROOT_KEYS_SQL
 from spreadtrace.store.narratives import (
     CANDIDATES_SQL,
+    CLAIM_POSTS_SQL,
+    CORRECTIONS_SQL,
+    FACTCHECK_POSTS_SQL,
     FOREST_SQL,
     NARRATIVE_ROWS_SQL,
     POST_NARRATIVES_SQL,
@@ -73,19 +81,36 @@ from spreadtrace.store.narratives import (
 
 __all__ = [
     "BUCKET_CASCADES",
+    "NOTES_SCHEMA",
+    "NOTE_STATUS_SCHEMA",
     "NarrativeTables",
     "NARRATIVE_COLUMNS",
     "amplification",
+    "corrections",
+    "factcheck_hosts",
     "grouping",
     "run",
 ]
+
+# The Community Notes tables as the store holds them (an input without them: no notes).
+NOTES_SCHEMA = (
+    "note_id STRING, post_id STRING, participant_id STRING, created_at TIMESTAMP, "
+    "classification STRING, misleading_reasons ARRAY<STRING>, "
+    "misleading_manipulated_media BOOLEAN, trustworthy_sources BOOLEAN, "
+    "is_media_note BOOLEAN, summary STRING, ingest_run_id BIGINT"
+)
+NOTE_STATUS_SCHEMA = (
+    "note_id STRING, first_status STRING, first_status_at TIMESTAMP, "
+    "first_shown_at TIMESTAMP, current_status STRING, current_status_at TIMESTAMP, "
+    "ingest_run_id BIGINT"
+)
 
 # Cascades per applyInPandas call: one vectorised forest pass each (the DuckDB engine's
 # arrays, over a bucket of whole cascades instead of the store).
 BUCKET_CASCADES = 50_000
 
-# The narratives table's columns after the grouping, in the store's order; the others are
-# the scores the later steps fill (NULL here, typed as the store's).
+# The narratives table's columns after the grouping's, in the store's order, typed as the
+# store's: the origin, amplification and correction columns the later steps fill.
 _LATER = [
     ("origin_account_id", "string"),
     ("origin_score", "double"),
@@ -129,7 +154,7 @@ NARRATIVE_COLUMNS = (
 
 @dataclass(frozen=True)
 class NarrativeTables:
-    """The stage's output DataFrames so far (store schema, build_id added) and counts."""
+    """The stage's output DataFrames (store schema, build_id added) and counts."""
 
     post_narratives: DataFrame
     narratives: DataFrame
@@ -137,6 +162,7 @@ class NarrativeTables:
     origin_scores: DataFrame
     account_origin: DataFrame
     item_origin_scores: DataFrame
+    narrative_origin_items: DataFrame
     counts: dict[str, Any]
 
 
@@ -181,12 +207,18 @@ def run(
     follows: DataFrame,
     account_scores: DataFrame,
     coordination_clusters: DataFrame,
+    community_notes: DataFrame | None = None,
+    community_note_status: DataFrame | None = None,
     *,
     build_id: int,
     params: NarrativeParams | None = None,
     bucket_cascades: int = BUCKET_CASCADES,
 ) -> NarrativeTables:
-    """The grouping and amplification over all cascades (a full build): tables, counts."""
+    """The whole stage over all cascades (a full build): the seven tables, counts.
+
+    ``community_notes`` / ``community_note_status``: the store's Community Notes tables
+    (None: no notes).
+    """
     params = params or NarrativeParams()
     bid = F.lit(build_id).cast("bigint").alias("build_id")
     for name, df in (
@@ -199,6 +231,16 @@ def run(
         ("follows", follows),
         ("account_scores", account_scores),
         ("coordination_clusters", coordination_clusters),
+        (
+            "community_notes",
+            spark.createDataFrame([], NOTES_SCHEMA) if community_notes is None else community_notes,
+        ),
+        (
+            "community_note_status",
+            spark.createDataFrame([], NOTE_STATUS_SCHEMA)
+            if community_note_status is None
+            else community_note_status,
+        ),
     ):
         df.createOrReplaceTempView(name)
     mapping, narr = grouping(spark, params)
@@ -231,17 +273,15 @@ def run(
         F.col("account_id").alias("origin_account_id"),
         F.col("origin_score").alias("origin_score"),
     )
-    scored = rows.join(per_narrative, "narrative_id", "left").join(
-        first_origin, "narrative_id", "left"
+    item_origins.createOrReplaceTempView("item_origin_scores")
+    origin_items = spark.sql(to_spark_sql(NARRATIVE_ORIGIN_ITEMS_SQL))
+    per_correction, n_correction_posts = corrections(spark, params)
+    scored = (
+        rows.join(per_narrative, "narrative_id", "left")
+        .join(first_origin, "narrative_id", "left")
+        .join(per_correction, "narrative_id", "left")
     )
-    later = [
-        bid
-        if kind is None
-        else F.col(name)
-        if name in SCORE_COLUMNS or name in ("origin_account_id", "origin_score")
-        else F.lit(None).cast(kind).alias(name)
-        for name, kind in _LATER
-    ]
+    later = [bid if kind is None else F.col(name).cast(kind).alias(name) for name, kind in _LATER]
     narratives = scored.select(*NARRATIVE_COLUMNS, *later)
     cascade_scores = per_cascade.join(
         cascade_map.select("cascade_id", "narrative_id"), "cascade_id", "left"
@@ -264,6 +304,7 @@ def run(
         "origin_candidates": collected.height,
         "origin_accounts": seeds.height,
         "item_origin_candidates": item_origins.count(),
+        "correction_posts": n_correction_posts,
     }
     return NarrativeTables(
         post_narr.select("post_id", "narrative_id", "via", bid),
@@ -272,8 +313,46 @@ def run(
         origins.select("*", bid),
         account_origin,
         item_origins.select("*", bid),
+        origin_items.transform(_stage),
         counts,
     )
+
+
+# --- corrections (the narratives' correction columns) ----------------------------------
+
+
+def factcheck_hosts(spark: SparkSession, params: NarrativeParams) -> DataFrame:
+    """The fact-check hosts among url_keys' distinct hosts (column ``host``).
+
+    The shipped domains plus ``params.factcheck_file`` (read on the driver), tested by
+    :func:`~spreadtrace.corrections.is_factcheck_host` over batches of hosts in
+    mapInPandas: the hosts stay a DataFrame, joined by the SQL, never text in it.
+    """
+    domains = factcheck_domains(params.factcheck_file)
+
+    def keep(batches):
+        for pdf in batches:
+            hit = is_factcheck_host(pl.from_pandas(pdf["host"]), domains).to_numpy()
+            yield pdf[hit]
+
+    return spark.sql("SELECT DISTINCT host FROM url_keys WHERE host IS NOT NULL").mapInPandas(
+        keep, "host string"
+    )
+
+
+def corrections(spark: SparkSession, params: NarrativeParams) -> tuple[DataFrame, int]:
+    """Per narrative, its correction columns (``CORRECTIONS_SQL``); correction posts.
+
+    Needs the views posts, url_keys, post_narratives, community_notes and
+    community_note_status. The correction posts (``_sn_fc``) and the narratives' posts
+    marked claim or correction (``_sn_np``, read twice) are staged, as the DuckDB
+    engine's temp tables.
+    """
+    factcheck_hosts(spark, params).createOrReplaceTempView("_sn_hosts")
+    fc = spark.sql(to_spark_sql(FACTCHECK_POSTS_SQL)).transform(_stage)
+    fc.createOrReplaceTempView("_sn_fc")
+    spark.sql(to_spark_sql(CLAIM_POSTS_SQL)).transform(_stage).createOrReplaceTempView("_sn_np")
+    return spark.sql(to_spark_sql(CORRECTIONS_SQL)), fc.count()
 
 
 # --- amplification (cascade_scores, the narratives' amplification columns) -------------

@@ -20,8 +20,8 @@ __all__ = [
     "URL_KEYS_SQL",
     "POST_ITEMS_SQL",
     "ITEM_ROWS_SQL",
+    "NARRATIVE_ORIGIN_ITEMS_SQL",
     "OWN_ITEMS_SQL",
-    "ORIGIN_ITEMS_SQL",
     "ROOT_KEYS_SQL",
     "fill_item_shares",
     "item_post_rows",
@@ -212,14 +212,11 @@ def write_narrative_origin_items(
 ) -> None:
     """Make narrative_origin_items hold each narrative's earliest item of its own.
 
-    Runs after the narratives and item origins writes. A narrative's origin item is its
-    earliest url, text or media item of its own -- at least half of the item's posts are
-    in the narrative (a template text shared by many stories is no one's) -- hashtags
-    being topics, not sources; ties break on the item id. Its account is that item's
-    top origin candidate (``item_origin_scores`` rank 1), else the item's first poster.
-    Only the rows that differ are written (:func:`spreadtrace.store.sync.sync_rows`):
-    the table is keyed by narrative, and a delete + insert of every row costs an index
-    churn at the commit.
+    Runs after the narratives and item origins writes; the rule is
+    :data:`NARRATIVE_ORIGIN_ITEMS_SQL` (the Spark engine runs it too). Only the rows
+    that differ are written (:func:`spreadtrace.store.sync.sync_rows`): the table is
+    keyed by narrative, and a delete + insert of every row costs an index churn at the
+    commit.
 
     ``scoped`` (an incremental build): only the narratives whose answer may have moved
     are compared: the affected narratives (the narratives stage's ``_sn_aff_n``) and
@@ -227,8 +224,9 @@ def write_narrative_origin_items(
     origins changed).
     """
     con.complete()
+    rule = f"SELECT narrative_id, item_id, account_id FROM ({NARRATIVE_ORIGIN_ITEMS_SQL}) x"  # noqa: S608
     if not scoped:
-        sync_rows(con, "narrative_origin_items", build_id, ORIGIN_ITEMS_SQL)
+        sync_rows(con, "narrative_origin_items", build_id, rule)
         return
     con.execute(
         """
@@ -244,21 +242,28 @@ def write_narrative_origin_items(
     )
     # the rule's own query, its narratives filtered (DuckDB pushes the filter on the
     # grouping key below the aggregate)
+    only = "narrative_id IN (SELECT narrative_id FROM _sn_noi)"
     sync_rows(
         con,
         "narrative_origin_items",
         build_id,
-        f"SELECT * FROM ({ORIGIN_ITEMS_SQL}) WHERE narrative_id IN "  # noqa: S608
-        "(SELECT narrative_id FROM _sn_noi)",
-        where="narrative_id IN (SELECT narrative_id FROM _sn_noi)",
+        f"SELECT * FROM ({rule}) r WHERE {only}",  # noqa: S608
+        where=only,
     )
 
 
-# write_narrative_origin_items' rule: per narrative, its earliest own item and account
-ORIGIN_ITEMS_SQL = """
-    SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id) AS account_id
+# write_narrative_origin_items' rule, over post_narratives, post_items, items and
+# item_origin_scores (the Spark engine transpiles it): a narrative's origin item is its
+# earliest url, text or media item of its own -- at least half of the item's posts are
+# in the narrative (a template text shared by many stories is no one's) -- hashtags
+# being topics, not sources; ties break on the item id. Its account is that item's top
+# origin candidate (item_origin_scores rank 1), else the item's first poster.
+NARRATIVE_ORIGIN_ITEMS_SQL = """
+    SELECT o.narrative_id, o.item_id, coalesce(c.account_id, i.first_account_id) AS account_id,
+           i.build_id
     FROM (
-        SELECT narrative_id, arg_min(item_id, (first_at, item_id)) AS item_id
+        SELECT narrative_id, arg_min(item_id, struct_pack(t := first_at, id := item_id))
+                   AS item_id
         FROM (
             SELECT pn.narrative_id, i.item_id, i.first_at, i.posts,
                    count(DISTINCT pn.post_id) AS inside
@@ -267,10 +272,11 @@ ORIGIN_ITEMS_SQL = """
             JOIN items i ON i.item_id = pi.item_id
             WHERE i.kind IN ('url', 'text', 'media')
             GROUP BY pn.narrative_id, i.item_id, i.first_at, i.posts
-        )
+        ) AS per_item
         WHERE 2 * inside >= posts
         GROUP BY narrative_id
-    ) o JOIN items i ON i.item_id = o.item_id
+    ) AS o
+    JOIN items i ON i.item_id = o.item_id
     LEFT JOIN item_origin_scores c ON c.item_id = o.item_id AND c.rank = 1
 """
 

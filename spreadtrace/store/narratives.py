@@ -24,6 +24,9 @@ from spreadtrace.store.sync import arrow_execute, stage_table, sync_rows, sync_t
 
 __all__ = [
     "CANDIDATES_SQL",
+    "CLAIM_POSTS_SQL",
+    "CORRECTIONS_SQL",
+    "FACTCHECK_POSTS_SQL",
     "FOREST_SQL",
     "NARRATIVE_ROWS_SQL",
     "POST_NARRATIVES_SQL",
@@ -50,7 +53,7 @@ __all__ = [
     "write_origins",
 ]
 
-_WORK_VIEWS = ("_sn_map", "_sn_narr")
+_WORK_VIEWS = ("_sn_map", "_sn_narr", "_sn_hosts")
 _WORK_TABLES = (
     "_sn_nodes",
     "_sn_touched",
@@ -760,106 +763,25 @@ def write_corrections(
 ) -> dict[str, int]:
     """Claim against correction per narrative, into the narratives' correction columns.
 
-    ``hosts``: the fact-check host names (see :mod:`spreadtrace.corrections`). A post of
-    a narrative (``post_narratives``) carrying a URL on one of them, or reposting or
-    quoting such a post, is a correction post; a reply to a correction is neither; the
-    other posts are the claim. Per narrative: claim and correction posts and
-    accounts; the first correction's time and its delay after the claim's first post;
-    and the share of the claim's accounts who, after their first claim post, shared or
-    replied to a correction post of the narrative (a post whose parent is one) or
-    posted one themselves. Community Notes that call a post of the narrative misleading
-    are corrections too: ``notes``, ``first_note_shown_at`` (first rated helpful), and
-    the first correction is the earlier of the first correction post and the first
-    such note written. A narrative made mostly of correction posts (a fact-check
-    article shared around) is itself a correction narrative (``is_correction``).
-    Narratives without corrections get 0 and NULLs. ``scoped``: only the affected
-    narratives' (``_sn_aff_n``: the staged ones) are computed.
+    ``hosts``: the fact-check host names (see :mod:`spreadtrace.corrections`), bound as
+    the rows of the work view ``_sn_hosts``, never written into the SQL. The rules are
+    :data:`FACTCHECK_POSTS_SQL`, :data:`CLAIM_POSTS_SQL` and :data:`CORRECTIONS_SQL`
+    (the Spark engine runs the same three). Narratives without corrections get 0 and
+    NULLs. ``scoped``: only the affected narratives' (``_sn_aff_n``: the staged ones)
+    are computed.
     """
+    _register(con, "_sn_hosts", pl.DataFrame({"host": hosts}, schema={"host": pl.String}))
     con.execute("DROP TABLE IF EXISTS _sn_fc")
-    con.execute(
-        """
-        CREATE TEMP TABLE _sn_fc AS
-        WITH carrying AS (
-            SELECT DISTINCT s.post_id
-            FROM (SELECT post_id, unnest(urls) AS url FROM posts WHERE len(urls) > 0) s
-            JOIN url_keys k ON k.url = s.url
-            WHERE list_contains(?, k.host)
-        )
-        SELECT post_id FROM carrying
-        UNION  -- a repost or quote of a correction passes the correction on
-        SELECT p.post_id FROM posts p JOIN carrying c ON p.parent_id = c.post_id
-        WHERE p.kind IN ('repost', 'quote')
-        """,
-        [hosts],
-    )
+    con.execute(f"CREATE TEMP TABLE _sn_fc AS {FACTCHECK_POSTS_SQL}")  # a fixed query
     # the narratives' posts, each a claim, a correction or neither: read twice below,
     # so computed once (a join of post_narratives with posts)
-    only = "WHERE pn.narrative_id IN (SELECT narrative_id FROM _sn_aff_n)" if scoped else ""
+    only = "WHERE narrative_id IN (SELECT narrative_id FROM _sn_aff_n)" if scoped else ""
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _sn_np AS
-        SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
-               fc.post_id IS NOT NULL AS corr,
-               fc.post_id IS NULL AND (p.parent_id IS NULL
-                   OR p.parent_id NOT IN (SELECT post_id FROM _sn_fc)) AS claim
-        FROM post_narratives pn JOIN posts p USING (post_id)
-        LEFT JOIN _sn_fc fc USING (post_id)
-        {only}
-        """  # noqa: S608 -- a fixed condition from this module
+        f"CREATE OR REPLACE TEMP TABLE _sn_np AS SELECT * FROM ({CLAIM_POSTS_SQL}) c {only}"  # noqa: S608
     )
     # the figures first, into a table, then one plain UPDATE: DuckDB planned the UPDATE
     # over this three-way join ~20x slower than the join and the update apart
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _sn_corr AS
-        SELECT a.narrative_id,
-            a.claim_posts, a.claim_accounts, a.correction_posts, a.correction_accounts,
-            least(a.first_correction_at, cn.first_note_at) AS first_correction_at,
-            epoch(least(a.first_correction_at, cn.first_note_at)) - epoch(a.first_claim_at)
-                AS correction_delay_s,
-            coalesce(cn.notes, 0) AS notes, cn.first_note_shown_at,
-            a.correction_posts > a.claim_posts AS is_correction,
-            coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1)
-                AS claim_accounts_corrected
-        FROM (
-            SELECT narrative_id,
-                   count(*) FILTER (WHERE claim) AS claim_posts,
-                   count(DISTINCT account_id) FILTER (WHERE claim) AS claim_accounts,
-                   count(*) FILTER (WHERE corr) AS correction_posts,
-                   count(DISTINCT account_id) FILTER (WHERE corr) AS correction_accounts,
-                   min(created_at) FILTER (WHERE corr) AS first_correction_at,
-                   min(created_at) FILTER (WHERE claim) AS first_claim_at
-            FROM _sn_np GROUP BY narrative_id
-        ) a
-        LEFT JOIN (
-            WITH claim AS (
-                SELECT narrative_id, account_id, min(created_at) AS first_at
-                FROM _sn_np WHERE claim GROUP BY ALL
-            ),
-            touched AS (
-                SELECT c.narrative_id, p.account_id, p.created_at AS at
-                FROM _sn_np c JOIN posts p ON p.parent_id = c.post_id WHERE c.corr
-                UNION ALL
-                SELECT narrative_id, account_id, created_at FROM _sn_np WHERE corr
-            )
-            SELECT cl.narrative_id, count(DISTINCT cl.account_id) AS n
-            FROM claim cl JOIN touched t
-              ON t.narrative_id = cl.narrative_id AND t.account_id = cl.account_id
-             AND t.at > cl.first_at
-            GROUP BY cl.narrative_id
-        ) l ON l.narrative_id = a.narrative_id
-        LEFT JOIN (
-            -- Community Notes saying a post of the narrative is misleading
-            SELECT pn.narrative_id, count(*) AS notes, min(n.created_at) AS first_note_at,
-                   min(s.first_shown_at) AS first_note_shown_at
-            FROM community_notes n
-            JOIN post_narratives pn ON pn.post_id = n.post_id
-            LEFT JOIN community_note_status s USING (note_id)
-            WHERE n.classification = 'MISINFORMED_OR_POTENTIALLY_MISLEADING'
-            GROUP BY pn.narrative_id
-        ) cn ON cn.narrative_id = a.narrative_id
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _sn_corr AS {CORRECTIONS_SQL}")  # a fixed query
     con.execute(
         """
         UPDATE _sync_narratives SET
@@ -878,3 +800,88 @@ def write_corrections(
     con.execute("DROP TABLE _sn_np")
     con.execute("DROP TABLE _sn_corr")
     return {"correction_posts": int(n)}
+
+
+# The corrections' three rules, run by both engines (the Spark engine transpiles them).
+# FACTCHECK_POSTS_SQL, over posts, url_keys and _sn_hosts(host), the fact-check hosts:
+# the correction posts (_sn_fc). A post carrying a URL on a fact-check host is one; a
+# repost or quote of it passes the correction on.
+FACTCHECK_POSTS_SQL = """
+    WITH carrying AS (
+        SELECT DISTINCT s.post_id
+        FROM (SELECT post_id, unnest(urls) AS url FROM posts WHERE array_length(urls) > 0) s
+        JOIN url_keys k ON k.url = s.url
+        JOIN _sn_hosts h ON h.host = k.host
+    )
+    SELECT post_id FROM carrying
+    UNION
+    SELECT p.post_id FROM posts p JOIN carrying c ON p.parent_id = c.post_id
+    WHERE p.kind IN ('repost', 'quote')
+"""
+# CLAIM_POSTS_SQL, over post_narratives, posts and _sn_fc: the narratives' posts (_sn_np),
+# each a correction (corr), a claim, or neither (a reply to a correction).
+CLAIM_POSTS_SQL = """
+    SELECT pn.narrative_id, p.post_id, p.account_id, p.created_at,
+           fc.post_id IS NOT NULL AS corr,
+           fc.post_id IS NULL AND pf.post_id IS NULL AS claim
+    FROM post_narratives pn
+    JOIN posts p ON p.post_id = pn.post_id
+    LEFT JOIN _sn_fc fc ON fc.post_id = p.post_id
+    LEFT JOIN _sn_fc pf ON pf.post_id = p.parent_id
+"""
+# CORRECTIONS_SQL, over _sn_np, posts, post_narratives, community_notes and
+# community_note_status: one row per narrative with its correction columns. Claim and
+# correction posts and accounts; the first correction's time and its delay after the
+# claim's first post; the share of the claim's accounts who, after their first claim
+# post, shared or replied to a correction post of the narrative (a post whose parent is
+# one) or posted one themselves. Community Notes that call a post of the narrative
+# misleading are corrections too: ``notes``, ``first_note_shown_at`` (first rated
+# helpful), and the first correction is the earlier of the first correction post and
+# the first such note written. A narrative made mostly of correction posts (a
+# fact-check article shared around) is itself a correction narrative.
+CORRECTIONS_SQL = """
+    SELECT a.narrative_id,
+        a.claim_posts, a.claim_accounts, a.correction_posts, a.correction_accounts,
+        least(a.first_correction_at, cn.first_note_at) AS first_correction_at,
+        epoch(least(a.first_correction_at, cn.first_note_at)) - epoch(a.first_claim_at)
+            AS correction_delay_s,
+        coalesce(cn.notes, 0) AS notes, cn.first_note_shown_at,
+        a.correction_posts > a.claim_posts AS is_correction,
+        coalesce(l.n, 0)::DOUBLE / greatest(a.claim_accounts, 1) AS claim_accounts_corrected
+    FROM (
+        SELECT narrative_id,
+               count(*) FILTER (WHERE claim) AS claim_posts,
+               count(DISTINCT account_id) FILTER (WHERE claim) AS claim_accounts,
+               count(*) FILTER (WHERE corr) AS correction_posts,
+               count(DISTINCT account_id) FILTER (WHERE corr) AS correction_accounts,
+               min(created_at) FILTER (WHERE corr) AS first_correction_at,
+               min(created_at) FILTER (WHERE claim) AS first_claim_at
+        FROM _sn_np GROUP BY narrative_id
+    ) AS a
+    LEFT JOIN (
+        SELECT cl.narrative_id, count(DISTINCT cl.account_id) AS n
+        FROM (
+            SELECT narrative_id, account_id, min(created_at) AS first_at
+            FROM _sn_np WHERE claim GROUP BY narrative_id, account_id
+        ) AS cl
+        JOIN (
+            SELECT c.narrative_id, p.account_id, p.created_at AS at
+            FROM _sn_np c JOIN posts p ON p.parent_id = c.post_id WHERE c.corr
+            UNION ALL
+            SELECT narrative_id, account_id, created_at AS at FROM _sn_np WHERE corr
+        ) AS t
+          ON t.narrative_id = cl.narrative_id AND t.account_id = cl.account_id
+         AND t.at > cl.first_at
+        GROUP BY cl.narrative_id
+    ) AS l ON l.narrative_id = a.narrative_id
+    LEFT JOIN (
+        -- Community Notes saying a post of the narrative is misleading
+        SELECT pn.narrative_id, count(*) AS notes, min(n.created_at) AS first_note_at,
+               min(s.first_shown_at) AS first_note_shown_at
+        FROM community_notes n
+        JOIN post_narratives pn ON pn.post_id = n.post_id
+        LEFT JOIN community_note_status s ON s.note_id = n.note_id
+        WHERE n.classification = 'MISINFORMED_OR_POTENTIALLY_MISLEADING'
+        GROUP BY pn.narrative_id
+    ) AS cn ON cn.narrative_id = a.narrative_id
+"""

@@ -2,7 +2,8 @@
 
 Why: a store that outgrows one machine moves to Apache Spark (``spreadtrace spark
 build``), which reads the canonical tables as Parquet in one directory per table
-(``DIR/posts/``, ``DIR/accounts/``, ``DIR/follows/``, ``DIR/media/``) and writes each
+(``DIR/posts/``, ``DIR/accounts/``, ``DIR/follows/``, ``DIR/media/``,
+``DIR/community_notes/``, ``DIR/community_note_status/``) and writes each
 derived table the same way, with the store's own column names and types. This module
 is the DuckDB side of that contract: :func:`export_canonical` writes the input layout,
 :func:`load_derived` replaces a store's derived rows by an engine's output. Rows are
@@ -35,8 +36,25 @@ __all__ = [
     "load_derived",
 ]
 
-# The input layout of `spark build`: one directory per canonical table.
-CANONICAL_TABLES = ("posts", "accounts", "follows", "media")
+# The input layout of `spark build`: one directory per canonical table (the Community
+# Notes download's two tables included: the narratives' corrections read them).
+CANONICAL_TABLES = (
+    "posts",
+    "accounts",
+    "follows",
+    "media",
+    "community_notes",
+    "community_note_status",
+)
+# Each canonical table's key, the order its rows are written in.
+_ORDER = {
+    "posts": "post_id",
+    "accounts": "account_id",
+    "follows": "follower_id, followee_id",
+    "media": "media_id",
+    "community_notes": "note_id",
+    "community_note_status": "note_id",
+}
 # The engine's summary of a run (one row): which tables it wrote, with what parameters.
 MANIFEST = "_spreadtrace_build"
 _BATCH_ROWS = 256_000
@@ -66,6 +84,7 @@ _REPLACE: dict[str, str] = {
     "origin_scores": "DELETE FROM origin_scores",
     "account_origin": "DELETE FROM account_origin",
     "item_origin_scores": "DELETE FROM item_origin_scores",
+    "narrative_origin_items": "DELETE FROM narrative_origin_items",
 }
 # The media stage's tables: an engine output holding all three replaces the stage.
 MEDIA_TABLES = ("media_matches", "post_media", "media_groups")
@@ -80,9 +99,10 @@ ACCOUNT_TABLES = (
     "coordination_clusters",
     "account_scores",
 )
-# The narratives stage's tables: an output holding every one replaces the stage; with
-# only some (the Spark engine writes all but narrative_origin_items so far) the stage
-# reruns on DuckDB, which rewrites the loaded ones (the same rows) with the rest.
+# The narratives stage's tables: an output holding every one (the Spark engine's, with
+# the narratives' correction columns filled) replaces the stage; with only some (an
+# older output, without narrative_origin_items) the stage reruns on DuckDB, which
+# rewrites the loaded ones (the same rows) with the rest.
 NARRATIVE_TABLES = (
     "post_narratives",
     "narratives",
@@ -109,18 +129,18 @@ class Loaded:
 
 
 def export_canonical(con: duckdb.DuckDBPyConnection, out_dir: str | Path) -> dict[str, int]:
-    """Write posts, accounts, follows and media as ``OUT/<table>/part-0.parquet``; rows each.
+    """Write each of CANONICAL_TABLES as ``OUT/<table>/part-0.parquet``; rows each.
 
     The Parquet columns are the store's (TIMESTAMPTZ as UTC microsecond timestamps,
-    lists as lists), in key order so the files compress well and diff stably.
+    lists as lists), in key order so the files compress well and diff stably. An empty
+    table is still written, with its columns (no Community Notes: an empty notes table).
     """
     out = Path(out_dir)
     rows: dict[str, int] = {}
-    order = {"posts": "post_id", "accounts": "account_id", "follows": "follower_id, followee_id"}
     for table in CANONICAL_TABLES:
         target = out / table
         target.mkdir(parents=True, exist_ok=True)
-        by = order.get(table, "media_id")
+        by = _ORDER[table]
         # table and column names come from the fixed tuples above, never from input
         query = f"SELECT * FROM {table} ORDER BY {by}"  # noqa: S608
         reader = con.execute(query).to_arrow_reader(_BATCH_ROWS)
