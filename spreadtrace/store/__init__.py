@@ -55,17 +55,19 @@ _READ_ONLY_TEXT = ("read-only file system", "permission denied", "operation not 
 
 # DuckDB's default share of a job's memory: a full build at 5M posts must peak under
 # 3 GB in all (issue 12), and the rest is Python's frames and DuckDB's own allocations
-# outside its buffer pool (indexes, the open transaction's rows); beyond the limit
-# DuckDB spills its joins, sorts and aggregates to disk. Measured in bench/RESULTS.md
-# (mem12): a larger pool did not make a 1M or 5M build faster.
-DEFAULT_MEMORY_CAP_MB = 1536
+# outside its buffer pool; beyond the limit DuckDB spills its joins, sorts and
+# aggregates to disk. Not lower: what DuckDB cannot spill inside the build's one
+# transaction (its indexes, updates, local rows) grows with the store, and a build
+# ran out of memory at 200 MB per million posts (1 GB at 5M, 200 MB at 1M) but not at
+# 300 MB per million (bench/RESULTS.md, mem12): 2 GB leaves a margin at 5M.
+DEFAULT_MEMORY_CAP_MB = 2048
 
 
 def default_memory_limit(
     fraction: float = 0.5, floor_mb: int = 1024, cap_mb: int = DEFAULT_MEMORY_CAP_MB
 ) -> str:
     """Half the memory available now (``MemAvailable``), at least 1 GB and at most
-    ``cap_mb`` (1.5 GB), as "NMB".
+    ``cap_mb`` (2 GB), as "NMB".
 
     >>> default_memory_limit().endswith("MB")
     True
@@ -333,7 +335,7 @@ class Store:
 
     def limit_memory(self, limit: str | None = None) -> str:
         """Cap DuckDB's memory (``limit`` like "4GB"; None: :func:`default_memory_limit`,
-        half the available memory up to 1.5 GB) and let it spill to ``<store>.tmp/`` next
+        half the available memory up to 2 GB) and let it spill to ``<store>.tmp/`` next
         to the store; return the limit set.
 
         Why: set-wise work then runs within the limit on a shared machine, going out of
