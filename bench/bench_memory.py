@@ -7,7 +7,9 @@ The synthetic store of ``bench nothing_new`` (cached under ``--dir``) is copied 
 per limit; a fresh child process opens the copy, applies the limit
 (``Store.limit_memory``; "none" leaves DuckDB's own default, 80% of RAM) and runs a
 full ``run_build`` without snapshot. Printed per limit: wall time, the child's peak
-RSS (``ru_maxrss``), and ratios against "none" measured in the same run.
+RSS (``ru_maxrss``), the peak RSS within each stage (``/proc/self/statm`` polled every
+10 ms, labelled by the build's progress task: where the peak is), and ratios against
+"none" measured in the same run.
 """
 
 from __future__ import annotations
@@ -18,16 +20,34 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from bench.bench_build import SEED, _arg, _world_store
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _child(db: str, limit: str) -> None:
     from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store
 
+    stage = ["open"]
+    peaks: dict[str, float] = {}
+    done = threading.Event()
+
+    def poll() -> None:  # the peak RSS seen while each progress task runs
+        while not done.wait(0.01):
+            peaks[stage[0]] = max(peaks.get(stage[0], 0.0), _rss_mb())
+
+    def progress(task: str, _done: int, _total: int | None) -> None:
+        stage[0] = task
+
+    threading.Thread(target=poll, daemon=True).start()
     with Store.open(db) as store:
         applied = (
             "duckdb default"
@@ -35,10 +55,14 @@ def _child(db: str, limit: str) -> None:
             else store.limit_memory(None if limit == "default" else limit)
         )
         t = time.perf_counter()
-        result = run_build(store, full=True, publish=False)
+        result = run_build(store, full=True, publish=False, progress=progress)
         wall = time.perf_counter() - t
+        stage[0] = "commit"
+    done.set()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"limit": applied, "wall": wall, "rss_mb": rss_mb, "posts": result.posts}))
+    out = {"limit": applied, "wall": wall, "rss_mb": rss_mb, "posts": result.posts}
+    out |= {"stages_s": result.timings, "stage_peak_mb": peaks}
+    print(json.dumps(out))
 
 
 def main(argv: list[str]) -> None:
@@ -80,6 +104,11 @@ def main(argv: list[str]) -> None:
         r = rows[-1]
         print(
             f"{limit:>8} ({r['limit']}): full build {r['wall']:7.1f} s, peak RSS {r['rss_mb']:7.0f} MB",
+            flush=True,
+        )
+        print(
+            "          peak MB per stage: "
+            + ", ".join(f"{k} {v:,.0f}" for k, v in r["stage_peak_mb"].items()),
             flush=True,
         )
     base = rows[0]

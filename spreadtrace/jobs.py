@@ -216,7 +216,7 @@ def run_job(
     location). With ``retain_days``, posts created more than that many days before
     ``now`` (default: the wall clock) are deleted after the ingest, in one statement,
     and the build that follows is a full one. ``memory_limit`` caps DuckDB's memory
-    (default: half the memory available, see :meth:`Store.limit_memory`).
+    (default: half the memory available up to 2 GB, see :meth:`Store.limit_memory`).
     """
     job_id = job_id or new_job_id()
     jlog = _JobLog(log, {"run_id": job_id})

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+
+import pytest
 
 from spreadtrace.cli import main
-from spreadtrace.store import Store, default_memory_limit
+from spreadtrace.pipeline.build import release_free_memory
+from spreadtrace.store import DEFAULT_MEMORY_CAP_MB, Store, default_memory_limit
 from tests.test_build_nothing_new import FIRST, _csv
 
 
@@ -22,14 +27,45 @@ def test_limit_memory_sets_duckdb_limit_and_spill_folder(file_store, db_path):
     assert temp == str(db_path) + ".tmp"
 
 
-def test_default_is_half_the_available_memory_with_a_floor():
+def test_default_is_half_the_available_memory_with_a_floor_and_a_cap():
     meminfo = open("/proc/meminfo").read()
     available_mb = int(re.search(r"MemAvailable:\s+(\d+)", meminfo)[1]) // 1024
-    got = int(default_memory_limit().removesuffix("MB"))
+    got = int(default_memory_limit(cap_mb=10**9).removesuffix("MB"))
     # MemAvailable moves between the two reads: allow 10% either way
     assert got >= 1024
     assert got == 1024 or abs(got - available_mb / 2) <= 0.1 * available_mb
     assert default_memory_limit(fraction=0.0) == "1024MB"
+    # the default cap: DuckDB's share of a build that must peak under 3 GB at 5M posts
+    assert 1024 <= int(default_memory_limit().removesuffix("MB")) <= DEFAULT_MEMORY_CAP_MB
+    assert default_memory_limit(fraction=1.0, cap_mb=1500) == "1500MB"
+
+
+def test_limit_memory_lets_duckdb_return_freed_pages(file_store):
+    file_store.limit_memory("1GB")
+    (on,) = file_store.con.execute(
+        "SELECT current_setting('allocator_background_threads')"
+    ).fetchall()[0]
+    assert on is True
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_release_free_memory_returns_freed_heap_pages():
+    # 300 MB in 100 kB blocks (below glibc's mmap threshold: on the heap), all freed but
+    # the last, which pins the heap's top: only a trim hands the freed pages back
+    blocks = [bytearray(100_000) for _ in range(3000)]
+    for b in blocks:
+        b[::4096] = b"x" * len(b[::4096])  # touch every page
+    last = blocks[-1]
+    del blocks
+    before = _rss()
+    release_free_memory()
+    assert _rss() < before - 200_000_000
+    assert len(last) == 100_000
 
 
 def test_a_limit_that_is_not_a_size_is_refused(mem_store):

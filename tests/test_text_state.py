@@ -13,11 +13,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spreadtrace.graph.narratives import bucket_star_pairs, text_items
+from spreadtrace.graph.narratives import (
+    band_keys,
+    bucket_star_pairs,
+    norm_band_keys,
+    norm_signatures,
+    shared_bucket_rows,
+    text_items,
+)
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from spreadtrace.store import narratives as narrative_sql
@@ -135,3 +143,19 @@ def test_bucket_star_pairs_match_a_brute_force_over_buckets():
                 if (sig[head] == sig[j]).mean() >= 0.5:
                     want.add((band, int(head), int(j)))
     assert got == want and got
+
+
+def test_star_pairs_from_the_shared_rows_signatures_alone_are_the_same():
+    # the items stage keeps keys for every text but signs again only the rows that share
+    # a bucket (bounded memory, issue 12); pairs verified in blocks of 3: the same triples
+    rng = np.random.default_rng(11)
+    texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(4, 9)))) for _ in range(300)]
+    norms = pl.Series(sorted(set(texts)))
+    sig = norm_signatures(norms, num_perm=16)
+    keys = band_keys(sig, bands=4, rows=4)
+    assert (norm_band_keys(norms, num_perm=16, bands=4, rows=4, chunk=7) == keys).all()
+    held = shared_bucket_rows(keys)
+    assert 0 < len(held) < len(norms)  # some rows alone in every band: their sigs not needed
+    want = bucket_star_pairs(sig, keys, threshold=0.5)
+    got = bucket_star_pairs(sig[held], keys, threshold=0.5, held=held, block=3)
+    assert len(want) > 0 and (got == want).all()

@@ -60,7 +60,8 @@ memory_limit_option = click.option(
     default=None,
     metavar="SIZE",
     help="Cap DuckDB's memory, e.g. 4GB; it spills to STORE.tmp/ beyond it "
-    "(default: half the memory available when the job starts, at least 1GB).",
+    "(default: half the memory available when the job starts, at least 1GB, at most "
+    "2GB).",
 )
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary on stdout."

@@ -67,9 +67,11 @@ __all__ = [
     "minhash_signatures",
     "norm_signatures",
     "near_duplicate_pairs",
+    "norm_band_keys",
     "normalize_text_expr",
     "normalize_urls",
     "semantic_pairs",
+    "shared_bucket_rows",
     "text_groups",
     "text_items",
     "text_items_from_pairs",
@@ -264,7 +266,61 @@ def band_keys(sig: np.ndarray, *, bands: int, rows: int) -> np.ndarray:
     return out
 
 
-def bucket_star_pairs(sig: np.ndarray, keys: np.ndarray, *, threshold: float) -> np.ndarray:
+def norm_band_keys(
+    norms: pl.Series, *, num_perm: int, bands: int, rows: int, chunk: int = 200_000
+) -> np.ndarray:
+    """LSH band keys (``len(norms) x bands``, uint64) of normalised texts, without their
+    signatures: each chunk of texts is signed, keyed, and its signatures dropped.
+
+    Why: the keys are what puts texts in buckets; the signatures (``num_perm`` x 4 bytes a
+    text, 1.1 GB for the 2.3M distinct texts of a 5M-post store) are needed only to verify
+    the pairs inside buckets, and most texts share no bucket with any other
+    (:func:`shared_bucket_rows`: ~1% of them in the synthetic stores), so only those are
+    signed again. A text's signature depends on its own words only: the same keys as
+    :func:`band_keys` over :func:`norm_signatures` of all texts at once.
+
+    >>> s = pl.Series(["a b c d", "a b c e", "x y"])
+    >>> keys = norm_band_keys(s, num_perm=8, bands=2, rows=4, chunk=2)
+    >>> bool((keys == band_keys(norm_signatures(s, num_perm=8), bands=2, rows=4)).all())
+    True
+    """
+    n = len(norms)
+    out = np.empty((n, bands), dtype=np.uint64)
+    for lo in range(0, n, chunk):
+        part = norms.slice(lo, chunk)
+        sig = norm_signatures(part, num_perm=num_perm, chunk=chunk)
+        out[lo : lo + len(part)] = band_keys(sig, bands=bands, rows=rows)
+    return out
+
+
+def shared_bucket_rows(keys: np.ndarray) -> np.ndarray:
+    """The rows (sorted row numbers) that share an LSH bucket with another row in some band.
+
+    Why: :func:`bucket_star_pairs` compares only such rows, so only their signatures are
+    needed.
+
+    >>> keys = np.array([[1, 7], [2, 7], [3, 8]], dtype=np.uint64)
+    >>> shared_bucket_rows(keys).tolist()
+    [0, 1]
+    """
+    n, bands = keys.shape
+    shared = np.zeros(n, dtype=bool)
+    for band in range(bands):
+        ks = np.sort(keys[:, band])
+        dup = ks[1:] == ks[:-1]
+        if dup.any():  # rows whose key occurs more than once in this band
+            shared |= np.isin(keys[:, band], ks[1:][dup])
+    return np.flatnonzero(shared)
+
+
+def bucket_star_pairs(
+    sig: np.ndarray,
+    keys: np.ndarray,
+    *,
+    threshold: float,
+    held: np.ndarray | None = None,
+    block: int = 1_000_000,
+) -> np.ndarray:
     """Verified star pairs per LSH bucket: rows ``(band, i, j)``, ``i`` the bucket's head.
 
     In each band, rows with equal keys (:func:`band_keys`) share a bucket; each member
@@ -274,9 +330,16 @@ def bucket_star_pairs(sig: np.ndarray, keys: np.ndarray, *, threshold: float) ->
     members, which is what lets the items stage recompute only the buckets new texts
     fall into (:mod:`spreadtrace.store.text_state`).
 
+    ``held``: when given, ``sig`` holds the signatures of these rows only (sorted row
+    numbers, at least :func:`shared_bucket_rows`), ``sig[k]`` being row ``held[k]``'s.
+    Pairs are verified ``block`` at a time, so the compared signatures are never copied
+    whole.
+
     >>> sig = np.array([[1, 2, 3, 4], [1, 2, 3, 5], [9, 9, 9, 9]], dtype=np.uint32)
     >>> keys = band_keys(sig, bands=2, rows=2)
     >>> bucket_star_pairs(sig, keys, threshold=0.7).tolist()
+    [[0, 0, 1]]
+    >>> bucket_star_pairs(sig[:2], keys, threshold=0.7, held=np.array([0, 1])).tolist()
     [[0, 0, 1]]
     """
     n, bands = keys.shape
@@ -291,8 +354,13 @@ def bucket_star_pairs(sig: np.ndarray, keys: np.ndarray, *, threshold: float) ->
         i, j = head[member], order[member]
         if len(i) == 0:
             continue
-        agree = (sig[i] == sig[j]).mean(axis=1)
-        keep = agree >= threshold
+        si, sj = (i, j) if held is None else (np.searchsorted(held, i), np.searchsorted(held, j))
+        keep = np.concatenate(
+            [
+                (sig[si[lo : lo + block]] == sig[sj[lo : lo + block]]).mean(axis=1) >= threshold
+                for lo in range(0, len(i), block)
+            ]
+        )
         out.append(np.stack([np.full(int(keep.sum()), band), i[keep], j[keep]], axis=1))
     if not out:
         return np.empty((0, 3), dtype=np.int64)

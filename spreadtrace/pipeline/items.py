@@ -26,11 +26,12 @@ import numpy as np
 import polars as pl
 
 from spreadtrace.graph.narratives import (
-    band_keys,
     bucket_star_pairs,
     lsh_layout,
+    norm_band_keys,
     norm_signatures,
     normalize_text_expr,
+    shared_bucket_rows,
     text_items_from_pairs,
 )
 from spreadtrace.pipeline.changes import Changes
@@ -95,8 +96,8 @@ def _text_items(
         pl.col("norm").str.count_matches(" ") + 1 >= params.min_text_tokens
     )
     norms = texts.select("norm").unique().sort("norm")
-    sig = norm_signatures(norms["norm"], num_perm=params.num_perm)
-    keys = band_keys(sig, bands=bands, rows=rows)
+    # keys only: the signatures are signed again below for the few rows sharing a bucket
+    keys = norm_band_keys(norms["norm"], num_perm=params.num_perm, bands=bands, rows=rows)
     low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     norms = norms.with_columns(keys=pl.Series(low).cast(pl.List(pl.UInt32)))
     added = new.join(texts, on="text", how="left").join(norms, on="norm", how="left")
@@ -112,15 +113,16 @@ def _text_items(
         others = members.filter(~members.is_in(known.implode())) if len(known) else members
     all_norms = pl.concat([known, others]) if len(others) else known
     if len(others):
-        other_sig = norm_signatures(others, num_perm=params.num_perm)
-        sig = np.concatenate([sig, other_sig])
-        keys = np.concatenate([keys, band_keys(other_sig, bands=bands, rows=rows)])
+        other_keys = norm_band_keys(others, num_perm=params.num_perm, bands=bands, rows=rows)
+        keys = np.concatenate([keys, other_keys])
         # rows in sorted order, so that a bucket's head is its smallest text (the new
-        # norms alone are sorted already: no copy of the signatures then)
+        # norms alone are sorted already)
         order = all_norms.arg_sort().to_numpy()
-        all_norms, sig, keys = all_norms.gather(order), sig[order], keys[order]
-    triples = bucket_star_pairs(sig, keys, threshold=params.text_threshold)
-    del sig
+        all_norms, keys = all_norms.gather(order), keys[order]
+    held = shared_bucket_rows(keys)
+    sig = norm_signatures(all_norms.gather(held), num_perm=params.num_perm)
+    triples = bucket_star_pairs(sig, keys, threshold=params.text_threshold, held=held)
+    del sig, held
     band, i, j = triples[:, 0], triples[:, 1], triples[:, 2]
     pairs = pl.DataFrame(
         {

@@ -33,7 +33,15 @@ from spreadtrace.durable import fsync_file
 from spreadtrace.errors import ReadOnlyLocation, StorageError, StoreBusy, StoreError
 from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_DB", "storage_error", "storage_errors"]
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_MEMORY_CAP_MB",
+    "SCHEMA_VERSION",
+    "Store",
+    "default_memory_limit",
+    "storage_error",
+    "storage_errors",
+]
 
 DEFAULT_DB = "spreadtrace.duckdb"
 MEMORY = ":memory:"
@@ -45,18 +53,33 @@ _NO_SPACE_TEXT = ("no space left on device", "disk quota exceeded", "file too la
 _READ_ONLY_TEXT = ("read-only file system", "permission denied", "operation not permitted")
 
 
-def default_memory_limit(fraction: float = 0.5, floor_mb: int = 1024) -> str:
-    """Half the memory available now (``MemAvailable``), at least 1 GB, as "NMB".
+# DuckDB's default share of a job's memory: a full build at 5M posts must peak under
+# 3 GB in all (issue 12), and the rest is Python's frames and DuckDB's own allocations
+# outside its buffer pool; beyond the limit DuckDB spills its joins, sorts and
+# aggregates to disk. Not lower: what DuckDB cannot spill inside the build's one
+# transaction (its indexes, updates, local rows) grows with the store, and a build
+# ran out of memory at 200 MB per million posts (1 GB at 5M, 200 MB at 1M) but not at
+# 300 MB per million (bench/RESULTS.md, mem12): 2 GB leaves a margin at 5M.
+DEFAULT_MEMORY_CAP_MB = 2048
+
+
+def default_memory_limit(
+    fraction: float = 0.5, floor_mb: int = 1024, cap_mb: int = DEFAULT_MEMORY_CAP_MB
+) -> str:
+    """Half the memory available now (``MemAvailable``), at least 1 GB and at most
+    ``cap_mb`` (2 GB), as "NMB".
 
     >>> default_memory_limit().endswith("MB")
     True
+    >>> default_memory_limit(cap_mb=1024)
+    '1024MB'
     """
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
     except (OSError, StopIteration, ValueError):
         kb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1024
-    return f"{max(floor_mb, int(kb * fraction / 1024))}MB"
+    return f"{max(floor_mb, min(cap_mb, int(kb * fraction / 1024)))}MB"
 
 
 def storage_error(exc: BaseException, what: str, *, io_errors: bool = True) -> StorageError | None:
@@ -311,8 +334,9 @@ class Store:
             raise err from exc
 
     def limit_memory(self, limit: str | None = None) -> str:
-        """Cap DuckDB's memory (``limit`` like "4GB"; None: :func:`default_memory_limit`)
-        and let it spill to ``<store>.tmp/`` next to the store; return the limit set.
+        """Cap DuckDB's memory (``limit`` like "4GB"; None: :func:`default_memory_limit`,
+        half the available memory up to 2 GB) and let it spill to ``<store>.tmp/`` next
+        to the store; return the limit set.
 
         Why: set-wise work then runs within the limit on a shared machine, going out of
         core instead of growing until the kernel kills the job.
@@ -321,6 +345,9 @@ class Store:
         if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, re.I):
             raise StoreError(f"memory limit {limit!r}: give a size such as 512MB or 4GB")
         self.con.execute(f"SET memory_limit = '{limit}'")
+        # DuckDB's allocator returns freed pages in the background instead of keeping
+        # them for reuse: they would count against the job's memory, not DuckDB's limit
+        self.con.execute("SET allocator_background_threads = true")
         if self.path != MEMORY:
             spill = Path(self.path + ".tmp")
             self.con.execute("SET temp_directory = ?", [str(spill)])
