@@ -39,6 +39,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Store",
     "default_memory_limit",
+    "memory_cap_mb",
     "storage_error",
     "storage_errors",
 ]
@@ -61,6 +62,18 @@ _READ_ONLY_TEXT = ("read-only file system", "permission denied", "operation not 
 # ran out of memory at 200 MB per million posts (1 GB at 5M, 200 MB at 1M) but not at
 # 300 MB per million (bench/RESULTS.md, mem12): 2 GB leaves a margin at 5M.
 DEFAULT_MEMORY_CAP_MB = 2048
+# ... and per million stored posts, so a store past ~5M posts is not capped below what its
+# build cannot spill (2 GB would fail a build from ~8M posts on): 400 MB a million
+MEMORY_CAP_MB_PER_MILLION_POSTS = 400
+
+
+def memory_cap_mb(posts: int) -> int:
+    """The default cap of DuckDB's memory for a store of ``posts`` posts, in MB.
+
+    >>> memory_cap_mb(1_000_000), memory_cap_mb(5_000_000), memory_cap_mb(20_000_000)
+    (2048, 2048, 8000)
+    """
+    return max(DEFAULT_MEMORY_CAP_MB, posts * MEMORY_CAP_MB_PER_MILLION_POSTS // 10**6)
 
 
 def default_memory_limit(
@@ -335,13 +348,17 @@ class Store:
 
     def limit_memory(self, limit: str | None = None) -> str:
         """Cap DuckDB's memory (``limit`` like "4GB"; None: :func:`default_memory_limit`,
-        half the available memory up to 2 GB) and let it spill to ``<store>.tmp/`` next
-        to the store; return the limit set.
+        half the available memory up to 2 GB, or 400 MB per million stored posts when
+        that is more) and let it spill to ``<store>.tmp/`` next to the store; return the
+        limit set.
 
         Why: set-wise work then runs within the limit on a shared machine, going out of
         core instead of growing until the kernel kills the job.
         """
-        limit = (limit or default_memory_limit()).replace(" ", "")
+        if not limit:
+            (posts,) = self.con.execute("SELECT count(*) FROM posts").fetchone() or (0,)
+            limit = default_memory_limit(cap_mb=memory_cap_mb(int(posts)))
+        limit = limit.replace(" ", "")
         if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, re.I):
             raise StoreError(f"memory limit {limit!r}: give a size such as 512MB or 4GB")
         self.con.execute(f"SET memory_limit = '{limit}'")
