@@ -79,10 +79,12 @@ from spreadtrace.errors import StoreError
 from spreadtrace.store.dashboard_queries import (
     POST_DOC,
     READ_MODEL,
+    READ_MODEL_KEYS,
     READ_VIEWS,
     VIEWED_TABLES,
     store_views,
 )
+from spreadtrace.store.sync import SYNC_KEYS
 
 if TYPE_CHECKING:
     from spreadtrace.store import Store
@@ -113,9 +115,19 @@ so only a request running for an hour on it could notice."""
 POINTER = "LATEST"
 MANIFEST = "manifest.json"
 READERS = ".readers"
-FORMAT = 2
+FORMAT = 3
 """Manifest format; a version in another format is never linked from. 2: views
-(``views``: name -> SQL over the version's tables) serve tables kept in one copy."""
+(``views``: name -> SQL over the version's tables) serve tables kept in one copy.
+3: ``deltas``: tables kept as a base file plus the rows changed since (:class:`_Delta`)."""
+
+DELTA_SHARE = 0.15
+"""A table kept as base + changes is compacted (its base rewritten whole) when its
+changed and deleted rows exceed this share of the base's rows: reads stay near one
+scan and the disk bounded (base plus at most this share)."""
+
+DELTA_MIN_ROWS = 20_000
+"""Tables of fewer rows are rewritten whole (a rewrite costs milliseconds; a base plus
+changes would only slow their reads)."""
 
 NOT_EXPORTED = frozenset(
     {
@@ -231,7 +243,8 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     final = folder / name
     tmp.mkdir()
     try:
-        writer = _VersionWriter(con, tmp, prev, prev_files, stats)
+        prev_deltas = _manifest(prev).get("deltas", {}) if prev is not None else {}
+        writer = _VersionWriter(con, tmp, prev, prev_files, stats, prev_deltas, force_prune)
         with _memory_capped(con, PUBLISH_MEMORY):
             con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
             try:
@@ -269,6 +282,8 @@ class _VersionWriter:
         prev: Path | None,
         prev_files: dict[str, str],
         stats: PublishStats,
+        prev_deltas: dict[str, Any] | None = None,
+        compact: bool = False,
     ) -> None:
         self.con, self.tmp, self.prev, self.prev_files, self.stats = (
             con,
@@ -277,6 +292,9 @@ class _VersionWriter:
             prev_files,
             stats,
         )
+        self.prev_deltas = prev_deltas or {}
+        self.compact = compact  # erasure: no base may keep a row that a delta hides
+        self.deltas: dict[str, dict[str, Any]] = {}
         self.files: dict[str, str] = {}  # relative path -> fingerprint
         self.tables: dict[str, list[str]] = {}  # table -> its files
         self.table_fp: dict[str, str] = {}
@@ -289,7 +307,12 @@ class _VersionWriter:
             unread = UNREAD_COLUMNS.get(table, ())
             cols = f"* EXCLUDE ({', '.join(unread)})" if unread else "*"
             fp = _digest(fp, f"columns {cols}") if unread else fp
-            self._file(table, f"{table}.parquet", fp, f'SELECT {cols} FROM "{table}"')
+            sql = f'SELECT {cols} FROM "{table}"'
+            if table in SYNC_KEYS:
+                order = _LOOKUP_ORDER.get(table)
+                self._delta(table, fp, sql, SYNC_KEYS[table], f'"{order}"' if order else None)
+            else:
+                self._file(table, f"{table}.parquet", fp, sql)
             self._finish_table(table, view=False)
         # served as views of the read model: fingerprinted (the read model's inputs),
         # never written
@@ -366,10 +389,160 @@ class _VersionWriter:
         self.tables[table] = rels
         self.table_fp[table] = _digest(*(f"{r}={self.files[r]}" for r in rels))
         if view:  # later read-model SQL reads this table from the version being written
-            self.con.execute(
-                f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM '
-                f"read_parquet({_list_literal([self.tmp / r for r in rels])})"
+            delta = self.deltas.get(table)
+            source = (
+                _delta_sql(self.tmp, delta)
+                if delta is not None
+                else f"SELECT * FROM read_parquet({_list_literal([self.tmp / r for r in rels])})"
             )
+            self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS {source}')
+
+    # -- tables kept as a base plus the rows changed since ----------------------------
+
+    def _delta(
+        self, table: str, fp: str, sql: str, key: tuple[str, ...], order: str | None
+    ) -> None:
+        """Write ``table`` (the rows of ``sql``, unique by ``key``) as the previous
+        version's base file, hard-linked, plus the rows new or changed since that base
+        and the keys of the base rows they replace or that are gone (:class:`_Delta`);
+        rewrite the base instead when those exceed :data:`DELTA_SHARE` of it.
+
+        Why: after a small build most rows of the big tables are unchanged; writing them
+        again was most of a publish. Finding the changes is one hash join of the new
+        rows with the base's, set-wise in DuckDB, and writes only the change."""
+        rows = _SMALL_GROUPS.get(table)
+        layout = _digest(",".join(key), f"by {order}", f"groups of {rows}")
+        prev = self.prev_deltas.get(table)
+        if self.prev is not None and prev is not None and prev.get("layout") != layout:
+            prev = None
+        if prev is not None and self.prev is not None:
+            clean = not prev.get("delta") and not prev.get("dead")
+            if (
+                prev.get("fp") == fp
+                and (clean or not self.compact)
+                and self._link_delta(table, prev)
+            ):
+                return
+        groups = f", ROW_GROUP_SIZE {rows}" if rows else ""
+        ordered = f" ORDER BY {order}" if order else ""
+        base_rel = f"{table}.parquet"
+        usable = (
+            prev is not None
+            and self.prev is not None
+            and not self.compact
+            and int(prev.get("rows", 0)) >= DELTA_MIN_ROWS
+            and all((self.prev / r).exists() for r in _delta_rels(prev))
+        )
+        if not usable:
+            n = self._copy(f"SELECT * FROM ({_unordered(sql)}){ordered}", base_rel, groups)
+            self._record_delta(table, fp, layout, key, [base_rel], n, None, None)
+            return
+        assert prev is not None and self.prev is not None
+        con, keys = self.con, ", ".join(f'"{k}"' for k in key)
+        on = " AND ".join(f'n."{k}" = o."{k}"' for k in [*key, "_st_h"])
+        base_files = _list_literal([self.prev / r for r in prev["base"]])
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_new AS SELECT {_ROW}.*, hash({_ROW}) AS _st_h "
+            f"FROM ({_unordered(sql)}) {_ROW}"
+        )
+        same = self._described("_st_new", exclude="_st_h") == self._described(
+            f"read_parquet({base_files})"
+        )
+        try:
+            if same:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _st_old AS SELECT {keys}, "
+                    f"hash({_ROW}) AS _st_h FROM read_parquet({base_files}) {_ROW}"
+                )
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT n.* FROM _st_new n "
+                    f"ANTI JOIN _st_old o ON {on}"
+                )
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {', '.join(f'o.{k}' for k in keys.split(', '))} "
+                    f"FROM _st_old o ANTI JOIN _st_new n ON {on}"
+                )
+                changed = con.execute("SELECT count(*) FROM _st_changed").fetchall()[0][0]
+                dead = con.execute("SELECT count(*) FROM _st_dead").fetchall()[0][0]
+            if not same or changed + dead > DELTA_SHARE * int(prev["rows"]):
+                n = self._copy(f"SELECT * EXCLUDE (_st_h) FROM _st_new{ordered}", base_rel, groups)
+                self._record_delta(table, fp, layout, key, [base_rel], n, None, None)
+                return
+            for rel in prev["base"]:
+                self._link(self.prev / rel, self.tmp / rel)
+            delta_rel = dead_rel = None
+            if changed:
+                delta_rel = f"{table}.delta.parquet"
+                self._copy(f"SELECT * EXCLUDE (_st_h) FROM _st_changed{ordered}", delta_rel, groups)
+            if dead:
+                dead_rel = f"{table}.dead.parquet"
+                self._copy(f"SELECT * FROM _st_dead ORDER BY {keys}", dead_rel, "")
+            self._record_delta(
+                table, fp, layout, key, list(prev["base"]), int(prev["rows"]), delta_rel, dead_rel
+            )
+        finally:
+            for temp in ("_st_new", "_st_old", "_st_changed", "_st_dead"):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
+
+    def _described(self, source: str, exclude: str | None = None) -> list[tuple[str, str]]:
+        rows = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows if r[0] != exclude]
+
+    def _copy(self, sql: str, rel: str, groups: str) -> int:
+        target = self.tmp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        n = self.con.execute(f"COPY ({sql}) TO {_literal(target)} ({_PARQUET}{groups})").fetchall()
+        fsync_file(target)
+        self.stats.written.append(rel)
+        self.stats.bytes_written += target.stat().st_size
+        return int(n[0][0]) if n else 0
+
+    def _link(self, source: Path, target: Path) -> None:
+        os.link(source, target)
+        self.stats.linked.append(target.name)
+
+    def _link_delta(self, table: str, prev: dict[str, Any]) -> bool:
+        """Hard-link the previous version's files of ``table`` (unchanged); False if one
+        is missing (it is then written)."""
+        assert self.prev is not None
+        linked: list[Path] = []
+        try:
+            for rel in _delta_rels(prev):
+                os.link(self.prev / rel, self.tmp / rel)
+                linked.append(self.tmp / rel)
+        except FileNotFoundError:
+            for path in linked:
+                path.unlink(missing_ok=True)
+            return False
+        self.stats.linked.extend(_delta_rels(prev))
+        self._record_delta(
+            table, prev["fp"], prev["layout"], tuple(prev["key"]), list(prev["base"]),
+            int(prev["rows"]), prev.get("delta"), prev.get("dead"),
+        )  # fmt: skip
+        return True
+
+    def _record_delta(
+        self,
+        table: str,
+        fp: str,
+        layout: str,
+        key: tuple[str, ...],
+        base: list[str],
+        rows: int,
+        delta: str | None,
+        dead: str | None,
+    ) -> None:
+        entry = {"fp": fp, "layout": layout, "key": list(key), "base": base, "rows": rows,
+                 "delta": delta, "dead": dead}  # fmt: skip
+        self.deltas[table] = entry
+        for rel in _delta_rels(entry):
+            # never equal to a whole file's fingerprint: a later publish that writes the
+            # table as one file does not link this base (which may hold replaced rows)
+            self.files[rel] = _digest(fp, "delta", rel)
+            self.tables.setdefault(table, []).append(rel)
+        now = time.perf_counter()
+        self.stats.seconds[f"{table}.parquet"] = now - self._started
+        self._started = now
 
     def _write_posts(self) -> None:
         """``posts`` as ``dash_post_rows`` (with each post's search ``doc`` number), one
@@ -416,7 +589,11 @@ class _VersionWriter:
                 continue
             deps = sorted(w for w in set(_WORD.findall(sql.lower())) if w in known and w != name)
             fp = _digest(sql, *(f"{d}={self.table_fp.get(d, '?')}" for d in deps))
-            self._file(name, f"{name}.parquet", fp, sql)
+            if name in READ_MODEL_KEYS:
+                key, order = READ_MODEL_KEYS[name]
+                self._delta(name, fp, sql, key, order)
+            else:
+                self._file(name, f"{name}.parquet", fp, sql)
             self._finish_table(name, view=True)
 
     def manifest(self, build_id: int) -> dict[str, Any]:
@@ -426,7 +603,44 @@ class _VersionWriter:
             "tables": self.tables,
             "views": {**READ_VIEWS, **store_views(self.columns)},
             "files": self.files,
+            "deltas": self.deltas,
         }
+
+
+def _delta_rels(entry: dict[str, Any]) -> list[str]:
+    """The files of a table kept as base + changes: its base, changed rows, dead keys."""
+    return [*entry["base"], *(r for r in (entry.get("delta"), entry.get("dead")) if r)]
+
+
+def _delta_sql(folder: Path, entry: dict[str, Any]) -> str:
+    """The rows of a table kept as base + changes (a manifest's ``deltas`` entry): the
+    base's rows whose key is not dead, and the changed rows (dead keys include every
+    changed row's key, so each key appears once)."""
+    keys = ", ".join(f'"{k}"' for k in entry["key"])
+    if not all(_WORD.fullmatch(k) for k in entry["key"]):
+        raise StoreError(f"{folder / MANIFEST} names a bad key: {entry['key']!r}")
+    base = f"read_parquet({_list_literal([folder / r for r in entry['base']])})"
+    sql = f"SELECT * FROM {base}"
+    if entry.get("dead"):
+        dead = f"read_parquet({_literal(folder / entry['dead'])})"
+        sql = f"SELECT _b.* FROM {base} _b ANTI JOIN {dead} _x USING ({keys})"
+    if entry.get("delta"):
+        sql += f" UNION ALL SELECT * FROM read_parquet({_literal(folder / entry['delta'])})"
+    return sql
+
+
+_ORDER_BY = re.compile(r"\s+ORDER\s+BY\s[^()]*$", re.IGNORECASE)
+
+
+def _unordered(sql: str) -> str:
+    """``sql`` without its final ORDER BY (a comparison needs no sort).
+
+    >>> _unordered("SELECT a FROM t ORDER BY a DESC, 1  ")
+    'SELECT a FROM t'
+    >>> _unordered("SELECT list(a ORDER BY a) FROM t")
+    'SELECT list(a ORDER BY a) FROM t'
+    """
+    return _ORDER_BY.sub("", sql.rstrip())
 
 
 def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -623,13 +837,17 @@ def open_version(path: Path) -> tuple[duckdb.DuckDBPyConnection, int] | None:
         # GLOBAL: the cursors each request uses (one per lease) keep the Parquet footers
         # cached too, so a lookup does not re-read the metadata of every file
         con.execute("SET GLOBAL parquet_metadata_cache = true")
+        deltas = manifest.get("deltas", {})
         for table, rels in manifest["tables"].items():
             if not _WORD.fullmatch(table):
                 raise StoreError(f"{path / MANIFEST} names a bad table: {table[:80]!r}")
             files = [path / r for r in rels]
-            con.execute(
-                f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({_list_literal(files)})'
+            source = (
+                _delta_sql(path, deltas[table])
+                if table in deltas
+                else f"SELECT * FROM read_parquet({_list_literal(files)})"
             )
+            con.execute(f'CREATE VIEW "{table}" AS {source}')
         for view, sql in manifest.get("views", {}).items():  # over the tables above
             if not _WORD.fullmatch(view) or view in manifest["tables"]:
                 raise StoreError(f"{path / MANIFEST} names a bad view: {view[:80]!r}")
