@@ -120,10 +120,12 @@ FORMAT = 3
 (``views``: name -> SQL over the version's tables) serve tables kept in one copy.
 3: ``deltas``: tables kept as a base file plus the rows changed since (:class:`_Delta`)."""
 
-DELTA_SHARE = 0.15
+DELTA_SHARE = 0.25
 """A table kept as base + changes is compacted (its base rewritten whole) when its
-changed and deleted rows exceed this share of the base's rows: reads stay near one
-scan and the disk bounded (base plus at most this share)."""
+rows changed since the base exceed this share of the base's rows: reads stay near one
+scan and the disk bounded (base plus at most this share). A build after 1% new reposts
+rewrites ~14% of ``post_cascades`` (whole touched cascades, at 200k posts), so a
+smaller share would compact after every such build."""
 
 DELTA_MIN_ROWS = 20_000
 """Tables of fewer rows are rewritten whole (a rewrite costs milliseconds; a base plus
@@ -243,8 +245,11 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     final = folder / name
     tmp.mkdir()
     try:
-        prev_deltas = _manifest(prev).get("deltas", {}) if prev is not None else {}
-        writer = _VersionWriter(con, tmp, prev, prev_files, stats, prev_deltas, force_prune)
+        prev_manifest = _manifest(prev) if prev is not None else {}
+        writer = _VersionWriter(
+            con, tmp, prev, prev_files, stats, prev_manifest.get("deltas", {}), force_prune,
+            prev_manifest.get("build_id"),
+        )  # fmt: skip
         with _memory_capped(con, PUBLISH_MEMORY):
             con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
             try:
@@ -266,6 +271,61 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     return final
 
 
+@dataclass(frozen=True)
+class _Changes:
+    """Where the groups of a table's rows that changed since the previous version are
+    found, so that only their rows are computed.
+
+    Why: the derived tables keep the build id of the build that last changed a row
+    (:mod:`spreadtrace.store.sync`; the cascades stage rewrites touched cascades only),
+    so the rows newer than the previous version's build are the change."""
+
+    group: tuple[str, ...]
+    """Columns of the table (and of every input) the changes are found by."""
+    built: tuple[str, ...] = ()
+    """Store tables (with ``build_id``) whose newer rows' groups changed."""
+    derived: tuple[str, ...] = ()
+    """Tables of this version published before, whose changed groups are these."""
+    primary: tuple[str, ...] = ()
+    """Store tables holding every group of the table: a previous group in none is gone.
+    (Posts go only by erasure, which rewrites every table.)"""
+    new_posts: bool = False
+    """The posts of the ingest runs written into this version are new groups."""
+    inputs: tuple[str, ...] = ()
+    """Tables the SQL reads by group: read restricted to the changed groups."""
+
+
+_CHANGES: dict[str, _Changes] = {
+    "dash_cascade_rows": _Changes(
+        ("cascade_id",),
+        built=("cascades", "cascade_scores"),
+        primary=("cascades", "cascade_scores"),
+        inputs=("cascades", "cascade_scores"),
+    ),
+    "dash_node_rows": _Changes(
+        ("post_id",),
+        built=("post_cascades",),
+        primary=("post_cascades",),
+        inputs=("post_cascades", "posts"),
+    ),
+    "dash_post_index": _Changes(
+        ("post_id",),
+        built=("post_cascades",),
+        derived=("post_narratives",),
+        new_posts=True,
+        inputs=(_POST_ROWS, "post_cascades", "post_narratives"),
+    ),
+    "dash_cascade_keys": _Changes(
+        ("cascade_id",), derived=("dash_cascade_rows",), inputs=("dash_cascade_rows",)
+    ),
+    "dash_narrative_terms": _Changes(
+        ("narrative_id",), derived=("narratives",), inputs=("narratives",)
+    ),
+}
+"""How the changed rows of the big read-model tables are found (the synced store tables:
+by their own key and build id); the others are compared whole (row hashes)."""
+
+
 # The alias a table's rows are hashed by: hash(alias) is the whole row only while no
 # column has the alias's name (a column "t" made hash(t) that column alone, so a table
 # with one was fingerprinted by it and a stale file could be linked again).
@@ -284,6 +344,7 @@ class _VersionWriter:
         stats: PublishStats,
         prev_deltas: dict[str, Any] | None = None,
         compact: bool = False,
+        prev_build: int | None = None,
     ) -> None:
         self.con, self.tmp, self.prev, self.prev_files, self.stats = (
             con,
@@ -295,6 +356,9 @@ class _VersionWriter:
         self.prev_deltas = prev_deltas or {}
         self.compact = compact  # erasure: no base may keep a row that a delta hides
         self.deltas: dict[str, dict[str, Any]] = {}
+        self.prev_build = prev_build
+        self.changed: dict[str, str | None] = {}  # table -> temp table of its changed groups
+        self.new_runs: list[int] = []  # ingest runs whose posts part was written
         self.files: dict[str, str] = {}  # relative path -> fingerprint
         self.tables: dict[str, list[str]] = {}  # table -> its files
         self.table_fp: dict[str, str] = {}
@@ -350,9 +414,10 @@ class _VersionWriter:
 
     # -- files ------------------------------------------------------------------------
 
-    def _file(self, table: str, rel: str, fp: str, sql: str | None) -> None:
+    def _file(self, table: str, rel: str, fp: str, sql: str | None) -> bool:
         """Link ``rel`` from the previous version when its fingerprint is unchanged,
-        else write it from ``sql``; then expose it to later read-model SQL."""
+        else write it from ``sql``; then expose it to later read-model SQL. True if
+        linked."""
         target = self.tmp / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         # the layout of lookup tables (id order, small row groups; _LOOKUP_ORDER): a file
@@ -383,6 +448,7 @@ class _VersionWriter:
         now = time.perf_counter()  # since the previous file: its fingerprint and its write
         self.stats.seconds[rel] = now - self._started
         self._started = now
+        return linked
 
     def _finish_table(self, table: str, *, view: bool) -> None:
         rels = sorted(self.tables.get(table, []))
@@ -404,12 +470,13 @@ class _VersionWriter:
     ) -> None:
         """Write ``table`` (the rows of ``sql``, unique by ``key``) as the previous
         version's base file, hard-linked, plus the rows new or changed since that base
-        and the keys of the base rows they replace or that are gone (:class:`_Delta`);
+        and the keys of the base rows they replace or that are gone (:func:`_delta_sql`);
         rewrite the base instead when those exceed :data:`DELTA_SHARE` of it.
 
         Why: after a small build most rows of the big tables are unchanged; writing them
-        again was most of a publish. Finding the changes is one hash join of the new
-        rows with the base's, set-wise in DuckDB, and writes only the change."""
+        again was most of a publish. The changed rows are found from the store's build
+        ids (:data:`_CHANGES`: only they are computed), or else by one hash join of all
+        the new rows with the base's."""
         rows = _SMALL_GROUPS.get(table)
         layout = _digest(",".join(key), f"by {order}", f"groups of {rows}")
         prev = self.prev_deltas.get(table)
@@ -422,10 +489,10 @@ class _VersionWriter:
                 and (clean or not self.compact)
                 and self._link_delta(table, prev)
             ):
+                self.changed[table] = None  # nothing changed since the previous version
                 return
         groups = f", ROW_GROUP_SIZE {rows}" if rows else ""
         ordered = f" ORDER BY {order}" if order else ""
-        base_rel = f"{table}.parquet"
         usable = (
             prev is not None
             and self.prev is not None
@@ -433,11 +500,117 @@ class _VersionWriter:
             and int(prev.get("rows", 0)) >= DELTA_MIN_ROWS
             and all((self.prev / r).exists() for r in _delta_rels(prev))
         )
-        if not usable:
+        done = False
+        if usable:
+            assert prev is not None
+            changes = _CHANGES.get(table) or (
+                _Changes(key, built=(table,), primary=(table,), inputs=(table,))
+                if table in SYNC_KEYS
+                else None
+            )
+            try:
+                if changes is not None and self._known(changes):
+                    done = self._delta_by_build(table, fp, sql, key, layout, prev, changes, ordered, groups)  # fmt: skip
+                else:
+                    done = self._delta_by_hash(table, fp, sql, key, layout, prev, ordered, groups)
+            finally:
+                for temp in ("_st_new", "_st_old", "_st_changed", "_st_dead"):
+                    self.con.execute(f"DROP TABLE IF EXISTS {temp}")
+        if not done:
+            base_rel = f"{table}.parquet"
             n = self._copy(f"SELECT * FROM ({_unordered(sql)}){ordered}", base_rel, groups)
-            self._record_delta(table, fp, layout, key, [base_rel], n, None, None)
-            return
-        assert prev is not None and self.prev is not None
+            group = _CHANGES[table].group if table in _CHANGES else key
+            self._record_delta(table, fp, layout, key, [base_rel], n, None, None, group=group)
+
+    def _known(self, changes: _Changes) -> bool:
+        """Whether the changes of every table ``changes`` derives from are known."""
+        return self.prev_build is not None and all(t in self.changed for t in changes.derived)
+
+    def _delta_by_build(
+        self,
+        table: str,
+        fp: str,
+        sql: str,
+        key: tuple[str, ...],
+        layout: str,
+        prev: dict[str, Any],
+        changes: _Changes,
+        ordered: str,
+        groups: str,
+    ) -> bool:
+        """The changed groups (:class:`_Changes`) since the previous version, their rows
+        computed alone, merged into the previous version's changes; False to rewrite."""
+        assert self.prev is not None and self.prev_build is not None
+        if list(prev.get("group") or prev["key"]) != list(changes.group):
+            return False  # the previous changes hide other groups: not carried over
+        con = self.con
+        g = ", ".join(f'"{c}"' for c in changes.group)
+        parts = [f'SELECT {g} FROM main."{t}" WHERE build_id > {int(self.prev_build)}'
+                 for t in changes.built]  # fmt: skip
+        parts += [f"SELECT {g} FROM {self.changed[t]}" for t in changes.derived if self.changed[t]]
+        if changes.new_posts and self.new_runs:
+            runs = ", ".join(str(int(r)) for r in self.new_runs)
+            parts.append(f'SELECT {g} FROM "{_POST_ROWS}" WHERE ingest_run_id IN ({runs})')
+        if changes.primary:
+            current = " UNION ALL ".join(f'SELECT {g} FROM main."{t}"' for t in changes.primary)
+            parts.append(
+                f"SELECT {g} FROM ({_delta_sql(self.prev, prev)}) _p "
+                f"ANTI JOIN ({current}) _c USING ({g})"
+            )
+        cand = f"_st_c_{table}"
+        union = " UNION ALL ".join(parts) or f"SELECT {g} FROM ({_delta_sql(self.prev, prev)}) WHERE FALSE"  # fmt: skip
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {cand} AS SELECT DISTINCT * FROM ({union})")
+        self.changed[table] = cand
+        n_cand = con.execute(f"SELECT count(*) FROM {cand}").fetchall()[0][0]
+        limit = DELTA_SHARE * int(prev["rows"])
+        if n_cand > limit:
+            return False
+        restricted = sql
+        for t in changes.inputs:
+            pattern = re.compile(rf'\b(FROM|JOIN)\s+"?{t}"?(?=[\s)]|$)', re.IGNORECASE)
+            restricted, n = pattern.subn(rf"\1 _st_in_{t}", restricted)
+            if not n:
+                raise StoreError(f"{table}: its SQL does not read {t}")
+            con.execute(
+                f'CREATE OR REPLACE TEMP VIEW _st_in_{t} AS SELECT * FROM "{t}" '
+                f"SEMI JOIN {cand} USING ({g})"
+            )
+        old = ""
+        if prev.get("delta"):
+            old = (
+                f" UNION ALL SELECT _d.* FROM read_parquet({_literal(self.prev / prev['delta'])}) "
+                f"_d ANTI JOIN {cand} USING ({g})"
+            )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT * FROM ({_unordered(restricted)}){old}"
+        )
+        for t in changes.inputs:
+            con.execute(f"DROP VIEW IF EXISTS _st_in_{t}")
+        dead_old = ""
+        if prev.get("dead"):
+            dead_old = f" UNION SELECT {g} FROM read_parquet({_literal(self.prev / prev['dead'])})"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {g} FROM {cand}{dead_old}")
+        base_files = _list_literal([self.prev / r for r in prev["base"]])
+        if self._described("_st_changed") != self._described(f"read_parquet({base_files})"):
+            return False
+        return self._write_changes(table, fp, key, changes.group, layout, prev, ordered, groups, limit)  # fmt: skip
+
+    def _delta_by_hash(
+        self,
+        table: str,
+        fp: str,
+        sql: str,
+        key: tuple[str, ...],
+        layout: str,
+        prev: dict[str, Any],
+        ordered: str,
+        groups: str,
+    ) -> bool:
+        """The rows of ``sql`` whose key and row hash are not in the base, and the base's
+        keys not in ``sql`` with the same hash; False to rewrite."""
+        assert self.prev is not None
+        if list(prev.get("group") or prev["key"]) != list(key):
+            return False  # the previous changes hide whole groups: not comparable by key
         con, keys = self.con, ", ".join(f'"{k}"' for k in key)
         on = " AND ".join(f'n."{k}" = o."{k}"' for k in [*key, "_st_h"])
         base_files = _list_literal([self.prev / r for r in prev["base"]])
@@ -445,44 +618,60 @@ class _VersionWriter:
             f"CREATE OR REPLACE TEMP TABLE _st_new AS SELECT {_ROW}.*, hash({_ROW}) AS _st_h "
             f"FROM ({_unordered(sql)}) {_ROW}"
         )
-        same = self._described("_st_new", exclude="_st_h") == self._described(
+        if self._described("_st_new", exclude="_st_h") != self._described(
             f"read_parquet({base_files})"
+        ):
+            return False
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_old AS SELECT {keys}, "
+            f"hash({_ROW}) AS _st_h FROM read_parquet({base_files}) {_ROW}"
         )
-        try:
-            if same:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _st_old AS SELECT {keys}, "
-                    f"hash({_ROW}) AS _st_h FROM read_parquet({base_files}) {_ROW}"
-                )
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT n.* FROM _st_new n "
-                    f"ANTI JOIN _st_old o ON {on}"
-                )
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {', '.join(f'o.{k}' for k in keys.split(', '))} "
-                    f"FROM _st_old o ANTI JOIN _st_new n ON {on}"
-                )
-                changed = con.execute("SELECT count(*) FROM _st_changed").fetchall()[0][0]
-                dead = con.execute("SELECT count(*) FROM _st_dead").fetchall()[0][0]
-            if not same or changed + dead > DELTA_SHARE * int(prev["rows"]):
-                n = self._copy(f"SELECT * EXCLUDE (_st_h) FROM _st_new{ordered}", base_rel, groups)
-                self._record_delta(table, fp, layout, key, [base_rel], n, None, None)
-                return
-            for rel in prev["base"]:
-                self._link(self.prev / rel, self.tmp / rel)
-            delta_rel = dead_rel = None
-            if changed:
-                delta_rel = f"{table}.delta.parquet"
-                self._copy(f"SELECT * EXCLUDE (_st_h) FROM _st_changed{ordered}", delta_rel, groups)
-            if dead:
-                dead_rel = f"{table}.dead.parquet"
-                self._copy(f"SELECT * FROM _st_dead ORDER BY {keys}", dead_rel, "")
-            self._record_delta(
-                table, fp, layout, key, list(prev["base"]), int(prev["rows"]), delta_rel, dead_rel
-            )
-        finally:
-            for temp in ("_st_new", "_st_old", "_st_changed", "_st_dead"):
-                con.execute(f"DROP TABLE IF EXISTS {temp}")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT n.* EXCLUDE (_st_h) "
+            f"FROM _st_new n ANTI JOIN _st_old o ON {on}"
+        )
+        okeys = ", ".join(f'o."{k}"' for k in key)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {okeys} "
+            f"FROM _st_old o ANTI JOIN _st_new n ON {on}"
+        )
+        limit = DELTA_SHARE * int(prev["rows"])
+        return self._write_changes(table, fp, key, key, layout, prev, ordered, groups, limit)
+
+    def _write_changes(
+        self,
+        table: str,
+        fp: str,
+        key: tuple[str, ...],
+        group: tuple[str, ...],
+        layout: str,
+        prev: dict[str, Any],
+        ordered: str,
+        groups: str,
+        limit: float,
+    ) -> bool:
+        """Link the base and write ``_st_changed`` and ``_st_dead`` beside it, unless
+        they exceed ``limit`` rows (False: the base is rewritten)."""
+        assert self.prev is not None
+        changed = self.con.execute("SELECT count(*) FROM _st_changed").fetchall()[0][0]
+        dead = self.con.execute("SELECT count(*) FROM _st_dead").fetchall()[0][0]
+        if changed > limit:
+            return False
+        for rel in prev["base"]:
+            self._link(self.prev / rel, self.tmp / rel)
+        delta_rel = dead_rel = None
+        if changed:
+            delta_rel = f"{table}.delta.parquet"
+            self._copy(f"SELECT * FROM _st_changed{ordered}", delta_rel, groups)
+        if dead:
+            dead_rel = f"{table}.dead.parquet"
+            g = ", ".join(f'"{c}"' for c in group)
+            self._copy(f"SELECT * FROM _st_dead ORDER BY {g}", dead_rel, "")
+        self._record_delta(
+            table, fp, layout, key, list(prev["base"]), int(prev["rows"]), delta_rel, dead_rel,
+            group=group, delta_rows=int(changed), dead_rows=int(dead),
+        )  # fmt: skip
+        return True
 
     def _described(self, source: str, exclude: str | None = None) -> list[tuple[str, str]]:
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
@@ -518,6 +707,8 @@ class _VersionWriter:
         self._record_delta(
             table, prev["fp"], prev["layout"], tuple(prev["key"]), list(prev["base"]),
             int(prev["rows"]), prev.get("delta"), prev.get("dead"),
+            group=tuple(prev.get("group") or prev["key"]),
+            delta_rows=int(prev.get("delta_rows", 0)), dead_rows=int(prev.get("dead_rows", 0)),
         )  # fmt: skip
         return True
 
@@ -531,9 +722,14 @@ class _VersionWriter:
         rows: int,
         delta: str | None,
         dead: str | None,
+        *,
+        group: tuple[str, ...] | None = None,
+        delta_rows: int = 0,
+        dead_rows: int = 0,
     ) -> None:
         entry = {"fp": fp, "layout": layout, "key": list(key), "base": base, "rows": rows,
-                 "delta": delta, "dead": dead}  # fmt: skip
+                 "group": list(group or key), "delta": delta, "dead": dead,
+                 "delta_rows": delta_rows, "dead_rows": dead_rows}  # fmt: skip
         self.deltas[table] = entry
         for rel in _delta_rels(entry):
             # never equal to a whole file's fingerprint: a later publish that writes the
@@ -563,7 +759,8 @@ class _VersionWriter:
             run_fps.append(fp)
             posts_rel = f"{PARTITIONED}/{key}.parquet"
             sql = f'SELECT *, {POST_DOC} AS doc FROM "{PARTITIONED}" WHERE {where}'
-            self._file(_POST_ROWS, posts_rel, fp, sql)
+            if not self._file(_POST_ROWS, posts_rel, fp, sql) and run_id is not None:
+                self.new_runs.append(int(run_id))
             self._temp_view(_POST_ROWS, posts_rel)
             terms_rel = f"dash_search_terms/{key}.parquet"
             terms_fp = _digest(terms_sql, fp)
@@ -616,9 +813,10 @@ def _delta_sql(folder: Path, entry: dict[str, Any]) -> str:
     """The rows of a table kept as base + changes (a manifest's ``deltas`` entry): the
     base's rows whose key is not dead, and the changed rows (dead keys include every
     changed row's key, so each key appears once)."""
-    keys = ", ".join(f'"{k}"' for k in entry["key"])
-    if not all(_WORD.fullmatch(k) for k in entry["key"]):
-        raise StoreError(f"{folder / MANIFEST} names a bad key: {entry['key']!r}")
+    group = entry.get("group") or entry["key"]
+    keys = ", ".join(f'"{k}"' for k in group)
+    if not all(_WORD.fullmatch(k) for k in group):
+        raise StoreError(f"{folder / MANIFEST} names a bad key: {group!r}")
     base = f"read_parquet({_list_literal([folder / r for r in entry['base']])})"
     sql = f"SELECT * FROM {base}"
     if entry.get("dead"):
