@@ -203,6 +203,8 @@ class PublishStats:
     linked: list[str] = field(default_factory=list)
     bytes_written: int = 0
     removed: int = 0
+    by_hash: list[str] = field(default_factory=list)
+    """Tables whose changes were found by comparing every row's hash (not by build id)."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Per file: seconds spent on its fingerprint and its write (or link)."""
 
@@ -294,6 +296,10 @@ class _Changes:
     inputs: tuple[str, ...] = ()
     """Tables the SQL reads by group: read restricted to the changed groups."""
 
+
+_UNTRACKED = frozenset({"items"})
+"""Synced tables with rows changed in place without a new build id (the items' shares:
+``store.items.fill_item_shares``): compared by row hash."""
 
 _CHANGES: dict[str, _Changes] = {
     "dash_cascade_rows": _Changes(
@@ -505,13 +511,19 @@ class _VersionWriter:
             assert prev is not None
             changes = _CHANGES.get(table) or (
                 _Changes(key, built=(table,), primary=(table,), inputs=(table,))
-                if table in SYNC_KEYS
+                if table in SYNC_KEYS and table not in _UNTRACKED
                 else None
             )
             try:
-                if changes is not None and self._known(changes):
+                by_hash = changes is None or not self._known(changes)
+                if changes is not None and not by_hash:
                     done = self._delta_by_build(table, fp, sql, key, layout, prev, changes, ordered, groups)  # fmt: skip
-                else:
+                    if done and table in SYNC_KEYS and not self._same_rows(table, sql):
+                        # a row changed without its build id: compare by hash instead
+                        self._forget(table)
+                        done, by_hash = False, True
+                if by_hash:
+                    self.stats.by_hash.append(table)
                     done = self._delta_by_hash(table, fp, sql, key, layout, prev, ordered, groups)
             finally:
                 for temp in ("_st_new", "_st_old", "_st_changed", "_st_dead"):
@@ -521,6 +533,23 @@ class _VersionWriter:
             n = self._copy(f"SELECT * FROM ({_unordered(sql)}){ordered}", base_rel, groups)
             group = _CHANGES[table].group if table in _CHANGES else key
             self._record_delta(table, fp, layout, key, [base_rel], n, None, None, group=group)
+
+    def _same_rows(self, table: str, sql: str) -> bool:
+        """Whether the version's rows of ``table`` are the store's (count and row-hash
+        sum): the check that every change of a store table carried its build id."""
+        row = f"SELECT count(*), coalesce(sum(hash({_ROW})::HUGEINT), 0) FROM "
+        want = self.con.execute(f"{row} ({sql}) {_ROW}").fetchall()[0]
+        got = self.con.execute(f"{row} ({_delta_sql(self.tmp, self.deltas[table])}) {_ROW}")
+        return bool(want == got.fetchall()[0])
+
+    def _forget(self, table: str) -> None:
+        """Undo :meth:`_record_delta` of ``table`` in the version being written."""
+        entry = self.deltas.pop(table)
+        self.changed.pop(table, None)
+        for rel in _delta_rels(entry):
+            (self.tmp / rel).unlink(missing_ok=True)
+            self.files.pop(rel, None)
+        self.tables.pop(table, None)
 
     def _known(self, changes: _Changes) -> bool:
         """Whether the changes of every table ``changes`` derives from are known."""
