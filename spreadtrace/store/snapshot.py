@@ -289,10 +289,10 @@ class _Changes:
     derived: tuple[str, ...] = ()
     """Tables of this version published before, whose changed groups are these."""
     primary: tuple[str, ...] = ()
-    """Store tables holding every group of the table: a previous group in none is gone.
-    (Posts go only by erasure, which rewrites every table.)"""
+    """Store tables holding every group of the table: a previous group in none is gone."""
     new_posts: bool = False
-    """The posts of the ingest runs written into this version are new groups."""
+    """The posts of the ingest runs written into this version are new groups, and the
+    posts gone from the previous version's (retention) changed ones."""
     inputs: tuple[str, ...] = ()
     """Tables the SQL reads by group: read restricted to the changed groups."""
 
@@ -312,6 +312,7 @@ _CHANGES: dict[str, _Changes] = {
         ("post_id",),
         built=("post_cascades",),
         primary=("post_cascades",),
+        new_posts=True,
         inputs=("post_cascades", "posts"),
     ),
     "dash_post_index": _Changes(
@@ -580,6 +581,17 @@ class _VersionWriter:
         if changes.new_posts and self.new_runs:
             runs = ", ".join(str(int(r)) for r in self.new_runs)
             parts.append(f'SELECT {g} FROM "{_POST_ROWS}" WHERE ingest_run_id IN ({runs})')
+        # posts gone (retention, erasure) from the previous version's parts not linked
+        gone = [
+            self.prev / r
+            for r in self.prev_files
+            if r.startswith(f"{PARTITIONED}/") and self.files.get(r) != self.prev_files[r]
+        ]
+        if changes.new_posts and gone:
+            parts.append(
+                f"SELECT {g} FROM read_parquet({_list_literal(gone)}) _g "
+                f'ANTI JOIN main."{PARTITIONED}" _k USING ({g})'
+            )
         if changes.primary:
             current = " UNION ALL ".join(f'SELECT {g} FROM main."{t}"' for t in changes.primary)
             parts.append(
