@@ -23,6 +23,18 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   the search index derived from it are written as one part per ingest run, so a
   build after an ingest writes only the new run's parts. A
   ``dash_*`` table whose inputs are all unchanged is linked without being computed.
+- The big tables that change a little per build (the synced store tables of
+  :data:`~spreadtrace.store.sync.SYNC_KEYS`, and the read-model tables of
+  :data:`~spreadtrace.store.dashboard_queries.READ_MODEL_KEYS`) are kept as a BASE file
+  (hard-linked from the version that wrote it) plus the rows new or changed since that
+  base and the keys (groups) of the base rows they replace or that are gone; readers
+  see ``base WHERE key NOT IN dead UNION ALL changed`` (:func:`_delta_sql`, manifest
+  ``deltas``). The changes are found from the store's build ids (:data:`_CHANGES`: a
+  derived row keeps the build that last changed it), so only the changed rows are
+  computed; a store table is then checked against the store (row count and hash sum),
+  and a table whose changes are unknown is compared by row hash. The base is
+  rewritten (compacted) when the changes pass :data:`DELTA_SHARE` of it, and by an
+  erasure (``force_prune``): no file of the remaining version may hide an erased row.
 - The version is written under ``.tmp-<name>``, fsynced, renamed, and then the
   pointer file ``LATEST`` is atomically replaced. A crash anywhere before that leaves
   the previous version served; the next publish removes the leftovers.
