@@ -1,7 +1,7 @@
 """The dashboard publish after a 1% incremental build: seconds and bytes (issue 12, part 4).
 
-Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench publish STORE NEW
-[--db=/work/bench-cache/pub12/publish.duckdb]``
+Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench publish --store=STORE
+--new=NEW [--db=/work/bench-cache/pub12/publish.duckdb]``
 
 STORE is a loaded, unbuilt store (``bench scale`` caches them as
 ``store-<posts>-<seed>-big0.duckdb``) and NEW a canonical posts CSV of new reposts (its
@@ -26,17 +26,18 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    if any(a in ("-h", "--help") for a in argv) or len(argv) < 2:
+    from bench.bench_build import _arg
+
+    if any(a in ("-h", "--help") for a in argv) or not _arg(argv, "store", ""):
         print(__doc__)
         return
-    from bench.bench_build import _arg
     from bench.bench_snapshot import _query_times
     from spreadtrace.ingest.files import ingest_file
     from spreadtrace.pipeline.build import run_build
     from spreadtrace.store import Store, snapshot
 
-    src, new = argv[0], argv[1]
-    db = Path(_arg(argv[2:], "db", "/work/bench-cache/pub12/publish.duckdb"))
+    src, new = _arg(argv, "store", ""), _arg(argv, "new", "")
+    db = Path(_arg(argv, "db", "/work/bench-cache/pub12/publish.duckdb"))
     shutil.rmtree(f"{db}.snapshots", ignore_errors=True)
     shutil.copyfile(src, db)
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min)")
