@@ -262,7 +262,10 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
         prev_manifest = _manifest(prev) if prev is not None else {}
         writer = _VersionWriter(
             con, tmp, prev, prev_files, stats, prev_manifest.get("deltas", {}), force_prune,
-            prev_manifest.get("build_id"),
+            # build ids tell changes only going forward (not from a store restored
+            # from an older backup beside newer snapshots)
+            prev_build if (prev_build := prev_manifest.get("build_id")) is not None
+            and int(prev_build) <= int(build_id) else None,
         )  # fmt: skip
         with _memory_capped(con, PUBLISH_MEMORY):
             con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
