@@ -130,7 +130,7 @@ READERS = ".readers"
 FORMAT = 3
 """Manifest format; a version in another format is never linked from. 2: views
 (``views``: name -> SQL over the version's tables) serve tables kept in one copy.
-3: ``deltas``: tables kept as a base file plus the rows changed since (:class:`_Delta`)."""
+3: ``deltas``: tables kept as a base file plus the rows changed since (:func:`_delta_sql`)."""
 
 DELTA_SHARE = 0.25
 """A table kept as base + changes is compacted (its base rewritten whole) when its
