@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def _dump(version: Path) -> dict[str, Any]:
         return out
     finally:
         con.close()
-        snapshot.os.close(fd)
+        os.close(fd)
 
 
 def _fresh(db: Path, store: Store) -> dict[str, Any]:
