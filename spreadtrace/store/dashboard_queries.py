@@ -32,6 +32,7 @@ __all__ = [
     "ACCOUNT_COLUMNS",
     "headline",
     "READ_MODEL",
+    "READ_MODEL_KEYS",
     "create_read_model",
     "platforms",
     "narrative_options",
@@ -353,6 +354,21 @@ READ_MODEL: dict[str, str] = {
 """The dashboard's read model: tables computed once per snapshot by :func:`create_read_model`
 (called by :func:`spreadtrace.store.snapshot.publish`), so that requests are single
 scans. Names start with ``dash_``; they exist only in snapshots."""
+
+READ_MODEL_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    "dash_cascade_rows": (("cascade_id",), "size DESC, cascade_id"),
+    "dash_node_rows": (("post_id",), "cascade_id"),
+    "dash_post_index": (("doc",), "doc"),
+    "dash_cascade_keys": (("cascade_id",), "cascade_id"),
+    "dash_accounts": (("account_id",), "bot_score DESC, account_id"),
+    "dash_account_keys": (("account_id",), "account_id"),
+    "dash_account_grams": (("gram", "account_id"), "gram, account_id"),
+    "dash_account_gram_counts": (("gram",), "gram"),
+    "dash_narrative_terms": (("term", "narrative_id"), "term, narrative_id"),
+}
+"""The read-model tables a snapshot may keep as a base file plus the rows changed since
+(:mod:`spreadtrace.store.snapshot`): each one's row key (unique, never NULL) and the
+order its files are written in (the ORDER BY of its SQL, by column name)."""
 
 READ_VIEWS: dict[str, str] = {
     "dash_cascades": "SELECT * EXCLUDE (_cascade, _scored) FROM dash_cascade_rows WHERE _cascade",

@@ -23,6 +23,18 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   the search index derived from it are written as one part per ingest run, so a
   build after an ingest writes only the new run's parts. A
   ``dash_*`` table whose inputs are all unchanged is linked without being computed.
+- The big tables that change a little per build (the synced store tables of
+  :data:`~spreadtrace.store.sync.SYNC_KEYS`, and the read-model tables of
+  :data:`~spreadtrace.store.dashboard_queries.READ_MODEL_KEYS`) are kept as a BASE file
+  (hard-linked from the version that wrote it) plus the rows new or changed since that
+  base and the keys (groups) of the base rows they replace or that are gone; readers
+  see ``base WHERE key NOT IN dead UNION ALL changed`` (:func:`_delta_sql`, manifest
+  ``deltas``). The changes are found from the store's build ids (:data:`_CHANGES`: a
+  derived row keeps the build that last changed it), so only the changed rows are
+  computed; a store table is then checked against the store (row count and hash sum),
+  and a table whose changes are unknown is compared by row hash. The base is
+  rewritten (compacted) when the changes pass :data:`DELTA_SHARE` of it, and by an
+  erasure (``force_prune``): no file of the remaining version may hide an erased row.
 - The version is written under ``.tmp-<name>``, fsynced, renamed, and then the
   pointer file ``LATEST`` is atomically replaced. A crash anywhere before that leaves
   the previous version served; the next publish removes the leftovers.
@@ -79,10 +91,12 @@ from spreadtrace.errors import StoreError
 from spreadtrace.store.dashboard_queries import (
     POST_DOC,
     READ_MODEL,
+    READ_MODEL_KEYS,
     READ_VIEWS,
     VIEWED_TABLES,
     store_views,
 )
+from spreadtrace.store.sync import SYNC_KEYS
 
 if TYPE_CHECKING:
     from spreadtrace.store import Store
@@ -113,9 +127,21 @@ so only a request running for an hour on it could notice."""
 POINTER = "LATEST"
 MANIFEST = "manifest.json"
 READERS = ".readers"
-FORMAT = 2
+FORMAT = 3
 """Manifest format; a version in another format is never linked from. 2: views
-(``views``: name -> SQL over the version's tables) serve tables kept in one copy."""
+(``views``: name -> SQL over the version's tables) serve tables kept in one copy.
+3: ``deltas``: tables kept as a base file plus the rows changed since (:func:`_delta_sql`)."""
+
+DELTA_SHARE = 0.25
+"""A table kept as base + changes is compacted (its base rewritten whole) when its
+rows changed since the base exceed this share of the base's rows: reads stay near one
+scan and the disk bounded (base plus at most this share). A build after 1% new reposts
+rewrites ~14% of ``post_cascades`` (whole touched cascades, at 200k posts), so a
+smaller share would compact after every such build."""
+
+DELTA_MIN_ROWS = 20_000
+"""Tables of fewer rows are rewritten whole (a rewrite costs milliseconds; a base plus
+changes would only slow their reads)."""
 
 NOT_EXPORTED = frozenset(
     {
@@ -189,6 +215,8 @@ class PublishStats:
     linked: list[str] = field(default_factory=list)
     bytes_written: int = 0
     removed: int = 0
+    by_hash: list[str] = field(default_factory=list)
+    """Tables whose changes were found by comparing every row's hash (not by build id)."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Per file: seconds spent on its fingerprint and its write (or link)."""
 
@@ -231,7 +259,14 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     final = folder / name
     tmp.mkdir()
     try:
-        writer = _VersionWriter(con, tmp, prev, prev_files, stats)
+        prev_manifest = _manifest(prev) if prev is not None else {}
+        writer = _VersionWriter(
+            con, tmp, prev, prev_files, stats, prev_manifest.get("deltas", {}), force_prune,
+            # build ids tell changes only going forward (not from a store restored
+            # from an older backup beside newer snapshots)
+            prev_build if (prev_build := prev_manifest.get("build_id")) is not None
+            and int(prev_build) <= int(build_id) else None,
+        )  # fmt: skip
         with _memory_capped(con, PUBLISH_MEMORY):
             con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
             try:
@@ -253,6 +288,66 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     return final
 
 
+@dataclass(frozen=True)
+class _Changes:
+    """Where the groups of a table's rows that changed since the previous version are
+    found, so that only their rows are computed.
+
+    Why: the derived tables keep the build id of the build that last changed a row
+    (:mod:`spreadtrace.store.sync`; the cascades stage rewrites touched cascades only),
+    so the rows newer than the previous version's build are the change."""
+
+    group: tuple[str, ...]
+    """Columns of the table (and of every input) the changes are found by."""
+    built: tuple[str, ...] = ()
+    """Store tables (with ``build_id``) whose newer rows' groups changed."""
+    derived: tuple[str, ...] = ()
+    """Tables of this version published before, whose changed groups are these."""
+    primary: tuple[str, ...] = ()
+    """Store tables holding every group of the table: a previous group in none is gone."""
+    new_posts: bool = False
+    """The posts of the ingest runs written into this version are new groups, and the
+    posts gone from the previous version's (retention) changed ones."""
+    inputs: tuple[str, ...] = ()
+    """Tables the SQL reads by group: read restricted to the changed groups."""
+
+
+_UNTRACKED = frozenset({"items"})
+"""Synced tables with rows changed in place without a new build id (the items' shares:
+``store.items.fill_item_shares``): compared by row hash."""
+
+_CHANGES: dict[str, _Changes] = {
+    "dash_cascade_rows": _Changes(
+        ("cascade_id",),
+        built=("cascades", "cascade_scores"),
+        primary=("cascades", "cascade_scores"),
+        inputs=("cascades", "cascade_scores"),
+    ),
+    "dash_node_rows": _Changes(
+        ("post_id",),
+        built=("post_cascades",),
+        primary=("post_cascades",),
+        new_posts=True,
+        inputs=("post_cascades", "posts"),
+    ),
+    "dash_post_index": _Changes(
+        ("post_id",),
+        built=("post_cascades",),
+        derived=("post_narratives",),
+        new_posts=True,
+        inputs=(_POST_ROWS, "post_cascades", "post_narratives"),
+    ),
+    "dash_cascade_keys": _Changes(
+        ("cascade_id",), derived=("dash_cascade_rows",), inputs=("dash_cascade_rows",)
+    ),
+    "dash_narrative_terms": _Changes(
+        ("narrative_id",), derived=("narratives",), inputs=("narratives",)
+    ),
+}
+"""How the changed rows of the big read-model tables are found (the synced store tables:
+by their own key and build id); the others are compared whole (row hashes)."""
+
+
 # The alias a table's rows are hashed by: hash(alias) is the whole row only while no
 # column has the alias's name (a column "t" made hash(t) that column alone, so a table
 # with one was fingerprinted by it and a stale file could be linked again).
@@ -269,6 +364,9 @@ class _VersionWriter:
         prev: Path | None,
         prev_files: dict[str, str],
         stats: PublishStats,
+        prev_deltas: dict[str, Any] | None = None,
+        compact: bool = False,
+        prev_build: int | None = None,
     ) -> None:
         self.con, self.tmp, self.prev, self.prev_files, self.stats = (
             con,
@@ -277,6 +375,12 @@ class _VersionWriter:
             prev_files,
             stats,
         )
+        self.prev_deltas = prev_deltas or {}
+        self.compact = compact  # erasure: no base may keep a row that a delta hides
+        self.deltas: dict[str, dict[str, Any]] = {}
+        self.prev_build = prev_build
+        self.changed: dict[str, str | None] = {}  # table -> temp table of its changed groups
+        self.new_runs: list[int] = []  # ingest runs whose posts part was written
         self.files: dict[str, str] = {}  # relative path -> fingerprint
         self.tables: dict[str, list[str]] = {}  # table -> its files
         self.table_fp: dict[str, str] = {}
@@ -289,7 +393,12 @@ class _VersionWriter:
             unread = UNREAD_COLUMNS.get(table, ())
             cols = f"* EXCLUDE ({', '.join(unread)})" if unread else "*"
             fp = _digest(fp, f"columns {cols}") if unread else fp
-            self._file(table, f"{table}.parquet", fp, f'SELECT {cols} FROM "{table}"')
+            sql = f'SELECT {cols} FROM "{table}"'
+            if table in SYNC_KEYS:
+                order = _LOOKUP_ORDER.get(table)
+                self._delta(table, fp, sql, SYNC_KEYS[table], f'"{order}"' if order else None)
+            else:
+                self._file(table, f"{table}.parquet", fp, sql)
             self._finish_table(table, view=False)
         # served as views of the read model: fingerprinted (the read model's inputs),
         # never written
@@ -327,9 +436,10 @@ class _VersionWriter:
 
     # -- files ------------------------------------------------------------------------
 
-    def _file(self, table: str, rel: str, fp: str, sql: str | None) -> None:
+    def _file(self, table: str, rel: str, fp: str, sql: str | None) -> bool:
         """Link ``rel`` from the previous version when its fingerprint is unchanged,
-        else write it from ``sql``; then expose it to later read-model SQL."""
+        else write it from ``sql``; then expose it to later read-model SQL. True if
+        linked."""
         target = self.tmp / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         # the layout of lookup tables (id order, small row groups; _LOOKUP_ORDER): a file
@@ -360,16 +470,331 @@ class _VersionWriter:
         now = time.perf_counter()  # since the previous file: its fingerprint and its write
         self.stats.seconds[rel] = now - self._started
         self._started = now
+        return linked
 
     def _finish_table(self, table: str, *, view: bool) -> None:
         rels = sorted(self.tables.get(table, []))
         self.tables[table] = rels
         self.table_fp[table] = _digest(*(f"{r}={self.files[r]}" for r in rels))
         if view:  # later read-model SQL reads this table from the version being written
-            self.con.execute(
-                f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM '
-                f"read_parquet({_list_literal([self.tmp / r for r in rels])})"
+            delta = self.deltas.get(table)
+            source = (
+                _delta_sql(self.tmp, delta)
+                if delta is not None
+                else f"SELECT * FROM read_parquet({_list_literal([self.tmp / r for r in rels])})"
             )
+            self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS {source}')
+
+    # -- tables kept as a base plus the rows changed since ----------------------------
+
+    def _delta(
+        self, table: str, fp: str, sql: str, key: tuple[str, ...], order: str | None
+    ) -> None:
+        """Write ``table`` (the rows of ``sql``, unique by ``key``) as the previous
+        version's base file, hard-linked, plus the rows new or changed since that base
+        and the keys of the base rows they replace or that are gone (:func:`_delta_sql`);
+        rewrite the base instead when those exceed :data:`DELTA_SHARE` of it.
+
+        Why: after a small build most rows of the big tables are unchanged; writing them
+        again was most of a publish. The changed rows are found from the store's build
+        ids (:data:`_CHANGES`: only they are computed), or else by one hash join of all
+        the new rows with the base's."""
+        rows = _SMALL_GROUPS.get(table)
+        layout = _digest(",".join(key), f"by {order}", f"groups of {rows}")
+        prev = self.prev_deltas.get(table)
+        if self.prev is not None and prev is not None and prev.get("layout") != layout:
+            prev = None
+        if prev is not None and self.prev is not None:
+            clean = not prev.get("delta") and not prev.get("dead")
+            if (
+                prev.get("fp") == fp
+                and (clean or not self.compact)
+                and self._link_delta(table, prev)
+            ):
+                self.changed[table] = None  # nothing changed since the previous version
+                return
+        groups = f", ROW_GROUP_SIZE {rows}" if rows else ""
+        ordered = f" ORDER BY {order}" if order else ""
+        usable = (
+            prev is not None
+            and self.prev is not None
+            and not self.compact
+            and int(prev.get("rows", 0)) >= DELTA_MIN_ROWS
+            and all((self.prev / r).exists() for r in _delta_rels(prev))
+        )
+        done = False
+        if usable:
+            assert prev is not None
+            changes = _CHANGES.get(table) or (
+                _Changes(key, built=(table,), primary=(table,), inputs=(table,))
+                if table in SYNC_KEYS and table not in _UNTRACKED
+                else None
+            )
+            try:
+                by_hash = changes is None or not self._known(changes)
+                if changes is not None and not by_hash:
+                    done = self._delta_by_build(table, fp, sql, key, layout, prev, changes, ordered, groups)  # fmt: skip
+                    if done and table in SYNC_KEYS and not self._same_rows(table, sql):
+                        # a row changed without its build id: compare by hash instead
+                        self._forget(table)
+                        done, by_hash = False, True
+                if by_hash:
+                    self.stats.by_hash.append(table)
+                    done = self._delta_by_hash(table, fp, sql, key, layout, prev, ordered, groups)
+            finally:
+                for temp in ("_st_new", "_st_old", "_st_changed", "_st_dead"):
+                    self.con.execute(f"DROP TABLE IF EXISTS {temp}")
+        if not done:
+            base_rel = f"{table}.parquet"
+            n = self._copy(f"SELECT * FROM ({_unordered(sql)}){ordered}", base_rel, groups)
+            group = _CHANGES[table].group if table in _CHANGES else key
+            self._record_delta(table, fp, layout, key, [base_rel], n, None, None, group=group)
+
+    def _same_rows(self, table: str, sql: str) -> bool:
+        """Whether the version's rows of ``table`` are the store's (count and row-hash
+        sum): the check that every change of a store table carried its build id."""
+        row = f"SELECT count(*), coalesce(sum(hash({_ROW})::HUGEINT), 0) FROM "
+        want = self.con.execute(f"{row} ({sql}) {_ROW}").fetchall()[0]
+        got = self.con.execute(f"{row} ({_delta_sql(self.tmp, self.deltas[table])}) {_ROW}")
+        return bool(want == got.fetchall()[0])
+
+    def _forget(self, table: str) -> None:
+        """Undo :meth:`_record_delta` of ``table`` in the version being written."""
+        entry = self.deltas.pop(table)
+        self.changed.pop(table, None)
+        for rel in _delta_rels(entry):
+            (self.tmp / rel).unlink(missing_ok=True)
+            self.files.pop(rel, None)
+        self.tables.pop(table, None)
+
+    def _known(self, changes: _Changes) -> bool:
+        """Whether the changes of every table ``changes`` derives from are known."""
+        return self.prev_build is not None and all(t in self.changed for t in changes.derived)
+
+    def _delta_by_build(
+        self,
+        table: str,
+        fp: str,
+        sql: str,
+        key: tuple[str, ...],
+        layout: str,
+        prev: dict[str, Any],
+        changes: _Changes,
+        ordered: str,
+        groups: str,
+    ) -> bool:
+        """The changed groups (:class:`_Changes`) since the previous version, their rows
+        computed alone, merged into the previous version's changes; False to rewrite."""
+        assert self.prev is not None and self.prev_build is not None
+        if list(prev.get("group") or prev["key"]) != list(changes.group):
+            return False  # the previous changes hide other groups: not carried over
+        con = self.con
+        g = ", ".join(f'"{c}"' for c in changes.group)
+        parts = [f'SELECT {g} FROM main."{t}" WHERE build_id > {int(self.prev_build)}'
+                 for t in changes.built]  # fmt: skip
+        parts += [f"SELECT {g} FROM {self.changed[t]}" for t in changes.derived if self.changed[t]]
+        if changes.new_posts and self.new_runs:
+            runs = ", ".join(str(int(r)) for r in self.new_runs)
+            parts.append(f'SELECT {g} FROM "{_POST_ROWS}" WHERE ingest_run_id IN ({runs})')
+        # posts gone (retention, erasure) from the previous version's parts not linked
+        gone = [
+            self.prev / r
+            for r in self.prev_files
+            if r.startswith(f"{PARTITIONED}/") and self.files.get(r) != self.prev_files[r]
+        ]
+        if changes.new_posts and gone:
+            parts.append(
+                f"SELECT {g} FROM read_parquet({_list_literal(gone)}) _g "
+                f'ANTI JOIN main."{PARTITIONED}" _k USING ({g})'
+            )
+        if changes.primary:
+            current = " UNION ALL ".join(f'SELECT {g} FROM main."{t}"' for t in changes.primary)
+            parts.append(
+                f"SELECT {g} FROM ({_delta_sql(self.prev, prev)}) _p "
+                f"ANTI JOIN ({current}) _c USING ({g})"
+            )
+        cand = f"_st_c_{table}"
+        union = " UNION ALL ".join(parts) or f"SELECT {g} FROM ({_delta_sql(self.prev, prev)}) WHERE FALSE"  # fmt: skip
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {cand} AS SELECT DISTINCT * FROM ({union})")
+        self.changed[table] = cand
+        n_cand = con.execute(f"SELECT count(*) FROM {cand}").fetchall()[0][0]
+        limit = DELTA_SHARE * int(prev["rows"])
+        if n_cand > limit:
+            return False
+        restricted = sql
+        for t in changes.inputs:
+            pattern = re.compile(rf'\b(FROM|JOIN)\s+"?{t}"?(?=[\s)]|$)', re.IGNORECASE)
+            restricted, n = pattern.subn(rf"\1 _st_in_{t}", restricted)
+            if not n:
+                raise StoreError(f"{table}: its SQL does not read {t}")
+            con.execute(
+                f'CREATE OR REPLACE TEMP VIEW _st_in_{t} AS SELECT * FROM "{t}" '
+                f"SEMI JOIN {cand} USING ({g})"
+            )
+        old = ""
+        if prev.get("delta"):
+            old = (
+                f" UNION ALL SELECT _d.* FROM read_parquet({_literal(self.prev / prev['delta'])}) "
+                f"_d ANTI JOIN {cand} USING ({g})"
+            )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT * FROM ({_unordered(restricted)}){old}"
+        )
+        for t in changes.inputs:
+            con.execute(f"DROP VIEW IF EXISTS _st_in_{t}")
+        dead_old = ""
+        if prev.get("dead"):
+            dead_old = f" UNION SELECT {g} FROM read_parquet({_literal(self.prev / prev['dead'])})"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {g} FROM {cand}{dead_old}")
+        base_files = _list_literal([self.prev / r for r in prev["base"]])
+        if self._described("_st_changed") != self._described(f"read_parquet({base_files})"):
+            return False
+        return self._write_changes(table, fp, key, changes.group, layout, prev, ordered, groups, limit)  # fmt: skip
+
+    def _delta_by_hash(
+        self,
+        table: str,
+        fp: str,
+        sql: str,
+        key: tuple[str, ...],
+        layout: str,
+        prev: dict[str, Any],
+        ordered: str,
+        groups: str,
+    ) -> bool:
+        """The rows of ``sql`` whose key and row hash are not in the base, and the base's
+        keys not in ``sql`` with the same hash; False to rewrite."""
+        assert self.prev is not None
+        if list(prev.get("group") or prev["key"]) != list(key):
+            return False  # the previous changes hide whole groups: not comparable by key
+        con, keys = self.con, ", ".join(f'"{k}"' for k in key)
+        on = " AND ".join(f'n."{k}" = o."{k}"' for k in [*key, "_st_h"])
+        base_files = _list_literal([self.prev / r for r in prev["base"]])
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_new AS SELECT {_ROW}.*, hash({_ROW}) AS _st_h "
+            f"FROM ({_unordered(sql)}) {_ROW}"
+        )
+        if self._described("_st_new", exclude="_st_h") != self._described(
+            f"read_parquet({base_files})"
+        ):
+            return False
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_old AS SELECT {keys}, "
+            f"hash({_ROW}) AS _st_h FROM read_parquet({base_files}) {_ROW}"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT n.* EXCLUDE (_st_h) "
+            f"FROM _st_new n ANTI JOIN _st_old o ON {on}"
+        )
+        okeys = ", ".join(f'o."{k}"' for k in key)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {okeys} "
+            f"FROM _st_old o ANTI JOIN _st_new n ON {on}"
+        )
+        limit = DELTA_SHARE * int(prev["rows"])
+        return self._write_changes(table, fp, key, key, layout, prev, ordered, groups, limit)
+
+    def _write_changes(
+        self,
+        table: str,
+        fp: str,
+        key: tuple[str, ...],
+        group: tuple[str, ...],
+        layout: str,
+        prev: dict[str, Any],
+        ordered: str,
+        groups: str,
+        limit: float,
+    ) -> bool:
+        """Link the base and write ``_st_changed`` and ``_st_dead`` beside it, unless
+        they exceed ``limit`` rows (False: the base is rewritten)."""
+        assert self.prev is not None
+        changed = self.con.execute("SELECT count(*) FROM _st_changed").fetchall()[0][0]
+        dead = self.con.execute("SELECT count(*) FROM _st_dead").fetchall()[0][0]
+        if changed > limit:
+            return False
+        for rel in prev["base"]:
+            self._link(self.prev / rel, self.tmp / rel)
+        delta_rel = dead_rel = None
+        if changed:
+            delta_rel = f"{table}.delta.parquet"
+            self._copy(f"SELECT * FROM _st_changed{ordered}", delta_rel, groups)
+        if dead:
+            dead_rel = f"{table}.dead.parquet"
+            g = ", ".join(f'"{c}"' for c in group)
+            self._copy(f"SELECT * FROM _st_dead ORDER BY {g}", dead_rel, "")
+        self._record_delta(
+            table, fp, layout, key, list(prev["base"]), int(prev["rows"]), delta_rel, dead_rel,
+            group=group, delta_rows=int(changed), dead_rows=int(dead),
+        )  # fmt: skip
+        return True
+
+    def _described(self, source: str, exclude: str | None = None) -> list[tuple[str, str]]:
+        rows = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows if r[0] != exclude]
+
+    def _copy(self, sql: str, rel: str, groups: str) -> int:
+        target = self.tmp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        n = self.con.execute(f"COPY ({sql}) TO {_literal(target)} ({_PARQUET}{groups})").fetchall()
+        fsync_file(target)
+        self.stats.written.append(rel)
+        self.stats.bytes_written += target.stat().st_size
+        return int(n[0][0]) if n else 0
+
+    def _link(self, source: Path, target: Path) -> None:
+        os.link(source, target)
+        self.stats.linked.append(target.name)
+
+    def _link_delta(self, table: str, prev: dict[str, Any]) -> bool:
+        """Hard-link the previous version's files of ``table`` (unchanged); False if one
+        is missing (it is then written)."""
+        assert self.prev is not None
+        linked: list[Path] = []
+        try:
+            for rel in _delta_rels(prev):
+                os.link(self.prev / rel, self.tmp / rel)
+                linked.append(self.tmp / rel)
+        except FileNotFoundError:
+            for path in linked:
+                path.unlink(missing_ok=True)
+            return False
+        self.stats.linked.extend(_delta_rels(prev))
+        self._record_delta(
+            table, prev["fp"], prev["layout"], tuple(prev["key"]), list(prev["base"]),
+            int(prev["rows"]), prev.get("delta"), prev.get("dead"),
+            group=tuple(prev.get("group") or prev["key"]),
+            delta_rows=int(prev.get("delta_rows", 0)), dead_rows=int(prev.get("dead_rows", 0)),
+        )  # fmt: skip
+        return True
+
+    def _record_delta(
+        self,
+        table: str,
+        fp: str,
+        layout: str,
+        key: tuple[str, ...],
+        base: list[str],
+        rows: int,
+        delta: str | None,
+        dead: str | None,
+        *,
+        group: tuple[str, ...] | None = None,
+        delta_rows: int = 0,
+        dead_rows: int = 0,
+    ) -> None:
+        entry = {"fp": fp, "layout": layout, "key": list(key), "base": base, "rows": rows,
+                 "group": list(group or key), "delta": delta, "dead": dead,
+                 "delta_rows": delta_rows, "dead_rows": dead_rows}  # fmt: skip
+        self.deltas[table] = entry
+        for rel in _delta_rels(entry):
+            # never equal to a whole file's fingerprint: a later publish that writes the
+            # table as one file does not link this base (which may hold replaced rows)
+            self.files[rel] = _digest(fp, "delta", rel)
+            self.tables.setdefault(table, []).append(rel)
+        now = time.perf_counter()
+        self.stats.seconds[f"{table}.parquet"] = now - self._started
+        self._started = now
 
     def _write_posts(self) -> None:
         """``posts`` as ``dash_post_rows`` (with each post's search ``doc`` number), one
@@ -390,7 +815,8 @@ class _VersionWriter:
             run_fps.append(fp)
             posts_rel = f"{PARTITIONED}/{key}.parquet"
             sql = f'SELECT *, {POST_DOC} AS doc FROM "{PARTITIONED}" WHERE {where}'
-            self._file(_POST_ROWS, posts_rel, fp, sql)
+            if not self._file(_POST_ROWS, posts_rel, fp, sql) and run_id is not None:
+                self.new_runs.append(int(run_id))
             self._temp_view(_POST_ROWS, posts_rel)
             terms_rel = f"dash_search_terms/{key}.parquet"
             terms_fp = _digest(terms_sql, fp)
@@ -416,7 +842,11 @@ class _VersionWriter:
                 continue
             deps = sorted(w for w in set(_WORD.findall(sql.lower())) if w in known and w != name)
             fp = _digest(sql, *(f"{d}={self.table_fp.get(d, '?')}" for d in deps))
-            self._file(name, f"{name}.parquet", fp, sql)
+            if name in READ_MODEL_KEYS:
+                key, order = READ_MODEL_KEYS[name]
+                self._delta(name, fp, sql, key, order)
+            else:
+                self._file(name, f"{name}.parquet", fp, sql)
             self._finish_table(name, view=True)
 
     def manifest(self, build_id: int) -> dict[str, Any]:
@@ -426,7 +856,45 @@ class _VersionWriter:
             "tables": self.tables,
             "views": {**READ_VIEWS, **store_views(self.columns)},
             "files": self.files,
+            "deltas": self.deltas,
         }
+
+
+def _delta_rels(entry: dict[str, Any]) -> list[str]:
+    """The files of a table kept as base + changes: its base, changed rows, dead keys."""
+    return [*entry["base"], *(r for r in (entry.get("delta"), entry.get("dead")) if r)]
+
+
+def _delta_sql(folder: Path, entry: dict[str, Any]) -> str:
+    """The rows of a table kept as base + changes (a manifest's ``deltas`` entry): the
+    base's rows whose key is not dead, and the changed rows (dead keys include every
+    changed row's key, so each key appears once)."""
+    group = entry.get("group") or entry["key"]
+    keys = ", ".join(f'"{k}"' for k in group)
+    if not all(_WORD.fullmatch(k) for k in group):
+        raise StoreError(f"{folder / MANIFEST} names a bad key: {group!r}")
+    base = f"read_parquet({_list_literal([folder / r for r in entry['base']])})"
+    sql = f"SELECT * FROM {base}"
+    if entry.get("dead"):
+        dead = f"read_parquet({_literal(folder / entry['dead'])})"
+        sql = f"SELECT _b.* FROM {base} _b ANTI JOIN {dead} _x USING ({keys})"
+    if entry.get("delta"):
+        sql += f" UNION ALL SELECT * FROM read_parquet({_literal(folder / entry['delta'])})"
+    return sql
+
+
+_ORDER_BY = re.compile(r"\s+ORDER\s+BY\s[^()]*$", re.IGNORECASE)
+
+
+def _unordered(sql: str) -> str:
+    """``sql`` without its final ORDER BY (a comparison needs no sort).
+
+    >>> _unordered("SELECT a FROM t ORDER BY a DESC, 1  ")
+    'SELECT a FROM t'
+    >>> _unordered("SELECT list(a ORDER BY a) FROM t")
+    'SELECT list(a ORDER BY a) FROM t'
+    """
+    return _ORDER_BY.sub("", sql.rstrip())
 
 
 def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -623,13 +1091,17 @@ def open_version(path: Path) -> tuple[duckdb.DuckDBPyConnection, int] | None:
         # GLOBAL: the cursors each request uses (one per lease) keep the Parquet footers
         # cached too, so a lookup does not re-read the metadata of every file
         con.execute("SET GLOBAL parquet_metadata_cache = true")
+        deltas = manifest.get("deltas", {})
         for table, rels in manifest["tables"].items():
             if not _WORD.fullmatch(table):
                 raise StoreError(f"{path / MANIFEST} names a bad table: {table[:80]!r}")
             files = [path / r for r in rels]
-            con.execute(
-                f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({_list_literal(files)})'
+            source = (
+                _delta_sql(path, deltas[table])
+                if table in deltas
+                else f"SELECT * FROM read_parquet({_list_literal(files)})"
             )
+            con.execute(f'CREATE VIEW "{table}" AS {source}')
         for view, sql in manifest.get("views", {}).items():  # over the tables above
             if not _WORD.fullmatch(view) or view in manifest["tables"]:
                 raise StoreError(f"{path / MANIFEST} names a bad view: {view[:80]!r}")
