@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -85,6 +84,7 @@ def main(argv: list[str]) -> None:
 def _requests(snapshot, version: Path, query_times) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Median seconds of the dashboard requests of ``bench snapshot`` plus a search and
     a narratives page, on one version."""
+    from bench.bench_snapshot import median_times
     from spreadtrace.store import dashboard_queries as dq
 
     opened = snapshot.open_version(version)
@@ -92,16 +92,12 @@ def _requests(snapshot, version: Path, query_times) -> dict[str, float]:  # type
     con, fd = opened
     try:
         out = query_times(con)
-        for name, call in {
-            "search 'vaccine'": lambda: dq.search(con, "vaccine"),
-            "narratives page": lambda: dq.narrative_table(con),
-        }.items():
-            runs = []
-            for _ in range(5):
-                t = time.perf_counter()
-                call()
-                runs.append(time.perf_counter() - t)
-            out[name] = statistics.median(runs)
+        out |= median_times(
+            {
+                "search 'vaccine'": lambda: dq.search(con, "vaccine"),
+                "narratives page": lambda: dq.narrative_table(con),
+            }
+        )
         return out
     finally:
         con.close()

@@ -81,8 +81,6 @@ def _old_snapshot(db: Path, out: Path) -> tuple[float, int]:
 
 def _query_times(con) -> dict[str, float]:
     """Median seconds of a few dashboard requests (5 runs each) on one connection."""
-    import statistics
-
     from spreadtrace.store import dashboard_queries as dq
 
     big = con.execute("SELECT cascade_id FROM cascades ORDER BY size DESC LIMIT 1").fetchone()
@@ -93,6 +91,13 @@ def _query_times(con) -> dict[str, float]:
         "accounts page": lambda: dq.accounts_table(con),
         "search 'rt'": lambda: dq.search(con, "rt"),
     }
+    return median_times(calls)
+
+
+def median_times(calls: dict) -> dict[str, float]:  # type: ignore[type-arg]
+    """Median seconds of each call over 5 runs."""
+    import statistics
+
     out = {}
     for name, call in calls.items():
         runs = []

@@ -10,7 +10,6 @@ through the dashboard's own queries.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -30,23 +29,7 @@ from spreadtrace.privacy import forget
 from spreadtrace.store import Store, snapshot
 from spreadtrace.store import dashboard_queries as dq
 from spreadtrace.store.erasure import drop_posts_before
-from spreadtrace.synth import generate
-
-
-@functools.cache
-def _world(seed: int, root: str) -> Path:
-    out = Path(root) / f"world-{seed}"
-    generate(out, seed=seed, posts=1500)
-    return out
-
-
-def _posts(world: Path) -> pl.DataFrame:
-    return pl.read_csv(
-        world / "posts.csv.gz",
-        infer_schema=False,
-        encoding="utf8-lossy",
-        truncate_ragged_lines=True,
-    )
+from tests.test_incremental import _posts, _world
 
 
 def _dump(version: Path) -> dict[str, Any]:
