@@ -255,22 +255,24 @@ def table_diff(expected: pa.Table, got: pa.Table, keys: list[str]) -> list[str]:
     return problems
 
 
-def both_engines(spark, db: Path, work: Path, narratives=None) -> Path:
+def both_engines(spark, db: Path, work: Path, narratives=None, media=None) -> Path:
     """Build ``db`` with the DuckDB engine, export it, build the export on Spark: its output.
 
-    ``narratives``: the narratives stage's parameters, the same for both engines.
+    ``narratives``, ``media``: those stages' parameters, the same for both engines.
     """
     from spreadtrace.pipeline.build import BuildParams, run_build
+    from spreadtrace.pipeline.media import MediaParams
     from spreadtrace.pipeline.narratives import NarrativeParams
     from spreadtrace.spark.build import run_spark_build
     from spreadtrace.store.parquet import export_canonical
 
     narratives = narratives or NarrativeParams()
+    media = media or MediaParams()
     with Store.open(db) as store:
-        run_build(store, params=BuildParams(narratives=narratives), publish=False)
+        run_build(store, params=BuildParams(narratives=narratives, media=media), publish=False)
         export_canonical(store.con.cursor(), work / "canonical")
     out = work / "derived"
-    run_spark_build(spark, str(work / "canonical"), str(out), narratives=narratives)
+    run_spark_build(spark, str(work / "canonical"), str(out), narratives=narratives, media=media)
     return out
 
 

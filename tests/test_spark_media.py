@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 from spreadtrace.graph.media import components, pairs_brute_force
-from spreadtrace.pipeline.build import BuildParams, run_build
+from spreadtrace.pipeline.build import BuildParams
 from spreadtrace.pipeline.media import MediaParams
 from spreadtrace.store import Store
-from spreadtrace.store.parquet import export_canonical
 from spreadtrace.synth import generate
 from tests._spark_helpers import (
     MEDIA_TABLES,
+    both_engines,
     ingest_cli,
     parquet_rows,
     spark_session,
@@ -42,18 +42,6 @@ def spark():
     session = spark_session()
     yield session
     session.stop()
-
-
-def _both_engines(spark, db: Path, work: Path, media: MediaParams) -> Path:
-    """Build ``db`` with the DuckDB engine, export it, build it on Spark; the output dir."""
-    from spreadtrace.spark.build import run_spark_build
-
-    with Store.open(db) as store:
-        run_build(store, params=BuildParams(media=media), publish=False)
-        export_canonical(store.con.cursor(), work / "canonical")
-    out = work / "derived"
-    run_spark_build(spark, str(work / "canonical"), str(out), media=media)
-    return out
 
 
 def _diff(db: Path, out: Path, table: str) -> list[str]:
@@ -184,7 +172,7 @@ def worlds(spark, tmp_path_factory):
         ingest_cli(db, sorted((work / "world").glob("*.csv.gz")))
         with Store.open(db) as store:
             plant_media(store, seed)
-        built[seed] = (db, _both_engines(spark, db, work, params))
+        built[seed] = (db, both_engines(spark, db, work, media=params))
     return built
 
 
@@ -213,7 +201,7 @@ def test_the_planted_world_exercises_every_rule(worlds, seed):
 def test_media_tables_equal_on_the_bundled_sample(spark, tmp_path):
     db = tmp_path / "sample.duckdb"
     ingest_cli(db, sorted((REPO / "data" / "sample").glob("*.csv.gz")))
-    out = _both_engines(spark, db, tmp_path, MediaParams())
+    out = both_engines(spark, db, tmp_path, media=MediaParams())
     for table in MEDIA_TABLES:
         assert _diff(db, out, table) == [], table
 
@@ -245,7 +233,7 @@ def test_media_tables_equal_on_the_german_elections_image_hashes(spark, tmp_path
     )
     db = tmp_path / "german.duckdb"
     ingest_cli(db, [posts])
-    out = _both_engines(spark, db, tmp_path, MediaParams())
+    out = both_engines(spark, db, tmp_path, media=MediaParams())
     assert _count(db, "SELECT count(*) FROM media_groups WHERE len(platforms) = 2") > 0
     for table in MEDIA_TABLES:
         assert _diff(db, out, table) == [], table
