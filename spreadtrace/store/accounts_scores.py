@@ -239,7 +239,10 @@ def update_coordination_scores(
 ) -> int:
     """Set account_scores.coordination_score from ``scores`` (account_id,
     coordination_score: every account with a kept pair; the others score 0), touching
-    only the rows whose value changes. Returns the rows updated."""
+    only the rows whose value changes. Returns the rows updated.
+
+    NOT EXISTS, not NOT IN: one NULL account_id in ``scores`` made ``NOT IN`` unknown
+    for every account, and no stale score was reset to 0."""
     con.register("_acc_coord_in", scores.select("account_id", "coordination_score").to_arrow())
     try:
         changed = con.execute(
@@ -256,7 +259,8 @@ def update_coordination_scores(
             """
             UPDATE account_scores SET coordination_score = 0.0, build_id = $build
             WHERE coordination_score IS DISTINCT FROM 0.0
-              AND account_id NOT IN (SELECT account_id FROM _acc_coord_in)
+              AND NOT EXISTS (SELECT 1 FROM _acc_coord_in c
+                              WHERE c.account_id = account_scores.account_id)
             """,
             {"build": int(build_id)},
         ).fetchall()[0][0]
