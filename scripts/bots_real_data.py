@@ -9,7 +9,8 @@ v1.1 reader, embedded user objects become profile snapshots) and
 ``../shared/data/coordination/german_elections.csv.gz`` (each post an original post
 whose URLs are its anonymised URL ids, as ``scripts/coordination_german_elections.py``
 loads it; ``fb_``/``tw_`` prefixes give the platform; no profiles) into in-memory
-stores, runs the accounts stage with its defaults, and prints the figures quoted in
+stores, builds them with the defaults (the accounts stage reads the items the build's
+items stage writes), and prints the figures quoted in
 docs/scores.md: accounts scored, evidence states, flagged share, the top flagged
 accounts with their reasons, and for the election data the largest coordination
 cluster (a Facebook page network).
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from spreadtrace.ingest import ingest_file  # noqa: E402
-from spreadtrace.pipeline.accounts import AccountParams, run  # noqa: E402
+from spreadtrace.pipeline.build import run_build  # noqa: E402
 from spreadtrace.store import Store  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
@@ -84,8 +85,7 @@ def summary(name: str, scores: pl.DataFrame, top: int) -> None:
 def pheme(top: int) -> None:
     with Store.open(":memory:") as store:
         ingest_file(store, DATA / "pheme-germanwings" / "tweets.jsonl.gz")
-        with store.transaction():
-            run(store, 1, AccountParams())
+        run_build(store, full=True, publish=False)
         scores = _scores(store)
     summary("PHEME Germanwings (Twitter, 2015)", scores, top)
     verified = scores.filter(pl.col("verified").fill_null(False))
@@ -129,8 +129,7 @@ def german_elections(top: int) -> None:
             "platform, 1 FROM _in"
         )
         con.unregister("_in")
-        with store.transaction():
-            run(store, 1, AccountParams())
+        run_build(store, full=True, publish=False)
         scores = _scores(store)
     summary("German federal election 2021 (Facebook + Twitter)", scores, top)
     biggest = (

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from spreadtrace.graph.coordination import cluster_pairs, npmi  # noqa: E402
+from spreadtrace.pipeline import cascades as cascades_stage  # noqa: E402
+from spreadtrace.pipeline import items as items_stage  # noqa: E402
 from spreadtrace.store import Store  # noqa: E402
 from spreadtrace.store import coordination as coordination_sql  # noqa: E402
 
@@ -75,12 +77,16 @@ def main(argv: list[str] | None = None) -> None:
             "INSERT INTO posts (post_id, account_id, created_at, kind, urls, ingest_run_id) "
             "SELECT post_id, account_id, timestamp, 'original', urls, 1 FROM _in"
         )
-        t0 = time.perf_counter()
-        stats = coordination_sql.co_share_pairs(
-            con, window_s=args.window, min_shared=args.min_shared, items=("url",)
-        )
-        pairs = coordination_sql.fetch_pairs(con)
-        elapsed = time.perf_counter() - t0
+        with store.transaction():
+            # the co-share search reads the posts' URL items (post_items), as in a build
+            cascades_stage.run(store, 1, full=True)
+            items_stage.run(store, 1)
+            t0 = time.perf_counter()
+            stats = coordination_sql.co_share_pairs(
+                con, window_s=args.window, min_shared=args.min_shared, items=("url",)
+            )
+            pairs = coordination_sql.fetch_pairs(con)
+            elapsed = time.perf_counter() - t0
     pairs = pairs.with_columns(
         pl.Series(
             "strength",

@@ -47,6 +47,9 @@ _WORLDS: dict[tuple[int, int], dict] = {}
 def synth_world(seed: int, posts: int, root, human_groups: int = 0) -> dict:
     """Generate, ingest and run the accounts stage on one world; cached per session.
 
+    The cascades and items stages run first, as in a build: coordination co-shares the
+    items stage's URL and media items (without them only reposts would count).
+
     Returns {"scores", "clusters", "pairs" (polars frames from the store), "truth"
     (truth/accounts.csv), "counts" (the stage's counts)}.
     """
@@ -54,6 +57,8 @@ def synth_world(seed: int, posts: int, root, human_groups: int = 0) -> dict:
     if key in _WORLDS:
         return _WORLDS[key]
     from spreadtrace.ingest import ingest_file
+    from spreadtrace.pipeline import cascades as cascades_stage
+    from spreadtrace.pipeline import items as items_stage
     from spreadtrace.pipeline.accounts import AccountParams, run
     from spreadtrace.synth import SynthParams, generate
 
@@ -64,6 +69,8 @@ def synth_world(seed: int, posts: int, root, human_groups: int = 0) -> dict:
         for name in ("accounts.csv.gz", "posts.csv.gz"):
             ingest_file(store, out / name)
         with store.transaction():
+            cascades_stage.run(store, 1, full=True)
+            items_stage.run(store, 1)
             counts = run(store, 1, AccountParams())
         store.con.complete()
         frames = {

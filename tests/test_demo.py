@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import socket
 
 import pytest
 
@@ -51,3 +52,19 @@ def test_demo_never_replaces_a_store_it_did_not_make(runner, tmp_path):
         assert store.con.execute("SELECT value FROM meta WHERE key='precious'").fetchone() == (
             "yes",
         )
+
+
+def test_demo_on_a_port_in_use_stops_before_the_work_and_announces_no_dashboard(runner, tmp_path):
+    # Before: the demo built everything, printed "spreadtrace dashboard: http://...:PORT/"
+    # and only then found the port taken (another program answers at that address).
+    out = tmp_path / "demo"
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = runner.invoke(main, ["demo", "--port", str(port), "--out", str(out)])
+    assert result.exit_code == 69, result.output
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert f":{port}/" not in result.output  # no address announced for a dashboard not served
+    assert "ingested" not in result.output
+    assert not (out / "demo.duckdb").exists()

@@ -95,6 +95,10 @@ def demo(
     if missing:
         raise StoreError(f"sample files missing: {', '.join(missing)} (run `make sample`)")
 
+    if serve:  # fail before the work (and before replacing an earlier demo store)
+        from spreadtrace.cli.serve import check_port
+
+        check_port("127.0.0.1", port)
     started = time.perf_counter()
     with _fresh_demo_store(db) as store, progress_bar(not quiet) as progress:
         results = ingest_files(store, paths, progress=progress)
@@ -126,7 +130,6 @@ def demo(
     if serve:
         from spreadtrace.cli.serve import serve as serve_command
 
-        click.echo(f"spreadtrace dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
         settings.db = str(db)
         click.get_current_context().invoke(
             serve_command, host="127.0.0.1", port=port, auth=None, threads=8
