@@ -6,6 +6,13 @@ equal a full build on every derived table (issue 12, part 1).
 - a new root links two existing narratives by their hashtags (untouched cascades change
   narrative);
 - a hashtag crosses its cap (a topic now, its narrative dissolves).
+
+The grouping itself is incremental too (only the closure of the changed roots is
+regrouped, :mod:`spreadtrace.store.narrative_state`): a random world dense in shared
+evidence (articles with tracking variants, shortened links, near-duplicate texts,
+hashtags crossing their cap, near-duplicate pictures, cascades that grow, originals
+arriving after their reposts) is ingested in random batches, and every derived table,
+the grouping's state included, must equal a full build's.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from spreadtrace.ingest.files import ingest_file
@@ -169,6 +177,100 @@ def test_a_build_after_posts_left_the_store_recomputes_every_narrative(tmp_path)
         assert result.counts["narratives"]["incremental"] is False
         kept = [r for r in first if r[0] not in {"a0", "a0-r0", "a0-r1"}]
         _builds(full, [kept + second], tmp_path, "full")
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
+
+
+# -- random batches over a world dense in shared evidence -----------------------------
+
+_RHEADER = ["post_id", "account_id", "created_at", "parent_id", "kind", "text", "hashtags",
+            "urls", "media"]  # fmt: skip
+_ARTICLES = [f"https://news{k % 3}.example/2024/{100 + k}/story-{k}" for k in range(12)]
+_SHORT = ["https://bit.ly/abc1", "https://bit.ly/abc2", "https://t.co/zz9"]
+_TAGS = ["bridgefix", "parkfee", "busline", "zoo", "kappa", "exam", "flood", "vote"]
+_VOCAB = [f"word{i}" for i in range(300)]
+
+
+def _pdq(rng: np.random.Generator) -> str:
+    return "".join(rng.choice(list("0123456789abcdef"), size=64))
+
+
+def _random_world(seed: int, roots: int = 90) -> list[list[str]]:
+    """Rows of a world where roots often share evidence (pools of articles, shortened
+    links, texts with one-word edits, skewed hashtags, near-identical pictures)."""
+    rng = np.random.default_rng(seed)
+    images = [_pdq(rng) for _ in range(3)]
+    rows: list[list[str]] = []
+
+    def at(minutes: float) -> str:
+        return (T0 + timedelta(minutes=float(minutes))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    for k in range(roots):
+        t = float(rng.uniform(0, 2000))
+        if rng.random() < 0.3:  # a story's text, maybe with a one-word edit
+            words = TEXTS[int(rng.integers(0, len(TEXTS)))].split()
+            if rng.random() < 0.4:
+                words[int(rng.integers(0, len(words)))] = f"edit{int(rng.integers(0, 5))}"
+        else:  # a text of its own
+            words = list(rng.choice(_VOCAB, size=10))
+        text = " ".join(words) if rng.random() < 0.9 else f"short {k}"
+        urls = []
+        if rng.random() < 0.3:
+            url = _ARTICLES[int(rng.integers(0, len(_ARTICLES)))]
+            urls.append(url + ("?utm_source=x" if rng.random() < 0.3 else ""))
+        if rng.random() < 0.1:
+            urls.append(_SHORT[int(rng.integers(0, len(_SHORT)))])
+        if rng.random() < 0.05:
+            urls.append(_ARTICLES[int(rng.integers(0, len(_ARTICLES)))])
+        # skewed: the first tags are on more roots than the cap of 5, in some batches
+        tags = {_TAGS[min(int(rng.geometric(0.3)) - 1, len(_TAGS) - 1)]
+                for _ in range(int(rng.geometric(0.6)) - 1)}  # fmt: skip
+        media = ""
+        if rng.random() < 0.15:
+            image = images[int(rng.integers(0, len(images)))]
+            value = int(image, 16) ^ (1 << int(rng.integers(0, 256)))  # a re-encoded copy
+            media = f"pdq:{value:064x}"
+        root = f"r{k}"
+        rows.append([root, f"acc{int(rng.integers(0, 40))}", at(t), "", "original", text,
+                     " ".join(sorted(tags)), " ".join(urls), media])  # fmt: skip
+        for j in range(int(rng.integers(0, 4))):
+            rows.append([f"{root}-s{j}", f"fan{int(rng.integers(0, 60))}",
+                         at(t + rng.uniform(1, 300)), root, "repost", "", "", "", ""])  # fmt: skip
+    return rows
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(_RHEADER)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_random_batches_regroup_only_their_closure_and_equal_a_full_build(tmp_path, seed):
+    rows = _random_world(seed)
+    rng = np.random.default_rng(1000 + seed)
+    # a big first load, then trickles; a repost may come before its original
+    cut = rng.choice(5, size=len(rows), p=[0.7, 0.15, 0.05, 0.05, 0.05])
+    batches = [[r for r, b in zip(rows, cut, strict=True) if b == k] for k in range(5)]
+    batches = [b for b in batches if b]
+    regrouped = []
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        for b, batch in enumerate(batches):
+            ingest_file(inc, _write_rows(tmp_path / f"inc-{b}.csv", batch), format="posts")
+            result = run_build(inc, publish=False)
+            counts = result.counts["narratives"]
+            if b:
+                assert counts["incremental"] is True
+                assert "grouping_seeds" in counts  # the grouping took its scoped path
+                total = inc.con.execute("SELECT count(*) FROM cascades").fetchone()[0]
+                regrouped.append(counts["regrouped_cascades"] / total)
+        assert min(regrouped) < 0.7  # some builds kept part of the grouping as it was
+        assert inc.con.execute("SELECT count(*) FROM narratives").fetchone()[0] > 5
+        ingest_file(full, _write_rows(tmp_path / "full.csv", rows), format="posts")
         run_build(full, full=True, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
