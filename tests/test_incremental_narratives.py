@@ -21,9 +21,12 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
+import polars as pl
 import pytest
 
+from spreadtrace.graph.narratives import group_narratives, grouping_cap
 from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
@@ -274,3 +277,116 @@ def test_random_batches_regroup_only_their_closure_and_equal_a_full_build(tmp_pa
         run_build(full, full=True, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
+
+
+# -- a closed subset of roots groups as inside the whole store -------------------------
+
+
+def _random_roots(seed: int, n: int = 400) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Roots (with stored text groups) and their media, dense in shared evidence; many
+    roots at the same minute (ties in the order)."""
+    rng = np.random.default_rng(seed)
+    rows, media = [], []
+    for i in range(n):
+        if rng.random() < 0.4:
+            k = int(rng.integers(0, 20))
+            text, group = f"pooled story number {k} is spreading fast today", f"text:p{k}"
+        else:
+            text, group = " ".join(rng.choice(_VOCAB, size=8)), f"text:c{i}"
+        if rng.random() < 0.1:
+            text, group = "too short", None
+        urls = [f"https://news.example/a/{int(rng.integers(0, 30))}"
+                for _ in range(int(rng.geometric(0.6)) - 1)]  # fmt: skip
+        if rng.random() < 0.08:
+            urls.append(_SHORT[int(rng.integers(0, len(_SHORT)))])
+        tags = [f"#tag{min(int(rng.geometric(0.15)), 30)}"
+                for _ in range(int(rng.geometric(0.5)) - 1)]  # fmt: skip
+        rows.append((f"c{i:03d}", T0 + timedelta(minutes=int(rng.integers(0, 60))), text,
+                     urls, tags, int(rng.integers(1, 4)), group))  # fmt: skip
+        if rng.random() < 0.15:
+            img = int(rng.integers(0, 12))
+            media.append((f"c{i:03d}", f"media:img{img}", f"caption {img}"))
+    roots = pl.DataFrame(
+        rows,
+        schema={
+            "cascade_id": pl.String,
+            "created_at": pl.Datetime("us", "UTC"),
+            "text": pl.String,
+            "urls": pl.List(pl.String),
+            "hashtags": pl.List(pl.String),
+            "size": pl.Int64,
+            "text_group": pl.String,
+        },  # fmt: skip
+        orient="row",
+    )
+    return roots, pl.DataFrame(media, schema=["cascade_id", "item_id", "label"], orient="row")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_subset_closed_under_the_linking_keys_groups_as_in_the_whole_store(seed):
+    """The claim the incremental grouping rests on, checked against networkx: take
+    whole components of the roots-and-linking-keys graph (hashtags and media groups
+    link within their cap only), group them alone with the store's root count and
+    topics, and get the whole store's grouping restricted to them."""
+    roots, media = _random_roots(seed)
+    kw = {"hashtag_max_share": 0.02, "hashtag_max_roots": 50, "media": media}
+    whole = group_narratives(roots, **kw)
+    cap = grouping_cap(roots.height, 0.02, 50)  # 8 of 400 roots; a subset's own cap is less
+    counts = whole.evidence.group_by("key").agg(n=pl.len())
+    capped = pl.col("key").str.contains("^[hm]:")
+    links = counts.filter(~capped | pl.col("n").is_between(2, cap))["key"]
+    assert counts.filter(capped & (pl.col("n") > cap)).height > 0  # topics exist
+    G = nx.Graph()
+    G.add_nodes_from(roots["cascade_id"])
+    G.add_edges_from(whole.evidence.filter(pl.col("key").is_in(links.implode())).rows())
+    rng = np.random.default_rng(seed)
+    parts = [c for c in nx.connected_components(G) if rng.random() < 0.5]
+    chosen = {x for c in parts for x in c if x in set(roots["cascade_id"])}
+    keys_in = whole.evidence.filter(pl.col("cascade_id").is_in(list(chosen)))["key"]
+    topics = counts.filter(capped & (pl.col("n") > cap) & pl.col("key").is_in(keys_in.implode()))
+    part = group_narratives(
+        roots.filter(pl.col("cascade_id").is_in(list(chosen))),
+        n_roots=roots.height,
+        topics=topics["key"],
+        stored_text_groups=True,
+        **{**kw, "media": media.filter(pl.col("cascade_id").is_in(list(chosen)))},
+    )
+    expected = whole.cascades.filter(pl.col("cascade_id").is_in(list(chosen)))
+    assert part.cascades.height > 20  # narratives of several roots among them
+    assert part.cascades.equals(expected)
+    assert part.narratives.equals(
+        whole.narratives.filter(pl.col("narrative_id").is_in(expected["narrative_id"].implode()))
+    )
+    assert part.evidence.equals(whole.evidence.filter(pl.col("cascade_id").is_in(list(chosen))))
+
+
+def test_an_even_split_between_two_anchors_breaks_the_same_way_in_a_subset():
+    """r's text group is held half by p (article k02's anchor), half by q (k10's); the
+    tie goes to the anchor of the smaller key in the store and in any closed subset
+    (as decimal strings "a10" < "a2" it went the other way in the store only)."""
+    texts = {"p": "the dam will be opened at noon says the mayor",
+             "q": "the dam will be opened at noon says the governor",
+             "r": "the dam will be opened at noon says the police"}  # fmt: skip
+    rows = [(f"a{i:02d}", f"unrelated story {i} about the weather this week", [f"https://x.org/k{i:02d}"],
+             f"text:a{i:02d}") for i in range(12)]  # fmt: skip
+    rows += [("p", texts["p"], ["https://x.org/k02"], "text:T"),
+             ("q", texts["q"], ["https://x.org/k10"], "text:T"),
+             ("r", texts["r"], [], "text:T")]  # fmt: skip
+    roots = pl.DataFrame(
+        {
+            "cascade_id": [r[0] for r in rows],
+            "created_at": [T0 + timedelta(minutes=i) for i in range(len(rows))],
+            "text": [r[1] for r in rows],
+            "urls": [r[2] for r in rows],
+            "hashtags": [[] for _ in rows],
+            "size": [1] * len(rows),
+            "text_group": [r[3] for r in rows],
+        },
+        schema_overrides={"urls": pl.List(pl.String), "hashtags": pl.List(pl.String)},
+    )
+    whole = group_narratives(roots).cascades
+    closed = ["a02", "a10", "p", "q", "r"]  # every root sharing k02, k10 or text:T
+    part = group_narratives(roots.filter(pl.col("cascade_id").is_in(closed)), n_roots=15).cascades
+    narrative = dict(whole.select("cascade_id", "narrative_id").iter_rows())
+    assert narrative["r"] == narrative["p"] == "n-a02"  # the smaller key's anchor
+    assert part.equals(whole.filter(pl.col("cascade_id").is_in(closed)))

@@ -188,8 +188,10 @@ def close_scope(con: duckdb.DuckDBPyConnection, cap: int, *, max_rounds: int = 1
     """``_ng_scope``: the seeds' closure (see the module docstring); its size.
 
     A key links when it is not capped or its roots are within [2, ``cap``]; a seed's
-    key also when it linked before the change (its count then: now, minus the seeds'
-    new rows, plus their old ones).
+    key, old or new, also when it linked before the change (its count then: now,
+    minus the seeds' new rows, plus their old ones). The old narratives' cascades are
+    added too, though the keys already reach them (a group forms only through keys
+    that link): a safeguard that costs one join a round.
     """
     con.execute(
         f"""
@@ -207,7 +209,6 @@ def close_scope(con: duckdb.DuckDBPyConnection, cap: int, *, max_rounds: int = 1
         )
         SELECT d.key FROM d LEFT JOIN _ng_cnt c USING (key)
         WHERE NOT {_CAPPED.replace("key", "d.key")}
-           OR coalesce(c.n, 0) BETWEEN 2 AND $cap
            OR coalesce(c.n, 0) + d.dn BETWEEN 2 AND $cap
         """,  # noqa: S608 -- fixed fragments
         {"cap": int(cap)},
