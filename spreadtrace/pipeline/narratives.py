@@ -254,13 +254,17 @@ def _grouping(
         )
         return grouping.cascades, grouping.narratives, {"regrouped_cascades": roots.height}
     seeds = narrative_state.mark_seeds(con, build_id, touched)
-    roots, keys, media = narrative_state.scoped_inputs(con, "_ng_seeds")
+    seed_inputs = narrative_state.scoped_inputs(con, "_ng_seeds")
     evidence = group_narratives(
-        roots, keys=keys, media=media, stored_text_groups=True, **kw
+        *seed_inputs[:1], keys=seed_inputs[1], media=seed_inputs[2], stored_text_groups=True, **kw
     ).evidence
     narrative_state.replace_seed_keys(con, evidence)
     scope = narrative_state.close_scope(con, cap)
-    roots, keys, media = narrative_state.scoped_inputs(con, "_ng_scope")
+    rest = narrative_state.scoped_inputs(con, "_ng_rest")
+    roots, keys, media = (
+        pl.concat([a, b], how="vertical_relaxed") for a, b in zip(seed_inputs, rest, strict=True)
+    )
+    del seed_inputs, rest
     grouping = group_narratives(
         roots,
         keys=keys,

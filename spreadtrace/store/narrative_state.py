@@ -27,7 +27,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from spreadtrace.store.narratives import ROOT_MEDIA_SQL, ROOTS_WITH_TEXT_SQL
+from spreadtrace.store.narratives import ROOT_MEDIA_SQL, ROOTS_SQL, ROOTS_WITH_TEXT_SQL
 from spreadtrace.store.sync import arrow_execute
 
 __all__ = [
@@ -46,8 +46,18 @@ __all__ = [
 ]
 
 _META_KEY = "narrative_state"
-_WORK_TABLES = ("_ng_seeds", "_ng_old", "_ng_new", "_ng_skeys", "_ng_cnt", "_ng_scope", "_ng_k")
-_SCOPES = ("_ng_seeds", "_ng_scope")
+_WORK_TABLES = (
+    "_ng_seeds",
+    "_ng_old",
+    "_ng_new",
+    "_ng_skeys",
+    "_ng_cnt",
+    "_ng_scope",
+    "_ng_rest",
+    "_ng_k",
+    "_ng_roots",
+)
+_SCOPES = ("_ng_seeds", "_ng_rest")
 # a hashtag or media group links roots only within its cap (hashtags and media: h:, m:)
 _CAPPED = "(key LIKE 'h:%' OR key LIKE 'm:%')"
 
@@ -152,19 +162,22 @@ def _scoped(sql: str, scope: str) -> str:
 def scoped_inputs(
     con: duckdb.DuckDBPyConnection, scope: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(roots, url keys, media) of the cascades in ``scope``: the grouping's inputs, as
+    """(roots, url keys, media) of the cascades in ``scope`` (``_ng_seeds``, or
+    ``_ng_rest``: the scope without the seeds): the grouping's inputs, as
     :func:`spreadtrace.store.narratives.cascade_roots`, ``url_key_frame`` and
-    ``root_media`` give them for every cascade."""
+    ``root_media`` give them for every cascade. The roots are read once."""
     con.complete()
-    roots_sql = _scoped(ROOTS_WITH_TEXT_SQL, scope)
-    roots = con.sql(roots_sql).pl()
+    con.execute("CREATE OR REPLACE TEMP TABLE _ng_roots AS " + _scoped(ROOTS_WITH_TEXT_SQL, scope))
+    roots = con.sql("SELECT * FROM _ng_roots").pl()
     keys = con.sql(
-        f"""
+        """
         SELECT url, key FROM url_keys
-        SEMI JOIN (SELECT unnest(urls) AS u FROM ({roots_sql})) r ON r.u = url_keys.url
-        """  # noqa: S608 -- fixed fragments from this module
+        SEMI JOIN (SELECT unnest(urls) AS u FROM _ng_roots) r ON r.u = url_keys.url
+        """
     ).pl()
-    media = con.sql(_scoped(ROOT_MEDIA_SQL, scope)).pl()
+    if ROOT_MEDIA_SQL.count(ROOTS_SQL) != 1:
+        raise ValueError("expected ROOT_MEDIA_SQL over ROOTS_SQL")
+    media = con.sql(ROOT_MEDIA_SQL.replace(ROOTS_SQL, "SELECT * FROM _ng_roots")).pl()
     return roots, keys, media
 
 
@@ -185,7 +198,8 @@ def replace_seed_keys(con: duckdb.DuckDBPyConnection, evidence: pl.DataFrame) ->
 
 
 def close_scope(con: duckdb.DuckDBPyConnection, cap: int, *, max_rounds: int = 10_000) -> int:
-    """``_ng_scope``: the seeds' closure (see the module docstring); its size.
+    """``_ng_scope``: the seeds' closure (see the module docstring), and ``_ng_rest``:
+    the closure without the seeds; the closure's size.
 
     A key links when it is not capped or its roots are within [2, ``cap``]; a seed's
     key, old or new, also when it linked before the change (its count then: now,
@@ -241,6 +255,10 @@ def close_scope(con: duckdb.DuckDBPyConnection, cap: int, *, max_rounds: int = 1
         )
         grown = int(con.execute("SELECT count(*) FROM _ng_scope").fetchall()[0][0])
         if grown == size:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _ng_rest AS "
+                "SELECT cascade_id FROM _ng_scope ANTI JOIN _ng_seeds USING (cascade_id)"
+            )
             return size
         size = grown
     raise RuntimeError("the grouping's scope did not close")
