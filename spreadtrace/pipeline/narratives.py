@@ -6,8 +6,11 @@ contract: narratives (which cascades carry the same claim) -> origin (who starte
 -> amplification (how much of the spread came from bot-like or coordinated accounts,
 which needs the accounts stage's ``account_scores`` and ``coordination_clusters``).
 
-Grouping is recomputed globally on every build, set-wise (it depends on all roots at
-once). Everything after it follows the change in an incremental build: the forest is
+The grouping follows the change too: only the closure of the changed roots under the
+keys that link roots is regrouped, the rest of the stored grouping kept (``_grouping``,
+:mod:`spreadtrace.store.narrative_state`); it is global when the caps move, in
+``semantic`` mode, or without the last build's state. Everything after it follows the
+change in an incremental build: the forest is
 loaded only for the affected cascades, narratives and items (cascades rebuilt, holding
 a post of an account whose flags changed, or whose narrative changed; their narratives;
 items with new posts or in rebuilt cascades: ``_mark_affected`` in
