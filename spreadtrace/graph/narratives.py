@@ -1005,7 +1005,6 @@ def _evidence(
         .join(nodes.select(pl.col("node").cast(pl.UInt32), "cascade_id"), on="node")
         .select("cascade_id", "key")
         .unique()
-        .sort("cascade_id", "key")
     )
 
 
