@@ -98,11 +98,11 @@ def attach_output(
                 else params.accounts,
             )
         media_stage.finish(store)
-        items_stage.finish(store)
         if narratives_here:
             narratives_stage.run(
                 store, build_id, params.narratives, touched=None, progress=progress
             )
+        items_stage.finish(store, build_id)  # after the narratives, as a build does
         timings["duckdb_stages"] = time.perf_counter() - t0
 
         builds_sql.finish_build(con, build_id)

@@ -270,3 +270,29 @@ def test_stage_writes_pairs_and_clusters_with_build_id(mem_store: Store) -> None
         7,
     )
     assert again["coordination_rows_written"] == 0
+
+
+def test_coordination_scores_reset_every_account_missing_from_the_scores(
+    mem_store: Store,
+) -> None:
+    """An account that lost its kept pairs scores 0 again, whatever else ``scores``
+    holds: a NULL account_id in it made ``NOT IN`` unknown for every account (three-
+    valued logic), and b kept its stale 0.4 (the reset is a NOT EXISTS now)."""
+    from spreadtrace.store.accounts_scores import update_coordination_scores
+
+    for account_id, score in (("a", 0.7), ("b", 0.4), ("c", 0.0)):
+        mem_store.con.execute(
+            "INSERT INTO account_scores (account_id, posts, reposts, bot_score, is_bot_like, "
+            "bot_reasons, model_version, coordination_score, build_id) "
+            "VALUES (?, 1, 0, 0.1, false, '', 'm', ?, 1)",
+            [account_id, score],
+        )
+    scores = pl.DataFrame(
+        {"account_id": ["a", None], "coordination_score": [0.9, 0.5]},
+        schema={"account_id": pl.String, "coordination_score": pl.Float64},
+    )
+    assert update_coordination_scores(mem_store.con, scores, 2) == 2  # a's and b's rows
+    rows = mem_store.con.execute(
+        "SELECT account_id, coordination_score, build_id FROM account_scores ORDER BY 1"
+    ).fetchall()
+    assert rows == [("a", 0.9, 2), ("b", 0.0, 2), ("c", 0.0, 1)]

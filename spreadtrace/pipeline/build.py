@@ -236,9 +236,8 @@ def run_build(
         timings["accounts"] = time.perf_counter() - t0
         release_free_memory()
 
-        t0 = time.perf_counter()  # media's and items' shares from the accounts' flags
+        t0 = time.perf_counter()  # media's shares from the accounts' flags
         media_stage.finish(store)
-        items_stage.finish(store)
         timings["finish"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -252,6 +251,13 @@ def run_build(
         )
         timings["narratives"] = time.perf_counter() - t0
         release_free_memory()
+
+        # the items' shares from the accounts' flags, after the narratives stage: the
+        # items this build changed take its build id, and that stage recomputes the
+        # origins of those it wrote (posts or counts), which no share moves
+        t0 = time.perf_counter()
+        items_stage.finish(store, build_id)
+        timings["finish"] += time.perf_counter() - t0
 
         mode = "full" if casc.full else "incremental"
         posts, n_cascades = builds_sql.finish_build(

@@ -141,6 +141,7 @@ def _text_items(
     return items, counts
 
 
-def finish(store: Store) -> None:
-    """Fill the items' bot and coordinated shares, once the accounts stage flagged them."""
-    items_sql.fill_item_shares(store.con)
+def finish(store: Store, build_id: int) -> None:
+    """Fill the items' bot and coordinated shares, once the accounts stage flagged them
+    (the items changed take ``build_id``)."""
+    items_sql.fill_item_shares(store.con, build_id)

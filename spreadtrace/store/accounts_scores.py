@@ -49,6 +49,14 @@ BEHAVIOUR_COLUMNS = (
 )
 
 
+# sum(n ln n) over the 24 hour counts, added in hour order (each hour's term is the
+# max of one value, exact): a float sum over the group's rows would add them in the
+# order the threads happen to combine them, and differ in the last bit between runs
+_HOUR_TERMS = " + ".join(
+    f"coalesce(max(CASE WHEN h = {h} THEN n * ln(n) END), 0.0)" for h in range(24)
+)
+
+
 def account_aggregates_sql(posts: str) -> str:
     """The per-account aggregates behind the behaviour features, over ``posts``.
 
@@ -58,6 +66,11 @@ def account_aggregates_sql(posts: str) -> str:
     reposts_timed, fast_share, median_delay_s, hour_entropy, burstiness, texts,
     self_repeat_share (see :func:`behaviour_features`). One definition for the full
     scoring and the stored per-account state (:mod:`spreadtrace.store.accounts_state`).
+
+    Every column is a function of the account's posts alone, bit for bit: no float is
+    summed over rows (hour_entropy adds its 24 terms in hour order, burstiness comes
+    from exact integer sums), so that two builds, or an incremental and a full one,
+    store the same bits whatever the threads.
     """
     return f"""
     WITH mine AS (SELECT * FROM {posts}),
@@ -77,31 +90,41 @@ def account_aggregates_sql(posts: str) -> str:
     ),
     entropy AS (  -- H = ln N - sum(n ln n) / N over the hour counts n (N = sum n): no window
         SELECT account_id,
-               greatest(ln(sum(n)) - sum(n * ln(n)) / sum(n), 0.0) / ln(24) AS hour_entropy
+               greatest(ln(sum(n)) - ({_HOUR_TERMS}) / sum(n), 0.0) / ln(24) AS hour_entropy
         FROM hours GROUP BY account_id
     ),
-    gaps AS (
+    gaps AS (  -- dt: integer microseconds, so that their sums are exact
         SELECT account_id, kind,
                CASE WHEN kind <> 'repost' AND text IS NOT NULL THEN hash(text) END AS own_text,
-               epoch(created_at) - lag(epoch(created_at))
+               epoch_us(created_at) - lag(epoch_us(created_at))
                    OVER (PARTITION BY account_id ORDER BY created_at) AS dt
         FROM mine
     ),
-    base AS (  -- one pass per account: counts, own texts, burstiness
+    base AS (  -- one pass per account: counts, own texts, the gaps' exact moments
         SELECT account_id, count(*) AS posts,
                count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
                count(own_text) AS texts, count(DISTINCT own_text) AS distinct_texts,
-               CASE WHEN count(dt) >= 2 AND stddev_pop(dt) + avg(dt) > 0
-                    THEN (stddev_pop(dt) - avg(dt)) / (stddev_pop(dt) + avg(dt)) END AS burstiness
+               count(dt) AS n_gaps, sum(dt) AS s1, sum(dt::DECIMAL(38, 0) * dt) AS s2
         FROM gaps GROUP BY account_id
+    ),
+    -- burstiness (sigma - mu) / (sigma + mu) = (sqrt(V) - s1) / (sqrt(V) + s1) with
+    -- V = n s2 - s1^2 = n^2 sigma^2 (n gaps, s1 and s2 the sums of dt and dt^2), exact
+    -- in integers; when n s2 could pass 38 digits the variance dwarfs mu^2 (s1 is at
+    -- most the store's span) and V in doubles loses nothing that shows
+    moments AS (
+        SELECT *, CASE WHEN s2 < 1e37 / n_gaps THEN (n_gaps * s2 - s1::DECIMAL(38, 0) * s1)::DOUBLE
+                       ELSE n_gaps * s2::DOUBLE - s1::DOUBLE * s1 END AS v
+        FROM base WHERE n_gaps >= 2 AND s1 > 0
     )
     SELECT b.account_id, b.posts, b.reposts, coalesce(d.reposts_timed, 0) AS reposts_timed,
-           d.fast_share, d.median_delay_s, e.hour_entropy, b.burstiness, b.texts,
+           d.fast_share, d.median_delay_s, e.hour_entropy,
+           (sqrt(m.v) - m.s1) / (sqrt(m.v) + m.s1) AS burstiness, b.texts,
            CASE WHEN b.texts > 0 THEN 1.0 - b.distinct_texts::DOUBLE / b.texts END
                AS self_repeat_share
     FROM base b
     LEFT JOIN delay_agg d USING (account_id)
     LEFT JOIN entropy e USING (account_id)
+    LEFT JOIN moments m USING (account_id)
     """  # noqa: S608 -- posts is a fixed fragment
 
 
@@ -216,7 +239,10 @@ def update_coordination_scores(
 ) -> int:
     """Set account_scores.coordination_score from ``scores`` (account_id,
     coordination_score: every account with a kept pair; the others score 0), touching
-    only the rows whose value changes. Returns the rows updated."""
+    only the rows whose value changes. Returns the rows updated.
+
+    NOT EXISTS, not NOT IN: one NULL account_id in ``scores`` made ``NOT IN`` unknown
+    for every account, and no stale score was reset to 0."""
     con.register("_acc_coord_in", scores.select("account_id", "coordination_score").to_arrow())
     try:
         changed = con.execute(
@@ -233,7 +259,8 @@ def update_coordination_scores(
             """
             UPDATE account_scores SET coordination_score = 0.0, build_id = $build
             WHERE coordination_score IS DISTINCT FROM 0.0
-              AND account_id NOT IN (SELECT account_id FROM _acc_coord_in)
+              AND NOT EXISTS (SELECT 1 FROM _acc_coord_in c
+                              WHERE c.account_id = account_scores.account_id)
             """,
             {"build": int(build_id)},
         ).fetchall()[0][0]

@@ -79,8 +79,10 @@ def _stage(
     con.execute(
         """
         INSERT INTO _cn_csv_rejects (line, csv_line, error_type)
-        SELECT line, csv_line, 'LINE SIZE OVER MAXIMUM' FROM _cn_refused
-        WHERE line NOT IN (SELECT line FROM _cn_csv_rejects)
+        SELECT line, csv_line, 'LINE SIZE OVER MAXIMUM' FROM _cn_refused r
+        -- NOT EXISTS, not NOT IN: the rejects table's line is a nullable column, and
+        -- one NULL there would make NOT IN drop every refused line
+        WHERE NOT EXISTS (SELECT 1 FROM _cn_csv_rejects j WHERE j.line = r.line)
         """
     )
     con.execute("DROP TABLE _cn_refused")

@@ -176,17 +176,20 @@ def write_items(
     return {"items": int(rows[0]), "post_items": int(rows[1])}
 
 
-def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
-    """Fill the items' bot and coordinated shares from this build's account flags.
+def fill_item_shares(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
+    """Fill the items' bot and coordinated shares from this build's account flags;
+    return how many items changed.
 
     The items stage's finish step: it runs after the accounts stage, which flags the
     accounts (as the media stage's finish does for media groups). Only items whose
-    shares changed are written.
+    shares changed are written, and they take ``build_id`` as every writer's rows do:
+    what reads the rows a build changed (a snapshot's delta) finds them by it.
     """
     con.complete()
-    con.execute(
+    (changed,) = con.execute(
         """
-        UPDATE items SET bot_share = f.bot_share, coordinated_share = f.coordinated_share
+        UPDATE items SET bot_share = f.bot_share, coordinated_share = f.coordinated_share,
+                         build_id = $build
         FROM (
             SELECT pi.item_id,
                    avg(CASE WHEN coalesce(s.is_bot_like, false) THEN 1.0 ELSE 0.0 END)
@@ -203,8 +206,10 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection) -> None:
         WHERE items.item_id = f.item_id
           AND (items.bot_share IS DISTINCT FROM f.bot_share
                OR items.coordinated_share IS DISTINCT FROM f.coordinated_share)
-        """
-    )
+        """,
+        {"build": int(build_id)},
+    ).fetchall()[0]
+    return int(changed)
 
 
 def write_narrative_origin_items(

@@ -314,10 +314,6 @@ class _Changes:
     """Tables the SQL reads by group: read restricted to the changed groups."""
 
 
-_UNTRACKED = frozenset({"items"})
-"""Synced tables with rows changed in place without a new build id (the items' shares:
-``store.items.fill_item_shares``): compared by row hash."""
-
 _CHANGES: dict[str, _Changes] = {
     "dash_cascade_rows": _Changes(
         ("cascade_id",),
@@ -529,7 +525,7 @@ class _VersionWriter:
             assert prev is not None
             changes = _CHANGES.get(table) or (
                 _Changes(key, built=(table,), primary=(table,), inputs=(table,))
-                if table in SYNC_KEYS and table not in _UNTRACKED
+                if table in SYNC_KEYS
                 else None
             )
             try:
