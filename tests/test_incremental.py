@@ -107,6 +107,13 @@ def test_incremental_builds_equal_one_full_build_on_every_derived_table(
             assert accounts["features_recomputed"] == expected, run
             # and so did the narratives stage (its forest: the affected cascades only)
             assert result.counts["narratives"]["incremental"] is True, run
+            # and regrouped only the closure of the changed roots, not every root
+            narratives = result.counts["narratives"]
+            assert "grouping_seeds" in narratives, run
+            assert (
+                narratives["regrouped_cascades"]
+                < inc.con.execute("SELECT count(*) FROM cascades").fetchone()[0]
+            ), run
         _ingest_batches(full, world, np.zeros(rows, dtype=np.int64), tmp, "full")
         run_build(full, full=True, publish=False)
         assert inc.con.execute("SELECT count(*) FROM posts").fetchone()[0] > 1000

@@ -6,6 +6,13 @@ equal a full build on every derived table (issue 12, part 1).
 - a new root links two existing narratives by their hashtags (untouched cascades change
   narrative);
 - a hashtag crosses its cap (a topic now, its narrative dissolves).
+
+The grouping itself is incremental too (only the closure of the changed roots is
+regrouped, :mod:`spreadtrace.store.narrative_state`): a random world dense in shared
+evidence (articles with tracking variants, shortened links, near-duplicate texts,
+hashtags crossing their cap, near-duplicate pictures, cascades that grow, originals
+arriving after their reposts) is ingested in random batches, and every derived table,
+the grouping's state included, must equal a full build's.
 """
 
 from __future__ import annotations
@@ -14,8 +21,12 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import networkx as nx
+import numpy as np
+import polars as pl
 import pytest
 
+from spreadtrace.graph.narratives import group_narratives, grouping_cap
 from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
@@ -172,3 +183,211 @@ def test_a_build_after_posts_left_the_store_recomputes_every_narrative(tmp_path)
         run_build(full, full=True, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
+
+
+# -- random batches over a world dense in shared evidence -----------------------------
+
+_RHEADER = ["post_id", "account_id", "created_at", "parent_id", "kind", "text", "hashtags",
+            "urls", "media"]  # fmt: skip
+_ARTICLES = [f"https://news{k % 3}.example/2024/{100 + k}/story-{k}" for k in range(12)]
+_SHORT = ["https://bit.ly/abc1", "https://bit.ly/abc2", "https://t.co/zz9"]
+_TAGS = ["bridgefix", "parkfee", "busline", "zoo", "kappa", "exam", "flood", "vote"]
+_VOCAB = [f"word{i}" for i in range(300)]
+
+
+def _pdq(rng: np.random.Generator) -> str:
+    return "".join(rng.choice(list("0123456789abcdef"), size=64))
+
+
+def _random_world(seed: int, roots: int = 90) -> list[list[str]]:
+    """Rows of a world where roots often share evidence (pools of articles, shortened
+    links, texts with one-word edits, skewed hashtags, near-identical pictures)."""
+    rng = np.random.default_rng(seed)
+    images = [_pdq(rng) for _ in range(3)]
+    rows: list[list[str]] = []
+
+    def at(minutes: float) -> str:
+        return (T0 + timedelta(minutes=float(minutes))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    for k in range(roots):
+        t = float(rng.uniform(0, 2000))
+        if rng.random() < 0.3:  # a story's text, maybe with a one-word edit
+            words = TEXTS[int(rng.integers(0, len(TEXTS)))].split()
+            if rng.random() < 0.4:
+                words[int(rng.integers(0, len(words)))] = f"edit{int(rng.integers(0, 5))}"
+        else:  # a text of its own
+            words = list(rng.choice(_VOCAB, size=10))
+        text = " ".join(words) if rng.random() < 0.9 else f"short {k}"
+        urls = []
+        if rng.random() < 0.3:
+            url = _ARTICLES[int(rng.integers(0, len(_ARTICLES)))]
+            urls.append(url + ("?utm_source=x" if rng.random() < 0.3 else ""))
+        if rng.random() < 0.1:
+            urls.append(_SHORT[int(rng.integers(0, len(_SHORT)))])
+        if rng.random() < 0.05:
+            urls.append(_ARTICLES[int(rng.integers(0, len(_ARTICLES)))])
+        # skewed: the first tags are on more roots than the cap of 5, in some batches
+        tags = {_TAGS[min(int(rng.geometric(0.3)) - 1, len(_TAGS) - 1)]
+                for _ in range(int(rng.geometric(0.6)) - 1)}  # fmt: skip
+        media = ""
+        if rng.random() < 0.15:
+            image = images[int(rng.integers(0, len(images)))]
+            value = int(image, 16) ^ (1 << int(rng.integers(0, 256)))  # a re-encoded copy
+            media = f"pdq:{value:064x}"
+        root = f"r{k}"
+        rows.append([root, f"acc{int(rng.integers(0, 40))}", at(t), "", "original", text,
+                     " ".join(sorted(tags)), " ".join(urls), media])  # fmt: skip
+        for j in range(int(rng.integers(0, 4))):
+            rows.append([f"{root}-s{j}", f"fan{int(rng.integers(0, 60))}",
+                         at(t + rng.uniform(1, 300)), root, "repost", "", "", "", ""])  # fmt: skip
+    return rows
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(_RHEADER)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_random_batches_regroup_only_their_closure_and_equal_a_full_build(tmp_path, seed):
+    rows = _random_world(seed)
+    rng = np.random.default_rng(1000 + seed)
+    # a big first load, then trickles; a repost may come before its original
+    cut = rng.choice(5, size=len(rows), p=[0.7, 0.15, 0.05, 0.05, 0.05])
+    batches = [[r for r, b in zip(rows, cut, strict=True) if b == k] for k in range(5)]
+    batches = [b for b in batches if b]
+    regrouped = []
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        for b, batch in enumerate(batches):
+            ingest_file(inc, _write_rows(tmp_path / f"inc-{b}.csv", batch), format="posts")
+            result = run_build(inc, publish=False)
+            counts = result.counts["narratives"]
+            if b:
+                assert counts["incremental"] is True
+                assert "grouping_seeds" in counts  # the grouping took its scoped path
+                total = inc.con.execute("SELECT count(*) FROM cascades").fetchone()[0]
+                regrouped.append(counts["regrouped_cascades"] / total)
+        assert min(regrouped) < 0.7  # some builds kept part of the grouping as it was
+        assert inc.con.execute("SELECT count(*) FROM narratives").fetchone()[0] > 5
+        ingest_file(full, _write_rows(tmp_path / "full.csv", rows), format="posts")
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
+
+
+# -- a closed subset of roots groups as inside the whole store -------------------------
+
+
+def _random_roots(seed: int, n: int = 400) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Roots (with stored text groups) and their media, dense in shared evidence; many
+    roots at the same minute (ties in the order)."""
+    rng = np.random.default_rng(seed)
+    rows, media = [], []
+    for i in range(n):
+        if rng.random() < 0.4:
+            k = int(rng.integers(0, 20))
+            text, group = f"pooled story number {k} is spreading fast today", f"text:p{k}"
+        else:
+            text, group = " ".join(rng.choice(_VOCAB, size=8)), f"text:c{i}"
+        if rng.random() < 0.1:
+            text, group = "too short", None
+        urls = [f"https://news.example/a/{int(rng.integers(0, 30))}"
+                for _ in range(int(rng.geometric(0.6)) - 1)]  # fmt: skip
+        if rng.random() < 0.08:
+            urls.append(_SHORT[int(rng.integers(0, len(_SHORT)))])
+        tags = [f"#tag{min(int(rng.geometric(0.15)), 30)}"
+                for _ in range(int(rng.geometric(0.5)) - 1)]  # fmt: skip
+        rows.append((f"c{i:03d}", T0 + timedelta(minutes=int(rng.integers(0, 60))), text,
+                     urls, tags, int(rng.integers(1, 4)), group))  # fmt: skip
+        if rng.random() < 0.15:
+            img = int(rng.integers(0, 12))
+            media.append((f"c{i:03d}", f"media:img{img}", f"caption {img}"))
+    roots = pl.DataFrame(
+        rows,
+        schema={
+            "cascade_id": pl.String,
+            "created_at": pl.Datetime("us", "UTC"),
+            "text": pl.String,
+            "urls": pl.List(pl.String),
+            "hashtags": pl.List(pl.String),
+            "size": pl.Int64,
+            "text_group": pl.String,
+        },  # fmt: skip
+        orient="row",
+    )
+    return roots, pl.DataFrame(media, schema=["cascade_id", "item_id", "label"], orient="row")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_subset_closed_under_the_linking_keys_groups_as_in_the_whole_store(seed):
+    """The claim the incremental grouping rests on, checked against networkx: take
+    whole components of the roots-and-linking-keys graph (hashtags and media groups
+    link within their cap only), group them alone with the store's root count and
+    topics, and get the whole store's grouping restricted to them."""
+    roots, media = _random_roots(seed)
+    kw = {"hashtag_max_share": 0.02, "hashtag_max_roots": 50, "media": media}
+    whole = group_narratives(roots, **kw)
+    cap = grouping_cap(roots.height, 0.02, 50)  # 8 of 400 roots; a subset's own cap is less
+    counts = whole.evidence.group_by("key").agg(n=pl.len())
+    capped = pl.col("key").str.contains("^[hm]:")
+    links = counts.filter(~capped | pl.col("n").is_between(2, cap))["key"]
+    assert counts.filter(capped & (pl.col("n") > cap)).height > 0  # topics exist
+    G = nx.Graph()
+    G.add_nodes_from(roots["cascade_id"])
+    G.add_edges_from(whole.evidence.filter(pl.col("key").is_in(links.implode())).rows())
+    rng = np.random.default_rng(seed)
+    parts = [c for c in nx.connected_components(G) if rng.random() < 0.5]
+    chosen = {x for c in parts for x in c if x in set(roots["cascade_id"])}
+    keys_in = whole.evidence.filter(pl.col("cascade_id").is_in(list(chosen)))["key"]
+    topics = counts.filter(capped & (pl.col("n") > cap) & pl.col("key").is_in(keys_in.implode()))
+    part = group_narratives(
+        roots.filter(pl.col("cascade_id").is_in(list(chosen))),
+        n_roots=roots.height,
+        topics=topics["key"],
+        stored_text_groups=True,
+        **{**kw, "media": media.filter(pl.col("cascade_id").is_in(list(chosen)))},
+    )
+    expected = whole.cascades.filter(pl.col("cascade_id").is_in(list(chosen)))
+    assert part.cascades.height > 20  # narratives of several roots among them
+    assert part.cascades.equals(expected)
+    assert part.narratives.equals(
+        whole.narratives.filter(pl.col("narrative_id").is_in(expected["narrative_id"].implode()))
+    )
+    in_part = whole.evidence.filter(pl.col("cascade_id").is_in(list(chosen)))
+    assert part.evidence.sort(pl.all()).equals(in_part.sort(pl.all()))
+
+
+def test_an_even_split_between_two_anchors_breaks_the_same_way_in_a_subset():
+    """r's text group is held half by p (article k02's anchor), half by q (k10's); the
+    tie goes to the anchor of the smaller key in the store and in any closed subset
+    (as decimal strings "a10" < "a2" it went the other way in the store only)."""
+    texts = {"p": "the dam will be opened at noon says the mayor",
+             "q": "the dam will be opened at noon says the governor",
+             "r": "the dam will be opened at noon says the police"}  # fmt: skip
+    rows = [(f"a{i:02d}", f"unrelated story {i} about the weather this week", [f"https://x.org/k{i:02d}"],
+             f"text:a{i:02d}") for i in range(12)]  # fmt: skip
+    rows += [("p", texts["p"], ["https://x.org/k02"], "text:T"),
+             ("q", texts["q"], ["https://x.org/k10"], "text:T"),
+             ("r", texts["r"], [], "text:T")]  # fmt: skip
+    roots = pl.DataFrame(
+        {
+            "cascade_id": [r[0] for r in rows],
+            "created_at": [T0 + timedelta(minutes=i) for i in range(len(rows))],
+            "text": [r[1] for r in rows],
+            "urls": [r[2] for r in rows],
+            "hashtags": [[] for _ in rows],
+            "size": [1] * len(rows),
+            "text_group": [r[3] for r in rows],
+        },
+        schema_overrides={"urls": pl.List(pl.String), "hashtags": pl.List(pl.String)},
+    )
+    whole = group_narratives(roots).cascades
+    closed = ["a02", "a10", "p", "q", "r"]  # every root sharing k02, k10 or text:T
+    part = group_narratives(roots.filter(pl.col("cascade_id").is_in(closed)), n_roots=15).cascades
+    narrative = dict(whole.select("cascade_id", "narrative_id").iter_rows())
+    assert narrative["r"] == narrative["p"] == "n-a02"  # the smaller key's anchor
+    assert part.equals(whole.filter(pl.col("cascade_id").is_in(closed)))

@@ -48,7 +48,7 @@ over MinHash permutations (``num_perm``) and LSH bands, never over posts.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import igraph as ig
@@ -438,10 +438,16 @@ class NarrativeGrouping:
 
     ``cascades``: cascade_id, narrative_id, via (how the cascade's root was linked).
     ``narratives``: narrative_id, label, kind.
+    ``evidence``: cascade_id, key: every key a root carries (:data:`EVIDENCE_KINDS`),
+    hashtags and media before their caps: what the incremental grouping keeps to find
+    the roots a change can reach (:func:`spreadtrace.store.narratives.grouping_scope`).
     """
 
     cascades: pl.DataFrame
     narratives: pl.DataFrame
+    evidence: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"cascade_id": pl.String, "key": pl.String})
+    )
 
 
 def text_groups(norms: pl.Series, *, threshold: float = 0.6, num_perm: int = 128) -> pl.DataFrame:
@@ -646,7 +652,9 @@ def _cohesive_groups(
         .first()
         .select(
             "node",
-            group=pl.lit("a") + pl.col("anchor").cast(pl.String),
+            # zero-padded: the labels compare (ties below) as the anchors' numbers do,
+            # i.e. as their smallest keys, in any subset closed under the keys
+            group=pl.lit("a") + pl.col("anchor").cast(pl.String).str.zfill(12),
             via=pl.when("media").then(pl.lit("media")).otherwise(pl.lit("url")),
         )
     )
@@ -776,6 +784,9 @@ def group_narratives(
     semantic: bool = False,
     semantic_threshold: float = 0.6,
     media: pl.DataFrame | None = None,
+    n_roots: int | None = None,
+    topics: pl.Series | None = None,
+    stored_text_groups: bool | None = None,
 ) -> NarrativeGrouping:
     """Group cascades into narratives from their roots' URLs, media, text and rare hashtags.
 
@@ -788,6 +799,14 @@ def group_narratives(
     map and one row per narrative (see the module docstring for the rules). The
     narrative id is ``n-`` plus the cascade_id of its earliest cascade, so it is stable
     while that cascade stays the earliest.
+
+    A subset of the store's roots closed under the keys that link roots (every root
+    sharing an article, a shortened link, a text group, or a hashtag or media group
+    under its cap with one in the subset is in it) groups exactly as inside the whole
+    store, given the store's facts this cannot see: ``n_roots`` (the roots in the
+    store: the caps), ``topics`` (evidence keys, ``h:tag`` or ``m:item_id``, carried by
+    more roots than the cap in the store) and ``stored_text_groups`` (whether any root
+    in the store has a text group). The incremental build relies on it.
 
     >>> roots = pl.DataFrame({
     ...     "cascade_id": ["c1", "c2", "c3"],
@@ -814,6 +833,7 @@ def group_narratives(
         .with_row_index("node")
     )
     n = nodes.height
+    n_all = n if n_roots is None else n_roots
     empty = NarrativeGrouping(
         pl.DataFrame(schema={"cascade_id": pl.String, "narrative_id": pl.String, "via": pl.String}),
         pl.DataFrame(schema={"narrative_id": pl.String, "label": pl.String, "kind": pl.String}),
@@ -843,13 +863,16 @@ def group_narratives(
     )
     short_rows = url_rows.filter("short").select("node", "key")
     url_rows = url_rows.filter(~pl.col("short")).select("node", "key")
+    has_groups = "text_group" in nodes.columns and nodes["text_group"].null_count() < n
+    if stored_text_groups is not None:
+        has_groups = stored_text_groups
 
     # Text: exact normalised text (``norm``) and near-duplicate group (``text_group``).
     raw = nodes.select("text").drop_nulls().unique()
     raw = raw.with_columns(norm=normalize_text_expr(pl.col("text")))
     raw = raw.filter(pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens)
     text_rows = nodes.select("node", "text").join(raw, on="text", how="inner")
-    if "text_group" in nodes.columns and nodes["text_group"].null_count() < n:
+    if has_groups:
         text_rows = text_rows.join(
             nodes.select("node", "text_group").drop_nulls(), on="node", how="inner"
         )
@@ -861,7 +884,7 @@ def group_narratives(
         text_rows = _semantic_communities(text_rows, semantic_threshold)
 
     # Rare hashtags: shared by 2..cap roots, cap relative to the number of roots.
-    cap = int(min(max(hashtag_max_share * n, 5), hashtag_max_roots))
+    cap = grouping_cap(n_all, hashtag_max_share, hashtag_max_roots)
     tag_rows = (
         nodes.select("node", tag=pl.col("hashtags"))
         .explode("tag")
@@ -870,11 +893,17 @@ def group_narratives(
         .filter(pl.col("tag") != "")
         .unique()
     )
-    tag_rows = tag_rows.filter(pl.len().over("tag").is_between(2, cap))
+    all_tags = tag_rows
+    common = pl.Series([], dtype=pl.String) if topics is None else topics.cast(pl.String)
+    tag_rows = tag_rows.filter(
+        pl.len().over("tag").is_between(2, cap)
+        & ~(pl.lit("h:") + pl.col("tag")).is_in(common.implode())
+    )
 
     # Media groups: evidence like an article, unless so common (more roots than the
     # rare-hashtag cap) that it is a stock image shared by unrelated stories.
     media_rows = pl.DataFrame(schema={"node": pl.UInt32, "key": pl.String})
+    all_media = media_rows
     media_labels = pl.DataFrame(schema={"key": pl.String, "media_label": pl.String})
     if media is not None and media.height:
         media_rows = (
@@ -883,11 +912,18 @@ def group_narratives(
             .select("node", "key")
             .unique()
         )
+        all_media = media_rows
         # a picture on one root only links nothing (as a lone hashtag): it must not
         # anchor that root away from its text group
-        media_rows = media_rows.filter(pl.len().over("key").is_between(2, cap))
+        media_rows = media_rows.filter(
+            pl.len().over("key").is_between(2, cap)
+            & ~(pl.lit("m:") + pl.col("key")).is_in(common.implode())
+        )
         media_labels = media.select(key="item_id", media_label="label").unique("key")
 
+    # computed text groups (none stored) depend on every text: no g: keys then
+    groups = text_rows if has_groups else text_rows.head(0)
+    evidence = _evidence(nodes, url_rows, short_rows, groups, all_tags, all_media)
     membership, via = _cohesive_groups(
         n, url_rows, media_rows, short_rows, text_rows, tag_rows, min_cooccur
     )
@@ -896,7 +932,7 @@ def group_narratives(
     )
     comp = comp.filter(pl.col("size").sum().over("comp") >= min_posts)
     if comp.height == 0:
-        return empty
+        return NarrativeGrouping(empty.cascades, empty.narratives, evidence)
     comp = comp.with_columns(
         narrative_id=pl.lit("n-") + pl.col("cascade_id").sort_by("node").first().over("comp")
     )
@@ -923,7 +959,53 @@ def group_narratives(
         .sort("narrative_id")
     )
     cascades = comp.select("cascade_id", "narrative_id", "via").sort("cascade_id")
-    return NarrativeGrouping(cascades, narratives)
+    return NarrativeGrouping(cascades, narratives, evidence)
+
+
+EVIDENCE_KINDS = {
+    "u": "article",
+    "s": "shortened link",
+    "g": "text group",
+    "h": "hashtag",
+    "m": "media group",
+}
+"""The prefixes of the evidence keys (``u:`` plus a URL key, and so on)."""
+
+
+def grouping_cap(n_roots: int, share: float, max_roots: int) -> int:
+    """The most roots a hashtag or media group may carry and still link roots: ``share``
+    of the roots, clipped to [5, ``max_roots``].
+
+    >>> grouping_cap(1_000_000, 0.001, 50), grouping_cap(100, 0.001, 50)
+    (50, 5)
+    """
+    return int(min(max(share * n_roots, 5), max_roots))
+
+
+def _evidence(
+    nodes: pl.DataFrame,
+    url_rows: pl.DataFrame,
+    short_rows: pl.DataFrame,
+    text_rows: pl.DataFrame,
+    tag_rows: pl.DataFrame,
+    media_rows: pl.DataFrame,
+) -> pl.DataFrame:
+    """(cascade_id, key): the keys through which :func:`_cohesive_groups` can link roots
+    (articles ``u:``, shortened links ``s:``, text groups ``g:`` (an exact text is
+    always inside one), hashtags ``h:`` and media groups ``m:`` before their caps)."""
+    parts = [
+        url_rows.select("node", key=pl.lit("u:") + pl.col("key")),
+        short_rows.select("node", key=pl.lit("s:") + pl.col("key")),
+        text_rows.select("node", key=pl.lit("g:") + pl.col("text_group").cast(pl.String)),
+        tag_rows.select("node", key=pl.lit("h:") + pl.col("tag")),
+        media_rows.select("node", key=pl.lit("m:") + pl.col("key")),
+    ]
+    return (
+        pl.concat([p.with_columns(pl.col("node").cast(pl.UInt32)) for p in parts])
+        .join(nodes.select(pl.col("node").cast(pl.UInt32), "cascade_id"), on="node")
+        .select("cascade_id", "key")
+        .unique()
+    )
 
 
 def _most_common(frame: pl.DataFrame, value: str) -> pl.DataFrame:

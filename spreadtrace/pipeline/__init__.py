@@ -108,8 +108,17 @@ STAGES: tuple[Stage, ...] = (
             "url_keys",
             "community_notes",
             "community_note_status",
+            "builds",
+            "meta",
+            "narrative_keys",
+            "narrative_map",
         ),
+        # narrative_keys, narrative_map: the grouping's stored state
+        # (store/narrative_state.py)
         writes=(
+            "narrative_keys",
+            "narrative_map",
+            "meta",
             "narrative_origin_items",
             "item_origin_scores",
             "narratives",

@@ -6,8 +6,11 @@ contract: narratives (which cascades carry the same claim) -> origin (who starte
 -> amplification (how much of the spread came from bot-like or coordinated accounts,
 which needs the accounts stage's ``account_scores`` and ``coordination_clusters``).
 
-Grouping is recomputed globally on every build, set-wise (it depends on all roots at
-once). Everything after it follows the change in an incremental build: the forest is
+The grouping follows the change too: only the closure of the changed roots under the
+keys that link roots is regrouped, the rest of the stored grouping kept (``_grouping``,
+:mod:`spreadtrace.store.narrative_state`); it is global when the caps move, in
+``semantic`` mode, or without the last build's state. Everything after it follows the
+change in an incremental build: the forest is
 loaded only for the affected cascades, narratives and items (cascades rebuilt, holding
 a post of an account whose flags changed, or whose narrative changed; their narratives;
 items with new posts or in rebuilt cascades: ``_mark_affected`` in
@@ -35,7 +38,7 @@ from spreadtrace.graph.amplification import (
     reach_bounds,
     reached_only_via,
 )
-from spreadtrace.graph.narratives import group_narratives
+from spreadtrace.graph.narratives import group_narratives, grouping_cap
 from spreadtrace.graph.origin import (
     OriginWeights,
     item_post_pairs,
@@ -44,7 +47,7 @@ from spreadtrace.graph.origin import (
     post_tree_features,
 )
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store
+from spreadtrace.store import Store, narrative_state
 from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import items as items_sql
 from spreadtrace.store import narratives as narrative_sql
@@ -135,30 +138,20 @@ def run(
     scoped = touched is not None and flags_before is not None and _same_state(store, params)
     try:
         emit(progress, "narratives", 0, steps)
-        grouping = group_narratives(
-            narrative_sql.cascade_roots(con),
-            text_threshold=params.text_threshold,
-            num_perm=params.num_perm,
-            min_text_tokens=params.min_text_tokens,
-            hashtag_max_roots=params.hashtag_max_roots,
-            hashtag_max_share=params.hashtag_max_share,
-            min_posts=params.min_posts,
-            keys=items_sql.url_key_frame(con, roots_only=True),
-            semantic=params.semantic,
-            semantic_threshold=params.semantic_threshold,
-            media=narrative_sql.root_media(con),
+        cascades, narratives_, counts = _grouping(
+            store, build_id, params, touched if scoped else None
         )
-        counts = narrative_sql.write_narratives(
+        counts |= narrative_sql.write_narratives(
             con,
             build_id,
-            grouping.cascades,
-            grouping.narratives,
+            cascades,
+            narratives_,
             touched=touched if scoped else None,
             flags_before=flags_before,
             item_min_accounts=params.item_min_accounts,
         )
         counts["incremental"] = scoped
-        del grouping
+        del cascades, narratives_
         emit(progress, "narratives", 1, steps)
 
         posts = narrative_sql.tree_posts(con, scoped=scoped)  # ids as codes in id order
@@ -213,6 +206,80 @@ def run(
         return counts
     finally:
         narrative_sql.drop_work_tables(con)
+        narrative_state.drop_work_tables(con)
+
+
+def _grouping(
+    store: Store, build_id: int, params: NarrativeParams, touched: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
+    """The whole store's (cascades, narratives) grouping, and its counts.
+
+    ``touched`` (an incremental build, see :func:`run`): only the closure of the changed
+    roots is regrouped (:mod:`spreadtrace.store.narrative_state`), the rest kept, when
+    the stored state is the last build's, the caps did not move and the grouping is
+    local (not ``semantic``: Leiden's communities depend on the whole graph; text
+    groups stored, not computed here over every text). Equal to a full grouping.
+    """
+    con = store.con
+    kw: dict[str, Any] = {
+        "text_threshold": params.text_threshold,
+        "num_perm": params.num_perm,
+        "min_text_tokens": params.min_text_tokens,
+        "hashtag_max_roots": params.hashtag_max_roots,
+        "hashtag_max_share": params.hashtag_max_share,
+        "min_posts": params.min_posts,
+        "semantic": params.semantic,
+        "semantic_threshold": params.semantic_threshold,
+    }
+    n_roots = narrative_sql.cascade_count(con)
+    cap = grouping_cap(n_roots, params.hashtag_max_share, params.hashtag_max_roots)
+    local = (
+        touched is not None
+        and not params.semantic
+        and narrative_state.usable(con)
+        and cap
+        == grouping_cap(
+            narrative_state.previous_roots(con),
+            params.hashtag_max_share,
+            params.hashtag_max_roots,
+        )
+    )
+    if touched is None or not local:
+        roots = narrative_sql.cascade_roots(con)
+        grouping = group_narratives(
+            roots,
+            keys=items_sql.url_key_frame(con, roots_only=True),
+            media=narrative_sql.root_media(con),
+            **kw,
+        )
+        narrative_state.write_all(
+            con, build_id, roots["cascade_id"], grouping.evidence, grouping.cascades
+        )
+        return grouping.cascades, grouping.narratives, {"regrouped_cascades": roots.height}
+    seeds = narrative_state.mark_seeds(con, build_id, touched)
+    seed_inputs = narrative_state.scoped_inputs(con, "_ng_seeds")
+    evidence = group_narratives(
+        *seed_inputs[:1], keys=seed_inputs[1], media=seed_inputs[2], stored_text_groups=True, **kw
+    ).evidence
+    narrative_state.replace_seed_keys(con, evidence)
+    scope = narrative_state.close_scope(con, cap)
+    rest = narrative_state.scoped_inputs(con, "_ng_rest")
+    roots, keys, media = (
+        pl.concat([a, b], how="vertical_relaxed") for a, b in zip(seed_inputs, rest, strict=True)
+    )
+    del seed_inputs, rest
+    grouping = group_narratives(
+        roots,
+        keys=keys,
+        media=media,
+        n_roots=n_roots,
+        topics=narrative_state.topics(con, cap),
+        stored_text_groups=True,
+        **kw,
+    )
+    cascades, narratives = narrative_state.merged(con, grouping.cascades, grouping.narratives)
+    narrative_state.write_scope(con, build_id, roots["cascade_id"], grouping.cascades)
+    return cascades, narratives, {"grouping_seeds": seeds, "regrouped_cascades": scope}
 
 
 def _same_state(store: Store, params: NarrativeParams) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from spreadtrace.store import Store, accounts_state
+from spreadtrace.store import Store, accounts_state, narrative_state
 
 __all__ = [
     "ErasureCounts",
@@ -159,6 +159,8 @@ def erase_accounts(
         # the accounts stage's state names accounts and posts (shares, co-shares, features):
         # all of it goes, the rebuild starts it afresh
         accounts_state.forget_all(con)
+        # the narratives grouping's state holds the roots' URL keys and hashtags
+        narrative_state.forget_all(con)
         # Community Notes about an erased post carry its id: they go with it
         con.execute(
             "DELETE FROM community_note_status WHERE note_id IN (SELECT note_id FROM "

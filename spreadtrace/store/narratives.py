@@ -36,6 +36,7 @@ __all__ = [
     "account_flags",
     "account_origin_seeds",
     "affected_narratives",
+    "cascade_count",
     "cascade_roots",
     "root_media",
     "content_roots",
@@ -78,6 +79,12 @@ def cascade_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     cascade's size, used to drop one-post narratives.
     """
     return con.sql(ROOTS_WITH_TEXT_SQL).pl()
+
+
+def cascade_count(con: duckdb.DuckDBPyConnection) -> int:
+    """The cascades in the store: one content root each (the grouping's caps)."""
+    con.complete()
+    return int(con.execute("SELECT count(*) FROM cascades").fetchall()[0][0])
 
 
 def root_media(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -623,6 +623,27 @@ _V4_ACCOUNTS: list[str] = [
     """,
 ]
 
+# incremental narratives grouping (issue 12): per cascade, the keys its content root carries
+# (articles, shortened links, text groups, hashtags and media groups, these two before
+# their caps) and its narrative, so that a build regroups only the roots a change can
+# reach. Derived state (spreadtrace.store.narrative_state): a full build, other
+# parameters or an erasure start it afresh.
+_V5_NARRATIVE_STATE: list[str] = [
+    """
+    CREATE TABLE narrative_keys (
+        cascade_id VARCHAR NOT NULL,
+        key        VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE narrative_map (
+        cascade_id   VARCHAR NOT NULL,
+        narrative_id VARCHAR,
+        via          VARCHAR
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
@@ -631,6 +652,7 @@ MIGRATIONS: dict[int, list[str]] = {
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
     3: [*_V3_ITEMS, *_V3_SPREAD, *_V3_ITEMS2],
     4: [*_V4_INCREMENTAL, *_V4_ACCOUNTS],
+    5: _V5_NARRATIVE_STATE,
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -155,6 +155,8 @@ NOT_EXPORTED = frozenset(
         # the items stage's incremental text state (store/text_state.py): LSH band keys
         # per text, the biggest table of a built store and read by no page
         *("text_norms", "text_pairs"),
+        # the narratives grouping's state (store/narrative_state.py)
+        *("narrative_keys", "narrative_map"),
     }
 )
 """Store tables the dashboard never reads: left out of the read model, which keeps it
