@@ -1,7 +1,8 @@
-"""The narratives stage's per-post work in bounded batches of whole groups (issue 12,
-part 3): the ranges never split a group and bound a batch's rows, and a build in tiny
-batches (a few narratives, cascades or items each) equals a build in one batch on every
-derived table, full and incremental."""
+"""The build's per-post work in bounded batches (issue 12, part 3): the narratives
+stage's ranges of whole groups never split a group and bound a batch's rows, and a build
+in tiny batches (a few narratives, cascades or items each; post_cascades written a few
+rows at a time) equals a build in one batch on every derived table, full and
+incremental."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spreadtrace.graph.batches import code_ranges
+from spreadtrace.pipeline import cascades as cascades_stage
 from spreadtrace.pipeline import narratives as narratives_stage
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
@@ -61,6 +63,7 @@ def test_builds_in_tiny_batches_equal_builds_in_one_batch(tmp_path, monkeypatch,
     with Store.open(":memory:") as one, Store.open(":memory:") as many:
         first = _ingest_batches(one, world, cut, tmp_path, "one")
         monkeypatch.setattr(narratives_stage, "BATCH_ROWS", batch_rows)
+        monkeypatch.setattr(cascades_stage, "WRITE_ROWS", batch_rows)
         results = _ingest_batches(many, world, cut, tmp_path, "many")
         assert [r.mode for r in results] == [r.mode for r in first] == ["full", "incremental"]
         assert results[1].counts["narratives"]["incremental"] is True
