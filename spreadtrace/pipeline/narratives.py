@@ -194,12 +194,13 @@ def run(
         # from the items' origins
         items_sql.write_narrative_origin_items(con, build_id, scoped=scoped)
         emit(progress, "narratives", 3, steps)
+        del unseen, depth, reach, centrality  # not read by the amplification
 
         per_cascade, per_narrative = _amplification(
             con, params, posts, ids, parent, cascade, narratives, scoped=scoped
         )
         # the forest is not needed by the writes below: free it before DuckDB's peak
-        del posts, ids, parent, cascade, unseen, depth, reach, centrality
+        del posts, ids, parent, cascade
         counts |= narrative_sql.write_amplification(
             con, build_id, per_cascade, per_narrative, scoped=scoped
         )
