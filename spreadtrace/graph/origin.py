@@ -355,9 +355,14 @@ def origin_scores(
         .join(narr, on="narrative_id")
         .join(missing, on="narrative_id")
     )
+    # times the reciprocal, not divided: polars divides by a column that a join filled
+    # with one value (a frame of one narrative) as by a scalar, i.e. times its
+    # reciprocal, so a batch or an incremental build of one narrative got other last
+    # bits than a frame of many; the reciprocal is the same in both
+    per_post = 1.0 / pl.col("n_posts").cast(pl.Float64)
     pa = pa.with_columns(
-        reach_share=(pl.col("reach") / pl.col("n_posts")).clip(0.0, 1.0),
-        centrality=(pl.col("cen") / pl.col("n_posts")).clip(0.0, 1.0),
+        reach_share=(pl.col("reach") * per_post).clip(0.0, 1.0),
+        centrality=(pl.col("cen") * per_post).clip(0.0, 1.0),
         time_rank=pl.col("first_at").rank("dense").over("narrative_id"),
         delay_s=(pl.col("first_at") - pl.col("n_first")).dt.total_seconds(),
     ).with_columns(earliness=1.0 / pl.col("time_rank"))

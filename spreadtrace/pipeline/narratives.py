@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from spreadtrace.corrections import factcheck_domains, is_factcheck_host
+from spreadtrace.graph import batches
 from spreadtrace.graph.amplification import (
     SCORE_COLUMNS,
     AmplificationWeights,
@@ -186,12 +187,13 @@ def run(
         # from the items' origins
         items_sql.write_narrative_origin_items(con, build_id, scoped=scoped)
         emit(progress, "narratives", 3, steps)
+        del unseen, depth, reach, centrality  # not read by the amplification
 
         per_cascade, per_narrative = _amplification(
             con, params, posts, ids, parent, cascade, narratives, scoped=scoped
         )
         # the forest is not needed by the writes below: free it before DuckDB's peak
-        del posts, ids, parent, cascade, unseen, depth, reach, centrality
+        del posts, ids, parent, cascade
         counts |= narrative_sql.write_amplification(
             con, build_id, per_cascade, per_narrative, scoped=scoped
         )
@@ -342,7 +344,7 @@ def _origins(
     with narrative, cascade and account as integer codes in id order (they group, sort
     and break ties as the ids would); the ids come back on the ranked rows only.
     """
-    in_narr = posts.select(
+    forest = posts.select(
         narrative_id="narrative",
         cascade_id="cascade",
         account_id="account",
@@ -351,19 +353,45 @@ def _origins(
         depth=pl.Series(depth),
         reach=pl.Series(reach),
         centrality=pl.Series(centrality),
-    ).filter(pl.col("narrative_id").is_not_null())
-    if narratives is not None:
-        keep = pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
-        in_narr = in_narr.filter(keep)
-    origins = origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k)
+    )
+    ranked: list[pl.DataFrame] = []
+    sized: list[pl.DataFrame] = []
+    # narratives a bounded range at a time (each is ranked within itself), in code order
+    for lo, hi in _ranges(forest["narrative_id"], narratives):
+        in_narr = forest.filter(pl.col("narrative_id").is_between(lo, hi, closed="left"))
+        if narratives is not None:
+            keep = pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
+            in_narr = in_narr.filter(keep)
+        ranked.append(origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k))
+        if narratives is None:
+            sized.append(in_narr.group_by("narrative_id").agg(posts=pl.len()))
+        del in_narr
+    del forest
+    origins = pl.concat(ranked)
     if narratives is not None:
         return ids.back(origins, "narrative_id", "account_id"), None
-    sizes = in_narr.group_by("narrative_id").agg(posts=pl.len())
-    del in_narr
+    sizes = pl.concat(sized)
     origins = ids.back(origins, "narrative_id", "account_id")
     sizes = ids.back(sizes, "narrative_id")
     seeds = origin_index(origins, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts)
     return origins, seeds
+
+
+# rows (posts, or item-post pairs) a batch of groups holds: a batch's frames, sorts and
+# group-bys then take a bounded ~0.1-0.3 GB, whatever the store size
+BATCH_ROWS = 500_000
+
+
+def _ranges(codes: pl.Series, groups: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Bounded ranges of the group ``codes`` (nulls: no group), at least one (maybe empty).
+
+    ``groups``: a mask by code of the groups wanted (the others' rows are not counted).
+    """
+    values = codes.fill_null(-1).to_numpy()
+    if groups is not None:
+        values = values[values >= 0]
+        values = values[groups[values]]
+    return batches.code_ranges(values, BATCH_ROWS) or [(0, 0)]
 
 
 def _amplification(
@@ -398,26 +426,41 @@ def _amplification(
         cut_high=pl.Series(high),
     )
     del flagged, cut, low, high
-    per_cascade = amplification_scores(
-        scored,
-        by="cascade_id",
-        early_fraction=params.early_fraction,
-        weights=params.amplification,
-        unit="cascade",
-    ).select("cascade_id", *SCORE_COLUMNS)
-    in_narr = scored.filter(pl.col("narrative_id").is_not_null())
-    if narratives is not None:
-        in_narr = in_narr.filter(
-            pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
+    per_cascade: list[pl.DataFrame] = []
+    per_narrative: list[pl.DataFrame] = []
+    # a bounded range of cascades, then of narratives, at a time (scored within each)
+    for lo, hi in _ranges(scored["cascade_id"]):
+        batch = scored.filter(pl.col("cascade_id").is_between(lo, hi, closed="left"))
+        per_cascade.append(
+            amplification_scores(
+                batch,
+                by="cascade_id",
+                early_fraction=params.early_fraction,
+                weights=params.amplification,
+                unit="cascade",
+            ).select("cascade_id", *SCORE_COLUMNS)
         )
-    per_narrative = amplification_scores(
-        in_narr,
-        by="narrative_id",
-        early_fraction=params.early_fraction,
-        weights=params.amplification,
-        unit="narrative",
-    ).select("narrative_id", *SCORE_COLUMNS)
-    return ids.back(per_cascade, "cascade_id"), ids.back(per_narrative, "narrative_id")
+        del batch
+    for lo, hi in _ranges(scored["narrative_id"], narratives):
+        in_narr = scored.filter(pl.col("narrative_id").is_between(lo, hi, closed="left"))
+        if narratives is not None:
+            in_narr = in_narr.filter(
+                pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
+            )
+        per_narrative.append(
+            amplification_scores(
+                in_narr,
+                by="narrative_id",
+                early_fraction=params.early_fraction,
+                weights=params.amplification,
+                unit="narrative",
+            ).select("narrative_id", *SCORE_COLUMNS)
+        )
+        del in_narr
+    return (
+        ids.back(pl.concat(per_cascade), "cascade_id"),
+        ids.back(pl.concat(per_narrative), "narrative_id"),
+    )
 
 
 def _item_origins(
@@ -453,22 +496,30 @@ def _item_origins(
     seen = posts["root_seen"].to_numpy()
     # accounts as codes in id order (ties still break on the account id), not strings
     code = posts["account"].to_numpy()
-    frame = pl.DataFrame(
-        {
-            "item": item,
-            "cascade_id": cascade[rows],
-            "account_id": code[rows],
-            "created_at": posts["created_at"].gather(rows),
-            "root_seen": seen[rows],
-            "depth": depth[rows],
-            "reach": reach[rows],
-            "centrality": centrality[rows],
-        }
-    )
+    parts: list[pl.DataFrame] = []
+    # a bounded range of items at a time (each item is ranked within itself)
+    for lo, hi in _ranges(pl.Series(item)):
+        take = np.flatnonzero((item >= lo) & (item < hi))
+        at = rows[take]
+        frame = pl.DataFrame(
+            {
+                "item": item[take],
+                "cascade_id": cascade[at],
+                "account_id": code[at],
+                "created_at": posts["created_at"].gather(at),
+                "root_seen": seen[at],
+                "depth": depth[at],
+                "reach": reach[at],
+                "centrality": centrality[at],
+            }
+        )
+        del take, at
+        parts.append(
+            origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
+        )
+        del frame
     del rows, item
-    ranked = origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
-    del frame
-    ranked = ids.back(ranked.join(item_ids, on="item"), "account_id")
+    ranked = ids.back(pl.concat(parts).join(item_ids, on="item"), "account_id")
     return items_sql.write_item_origins(con, build_id, ranked, scoped=scoped)
 
 

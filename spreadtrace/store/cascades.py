@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -303,14 +304,16 @@ def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.nd
 def write_results(
     con: duckdb.DuckDBPyConnection,
     scope: Scope,
-    post_rows: pa.Table,
+    post_rows: Iterable[pa.Table],
     cascade_rows: pa.Table,
     dq_rows: pa.Table,
     timings: dict[str, float] | None = None,
 ) -> None:
     """Replace the scope's rows in post_cascades, cascades and data_quality.
 
-    ``timings``, when given, receives the seconds of each table's insert.
+    ``post_rows``: the post_cascades rows in batches, each inserted and let go before
+    the next is made (a generator keeps only one batch alive). ``timings``, when given,
+    receives the seconds of each table's insert.
     """
     issues = list(DQ_ISSUES)
     if scope.full:
@@ -325,18 +328,20 @@ def write_results(
             "AND cascade_id IN (SELECT cascade_id FROM _st_touched)",
             [issues],
         )
-    for table, target, order in (
+    for tables, target, order in (
         (post_rows, "post_cascades", ""),
         # in key order: inserting 2M keys into the primary-key index in random order
         # costs ~5x more than in sorted order
-        (cascade_rows, "cascades", " ORDER BY cascade_id"),
-        (dq_rows, "data_quality", ""),
+        ((cascade_rows,), "cascades", " ORDER BY cascade_id"),
+        ((dq_rows,), "data_quality", ""),
     ):
         t0 = time.perf_counter()
         # not a registered view: it would hold the rows until the build commits
         # (arrow_execute); names come from the fixed tuple above, never from input
         sql = f"INSERT INTO {target} BY NAME SELECT * FROM _arrow{order}"  # noqa: S608
-        arrow_execute(con, sql, table).fetchall()
+        for table in tables:
+            arrow_execute(con, sql, table).fetchall()
+            del table
         if timings is not None:
             timings[f"write_{target}"] = time.perf_counter() - t0
 
