@@ -23,19 +23,21 @@ from tests._report_world import T0, fill_report_world
 GOLDEN = Path(__file__).parent / "data" / "report_golden"
 SECRET = "golden-secret-of-the-desk"
 
+FIRING = AlertParams(window_s=86400, ratio=0.5, floor=2, at=T0 + timedelta(days=6))
 VARIANTS = {
     "plain": {},
     "pseudonymized": {"pseudonymize": SECRET},
-    "alerts": {
-        "alerts": AlertParams(window_s=86400, ratio=0.5, floor=2, at=T0 + timedelta(days=6))
-    },
+    "alerts": {"alerts": FIRING},
+    "alerts_pseudonymized": {"alerts": FIRING, "pseudonymize": SECRET},
 }
+# the alerts variants differ from their base in alerts.csv only
+BASE = {"alerts": "plain", "alerts_pseudonymized": "pseudonymized"}
 
 
 def _expected(variant: str, name: str) -> Path:
-    """The golden file; the alerts variant differs from the plain one in alerts.csv only."""
-    if variant == "alerts" and name != "alerts.csv":
-        variant = "plain"
+    """The golden file of ``name`` in ``variant``."""
+    if name != "alerts.csv":
+        variant = BASE.get(variant, variant)
     return GOLDEN / variant / name
 
 
@@ -57,5 +59,5 @@ def test_report_files_are_byte_identical_to_the_golden_ones(file_store, tmp_path
     # and the alerts variant really fires
     rows = {name: manifest["files"][name]["rows"] for name in REPORT_FILES}
     assert all(n > 0 for name, n in rows.items() if name != "alerts.csv"), rows
-    if variant == "alerts":
+    if variant in BASE:
         assert rows["alerts.csv"] > 0
