@@ -107,6 +107,9 @@ class JobResult:
     build_id: int | None = None
     report_dir: str | None = None
     message: str | None = None
+    # wall seconds per step (ingest, build with its stages, snapshot, report), so a
+    # slow scheduled run says where its time went
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -235,7 +238,9 @@ def run_job(
         fault: StorageError | None = None
         try:
             _finish_erasures(store, jlog)
+            t0 = time.perf_counter()
             _ingest_new(store, incoming, archive, quarantine, settle, format, job_id, jlog, result)
+            result.timings["ingest"] = round(time.perf_counter() - t0, 3)
             if retain_days is not None:
                 _retain(store, retain_days, now, jlog, result)
             _build_and_report(store, reports, pseudonymize, alerts, jlog, result)
@@ -419,21 +424,27 @@ def _build_and_report(
     if result.files_ingested or result.rows_expired or job_sql.needs_build(store):
         full = result.rows_expired > 0  # deleted posts: every derived table may change
         jlog.info("build: %s", "full (posts expired)" if full else "incremental")
+        t0 = time.perf_counter()
         b = run_build(store, full=full, progress=_pause_hook("build", jlog))
+        result.timings["build"] = round(time.perf_counter() - t0, 3)
+        result.timings |= {f"build.{k}": round(v, 3) for k, v in b.timings.items()}
         built = True
         result.build_id = b.build_id
         jlog.info(
-            "build %d: mode=%s posts=%d cascades_touched=%d",
+            "build %d: mode=%s posts=%d cascades_touched=%d in %.2f s (%s)",
             b.build_id,
             b.mode,
             b.posts,
             b.cascades_touched,
+            result.timings["build"],
+            " ".join(f"{k}={v:.2f}" for k, v in b.timings.items()),
         )
     else:
         result.build_id = job_sql.latest_build_id(store)
         jlog.info("build: nothing new since build %s", result.build_id)
     _ensure_snapshot(store, result.build_id, jlog)
     if built or _reports_stale(reports, result.build_id, pseudonymize):
+        t0 = time.perf_counter()
         r = write_reports(
             store,
             reports,
@@ -441,9 +452,10 @@ def _build_and_report(
             alerts=alerts,
             progress=_pause_hook("report", jlog),
         )
+        result.timings["report"] = round(time.perf_counter() - t0, 3)
         result.report_dir = str(r.run_dir)
         rows = " ".join(f"{name.removesuffix('.csv')}={n}" for name, n in r.rows.items())
-        jlog.info("report %s: %s", r.run_dir, rows)
+        jlog.info("report %s in %.2f s: %s", r.run_dir, result.timings["report"], rows)
     else:
         jlog.info("report: up to date (build %s)", result.build_id)
 

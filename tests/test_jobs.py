@@ -170,6 +170,10 @@ def test_run_ingests_builds_reports_and_archives(runner, dirs):
     assert events[0] == "start" and events[-1] == "done"
     assert events.count("ingest") == 2 and events.count("archive") == 2
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO run=run-", lines[0])
+    # the build and report lines say where the run's time went
+    build_line = next(line for line in lines if re.search(r" build \d+: mode=", line))
+    assert re.search(r" in \d+\.\d\d s \(cascades=\d+\.\d\d .*snapshot=", build_line)
+    assert re.search(r" report \S+ in \d+\.\d\d s: cascades=", log.read_text())
     # hostile post texts (=HYPERLINK, +1, -1, @SUM, tab, CR) came through neutralised
     with open(latest / "cascades.csv", newline="", encoding="utf-8") as fh:
         texts = [r["root_text"] for r in csv.DictReader(fh)]
@@ -187,6 +191,8 @@ def test_a_file_already_ingested_is_skipped_and_nothing_is_rewritten(runner, dir
     result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--json")
     assert result.exit_code == EXIT_OK, result.output
     assert '"files_ingested": []' in result.output
+    timings = json.loads(result.output[result.output.index("{") :])["timings"]
+    assert set(timings) == {"ingest"}  # nothing new: no build, no report
     assert len(re.findall(r"already ingested", result.output)) == 2
     assert sorted(os.listdir(dirs["reports"])) == first
     counts = store_counts(dirs["db"])

@@ -7,10 +7,12 @@ the report writer alone; tests/test_jobs.py drives it through real ingests and b
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import hmac
 import io
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -228,6 +230,36 @@ def test_runs_get_distinct_folders_and_latest_follows(file_store, tmp_path):
     assert json.loads((second.latest_dir / "manifest.json").read_text())["report"] == (
         second.run_dir.name
     )
+
+
+def test_latest_links_the_run_files_and_outlives_the_run_folder(file_store, tmp_path):
+    """latest/ holds the run's files without a second copy; deleting old runs keeps it."""
+    fill_world(file_store.con)
+    first = write_reports(file_store, tmp_path / "out")
+    second = write_reports(file_store, tmp_path / "out")
+    for name in [*reports.REPORT_FILES, "manifest.json"]:
+        run_file, latest_file = second.run_dir / name, second.latest_dir / name
+        assert run_file.stat().st_ino == latest_file.stat().st_ino  # one copy on disk
+        assert run_file.stat().st_nlink == 2
+        # the previous latest was removed: the first run's files have one name again
+        assert (first.run_dir / name).stat().st_nlink == 1
+    expected = {n: (second.run_dir / n).read_bytes() for n in reports.REPORT_FILES}
+    shutil.rmtree(second.run_dir)  # a user pruning run folders
+    assert {n: (second.latest_dir / n).read_bytes() for n in expected} == expected
+
+
+def test_latest_is_copied_where_hard_links_fail(file_store, tmp_path, monkeypatch):
+    fill_world(file_store.con)
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "hard links not supported here")
+
+    monkeypatch.setattr(reports.os, "link", no_links)
+    result = write_reports(file_store, tmp_path / "out")
+    for name in [*reports.REPORT_FILES, "manifest.json"]:
+        run_file, latest_file = result.run_dir / name, result.latest_dir / name
+        assert run_file.stat().st_ino != latest_file.stat().st_ino
+        assert run_file.read_bytes() == latest_file.read_bytes()
 
 
 def test_interrupted_write_leaves_no_visible_partial_files(file_store, tmp_path, monkeypatch):

@@ -116,7 +116,7 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Reports folder: each run goes to OUT/<UTC timestamp>/, copied to OUT/latest/.",
+    help="Reports folder: each run goes to OUT/<UTC timestamp>/, published as OUT/latest/.",
 )
 @report_options
 @quiet_option

@@ -568,6 +568,11 @@ _CLUSTERS = ReportQuery(
 # earlier posts alerts on the floor alone (new and already fast). Why this rule: it is
 # each item's own baseline (a big, steady cascade does not alert; a quiet one that
 # suddenly takes off does), the floor keeps 3-vs-0 noise out, and it is cheap set-wise.
+# Candidates first: only an item with at least `floor` shares inside the window can
+# alert (floor >= 1), so the full history (earlier shares, first share) and the labels
+# are read for those items alone, not for every cascade and narrative in the store.
+# Each share is a (post_cascades or post_narratives row, posts row) pair, as counted in
+# both steps, so `recent` is the same number in the candidate filter and in `agg`.
 _ALERT_ITEMS = """
   WITH newest AS (
       -- "now": the newest post that is not dated after its own ingest (plus 5 minutes
@@ -581,12 +586,27 @@ _ALERT_ITEMS = """
       SELECT t_end, t_end - to_microseconds(CAST($window_s * 1e6 AS BIGINT)) AS t_start
       FROM newest
   ),
+  in_window AS (
+      SELECT p.post_id FROM posts AS p, ref
+      WHERE p.created_at > ref.t_start AND p.created_at <= ref.t_end
+  ),
+  candidates AS (
+      SELECT 'cascade' AS kind, pc.cascade_id AS item_id
+      FROM post_cascades AS pc JOIN in_window AS w ON w.post_id = pc.post_id
+      GROUP BY pc.cascade_id HAVING count(*) >= $floor
+      UNION ALL
+      SELECT 'narrative', pn.narrative_id
+      FROM post_narratives AS pn JOIN in_window AS w ON w.post_id = pn.post_id
+      GROUP BY pn.narrative_id HAVING count(*) >= $floor
+  ),
   shares AS (
       SELECT 'cascade' AS kind, pc.cascade_id AS item_id, p.created_at
       FROM post_cascades AS pc JOIN posts AS p ON p.post_id = pc.post_id
+      WHERE pc.cascade_id IN (SELECT item_id FROM candidates WHERE kind = 'cascade')
       UNION ALL
       SELECT 'narrative', pn.narrative_id, p.created_at
       FROM post_narratives AS pn JOIN posts AS p ON p.post_id = pn.post_id
+      WHERE pn.narrative_id IN (SELECT item_id FROM candidates WHERE kind = 'narrative')
   ),
   agg AS (
       SELECT s.kind, s.item_id, min(s.created_at) AS first_at,
@@ -601,21 +621,27 @@ _ALERT_ITEMS = """
       SELECT *,
              earlier / greatest(epoch(t_start - first_at) / $window_s, 1.0) AS earlier_rate
       FROM agg
+  ),
+  hits AS (
+      SELECT * FROM rated WHERE recent >= $floor AND recent >= $ratio * earlier_rate
   )
   SELECT r.*,
          CASE WHEN r.earlier_rate > 0 THEN r.recent / r.earlier_rate END AS ratio,
          CASE WHEN r.kind = 'cascade' THEN left(rp.text, 280) ELSE n.label END AS label,
          CASE WHEN r.kind = 'cascade' THEN cs.amplification_score
               ELSE n.amplification_score END AS amplification_score
-  FROM rated AS r
+  FROM hits AS r
   LEFT JOIN cascades AS c ON r.kind = 'cascade' AND c.cascade_id = r.item_id
   LEFT JOIN (
       SELECT post_id, any_value(text) AS text FROM posts
-      WHERE post_id IN (SELECT root_post_id FROM cascades) GROUP BY post_id
+      WHERE post_id IN (
+          SELECT c.root_post_id FROM cascades AS c
+          WHERE c.cascade_id IN (SELECT item_id FROM hits WHERE kind = 'cascade')
+      )
+      GROUP BY post_id
   ) AS rp ON rp.post_id = c.root_post_id
   LEFT JOIN cascade_scores AS cs ON r.kind = 'cascade' AND cs.cascade_id = r.item_id
   LEFT JOIN narratives AS n ON r.kind = 'narrative' AND n.narrative_id = r.item_id
-  WHERE r.recent >= $floor AND r.recent >= $ratio * r.earlier_rate
 """
 
 _ALERTS = ReportQuery(
