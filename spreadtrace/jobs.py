@@ -208,6 +208,7 @@ def run_job(
     retain_days: float | None = None,
     now: datetime | None = None,
     memory_limit: str | None = None,
+    keep_reports: int | None = None,
 ) -> JobResult:
     """Run one scheduled job on the store at ``db``; see the module docstring.
 
@@ -220,6 +221,8 @@ def run_job(
     ``now`` (default: the wall clock) are deleted after the ingest, in one statement,
     and the build that follows is a full one. ``memory_limit`` caps DuckDB's memory
     (default: half the memory available up to 2 GB, see :meth:`Store.limit_memory`).
+    ``keep_reports`` keeps only that many report folders (:func:`write_reports`'s
+    ``keep``; default: every one).
     """
     job_id = job_id or new_job_id()
     jlog = _JobLog(log, {"run_id": job_id})
@@ -243,7 +246,7 @@ def run_job(
             result.timings["ingest"] = round(time.perf_counter() - t0, 3)
             if retain_days is not None:
                 _retain(store, retain_days, now, jlog, result)
-            _build_and_report(store, reports, pseudonymize, alerts, jlog, result)
+            _build_and_report(store, reports, pseudonymize, alerts, jlog, result, keep_reports)
         except Exception as exc:  # recorded and returned: a scheduled job must say why
             fault = storage_error(exc, "writing failed")
             result.message = (
@@ -417,6 +420,7 @@ def _build_and_report(
     alerts: AlertParams | None,
     jlog: _JobLog,
     result: JobResult,
+    keep_reports: int | None = None,
 ) -> None:
     from spreadtrace.pipeline.build import run_build
 
@@ -451,11 +455,14 @@ def _build_and_report(
             pseudonymize=pseudonymize,
             alerts=alerts,
             progress=_pause_hook("report", jlog),
+            keep=keep_reports,
         )
         result.timings["report"] = round(time.perf_counter() - t0, 3)
         result.report_dir = str(r.run_dir)
         rows = " ".join(f"{name.removesuffix('.csv')}={n}" for name, n in r.rows.items())
         jlog.info("report %s in %.2f s: %s", r.run_dir, result.timings["report"], rows)
+        if r.removed_runs:
+            jlog.info("report: removed %d older report folder(s)", r.removed_runs)
     else:
         jlog.info("report: up to date (build %s)", result.build_id)
 

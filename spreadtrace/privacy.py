@@ -22,8 +22,6 @@ killed) finishes it first.
 from __future__ import annotations
 
 import os
-import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +37,6 @@ from spreadtrace.store.erasure import (
 )
 
 __all__ = ["ForgetResult", "forget", "finish_erasures"]
-
-_RUN_DIR = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
 
 
 @dataclass
@@ -93,9 +89,10 @@ def forget(
         result.snapshot = str(path) if path is not None else None
         result.removed["snapshots"] = removed
         if reports is not None:
-            r = write_reports(store, reports, pseudonymize=pseudonymize)
+            # older runs still hold the account: only this one stays
+            r = write_reports(store, reports, pseudonymize=pseudonymize, keep=1)
             result.report_dir = str(r.run_dir)
-            result.removed["report_runs"] = _remove_other_runs(Path(reports), r.run_dir)
+            result.removed["report_runs"] = r.removed_runs
     return result
 
 
@@ -134,12 +131,3 @@ def _remove_other_snapshots(db: str, keep: Path | None) -> int:
     from spreadtrace.store.snapshot import remove_other_versions
 
     return remove_other_versions(db, keep)
-
-
-def _remove_other_runs(out: Path, keep: Path) -> int:
-    removed = 0
-    for p in out.iterdir():
-        if p.is_dir() and _RUN_DIR.match(p.name) and p.name != keep.name:
-            shutil.rmtree(p)
-            removed += 1
-    return removed

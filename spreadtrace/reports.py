@@ -72,6 +72,8 @@ LATEST = "latest"
 _STAGING_PREFIX = ".partial-"
 _LATEST_NEW = ".latest-new"
 _LATEST_OLD = ".latest-old"
+RUN_DIR = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
+"""The name of one run's folder (:func:`_unique_stamp`): a UTC stamp, ``-n`` on a clash."""
 
 
 def safe_cell(value: object) -> str:
@@ -180,6 +182,7 @@ class ReportResult:
     latest_dir: Path
     rows: dict[str, int] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    removed_runs: int = 0  # older run folders deleted (``keep``)
 
 
 def write_reports(
@@ -189,21 +192,26 @@ def write_reports(
     pseudonymize: str | None = None,
     alerts: AlertParams | None = None,
     progress: ProgressFn | None = None,
+    keep: int | None = None,
 ) -> ReportResult:
     """Write every report file into ``out_dir/<UTC timestamp>/`` and ``out_dir/latest/``.
 
     Crash-safe: nothing under a visible name is ever partly written (see the module
     docstring). Leftovers of an interrupted earlier call (hidden staging folders) are
     removed first. Concurrent writers to the same ``out_dir`` are serialised by a lock
-    file, ``out_dir/.lock``.
+    file, ``out_dir/.lock``. With ``keep``, only the newest ``keep`` run folders stay
+    (this one included; see :func:`prune_runs`): a cron job every five minutes on a
+    million posts would otherwise add ~250 MB of reports each run, without end.
     """
+    if keep is not None and keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
     out = Path(out_dir)
     alerts = alerts or AlertParams()
     key = PseudonymKey.from_secret(pseudonymize) if pseudonymize is not None else None
     # A full disk or a read-only folder: one line (StorageError). Only hidden staging
     # names were written; the next writer removes them, and latest/ is unchanged.
     with storage_errors(f"cannot write the reports in {out}"):
-        return _write_reports(store, out, key, alerts, progress)
+        return _write_reports(store, out, key, alerts, progress, keep)
 
 
 def _write_reports(
@@ -212,6 +220,7 @@ def _write_reports(
     key: PseudonymKey | None,
     alerts: AlertParams,
     progress: ProgressFn | None,
+    keep: int | None,
 ) -> ReportResult:
     out.mkdir(parents=True, exist_ok=True)
     with _dir_lock(out):
@@ -250,8 +259,49 @@ def _write_reports(
         os.rename(staging, run_dir)
         fsync_dir(out)
         latest = _publish_latest(out, run_dir)
+        removed = prune_runs(out, keep, run_dir) if keep is not None else 0
         emit(progress, "report", total, total)
-    return ReportResult(run_dir=run_dir, latest_dir=latest, rows=rows, manifest=manifest)
+    return ReportResult(
+        run_dir=run_dir, latest_dir=latest, rows=rows, manifest=manifest, removed_runs=removed
+    )
+
+
+def prune_runs(out: Path, keep: int, current: Path) -> int:
+    """Keep ``current`` and the newest ``keep - 1`` other run folders in ``out``; delete
+    the rest and return how many went.
+
+    Only folders named like a run (:data:`RUN_DIR`) are touched, never ``latest/`` (its
+    files are hard links, so they outlive their run folder) nor anything else a user
+    keeps there. ``current`` always stays, even beside a later stamp (a clock set
+    back): with ``keep=1`` nothing else remains, which erasure relies on. Newest by
+    name: the names are UTC stamps, and a clash's ``-n`` counts in order. Call it
+    holding the folder's lock.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for name in ("20240101T000000Z", "20240101T000000Z-2", "20240101T000000Z-10", "notes"):
+    ...     (d / name).mkdir()
+    >>> prune_runs(d, 1, d / "20240101T000000Z-10")
+    2
+    >>> sorted(p.name for p in d.iterdir())
+    ['20240101T000000Z-10', 'notes']
+    """
+    others = [
+        p for p in out.iterdir() if p.is_dir() and RUN_DIR.match(p.name) and p.name != current.name
+    ]
+    others.sort(key=_run_order, reverse=True)
+    removed = 0
+    for p in others[keep - 1 :]:
+        shutil.rmtree(p)
+        removed += 1
+    if removed:
+        fsync_dir(out)
+    return removed
+
+
+def _run_order(path: Path) -> tuple[str, int]:
+    stamp, _, n = path.name.partition("-")
+    return stamp, int(n) if n else 1
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -204,6 +204,19 @@ def test_a_file_already_ingested_is_skipped_and_nothing_is_rewritten(runner, dir
     assert "acct_" in (dirs["reports"] / "latest" / "cascades.csv").read_text()
 
 
+def test_keep_runs_bounds_the_report_folders_of_a_cron_job(runner, dirs):
+    """Each run with new data adds a report folder; --keep-runs 2 holds them at two."""
+    for k in range(3):
+        write_posts(dirs["inbox"] / f"f{k}.csv", make_posts(20, seed=10 + k, prefix=f"k{k}"))
+        result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--keep-runs", "2")
+        assert result.exit_code == EXIT_OK, result.output
+    folders = sorted(p.name for p in dirs["reports"].iterdir() if not p.name.startswith("."))
+    assert len(folders) == 3 and folders[-1] == "latest"  # two runs and latest/
+    assert "removed 1 older report folder(s)" in result.output
+    with open(dirs["reports"] / "latest" / "cascades.csv", newline="") as fh:
+        assert sum(int(r["size"]) for r in csv.DictReader(fh)) == 60
+
+
 def test_partly_written_file_waits_for_the_next_run(runner, dirs):
     rows = make_posts(60, seed=4)
     target = dirs["inbox"] / "slow.csv"

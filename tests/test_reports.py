@@ -248,6 +248,30 @@ def test_latest_links_the_run_files_and_outlives_the_run_folder(file_store, tmp_
     assert {n: (second.latest_dir / n).read_bytes() for n in expected} == expected
 
 
+def test_keep_prunes_the_oldest_runs_and_never_latest_or_other_folders(file_store, tmp_path):
+    """keep=N leaves this run and the N-1 newest others; latest/ and a user's folder stay."""
+    fill_world(file_store.con)
+    out = tmp_path / "out"
+    (out / "notes").mkdir(parents=True)
+    runs = [write_reports(file_store, out) for _ in range(3)]
+    assert all(r.removed_runs == 0 for r in runs)  # no keep: every run stays
+    fourth = write_reports(file_store, out, keep=2)
+    assert fourth.removed_runs == 2
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
+        [runs[2].run_dir.name, fourth.run_dir.name, "latest", "notes"]
+    )
+    expected = {n: (fourth.run_dir / n).read_bytes() for n in reports.REPORT_FILES}
+    assert {n: (fourth.latest_dir / n).read_bytes() for n in expected} == expected
+    # a run folder stamped later than this one (a clock set back) does not push it out
+    later = out / "29991231T235959Z"
+    later.mkdir()
+    fifth = write_reports(file_store, out, keep=1)
+    assert fifth.run_dir.exists() and not later.exists()
+    assert fifth.removed_runs == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        write_reports(file_store, out, keep=0)
+
+
 def test_latest_is_copied_where_hard_links_fail(file_store, tmp_path, monkeypatch):
     fill_world(file_store.con)
 

@@ -98,6 +98,15 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "(e.g. 2024-03-17T12:00:00Z), to look at past data as it stood.",
         ),
         click.option(
+            "--keep-runs",
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="N",
+            help="Keep only the newest N report folders (this one included) and delete "
+            "older ones; latest/ always stays. Default: keep every folder. A cron job "
+            "wants this: each run adds a full set of reports.",
+        ),
+        click.option(
             "--alert-floor",
             type=click.IntRange(min=1),
             default=20,
@@ -131,6 +140,7 @@ def report(
     alert_at: datetime | None,
     alert_ratio: float,
     alert_floor: int,
+    keep_runs: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -150,11 +160,21 @@ def report(
     alerts = alert_params(alert_window, alert_ratio, alert_floor, alert_at)
     with Store.open(settings.db, read_only=True) as store, progress_bar(not quiet) as progress:
         result = write_reports(
-            store, out_dir, pseudonymize=pseudonymize, alerts=alerts, progress=progress
+            store,
+            out_dir,
+            pseudonymize=pseudonymize,
+            alerts=alerts,
+            progress=progress,
+            keep=keep_runs,
         )
     if as_json:
         print_json(
-            {"run_dir": result.run_dir, "latest_dir": result.latest_dir, "rows": result.rows}
+            {
+                "run_dir": result.run_dir,
+                "latest_dir": result.latest_dir,
+                "rows": result.rows,
+                "removed_runs": result.removed_runs,
+            }
         )
     elif not quiet:
         for name, rows in result.rows.items():

@@ -111,6 +111,7 @@ def run(
     alert_at: datetime | None,
     alert_ratio: float,
     alert_floor: int,
+    keep_runs: int | None,
     memory_limit: str | None,
     quiet: bool,
     as_json: bool,
@@ -160,6 +161,7 @@ def run(
                 quarantine=quarantine,
                 retain_days=retain_days,
                 memory_limit=memory_limit,
+                keep_reports=keep_runs,
             )
         except StoreBusy as exc:
             job_log.warning("busy: %s", exc, extra={"run_id": job_id})
