@@ -24,6 +24,7 @@ rows that changed are written (:mod:`spreadtrace.store.sync`). The caller
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -357,11 +358,7 @@ def _origins(
     ranked: list[pl.DataFrame] = []
     sized: list[pl.DataFrame] = []
     # narratives a bounded range at a time (each is ranked within itself), in code order
-    for lo, hi in _ranges(forest["narrative_id"], narratives):
-        in_narr = forest.filter(pl.col("narrative_id").is_between(lo, hi, closed="left"))
-        if narratives is not None:
-            keep = pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
-            in_narr = in_narr.filter(keep)
+    for in_narr in _batches(forest, "narrative_id", narratives):
         ranked.append(origin_scores(in_narr, weights=params.origin, top_k=params.origin_top_k))
         if narratives is None:
             sized.append(in_narr.group_by("narrative_id").agg(posts=pl.len()))
@@ -392,6 +389,18 @@ def _ranges(codes: pl.Series, groups: np.ndarray | None = None) -> list[tuple[in
         values = values[values >= 0]
         values = values[groups[values]]
     return batches.code_ranges(values, BATCH_ROWS) or [(0, 0)]
+
+
+def _batches(
+    frame: pl.DataFrame, column: str, groups: np.ndarray | None = None
+) -> Iterator[pl.DataFrame]:
+    """The rows of ``frame`` with a group in ``column``, one bounded range of groups at a
+    time (:func:`_ranges`); with ``groups``, only the groups that mask keeps."""
+    for lo, hi in _ranges(frame[column], groups):
+        batch = frame.filter(pl.col(column).is_between(lo, hi, closed="left"))
+        if groups is not None:
+            batch = batch.filter(pl.Series(groups).gather(batch[column].cast(pl.Int64)))
+        yield batch
 
 
 def _amplification(
@@ -426,41 +435,22 @@ def _amplification(
         cut_high=pl.Series(high),
     )
     del flagged, cut, low, high
-    per_cascade: list[pl.DataFrame] = []
-    per_narrative: list[pl.DataFrame] = []
-    # a bounded range of cascades, then of narratives, at a time (scored within each)
-    for lo, hi in _ranges(scored["cascade_id"]):
-        batch = scored.filter(pl.col("cascade_id").is_between(lo, hi, closed="left"))
-        per_cascade.append(
+
+    def scores(by: str, groups: np.ndarray | None = None) -> pl.DataFrame:
+        # a bounded range of groups at a time (each is scored within itself)
+        parts = [
             amplification_scores(
                 batch,
-                by="cascade_id",
+                by=by,
                 early_fraction=params.early_fraction,
                 weights=params.amplification,
-                unit="cascade",
-            ).select("cascade_id", *SCORE_COLUMNS)
-        )
-        del batch
-    for lo, hi in _ranges(scored["narrative_id"], narratives):
-        in_narr = scored.filter(pl.col("narrative_id").is_between(lo, hi, closed="left"))
-        if narratives is not None:
-            in_narr = in_narr.filter(
-                pl.Series(narratives).gather(in_narr["narrative_id"].cast(pl.Int64))
-            )
-        per_narrative.append(
-            amplification_scores(
-                in_narr,
-                by="narrative_id",
-                early_fraction=params.early_fraction,
-                weights=params.amplification,
-                unit="narrative",
-            ).select("narrative_id", *SCORE_COLUMNS)
-        )
-        del in_narr
-    return (
-        ids.back(pl.concat(per_cascade), "cascade_id"),
-        ids.back(pl.concat(per_narrative), "narrative_id"),
-    )
+                unit=by.removesuffix("_id"),
+            ).select(by, *SCORE_COLUMNS)
+            for batch in _batches(scored, by, groups)
+        ]
+        return ids.back(pl.concat(parts), by)
+
+    return scores("cascade_id"), scores("narrative_id", narratives)
 
 
 def _item_origins(
