@@ -422,10 +422,12 @@ def _build_and_report(
     result: JobResult,
     keep_reports: int | None = None,
 ) -> None:
-    from spreadtrace.pipeline.build import run_build
-
     built = False
     if result.files_ingested or result.rows_expired or job_sql.needs_build(store):
+        # imported only for a build: the stages' modules bring polars, numpy, pyarrow
+        # and igraph (~0.7 s of a run's start), which a run with nothing new never uses
+        from spreadtrace.pipeline.build import run_build
+
         full = result.rows_expired > 0  # deleted posts: every derived table may change
         jlog.info("build: %s", "full (posts expired)" if full else "incremental")
         t0 = time.perf_counter()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from spreadtrace.store import Store, accounts_state, narrative_state
+from spreadtrace.store import Store
 
 __all__ = [
     "ErasureCounts",
@@ -156,6 +156,10 @@ def erase_accounts(
         # (a full build, which starts the state afresh) hashes the texts again
         con.execute("DELETE FROM text_norms")
         con.execute("DELETE FROM text_pairs")
+        # imported here, not at the top: every scheduled run imports this module (to
+        # look for an erasure to finish), and these two import polars and numpy
+        from spreadtrace.store import accounts_state, narrative_state
+
         # the accounts stage's state names accounts and posts (shares, co-shares, features):
         # all of it goes, the rebuild starts it afresh
         accounts_state.forget_all(con)

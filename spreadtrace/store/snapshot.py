@@ -31,8 +31,9 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   see ``base WHERE key NOT IN dead UNION ALL changed`` (:func:`_delta_sql`, manifest
   ``deltas``). The changes are found from the store's build ids (:data:`_CHANGES`: a
   derived row keeps the build that last changed it), so only the changed rows are
-  computed; a store table is then checked against the store (row count and hash sum),
-  and a table whose changes are unknown is compared by row hash. The base is
+  computed; a store table is then checked against the store (row count), and a table
+  whose changes are unknown is compared by row hash. Those store tables are
+  fingerprinted by a stamp (:data:`STAMPED`), not by hashing every row. The base is
   rewritten (compacted) when the changes pass :data:`DELTA_SHARE` of it, and by an
   erasure (``force_prune``): no file of the remaining version may hide an erased row.
 - The version is written under ``.tmp-<name>``, fsynced, renamed, and then the
@@ -88,17 +89,11 @@ import duckdb
 
 from spreadtrace.durable import fsync_dir, fsync_file
 from spreadtrace.errors import StoreError
-from spreadtrace.store.dashboard_queries import (
-    POST_DOC,
-    READ_MODEL,
-    READ_MODEL_KEYS,
-    READ_VIEWS,
-    VIEWED_TABLES,
-    store_views,
-)
 from spreadtrace.store.sync import SYNC_KEYS
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from spreadtrace.store import Store
 
 __all__ = [
@@ -204,6 +199,18 @@ _NAME = re.compile(r"^\d{6,}-\d{8}T\d{12}Z$")
 _WORD = re.compile(r"[a-z_][a-z0-9_]*")
 
 
+def _queries() -> ModuleType:
+    """The dashboard's queries module (the read model's SQL), imported on first use.
+
+    Why not at the top: it imports polars, and every scheduled run imports this module
+    to compare the latest version with the store's build (:func:`latest_build_id`),
+    which a run with nothing new does without any of the read model (~0.3 s of CPU of
+    its start)."""
+    from spreadtrace.store import dashboard_queries
+
+    return dashboard_queries
+
+
 def snapshot_dir(db_path: str | os.PathLike[str]) -> Path:
     """The directory holding the published versions of the store at ``db_path``."""
     return Path(f"{os.fspath(db_path)}.snapshots")
@@ -262,12 +269,15 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     tmp.mkdir()
     try:
         prev_manifest = _manifest(prev) if prev is not None else {}
+        prev_build = prev_manifest.get("build_id")
         writer = _VersionWriter(
             con, tmp, prev, prev_files, stats, prev_manifest.get("deltas", {}), force_prune,
-            # build ids tell changes only going forward (not from a store restored
-            # from an older backup beside newer snapshots)
-            prev_build if (prev_build := prev_manifest.get("build_id")) is not None
-            and int(prev_build) <= int(build_id) else None,
+            # build ids tell changes only going forward, and only in the store that
+            # made the previous version: not in one restored from an older backup
+            # (lower build ids) and rebuilt since (same build id, another start)
+            prev_build if prev_build is not None and int(prev_build) <= int(build_id)
+            and prev_manifest.get("build_started") == _build_started(con, int(prev_build))
+            else None,
         )  # fmt: skip
         with _memory_capped(con, PUBLISH_MEMORY):
             con.execute("BEGIN TRANSACTION")  # one consistent read; temp views vanish on rollback
@@ -277,7 +287,8 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
                 con.execute("ROLLBACK")
         _pause_hook("publish")
         (tmp / READERS).touch()
-        _write_synced(tmp / MANIFEST, json.dumps(writer.manifest(build_id), indent=1))
+        manifest = writer.manifest(build_id) | {"build_started": _build_started(con, build_id)}
+        _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=1))
         for sub in {(tmp / rel).parent for rel in writer.files} | {tmp}:
             fsync_dir(sub)  # the new names (files and links) survive a power cut
     except BaseException:
@@ -288,6 +299,15 @@ def _publish(store: Store, keep: int, force_prune: bool, stats: PublishStats) ->
     _write_pointer(folder, name)
     stats.removed = _prune(folder, keep=keep, current=name, force=force_prune)
     return final
+
+
+def _build_started(con: duckdb.DuckDBPyConnection, build_id: int) -> str | None:
+    """When build ``build_id`` started (None if the store has no such build): with
+    the id, it names one build of one store's history (a manifest records it)."""
+    rows = con.execute(
+        "SELECT started_at::VARCHAR FROM builds WHERE build_id = ?", [int(build_id)]
+    ).fetchall()
+    return None if not rows else str(rows[0][0])
 
 
 @dataclass(frozen=True)
@@ -346,6 +366,23 @@ _CHANGES: dict[str, _Changes] = {
 by their own key and build id); the others are compared whole (row hashes)."""
 
 
+STAMPED = frozenset({*SYNC_KEYS, "cascades", "cascade_scores", "post_cascades"})
+"""Store tables whose every write sets ``build_id`` to the build that made it (the
+synced tables, :mod:`spreadtrace.store.sync`; the cascades stage's tables): their
+fingerprint is a stamp (row count, newest build id and that build's start), not a hash
+of every row.
+
+Why: hashing every row of every big table (and, for the synced ones, hashing the
+store's and the version's rows again to check them) was about a sixth of the publish's
+CPU after a 1% build at 1M posts, and it grows with the store, not the change. Under the rule above, a row inserted or updated
+after the previous version carries a newer build id, and a row deleted lowers the
+count, so the stamp changes whenever the rows do; the build's start tells a store
+restored from an older backup and rebuilt to the same build id from the one that was
+published. The rule is what the delta path already relies on to find changed rows;
+tests/test_snapshot_delta.py checks it (incremental versions equal a fresh publish
+over random batch sequences, and a store restored from a backup). An erasure's
+publish (``force_prune``, which rewrites every file anyway) hashes them."""
+
 # The alias a table's rows are hashed by: hash(alias) is the whole row only while no
 # column has the alias's name (a column "t" made hash(t) that column alone, so a table
 # with one was fingerprinted by it and a stale file could be linked again).
@@ -387,7 +424,7 @@ class _VersionWriter:
     def write_all(self) -> None:
         self._write_posts()
         for table in exported_tables(self.con):
-            fp = self._fingerprint(f'FROM "{table}" {_ROW}', table)
+            fp = self._table_fingerprint(table)
             unread = UNREAD_COLUMNS.get(table, ())
             cols = f"* EXCLUDE ({', '.join(unread)})" if unread else "*"
             fp = _digest(fp, f"columns {cols}") if unread else fp
@@ -401,9 +438,9 @@ class _VersionWriter:
         # served as views of the read model: fingerprinted (the read model's inputs),
         # never written
         self.columns: dict[str, list[str]] = {}
-        for table in VIEWED_TABLES:
+        for table in _queries().VIEWED_TABLES:
             if table not in self.table_fp:
-                self.table_fp[table] = self._fingerprint(f'FROM "{table}" {_ROW}', table)
+                self.table_fp[table] = self._table_fingerprint(table)
             self.columns[table] = self._column_names(table)
         self._write_read_model()
 
@@ -425,6 +462,16 @@ class _VersionWriter:
             [table],
         ).fetchall()
         return [r[0] for r in rows]
+
+    def _table_fingerprint(self, table: str) -> str:
+        """A store table's fingerprint: its stamp if it is :data:`STAMPED` (and this
+        is no erasure's publish), else the hash of every row."""
+        if table not in STAMPED or self.compact or "build_id" not in self._column_names(table):
+            return self._fingerprint(f'FROM "{table}" {_ROW}', table)
+        sql = f'SELECT count(*), max(build_id) FROM main."{table}"'
+        n, last = self.con.execute(sql).fetchall()[0]
+        started = None if last is None else _build_started(self.con, int(last))
+        return _digest(self._columns(table), "stamp", str(n), str(last), str(started))
 
     def _fingerprint(self, from_clause: str, table: str) -> str:
         n, total = self.con.execute(
@@ -549,11 +596,13 @@ class _VersionWriter:
             self._record_delta(table, fp, layout, key, [base_rel], n, None, None, group=group)
 
     def _same_rows(self, table: str, sql: str) -> bool:
-        """Whether the version's rows of ``table`` are the store's (count and row-hash
-        sum): the check that every change of a store table carried its build id."""
-        row = f"SELECT count(*), coalesce(sum(hash({_ROW})::HUGEINT), 0) FROM "
-        want = self.con.execute(f"{row} ({sql}) {_ROW}").fetchall()[0]
-        got = self.con.execute(f"{row} ({_delta_sql(self.tmp, self.deltas[table])}) {_ROW}")
+        """Whether the version holds as many rows of ``table`` as the store: a cheap
+        check (counts read no values) that the changes found from build ids left no
+        row out or twice. In-place changes without a build id are excluded by the rule
+        of :data:`STAMPED`, not checked here (a hash of every row cost a scan of the
+        store and of the version per table, on every publish)."""
+        want = self.con.execute(f"SELECT count(*) FROM ({_unordered(sql)})").fetchall()[0]
+        got = self.con.execute(f"SELECT count(*) FROM ({_delta_sql(self.tmp, self.deltas[table])})")
         return bool(want == got.fetchall()[0])
 
     def _forget(self, table: str) -> None:
@@ -804,15 +853,16 @@ class _VersionWriter:
             f'FROM "{PARTITIONED}" {_ROW} GROUP BY 1 ORDER BY 1'
         ).fetchall()
         columns = self._columns(PARTITIONED)
-        terms_sql, docs_sql = READ_MODEL["dash_search_terms"], READ_MODEL["dash_search_docs"]
+        read_model, post_doc = _queries().READ_MODEL, _queries().POST_DOC
+        terms_sql, docs_sql = read_model["dash_search_terms"], read_model["dash_search_docs"]
         run_fps = []
         for run_id, n, total in runs or [(None, 0, "0")]:
             key = "empty" if run_id is None else f"run-{int(run_id):09d}"
             where = "FALSE" if run_id is None else f"ingest_run_id = {int(run_id)}"
-            fp = _digest(columns, str(n), str(total), POST_DOC)
+            fp = _digest(columns, str(n), str(total), post_doc)
             run_fps.append(fp)
             posts_rel = f"{PARTITIONED}/{key}.parquet"
-            sql = f'SELECT *, {POST_DOC} AS doc FROM "{PARTITIONED}" WHERE {where}'
+            sql = f'SELECT *, {post_doc} AS doc FROM "{PARTITIONED}" WHERE {where}'
             if not self._file(_POST_ROWS, posts_rel, fp, sql) and run_id is not None:
                 self.new_runs.append(int(run_id))
             self._temp_view(_POST_ROWS, posts_rel)
@@ -834,14 +884,15 @@ class _VersionWriter:
         )
 
     def _write_read_model(self) -> None:
-        known = set(self.tables) | set(self.table_fp) | set(READ_MODEL)
-        for name, sql in READ_MODEL.items():
+        read_model, keys = _queries().READ_MODEL, _queries().READ_MODEL_KEYS
+        known = set(self.tables) | set(self.table_fp) | set(read_model)
+        for name, sql in read_model.items():
             if name in self.tables:  # written with posts, per ingest run
                 continue
             deps = sorted(w for w in set(_WORD.findall(sql.lower())) if w in known and w != name)
             fp = _digest(sql, *(f"{d}={self.table_fp.get(d, '?')}" for d in deps))
-            if name in READ_MODEL_KEYS:
-                key, order = READ_MODEL_KEYS[name]
+            if name in keys:
+                key, order = keys[name]
                 self._delta(name, fp, sql, key, order)
             else:
                 self._file(name, f"{name}.parquet", fp, sql)
@@ -852,7 +903,7 @@ class _VersionWriter:
             "format": FORMAT,
             "build_id": int(build_id),
             "tables": self.tables,
-            "views": {**READ_VIEWS, **store_views(self.columns)},
+            "views": {**_queries().READ_VIEWS, **_queries().store_views(self.columns)},
             "files": self.files,
             "deltas": self.deltas,
         }
@@ -901,7 +952,7 @@ def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND NOT temporary ORDER BY table_name"
     ).fetchall()
-    skip = NOT_EXPORTED | set(VIEWED_TABLES)
+    skip = NOT_EXPORTED | set(_queries().VIEWED_TABLES)
     return [r[0] for r in rows if r[0] not in skip and not r[0].startswith("dash_")]
 
 
