@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 
 import pytest
 
 from spreadtrace.cli import main
-from spreadtrace.pipeline.build import release_free_memory
+from spreadtrace.pipeline.build import bound_free_heap, release_free_memory
 from spreadtrace.store import DEFAULT_MEMORY_CAP_MB, Store, default_memory_limit
 from tests.test_build_nothing_new import FIRST, _csv
 
@@ -89,3 +90,35 @@ def test_cli_build_takes_memory_limit(runner, db_path, tmp_path):
     bad = runner.invoke(main, ["--db", str(db_path), "build", "--memory-limit", "much"])
     assert bad.exit_code != 0
     assert "memory limit 'much'" in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_bound_free_heap_returns_freed_mid_size_blocks_without_a_trim():
+    # a freed 20 MB block raises glibc's own mmap threshold to 20 MB: 2 MB blocks would
+    # then come from the heap, and with the last one pinning its top stay resident
+    big = bytearray(20_000_000)
+    del big
+    bound_free_heap()
+    blocks = [bytearray(2_000_000) for _ in range(150)]
+    for b in blocks:
+        b[::4096] = b"x" * len(b[::4096])  # touch every page
+    last = blocks[-1]
+    before = _rss()
+    del blocks
+    assert _rss() < before - 200_000_000  # no malloc_trim: each block was its own mapping
+    assert len(last) == 2_000_000
+
+
+def test_polars_frees_pages_at_once_once_spreadtrace_is_imported_first():
+    # a fresh interpreter: this one loaded polars long ago
+    code = (
+        "import spreadtrace, polars as pl, numpy as np\n"
+        "def rss():\n"
+        "    return int(open('/proc/self/statm').read().split()[1]) * 4096\n"
+        "a = pl.DataFrame({'x': np.arange(10_000_000)}).with_columns(y=pl.col('x') * 2)\n"
+        "held = rss()\n"
+        "del a\n"
+        "print(held - rss())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) > 100_000_000  # the 160 MB of the frame are given back

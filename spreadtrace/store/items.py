@@ -186,29 +186,40 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
     what reads the rows a build changed (a snapshot's delta) finds them by it.
     """
     con.complete()
-    (changed,) = con.execute(
+    # the shares first, into a temp table (an aggregate DuckDB spills), then the UPDATE
+    # joins the items with it: in one statement the aggregate over every post's items
+    # stayed pinned beside the update's own memory, and a build ran out of memory in
+    # this last step at 300 MB of DuckDB limit per million posts (bench/RESULTS.md, mem)
+    con.execute(
         """
-        UPDATE items SET bot_share = f.bot_share, coordinated_share = f.coordinated_share,
-                         build_id = $build
-        FROM (
-            SELECT pi.item_id,
-                   avg(CASE WHEN coalesce(s.is_bot_like, false) THEN 1.0 ELSE 0.0 END)
-                       AS bot_share,
-                   avg(CASE WHEN cc.account_id IS NOT NULL THEN 1.0 ELSE 0.0 END)
-                       AS coordinated_share
-            FROM post_items pi
-            JOIN posts p ON p.post_id = pi.post_id
-            LEFT JOIN account_scores s ON s.account_id = p.account_id
-            LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
-                   ON cc.account_id = p.account_id
-            GROUP BY pi.item_id
-        ) f
-        WHERE items.item_id = f.item_id
-          AND (items.bot_share IS DISTINCT FROM f.bot_share
-               OR items.coordinated_share IS DISTINCT FROM f.coordinated_share)
-        """,
-        {"build": int(build_id)},
-    ).fetchall()[0]
+        CREATE OR REPLACE TEMP TABLE _item_shares AS
+        SELECT pi.item_id,
+               avg(CASE WHEN coalesce(s.is_bot_like, false) THEN 1.0 ELSE 0.0 END)
+                   AS bot_share,
+               avg(CASE WHEN cc.account_id IS NOT NULL THEN 1.0 ELSE 0.0 END)
+                   AS coordinated_share
+        FROM post_items pi
+        JOIN posts p ON p.post_id = pi.post_id
+        LEFT JOIN account_scores s ON s.account_id = p.account_id
+        LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
+               ON cc.account_id = p.account_id
+        GROUP BY pi.item_id
+        """
+    )
+    try:
+        (changed,) = con.execute(
+            """
+            UPDATE items SET bot_share = f.bot_share,
+                             coordinated_share = f.coordinated_share, build_id = $build
+            FROM _item_shares f
+            WHERE items.item_id = f.item_id
+              AND (items.bot_share IS DISTINCT FROM f.bot_share
+                   OR items.coordinated_share IS DISTINCT FROM f.coordinated_share)
+            """,
+            {"build": int(build_id)},
+        ).fetchall()[0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _item_shares")
     return int(changed)
 
 
