@@ -138,9 +138,7 @@ def test_a_derived_key_written_twice_is_caught(tmp_path):
     """The uniqueness check fails on a duplicate key (it is not vacuous)."""
     with Store.open(":memory:") as store:
         assert_keys_unique(store)
-        store.con.execute(
-            "INSERT INTO account_origin VALUES ('a', 0.5, 1, 1), ('a', 0.25, 2, 1)"
-        )
+        store.con.execute("INSERT INTO account_origin VALUES ('a', 0.5, 1, 1), ('a', 0.25, 2, 1)")
         with pytest.raises(AssertionError, match="account_origin"):
             assert_keys_unique(store)
 

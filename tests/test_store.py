@@ -61,9 +61,7 @@ def test_schema_6_drops_the_derived_keys_index_and_keeps_rows_and_constraints():
     key still NOT NULL, the other NOT NULL columns too, and the input tables' keys kept."""
     con = duckdb.connect()
     migrate(con, 0, 5)
-    con.execute(
-        "INSERT INTO account_origin VALUES ('a', 0.5, 1, 1), ('b', 0.25, 2, 1)"
-    )
+    con.execute("INSERT INTO account_origin VALUES ('a', 0.5, 1, 1), ('b', 0.25, 2, 1)")
     pk = "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
     assert set(UNINDEXED_KEYS) <= {r[0] for r in con.execute(pk).fetchall()}
     migrate(con, 5, 6)

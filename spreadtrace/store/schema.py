@@ -704,11 +704,11 @@ def _unindex_derived_keys(con: duckdb.DuckDBPyConnection) -> None:
 Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
 
 MIGRATIONS: dict[int, list[Migration]] = {
-    1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
+    1: [*_V1_CORE, *_V1_CASCADES, *_V1_ACCOUNT_SCORES, *_V1_NARRATIVE_SCORES, *_V1_JOBS],
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
     3: [*_V3_ITEMS, *_V3_SPREAD, *_V3_ITEMS2],
     4: [*_V4_INCREMENTAL, *_V4_ACCOUNTS],
-    5: _V5_NARRATIVE_STATE,
+    5: [*_V5_NARRATIVE_STATE],
     6: [_unindex_derived_keys],
 }
 
