@@ -285,6 +285,30 @@ def test_incremental_equals_full_through_run_build(mem_store):
         assert table_rows(mem_store, table) == rows, table
 
 
+def test_an_incremental_build_writes_only_the_rows_that_changed(mem_store):
+    """A new reply to one leaf of a built cascade: the cascade is recomputed, but only
+    the post_cascades rows whose values changed (the new post, and the ancestors whose
+    reach grew) take the new build id; the other posts keep the build that wrote them."""
+    insert_follows(mem_store, FOLLOWS)
+    insert_posts(mem_store, FLAT_CASCADE)
+    first = run_build(mem_store, params=NO_INFER).build_id
+    cols = "post_id, cascade_id, parent_id, parent_source, depth, descendants"
+    before = set(mem_store.con.execute(f"SELECT {cols} FROM post_cascades").fetchall())
+    insert_posts(mem_store, [("R11", "lena", 11, "R5", "reply")], run_id=2)
+    second = run_build(mem_store, params=NO_INFER)
+    assert second.mode == "incremental" and second.touched == ["O"]
+    after = set(mem_store.con.execute(f"SELECT {cols} FROM post_cascades").fetchall())
+    changed = {r[0] for r in after - before}
+    assert changed == {"R11", "R5", "R1", "O"}  # the reply, and the reach of its ancestors
+    builds = dict(mem_store.con.execute("SELECT post_id, build_id FROM post_cascades").fetchall())
+    assert {p for p, b in builds.items() if b == second.build_id} == changed
+    assert {b for p, b in builds.items() if p not in changed} == {first}
+    # its cascade row changed (the reply counts): rewritten with the new build
+    assert mem_store.con.execute("SELECT build_id FROM cascades").fetchall() == [
+        (second.build_id,)
+    ]
+
+
 def test_build_twice_gives_identical_tables(mem_store):
     insert_posts(mem_store, FLAT_CASCADE + [("Z", "zed", 3, "missing", "repost")])
     insert_follows(mem_store, FOLLOWS)

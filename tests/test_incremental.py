@@ -22,6 +22,7 @@ from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline import STAGES
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
+from spreadtrace.store.schema import UNINDEXED_KEYS
 from spreadtrace.synth import generate
 from tests.test_cascades_support import table_rows
 
@@ -119,6 +120,27 @@ def test_incremental_builds_equal_one_full_build_on_every_derived_table(
         assert inc.con.execute("SELECT count(*) FROM posts").fetchone()[0] > 1000
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
+        # no index enforces these keys any more (schema 6): the stages' writes must
+        assert_keys_unique(inc)
+        assert_keys_unique(full)
+
+
+def assert_keys_unique(store: Store) -> None:
+    """Each table of UNINDEXED_KEYS holds at most one row per key, and no NULL key."""
+    for table, key in UNINDEXED_KEYS.items():
+        rows, keys, nulls = store.con.execute(
+            f"SELECT count(*), count(DISTINCT {key}), count(*) - count({key}) FROM {table}"
+        ).fetchone()
+        assert (rows, nulls) == (keys, 0), (table, rows, keys, nulls)
+
+
+def test_a_derived_key_written_twice_is_caught(tmp_path):
+    """The uniqueness check fails on a duplicate key (it is not vacuous)."""
+    with Store.open(":memory:") as store:
+        assert_keys_unique(store)
+        store.con.execute("INSERT INTO account_origin VALUES ('a', 0.5, 1, 1), ('a', 0.25, 2, 1)")
+        with pytest.raises(AssertionError, match="account_origin"):
+            assert_keys_unique(store)
 
 
 def test_a_trickle_recomputes_only_its_accounts_and_items_and_equals_a_full_build(tmp_path):

@@ -147,6 +147,32 @@ def test_attach_refuses_an_output_of_other_posts(engines, tmp_path):
         assert store.con.cursor().execute("SELECT count(*) FROM post_cascades").fetchall() == [(0,)]
 
 
+def test_attach_refuses_an_output_that_repeats_a_key(engines, tmp_path):
+    """No index refuses a repeated key in the derived tables any more (schema 6), so
+    attach checks: an engine output whose items hold one item twice is refused in one
+    line, and nothing is half-loaded."""
+    from click.testing import CliRunner
+
+    duck, _, work = engines
+    derived = tmp_path / "derived"
+    shutil.copytree(work / "derived", derived)
+    part = sorted((derived / "items").glob("*.parquet"))[0]
+    shutil.copy(part, part.with_name("repeated-" + part.name))
+    db = tmp_path / "s.duckdb"
+    shutil.copy(duck, db)
+    with Store.open(db, read_only=True) as store:
+        before = store.con.cursor().execute("SELECT max(build_id) FROM builds").fetchall()
+    result = CliRunner().invoke(main, ["--db", str(db), "attach", str(derived)])
+    assert result.exit_code == 1, result.output
+    assert "repeated item_id(s)" in result.output and "Traceback" not in result.output
+    with Store.open(db, read_only=True) as store:
+        cur = store.con.cursor()
+        assert cur.execute("SELECT max(build_id) FROM builds").fetchall() == before
+        assert cur.execute("SELECT count(*) - count(DISTINCT item_id) FROM items").fetchall() == [
+            (0,)
+        ]
+
+
 def test_attach_refuses_a_directory_that_is_no_engine_output(tmp_path, runner):
     result = runner.invoke(main, ["--db", str(tmp_path / "s.duckdb"), "attach", str(tmp_path)])
     assert result.exit_code == 1

@@ -10,7 +10,7 @@ import pytest
 
 from spreadtrace.errors import StoreBusy, StoreError
 from spreadtrace.store import SCHEMA_VERSION, Store, migrate
-from spreadtrace.store.schema import MIGRATIONS
+from spreadtrace.store.schema import MIGRATIONS, UNINDEXED_KEYS
 
 
 def test_new_store_has_current_schema(file_store):
@@ -53,6 +53,28 @@ def test_forward_migration_applies_in_order():
     )
     # the old row survived and gained the new column
     assert con.execute("SELECT post_id, reach FROM posts").fetchall() == [("p", None)]
+
+
+def test_schema_6_drops_the_derived_keys_index_and_keeps_rows_and_constraints():
+    """A version-5 store with derived rows: after migrating, the same rows, no PRIMARY
+    KEY on the derived tables (their ART index cost every commit the whole index), the
+    key still NOT NULL, the other NOT NULL columns too, and the input tables' keys kept."""
+    con = duckdb.connect()
+    migrate(con, 0, 5)
+    con.execute("INSERT INTO account_origin VALUES ('a', 0.5, 1, 1), ('b', 0.25, 2, 1)")
+    pk = "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+    assert set(UNINDEXED_KEYS) <= {r[0] for r in con.execute(pk).fetchall()}
+    migrate(con, 5, 6)
+    keyed = {r[0] for r in con.execute(pk).fetchall()}
+    assert not keyed & set(UNINDEXED_KEYS)
+    assert {"accounts", "builds", "jobs", "meta", "ingest_runs"} <= keyed
+    assert con.execute("SELECT * FROM account_origin ORDER BY 1").fetchall() == [
+        ("a", 0.5, 1, 1),
+        ("b", 0.25, 2, 1),
+    ]
+    for row in (("NULL", "0.5"), ("'c'", "NULL")):  # key and origin_index stay NOT NULL
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(f"INSERT INTO account_origin VALUES ({row[0]}, {row[1]}, 1, 1)")
 
 
 def test_failed_migration_rolls_back():

@@ -168,7 +168,7 @@ def run(
     dq_rows, dq_counts = _quality_rows(build_id, node_ids, nodes, forest, m, n_posts)
     lap("rows")
     inserts: dict[str, float] = {}
-    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows, inserts)
+    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows, inserts, build_id)
     sql.save_state(con, wanted)
     sql.drop_work_tables(con)
     lap("write")

@@ -31,7 +31,7 @@ import duckdb
 
 from spreadtrace.durable import fsync_file
 from spreadtrace.errors import ReadOnlyLocation, StorageError, StoreBusy, StoreError
-from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION
+from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
     "DEFAULT_DB",
@@ -436,15 +436,18 @@ def migrate(
     con: duckdb.DuckDBPyConnection,
     from_version: int,
     to_version: int,
-    migrations: dict[int, list[str]] | None = None,
+    migrations: dict[int, list[Migration]] | None = None,
 ) -> None:
     """Apply migrations ``from_version + 1 .. to_version`` in one transaction."""
     migrations = MIGRATIONS if migrations is None else migrations
     con.execute("BEGIN TRANSACTION")
     try:
         for version in range(from_version + 1, to_version + 1):
-            for statement in migrations[version]:
-                con.execute(statement)
+            for step in migrations[version]:
+                if callable(step):
+                    step(con)
+                else:
+                    con.execute(step)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
     except BaseException:
         con.execute("ROLLBACK")

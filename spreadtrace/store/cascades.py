@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from spreadtrace.store.sync import arrow_execute
+from spreadtrace.store.sync import arrow_execute, sync_rows
 
 __all__ = [
     "DQ_ISSUES",
@@ -308,12 +308,17 @@ def write_results(
     cascade_rows: pa.Table,
     dq_rows: pa.Table,
     timings: dict[str, float] | None = None,
+    build_id: int | None = None,
 ) -> None:
     """Replace the scope's rows in post_cascades, cascades and data_quality.
 
     ``post_rows``: the post_cascades rows in batches, each inserted and let go before
     the next is made (a generator keeps only one batch alive). ``timings``, when given,
     receives the seconds of each table's insert.
+
+    An incremental scope writes post_cascades and cascades by difference
+    (:func:`_write_changed`): a rebuilt cascade's rows are recomputed, but only those
+    that differ are written and take ``build_id``.
     """
     issues = list(DQ_ISSUES)
     if scope.full:
@@ -321,20 +326,22 @@ def write_results(
         con.execute("DELETE FROM cascades")
         con.execute("DELETE FROM data_quality WHERE list_contains(?, issue)", [issues])
     else:
-        con.execute("DELETE FROM post_cascades WHERE post_id IN (SELECT post_id FROM _st_nodes)")
-        con.execute("DELETE FROM cascades WHERE cascade_id IN (SELECT cascade_id FROM _st_touched)")
         con.execute(
             "DELETE FROM data_quality WHERE list_contains(?, issue) "
             "AND cascade_id IN (SELECT cascade_id FROM _st_touched)",
             [issues],
         )
+        if build_id is None:
+            raise ValueError("an incremental write needs the build id")
+        _write_changed(con, post_rows, cascade_rows, build_id, timings)
     for tables, target, order in (
         (post_rows, "post_cascades", ""),
-        # in key order: inserting 2M keys into the primary-key index in random order
-        # costs ~5x more than in sorted order
+        # in key order: the row groups' min/max of cascade_id then narrow a lookup
         ((cascade_rows,), "cascades", " ORDER BY cascade_id"),
         ((dq_rows,), "data_quality", ""),
     ):
+        if not scope.full and target != "data_quality":
+            continue  # written by difference above
         t0 = time.perf_counter()
         # not a registered view: it would hold the rows until the build commits
         # (arrow_execute); names come from the fixed tuple above, never from input
@@ -344,6 +351,57 @@ def write_results(
             del table
         if timings is not None:
             timings[f"write_{target}"] = time.perf_counter() - t0
+
+
+def _write_changed(
+    con: duckdb.DuckDBPyConnection,
+    post_rows: Iterable[pa.Table],
+    cascade_rows: pa.Table,
+    build_id: int,
+    timings: dict[str, float] | None,
+) -> None:
+    """Write an incremental scope's post_cascades and cascades rows by difference.
+
+    Why: a rebuilt cascade's posts mostly keep their depth, parent and reach (after 1%
+    new posts at 1M, 80% of the 157k rewritten post_cascades rows were identical but
+    for build_id), and every rewritten row was a delete and an insert at the commit
+    and a changed row for the dashboard's publish and the change reports. The stored
+    rows of the scope's posts (``_st_nodes``) and cascades (``_st_touched``) end up
+    exactly as a delete and insert would leave them; unchanged rows keep their build.
+    """
+    t0 = time.perf_counter()
+    for batch in post_rows:  # every post of _st_nodes is in exactly one batch
+        sync_rows(
+            con,
+            "post_cascades",
+            build_id,
+            "SELECT * EXCLUDE (build_id) FROM _arrow",
+            arrow=batch,
+            partial=True,
+            keys=("post_id",),
+        )
+        del batch
+    if timings is not None:
+        timings["write_post_cascades"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # a touched cascade that is no longer a cascade (its posts joined another)
+    arrow_execute(
+        con,
+        "DELETE FROM cascades WHERE cascade_id IN (SELECT cascade_id FROM _st_touched) "
+        "AND cascade_id NOT IN (SELECT cascade_id FROM _arrow)",
+        cascade_rows.select(["cascade_id"]),
+    ).fetchall()
+    sync_rows(
+        con,
+        "cascades",
+        build_id,
+        "SELECT * EXCLUDE (build_id) FROM _arrow",
+        arrow=cascade_rows,
+        partial=True,
+        keys=("cascade_id",),
+    )
+    if timings is not None:
+        timings["write_cascades"] = time.perf_counter() - t0
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:

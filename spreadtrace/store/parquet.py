@@ -21,6 +21,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from spreadtrace.errors import SpreadtraceError
+from spreadtrace.store.schema import UNINDEXED_KEYS
 
 __all__ = [
     "CANONICAL_TABLES",
@@ -229,6 +230,13 @@ def load_derived(
             f"INSERT INTO {table} SELECT {select} FROM read_parquet($files)",  # noqa: S608
             {"files": files, **({"build": build_id} if "build_id" in columns else {})},
         )
+        if table in UNINDEXED_KEYS:  # no index refuses a repeated key (schema 6): check
+            key = UNINDEXED_KEYS[table]
+            (repeated,) = con.execute(
+                f"SELECT count(*) - count(DISTINCT {key}) FROM {table}"  # noqa: S608
+            ).fetchone() or (0,)
+            if repeated:
+                raise AttachError(f"{in_dir}/{table}/ holds {repeated} repeated {key}(s)")
         mine = "WHERE build_id = $build" if "build_id" in columns else ""  # data_quality
         (rows[table],) = con.execute(
             f"SELECT count(*) FROM {table} {mine}",  # noqa: S608

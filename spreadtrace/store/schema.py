@@ -14,6 +14,11 @@ parameters, so results can always be traced back to the settings behind them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+import duckdb
+
 # --- version 1 ---------------------------------------------------------------------
 # Raw, ingested facts. Uniqueness of post_id (and of follow pairs) is enforced by the
 # ingest path, which is the only writer and runs under the store's job lock; we do not
@@ -644,15 +649,67 @@ _V5_NARRATIVE_STATE: list[str] = [
     """,
 ]
 
+# derived tables without a PRIMARY KEY (issue 12, schema version 6), with the key each
+# is unique on. Why: DuckDB keeps a PRIMARY KEY as an ART index and re-serialises the
+# whole index at every checkpoint (duckdb/duckdb#24848), and a delete from an indexed
+# table costs ~100x more at the commit (measured: 30k deletes from a 3M-row table,
+# 3.6 s with the key, 0.01 s without). A build's commit checkpoints, so every 1% build
+# paid for the indexes of the whole store (~40 s of a 1% build at 5M posts). These
+# tables are only ever written by a stage, through spreadtrace.store.sync's
+# difference on exactly this key, so the key stays unique without the index; the
+# incremental-equals-full tests assert it (tests/test_incremental.py). Input and
+# bookkeeping tables (accounts, builds, jobs, meta, ...) keep their keys: they are
+# small, or upserted with INSERT OR REPLACE, which needs one.
+UNINDEXED_KEYS: dict[str, str] = {
+    "cascades": "cascade_id",
+    "cascade_scores": "cascade_id",
+    "items": "item_id",
+    "narratives": "narrative_id",
+    "narrative_origin_items": "narrative_id",
+    "account_scores": "account_id",
+    "account_origin": "account_id",
+    "media_groups": "media_group_id",
+}
+
+_CREATE = re.compile(r'^CREATE TABLE ("?)(\w+)\1\(', re.IGNORECASE)
+
+
+def _unindex_derived_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Recreate each table of :data:`UNINDEXED_KEYS` with its key NOT NULL instead of
+    PRIMARY KEY (DuckDB cannot drop a constraint), rows and every other constraint kept.
+    """
+    for table in UNINDEXED_KEYS:
+        row = con.execute(
+            "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' "
+            "AND database_name = current_database()",
+            [table],
+        ).fetchone()
+        if row is None:
+            raise RuntimeError(f"schema 6: table {table} is missing")
+        ddl, n = re.subn(r"\bPRIMARY KEY\b", "NOT NULL", row[0], count=1, flags=re.IGNORECASE)
+        ddl, m = _CREATE.subn(f"CREATE TABLE {table}__v6(", ddl, count=1)
+        if n != 1 or m != 1:
+            raise RuntimeError(f"schema 6: unexpected definition of {table}: {row[0]}")
+        con.execute(ddl)  # the catalog's own DDL, table names from this module
+        con.execute(f"INSERT INTO {table}__v6 SELECT * FROM {table}")  # noqa: S608
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"ALTER TABLE {table}__v6 RENAME TO {table}")
+
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
-MIGRATIONS: dict[int, list[str]] = {
-    1: _V1_CORE + _V1_CASCADES + _V1_ACCOUNT_SCORES + _V1_NARRATIVE_SCORES + _V1_JOBS,
+# A step is a SQL statement, or a function of the connection for what SQL alone cannot
+# say (recreating a table to drop its key).
+Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+
+MIGRATIONS: dict[int, list[Migration]] = {
+    1: [*_V1_CORE, *_V1_CASCADES, *_V1_ACCOUNT_SCORES, *_V1_NARRATIVE_SCORES, *_V1_JOBS],
     2: [*_V2_MEDIA, *_V2_INGEST, *_V2_SECURITY, *_V2_ACCOUNTS, *_V2_SCALE],
     3: [*_V3_ITEMS, *_V3_SPREAD, *_V3_ITEMS2],
     4: [*_V4_INCREMENTAL, *_V4_ACCOUNTS],
-    5: _V5_NARRATIVE_STATE,
+    5: [*_V5_NARRATIVE_STATE],
+    6: [_unindex_derived_keys],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -114,13 +114,16 @@ def sync_rows(
     arrow: Any = None,
     where: str | None = None,
     partial: bool = False,
+    keys: tuple[str, ...] | None = None,
 ) -> dict[str, int]:
     """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
 
     ``arrow``: an Arrow table (or polars frame) ``select_sql`` reads as ``_arrow``
     (see :func:`arrow_execute` for why not a registered view). ``where``: as for
     :func:`sync_table`, the rows the sync is limited to. ``partial``: the source holds
-    only some keys' rows; stored rows of other keys are kept as they are.
+    only some keys' rows; stored rows of other keys are kept as they are. ``keys``:
+    the row key of a table outside :data:`SYNC_KEYS` (the cascades stage's tables,
+    which are written whole by a full build and only by difference otherwise).
 
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
@@ -137,8 +140,9 @@ def sync_rows(
     >>> con.execute("SELECT * FROM items ORDER BY item_id").fetchall()
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
-    _staged(table)  # a synced table, or ValueError
-    return _write_difference(con, table, select_sql, params, build_id, arrow, where, partial)
+    if keys is None:
+        _staged(table)  # a synced table, or ValueError
+    return _write_difference(con, table, select_sql, params, build_id, arrow, where, partial, keys)
 
 
 def _write_difference(
@@ -150,6 +154,7 @@ def _write_difference(
     arrow: Any,
     where: str | None = None,
     partial: bool = False,
+    row_keys: tuple[str, ...] | None = None,
 ) -> dict[str, int]:
     """Delete the stored rows that the source lacks, update those it changed, insert
     its new rows.
@@ -160,7 +165,7 @@ def _write_difference(
     distinct, NULL equal to NULL); only those rows are fetched, as Arrow, and written.
     """
     names = _columns(con, table)
-    keys = SYNC_KEYS[table]
+    keys = row_keys or SYNC_KEYS[table]
     cols = ", ".join(f'"{c}"' for c in names)
     on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in names)
