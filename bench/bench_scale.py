@@ -2,7 +2,7 @@
 
 Run: ``flock /tmp/spreadtrace-heavy.lock .venv/bin/python -m bench scale
 [--sizes=1000000,5000000] [--seed=7] [--dir=/work/bench-cache/i12c] [--new=0.01]
-[--memory-limit=LIMIT] [--no-run] [--real=FILE [--mapping=NAME]]``
+[--memory-limit=LIMIT] [--no-run] [--real=FILE [--mapping=NAME] [--tile=N]]``
 
 For each size, the synthetic store of ``bench build`` (``spreadtrace.synth.generate``,
 posts and follows loaded once and cached under ``--dir``) is copied, and fresh child
@@ -29,7 +29,14 @@ ingested (through ``--mapping``, e.g. ``german-elections``) into a scratch store
 posts are split by time at the (1 - ``--new``) quantile of ``created_at``, the older
 part is the store that is built in full, and the newest ``--new`` share is the new
 file of steps 3 and 4: the cron shape, where what lands is the newest data. Sizes are
-the real file's (``--sizes`` is ignored).
+the real file's (``--sizes`` is ignored). Its accounts and media rows go into the store
+with the older posts.
+
+``--tile=N`` makes the real store N disjoint copies of FILE before the split (see
+:func:`tile`): ids, accounts, links, hashtags, words and media hashes tagged per copy,
+copy i shifted in time by i x the file's span. PHEME germanwings x 285 is a 1.28M-post
+store of real reply threads, text, links and account profiles (issue 12's real-world
+shape); the newest 1% is then the last 2.85 copies' newest posts.
 
 The baseline is the full build of the same size, measured in the same run: the table
 prints run-1% / full and nothing-new / full. Also printed: the machine's load
@@ -112,12 +119,129 @@ def _new_posts_csv(db: str, share: float, path: Path) -> int:
     return n
 
 
-def _real_split(src: str, mapping: str, share: float, root: Path) -> tuple[Path, Path, int]:
+# Per copy: a tag of letters (text normalisation keeps word characters), ids suffixed,
+# times shifted. Hex hashes (pdq:, phash:, sha256:) are XORed with a per-copy mask in
+# chunks of 16 digits: Hamming distances inside a copy are kept (a ^ m vs b ^ m), while
+# a hash and its twin in another copy differ in about half their bits.
+TILE_MACROS = (
+    "CREATE OR REPLACE TEMP MACRO _tile_tag(i) AS "
+    "'qz' || chr(CAST(97 + i // 26 AS INTEGER)) || chr(CAST(97 + i % 26 AS INTEGER))",
+    "CREATE OR REPLACE TEMP MACRO _tile_id(x, i) AS "
+    "CASE WHEN x IS NOT NULL THEN x || '-t' || i END",
+    """
+    CREATE OR REPLACE TEMP MACRO _tile_hex(h, i) AS CASE WHEN h IS NOT NULL THEN
+        array_to_string(list_transform(range(0, length(h), 16), lambda k: lpad(lower(hex(xor(
+            CAST('0x' || substr(h, k + 1, 16) AS UBIGINT),
+            hash(i, k) >> (64 - 4 * length(substr(h, k + 1, 16)))))),
+            CAST(length(substr(h, k + 1, 16)) AS INTEGER), '0')), '')
+    END
+    """,
+    # A link gets a query parameter that no normaliser strips (its key keeps host and
+    # path); an opaque id (url-23678) a suffix.
+    """
+    CREATE OR REPLACE TEMP MACRO _tile_url(u, i) AS CASE
+        WHEN u IS NULL THEN NULL
+        WHEN NOT contains(u, '://') AND NOT starts_with(lower(u), 'www.') THEN u || '-t' || i
+        ELSE split_part(u, '#', 1)
+             || CASE WHEN contains(split_part(u, '#', 1), '?') THEN '&' ELSE '?' END
+             || 'stcopy=' || i
+             || CASE WHEN contains(u, '#') THEN '#' || split_part(u, '#', 2) ELSE '' END
+    END
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO _tile_media(m, i) AS CASE
+        WHEN regexp_matches(m, '^(pdq|phash|sha256):')
+            THEN split_part(m, ':', 1) || ':' || _tile_hex(split_part(m, ':', 2), i)
+        ELSE _tile_id(m, i)
+    END
+    """,
+    # Every word (letters and digits) gets the copy's tag: near-duplicate texts stay
+    # near-duplicates inside a copy and never match a text of another copy; links keep
+    # their shape (normalisation drops them, and a leading "RT @handle:"); mentions name
+    # the copy's handles.
+    r"""
+    CREATE OR REPLACE TEMP MACRO _tile_text(t, i) AS CASE WHEN t IS NOT NULL THEN
+        array_to_string(list_transform(regexp_split_to_array(t, '\s+'), lambda w: CASE
+            WHEN lower(w) = 'rt' THEN w  -- the retweet marker that normalisation drops
+            WHEN regexp_matches(lower(w), '^(https?://|www\.)') THEN _tile_url(w, i)
+            WHEN starts_with(w, '@') THEN regexp_replace(w, '^@(\w+)', '@\1' || _tile_tag(i))
+            ELSE regexp_replace(w, '([\p{L}\p{N}]+)', '\1' || _tile_tag(i), 'g')
+        END), ' ')
+    END
+    """,
+)
+
+# The canonical columns of each file the split writes, as read from the scratch store:
+# untouched (one copy) or tiled ($copies copies, copy i shifted by i x $span seconds).
+_COPIES = "(SELECT range AS i FROM range($copies)) c"
+SPLIT_SOURCES = {
+    "posts": (
+        "post_id, account_id, created_at, parent_id, kind, root_id, text, urls, hashtags, "
+        "lang, platform, media, CAST(platform_meta AS VARCHAR) AS platform_meta FROM posts",
+        "_tile_id(post_id, i) AS post_id, _tile_id(account_id, i) AS account_id, "
+        "created_at + to_seconds(i * $span) AS created_at, "
+        "_tile_id(parent_id, i) AS parent_id, kind, _tile_id(root_id, i) AS root_id, "
+        "_tile_text(text, i) AS text, list_transform(urls, lambda u: _tile_url(u, i)) AS urls, "
+        "list_transform(hashtags, lambda h: h || _tile_tag(i)) AS hashtags, lang, platform, "
+        "list_transform(media, lambda m: _tile_media(m, i)) AS media, "
+        f"CAST(platform_meta AS VARCHAR) AS platform_meta FROM posts, {_COPIES}",
+    ),
+    "accounts": (
+        "account_id, handle, display_name, created_at, followers_count, following_count, "
+        "posts_count, likes_count, listed_count, verified, default_profile, "
+        "default_profile_image, description, platform, observed_at FROM accounts",
+        "_tile_id(account_id, i) AS account_id, handle || _tile_tag(i) AS handle, "
+        "display_name, created_at + to_seconds(i * $span) AS created_at, followers_count, "
+        "following_count, posts_count, likes_count, listed_count, verified, default_profile, "
+        "default_profile_image, description, platform, "
+        f"observed_at + to_seconds(i * $span) AS observed_at FROM accounts, {_COPIES}",
+    ),
+    "media": (
+        "media_id, kind, url, sha256, pdq, pdq_quality, width, height, duration_s, "
+        "local_path, frames FROM media",
+        "_tile_id(media_id, i) AS media_id, kind, _tile_url(url, i) AS url, "
+        "_tile_hex(sha256, i) AS sha256, _tile_hex(pdq, i) AS pdq, pdq_quality, width, "
+        "height, duration_s, local_path, list_transform(frames, lambda f: _tile_hex(f, i)) "
+        f"AS frames FROM media, {_COPIES}",
+    ),
+}
+
+
+def tile(con, copies: int) -> int:
+    """Temp tables ``_split_posts|accounts|media``: ``copies`` disjoint copies; the shift s.
+
+    Why: the real files are small (PHEME: 4,489 posts) and issue 12's store holds 1.28M
+    real-shaped posts. Copy i has every id (post, parent, root, account, media) suffixed
+    ``-t<i>``, its URLs, hashtags, handles, words and media hashes tagged, and its times
+    (posts, account creation and observation) shifted by i x (the real span + 1 s): copy
+    i follows copy i - 1, so the newest posts of the tiled store are the newest real
+    posts' shape. No cascade, item, text group, media group or account crosses copies.
+    One copy is the rows unchanged (shift 0).
+    """
+    lo, hi = con.execute("SELECT min(created_at), max(created_at) FROM posts").fetchone()
+    span = int((hi - lo).total_seconds()) + 1 if copies > 1 and lo is not None else 0
+    for macro in TILE_MACROS:
+        con.execute(macro)
+    for table, (plain, tiled) in SPLIT_SOURCES.items():
+        if copies == 1:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _split_{table} AS SELECT {plain}")
+        else:  # only fixed SQL text above: the counts are bound
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _split_{table} AS SELECT {tiled}",
+                {"copies": copies} | ({"span": span} if "$span" in tiled else {}),
+            )
+    return span
+
+
+def _real_split(
+    src: str, mapping: str, share: float, root: Path, copies: int = 1
+) -> tuple[Path, Path, int]:
     """(store of the older posts, Parquet file of the newest ``share``, posts in all).
 
-    The real file is ingested once into a scratch store; its posts (and accounts) are
-    cut at a ``created_at`` quantile and the older part ingested into the work store
-    as canonical Parquet, so both parts pass through the same reader as a user's files.
+    The real file is ingested once into a scratch store (``copies`` > 1: tiled, see
+    :func:`tile`); its posts are cut at a ``created_at`` quantile and the older part
+    ingested into the work store as canonical Parquet with the accounts and media
+    rows, so both parts pass through the same reader as a user's files.
     """
     from spreadtrace.ingest.files import ingest_file
     from spreadtrace.ingest.mapping import load_mapping
@@ -125,28 +249,32 @@ def _real_split(src: str, mapping: str, share: float, root: Path) -> tuple[Path,
 
     scratch, base_db = root / "real-scratch.duckdb", root / "real-base.duckdb"
     base, new = root / "real-base.parquet", root / "real-new.parquet"
-    for p in (scratch, base_db, base, new):
+    extra = {t: root / f"real-{t}.parquet" for t in ("accounts", "media")}
+    for p in (scratch, base_db, base, new, *extra.values()):
         p.unlink(missing_ok=True)
     with Store.open(scratch) as store:
         ingest_file(store, src, mapping=load_mapping(mapping) if mapping else None)
         con = store.con
-        total = con.execute("SELECT count(*) FROM posts").fetchone()[0]
+        tile(con, copies)
+        total = con.execute("SELECT count(*) FROM _split_posts").fetchone()[0]
         cut = con.execute(
-            "SELECT quantile_disc(created_at, ?) FROM posts", [1.0 - share]
+            "SELECT quantile_disc(created_at, ?) FROM _split_posts", [1.0 - share]
         ).fetchone()[0]
-        cols = (
-            "post_id, account_id, created_at, parent_id, kind, root_id, text, urls, "
-            "hashtags, lang, platform"
-        )
         for path, op in ((base, "<"), (new, ">=")):
             # the path is ours and op one of two fixed strings; the cut is bound
             con.execute(
-                f"COPY (SELECT {cols} FROM posts WHERE created_at {op} ? ORDER BY post_id) "
+                f"COPY (SELECT * FROM _split_posts WHERE created_at {op} ? ORDER BY post_id) "
                 f"TO '{path}' (FORMAT parquet)",
                 [cut],
             )
+        for table, path in extra.items():
+            if con.execute(f"SELECT count(*) FROM _split_{table}").fetchone()[0]:
+                con.execute(f"COPY _split_{table} TO '{path}' (FORMAT parquet)")
     scratch.unlink()
     with Store.open(base_db) as store:
+        for table, path in extra.items():  # profiles and media first, as an export lands
+            if path.exists():
+                ingest_file(store, path, format=table)
         ingest_file(store, base, format="posts")
         store.checkpoint()
     return base_db, new, total
@@ -234,8 +362,13 @@ def main(argv: list[str]) -> None:
     rows = []
     new_file: Path | None = None
     if real:
-        real_db, new_file, total = _real_split(real, _arg(argv, "mapping", ""), share, root)
-        print(f"real file {real}: {total:,} posts, newest {share:.0%} held out", flush=True)
+        copies = int(_arg(argv, "tile", "1"))
+        real_db, new_file, total = _real_split(real, _arg(argv, "mapping", ""), share, root, copies)
+        print(
+            f"real file {real} x {copies} disjoint copies: {total:,} posts, "
+            f"newest {share:.0%} held out",
+            flush=True,
+        )
         sizes = [total]
     for posts in sizes:
         load0 = os.getloadavg()[0]
