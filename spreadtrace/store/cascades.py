@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from spreadtrace.store.sync import arrow_execute
+from spreadtrace.store.sync import arrow_execute, log_row_changes
 
 __all__ = [
     "DQ_ISSUES",
@@ -322,6 +322,12 @@ def write_results(
         con.execute("DELETE FROM data_quality WHERE list_contains(?, issue)", [issues])
     else:
         con.execute("DELETE FROM post_cascades WHERE post_id IN (SELECT post_id FROM _st_nodes)")
+        # the touched cascades that existed, for the row_changes log (a cascade merged
+        # into another is deleted here and never written again: no build id shows it)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _st_existed AS SELECT cascade_id FROM cascades "
+            "WHERE cascade_id IN (SELECT cascade_id FROM _st_touched)"
+        )
         con.execute("DELETE FROM cascades WHERE cascade_id IN (SELECT cascade_id FROM _st_touched)")
         con.execute(
             "DELETE FROM data_quality WHERE list_contains(?, issue) "
@@ -344,6 +350,19 @@ def write_results(
             del table
         if timings is not None:
             timings[f"write_{target}"] = time.perf_counter() - t0
+    if not scope.full:
+        build_id = con.execute("SELECT max(build_id) FROM builds").fetchall()[0][0]
+        log_row_changes(
+            con,
+            "cascades",
+            int(build_id),
+            "SELECT k.cascade_id AS key1, NULL AS key2, "
+            "k.cascade_id IN (SELECT cascade_id FROM _st_existed) AS existed, "
+            "k.cascade_id IN (SELECT cascade_id FROM cascades) AS present "
+            "FROM (SELECT cascade_id FROM _st_existed UNION "
+            f"SELECT cascade_id FROM cascades WHERE build_id = {int(build_id)}) AS k",
+        )
+        con.execute("DROP TABLE IF EXISTS _st_existed")
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
