@@ -39,7 +39,10 @@ def _world(seed: int, root: str) -> Path:
 
 def _posts(world: Path) -> pl.DataFrame:
     return pl.read_csv(
-        world / "posts.csv.gz", infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=True
+        world / "posts.csv.gz",
+        infer_schema=False,
+        encoding="utf8-lossy",
+        truncate_ragged_lines=True,
     )
 
 

@@ -356,7 +356,7 @@ def write_results(
             con,
             "cascades",
             int(build_id),
-            "SELECT k.cascade_id AS key1, NULL AS key2, "
+            "SELECT k.cascade_id AS key1, NULL AS key2, "  # noqa: S608 -- an int() build id
             "k.cascade_id IN (SELECT cascade_id FROM _st_existed) AS existed, "
             "k.cascade_id IN (SELECT cascade_id FROM cascades) AS present "
             "FROM (SELECT cascade_id FROM _st_existed UNION "

@@ -77,8 +77,8 @@ def log_row_changes(
         return
     _arrow = arrow  # noqa: F841 -- read by keys_sql through DuckDB's replacement scan
     con.execute(
-        "INSERT INTO row_changes (build_id, table_name, key1, key2, existed, present) "
-        f"SELECT ?, ?, key1, key2, existed, present FROM ({keys_sql})",  # noqa: S608
+        "INSERT INTO row_changes (build_id, table_name, key1, key2, existed, present) "  # noqa: S608
+        f"SELECT ?, ?, key1, key2, existed, present FROM ({keys_sql})",
         [build_id, table],
     )
 
@@ -240,7 +240,7 @@ def _write_difference(
         con,
         table,
         build_id,
-        f'SELECT CAST(coalesce("_old_{k1}", "{k1}") AS VARCHAR) AS key1, {k2} AS key2, '
+        f'SELECT CAST(coalesce("_old_{k1}", "{k1}") AS VARCHAR) AS key1, {k2} AS key2, '  # noqa: S608
         "_gone AS existed, _new AS present FROM _arrow",
         diff,
     )
