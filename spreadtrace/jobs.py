@@ -479,12 +479,12 @@ def _build_and_report(
         result.report_dir = str(r.run_dir)
         rows = " ".join(f"{name.removesuffix('.csv')}={n}" for name, n in r.rows.items())
         jlog.info(
-            "report %s (%s: %s) in %.2f s: %s",
+            "report %s in %.2f s: %s (%s set: %s)",
             r.run_dir,
-            r.kind,
-            r.reason,
             result.timings["report"],
             rows,
+            r.kind,
+            r.reason,
         )
         if r.removed_runs:
             jlog.info("report: removed %d older report folder(s)", r.removed_runs)

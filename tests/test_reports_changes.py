@@ -68,6 +68,40 @@ def _apply(state: dict[str, dict[str, str]], path: Path, key: str) -> None:
                 state[row[key]] = row
 
 
+def published_rows(reports: Path) -> tuple[dict[str, dict[str, dict[str, str]]], Path]:
+    """The big files' rows as a reader of ``reports`` gets them: ``latest/`` (the newest
+    full set) with every changes set based on it applied in order (each must follow
+    the one before); and the newest set's folder (whose small files are current)."""
+    latest = reports / "latest"
+    base = json.loads((latest / "manifest.json").read_text())
+    assert base["kind"] == "full"
+    chain = []
+    for folder in sorted(reports.iterdir(), key=lambda p: p.name.removesuffix(".changes")):
+        if folder.name.endswith(".changes"):
+            manifest = json.loads((folder / "manifest.json").read_text())
+            if manifest["base"] == base["report"]:
+                chain.append((folder, manifest))
+    state = {name: _keyed(latest / f"{name}.csv", key) for name, key in BIG.items()}
+    since, newest = base["report"], latest
+    for folder, manifest in chain:
+        assert manifest["since"]["report"] == since, "a changes set is missing"
+        for name, key in BIG.items():
+            _apply(state[name], folder / f"{name}.changes.csv", key)
+        since, newest = folder.name, folder
+    return state, newest
+
+
+def same_published_reports(reports: Path, reference: Path) -> None:
+    """What ``reports`` publishes (full set plus changes) equals the full set
+    ``reference`` row for row; its small files byte for byte."""
+    state, newest = published_rows(reports)
+    for name, key in BIG.items():
+        assert state[name] == _keyed(reference / f"{name}.csv", key), name
+    for name in CHANGES_FILES:
+        if not name.endswith(".changes.csv"):
+            assert (newest / name).read_bytes() == (reference / name).read_bytes(), name
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("seed", "split", "pseudonymize"), [(3, 1, None), (11, 7, None), (5, 23, SECRET)]
