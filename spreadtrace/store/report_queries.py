@@ -196,6 +196,7 @@ class ReportQuery:
     # ingest run ($since_build, $since_run), and how to tell whether a key had a row
     # then: the row_changes log of its primary table, or ``existed_sql`` (over ``c.key``)
     key: str | None = None
+    keys_sql: str = ""  # every key the file has a row for (its driving table)
     changed_sql: str = ""
     logged: str | None = None
     existed_sql: str | None = None
@@ -477,6 +478,7 @@ _CASCADES = ReportQuery(
   ) AS r ON r.post_id = c.root_post_id""",
     order_by=("size DESC", "cascade_id"),
     key="cascade_id",
+    keys_sql="SELECT cascade_id FROM cascades",
     changed_sql="""
   SELECT cascade_id AS key FROM cascades WHERE build_id > $since_build
   UNION ALL SELECT cascade_id FROM cascade_scores WHERE build_id > $since_build
@@ -527,6 +529,8 @@ _ACCOUNTS = ReportQuery(
   ) AS pa ON pa.account_id = ids.account_id""",
     order_by=("bot_score DESC NULLS LAST", "posts DESC", "account_id"),
     key="account_id",
+    keys_sql="SELECT account_id FROM account_scores UNION ALL SELECT account_id FROM accounts"
+    " UNION ALL SELECT account_id FROM posts",
     changed_sql="""
   SELECT account_id AS key FROM account_scores WHERE build_id > $since_build
   UNION ALL SELECT account_id FROM account_origin WHERE build_id > $since_build
@@ -588,6 +592,7 @@ _NARRATIVES = ReportQuery(
   LEFT JOIN accounts AS a ON a.account_id = n.origin_account_id""",
     order_by=("amplification_score DESC NULLS LAST", "posts DESC", "narrative_id"),
     key="narrative_id",
+    keys_sql="SELECT narrative_id FROM narratives",
     changed_sql="""
   SELECT narrative_id AS key FROM narratives WHERE build_id > $since_build
   UNION ALL SELECT key1 FROM row_changes
@@ -809,6 +814,7 @@ _ITEMS = ReportQuery(
   LEFT JOIN item_origin_scores AS o ON o.item_id = i.item_id AND o.rank = 1""",
     order_by=("posts DESC", "item_id"),
     key="item_id",
+    keys_sql="SELECT item_id FROM items",
     changed_sql="""
   SELECT item_id AS key FROM items WHERE build_id > $since_build
   UNION ALL SELECT item_id FROM item_origin_scores WHERE build_id > $since_build
@@ -898,10 +904,7 @@ def export_changes_csv(
             SELECT DISTINCT CAST(key AS VARCHAR) AS key FROM ({query.changed_sql}) AS x
             WHERE key IS NOT NULL
         ),
-        p AS (
-            SELECT DISTINCT {query.key_expr} AS key {query.from_sql}
-            WHERE {query.key_expr} IN (SELECT key FROM cand)
-        ),
+        p AS (SELECT key FROM cand WHERE key IN ({query.keys_sql})),
         first AS (
             SELECT key1, min(build_id) AS build_id FROM row_changes
             WHERE table_name = $logged AND build_id > $since_build
