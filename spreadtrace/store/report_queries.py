@@ -399,6 +399,9 @@ def render(query: ReportQuery, *, pseudonymize: bool = False) -> str:
     )
 
 
+_CHANGED = re.compile(r"/\*changed:(\w+)\*/")
+
+
 def render_changes(query: ReportQuery, *, pseudonymize: bool = False) -> str:
     """The SELECT of ``query``'s changes file: a ``change`` column, then the full file's
     columns, for the keys of ``_rep_keys`` (see :func:`export_changes_csv`).
@@ -409,13 +412,16 @@ def render_changes(query: ReportQuery, *, pseudonymize: bool = False) -> str:
     """
     assert query.key is not None
     inner = ",\n    ".join(f'{c.expr} AS "{c.name}"' for c in query.columns)
+    # the subqueries that read whole tables (marked /*changed:<column>*/) read the
+    # changed keys' rows only
+    from_sql = _CHANGED.sub(r"WHERE \1 IN (SELECT key FROM _rep_keys)", query.from_sql)
     outer = ",\n    ".join(
         f'{_wrap(c, pseudonymize)} AS "{c.name}"' for c in query.columns if not c.hidden
     )
     return (
         f'SELECT q."_change" AS "change",\n    {outer}\nFROM (\n'  # noqa: S608
         f'  SELECT\n    {inner},\n    k.key AS "_rk", k.change AS "_change"\n'
-        f"  {query.from_sql}\n"
+        f"  {from_sql}\n"
         f"  JOIN _rep_keys AS k ON k.key = {query.key_expr} AND k.change <> 'removed'\n"
         f'  UNION ALL BY NAME\n  SELECT key AS "{query.key}", key AS "_rk", change AS "_change"'
         f"\n  FROM _rep_keys WHERE change = 'removed'\n"
@@ -473,7 +479,7 @@ _CASCADES = ReportQuery(
   LEFT JOIN accounts AS a ON a.account_id = c.root_account_id
   LEFT JOIN (
       SELECT post_id, any_value(text) AS text FROM posts
-      WHERE post_id IN (SELECT root_post_id FROM cascades)
+      WHERE post_id IN (SELECT root_post_id FROM cascades /*changed:cascade_id*/)
       GROUP BY post_id
   ) AS r ON r.post_id = c.root_post_id""",
     order_by=("size DESC", "cascade_id"),
@@ -510,9 +516,9 @@ _ACCOUNTS = ReportQuery(
     ),
     from_sql="""
   FROM (
-      SELECT account_id FROM account_scores
-      UNION SELECT account_id FROM accounts
-      UNION SELECT account_id FROM posts
+      SELECT account_id FROM account_scores /*changed:account_id*/
+      UNION SELECT account_id FROM accounts /*changed:account_id*/
+      UNION SELECT account_id FROM posts /*changed:account_id*/
   ) AS ids
   LEFT JOIN account_scores AS sc ON sc.account_id = ids.account_id
   LEFT JOIN accounts AS a ON a.account_id = ids.account_id
@@ -525,7 +531,7 @@ _ACCOUNTS = ReportQuery(
       SELECT account_id, count(*) AS posts,
              count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
              any_value(platform) AS platform
-      FROM posts GROUP BY account_id
+      FROM posts /*changed:account_id*/ GROUP BY account_id
   ) AS pa ON pa.account_id = ids.account_id""",
     order_by=("bot_score DESC NULLS LAST", "posts DESC", "account_id"),
     key="account_id",
