@@ -72,6 +72,12 @@ def log_row_changes(
     """
     if table not in LOGGED_TABLES:
         return
+    store_tables = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE schema_name = 'main' AND table_name IN ('builds', 'row_changes')"
+    ).fetchall()[0][0]
+    if store_tables < 2:  # a bare connection (doctests, tools), not a store
+        return
     mode = con.execute("SELECT mode FROM builds WHERE build_id = ?", [build_id]).fetchall()
     if not mode or mode[0][0] != "incremental":
         return
