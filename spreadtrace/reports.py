@@ -350,6 +350,11 @@ def _plan(
     base = _read_manifest(out / str(base_name)) if base_name else None
     if base is None:
         return None, f"the base full set {base_name} is gone"
+    published = _read_manifest(out / LATEST)
+    if published is None or published.get("report") != base_name:
+        # a writer killed between renaming a full set into place and publishing it:
+        # changes must be of the full set readers find in latest/
+        return None, f"{LATEST}/ does not hold the base full set {base_name}"
     why = changes_possible(store, prev["watermarks"]["build_id"])
     if why is not None:
         return None, why

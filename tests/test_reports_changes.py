@@ -236,3 +236,26 @@ def test_keep_runs_never_deletes_the_base_of_a_kept_changes_set(tmp_path):
     with Store.open(str(tmp_path / "s.duckdb")) as store:
         newer = write_reports(store, out, kind="full", keep=1)
     assert not base.run_dir.exists() and newer.run_dir.exists()
+
+
+def test_a_full_set_left_unpublished_by_a_kill_is_not_a_base(tmp_path, monkeypatch):
+    """Killed between renaming a full set into place and publishing latest/: the next
+    set is full again, so a changes set is always of the full set in latest/."""
+    from spreadtrace import reports
+
+    out = tmp_path / "reports"
+    with Store.open(str(tmp_path / "s.duckdb")) as store:
+        _tiny_world(store, tmp_path, 1)
+        write_reports(store, out, kind="auto")
+
+        def killed(*args, **kwargs):
+            raise KeyboardInterrupt  # stands for the SIGKILL
+
+        with monkeypatch.context() as m:
+            m.setattr(reports, "_publish_latest", killed)
+            with pytest.raises(KeyboardInterrupt):
+                write_reports(store, out, kind="full")
+        after = write_reports(store, out, kind="auto")
+    assert after.kind == "full" and "does not hold" in after.reason
+    latest = json.loads((out / "latest" / "manifest.json").read_text())
+    assert latest["report"] == after.run_dir.name
