@@ -220,6 +220,22 @@ def test_keep_runs_bounds_the_report_folders_of_a_cron_job(runner, dirs):
         assert sum(int(r["size"]) for r in csv.DictReader(fh)) == 60
 
 
+def test_a_cron_run_writes_a_changes_set_between_full_ones(runner, dirs):
+    """Default --report-kind=auto: a full set first, then changes sets; the log says which."""
+    names = []
+    for k, extra in enumerate(([], [], ["--full-reports-every", "0s"])):
+        write_posts(dirs["inbox"] / f"f{k}.csv", make_posts(20, seed=20 + k, prefix=f"c{k}"))
+        result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], *extra)
+        assert result.exit_code == EXIT_OK, result.output
+        names.append(re.search(r" report \S+/(\S+) in ", result.output).group(1))
+    assert [n.endswith(".changes") for n in names] == [False, True, False]
+    assert "(full set: the newest full set is older than 0s)" in result.output
+    changes = dirs["reports"] / names[1]
+    assert (changes / "cascades.changes.csv").exists() and (changes / "alerts.csv").exists()
+    bad = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--full-reports-every", "x")
+    assert bad.exit_code == 2 and "not a time window" in bad.output
+
+
 def test_partly_written_file_waits_for_the_next_run(runner, dirs):
     rows = make_posts(60, seed=4)
     target = dirs["inbox"] / "slow.csv"
