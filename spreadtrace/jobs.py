@@ -209,6 +209,8 @@ def run_job(
     now: datetime | None = None,
     memory_limit: str | None = None,
     keep_reports: int | None = None,
+    report_kind: str = "auto",
+    full_reports_every: float | None = 86400.0,
 ) -> JobResult:
     """Run one scheduled job on the store at ``db``; see the module docstring.
 
@@ -222,7 +224,9 @@ def run_job(
     and the build that follows is a full one. ``memory_limit`` caps DuckDB's memory
     (default: half the memory available up to 2 GB, see :meth:`Store.limit_memory`).
     ``keep_reports`` keeps only that many report folders (:func:`write_reports`'s
-    ``keep``; default: every one).
+    ``keep``; default: every one). ``report_kind`` and ``full_reports_every``:
+    :func:`write_reports`'s ``kind`` and ``full_every`` (default: a changes set, and a
+    full one at least once a day).
     """
     job_id = job_id or new_job_id()
     jlog = _JobLog(log, {"run_id": job_id})
@@ -246,7 +250,17 @@ def run_job(
             result.timings["ingest"] = round(time.perf_counter() - t0, 3)
             if retain_days is not None:
                 _retain(store, retain_days, now, jlog, result)
-            _build_and_report(store, reports, pseudonymize, alerts, jlog, result, keep_reports)
+            _build_and_report(
+                store,
+                reports,
+                pseudonymize,
+                alerts,
+                jlog,
+                result,
+                keep_reports,
+                report_kind,
+                full_reports_every,
+            )
         except Exception as exc:  # recorded and returned: a scheduled job must say why
             fault = storage_error(exc, "writing failed")
             result.message = (
@@ -421,6 +435,8 @@ def _build_and_report(
     jlog: _JobLog,
     result: JobResult,
     keep_reports: int | None = None,
+    report_kind: str = "auto",
+    full_reports_every: float | None = 86400.0,
 ) -> None:
     built = False
     if result.files_ingested or result.rows_expired or job_sql.needs_build(store):
@@ -458,11 +474,20 @@ def _build_and_report(
             alerts=alerts,
             progress=_pause_hook("report", jlog),
             keep=keep_reports,
+            kind=report_kind,
+            full_every=full_reports_every,
         )
         result.timings["report"] = round(time.perf_counter() - t0, 3)
         result.report_dir = str(r.run_dir)
         rows = " ".join(f"{name.removesuffix('.csv')}={n}" for name, n in r.rows.items())
-        jlog.info("report %s in %.2f s: %s", r.run_dir, result.timings["report"], rows)
+        jlog.info(
+            "report %s in %.2f s: %s (%s set: %s)",
+            r.run_dir,
+            result.timings["report"],
+            rows,
+            r.kind,
+            r.reason,
+        )
         if r.removed_runs:
             jlog.info("report: removed %d older report folder(s)", r.removed_runs)
     else:
@@ -517,14 +542,21 @@ def _ensure_snapshot(store: Store, build_id: int | None, jlog: _JobLog) -> None:
 
 
 def _reports_stale(reports: Path, build_id: int | None, pseudonymize: str | None) -> bool:
-    """True unless ``reports/latest`` is a complete report of ``build_id``, same keying."""
+    """True unless the newest published set (``reports/latest-changes`` when there is
+    one: it is newer than ``reports/latest``, which a full set retires it from) is a
+    complete report of ``build_id``, same keying."""
     import json
 
+    from spreadtrace.reports import LATEST, LATEST_CHANGES
     from spreadtrace.store.report_queries import PseudonymKey
 
-    try:
-        manifest = json.loads((reports / "latest" / "manifest.json").read_text())
-    except (OSError, ValueError):
+    for name in (LATEST_CHANGES, LATEST):
+        try:
+            manifest = json.loads((reports / name / "manifest.json").read_text())
+            break
+        except (OSError, ValueError):
+            continue
+    else:
         return True
     key_id = PseudonymKey.from_secret(pseudonymize).key_id if pseudonymize else None
     have = (manifest.get("build") or {}).get("build_id")

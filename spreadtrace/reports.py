@@ -52,9 +52,12 @@ from spreadtrace.store.report_queries import (
     LEADING_CONTROL_RE,
     REPORTS,
     PseudonymKey,
+    changes_possible,
+    export_changes_csv,
     export_csv,
     latest_build,
     model_versions,
+    watermarks,
 )
 
 __all__ = [
@@ -65,15 +68,25 @@ __all__ = [
     "csv_row",
     "write_reports",
     "parse_window",
+    "prune_runs",
+    "CHANGES_FILES",
+    "REPORT_KINDS",
 ]
 
 REPORT_FILES: tuple[str, ...] = tuple(f"{q.name}.csv" for q in REPORTS)
+CHANGES_FILES: tuple[str, ...] = tuple(
+    f"{q.name}.changes.csv" if q.key else f"{q.name}.csv" for q in REPORTS
+)
+"""A changes set's files: the big files' changes under ``<name>.changes.csv``, the small,
+time-critical ones (alerts, coordination pairs and clusters, media) in full."""
+REPORT_KINDS = ("auto", "full", "changes")
 LATEST = "latest"
+LATEST_CHANGES = "latest-changes"
+CHANGES_SUFFIX = ".changes"
 _STAGING_PREFIX = ".partial-"
-_LATEST_NEW = ".latest-new"
-_LATEST_OLD = ".latest-old"
-RUN_DIR = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
-"""The name of one run's folder (:func:`_unique_stamp`): a UTC stamp, ``-n`` on a clash."""
+RUN_DIR = re.compile(r"^\d{8}T\d{6}Z(-\d+)?(\.changes)?$")
+"""The name of one run's folder (:func:`_unique_stamp`): a UTC stamp, ``-n`` on a clash,
+``.changes`` for a changes set."""
 
 
 def safe_cell(value: object) -> str:
@@ -183,6 +196,8 @@ class ReportResult:
     rows: dict[str, int] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     removed_runs: int = 0  # older run folders deleted (``keep``)
+    kind: str = "full"  # full | changes
+    reason: str = ""  # why this kind (auto)
 
 
 def write_reports(
@@ -193,8 +208,19 @@ def write_reports(
     alerts: AlertParams | None = None,
     progress: ProgressFn | None = None,
     keep: int | None = None,
+    kind: str = "full",
+    full_every: float | None = None,
 ) -> ReportResult:
     """Write every report file into ``out_dir/<UTC timestamp>/`` and ``out_dir/latest/``.
+
+    ``kind``: ``full`` (the default) writes every file whole. ``changes`` writes a
+    CHANGES set into ``out_dir/<UTC timestamp>.changes/``, published as
+    ``out_dir/latest-changes/``: for each big file only the rows added, updated or
+    removed since the previous set (``<name>.changes.csv``, first column ``change``),
+    the small files whole; it falls back to a full set when there is no earlier set to
+    build on, the keying changed, or a full build ran since (``reason`` says which).
+    ``auto`` is ``changes``, but full when the newest full set is older than
+    ``full_every`` seconds.
 
     Crash-safe: nothing under a visible name is ever partly written (see the module
     docstring). Leftovers of an interrupted earlier call (hidden staging folders) are
@@ -205,13 +231,15 @@ def write_reports(
     """
     if keep is not None and keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
+    if kind not in REPORT_KINDS:
+        raise ValueError(f"report kind must be one of {', '.join(REPORT_KINDS)}, not {kind!r}")
     out = Path(out_dir)
     alerts = alerts or AlertParams()
     key = PseudonymKey.from_secret(pseudonymize) if pseudonymize is not None else None
     # A full disk or a read-only folder: one line (StorageError). Only hidden staging
     # names were written; the next writer removes them, and latest/ is unchanged.
     with storage_errors(f"cannot write the reports in {out}"):
-        return _write_reports(store, out, key, alerts, progress, keep)
+        return _write_reports(store, out, key, alerts, progress, keep, kind, full_every)
 
 
 def _write_reports(
@@ -221,12 +249,15 @@ def _write_reports(
     alerts: AlertParams,
     progress: ProgressFn | None,
     keep: int | None,
+    kind: str,
+    full_every: float | None,
 ) -> ReportResult:
     out.mkdir(parents=True, exist_ok=True)
     with _dir_lock(out):
         _clean_leftovers(out)
         now = datetime.now(UTC)
-        stamp = _unique_stamp(out, now)
+        since, reason = _plan(store, out, key, kind, full_every, now)
+        stamp = _unique_stamp(out, now) + (CHANGES_SUFFIX if since else "")
         staging = out / f"{_STAGING_PREFIX}{stamp}"
         staging.mkdir()
         params = {
@@ -239,31 +270,121 @@ def _write_reports(
         rows: dict[str, int] = {}
         files: dict[str, Any] = {}
         total = len(REPORTS) + 1
+        marks = watermarks(store)
         for done, query in enumerate(REPORTS, start=1):
-            filename = f"{query.name}.csv"
-            tmp = staging / f"{filename}.tmp"
-            n = export_csv(store, query, tmp, key=key, params=params)
+            counts = None
+            if since is not None and query.key is not None:
+                filename = f"{query.name}.changes.csv"
+                tmp = staging / f"{filename}.tmp"
+                counts = export_changes_csv(
+                    store,
+                    query,
+                    tmp,
+                    since_build=since["watermarks"]["build_id"],
+                    since_run=since["watermarks"]["ingest_run_id"],
+                    key=key,
+                )
+                n, header = sum(counts.values()), ["change", *query.header]
+            else:
+                filename = f"{query.name}.csv"
+                tmp = staging / f"{filename}.tmp"
+                n = export_csv(store, query, tmp, key=key, params=params)
+                header = query.header
             fsync_file(tmp)
             os.replace(tmp, staging / filename)
             rows[filename] = n
-            files[filename] = {
-                "rows": n,
-                "columns": query.header,
-                "sha256": _sha256(staging / filename),
-            }
+            files[filename] = {"rows": n, "columns": header, "sha256": _sha256(staging / filename)}
+            if counts is not None:
+                files[filename]["changes"] = counts
             emit(progress, "report", done, total)
         manifest = _manifest(store, stamp, now, files, alerts, key)
+        manifest["kind"] = "changes" if since is not None else "full"
+        manifest["watermarks"] = {"build_id": marks[0], "ingest_run_id": marks[1]}
+        if since is not None:
+            full_prev = since.get("kind", "full") == "full"
+            manifest["base"] = since["report"] if full_prev else since["base"]
+            manifest["since"] = {"report": since["report"], **since["watermarks"]}
+            manifest["builds"] = {"after": since["watermarks"]["build_id"], "to": marks[0]}
         write_text_atomic(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         fsync_dir(staging)
         run_dir = out / stamp
         os.rename(staging, run_dir)
         fsync_dir(out)
-        latest = _publish_latest(out, run_dir)
+        if since is not None:
+            latest = _publish_latest(out, run_dir, LATEST_CHANGES)
+        else:
+            latest = _publish_latest(out, run_dir)
+            # the newest changes set was of an older base: gone with it
+            _remove_latest(out, LATEST_CHANGES)
         removed = prune_runs(out, keep, run_dir) if keep is not None else 0
         emit(progress, "report", total, total)
     return ReportResult(
-        run_dir=run_dir, latest_dir=latest, rows=rows, manifest=manifest, removed_runs=removed
+        run_dir=run_dir,
+        latest_dir=latest,
+        rows=rows,
+        manifest=manifest,
+        removed_runs=removed,
+        kind=manifest["kind"],
+        reason=reason,
     )
+
+
+def _plan(
+    store: Store,
+    out: Path,
+    key: PseudonymKey | None,
+    kind: str,
+    full_every: float | None,
+    now: datetime,
+) -> tuple[dict[str, Any] | None, str]:
+    """The previous set a changes set is written against (its manifest), or None for a
+    full set; and why."""
+    if kind == "full":
+        return None, "full set asked for"
+    prev = _newest_set(out)
+    if prev is None or "watermarks" not in prev:
+        return None, "no earlier report set to build on"
+    if prev.get("pseudonym_key_id") != (key.key_id if key is not None else None):
+        return None, "the keying (pseudonymisation) changed"
+    base_name = prev["report"] if prev.get("kind", "full") == "full" else prev.get("base")
+    base = _read_manifest(out / str(base_name)) if base_name else None
+    if base is None:
+        return None, f"the base full set {base_name} is gone"
+    published = _read_manifest(out / LATEST)
+    if published is None or published.get("report") != base_name:
+        # a writer killed between renaming a full set into place and publishing it:
+        # changes must be of the full set readers find in latest/
+        return None, f"{LATEST}/ does not hold the base full set {base_name}"
+    why = changes_possible(store, prev["watermarks"]["build_id"])
+    if why is not None:
+        return None, why
+    if kind == "auto" and full_every is not None:
+        made = datetime.fromisoformat(str(base["created_at"]).replace("Z", "+00:00"))
+        if (now - made).total_seconds() >= full_every:
+            return None, f"the newest full set is older than {format_window(full_every)}"
+    return prev, f"changes since {prev['report']} (base {base_name})"
+
+
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _newest_set(out: Path) -> dict[str, Any] | None:
+    """The manifest of the newest complete run folder in ``out`` (full or changes)."""
+    runs = sorted(
+        (p for p in out.iterdir() if p.is_dir() and RUN_DIR.match(p.name)),
+        key=_run_order,
+        reverse=True,
+    )
+    for run in runs:
+        manifest = _read_manifest(run)
+        if manifest is not None:
+            return manifest
+    return None
 
 
 def prune_runs(out: Path, keep: int, current: Path) -> int:
@@ -290,8 +411,18 @@ def prune_runs(out: Path, keep: int, current: Path) -> int:
         p for p in out.iterdir() if p.is_dir() and RUN_DIR.match(p.name) and p.name != current.name
     ]
     others.sort(key=_run_order, reverse=True)
+    kept = [current, *others[: keep - 1]]
+    # the full set a kept changes set is based on stays, whatever its age: without it
+    # the changes cannot be applied to anything
+    bases = {
+        str(m.get("base"))
+        for m in (_read_manifest(p) for p in kept if p.name.endswith(CHANGES_SUFFIX))
+        if m is not None and m.get("base")
+    }
     removed = 0
     for p in others[keep - 1 :]:
+        if p.name in bases:
+            continue
         shutil.rmtree(p)
         removed += 1
     if removed:
@@ -300,7 +431,7 @@ def prune_runs(out: Path, keep: int, current: Path) -> int:
 
 
 def _run_order(path: Path) -> tuple[str, int]:
-    stamp, _, n = path.name.partition("-")
+    stamp, _, n = path.name.removesuffix(CHANGES_SUFFIX).partition("-")
     return stamp, int(n) if n else 1
 
 
@@ -352,7 +483,7 @@ def _iso(value: datetime | None) -> str | None:
 def _unique_stamp(out: Path, now: datetime) -> str:
     base = now.strftime("%Y%m%dT%H%M%SZ")
     stamp, n = base, 1
-    while (out / stamp).exists():
+    while (out / stamp).exists() or (out / f"{stamp}{CHANGES_SUFFIX}").exists():
         n += 1
         stamp = f"{base}-{n}"
     return stamp
@@ -372,22 +503,36 @@ def _dir_lock(out: Path):  # type: ignore[no-untyped-def]
 def _clean_leftovers(out: Path) -> None:
     """Remove hidden staging folders a killed writer left behind (we hold the lock)."""
     for child in out.iterdir():
-        if child.name.startswith((_STAGING_PREFIX, _LATEST_NEW, _LATEST_OLD)):
-            if child.name.startswith(_LATEST_OLD) and not (out / LATEST).exists():
+        for name in (LATEST, LATEST_CHANGES):
+            old = f".{name}-old"
+            if child.name == old and not (out / name).exists():
                 # killed between the two renames of the fallback swap: put it back
-                os.rename(child, out / LATEST)
-                continue
-            shutil.rmtree(child, ignore_errors=True)
+                os.rename(child, out / name)
+                break
+        else:
+            if child.name.startswith((_STAGING_PREFIX, ".latest-")):
+                shutil.rmtree(child, ignore_errors=True)
 
 
-def _publish_latest(out: Path, run_dir: Path) -> Path:
+def _remove_latest(out: Path, name: str) -> None:
+    """Remove ``out/name`` (renamed aside first, so no reader sees it half-deleted)."""
+    if not (out / name).exists():
+        return
+    aside = out / f".{name}-gone"
+    shutil.rmtree(aside, ignore_errors=True)
+    os.rename(out / name, aside)
+    fsync_dir(out)
+    shutil.rmtree(aside)
+
+
+def _publish_latest(out: Path, run_dir: Path, name: str = LATEST) -> Path:
     """Make ``out/latest`` a complete copy of ``run_dir``, replaced in one step.
 
     The files are hard links to the run folder's (a copy where the file system has
     none): they are complete and fsynced before they are linked, and never written
     again, so a link shows the same bytes as a copy without writing every report a
     second time on each run (at 1M posts, ~250 MB per run)."""
-    new = out / _LATEST_NEW
+    new = out / f".{name}-new"
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     for src in sorted(run_dir.iterdir()):
@@ -397,13 +542,13 @@ def _publish_latest(out: Path, run_dir: Path) -> Path:
             shutil.copyfile(src, new / src.name)
             fsync_file(new / src.name)
     fsync_dir(new)
-    latest = out / LATEST
+    latest = out / name
     if not latest.exists():
         os.rename(new, latest)
     elif _exchange(new, latest):
         shutil.rmtree(new)  # now holds the previous latest
     else:
-        old = out / _LATEST_OLD
+        old = out / f".{name}-old"
         os.rename(latest, old)
         os.rename(new, latest)
         shutil.rmtree(old)

@@ -28,9 +28,10 @@ from pathlib import Path
 import pytest
 
 from spreadtrace.jobs import EXIT_OK, run_job
-from spreadtrace.reports import REPORT_FILES
+from spreadtrace.reports import CHANGES_FILES, REPORT_FILES
 from spreadtrace.store import Store
 from tests.test_jobs import make_posts, write_posts
+from tests.test_reports_changes import same_published_reports
 
 CMD = [sys.executable, "-c", "from spreadtrace.cli import main; main()"]
 
@@ -52,7 +53,9 @@ def unique_posts() -> int:
 class Job:
     """A `spreadtrace run` subprocess whose stderr lines we can wait for."""
 
-    def __init__(self, root: Path, pause: str | None = None, task: str | None = None) -> None:
+    def __init__(
+        self, root: Path, pause: str | None = None, task: str | None = None, kind: str = "auto"
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPREADTRACE_TEST")}
         if pause:
             env |= {"SPREADTRACE_TEST_PAUSE_AT": pause, "SPREADTRACE_TEST_PAUSE_SECONDS": "120"}
@@ -60,7 +63,8 @@ class Job:
             env |= {"SPREADTRACE_TEST_PAUSE_TASK": task}
         args = ["--db", str(root / "store.duckdb"), "run", "--incoming", str(root / "inbox"),
                 "--reports", str(root / "reports"), "--archive", str(root / "archive"),
-                "--settle", "0", "--log", str(root / "run.log")]  # fmt: skip
+                "--settle", "0", "--log", str(root / "run.log"),
+                "--report-kind", kind]  # fmt: skip
         self.proc = subprocess.Popen(
             CMD + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -114,14 +118,19 @@ def reference(tmp_path_factory) -> Path:
 
 
 def check_report_folders(reports: Path) -> None:
-    """Every visible report folder is complete: manifest present, every file whole."""
+    """Every visible report folder is complete: manifest present, every file whole
+    (a full set's files, or a changes set's)."""
     if not reports.exists():
         return
     for folder in reports.iterdir():
         if folder.name.startswith("."):
             continue  # hidden staging: invisible to readers by design
         manifest = json.loads((folder / "manifest.json").read_text())
-        assert sorted(manifest["files"]) == sorted(REPORT_FILES)
+        files = CHANGES_FILES if manifest["kind"] == "changes" else REPORT_FILES
+        assert sorted(manifest["files"]) == sorted(files)
+        assert folder.name.endswith(".changes") == (manifest["kind"] == "changes") or (
+            folder.name in ("latest", "latest-changes")
+        )
         for name, info in manifest["files"].items():
             data = (folder / name).read_bytes()
             assert hashlib.sha256(data).hexdigest() == info["sha256"], (folder, name)
@@ -160,8 +169,8 @@ def check_store(db: Path, *, complete: bool = True) -> dict[str, int]:
 
 
 def same_reports(latest: Path, reference: Path) -> None:
-    for name in REPORT_FILES:
-        assert (latest / name).read_bytes() == (reference / name).read_bytes(), name
+    """``latest/`` with the changes sets after it applied equals the reference."""
+    same_published_reports(latest.parent, reference)
 
 
 def test_kill_during_ingest(tmp_path, reference):
@@ -200,13 +209,14 @@ def test_kill_during_build(tmp_path, reference):
     same_reports(root / "reports" / "latest", reference)
 
 
-def test_kill_during_report_write(tmp_path, reference):
+@pytest.mark.parametrize("kind", ["full", "changes"])
+def test_kill_during_report_write(tmp_path, reference, kind):
     root = setup(tmp_path, batches()[:2])
     first = run_job(root / "store.duckdb", root / "inbox", root / "reports", settle=0)
     assert first.exit_code == EXIT_OK  # a first complete report of a and b
     before = {n: (root / "reports" / "latest" / n).read_bytes() for n in REPORT_FILES}
     write_posts(root / "inbox" / "c.csv", batches()[2][1])
-    job = Job(root, pause="report")
+    job = Job(root, pause="report", kind=kind)
     job.wait_for("pause at report")  # one file of the new report written, five to go
     job.kill()
     staging = [p for p in (root / "reports").iterdir() if p.name.startswith(".partial")]
@@ -214,9 +224,12 @@ def test_kill_during_report_write(tmp_path, reference):
     check_report_folders(root / "reports")
     # readers still see the previous complete report
     assert {n: (root / "reports" / "latest" / n).read_bytes() for n in REPORT_FILES} == before
-    assert Job(root).finish() == EXIT_OK  # build is current; the reports are stale
+    assert not (root / "reports" / "latest-changes").exists()
+    assert Job(root, kind=kind).finish() == EXIT_OK  # build is current; the reports are stale
     check_store(root / "store.duckdb")
     check_report_folders(root / "reports")
+    # the set the killed job did not finish was written by the next one, of its kind
+    assert (root / "reports" / "latest-changes").exists() == (kind == "changes")
     same_reports(root / "reports" / "latest", reference)
     assert not [p for p in (root / "reports").iterdir() if p.name.startswith(".partial")]
 

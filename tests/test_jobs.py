@@ -208,13 +208,32 @@ def test_keep_runs_bounds_the_report_folders_of_a_cron_job(runner, dirs):
     """Each run with new data adds a report folder; --keep-runs 2 holds them at two."""
     for k in range(3):
         write_posts(dirs["inbox"] / f"f{k}.csv", make_posts(20, seed=10 + k, prefix=f"k{k}"))
-        result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--keep-runs", "2")
+        result = run_cli(
+            runner, dirs["db"], dirs["inbox"], dirs["reports"], "--keep-runs", "2",
+            "--report-kind", "full",
+        )  # fmt: skip
         assert result.exit_code == EXIT_OK, result.output
     folders = sorted(p.name for p in dirs["reports"].iterdir() if not p.name.startswith("."))
     assert len(folders) == 3 and folders[-1] == "latest"  # two runs and latest/
     assert "removed 1 older report folder(s)" in result.output
     with open(dirs["reports"] / "latest" / "cascades.csv", newline="") as fh:
         assert sum(int(r["size"]) for r in csv.DictReader(fh)) == 60
+
+
+def test_a_cron_run_writes_a_changes_set_between_full_ones(runner, dirs):
+    """Default --report-kind=auto: a full set first, then changes sets; the log says which."""
+    names = []
+    for k, extra in enumerate(([], [], ["--full-reports-every", "0s"])):
+        write_posts(dirs["inbox"] / f"f{k}.csv", make_posts(20, seed=20 + k, prefix=f"c{k}"))
+        result = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], *extra)
+        assert result.exit_code == EXIT_OK, result.output
+        names.append(re.search(r" report \S+/(\S+) in ", result.output).group(1))
+    assert [n.endswith(".changes") for n in names] == [False, True, False]
+    assert "(full set: the newest full set is older than 0s)" in result.output
+    changes = dirs["reports"] / names[1]
+    assert (changes / "cascades.changes.csv").exists() and (changes / "alerts.csv").exists()
+    bad = run_cli(runner, dirs["db"], dirs["inbox"], dirs["reports"], "--full-reports-every", "x")
+    assert bad.exit_code == 2 and "not a time window" in bad.output
 
 
 def test_partly_written_file_waits_for_the_next_run(runner, dirs):
@@ -456,8 +475,10 @@ def _sample_files(folder: Path) -> list[list[Path]]:
 
 
 @pytest.mark.slow
-def test_incremental_runs_equal_a_fresh_full_run(tmp_path):
+@pytest.mark.parametrize("kind", ["full", "auto"])
+def test_incremental_runs_equal_a_fresh_full_run(tmp_path, kind):
     from spreadtrace.jobs import run_job
+    from tests.test_reports_changes import same_published_reports
 
     arrivals = _sample_files(tmp_path / "files")
     # incremental: files arrive over four runs, each run builds and reports
@@ -466,7 +487,9 @@ def test_incremental_runs_equal_a_fresh_full_run(tmp_path):
     for batch in arrivals:
         for path in batch:
             shutil.copy(path, inc["inbox"] / path.name)
-        result = run_job(tmp_path / "inc.duckdb", inc["inbox"], inc["reports"], settle=0)
+        result = run_job(
+            tmp_path / "inc.duckdb", inc["inbox"], inc["reports"], settle=0, report_kind=kind
+        )
         assert result.exit_code in (EXIT_OK, EXIT_REJECTS), result
     # fresh: everything in one run on a new store
     full = {name: tmp_path / "full" / name for name in ("inbox", "reports")}
@@ -477,6 +500,10 @@ def test_incremental_runs_equal_a_fresh_full_run(tmp_path):
     result = run_job(tmp_path / "full.duckdb", full["inbox"], full["reports"], settle=0)
     assert result.exit_code in (EXIT_OK, EXIT_REJECTS), result
     assert len([p for p in inc["reports"].iterdir() if p.name[0].isdigit()]) == 4
+    if kind == "auto":  # one full set, then three changes sets: applied, the same rows
+        assert len(list(inc["reports"].glob("*.changes"))) == 3
+        same_published_reports(inc["reports"], full["reports"] / "latest")
+        return
     for name in REPORT_FILES:
         a = (inc["reports"] / "latest" / name).read_text(encoding="utf-8")
         b = (full["reports"] / "latest" / name).read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ from spreadtrace.cli.report import alert_params, checked_secret, report_options
 from spreadtrace.errors import StorageError, StoreBusy
 from spreadtrace.jobs import log as job_log
 from spreadtrace.jobs import new_job_id, run_job
+from spreadtrace.reports import REPORT_KINDS, parse_window
 
 
 class _UTCFormatter(logging.Formatter):
@@ -89,6 +90,25 @@ def _handlers(log_file: str | None, quiet: bool) -> list[logging.Handler]:
     help="Drop posts created more than DAYS days ago, on every run (then a full build).",
 )
 @click.option("--format", "fmt", default=None, help="Input format (default: detect per file).")
+@click.option(
+    "--report-kind",
+    "reports_kind",
+    type=click.Choice(REPORT_KINDS),
+    default="auto",
+    show_default=True,
+    help="full: every file whole; changes: for the big files only the rows added, "
+    "updated or removed since the previous set (in REPORTS/<stamp>.changes/, and "
+    "REPORTS/latest-changes/); auto: changes, but a full set when none exists yet, the "
+    "newest is older than --full-reports-every, the keying changed or a full build ran.",
+)
+@click.option(
+    "--full-reports-every",
+    "full_every",
+    default="24h",
+    show_default=True,
+    metavar="WINDOW",
+    help="With --report-kind=auto, write a full set when the newest is this old (e.g. 6h, 1d).",
+)
 @report_options
 @memory_limit_option
 @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
@@ -106,6 +126,8 @@ def run(
     quarantine: str | None,
     retain_days: float | None,
     fmt: str | None,
+    reports_kind: str,
+    full_every: str,
     pseudonymize: str | None,
     alert_window: float,
     alert_at: datetime | None,
@@ -127,6 +149,12 @@ def run(
     A file that cannot be read is moved to the quarantine folder with its reason and
     never blocks the files behind it.
 
+    Reports: by default (--report-kind=auto) a run writes a full set once a day
+    (--full-reports-every) and otherwise a CHANGES set: for cascades, accounts,
+    narratives and items only the rows added, updated or removed since the previous
+    set, in REPORTS/<stamp>.changes/ (also REPORTS/latest-changes/); REPORTS/latest/
+    stays the newest full set.
+
     \b
     Exit codes: 0 all good; 65 done, but some rows were rejected (see the rejects
     table); 1 failed (an unreadable file, quarantined, or the build or report
@@ -136,9 +164,13 @@ def run(
     \b
     Example:
         spreadtrace --db work.duckdb run --incoming inbox --reports reports \\
-            --archive done --log spreadtrace.log
+            --archive done --log spreadtrace.log --full-reports-every 6h
     """
     pseudonymize = checked_secret(pseudonymize)
+    try:
+        full_every_s = parse_window(full_every)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--full-reports-every") from None
     job_id = new_job_id()
     handlers = _handlers(log_file, quiet)
     for handler in handlers:
@@ -162,6 +194,8 @@ def run(
                 retain_days=retain_days,
                 memory_limit=memory_limit,
                 keep_reports=keep_runs,
+                report_kind=reports_kind,
+                full_reports_every=full_every_s,
             )
         except StoreBusy as exc:
             job_log.warning("busy: %s", exc, extra={"run_id": job_id})

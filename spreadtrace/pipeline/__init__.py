@@ -35,7 +35,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "cascades",
         reads=("posts", "follows", "post_cascades", "cascades", "meta"),
-        writes=("cascades", "post_cascades", "data_quality", "meta"),
+        writes=("cascades", "post_cascades", "data_quality", "meta", "row_changes"),
     ),
     Stage(
         "media",
@@ -65,7 +65,15 @@ STAGES: tuple[Stage, ...] = (
             "meta",
         ),
         # text_norms, text_pairs: the stored near-duplicate state (store/text_state.py)
-        writes=("url_keys", "items", "post_items", "text_norms", "text_pairs", "meta"),
+        writes=(
+            "url_keys",
+            "items",
+            "post_items",
+            "text_norms",
+            "text_pairs",
+            "meta",
+            "row_changes",
+        ),
     ),
     Stage(
         "accounts",
@@ -93,6 +101,7 @@ STAGES: tuple[Stage, ...] = (
             "coordination_pairs",
             "coordination_clusters",
             "meta",
+            "row_changes",
         ),
     ),
     Stage(
@@ -126,6 +135,7 @@ STAGES: tuple[Stage, ...] = (
             "cascade_scores",
             "origin_scores",
             "account_origin",
+            "row_changes",
         ),
     ),
 )

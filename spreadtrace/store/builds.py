@@ -110,6 +110,11 @@ def start_build(con: duckdb.DuckDBPyConnection, mode: str, params: str) -> int:
     return build_id
 
 
+def _mode(con: duckdb.DuckDBPyConnection, build_id: int) -> str | None:
+    row = con.execute("SELECT mode FROM builds WHERE build_id = ?", [build_id]).fetchall()
+    return row[0][0] if row else None
+
+
 def finish_build(
     con: duckdb.DuckDBPyConnection,
     build_id: int,
@@ -126,6 +131,10 @@ def finish_build(
         "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM cascades)"
     ).fetchall()[0]
     touched = cascades if cascades_touched is None else cascades_touched
+    if (mode or _mode(con, build_id)) == "full":
+        # a full build rewrites every derived row: a report range spanning it is
+        # written as a full set, so the incremental builds' log before it is spent
+        con.execute("DELETE FROM row_changes")
     con.execute(
         "UPDATE builds SET mode = coalesce(?, mode), finished_at = ?, posts = ?, "
         "cascades_touched = ? WHERE build_id = ?",

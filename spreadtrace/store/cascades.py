@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from spreadtrace.store.sync import arrow_execute, sync_rows
+from spreadtrace.store.sync import arrow_execute, log_row_changes, sync_rows
 
 __all__ = [
     "DQ_ISSUES",
@@ -384,7 +384,19 @@ def _write_changed(
     if timings is not None:
         timings["write_post_cascades"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    # a touched cascade that is no longer a cascade (its posts joined another)
+    # a touched cascade that is no longer a cascade (its posts joined another): logged
+    # as removed for the change reports (sync_rows logs the rows it writes)
+    gone = (
+        "SELECT cascade_id FROM cascades WHERE cascade_id IN (SELECT cascade_id FROM _st_touched) "
+        "AND cascade_id NOT IN (SELECT cascade_id FROM _arrow)"
+    )
+    log_row_changes(
+        con,
+        "cascades",
+        build_id,
+        f"SELECT cascade_id AS key1, NULL AS key2, true AS existed, false AS present FROM ({gone})",
+        cascade_rows.select(["cascade_id"]),
+    )
     arrow_execute(
         con,
         "DELETE FROM cascades WHERE cascade_id IN (SELECT cascade_id FROM _st_touched) "

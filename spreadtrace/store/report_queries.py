@@ -50,6 +50,10 @@ __all__ = [
     "PseudonymKey",
     "render",
     "export_csv",
+    "export_changes_csv",
+    "render_changes",
+    "watermarks",
+    "changes_possible",
     "latest_build",
     "model_versions",
     "FORMULA_PREFIXES",
@@ -187,10 +191,24 @@ class ReportQuery:
     from_sql: str
     order_by: tuple[str, ...]  # column names (raw values), must end with a unique key
     params: tuple[str, ...] = ()  # named parameters the FROM clause needs
+    # changes sets (issue 12): a file whose size follows the store declares its key
+    # column, the SQL of the raw keys whose row may have changed since a build and an
+    # ingest run ($since_build, $since_run), and how to tell whether a key had a row
+    # then: the row_changes log of its primary table, or ``existed_sql`` (over ``c.key``)
+    key: str | None = None
+    keys_sql: str = ""  # every key the file has a row for (its driving table)
+    changed_sql: str = ""
+    logged: str | None = None
+    existed_sql: str | None = None
 
     @property
     def header(self) -> list[str]:
         return [c.name for c in self.columns if not c.hidden]
+
+    @property
+    def key_expr(self) -> str:
+        """The SQL of the key column over the FROM clause."""
+        return next(c.expr for c in self.columns if c.name == self.key)
 
     @property
     def account_columns(self) -> list[str]:
@@ -381,6 +399,36 @@ def render(query: ReportQuery, *, pseudonymize: bool = False) -> str:
     )
 
 
+_CHANGED = re.compile(r"/\*changed:(\w+)\*/")
+
+
+def render_changes(query: ReportQuery, *, pseudonymize: bool = False) -> str:
+    """The SELECT of ``query``'s changes file: a ``change`` column, then the full file's
+    columns, for the keys of ``_rep_keys`` (see :func:`export_changes_csv`).
+
+    Added and updated keys get their whole row, through the same output rules as the
+    full file (so the same neutralised, pseudonymised cells); a removed key gets its key
+    cell alone. Ordered by the raw key: a changes file has no score order to keep.
+    """
+    assert query.key is not None
+    inner = ",\n    ".join(f'{c.expr} AS "{c.name}"' for c in query.columns)
+    # the subqueries that read whole tables (marked /*changed:<column>*/) read the
+    # changed keys' rows only
+    from_sql = _CHANGED.sub(r"WHERE \1 IN (SELECT key FROM _rep_keys)", query.from_sql)
+    outer = ",\n    ".join(
+        f'{_wrap(c, pseudonymize)} AS "{c.name}"' for c in query.columns if not c.hidden
+    )
+    return (
+        f'SELECT q."_change" AS "change",\n    {outer}\nFROM (\n'  # noqa: S608
+        f'  SELECT\n    {inner},\n    k.key AS "_rk", k.change AS "_change"\n'
+        f"  {from_sql}\n"
+        f"  JOIN _rep_keys AS k ON k.key = {query.key_expr} AND k.change <> 'removed'\n"
+        f'  UNION ALL BY NAME\n  SELECT key AS "{query.key}", key AS "_rk", change AS "_change"'
+        f"\n  FROM _rep_keys WHERE change = 'removed'\n"
+        f') AS q\nORDER BY q."_rk"'
+    )
+
+
 # --- the report files ------------------------------------------------------------------
 # One line per column: name, SQL, kind. The leading columns of each file are the ones
 # issues 4 and 5 name, in their order; extra columns follow.
@@ -431,10 +479,20 @@ _CASCADES = ReportQuery(
   LEFT JOIN accounts AS a ON a.account_id = c.root_account_id
   LEFT JOIN (
       SELECT post_id, any_value(text) AS text FROM posts
-      WHERE post_id IN (SELECT root_post_id FROM cascades)
+      WHERE post_id IN (SELECT root_post_id FROM cascades /*changed:cascade_id*/)
       GROUP BY post_id
   ) AS r ON r.post_id = c.root_post_id""",
     order_by=("size DESC", "cascade_id"),
+    key="cascade_id",
+    keys_sql="SELECT cascade_id FROM cascades",
+    changed_sql="""
+  SELECT cascade_id AS key FROM cascades WHERE build_id > $since_build
+  UNION ALL SELECT cascade_id FROM cascade_scores WHERE build_id > $since_build
+  UNION ALL SELECT key1 FROM row_changes
+  WHERE build_id > $since_build AND table_name IN ('cascades', 'cascade_scores')
+  UNION ALL SELECT c.cascade_id FROM cascades AS c
+  JOIN accounts AS a ON a.account_id = c.root_account_id WHERE a.ingest_run_id > $since_run""",
+    logged="cascades",
 )
 
 _ACCOUNTS = ReportQuery(
@@ -458,9 +516,9 @@ _ACCOUNTS = ReportQuery(
     ),
     from_sql="""
   FROM (
-      SELECT account_id FROM account_scores
-      UNION SELECT account_id FROM accounts
-      UNION SELECT account_id FROM posts
+      SELECT account_id FROM account_scores /*changed:account_id*/
+      UNION SELECT account_id FROM accounts /*changed:account_id*/
+      UNION SELECT account_id FROM posts /*changed:account_id*/
   ) AS ids
   LEFT JOIN account_scores AS sc ON sc.account_id = ids.account_id
   LEFT JOIN accounts AS a ON a.account_id = ids.account_id
@@ -473,9 +531,28 @@ _ACCOUNTS = ReportQuery(
       SELECT account_id, count(*) AS posts,
              count(*) FILTER (WHERE kind IN ('repost', 'quote')) AS reposts,
              any_value(platform) AS platform
-      FROM posts GROUP BY account_id
+      FROM posts /*changed:account_id*/ GROUP BY account_id
   ) AS pa ON pa.account_id = ids.account_id""",
     order_by=("bot_score DESC NULLS LAST", "posts DESC", "account_id"),
+    key="account_id",
+    keys_sql="SELECT account_id FROM account_scores UNION ALL SELECT account_id FROM accounts"
+    " UNION ALL SELECT account_id FROM posts",
+    changed_sql="""
+  SELECT account_id AS key FROM account_scores WHERE build_id > $since_build
+  UNION ALL SELECT account_id FROM account_origin WHERE build_id > $since_build
+  UNION ALL SELECT account_id FROM coordination_clusters WHERE build_id > $since_build
+  UNION ALL SELECT key1 FROM row_changes
+  WHERE build_id > $since_build AND table_name IN ('account_scores', 'account_origin')
+  UNION ALL SELECT key2 FROM row_changes
+  WHERE build_id > $since_build AND table_name = 'coordination_clusters'
+  UNION ALL SELECT account_id FROM accounts WHERE ingest_run_id > $since_run
+  UNION ALL SELECT account_id FROM posts WHERE ingest_run_id > $since_run""",
+    # an account is in the file once it has a post, a profile or a score, and only an
+    # erasure or the retention window (full builds) takes one out
+    existed_sql="""(
+      c.key IN (SELECT account_id FROM posts WHERE ingest_run_id <= $since_run)
+      OR c.key IN (SELECT account_id FROM account_snapshots WHERE ingest_run_id <= $since_run)
+  )""",
 )
 
 _NARRATIVES = ReportQuery(
@@ -520,6 +597,15 @@ _NARRATIVES = ReportQuery(
   FROM narratives AS n
   LEFT JOIN accounts AS a ON a.account_id = n.origin_account_id""",
     order_by=("amplification_score DESC NULLS LAST", "posts DESC", "narrative_id"),
+    key="narrative_id",
+    keys_sql="SELECT narrative_id FROM narratives",
+    changed_sql="""
+  SELECT narrative_id AS key FROM narratives WHERE build_id > $since_build
+  UNION ALL SELECT key1 FROM row_changes
+  WHERE build_id > $since_build AND table_name = 'narratives'
+  UNION ALL SELECT n.narrative_id FROM narratives AS n
+  JOIN accounts AS a ON a.account_id = n.origin_account_id WHERE a.ingest_run_id > $since_run""",
+    logged="narratives",
 )
 
 _PAIRS = ReportQuery(
@@ -733,6 +819,16 @@ _ITEMS = ReportQuery(
   LEFT JOIN accounts AS a ON a.account_id = i.first_account_id
   LEFT JOIN item_origin_scores AS o ON o.item_id = i.item_id AND o.rank = 1""",
     order_by=("posts DESC", "item_id"),
+    key="item_id",
+    keys_sql="SELECT item_id FROM items",
+    changed_sql="""
+  SELECT item_id AS key FROM items WHERE build_id > $since_build
+  UNION ALL SELECT item_id FROM item_origin_scores WHERE build_id > $since_build
+  UNION ALL SELECT key1 FROM row_changes
+  WHERE build_id > $since_build AND table_name IN ('items', 'item_origin_scores')
+  UNION ALL SELECT i.item_id FROM items AS i
+  JOIN accounts AS a ON a.account_id = i.first_account_id WHERE a.ingest_run_id > $since_run""",
+    logged="items",
 )
 
 REPORTS: tuple[ReportQuery, ...] = (
@@ -779,6 +875,111 @@ def export_csv(
         bound,
     ).fetchone()
     return int(rows[0]) if rows else 0
+
+
+def export_changes_csv(
+    store: Store,
+    query: ReportQuery,
+    path: Path,
+    *,
+    since_build: int,
+    since_run: int,
+    key: PseudonymKey | None = None,
+) -> dict[str, int]:
+    """Write the rows of ``query`` added, updated or removed since build ``since_build``
+    and ingest run ``since_run`` to ``path`` (:func:`render_changes`); return the count
+    of each change.
+
+    The candidate keys come from the build ids and ingest run ids of every table the
+    file reads (and from ``row_changes`` for deleted rows); a key is *added* when it
+    had no row at ``since_build`` (its primary table's first logged change after it
+    says so), *removed* when it has none now, *updated* otherwise.
+    """
+    if query.key is None:
+        raise ValueError(f"{query.name}: no changes file (written in full in every set)")
+    con = store.con
+    con.execute(SAFE_CELL_MACRO)
+    if query.existed_sql is not None:
+        existed = query.existed_sql
+    else:
+        existed = "coalesce(ev.existed, p.key IS NOT NULL)"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _rep_keys AS
+        WITH cand AS (
+            SELECT DISTINCT CAST(key AS VARCHAR) AS key FROM ({query.changed_sql}) AS x
+            WHERE key IS NOT NULL
+        ),
+        p AS (SELECT key FROM cand WHERE key IN ({query.keys_sql})),
+        first AS (
+            SELECT key1, min(build_id) AS build_id FROM row_changes
+            WHERE table_name = $logged AND build_id > $since_build
+            GROUP BY key1
+        ),
+        ev AS (
+            SELECT r.key1 AS key, bool_or(r.existed) AS existed
+            FROM row_changes AS r JOIN first AS f USING (key1, build_id)
+            WHERE r.table_name = $logged GROUP BY r.key1
+        ),
+        k AS (
+            SELECT c.key, p.key IS NOT NULL AS present, {existed} AS existed
+            FROM cand AS c LEFT JOIN p USING (key) LEFT JOIN ev USING (key)
+        )
+        SELECT key, CASE WHEN present AND existed THEN 'updated'
+                         WHEN present THEN 'added' ELSE 'removed' END AS change
+        FROM k WHERE present OR existed
+        """,  # noqa: S608 -- fixed fragments of this module
+        {
+            "since_build": int(since_build),
+            "since_run": int(since_run),
+            "logged": query.logged or "",
+        },
+    )
+    bound: dict[str, Any] = {"out_path": str(path)}
+    if key is not None and query.account_columns:
+        bound |= {"ipad": key.ipad, "opad": key.opad}
+    quoted = ", ".join(
+        f'"{c.name}"'
+        for c in query.columns
+        if not c.hidden and (c.kind == "text" or c.kind in PSEUDONYM_KINDS)
+    )
+    sql = render_changes(query, pseudonymize=key is not None)
+    con.execute(
+        f"COPY ({sql}) TO $out_path (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
+        f'FORCE_QUOTE ("change", {quoted}))',
+        bound,
+    )
+    counts = dict(con.execute("SELECT change, count(*) FROM _rep_keys GROUP BY 1").fetchall())
+    con.execute("DROP TABLE _rep_keys")
+    return {c: int(counts.get(c, 0)) for c in ("added", "updated", "removed")}
+
+
+def watermarks(store: Store) -> tuple[int, int]:
+    """The newest finished build id and ingest run id (0 when none): what a report
+    reflects, and what the next changes set is computed since."""
+    row = store.con.execute(
+        "SELECT (SELECT coalesce(max(build_id), 0) FROM builds WHERE finished_at IS NOT NULL),"
+        " (SELECT coalesce(max(ingest_run_id), 0) FROM ingest_runs)"
+    ).fetchall()[0]
+    return int(row[0]), int(row[1])
+
+
+def changes_possible(store: Store, since_build: int) -> str | None:
+    """None when the builds after ``since_build`` can be written as a changes set, else
+    why not: a full build among them (it rewrites every row and empties the log), or
+    builds from before the store logged its deleted rows."""
+    con = store.con
+    full = con.execute(
+        "SELECT count(*) FROM builds WHERE build_id > ? AND mode <> 'incremental' "
+        "AND finished_at IS NOT NULL",
+        [int(since_build)],
+    ).fetchall()[0][0]
+    if full:
+        return "a full build since the last report"
+    row = con.execute("SELECT value FROM meta WHERE key = 'row_changes_from'").fetchall()
+    if row and int(since_build) + 1 < int(row[0][0]):
+        return "builds from before the store logged removed rows"
+    return None
 
 
 def latest_build(store: Store) -> dict[str, Any] | None:

@@ -696,6 +696,31 @@ def _unindex_derived_keys(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE {table}__v6 RENAME TO {table}")
 
 
+# changes sets of the reports (issue 12, schema version 7): what an incremental build deleted or inserted
+# in the tables whose rows the report files are keyed by, so a changes set can say
+# "removed" (a deleted row carries no build id) and tell an added row from an updated
+# one. One row per (build, table, key) a write touched: existed = the key had a row
+# before the write, present = it has one after. Written only by incremental builds
+# (spreadtrace.store.sync, the cascades stage) in their transaction; a full build
+# empties it (a report range that spans a full build is written as a full set).
+# meta 'row_changes_from': the first build that logs (stores migrated with builds).
+_V7_ROW_CHANGES: list[str] = [
+    """
+    CREATE TABLE row_changes (
+        build_id   BIGINT NOT NULL,
+        table_name VARCHAR NOT NULL,
+        key1       VARCHAR NOT NULL,
+        key2       VARCHAR,
+        existed    BOOLEAN NOT NULL,
+        present    BOOLEAN NOT NULL
+    )
+    """,
+    """
+    INSERT OR REPLACE INTO meta
+    SELECT 'row_changes_from', CAST(coalesce(max(build_id), 0) + 1 AS VARCHAR) FROM builds
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
@@ -710,6 +735,7 @@ MIGRATIONS: dict[int, list[Migration]] = {
     4: [*_V4_INCREMENTAL, *_V4_ACCOUNTS],
     5: [*_V5_NARRATIVE_STATE],
     6: [_unindex_derived_keys],
+    7: [*_V7_ROW_CHANGES],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -152,6 +152,8 @@ NOT_EXPORTED = frozenset(
         *("text_norms", "text_pairs"),
         # the narratives grouping's state (store/narrative_state.py)
         *("narrative_keys", "narrative_map"),
+        # what incremental builds deleted and inserted, for the reports' changes sets
+        "row_changes",
     }
 )
 """Store tables the dashboard never reads: left out of the read model, which keeps it

@@ -15,7 +15,15 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["SYNC_KEYS", "arrow_execute", "stage_table", "sync_rows", "sync_table"]
+__all__ = [
+    "LOGGED_TABLES",
+    "SYNC_KEYS",
+    "arrow_execute",
+    "log_row_changes",
+    "stage_table",
+    "sync_rows",
+    "sync_table",
+]
 
 # the derived tables written through a staging table, with their row keys
 SYNC_KEYS: dict[str, tuple[str, ...]] = {
@@ -32,6 +40,53 @@ SYNC_KEYS: dict[str, tuple[str, ...]] = {
     "narrative_origin_items": ("narrative_id",),
     "item_origin_scores": ("item_id", "account_id"),
 }
+
+
+# the tables whose deleted and inserted keys an incremental build logs in row_changes:
+# those the report files are keyed by or join one row per key of (a deleted row carries
+# no build id, so without the log a changes set could not see it go)
+LOGGED_TABLES: frozenset[str] = frozenset(
+    {
+        "cascades",
+        "cascade_scores",
+        "narratives",
+        "items",
+        "item_origin_scores",
+        "account_scores",
+        "account_origin",
+        "coordination_clusters",
+    }
+)
+
+
+def log_row_changes(
+    con: duckdb.DuckDBPyConnection, table: str, build_id: int, keys_sql: str, arrow: Any = None
+) -> None:
+    """Record in ``row_changes`` the keys ``keys_sql`` selects (``key1``, ``key2``,
+    ``existed``, ``present``), when ``table`` is logged and the build is incremental.
+
+    Why: the report's changes sets find changed rows by build id, but a deleted row
+    keeps none; this log, written in the build's transaction, is how they see it. A
+    full build logs nothing (and empties the log: :func:`spreadtrace.store.builds.finish_build`).
+    ``keys_sql`` is fixed SQL of this package (it may read ``_arrow``), never input.
+    """
+    if table not in LOGGED_TABLES:
+        return
+    store_tables = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE schema_name = 'main' AND table_name IN ('builds', 'row_changes')"
+    ).fetchall()[0][0]
+    if store_tables < 2:  # a bare connection (doctests, tools), not a store
+        return
+    mode = con.execute("SELECT mode FROM builds WHERE build_id = ?", [build_id]).fetchall()
+    if not mode or mode[0][0] != "incremental":
+        return
+    _arrow = arrow  # noqa: F841 -- read by keys_sql through DuckDB's replacement scan
+    con.execute(
+        "INSERT INTO row_changes (build_id, table_name, key1, key2, existed, present) "  # noqa: S608
+        f"SELECT ?, ?, key1, key2, existed, present FROM ({keys_sql})",
+        [build_id, table],
+    )
 
 
 def _staged(table: str) -> str:
@@ -190,6 +245,16 @@ def _write_difference(
     ).to_arrow_table()
     if diff.num_rows == 0:
         return {"deleted": 0, "inserted": 0}
+    k1 = keys[0]
+    k2 = f'CAST(coalesce("_old_{keys[1]}", "{keys[1]}") AS VARCHAR)' if len(keys) > 1 else "NULL"
+    log_row_changes(
+        con,
+        table,
+        build_id,
+        f'SELECT CAST(coalesce("_old_{k1}", "{k1}") AS VARCHAR) AS key1, {k2} AS key2, '  # noqa: S608
+        "_gone AS existed, _new AS present FROM _arrow",
+        diff,
+    )
     old_key = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
     values = [c for c in names if c not in keys]
     updated = 0
