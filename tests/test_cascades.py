@@ -304,9 +304,7 @@ def test_an_incremental_build_writes_only_the_rows_that_changed(mem_store):
     assert {p for p, b in builds.items() if b == second.build_id} == changed
     assert {b for p, b in builds.items() if p not in changed} == {first}
     # its cascade row changed (the reply counts): rewritten with the new build
-    assert mem_store.con.execute("SELECT build_id FROM cascades").fetchall() == [
-        (second.build_id,)
-    ]
+    assert mem_store.con.execute("SELECT build_id FROM cascades").fetchall() == [(second.build_id,)]
 
 
 def test_build_twice_gives_identical_tables(mem_store):

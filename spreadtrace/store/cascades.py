@@ -394,7 +394,7 @@ def _write_changed(
         con,
         "cascades",
         build_id,
-        f"SELECT cascade_id AS key1, NULL AS key2, true AS existed, false AS present FROM ({gone})",
+        f"SELECT cascade_id AS key1, NULL AS key2, true AS existed, false AS present FROM ({gone})",  # noqa: S608, E501
         cascade_rows.select(["cascade_id"]),
     )
     arrow_execute(
