@@ -61,8 +61,10 @@ def _story(pid: str, acc: str, minutes: float, text: str, tags: str = "", repost
 
 def _coordinated_case() -> list[list[list[str]]]:
     """c1 and c2 reshare x0 40 minutes apart; then they reshare three new stories within
-    seconds of each other: a coordinated pair, whose old shares are in x0's cascade."""
+    seconds of each other: a coordinated pair, whose old shares are in x0's cascade (and
+    c1's own old post carries #ownclaim: that item's coordinated share moves)."""
     first = _story("x0", "author", 0, TEXTS[0], "bridgefix", ["c1", "u1", "u2", "c2"])
+    first += _story("p1", "c1", 50, TEXTS[2], "ownclaim", ["u5"])
     first += _story("w0", "writer", 5, TEXTS[3], "", ["u3", "u4"])
     for k in range(40):  # background sharing: co-shares by chance are rare (NPMI)
         first += _story(f"bg{k}", f"bga{k}", 20 + k, f"background item {k}", "", [f"bgb{k}"])
@@ -120,6 +122,12 @@ def _narrative_of(store: Store, cascade_id: str) -> str | None:
     return row[0][0] if row else None
 
 
+def _item_shares(store: Store, item_id: str) -> list[tuple]:
+    return store.con.execute(
+        "SELECT bot_share, coordinated_share FROM items WHERE item_id = ?", [item_id]
+    ).fetchall()
+
+
 def _cascade_score(store: Store, cascade_id: str) -> tuple:
     return store.con.execute(
         "SELECT coordinated_share, amplification_score FROM cascade_scores WHERE cascade_id = ?",
@@ -136,6 +144,7 @@ def test_an_incremental_build_equals_a_full_build_when_untouched_cascades_change
         run_build(inc, publish=False)
         before = {
             "x0": _cascade_score(inc, "x0") if case == "coordinated" else None,
+            "own": _item_shares(inc, "hashtag:ownclaim"),
             "a0": _narrative_of(inc, "a0"),
             "b0": _narrative_of(inc, "b0"),
             "k0": _narrative_of(inc, "k0"),
@@ -155,6 +164,9 @@ def test_an_incremental_build_equals_a_full_build_when_untouched_cascades_change
             assert result.counts["narratives"]["flags_changed"] >= 2
             assert "x0" not in (result.touched or [])
             assert _cascade_score(inc, "x0") != before["x0"]
+            # no new post carries c1's #ownclaim: its share moves with c1's flag alone
+            assert before["own"] == [(0.0, 0.0)]
+            assert _item_shares(inc, "hashtag:ownclaim")[0][1] == 1.0  # coordinated now
         elif case == "link":
             assert before["a0"] != before["b0"]
             assert _narrative_of(inc, "a0") == _narrative_of(inc, "b0") is not None

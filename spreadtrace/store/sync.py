@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["SYNC_KEYS", "arrow_execute", "stage_table", "sync_rows", "sync_table"]
 
@@ -114,13 +116,17 @@ def sync_rows(
     arrow: Any = None,
     where: str | None = None,
     partial: bool = False,
+    written: list[Any] | None = None,
 ) -> dict[str, int]:
     """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
 
     ``arrow``: an Arrow table (or polars frame) ``select_sql`` reads as ``_arrow``
     (see :func:`arrow_execute` for why not a registered view). ``where``: as for
     :func:`sync_table`, the rows the sync is limited to. ``partial``: the source holds
-    only some keys' rows; stored rows of other keys are kept as they are.
+    only some keys' rows; stored rows of other keys are kept as they are. ``written``:
+    a list that receives the keys of the rows written (deleted, changed or inserted) as
+    one Arrow table, a column per key (an incremental caller scopes its next step to
+    them, e.g. the items whose post_items rows changed).
 
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
@@ -138,7 +144,9 @@ def sync_rows(
     [('a', 1, 1), ('b', 5, 2), ('d', 4, 2)]
     """
     _staged(table)  # a synced table, or ValueError
-    return _write_difference(con, table, select_sql, params, build_id, arrow, where, partial)
+    return _write_difference(
+        con, table, select_sql, params, build_id, arrow, where, partial, written
+    )
 
 
 def _write_difference(
@@ -150,6 +158,7 @@ def _write_difference(
     arrow: Any,
     where: str | None = None,
     partial: bool = False,
+    written: list[Any] | None = None,
 ) -> dict[str, int]:
     """Delete the stored rows that the source lacks, update those it changed, insert
     its new rows.
@@ -183,6 +192,8 @@ def _write_difference(
         """,  # noqa: S608
         params=params,
     ).to_arrow_table()
+    if written is not None:  # a written row's key: its old key, or its new one when new
+        written.append(pa.table({k: pc.coalesce(diff[f"_old_{k}"], diff[k]) for k in keys}))
     if diff.num_rows == 0:
         return {"deleted": 0, "inserted": 0}
     old_key = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
