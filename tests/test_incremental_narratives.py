@@ -31,7 +31,7 @@ from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
 from spreadtrace.store.erasure import drop_posts_before
-from tests.test_cascades_support import table_rows
+from tests.test_cascades_support import insert_follows, table_rows
 from tests.test_incremental import DERIVED
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -403,3 +403,35 @@ def test_an_even_split_between_two_anchors_breaks_the_same_way_in_a_subset():
     narrative = dict(whole.select("cascade_id", "narrative_id").iter_rows())
     assert narrative["r"] == narrative["p"] == "n-a02"  # the smaller key's anchor
     assert part.equals(whole.filter(pl.col("cascade_id").is_in(closed)))
+
+
+def test_an_untouched_cascade_of_a_changed_narrative_keeps_its_reach_bounds(tmp_path):
+    """x0 and x1 are one narrative (same claim, same hashtag). In x0, u9's repost hangs
+    on u1's share by inference, but u9 also follows c1, whom the second batch finds
+    coordinated: the narrative's reach via bots has bounds. A third batch touches x1
+    only: the narrative is recomputed, and x0's candidate parents must be read though
+    x0 itself is not (its scores do not change)."""
+    first, second = _coordinated_case()
+    first += _story("x1", "author2", 2, TEXTS[0], "bridgefix", ["u7"])
+    first += [_post("x0-r9", "u9", 35, "x0")]  # u1 shared at 14, c1 at 7: u9 follows both
+    third = [_post("x1-r8", "u8", 900, "x1")]
+    follows = [("u9", "c1"), ("u9", "u1")]
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        insert_follows(inc, follows)
+        *_, last = _builds(inc, [first, second, third], tmp_path, "inc")
+        counts = last.counts["narratives"]
+        assert last.mode == "incremental" and counts["incremental"] is True
+        assert counts["flags_changed"] == 0
+        assert "x1" in (last.touched or []) and "x0" not in (last.touched or [])
+        narrative = _narrative_of(inc, "x0")
+        assert narrative is not None and narrative == _narrative_of(inc, "x1")
+        low, high = inc.con.execute(
+            "SELECT reach_via_bots_low, reach_via_bots_high FROM narratives WHERE narrative_id = ?",
+            [narrative],
+        ).fetchall()[0]
+        assert low < high  # u9 may have come through c1's share
+        insert_follows(full, follows)
+        _builds(full, [first + second + third], tmp_path, "full")
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
