@@ -151,6 +151,8 @@ def run(
             touched=touched if scoped else None,
             flags_before=flags_before,
             item_min_accounts=params.item_min_accounts,
+            # a local regrouping: outside its scope every cascade kept its narrative
+            regrouped=narrative_state.SCOPE_TABLE if "grouping_seeds" in counts else None,
         )
         counts["incremental"] = scoped
         del cascades, narratives_

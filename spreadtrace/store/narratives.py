@@ -35,6 +35,7 @@ __all__ = [
     "ROOTS_SQL",
     "ROOTS_WITH_TEXT_SQL",
     "ROOT_MEDIA_SQL",
+    "REGROUPED_TABLE",
     "account_flags",
     "account_origin_seeds",
     "affected_narratives",
@@ -66,6 +67,7 @@ _WORK_TABLES = (
     "_sn_aff_i",
     "_sn_scope",
     "_sn_amp",
+    "_sn_remap",
     "_sn_noi",
     "_sn_fc",
     "_sn_np",
@@ -157,6 +159,7 @@ def write_narratives(
     touched: list[str] | None = None,
     flags_before: pl.DataFrame | None = None,
     item_min_accounts: int = 2,
+    regrouped: str | None = None,
 ) -> dict[str, float]:
     """Replace post_narratives and narratives from the cascade -> narrative map.
 
@@ -169,6 +172,10 @@ def write_narratives(
     flagged accounts before the accounts stage, :func:`account_flags`) make the stage
     incremental: :func:`_mark_affected` finds what must be recomputed, and only the
     affected narratives are staged (the stage's later writes are limited to them).
+    ``regrouped`` (with ``touched``): the temp table of the cascades the grouping
+    regrouped (:data:`spreadtrace.store.narrative_state.SCOPE_TABLE`; outside it every
+    cascade kept its stored narrative and via, and the rebuilt cascades are in it):
+    only the post_narratives rows of its cascades can change, so only those are compared.
     """
     _register(con, "_sn_map", cascades)
     _register(con, "_sn_narr", narratives)
@@ -176,12 +183,17 @@ def write_narratives(
     counts: dict[str, float] = {}
     if touched is not None:
         counts |= _mark_affected(con, build_id, touched, flags_before, item_min_accounts)
-    sync_rows(
-        con,
-        "post_narratives",
-        build_id,
-        POST_NARRATIVES_SQL,
-    )
+    post_sql, where = POST_NARRATIVES_SQL, None
+    if scoped and regrouped is not None:
+        if regrouped != REGROUPED_TABLE:
+            raise ValueError(f"not the grouping's scope table: {regrouped}")
+        # the regrouped cascades hold the grouping's seeds, the rebuilt cascades among them
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _sn_remap AS SELECT cascade_id FROM {REGROUPED_TABLE}"  # noqa: S608 -- a fixed table name, checked above
+        )
+        post_sql = _replace_once(post_sql, "FROM post_cascades pc", f"FROM {_REMAPPED} pc")
+        where = f"post_id IN (SELECT post_id FROM {_REMAPPED} x)"  # noqa: S608
+    sync_rows(con, "post_narratives", build_id, post_sql, where=where)
     stage_table(con, "narratives")
     rows_sql = NARRATIVE_ROWS_SQL
     if scoped:  # the affected narratives only
@@ -218,6 +230,13 @@ def write_narratives(
         "narrative_posts": int(posts),
         "largest_narrative_share_pct": float(largest),
     }
+
+
+# write_narratives(regrouped=...): the grouping's scope table (narrative_state's
+# close_scope writes it; named here, as that module imports this one), and the post_cascades rows of the cascades whose
+# posts' narrative rows can change (regrouped or rebuilt)
+REGROUPED_TABLE = "_ng_scope"
+_REMAPPED = "(SELECT * FROM post_cascades SEMI JOIN _sn_remap USING (cascade_id))"
 
 
 def affected_cascades(con: duckdb.DuckDBPyConnection) -> pl.Series:
