@@ -15,7 +15,7 @@ from the whole stored state, which equals a full recomputation
 (``tests/test_incremental.py``). A full build empties the state first. URL, hashtag
 and media items are still recomputed over every post, set-wise in SQL and written as
 the difference (:mod:`spreadtrace.store.sync`); in an incremental build only the item
-rows of the post_items rows written (and the media items) are recomputed, and the
+rows of the post_items rows written are recomputed, and the
 shares only of the items whose posts or posters' flags changed. The caller (``run_build``) owns the
 transaction.
 """

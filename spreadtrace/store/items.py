@@ -134,9 +134,9 @@ def url_key_frame(con: duckdb.DuckDBPyConnection, *, roots_only: bool = False) -
     return con.sql(ROOT_KEYS_SQL).pl()
 
 
-# write_items(scoped=True): the items of the post_items rows written (``_arrow``) and
-# the media items; the rule's post_items narrowed to them, the sync limited to them
-_ITEM_SCOPE = "(item_id IN (SELECT item_id FROM _arrow) OR item_id LIKE 'media:%')"
+# write_items(scoped=True): the items of the post_items rows written (``_arrow``); the
+# rule's post_items narrowed to them, the sync limited to them
+_ITEM_SCOPE = "item_id IN (SELECT item_id FROM _arrow)"
 _SCOPED_POST_ITEMS = f"SELECT * FROM post_items WHERE {_ITEM_SCOPE}"  # noqa: S608
 
 
@@ -167,10 +167,10 @@ def write_items(
     post's account, and the distinct posts and accounts carrying it.
 
     ``scoped`` (an incremental build): only the item rows that can have moved are
-    recomputed: the items of the post_items rows just written (an item's row is a
-    function of its posts, and stored posts do not change) and the media items (their
-    labels come from the media groups, which the media stage rewrites). The post_items
-    rows are still compared whole (text and media groups of old posts can change).
+    recomputed: the items of the post_items rows just written. An item's row is a
+    function of its posts, and stored posts do not change; a media item's label too
+    (its group's earliest post's text). The post_items rows are still compared whole
+    (text and media groups of old posts can change).
     """
     refresh_url_keys(con, build_id)
     con.complete()
