@@ -31,7 +31,7 @@ from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
 from spreadtrace.store.erasure import drop_posts_before
-from tests.test_cascades_support import table_rows
+from tests.test_cascades_support import insert_follows, table_rows
 from tests.test_incremental import DERIVED
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -61,8 +61,10 @@ def _story(pid: str, acc: str, minutes: float, text: str, tags: str = "", repost
 
 def _coordinated_case() -> list[list[list[str]]]:
     """c1 and c2 reshare x0 40 minutes apart; then they reshare three new stories within
-    seconds of each other: a coordinated pair, whose old shares are in x0's cascade."""
+    seconds of each other: a coordinated pair, whose old shares are in x0's cascade (and
+    c1's own old post carries #ownclaim: that item's coordinated share moves)."""
     first = _story("x0", "author", 0, TEXTS[0], "bridgefix", ["c1", "u1", "u2", "c2"])
+    first += _story("p1", "c1", 50, TEXTS[2], "ownclaim", ["u5"])
     first += _story("w0", "writer", 5, TEXTS[3], "", ["u3", "u4"])
     for k in range(40):  # background sharing: co-shares by chance are rare (NPMI)
         first += _story(f"bg{k}", f"bga{k}", 20 + k, f"background item {k}", "", [f"bgb{k}"])
@@ -120,6 +122,12 @@ def _narrative_of(store: Store, cascade_id: str) -> str | None:
     return row[0][0] if row else None
 
 
+def _item_shares(store: Store, item_id: str) -> list[tuple]:
+    return store.con.execute(
+        "SELECT bot_share, coordinated_share FROM items WHERE item_id = ?", [item_id]
+    ).fetchall()
+
+
 def _cascade_score(store: Store, cascade_id: str) -> tuple:
     return store.con.execute(
         "SELECT coordinated_share, amplification_score FROM cascade_scores WHERE cascade_id = ?",
@@ -136,6 +144,7 @@ def test_an_incremental_build_equals_a_full_build_when_untouched_cascades_change
         run_build(inc, publish=False)
         before = {
             "x0": _cascade_score(inc, "x0") if case == "coordinated" else None,
+            "own": _item_shares(inc, "hashtag:ownclaim"),
             "a0": _narrative_of(inc, "a0"),
             "b0": _narrative_of(inc, "b0"),
             "k0": _narrative_of(inc, "k0"),
@@ -155,6 +164,9 @@ def test_an_incremental_build_equals_a_full_build_when_untouched_cascades_change
             assert result.counts["narratives"]["flags_changed"] >= 2
             assert "x0" not in (result.touched or [])
             assert _cascade_score(inc, "x0") != before["x0"]
+            # no new post carries c1's #ownclaim: its share moves with c1's flag alone
+            assert before["own"] == [(0.0, 0.0)]
+            assert _item_shares(inc, "hashtag:ownclaim")[0][1] == 1.0  # coordinated now
         elif case == "link":
             assert before["a0"] != before["b0"]
             assert _narrative_of(inc, "a0") == _narrative_of(inc, "b0") is not None
@@ -391,3 +403,35 @@ def test_an_even_split_between_two_anchors_breaks_the_same_way_in_a_subset():
     narrative = dict(whole.select("cascade_id", "narrative_id").iter_rows())
     assert narrative["r"] == narrative["p"] == "n-a02"  # the smaller key's anchor
     assert part.equals(whole.filter(pl.col("cascade_id").is_in(closed)))
+
+
+def test_an_untouched_cascade_of_a_changed_narrative_keeps_its_reach_bounds(tmp_path):
+    """x0 and x1 are one narrative (same claim, same hashtag). In x0, u9's repost hangs
+    on u1's share by inference, but u9 also follows c1, whom the second batch finds
+    coordinated: the narrative's reach via bots has bounds. A third batch touches x1
+    only: the narrative is recomputed, and x0's candidate parents must be read though
+    x0 itself is not (its scores do not change)."""
+    first, second = _coordinated_case()
+    first += _story("x1", "author2", 2, TEXTS[0], "bridgefix", ["u7"])
+    first += [_post("x0-r9", "u9", 35, "x0")]  # u1 shared at 14, c1 at 7: u9 follows both
+    third = [_post("x1-r8", "u8", 900, "x1")]
+    follows = [("u9", "c1"), ("u9", "u1")]
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        insert_follows(inc, follows)
+        *_, last = _builds(inc, [first, second, third], tmp_path, "inc")
+        counts = last.counts["narratives"]
+        assert last.mode == "incremental" and counts["incremental"] is True
+        assert counts["flags_changed"] == 0
+        assert "x1" in (last.touched or []) and "x0" not in (last.touched or [])
+        narrative = _narrative_of(inc, "x0")
+        assert narrative is not None and narrative == _narrative_of(inc, "x1")
+        low, high = inc.con.execute(
+            "SELECT reach_via_bots_low, reach_via_bots_high FROM narratives WHERE narrative_id = ?",
+            [narrative],
+        ).fetchall()[0]
+        assert low < high  # u9 may have come through c1's share
+        insert_follows(full, follows)
+        _builds(full, [first + second + third], tmp_path, "full")
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table

@@ -280,7 +280,7 @@ def run_build(
         # items this build changed take its build id, and that stage recomputes the
         # origins of those it wrote (posts or counts), which no share moves
         t0 = time.perf_counter()
-        items_stage.finish(store, build_id)
+        items_stage.finish(store, build_id, flags_before)
         timings["finish"] += time.perf_counter() - t0
 
         mode = "full" if casc.full else "incremental"

@@ -14,7 +14,9 @@ groups (connected components of the stored pairs) and the item ids are then deri
 from the whole stored state, which equals a full recomputation
 (``tests/test_incremental.py``). A full build empties the state first. URL, hashtag
 and media items are still recomputed over every post, set-wise in SQL and written as
-the difference (:mod:`spreadtrace.store.sync`). The caller (``run_build``) owns the
+the difference (:mod:`spreadtrace.store.sync`); in an incremental build only the item
+rows of the post_items rows written are recomputed, and the
+shares only of the items whose posts or posters' flags changed. The caller (``run_build``) owns the
 transaction.
 """
 
@@ -63,12 +65,13 @@ def run(
     con = store.con
     emit(progress, "items", 0, 2)
     items_sql.refresh_url_keys(con, build_id)
+    full = changes is None or changes.full
     try:
-        texts, text_counts = _text_items(store, params, full=changes is None or changes.full)
+        texts, text_counts = _text_items(store, params, full=full)
     finally:
         text_sql.drop_work_tables(con)
     emit(progress, "items", 1, 2)
-    counts = items_sql.write_items(con, build_id, texts)
+    counts = items_sql.write_items(con, build_id, texts, scoped=not full)
     emit(progress, "items", 2, 2)
     return counts | text_counts
 
@@ -141,7 +144,8 @@ def _text_items(
     return items, counts
 
 
-def finish(store: Store, build_id: int) -> None:
+def finish(store: Store, build_id: int, flags_before: pl.DataFrame | None = None) -> None:
     """Fill the items' bot and coordinated shares, once the accounts stage flagged them
-    (the items changed take ``build_id``)."""
-    items_sql.fill_item_shares(store.con, build_id)
+    (the items changed take ``build_id``); ``flags_before`` (an incremental build: the
+    flags before the accounts stage) limits it to the items whose shares can move."""
+    items_sql.fill_item_shares(store.con, build_id, flags_before)

@@ -151,6 +151,8 @@ def run(
             touched=touched if scoped else None,
             flags_before=flags_before,
             item_min_accounts=params.item_min_accounts,
+            # a local regrouping: outside its scope every cascade kept its narrative
+            regrouped=narrative_state.SCOPE_TABLE if "grouping_seeds" in counts else None,
         )
         counts["incremental"] = scoped
         del cascades, narratives_
@@ -418,7 +420,8 @@ def _amplification(
     by the codes (in id order: the same sorts) and given their ids back per group.
 
     ``narratives``: a mask by code of the narratives to score (the others may lie only
-    partly in an incremental build's forest); ``scoped``: that forest's candidates."""
+    partly in an incremental build's forest); ``scoped``: that forest's candidates,
+    and only its affected cascades scored (``_sn_aff_c``)."""
     flagged = (posts["bot"] | posts["coordinated"]).to_numpy() & ~posts["is_root"].to_numpy()
     cut, low, high = _reach_cuts(con, posts, parent, cascade, flagged, scoped=scoped)
     scored = posts.select(
@@ -436,6 +439,14 @@ def _amplification(
     )
     del flagged, cut, low, high
 
+    # incremental: only the affected cascades are scored (the others in the forest keep
+    # their stored scores: their posts, flags and narrative did not change)
+    affected = (
+        ids.cascade_id.is_in(narrative_sql.affected_cascades(con).implode()).to_numpy()
+        if scoped
+        else None
+    )
+
     def scores(by: str, groups: np.ndarray | None = None) -> pl.DataFrame:
         # a bounded range of groups at a time (each is scored within itself)
         parts = [
@@ -450,7 +461,7 @@ def _amplification(
         ]
         return ids.back(pl.concat(parts), by)
 
-    return scores("cascade_id"), scores("narrative_id", narratives)
+    return scores("cascade_id", affected), scores("narrative_id", narratives)
 
 
 def _item_origins(

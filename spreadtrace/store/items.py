@@ -11,8 +11,11 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from spreadtrace.store.media import ITEM_POSTS_SQL, ITEMS_SQL
+from spreadtrace.store.narratives import FLAG_CHANGES_SQL
 from spreadtrace.store.sync import arrow_execute, sync_rows
 from spreadtrace.urls import url_keys
 
@@ -131,8 +134,25 @@ def url_key_frame(con: duckdb.DuckDBPyConnection, *, roots_only: bool = False) -
     return con.sql(ROOT_KEYS_SQL).pl()
 
 
+# write_items(scoped=True): the items of the post_items rows written (``_arrow``); the
+# rule's post_items narrowed to them, the sync limited to them
+_ITEM_SCOPE = "item_id IN (SELECT item_id FROM _arrow)"
+_SCOPED_POST_ITEMS = f"SELECT * FROM post_items WHERE {_ITEM_SCOPE}"  # noqa: S608
+
+
+def _replace_once(sql: str, old: str, new: str) -> str:
+    """``sql`` with its one ``old`` fragment replaced (a shared rule narrowed to a scope)."""
+    if sql.count(old) != 1:
+        raise ValueError(f"expected one {old!r} in the query")
+    return sql.replace(old, new)
+
+
 def write_items(
-    con: duckdb.DuckDBPyConnection, build_id: int, text_items: pl.DataFrame | None = None
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    text_items: pl.DataFrame | None = None,
+    *,
+    scoped: bool = False,
 ) -> dict[str, int]:
     """Replace post_items and items: every post's URLs, hashtags, media and text group.
 
@@ -145,6 +165,12 @@ def write_items(
     ``url_keys``, media items from the media stage (:data:`media.ITEM_POSTS_SQL`).
     Item ids are ``kind:key``. Per item: its earliest post (ties: smallest post_id), that
     post's account, and the distinct posts and accounts carrying it.
+
+    ``scoped`` (an incremental build): only the item rows that can have moved are
+    recomputed: the items of the post_items rows just written. An item's row is a
+    function of its posts, and stored posts do not change; a media item's label too
+    (its group's earliest post's text). The post_items rows are still compared whole
+    (text and media groups of old posts can change).
     """
     refresh_url_keys(con, build_id)
     con.complete()
@@ -152,23 +178,34 @@ def write_items(
     if frame is None:
         frame = pl.DataFrame(schema={"post_id": pl.String, "item_id": pl.String})
     con.register("_ik_text", frame.select("post_id", "item_id").to_arrow())
+    written: list[pa.Table] = []
     try:
         sync_rows(
             con,
             "post_items",
             build_id,
             f"SELECT post_id, item_id FROM ({POST_ITEMS_SQL}) AS x",  # noqa: S608
+            written=written if scoped else None,
         )
     finally:
         con.unregister("_ik_text")
+    rows_sql = ITEM_ROWS_SQL
+    scope = None
+    if scoped:  # the rule's own query over the scope's items (see above)
+        rows_sql = _replace_once(
+            rows_sql, "FROM post_items AS pi JOIN", f"FROM ({_SCOPED_POST_ITEMS}) AS pi JOIN"
+        )
+        scope = pa.table({"item_id": pc.unique(written[0]["item_id"])})
     sync_rows(
         con,
         "items",
         build_id,
         f"""
         SELECT r.*, old.bot_share, old.coordinated_share
-        FROM ({ITEM_ROWS_SQL}) AS r LEFT JOIN items old ON old.item_id = r.item_id
+        FROM ({rows_sql}) AS r LEFT JOIN items old ON old.item_id = r.item_id
         """,  # noqa: S608 -- fixed fragments
+        arrow=scope,
+        where=_ITEM_SCOPE if scoped else None,
     )
     rows = con.execute(
         "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM post_items)"
@@ -176,7 +213,9 @@ def write_items(
     return {"items": int(rows[0]), "post_items": int(rows[1])}
 
 
-def fill_item_shares(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
+def fill_item_shares(
+    con: duckdb.DuckDBPyConnection, build_id: int, flags_before: pl.DataFrame | None = None
+) -> int:
     """Fill the items' bot and coordinated shares from this build's account flags;
     return how many items changed.
 
@@ -184,14 +223,31 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
     accounts (as the media stage's finish does for media groups). Only items whose
     shares changed are written, and they take ``build_id`` as every writer's rows do:
     what reads the rows a build changed (a snapshot's delta) finds them by it.
+
+    ``flags_before`` (an incremental build: the flagged accounts before the accounts
+    stage, :func:`spreadtrace.store.narratives.account_flags`): only the items whose
+    shares can have moved are recomputed: an item's shares are the mean flags of its
+    posts' accounts, so those whose posts changed (this build wrote their item or
+    post_items rows) and those with a post by an account whose flags changed.
     """
     con.complete()
+    scope, arrow = "", None
+    if flags_before is not None:
+        scope = f"""
+            WHERE pi.item_id IN (
+                SELECT item_id FROM items WHERE build_id = $build
+                UNION SELECT item_id FROM post_items WHERE build_id = $build
+                UNION SELECT i.item_id FROM post_items i JOIN posts q ON q.post_id = i.post_id
+                SEMI JOIN ({FLAG_CHANGES_SQL}) a ON a.account_id = q.account_id)
+        """  # noqa: S608 -- fixed queries
+        arrow = flags_before.select("account_id", "bot", "coordinated")
     # the shares first, into a temp table (an aggregate DuckDB spills), then the UPDATE
     # joins the items with it: in one statement the aggregate over every post's items
     # stayed pinned beside the update's own memory, and a build ran out of memory in
     # this last step at 300 MB of DuckDB limit per million posts (bench/RESULTS.md, mem)
-    con.execute(
-        """
+    arrow_execute(
+        con,
+        f"""
         CREATE OR REPLACE TEMP TABLE _item_shares AS
         SELECT pi.item_id,
                avg(CASE WHEN coalesce(s.is_bot_like, false) THEN 1.0 ELSE 0.0 END)
@@ -203,9 +259,12 @@ def fill_item_shares(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
         LEFT JOIN account_scores s ON s.account_id = p.account_id
         LEFT JOIN (SELECT DISTINCT account_id FROM coordination_clusters) cc
                ON cc.account_id = p.account_id
+        {scope}
         GROUP BY pi.item_id
-        """
-    )
+        """,  # noqa: S608 -- fixed fragments
+        arrow,
+        {"build": int(build_id)} if scope else None,
+    ).fetchall()
     try:
         (changed,) = con.execute(
             """

@@ -27,10 +27,16 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from spreadtrace.store.narratives import ROOT_MEDIA_SQL, ROOTS_SQL, ROOTS_WITH_TEXT_SQL
+from spreadtrace.store.narratives import (
+    REGROUPED_TABLE,
+    ROOT_MEDIA_SQL,
+    ROOTS_SQL,
+    ROOTS_WITH_TEXT_SQL,
+)
 from spreadtrace.store.sync import arrow_execute
 
 __all__ = [
+    "SCOPE_TABLE",
     "close_scope",
     "drop_work_tables",
     "forget_all",
@@ -46,6 +52,9 @@ __all__ = [
 ]
 
 _META_KEY = "narrative_state"
+# the regrouped cascades of an incremental build (:func:`close_scope`), which the
+# narratives' writes are limited to (``write_narratives(regrouped=SCOPE_TABLE)``)
+SCOPE_TABLE = REGROUPED_TABLE
 _WORK_TABLES = (
     "_ng_seeds",
     "_ng_old",

@@ -27,12 +27,15 @@ __all__ = [
     "CLAIM_POSTS_SQL",
     "CORRECTIONS_SQL",
     "FACTCHECK_POSTS_SQL",
+    "FLAG_CHANGES_SQL",
+    "FLAGS_SQL",
     "FOREST_SQL",
     "NARRATIVE_ROWS_SQL",
     "POST_NARRATIVES_SQL",
     "ROOTS_SQL",
     "ROOTS_WITH_TEXT_SQL",
     "ROOT_MEDIA_SQL",
+    "REGROUPED_TABLE",
     "account_flags",
     "account_origin_seeds",
     "affected_narratives",
@@ -63,6 +66,8 @@ _WORK_TABLES = (
     "_sn_aff_n",
     "_sn_aff_i",
     "_sn_scope",
+    "_sn_amp",
+    "_sn_remap",
     "_sn_noi",
     "_sn_fc",
     "_sn_np",
@@ -154,6 +159,7 @@ def write_narratives(
     touched: list[str] | None = None,
     flags_before: pl.DataFrame | None = None,
     item_min_accounts: int = 2,
+    regrouped: str | None = None,
 ) -> dict[str, float]:
     """Replace post_narratives and narratives from the cascade -> narrative map.
 
@@ -166,6 +172,10 @@ def write_narratives(
     flagged accounts before the accounts stage, :func:`account_flags`) make the stage
     incremental: :func:`_mark_affected` finds what must be recomputed, and only the
     affected narratives are staged (the stage's later writes are limited to them).
+    ``regrouped`` (with ``touched``): the temp table of the cascades the grouping
+    regrouped (:data:`spreadtrace.store.narrative_state.SCOPE_TABLE`; outside it every
+    cascade kept its stored narrative and via, and the rebuilt cascades are in it):
+    only the post_narratives rows of its cascades can change, so only those are compared.
     """
     _register(con, "_sn_map", cascades)
     _register(con, "_sn_narr", narratives)
@@ -173,12 +183,17 @@ def write_narratives(
     counts: dict[str, float] = {}
     if touched is not None:
         counts |= _mark_affected(con, build_id, touched, flags_before, item_min_accounts)
-    sync_rows(
-        con,
-        "post_narratives",
-        build_id,
-        POST_NARRATIVES_SQL,
-    )
+    post_sql, where = POST_NARRATIVES_SQL, None
+    if scoped and regrouped is not None:
+        if regrouped != REGROUPED_TABLE:
+            raise ValueError(f"not the grouping's scope table: {regrouped}")
+        # the regrouped cascades hold the grouping's seeds, the rebuilt cascades among them
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _sn_remap AS SELECT cascade_id FROM {REGROUPED_TABLE}"  # noqa: S608 -- a fixed table name, checked above
+        )
+        post_sql = _replace_once(post_sql, "FROM post_cascades pc", f"FROM {_REMAPPED} pc")
+        where = f"post_id IN (SELECT post_id FROM {_REMAPPED} x)"  # noqa: S608
+    sync_rows(con, "post_narratives", build_id, post_sql, where=where)
     stage_table(con, "narratives")
     rows_sql = NARRATIVE_ROWS_SQL
     if scoped:  # the affected narratives only
@@ -217,6 +232,20 @@ def write_narratives(
     }
 
 
+# write_narratives(regrouped=...): the grouping's scope table (narrative_state's
+# close_scope writes it; named here, as that module imports this one), and the post_cascades rows of the cascades whose
+# posts' narrative rows can change (regrouped or rebuilt)
+REGROUPED_TABLE = "_ng_scope"
+_REMAPPED = "(SELECT * FROM post_cascades SEMI JOIN _sn_remap USING (cascade_id))"
+
+
+def affected_cascades(con: duckdb.DuckDBPyConnection) -> pl.Series:
+    """The affected cascades' ids (``_sn_aff_c``: the cascades whose scores are
+    recomputed, see :func:`write_narratives`)."""
+    con.complete()
+    return con.sql("SELECT cascade_id FROM _sn_aff_c").pl().to_series()
+
+
 def affected_narratives(con: duckdb.DuckDBPyConnection) -> pl.Series:
     """The affected narratives' ids (``_sn_aff_n``, see :func:`write_narratives`)."""
     con.complete()
@@ -242,6 +271,16 @@ FLAGS_SQL = """
     )
     GROUP BY account_id
 """
+
+
+# The accounts whose flags changed: FLAGS_SQL now against ``_arrow``, the flags before
+# (:func:`account_flags`, taken before the accounts stage); an account flagged on one
+# side only counts.
+FLAG_CHANGES_SQL = f"""
+    SELECT coalesce(a.account_id, b.account_id) AS account_id
+    FROM ({FLAGS_SQL}) a FULL JOIN _arrow b ON b.account_id = a.account_id
+    WHERE a.bot IS DISTINCT FROM b.bot OR a.coordinated IS DISTINCT FROM b.coordinated
+"""  # noqa: S608 -- fixed queries from this module
 
 
 def account_flags(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -277,7 +316,10 @@ def _mark_affected(
       shares below them, their tree features);
     - ``_sn_scope``: the cascades the forest must hold to recompute all of those: the
       existing affected cascades, every cascade of an affected narrative, every cascade
-      with a post of an affected ranked item.
+      with a post of an affected ranked item;
+    - ``_sn_amp``: the cascades whose reach bounds the amplification reads (those of
+      the affected cascades and of the affected narratives: a cascade in the forest
+      only for an item's origin needs its tree features, not its inferred candidates).
     """
     con.complete()
     frame = pl.DataFrame({"cascade_id": pl.Series(touched, dtype=pl.String)})
@@ -290,12 +332,7 @@ def _mark_affected(
     else:
         arrow_execute(
             con,
-            f"""
-            CREATE OR REPLACE TEMP TABLE _sn_acc AS
-            SELECT coalesce(a.account_id, b.account_id) AS account_id
-            FROM ({FLAGS_SQL}) a FULL JOIN _arrow b ON b.account_id = a.account_id
-            WHERE a.bot IS DISTINCT FROM b.bot OR a.coordinated IS DISTINCT FROM b.coordinated
-            """,  # noqa: S608 -- fixed queries from this module
+            f"CREATE OR REPLACE TEMP TABLE _sn_acc AS {FLAG_CHANGES_SQL}",
             before.select("account_id", "bot", "coordinated"),
         ).fetchall()
     con.execute(
@@ -373,6 +410,14 @@ def _mark_affected(
         WHERE i.accounts >= $m
         """,
         {"m": int(item_min_accounts)},
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _sn_amp AS
+        SELECT cascade_id FROM _sn_aff_c SEMI JOIN cascades USING (cascade_id)
+        UNION
+        SELECT m.cascade_id FROM _sn_map m SEMI JOIN _sn_aff_n USING (narrative_id)
+        """
     )
     row = con.execute(
         "SELECT (SELECT count(*) FROM _sn_acc), (SELECT count(*) FROM _sn_aff_c), "
@@ -506,6 +551,8 @@ def _narrative_codes(scoped: bool) -> str:
 
 
 _SCOPED_POST_CASCADES = "(SELECT * FROM post_cascades SEMI JOIN _sn_scope USING (cascade_id))"
+# the candidates' scope: the cascades whose reach bounds are read (see _mark_affected)
+_AMPLIFIED_POST_CASCADES = "(SELECT * FROM post_cascades SEMI JOIN _sn_amp USING (cascade_id))"
 
 
 def _post_cascades(scoped: bool) -> str:
@@ -513,15 +560,16 @@ def _post_cascades(scoped: bool) -> str:
     return _SCOPED_POST_CASCADES if scoped else "post_cascades"
 
 
-def _scoped_forest(sql: str, scoped: bool) -> str:
+def _scoped_forest(sql: str, scoped: bool, rows: str = _SCOPED_POST_CASCADES) -> str:
     """A shared forest rule (FOREST_SQL, CANDIDATES_SQL) over ``_sn_scope``'s cascades
-    only, when ``scoped``: its ``FROM post_cascades pc`` sources narrowed, same rule."""
+    only (or ``rows``), when ``scoped``: its ``FROM post_cascades pc`` sources
+    narrowed, same rule."""
     if not scoped:
         return sql
     old = "FROM post_cascades pc"
     if old not in sql:
         raise ValueError("the forest rule no longer reads post_cascades as pc")
-    return sql.replace(old, f"FROM {_SCOPED_POST_CASCADES} pc")
+    return sql.replace(old, f"FROM {rows} pc")
 
 
 def tree_ids(
@@ -551,11 +599,13 @@ def inferred_candidates(
     from: a non-root post of the same cascade, earlier than the child, by an account
     the child's account follows (follow without created_at, or made no later than the
     child). Needs ``_sn_nodes`` from :func:`tree_posts`. Rows sorted by child.
+    ``scoped``: the candidates in ``_sn_amp``'s cascades only (the forest's other
+    cascades are there for their items' origins, which read no bounds).
     """
     res = con.sql(
         f"""
         SELECT n.idx AS child, m.idx AS candidate
-        FROM ({_scoped_forest(CANDIDATES_SQL, scoped)}) c
+        FROM ({_scoped_forest(CANDIDATES_SQL, scoped, _AMPLIFIED_POST_CASCADES)}) c
         JOIN _sn_nodes n ON n.post_id = c.child
         JOIN _sn_nodes m ON m.post_id = c.candidate
         ORDER BY child, candidate
@@ -639,9 +689,7 @@ def origin_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 # sync conditions of an incremental build (fixed SQL over its temp tables)
 _AFFECTED_NARRATIVES = "narrative_id IN (SELECT narrative_id FROM _sn_aff_n)"
-_AFFECTED_CASCADES = (
-    "cascade_id IN (SELECT cascade_id FROM _sn_scope UNION SELECT cascade_id FROM _sn_aff_c)"
-)
+_AFFECTED_CASCADES = "cascade_id IN (SELECT cascade_id FROM _sn_aff_c)"
 
 
 def write_account_origin(
@@ -702,8 +750,9 @@ def write_amplification(
     reach_via_bots_low / _high (bounds over inferred parents), inferred_edges and the
     decomposition (share_bot_only, share_coordinated_only, share_both, share_neither; narrative_id is taken
     from the stored map); ``narratives``: narrative_id and the same score columns.
-    ``scoped``: ``cascades`` holds the forest's cascades (``_sn_scope``); only their
-    rows, and those of the affected cascades that no longer exist, are rewritten.
+    ``scoped``: ``cascades`` holds the affected cascades (``_sn_aff_c``: a cascade's
+    scores read its own posts, their flags and its narrative only); only their rows
+    (of those that no longer exist too) are rewritten.
     """
     sync_rows(
         con,

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "LOGGED_TABLES",
@@ -170,6 +172,7 @@ def sync_rows(
     where: str | None = None,
     partial: bool = False,
     keys: tuple[str, ...] | None = None,
+    written: list[Any] | None = None,
 ) -> dict[str, int]:
     """Make ``table`` equal to the rows of ``select_sql``, writing only the difference.
 
@@ -179,6 +182,9 @@ def sync_rows(
     only some keys' rows; stored rows of other keys are kept as they are. ``keys``:
     the row key of a table outside :data:`SYNC_KEYS` (the cascades stage's tables,
     which are written whole by a full build and only by difference otherwise).
+    ``written``: a list that receives the keys of the rows written (deleted, changed or
+    inserted) as one Arrow table, a column per key (an incremental caller scopes its
+    next step to them, e.g. the items whose post_items rows changed).
 
     ``select_sql`` returns the table's columns except ``build_id`` (by name). Why not
     a staging temp table: the build is one transaction, and DuckDB keeps a temp table
@@ -197,7 +203,9 @@ def sync_rows(
     """
     if keys is None:
         _staged(table)  # a synced table, or ValueError
-    return _write_difference(con, table, select_sql, params, build_id, arrow, where, partial, keys)
+    return _write_difference(
+        con, table, select_sql, params, build_id, arrow, where, partial, keys, written
+    )
 
 
 def _write_difference(
@@ -210,6 +218,7 @@ def _write_difference(
     where: str | None = None,
     partial: bool = False,
     row_keys: tuple[str, ...] | None = None,
+    written: list[Any] | None = None,
 ) -> dict[str, int]:
     """Delete the stored rows that the source lacks, update those it changed, insert
     its new rows.
@@ -243,6 +252,8 @@ def _write_difference(
         """,  # noqa: S608
         params=params,
     ).to_arrow_table()
+    if written is not None:  # a written row's key: its old key, or its new one when new
+        written.append(pa.table({k: pc.coalesce(diff[f"_old_{k}"], diff[k]) for k in keys}))
     if diff.num_rows == 0:
         return {"deleted": 0, "inserted": 0}
     k1 = keys[0]
