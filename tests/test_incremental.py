@@ -9,7 +9,6 @@ columns aside), those of one full build over the whole world.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from spreadtrace.pipeline import STAGES
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
 from spreadtrace.store.schema import UNINDEXED_KEYS
-from spreadtrace.synth import generate
+from tests.synth_worlds import synth_world, world_posts
 from tests.test_cascades_support import table_rows
 
 # every table a stage writes, but the stages' bookkeeping (meta: the cascades' state)
@@ -44,21 +43,12 @@ FROM ingest_runs r WHERE r.format = 'posts' ORDER BY r.ingest_run_id
 """
 
 
-@functools.cache
 def _world(seed: int, root: str) -> Path:
-    out = Path(root) / f"world-{seed}"
-    generate(out, seed=seed, posts=1500)
-    return out
+    return synth_world(seed, root, 1500)
 
 
 def _posts(world: Path) -> pl.DataFrame:
-    """The world's post lines as text (its deliberately malformed lines kept, lossily)."""
-    return pl.read_csv(
-        world / "posts.csv.gz",
-        infer_schema=False,
-        encoding="utf8-lossy",
-        truncate_ragged_lines=True,
-    )
+    return world_posts(world)
 
 
 def _ingest_batches(

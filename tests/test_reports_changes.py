@@ -11,7 +11,6 @@ row the changes sets miss, or a removed one they do not name, fails it.
 from __future__ import annotations
 
 import csv
-import functools
 import json
 from pathlib import Path
 
@@ -24,26 +23,18 @@ from spreadtrace.pipeline.build import run_build
 from spreadtrace.reports import CHANGES_FILES, prune_runs, write_reports
 from spreadtrace.store import Store
 from spreadtrace.store.report_queries import REPORTS
-from spreadtrace.synth import generate
+from tests.synth_worlds import synth_world, world_posts
 
 BIG = {q.name: q.key for q in REPORTS if q.key}
 SECRET = "changes-secret-of-the-desk"
 
 
-@functools.cache
 def _world(seed: int, root: str) -> Path:
-    out = Path(root) / f"world-{seed}"
-    generate(out, seed=seed, posts=900)
-    return out
+    return synth_world(seed, root, 900)
 
 
 def _posts(world: Path) -> pl.DataFrame:
-    return pl.read_csv(
-        world / "posts.csv.gz",
-        infer_schema=False,
-        encoding="utf8-lossy",
-        truncate_ragged_lines=True,
-    )
+    return world_posts(world)
 
 
 def _keyed(path: Path, key: str) -> dict[str, dict[str, str]]:
