@@ -61,7 +61,7 @@ memory_limit_option = click.option(
     metavar="SIZE",
     help="Cap DuckDB's memory, e.g. 4GB; it spills to STORE.tmp/ beyond it "
     "(default: half the memory available when the job starts, at least 1GB, at most "
-    "1.5GB or 300MB per million stored posts).",
+    "2GB or 400MB per million stored posts).",
 )
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary on stdout."

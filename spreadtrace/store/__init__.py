@@ -59,20 +59,21 @@ _READ_ONLY_TEXT = ("read-only file system", "permission denied", "operation not 
 # outside its buffer pool; beyond the limit DuckDB spills its joins, sorts and
 # aggregates to disk. Not lower: what DuckDB cannot spill inside the build's one
 # transaction (its indexes, updates, local rows) grows with the store, and a build
-# ran out of memory at 200 MB per million posts (1 GB at 5M, 200 MB at 1M); at 300 MB
-# per million a 1M build ran out in the items' share update until that step was split
-# (bench/RESULTS.md, mem12 and mem), and builds since.
-DEFAULT_MEMORY_CAP_MB = 1536
+# ran out of memory at 200 MB per million posts (1 GB at 5M, 200 MB at 1M); a build
+# runs at 300 MB per million (bench/RESULTS.md, mem12 and mem), but the cron run's
+# report step at 5M did not: both its full set and its changes set ran out at 1.5 GB
+# (bench/RESULTS.md, session close), where 2 GB wrote them. 2 GB leaves that margin.
+DEFAULT_MEMORY_CAP_MB = 2048
 # ... and per million stored posts, so a store past ~5M posts is not capped below what its
-# build cannot spill (1.5 GB would fail a build from ~7M posts on): 300 MB a million
-MEMORY_CAP_MB_PER_MILLION_POSTS = 300
+# build cannot spill (2 GB would fail a build from ~8M posts on): 400 MB a million
+MEMORY_CAP_MB_PER_MILLION_POSTS = 400
 
 
 def memory_cap_mb(posts: int) -> int:
     """The default cap of DuckDB's memory for a store of ``posts`` posts, in MB.
 
     >>> memory_cap_mb(1_000_000), memory_cap_mb(5_000_000), memory_cap_mb(20_000_000)
-    (1536, 1536, 6000)
+    (2048, 2048, 8000)
     """
     return max(DEFAULT_MEMORY_CAP_MB, posts * MEMORY_CAP_MB_PER_MILLION_POSTS // 10**6)
 
@@ -81,7 +82,7 @@ def default_memory_limit(
     fraction: float = 0.5, floor_mb: int = 1024, cap_mb: int = DEFAULT_MEMORY_CAP_MB
 ) -> str:
     """Half the memory available now (``MemAvailable``), at least 1 GB and at most
-    ``cap_mb`` (1.5 GB), as "NMB".
+    ``cap_mb`` (2 GB), as "NMB".
 
     >>> default_memory_limit().endswith("MB")
     True
@@ -349,7 +350,7 @@ class Store:
 
     def limit_memory(self, limit: str | None = None) -> str:
         """Cap DuckDB's memory (``limit`` like "4GB"; None: :func:`default_memory_limit`,
-        half the available memory up to 1.5 GB, or 300 MB per million stored posts when
+        half the available memory up to 2 GB, or 400 MB per million stored posts when
         that is more) and let it spill to ``<store>.tmp/`` next to the store; return the
         limit set.
 
