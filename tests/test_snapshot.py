@@ -548,7 +548,7 @@ def test_publish_caps_duckdb_memory_and_restores_the_store_limit(file_store, mon
 
     monkeypatch.setattr(snapshot._VersionWriter, "write_all", spy)
     _add_build(con, 1)
-    for limit, during in (("11GB", "2.0 GiB"), ("1GB", "953.6 MiB")):
+    for limit, during in (("11GB", "1.5 GiB"), ("1GB", "953.6 MiB")):
         con.execute(f"SET memory_limit = '{limit}'")
         before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         for _ in range(3):
