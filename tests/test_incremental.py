@@ -17,12 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline import STAGES
 from spreadtrace.pipeline.build import BuildResult, run_build
 from spreadtrace.store import Store
 from spreadtrace.store.schema import UNINDEXED_KEYS
-from tests.synth_worlds import synth_world, world_posts
+from tests.synth_worlds import build_in_batches, synth_world, world_posts
 from tests.test_cascades_support import table_rows
 
 # every table a stage writes, but the stages' bookkeeping (meta: the cascades' state)
@@ -57,16 +56,7 @@ def _ingest_batches(
     """Ingest accounts and follows, then the posts of batch 0, 1, ... (a build after each).
 
     Returns the builds' results."""
-    ingest_file(store, world / "accounts.csv.gz", format="accounts")
-    ingest_file(store, world / "follows.csv.gz", format="follows")
-    posts = _posts(world)
-    results = []
-    for b in range(int(cut.max()) + 1):
-        part = tmp / f"{tag}-posts-{b}.csv"
-        posts.filter(pl.Series(cut == b)).write_csv(part)
-        ingest_file(store, part, format="posts")
-        results.append(run_build(store, publish=False))
-    return results
+    return list(build_in_batches(store, world, cut, tmp, f"{tag}-"))
 
 
 @pytest.mark.slow

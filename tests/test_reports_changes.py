@@ -18,12 +18,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.reports import CHANGES_FILES, prune_runs, write_reports
 from spreadtrace.store import Store
 from spreadtrace.store.report_queries import REPORTS
-from tests.synth_worlds import synth_world, world_posts
+from tests.synth_worlds import build_in_batches, synth_world, world_posts
 
 BIG = {q.name: q.key for q in REPORTS if q.key}
 SECRET = "changes-secret-of-the-desk"
@@ -109,14 +108,8 @@ def test_full_set_plus_changes_sets_equals_the_full_set_at_the_end(
     cut = np.minimum(rng.geometric(0.45, posts.height) - 1, n - 1)
     out = tmp / "reports"
     with Store.open(str(tmp / "store.duckdb")) as store:
-        ingest_file(store, world / "accounts.csv.gz", format="accounts")
-        ingest_file(store, world / "follows.csv.gz", format="follows")
         sets = []
-        for b in range(n):
-            part = tmp / f"posts-{b}.csv"
-            posts.filter(pl.Series(cut == b)).write_csv(part)
-            ingest_file(store, part, format="posts")
-            result = run_build(store, publish=False)
+        for b, result in enumerate(build_in_batches(store, world, cut, tmp, batches=n)):
             assert result.mode == ("full" if b == 0 else "incremental")
             r = write_reports(store, out, kind="changes", pseudonymize=pseudonymize)
             assert r.kind == ("full" if b == 0 else "changes"), r.reason
@@ -160,14 +153,7 @@ def _tiny_world(store: Store, tmp: Path, batches: int) -> list:
     world = _world(3, str(tmp.parent))
     posts = _posts(world)
     cut = np.arange(posts.height) * batches // posts.height
-    ingest_file(store, world / "accounts.csv.gz", format="accounts")
-    results = []
-    for b in range(batches):
-        part = tmp / f"p{b}.csv"
-        posts.filter(pl.Series(cut == b)).write_csv(part)
-        ingest_file(store, part, format="posts")
-        results.append(run_build(store, publish=False))
-    return results
+    return list(build_in_batches(store, world, cut, tmp, follows=False, batches=batches))
 
 
 def test_changes_set_names_manifest_and_latest_folders(tmp_path):
