@@ -64,7 +64,6 @@ def run(
     params = params or NarrativeParams()
     con = store.con
     emit(progress, "items", 0, 2)
-    items_sql.refresh_url_keys(con, build_id)
     full = changes is None or changes.full
     try:
         texts, text_counts = _text_items(store, params, full=full)
