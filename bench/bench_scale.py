@@ -19,7 +19,7 @@ processes measure on the copy:
    snapshot), each timed, with the seconds per stage.
 4. **run 1%**: ``spreadtrace run`` (``run_job``: ingest, incremental build, dashboard
    snapshot, reports) on the same file, in one child, with its step times (ingest,
-   stages, snapshot publish, reports). It follows an untimed run with nothing new
+   stages, the build's commit, snapshot publish, reports). It follows an untimed run with nothing new
    on the fully built store, as in cron, where the previous run has published the
    dashboard snapshot and written the reports: the timed run's publish and reports
    are those of a 1% change, not a first publish.
@@ -433,14 +433,16 @@ def main(argv: list[str]) -> None:
             f"| {vs(run, full['cpu'], 'cpu')} | {l0:.1f} -> {l1:.1f} |"
         )
     print()
-    print("| posts | run 1% wall s | ingest | stages | snapshot | reports | other |")
-    print("|---|---|---|---|---|---|---|")
+    print("| posts | run 1% wall s | ingest | stages | commit | snapshot | reports | other |")
+    print("|---|---|---|---|---|---|---|---|")
+    apart = ("build.snapshot", "build.commit")
     for posts, _full, _nothing, _inc, run, _l0, _l1 in rows:
         if run is None:
             continue
         t = run.get("timings", {})
-        stages = sum(v for k, v in t.items() if k.startswith("build.") and k != "build.snapshot")
-        split = [t.get("ingest", 0.0), stages, t.get("build.snapshot", 0.0), t.get("report", 0.0)]
+        stages = sum(v for k, v in t.items() if k.startswith("build.") and k not in apart)
+        split = [t.get("ingest", 0.0), stages, t.get("build.commit", 0.0)]
+        split += [t.get("build.snapshot", 0.0), t.get("report", 0.0)]
         other = run["wall"] - sum(split)
         cells = " | ".join(f"{x:.2f} ({x / run['wall']:.0%})" for x in [*split, other])
         print(f"| {posts:,} | {run['wall']:.2f} | {cells} |")

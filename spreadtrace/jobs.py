@@ -55,7 +55,7 @@ from typing import Any
 from spreadtrace.durable import fsync_file
 from spreadtrace.errors import InputError, StorageError, StoreError
 from spreadtrace.progress import ProgressFn
-from spreadtrace.reports import AlertParams, write_reports
+from spreadtrace.reports import AlertParams, prune_change_log, write_reports
 from spreadtrace.store import Store, storage_error
 from spreadtrace.store import jobs as job_sql
 
@@ -490,6 +490,9 @@ def _build_and_report(
         )
         if r.removed_runs:
             jlog.info("report: removed %d older report folder(s)", r.removed_runs)
+        pruned = prune_change_log(store, reports)
+        if pruned:
+            jlog.info("report: pruned %d logged key change(s) no report set can need", pruned)
     else:
         jlog.info("report: up to date (build %s)", result.build_id)
 

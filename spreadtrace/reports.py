@@ -57,6 +57,7 @@ from spreadtrace.store.report_queries import (
     export_csv,
     latest_build,
     model_versions,
+    prune_row_changes,
     watermarks,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "write_reports",
     "parse_window",
     "prune_runs",
+    "prune_change_log",
     "CHANGES_FILES",
     "REPORT_KINDS",
 ]
@@ -428,6 +430,25 @@ def prune_runs(out: Path, keep: int, current: Path) -> int:
     if removed:
         fsync_dir(out)
     return removed
+
+
+def prune_change_log(store: Store, out_dir: str | os.PathLike[str]) -> int:
+    """Drop the store's log of inserted and deleted keys (``row_changes``) that no
+    changes set of ``out_dir`` can read any more; return the rows dropped.
+
+    Why: the log grew with every run until a full build. A changes set of ``out_dir``
+    is only ever written since the folder's newest set, and only while that set's base
+    full set is the one ``latest/`` holds (:func:`_plan`): every set it can be written
+    since was made at or after that full set's build, so the log of the builds up to
+    it is spent. The scheduled job (the folder's owner) calls it after each report; a
+    changes set asked since an older build, in another folder, is then written as a
+    full set (:func:`spreadtrace.store.report_queries.changes_possible`), never wrong.
+    """
+    manifest = _read_manifest(Path(out_dir) / LATEST)
+    marks = (manifest or {}).get("watermarks")
+    if not isinstance(marks, dict) or "build_id" not in marks:
+        return 0
+    return prune_row_changes(store, int(marks["build_id"]))
 
 
 def _run_order(path: Path) -> tuple[str, int]:

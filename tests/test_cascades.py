@@ -339,3 +339,38 @@ def test_posts_removed_behind_the_builds_back_trigger_a_full_rebuild(mem_store):
     assert "R2" not in parents(mem_store)
     # 10 posts left, of which the reply R9 is conversation
     assert mem_store.con.execute("SELECT size FROM cascades").fetchall() == [(9,)]
+
+
+def _ingest_run(store: Store, run_id: int) -> None:
+    """Record ingest run ``run_id`` (as ingest does), so builds know which posts are new."""
+    store.con.execute(
+        "INSERT INTO ingest_runs (ingest_run_id, path, content_hash, format, rows_read, "
+        "rows_inserted, rows_duplicate, rows_rejected, started_at, finished_at) "
+        "VALUES (?, 'test', ?, 'posts', 0, 0, 0, 0, now(), now())",
+        [run_id, f"hash-{run_id}"],
+    )
+
+
+def test_an_incremental_scope_takes_the_new_runs_posts_and_a_gap_rebuilds_in_full(mem_store):
+    """The posts new to an incremental build are those of the ingest runs after the
+    last finished build; an older post without its cascade row (removed behind the
+    build's back) is no new post: the counts do not add up, and the build is full."""
+    insert_follows(mem_store, FOLLOWS)
+    insert_posts(mem_store, FLAT_CASCADE[:6], run_id=1)
+    _ingest_run(mem_store, 1)
+    run_build(mem_store)
+    insert_posts(mem_store, FLAT_CASCADE[6:8], run_id=2)
+    _ingest_run(mem_store, 2)
+    second = run_build(mem_store)
+    assert second.mode == "incremental" and second.touched == ["O"]
+    assert second.counts["cascades"]["new_posts"] == 2
+    mem_store.con.execute("DELETE FROM post_cascades WHERE post_id = 'R3'")
+    insert_posts(mem_store, FLAT_CASCADE[8:], run_id=3)
+    _ingest_run(mem_store, 3)
+    third = run_build(mem_store)
+    assert third.mode == "full"
+    incremental = {t: table_rows(mem_store, t) for t in ("post_cascades", "cascades")}
+    assert len(incremental["post_cascades"]) == len(FLAT_CASCADE)
+    run_build(mem_store, full=True)
+    for table, rows in incremental.items():
+        assert table_rows(mem_store, table) == rows, table

@@ -500,6 +500,14 @@ def test_incremental_runs_equal_a_fresh_full_run(tmp_path, kind):
     result = run_job(tmp_path / "full.duckdb", full["inbox"], full["reports"], settle=0)
     assert result.exit_code in (EXIT_OK, EXIT_REJECTS), result
     assert len([p for p in inc["reports"].iterdir() if p.name[0].isdigit()]) == 4
+    with Store.open(str(tmp_path / "inc.duckdb")) as store:
+        modes = [m for (m,) in store.con.execute("SELECT mode FROM builds").fetchall()]
+        logged = store.con.execute("SELECT count(*) FROM row_changes").fetchone()[0]
+    assert modes.count("incremental") == 3, modes  # each logged the keys it inserted
+    if kind == "full":  # each run's full set spent its build's log: the run pruned it
+        assert logged == 0
+    else:  # changes sets since the first (full) set: their builds' keys are kept
+        assert logged > 0
     if kind == "auto":  # one full set, then three changes sets: applied, the same rows
         assert len(list(inc["reports"].glob("*.changes"))) == 3
         same_published_reports(inc["reports"], full["reports"] / "latest")

@@ -242,3 +242,44 @@ def test_a_full_set_left_unpublished_by_a_kill_is_not_a_base(tmp_path, monkeypat
     assert after.kind == "full" and "does not hold" in after.reason
     latest = json.loads((out / "latest" / "manifest.json").read_text())
     assert latest["report"] == after.run_dir.name
+
+
+def test_the_change_log_is_pruned_to_what_the_folder_can_need(tmp_path):
+    """``prune_change_log`` drops the logged keys of the builds up to the full set in
+    ``latest/``: the folder's changes sets stay exact, the log stops growing at each
+    new full set, and a folder whose newest set is older gets a full set, not a
+    changes set with removed rows missing."""
+    from spreadtrace.reports import prune_change_log
+
+    world = _world(3, str(tmp_path))
+    posts = _posts(world)
+    cut = np.minimum(np.random.default_rng(7).geometric(0.45, posts.height) - 1, 5)
+    out, other = tmp_path / "reports", tmp_path / "other"
+    logged = []
+    with Store.open(str(tmp_path / "s.duckdb")) as store:
+        for b, result in enumerate(build_in_batches(store, world, cut, tmp_path, batches=6)):
+            kind = "full" if b in (0, 3) else "changes"
+            r = write_reports(store, out, kind=kind)
+            assert r.kind == kind, r.reason
+            if b == 0:
+                assert write_reports(store, other, kind="full").kind == "full"
+            dropped = prune_change_log(store, out)
+            n, oldest = store.con.execute(
+                "SELECT count(*), min(build_id) FROM row_changes"
+            ).fetchone()
+            logged.append((result.build_id, dropped, n))
+            base = json.loads((out / "latest" / "manifest.json").read_text())
+            # nothing left that no changes set of this folder can read
+            assert oldest is None or oldest > base["watermarks"]["build_id"]
+        # builds 2 and 3 logged keys, kept until the full set after build 4 spent them
+        # (with build 4's own)
+        assert logged[2][2] > 0 and logged[2][1] == 0
+        assert logged[3][1] > logged[2][2] and logged[3][2] == 0
+        assert logged[5][2] > 0
+        # the other folder's newest set is of build 1: its changes would need the
+        # pruned rows, so it gets a full set
+        late = write_reports(store, other, kind="changes")
+        assert late.kind == "full" and "log of removed rows" in late.reason
+        final = write_reports(store, tmp_path / "final", kind="full")
+    same_published_reports(out, final.run_dir)
+    same_published_reports(other, final.run_dir)

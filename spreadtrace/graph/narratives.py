@@ -117,16 +117,33 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+# lsh_layout's answers for the usual settings, as datasketch gives them (a test checks
+# each against it): importing datasketch (scipy) and its search cost ~0.35 CPU s, paid
+# by every build process, a cron run's too, for the same two numbers
+KNOWN_LSH_LAYOUTS: dict[tuple[float, int], tuple[int, int]] = {
+    (0.5, 64): (14, 4),
+    (0.5, 128): (25, 5),
+    (0.6, 64): (10, 6),
+    (0.6, 128): (18, 7),
+    (0.7, 128): (14, 9),
+    (0.8, 128): (9, 13),
+}
+
+
 @lru_cache(maxsize=16)
 def lsh_layout(threshold: float, num_perm: int) -> tuple[int, int]:
     """Bands and rows per band for an LSH at ``threshold``, as datasketch chooses them.
 
     Why datasketch: its parameter search minimises the weighted false-positive and
     false-negative probability mass around the threshold; we reuse it rather than guess.
+    The usual settings are looked up (:data:`KNOWN_LSH_LAYOUTS`), not searched again.
 
     >>> lsh_layout(0.5, 64)
     (14, 4)
     """
+    known = KNOWN_LSH_LAYOUTS.get((float(threshold), int(num_perm)))
+    if known is not None:
+        return known
     from datasketch import MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)

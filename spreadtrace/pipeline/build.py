@@ -291,6 +291,10 @@ def run_build(
             mode=mode,
         )
         n_touched = n_cascades if touched is None else len(touched)
+        t0 = time.perf_counter()
+    # the commit writes the build's rows to the WAL, and checkpoints it past DuckDB's
+    # threshold: a cost of its own beside the stages', timed apart
+    timings["commit"] = time.perf_counter() - t0
     snapshot = None
     if publish:
         t0 = time.perf_counter()

@@ -39,7 +39,8 @@ from spreadtrace.graph.narratives import (
 from spreadtrace.pipeline.changes import Changes
 from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store
+from spreadtrace.store import SCHEMA_VERSION, Store
+from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import items as items_sql
 from spreadtrace.store import text_state as text_sql
 
@@ -70,7 +71,11 @@ def run(
     finally:
         text_sql.drop_work_tables(con)
     emit(progress, "items", 1, 2)
-    counts = items_sql.write_items(con, build_id, texts, scoped=not full)
+    # item rows are scoped to the change only on top of a build of this schema: one
+    # from before a migration may not have keyed every stored post's URLs
+    last = builds_sql.last_build(con)
+    same_schema = last is not None and last[1].get("schema") == SCHEMA_VERSION
+    counts = items_sql.write_items(con, build_id, texts, scoped=not full and same_schema)
     emit(progress, "items", 2, 2)
     return counts | text_counts
 

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from spreadtrace.store.builds import LAST_RUN_SQL
 from spreadtrace.store.sync import arrow_execute, log_row_changes, sync_rows
 
 __all__ = [
@@ -131,11 +132,15 @@ def prepare_scope(con: duckdb.DuckDBPyConnection, *, full: bool) -> Scope:
         _number_the_rest(con)
         return Scope(full=True, posts=int(n), new_posts=int(new), touched_before=[])
 
+    # the posts of the ingest runs since the last finished build, not yet in a cascade:
+    # every earlier post got its row in that build's transaction, and if one did not
+    # (rows removed behind the build's back) the counts below do not add up
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _st_new AS
         SELECT p.post_id, p.parent_id FROM posts p ANTI JOIN post_cascades pc USING (post_id)
-        """
+        WHERE p.ingest_run_id > ({LAST_RUN_SQL})
+        """  # noqa: S608 -- a fixed query of the store layer
     )
     (stored, new, total) = _one(
         con,

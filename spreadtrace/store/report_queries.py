@@ -54,6 +54,7 @@ __all__ = [
     "render_changes",
     "watermarks",
     "changes_possible",
+    "prune_row_changes",
     "latest_build",
     "model_versions",
     "FORMULA_PREFIXES",
@@ -978,8 +979,41 @@ def changes_possible(store: Store, since_build: int) -> str | None:
         return "a full build since the last report"
     row = con.execute("SELECT value FROM meta WHERE key = 'row_changes_from'").fetchall()
     if row and int(since_build) + 1 < int(row[0][0]):
-        return "builds from before the store logged removed rows"
+        return (
+            f"the store's log of removed rows starts after build {int(since_build)} "
+            "(older builds, or pruned after a newer full set)"
+        )
     return None
+
+
+def prune_row_changes(store: Store, through_build: int) -> int:
+    """Drop the ``row_changes`` rows of builds up to ``through_build``; return how many.
+
+    Why: the log gains every inserted and deleted key of every incremental build, and
+    only a full build emptied it, so a cron job's store grew it without end. A changes
+    set since build ``s`` reads only the rows of builds after ``s``; the caller says
+    which builds no report set it keeps can be written since. ``row_changes_from``
+    moves past the pruned builds, so a changes set asked since an older build is
+    written as a full set (:func:`changes_possible`), never with rows missing.
+    """
+    through = int(through_build)
+    (n,) = store.con.execute(
+        "SELECT count(*) FROM row_changes WHERE build_id <= ?", [through]
+    ).fetchall()[0]
+    if not n:  # nothing to drop: the log is still whole from where it says it starts
+        return 0
+    with store.transaction() as con:
+        con.execute("DELETE FROM row_changes WHERE build_id <= ?", [through])
+        con.execute(
+            """
+            INSERT OR REPLACE INTO meta
+            SELECT 'row_changes_from', CAST(greatest(
+                ?, coalesce(max(TRY_CAST(value AS BIGINT)), 0)) AS VARCHAR)
+            FROM meta WHERE key = 'row_changes_from'
+            """,
+            [through + 1],
+        )
+    return int(n)
 
 
 def latest_build(store: Store) -> dict[str, Any] | None:
