@@ -840,16 +840,23 @@ def group_narratives(
     >>> g.narratives.rows()
     [('n-c1', 'x.org/a', 'url')]
     """
-    nodes = (
-        roots.with_columns(
-            pl.col("text").cast(pl.String),
-            pl.col("urls").cast(pl.List(pl.String)),
-            pl.col("hashtags").cast(pl.List(pl.String)),
-        )
-        .sort("created_at", "cascade_id")
-        .with_row_index("node")
+    # Nodes: the roots in (created_at, cascade_id) order. Only the small columns are
+    # put in that order; text, URLs and hashtags are read where ``roots`` holds them,
+    # each row given its node, and dropped as soon as they are keyed.
+    n = roots.height
+    order = (
+        roots.select("created_at", "cascade_id")
+        .with_row_index("row")
+        .sort("created_at", "cascade_id")["row"]
+        .to_numpy()
     )
-    n = nodes.height
+    node_of_row = np.empty(n, dtype=np.uint32)
+    node_of_row[order] = np.arange(n, dtype=np.uint32)
+    at = pl.Series("node", node_of_row)
+    has_text_group = "text_group" in roots.columns
+    small = ["cascade_id", "size", *(["text_group"] if has_text_group else [])]
+    nodes = roots.select(small)[order].with_row_index("node")
+    del order, node_of_row
     n_all = n if n_roots is None else n_roots
     empty = NarrativeGrouping(
         pl.DataFrame(schema={"cascade_id": pl.String, "narrative_id": pl.String, "via": pl.String}),
@@ -860,7 +867,9 @@ def group_narratives(
 
     # URLs: explode, key the distinct raw URLs once, drop bare domains and shorteners
     # (a shortener hides its target: its posts are linked by their text instead).
-    url_rows = nodes.select("node", url=pl.col("urls")).explode("url").drop_nulls()
+    url_rows = (
+        roots.select(at, url=pl.col("urls").cast(pl.List(pl.String))).explode("url").drop_nulls()
+    )
     distinct_urls = url_rows.select("url").unique()
     if keys is None:
         keys = url_keys(distinct_urls["url"])
@@ -878,24 +887,33 @@ def group_narratives(
         .unique()
         .with_columns(short=pl.col("key").str.extract(r"^([^/?]+)", 1).is_in(list(SHORTENERS)))
     )
+    del distinct_urls
     short_rows = url_rows.filter("short").select("node", "key")
     url_rows = url_rows.filter(~pl.col("short")).select("node", "key")
-    has_groups = "text_group" in nodes.columns and nodes["text_group"].null_count() < n
+    has_groups = has_text_group and nodes["text_group"].null_count() < n
     if stored_text_groups is not None:
         has_groups = stored_text_groups
 
     # Text: exact normalised text (``norm``) and near-duplicate group (``text_group``).
-    raw = nodes.select("text").drop_nulls().unique()
+    # The roots' rows carry each norm as a code (dense rank: equal codes, equal norms):
+    # the joins and group-bys below then key on 4 bytes, not on a long string that a
+    # multi-column key copies per row (memory); paraphrase grouping reads the strings.
+    texts = roots.select(at, text=pl.col("text").cast(pl.String))
+    raw = texts.select("text").drop_nulls().unique()
     raw = raw.with_columns(norm=normalize_text_expr(pl.col("text")))
     raw = raw.filter(pl.col("norm").str.count_matches(" ") + 1 >= min_text_tokens)
-    text_rows = nodes.select("node", "text").join(raw, on="text", how="inner")
+    norm_code = pl.col("norm") if semantic else pl.col("norm").rank("dense").cast(pl.UInt32)
     if has_groups:
-        text_rows = text_rows.join(
+        text_rows = texts.join(raw.select("text", norm=norm_code), on="text", how="inner").join(
             nodes.select("node", "text_group").drop_nulls(), on="node", how="inner"
         )
     else:
         groups = text_groups(raw["norm"], threshold=text_threshold, num_perm=num_perm)
-        text_rows = text_rows.join(groups, on="norm", how="inner")
+        coded = raw.join(groups, on="norm", how="inner").select(
+            "text", "text_group", norm=norm_code
+        )
+        text_rows = texts.join(coded, on="text", how="inner")
+        del groups, coded
     text_rows = text_rows.select("node", "norm", pl.col("text_group").cast(pl.String))
     if semantic and text_rows.height:
         text_rows = _semantic_communities(text_rows, semantic_threshold)
@@ -903,7 +921,7 @@ def group_narratives(
     # Rare hashtags: shared by 2..cap roots, cap relative to the number of roots.
     cap = grouping_cap(n_all, hashtag_max_share, hashtag_max_roots)
     tag_rows = (
-        nodes.select("node", tag=pl.col("hashtags"))
+        roots.select(at, tag=pl.col("hashtags").cast(pl.List(pl.String)))
         .explode("tag")
         .drop_nulls()
         .with_columns(pl.col("tag").str.to_lowercase().str.strip_chars_start("#"))
@@ -944,7 +962,7 @@ def group_narratives(
     membership, via = _cohesive_groups(
         n, url_rows, media_rows, short_rows, text_rows, tag_rows, min_cooccur
     )
-    comp = nodes.select("node", "cascade_id", "size", "text").with_columns(
+    comp = nodes.select("node", "cascade_id", "size").with_columns(
         comp=pl.Series(membership), via=pl.Series(via)
     )
     comp = comp.filter(pl.col("size").sum().over("comp") >= min_posts)
@@ -968,7 +986,7 @@ def group_narratives(
         .first()
         .select("narrative_id", kind="via")
     )
-    labels = _labels(comp, nodes, url_rows, tag_rows, raw, kinds, media_rows, media_labels)
+    labels = _labels(comp, texts, url_rows, tag_rows, raw, kinds, media_rows, media_labels)
     narratives = (
         kinds.join(labels, on="narrative_id", how="left")
         .with_columns(label=pl.col("label").fill_null("").str.slice(0, label_chars))
@@ -1040,7 +1058,7 @@ def _most_common(frame: pl.DataFrame, value: str) -> pl.DataFrame:
 
 def _labels(
     comp: pl.DataFrame,
-    nodes: pl.DataFrame,
+    texts: pl.DataFrame,
     url_rows: pl.DataFrame,
     tag_rows: pl.DataFrame,
     raw: pl.DataFrame,
@@ -1071,27 +1089,40 @@ def _labels(
         .with_columns(tag=pl.lit("#") + pl.col("tag")),
         "tag",
     )
-    # Text labels: the most common normalised text, shown as its earliest raw form.
-    text_members = members.filter(pl.col("kind").is_in(["text", "cascade"])).join(
-        nodes.select("node", "text"), on="node"
+    # Text labels: the most common normalised text, shown as its earliest raw form. A
+    # text too short to have a norm stands for itself, stripped (made for those only:
+    # stripping every member's text copied all of them).
+    text_members = (
+        members.filter(pl.col("kind").is_in(["text", "cascade"]))
+        .join(texts, on="node")
+        .join(raw, on="text", how="left")
     )
-    by_text = _most_common(
-        text_members.join(raw, on="text", how="left").with_columns(
-            norm=pl.coalesce("norm", pl.col("text").str.strip_chars(), pl.lit(""))
-        ),
-        "norm",
+    bare = (
+        text_members.filter(pl.col("norm").is_null())
+        .select("text")
+        .unique()
+        .with_columns(bare=pl.col("text").str.strip_chars())
     )
+    text_members = text_members.join(bare, on="text", how="left").with_columns(
+        norm=pl.coalesce("norm", "bare", pl.lit(""))
+    )
+    # norms as codes in their order (dense rank: ties still break on the smaller norm)
+    # before the group-bys, which would copy every long key string
+    text_members = text_members.with_columns(code=pl.col("norm").rank("dense"))
+    norms = text_members.select("code", "norm").unique("code")
+    text_members = text_members.drop("norm")
+    del bare
+    by_text = _most_common(text_members, "code")
     first_raw = (
-        text_members.join(raw, on="text", how="left")
-        .with_columns(norm=pl.coalesce("norm", pl.col("text").str.strip_chars(), pl.lit("")))
-        .sort("node")
-        .group_by("narrative_id", "norm", maintain_order=True)
+        text_members.sort("node")
+        .group_by("narrative_id", "code", maintain_order=True)
         .first()
-        .select("narrative_id", label="norm", raw="text")
+        .select("narrative_id", label="code", raw="text")
     )
     by_text = (
         by_text.join(first_raw, on=["narrative_id", "label"], how="left")
-        .select("narrative_id", label=pl.coalesce("raw", "label"))
+        .join(norms.rename({"code": "label"}), on="label", how="left")
+        .select("narrative_id", label=pl.coalesce("raw", "norm"))
         .with_columns(pl.col("label").str.replace_all(r"\s+", " ").str.strip_chars())
     )
     return pl.concat([by_url, by_media, by_tag, by_text])

@@ -161,22 +161,10 @@ def run(
 
     # 5. rows
     node_ids = pa.concat_arrays([nodes.post_id, nodes.unseen_id.cast(pa.string())])
-    post_rows = _post_rows(build_id, node_ids, n_posts, parent, forest.root, depth, source, m, conv)
     cascade_rows = _cascade_rows(build_id, node_ids, nodes, m)
     for name, values in zip(("replies", "conversation_depth", "repliers"), talk, strict=True):
         cascade_rows = cascade_rows.append_column(name, pa.array(values.astype(np.int64)))
     dq_rows, dq_counts = _quality_rows(build_id, node_ids, nodes, forest, m, n_posts)
-    lap("rows")
-    inserts: dict[str, float] = {}
-    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows, inserts, build_id)
-    sql.save_state(con, wanted)
-    sql.drop_work_tables(con)
-    lap("write")
-    timings.update(inserts)
-    emit(progress, "cascades", _STEPS, _STEPS)
-
-    new_ids = cascade_rows.column("cascade_id").to_pylist() if not scope.full else []
-    touched = None if scope.full else sorted(set(scope.touched_before) | set(new_ids))
     counts = {
         "posts_in_scope": scope.posts,
         "new_posts": scope.new_posts,
@@ -186,6 +174,25 @@ def run(
         "conversation_posts": int(conv[:n_posts].sum()),
         **dq_counts,
     }
+    post_rows = _post_rows(
+        build_id, node_ids, n_posts, parent, forest.root, depth, source, m.descendants, conv
+    )
+    # the writes read only the arrays the post_cascades batches take (held by the
+    # generator): the loaded posts, the forest's other arrays and the per-cascade
+    # metrics go first (memory: at 5M posts DuckDB's inserts peak here)
+    del nodes, forest, m, talk, is_reply, virtual, on_root
+    lap("rows")
+    inserts: dict[str, float] = {}
+    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows, inserts, build_id)
+    del post_rows, dq_rows
+    sql.save_state(con, wanted)
+    sql.drop_work_tables(con)
+    lap("write")
+    timings.update(inserts)
+    emit(progress, "cascades", _STEPS, _STEPS)
+
+    new_ids = cascade_rows.column("cascade_id").to_pylist() if not scope.full else []
+    touched = None if scope.full else sorted(set(scope.touched_before) | set(new_ids))
     return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)
 
 
@@ -234,7 +241,7 @@ WRITE_ROWS = 500_000
 
 
 def _post_rows(
-    build_id, node_ids, n_posts, parent, root, depth, source, m, conv
+    build_id, node_ids, n_posts, parent, root, depth, source, descendants, conv
 ) -> Iterator[pa.Table]:
     """The post_cascades rows, in post order, a bounded batch at a time."""
     labels = pa.array([SOURCE_CODES[k] for k in sorted(SOURCE_CODES)], pa.string())
@@ -248,7 +255,7 @@ def _post_rows(
                 "parent_id": _take(node_ids, parent[lo:hi]),
                 "parent_source": _take(labels, np.where(src == 0, -1, src)),
                 "depth": pa.array(depth[lo:hi].astype(np.int32)),
-                "descendants": pa.array(m.descendants[lo:hi]),
+                "descendants": pa.array(descendants[lo:hi]),
                 "build_id": pa.array(np.full(hi - lo, build_id, dtype=np.int64)),
                 "conversation": pa.array(conv[lo:hi]),
             }

@@ -122,6 +122,7 @@ def _text_items(
     if len(others):
         other_keys = norm_band_keys(others, num_perm=params.num_perm, bands=bands, rows=rows)
         keys = np.concatenate([keys, other_keys])
+        del other_keys
         # rows in sorted order, so that a bucket's head is its smallest text (the new
         # norms alone are sorted already)
         order = all_norms.arg_sort().to_numpy()
@@ -139,12 +140,17 @@ def _text_items(
             "norm_b": all_norms.gather(j),
         }
     )
+    hashed = len(known)
+    # the band keys and norms are not read again: freed before the pairs are written
+    # and the items made from every stored norm (memory: the stage's peak at 5M posts)
+    del keys, triples, band, i, j, norms, known, others, all_norms
     if not emptied:  # only the affected buckets hold all their members
         affected = text_sql.affected_buckets(con).cast({"band": pl.Int32, "key": pl.UInt32})
         pairs = pairs.join(affected, on=["band", "key"], how="semi")
     counts = text_sql.replace_pairs(con, pairs, scoped=not emptied)
+    del pairs
     items = text_items_from_pairs(text_sql.root_norms(con), text_sql.stored_pairs(con))
-    counts |= {"texts_hashed": len(known), "text_buckets": n_buckets}
+    counts |= {"texts_hashed": hashed, "text_buckets": n_buckets}
     return items, counts
 
 
