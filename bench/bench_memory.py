@@ -7,7 +7,7 @@ The synthetic store of ``bench nothing_new`` (cached under ``--dir``) is copied 
 per limit; a fresh child process opens the copy, applies the limit
 (``Store.limit_memory``; "none" leaves DuckDB's own default, 80% of RAM) and runs a
 full ``run_build`` without snapshot. Printed per limit: wall time, the child's peak
-RSS (``ru_maxrss``), the peak RSS within each stage (``/proc/self/statm`` polled every
+RSS (its own ``VmHWM``, :func:`bench.peak_rss_mb`), the peak RSS within each stage (``/proc/self/statm`` polled every
 10 ms, labelled by the build's progress task: where the peak is), and ratios against
 "none" measured in the same run.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench import peak_rss_mb
 from bench.bench_build import SEED, _arg, _world_store
 
 
@@ -59,7 +59,7 @@ def _child(db: str, limit: str) -> None:
         wall = time.perf_counter() - t
         stage[0] = "commit"
     done.set()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     out = {"limit": applied, "wall": wall, "rss_mb": rss_mb, "posts": result.posts}
     out |= {"stages_s": result.timings, "stage_peak_mb": peaks}
     print(json.dumps(out))

@@ -10,7 +10,7 @@ processes measure on the copy:
 
 1. **full**: ``run_build(full=True)`` without snapshot, with the default DuckDB memory
    limit (``Store.limit_memory``: half the available memory, spilling next to the
-   store). Wall time, CPU time (user + system), peak RSS (``ru_maxrss``) and the store's
+   store). Wall time, CPU time (user + system), peak RSS (the child's own ``VmHWM``: :func:`bench.peak_rss_mb`) and the store's
    size on disk after the build (file + WAL).
 2. **nothing new**: ``run_build()`` right after: the inputs fingerprint is unchanged.
 3. **build 1%**: ``--new`` x posts new reposts (of random stored posts, by random stored
@@ -55,12 +55,13 @@ import sys
 import time
 from pathlib import Path
 
+from bench import peak_rss_mb
 from bench.bench_build import SEED, _arg, _world_store
 
 
 def _usage() -> dict[str, float]:
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu": r.ru_utime + r.ru_stime, "rss_mb": r.ru_maxrss / 1024}
+    return {"cpu": r.ru_utime + r.ru_stime, "rss_mb": peak_rss_mb()}
 
 
 def _size_on_disk(db: Path) -> int:
