@@ -5,8 +5,9 @@ equals a full build on every derived table, the parts included
 
 - a topic hashtag on a dozen cascades gains a deep repost in one of them: only that
   cascade's tree is loaded, the item is re-ranked from its parts;
-- a hashtag one account posted on four cascades (not ranked) is posted by a second
-  account: it is ranked for the first time, from all five cascades;
+- a hashtag one account posted on six cascades (not ranked; a topic, so no narrative
+  links them) is posted by a second account: it is ranked for the first time, from
+  all seven cascades;
 - a store migrated from schema 7 (no parts yet) takes the global path once.
 """
 
@@ -81,10 +82,11 @@ def test_a_grown_topic_item_is_reranked_from_its_parts_without_its_other_trees(t
 
 
 def _newly_ranked_case() -> list[list[list[str]]]:
-    """solo posts #lonely on four roots (reposted: the shares carry it, but one account
-    posted it, so it is not ranked); then other posts it on a new root."""
+    """solo posts #lonely on six roots (reposted: the shares carry it, but one account
+    posted it, so it is not ranked; on more roots than the cap of 5, it links none);
+    then other posts it on a new root."""
     first: list[list[str]] = []
-    for k in range(4):
+    for k in range(6):
         first += _story(f"s{k}", "solo", 20 * k, _distinct(20 + k), "lonely", [f"fan{k}"])
     first += _story("z0", "zed", 5, _distinct(40), "", ["fan9"])
     second = _story("s9", "other", 400, _distinct(29), "lonely", ["fan8"])
@@ -98,9 +100,17 @@ def test_an_item_ranked_for_the_first_time_gets_the_parts_of_all_its_cascades(tm
         assert _part_cascades(inc, "hashtag:lonely") == set()
         (result,) = _builds(inc, batches[1:], tmp_path, "inc-1")
         assert result.counts["narratives"]["incremental"] is True
-        assert not {"s0", "s1", "s2", "s3"} & set(result.touched or [])
-        # its untouched cascades were loaded for it: it is ranked over all five
-        assert _part_cascades(inc, "hashtag:lonely") == {"s0", "s1", "s2", "s3", "s9"}
+        old = {f"s{k}" for k in range(6)}
+        assert not old & set(result.touched or [])
+        # each is a narrative of its own (a topic hashtag links no roots): the new
+        # root's narrative does not reach them
+        narratives = inc.con.execute(
+            "SELECT count(DISTINCT narrative_id), count(*) FROM post_narratives "
+            "WHERE post_id IN ('s0', 's1', 's2', 's3', 's4', 's5', 's9')"
+        ).fetchone()
+        assert narratives == (7, 7)
+        # its untouched cascades were loaded for it: it is ranked over all seven
+        assert _part_cascades(inc, "hashtag:lonely") == old | {"s9"}
         ranked = inc.con.execute(
             "SELECT account_id FROM item_origin_scores WHERE item_id = 'hashtag:lonely' "
             "ORDER BY rank"
