@@ -8,20 +8,30 @@ equals a full build on every derived table, the parts included
 - a hashtag one account posted on six cascades (not ranked; a topic, so no narrative
   links them) is posted by a second account: it is ranked for the first time, from
   all seven cascades;
+- a media group absorbs another (a new picture close to both): the absorbed group's
+  posts carry the other item now, in cascades no new post touches;
 - a store migrated from schema 7 (no parts yet) takes the global path once.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 
+from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from tests.test_cascades_support import table_rows
 from tests.test_incremental import DERIVED
-from tests.test_incremental_narratives import _builds, _post, _story
+from tests.test_incremental_narratives import (
+    T0,
+    _builds,
+    _post,
+    _story,
+    _write_rows,
+)
 
 
 def _distinct(k: int) -> str:
@@ -118,6 +128,67 @@ def test_an_item_ranked_for_the_first_time_gets_the_parts_of_all_its_cascades(tm
         # solo first (earliest, most reach), then the shares of its first cascades
         assert ranked == [("solo",), ("fan0",), ("fan1",)]
         _assert_equals_full(inc, batches, tmp_path)
+
+
+def _pdq(bits: list[int]) -> str:
+    value = 0
+    for b in bits:
+        value ^= 1 << b
+    return f"pdq:{value:064x}"
+
+
+def _media_rows() -> list[list[list[str]]]:
+    """Group A: six roots with pictures 2 bits apart, group B: six more, 42 bits from A
+    (a PDQ match is within 31); each root by its own account, reposted. Then a picture
+    22 bits from both: one group, named by its smallest id, A's (B's item is gone)."""
+
+    def at(minutes: float) -> str:
+        return (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def root(pid: str, acc: str, minutes: float, media: str) -> list[list[str]]:
+        text = _distinct(100 + int(minutes))
+        return [
+            [pid, acc, at(minutes), "", "original", text, "", "", media],
+            [f"{pid}-r", f"fan-{pid}", at(minutes + 5), pid, "repost", "", "", "", ""],
+        ]
+
+    first: list[list[str]] = []
+    for k in range(6):
+        first += root(f"ma{k}", f"pa{k}", 10 * k, _pdq([100 + k]))
+        first += root(f"mb{k}", f"pb{k}", 10 * k + 3, _pdq([*range(40), 150 + k]))
+    second = root("mm", "pm", 500, _pdq([*range(20), 250]))
+    return [first, second]
+
+
+def test_a_media_group_that_absorbs_another_moves_the_absorbed_parts(tmp_path):
+    batches = _media_rows()
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        ingest_file(inc, _write_rows(tmp_path / "inc-0.csv", batches[0]), format="posts")
+        run_build(inc, publish=False)
+        items = inc.con.execute(
+            "SELECT DISTINCT item_id FROM item_origin_parts WHERE item_id LIKE 'media:%'"
+        ).fetchall()
+        assert len(items) == 2  # A and B, each ranked (six accounts)
+        a_item = _pdq([100])
+        ingest_file(inc, _write_rows(tmp_path / "inc-1.csv", batches[1]), format="posts")
+        result = run_build(inc, publish=False)
+        assert result.counts["narratives"]["incremental"] is True
+        b_roots = {f"mb{k}" for k in range(6)}
+        assert not b_roots & set(result.touched or [])
+        # B's posts carry A's item now, written by this build
+        moved = inc.con.execute(
+            "SELECT count(*) FROM post_items WHERE post_id LIKE 'mb%' AND item_id = ? "
+            "AND build_id = ?",
+            [f"media:{a_item}", result.build_id],
+        ).fetchone()[0]
+        assert moved == 6
+        cascades = _part_cascades(inc, f"media:{a_item}")
+        assert b_roots | {"mm", "ma0"} <= cascades
+        all_rows = [row for batch in batches for row in batch]
+        ingest_file(full, _write_rows(tmp_path / "full.csv", all_rows), format="posts")
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
 
 
 def test_a_store_migrated_from_schema_7_builds_its_parts_on_the_next_build(tmp_path):

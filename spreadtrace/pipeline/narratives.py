@@ -11,11 +11,13 @@ keys that link roots is regrouped, the rest of the stored grouping kept (``_grou
 :mod:`spreadtrace.store.narrative_state`); it is global when the caps move, in
 ``semantic`` mode, or without the last build's state. Everything after it follows the
 change in an incremental build: the forest is
-loaded only for the affected cascades, narratives and items (cascades rebuilt, holding
-a post of an account whose flags changed, or whose narrative changed; their narratives;
-items with new posts or in rebuilt cascades: ``_mark_affected`` in
-:mod:`spreadtrace.store.narratives`), and only their rows are rewritten; the origin
-index is recomputed from the stored candidates. A full build recomputes everything,
+loaded only for the affected cascades and narratives (cascades rebuilt, holding a post
+of an account whose flags changed, or whose narrative changed; their narratives:
+``_mark_affected`` in :mod:`spreadtrace.store.narratives`) and the cascades whose item
+origin parts may change, and only their rows are rewritten; the origin index is
+recomputed from the stored candidates, and an item that grew is re-ranked from its
+stored parts (:mod:`spreadtrace.store.origin_state`), not from the trees of all its
+cascades (a topic hashtag is on tens of thousands). A full build recomputes everything,
 and equals any sequence of incremental builds (tests/test_incremental.py). Only the
 rows that changed are written (:mod:`spreadtrace.store.sync`). The caller
 (``run_build``) owns the transaction.
