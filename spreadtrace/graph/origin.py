@@ -31,8 +31,11 @@ __all__ = [
     "item_post_pairs",
     "level_slices",
     "log_rumor_centrality",
+    "PART_COLUMNS",
     "origin_index",
+    "origin_parts",
     "origin_scores",
+    "rank_origin_parts",
     "subtree_sizes",
     "with_virtual_roots",
 ]
@@ -311,21 +314,86 @@ def origin_scores(
         ranked = origin_scores(posts.rename({by: "narrative_id"}), weights=weights, top_k=top_k)
         return ranked.rename({"narrative_id": by})
     if posts.height == 0:
-        return pl.DataFrame(
-            schema={
-                "narrative_id": posts.schema.get("narrative_id", pl.String),
-                "account_id": pl.String,
-                "rank": pl.Int32,
-                "origin_score": pl.Float64,
-                "first_at": posts.schema.get("created_at", pl.Datetime("us", "UTC")),
-                "reach_share": pl.Float64,
-                "centrality": pl.Float64,
-                "reasons": pl.String,
-            }
+        return _empty_ranking(posts.schema, "created_at")
+    return rank_origin_parts(origin_parts(posts), weights=w, top_k=top_k)
+
+
+def _empty_ranking(schema: pl.Schema, time: str) -> pl.DataFrame:
+    """No candidates: the ranking's columns, the group and time types from ``schema``."""
+    return pl.DataFrame(
+        schema={
+            "narrative_id": schema.get("narrative_id", pl.String),
+            "account_id": pl.String,
+            "rank": pl.Int32,
+            "origin_score": pl.Float64,
+            "first_at": schema.get(time, pl.Datetime("us", "UTC")),
+            "reach_share": pl.Float64,
+            "centrality": pl.Float64,
+            "reasons": pl.String,
+        }
+    )
+
+
+# the columns of origin_parts, after its group column
+PART_COLUMNS = ("cascade_id", "account_id", "first_at", "posts", "reach", "centrality", "root_seen")
+
+
+def origin_parts(posts: pl.DataFrame, *, by: str = "narrative_id") -> pl.DataFrame:
+    """Per (group, account, cascade): what :func:`origin_scores` reads of those posts.
+
+    Why: a group's ranking (:func:`rank_origin_parts`) needs only these parts, and a
+    cascade's parts change only when the cascade, or the items its posts carry, do; an
+    incremental build keeps the parts of the cascades it did not rebuild and re-ranks
+    a grown group from them, without the trees of its other cascades.
+
+    ``posts`` as for :func:`origin_scores`. Columns: ``by``, cascade_id, account_id,
+    first_at (the account's first post there), posts (its posts there), reach (the
+    reach of its shallowest post there, ties: the earliest, then the first row),
+    centrality (its best), root_seen (the cascade's original is stored).
+
+    >>> from datetime import datetime
+    >>> t = datetime(2024, 1, 1)
+    >>> posts = pl.DataFrame({"narrative_id": ["n"] * 3, "cascade_id": ["a"] * 3,
+    ...     "account_id": ["x", "x", "y"], "created_at": [t] * 3, "root_seen": [True] * 3,
+    ...     "depth": [1, 0, 2], "reach": [1, 3, 1], "centrality": [0.5, 1.0, 0.2]})
+    >>> origin_parts(posts).sort("account_id").select("account_id", "posts", "reach").rows()
+    [('x', 2, 3), ('y', 1, 1)]
+    """
+    return (
+        posts.group_by(by, "account_id", "cascade_id")
+        .agg(
+            first_at=pl.col("created_at").min(),
+            posts=pl.len().cast(pl.Int64),
+            reach=pl.col("reach").sort_by("depth", "created_at", maintain_order=True).first(),
+            centrality=pl.col("centrality").max(),
+            root_seen=pl.col("root_seen").all(),
         )
-    narr = posts.group_by("narrative_id").agg(n_posts=pl.len(), n_first=pl.col("created_at").min())
-    per_cascade = posts.group_by("narrative_id", "cascade_id").agg(
-        c_size=pl.len(), c_first=pl.col("created_at").min(), root_seen=pl.col("root_seen").all()
+        .select(by, *PART_COLUMNS)
+    )
+
+
+def rank_origin_parts(
+    parts: pl.DataFrame,
+    *,
+    weights: OriginWeights | None = None,
+    top_k: int = 10,
+    by: str = "narrative_id",
+) -> pl.DataFrame:
+    """:func:`origin_scores` from the groups' parts (:func:`origin_parts`): the same
+    ranking, whatever order the parts come in (every sum runs in a sorted order)."""
+    w = weights or OriginWeights()
+    if by != "narrative_id":
+        ranked = rank_origin_parts(parts.rename({by: "narrative_id"}), weights=weights, top_k=top_k)
+        return ranked.rename({"narrative_id": by})
+    if parts.height == 0:
+        return _empty_ranking(parts.schema, "first_at")
+    per_cascade = parts.group_by("narrative_id", "cascade_id").agg(
+        c_size=pl.col("posts").sum(),
+        c_first=pl.col("first_at").min(),
+        root_seen=pl.col("root_seen").all(),
+    )
+    narr = per_cascade.group_by("narrative_id").agg(
+        n_posts=pl.col("c_size").sum(), n_first=pl.col("c_first").min()
     )
     missing = (
         per_cascade.sort("narrative_id", "c_first", "cascade_id")
@@ -333,12 +401,9 @@ def origin_scores(
         .first()
         .select("narrative_id", missing=~pl.col("root_seen"))
     )
-    pac = posts.group_by("narrative_id", "account_id", "cascade_id").agg(
-        first_at=pl.col("created_at").min(),
-        reach=pl.col("reach").sort_by("depth", "created_at").first(),
-        cen=pl.col("centrality").max(),
-    )
-    pac = pac.join(
+    pac = parts.select(
+        "narrative_id", "account_id", "cascade_id", "first_at", "reach", cen="centrality"
+    ).join(
         per_cascade.select("narrative_id", "cascade_id", "c_size"),
         on=["narrative_id", "cascade_id"],
     )

@@ -121,12 +121,15 @@ STAGES: tuple[Stage, ...] = (
             "meta",
             "narrative_keys",
             "narrative_map",
+            "item_origin_parts",
         ),
         # narrative_keys, narrative_map: the grouping's stored state
-        # (store/narrative_state.py)
+        # (store/narrative_state.py); item_origin_parts: the item origins' stored
+        # state (store/origin_state.py)
         writes=(
             "narrative_keys",
             "narrative_map",
+            "item_origin_parts",
             "meta",
             "narrative_origin_items",
             "item_origin_scores",

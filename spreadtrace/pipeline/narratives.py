@@ -11,11 +11,13 @@ keys that link roots is regrouped, the rest of the stored grouping kept (``_grou
 :mod:`spreadtrace.store.narrative_state`); it is global when the caps move, in
 ``semantic`` mode, or without the last build's state. Everything after it follows the
 change in an incremental build: the forest is
-loaded only for the affected cascades, narratives and items (cascades rebuilt, holding
-a post of an account whose flags changed, or whose narrative changed; their narratives;
-items with new posts or in rebuilt cascades: ``_mark_affected`` in
-:mod:`spreadtrace.store.narratives`), and only their rows are rewritten; the origin
-index is recomputed from the stored candidates. A full build recomputes everything,
+loaded only for the affected cascades and narratives (cascades rebuilt, holding a post
+of an account whose flags changed, or whose narrative changed; their narratives:
+``_mark_affected`` in :mod:`spreadtrace.store.narratives`) and the cascades whose item
+origin parts may change, and only their rows are rewritten; the origin index is
+recomputed from the stored candidates, and an item that grew is re-ranked from its
+stored parts (:mod:`spreadtrace.store.origin_state`), not from the trees of all its
+cascades (a topic hashtag is on tens of thousands). A full build recomputes everything,
 and equals any sequence of incremental builds (tests/test_incremental.py). Only the
 rows that changed are written (:mod:`spreadtrace.store.sync`). The caller
 (``run_build``) owns the transaction.
@@ -45,11 +47,13 @@ from spreadtrace.graph.origin import (
     OriginWeights,
     item_post_pairs,
     origin_index,
+    origin_parts,
     origin_scores,
     post_tree_features,
+    rank_origin_parts,
 )
 from spreadtrace.progress import ProgressFn, emit
-from spreadtrace.store import Store, narrative_state
+from spreadtrace.store import Store, narrative_state, origin_state
 from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import items as items_sql
 from spreadtrace.store import narratives as narrative_sql
@@ -137,7 +141,12 @@ def run(
     params = params or NarrativeParams()
     con = store.con
     steps = 5
-    scoped = touched is not None and flags_before is not None and _same_state(store, params)
+    scoped = (
+        touched is not None
+        and flags_before is not None
+        and _same_state(store, params)
+        and origin_state.usable(con)
+    )
     try:
         emit(progress, "narratives", 0, steps)
         cascades, narratives_, counts = _grouping(
@@ -212,6 +221,7 @@ def run(
     finally:
         narrative_sql.drop_work_tables(con)
         narrative_state.drop_work_tables(con)
+        origin_state.drop_work_tables(con)
 
 
 def _grouping(
@@ -476,18 +486,22 @@ def _item_origins(
     *,
     scoped: bool = False,
 ) -> dict[str, int]:
-    """Rank candidate origins per item, by the narratives' rule, over the forest's features.
-
-    ``scoped``: the affected items only (their cascades are all in the forest).
+    """Rank candidate origins per item, by the narratives' rule, from the items' parts.
 
     An item's posts are the posts carrying it and the shares below them
-    (:func:`spreadtrace.graph.origin.item_post_pairs`); each is one row of a frame
-    ranked by :func:`origin_scores` grouped by item, so millions of items are one
-    polars pass.
+    (:func:`spreadtrace.graph.origin.item_post_pairs`); their parts per (item, cascade,
+    account) (:func:`spreadtrace.graph.origin.origin_parts`) are all the ranking reads,
+    and are stored (:mod:`spreadtrace.store.origin_state`). A full build computes every
+    ranked item's parts over the forest, stores them and ranks from them, a bounded
+    range of items at a time. ``scoped`` (an incremental build): the forest holds the
+    cascades whose parts may change; their parts are swapped into the stored ones, and
+    the affected items (``_sn_aff_i``, with those whose parts changed) are re-ranked
+    from the stored parts, so a topic item on thousands of cascades costs its parts'
+    rows, not their trees.
     """
     con = store.con
     own_row, own_item, item_ids = items_sql.item_post_rows(
-        con, min_accounts=params.item_min_accounts, scoped=scoped
+        con, min_accounts=params.item_min_accounts
     )
     parent = posts["parent_idx"].to_numpy()
     share = ~posts["conversation"].to_numpy()
@@ -495,9 +509,12 @@ def _item_origins(
     del own_row, own_item
     cascade = posts["cascade"].to_numpy()
     seen = posts["root_seen"].to_numpy()
-    # accounts as codes in id order (ties still break on the account id), not strings
+    # accounts as codes in id order, not strings, until the parts are made
     code = posts["account"].to_numpy()
-    parts: list[pl.DataFrame] = []
+    if not scoped:
+        origin_state.begin_all(con)
+    fresh: list[pl.DataFrame] = []
+    ranked: list[pl.DataFrame] = []
     # a bounded range of items at a time (each item is ranked within itself)
     for lo, hi in _ranges(pl.Series(item)):
         take = np.flatnonzero((item >= lo) & (item < hi))
@@ -515,13 +532,37 @@ def _item_origins(
             }
         )
         del take, at
-        parts.append(
-            origin_scores(frame, weights=params.origin, top_k=params.item_origin_top_k, by="item")
+        parts = ids.back(
+            origin_parts(frame, by="item").join(item_ids, on="item").drop("item"),
+            "cascade_id",
+            "account_id",
         )
         del frame
+        if scoped:
+            fresh.append(parts)
+            continue
+        origin_state.insert(con, parts)
+        ranked.append(rank_origin_parts(parts, **_item_rank(params)))
+        del parts
     del rows, item
-    ranked = ids.back(pl.concat(parts).join(item_ids, on="item"), "account_id")
-    return items_sql.write_item_origins(con, build_id, ranked, scoped=scoped)
+    counts: dict[str, int] = {}
+    if scoped:
+        counts["item_parts_changed"] = origin_state.replace_scope(
+            con, build_id, pl.concat(fresh), min_accounts=params.item_min_accounts
+        )
+        del fresh
+        stored = origin_state.affected_parts(con)
+        counts["items_reranked"] = stored["item_id"].n_unique()
+        ranked = [rank_origin_parts(stored, **_item_rank(params))]
+        del stored
+    else:
+        origin_state.record(con, build_id)
+    return counts | items_sql.write_item_origins(con, build_id, pl.concat(ranked), scoped=scoped)
+
+
+def _item_rank(params: NarrativeParams) -> dict[str, Any]:
+    """:func:`rank_origin_parts`' options for the items' ranking."""
+    return {"weights": params.origin, "top_k": params.item_origin_top_k, "by": "item_id"}
 
 
 def _reach_cuts(

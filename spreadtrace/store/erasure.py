@@ -158,13 +158,15 @@ def erase_accounts(
         con.execute("DELETE FROM text_pairs")
         # imported here, not at the top: every scheduled run imports this module (to
         # look for an erasure to finish), and these two import polars and numpy
-        from spreadtrace.store import accounts_state, narrative_state
+        from spreadtrace.store import accounts_state, narrative_state, origin_state
 
         # the accounts stage's state names accounts and posts (shares, co-shares, features):
         # all of it goes, the rebuild starts it afresh
         accounts_state.forget_all(con)
         # the narratives grouping's state holds the roots' URL keys and hashtags
         narrative_state.forget_all(con)
+        # the item origins' state names accounts and cascades (erased posts' among them)
+        origin_state.forget_all(con)
         # Community Notes about an erased post carry its id: they go with it
         con.execute(
             "DELETE FROM community_note_status WHERE note_id IN (SELECT note_id FROM "

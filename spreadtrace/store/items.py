@@ -403,25 +403,25 @@ OWN_ITEMS_SQL = """
 
 
 def item_post_rows(
-    con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2, scoped: bool = False
+    con: duckdb.DuckDBPyConnection, *, min_accounts: int = 2
 ) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
     """(post row, item code) of every post carrying an item posted by ``min_accounts``+.
 
     Rows are the forest rows of :func:`spreadtrace.store.narratives.tree_posts` (needs
     its ``_sn_nodes``), sorted by row; item codes index the returned (item, item_id)
     frame. An item one account posted has that account as its only candidate, so it is
-    not ranked (its origin is ``items.first_account_id``). ``scoped``: only the
-    affected items of an incremental build (the narratives stage's ``_sn_aff_i``).
+    not ranked (its origin is ``items.first_account_id``). Every ranked item: the
+    forest (``_sn_nodes``) limits the rows to its posts, which, in an incremental
+    build, are those whose item origin parts are recomputed.
     """
     con.complete()
     con.execute("DROP TABLE IF EXISTS _it_codes")
-    only = "AND item_id IN (SELECT item_id FROM _sn_aff_i)" if scoped else ""
     con.execute(
-        f"""
+        """
         CREATE TEMP TABLE _it_codes AS
         SELECT item_id, (row_number() OVER (ORDER BY item_id) - 1)::BIGINT AS item
-        FROM items WHERE accounts >= $m {only}
-        """,  # noqa: S608 -- a fixed condition from this module
+        FROM items WHERE accounts >= $m
+        """,
         {"m": int(min_accounts)},
     )
     try:

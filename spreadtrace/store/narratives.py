@@ -312,11 +312,18 @@ def _mark_affected(
       may sit in another cascade), and the narratives of posts with Community Notes (or
       note statuses) new since the last build (their corrections);
     - ``_sn_aff_i``, affected items: items or post_items rows this build wrote (the
-      item's posts or counts changed) and the items of posts in touched cascades (the
-      shares below them, their tree features);
+      item's posts or counts changed); the items whose origin parts change join later
+      (:func:`spreadtrace.store.origin_state.replace_scope`: they are re-ranked from
+      their stored parts, not from their cascades' trees);
     - ``_sn_scope``: the cascades the forest must hold to recompute all of those: the
-      existing affected cascades, every cascade of an affected narrative, every cascade
-      with a post of an affected ranked item;
+      existing affected cascades, every cascade of an affected narrative, and the
+      cascades whose item origin parts may change: those holding a post whose item
+      rows this build wrote (rebuilt cascades are affected already) and every cascade
+      with a post of an item ranked for the first time (posted by ``item_min_accounts``
+      accounts now, without stored parts: its other cascades have none stored). Posts
+      only join the store here (``_same_state``), so a post's item rows change only by
+      a write, which stamps the build (a renamed text or media group: a delete and an
+      insert);
     - ``_sn_amp``: the cascades whose reach bounds the amplification reads (those of
       the affected cascades and of the affected narratives: a cascade in the forest
       only for an item's origin needs its tree features, not its inferred candidates).
@@ -389,10 +396,6 @@ def _mark_affected(
         SELECT item_id FROM items WHERE build_id = $b
         UNION
         SELECT item_id FROM post_items WHERE build_id = $b
-        UNION
-        SELECT pi.item_id FROM post_items pi
-        JOIN post_cascades pc ON pc.post_id = pi.post_id
-        SEMI JOIN _sn_touched t ON t.cascade_id = pc.cascade_id
         """,
         {"b": int(build_id)},
     )
@@ -403,13 +406,18 @@ def _mark_affected(
         UNION
         SELECT m.cascade_id FROM _sn_map m SEMI JOIN _sn_aff_n USING (narrative_id)
         UNION
+        SELECT pc.cascade_id FROM post_items pi JOIN post_cascades pc USING (post_id)
+        WHERE pi.build_id = $b
+        UNION
         SELECT pc.cascade_id FROM post_items pi
-        JOIN items i ON i.item_id = pi.item_id
         JOIN post_cascades pc ON pc.post_id = pi.post_id
-        SEMI JOIN _sn_aff_i a ON a.item_id = pi.item_id
-        WHERE i.accounts >= $m
+        SEMI JOIN (
+            SELECT item_id FROM items
+            ANTI JOIN (SELECT DISTINCT item_id FROM item_origin_parts) d USING (item_id)
+            WHERE build_id = $b AND accounts >= $m
+        ) n ON n.item_id = pi.item_id
         """,
-        {"m": int(item_min_accounts)},
+        {"b": int(build_id), "m": int(item_min_accounts)},
     )
     con.execute(
         """

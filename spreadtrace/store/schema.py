@@ -721,6 +721,31 @@ _V7_ROW_CHANGES: list[str] = [
     """,
 ]
 
+# incremental item origins (issue 12, schema version 8): per ranked item (posted by
+# item_min_accounts accounts or more), per cascade holding a post that spreads it and
+# per account posting it there, what the item's origin ranking reads of those posts
+# (spreadtrace.graph.origin.origin_parts): the account's first post there, its posts,
+# the reach of its shallowest one, its best rumor centrality, and whether the
+# cascade's original is stored. A cascade's rows change only when the cascade is
+# rebuilt or its posts' items change, so a build re-ranks a grown item from the rows
+# of its other cascades without loading their trees. Derived state
+# (spreadtrace.store.origin_state): a full build, other parameters, a Spark build or
+# an erasure start it afresh (meta 'item_origin_parts': the build it belongs to).
+_V8_ITEM_ORIGIN_PARTS: list[str] = [
+    """
+    CREATE TABLE item_origin_parts (
+        item_id    VARCHAR NOT NULL,
+        cascade_id VARCHAR NOT NULL,
+        account_id VARCHAR NOT NULL,
+        first_at   TIMESTAMPTZ NOT NULL,
+        posts      BIGINT NOT NULL,
+        reach      BIGINT NOT NULL,
+        centrality DOUBLE NOT NULL,
+        root_seen  BOOLEAN NOT NULL
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
@@ -736,6 +761,7 @@ MIGRATIONS: dict[int, list[Migration]] = {
     5: [*_V5_NARRATIVE_STATE],
     6: [_unindex_derived_keys],
     7: [*_V7_ROW_CHANGES],
+    8: [*_V8_ITEM_ORIGIN_PARTS],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -152,6 +152,8 @@ NOT_EXPORTED = frozenset(
         *("text_norms", "text_pairs"),
         # the narratives grouping's state (store/narrative_state.py)
         *("narrative_keys", "narrative_map"),
+        # the item origins' state (store/origin_state.py)
+        "item_origin_parts",
         # what incremental builds deleted and inserted, for the reports' changes sets
         "row_changes",
     }
