@@ -27,7 +27,9 @@ not called automated for it.
   so that one post says little and a full history says a lot, and the base rate
   (``BOT_PRIOR``) weighing as much as a profile.
 - Verdict: bot-like only with sufficient evidence and at least ``MIN_BOT_SIGNALS``
-  features pointing to automation (``score_accounts``).
+  signals pointing to automation, counted per piece of evidence (``SIGNAL_GROUP``),
+  one of them about what the account itself does (``PASSIVE_GROUPS``: how little it
+  likes and how others follow it never flag on their own; ``score_accounts``).
 
 Scoring is pure numpy/polars over one row per account; the model files are plain
 JSON, so no ML library is needed at run time.
@@ -663,7 +665,8 @@ def score_accounts(
     (``coordination_score``), so a page network that publishes together is not called
     automated for it. The verdict is gated (see ``PROFILE_REQUIRED``, ``MIN_BOT_SIGNALS``):
     ``is_bot_like`` needs sufficient evidence, ``bot_score >= threshold`` and at least
-    two features pointing to automation. Reasons point the same way as the verdict: a
+    two signals pointing to automation (features of one piece of evidence count once,
+    ``SIGNAL_GROUP``), one of them not in ``PASSIVE_GROUPS``. Reasons point the same way as the verdict: a
     flagged account lists what looks automated, an unflagged one what looks organic.
     """
     profile_model = profile_model or load_model("bot_profile")
