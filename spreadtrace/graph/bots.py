@@ -666,8 +666,9 @@ def score_accounts(
     automated for it. The verdict is gated (see ``PROFILE_REQUIRED``, ``MIN_BOT_SIGNALS``):
     ``is_bot_like`` needs sufficient evidence, ``bot_score >= threshold`` and at least
     two signals pointing to automation (features of one piece of evidence count once,
-    ``SIGNAL_GROUP``), one of them not in ``PASSIVE_GROUPS``. Reasons point the same way as the verdict: a
-    flagged account lists what looks automated, an unflagged one what looks organic.
+    ``SIGNAL_GROUP``), one of them not in ``PASSIVE_GROUPS``. Reasons point the same
+    way as the verdict: a flagged account lists what looks automated, an unflagged one
+    what looks organic.
     """
     profile_model = profile_model or load_model("bot_profile")
     behaviour_model = behaviour_model or load_model("bot_behaviour")

@@ -39,7 +39,9 @@ from spreadtrace.store import accounts_state as state_sql
 from spreadtrace.store import coordination as coordination_sql
 
 # Bump when the stage's rules change: a stored state from another version is recomputed.
-STATE_VERSION = 1
+# 2: posts_per_day over whole days, and the verdict counts signals per piece of evidence
+# (stored scores of accounts an incremental build would not rescore used the old rules).
+STATE_VERSION = 2
 
 __all__ = [
     "AccountParams",
