@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from spreadtrace.ingest import ingest_file
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
@@ -103,3 +105,54 @@ def test_a_new_profile_snapshot_rescores_only_that_account(tmp_path):
         run_build(store, full=True, publish=False)
         for table in DERIVED:
             assert incremental[table] == table_rows(store, table), table
+
+
+def _ppd(store: Store, account: str) -> float:
+    (value,) = store.con.execute(
+        "SELECT json_extract(features, '$.posts_per_day')::DOUBLE FROM account_scores "
+        "WHERE account_id = ?",
+        [account],
+    ).fetchone()
+    return float(value)
+
+
+def test_a_batch_extending_the_span_within_the_same_whole_day_rescores_only_its_accounts(
+    tmp_path,
+):
+    # the first batch spans 2024-03-01T10:00 .. 2024-03-03T10:00:50: 2.0006 days -> 3
+    first = _batches()[0]
+    # e posts later the same day: the span is 2.42 days, still 3 whole days, so no
+    # account's posts_per_day moved and only e is scored (a fractional span rescored all)
+    later = ["n1,e,2024-03-03T20:00:00Z,original,,"]
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        _build_in_batches(inc, tmp_path, "i", [first])
+        scored = inc.con.execute("SELECT count(*) FROM account_scores").fetchone()[0]
+        (second,) = _build_in_batches(inc, tmp_path, "j", [later])
+        accounts = second.counts["accounts"]
+        assert accounts["full"] is False
+        assert (accounts["features_recomputed"], accounts["accounts_rescored"]) == (1, 1)
+        assert accounts["accounts_scored"] == scored + 1
+        # a: 2 pictures + 3 reposts over 3 whole days (4 decimals stored)
+        assert _ppd(inc, "a") == pytest.approx(5 / 3, abs=1e-4)
+        _build_in_batches(full, tmp_path, "f", [first + later])
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
+
+
+def test_a_batch_crossing_a_day_boundary_rescores_every_account(tmp_path):
+    first = _batches()[0]
+    # e posts on 2024-03-04T12:00: the span is 3.08 days -> 4 whole days, one more
+    later = ["n1,e,2024-03-04T12:00:00Z,original,,"]
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        _build_in_batches(inc, tmp_path, "i", [first])
+        (second,) = _build_in_batches(inc, tmp_path, "j", [later])
+        accounts = second.counts["accounts"]
+        assert accounts["full"] is False and accounts["features_recomputed"] == 1
+        assert accounts["accounts_rescored"] == accounts["accounts_scored"]
+        # posts over whole days: a made 2 pictures + 3 reposts over 4 days
+        assert _ppd(inc, "a") == pytest.approx(5 / 4, abs=1e-4)  # (4 decimals stored)
+        _build_in_batches(full, tmp_path, "f", [first + later])
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table

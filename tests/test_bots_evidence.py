@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from spreadtrace.graph.bots import (
     LogisticModel,
     load_model,
+    profile_features,
     reason_templates,
     score_accounts,
 )
@@ -158,8 +159,6 @@ def test_a_feature_the_platform_lacks_is_missing_not_zero() -> None:
                                              {**zero_likes, "account_id": "c"}]))  # fmt: skip
     feats = {r["account_id"]: r["features"] for r in out.iter_rows(named=True)}
     assert '"likes_per_day":null' in feats["b"] and '"likes_per_day":0.0' in feats["c"]
-    from spreadtrace.graph.bots import profile_features
-
     X = (
         profile_features(pl.DataFrame([no_likes]))
         .select([pl.col(n).cast(pl.Float64) for n in m.features])
@@ -284,3 +283,33 @@ def test_a_pace_of_heavy_automation_is_never_called_human() -> None:
     assert "human posting pace (3" in by_id["a0"]["bot_reasons"]  # no blanket ban
     for a in ("a1", "a2"):
         assert "human posting pace" not in (by_id[a]["bot_reasons"] or ""), by_id[a]
+
+
+@pytest.mark.parametrize(
+    ("coef", "flagged", "reason"),
+    [
+        # likes per day and likes per post: one count, one signal
+        ([1.0, 1.0, 0.0, 0.0], False, "only one automation signal"),
+        # how little it likes and how others follow it: what a news page shows too
+        ([1.0, 1.0, 1.0, 0.0], False, "only how little it likes and how others follow"),
+        # plus something the account itself does (following 1,000 accounts a day)
+        ([1.0, 1.0, 0.0, 1.0], True, "likes"),
+    ],
+)
+def test_signals_count_per_piece_of_evidence_and_one_must_be_the_accounts_own(
+    coef: list[float], flagged: bool, reason: str
+) -> None:
+    # a page that never likes, with a large audience, and a fast following pace
+    page = pl.DataFrame(
+        [_snapshot(likes_count=0, followers_count=90_000, following_count=3_650_000)]
+    )
+    names = ["likes_per_day", "likes_per_post", "followers_per_day", "following_per_day"]
+    raw = profile_features(page).select(names).row(0)
+    # each feature with coefficient 1 adds exactly 1 to the profile logit (0.5 pooled)
+    model = LogisticModel(
+        "t", names, ["identity"] * 4, [x - 1.0 for x in raw], [1.0] * 4, coef, 0.0
+    )
+    row = score_accounts(None, page, profile_model=model).row(0, named=True)
+    assert row["bot_score"] >= 0.5  # every case passes the threshold
+    assert row["is_bot_like"] is flagged
+    assert row["bot_reasons"].startswith(reason)

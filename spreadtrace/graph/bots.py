@@ -27,7 +27,9 @@ not called automated for it.
   so that one post says little and a full history says a lot, and the base rate
   (``BOT_PRIOR``) weighing as much as a profile.
 - Verdict: bot-like only with sufficient evidence and at least ``MIN_BOT_SIGNALS``
-  features pointing to automation (``score_accounts``).
+  signals pointing to automation, counted per piece of evidence (``SIGNAL_GROUP``),
+  one of them about what the account itself does (``PASSIVE_GROUPS``: how little it
+  likes and how others follow it never flag on their own; ``score_accounts``).
 
 Scoring is pure numpy/polars over one row per account; the model files are plain
 JSON, so no ML library is needed at run time.
@@ -223,6 +225,25 @@ MIN_TEXTS_REPEAT = 5
 # weak feature (a low follower count) never flags an account on its own.
 PROFILE_REQUIRED = ("created_at", "followers_count", "following_count", "posts_count")
 MIN_BOT_SIGNALS = 2
+# Signals are counted per piece of evidence, not per feature: features derived from one
+# count say one thing (likes per day and likes per post: "rarely likes"; followers per
+# day and lists per follower: its audience). And a flag must rest on at least one
+# signal of what the account itself does (its posting or following pace, its names,
+# its profile, its behaviour), not only on how little it likes and how others follow
+# or list it: "publishes, does not like, draws a following" is what news pages, brand
+# feeds and organisations show as much as feed bots do. On the labelled human
+# collections most false flags of the profile model rested on exactly that
+# (WSJdeals, the Wall Street Journal's deals feed, at 0.523 on "likes at a bot-like
+# pace; likes-to-posts balance typical of bots; follower growth typical of bot
+# accounts"; docs/scores.md, "The worst mistake"). Features not listed are their own
+# group.
+SIGNAL_GROUP = {
+    "likes_per_day": "likes",
+    "likes_per_post": "likes",
+    "followers_per_day": "audience",
+    "listed_per_follower": "audience",
+}
+PASSIVE_GROUPS = frozenset({"likes", "audience"})
 EVIDENCE_STATES = ("sufficient", "insufficient")
 
 BEHAVIOUR_WEIGHT_K = 5.0  # behaviour pooling weight = posts / (posts + K)
@@ -644,8 +665,10 @@ def score_accounts(
     (``coordination_score``), so a page network that publishes together is not called
     automated for it. The verdict is gated (see ``PROFILE_REQUIRED``, ``MIN_BOT_SIGNALS``):
     ``is_bot_like`` needs sufficient evidence, ``bot_score >= threshold`` and at least
-    two features pointing to automation. Reasons point the same way as the verdict: a
-    flagged account lists what looks automated, an unflagged one what looks organic.
+    two signals pointing to automation (features of one piece of evidence count once,
+    ``SIGNAL_GROUP``), one of them not in ``PASSIVE_GROUPS``. Reasons point the same
+    way as the verdict: a flagged account lists what looks automated, an unflagged one
+    what looks organic.
     """
     profile_model = profile_model or load_model("bot_profile")
     behaviour_model = behaviour_model or load_model("bot_behaviour")
@@ -726,8 +749,20 @@ def score_accounts(
     has_bot = np.array([sp is not None and sp[1] is not None for sp in specs])
     has_organic = np.array([sp is not None and sp[2] is not None for sp in specs])
     # the evidence that can flag is the evidence that can be shown
-    n_signals = ((C >= min_reason_logit) & has_bot).sum(axis=1)
-    is_bot = sufficient & (bot_score >= threshold) & (n_signals >= MIN_BOT_SIGNALS)
+    signal = (C >= min_reason_logit) & has_bot
+    groups: dict[str, list[int]] = {}
+    for j, n in enumerate(names):
+        groups.setdefault(SIGNAL_GROUP.get(n, n), []).append(j)
+    n_signals = np.zeros(len(C), dtype=np.int64)
+    n_active = np.zeros(len(C), dtype=np.int64)
+    for g, cols in groups.items():
+        hit = signal[:, cols].any(axis=1)
+        n_signals += hit
+        if g not in PASSIVE_GROUPS:
+            n_active += hit
+    is_bot = (
+        sufficient & (bot_score >= threshold) & (n_signals >= MIN_BOT_SIGNALS) & (n_active >= 1)
+    )
     # bot-pointing reasons for high scores, organic ones for everything else
     high = bot_score >= threshold
     strength = np.where(high[:, None], C, -C)
@@ -805,6 +840,7 @@ def score_accounts(
             "_hp": have_p,
             "_posts": n_posts.astype(np.int64),
             "_timed": np.asarray(n_timed, dtype=np.int64),
+            "_one": n_signals < MIN_BOT_SIGNALS,
             "bot_reasons": reasons,
             "features": features_json,
         }
@@ -818,7 +854,15 @@ def score_accounts(
         .then(pl.lit("no clear signal either way"))
         .when(~pl.col("is_bot_like") & (pl.col("bot_score") >= threshold))
         .then(
-            pl.lit("only one automation signal, not enough to call it bot-like: ")
+            pl.when(pl.col("_one"))
+            .then(pl.lit("only one automation signal, not enough to call it bot-like: "))
+            .otherwise(
+                pl.lit(
+                    "only how little it likes and how others follow or list it point to "
+                    "automation, as for news pages and organisations; not enough to call it "
+                    "bot-like: "
+                )
+            )
             + pl.col("bot_reasons")
         )
         .otherwise(pl.col("bot_reasons")),

@@ -11,8 +11,10 @@ features of the accounts its new posts change and runs the co-share range join o
 over the items whose shares changed. Two inputs stay global, by their definitions,
 and are recomputed from the stored state without reading posts: the NPMI strength of
 every kept pair (it divides by the number of items shared at all, so the clusters are
-re-run over the kept pairs) and posts_per_day (over the store's span: when the span
-grows, every account is rescored from its stored features). A full build empties the
+re-run over the kept pairs) and posts_per_day (over the store's span in whole days,
+rounded up: when the span crosses a day boundary, every account is rescored from its
+stored features; a batch that extends the span within the same whole day rescores
+only the accounts it touched). A full build empties the
 state and equals any sequence of incremental builds (``tests/test_incremental.py``,
 ``tests/test_accounts_incremental.py``). The caller (``run_build``) owns the
 transaction, so readers never see half a stage.
@@ -37,7 +39,9 @@ from spreadtrace.store import accounts_state as state_sql
 from spreadtrace.store import coordination as coordination_sql
 
 # Bump when the stage's rules change: a stored state from another version is recomputed.
-STATE_VERSION = 1
+# 2: posts_per_day over whole days, and the verdict counts signals per piece of evidence
+# (stored scores of accounts an incremental build would not rescore used the old rules).
+STATE_VERSION = 2
 
 __all__ = [
     "AccountParams",
@@ -228,7 +232,7 @@ def run(
     change (:mod:`spreadtrace.store.accounts_state`); the pair strengths and clusters are
     recomputed over the kept pairs (NPMI divides by the number of items shared at all)
     and every account is rescored from its stored features when the store's span grew
-    (posts_per_day). Either way the tables equal a full build's
+    by a whole day (posts_per_day). Either way the tables equal a full build's
     (``tests/test_incremental.py``). ``touched`` is accepted for the stage API, unused.
     """
     params = params or AccountParams()
@@ -276,7 +280,8 @@ def _run(
     features = state_sql.refresh_features(con, fast_s=params.fast_reaction_s, every=emptied)
     before = state_sql.stored_days(con)
     days = state_sql.store_days(con)
-    every = emptied or before != days  # posts_per_day of every account changed
+    # posts_per_day of every account changed (the span is whole days: at most once a day)
+    every = emptied or before != days
     behaviour, profiles = state_sql.features_for(con, days, every=every)
     scores = scored_accounts(
         behaviour, profiles, coordination, params, profile_model, behaviour_model

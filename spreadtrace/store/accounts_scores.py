@@ -128,10 +128,13 @@ def account_aggregates_sql(posts: str) -> str:
     """  # noqa: S608 -- posts is a fixed fragment
 
 
-# The store's time span in days, at least one (posts_per_day divides by it).
+# The store's time span in whole days, rounded up, at least one (posts_per_day divides
+# by it). Whole days: the newest posts extend the span on nearly every cron run, and a
+# fractional span moved every account's posts_per_day, so every run rescored (and
+# republished) every account; a whole-day span moves at most once per day boundary.
 STORE_DAYS_SQL = (
-    "SELECT greatest((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0, 1.0) AS days "
-    "FROM posts"
+    "SELECT greatest(ceil((epoch(max(created_at)) - epoch(min(created_at))) / 86400.0), 1.0)"
+    "::DOUBLE AS days FROM posts"
 )
 
 
@@ -147,8 +150,9 @@ def behaviour_features(
     - fast_share, median_delay_s: over reposts/quotes whose parent is stored, the share
       that came within ``fast_s`` seconds of the parent, and the median delay
       (negative delays from clock skew count as 0).
-    - posts_per_day: posts over the store's whole time span (at least one day), so an
-      account active for one hour is not extrapolated to a full day.
+    - posts_per_day: posts over the store's whole time span in whole days, rounded up
+      (at least one day), so an account active for one hour is not extrapolated to a
+      full day, and the span moves at most once per day boundary, not on every build.
     - hour_entropy: Shannon entropy of the UTC hour-of-day histogram over log(24):
       0 = always the same hour, 1 = evenly around the clock.
     - burstiness: (sigma - mu) / (sigma + mu) of the inter-event times (Goh & Barabasi

@@ -18,8 +18,9 @@ What stays global, and why it is cheap: the per-pair NPMI strength divides by th
 number of distinct items shared at all (:func:`pair_evidence` reads it with the
 kept pairs, one row per pair), so strengths and clusters are recomputed over the
 kept pairs (thousands of rows, not millions of posts); ``posts_per_day`` divides
-by the store's time span, so when the span grows every account is rescored from its
-stored features (:func:`features_for`), without touching posts.
+by the store's time span in whole days (rounded up), so when the span crosses a day
+boundary every account is rescored from its stored features (:func:`features_for`),
+without touching posts; within the same whole day only the scoped accounts are.
 
 The work tables are ``_ac_*`` temp tables, dropped by :func:`drop_work_tables`; the
 scope tables are filled by :func:`scope_new_posts` (a full build reads the stored posts
@@ -94,13 +95,14 @@ def forget_all(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def stored_days(con: duckdb.DuckDBPyConnection) -> float | None:
-    """The store span (days, at least 1) the stored scores' posts_per_day used."""
+    """The store span (whole days, at least 1) the stored scores' posts_per_day used."""
     row = con.execute("SELECT value FROM meta WHERE key = ?", [_DAYS_KEY]).fetchone()
     return float(row[0]) if row else None
 
 
 def store_days(con: duckdb.DuckDBPyConnection) -> float:
-    """The store's time span in days (at least one), recorded for the next build."""
+    """The store's time span in whole days, rounded up (at least one; STORE_DAYS_SQL),
+    recorded for the next build."""
     (days,) = _one(con, STORE_DAYS_SQL)
     days = float(days) if days is not None else 1.0
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_DAYS_KEY, repr(days)])
