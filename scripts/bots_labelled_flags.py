@@ -32,13 +32,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 from train_bot_model import SEED, _half, load  # noqa: E402
 
 from spreadtrace.graph.bots import score_accounts  # noqa: E402
+from spreadtrace.store.accounts_scores import PROFILE_COLUMNS  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "bots-train" / "accounts.jsonl.gz"
-STORE_COLUMNS = [
-    "account_id", "observed_at", "handle", "display_name", "created_at", "followers_count",
-    "following_count", "posts_count", "likes_count", "listed_count", "verified",
-    "default_profile", "default_profile_image", "description",
-]  # fmt: skip
 
 
 def labelled_flags(path: Path = DATA) -> pl.DataFrame:
@@ -52,7 +48,7 @@ def labelled_flags(path: Path = DATA) -> pl.DataFrame:
     rng = np.random.default_rng(SEED)  # the first draw of train_bot_model.evaluate
     held_out = _half(y == 0, fam, rng)
     frame = frame.with_columns(held_out=pl.Series(held_out))
-    profiles = frame.unique("account_id", keep="first", maintain_order=True).select(STORE_COLUMNS)
+    profiles = frame.unique("account_id", keep="first", maintain_order=True).select(PROFILE_COLUMNS)
     scores = score_accounts(None, profiles)
     return frame.join(
         scores.select("account_id", "bot_score", "is_bot_like", "bot_reasons"),

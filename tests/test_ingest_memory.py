@@ -42,19 +42,17 @@ def _run_measured(tmp_path: Path, path: Path, *args: str) -> tuple[int, str, str
     """Run the real CLI on ``path``: exit code, stdout, stderr, and the peak RSS in KB
     of that process alone.
 
-    The peak is the child's own ``VmHWM`` (per address space, so it starts afresh at
-    exec), written by the child at exit. ``wait4``'s ``ru_maxrss`` is not enough: Linux
+    The peak is the child's own ``VmHWM`` (:func:`bench.peak_rss_mb`, per address
+    space, so it starts afresh at exec), written by the child at exit. ``wait4``'s ``ru_maxrss`` is not enough: Linux
     carries the parent's high-water mark over fork and exec, so after a long test
     session it reports pytest's own peak.
     """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     hwm_path = tmp_path / "hwm.txt"
     code_str = (
-        "import atexit, re\n"
-        "def _hwm():\n"
-        "    s = open('/proc/self/status').read()\n"
-        f"    open({str(hwm_path)!r}, 'w').write(re.search(r'VmHWM:\\s+(\\d+)', s).group(1))\n"
-        "atexit.register(_hwm)\n"
+        "import atexit\n"
+        "from bench import peak_rss_mb\n"
+        f"atexit.register(lambda: open({str(hwm_path)!r}, 'w').write(str(round(peak_rss_mb() * 1024))))\n"
         "from spreadtrace.cli import main; main()\n"
     )
     cmd = [sys.executable, "-c", code_str]

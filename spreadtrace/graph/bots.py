@@ -98,13 +98,13 @@ PROFILE_FEATURES: dict[str, tuple[str, str | None, str | None]] = {
     ),
     "following_per_day": (
         "log1p",
-        "follows new accounts at a bot-like pace ({} a day)",
-        "follows new accounts at a human pace ({} a day)",
+        "follows new accounts at a pace typical of bots ({} a day)",
+        "follows new accounts at a pace typical of people ({} a day)",
     ),
     "likes_per_day": (
         "log1p",
-        "likes at a bot-like pace ({} a day)",
-        "likes at a human pace ({} a day)",
+        "likes at a pace typical of bots ({} a day)",
+        "likes at a pace typical of people ({} a day)",
     ),
     "listed_per_day": ("log1p", None, None),
     "followers_following_log_ratio": (

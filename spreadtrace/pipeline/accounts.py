@@ -41,7 +41,9 @@ from spreadtrace.store import coordination as coordination_sql
 # Bump when the stage's rules change: a stored state from another version is recomputed.
 # 2: posts_per_day over whole days, and the verdict counts signals per piece of evidence
 # (stored scores of accounts an incremental build would not rescore used the old rules).
-STATE_VERSION = 2
+# 3: the pace reasons for likes and follows say "typical of bots", not "bot-like pace"
+# (the stored reasons of accounts a build would not rescore carry the old words).
+STATE_VERSION = 3
 
 __all__ = [
     "AccountParams",

@@ -187,18 +187,20 @@ def behaviour_features(
     return _frame(con, sql, {"fast": float(fast_s)})
 
 
+#: The columns of a profile snapshot the account scorer reads, in this order: the one
+#: list for the store's reader and for scripts that score profiles from elsewhere.
+PROFILE_COLUMNS: tuple[str, ...] = (
+    "account_id", "observed_at", "handle", "display_name", "created_at",
+    "followers_count", "following_count", "posts_count", "likes_count", "listed_count",
+    "verified", "default_profile", "default_profile_image", "description",
+)  # fmt: skip
+
+
 def profile_snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The latest snapshot of every account (the ``accounts`` table) as a frame."""
-    return _frame(
-        con,
-        """
-            SELECT account_id, observed_at, handle, display_name, created_at,
-                   followers_count, following_count, posts_count, likes_count,
-                   listed_count, verified, default_profile, default_profile_image,
-                   description
-            FROM accounts ORDER BY account_id
-            """,
-    )
+    columns = ", ".join(PROFILE_COLUMNS)
+    # the columns are the fixed names above, never data
+    return _frame(con, f"SELECT {columns} FROM accounts ORDER BY account_id")  # noqa: S608
 
 
 def replace_account_scores(
