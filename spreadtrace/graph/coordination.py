@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from spreadtrace.graph.seeded import igraph_seed
+
 __all__ = ["npmi", "cluster_pairs", "CLUSTER_METHODS"]
 
 CLUSTER_METHODS = ("leiden", "components")
@@ -101,19 +103,13 @@ def cluster_pairs(
     if method == "components":
         membership = np.asarray(G.connected_components().membership)
     else:
-        import random
-
-        state = random.getstate()  # igraph draws from Python's random module
-        random.seed(seed)
-        try:
+        with igraph_seed(seed):
             parts = G.community_leiden(
                 objective_function=objective,
                 weights=weights,
                 resolution=resolution,
                 n_iterations=-1,
             )
-        finally:
-            random.setstate(state)
         membership = np.asarray(parts.membership)
     frame = pl.DataFrame({"account_id": names, "m": membership})
     sizes = frame.group_by("m").agg(

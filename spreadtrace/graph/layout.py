@@ -21,11 +21,10 @@ placement", Software: Practice and Experience 21(11), 1991. S. Martin et al.,
 
 from __future__ import annotations
 
-import random
-import threading
-
 import igraph as ig
 import numpy as np
+
+from spreadtrace.graph.seeded import igraph_seed
 
 __all__ = ["tree_layout", "leaf_span_layout", "force_layout", "depths", "RT_MAX_NODES"]
 
@@ -41,8 +40,6 @@ def _scale(xy: np.ndarray, *, uniform: bool = False) -> np.ndarray:
         span = np.full(2, span.max())
     return (xy - lo) / span
 
-
-_LOCK = threading.Lock()
 
 RT_MAX_NODES = 5000
 """Above this many nodes :func:`tree_layout` uses :func:`leaf_span_layout`.
@@ -145,15 +142,9 @@ def force_layout(
     rng = np.random.default_rng(seed)
     start = rng.random((n, 2)).tolist()
     w = None if weights is None else np.asarray(weights, dtype=np.float64).tolist()
-    # igraph draws its random moves from Python's `random`; seed it for this call only.
-    with _LOCK:
-        state = random.getstate()
-        random.seed(seed)
-        try:
-            if n <= 2000:
-                xy = G.layout_fruchterman_reingold(weights=w, seed=start, niter=300)
-            else:
-                xy = G.layout_drl(weights=w, seed=start)
-        finally:
-            random.setstate(state)
+    with igraph_seed(seed):
+        if n <= 2000:
+            xy = G.layout_fruchterman_reingold(weights=w, seed=start, niter=300)
+        else:
+            xy = G.layout_drl(weights=w, seed=start)
     return _scale(np.array(xy.coords))

@@ -55,6 +55,7 @@ import igraph as ig
 import numpy as np
 import polars as pl
 
+from spreadtrace.graph.seeded import igraph_seed
 from spreadtrace.urls import SHORTENERS, TRACKING_PARAMS, normalize_urls, url_key_expr, url_keys
 
 __all__ = [
@@ -588,9 +589,10 @@ def _semantic_communities(text_rows: pl.DataFrame, threshold: float) -> pl.DataF
         .agg(pl.col("w").max())
     )
     G = ig.Graph(n=n_groups, edges=edges.select("a", "b").to_numpy() if edges.height else [])
-    community = G.community_leiden(
-        objective_function="modularity", weights=edges["w"].to_list() or None, n_iterations=-1
-    ).membership
+    with igraph_seed(0):
+        community = G.community_leiden(
+            objective_function="modularity", weights=edges["w"].to_list() or None, n_iterations=-1
+        ).membership
     mapping = norms.with_columns(
         semantic=pl.lit("s") + pl.Series(np.asarray(community)[codes]).cast(pl.String)
     ).select("norm", "semantic")
