@@ -159,3 +159,21 @@ def test_star_pairs_from_the_shared_rows_signatures_alone_are_the_same():
     want = bucket_star_pairs(sig, keys, threshold=0.5)
     got = bucket_star_pairs(sig[held], keys, threshold=0.5, held=held, block=3)
     assert len(want) > 0 and (got == want).all()
+
+
+def test_a_trickle_hashes_and_regroups_only_what_it_reaches():
+    """A build after one new near-duplicate hashes that text alone and re-forms only the
+    group it joins (its roots and the new one), not every stored root's group."""
+    topics = [" ".join(np.random.default_rng(k).choice(WORDS, size=9)) for k in range(40)]
+    with Store.open(":memory:") as store:
+        _insert(store, [(f"p{k:03d}", f"a{k}", k, None, topics[k % 40]) for k in range(120)])
+        run_build(store, publish=False)
+        _insert(store, [("q1", "b", 500, None, topics[7])])  # joins the group of topic 7
+        result = run_build(store, publish=False)
+        assert result.mode == "incremental"
+        items = result.counts["items"]
+        assert items["texts_hashed"] == 1
+        # topic 7's three stored roots and the new one, against 121 roots in all
+        assert items["text_region_roots"] == 4
+        assert _text_rows(store) == _reference(store)
+        assert ("q1", "text:p007") in _text_rows(store)

@@ -8,11 +8,12 @@ media items come from the media stage, and text items are the near-duplicate gro
 by the narratives stage.
 
 Text items are incremental: the LSH state is stored (:mod:`spreadtrace.store.text_state`),
-so a build normalises and MinHashes only the roots it has not seen, and recomputes the
-star pairs only of the LSH buckets those texts (or roots that went) fall into; the
-groups (connected components of the stored pairs) and the item ids are then derived
-from the whole stored state, which equals a full recomputation
-(``tests/test_incremental.py``). A full build empties the state first. URL, hashtag
+so a build looks only at the roots of the cascades it rebuilt, normalises and MinHashes
+only those it has not seen, and recomputes the star pairs only of the LSH buckets those
+texts (or roots that went) fall into; the groups (connected components of the stored
+pairs) and their item ids are re-formed only where such a bucket reaches, whole, and
+the result equals a full recomputation (``tests/test_incremental.py``,
+``tests/test_text_state.py``). A full build empties the state first. URL, hashtag
 and media items are still recomputed over every post, set-wise in SQL and written as
 the difference (:mod:`spreadtrace.store.sync`); in an incremental build only the item
 rows of the post_items rows written are recomputed, and the
@@ -26,6 +27,7 @@ import json
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from spreadtrace.graph.narratives import (
     bucket_star_pairs,
@@ -66,24 +68,43 @@ def run(
     con = store.con
     emit(progress, "items", 0, 2)
     full = changes is None or changes.full
-    try:
-        texts, text_counts = _text_items(store, params, full=full)
-    finally:
-        text_sql.drop_work_tables(con)
-    emit(progress, "items", 1, 2)
+    cascades = None
+    if not full and changes is not None and changes.cascades is not None:
+        cascades = pa.table({"cascade_id": pa.array(changes.cascades, pa.string())})
     # item rows are scoped to the change only on top of a build of this schema: one
     # from before a migration may not have keyed every stored post's URLs
     last = builds_sql.last_build(con)
     same_schema = last is not None and last[1].get("schema") == SCHEMA_VERSION
-    counts = items_sql.write_items(con, build_id, texts, scoped=not full and same_schema)
+    scoped = not full and same_schema
+    try:
+        texts, text_posts, text_counts = _text_items(
+            store, params, full=full, cascades=cascades, whole=not scoped
+        )
+        emit(progress, "items", 1, 2)
+        counts = items_sql.write_items(con, build_id, texts, scoped=scoped, text_posts=text_posts)
+    finally:
+        text_sql.drop_work_tables(con)
     emit(progress, "items", 2, 2)
     return counts | text_counts
 
 
 def _text_items(
-    store: Store, params: NarrativeParams, *, full: bool
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """The text items (post_id, item_id) of the current roots, updating the stored state."""
+    store: Store,
+    params: NarrativeParams,
+    *,
+    full: bool,
+    cascades: pa.Table | None = None,
+    whole: bool = False,
+) -> tuple[pl.DataFrame, pa.Table | None, dict[str, int]]:
+    """The text items (post_id, item_id) that can have changed, updating the stored state,
+    and the posts whose text rows they replace (None: every root's, the state was emptied).
+
+    ``cascades``: the cascades the build rebuilt (None: look at every root). In an
+    incremental build only the roots of those cascades are hashed, and only the groups
+    holding an affected text are re-formed (:func:`text_sql.regroup_region`).
+    ``whole``: every root's text item is returned all the same (the rows are compared
+    whole: on top of a build of another schema).
+    """
     con = store.con
     state = json.dumps(
         {
@@ -96,7 +117,7 @@ def _text_items(
     )
     emptied = text_sql.prepare(con, state, reset=full)
     bands, rows = lsh_layout(params.text_threshold, params.num_perm)
-    new = text_sql.changed_roots(con)
+    new = text_sql.changed_roots(con, None if emptied else cascades)
     # normalise each distinct new text once, MinHash each distinct long-enough norm once
     texts = new.select("text").drop_nulls().unique()
     texts = texts.with_columns(norm=normalize_text_expr(pl.col("text"))).filter(
@@ -115,8 +136,10 @@ def _text_items(
     # recompute the star pairs of every affected bucket, over all its members
     known = norms["norm"]
     others = pl.Series("norm", [], dtype=pl.String)
+    affected_norms = pl.DataFrame(schema={"norm": pl.String})
     if n_buckets:  # (none marked from an empty state: every member is new)
         members = text_sql.affected_members(con)["norm"]
+        affected_norms = members.to_frame("norm")
         others = members.filter(~members.is_in(known.implode())) if len(known) else members
     all_norms = pl.concat([known, others]) if len(others) else known
     if len(others):
@@ -149,9 +172,14 @@ def _text_items(
         pairs = pairs.join(affected, on=["band", "key"], how="semi")
     counts = text_sql.replace_pairs(con, pairs, scoped=not emptied)
     del pairs
-    items = text_items_from_pairs(text_sql.root_norms(con), text_sql.stored_pairs(con))
     counts |= {"texts_hashed": hashed, "text_buckets": n_buckets}
-    return items, counts
+    if emptied or whole:
+        items = text_items_from_pairs(text_sql.root_norms(con), text_sql.stored_pairs(con))
+        return items, None, counts
+    # only the groups holding an affected text can change: re-form those, whole
+    region_rows, region_pairs, text_posts = text_sql.regroup_region(con, affected_norms)
+    counts["text_region_roots"] = region_rows.height
+    return text_items_from_pairs(region_rows, region_pairs), text_posts, counts
 
 
 def finish(store: Store, build_id: int, flags_before: pl.DataFrame | None = None) -> None:

@@ -164,6 +164,16 @@ _NEW_OR_REGROUPED = (
 )
 
 
+# ... and with the text groups re-formed only where a text changed: the text rows of
+# those roots only (``_arrow``: their post_ids, see write_items)
+_NEW_OR_REGROUPED_TEXT = f"""
+    CASE WHEN starts_with(item_id, 'url:') OR starts_with(item_id, 'hashtag:')
+              THEN post_id IN ({NEW_POSTS_SQL})
+         WHEN starts_with(item_id, 'text:') THEN post_id IN (SELECT post_id FROM _arrow)
+         ELSE true END
+"""  # noqa: S608 -- fixed fragments
+
+
 def _replace_once(sql: str, old: str, new: str) -> str:
     """``sql`` with its one ``old`` fragment replaced (a shared rule narrowed to a scope)."""
     if sql.count(old) != 1:
@@ -177,6 +187,7 @@ def write_items(
     text_items: pl.DataFrame | None = None,
     *,
     scoped: bool = False,
+    text_posts: pa.Table | None = None,
 ) -> dict[str, int]:
     """Replace post_items and items: every post's URLs, hashtags, media and text group.
 
@@ -194,8 +205,10 @@ def write_items(
     recomputed: the items of the post_items rows just written. An item's row is a
     function of its posts, and stored posts do not change; a media item's label too
     (its group's earliest post's text). Of the post_items rows, the URL and hashtag
-    rows of the new posts only are computed and compared; the text and media rows
-    whole (text and media groups of old posts can change).
+    rows of the new posts only are computed and compared; the media rows whole (media
+    groups of old posts can change); the text rows whole, or, given ``text_posts``
+    (post_id: the roots of the text groups the build re-formed, and the roots that
+    went), only those posts' (``text_items`` then holds just the re-formed groups).
     """
     refresh_url_keys(con, build_id, new_posts_only=scoped)
     con.complete()
@@ -212,13 +225,14 @@ def write_items(
                 f"FROM posts WHERE {column} IS NOT NULL",
                 f"FROM posts WHERE {column} IS NOT NULL AND post_id IN ({NEW_POSTS_SQL})",
             )
-        post_items_scope = _NEW_OR_REGROUPED
+        post_items_scope = _NEW_OR_REGROUPED if text_posts is None else _NEW_OR_REGROUPED_TEXT
     try:
         sync_rows(
             con,
             "post_items",
             build_id,
             f"SELECT post_id, item_id FROM ({post_items_sql}) AS x",  # noqa: S608
+            arrow=text_posts,
             where=post_items_scope,
             written=written if scoped else None,
         )

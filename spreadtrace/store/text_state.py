@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from spreadtrace.store.narratives import ROOTS_SQL
 from spreadtrace.store.sync import arrow_execute
@@ -44,6 +45,7 @@ __all__ = [
     "forget_all",
     "invalidate",
     "prepare",
+    "regroup_region",
     "replace_pairs",
     "root_norms",
     "stored_pairs",
@@ -52,7 +54,15 @@ __all__ = [
 ]
 
 _META_KEY = "text_state"
-_WORK_TABLES = ("_tx_roots", "_tx_aff")
+_WORK_TABLES = (
+    "_tx_roots",
+    "_tx_aff",
+    "_tx_gone",
+    "_tx_scope",
+    "_tx_an",
+    "_tx_region",
+    "_tx_rnorm",
+)
 
 
 def prepare(con: duckdb.DuckDBPyConnection, state: str, *, reset: bool) -> bool:
@@ -81,28 +91,49 @@ def invalidate(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM meta WHERE key = ?", [_META_KEY])
 
 
-def changed_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def changed_roots(con: duckdb.DuckDBPyConnection, cascades: pa.Table | None = None) -> pl.DataFrame:
     """Sync ``text_norms`` with the current roots; return the roots to hash (post_id,
     text_hash, text).
 
     Stored rows whose post is no longer a content root, or whose text changed, are
-    deleted and their buckets marked affected; the roots without a current row are
-    returned (their rows come back through :func:`add_norms`).
+    deleted (their posts kept in ``_tx_gone``) and their buckets marked affected; the
+    roots without a current row are returned (their rows come back through
+    :func:`add_norms`).
+
+    ``cascades`` (an incremental build: the cascade ids the cascades stage rebuilt, one
+    column ``cascade_id``): only their roots are looked at. A root changes only with its
+    cascade (a new post, a parent found, a merge), and a post that stopped being a root
+    belongs to a rebuilt cascade, so every other stored row is current; hashing every
+    root's text cost the stage time in proportion to the store, not to the change.
     """
+    scope = ""
+    if cascades is not None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _tx_scope (cascade_id VARCHAR)")
+        arrow_execute(
+            con, "INSERT INTO _tx_scope SELECT cascade_id FROM _arrow", cascades
+        ).fetchall()
+        scope = "WHERE cascade_id IN (SELECT cascade_id FROM _tx_scope)"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _tx_roots AS
         SELECT post_id, created_at, coalesce(hash(text), 0)::UBIGINT AS text_hash
-        FROM ({ROOTS_SQL})
-        """  # noqa: S608 -- a fixed query
+        FROM ({ROOTS_SQL}) {scope}
+        """  # noqa: S608 -- fixed queries
     )
+    # the stored rows that can be stale: every one, or those of the rebuilt cascades' posts
+    candidates = "text_norms t"
+    if cascades is not None:
+        candidates = """text_norms t SEMI JOIN (
+            SELECT pc.post_id FROM post_cascades pc
+            WHERE pc.cascade_id IN (SELECT cascade_id FROM _tx_scope)) c
+            ON c.post_id = t.post_id"""
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _tx_gone AS
-        SELECT t.post_id, t.text_hash, t.keys FROM text_norms t
+        SELECT t.post_id, t.text_hash, t.keys FROM {candidates}
         WHERE NOT EXISTS (SELECT 1 FROM _tx_roots r
                           WHERE r.post_id = t.post_id AND r.text_hash = t.text_hash)
-        """
+        """  # noqa: S608 -- fixed fragments
     )
     con.execute(
         """
@@ -116,7 +147,6 @@ def changed_roots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         "DELETE FROM text_norms t USING _tx_gone g "
         "WHERE t.post_id = g.post_id AND t.text_hash = g.text_hash"
     )
-    con.execute("DROP TABLE _tx_gone")
     return con.sql(
         """
         SELECT r.post_id, r.text_hash, p.text
@@ -198,8 +228,8 @@ def root_norms(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """(post_id, created_at, norm) of every current content root with a long enough text."""
     return con.sql(
         """
-        SELECT r.post_id, r.created_at, t.norm
-        FROM _tx_roots r JOIN text_norms t ON t.post_id = r.post_id AND t.text_hash = r.text_hash
+        SELECT t.post_id, p.created_at, t.norm
+        FROM text_norms t JOIN posts p ON p.post_id = t.post_id
         WHERE t.norm IS NOT NULL
         """
     ).pl()
@@ -210,6 +240,59 @@ def stored_pairs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql("SELECT DISTINCT norm_a, norm_b FROM text_pairs").pl()
 
 
+def regroup_region(
+    con: duckdb.DuckDBPyConnection, affected: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pa.Table]:
+    """The roots and pairs of the text groups an incremental build can change:
+    (post_id, created_at, norm) and (norm_a, norm_b), closed under the stored pairs.
+
+    ``affected``: the norms of every affected bucket (:func:`affected_members`), after
+    :func:`replace_pairs`. A group (connected component of the pairs) changes only if
+    it holds one of them: the pairs of every other bucket are as they were, and every
+    new, changed or deleted pair lies inside an affected bucket, between its members.
+    The region is the affected norms and every norm of a text item (the stored
+    ``post_items`` rows) that had a root with one of them or a root that went; its
+    components are the changed groups, whole. Third: the posts (post_id) whose
+    ``post_items`` text rows are to be rewritten: the region's roots and those that went.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE _tx_an (norm VARCHAR)")
+    arrow_execute(con, "INSERT INTO _tx_an SELECT norm FROM _arrow", affected.select("norm"))
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _tx_region AS
+        WITH touched AS (
+            SELECT DISTINCT pi.item_id FROM post_items pi
+            WHERE starts_with(pi.item_id, 'text:')
+              AND (pi.post_id IN (SELECT post_id FROM _tx_gone)
+                   OR pi.post_id IN (SELECT t.post_id FROM text_norms t
+                                     SEMI JOIN _tx_an a ON a.norm = t.norm)))
+        SELECT post_id FROM post_items
+        WHERE starts_with(item_id, 'text:') AND item_id IN (SELECT item_id FROM touched)
+        UNION SELECT t.post_id FROM text_norms t SEMI JOIN _tx_an a ON a.norm = t.norm
+        UNION SELECT post_id FROM _tx_gone
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _tx_rnorm AS
+        SELECT norm FROM _tx_an
+        UNION SELECT t.norm FROM text_norms t
+              SEMI JOIN _tx_region r ON r.post_id = t.post_id WHERE t.norm IS NOT NULL
+        """
+    )
+    rows = con.sql(
+        """
+        SELECT t.post_id, p.created_at, t.norm
+        FROM text_norms t SEMI JOIN _tx_rnorm n ON n.norm = t.norm
+        JOIN posts p ON p.post_id = t.post_id
+        """
+    ).pl()
+    pairs = con.sql(
+        "SELECT DISTINCT norm_a, norm_b FROM text_pairs SEMI JOIN _tx_rnorm n ON n.norm = norm_a"
+    ).pl()
+    return rows, pairs, con.sql("SELECT post_id FROM _tx_region").to_arrow_table()
+
+
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("_tx_roots", "_tx_aff", "_tx_gone"):
+    for name in _WORK_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {name}")
