@@ -10,8 +10,13 @@ import sys
 import pytest
 
 from spreadtrace.cli import main
-from spreadtrace.pipeline.build import bound_free_heap, release_free_memory
-from spreadtrace.store import DEFAULT_MEMORY_CAP_MB, Store, default_memory_limit
+from spreadtrace.pipeline.build import bound_free_heap, release_free_memory, run_build
+from spreadtrace.store import (
+    BUILD_MEMORY_CAP_MB,
+    DEFAULT_MEMORY_CAP_MB,
+    Store,
+    default_memory_limit,
+)
 from tests.test_build_nothing_new import FIRST, _csv
 
 
@@ -39,6 +44,34 @@ def test_default_is_half_the_available_memory_with_a_floor_and_a_cap():
     # the default cap: DuckDB's share of a build that must peak under 3 GB at 5M posts
     assert 1024 <= int(default_memory_limit().removesuffix("MB")) <= DEFAULT_MEMORY_CAP_MB
     assert default_memory_limit(fraction=1.0, cap_mb=1500) == "1500MB"
+
+
+def _limit_mib(store) -> float:
+    (shown,) = store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    value, unit = shown.split()
+    return float(value) * {"MiB": 1, "GiB": 1024}[unit]
+
+
+def test_a_build_runs_within_a_fixed_share_of_the_default_limit(file_store):
+    # the job's default (2 GB on a machine with 4 GB free) is lowered to the build's
+    # fixed share while the stages run, whatever the store's size, then restored for
+    # the report step
+    default = int(file_store.limit_memory().removesuffix("MB"))
+    before = _limit_mib(file_store)
+    seen: list[float] = []
+    run_build(file_store, publish=False, progress=lambda *_: seen.append(_limit_mib(file_store)))
+    cap_mib = min(BUILD_MEMORY_CAP_MB, default) * 10**6 / 2**20
+    assert seen and all(abs(s - cap_mib) < 1 for s in seen)
+    assert _limit_mib(file_store) == before
+
+
+def test_a_limit_given_is_the_builds_limit(file_store):
+    file_store.limit_memory("3GB")
+    given = _limit_mib(file_store)
+    assert given > BUILD_MEMORY_CAP_MB
+    seen: list[float] = []
+    run_build(file_store, publish=False, progress=lambda *_: seen.append(_limit_mib(file_store)))
+    assert seen and set(seen) == {given}
 
 
 def test_limit_memory_lets_duckdb_return_freed_pages(file_store):

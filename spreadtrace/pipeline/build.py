@@ -226,7 +226,9 @@ def run_build(
             return _nothing_new(store, last, publish, time.perf_counter() - t0)
     timings: dict[str, float] = {}
     counts: dict[str, Mapping[str, float]] = {}
-    with store.transaction() as con:
+    # DuckDB's default limit is lowered to a fixed share for the stages (and restored
+    # for the reports after): the build's peak must not follow the store's size
+    with store.build_memory(), store.transaction() as con:
         build_id = builds_sql.start_build(con, "full" if full else "incremental", params.to_json())
         builds_sql.record_inputs(con, build_id, builds_sql.inputs_fingerprint(con))
 
