@@ -14,8 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 __all__ = [
     "LOGGED_TABLES",
