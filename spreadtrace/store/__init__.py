@@ -69,11 +69,13 @@ DEFAULT_MEMORY_CAP_MB = 2048
 # build cannot spill (2 GB would fail a build from ~8M posts on): 400 MB a million
 MEMORY_CAP_MB_PER_MILLION_POSTS = 400
 # ... but a build's stages run within a fixed share, whatever the store's size: the
-# build's peak is then DuckDB's share plus Python's chunks, and does not follow the
+# build's peak is then DuckDB's share plus Python's frames, and does not follow the
 # posts through DuckDB's limit (at 20M posts the 8,000 MB cap above was most of an
-# 11.3 GB peak). Its set-wise work spills past it; what it holds that cannot spill
-# (fetched results, the transaction's own rows) stays within it at 5M posts
-# (bench/RESULTS.md, branch mem, 2026-11-30). An explicit limit is kept as given.
+# 11.3 GB peak). Its joins, sorts, aggregates and temp tables spill past it. What it
+# cannot spill still grows with the store (a fetched result is held whole until it
+# is converted; count(DISTINCT) aggregates): a 1M build fails at 200 MB and runs at
+# 250 MB, a 5M build runs at 1 GB (bench/RESULTS.md, branch mem, 2026-11-30); past
+# 5M it was not measured. An explicit limit is kept as given.
 BUILD_MEMORY_CAP_MB = 1024
 
 
