@@ -7,9 +7,11 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from spreadtrace.cli import main
+from spreadtrace.errors import OutOfMemory
 from spreadtrace.pipeline.build import bound_free_heap, release_free_memory, run_build
 from spreadtrace.store import (
     BUILD_MEMORY_CAP_MB,
@@ -155,3 +157,41 @@ def test_polars_frees_pages_at_once_once_spreadtrace_is_imported_first():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) > 100_000_000  # the 160 MB of the frame are given back
+
+
+def test_a_build_that_outgrows_its_share_runs_again_at_the_jobs_limit(tmp_path):
+    """What DuckDB cannot spill grows with the store: a build that runs out of memory
+    within the build's share is rolled back and run again at the job's default limit,
+    with the same tables as a build that never ran short, and says so in its counts."""
+    from tests.synth_worlds import build_in_batches, synth_world, world_posts
+    from tests.test_cascades_support import table_rows
+    from tests.test_incremental import DERIVED
+
+    world = synth_world(3, str(tmp_path), 900)
+    cut = np.zeros(world_posts(world).height, dtype=np.int64)
+    cut[-60:] = 1
+    got: dict[str, dict[str, list]] = {}
+    for tag, share in (("short", 4), ("ample", None)):
+        with Store.open(tmp_path / f"{tag}.duckdb") as store:
+            store.limit_memory()
+            if share is not None:
+                store.build_cap_mb = share  # 4 MB: every build runs short
+            results = list(build_in_batches(store, world, cut, tmp_path, tag))
+            retried = [r.counts.get("memory", {}).get("retried_at_job_limit") for r in results]
+            assert [r.mode for r in results] == ["full", "incremental"]
+            assert retried == ([1, 1] if share else [None, None])
+            got[tag] = {t: table_rows(store, t) for t in DERIVED}
+    assert got["short"] == got["ample"]
+
+
+def test_an_explicit_limit_is_not_retried(tmp_path):
+    """A limit the user gave is the build's: running out within it is an error, not a
+    silent second build at a larger size."""
+    from tests.synth_worlds import build_in_batches, synth_world, world_posts
+
+    world = synth_world(3, str(tmp_path), 900)
+    cut = np.zeros(world_posts(world).height, dtype=np.int64)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        store.limit_memory("4MB")
+        with pytest.raises(OutOfMemory, match="out of memory within DuckDB's limit of"):
+            list(build_in_batches(store, world, cut, tmp_path))

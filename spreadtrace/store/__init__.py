@@ -30,7 +30,13 @@ from typing import Self
 import duckdb
 
 from spreadtrace.durable import fsync_file
-from spreadtrace.errors import ReadOnlyLocation, StorageError, StoreBusy, StoreError
+from spreadtrace.errors import (
+    OutOfMemory,
+    ReadOnlyLocation,
+    StorageError,
+    StoreBusy,
+    StoreError,
+)
 from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
@@ -75,8 +81,12 @@ MEMORY_CAP_MB_PER_MILLION_POSTS = 400
 # cannot spill still grows with the store (a fetched result is held whole until it
 # is converted; count(DISTINCT) aggregates): a 1M build fails at 200 MB and runs at
 # 250 MB, a 5M build runs at 1 GB (bench/RESULTS.md, branch mem, 2026-11-30); past
-# 5M it was not measured. An explicit limit is kept as given.
+# 5M it was not measured. An explicit limit is kept as given. So that a larger store
+# keeps the margin the 1M and 5M runs had, the share grows by 200 MB per million posts
+# past 5M (half the default's 400), and a build that still runs out of memory within it
+# is rolled back and run again at the job's limit (``run_build``).
 BUILD_MEMORY_CAP_MB = 1024
+BUILD_MEMORY_MB_PER_MILLION_POSTS = 200
 
 
 def memory_cap_mb(posts: int) -> int:
@@ -137,9 +147,22 @@ def storage_error(exc: BaseException, what: str, *, io_errors: bool = True) -> S
             f"{what}: cannot write, the location is read-only or not writable ({first}); "
             "pass --db a writable path, or fix the permissions"
         )
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        (limit,) = _current_limit(exc)
+        return OutOfMemory(
+            f"{what}: out of memory within DuckDB's limit{limit}, even spilling to disk "
+            "(what was being written was rolled back); run again with a larger "
+            "--memory-limit, or without one"
+        )
     if io_errors and isinstance(exc, duckdb.IOException | duckdb.FatalException):
         return StorageError(f"{what}: I/O error ({first})")
     return None
+
+
+def _current_limit(exc: BaseException) -> tuple[str]:
+    """`` of N`` from DuckDB's out-of-memory message (" (x/N used)"), or nothing."""
+    m = re.search(r"\(([\d.]+ \w+)/([\d.]+ \w+) used\)", str(exc))
+    return (f" of {m.group(2)}" if m else "",)
 
 
 @contextmanager
@@ -207,8 +230,12 @@ class Store:
         self.path = path
         self._lock = lock
         self.read_only = lock is None and path != MEMORY
-        # the limit limit_memory set when it was the default one (no size given)
+        # the limit limit_memory set when it was the default one (no size given), and
+        # the build's share of it for this store's size (build_memory)
         self._default_limit: str | None = None
+        self.build_cap_mb = BUILD_MEMORY_CAP_MB
+        # whether build_memory lowered the limit (a build then retries at the default)
+        self.build_capped = False
 
     @classmethod
     def open(
@@ -373,6 +400,8 @@ class Store:
         if not limit:
             (posts,) = self.con.execute("SELECT count(*) FROM posts").fetchone() or (0,)
             limit = default_memory_limit(cap_mb=memory_cap_mb(int(posts)))
+            per_posts = BUILD_MEMORY_MB_PER_MILLION_POSTS * int(posts) // 1_000_000
+            self.build_cap_mb = max(BUILD_MEMORY_CAP_MB, per_posts)
         limit = limit.replace(" ", "")
         if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, re.I):
             raise StoreError(f"memory limit {limit!r}: give a size such as 512MB or 4GB")
@@ -387,9 +416,10 @@ class Store:
         return limit
 
     @contextmanager
-    def build_memory(self, cap_mb: int = BUILD_MEMORY_CAP_MB) -> Iterator[str]:
-        """Within the block, DuckDB's limit is at most ``cap_mb`` when it was the default
-        one (:meth:`limit_memory` without a size); yield the limit in force.
+    def build_memory(self, cap_mb: int | None = None) -> Iterator[str]:
+        """Within the block, DuckDB's limit is at most ``cap_mb`` (None: the store's build
+        share, ``build_cap_mb``) when it was the default one (:meth:`limit_memory` without
+        a size); yield the limit in force.
 
         Why: a build's set-wise work spills, so its share need not grow with the store,
         while the report step after it keeps the job's default (at 5M posts its queries
@@ -397,15 +427,24 @@ class Store:
         """
         before = self._default_limit
         if before is None:
+            self.build_capped = False
             yield str(self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
             return
-        cap = f"{min(int(cap_mb), int(before.removesuffix('MB')))}MB"  # before: "NMB"
+        share = self.build_cap_mb if cap_mb is None else cap_mb
+        default_mb = int(before.removesuffix("MB"))  # before: "NMB"
+        cap = f"{min(int(share), default_mb)}MB"
+        self.build_capped = int(share) < default_mb
         self.con.execute(f"SET memory_limit = '{cap}'")
         try:
             yield cap
         finally:
             with contextlib.suppress(duckdb.Error):  # a connection a fault closed
                 self.con.execute(f"SET memory_limit = '{before}'")  # checked by limit_memory
+
+    def out_of_build_memory(self, exc: BaseException) -> bool:
+        """True when ``exc`` is DuckDB running out of memory inside a build share that
+        :meth:`build_memory` had lowered: the build can run again at the job's limit."""
+        return self.build_capped and isinstance(exc, OutOfMemory | duckdb.OutOfMemoryException)
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""
