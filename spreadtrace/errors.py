@@ -48,6 +48,16 @@ class ReadOnlyLocation(StorageError):
     exit_code = 73  # EX_CANTCREAT
 
 
+class OutOfMemory(StorageError):
+    """The work did not fit in the memory limit (``--memory-limit``), even spilling to disk.
+
+    What was being written was rolled back; run again with a larger limit, or without
+    one (the default follows the machine's available memory and the store's size).
+    """
+
+    exit_code = 71  # EX_OSERR: a system resource ran short
+
+
 class PortInUse(SpreadtraceError):
     """``serve`` cannot listen: another program holds the address and port."""
 

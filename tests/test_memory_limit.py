@@ -7,11 +7,18 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from spreadtrace.cli import main
-from spreadtrace.pipeline.build import bound_free_heap, release_free_memory
-from spreadtrace.store import DEFAULT_MEMORY_CAP_MB, Store, default_memory_limit
+from spreadtrace.errors import OutOfMemory
+from spreadtrace.pipeline.build import bound_free_heap, release_free_memory, run_build
+from spreadtrace.store import (
+    BUILD_MEMORY_CAP_MB,
+    DEFAULT_MEMORY_CAP_MB,
+    Store,
+    default_memory_limit,
+)
 from tests.test_build_nothing_new import FIRST, _csv
 
 
@@ -39,6 +46,34 @@ def test_default_is_half_the_available_memory_with_a_floor_and_a_cap():
     # the default cap: DuckDB's share of a build that must peak under 3 GB at 5M posts
     assert 1024 <= int(default_memory_limit().removesuffix("MB")) <= DEFAULT_MEMORY_CAP_MB
     assert default_memory_limit(fraction=1.0, cap_mb=1500) == "1500MB"
+
+
+def _limit_mib(store) -> float:
+    (shown,) = store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    value, unit = shown.split()
+    return float(value) * {"MiB": 1, "GiB": 1024}[unit]
+
+
+def test_a_build_runs_within_a_fixed_share_of_the_default_limit(file_store):
+    # the job's default (2 GB on a machine with 4 GB free) is lowered to the build's
+    # fixed share while the stages run, whatever the store's size, then restored for
+    # the report step
+    default = int(file_store.limit_memory().removesuffix("MB"))
+    before = _limit_mib(file_store)
+    seen: list[float] = []
+    run_build(file_store, publish=False, progress=lambda *_: seen.append(_limit_mib(file_store)))
+    cap_mib = min(BUILD_MEMORY_CAP_MB, default) * 10**6 / 2**20
+    assert seen and all(abs(s - cap_mib) < 1 for s in seen)
+    assert _limit_mib(file_store) == before
+
+
+def test_a_limit_given_is_the_builds_limit(file_store):
+    file_store.limit_memory("3GB")
+    given = _limit_mib(file_store)
+    assert given > BUILD_MEMORY_CAP_MB
+    seen: list[float] = []
+    run_build(file_store, publish=False, progress=lambda *_: seen.append(_limit_mib(file_store)))
+    assert seen and set(seen) == {given}
 
 
 def test_limit_memory_lets_duckdb_return_freed_pages(file_store):
@@ -122,3 +157,41 @@ def test_polars_frees_pages_at_once_once_spreadtrace_is_imported_first():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) > 100_000_000  # the 160 MB of the frame are given back
+
+
+def test_a_build_that_outgrows_its_share_runs_again_at_the_jobs_limit(tmp_path):
+    """What DuckDB cannot spill grows with the store: a build that runs out of memory
+    within the build's share is rolled back and run again at the job's default limit,
+    with the same tables as a build that never ran short, and says so in its counts."""
+    from tests.synth_worlds import build_in_batches, synth_world, world_posts
+    from tests.test_cascades_support import table_rows
+    from tests.test_incremental import DERIVED
+
+    world = synth_world(3, str(tmp_path), 900)
+    cut = np.zeros(world_posts(world).height, dtype=np.int64)
+    cut[-60:] = 1
+    got: dict[str, dict[str, list]] = {}
+    for tag, share in (("short", 4), ("ample", None)):
+        with Store.open(tmp_path / f"{tag}.duckdb") as store:
+            store.limit_memory()
+            if share is not None:
+                store.build_cap_mb = share  # 4 MB: every build runs short
+            results = list(build_in_batches(store, world, cut, tmp_path, tag))
+            retried = [r.counts.get("memory", {}).get("retried_at_job_limit") for r in results]
+            assert [r.mode for r in results] == ["full", "incremental"]
+            assert retried == ([1, 1] if share else [None, None])
+            got[tag] = {t: table_rows(store, t) for t in DERIVED}
+    assert got["short"] == got["ample"]
+
+
+def test_an_explicit_limit_is_not_retried(tmp_path):
+    """A limit the user gave is the build's: running out within it is an error, not a
+    silent second build at a larger size."""
+    from tests.synth_worlds import build_in_batches, synth_world, world_posts
+
+    world = synth_world(3, str(tmp_path), 900)
+    cut = np.zeros(world_posts(world).height, dtype=np.int64)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        store.limit_memory("4MB")
+        with pytest.raises(OutOfMemory, match="out of memory within DuckDB's limit of"):
+            list(build_in_batches(store, world, cut, tmp_path))

@@ -61,7 +61,8 @@ memory_limit_option = click.option(
     metavar="SIZE",
     help="Cap DuckDB's memory, e.g. 4GB; it spills to STORE.tmp/ beyond it "
     "(default: half the memory available when the job starts, at least 1GB, at most "
-    "2GB or 400MB per million stored posts).",
+    "2GB or 400MB per million stored posts; a build's stages run within 1GB of it, "
+    "200MB per million posts past 5M).",
 )
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary on stdout."

@@ -158,8 +158,9 @@ def run(
     \b
     Exit codes: 0 all good; 65 done, but some rows were rejected (see the rejects
     table); 1 failed (an unreadable file, quarantined, or the build or report
-    failed); 73 the store or an output folder is read-only; 74 no space left on the
-    device (or another I/O error); 75 another job holds the store.
+    failed); 71 out of memory within --memory-limit; 73 the store or an output
+    folder is read-only; 74 no space left on the device (or another I/O error); 75
+    another job holds the store.
 
     \b
     Example:

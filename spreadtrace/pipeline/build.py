@@ -226,72 +226,24 @@ def run_build(
             return _nothing_new(store, last, publish, time.perf_counter() - t0)
     timings: dict[str, float] = {}
     counts: dict[str, Mapping[str, float]] = {}
-    with store.transaction() as con:
-        build_id = builds_sql.start_build(con, "full" if full else "incremental", params.to_json())
-        builds_sql.record_inputs(con, build_id, builds_sql.inputs_fingerprint(con))
-
-        t0 = time.perf_counter()
-        casc = cascades_stage.run(store, build_id, params.cascades, full=full, progress=progress)
-        timings["cascades"] = time.perf_counter() - t0
+    # DuckDB's default limit is lowered to the build's share for the stages (and
+    # restored for the reports after): the build's peak must not follow the store's size
+    try:
+        with store.build_memory(), store.transaction() as con:
+            staged = _stages(store, con, full, params, progress, timings, counts)
+            t0 = time.perf_counter()
+    except Exception as exc:
+        if not store.out_of_build_memory(exc):
+            raise
+        # what DuckDB cannot spill outgrew the build's share on this store: the build
+        # rolled back; it runs again at the job's limit, and says so in its counts
         release_free_memory()
-        counts["cascades"] = casc.counts
-        touched = casc.touched  # None: full; later stages recompute what they need
-        changes = Changes.since_last_build(store, touched=touched, full=full or casc.full)
-        counts["changes"] = changes.to_dict()
-
-        t0 = time.perf_counter()
-        counts["media"] = media_stage.run(store, build_id, params.media, progress=progress)
-        timings["media"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        counts["items"] = items_stage.run(
-            store, build_id, params.narratives, changes=changes, progress=progress
-        )
-        timings["items"] = time.perf_counter() - t0
-        release_free_memory()
-
-        # the flagged accounts before the accounts stage rewrites them: the narratives
-        # stage recomputes the cascades of accounts whose flags change
-        flags_before = None if changes.full else narrative_sql.account_flags(con)
-        t0 = time.perf_counter()
-        counts["accounts"] = accounts_stage.run(
-            store, build_id, params.accounts, changes=changes, progress=progress
-        )
-        timings["accounts"] = time.perf_counter() - t0
-        release_free_memory()
-
-        t0 = time.perf_counter()  # media's shares from the accounts' flags
-        media_stage.finish(store)
-        timings["finish"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        counts["narratives"] = narratives_stage.run(
-            store,
-            build_id,
-            params.narratives,
-            touched=touched,
-            flags_before=flags_before,
-            progress=progress,
-        )
-        timings["narratives"] = time.perf_counter() - t0
-        release_free_memory()
-
-        # the items' shares from the accounts' flags, after the narratives stage: the
-        # items this build changed take its build id, and that stage recomputes the
-        # origins of those it wrote (posts or counts), which no share moves
-        t0 = time.perf_counter()
-        items_stage.finish(store, build_id, flags_before)
-        timings["finish"] += time.perf_counter() - t0
-
-        mode = "full" if casc.full else "incremental"
-        posts, n_cascades = builds_sql.finish_build(
-            con,
-            build_id,
-            cascades_touched=None if touched is None else len(touched),
-            mode=mode,
-        )
-        n_touched = n_cascades if touched is None else len(touched)
-        t0 = time.perf_counter()
+        timings, counts = {}, {"memory": {"retried_at_job_limit": 1}}
+        with store.transaction() as con:
+            staged = _stages(store, con, full, params, progress, timings, counts)
+            t0 = time.perf_counter()
+    build_id, mode, posts, n_cascades, touched = staged
+    n_touched = n_cascades if touched is None else len(touched)
     # the commit writes the build's rows to the WAL, and checkpoints it past DuckDB's
     # threshold: a cost of its own beside the stages', timed apart
     timings["commit"] = time.perf_counter() - t0
@@ -317,3 +269,80 @@ def run_build(
         touched=touched,
         snapshot=snapshot,
     )
+
+
+def _stages(
+    store: Store,
+    con: Any,
+    full: bool,
+    params: BuildParams,
+    progress: ProgressFn | None,
+    timings: dict[str, float],
+    counts: dict[str, Mapping[str, float]],
+) -> tuple[int, str, int, int, list[str] | None]:
+    """Run every stage inside the caller's transaction, filling ``timings`` and
+    ``counts``; return (build_id, mode, posts, cascades, touched cascades or None)."""
+    build_id = builds_sql.start_build(con, "full" if full else "incremental", params.to_json())
+    builds_sql.record_inputs(con, build_id, builds_sql.inputs_fingerprint(con))
+
+    t0 = time.perf_counter()
+    casc = cascades_stage.run(store, build_id, params.cascades, full=full, progress=progress)
+    timings["cascades"] = time.perf_counter() - t0
+    release_free_memory()
+    counts["cascades"] = casc.counts
+    touched = casc.touched  # None: full; later stages recompute what they need
+    changes = Changes.since_last_build(store, touched=touched, full=full or casc.full)
+    counts["changes"] = changes.to_dict()
+
+    t0 = time.perf_counter()
+    counts["media"] = media_stage.run(store, build_id, params.media, progress=progress)
+    timings["media"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    counts["items"] = items_stage.run(
+        store, build_id, params.narratives, changes=changes, progress=progress
+    )
+    timings["items"] = time.perf_counter() - t0
+    release_free_memory()
+
+    # the flagged accounts before the accounts stage rewrites them: the narratives
+    # stage recomputes the cascades of accounts whose flags change
+    flags_before = None if changes.full else narrative_sql.account_flags(con)
+    t0 = time.perf_counter()
+    counts["accounts"] = accounts_stage.run(
+        store, build_id, params.accounts, changes=changes, progress=progress
+    )
+    timings["accounts"] = time.perf_counter() - t0
+    release_free_memory()
+
+    t0 = time.perf_counter()  # media's shares from the accounts' flags
+    media_stage.finish(store)
+    timings["finish"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    counts["narratives"] = narratives_stage.run(
+        store,
+        build_id,
+        params.narratives,
+        touched=touched,
+        flags_before=flags_before,
+        progress=progress,
+    )
+    timings["narratives"] = time.perf_counter() - t0
+    release_free_memory()
+
+    # the items' shares from the accounts' flags, after the narratives stage: the
+    # items this build changed take its build id, and that stage recomputes the
+    # origins of those it wrote (posts or counts), which no share moves
+    t0 = time.perf_counter()
+    items_stage.finish(store, build_id, flags_before)
+    timings["finish"] += time.perf_counter() - t0
+
+    mode = "full" if casc.full else "incremental"
+    posts, n_cascades = builds_sql.finish_build(
+        con,
+        build_id,
+        cascades_touched=None if touched is None else len(touched),
+        mode=mode,
+    )
+    return build_id, mode, int(posts), int(n_cascades), touched

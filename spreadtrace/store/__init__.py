@@ -30,11 +30,18 @@ from typing import Self
 import duckdb
 
 from spreadtrace.durable import fsync_file
-from spreadtrace.errors import ReadOnlyLocation, StorageError, StoreBusy, StoreError
+from spreadtrace.errors import (
+    OutOfMemory,
+    ReadOnlyLocation,
+    StorageError,
+    StoreBusy,
+    StoreError,
+)
 from spreadtrace.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
     "DEFAULT_DB",
+    "BUILD_MEMORY_CAP_MB",
     "DEFAULT_MEMORY_CAP_MB",
     "SCHEMA_VERSION",
     "Store",
@@ -67,6 +74,19 @@ DEFAULT_MEMORY_CAP_MB = 2048
 # ... and per million stored posts, so a store past ~5M posts is not capped below what its
 # build cannot spill (2 GB would fail a build from ~8M posts on): 400 MB a million
 MEMORY_CAP_MB_PER_MILLION_POSTS = 400
+# ... but a build's stages run within a fixed share, whatever the store's size: the
+# build's peak is then DuckDB's share plus Python's frames, and does not follow the
+# posts through DuckDB's limit (at 20M posts the 8,000 MB cap above was most of an
+# 11.3 GB peak). Its joins, sorts, aggregates and temp tables spill past it. What it
+# cannot spill still grows with the store (a fetched result is held whole until it
+# is converted; count(DISTINCT) aggregates): a 1M build fails at 200 MB and runs at
+# 250 MB, a 5M build runs at 1 GB (bench/RESULTS.md, branch mem, 2026-11-30); past
+# 5M it was not measured. An explicit limit is kept as given. So that a larger store
+# keeps the margin the 1M and 5M runs had, the share grows by 200 MB per million posts
+# past 5M (half the default's 400), and a build that still runs out of memory within it
+# is rolled back and run again at the job's limit (``run_build``).
+BUILD_MEMORY_CAP_MB = 1024
+BUILD_MEMORY_MB_PER_MILLION_POSTS = 200
 
 
 def memory_cap_mb(posts: int) -> int:
@@ -127,9 +147,22 @@ def storage_error(exc: BaseException, what: str, *, io_errors: bool = True) -> S
             f"{what}: cannot write, the location is read-only or not writable ({first}); "
             "pass --db a writable path, or fix the permissions"
         )
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        (limit,) = _current_limit(exc)
+        return OutOfMemory(
+            f"{what}: out of memory within DuckDB's limit{limit}, even spilling to disk "
+            "(what was being written was rolled back); run again with a larger "
+            "--memory-limit, or without one"
+        )
     if io_errors and isinstance(exc, duckdb.IOException | duckdb.FatalException):
         return StorageError(f"{what}: I/O error ({first})")
     return None
+
+
+def _current_limit(exc: BaseException) -> tuple[str]:
+    """`` of N`` from DuckDB's out-of-memory message (" (x/N used)"), or nothing."""
+    m = re.search(r"\(([\d.]+ \w+)/([\d.]+ \w+) used\)", str(exc))
+    return (f" of {m.group(2)}" if m else "",)
 
 
 @contextmanager
@@ -197,6 +230,12 @@ class Store:
         self.path = path
         self._lock = lock
         self.read_only = lock is None and path != MEMORY
+        # the limit limit_memory set when it was the default one (no size given), and
+        # the build's share of it for this store's size (build_memory)
+        self._default_limit: str | None = None
+        self.build_cap_mb = BUILD_MEMORY_CAP_MB
+        # whether build_memory lowered the limit (a build then retries at the default)
+        self.build_capped = False
 
     @classmethod
     def open(
@@ -357,13 +396,17 @@ class Store:
         Why: set-wise work then runs within the limit on a shared machine, going out of
         core instead of growing until the kernel kills the job.
         """
+        default = not limit
         if not limit:
             (posts,) = self.con.execute("SELECT count(*) FROM posts").fetchone() or (0,)
             limit = default_memory_limit(cap_mb=memory_cap_mb(int(posts)))
+            per_posts = BUILD_MEMORY_MB_PER_MILLION_POSTS * int(posts) // 1_000_000
+            self.build_cap_mb = max(BUILD_MEMORY_CAP_MB, per_posts)
         limit = limit.replace(" ", "")
         if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, re.I):
             raise StoreError(f"memory limit {limit!r}: give a size such as 512MB or 4GB")
         self.con.execute(f"SET memory_limit = '{limit}'")
+        self._default_limit = limit if default else None
         # DuckDB's allocator returns freed pages in the background instead of keeping
         # them for reuse: they would count against the job's memory, not DuckDB's limit
         self.con.execute("SET allocator_background_threads = true")
@@ -371,6 +414,37 @@ class Store:
             spill = Path(self.path + ".tmp")
             self.con.execute("SET temp_directory = ?", [str(spill)])
         return limit
+
+    @contextmanager
+    def build_memory(self, cap_mb: int | None = None) -> Iterator[str]:
+        """Within the block, DuckDB's limit is at most ``cap_mb`` (None: the store's build
+        share, ``build_cap_mb``) when it was the default one (:meth:`limit_memory` without
+        a size); yield the limit in force.
+
+        Why: a build's set-wise work spills, so its share need not grow with the store,
+        while the report step after it keeps the job's default (at 5M posts its queries
+        ran out of memory at 1.5 GB). A limit the user gave, or none set, is left as is.
+        """
+        before = self._default_limit
+        if before is None:
+            self.build_capped = False
+            yield str(self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+            return
+        share = self.build_cap_mb if cap_mb is None else cap_mb
+        default_mb = int(before.removesuffix("MB"))  # before: "NMB"
+        cap = f"{min(int(share), default_mb)}MB"
+        self.build_capped = int(share) < default_mb
+        self.con.execute(f"SET memory_limit = '{cap}'")
+        try:
+            yield cap
+        finally:
+            with contextlib.suppress(duckdb.Error):  # a connection a fault closed
+                self.con.execute(f"SET memory_limit = '{before}'")  # checked by limit_memory
+
+    def out_of_build_memory(self, exc: BaseException) -> bool:
+        """True when ``exc`` is DuckDB running out of memory inside a build share that
+        :meth:`build_memory` had lowered: the build can run again at the job's limit."""
+        return self.build_capped and isinstance(exc, OutOfMemory | duckdb.OutOfMemoryException)
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""
