@@ -403,6 +403,9 @@ _CHANGES: dict[str, _Changes] = {
     "dash_narrative_terms": _Changes(
         ("narrative_id",), derived=("narratives",), inputs=("narratives",)
     ),
+    "dash_account_keys": _Changes(
+        ("account_id",), derived=("dash_accounts",), inputs=("dash_accounts",)
+    ),
     # the account search's index: an account's rows change with its profile (handle,
     # display name: a new snapshot) or with what a hit shows (its dash_accounts row)
     "dash_account_grams": _Changes(
