@@ -30,8 +30,10 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   base and the keys (groups) of the base rows they replace or that are gone; readers
   see ``base WHERE key NOT IN dead UNION ALL changed`` (:func:`_delta_sql`, manifest
   ``deltas``). The changes are found from the store's build ids (:data:`_CHANGES`: a
-  derived row keeps the build that last changed it), so only the changed rows are
-  computed; a store table is then checked against the store (row count), and a table
+  derived row keeps the build that last changed it), the profiles' from their ingest
+  runs (the manifest records the newest run it saw, ``ingest_run``), and a table's
+  from the row-hash comparison of the table it derives from, so only the changed rows
+  are computed; a store table is then checked against the store (row count), and a table
   whose changes are unknown is compared by row hash. Those store tables are
   fingerprinted by a stamp (:data:`STAMPED`), not by hashing every row. The base is
   rewritten (compacted) when the changes pass :data:`DELTA_SHARE` of it, and by an
