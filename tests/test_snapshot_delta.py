@@ -360,3 +360,41 @@ def test_profiles_of_a_store_restored_from_a_backup_are_not_taken_as_published(
         assert _found(path, "wyvern") == []
         assert "dash_account_grams" in stats.by_hash
         _compare(db, store, path, "restored")
+
+
+@pytest.mark.slow
+def test_an_account_erased_since_the_previous_version_leaves_the_account_index(
+    tmp_path, monkeypatch
+):
+    """Profiles vanish only by an erasure, so the account index looks for accounts gone
+    since the previous version only after one (that anti-join reads the whole previous
+    index). A publish after an erasure that was not finished (no full rebuild, no forced
+    republication: a crash, then an ordinary build) must still drop the account."""
+    from spreadtrace.store.erasure import erase_accounts
+
+    monkeypatch.setattr(snapshot, "DELTA_MIN_ROWS", 0)
+    monkeypatch.setattr(snapshot, "DELTA_SHARE", 1.0)
+    world = _world(3, str(tmp_path))
+    posts = _posts(world)
+    db = tmp_path / "store.duckdb"
+    posts.write_csv(tmp_path / "p.csv")
+    with Store.open(db) as store:
+        ingest_file(store, world / "accounts.csv.gz", format="accounts")
+        ingest_file(store, tmp_path / "p.csv", format="posts")
+        run_build(store, publish=False)
+        _publish(store)
+        # a profile with no posts and no build since: no dashboard row (dash_accounts)
+        _rename(store, tmp_path / "r.csv", {"lonely-1": ("qzx_lonely", "Lonely Qlt")})
+        path, _ = _publish(store)
+        (a, handle) = store.con.execute(
+            "SELECT account_id, handle FROM accounts WHERE length(handle) >= 6 "
+            "AND account_id IN (SELECT account_id FROM account_scores) "
+            "ORDER BY account_id LIMIT 1"
+        ).fetchone()
+        assert a in [r[0] for r in _found(path, handle)]
+        assert [r[0] for r in _found(path, "qzx_lonely")] == ["lonely-1"]
+        erase_accounts(store, [a, "lonely-1"], token=lambda v: "erased-x")
+        path, _ = _publish(store)
+        assert a not in [r[0] for r in _found(path, handle)]
+        assert _found(path, "qzx_lonely") == []
+        _compare(db, store, path, "erased")
