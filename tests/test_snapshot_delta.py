@@ -112,7 +112,12 @@ def test_incremental_publishes_equal_a_fresh_publish(
     with Store.open(db) as store:
         ingest_file(store, world / "accounts.csv.gz", format="accounts")
         ingest_file(store, world / "follows.csv.gz", format="follows")
+        accounts = sorted(posts["account_id"].drop_nulls().unique())
         for b in range(int(cut.max()) + 1):
+            if b and rng.random() < 0.5:  # profile snapshots renaming a few accounts
+                picked = rng.choice(accounts, size=3, replace=False)
+                _rename(store, tmp / f"r-{b}.csv", {str(a): (f"qz{b}_{i}", f"Qlt {a} {b}")
+                                                    for i, a in enumerate(picked)})  # fmt: skip
             part = tmp / f"posts-{b}.csv"
             posts.filter(pl.Series(cut == b)).write_csv(part)
             ingest_file(store, part, format="posts")
@@ -209,3 +214,187 @@ def test_a_store_restored_and_rebuilt_to_the_same_build_id_is_published_in_full(
         path = snapshot.publish(store)
         assert path is not None and path.name.startswith("000002-")
         _compare(db, store, path, "restored")
+
+
+def _rename(store: Store, path: Path, renames: dict[str, tuple[str, str]]) -> None:
+    """Ingest a profile snapshot (no posts) giving ``account_id`` -> (handle, name),
+    observed after every stored snapshot."""
+    observed = store.con.execute("SELECT max(observed_at) + INTERVAL 1 DAY FROM accounts")
+    at = observed.fetchone()[0].isoformat()
+    pl.DataFrame(
+        {
+            "account_id": list(renames),
+            "handle": [h for h, _ in renames.values()],
+            "display_name": [n for _, n in renames.values()],
+            "observed_at": [at] * len(renames),
+        }
+    ).write_csv(path)
+    ingest_file(store, path, format="accounts")
+
+
+def _found(path: Path, who: str) -> list[tuple[Any, ...]]:
+    """(account_id, handle, display_name, posts) of the accounts the dashboard's account
+    search finds for ``who`` in the version at ``path`` (through the gram index)."""
+    opened = snapshot.open_version(path)
+    assert opened is not None
+    con, fd = opened
+    try:
+        found = dq.search(con, who, search=who)["accounts"]
+        return [
+            tuple(r) for r in found.select("account_id", "handle", "display_name", "posts").rows()
+        ]
+    finally:
+        con.close()
+        os.close(fd)
+
+
+def _publish(store: Store) -> tuple[Path, snapshot.PublishStats]:
+    stats = snapshot.PublishStats()
+    path = snapshot.publish(store, stats=stats)
+    assert path is not None
+    return path, stats
+
+
+@pytest.mark.slow
+def test_the_account_search_index_follows_profiles_and_new_posts(tmp_path, monkeypatch):
+    """The gram index is computed for the accounts whose profile (a new snapshot: no
+    build id, found by its ingest run) or whose dashboard row (posts, bot state) changed
+    since the previous version, not compared row by row for every account. A stale
+    index would keep the old handle or name findable, the new one not, or the old post
+    count: each is checked through the search and against a fresh publish."""
+    monkeypatch.setattr(snapshot, "DELTA_MIN_ROWS", 0)
+    monkeypatch.setattr(snapshot, "DELTA_SHARE", 1.0)
+    world = _world(3, str(tmp_path))
+    posts = _posts(world)
+    db = tmp_path / "store.duckdb"
+    half = posts.height // 2
+    first, second = posts.head(half), posts.tail(posts.height - half)
+    later = set(second["account_id"].drop_nulls()) - set(first["account_id"].drop_nulls())
+    with Store.open(db) as store:
+        ingest_file(store, world / "accounts.csv.gz", format="accounts")
+        ingest_file(store, world / "follows.csv.gz", format="follows")
+        first.write_csv(tmp_path / "p0.csv")
+        ingest_file(store, tmp_path / "p0.csv", format="posts")
+        run_build(store, publish=False)
+        _publish(store)
+        path, _ = _publish(store)  # nothing changed: the index linked as it was
+        profiled = store.con.execute(
+            "SELECT account_id, handle, display_name FROM accounts "
+            "WHERE account_id IN (SELECT account_id FROM account_scores) "
+            "AND length(handle) >= 6 AND length(display_name) >= 6 ORDER BY account_id LIMIT 3"
+        ).fetchall()
+        (a, a_handle, _), (b, _, b_name), (c, c_handle, _) = profiled
+        assert _found(path, a_handle)[0][0] == a
+
+        # a profile-only change: a renames its handle, b its display name; no new posts
+        _rename(
+            store, tmp_path / "r1.csv", {a: ("qzx_renamed", "Same A"), b: ("qzx_b", "Wyvern Qlt")}
+        )
+        run_build(store, publish=False)
+        path, stats = _publish(store)
+        assert "dash_account_grams" not in stats.by_hash, stats.by_hash
+        assert [r[:3] for r in _found(path, "qzx_renamed")] == [(a, "qzx_renamed", "Same A")]
+        assert [r[0] for r in _found(path, "wyvern qlt")] == [b]
+        assert a not in [r[0] for r in _found(path, a_handle)]
+        assert b not in [r[0] for r in _found(path, b_name)]
+        _compare(db, store, path, "renamed")
+
+        # only a display name, of an account nothing else changed of, and no build since:
+        # no row of dash_accounts changes (it has no display name), only the profile
+        _rename(store, tmp_path / "r2.csv", {c: (c_handle, "Basilisk Qlt")})
+        path, stats = _publish(store)
+        assert [r[0] for r in _found(path, "basilisk qlt")] == [c]
+        assert "dash_account_grams" not in stats.by_hash, stats.by_hash
+        _compare(db, store, path, "renamed again, not built")
+
+        # new posts: their accounts' post counts (what a hit shows) change in the index
+        second.write_csv(tmp_path / "p1.csv")
+        ingest_file(store, tmp_path / "p1.csv", format="posts")
+        run_build(store, publish=False)
+        path, stats = _publish(store)
+        assert not {"dash_account_grams", "dash_account_keys"} & set(stats.by_hash), stats.by_hash
+        _compare(db, store, path, "new posts")
+        entry = json.loads((path / "manifest.json").read_text())["deltas"]["dash_account_grams"]
+        assert 0 < entry["delta_rows"] < entry["rows"]  # the changed accounts' rows only
+        con = store.con
+        counts = dict(con.execute("SELECT account_id, posts FROM account_scores").fetchall())
+        newcomer = sorted(later & set(counts))[0]
+        handle = con.execute("SELECT handle FROM accounts WHERE account_id = ?", [newcomer])
+        hit = [r for r in _found(path, handle.fetchone()[0]) if r[0] == newcomer]
+        assert hit and hit[0][3] == counts[newcomer]
+
+
+@pytest.mark.slow
+def test_profiles_of_a_store_restored_from_a_backup_are_not_taken_as_published(
+    tmp_path, monkeypatch
+):
+    """The profiles' changes are the ingest runs after the previous version's. A store
+    restored from a backup numbers its next run again from the backup's sequence: that
+    run id names another file than the one the previous version saw, so the account
+    index is compared whole, not trusted stale."""
+    monkeypatch.setattr(snapshot, "DELTA_MIN_ROWS", 0)
+    monkeypatch.setattr(snapshot, "DELTA_SHARE", 1.0)
+    world = _world(3, str(tmp_path))
+    posts = _posts(world)
+    db = tmp_path / "store.duckdb"
+    posts.write_csv(tmp_path / "p.csv")
+    with Store.open(db) as store:
+        ingest_file(store, world / "accounts.csv.gz", format="accounts")
+        ingest_file(store, tmp_path / "p.csv", format="posts")
+        run_build(store, publish=False)
+        _publish(store)
+        (b,) = store.con.execute("SELECT min(account_id) FROM account_scores").fetchone()
+        store.checkpoint()
+    shutil.copyfile(db, tmp_path / "backup.duckdb")
+    with Store.open(db) as store:  # a display name (only) published from run 3
+        handle = store.con.execute("SELECT handle FROM accounts WHERE account_id = ?", [b])
+        handle = handle.fetchone()[0]
+        _rename(store, tmp_path / "r1.csv", {b: (handle, "Wyvern Qlt")})
+        path, _ = _publish(store)
+        assert [r[0] for r in _found(path, "wyvern")] == [b]
+    shutil.copyfile(tmp_path / "backup.duckdb", db)
+    with Store.open(db) as store:  # restored; run 3 again, another name
+        _rename(store, tmp_path / "r2.csv", {b: (handle, "Basilisk Qlt")})
+        path, stats = _publish(store)
+        assert [r[0] for r in _found(path, "basilisk")] == [b]
+        assert _found(path, "wyvern") == []
+        assert "dash_account_grams" in stats.by_hash
+        _compare(db, store, path, "restored")
+
+
+@pytest.mark.slow
+def test_an_account_erased_since_the_previous_version_leaves_the_account_index(
+    tmp_path, monkeypatch
+):
+    """Profiles vanish only by an erasure, so the account index looks for accounts gone
+    since the previous version only after one (that anti-join reads the whole previous
+    index). A publish after an erasure that was not finished (no full rebuild, no forced
+    republication: a crash, then an ordinary build) must still drop the account."""
+    from spreadtrace.store.erasure import erase_accounts
+
+    monkeypatch.setattr(snapshot, "DELTA_MIN_ROWS", 0)
+    monkeypatch.setattr(snapshot, "DELTA_SHARE", 1.0)
+    world = _world(3, str(tmp_path))
+    posts = _posts(world)
+    db = tmp_path / "store.duckdb"
+    posts.write_csv(tmp_path / "p.csv")
+    with Store.open(db) as store:
+        ingest_file(store, world / "accounts.csv.gz", format="accounts")
+        ingest_file(store, tmp_path / "p.csv", format="posts")
+        run_build(store, publish=False)
+        _publish(store)
+        # a profile with no posts and no build since: no dashboard row (dash_accounts)
+        _rename(store, tmp_path / "r.csv", {"lonely-1": ("qzx_lonely", "Lonely Qlt")})
+        path, _ = _publish(store)
+        (a, handle) = store.con.execute(
+            "SELECT account_id, handle FROM accounts WHERE length(handle) >= 6 "
+            "AND account_id IN (SELECT account_id FROM account_scores) "
+            "ORDER BY account_id LIMIT 1"
+        ).fetchone()
+        assert a in [r[0] for r in _found(path, handle)]
+        assert [r[0] for r in _found(path, "qzx_lonely")] == ["lonely-1"]
+        erase_accounts(store, [a, "lonely-1"], token=lambda v: "erased-x")
+        path, _ = _publish(store)
+        assert a not in [r[0] for r in _found(path, handle)]
+        assert _found(path, "qzx_lonely") == []
+        _compare(db, store, path, "erased")
