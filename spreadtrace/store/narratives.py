@@ -72,6 +72,7 @@ _WORK_TABLES = (
     "_sn_amp",
     "_sn_remap",
     "_sn_noi",
+    "_sn_noip",
     "_sn_fc",
     "_sn_np",
     "_sn_corr",
@@ -206,7 +207,8 @@ def write_narratives(
     if local:
         # the regrouped cascades hold the grouping's seeds, the rebuilt cascades among them
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _sn_remap AS SELECT cascade_id FROM {REGROUPED_TABLE}"  # noqa: S608 -- a fixed table name, checked above
+            "CREATE OR REPLACE TEMP TABLE _sn_remap AS "  # noqa: S608 -- a fixed table name, checked above
+            f"SELECT * FROM post_cascades SEMI JOIN {REGROUPED_TABLE} USING (cascade_id)"
         )
         post_sql = _replace_once(post_sql, "FROM post_cascades pc", f"FROM {_REMAPPED} pc")
         where = f"post_id IN (SELECT post_id FROM {_REMAPPED} x)"  # noqa: S608
@@ -218,6 +220,12 @@ def write_narratives(
             rows_sql,
             "FROM _sn_narr n",
             "FROM (SELECT * FROM _sn_narr SEMI JOIN _sn_aff_n USING (narrative_id)) n",
+        )
+        # their posts first (not every narrative's posts joined, then filtered)
+        rows_sql = _replace_once(
+            rows_sql,
+            "JOIN post_narratives pn ON",
+            "JOIN (SELECT * FROM post_narratives SEMI JOIN _sn_aff_n USING (narrative_id)) pn ON",
         )
     con.execute(
         f"""
@@ -270,7 +278,7 @@ _LOCAL_NARR_VIEW = f"""
 # close_scope writes it; named here, as that module imports this one), and the post_cascades rows of the cascades whose
 # posts' narrative rows can change (regrouped or rebuilt)
 REGROUPED_TABLE = "_ng_scope"
-_REMAPPED = "(SELECT * FROM post_cascades SEMI JOIN _sn_remap USING (cascade_id))"
+_REMAPPED = "_sn_remap"  # read twice: the rows, not the cascades, kept
 
 
 def affected_cascades(con: duckdb.DuckDBPyConnection) -> pl.Series:
