@@ -545,6 +545,9 @@ def tree_posts(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> pl.Da
         f"""
         CREATE TEMP TABLE _sn_nodes AS
         SELECT row_number() OVER (ORDER BY pc.cascade_id, pc.depth, pc.post_id) - 1 AS idx,
+               -- the cascade's code, here over narrow rows (over the forest's wide rows
+               -- the window's sort cost more than the rest of the query)
+               dense_rank() OVER (ORDER BY pc.cascade_id) - 1 AS cascade,
                pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source, pc.conversation
                {more if scoped else ""}
         FROM {_post_cascades(scoped)} pc
@@ -558,7 +561,7 @@ def tree_posts(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> pl.Da
              narr AS ({_narrative_codes(scoped)})
         SELECT n.idx,
                coalesce(par.idx, -1) AS parent_idx,
-               dense_rank() OVER (ORDER BY f.cascade_id) - 1 AS cascade,
+               n.cascade,
                f.post_id, nc.code AS narrative, ac.code AS account, f.created_at,
                f.is_root, f.inferred, f.conversation, f.root_seen, f.bot, f.coordinated
         FROM f
