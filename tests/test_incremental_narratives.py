@@ -435,3 +435,42 @@ def test_an_untouched_cascade_of_a_changed_narrative_keeps_its_reach_bounds(tmp_
         run_build(full, full=True, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
+
+
+def test_an_account_seeding_a_grown_and_an_untouched_narrative_gets_its_whole_index(tmp_path):
+    """seeder started s1 and s2; a second batch grows s2 only. An incremental build
+    re-ranks s2's narrative alone, but seeder's origin index spans both narratives: it
+    must be recomputed (s2 spread wider) from s1's stored candidates and size too, and
+    equal a full build's."""
+    first = _story("s1", "seeder", 0, TEXTS[0], "", ["u1", "u2"])
+    first += _story("s2", "seeder", 30, TEXTS[1], "", ["u3", "u4"])
+    first += _story("o1", "other", 60, TEXTS[2], "", ["u5", "u6"])
+    second = [_post(f"s2-n{i}", f"v{i}", 200 + i, "s2") for i in range(6)]
+
+    def index(store: Store) -> tuple:
+        return store.con.execute(
+            "SELECT origin_index, narratives_seeded, build_id FROM account_origin "
+            "WHERE account_id = 'seeder'"
+        ).fetchall()[0]
+
+    def narrative_build(store: Store, cascade_id: str) -> int:
+        return store.con.execute(
+            "SELECT build_id FROM narratives WHERE narrative_id = ?",
+            [_narrative_of(store, cascade_id)],
+        ).fetchall()[0][0]
+
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        (one,) = _builds(inc, [first], tmp_path, "inc1")
+        before = index(inc)
+        assert before[1] == 2  # seeds both narratives
+        (two,) = _builds(inc, [second], tmp_path, "inc2")
+        assert two.mode == "incremental" and two.counts["narratives"]["incremental"] is True
+        after = index(inc)
+        assert after[0] > before[0]  # s2 spread wider
+        assert after[1] == 2 and after[2] == two.build_id
+        _builds(full, [first + second], tmp_path, "full")
+        run_build(full, full=True, publish=False)
+        assert narrative_build(inc, "s1") == one.build_id  # s1's narrative untouched
+        assert narrative_build(inc, "s2") == two.build_id
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table

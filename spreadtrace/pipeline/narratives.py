@@ -182,14 +182,16 @@ def run(
         origins, seeds = _origins(params, posts, ids, depth, reach, centrality, narratives)
         counts |= narrative_sql.write_origins(con, build_id, origins, seeds, scoped=scoped)
         del origins, seeds
-        if scoped:  # the index spans every narrative: from the stored candidates
-            ranked, sizes = narrative_sql.account_origin_seeds(con, params.seed_rank)
+        if scoped:  # the index of the accounts that seed an affected narrative, before or
+            # after, from their stored candidates in every narrative
+            ranked, sizes = narrative_sql.account_origin_seeds(con, params.seed_rank, scoped=True)
             narrative_sql.write_account_origin(
                 con,
                 build_id,
                 origin_index(
                     ranked, sizes, seed_rank=params.seed_rank, wide_posts=params.wide_posts
                 ),
+                scoped=True,
             )
             del ranked, sizes
             counts |= narrative_sql.origin_counts(con)
@@ -227,7 +229,9 @@ def run(
 def _grouping(
     store: Store, build_id: int, params: NarrativeParams, touched: list[str] | None
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
-    """The whole store's (cascades, narratives) grouping, and its counts.
+    """The (cascades, narratives) grouping, and its counts: the whole store's, or, when
+    regrouped locally (``grouping_seeds`` in the counts), the regrouped scope's only
+    (the stored map, ``narrative_map``, then holds the whole new grouping).
 
     ``touched`` (an incremental build, see :func:`run`): only the closure of the changed
     roots is regrouped (:mod:`spreadtrace.store.narrative_state`), the rest kept, when
@@ -292,9 +296,14 @@ def _grouping(
         stored_text_groups=True,
         **kw,
     )
-    cascades, narratives = narrative_state.merged(con, grouping.cascades, grouping.narratives)
+    # the whole grouping is the stored one with the scope's replaced (write_narratives
+    # reads it from the stored map and narratives, not from a copy of every row)
     narrative_state.write_scope(con, build_id, roots["cascade_id"], grouping.cascades)
-    return cascades, narratives, {"grouping_seeds": seeds, "regrouped_cascades": scope}
+    return (
+        grouping.cascades,
+        grouping.narratives,
+        {"grouping_seeds": seeds, "regrouped_cascades": scope},
+    )
 
 
 def _same_state(store: Store, params: NarrativeParams) -> bool:

@@ -364,16 +364,26 @@ def write_narrative_origin_items(
         WHERE i.kind IN ('url', 'text', 'media')
         """
     )
-    # the rule's own query, its narratives filtered (DuckDB pushes the filter on the
-    # grouping key below the aggregate)
+    # the rule's own query over the narratives' posts only (a narrative's answer reads
+    # its own posts and their items' rows): DuckDB did not push the filter below the
+    # aggregate, so every narrative's items were counted, then filtered; nor did it
+    # join their posts' items before every post's items with every item)
     only = "narrative_id IN (SELECT narrative_id FROM _sn_noi)"
-    sync_rows(
-        con,
-        "narrative_origin_items",
-        build_id,
-        f"SELECT * FROM ({rule}) r WHERE {only}",  # noqa: S608
-        where=only,
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _sn_noip AS SELECT * FROM post_narratives WHERE {only}"  # noqa: S608
     )
+    for old, new in (
+        ("FROM post_narratives pn", "FROM _sn_noip pn"),
+        (
+            "JOIN post_items pi",
+            "JOIN (SELECT * FROM post_items SEMI JOIN _sn_noip USING (post_id)) pi",
+        ),
+    ):
+        if rule.count(old) != 1:
+            raise ValueError(f"the rule no longer reads {old!r}")
+        rule = rule.replace(old, new)
+    sync_rows(con, "narrative_origin_items", build_id, rule, where=only)
+    con.execute("DROP TABLE _sn_noip")
 
 
 # write_narrative_origin_items' rule, over post_narratives, post_items, items and

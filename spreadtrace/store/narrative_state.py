@@ -28,6 +28,7 @@ import duckdb
 import polars as pl
 
 from spreadtrace.store.narratives import (
+    OLD_NARRATIVES,
     REGROUPED_TABLE,
     ROOT_MEDIA_SQL,
     ROOTS_SQL,
@@ -36,12 +37,12 @@ from spreadtrace.store.narratives import (
 from spreadtrace.store.sync import arrow_execute
 
 __all__ = [
+    "OLD_NARRATIVES",
     "SCOPE_TABLE",
     "close_scope",
     "drop_work_tables",
     "forget_all",
     "mark_seeds",
-    "merged",
     "previous_roots",
     "replace_seed_keys",
     "scoped_inputs",
@@ -65,6 +66,7 @@ _WORK_TABLES = (
     "_ng_rest",
     "_ng_k",
     "_ng_roots",
+    "_ng_oldn",
 )
 _SCOPES = ("_ng_seeds", "_ng_rest")
 # a hashtag or media group links roots only within its cap (hashtags and media: h:, m:)
@@ -290,31 +292,6 @@ def topics(con: duckdb.DuckDBPyConnection, cap: int) -> pl.Series:
     )
 
 
-def merged(
-    con: duckdb.DuckDBPyConnection, cascades: pl.DataFrame, narratives: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The whole store's grouping: the stored one outside the scope, the scope's new one
-    (``cascades``: cascade_id, narrative_id, via; ``narratives``: narrative_id, label,
-    kind) inside it. Every old narrative of a scope cascade lies wholly in the scope."""
-    con.complete()
-    kept = con.sql(
-        """
-        SELECT cascade_id, narrative_id, via FROM narrative_map
-        ANTI JOIN _ng_scope USING (cascade_id) WHERE narrative_id IS NOT NULL
-        """
-    ).pl()
-    kept_narr = con.sql(
-        """
-        SELECT narrative_id, label, kind FROM narratives
-        ANTI JOIN (SELECT narrative_id FROM narrative_map SEMI JOIN _ng_scope USING (cascade_id)
-                   WHERE narrative_id IS NOT NULL) g USING (narrative_id)
-        """
-    ).pl()
-    out_c = pl.concat([kept, cascades.select(kept.columns)], how="vertical_relaxed")
-    out_n = pl.concat([kept_narr, narratives.select(kept_narr.columns)], how="vertical_relaxed")
-    return out_c.sort("cascade_id"), out_n.sort("narrative_id")
-
-
 def write_scope(
     con: duckdb.DuckDBPyConnection,
     build_id: int,
@@ -322,7 +299,20 @@ def write_scope(
     cascades: pl.DataFrame,
 ) -> None:
     """Replace the scope's map rows by its new grouping (``cascade_ids``: the scope's
-    cascades that exist; the vanished ones go)."""
+    cascades that exist; the vanished ones go), keeping the scope's old narratives in
+    :data:`OLD_NARRATIVES`.
+
+    The map then holds the whole store's new grouping: the stored one outside the scope,
+    the scope's new one (``cascades``: cascade_id, narrative_id, via) inside it; every
+    old narrative of a scope cascade lies wholly in the scope (the closure adds them).
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {OLD_NARRATIVES} AS
+        SELECT DISTINCT narrative_id FROM narrative_map SEMI JOIN _ng_scope USING (cascade_id)
+        WHERE narrative_id IS NOT NULL
+        """  # noqa: S608 -- a fixed table name
+    )
     con.execute("DELETE FROM narrative_map WHERE cascade_id IN (SELECT cascade_id FROM _ng_scope)")
     _insert_map(con, cascade_ids, cascades)
     _record(con, build_id)

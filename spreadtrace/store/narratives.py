@@ -15,6 +15,8 @@ and corrections fill its columns first). The caller owns the transaction
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -31,6 +33,7 @@ __all__ = [
     "FLAGS_SQL",
     "FOREST_SQL",
     "NARRATIVE_ROWS_SQL",
+    "OLD_NARRATIVES",
     "POST_NARRATIVES_SQL",
     "ROOTS_SQL",
     "ROOTS_WITH_TEXT_SQL",
@@ -57,7 +60,7 @@ __all__ = [
     "write_origins",
 ]
 
-_WORK_VIEWS = ("_sn_map", "_sn_narr", "_sn_hosts")
+_WORK_VIEWS = ("_sn_map", "_sn_narr", "_sn_nnew", "_sn_hosts")
 _WORK_TABLES = (
     "_sn_nodes",
     "_sn_touched",
@@ -69,9 +72,12 @@ _WORK_TABLES = (
     "_sn_amp",
     "_sn_remap",
     "_sn_noi",
+    "_sn_noip",
     "_sn_fc",
     "_sn_np",
     "_sn_corr",
+    "_sn_oold",
+    "_sn_oacc",
     "_sync_narratives",
 )
 
@@ -176,20 +182,33 @@ def write_narratives(
     regrouped (:data:`spreadtrace.store.narrative_state.SCOPE_TABLE`; outside it every
     cascade kept its stored narrative and via, and the rebuilt cascades are in it):
     only the post_narratives rows of its cascades can change, so only those are compared.
+    ``cascades`` and ``narratives`` are then the scope's new grouping only: the whole
+    map is the stored one (``narrative_map``, already rewritten by the grouping), the
+    whole set of narratives the stored ones but the scope's old ones
+    (:data:`OLD_NARRATIVES`) plus ``narratives``, so no frame holds every cascade.
     """
-    _register(con, "_sn_map", cascades)
-    _register(con, "_sn_narr", narratives)
     scoped = touched is not None
-    counts: dict[str, float] = {}
-    if touched is not None:
-        counts |= _mark_affected(con, build_id, touched, flags_before, item_min_accounts)
-    post_sql, where = POST_NARRATIVES_SQL, None
-    if scoped and regrouped is not None:
+    local = scoped and regrouped is not None
+    if local:
         if regrouped != REGROUPED_TABLE:
             raise ValueError(f"not the grouping's scope table: {regrouped}")
+        _register(con, "_sn_nnew", narratives)
+        con.execute(_LOCAL_MAP_VIEW)
+        con.execute(_LOCAL_NARR_VIEW)
+    else:
+        _register(con, "_sn_map", cascades)
+        _register(con, "_sn_narr", narratives)
+    counts: dict[str, float] = {}
+    if touched is not None:
+        counts |= _mark_affected(
+            con, build_id, touched, flags_before, item_min_accounts, local=local
+        )
+    post_sql, where = POST_NARRATIVES_SQL, None
+    if local:
         # the regrouped cascades hold the grouping's seeds, the rebuilt cascades among them
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _sn_remap AS SELECT cascade_id FROM {REGROUPED_TABLE}"  # noqa: S608 -- a fixed table name, checked above
+            "CREATE OR REPLACE TEMP TABLE _sn_remap AS "  # noqa: S608 -- a fixed table name, checked above
+            f"SELECT * FROM post_cascades SEMI JOIN {REGROUPED_TABLE} USING (cascade_id)"
         )
         post_sql = _replace_once(post_sql, "FROM post_cascades pc", f"FROM {_REMAPPED} pc")
         where = f"post_id IN (SELECT post_id FROM {_REMAPPED} x)"  # noqa: S608
@@ -202,6 +221,12 @@ def write_narratives(
             "FROM _sn_narr n",
             "FROM (SELECT * FROM _sn_narr SEMI JOIN _sn_aff_n USING (narrative_id)) n",
         )
+        # their posts first (not every narrative's posts joined, then filtered)
+        rows_sql = _replace_once(
+            rows_sql,
+            "JOIN post_narratives pn ON",
+            "JOIN (SELECT * FROM post_narratives SEMI JOIN _sn_aff_n USING (narrative_id)) pn ON",
+        )
     con.execute(
         f"""
         INSERT INTO _sync_narratives (narrative_id, label, kind, cascades, posts, accounts,
@@ -211,9 +236,11 @@ def write_narratives(
         """,  # noqa: S608 -- a fixed query from this module
         [build_id],
     )
-    # every narrative's size: staged, or (incremental: only the affected are) counted
+    # every narrative's size: staged, or (incremental: only the affected are) the
+    # affected ones staged and the others' stored (a narrative that vanished is affected)
     sizes = (
-        "(SELECT count(*) AS posts FROM post_narratives GROUP BY narrative_id)"
+        """(SELECT posts FROM _sync_narratives UNION ALL
+            SELECT posts FROM narratives ANTI JOIN _sn_aff_n USING (narrative_id))"""
         if scoped
         else "_sync_narratives"
     )
@@ -232,11 +259,26 @@ def write_narratives(
     }
 
 
+# write_narratives(regrouped=...): the whole new map and narratives as views over the
+# stored map (the grouping rewrote the scope's rows) and narratives (the scope's old
+# narratives, kept by the grouping in OLD_NARRATIVES, replaced by the new, _sn_nnew)
+OLD_NARRATIVES = "_ng_oldn"
+_LOCAL_MAP_VIEW = """
+    CREATE OR REPLACE TEMP VIEW _sn_map AS
+    SELECT cascade_id, narrative_id, via FROM narrative_map WHERE narrative_id IS NOT NULL
+"""
+_LOCAL_NARR_VIEW = f"""
+    CREATE OR REPLACE TEMP VIEW _sn_narr AS
+    SELECT narrative_id, label, kind FROM narratives ANTI JOIN {OLD_NARRATIVES} USING (narrative_id)
+    UNION ALL
+    SELECT narrative_id, label, kind FROM _sn_nnew
+"""  # noqa: S608 -- fixed names
+
 # write_narratives(regrouped=...): the grouping's scope table (narrative_state's
 # close_scope writes it; named here, as that module imports this one), and the post_cascades rows of the cascades whose
 # posts' narrative rows can change (regrouped or rebuilt)
 REGROUPED_TABLE = "_ng_scope"
-_REMAPPED = "(SELECT * FROM post_cascades SEMI JOIN _sn_remap USING (cascade_id))"
+_REMAPPED = "_sn_remap"  # read twice: the rows, not the cascades, kept
 
 
 def affected_cascades(con: duckdb.DuckDBPyConnection) -> pl.Series:
@@ -297,8 +339,14 @@ def _mark_affected(
     touched: list[str],
     flags_before: pl.DataFrame | None,
     item_min_accounts: int,
+    *,
+    local: bool = False,
 ) -> dict[str, int]:
     """Temp tables of what an incremental build recomputes; their sizes as counts.
+
+    ``local``: the grouping regrouped its scope only (see :func:`write_narratives`):
+    outside it the map and the narratives are the stored ones, so only the scope's
+    cascades and its old and new narratives are compared with the stored.
 
     Why each rule (every stored result is a function of these inputs alone):
 
@@ -342,8 +390,10 @@ def _mark_affected(
             f"CREATE OR REPLACE TEMP TABLE _sn_acc AS {FLAG_CHANGES_SQL}",
             before.select("account_id", "bot", "coordinated"),
         ).fetchall()
+    # local: outside the scope a cascade kept its narrative, which its scores carry
+    scope = f" SEMI JOIN {REGROUPED_TABLE} USING (cascade_id)" if local else ""
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _sn_aff_c AS
         SELECT cascade_id FROM _sn_touched
         UNION
@@ -352,11 +402,21 @@ def _mark_affected(
         JOIN post_cascades pc ON pc.post_id = p.post_id
         UNION
         SELECT coalesce(m.cascade_id, s.cascade_id)
-        FROM (SELECT cascade_id, narrative_id FROM _sn_map WHERE narrative_id IS NOT NULL) m
-        FULL JOIN (SELECT cascade_id, narrative_id FROM cascade_scores
+        FROM (SELECT cascade_id, narrative_id FROM _sn_map{scope}
+              WHERE narrative_id IS NOT NULL) m
+        FULL JOIN (SELECT cascade_id, narrative_id FROM cascade_scores{scope}
                    WHERE narrative_id IS NOT NULL) s ON s.cascade_id = m.cascade_id
         WHERE m.narrative_id IS DISTINCT FROM s.narrative_id
-        """
+        """  # noqa: S608 -- fixed names
+    )
+    changed_narr = (
+        "_sn_narr n FULL JOIN narratives o ON o.narrative_id = n.narrative_id"
+        if not local
+        # outside the scope's old and new narratives, _sn_narr is the stored narratives
+        else f"""_sn_nnew n FULL JOIN (
+            SELECT * FROM narratives SEMI JOIN (
+                SELECT narrative_id FROM {OLD_NARRATIVES} UNION SELECT narrative_id FROM _sn_nnew
+            ) x USING (narrative_id)) o ON o.narrative_id = n.narrative_id"""  # noqa: S608
     )
     con.execute(
         f"""
@@ -368,7 +428,7 @@ def _mark_affected(
         WHERE s.narrative_id IS NOT NULL
         UNION
         SELECT coalesce(n.narrative_id, o.narrative_id)
-        FROM _sn_narr n FULL JOIN narratives o ON o.narrative_id = n.narrative_id
+        FROM {changed_narr}
         WHERE n.label IS DISTINCT FROM o.label OR n.kind IS DISTINCT FROM o.kind
         UNION
         -- a post's parent in another cascade: the parent's narrative counts its replies
@@ -478,21 +538,30 @@ def tree_posts(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> pl.Da
     per-cascade, per-narrative and per-item figure is the full forest's.
     """
     con.execute("DROP TABLE IF EXISTS _sn_nodes")
+    # scoped: the rows carry what the forest's rules read of post_cascades and posts
+    # (the forest's posts are read once, not by a scan of the whole table per rule)
+    more = ", pc.depth, p.account_id, p.created_at, p.post_id IS NOT NULL AS posted"
     con.execute(
         f"""
         CREATE TEMP TABLE _sn_nodes AS
         SELECT row_number() OVER (ORDER BY pc.cascade_id, pc.depth, pc.post_id) - 1 AS idx,
+               -- the cascade's code, here over narrow rows (over the forest's wide rows
+               -- the window's sort cost more than the rest of the query)
+               dense_rank() OVER (ORDER BY pc.cascade_id) - 1 AS cascade,
                pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source, pc.conversation
+               {more if scoped else ""}
         FROM {_post_cascades(scoped)} pc
+        {"LEFT JOIN posts p ON p.post_id = pc.post_id" if scoped else ""}
         """  # noqa: S608 -- fixed fragments from this module
     )
     return con.sql(
         f"""
-        WITH f AS ({_scoped_forest(FOREST_SQL, scoped)}), acc AS ({_account_codes(scoped)}),
+        WITH f AS ({_scoped_forest(FOREST_SQL, scoped, _NODES)}),
+             acc AS ({_account_codes(scoped)}),
              narr AS ({_narrative_codes(scoped)})
         SELECT n.idx,
                coalesce(par.idx, -1) AS parent_idx,
-               dense_rank() OVER (ORDER BY f.cascade_id) - 1 AS cascade,
+               n.cascade,
                f.post_id, nc.code AS narrative, ac.code AS account, f.created_at,
                f.is_root, f.inferred, f.conversation, f.root_seen, f.bot, f.coordinated
         FROM f
@@ -538,7 +607,7 @@ _NARRATIVE_CODES = """
 
 
 # scoped: codes over the forest's accounts and narratives only (still in id order)
-_FOREST_ACCOUNTS = "SELECT DISTINCT p.account_id FROM _sn_nodes n JOIN posts p USING (post_id)"
+_FOREST_ACCOUNTS = "SELECT DISTINCT account_id FROM _sn_nodes WHERE posted"
 _FOREST_NARRATIVES = (
     "SELECT DISTINCT narrative_id FROM post_narratives SEMI JOIN _sn_nodes USING (post_id)"
 )
@@ -559,8 +628,13 @@ def _narrative_codes(scoped: bool) -> str:
 
 
 _SCOPED_POST_CASCADES = "(SELECT * FROM post_cascades SEMI JOIN _sn_scope USING (cascade_id))"
-# the candidates' scope: the cascades whose reach bounds are read (see _mark_affected)
-_AMPLIFIED_POST_CASCADES = "(SELECT * FROM post_cascades SEMI JOIN _sn_amp USING (cascade_id))"
+# scoped rules read the forest's rows (_sn_nodes, which carry the posts' columns the
+# rules read) for ``post_cascades pc JOIN posts p``: all of them, or (the candidates)
+# those of the cascades whose reach bounds are read (see _mark_affected)
+_NODES = "_sn_nodes"
+_AMPLIFIED_NODES = "(SELECT * FROM _sn_nodes SEMI JOIN _sn_amp USING (cascade_id))"
+_POSTED_NODES = "(SELECT * FROM _sn_nodes WHERE posted)"
+_PC_POSTS = re.compile(r"FROM post_cascades pc\s+JOIN posts p ON p\.post_id = pc\.post_id")
 
 
 def _post_cascades(scoped: bool) -> str:
@@ -568,16 +642,16 @@ def _post_cascades(scoped: bool) -> str:
     return _SCOPED_POST_CASCADES if scoped else "post_cascades"
 
 
-def _scoped_forest(sql: str, scoped: bool, rows: str = _SCOPED_POST_CASCADES) -> str:
-    """A shared forest rule (FOREST_SQL, CANDIDATES_SQL) over ``_sn_scope``'s cascades
-    only (or ``rows``), when ``scoped``: its ``FROM post_cascades pc`` sources
-    narrowed, same rule."""
+def _scoped_forest(sql: str, scoped: bool, rows: str) -> str:
+    """A shared forest rule (FOREST_SQL, CANDIDATES_SQL) over the forest's rows
+    (``_sn_nodes``, built by :func:`tree_posts`) only, or ``rows`` of them, when
+    ``scoped``: each of its ``FROM post_cascades pc JOIN posts p`` sources read from
+    those rows instead, same rule."""
     if not scoped:
         return sql
-    old = "FROM post_cascades pc"
-    if old not in sql:
-        raise ValueError("the forest rule no longer reads post_cascades as pc")
-    return sql.replace(old, f"FROM {rows} pc")
+    if not _PC_POSTS.search(sql):
+        raise ValueError("the forest rule no longer reads post_cascades pc JOIN posts p")
+    return _PC_POSTS.sub(f"FROM {rows} pc JOIN {_POSTED_NODES} p ON p.post_id = pc.post_id", sql)
 
 
 def tree_ids(
@@ -613,7 +687,7 @@ def inferred_candidates(
     res = con.sql(
         f"""
         SELECT n.idx AS child, m.idx AS candidate
-        FROM ({_scoped_forest(CANDIDATES_SQL, scoped, _AMPLIFIED_POST_CASCADES)}) c
+        FROM ({_scoped_forest(CANDIDATES_SQL, scoped, _AMPLIFIED_NODES)}) c
         JOIN _sn_nodes n ON n.post_id = c.child
         JOIN _sn_nodes m ON m.post_id = c.candidate
         ORDER BY child, candidate
@@ -660,9 +734,18 @@ def write_origins(
 
     ``scoped``: ``origins`` holds the affected narratives' candidates only
     (``_sn_aff_n``), and only their rows are rewritten. ``account_origin`` None: the
-    caller writes it afterwards (from every stored candidate: :func:`account_origin_seeds`
-    and :func:`write_account_origin`).
+    caller writes it afterwards (from the stored candidates: :func:`account_origin_seeds`
+    and :func:`write_account_origin`); ``scoped``, the affected narratives' candidates
+    before the write are kept (``_sn_oold``) for it.
     """
+    if scoped:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _sn_oold AS
+            SELECT account_id, min(rank) AS rank FROM origin_scores
+            SEMI JOIN _sn_aff_n USING (narrative_id) GROUP BY account_id
+            """
+        )
     sync_rows(
         con,
         "origin_scores",
@@ -678,9 +761,10 @@ def write_origins(
     con.execute(
         """
         UPDATE _sync_narratives SET origin_account_id = o.account_id, origin_score = o.origin_score
-        FROM (SELECT narrative_id, account_id, origin_score FROM origin_scores WHERE rank = 1) o
+        FROM (SELECT narrative_id, account_id, origin_score FROM origin_scores
+              WHERE rank = 1 {only}) o
         WHERE _sync_narratives.narrative_id = o.narrative_id
-        """
+        """.format(only=f"AND {_AFFECTED_NARRATIVES}" if scoped else "")  # noqa: S608
     )
     if account_origin is not None:
         write_account_origin(con, build_id, account_origin)
@@ -701,20 +785,27 @@ _AFFECTED_CASCADES = "cascade_id IN (SELECT cascade_id FROM _sn_aff_c)"
 
 
 def write_account_origin(
-    con: duckdb.DuckDBPyConnection, build_id: int, account_origin: pl.DataFrame
+    con: duckdb.DuckDBPyConnection,
+    build_id: int,
+    account_origin: pl.DataFrame,
+    *,
+    scoped: bool = False,
 ) -> None:
-    """Replace account_origin (account_id, origin_index, narratives_seeded)."""
+    """Replace account_origin (account_id, origin_index, narratives_seeded); ``scoped``:
+    ``account_origin`` holds the accounts of :func:`account_origin_seeds` (``scoped``)
+    only, and only their rows are rewritten."""
     sync_rows(
         con,
         "account_origin",
         build_id,
         "SELECT account_id, origin_index, narratives_seeded FROM _arrow",
         arrow=account_origin.to_arrow(),
+        where="account_id IN (SELECT account_id FROM _sn_oacc)" if scoped else None,
     )
 
 
 def account_origin_seeds(
-    con: duckdb.DuckDBPyConnection, seed_rank: int
+    con: duckdb.DuckDBPyConnection, seed_rank: int, *, scoped: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(candidates, sizes) for the origin index, from the stored origin_scores.
 
@@ -723,21 +814,46 @@ def account_origin_seeds(
     full build ranks them in, so the index's products multiply in the same order);
     ``sizes``: narrative_id, posts (the narrative's posts). Why: the index spans every
     narrative an account seeded, and only the affected narratives were re-ranked.
+
+    ``scoped`` (after :func:`write_origins` with ``scoped``): only the accounts whose
+    index may have moved (``_sn_oacc``): a seed of an affected narrative before or
+    after its re-ranking (an account's index reads its seeded narratives' candidates
+    and sizes only, and a narrative's size changes only when it is affected).
     """
     con.complete()
+    only = ""
+    if scoped:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _sn_oacc AS
+            SELECT account_id FROM _sn_oold WHERE rank <= $k
+            UNION
+            SELECT account_id FROM origin_scores
+            WHERE rank <= $k AND narrative_id IN (SELECT narrative_id FROM _sn_aff_n)
+            """,
+            {"k": int(seed_rank)},
+        )
+        only = "AND account_id IN (SELECT account_id FROM _sn_oacc)"
     seeds = con.sql(
-        """
+        f"""
         SELECT narrative_id, account_id, rank, origin_score FROM origin_scores
-        WHERE rank <= $k ORDER BY narrative_id, rank
-        """,
+        WHERE rank <= $k {only} ORDER BY narrative_id, rank
+        """,  # noqa: S608 -- fixed fragments
         params={"k": int(seed_rank)},
     ).pl()
+    # a narrative's posts: counted, or (scoped) the staged count of an affected one,
+    # the stored count of another (its posts did not change)
+    counted = (
+        """SELECT narrative_id, posts FROM _sync_narratives UNION ALL
+           SELECT narrative_id, posts FROM narratives ANTI JOIN _sn_aff_n USING (narrative_id)"""
+        if scoped
+        else "SELECT narrative_id, count(*) AS posts FROM post_narratives GROUP BY narrative_id"
+    )
     sizes = con.sql(
-        """
-        SELECT narrative_id, count(*)::BIGINT AS posts FROM post_narratives
-        WHERE narrative_id IN (SELECT narrative_id FROM origin_scores WHERE rank <= $k)
-        GROUP BY narrative_id
-        """,
+        f"""
+        SELECT narrative_id, posts::BIGINT AS posts FROM ({counted}) n
+        WHERE narrative_id IN (SELECT narrative_id FROM origin_scores WHERE rank <= $k {only})
+        """,  # noqa: S608 -- fixed fragments
         params={"k": int(seed_rank)},
     ).pl()
     return seeds, sizes
@@ -811,6 +927,7 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {name}")  # names from the fixed tuple
     for name in _WORK_VIEWS:
         con.unregister(name)
+        con.execute(f"DROP VIEW IF EXISTS {name}")  # a view over stored tables
 
 
 def url_hosts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
