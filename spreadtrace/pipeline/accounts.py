@@ -43,6 +43,10 @@ from spreadtrace.store import coordination as coordination_sql
 # (stored scores of accounts an incremental build would not rescore used the old rules).
 STATE_VERSION = 2
 
+# accounts per batch when every account is rescored (a full build, or the store's span
+# crossing a day boundary): what Python holds at once (scores are row-wise)
+RESCORE_BATCH = 100_000
+
 __all__ = [
     "AccountParams",
     "adopt",
@@ -282,12 +286,21 @@ def _run(
     days = state_sql.store_days(con)
     # posts_per_day of every account changed (the span is whole days: at most once a day)
     every = emptied or before != days
-    behaviour, profiles = state_sql.features_for(con, days, every=every)
-    scores = scored_accounts(
-        behaviour, profiles, coordination, params, profile_model, behaviour_model
-    )
+    ranges = state_sql.account_ranges(con, RESCORE_BATCH) if every else [None]
+    rescored = 0
+    for batch in ranges:
+        if batch is not None:  # every account, one batch of them at a time
+            state_sql.scope_range(con, *batch)
+        behaviour, profiles = state_sql.features_for(con, days, every=False)
+        scores = scored_accounts(
+            behaviour, profiles, coordination, params, profile_model, behaviour_model
+        )
+        del behaviour, profiles
+        rescored += account_sql.write_account_scores(con, scores, build_id, every=False)
+        del scores
+    if every:
+        state_sql.drop_unscored(con, build_id)
     emit(progress, "bot scores", 1, 2)
-    rescored = account_sql.write_account_scores(con, scores, build_id, every=every)
     recoordinated = account_sql.update_coordination_scores(con, coordination, build_id)
     emit(progress, "bot scores", 2, 2)
     scored, bot_like = account_sql.score_totals(con)
