@@ -286,7 +286,9 @@ def _run(
     days = state_sql.store_days(con)
     # posts_per_day of every account changed (the span is whole days: at most once a day)
     every = emptied or before != days
-    ranges = state_sql.account_ranges(con, RESCORE_BATCH) if every else [None]
+    ranges: list[tuple[str | None, str | None] | None] = (
+        list(state_sql.account_ranges(con, RESCORE_BATCH)) if every else [None]
+    )
     rescored = 0
     for batch in ranges:
         if batch is not None:  # every account, one batch of them at a time
@@ -313,6 +315,7 @@ def _run(
         "full": emptied,
         "features_recomputed": features,
         "accounts_rescored": rescored,
+        "rescore_batches": len(ranges) if every else 0,
         "coordination_scores_changed": recoordinated,
         "coordination_rows_written": written["deleted"] + written["inserted"],
         "accounts": scope["accounts"],
