@@ -14,7 +14,9 @@ every kept pair (it divides by the number of items shared at all, so the cluster
 re-run over the kept pairs) and posts_per_day (over the store's span in whole days,
 rounded up: when the span crosses a day boundary, every account is rescored from its
 stored features; a batch that extends the span within the same whole day rescores
-only the accounts it touched). A full build empties the
+only the accounts it touched). Rescoring every account (a full build, a day boundary)
+runs in batches of ``RESCORE_BATCH`` accounts, each written set-wise: the scores in
+one UPDATE, each text column only where it differs. A full build empties the
 state and equals any sequence of incremental builds (``tests/test_incremental.py``,
 ``tests/test_accounts_incremental.py``). The caller (``run_build``) owns the
 transaction, so readers never see half a stage.
