@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from spreadtrace.ingest import ingest_file
+from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
 from tests.test_cascades_support import table_rows
@@ -154,5 +155,34 @@ def test_a_batch_crossing_a_day_boundary_rescores_every_account(tmp_path):
         assert _ppd(inc, "a") == pytest.approx(5 / 4, abs=1e-4)  # (4 decimals stored)
         _build_in_batches(full, tmp_path, "f", [first + later])
         run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
+
+
+def test_a_day_crossing_rescored_in_batches_equals_a_full_build(tmp_path, monkeypatch):
+    # every account is rescored a batch of accounts at a time (100k on a real store): in
+    # batches of 2 here: a b | c o, then a b | c e | f o, each writing only its rows
+    first = _batches()[0]
+    # f is new (inserted by its batch); e's post crosses a day boundary: 3 -> 4 whole days
+    later = ["n1,e,2024-03-04T12:00:00Z,original,,", "n2,f,2024-03-04T12:00:05Z,repost,o1,"]
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        monkeypatch.setattr(accounts_stage, "RESCORE_BATCH", 2)
+        (one,) = _build_in_batches(inc, tmp_path, "i", [first])
+        before = dict(
+            inc.con.execute("SELECT account_id, bot_score FROM account_scores").fetchall()
+        )
+        (two,) = _build_in_batches(inc, tmp_path, "j", [later])
+        one, two = one.counts["accounts"], two.counts["accounts"]
+        assert one["full"] is True and one["rescore_batches"] == 2  # a b | c o
+        assert two["full"] is False and two["accounts_scored"] == 6
+        assert two["rescore_batches"] == 3 and two["accounts_rescored"] == 6
+        after = dict(inc.con.execute("SELECT account_id, bot_score FROM account_scores").fetchall())
+        assert set(after) == set(before) | {"e", "f"}
+        # posts_per_day moved for every account with posts: so did every bot score
+        assert all(after[a] != before[a] for a in before)
+        monkeypatch.undo()  # the full build scores in one batch
+        _build_in_batches(full, tmp_path, "f", [first + later])
+        result = run_build(full, full=True, publish=False)
+        assert result.counts["accounts"]["rescore_batches"] == 1
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table

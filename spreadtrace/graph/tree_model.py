@@ -38,7 +38,9 @@ import numpy as np
 
 __all__ = ["TreeEnsemble"]
 
-_CHUNK = 32_768  # rows per block of the fast path (bounds the rows x trees index arrays)
+# rows per block of the fast path: its rows x trees index arrays stay in the CPU's cache
+# (2,048 rows x 60 trees: the walk of 836k profiles took 2.4x less CPU than at 32,768)
+_CHUNK = 2_048
 # rows with a missing value: a block holds at most this many (row, tree, leaf) triples;
 # a row with m missing used features may follow up to min(2**m, 2**depth) leaves per tree
 _TRIPLES = 1 << 20
@@ -195,13 +197,21 @@ class TreeEnsemble:
         contributions."""
         fl = self._flat
         n, k = X.shape
-        node = np.broadcast_to(fl["roots"], (n, len(fl["roots"]))).copy()
-        cell = (np.arange(n, dtype=np.int64) * k)[:, None]
+        node = np.empty((n, len(fl["roots"])), dtype=np.int32)
+        node[:] = fl["roots"]
+        cell = (np.arange(n, dtype=np.int32) * k)[:, None]  # a block: n * k < 2**31
         flat = np.ascontiguousarray(X).ravel()
+        feature, threshold, child = fl["feature"], fl["threshold"], fl["child"]
+        # in place, on blocks that stay in cache (_CHUNK): the gathers are the cost
+        idx = np.empty(node.shape, dtype=np.int32)
+        right = np.empty(node.shape, dtype=bool)
         for _ in range(int(fl["depth"])):
-            node = fl["child"][
-                2 * node + (flat[cell + fl["feature"][node]] > fl["threshold"][node])
-            ]
+            np.take(feature, node, out=idx)
+            idx += cell
+            np.greater(flat.take(idx), threshold.take(node), out=right)
+            node *= 2
+            node += right
+            np.take(child, node, out=node)
         acc = np.zeros((n, k))
         for t in range(node.shape[1]):
             acc += fl["path"][node[:, t]]

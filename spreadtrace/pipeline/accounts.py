@@ -14,7 +14,9 @@ every kept pair (it divides by the number of items shared at all, so the cluster
 re-run over the kept pairs) and posts_per_day (over the store's span in whole days,
 rounded up: when the span crosses a day boundary, every account is rescored from its
 stored features; a batch that extends the span within the same whole day rescores
-only the accounts it touched). A full build empties the
+only the accounts it touched). Rescoring every account (a full build, a day boundary)
+runs in batches of ``RESCORE_BATCH`` accounts, each written set-wise: the scores in
+one UPDATE, each text column only where it differs. A full build empties the
 state and equals any sequence of incremental builds (``tests/test_incremental.py``,
 ``tests/test_accounts_incremental.py``). The caller (``run_build``) owns the
 transaction, so readers never see half a stage.
@@ -44,6 +46,10 @@ from spreadtrace.store import coordination as coordination_sql
 # 3: the pace reasons for likes and follows say "typical of bots", not "bot-like pace"
 # (the stored reasons of accounts a build would not rescore carry the old words).
 STATE_VERSION = 3
+
+# accounts per batch when every account is rescored (a full build, or the store's span
+# crossing a day boundary): what Python holds at once (scores are row-wise)
+RESCORE_BATCH = 100_000
 
 __all__ = [
     "AccountParams",
@@ -284,12 +290,23 @@ def _run(
     days = state_sql.store_days(con)
     # posts_per_day of every account changed (the span is whole days: at most once a day)
     every = emptied or before != days
-    behaviour, profiles = state_sql.features_for(con, days, every=every)
-    scores = scored_accounts(
-        behaviour, profiles, coordination, params, profile_model, behaviour_model
+    ranges: list[tuple[str | None, str | None] | None] = (
+        list(state_sql.account_ranges(con, RESCORE_BATCH)) if every else [None]
     )
+    rescored = 0
+    for batch in ranges:
+        if batch is not None:  # every account, one batch of them at a time
+            state_sql.scope_range(con, *batch)
+        behaviour, profiles = state_sql.features_for(con, days, every=False)
+        scores = scored_accounts(
+            behaviour, profiles, coordination, params, profile_model, behaviour_model
+        )
+        del behaviour, profiles
+        rescored += account_sql.write_account_scores(con, scores, build_id, every=False)
+        del scores
+    if every:
+        state_sql.drop_unscored(con, build_id)
     emit(progress, "bot scores", 1, 2)
-    rescored = account_sql.write_account_scores(con, scores, build_id, every=every)
     recoordinated = account_sql.update_coordination_scores(con, coordination, build_id)
     emit(progress, "bot scores", 2, 2)
     scored, bot_like = account_sql.score_totals(con)
@@ -302,6 +319,7 @@ def _run(
         "full": emptied,
         "features_recomputed": features,
         "accounts_rescored": rescored,
+        "rescore_batches": len(ranges) if every else 0,
         "coordination_scores_changed": recoordinated,
         "coordination_rows_written": written["deleted"] + written["inserted"],
         "accounts": scope["accounts"],

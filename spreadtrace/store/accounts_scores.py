@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from spreadtrace.store.sync import sync_rows
+from spreadtrace.store.sync import arrow_execute, log_row_changes, sync_rows
 
 __all__ = [
     "account_aggregates_sql",
@@ -224,11 +224,91 @@ def write_account_scores(
 ) -> int:
     """Write ``scores`` (as :func:`replace_account_scores`): all rows when ``every``,
     else only these accounts' rows are written and the rest kept. Returns rows scored.
+
+    Not ``every``: set-wise, column by column (:func:`_write_scored_rows`).
     """
     if every:
         return replace_account_scores(con, scores, build_id)
-    sync_rows(con, "account_scores", build_id, _SCORES_SQL, arrow=scores, partial=True)
+    _write_scored_rows(con, scores, build_id)
     return scores.height
+
+
+# account_scores' value columns: the scores, which a rescoring moves for every account
+# with posts when the store's span crosses a day boundary (posts_per_day), and the
+# texts, which it rarely moves (features are rounded to 4 places; reasons follow ranks)
+_SCORE_COLUMNS = (
+    "posts",
+    "reposts",
+    "profile_score",
+    "behaviour_score",
+    "bot_score",
+    "is_bot_like",
+    "coordination_score",
+)
+_TEXT_COLUMNS = ("bot_reasons", "features", "model_version", "bot_evidence")
+
+
+def _write_scored_rows(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int) -> None:
+    """Make the account_scores rows of ``scores``' accounts equal to them; other rows stay.
+
+    Why not :func:`spreadtrace.store.sync.sync_rows`: it fetches every changed row whole
+    (JSON features and reasons) into Python and updates every column, and DuckDB keeps
+    each updated column's old values until the build's commit. When the store's span
+    crosses a day boundary every account's scores move but few of its texts do: the
+    scores are set in one UPDATE from the frame (build_id with them, on every row that
+    differs in any column), each text column only where it differs, and new accounts
+    are inserted (and logged, as sync_rows does). Counts per text column decide which
+    UPDATEs run.
+    """
+    arrow = scores.to_arrow()
+    src = f"({_SCORES_SQL})"
+    new, *texts = arrow_execute(
+        con,
+        "SELECT count(*) FILTER (WHERE a.account_id IS NULL), "  # noqa: S608 -- fixed names
+        + ", ".join(
+            f"count(*) FILTER (WHERE a.account_id IS NOT NULL AND a.{c} IS DISTINCT FROM s.{c})"
+            for c in _TEXT_COLUMNS
+        )
+        + f" FROM {src} s LEFT JOIN main.account_scores a ON a.account_id = s.account_id",
+        arrow,
+    ).fetchall()[0]
+    differs = " OR ".join(
+        f"a.{c} IS DISTINCT FROM s.{c}" for c in (*_SCORE_COLUMNS, *_TEXT_COLUMNS)
+    )
+    sets = ", ".join(f"{c} = s.{c}" for c in _SCORE_COLUMNS)
+    arrow_execute(
+        con,
+        f"UPDATE main.account_scores a SET {sets}, build_id = ? FROM {src} s "  # noqa: S608
+        f"WHERE a.account_id = s.account_id AND ({differs})",
+        arrow,
+        [int(build_id)],
+    ).fetchall()
+    for column, n in zip(_TEXT_COLUMNS, texts, strict=True):
+        if n:
+            arrow_execute(
+                con,
+                f"UPDATE main.account_scores a SET {column} = s.{column} FROM {src} s "  # noqa: S608
+                f"WHERE a.account_id = s.account_id AND a.{column} IS DISTINCT FROM s.{column}",
+                arrow,
+            ).fetchall()
+    if new:
+        fresh = f"{src} s ANTI JOIN main.account_scores a ON a.account_id = s.account_id"
+        log_row_changes(
+            con,
+            "account_scores",
+            build_id,
+            "SELECT s.account_id AS key1, NULL AS key2, false AS existed, true AS present "  # noqa: S608
+            f"FROM {fresh}",
+            arrow,
+        )
+        columns = ", ".join(("account_id", *_SCORE_COLUMNS, *_TEXT_COLUMNS))
+        arrow_execute(
+            con,
+            f"INSERT INTO main.account_scores ({columns}, build_id) "  # noqa: S608
+            f"SELECT {columns}, ? FROM {fresh}",
+            arrow,
+            [int(build_id)],
+        ).fetchall()
 
 
 # the rows of account_scores from a scored frame (``_arrow``), build_id aside

@@ -44,11 +44,14 @@ import duckdb
 import polars as pl
 
 from spreadtrace.store.accounts_scores import STORE_DAYS_SQL, _frame, account_aggregates_sql
+from spreadtrace.store.sync import log_row_changes
 
 __all__ = [
     "STORE_DAYS_SQL",
+    "account_ranges",
     "adopt",
     "co_share_hits_sql",
+    "drop_unscored",
     "drop_work_tables",
     "features_for",
     "forget_all",
@@ -58,6 +61,7 @@ __all__ = [
     "refresh_features",
     "refresh_hits",
     "scope_new_posts",
+    "scope_range",
     "scored_features_sql",
     "share_rows_sql",
     "store_days",
@@ -219,6 +223,69 @@ def features_for(
     """(behaviour, profiles) frames to score (:func:`scored_features_sql`)."""
     behaviour, profiles = scored_features_sql(every=every)
     return _frame(con, behaviour, {"days": float(days)}), _frame(con, profiles)
+
+
+# the accounts a whole rescoring scores: every account with posts or a profile
+_SCORED_ACCOUNTS = "SELECT account_id FROM account_features UNION SELECT account_id FROM accounts"
+
+
+def account_ranges(
+    con: duckdb.DuckDBPyConnection, size: int
+) -> list[tuple[str | None, str | None]]:
+    """Ranges ``[lo, hi)`` of account_id (None: open) that cut every account to score
+    (with posts or a profile) into batches of ``size``, in account_id order.
+
+    Why: rescoring every account (a full build, or the store's span crossing a day
+    boundary) read all 835,905 accounts' features into one frame, scored and wrote them
+    at once; batches bound what Python holds. Scores are row-wise, so batches change
+    no value (:func:`spreadtrace.pipeline.accounts.scored_accounts`).
+    """
+    rows = con.execute(
+        f"""
+        SELECT account_id FROM (
+            SELECT account_id, row_number() OVER (ORDER BY account_id) - 1 AS i
+            FROM ({_SCORED_ACCOUNTS}))
+        WHERE i % $size = 0 AND i > 0 ORDER BY account_id
+        """,  # noqa: S608 -- a fixed fragment
+        {"size": int(size)},
+    ).fetchall()
+    cuts: list[str | None] = [None, *(r[0] for r in rows), None]
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def drop_unscored(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
+    """Delete (and log, :func:`spreadtrace.store.sync.log_row_changes`) the account_scores
+    rows of accounts with neither posts nor a profile any more: what a whole rescoring
+    in batches of :func:`account_ranges` leaves to remove. Returns the rows deleted."""
+    gone = f"account_scores ANTI JOIN ({_SCORED_ACCOUNTS}) USING (account_id)"  # noqa: S608
+    ((n,),) = con.execute(f"SELECT count(*) FROM {gone}").fetchall()  # noqa: S608 -- fixed
+    if n:
+        log_row_changes(
+            con,
+            "account_scores",
+            build_id,
+            f"SELECT account_id AS key1, NULL AS key2, true AS existed, false AS present "  # noqa: S608
+            f"FROM {gone}",
+        )
+        # NOT EXISTS, not NOT IN: a NULL account_id would make NOT IN unknown for all
+        con.execute(
+            "DELETE FROM account_scores a WHERE NOT EXISTS "  # noqa: S608 -- a fixed fragment
+            f"(SELECT 1 FROM ({_SCORED_ACCOUNTS}) s WHERE s.account_id = a.account_id)"
+        ).fetchall()
+    return int(n)
+
+
+def scope_range(con: duckdb.DuckDBPyConnection, lo: str | None, hi: str | None) -> None:
+    """Make ``_ac_profiles`` the accounts to score in ``[lo, hi)`` (:func:`account_ranges`),
+    the scope :func:`features_for` reads when not ``every``."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _ac_profiles AS
+        SELECT account_id FROM ({_SCORED_ACCOUNTS})
+        WHERE ($lo IS NULL OR account_id >= $lo) AND ($hi IS NULL OR account_id < $hi)
+        """,  # noqa: S608 -- a fixed fragment
+        {"lo": lo, "hi": hi},
+    ).fetchall()
 
 
 def share_rows_sql(items: Sequence[str], posts: str, post_items: str) -> str:
