@@ -43,7 +43,12 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from spreadtrace.store.accounts_scores import STORE_DAYS_SQL, _frame, account_aggregates_sql
+from spreadtrace.store.accounts_scores import (
+    PROFILE_COLUMNS,
+    STORE_DAYS_SQL,
+    _frame,
+    account_aggregates_sql,
+)
 from spreadtrace.store.sync import log_row_changes
 
 __all__ = [
@@ -207,13 +212,11 @@ def scored_features_sql(*, every: bool) -> tuple[str, str]:
         FROM account_features f {scope}
         ORDER BY f.account_id
         """  # noqa: S608 -- scope is one of two fixed fragments
+    columns = ", ".join(f"f.{c}" for c in PROFILE_COLUMNS)
     profiles = f"""
-        SELECT f.account_id, observed_at, handle, display_name, created_at,
-               followers_count, following_count, posts_count, likes_count,
-               listed_count, verified, default_profile, default_profile_image,
-               description
+        SELECT {columns}
         FROM accounts f {scope} ORDER BY f.account_id
-        """  # noqa: S608 -- scope is one of two fixed fragments
+        """  # noqa: S608 -- fixed column names; scope is one of two fixed fragments
     return behaviour, profiles
 
 
