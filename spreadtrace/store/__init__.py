@@ -148,7 +148,7 @@ def storage_error(exc: BaseException, what: str, *, io_errors: bool = True) -> S
             "pass --db a writable path, or fix the permissions"
         )
     if isinstance(exc, duckdb.OutOfMemoryException):
-        (limit,) = _current_limit(exc)
+        limit = _current_limit(exc)
         return OutOfMemory(
             f"{what}: out of memory within DuckDB's limit{limit}, even spilling to disk "
             "(what was being written was rolled back); run again with a larger "
@@ -159,10 +159,10 @@ def storage_error(exc: BaseException, what: str, *, io_errors: bool = True) -> S
     return None
 
 
-def _current_limit(exc: BaseException) -> tuple[str]:
+def _current_limit(exc: BaseException) -> str:
     """`` of N`` from DuckDB's out-of-memory message (" (x/N used)"), or nothing."""
-    m = re.search(r"\(([\d.]+ \w+)/([\d.]+ \w+) used\)", str(exc))
-    return (f" of {m.group(2)}" if m else "",)
+    m = re.search(r"\([\d.]+ \w+/([\d.]+ \w+) used\)", str(exc))
+    return f" of {m.group(1)}" if m else ""
 
 
 @contextmanager
