@@ -136,9 +136,9 @@ def sync_table(
     alike; the other stored rows stay as they are (an incremental stage recomputes
     only the rows of what changed).
 
-    A stored row whose values differ from its staged row (same key) is updated in place
-    to the staged values with ``build_id``; rows only stored are deleted, rows only
-    staged inserted. Columns compare as sets do (NULL equals NULL).
+    A stored row whose values differ from its staged row (same key) is replaced by the
+    staged values with ``build_id``; rows only stored are deleted, rows only staged
+    inserted. Columns compare as sets do (NULL equals NULL).
 
     >>> con = duckdb.connect()
     >>> _ = con.execute("CREATE TABLE items (item_id VARCHAR, posts INT, build_id BIGINT)")
@@ -225,7 +225,7 @@ def _write_difference(
     row_keys: tuple[str, ...] | None = None,
     written: list[Any] | None = None,
 ) -> dict[str, int]:
-    """Delete the stored rows that the source lacks, update those it changed, insert
+    """Delete the stored rows that the source lacks, replace those it changed, insert
     its new rows.
 
     ``where`` limits both sides to the rows it holds.
@@ -304,32 +304,25 @@ def _apply_difference(
         f"_gone AS existed, _new AS present FROM {_DIFF}",
     )
     old_key = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
-    values = [c for c in names if c not in keys]
-    updated = 0
-    if values:
-        # a changed row is updated in place: delete + insert of the same key costs an
-        # index delete and insert at the commit (the whole account_scores table: 3.2 s
-        # against 0.01 s for the UPDATE, and 28x the WAL); keys never change here
-        sets = ", ".join(f'"{c}" = g."{c}"' for c in values)
-        updated = con.execute(
-            f"UPDATE main.{table} SET {sets}, build_id = ? "  # noqa: S608
-            f"FROM (SELECT * FROM {_DIFF} WHERE _gone AND _new) g WHERE {old_key}",
-            [build_id],
-        ).fetchall()[0][0]
-        only = "NOT (_gone AND _new)"
-    else:  # every column is a key: a row is either gone or new, never changed
-        only = "true"
+    # a changed row is deleted and inserted again, not updated in place: an UPDATE makes
+    # the commit's checkpoint rewrite the updated columns of every row group holding a
+    # changed row, and a batch's changed rows are spread over the whole table, so the
+    # checkpoint followed the store's size; deleted rows are only marked, and inserted
+    # ones go to new row groups (DuckDB merges row groups thinned by deletes at a
+    # checkpoint). Measured at 1M posts, six successive 1% builds: the build's CPU 78.2 ->
+    # 69.8 s, its commit 1.68 -> 1.10 s a build (bench/RESULTS.md). No derived table has
+    # an index (schema.UNINDEXED_KEYS), which made a delete + insert of a key cost ~100x.
     deleted = con.execute(
-        f"DELETE FROM main.{table} USING (SELECT * FROM {_DIFF} WHERE _gone AND {only}) g "  # noqa: S608
+        f"DELETE FROM main.{table} USING (SELECT * FROM {_DIFF} WHERE _gone) g "  # noqa: S608
         f"WHERE {old_key}"
     ).fetchall()[0][0]
     inserted = con.execute(
         f"INSERT INTO main.{table} ({cols}, build_id) "  # noqa: S608
-        f"SELECT {cols}, ? FROM {_DIFF} WHERE _new AND {only}",
+        f"SELECT {cols}, ? FROM {_DIFF} WHERE _new",
         [build_id],
     ).fetchall()[0][0]
-    # counted as before: a changed row is one row deleted and one inserted
-    return {"deleted": int(deleted + updated), "inserted": int(inserted + updated)}
+    # a changed row counts as one row deleted and one inserted
+    return {"deleted": int(deleted), "inserted": int(inserted)}
 
 
 def arrow_execute(
