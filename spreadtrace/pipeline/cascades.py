@@ -23,7 +23,7 @@ The caller (:func:`spreadtrace.pipeline.build.run_build`) owns the transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spreadtrace.graph.batches import code_ranges
 from spreadtrace.graph.cascades import branch_tops, list_rank, resolve_forest
 from spreadtrace.graph.metrics import (
     SOURCE_CODES,
@@ -47,6 +48,9 @@ __all__ = ["CascadeParams", "CascadeRun", "run"]
 # Bump when the stage's rules change: a stored state from another version forces --full.
 ALGORITHM_VERSION = "cascades-2"  # 2: replies are conversation, not spread
 _STEPS = 6
+# nodes (posts and unseen roots) per range of cascades in a full build: Python's arrays
+# and rows for one range (~0.3 GB at 500k), whatever the store's size
+CHUNK_NODES = 500_000
 
 
 @dataclass(frozen=True)
@@ -93,12 +97,18 @@ def run(
     *,
     full: bool = False,
     progress: ProgressFn | None = None,
+    chunk_nodes: int | None = None,
 ) -> CascadeRun:
     """Build (or incrementally update) the cascades; returns counts and touched ids.
 
     An incremental build falls back to a full one when the stored cascades were made
     with other parameters, another algorithm version, or (with inference on) before
     the follows table last changed: inferred parents anywhere may depend on a follow.
+
+    A full build resolves the links of every post, then computes and writes whole
+    cascades in ranges of about ``chunk_nodes`` nodes (default :data:`CHUNK_NODES`;
+    a larger cascade is a range of its own), so Python holds one range at a time.
+    Every result is computed within a cascade, so the ranges change no row.
     """
     params = params or CascadeParams()
     con = store.con
@@ -108,7 +118,7 @@ def run(
     def lap(step: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[step] = now - clock
+        timings[step] = timings.get(step, 0.0) + now - clock  # summed over the ranges
         clock = now
 
     wanted = _wanted_state(con, params)
@@ -118,10 +128,89 @@ def run(
     scope = sql.prepare_scope(con, full=full)
     lap("scope")
     emit(progress, "cascades", 1, _STEPS)
-    nodes = sql.load_nodes(con)
+    counts = {"posts_in_scope": scope.posts, "new_posts": scope.new_posts}
+    counts.update(dict.fromkeys(_COUNTS, 0))
+    inserts: dict[str, float] = {}
+    cascade_ids: list[str] = []
+    if scope.full:
+        # cascades are found from the links of every post; everything else is computed
+        # for a bounded range of whole cascades at a time, read back from DuckDB
+        parent, unseen = sql.load_parents(con)
+        n_posts = len(parent)
+        parent = np.concatenate([parent, np.full(unseen, -1, dtype=np.int64)])
+        root = resolve_forest(parent).root
+        ranges = code_ranges(root, chunk_nodes or CHUNK_NODES)
+        sql.stage_chunks(con, root, parent)
+        del parent, root
+        sql.clear_results(con)
+        lap("load")
+        emit(progress, "cascades", 2, _STEPS)
+        for lo, hi in ranges:  # a loop over bounded ranges of cascades, not over cascades
+            nodes = sql.load_chunk(con, lo, hi, n_posts)
+            lap("load")
+            part = _compute(con, nodes, params, build_id, lap)
+            del nodes
+            _add(counts, part.counts)
+            sql.append_results(con, part.post_rows, part.cascade_rows, part.dq_rows, inserts)
+            del part
+            lap("write")
+    else:
+        nodes = sql.load_nodes(con)
+        lap("load")
+        emit(progress, "cascades", 2, _STEPS)
+        part = _compute(con, nodes, params, build_id, lap)
+        del nodes
+        _add(counts, part.counts)
+        sql.write_results(
+            con, scope, part.post_rows, part.cascade_rows, part.dq_rows, inserts, build_id
+        )
+        cascade_ids = part.cascade_rows.column("cascade_id").to_pylist()
+        del part
+    sql.save_state(con, wanted)
+    sql.drop_work_tables(con)
+    lap("write")
+    timings.update(inserts)
+    emit(progress, "cascades", _STEPS, _STEPS)
+
+    touched = None if scope.full else sorted(set(scope.touched_before) | set(cascade_ids))
+    return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)
+
+
+# the counts each range adds up
+_COUNTS = (
+    "cascades_built",
+    "unseen_roots",
+    "inferred_parents",
+    "conversation_posts",
+    "cycle_breaks",
+    "clock_skew",
+)
+
+
+def _add(total: dict[str, int], part: dict[str, int]) -> None:
+    for key in _COUNTS:
+        total[key] += part[key]
+
+
+@dataclass
+class _Part:
+    """One range of cascades computed: its rows (post rows as a bounded generator)."""
+
+    post_rows: Iterator[pa.Table]
+    cascade_rows: pa.Table
+    dq_rows: pa.Table
+    counts: dict[str, int]
+
+
+def _compute(
+    con: Any,
+    nodes: sql.NodeArrays,
+    params: CascadeParams,
+    build_id: int,
+    lap: Callable[[str], None],
+) -> _Part:
+    """Steps 2-4 and the rows of step 5 for the closed set of posts ``nodes``."""
     n_posts = len(nodes.t_us)
-    lap("load")
-    emit(progress, "cascades", 2, _STEPS)
 
     # 2. explicit links -> forest
     # virtual nodes (unseen parents) follow the posts; they are roots
@@ -145,7 +234,6 @@ def run(
             _, dist = list_rank(parent)
             depth = dist.astype(np.int32)
     lap("infer")
-    emit(progress, "cascades", 3, _STEPS)
 
     # 4. metrics
     is_reply = np.concatenate([nodes.is_reply, np.zeros(len(virtual), dtype=bool)])
@@ -157,7 +245,6 @@ def run(
         parent, m.cascade[:n_posts], conv, nodes.is_reply, nodes.account, len(m.root_node)
     )
     lap("metrics")
-    emit(progress, "cascades", 4, _STEPS)
 
     # 5. rows
     node_ids = pa.concat_arrays([nodes.post_id, nodes.unseen_id.cast(pa.string())])
@@ -166,8 +253,6 @@ def run(
         cascade_rows = cascade_rows.append_column(name, pa.array(values.astype(np.int64)))
     dq_rows, dq_counts = _quality_rows(build_id, node_ids, nodes, forest, m, n_posts)
     counts = {
-        "posts_in_scope": scope.posts,
-        "new_posts": scope.new_posts,
         "cascades_built": len(m.root_node),
         "unseen_roots": int((~m.root_seen).sum()),
         "inferred_parents": inferred,
@@ -180,20 +265,9 @@ def run(
     # the writes read only the arrays the post_cascades batches take (held by the
     # generator): the loaded posts, the forest's other arrays and the per-cascade
     # metrics go first (memory: at 5M posts DuckDB's inserts peak here)
-    del nodes, forest, m, talk, is_reply, virtual, on_root
+    del forest, m, talk, is_reply, virtual, on_root
     lap("rows")
-    inserts: dict[str, float] = {}
-    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows, inserts, build_id)
-    del post_rows, dq_rows
-    sql.save_state(con, wanted)
-    sql.drop_work_tables(con)
-    lap("write")
-    timings.update(inserts)
-    emit(progress, "cascades", _STEPS, _STEPS)
-
-    new_ids = cascade_rows.column("cascade_id").to_pylist() if not scope.full else []
-    touched = None if scope.full else sorted(set(scope.touched_before) | set(new_ids))
-    return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)
+    return _Part(post_rows, cascade_rows, dq_rows, counts)
 
 
 def _infer(con, nodes, forest, on_root, n_posts) -> tuple[np.ndarray, np.ndarray]:
