@@ -426,3 +426,17 @@ def test_ranges_of_cascades_on_a_hand_made_store(mem_store):
     assert parents(mem_store)["c4"][3] == "c1"  # hangs into the cycle cut at c1
     sizes = dict(mem_store.con.execute("SELECT cascade_id, size FROM cascades").fetchall())
     assert sizes == {"O": 10, "c1": 3, "U": 2}  # c4 is a reply: conversation
+
+
+def test_a_full_build_sees_posts_and_follows_its_own_transaction_added(mem_store):
+    # A full build reads through a second connection only when the transaction's posts
+    # and follows are the committed ones; here they are not (inserted in the same
+    # transaction), so it reads through the transaction and misses nothing.
+    insert_posts(mem_store, FLAT_CASCADE[:3])
+    with mem_store.transaction():
+        insert_posts(mem_store, FLAT_CASCADE[3:], run_id=2)
+        insert_follows(mem_store, FOLLOWS, run_id=2)
+        counts = cascades_stage.run(mem_store, 1, full=True).counts
+        assert counts["posts_in_scope"] == len(FLAT_CASCADE)
+        assert counts["inferred_parents"] == 3  # R2 R3 R6: the follows were seen
+    assert len(parents(mem_store)) == len(FLAT_CASCADE)

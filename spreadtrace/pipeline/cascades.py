@@ -125,47 +125,34 @@ def run(
     if not full and sql.stored_state(con) != wanted:
         full = True
     emit(progress, "cascades", 0, _STEPS)
-    scope = sql.prepare_scope(con, full=full)
-    lap("scope")
-    emit(progress, "cascades", 1, _STEPS)
-    counts = {"posts_in_scope": scope.posts, "new_posts": scope.new_posts}
-    counts.update(dict.fromkeys(_COUNTS, 0))
+    counts: dict[str, int] = {}
     inserts: dict[str, float] = {}
     cascade_ids: list[str] = []
-    if scope.full:
-        # cascades are found from the links of every post; everything else is computed
-        # for a bounded range of whole cascades at a time, read back from DuckDB
-        parent, unseen = sql.load_parents(con)
-        n_posts = len(parent)
-        parent = np.concatenate([parent, np.full(unseen, -1, dtype=np.int64)])
-        root = resolve_forest(parent).root
-        ranges = code_ranges(root, chunk_nodes or CHUNK_NODES)
-        sql.stage_chunks(con, root, parent)
-        del parent, root
-        sql.clear_results(con)
-        lap("load")
-        emit(progress, "cascades", 2, _STEPS)
-        for lo, hi in ranges:  # a loop over bounded ranges of cascades, not over cascades
-            nodes = sql.load_chunk(con, lo, hi, n_posts)
+    if full:
+        with sql.committed_reader(con) as reader:
+            scope = sql.prepare_scope(reader, full=True)
+            emit(progress, "cascades", 1, _STEPS)
+            _full(con, reader, scope, params, build_id, chunk_nodes, counts, inserts, lap)
+            emit(progress, "cascades", 5, _STEPS)
+    else:
+        scope = sql.prepare_scope(con, full=False)
+        if scope.full:  # the stored trees did not reconcile with the posts
+            _full(con, con, scope, params, build_id, chunk_nodes, counts, inserts, lap)
+        else:
+            lap("scope")
+            emit(progress, "cascades", 1, _STEPS)
+            _add(counts, {"posts_in_scope": scope.posts, "new_posts": scope.new_posts})
+            nodes = sql.load_nodes(con)
             lap("load")
+            emit(progress, "cascades", 2, _STEPS)
             part = _compute(con, nodes, params, build_id, lap)
             del nodes
             _add(counts, part.counts)
-            sql.append_results(con, part.post_rows, part.cascade_rows, part.dq_rows, inserts)
+            sql.write_results(
+                con, scope, part.post_rows, part.cascade_rows, part.dq_rows, inserts, build_id
+            )
+            cascade_ids = part.cascade_rows.column("cascade_id").to_pylist()
             del part
-            lap("write")
-    else:
-        nodes = sql.load_nodes(con)
-        lap("load")
-        emit(progress, "cascades", 2, _STEPS)
-        part = _compute(con, nodes, params, build_id, lap)
-        del nodes
-        _add(counts, part.counts)
-        sql.write_results(
-            con, scope, part.post_rows, part.cascade_rows, part.dq_rows, inserts, build_id
-        )
-        cascade_ids = part.cascade_rows.column("cascade_id").to_pylist()
-        del part
     sql.save_state(con, wanted)
     sql.drop_work_tables(con)
     lap("write")
@@ -176,8 +163,45 @@ def run(
     return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)
 
 
+def _full(
+    con: Any,
+    reader: Any,
+    scope: sql.Scope,
+    params: CascadeParams,
+    build_id: int,
+    chunk_nodes: int | None,
+    counts: dict[str, int],
+    inserts: dict[str, float],
+    lap: Callable[[str], None],
+) -> None:
+    """A full build: the forest of every post's links, then bounded ranges of whole
+    cascades read through ``reader`` (work tables there), written through ``con``."""
+    lap("scope")
+    _add(counts, {"posts_in_scope": scope.posts, "new_posts": scope.new_posts})
+    parent, unseen = sql.load_parents(reader)
+    n_posts = len(parent)
+    parent = np.concatenate([parent, np.full(unseen, -1, dtype=np.int64)])
+    root = resolve_forest(parent).root
+    ranges = code_ranges(root, chunk_nodes or CHUNK_NODES)
+    sql.stage_chunks(reader, root, parent)
+    del parent, root
+    sql.clear_results(con)
+    lap("load")
+    for lo, hi in ranges:  # a loop over bounded ranges of cascades, not over cascades
+        nodes = sql.load_chunk(reader, lo, hi, n_posts)
+        lap("load")
+        part = _compute(reader, nodes, params, build_id, lap)
+        del nodes
+        _add(counts, part.counts)
+        sql.append_results(con, part.post_rows, part.cascade_rows, part.dq_rows, inserts)
+        del part
+        lap("write")
+
+
 # the counts each range adds up
 _COUNTS = (
+    "posts_in_scope",
+    "new_posts",
     "cascades_built",
     "unseen_roots",
     "inferred_parents",
@@ -189,7 +213,7 @@ _COUNTS = (
 
 def _add(total: dict[str, int], part: dict[str, int]) -> None:
     for key in _COUNTS:
-        total[key] += part[key]
+        total[key] = total.get(key, 0) + part.get(key, 0)
 
 
 @dataclass

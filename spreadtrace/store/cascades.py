@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -30,6 +31,7 @@ __all__ = [
     "save_state",
     "prepare_scope",
     "load_nodes",
+    "committed_reader",
     "load_parents",
     "stage_chunks",
     "load_chunk",
@@ -246,6 +248,36 @@ def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
         platform=text.column("platform").combine_chunks(),
         unseen_id=unseen.column("node_id").combine_chunks(),
     )
+
+
+@contextmanager
+def committed_reader(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A second connection to the store for a full build's reads and work tables, or
+    ``con`` itself when the build's transaction has changed the posts.
+
+    Why: DuckDB keeps every table created inside a transaction, dropped or not, until
+    the transaction ends, and a build is one transaction: a full build's work tables
+    (every post, numbered, sorted by cascade: ~0.2 GB per million posts) would fill
+    DuckDB's share of memory, or its spill folder, to the commit. A full build reads
+    only the committed posts and follows, so its work tables can live on another
+    connection, in transactions of their own that free them when dropped. The results
+    are written through ``con``, inside the build's transaction. The posts and follows
+    the transaction sees are checked against the committed ones (count, newest ingest
+    run): if they differ, the reads stay on ``con``.
+    """
+    probe = (
+        "SELECT (SELECT count(*) FROM posts), (SELECT max(ingest_run_id) FROM posts), "
+        "(SELECT count(*) FROM follows), (SELECT max(ingest_run_id) FROM follows)"
+    )
+    cur = con.cursor()
+    try:
+        if cur.execute(probe).fetchall() != con.execute(probe).fetchall():
+            yield con
+            return
+        yield cur
+    finally:
+        drop_work_tables(cur)
+        cur.close()
 
 
 def load_parents(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, int]:
