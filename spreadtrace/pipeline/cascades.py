@@ -31,8 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spreadtrace.graph.batches import code_ranges
-from spreadtrace.graph.cascades import branch_tops, list_rank, resolve_forest
+from spreadtrace.graph.cascades import branch_tops, forest_roots, list_rank, resolve_forest
 from spreadtrace.graph.metrics import (
     SOURCE_CODES,
     cascade_metrics,
@@ -181,10 +180,10 @@ def _full(
     parent, unseen = sql.load_parents(reader)
     n_posts = len(parent)
     parent = np.concatenate([parent, np.full(unseen, -1, dtype=np.int64)])
-    root = resolve_forest(parent).root
-    ranges = code_ranges(root, chunk_nodes or CHUNK_NODES)
+    root = forest_roots(parent)
     sql.stage_chunks(reader, root, parent)
     del parent, root
+    ranges = sql.root_ranges(reader, chunk_nodes or CHUNK_NODES)
     sql.clear_results(con)
     lap("load")
     for lo, hi in ranges:  # a loop over bounded ranges of cascades, not over cascades

@@ -34,6 +34,7 @@ __all__ = [
     "committed_reader",
     "load_parents",
     "stage_chunks",
+    "root_ranges",
     "load_chunk",
     "infer_parents",
     "INFER_PARENTS_SQL",
@@ -347,6 +348,29 @@ def stage_chunks(con: duckdb.DuckDBPyConnection, root: np.ndarray, parent: np.nd
         """
     )
     con.execute("DROP TABLE _st_links")
+
+
+def root_ranges(con: duckdb.DuckDBPyConnection, max_nodes: int) -> list[tuple[int, int]]:
+    """Half-open ranges ``[lo, hi)`` of root nodes of ``_st_work``, each holding whole
+    cascades of at most about ``max_nodes`` nodes (a larger cascade is a range alone).
+
+    The rule of :func:`spreadtrace.graph.batches.code_ranges` (a range ends where the
+    nodes before a root pass a multiple of ``max_nodes``), counted by DuckDB: in Python
+    the per-root counts and sums would be several arrays as long as the store.
+    """
+    rows = con.execute(
+        """
+        WITH c AS (SELECT root, count(*) AS n FROM _st_work GROUP BY root),
+        b AS (
+            SELECT root, (sum(n) OVER (ORDER BY root ROWS UNBOUNDED PRECEDING) - n) // $max
+                AS batch
+            FROM c
+        )
+        SELECT min(root), max(root) FROM b GROUP BY batch ORDER BY 1
+        """,
+        {"max": int(max_nodes)},
+    ).fetchall()
+    return [(int(lo), int(hi) + 1) for lo, hi in rows]
 
 
 def load_chunk(con: duckdb.DuckDBPyConnection, lo: int, hi: int, n_posts: int) -> NodeArrays:
