@@ -184,12 +184,14 @@ def _full(
     sql.stage_chunks(reader, root, parent)
     del parent, root
     ranges = sql.root_ranges(reader, chunk_nodes or CHUNK_NODES)
+    if params.infer:
+        sql.code_follows(reader)
     sql.clear_results(con)
     lap("load")
     for lo, hi in ranges:  # a loop over bounded ranges of cascades, not over cascades
         nodes = sql.load_chunk(reader, lo, hi, n_posts)
         lap("load")
-        part = _compute(reader, nodes, params, build_id, lap)
+        part = _compute(reader, nodes, params, build_id, lap, coded=params.infer)
         del nodes
         _add(counts, part.counts)
         sql.append_results(con, part.post_rows, part.cascade_rows, part.dq_rows, inserts)
@@ -231,6 +233,8 @@ def _compute(
     params: CascadeParams,
     build_id: int,
     lap: Callable[[str], None],
+    *,
+    coded: bool = False,
 ) -> _Part:
     """Steps 2-4 and the rows of step 5 for the closed set of posts ``nodes``."""
     n_posts = len(nodes.t_us)
@@ -249,7 +253,7 @@ def _compute(
     # 3. time-inferred parents
     inferred = 0
     if params.infer and on_root.any():
-        child, new_parent = _infer(con, nodes, forest, on_root, n_posts)
+        child, new_parent = _infer(con, nodes, forest, on_root, n_posts, coded)
         if len(child):
             parent[child] = new_parent
             source[child] = 2
@@ -293,7 +297,7 @@ def _compute(
     return _Part(post_rows, cascade_rows, dq_rows, counts)
 
 
-def _infer(con, nodes, forest, on_root, n_posts) -> tuple[np.ndarray, np.ndarray]:
+def _infer(con, nodes, forest, on_root, n_posts, coded) -> tuple[np.ndarray, np.ndarray]:
     """(child, new parent) node indices of the time-inferred links (see sql.infer_parents).
 
     Only cascades with at least two non-root posts can infer anything (the sharer must
@@ -321,7 +325,7 @@ def _infer(con, nodes, forest, on_root, n_posts) -> tuple[np.ndarray, np.ndarray
             "candidate": on_root[below],
         }
     )
-    child, parent_rank = sql.infer_parents(con, tree)
+    child, parent_rank = sql.infer_parents(con, tree, coded=coded)
     return child, by_time[parent_rank]
 
 

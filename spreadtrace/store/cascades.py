@@ -38,6 +38,8 @@ __all__ = [
     "load_chunk",
     "infer_parents",
     "INFER_PARENTS_SQL",
+    "FOLLOW_CODES_SQL",
+    "code_follows",
     "write_results",
     "clear_results",
     "append_results",
@@ -58,6 +60,7 @@ _WORK_TABLES = (
     "_st_unseen",
     "_st_accounts",
     "_st_work",
+    "_st_follows",
 )
 
 
@@ -411,13 +414,14 @@ def load_chunk(con: duckdb.DuckDBPyConnection, lo: int, hi: int, n_posts: int) -
 # Spark SQL with sqlglot over views of the same names and columns. Inputs: ``follows``
 # (the canonical table), ``_st_accounts`` (account_id, code), ``_st_tree`` (see
 # :func:`infer_parents`) and the parameter ``span`` (accounts + 1).
-INFER_PARENTS_SQL = """
-            WITH f AS (
+# ``f``: the follows as account codes (a full build codes them once, :func:`code_follows`)
+FOLLOW_CODES_SQL = """
                 SELECT a.code AS follower, b.code AS followee, epoch_us(f.created_at) AS f_t
                 FROM follows f
                 JOIN _st_accounts a ON a.account_id = f.follower_id
                 JOIN _st_accounts b ON b.account_id = f.followee_id
-            ),
+"""
+_INFER_FROM_CODES = """
             r AS (SELECT idx, cascade, account, t_us FROM _st_tree WHERE candidate),
             s AS (SELECT cascade * $span + account AS sharer, rank, t_us, top_t FROM _st_tree)
             SELECT r.idx AS child, max(s.rank) AS parent
@@ -428,9 +432,26 @@ INFER_PARENTS_SQL = """
             GROUP BY r.idx
             ORDER BY r.idx
 """
+INFER_PARENTS_SQL = f"""
+            WITH f AS ({FOLLOW_CODES_SQL}            ),{_INFER_FROM_CODES}"""
+_CODED = "\n            WITH f AS (SELECT follower, followee, f_t FROM _st_follows),"
+_INFER_CODED_SQL = _CODED + _INFER_FROM_CODES  # fixed texts of this module
 
 
-def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def code_follows(con: duckdb.DuckDBPyConnection) -> None:
+    """``_st_follows``: the follows as codes of ``_st_accounts``, for every range's
+    inference (``infer_parents(coded=True)``).
+
+    Why once: a full build infers parents range by range, and coding the follows in
+    each range would join every follow's two string ids once per range (at tens of
+    millions of posts, hundreds of millions of follows times a hundred ranges).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _st_follows AS {FOLLOW_CODES_SQL}")  # noqa: S608
+
+
+def infer_parents(
+    con: duckdb.DuckDBPyConnection, tree: pa.Table, *, coded: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Time-inferred parents for reposts hanging on their cascade's root, set-wise.
 
     ``tree`` has one row per non-root post in scope that could matter (the caller may
@@ -449,6 +470,7 @@ def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.nd
     x their follows x the cascade's sharers by (cascade, account), so its size is
     bounded by the reposters' follow counts, never by the square of a cascade's size.
     Returns (child idx, parent rank), sorted by child; the caller maps ranks to nodes.
+    ``coded``: read the follows coded by :func:`code_follows` (the same rows).
     """
     # (cascade, account) as one integer, and the join order fixed as written: follows x
     # candidates (hash table on the candidates), then the sharer lookup (hash table on
@@ -461,7 +483,7 @@ def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.nd
     try:
         con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
         res = con.sql(
-            INFER_PARENTS_SQL,
+            _INFER_CODED_SQL if coded else INFER_PARENTS_SQL,
             params={"span": int(span)},
         ).to_arrow_table()
     finally:
