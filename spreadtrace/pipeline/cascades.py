@@ -2,7 +2,8 @@
 
 Why a stage of its own: every later score (bots on cascades, origin, amplification)
 reads the trees this stage writes, and it is the one stage that is incremental. The
-steps, all vectorised over every cascade in scope at once:
+steps, vectorised over every cascade in scope at once (a full build: over one bounded
+range of whole cascades at a time, after finding every post's root, see :func:`run`):
 
 1. choose the scope (all posts, or the cascades new posts touch) and number it;
 2. resolve explicit parent links into roots and depths (pointer jumping), breaking
