@@ -374,3 +374,69 @@ def test_an_incremental_scope_takes_the_new_runs_posts_and_a_gap_rebuilds_in_ful
     run_build(mem_store, full=True)
     for table, rows in incremental.items():
         assert table_rows(mem_store, table) == rows, table
+
+
+# --- a full build in ranges of cascades == in one range ---------------------------------
+
+
+def _full_stage(store: Store, params: CascadeParams, chunk_nodes: int | None) -> dict:
+    with store.transaction():
+        return cascades_stage.run(store, 1, params, full=True, chunk_nodes=chunk_nodes).counts
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(post_sets(), st.booleans(), st.integers(1, 6))
+def test_a_full_build_in_small_ranges_of_cascades_equals_one_range(case, infer, chunk_nodes):
+    # Random posts with unseen parents, cycles and self links, random follows: every
+    # range holds whole cascades (a cycle with what hangs into it, an unseen root with
+    # its posts), so every table and count equals the single-range build's.
+    rows, follows, _ = case
+    params = CascadeParams(infer=infer)
+    with Store.open(":memory:") as small, Store.open(":memory:") as whole:
+        for store in (small, whole):
+            insert_follows(store, follows)
+            insert_posts(store, rows)
+        got = _full_stage(small, params, chunk_nodes)
+        want = _full_stage(whole, params, 10**9)
+        assert got == want
+        for table in ("post_cascades", "cascades", "data_quality"):
+            assert table_rows(small, table) == table_rows(whole, table), table
+
+
+def test_ranges_of_cascades_on_a_hand_made_store(mem_store):
+    # The flat cascade (inferred parents), a cycle with a reply hanging into it, and
+    # two posts under one unseen root, in ranges of one node: 3 cascades, each whole.
+    rows = FLAT_CASCADE + [
+        ("c1", "a", 0, "c3", "repost"),
+        ("c2", "b", 1, "c1", "repost"),
+        ("c3", "c", 2, "c2", "repost"),
+        ("c4", "d", 3, "c2", "reply"),
+        ("x1", "e", 1, "U", "repost"),
+        ("x2", "f", 2, "U", "repost"),
+    ]
+    insert_posts(mem_store, rows)
+    insert_follows(mem_store, FOLLOWS)
+    counts = _full_stage(mem_store, CascadeParams(), 1)
+    assert counts["cascades_built"] == 3 and counts["cycle_breaks"] == 1
+    assert counts["unseen_roots"] == 1 and counts["inferred_parents"] == 3  # R2 R3 R6
+    assert parents(mem_store)["R6"][:3] == ("R5", "inferred", 3)  # as in one range
+    assert parents(mem_store)["c4"][3] == "c1"  # hangs into the cycle cut at c1
+    sizes = dict(mem_store.con.execute("SELECT cascade_id, size FROM cascades").fetchall())
+    assert sizes == {"O": 10, "c1": 3, "U": 2}  # c4 is a reply: conversation
+
+
+def test_a_full_build_sees_posts_and_follows_its_own_transaction_added(mem_store):
+    # A full build reads through a second connection only when the transaction's posts
+    # and follows are the committed ones; here they are not (inserted in the same
+    # transaction), so it reads through the transaction and misses nothing.
+    insert_posts(mem_store, FLAT_CASCADE[:3])
+    with mem_store.transaction():
+        insert_posts(mem_store, FLAT_CASCADE[3:], run_id=2)
+        insert_follows(mem_store, FOLLOWS, run_id=2)
+        counts = cascades_stage.run(mem_store, 1, full=True).counts
+        assert counts["posts_in_scope"] == len(FLAT_CASCADE)
+        assert counts["inferred_parents"] == 3  # R2 R3 R6: the follows were seen
+    assert len(parents(mem_store)) == len(FLAT_CASCADE)

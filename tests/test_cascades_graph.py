@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spreadtrace.graph.cascades import list_rank, resolve_forest, subtree_sizes
+from spreadtrace.graph.cascades import forest_roots, list_rank, resolve_forest, subtree_sizes
 from spreadtrace.graph.metrics import cascade_metrics
 
 # --- strategies ------------------------------------------------------------------------
@@ -195,3 +195,11 @@ def test_reconstruction_labels():
     n = len(par)
     m = cascade_metrics(f.parent, f.root, f.depth, n, np.arange(n), np.zeros(n), source)
     assert m.reconstruction.tolist() == ["single", "explicit", "flat", "inferred", "mixed"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-1, 29), min_size=1, max_size=30))
+def test_forest_roots_equal_resolve_forest_roots(links):
+    # random parent arrays: chains, stars, self links and longer cycles
+    parent = np.array([p if p < len(links) else -1 for p in links], dtype=np.int64)
+    assert forest_roots(parent).tolist() == resolve_forest(parent).root.tolist()

@@ -2,7 +2,8 @@
 
 Why a stage of its own: every later score (bots on cascades, origin, amplification)
 reads the trees this stage writes, and it is the one stage that is incremental. The
-steps, all vectorised over every cascade in scope at once:
+steps, vectorised over every cascade in scope at once (a full build: over one bounded
+range of whole cascades at a time, after finding every post's root, see :func:`run`):
 
 1. choose the scope (all posts, or the cascades new posts touch) and number it;
 2. resolve explicit parent links into roots and depths (pointer jumping), breaking
@@ -23,7 +24,7 @@ The caller (:func:`spreadtrace.pipeline.build.run_build`) owns the transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spreadtrace.graph.cascades import branch_tops, list_rank, resolve_forest
+from spreadtrace.graph.cascades import branch_tops, forest_roots, list_rank, resolve_forest
 from spreadtrace.graph.metrics import (
     SOURCE_CODES,
     cascade_metrics,
@@ -47,6 +48,9 @@ __all__ = ["CascadeParams", "CascadeRun", "run"]
 # Bump when the stage's rules change: a stored state from another version forces --full.
 ALGORITHM_VERSION = "cascades-2"  # 2: replies are conversation, not spread
 _STEPS = 6
+# nodes (posts and unseen roots) per range of cascades in a full build: Python's arrays
+# and rows for one range (~0.3 GB at 500k), whatever the store's size
+CHUNK_NODES = 500_000
 
 
 @dataclass(frozen=True)
@@ -93,12 +97,18 @@ def run(
     *,
     full: bool = False,
     progress: ProgressFn | None = None,
+    chunk_nodes: int | None = None,
 ) -> CascadeRun:
     """Build (or incrementally update) the cascades; returns counts and touched ids.
 
     An incremental build falls back to a full one when the stored cascades were made
     with other parameters, another algorithm version, or (with inference on) before
     the follows table last changed: inferred parents anywhere may depend on a follow.
+
+    A full build resolves the links of every post, then computes and writes whole
+    cascades in ranges of about ``chunk_nodes`` nodes (default :data:`CHUNK_NODES`;
+    a larger cascade is a range of its own), so Python holds one range at a time.
+    Every result is computed within a cascade, so the ranges change no row.
     """
     params = params or CascadeParams()
     con = store.con
@@ -108,20 +118,127 @@ def run(
     def lap(step: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[step] = now - clock
+        timings[step] = timings.get(step, 0.0) + now - clock  # summed over the ranges
         clock = now
 
     wanted = _wanted_state(con, params)
     if not full and sql.stored_state(con) != wanted:
         full = True
     emit(progress, "cascades", 0, _STEPS)
-    scope = sql.prepare_scope(con, full=full)
+    counts: dict[str, int] = {}
+    inserts: dict[str, float] = {}
+    cascade_ids: list[str] = []
+    if full:
+        with sql.committed_reader(con) as reader:
+            scope = sql.prepare_scope(reader, full=True)
+            emit(progress, "cascades", 1, _STEPS)
+            _full(con, reader, scope, params, build_id, chunk_nodes, counts, inserts, lap)
+            emit(progress, "cascades", 5, _STEPS)
+    else:
+        scope = sql.prepare_scope(con, full=False)
+        if scope.full:  # the stored trees did not reconcile with the posts
+            _full(con, con, scope, params, build_id, chunk_nodes, counts, inserts, lap)
+        else:
+            lap("scope")
+            emit(progress, "cascades", 1, _STEPS)
+            _add(counts, {"posts_in_scope": scope.posts, "new_posts": scope.new_posts})
+            nodes = sql.load_nodes(con)
+            lap("load")
+            emit(progress, "cascades", 2, _STEPS)
+            part = _compute(con, nodes, params, build_id, lap)
+            del nodes
+            _add(counts, part.counts)
+            sql.write_results(
+                con, scope, part.post_rows, part.cascade_rows, part.dq_rows, inserts, build_id
+            )
+            cascade_ids = part.cascade_rows.column("cascade_id").to_pylist()
+            del part
+    sql.save_state(con, wanted)
+    sql.drop_work_tables(con)
+    lap("write")
+    timings.update(inserts)
+    emit(progress, "cascades", _STEPS, _STEPS)
+
+    touched = None if scope.full else sorted(set(scope.touched_before) | set(cascade_ids))
+    return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)
+
+
+def _full(
+    con: Any,
+    reader: Any,
+    scope: sql.Scope,
+    params: CascadeParams,
+    build_id: int,
+    chunk_nodes: int | None,
+    counts: dict[str, int],
+    inserts: dict[str, float],
+    lap: Callable[[str], None],
+) -> None:
+    """A full build: the forest of every post's links, then bounded ranges of whole
+    cascades read through ``reader`` (work tables there), written through ``con``."""
     lap("scope")
-    emit(progress, "cascades", 1, _STEPS)
-    nodes = sql.load_nodes(con)
-    n_posts = len(nodes.t_us)
+    _add(counts, {"posts_in_scope": scope.posts, "new_posts": scope.new_posts})
+    parent, unseen = sql.load_parents(reader)
+    n_posts = len(parent)
+    parent = np.concatenate([parent, np.full(unseen, -1, dtype=np.int64)])
+    root = forest_roots(parent)
+    sql.stage_chunks(reader, root, parent)
+    del parent, root
+    ranges = sql.root_ranges(reader, chunk_nodes or CHUNK_NODES)
+    if params.infer:
+        sql.code_follows(reader)
+    sql.clear_results(con)
     lap("load")
-    emit(progress, "cascades", 2, _STEPS)
+    for lo, hi in ranges:  # a loop over bounded ranges of cascades, not over cascades
+        nodes = sql.load_chunk(reader, lo, hi, n_posts)
+        lap("load")
+        part = _compute(reader, nodes, params, build_id, lap, coded=params.infer)
+        del nodes
+        _add(counts, part.counts)
+        sql.append_results(con, part.post_rows, part.cascade_rows, part.dq_rows, inserts)
+        del part
+        lap("write")
+
+
+# the counts each range adds up
+_COUNTS = (
+    "posts_in_scope",
+    "new_posts",
+    "cascades_built",
+    "unseen_roots",
+    "inferred_parents",
+    "conversation_posts",
+    "cycle_breaks",
+    "clock_skew",
+)
+
+
+def _add(total: dict[str, int], part: dict[str, int]) -> None:
+    for key in _COUNTS:
+        total[key] = total.get(key, 0) + part.get(key, 0)
+
+
+@dataclass
+class _Part:
+    """One range of cascades computed: its rows (post rows as a bounded generator)."""
+
+    post_rows: Iterator[pa.Table]
+    cascade_rows: pa.Table
+    dq_rows: pa.Table
+    counts: dict[str, int]
+
+
+def _compute(
+    con: Any,
+    nodes: sql.NodeArrays,
+    params: CascadeParams,
+    build_id: int,
+    lap: Callable[[str], None],
+    *,
+    coded: bool = False,
+) -> _Part:
+    """Steps 2-4 and the rows of step 5 for the closed set of posts ``nodes``."""
+    n_posts = len(nodes.t_us)
 
     # 2. explicit links -> forest
     # virtual nodes (unseen parents) follow the posts; they are roots
@@ -137,7 +254,7 @@ def run(
     # 3. time-inferred parents
     inferred = 0
     if params.infer and on_root.any():
-        child, new_parent = _infer(con, nodes, forest, on_root, n_posts)
+        child, new_parent = _infer(con, nodes, forest, on_root, n_posts, coded)
         if len(child):
             parent[child] = new_parent
             source[child] = 2
@@ -145,7 +262,6 @@ def run(
             _, dist = list_rank(parent)
             depth = dist.astype(np.int32)
     lap("infer")
-    emit(progress, "cascades", 3, _STEPS)
 
     # 4. metrics
     is_reply = np.concatenate([nodes.is_reply, np.zeros(len(virtual), dtype=bool)])
@@ -157,7 +273,6 @@ def run(
         parent, m.cascade[:n_posts], conv, nodes.is_reply, nodes.account, len(m.root_node)
     )
     lap("metrics")
-    emit(progress, "cascades", 4, _STEPS)
 
     # 5. rows
     node_ids = pa.concat_arrays([nodes.post_id, nodes.unseen_id.cast(pa.string())])
@@ -166,8 +281,6 @@ def run(
         cascade_rows = cascade_rows.append_column(name, pa.array(values.astype(np.int64)))
     dq_rows, dq_counts = _quality_rows(build_id, node_ids, nodes, forest, m, n_posts)
     counts = {
-        "posts_in_scope": scope.posts,
-        "new_posts": scope.new_posts,
         "cascades_built": len(m.root_node),
         "unseen_roots": int((~m.root_seen).sum()),
         "inferred_parents": inferred,
@@ -180,23 +293,12 @@ def run(
     # the writes read only the arrays the post_cascades batches take (held by the
     # generator): the loaded posts, the forest's other arrays and the per-cascade
     # metrics go first (memory: at 5M posts DuckDB's inserts peak here)
-    del nodes, forest, m, talk, is_reply, virtual, on_root
+    del forest, m, talk, is_reply, virtual, on_root
     lap("rows")
-    inserts: dict[str, float] = {}
-    sql.write_results(con, scope, post_rows, cascade_rows, dq_rows, inserts, build_id)
-    del post_rows, dq_rows
-    sql.save_state(con, wanted)
-    sql.drop_work_tables(con)
-    lap("write")
-    timings.update(inserts)
-    emit(progress, "cascades", _STEPS, _STEPS)
-
-    new_ids = cascade_rows.column("cascade_id").to_pylist() if not scope.full else []
-    touched = None if scope.full else sorted(set(scope.touched_before) | set(new_ids))
-    return CascadeRun(full=scope.full, counts=counts, touched=touched, timings=timings)
+    return _Part(post_rows, cascade_rows, dq_rows, counts)
 
 
-def _infer(con, nodes, forest, on_root, n_posts) -> tuple[np.ndarray, np.ndarray]:
+def _infer(con, nodes, forest, on_root, n_posts, coded) -> tuple[np.ndarray, np.ndarray]:
     """(child, new parent) node indices of the time-inferred links (see sql.infer_parents).
 
     Only cascades with at least two non-root posts can infer anything (the sharer must
@@ -224,7 +326,7 @@ def _infer(con, nodes, forest, on_root, n_posts) -> tuple[np.ndarray, np.ndarray
             "candidate": on_root[below],
         }
     )
-    child, parent_rank = sql.infer_parents(con, tree)
+    child, parent_rank = sql.infer_parents(con, tree, coded=coded)
     return child, by_time[parent_rank]
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -30,9 +31,18 @@ __all__ = [
     "save_state",
     "prepare_scope",
     "load_nodes",
+    "committed_reader",
+    "load_parents",
+    "stage_chunks",
+    "root_ranges",
+    "load_chunk",
     "infer_parents",
     "INFER_PARENTS_SQL",
+    "FOLLOW_CODES_SQL",
+    "code_follows",
     "write_results",
+    "clear_results",
+    "append_results",
     "drop_work_tables",
     "cascade_nodes",
     "cascade_exists",
@@ -49,6 +59,8 @@ _WORK_TABLES = (
     "_st_nodes",
     "_st_unseen",
     "_st_accounts",
+    "_st_work",
+    "_st_follows",
 )
 
 
@@ -242,18 +254,174 @@ def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
     )
 
 
+@contextmanager
+def committed_reader(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A second connection to the store for a full build's reads and work tables, or
+    ``con`` itself when the build's transaction has changed the posts.
+
+    Why: DuckDB keeps every table created inside a transaction, dropped or not, until
+    the transaction ends, and a build is one transaction: a full build's work tables
+    (every post, numbered, sorted by cascade: ~0.2 GB per million posts) would fill
+    DuckDB's share of memory, or its spill folder, to the commit. A full build reads
+    only the committed posts and follows, so its work tables can live on another
+    connection, in transactions of their own that free them when dropped. The results
+    are written through ``con``, inside the build's transaction. The posts and follows
+    the transaction sees are checked against the committed ones (count, newest ingest
+    run): if they differ, the reads stay on ``con``.
+    """
+    probe = (
+        "SELECT (SELECT count(*) FROM posts), (SELECT max(ingest_run_id) FROM posts), "
+        "(SELECT count(*) FROM follows), (SELECT max(ingest_run_id) FROM follows)"
+    )
+    cur = con.cursor()
+    try:
+        if cur.execute(probe).fetchall() != con.execute(probe).fetchall():
+            yield con
+            return
+        yield cur
+    finally:
+        drop_work_tables(cur)
+        cur.close()
+
+
+def load_parents(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, int]:
+    """(parent node index of each post in idx order, number of virtual nodes).
+
+    Why only the links: a full build resolves the forest of every post at once (a
+    cascade's posts are anywhere in post_id order), then processes bounded ranges of
+    cascades (:func:`load_chunk`); the links are the one thing it needs for all posts.
+    """
+    cols = con.sql(
+        """
+        SELECT coalesce(p.idx, u.idx, -1)::BIGINT AS parent
+        FROM _st_nodes n
+        LEFT JOIN _st_nodes p ON p.post_id = n.parent_id
+        LEFT JOIN _st_unseen u ON u.node_id = n.parent_id
+        ORDER BY n.idx
+        """
+    ).to_arrow_table()
+    parent = _np(cols, "parent", np.int64)
+    del cols
+    (unseen,) = _one(con, "SELECT count(*) FROM _st_unseen")
+    return parent, int(unseen)
+
+
+# nodes per statement that stages the chunk table from the arrays
+_STAGE_ROWS = 1_000_000
+
+
+def stage_chunks(con: duckdb.DuckDBPyConnection, root: np.ndarray, parent: np.ndarray) -> None:
+    """``_st_work``: every node of the scope (posts, then virtual nodes) with its root
+    node, its parent link and the columns the stage reads, sorted by (root, idx).
+
+    Why sorted by root: :func:`load_chunk` then reads a range of roots, i.e. whole
+    cascades, through the row groups' min/max of ``root`` instead of scanning every
+    post, and DuckDB, not Python, holds (and spills) the whole scope meanwhile.
+    ``root`` and ``parent`` are indexed by node (``parent`` as loaded: cycles not cut).
+    """
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _st_links (idx BIGINT, root BIGINT, parent BIGINT)
+        """
+    )
+    n = len(root)
+    for lo in range(0, n, _STAGE_ROWS):  # a loop over batches of nodes, not over nodes
+        hi = min(lo + _STAGE_ROWS, n)
+        batch = pa.table(
+            {
+                "idx": pa.array(np.arange(lo, hi, dtype=np.int64)),
+                "root": pa.array(np.asarray(root[lo:hi], dtype=np.int64)),
+                "parent": pa.array(np.asarray(parent[lo:hi], dtype=np.int64)),
+            }
+        )
+        arrow_execute(con, "INSERT INTO _st_links SELECT * FROM _arrow", batch).fetchall()
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _st_work AS
+        SELECT l.root, l.idx, l.parent, a.code AS account,
+               epoch_us(n.created_at)::BIGINT AS t_us,
+               coalesce(n.kind = 'repost', false) AS is_repost,
+               coalesce(n.kind = 'reply', false) AS is_reply,
+               coalesce(n.post_id, u.node_id) AS node_id, n.account_id, n.platform
+        FROM _st_links l
+        LEFT JOIN _st_nodes n ON n.idx = l.idx
+        LEFT JOIN _st_unseen u ON u.idx = l.idx
+        LEFT JOIN _st_accounts a ON a.account_id = n.account_id
+        ORDER BY l.root, l.idx
+        """
+    )
+    con.execute("DROP TABLE _st_links")
+
+
+def root_ranges(con: duckdb.DuckDBPyConnection, max_nodes: int) -> list[tuple[int, int]]:
+    """Half-open ranges ``[lo, hi)`` of root nodes of ``_st_work``, each holding whole
+    cascades of at most about ``max_nodes`` nodes (a larger cascade is a range alone).
+
+    The rule of :func:`spreadtrace.graph.batches.code_ranges` (a range ends where the
+    nodes before a root pass a multiple of ``max_nodes``), counted by DuckDB: in Python
+    the per-root counts and sums would be several arrays as long as the store.
+    """
+    rows = con.execute(
+        """
+        WITH c AS (SELECT root, count(*) AS n FROM _st_work GROUP BY root),
+        b AS (
+            SELECT root, (sum(n) OVER (ORDER BY root ROWS UNBOUNDED PRECEDING) - n) // $max
+                AS batch
+            FROM c
+        )
+        SELECT min(root), max(root) FROM b GROUP BY batch ORDER BY 1
+        """,
+        {"max": int(max_nodes)},
+    ).fetchall()
+    return [(int(lo), int(hi) + 1) for lo, hi in rows]
+
+
+def load_chunk(con: duckdb.DuckDBPyConnection, lo: int, hi: int, n_posts: int) -> NodeArrays:
+    """The nodes whose root is in ``[lo, hi)`` (whole cascades) as arrays, renumbered.
+
+    ``n_posts``: the posts in the whole scope (node indices from it on are virtual).
+    Local indices keep the scope's order (posts by post_id, then virtual nodes), so
+    every rule that breaks a tie by the smaller index decides as on the whole scope,
+    and every parent of a node in the range is in the range (a cascade is closed).
+    """
+    t = con.sql(
+        """
+        SELECT idx, parent, account, t_us, is_repost, is_reply, node_id, account_id, platform
+        FROM _st_work WHERE root >= $lo AND root < $hi ORDER BY idx
+        """,
+        params={"lo": int(lo), "hi": int(hi)},
+    ).to_arrow_table()
+    idx = _np(t, "idx", np.int64)
+    k = int(np.searchsorted(idx, n_posts))  # the chunk's posts come first
+    gparent = _np(t.slice(0, k), "parent", np.int64)
+    parent = np.where(gparent >= 0, np.searchsorted(idx, gparent), -1)
+    posts = t.slice(0, k)
+    return NodeArrays(
+        parent=parent,
+        account=_np(posts, "account", np.int64),
+        t_us=_np(posts, "t_us", np.int64),
+        is_repost=_np(posts, "is_repost", bool),
+        is_reply=_np(posts, "is_reply", bool),
+        post_id=posts.column("node_id").combine_chunks(),
+        account_id=posts.column("account_id").combine_chunks(),
+        platform=posts.column("platform").combine_chunks(),
+        unseen_id=t.slice(k).column("node_id").combine_chunks(),
+    )
+
+
 # The time-inferred parent rule as one set-wise query, shared by both engines: DuckDB
 # runs it as written; the Spark engine (spreadtrace.spark.cascades) transpiles it to
 # Spark SQL with sqlglot over views of the same names and columns. Inputs: ``follows``
 # (the canonical table), ``_st_accounts`` (account_id, code), ``_st_tree`` (see
 # :func:`infer_parents`) and the parameter ``span`` (accounts + 1).
-INFER_PARENTS_SQL = """
-            WITH f AS (
+# ``f``: the follows as account codes (a full build codes them once, :func:`code_follows`)
+FOLLOW_CODES_SQL = """
                 SELECT a.code AS follower, b.code AS followee, epoch_us(f.created_at) AS f_t
                 FROM follows f
                 JOIN _st_accounts a ON a.account_id = f.follower_id
                 JOIN _st_accounts b ON b.account_id = f.followee_id
-            ),
+"""
+_INFER_FROM_CODES = """
             r AS (SELECT idx, cascade, account, t_us FROM _st_tree WHERE candidate),
             s AS (SELECT cascade * $span + account AS sharer, rank, t_us, top_t FROM _st_tree)
             SELECT r.idx AS child, max(s.rank) AS parent
@@ -264,9 +432,26 @@ INFER_PARENTS_SQL = """
             GROUP BY r.idx
             ORDER BY r.idx
 """
+INFER_PARENTS_SQL = f"""
+            WITH f AS ({FOLLOW_CODES_SQL}            ),{_INFER_FROM_CODES}"""
+_CODED = "\n            WITH f AS (SELECT follower, followee, f_t FROM _st_follows),"
+_INFER_CODED_SQL = _CODED + _INFER_FROM_CODES  # fixed texts of this module
 
 
-def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def code_follows(con: duckdb.DuckDBPyConnection) -> None:
+    """``_st_follows``: the follows as codes of ``_st_accounts``, for every range's
+    inference (``infer_parents(coded=True)``).
+
+    Why once: a full build infers parents range by range, and coding the follows in
+    each range would join every follow's two string ids once per range (at tens of
+    millions of posts, hundreds of millions of follows times a hundred ranges).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _st_follows AS {FOLLOW_CODES_SQL}")  # noqa: S608
+
+
+def infer_parents(
+    con: duckdb.DuckDBPyConnection, tree: pa.Table, *, coded: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Time-inferred parents for reposts hanging on their cascade's root, set-wise.
 
     ``tree`` has one row per non-root post in scope that could matter (the caller may
@@ -285,6 +470,7 @@ def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.nd
     x their follows x the cascade's sharers by (cascade, account), so its size is
     bounded by the reposters' follow counts, never by the square of a cascade's size.
     Returns (child idx, parent rank), sorted by child; the caller maps ranks to nodes.
+    ``coded``: read the follows coded by :func:`code_follows` (the same rows).
     """
     # (cascade, account) as one integer, and the join order fixed as written: follows x
     # candidates (hash table on the candidates), then the sharer lookup (hash table on
@@ -297,7 +483,7 @@ def infer_parents(con: duckdb.DuckDBPyConnection, tree: pa.Table) -> tuple[np.nd
     try:
         con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
         res = con.sql(
-            INFER_PARENTS_SQL,
+            _INFER_CODED_SQL if coded else INFER_PARENTS_SQL,
             params={"span": int(span)},
         ).to_arrow_table()
     finally:
@@ -325,37 +511,63 @@ def write_results(
     (:func:`_write_changed`): a rebuilt cascade's rows are recomputed, but only those
     that differ are written and take ``build_id``.
     """
-    issues = list(DQ_ISSUES)
     if scope.full:
-        con.execute("DELETE FROM post_cascades")
-        con.execute("DELETE FROM cascades")
-        con.execute("DELETE FROM data_quality WHERE list_contains(?, issue)", [issues])
-    else:
-        con.execute(
-            "DELETE FROM data_quality WHERE list_contains(?, issue) "
-            "AND cascade_id IN (SELECT cascade_id FROM _st_touched)",
-            [issues],
-        )
-        if build_id is None:
-            raise ValueError("an incremental write needs the build id")
-        _write_changed(con, post_rows, cascade_rows, build_id, timings)
-    for tables, target, order in (
-        (post_rows, "post_cascades", ""),
-        # in key order: the row groups' min/max of cascade_id then narrow a lookup
-        ((cascade_rows,), "cascades", " ORDER BY cascade_id"),
-        ((dq_rows,), "data_quality", ""),
-    ):
-        if not scope.full and target != "data_quality":
-            continue  # written by difference above
-        t0 = time.perf_counter()
-        # not a registered view: it would hold the rows until the build commits
-        # (arrow_execute); names come from the fixed tuple above, never from input
-        sql = f"INSERT INTO {target} BY NAME SELECT * FROM _arrow{order}"  # noqa: S608
-        for table in tables:
-            arrow_execute(con, sql, table).fetchall()
-            del table
-        if timings is not None:
-            timings[f"write_{target}"] = time.perf_counter() - t0
+        clear_results(con)
+        append_results(con, post_rows, cascade_rows, dq_rows, timings)
+        return
+    con.execute(
+        "DELETE FROM data_quality WHERE list_contains(?, issue) "
+        "AND cascade_id IN (SELECT cascade_id FROM _st_touched)",
+        [list(DQ_ISSUES)],
+    )
+    if build_id is None:
+        raise ValueError("an incremental write needs the build id")
+    _write_changed(con, post_rows, cascade_rows, build_id, timings)
+    _insert(con, "data_quality", "", (dq_rows,), timings)
+
+
+def clear_results(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty post_cascades, cascades and this stage's data_quality rows (a full build)."""
+    con.execute("DELETE FROM post_cascades")
+    con.execute("DELETE FROM cascades")
+    con.execute("DELETE FROM data_quality WHERE list_contains(?, issue)", [list(DQ_ISSUES)])
+
+
+def append_results(
+    con: duckdb.DuckDBPyConnection,
+    post_rows: Iterable[pa.Table],
+    cascade_rows: pa.Table,
+    dq_rows: pa.Table,
+    timings: dict[str, float] | None = None,
+) -> None:
+    """Insert one range of cascades' rows after :func:`clear_results` (a full build).
+
+    ``timings``, when given, accumulates the seconds of each table's insert, so a
+    build in several ranges reports its totals.
+    """
+    # cascades in key order: the row groups' min/max of cascade_id then narrow a lookup
+    _insert(con, "post_cascades", "", post_rows, timings)
+    _insert(con, "cascades", " ORDER BY cascade_id", (cascade_rows,), timings)
+    _insert(con, "data_quality", "", (dq_rows,), timings)
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    order: str,
+    tables: Iterable[pa.Table],
+    timings: dict[str, float] | None,
+) -> None:
+    t0 = time.perf_counter()
+    # not a registered view: it would hold the rows until the build commits
+    # (arrow_execute); target and order come from this module, never from input
+    sql = f"INSERT INTO {target} BY NAME SELECT * FROM _arrow{order}"  # noqa: S608
+    for table in tables:
+        arrow_execute(con, sql, table).fetchall()
+        del table
+    if timings is not None:
+        key = f"write_{target}"
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
 
 
 def _write_changed(
