@@ -474,3 +474,65 @@ def test_an_account_seeding_a_grown_and_an_untouched_narrative_gets_its_whole_in
         assert narrative_build(inc, "s2") == two.build_id
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
+
+
+def _correction_batches() -> list[list[list[str]]]:
+    """A claim (two stories sharing its article) corrected across batches: the fact-check
+    reply, then replies, reposts and a quote of it, then the claim's late sharers."""
+    claim, check = "https://news.example/memo", "https://www.snopes.com/fact-check/memo/"
+
+    def row(pid: str, acc: str, minutes: float, parent: str = "", kind: str = "", url: str = ""):
+        at = (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        kind = kind or ("repost" if parent else "original")
+        return [pid, acc, at, parent, kind, f"post {pid} on the memo story", url]
+
+    first = [
+        row("c0", "a", 0, url=claim),
+        row("c1", "b", 1, "c0"),
+        row("c2", "c", 2, "c0"),
+        row("e0", "e", 3, url=claim),
+        row("e1", "g", 4, "e0"),
+        row("o0", "x", 0, url="https://other.example/a"),
+        row("o1", "y", 5, "o0"),
+    ]
+    second = [
+        row("f0", "d", 10, "c0", "reply", check),
+        row("r1", "c", 15, "f0", "reply"),
+        row("s1", "b", 20, "f0", "repost"),
+        row("q1", "h", 25, "f0", "quote", claim),
+    ]
+    third = [row("c3", "k", 30, "c0"), row("e2", "b", 31, "e0"), row("e3", "m", 32, "e0")]
+    return [first, second, third]
+
+
+def test_corrections_after_incremental_batches_equal_a_full_build(tmp_path):
+    # the scoped corrections read an affected narrative's posts from the forest's scope
+    # rows, not from posts: a correction arriving, answered and shared in later batches
+    # must give the same claim/correction columns as a full build
+    header = ["post_id", "account_id", "created_at", "parent_id", "kind", "text", "urls"]
+
+    def write(path: Path, rows: list[list[str]]) -> Path:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        return path
+
+    batches = _correction_batches()
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        for b, rows in enumerate(batches):
+            ingest_file(inc, write(tmp_path / f"inc-{b}.csv", rows), format="posts")
+            result = run_build(inc, publish=False)
+            if b:
+                assert result.counts["narratives"]["incremental"] is True
+        corrected = inc.con.execute(
+            "SELECT correction_posts, claim_accounts_corrected FROM narratives "
+            "WHERE correction_posts > 0"
+        ).fetchall()
+        assert corrected and all(c[1] > 0 for c in corrected), corrected
+        ingest_file(
+            full, write(tmp_path / "full.csv", [r for b in batches for r in b]), format="posts"
+        )
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table

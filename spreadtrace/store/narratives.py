@@ -287,7 +287,8 @@ def _scope_rows(con: duckdb.DuckDBPyConnection, *, local: bool) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_SCOPE_ROWS} AS
-        SELECT pc.*, p.account_id, p.created_at, p.post_id IS NOT NULL AS posted
+        SELECT pc.*, p.account_id, p.created_at, p.parent_id AS post_parent_id,
+               p.post_id IS NOT NULL AS posted
         FROM (SELECT * FROM post_cascades SEMI JOIN (
                 SELECT cascade_id FROM _sn_scope {regrouped}) s USING (cascade_id)) pc
         LEFT JOIN posts p ON p.post_id = pc.post_id
@@ -1005,8 +1006,21 @@ def write_corrections(
     # the narratives' posts, each a claim, a correction or neither: read twice below,
     # so computed once (a join of post_narratives with posts)
     only = "WHERE narrative_id IN (SELECT narrative_id FROM _sn_aff_n)" if scoped else ""
+    claims = CLAIM_POSTS_SQL
+    if scoped:  # the affected narratives' posts, from the scope's rows (see write_narratives)
+        claims = _replace_once(
+            claims,
+            "FROM post_narratives pn",
+            "FROM (SELECT * FROM post_narratives SEMI JOIN _sn_aff_n USING (narrative_id)) pn",
+        )
+        claims = _replace_once(
+            claims,
+            "JOIN posts p ON p.post_id = pn.post_id",
+            "JOIN (SELECT post_id, account_id, created_at, post_parent_id AS parent_id"  # noqa: S608
+            f" FROM {_SCOPE_ROWS} WHERE posted) p ON p.post_id = pn.post_id",
+        )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _sn_np AS SELECT * FROM ({CLAIM_POSTS_SQL}) c {only}"  # noqa: S608
+        f"CREATE OR REPLACE TEMP TABLE _sn_np AS SELECT * FROM ({claims}) c {only}"  # noqa: S608
     )
     # the figures first, into a table, then one plain UPDATE: DuckDB planned the UPDATE
     # over this three-way join ~20x slower than the join and the update apart
