@@ -28,7 +28,8 @@ import pytest
 
 from spreadtrace.graph.narratives import group_narratives, grouping_cap
 from spreadtrace.ingest.files import ingest_file
-from spreadtrace.pipeline.build import BuildResult, run_build
+from spreadtrace.pipeline.build import BuildParams, BuildResult, run_build
+from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.store import Store
 from spreadtrace.store.erasure import drop_posts_before
 from tests.test_cascades_support import insert_follows, table_rows
@@ -502,13 +503,23 @@ def _correction_batches() -> list[list[list[str]]]:
         row("q1", "h", 25, "f0", "quote", claim),
     ]
     third = [row("c3", "k", 30, "c0"), row("e2", "b", 31, "e0"), row("e3", "m", 32, "e0")]
-    return [first, second, third]
+    # lone originals: 12 roots, then 14, then 16 (a cap of half the roots moves each time)
+    fillers = [
+        [row(f"z{b}{k}", f"zz{b}{k}", 40 + k) for k in range(n)] for b, n in enumerate((9, 2, 2))
+    ]
+    return [first + fillers[0], second + fillers[1], third + fillers[2]]
 
 
-def test_corrections_after_incremental_batches_equal_a_full_build(tmp_path):
+@pytest.mark.parametrize("cap_share", [None, 0.5])
+def test_corrections_after_incremental_batches_equal_a_full_build(tmp_path, cap_share):
     # the scoped corrections read an affected narrative's posts from the forest's scope
     # rows, not from posts: a correction arriving, answered and shared in later batches
-    # must give the same claim/correction columns as a full build
+    # must give the same claim/correction columns as a full build. cap_share 0.5: the
+    # hashtag cap (half the roots) moves with every batch, so the grouping is global
+    # while the rest of the stage stays incremental (its other path to the scope rows)
+    params = BuildParams()
+    if cap_share is not None:
+        params = BuildParams(narratives=NarrativeParams(hashtag_max_share=cap_share))
     header = ["post_id", "account_id", "created_at", "parent_id", "kind", "text", "urls"]
 
     def write(path: Path, rows: list[list[str]]) -> Path:
@@ -522,9 +533,11 @@ def test_corrections_after_incremental_batches_equal_a_full_build(tmp_path):
     with Store.open(":memory:") as inc, Store.open(":memory:") as full:
         for b, rows in enumerate(batches):
             ingest_file(inc, write(tmp_path / f"inc-{b}.csv", rows), format="posts")
-            result = run_build(inc, publish=False)
+            result = run_build(inc, params=params, publish=False)
             if b:
                 assert result.counts["narratives"]["incremental"] is True
+                # grouped globally (no seeds) exactly when the cap moves
+                assert ("grouping_seeds" in result.counts["narratives"]) is (cap_share is None)
         corrected = inc.con.execute(
             "SELECT correction_posts, claim_accounts_corrected FROM narratives "
             "WHERE correction_posts > 0"
@@ -533,6 +546,6 @@ def test_corrections_after_incremental_batches_equal_a_full_build(tmp_path):
         ingest_file(
             full, write(tmp_path / "full.csv", [r for b in batches for r in b]), format="posts"
         )
-        run_build(full, full=True, publish=False)
+        run_build(full, full=True, params=params, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
