@@ -28,7 +28,8 @@ import pytest
 
 from spreadtrace.graph.narratives import group_narratives, grouping_cap
 from spreadtrace.ingest.files import ingest_file
-from spreadtrace.pipeline.build import BuildResult, run_build
+from spreadtrace.pipeline.build import BuildParams, BuildResult, run_build
+from spreadtrace.pipeline.narratives import NarrativeParams
 from spreadtrace.store import Store
 from spreadtrace.store.erasure import drop_posts_before
 from tests.test_cascades_support import insert_follows, table_rows
@@ -472,5 +473,79 @@ def test_an_account_seeding_a_grown_and_an_untouched_narrative_gets_its_whole_in
         run_build(full, full=True, publish=False)
         assert narrative_build(inc, "s1") == one.build_id  # s1's narrative untouched
         assert narrative_build(inc, "s2") == two.build_id
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
+
+
+def _correction_batches() -> list[list[list[str]]]:
+    """A claim (two stories sharing its article) corrected across batches: the fact-check
+    reply, then replies, reposts and a quote of it, then the claim's late sharers."""
+    claim, check = "https://news.example/memo", "https://www.snopes.com/fact-check/memo/"
+
+    def row(pid: str, acc: str, minutes: float, parent: str = "", kind: str = "", url: str = ""):
+        at = (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        kind = kind or ("repost" if parent else "original")
+        return [pid, acc, at, parent, kind, f"post {pid} on the memo story", url]
+
+    first = [
+        row("c0", "a", 0, url=claim),
+        row("c1", "b", 1, "c0"),
+        row("c2", "c", 2, "c0"),
+        row("e0", "e", 3, url=claim),
+        row("e1", "g", 4, "e0"),
+        row("o0", "x", 0, url="https://other.example/a"),
+        row("o1", "y", 5, "o0"),
+    ]
+    second = [
+        row("f0", "d", 10, "c0", "reply", check),
+        row("r1", "c", 15, "f0", "reply"),
+        row("s1", "b", 20, "f0", "repost"),
+        row("q1", "h", 25, "f0", "quote", claim),
+    ]
+    third = [row("c3", "k", 30, "c0"), row("e2", "b", 31, "e0"), row("e3", "m", 32, "e0")]
+    # lone originals: 12 roots, then 14, then 16 (a cap of half the roots moves each time)
+    fillers = [
+        [row(f"z{b}{k}", f"zz{b}{k}", 40 + k) for k in range(n)] for b, n in enumerate((9, 2, 2))
+    ]
+    return [first + fillers[0], second + fillers[1], third + fillers[2]]
+
+
+@pytest.mark.parametrize("cap_share", [None, 0.5])
+def test_corrections_after_incremental_batches_equal_a_full_build(tmp_path, cap_share):
+    # the scoped corrections read an affected narrative's posts from the forest's scope
+    # rows, not from posts: a correction arriving, answered and shared in later batches
+    # must give the same claim/correction columns as a full build. cap_share 0.5: the
+    # hashtag cap (half the roots) moves with every batch, so the grouping is global
+    # while the rest of the stage stays incremental (its other path to the scope rows)
+    params = BuildParams()
+    if cap_share is not None:
+        params = BuildParams(narratives=NarrativeParams(hashtag_max_share=cap_share))
+    header = ["post_id", "account_id", "created_at", "parent_id", "kind", "text", "urls"]
+
+    def write(path: Path, rows: list[list[str]]) -> Path:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        return path
+
+    batches = _correction_batches()
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        for b, rows in enumerate(batches):
+            ingest_file(inc, write(tmp_path / f"inc-{b}.csv", rows), format="posts")
+            result = run_build(inc, params=params, publish=False)
+            if b:
+                assert result.counts["narratives"]["incremental"] is True
+                # grouped globally (no seeds) exactly when the cap moves
+                assert ("grouping_seeds" in result.counts["narratives"]) is (cap_share is None)
+        corrected = inc.con.execute(
+            "SELECT correction_posts, claim_accounts_corrected FROM narratives "
+            "WHERE correction_posts > 0"
+        ).fetchall()
+        assert corrected and all(c[1] > 0 for c in corrected), corrected
+        ingest_file(
+            full, write(tmp_path / "full.csv", [r for b in batches for r in b]), format="posts"
+        )
+        run_build(full, full=True, params=params, publish=False)
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table

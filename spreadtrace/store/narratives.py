@@ -71,6 +71,7 @@ _WORK_TABLES = (
     "_sn_scope",
     "_sn_amp",
     "_sn_remap",
+    "_sn_pc",
     "_sn_noi",
     "_sn_noip",
     "_sn_fc",
@@ -203,12 +204,13 @@ def write_narratives(
         counts |= _mark_affected(
             con, build_id, touched, flags_before, item_min_accounts, local=local
         )
+        _scope_rows(con, local=local)
     post_sql, where = POST_NARRATIVES_SQL, None
     if local:
         # the regrouped cascades hold the grouping's seeds, the rebuilt cascades among them
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _sn_remap AS "  # noqa: S608 -- a fixed table name, checked above
-            f"SELECT * FROM post_cascades SEMI JOIN {REGROUPED_TABLE} USING (cascade_id)"
+            f"SELECT * FROM {_SCOPE_ROWS} SEMI JOIN {REGROUPED_TABLE} USING (cascade_id)"
         )
         post_sql = _replace_once(post_sql, "FROM post_cascades pc", f"FROM {_REMAPPED} pc")
         where = f"post_id IN (SELECT post_id FROM {_REMAPPED} x)"  # noqa: S608
@@ -226,6 +228,18 @@ def write_narratives(
             rows_sql,
             "JOIN post_narratives pn ON",
             "JOIN (SELECT * FROM post_narratives SEMI JOIN _sn_aff_n USING (narrative_id)) pn ON",
+        )
+        # an affected narrative's posts lie in the scope's cascades (_sn_scope holds every
+        # cascade the map gives it): their rows read once, not post_cascades and posts
+        rows_sql = _replace_once(
+            rows_sql,
+            "JOIN post_cascades pc ON pc.post_id = pn.post_id",
+            f"JOIN {_SCOPE_ROWS} pc ON pc.post_id = pn.post_id",
+        )
+        rows_sql = _replace_once(
+            rows_sql,
+            "JOIN posts p ON p.post_id = pn.post_id",
+            f"JOIN (SELECT * FROM {_SCOPE_ROWS} WHERE posted) p ON p.post_id = pn.post_id",  # noqa: S608
         )
     con.execute(
         f"""
@@ -257,6 +271,29 @@ def write_narratives(
         "narrative_posts": int(posts),
         "largest_narrative_share_pct": float(largest),
     }
+
+
+# An incremental build's post_cascades rows of the forest's cascades (_sn_scope) and the
+# regrouped ones (the grouping's scope), each with its post's account and time (posted:
+# the post is stored): read from the two whole tables once, then by every scoped rule
+# that would scan them again (the remapped rows, the narratives' counts, the forest)
+_SCOPE_ROWS = "_sn_pc"
+
+
+def _scope_rows(con: duckdb.DuckDBPyConnection, *, local: bool) -> None:
+    """Fill :data:`_SCOPE_ROWS` (after :func:`_mark_affected`; ``local``: with the
+    grouping's scope, :data:`REGROUPED_TABLE`)."""
+    regrouped = f"UNION SELECT cascade_id FROM {REGROUPED_TABLE}" if local else ""  # noqa: S608
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_SCOPE_ROWS} AS
+        SELECT pc.*, p.account_id, p.created_at, p.parent_id AS post_parent_id,
+               p.post_id IS NOT NULL AS posted
+        FROM (SELECT * FROM post_cascades SEMI JOIN (
+                SELECT cascade_id FROM _sn_scope {regrouped}) s USING (cascade_id)) pc
+        LEFT JOIN posts p ON p.post_id = pc.post_id
+        """  # noqa: S608 -- fixed names
+    )
 
 
 # write_narratives(regrouped=...): the whole new map and narratives as views over the
@@ -538,9 +575,10 @@ def tree_posts(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> pl.Da
     per-cascade, per-narrative and per-item figure is the full forest's.
     """
     con.execute("DROP TABLE IF EXISTS _sn_nodes")
-    # scoped: the rows carry what the forest's rules read of post_cascades and posts
-    # (the forest's posts are read once, not by a scan of the whole table per rule)
-    more = ", pc.depth, p.account_id, p.created_at, p.post_id IS NOT NULL AS posted"
+    # scoped: the rows carry what the forest's rules read of post_cascades, posts and
+    # post_narratives (the forest's posts are read once, from the scope's rows that
+    # write_narratives read, not by a scan of the whole table per rule)
+    more = ", pc.depth, pc.account_id, pc.created_at, pc.posted, pn.narrative_id"
     con.execute(
         f"""
         CREATE TEMP TABLE _sn_nodes AS
@@ -551,12 +589,12 @@ def tree_posts(con: duckdb.DuckDBPyConnection, *, scoped: bool = False) -> pl.Da
                pc.post_id, pc.parent_id, pc.cascade_id, pc.parent_source, pc.conversation
                {more if scoped else ""}
         FROM {_post_cascades(scoped)} pc
-        {"LEFT JOIN posts p ON p.post_id = pc.post_id" if scoped else ""}
+        {"LEFT JOIN post_narratives pn ON pn.post_id = pc.post_id" if scoped else ""}
         """  # noqa: S608 -- fixed fragments from this module
     )
     return con.sql(
         f"""
-        WITH f AS ({_scoped_forest(FOREST_SQL, scoped, _NODES)}),
+        WITH f AS ({_forest(scoped)}),
              acc AS ({_account_codes(scoped)}),
              narr AS ({_narrative_codes(scoped)})
         SELECT n.idx,
@@ -608,9 +646,7 @@ _NARRATIVE_CODES = """
 
 # scoped: codes over the forest's accounts and narratives only (still in id order)
 _FOREST_ACCOUNTS = "SELECT DISTINCT account_id FROM _sn_nodes WHERE posted"
-_FOREST_NARRATIVES = (
-    "SELECT DISTINCT narrative_id FROM post_narratives SEMI JOIN _sn_nodes USING (post_id)"
-)
+_FOREST_NARRATIVES = "SELECT DISTINCT narrative_id FROM _sn_nodes WHERE narrative_id IS NOT NULL"
 
 
 def _account_codes(scoped: bool) -> str:
@@ -627,7 +663,7 @@ def _narrative_codes(scoped: bool) -> str:
     )
 
 
-_SCOPED_POST_CASCADES = "(SELECT * FROM post_cascades SEMI JOIN _sn_scope USING (cascade_id))"
+_SCOPED_POST_CASCADES = f"(SELECT * FROM {_SCOPE_ROWS} SEMI JOIN _sn_scope USING (cascade_id))"  # noqa: S608
 # scoped rules read the forest's rows (_sn_nodes, which carry the posts' columns the
 # rules read) for ``post_cascades pc JOIN posts p``: all of them, or (the candidates)
 # those of the cascades whose reach bounds are read (see _mark_affected)
@@ -640,6 +676,19 @@ _PC_POSTS = re.compile(r"FROM post_cascades pc\s+JOIN posts p ON p\.post_id = pc
 def _post_cascades(scoped: bool) -> str:
     """The post_cascades rows the forest reads: all, or those of ``_sn_scope``."""
     return _SCOPED_POST_CASCADES if scoped else "post_cascades"
+
+
+def _forest(scoped: bool) -> str:
+    """FOREST_SQL, or (``scoped``) over the forest's rows (``_sn_nodes``), which carry
+    their post's narrative too: post_narratives is not scanned again."""
+    if not scoped:
+        return FOREST_SQL
+    return _replace_once(
+        _scoped_forest(FOREST_SQL, scoped, _NODES),
+        "LEFT JOIN post_narratives pn ON pn.post_id = pc.post_id",
+        "LEFT JOIN (SELECT post_id, narrative_id FROM _sn_nodes WHERE narrative_id IS NOT NULL) pn"
+        " ON pn.post_id = pc.post_id",
+    )
 
 
 def _scoped_forest(sql: str, scoped: bool, rows: str) -> str:
@@ -957,8 +1006,21 @@ def write_corrections(
     # the narratives' posts, each a claim, a correction or neither: read twice below,
     # so computed once (a join of post_narratives with posts)
     only = "WHERE narrative_id IN (SELECT narrative_id FROM _sn_aff_n)" if scoped else ""
+    claims = CLAIM_POSTS_SQL
+    if scoped:  # the affected narratives' posts, from the scope's rows (see write_narratives)
+        claims = _replace_once(
+            claims,
+            "FROM post_narratives pn",
+            "FROM (SELECT * FROM post_narratives SEMI JOIN _sn_aff_n USING (narrative_id)) pn",
+        )
+        claims = _replace_once(
+            claims,
+            "JOIN posts p ON p.post_id = pn.post_id",
+            "JOIN (SELECT post_id, account_id, created_at, post_parent_id AS parent_id"  # noqa: S608
+            f" FROM {_SCOPE_ROWS} WHERE posted) p ON p.post_id = pn.post_id",
+        )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _sn_np AS SELECT * FROM ({CLAIM_POSTS_SQL}) c {only}"  # noqa: S608
+        f"CREATE OR REPLACE TEMP TABLE _sn_np AS SELECT * FROM ({claims}) c {only}"  # noqa: S608
     )
     # the figures first, into a table, then one plain UPDATE: DuckDB planned the UPDATE
     # over this three-way join ~20x slower than the join and the update apart
