@@ -311,6 +311,29 @@ def _write_scored_rows(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, bui
         ).fetchall()
 
 
+def shift_account_scores(
+    con: duckdb.DuckDBPyConnection, shifted: pl.DataFrame, build_id: int
+) -> int:
+    """Set behaviour_score and bot_score from ``shifted`` (account_id, behaviour_score,
+    bot_score: accounts whose other columns a day boundary does not move,
+    :func:`spreadtrace.graph.bots.rate_shift`), on the rows where either differs, with
+    this build's id. One set-wise UPDATE. Returns the rows updated."""
+    ((n,),) = arrow_execute(
+        con,
+        """
+        UPDATE main.account_scores a
+        SET behaviour_score = s.behaviour_score, bot_score = s.bot_score, build_id = ?
+        FROM _arrow s
+        WHERE a.account_id = s.account_id
+          AND (a.behaviour_score IS DISTINCT FROM s.behaviour_score
+               OR a.bot_score IS DISTINCT FROM s.bot_score)
+        """,
+        shifted.select("account_id", "behaviour_score", "bot_score").to_arrow(),
+        [int(build_id)],
+    ).fetchall()
+    return int(n)
+
+
 # the rows of account_scores from a scored frame (``_arrow``), build_id aside
 _SCORES_SQL = """
     SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
