@@ -12,14 +12,20 @@ over the items whose shares changed. Two inputs stay global, by their definition
 and are recomputed from the stored state without reading posts: the NPMI strength of
 every kept pair (it divides by the number of items shared at all, so the clusters are
 re-run over the kept pairs) and posts_per_day (over the store's span in whole days,
-rounded up: when the span crosses a day boundary, every account is rescored from its
-stored features; a batch that extends the span within the same whole day rescores
-only the accounts it touched). Rescoring every account (a full build, a day boundary)
-runs in batches of ``RESCORE_BATCH`` accounts, each written set-wise: the scores in
-one UPDATE, each text column only where it differs. A full build empties the
-state and equals any sequence of incremental builds (``tests/test_incremental.py``,
-``tests/test_accounts_incremental.py``). The caller (``run_build``) owns the
-transaction, so readers never see half a stage.
+rounded up; a batch that extends the span within the same whole day rescores only the
+accounts it touched). When the span crosses a day boundary, posts_per_day moves for
+every account with posts and nothing else does: the behaviour model is logistic, so
+every such account's bot and behaviour scores move, and are recomputed from its stored
+score parts (``account_score_parts``: the profile model's logit, no tree walk;
+:func:`spreadtrace.graph.bots.rate_shift`); only the accounts whose verdict, reasons or
+rounded features can move are scored whole (1.4% of the real-shaped store's accounts
+across 25 days). Rescoring every account (a full build) runs in batches of
+``RESCORE_BATCH`` accounts, each written set-wise: the scores in one UPDATE, each text
+column only where it differs; a day boundary follows the span in batches of as many
+accounts. A full build empties the state and equals any sequence of incremental
+builds (``tests/test_incremental.py``, ``tests/test_accounts_incremental.py``,
+``tests/test_accounts_days.py``). The caller (``run_build``) owns the transaction, so
+readers never see half a stage.
 """
 
 from __future__ import annotations
@@ -319,8 +325,8 @@ def run(
     recomputed from an empty state. Otherwise only the accounts and items the new posts
     change (:mod:`spreadtrace.store.accounts_state`); the pair strengths and clusters are
     recomputed over the kept pairs (NPMI divides by the number of items shared at all)
-    and every account is rescored from its stored features when the store's span grew
-    by a whole day (posts_per_day). Either way the tables equal a full build's
+    and every account's scores follow the store's span when it grew by a whole day
+    (posts_per_day; :func:`_shift`). Either way the tables equal a full build's
     (``tests/test_incremental.py``). ``touched`` is accepted for the stage API, unused.
     """
     params = params or AccountParams()

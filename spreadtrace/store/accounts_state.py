@@ -19,8 +19,10 @@ number of distinct items shared at all (:func:`pair_evidence` reads it with the
 kept pairs, one row per pair), so strengths and clusters are recomputed over the
 kept pairs (thousands of rows, not millions of posts); ``posts_per_day`` divides
 by the store's time span in whole days (rounded up), so when the span crosses a day
-boundary every account is rescored from its stored features (:func:`features_for`),
-without touching posts; within the same whole day only the scoped accounts are.
+boundary every account's scores follow it from its stored features and score parts
+(``account_score_parts``, :func:`shift_inputs`, :func:`write_parts`), without touching
+posts, and the few accounts whose verdict, reasons or rounded features can move are
+scored whole; within the same whole day only the scoped accounts are.
 
 The work tables are ``_ac_*`` temp tables, dropped by :func:`drop_work_tables`; the
 scope tables are filled by :func:`scope_new_posts` (a full build reads the stored posts
