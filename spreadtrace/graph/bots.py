@@ -61,6 +61,7 @@ import polars as pl
 from spreadtrace.graph.tree_model import TreeEnsemble
 
 __all__ = [
+    "ACCOUNT_SCORE_COLUMNS",
     "EVIDENCE_STATES",
     "SCORE_COLUMNS",
     "SCORE_PART_COLUMNS",
@@ -253,11 +254,20 @@ EVIDENCE_STATES = ("sufficient", "insufficient")
 # a feature's share of the pooled logit that makes it a reason (and a signal)
 MIN_REASON_LOGIT = 0.25
 
-#: What :func:`score_accounts` returns per account besides account_id, in this order.
-SCORE_COLUMNS: tuple[str, ...] = (
-    "posts", "reposts", "profile_score", "behaviour_score", "bot_score", "is_bot_like",
-    "bot_evidence", "bot_reasons", "features", "model_version",
-)  # fmt: skip
+#: account_scores' value columns (the store's table but account_id and build_id) with
+#: their types (Spark's names; features is JSON text): the one list that the scorer's
+#: output, the store's writes and the Spark engine's schema follow.
+ACCOUNT_SCORE_COLUMNS: dict[str, str] = {
+    "posts": "bigint", "reposts": "bigint", "profile_score": "double",
+    "behaviour_score": "double", "bot_score": "double", "is_bot_like": "boolean",
+    "bot_reasons": "string", "features": "string", "model_version": "string",
+    "coordination_score": "double", "bot_evidence": "string",
+}  # fmt: skip
+#: What :func:`score_accounts` returns per account besides account_id, in this order
+#: (coordination_score is added by the accounts stage: co-sharing is no bot input).
+SCORE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in ACCOUNT_SCORE_COLUMNS if c != "coordination_score"
+)
 #: With ``parts``, these too (per account, the inputs of :func:`rate_shift`): the profile
 #: model's logit, whether a profile and a complete one exist, and the strengths of the
 #: other shown reasons nearest to the posting rate's below and above (-inf, inf: none).

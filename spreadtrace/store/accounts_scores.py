@@ -12,6 +12,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from spreadtrace.graph.bots import ACCOUNT_SCORE_COLUMNS
 from spreadtrace.store.sync import arrow_execute, log_row_changes, sync_rows
 
 __all__ = [
@@ -233,19 +234,12 @@ def write_account_scores(
     return scores.height
 
 
-# account_scores' value columns: the scores, which a rescoring moves for every account
-# with posts when the store's span crosses a day boundary (posts_per_day), and the
-# texts, which it rarely moves (features are rounded to 4 places; reasons follow ranks)
-_SCORE_COLUMNS = (
-    "posts",
-    "reposts",
-    "profile_score",
-    "behaviour_score",
-    "bot_score",
-    "is_bot_like",
-    "coordination_score",
-)
-_TEXT_COLUMNS = ("bot_reasons", "features", "model_version", "bot_evidence")
+# account_scores' value columns (graph.bots.ACCOUNT_SCORE_COLUMNS): the scores, which
+# a rescoring moves for every account with posts when the store's span crosses a day
+# boundary (posts_per_day), and the texts, which it rarely moves (features are rounded
+# to 4 places; reasons follow ranks)
+_TEXT_COLUMNS = tuple(c for c, t in ACCOUNT_SCORE_COLUMNS.items() if t == "string")
+_SCORE_COLUMNS = tuple(c for c in ACCOUNT_SCORE_COLUMNS if c not in _TEXT_COLUMNS)
 
 
 def _write_scored_rows(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int) -> None:
@@ -334,13 +328,13 @@ def shift_account_scores(
     return int(n)
 
 
-# the rows of account_scores from a scored frame (``_arrow``), build_id aside
-_SCORES_SQL = """
-    SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
-           is_bot_like, bot_reasons, features::JSON AS features, model_version,
-           coordination_score, bot_evidence
-    FROM _arrow
-"""
+# the rows of account_scores from a scored frame (``_arrow``), build_id aside (features
+# is a JSON column: the frame holds its text)
+_SCORES_SQL = (
+    "SELECT account_id, "  # noqa: S608 -- fixed column names
+    + ", ".join(f"{c}::JSON AS {c}" if c == "features" else c for c in ACCOUNT_SCORE_COLUMNS)
+    + " FROM _arrow"
+)
 
 
 def update_coordination_scores(
