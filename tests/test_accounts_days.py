@@ -24,6 +24,7 @@ from spreadtrace.ingest import ingest_file
 from spreadtrace.pipeline import accounts as accounts_stage
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.store import Store
+from tests.synth_worlds import build_in_batches, synth_world, world_posts
 from tests.test_cascades_support import table_rows
 from tests.test_incremental import DERIVED
 
@@ -211,3 +212,32 @@ def test_a_day_crossing_rescores_only_the_accounts_that_can_change_and_equals_a_
         for table in DERIVED:
             assert table_rows(inc, table) == table_rows(full, table), table
         assert table_rows(inc, "account_score_parts")
+
+
+def test_a_synthetic_world_arriving_in_time_order_equals_a_full_build(tmp_path):
+    # bots, rings and people with profiles; the newest posts arrive in three later
+    # batches, each moving the store's span past day boundaries
+    world = synth_world(11, str(tmp_path), 1500)
+    when = world_posts(world)["created_at"].str.to_datetime(strict=False, time_zone="UTC")
+    last = when.max()
+    assert isinstance(last, datetime)
+    cut = np.zeros(when.len(), dtype=np.int64)
+    for k, back in enumerate((6, 3, 1), start=1):
+        cut[(when >= last - timedelta(days=back)).fill_null(False).to_numpy()] = k
+    # and one post two years older: a long span, over which most rates round alike
+    old = (last - timedelta(days=730)).isoformat()
+    with Store.open(":memory:") as inc, Store.open(":memory:") as full:
+        _ingest(inc, tmp_path, "old.csv", [f"old1,archive,{old},original,"])
+        results = list(build_in_batches(inc, world, cut, tmp_path, "inc-"))
+        later = [r.counts["accounts"] for r in results[1:]]
+        assert all(a["full"] is False for a in later)
+        assert sum(a["shift_batches"] for a in later) >= 2
+        shifted = sum(a["accounts_shifted"] for a in later)
+        rescored = sum(a["shift_rescored"] for a in later)
+        assert shifted > rescored > 0
+        assert table_rows(inc, "account_score_parts")
+        _ingest(full, tmp_path, "old.csv", [f"old1,archive,{old},original,"])
+        list(build_in_batches(full, world, np.zeros_like(cut), tmp_path, "full-"))
+        run_build(full, full=True, publish=False)
+        for table in DERIVED:
+            assert table_rows(inc, table) == table_rows(full, table), table
