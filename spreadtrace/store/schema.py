@@ -754,10 +754,11 @@ _V8_ITEM_ORIGIN_PARTS: list[str] = [
 # these without walking the profile trees, and only the accounts whose verdict,
 # reasons or rounded features can move are rescored whole (spreadtrace.graph.bots.
 # rate_shift). Derived state (spreadtrace.store.accounts_state): a full build, an
-# erasure or a Spark build start it afresh.
+# erasure or a Spark build start it afresh. (IF NOT EXISTS: a store set back to an
+# older version by hand, as tests do, may still hold it.)
 _V9_ACCOUNT_SCORE_PARTS: list[str] = [
     """
-    CREATE TABLE account_score_parts (
+    CREATE TABLE IF NOT EXISTS account_score_parts (
         account_id       VARCHAR NOT NULL,
         profile_logit    DOUBLE NOT NULL,
         has_profile      BOOLEAN NOT NULL,
