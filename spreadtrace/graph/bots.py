@@ -61,7 +61,12 @@ import polars as pl
 from spreadtrace.graph.tree_model import TreeEnsemble
 
 __all__ = [
+    "ACCOUNT_SCORE_COLUMNS",
     "EVIDENCE_STATES",
+    "SCORE_COLUMNS",
+    "SCORE_PART_COLUMNS",
+    "follows_rate",
+    "rate_shift",
     "PROFILE_FEATURES",
     "reason_templates",
     "BEHAVIOUR_FEATURES",
@@ -245,6 +250,32 @@ SIGNAL_GROUP = {
 }
 PASSIVE_GROUPS = frozenset({"likes", "audience"})
 EVIDENCE_STATES = ("sufficient", "insufficient")
+
+# a feature's share of the pooled logit that makes it a reason (and a signal)
+MIN_REASON_LOGIT = 0.25
+
+#: account_scores' value columns (the store's table but account_id and build_id) with
+#: their types (Spark's names; features is JSON text): the one list that the scorer's
+#: output, the store's writes and the Spark engine's schema follow.
+ACCOUNT_SCORE_COLUMNS: dict[str, str] = {
+    "posts": "bigint", "reposts": "bigint", "profile_score": "double",
+    "behaviour_score": "double", "bot_score": "double", "is_bot_like": "boolean",
+    "bot_reasons": "string", "features": "string", "model_version": "string",
+    "coordination_score": "double", "bot_evidence": "string",
+}  # fmt: skip
+#: What :func:`score_accounts` returns per account besides account_id, in this order
+#: (coordination_score is added by the accounts stage: co-sharing is no bot input).
+SCORE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in ACCOUNT_SCORE_COLUMNS if c != "coordination_score"
+)
+#: With ``parts``, these too (per account, the inputs of :func:`rate_shift`): the profile
+#: model's logit, whether a profile and a complete one exist, and the strengths of the
+#: other shown reasons nearest to the posting rate's below and above (-inf, inf: none).
+SCORE_PART_COLUMNS: tuple[str, ...] = (
+    "profile_logit", "has_profile", "profile_complete", "rate_below", "rate_above",
+)  # fmt: skip
+# the one feature that follows the store's span (posts over its whole days)
+_RATE = "posts_per_day"
 
 BEHAVIOUR_WEIGHT_K = 5.0  # behaviour pooling weight = posts / (posts + K)
 PROFILE_WEIGHT = 0.5  # a profile says less than a full history (docs/scores.md)
@@ -631,6 +662,160 @@ def _render_reasons(
     return joined["bot_reasons"].replace("", None)
 
 
+def _weights(
+    n_posts: np.ndarray,
+    n_timed: np.ndarray,
+    have_b: np.ndarray,
+    have_p: np.ndarray,
+    profile_ok: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(behaviour_ok, sufficient, wb, wp, total): the evidence gate and the pool's weights.
+
+    A part whose evidence is thin only speaks when nothing else can; the base rate joins
+    the pool as one more opinion, so thin evidence stays near it."""
+    behaviour_ok = have_b & ((n_posts >= MIN_POSTS_RHYTHM) | (n_timed >= MIN_TIMED_REPOSTS))
+    sufficient = behaviour_ok | profile_ok
+    wb = np.where(have_b, BEHAVIOUR_WEIGHT * n_posts / (n_posts + BEHAVIOUR_WEIGHT_K), 0.0)
+    wp = np.where(have_p, PROFILE_WEIGHT, 0.0)
+    # an incomplete profile (no account age or counts) is no evidence of its own
+    wp = np.where(profile_ok | ~behaviour_ok, wp, 0.0)
+    total = PRIOR_WEIGHT + wb + wp
+    return behaviour_ok, sufficient, wb, wp, total
+
+
+def _pooled(
+    lb: np.ndarray, lp: np.ndarray, wb: np.ndarray, wp: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """The bot score: the weighted logarithmic pool of the parts' logits and the prior."""
+    return _sigmoid((PRIOR_WEIGHT * _logit(np.array(BOT_PRIOR)) + wb * lb + wp * lp) / total)
+
+
+def _rate_neighbours(
+    strength: np.ndarray, shown: np.ndarray, j: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the strengths of the other shown reasons nearest to column ``j``'s, at
+    or below it and at or above it (-inf, inf: none): while column j's strength moves
+    without reaching either, the order of the reasons cannot change."""
+    n = len(strength)
+    if j is None:
+        return np.full(n, -np.inf), np.full(n, np.inf)
+    others = shown.copy()
+    others[:, j] = False
+    s = strength[:, [j]]
+    below = np.where(others & (strength <= s), strength, -np.inf).max(axis=1, initial=-np.inf)
+    above = np.where(others & (strength >= s), strength, np.inf).min(axis=1, initial=np.inf)
+    return below, above
+
+
+def follows_rate(
+    profile_model: LogisticModel | TreeEnsemble, behaviour_model: LogisticModel | TreeEnsemble
+) -> bool:
+    """Whether :func:`rate_shift` can follow a change of the store's span for these
+    models: the rate must be an additive term of a logistic behaviour model (a tree
+    ensemble's other contributions would move with it) and not a profile feature."""
+    return (
+        isinstance(behaviour_model, LogisticModel)
+        and _RATE in behaviour_model.features
+        and _RATE not in profile_model.features
+    )
+
+
+def rate_shift(
+    behaviour: pl.DataFrame,
+    parts: pl.DataFrame,
+    days_before: float,
+    days: float,
+    *,
+    threshold: float = 0.5,
+    behaviour_model: LogisticModel,
+    min_reason_logit: float = MIN_REASON_LOGIT,
+) -> pl.DataFrame:
+    """Follow the store's span moving from ``days_before`` to ``days`` whole days for
+    accounts whose features and profile did not change: account_id, behaviour_score,
+    bot_score (bit for bit what :func:`score_accounts` gives with the new span) and
+    ``rescore``: whether anything else of the account's row or parts may move.
+
+    Why: posts_per_day (posts over the store's span) is the only input that moves at a
+    day boundary, and rescoring every account for it cost more than a full build on a
+    real-shaped store (the profile trees walked again for 836k accounts, every reason
+    rendered again). The behaviour model is logistic, so the rate is one additive term:
+    its scores move for every account with posts, and are recomputed here from the
+    stored parts (``parts``: account_id and :data:`SCORE_PART_COLUMNS` of
+    ``score_accounts(..., parts=True)``; a missing row means rescore). The discrete
+    outputs move only when, between the two spans: the score crosses ``threshold``;
+    the rate's contribution crosses ``min_reason_logit`` (a signal, a shown reason), or
+    the rate crosses the heavy-automation pace; the rate's strength reaches another
+    shown reason's (``rate_below`` / ``rate_above``: the order of the reasons); or the
+    rate rounded as a reason (2 places) or a stored feature (4 places) changes. Those
+    accounts are marked ``rescore``; the others' verdict, reasons and features stay.
+
+    ``behaviour``: the frame :func:`spreadtrace.store.accounts_state.features_for` reads
+    (posts_per_day over ``days``), left-joined with ``parts``, in one row order.
+    """
+    n = behaviour.height
+    n_posts = behaviour["posts"].fill_null(0).to_numpy().astype(float)
+    n_timed = behaviour["reposts_timed"].fill_null(0).to_numpy()
+    known = parts["profile_logit"].is_not_null().to_numpy()
+    lp = parts["profile_logit"].fill_null(0.0).to_numpy()
+    have_p = parts["has_profile"].fill_null(False).to_numpy()
+    profile_ok = parts["profile_complete"].fill_null(False).to_numpy()
+    below = parts["rate_below"].fill_null(-np.inf).to_numpy()
+    above = parts["rate_above"].fill_null(np.inf).to_numpy()
+    have_b = np.ones(n, dtype=bool)
+    _, sufficient, wb, wp, total = _weights(n_posts, n_timed, have_b, have_p, profile_ok)
+    matrix = behaviour_matrix(behaviour)
+    X = _matrix(matrix, behaviour_model.features)
+    j = behaviour_model.features.index(_RATE)
+    # the rate as the stored scores used it: the same division, correctly rounded
+    rate_before = behaviour["posts"].cast(pl.Float64).to_numpy() / float(days_before)
+    rate_now = X[:, j].copy()
+    X_before = X.copy()
+    X_before[:, j] = rate_before
+    bot, organic = BEHAVIOUR_FEATURES[_RATE][1:]
+    limit = _ORGANIC_ONLY_BELOW[_RATE]
+    out = {}
+    for key, Xk, rate in (("before", X_before, rate_before), ("now", X, rate_now)):
+        cb = behaviour_model.contributions(Xk)
+        lb = behaviour_model.bias() + cb.sum(axis=1)
+        score = _pooled(lb, lp, wb, wp, total)
+        high = score >= threshold
+        c = cb[:, j] * (wb / total)
+        strength = np.where(high, c, -c)
+        shown = (
+            (strength >= min_reason_logit)
+            & np.where(high, bot is not None, (organic is not None) & ~(rate >= limit))
+            & sufficient
+        )
+        signal = (c >= min_reason_logit) & (bot is not None)
+        out[key] = (lb, score, high, strength, shown, signal)
+    lb, score, high, strength, shown, signal = out["now"]
+    _, _, high0, strength0, shown0, signal0 = out["before"]
+    low, top = np.minimum(strength0, strength), np.maximum(strength0, strength)
+
+    def rounded(values: np.ndarray, places: int) -> pl.Series:
+        return pl.Series(values, dtype=pl.Float64).round(places)
+
+    rescore = (
+        ~known
+        | (high != high0)
+        | (signal != signal0)
+        | (shown != shown0)
+        | (below >= low)
+        | (above <= top)
+        | (rounded(rate_before, 2) != rounded(rate_now, 2)).to_numpy()
+        | (rounded(rate_before, 4) != rounded(rate_now, 4)).to_numpy()
+    )
+    return pl.DataFrame(
+        {
+            "account_id": behaviour["account_id"],
+            # no stored parts, no score: the account is rescored whole
+            "behaviour_score": pl.Series(np.where(known, _sigmoid(lb), np.nan)).fill_nan(None),
+            "bot_score": pl.Series(np.where(known, score, np.nan)).fill_nan(None),
+            "rescore": rescore,
+        }
+    )
+
+
 def _flag_column(base: pl.DataFrame, frame: pl.DataFrame, name: str) -> np.ndarray:
     """Which of ``base``'s accounts appear in ``frame`` (as a bool array)."""
     return (
@@ -651,7 +836,8 @@ def score_accounts(
     profile_model: LogisticModel | TreeEnsemble | None = None,
     behaviour_model: LogisticModel | TreeEnsemble | None = None,
     top_reasons: int = 3,
-    min_reason_logit: float = 0.25,
+    min_reason_logit: float = MIN_REASON_LOGIT,
+    parts: bool = False,
 ) -> pl.DataFrame:
     """One automation score per account from whatever parts are available, with reasons.
 
@@ -669,6 +855,10 @@ def score_accounts(
     ``SIGNAL_GROUP``), one of them not in ``PASSIVE_GROUPS``. Reasons point the same
     way as the verdict: a flagged account lists what looks automated, an unflagged one
     what looks organic.
+
+    ``parts``: also the columns of :data:`SCORE_PART_COLUMNS`, what :func:`rate_shift`
+    needs to follow a change of the store's span without scoring the account again
+    (``posts_per_day`` must be a feature of the behaviour model, when it has one).
     """
     profile_model = profile_model or load_model("bot_profile")
     behaviour_model = behaviour_model or load_model("bot_behaviour")
@@ -728,17 +918,10 @@ def score_accounts(
     lb = behaviour_model.bias() + cb.sum(axis=1)
     lp = profile_model.bias() + cp.sum(axis=1)
 
-    behaviour_ok = have_b & ((n_posts >= MIN_POSTS_RHYTHM) | (n_timed >= MIN_TIMED_REPOSTS))
-    sufficient = behaviour_ok | profile_ok
-    # Pool the parts; a part whose evidence is thin only speaks when nothing else can.
-    wb = np.where(have_b, BEHAVIOUR_WEIGHT * n_posts / (n_posts + BEHAVIOUR_WEIGHT_K), 0.0)
-    wp = np.where(have_p, PROFILE_WEIGHT, 0.0)
-    # an incomplete profile (no account age or counts) is no evidence of its own
-    wp = np.where(profile_ok | ~behaviour_ok, wp, 0.0)
-    # the base rate joins the pool as one more opinion: thin evidence stays near it
-    total_safe = PRIOR_WEIGHT + wb + wp
-    pooled = (PRIOR_WEIGHT * _logit(np.array(BOT_PRIOR)) + wb * lb + wp * lp) / total_safe
-    bot_score = _sigmoid(pooled)
+    behaviour_ok, sufficient, wb, wp, total_safe = _weights(
+        n_posts, n_timed, have_b, have_p, profile_ok
+    )
+    bot_score = _pooled(lb, lp, wb, wp, total_safe)
 
     # Reasons: per account and feature, the pool-weighted contribution to the logit.
     names = [*behaviour_model.features, *profile_model.features]
@@ -766,6 +949,7 @@ def score_accounts(
     # bot-pointing reasons for high scores, organic ones for everything else
     high = bot_score >= threshold
     strength = np.where(high[:, None], C, -C)
+    raw_strength = strength
     # organic reasons only where the raw value is one a person could show
     organic_true = np.ones(C.shape, dtype=bool)
     for j, name in enumerate(names):
@@ -780,6 +964,9 @@ def score_accounts(
         & sufficient[:, None]
     )
     strength = np.where(shown, strength, -np.inf)
+    if parts:
+        rate = names.index(_RATE) if _RATE in behaviour_model.features else None
+        below, above = _rate_neighbours(raw_strength, shown, rate)
     order = np.argsort(-strength, axis=1, kind="stable")[:, :top_reasons]
     row, rank = np.nonzero(np.take_along_axis(shown, order, axis=1))
     reasons = _render_reasons(
@@ -868,16 +1055,12 @@ def score_accounts(
         .otherwise(pl.col("bot_reasons")),
         model_version=pl.lit(version),
     )
-    return out.select(
-        "account_id",
-        "posts",
-        "reposts",
-        "profile_score",
-        "behaviour_score",
-        "bot_score",
-        "is_bot_like",
-        "bot_evidence",
-        "bot_reasons",
-        "features",
-        "model_version",
-    )
+    if parts:
+        out = out.with_columns(
+            profile_logit=pl.Series(lp, dtype=pl.Float64),
+            has_profile=pl.Series(have_p, dtype=pl.Boolean),
+            profile_complete=pl.Series(profile_ok, dtype=pl.Boolean),
+            rate_below=pl.Series(below, dtype=pl.Float64),
+            rate_above=pl.Series(above, dtype=pl.Float64),
+        )
+    return out.select("account_id", *SCORE_COLUMNS, *(SCORE_PART_COLUMNS if parts else ()))

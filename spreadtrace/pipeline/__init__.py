@@ -90,13 +90,15 @@ STAGES: tuple[Stage, ...] = (
             "coordination_hits",
             "coordination_pairs",
             "account_scores",
+            "account_score_parts",
         ),
-        # account_features, coordination_shares, coordination_hits: the stored state
-        # (store/accounts_state.py)
+        # account_features, coordination_shares, coordination_hits, account_score_parts:
+        # the stored state (store/accounts_state.py)
         writes=(
             "account_features",
             "coordination_shares",
             "coordination_hits",
+            "account_score_parts",
             "account_scores",
             "coordination_pairs",
             "coordination_clusters",

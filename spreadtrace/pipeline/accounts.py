@@ -12,14 +12,20 @@ over the items whose shares changed. Two inputs stay global, by their definition
 and are recomputed from the stored state without reading posts: the NPMI strength of
 every kept pair (it divides by the number of items shared at all, so the clusters are
 re-run over the kept pairs) and posts_per_day (over the store's span in whole days,
-rounded up: when the span crosses a day boundary, every account is rescored from its
-stored features; a batch that extends the span within the same whole day rescores
-only the accounts it touched). Rescoring every account (a full build, a day boundary)
-runs in batches of ``RESCORE_BATCH`` accounts, each written set-wise: the scores in
-one UPDATE, each text column only where it differs. A full build empties the
-state and equals any sequence of incremental builds (``tests/test_incremental.py``,
-``tests/test_accounts_incremental.py``). The caller (``run_build``) owns the
-transaction, so readers never see half a stage.
+rounded up; a batch that extends the span within the same whole day rescores only the
+accounts it touched). When the span crosses a day boundary, posts_per_day moves for
+every account with posts and nothing else does: the behaviour model is logistic, so
+every such account's bot and behaviour scores move, and are recomputed from its stored
+score parts (``account_score_parts``: the profile model's logit, no tree walk;
+:func:`spreadtrace.graph.bots.rate_shift`); only the accounts whose verdict, reasons or
+rounded features can move are scored whole (1.4% of the real-shaped store's accounts
+across 25 days). Rescoring every account (a full build) runs in batches of
+``RESCORE_BATCH`` accounts, each written set-wise: the scores in one UPDATE, each text
+column only where it differs; a day boundary follows the span in batches of as many
+accounts. A full build empties the state and equals any sequence of incremental
+builds (``tests/test_incremental.py``, ``tests/test_accounts_incremental.py``,
+``tests/test_accounts_days.py``). The caller (``run_build``) owns the transaction, so
+readers never see half a stage.
 """
 
 from __future__ import annotations
@@ -30,7 +36,14 @@ from typing import Any
 
 import polars as pl
 
-from spreadtrace.graph.bots import LogisticModel, load_model, score_accounts
+from spreadtrace.graph.bots import (
+    SCORE_PART_COLUMNS,
+    LogisticModel,
+    follows_rate,
+    load_model,
+    rate_shift,
+    score_accounts,
+)
 from spreadtrace.graph.coordination import CLUSTER_METHODS, cluster_pairs, npmi
 from spreadtrace.graph.tree_model import TreeEnsemble
 from spreadtrace.pipeline.changes import Changes
@@ -194,11 +207,13 @@ def scored_accounts(
     params: AccountParams,
     profile_model: LogisticModel | TreeEnsemble,
     behaviour_model: LogisticModel | TreeEnsemble,
+    *,
+    parts: bool = False,
 ) -> pl.DataFrame:
     """account_scores rows (but build_id) of the accounts in ``behaviour`` / ``profiles``
     (:func:`spreadtrace.store.accounts_state.scored_features_sql`), with their
-    ``coordination_score`` (0 without a kept pair). Row-wise: the Spark engine calls it
-    per batch of accounts."""
+    ``coordination_score`` (0 without a kept pair); with ``parts``, their score parts
+    too (``score_accounts``). Row-wise: the Spark engine calls it per batch of accounts."""
     scores = score_accounts(
         behaviour,
         profiles,
@@ -206,8 +221,79 @@ def scored_accounts(
         fast_s=params.fast_reaction_s,
         profile_model=profile_model,
         behaviour_model=behaviour_model,
+        parts=parts,
     ).join(coordination, on="account_id", how="left")
     return scores.with_columns(pl.col("coordination_score").fill_null(0.0))
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """Scores the accounts of the scope table ``_ac_profiles`` and writes their rows and
+    score parts: one definition for a whole rescoring's batches, a build's new posts
+    and the accounts a day boundary rescores whole."""
+
+    con: Any
+    build_id: int
+    days: float
+    coordination: pl.DataFrame
+    params: AccountParams
+    profile_model: LogisticModel | TreeEnsemble
+    behaviour_model: LogisticModel | TreeEnsemble
+
+    def score_scope(self) -> int:
+        behaviour, profiles = state_sql.features_for(self.con, self.days, every=False)
+        scores = scored_accounts(
+            behaviour,
+            profiles,
+            self.coordination,
+            self.params,
+            self.profile_model,
+            self.behaviour_model,
+            parts=True,
+        )
+        del behaviour, profiles
+        n = account_sql.write_account_scores(self.con, scores, self.build_id, every=False)
+        state_sql.write_parts(self.con, scores.select("account_id", "posts", *SCORE_PART_COLUMNS))
+        return n
+
+
+def _shift(
+    con: Any,
+    scorer: _Scorer,
+    build_id: int,
+    before: float,
+    days: float,
+    params: AccountParams,
+    behaviour_model: LogisticModel,
+) -> dict[str, int]:
+    """The store's span crossed a day boundary (``before`` -> ``days``): every account
+    with posts that this build has not scored, a batch of accounts at a time, follows
+    it from its stored parts (:func:`spreadtrace.graph.bots.rate_shift`: its bot and
+    behaviour scores are set), and those whose verdict, reasons or features may move
+    are scored whole. Equal to scoring every account (``tests/test_accounts_days.py``).
+    """
+    state_sql.keep_scored(con)
+    counts = {"accounts_shifted": 0, "shift_rescored": 0, "shift_batches": 0}
+    for lo, hi in state_sql.account_ranges(con, RESCORE_BATCH):
+        state_sql.scope_unchanged(con, lo, hi)
+        frame = state_sql.shift_inputs(con, days)
+        moved = rate_shift(
+            frame,
+            frame.select("account_id", *SCORE_PART_COLUMNS),
+            before,
+            days,
+            threshold=params.bot_threshold,
+            behaviour_model=behaviour_model,
+        )
+        del frame
+        whole = moved.filter(pl.col("rescore"))["account_id"]
+        account_sql.shift_account_scores(con, moved.filter(~pl.col("rescore")), build_id)
+        counts["accounts_shifted"] += moved.height - whole.len()
+        counts["shift_batches"] += 1
+        if whole.len():
+            state_sql.scope_accounts(con, whole)
+            counts["shift_rescored"] += scorer.score_scope()
+    return counts
 
 
 def params_from_dict(d: dict[str, Any]) -> AccountParams:
@@ -239,8 +325,8 @@ def run(
     recomputed from an empty state. Otherwise only the accounts and items the new posts
     change (:mod:`spreadtrace.store.accounts_state`); the pair strengths and clusters are
     recomputed over the kept pairs (NPMI divides by the number of items shared at all)
-    and every account is rescored from its stored features when the store's span grew
-    by a whole day (posts_per_day). Either way the tables equal a full build's
+    and every account's scores follow the store's span when it grew by a whole day
+    (posts_per_day; :func:`_shift`). Either way the tables equal a full build's
     (``tests/test_incremental.py``). ``touched`` is accepted for the stage API, unused.
     """
     params = params or AccountParams()
@@ -289,22 +375,30 @@ def _run(
     before = state_sql.stored_days(con)
     days = state_sql.store_days(con)
     # posts_per_day of every account changed (the span is whole days: at most once a day)
-    every = emptied or before != days
+    crossed = not emptied and before != days
+    # ... and nothing else: the scores follow it from the stored parts (rate_shift)
+    shift = (
+        crossed
+        and before is not None
+        and isinstance(behaviour_model, LogisticModel)
+        and follows_rate(profile_model, behaviour_model)
+    )
+    every = emptied or (crossed and not shift)
     ranges: list[tuple[str | None, str | None] | None] = (
         list(state_sql.account_ranges(con, RESCORE_BATCH)) if every else [None]
     )
+    scorer = _Scorer(con, build_id, days, coordination, params, profile_model, behaviour_model)
     rescored = 0
     for batch in ranges:
         if batch is not None:  # every account, one batch of them at a time
             state_sql.scope_range(con, *batch)
-        behaviour, profiles = state_sql.features_for(con, days, every=False)
-        scores = scored_accounts(
-            behaviour, profiles, coordination, params, profile_model, behaviour_model
-        )
-        del behaviour, profiles
-        rescored += account_sql.write_account_scores(con, scores, build_id, every=False)
-        del scores
-    if every:
+        rescored += scorer.score_scope()
+    shifted = {"accounts_shifted": 0, "shift_rescored": 0, "shift_batches": 0}
+    if shift:
+        assert before is not None and isinstance(behaviour_model, LogisticModel)
+        shifted = _shift(con, scorer, build_id, before, days, params, behaviour_model)
+        rescored += shifted["shift_rescored"]
+    if every or shift:
         state_sql.drop_unscored(con, build_id)
     emit(progress, "bot scores", 1, 2)
     recoordinated = account_sql.update_coordination_scores(con, coordination, build_id)
@@ -320,6 +414,7 @@ def _run(
         "features_recomputed": features,
         "accounts_rescored": rescored,
         "rescore_batches": len(ranges) if every else 0,
+        **shifted,
         "coordination_scores_changed": recoordinated,
         "coordination_rows_written": written["deleted"] + written["inserted"],
         "accounts": scope["accounts"],

@@ -37,7 +37,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spreadtrace.graph.bots import load_model
+from spreadtrace.graph.bots import ACCOUNT_SCORE_COLUMNS, load_model
 from spreadtrace.pipeline.accounts import (
     AccountParams,
     coordination_results,
@@ -58,10 +58,8 @@ __all__ = ["AccountTables", "BUCKET_ACCOUNTS", "run"]
 # Accounts per applyInArrow call: one vectorised scoring pass each, a frame of tens of MB.
 BUCKET_ACCOUNTS = 100_000
 
-_SCORES_SCHEMA = (
-    "account_id string, posts bigint, reposts bigint, profile_score double, "
-    "behaviour_score double, bot_score double, is_bot_like boolean, bot_reasons string, "
-    "features string, model_version string, coordination_score double, bot_evidence string"
+_SCORES_SCHEMA = ", ".join(
+    f"{c} {t}" for c, t in {"account_id": "string", **ACCOUNT_SCORE_COLUMNS}.items()
 )
 _SCORE_COLUMNS = [c.split()[0] for c in _SCORES_SCHEMA.split(", ")]
 _ARROW_TYPES = {"string": pa.string(), "bigint": pa.int64(), "double": pa.float64(),
@@ -193,21 +191,7 @@ def run(
         .applyInArrow(_scorer(params), _SCORES_SCHEMA)
         .transform(_stage)
     )
-    account_scores = scores.select(
-        "account_id",
-        "posts",
-        "reposts",
-        "profile_score",
-        "behaviour_score",
-        "bot_score",
-        "is_bot_like",
-        "bot_reasons",
-        "features",
-        "model_version",
-        bid,
-        "coordination_score",
-        "bot_evidence",
-    )
+    account_scores = scores.select("account_id", *ACCOUNT_SCORE_COLUMNS, bid)
 
     pair_rows = spark.createDataFrame(
         pairs.to_pandas(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from spreadtrace.graph.bots import ACCOUNT_SCORE_COLUMNS
 from spreadtrace.store.sync import arrow_execute, log_row_changes, sync_rows
 
 __all__ = [
@@ -233,19 +234,12 @@ def write_account_scores(
     return scores.height
 
 
-# account_scores' value columns: the scores, which a rescoring moves for every account
-# with posts when the store's span crosses a day boundary (posts_per_day), and the
-# texts, which it rarely moves (features are rounded to 4 places; reasons follow ranks)
-_SCORE_COLUMNS = (
-    "posts",
-    "reposts",
-    "profile_score",
-    "behaviour_score",
-    "bot_score",
-    "is_bot_like",
-    "coordination_score",
-)
-_TEXT_COLUMNS = ("bot_reasons", "features", "model_version", "bot_evidence")
+# account_scores' value columns (graph.bots.ACCOUNT_SCORE_COLUMNS): the scores, which
+# a rescoring moves for every account with posts when the store's span crosses a day
+# boundary (posts_per_day), and the texts, which it rarely moves (features are rounded
+# to 4 places; reasons follow ranks)
+_TEXT_COLUMNS = tuple(c for c, t in ACCOUNT_SCORE_COLUMNS.items() if t == "string")
+_SCORE_COLUMNS = tuple(c for c in ACCOUNT_SCORE_COLUMNS if c not in _TEXT_COLUMNS)
 
 
 def _write_scored_rows(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, build_id: int) -> None:
@@ -311,13 +305,36 @@ def _write_scored_rows(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, bui
         ).fetchall()
 
 
-# the rows of account_scores from a scored frame (``_arrow``), build_id aside
-_SCORES_SQL = """
-    SELECT account_id, posts, reposts, profile_score, behaviour_score, bot_score,
-           is_bot_like, bot_reasons, features::JSON AS features, model_version,
-           coordination_score, bot_evidence
-    FROM _arrow
-"""
+def shift_account_scores(
+    con: duckdb.DuckDBPyConnection, shifted: pl.DataFrame, build_id: int
+) -> int:
+    """Set behaviour_score and bot_score from ``shifted`` (account_id, behaviour_score,
+    bot_score: accounts whose other columns a day boundary does not move,
+    :func:`spreadtrace.graph.bots.rate_shift`), on the rows where either differs, with
+    this build's id. One set-wise UPDATE. Returns the rows updated."""
+    ((n,),) = arrow_execute(
+        con,
+        """
+        UPDATE main.account_scores a
+        SET behaviour_score = s.behaviour_score, bot_score = s.bot_score, build_id = ?
+        FROM _arrow s
+        WHERE a.account_id = s.account_id
+          AND (a.behaviour_score IS DISTINCT FROM s.behaviour_score
+               OR a.bot_score IS DISTINCT FROM s.bot_score)
+        """,
+        shifted.select("account_id", "behaviour_score", "bot_score").to_arrow(),
+        [int(build_id)],
+    ).fetchall()
+    return int(n)
+
+
+# the rows of account_scores from a scored frame (``_arrow``), build_id aside (features
+# is a JSON column: the frame holds its text)
+_SCORES_SQL = (
+    "SELECT account_id, "  # noqa: S608 -- fixed column names
+    + ", ".join(f"{c}::JSON AS {c}" if c == "features" else c for c in ACCOUNT_SCORE_COLUMNS)
+    + " FROM _arrow"
+)
 
 
 def update_coordination_scores(

@@ -19,8 +19,10 @@ number of distinct items shared at all (:func:`pair_evidence` reads it with the
 kept pairs, one row per pair), so strengths and clusters are recomputed over the
 kept pairs (thousands of rows, not millions of posts); ``posts_per_day`` divides
 by the store's time span in whole days (rounded up), so when the span crosses a day
-boundary every account is rescored from its stored features (:func:`features_for`),
-without touching posts; within the same whole day only the scoped accounts are.
+boundary every account's scores follow it from its stored features and score parts
+(``account_score_parts``, :func:`shift_inputs`, :func:`write_parts`), without touching
+posts, and the few accounts whose verdict, reasons or rounded features can move are
+scored whole; within the same whole day only the scoped accounts are.
 
 The work tables are ``_ac_*`` temp tables, dropped by :func:`drop_work_tables`; the
 scope tables are filled by :func:`scope_new_posts` (a full build reads the stored posts
@@ -49,7 +51,7 @@ from spreadtrace.store.accounts_scores import (
     _frame,
     account_aggregates_sql,
 )
-from spreadtrace.store.sync import log_row_changes
+from spreadtrace.store.sync import arrow_execute, log_row_changes
 
 __all__ = [
     "STORE_DAYS_SQL",
@@ -66,7 +68,12 @@ __all__ = [
     "refresh_features",
     "refresh_hits",
     "scope_new_posts",
+    "keep_scored",
+    "scope_accounts",
     "scope_range",
+    "scope_unchanged",
+    "shift_inputs",
+    "write_parts",
     "scored_features_sql",
     "share_rows_sql",
     "store_days",
@@ -75,8 +82,15 @@ __all__ = [
 
 _META_KEY = "accounts_state"
 _DAYS_KEY = "accounts_days"
-STATE_TABLES = ("account_features", "coordination_shares", "coordination_hits")
-_WORK_TABLES = ("_ac_new", "_ac_accounts", "_ac_profiles", "_ac_items", "_ac_pairs", "_ac_in")
+STATE_TABLES = (
+    "account_features",
+    "coordination_shares",
+    "coordination_hits",
+    "account_score_parts",
+)
+_WORK_TABLES = (
+    "_ac_new", "_ac_accounts", "_ac_profiles", "_ac_items", "_ac_pairs", "_ac_in", "_ac_done",
+)  # fmt: skip
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:
@@ -123,6 +137,9 @@ def adopt(con: duckdb.DuckDBPyConnection, state: str) -> None:
     :func:`prepare` records it), and the store's span their scores used, so the next
     build continues from them incrementally."""
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_META_KEY, state])
+    # the other engine's scores came without their parts: the next day boundary
+    # rescores every account (rate_shift: a missing part means rescore)
+    con.execute("DELETE FROM account_score_parts")
     store_days(con)
 
 
@@ -272,6 +289,10 @@ def drop_unscored(con: duckdb.DuckDBPyConnection, build_id: int) -> int:
         )
         # NOT EXISTS, not NOT IN: a NULL account_id would make NOT IN unknown for all
         con.execute(
+            "DELETE FROM account_score_parts p WHERE NOT EXISTS "
+            "(SELECT 1 FROM account_features f WHERE f.account_id = p.account_id)"
+        ).fetchall()
+        con.execute(
             "DELETE FROM account_scores a WHERE NOT EXISTS "  # noqa: S608 -- a fixed fragment
             f"(SELECT 1 FROM ({_SCORED_ACCOUNTS}) s WHERE s.account_id = a.account_id)"
         ).fetchall()
@@ -288,6 +309,65 @@ def scope_range(con: duckdb.DuckDBPyConnection, lo: str | None, hi: str | None) 
         WHERE ($lo IS NULL OR account_id >= $lo) AND ($hi IS NULL OR account_id < $hi)
         """,  # noqa: S608 -- a fixed fragment
         {"lo": lo, "hi": hi},
+    ).fetchall()
+
+
+def scope_unchanged(con: duckdb.DuckDBPyConnection, lo: str | None, hi: str | None) -> None:
+    """Make ``_ac_profiles`` the accounts with posts in ``[lo, hi)`` that this build has
+    not scored (``_ac_done``, kept by :func:`keep_scored`): those a day boundary only
+    shifts (:func:`shift_inputs`)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ac_profiles AS
+        SELECT account_id FROM account_features ANTI JOIN _ac_done USING (account_id)
+        WHERE ($lo IS NULL OR account_id >= $lo) AND ($hi IS NULL OR account_id < $hi)
+        """,
+        {"lo": lo, "hi": hi},
+    ).fetchall()
+
+
+def keep_scored(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the accounts of ``_ac_profiles`` (scored by this build) as ``_ac_done``."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _ac_done AS SELECT account_id FROM _ac_profiles")
+
+
+def scope_accounts(con: duckdb.DuckDBPyConnection, accounts: pl.Series) -> None:
+    """Make ``_ac_profiles`` these accounts (the ones a day boundary rescores whole)."""
+    arrow_execute(
+        con,
+        "CREATE OR REPLACE TEMP TABLE _ac_profiles AS SELECT DISTINCT account_id FROM _arrow",
+        pl.DataFrame({"account_id": accounts}).to_arrow(),
+    ).fetchall()
+
+
+def shift_inputs(con: duckdb.DuckDBPyConnection, days: float) -> pl.DataFrame:
+    """The behaviour frame of ``_ac_profiles`` (:func:`features_for`, posts_per_day over
+    ``days``) with the accounts' stored score parts (null where none is stored), for
+    :func:`spreadtrace.graph.bots.rate_shift`."""
+    behaviour, _ = scored_features_sql(every=False)
+    return _frame(
+        con,
+        f"SELECT b.*, p.* EXCLUDE (account_id) FROM ({behaviour}) b "  # noqa: S608 -- fixed
+        "LEFT JOIN account_score_parts p USING (account_id) ORDER BY b.account_id",
+        {"days": float(days)},
+    )
+
+
+def write_parts(con: duckdb.DuckDBPyConnection, parts: pl.DataFrame) -> None:
+    """Store the score parts of ``parts``' accounts (account_id, posts and the table's
+    columns, from ``score_accounts(..., parts=True)``): those with posts get a row, the
+    others none (their score does not follow the store's span)."""
+    arrow = parts.to_arrow()
+    arrow_execute(
+        con,
+        "DELETE FROM account_score_parts WHERE account_id IN (SELECT account_id FROM _arrow)",
+        arrow,
+    ).fetchall()
+    arrow_execute(
+        con,
+        "INSERT INTO account_score_parts BY NAME SELECT * EXCLUDE (posts) FROM _arrow "
+        "WHERE posts > 0",
+        arrow,
     ).fetchall()
 
 

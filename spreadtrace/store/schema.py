@@ -746,6 +746,29 @@ _V8_ITEM_ORIGIN_PARTS: list[str] = [
     """,
 ]
 
+# the accounts stage's scoring parts (issue 12): per account with posts, what its score
+# needs besides its features and the store's span: the profile model's logit (a tree
+# walk), whether it has a profile and a complete one, and the strengths of the other
+# reasons nearest to its posting rate's (below and above). When the span crosses a day
+# boundary, only posts_per_day moves: the bot and behaviour scores are recomputed from
+# these without walking the profile trees, and only the accounts whose verdict,
+# reasons or rounded features can move are rescored whole (spreadtrace.graph.bots.
+# rate_shift). Derived state (spreadtrace.store.accounts_state): a full build, an
+# erasure or a Spark build start it afresh. (IF NOT EXISTS: a store set back to an
+# older version by hand, as tests do, may still hold it.)
+_V9_ACCOUNT_SCORE_PARTS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS account_score_parts (
+        account_id       VARCHAR NOT NULL,
+        profile_logit    DOUBLE NOT NULL,
+        has_profile      BOOLEAN NOT NULL,
+        profile_complete BOOLEAN NOT NULL,
+        rate_below       DOUBLE NOT NULL,  -- -inf: no other reason's strength below
+        rate_above       DOUBLE NOT NULL   -- inf: none above
+    )
+    """,
+]
+
 # Migrations: MIGRATIONS[n] takes a store from version n-1 to n. Version 0 is "empty".
 # Until the first release every table is part of version 1; from then on a change is
 # a new version with ALTER/CREATE statements.
@@ -762,6 +785,7 @@ MIGRATIONS: dict[int, list[Migration]] = {
     6: [_unindex_derived_keys],
     7: [*_V7_ROW_CHANGES],
     8: [*_V8_ITEM_ORIGIN_PARTS],
+    9: [*_V9_ACCOUNT_SCORE_PARTS],
 }
 
 SCHEMA_VERSION: int = max(MIGRATIONS)

@@ -149,6 +149,7 @@ NOT_EXPORTED = frozenset(
         *("narrative_origin_items", "url_keys", "media_matches"),
         # the accounts stage's incremental state (store/accounts_state.py)
         *("account_features", "coordination_shares", "coordination_hits"),
+        "account_score_parts",
         # the items stage's incremental text state (store/text_state.py): LSH band keys
         # per text, the biggest table of a built store and read by no page
         *("text_norms", "text_pairs"),
