@@ -29,6 +29,7 @@ from spreadtrace.ingest.files import ingest_file
 from spreadtrace.pipeline.build import run_build
 from spreadtrace.privacy import forget
 from spreadtrace.store import Store, snapshot
+from spreadtrace.store import builds as builds_sql
 from spreadtrace.store import dashboard_queries as dq
 from spreadtrace.store.erasure import drop_posts_before
 from tests.test_incremental import _posts, _world
@@ -464,3 +465,40 @@ def test_a_day_boundary_rewrites_the_account_index_of_changed_accounts_only(smal
     assert {r[0] for r in written} == moved & {
         r[0] for r in _rows(path, "SELECT account_id FROM dash_account_grams")
     }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("min_rows", [0, 500])
+def test_each_input_of_the_accounts_rows_changing_alone_is_published(small, monkeypatch, min_rows):
+    """``dash_accounts`` is computed for the accounts its inputs changed (scores,
+    clusters, origins: each store table's changes since the previous version, deleted
+    rows among them; profiles: new ingest runs), not compared row by row. Here each
+    input changes alone, as a build writes it (the rows it changes take its build id,
+    deleted rows leave none), so a change not followed shows as a stale row. 500: the
+    clusters and origins are rewritten whole (fewer rows), their changes still known."""
+    monkeypatch.setattr(snapshot, "DELTA_MIN_ROWS", min_rows)
+    db = small.db
+    edits = {
+        "cluster moved": "UPDATE coordination_clusters SET cluster_id = 'zz-moved', "
+        "build_id = $b WHERE account_id = (SELECT min(account_id) FROM coordination_clusters)",
+        "cluster left": "DELETE FROM coordination_clusters "
+        "WHERE account_id = (SELECT max(account_id) FROM coordination_clusters)",
+        "origin rescored": "UPDATE account_origin SET origin_index = origin_index / 2, "
+        "build_id = $b WHERE account_id = (SELECT min(account_id) FROM account_origin)",
+        "origin gone": "DELETE FROM account_origin "
+        "WHERE account_id = (SELECT max(account_id) FROM account_origin)",
+        "scores gone": "DELETE FROM account_scores "
+        "WHERE account_id = (SELECT max(account_id) FROM account_scores)",
+    }
+    with Store.open(db) as store:
+        small.profiles(store)
+        small.add(store, small.posts, "p.csv")
+        for step, sql in edits.items():
+            con = store.con
+            build = builds_sql.start_build(con, "incremental", "{}")
+            changed = con.execute(sql, {"b": build} if "$b" in sql else {}).fetchall()[0][0]
+            assert changed == 1, step
+            builds_sql.finish_build(con, build)
+            path, stats = _publish(store)
+            assert "dash_accounts" not in stats.by_hash, (step, stats.by_hash)
+            _compare(db, store, path, step)
