@@ -32,9 +32,14 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   ``deltas``). The changes are found from the store's build ids (:data:`_CHANGES`: a
   derived row keeps the build that last changed it), the profiles' from their ingest
   runs (the manifest records the newest run it saw, ``ingest_run``), and a table's
-  from the row-hash comparison of the table it derives from, so only the changed rows
-  are computed; a store table is then checked against the store (row count), and a table
-  whose changes are unknown is compared by row hash. Those store tables are
+  from the changes found for the tables it derives from (``dash_accounts`` from
+  the scores', clusters' and origins'), so only the changed rows are computed; a
+  narrow table derived from a wide one (``dash_account_keys``: what the account
+  search carries) compares those rows with the previous version's, so the tables
+  derived from it (the search index) follow only the groups whose own rows moved;
+  a store table is then checked against the store (row count), and a table whose
+  changes are unknown (first publish, restored store, erasure, other SQL) is compared
+  by row hash. Those store tables are
   fingerprinted by a stamp (:data:`STAMPED`), not by hashing every row. The base is
   rewritten (compacted) when the changes pass :data:`DELTA_SHARE` of it, and by an
   erasure (``force_prune``): no file of the remaining version may hide an erased row.
@@ -823,31 +828,32 @@ class _VersionWriter:
                 f'CREATE OR REPLACE TEMP VIEW _st_in_{t} AS SELECT * FROM "{t}" '
                 f"SEMI JOIN {cand} USING ({g})"
             )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _st_fresh AS {_unordered(restricted)}")
-        for t in changes.inputs:
-            con.execute(f"DROP VIEW IF EXISTS _st_in_{t}")
         base_files = _list_literal([self.prev / r for r in prev["base"]])
-        if self._described("_st_fresh") != self._described(f"read_parquet({base_files})"):
-            return False
+        fresh = _unordered(restricted)
         if changes.compare:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _st_fresh AS {fresh}")
+            if self._described("_st_fresh") != self._described(f"read_parquet({base_files})"):
+                return False
             self._keep_differing(cand, g, prev)
             n_cand = con.execute(f"SELECT count(*) FROM {cand}").fetchall()[0][0]
             if small or not same_group or n_cand > limit:
                 return False
+            fresh = f"SELECT * FROM _st_fresh SEMI JOIN {cand} USING ({g})"
         old = ""
         if prev.get("delta"):
             old = (
                 f" UNION ALL SELECT _d.* FROM read_parquet({_literal(self.prev / prev['delta'])}) "
                 f"_d ANTI JOIN {cand} USING ({g})"
             )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _st_changed AS "
-            f"SELECT * FROM _st_fresh SEMI JOIN {cand} USING ({g}){old}"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT * FROM ({fresh}){old}")
+        for t in changes.inputs:
+            con.execute(f"DROP VIEW IF EXISTS _st_in_{t}")
         dead_old = ""
         if prev.get("dead"):
             dead_old = f" UNION SELECT {g} FROM read_parquet({_literal(self.prev / prev['dead'])})"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {g} FROM {cand}{dead_old}")
+        if self._described("_st_changed") != self._described(f"read_parquet({base_files})"):
+            return False
         return self._write_changes(table, fp, key, changes.group, layout, prev, ordered, groups, limit)  # fmt: skip
 
     def _keep_differing(self, cand: str, g: str, prev: dict[str, Any]) -> None:
