@@ -302,6 +302,11 @@ READ_MODEL: dict[str, str] = {
                    FROM post_narratives GROUP BY 1) pn USING (post_id)
         ORDER BY r.doc
     """,
+    # What an account hit shows beside its name (and what the index below
+    # carries of dash_accounts), by account id (id order, small groups).
+    "dash_account_keys": """
+        SELECT account_id, posts, bot_state FROM dash_accounts ORDER BY account_id
+    """,
     # The account search's index: one row per distinct 3-character piece (:data:`_GRAM`)
     # of each account's lowercased handle and display name, carrying what a hit shows
     # and is ranked by, in gram order (small row groups). An account whose handle or
@@ -314,15 +319,11 @@ READ_MODEL: dict[str, str] = {
                     FROM (SELECT account_id, lower(handle) AS t FROM accounts
                           UNION ALL SELECT account_id, lower(display_name) FROM accounts)
                     WHERE length(t) >= {_GRAM})) g
-        JOIN accounts a USING (account_id) LEFT JOIN dash_accounts s USING (account_id)
+        JOIN accounts a USING (account_id) LEFT JOIN dash_account_keys s USING (account_id)
         ORDER BY 1, 2
     """,
     "dash_account_gram_counts": """
         SELECT gram, count(*) AS accounts FROM dash_account_grams GROUP BY 1 ORDER BY 1
-    """,
-    # What an account hit shows beside its name, by account id (id order, small groups).
-    "dash_account_keys": """
-        SELECT account_id, posts, bot_state FROM dash_accounts ORDER BY account_id
     """,
     # Narrative labels split like the posts (all query terms must be in the label).
     "dash_narrative_terms": f"""

@@ -32,9 +32,14 @@ cost about 3x the store on disk; this read model costs a fraction of it:
   ``deltas``). The changes are found from the store's build ids (:data:`_CHANGES`: a
   derived row keeps the build that last changed it), the profiles' from their ingest
   runs (the manifest records the newest run it saw, ``ingest_run``), and a table's
-  from the row-hash comparison of the table it derives from, so only the changed rows
-  are computed; a store table is then checked against the store (row count), and a table
-  whose changes are unknown is compared by row hash. Those store tables are
+  from the changes found for the tables it derives from (``dash_accounts`` from
+  the scores', clusters' and origins'), so only the changed rows are computed; a
+  narrow table derived from a wide one (``dash_account_keys``: what the account
+  search carries) compares those rows with the previous version's, so the tables
+  derived from it (the search index) follow only the groups whose own rows moved;
+  a store table is then checked against the store (row count), and a table whose
+  changes are unknown (first publish, restored store, erasure, other SQL) is compared
+  by row hash. Those store tables are
   fingerprinted by a stamp (:data:`STAMPED`), not by hashing every row. The base is
   rewritten (compacted) when the changes pass :data:`DELTA_SHARE` of it, and by an
   erasure (``force_prune``): no file of the remaining version may hide an erased row.
@@ -393,6 +398,16 @@ class _Changes:
     ``primary``, but looked for only when an erasure was recorded since the previous
     version (the anti-join reads every row of the previous version: ~1.5 s for the
     15.5M rows of the account index of the 1.28M real-shaped store)."""
+    compare: bool = False
+    """The rows of the groups found as above are computed and compared with the previous
+    version's (count and sum of row hashes per group), and only the groups that differ
+    are changed, here and for the tables derived from this one: for a narrow table
+    whose inputs change for many groups while its own rows change for few (the
+    account search's columns, when a day boundary moves every account's scores)."""
+    unknown_after_erasure: bool = False
+    """Compared whole (row hashes) when an erasure was recorded since the previous
+    version: an erasure deletes profiles and masks names in other profiles in place,
+    which neither a build id nor an ingest run shows."""
 
 
 _CHANGES: dict[str, _Changes] = {
@@ -422,17 +437,30 @@ _CHANGES: dict[str, _Changes] = {
     "dash_narrative_terms": _Changes(
         ("narrative_id",), derived=("narratives",), inputs=("narratives",)
     ),
+    # an account's dashboard row: its scores, its profile's handle, its cluster and
+    # origin (the stages' changed accounts, as the store tables' publish found them:
+    # an account whose scores row is gone is among account_scores' changes)
+    "dash_accounts": _Changes(
+        ("account_id",),
+        derived=("account_scores", "coordination_clusters", "account_origin"),
+        ingested=("accounts",),
+        inputs=("account_scores", "accounts", "coordination_clusters", "account_origin"),
+        unknown_after_erasure=True,
+    ),
+    # what an account hit shows (post count, bot state): compared, so that a build
+    # that rescored every account (a new day moves every rate) changes the few
+    # accounts whose count or state moved, and the index below follows only those
     "dash_account_keys": _Changes(
-        ("account_id",), derived=("dash_accounts",), inputs=("dash_accounts",)
+        ("account_id",), derived=("dash_accounts",), inputs=("dash_accounts",), compare=True
     ),
     # the account search's index: an account's rows change with its profile (handle,
-    # display name: a new snapshot) or with what a hit shows (its dash_accounts row)
+    # display name: a new snapshot) or with what a hit shows (its dash_account_keys row)
     "dash_account_grams": _Changes(
         ("account_id",),
-        derived=("dash_accounts",),
+        derived=("dash_account_keys",),
         ingested=("accounts",),
         erased=("accounts",),
-        inputs=("accounts", "dash_accounts"),
+        inputs=("accounts", "dash_account_keys"),
     ),
 }
 """How the changed rows of the big read-model tables are found (the synced store tables:
@@ -626,7 +654,8 @@ class _VersionWriter:
         ids (:data:`_CHANGES`: only they are computed), or else by one hash join of all
         the new rows with the base's."""
         rows = _SMALL_GROUPS.get(table)
-        layout = _digest(",".join(key), f"by {order}", f"groups of {rows}")
+        # the SQL too: rows computed by other SQL (a new release) are not merged by key
+        layout = _digest(",".join(key), f"by {order}", f"groups of {rows}", _unordered(sql))
         prev = self.prev_deltas.get(table)
         if self.prev is not None and prev is not None and prev.get("layout") != layout:
             prev = None
@@ -641,16 +670,18 @@ class _VersionWriter:
                 return
         groups = f", ROW_GROUP_SIZE {rows}" if rows else ""
         ordered = f" ORDER BY {order}" if order else ""
-        usable = (
+        comparable = (
             prev is not None
             and self.prev is not None
             and not self.compact
-            and int(prev.get("rows", 0)) >= DELTA_MIN_ROWS
             and all((self.prev / r).exists() for r in _delta_rels(prev))
         )
         done = False
-        if usable:
+        if comparable:
             assert prev is not None
+            # a small table is rewritten whole, but the groups it changed are still
+            # found (cheaply: few rows) for the tables derived from it
+            small = int(prev.get("rows", 0)) < DELTA_MIN_ROWS
             changes = _CHANGES.get(table) or (
                 _Changes(key, built=(table,), primary=(table,), inputs=(table,))
                 if table in SYNC_KEYS
@@ -659,18 +690,18 @@ class _VersionWriter:
             try:
                 by_hash = changes is None or not self._known(changes)
                 if changes is not None and not by_hash:
-                    done = self._delta_by_build(table, fp, sql, key, layout, prev, changes, ordered, groups)  # fmt: skip
+                    done = self._delta_by_build(table, fp, sql, key, layout, prev, changes, ordered, groups, small=small)  # fmt: skip
                     if done and table in SYNC_KEYS and not self._same_rows(table, sql):
                         # a row changed without its build id: compare by hash instead
                         self._forget(table)
                         done, by_hash = False, True
-                if by_hash:
+                if by_hash and not small:
                     self.stats.by_hash.append(table)
                     done = self._delta_by_hash(table, fp, sql, key, layout, prev, ordered, groups)
                     if done:
                         self._keep_hashed_changes(table, key, prev)
             finally:
-                for temp in ("_st_new", "_st_old", "_st_changed", "_st_dead"):
+                for temp in ("_st_new", "_st_old", "_st_changed", "_st_dead", "_st_fresh"):
                     self.con.execute(f"DROP TABLE IF EXISTS {temp}")
         if not done:
             base_rel = f"{table}.parquet"
@@ -702,6 +733,7 @@ class _VersionWriter:
         return (
             self.prev_build is not None
             and (self.prev_run is not None or not changes.ingested)
+            and not (self.erased and changes.unknown_after_erasure)
             and all(t in self.changed for t in changes.derived)
         )
 
@@ -737,14 +769,18 @@ class _VersionWriter:
         changes: _Changes,
         ordered: str,
         groups: str,
+        *,
+        small: bool = False,
     ) -> bool:
         """The changed groups (:class:`_Changes`) since the previous version, their rows
-        computed alone, merged into the previous version's changes; False to rewrite."""
+        computed alone, merged into the previous version's changes; False to rewrite
+        (always for a ``small`` table, once its changed groups are known)."""
         assert self.prev is not None and self.prev_build is not None
-        if list(prev.get("group") or prev["key"]) != list(changes.group):
-            return False  # the previous changes hide other groups: not carried over
         con = self.con
         g = ", ".join(f'"{c}"' for c in changes.group)
+        same_group = list(prev.get("group") or prev["key"]) == list(changes.group)
+        if not same_group and (changes.compare or not small):
+            return False  # the previous changes hide other groups: not carried over
         parts = [f'SELECT {g} FROM main."{t}" WHERE build_id > {int(self.prev_build)}'
                  for t in changes.built]  # fmt: skip
         parts += [f"SELECT {g} FROM {self.changed[t]}" for t in changes.derived if self.changed[t]]
@@ -779,7 +815,9 @@ class _VersionWriter:
         self.changed[table] = cand
         n_cand = con.execute(f"SELECT count(*) FROM {cand}").fetchall()[0][0]
         limit = DELTA_SHARE * int(prev["rows"])
-        if n_cand > limit:
+        if small and not changes.compare:
+            return False
+        if n_cand > limit and not changes.compare:
             return False
         restricted = sql
         for t in changes.inputs:
@@ -791,25 +829,50 @@ class _VersionWriter:
                 f'CREATE OR REPLACE TEMP VIEW _st_in_{t} AS SELECT * FROM "{t}" '
                 f"SEMI JOIN {cand} USING ({g})"
             )
+        base_files = _list_literal([self.prev / r for r in prev["base"]])
+        fresh = _unordered(restricted)
+        if changes.compare:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _st_fresh AS {fresh}")
+            if self._described("_st_fresh") != self._described(f"read_parquet({base_files})"):
+                return False
+            self._keep_differing(cand, g, prev)
+            n_cand = con.execute(f"SELECT count(*) FROM {cand}").fetchall()[0][0]
+            if small or not same_group or n_cand > limit:
+                return False
+            fresh = f"SELECT * FROM _st_fresh SEMI JOIN {cand} USING ({g})"
         old = ""
         if prev.get("delta"):
             old = (
                 f" UNION ALL SELECT _d.* FROM read_parquet({_literal(self.prev / prev['delta'])}) "
                 f"_d ANTI JOIN {cand} USING ({g})"
             )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT * FROM ({_unordered(restricted)}){old}"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _st_changed AS SELECT * FROM ({fresh}){old}")
         for t in changes.inputs:
             con.execute(f"DROP VIEW IF EXISTS _st_in_{t}")
         dead_old = ""
         if prev.get("dead"):
             dead_old = f" UNION SELECT {g} FROM read_parquet({_literal(self.prev / prev['dead'])})"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _st_dead AS SELECT {g} FROM {cand}{dead_old}")
-        base_files = _list_literal([self.prev / r for r in prev["base"]])
         if self._described("_st_changed") != self._described(f"read_parquet({base_files})"):
             return False
         return self._write_changes(table, fp, key, changes.group, layout, prev, ordered, groups, limit)  # fmt: skip
+
+    def _keep_differing(self, cand: str, g: str, prev: dict[str, Any]) -> None:
+        """Keep in ``cand`` only the groups whose rows in ``_st_fresh`` (computed for
+        ``cand``) differ from the previous version's: another count of rows or another
+        sum of row hashes (:attr:`_Changes.compare`).
+
+        Why against the previous version, not the base: a group left out keeps the
+        previous version's rows (its changed rows carried over, its dead key kept)."""
+        assert self.prev is not None
+        sums = f"count(*) AS _st_n, sum(hash({_ROW})::HUGEINT) AS _st_h"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {cand} AS SELECT {g} FROM "
+            f"(SELECT {g}, {sums} FROM _st_fresh {_ROW} GROUP BY ALL) _a FULL JOIN "
+            f"(SELECT {g}, {sums} FROM (SELECT * FROM ({_delta_sql(self.prev, prev)}) "
+            f"SEMI JOIN {cand} USING ({g})) {_ROW} GROUP BY ALL) _b USING ({g}) "
+            "WHERE _a._st_n IS DISTINCT FROM _b._st_n OR _a._st_h IS DISTINCT FROM _b._st_h"
+        )
 
     def _delta_by_hash(
         self,
