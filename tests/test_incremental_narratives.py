@@ -99,10 +99,10 @@ def _cap_case() -> list[list[list[str]]]:
 CASES = {"coordinated": _coordinated_case, "link": _link_case, "cap": _cap_case}
 
 
-def _write(path: Path, rows: list[list[str]]) -> Path:
+def _write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(HEADER)
+        writer.writerow(header)
         writer.writerows(rows)
     return path
 
@@ -523,11 +523,7 @@ def test_corrections_after_incremental_batches_equal_a_full_build(tmp_path, cap_
     header = ["post_id", "account_id", "created_at", "parent_id", "kind", "text", "urls"]
 
     def write(path: Path, rows: list[list[str]]) -> Path:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        return path
+        return _write(path, rows, header)
 
     batches = _correction_batches()
     with Store.open(":memory:") as inc, Store.open(":memory:") as full:

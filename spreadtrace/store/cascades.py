@@ -241,15 +241,24 @@ def load_nodes(con: duckdb.DuckDBPyConnection) -> NodeArrays:
         "SELECT post_id, account_id, platform FROM _st_nodes ORDER BY idx"
     ).to_arrow_table()
     unseen = con.sql("SELECT node_id FROM _st_unseen ORDER BY idx").to_arrow_table()
+    return _node_arrays(_np(cols, "parent", np.int64), cols, text, "post_id", unseen)
+
+
+def _node_arrays(
+    parent: np.ndarray, nums: pa.Table, ids: pa.Table, post_column: str, unseen: pa.Table
+) -> NodeArrays:
+    """NodeArrays from the scope's rows in idx order: ``nums`` holds account, t_us,
+    is_repost and is_reply; ``ids`` the post ids (column ``post_column``), account_id
+    and platform; ``unseen`` the unseen roots' ids (node_id)."""
     return NodeArrays(
-        parent=_np(cols, "parent", np.int64),
-        account=_np(cols, "account", np.int64),
-        t_us=_np(cols, "t_us", np.int64),
-        is_repost=_np(cols, "is_repost", bool),
-        is_reply=_np(cols, "is_reply", bool),
-        post_id=text.column("post_id").combine_chunks(),
-        account_id=text.column("account_id").combine_chunks(),
-        platform=text.column("platform").combine_chunks(),
+        parent=parent,
+        account=_np(nums, "account", np.int64),
+        t_us=_np(nums, "t_us", np.int64),
+        is_repost=_np(nums, "is_repost", bool),
+        is_reply=_np(nums, "is_reply", bool),
+        post_id=ids.column(post_column).combine_chunks(),
+        account_id=ids.column("account_id").combine_chunks(),
+        platform=ids.column("platform").combine_chunks(),
         unseen_id=unseen.column("node_id").combine_chunks(),
     )
 
@@ -396,17 +405,7 @@ def load_chunk(con: duckdb.DuckDBPyConnection, lo: int, hi: int, n_posts: int) -
     gparent = _np(t.slice(0, k), "parent", np.int64)
     parent = np.where(gparent >= 0, np.searchsorted(idx, gparent), -1)
     posts = t.slice(0, k)
-    return NodeArrays(
-        parent=parent,
-        account=_np(posts, "account", np.int64),
-        t_us=_np(posts, "t_us", np.int64),
-        is_repost=_np(posts, "is_repost", bool),
-        is_reply=_np(posts, "is_reply", bool),
-        post_id=posts.column("node_id").combine_chunks(),
-        account_id=posts.column("account_id").combine_chunks(),
-        platform=posts.column("platform").combine_chunks(),
-        unseen_id=t.slice(k).column("node_id").combine_chunks(),
-    )
+    return _node_arrays(parent, posts, posts, "node_id", t.slice(k))
 
 
 # The time-inferred parent rule as one set-wise query, shared by both engines: DuckDB
