@@ -18,6 +18,7 @@ from spreadtrace.store import (
     DEFAULT_MEMORY_CAP_MB,
     Store,
     default_memory_limit,
+    storage_error,
 )
 from tests.test_build_nothing_new import FIRST, _csv
 
@@ -182,6 +183,37 @@ def test_a_build_that_outgrows_its_share_runs_again_at_the_jobs_limit(tmp_path):
             assert retried == ([1, 1] if share else [None, None])
             got[tag] = {t: table_rows(store, t) for t in DERIVED}
     assert got["short"] == got["ample"]
+
+
+def test_out_of_memory_hidden_by_a_cleanup_statement_is_still_out_of_memory(tmp_path):
+    """A work table dropped in a ``finally`` after a statement ran out of memory fails
+    with "transaction is aborted", which Python raises instead: the build must still
+    see the lack of memory (and run again at the job's limit), and the user read it."""
+    import duckdb
+
+    with Store.open(tmp_path / "s.duckdb") as store:
+        store.limit_memory()
+        store.build_cap_mb = 8
+        with store.build_memory(), pytest.raises(duckdb.TransactionException) as info:
+            store.con.execute("BEGIN")
+            try:
+                try:  # a list aggregate cannot spill: 5M values do not fit in 8 MB
+                    store.con.execute("SELECT list(i) FROM range(5000000) t(i)").fetchall()
+                finally:
+                    store.con.execute("DROP TABLE IF EXISTS _nothing")
+            finally:
+                store.con.execute("ROLLBACK")
+        assert "transaction is aborted" in str(info.value).lower()
+        assert store.out_of_build_memory(info.value)
+        err = storage_error(info.value, "writing s.duckdb")
+        assert isinstance(err, OutOfMemory)
+        assert "out of memory within DuckDB's limit" in str(err)
+        # any failure, in a transaction: the one the cleanup hid is what is raised
+        with pytest.raises(duckdb.ConversionException), store.transaction() as con:
+            try:
+                con.execute("SELECT 1 / 'x'")
+            finally:
+                con.execute("DROP TABLE IF EXISTS _nothing")
 
 
 def test_an_explicit_limit_is_not_retried(tmp_path):

@@ -304,6 +304,7 @@ def _apply_difference(
         f"_gone AS existed, _new AS present FROM {_DIFF}",
     )
     old_key = " AND ".join(f'main.{table}."{k}" = g."_old_{k}"' for k in keys)
+    old_cols = ", ".join(f'"_old_{k}"' for k in keys)  # the delete's hash table: keys only
     # a changed row is deleted and inserted again, not updated in place: an UPDATE makes
     # the commit's checkpoint rewrite the updated columns of every row group holding a
     # changed row, and a batch's changed rows are spread over the whole table, so the
@@ -313,7 +314,7 @@ def _apply_difference(
     # 69.8 s, its commit 1.68 -> 1.10 s a build (bench/RESULTS.md). No derived table has
     # an index (schema.UNINDEXED_KEYS), which made a delete + insert of a key cost ~100x.
     deleted = con.execute(
-        f"DELETE FROM main.{table} USING (SELECT * FROM {_DIFF} WHERE _gone) g "  # noqa: S608
+        f"DELETE FROM main.{table} USING (SELECT {old_cols} FROM {_DIFF} WHERE _gone) g "  # noqa: S608
         f"WHERE {old_key}"
     ).fetchall()[0][0]
     inserted = con.execute(
